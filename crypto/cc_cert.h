@@ -1,0 +1,115 @@
+/*
+ * cc_cert.h: device certificates, certificate requests and revocation lists.
+ *
+ * A certificate binds a device's two public keys to a person (user id, display
+ * name, organisation) and one role, for a validity period. It is signed by the
+ * deployment root. Casus membership, audiences and rights all follow from the
+ * certified role under the signed policy, so the server cannot lie about them.
+ *
+ * Byte layout (all integers big-endian, see cc_buf.h) is documented in
+ * docs/CRYPTO.md. Signatures are over a context string followed by the
+ * encoding of every field before the signature.
+ */
+#ifndef CASUS_CC_CERT_H
+#define CASUS_CC_CERT_H
+
+#include "cc_keys.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define CC_CERT_VERSION 1
+#define CC_USER_ID_MAX 64  /* bytes, e.g. "cm.jansen" */
+#define CC_NAME_MAX 128    /* display name */
+#define CC_ORG_MAX 128     /* organisation */
+#define CC_ROLE_MAX 32     /* role name as in the policy */
+#define CC_CERT_MAX 1024   /* no encoded certificate is larger */
+
+typedef struct cc_cert {
+	uint8_t version;
+	uint64_t serial;                       /* unique per root, chosen by casus-admin */
+	char user_id[CC_USER_ID_MAX + 1];
+	char name[CC_NAME_MAX + 1];
+	char org[CC_ORG_MAX + 1];
+	char role[CC_ROLE_MAX + 1];
+	uint8_t device_id[CC_DEVICE_ID_BYTES];
+	uint8_t sign_pk[CC_SIGN_PK_BYTES];
+	uint8_t box_pk[CC_BOX_PK_BYTES];
+	int64_t not_before;                    /* UTC seconds, inclusive */
+	int64_t not_after;                     /* UTC seconds, exclusive */
+	uint8_t root_pk[CC_SIGN_PK_BYTES];     /* issuer: the root that signed it */
+	uint8_t sig[CC_SIG_BYTES];
+} cc_cert;
+
+/* A device's request to be certified: its keys and who it claims to be, signed
+ * with the device's own identity key (proof of possession). */
+typedef struct cc_cert_request {
+	uint8_t version;
+	char user_id[CC_USER_ID_MAX + 1];
+	char name[CC_NAME_MAX + 1];
+	char org[CC_ORG_MAX + 1];
+	char role[CC_ROLE_MAX + 1];
+	uint8_t device_id[CC_DEVICE_ID_BYTES];
+	uint8_t sign_pk[CC_SIGN_PK_BYTES];
+	uint8_t box_pk[CC_BOX_PK_BYTES];
+	uint8_t sig[CC_SIG_BYTES];
+} cc_cert_request;
+
+/* Encode the full object (including signature) into w (appends). */
+int cc_cert_encode(const cc_cert *c, struct cc_wbuf *w);
+/* Decode syntax only; no signature or validity checks. Rejects truncation and trailing bytes. */
+int cc_cert_decode(const uint8_t *p, size_t n, cc_cert *out) __attribute__((warn_unused_result));
+/* Fill c->root_pk and c->sig by signing every other field with the root. */
+int cc_cert_sign(cc_cert *c, const cc_root_key *root);
+/* Full check: root_pk equals the pinned root (else CC_ERR_WRONG_ROOT), signature
+ * (CC_ERR_BAD_SIGNATURE), not_before <= now < not_after (CC_ERR_NOT_YET_VALID /
+ * CC_ERR_EXPIRED), and, if revs != NULL, not revoked (CC_ERR_REVOKED). */
+struct cc_revlist;
+int cc_cert_verify(const cc_cert *c, const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now,
+                   const struct cc_revlist *revs) __attribute__((warn_unused_result));
+/* BLAKE2b-256 over the canonical encoding: the certificate's fingerprint. */
+int cc_cert_hash(const cc_cert *c, uint8_t out[CC_HASH_BYTES]);
+
+int cc_cert_request_create(cc_cert_request *req, const cc_device_keys *keys, const char *user_id,
+                           const char *name, const char *org, const char *role);
+int cc_cert_request_encode(const cc_cert_request *req, struct cc_wbuf *w);
+int cc_cert_request_decode(const uint8_t *p, size_t n, cc_cert_request *out) __attribute__((warn_unused_result));
+/* Verifies the proof-of-possession signature. */
+int cc_cert_request_verify(const cc_cert_request *req) __attribute__((warn_unused_result));
+/* Turn a verified request into a signed certificate valid [not_before, not_after). */
+int cc_cert_issue(const cc_cert_request *req, const cc_root_key *root, uint64_t serial,
+                  int64_t not_before, int64_t not_after, cc_cert *out);
+
+/* ---- revocation list ---------------------------------------------------- */
+#define CC_REVLIST_VERSION 1
+#define CC_REVLIST_MAX_ENTRIES 100000
+
+typedef struct cc_revoked {
+	uint64_t serial;                         /* certificate serial */
+	uint8_t device_id[CC_DEVICE_ID_BYTES];   /* and the device it certified */
+	int64_t revoked_at;
+} cc_revoked;
+
+typedef struct cc_revlist {
+	uint8_t version;
+	uint64_t number;       /* strictly increasing; a newer list replaces an older */
+	int64_t issued_at;
+	uint32_t count;
+	cc_revoked *entries;   /* heap array owned by the list, sorted by serial */
+	uint8_t root_pk[CC_SIGN_PK_BYTES];
+	uint8_t sig[CC_SIG_BYTES];
+} cc_revlist;
+
+void cc_revlist_init(cc_revlist *l);
+void cc_revlist_free(cc_revlist *l);
+int cc_revlist_add(cc_revlist *l, uint64_t serial, const uint8_t device_id[CC_DEVICE_ID_BYTES], int64_t at);
+int cc_revlist_sign(cc_revlist *l, const cc_root_key *root);
+int cc_revlist_encode(const cc_revlist *l, struct cc_wbuf *w);
+int cc_revlist_decode(const uint8_t *p, size_t n, cc_revlist *out) __attribute__((warn_unused_result));
+/* Checks root and signature; if held != NULL, refuses a list whose number is
+ * not greater than held->number with CC_ERR_STALE. */
+int cc_revlist_verify(const cc_revlist *l, const uint8_t root_pk[CC_SIGN_PK_BYTES],
+                      const cc_revlist *held) __attribute__((warn_unused_result));
+/* 1 if revoked (by serial or by device id), 0 if not. */
+int cc_revlist_contains(const cc_revlist *l, uint64_t serial, const uint8_t device_id[CC_DEVICE_ID_BYTES]);
+
+#endif

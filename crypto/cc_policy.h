@@ -1,0 +1,110 @@
+/*
+ * cc_policy.h: the signed access policy of a deployment.
+ *
+ * The policy is data, not code: it names the levels of the escalation ladder,
+ * the roles, from which level each role may be a member, the audiences (each
+ * its own key chain) and which roles belong to each, and who may add, remove,
+ * escalate and de-escalate. It is signed by the deployment root and carries a
+ * number; clients and server refuse an unsigned policy or one older than the
+ * one they hold. Both sides decide with the same functions below.
+ *
+ * The readable form is a JSON file under deploy/ that casus-admin converts
+ * and signs; this header only knows the canonical binary form.
+ */
+#ifndef CASUS_CC_POLICY_H
+#define CASUS_CC_POLICY_H
+
+#include "cc_cert.h"
+#include "cc_keys.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define CC_POLICY_VERSION 1
+#define CC_POLICY_MAX_LEVELS 16
+#define CC_POLICY_MAX_ROLES 32     /* roles fit a uint32_t mask */
+#define CC_POLICY_MAX_AUDIENCES 8
+#define CC_POLICY_NAME_MAX 64
+
+/* audit_scope values */
+#define CC_AUDIT_NONE 0
+#define CC_AUDIT_DIRECTED 1   /* casus the role is a member of (process director) */
+#define CC_AUDIT_ALL 2        /* every casus (privacy officer) */
+
+typedef struct cc_policy_level {
+	uint8_t level;                          /* 1..nlevels, in order */
+	char name[CC_POLICY_NAME_MAX + 1];      /* e.g. "Stapteam" */
+} cc_policy_level;
+
+typedef struct cc_policy_role {
+	char name[CC_ROLE_MAX + 1];             /* e.g. "casemanager" */
+	uint8_t min_level;      /* lowest level at which the role may be a member; 0 = never a member */
+	uint8_t care;           /* 1 = care role (professional secrecy applies) */
+	uint8_t never_key;      /* 1 = never receives any casus key (beleid, beheer, fg) */
+	uint8_t may_create;     /* may open a casus */
+	uint8_t may_add;        /* may add members (whose role the level admits) */
+	uint8_t may_remove;     /* may remove members */
+	uint8_t escalate_max;   /* highest level it may escalate to; 0 = may not escalate */
+	uint8_t may_deescalate;
+	uint8_t may_grant;      /* may share history onward */
+	uint8_t may_break_glass;/* may admit someone outside the ladder, with a reason */
+	uint8_t audit_scope;    /* CC_AUDIT_* */
+} cc_policy_role;
+
+typedef struct cc_policy_audience {
+	char name[CC_POLICY_NAME_MAX + 1];      /* e.g. "zorg" */
+	uint32_t roles;          /* bit i set = roles[i] belongs to the audience */
+	uint8_t ground_required; /* a care role posting here must state a disclosure ground */
+} cc_policy_audience;
+
+typedef struct cc_policy {
+	uint8_t version;
+	uint64_t number;                        /* strictly increasing per deployment */
+	char deployment[CC_POLICY_NAME_MAX + 1];
+	int64_t issued_at;
+	uint8_t nlevels;
+	cc_policy_level levels[CC_POLICY_MAX_LEVELS];
+	uint8_t nroles;
+	cc_policy_role roles[CC_POLICY_MAX_ROLES];
+	uint8_t naudiences;
+	cc_policy_audience audiences[CC_POLICY_MAX_AUDIENCES];
+	uint8_t root_pk[CC_SIGN_PK_BYTES];
+	uint8_t sig[CC_SIG_BYTES];
+} cc_policy;
+
+int cc_policy_encode(const cc_policy *p, struct cc_wbuf *w);
+/* Syntax and internal consistency (levels 1..n in order, unique names, masks
+ * only naming existing roles, min_level <= nlevels); no signature check. */
+int cc_policy_decode(const uint8_t *b, size_t n, cc_policy *out) __attribute__((warn_unused_result));
+int cc_policy_sign(cc_policy *p, const cc_root_key *root);
+/* Root and signature; if held != NULL, a number not greater than held's is CC_ERR_STALE. */
+int cc_policy_verify(const cc_policy *p, const uint8_t root_pk[CC_SIGN_PK_BYTES],
+                     const cc_policy *held) __attribute__((warn_unused_result));
+int cc_policy_hash(const cc_policy *p, uint8_t out[CC_HASH_BYTES]);
+
+/* Lookups; return the index or -1. */
+int cc_policy_role_index(const cc_policy *p, const char *role);
+int cc_policy_audience_index(const cc_policy *p, const char *audience);
+
+/* Decisions shared by server and clients. All return 1 (allowed) or 0. */
+int cc_policy_may_be_member(const cc_policy *p, int role, uint8_t level);
+/* Role belongs to the audience and may be a member at this level, and is not never_key. */
+int cc_policy_in_audience(const cc_policy *p, int audience, int role, uint8_t level);
+int cc_policy_may_escalate(const cc_policy *p, int role, uint8_t from, uint8_t to);
+int cc_policy_may_deescalate(const cc_policy *p, int role, uint8_t from, uint8_t to);
+/* Disclosure ground needed when `role` posts to `audience` at `level`. */
+int cc_policy_ground_required(const cc_policy *p, int audience, int role, uint8_t level);
+
+/* Disclosure grounds, recorded in message headers and grants. */
+enum cc_ground {
+	CC_GROUND_NONE = 0,
+	CC_GROUND_CONSENT = 1,            /* toestemming */
+	CC_GROUND_LEGAL_DUTY = 2,         /* wettelijke plicht */
+	CC_GROUND_CONFLICT_OF_DUTIES = 3, /* conflict van plichten */
+	CC_GROUND_RIGHT_TO_REPORT = 4,    /* wettelijk meldrecht */
+	CC_GROUND_NO_CARE_INFO = 5        /* bevat geen zorginformatie */
+};
+#define CC_GROUND_MAX 5
+const char *cc_ground_name(int ground);      /* "consent", ... ; NULL if unknown */
+int cc_ground_from_name(const char *name);   /* enum value, or -1 */
+
+#endif
