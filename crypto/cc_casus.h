@@ -1,0 +1,84 @@
+/*
+ * cc_casus.h: one device's client-side view of one casus.
+ *
+ * Holds the verified chain (cc_chain_state), this device's keys, the epoch
+ * keys it was entitled to (in sodium_malloc memory, wiped on free), message
+ * keys received through grants, the membership history needed to judge old
+ * messages (which devices were members at which epoch, at which level), the
+ * device's own send counter and a replay tracker. A client feeds it every
+ * commit of the casus from the create commit on (commits are public; a device
+ * that joins later replays the chain from the start and simply finds no key
+ * for the epochs before it joined).
+ *
+ * Not thread-safe; one object per (device, casus). Owned by the caller.
+ */
+#ifndef CASUS_CC_CASUS_H
+#define CASUS_CC_CASUS_H
+
+#include "cc_commit.h"
+#include "cc_grant.h"
+#include "cc_message.h"
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cc_casus cc_casus;
+
+/* self is copied into sodium_malloc memory; self_cert is copied. */
+int cc_casus_new(const cc_device_keys *self, const cc_cert *self_cert, cc_casus **out);
+void cc_casus_free(cc_casus *cs); /* wipes every key; NULL-safe */
+
+/* The verified public chain state (owned by cs; valid until the next call that changes cs). */
+const cc_chain_state *cc_casus_chain(const cc_casus *cs);
+const cc_device_keys *cc_casus_self(const cc_casus *cs);
+const cc_cert *cc_casus_self_cert(const cc_casus *cs);
+
+/* Verify the next commit (cc_chain_apply) and, where this device is a
+ * recipient, open its boxes and check each key against its commitment. On any
+ * failure nothing changes (a bad box for this device is CC_ERR_NOT_RECIPIENT,
+ * CC_ERR_DECRYPT or CC_ERR_KEY_COMMITMENT: the commit is not accepted). */
+int cc_casus_apply_commit(cc_casus *cs, const uint8_t *commit, size_t n, const cc_policy *policy,
+                          const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const struct cc_revlist *revs)
+	__attribute__((warn_unused_result));
+
+/* 1 if this device holds the key of (epoch, audience). */
+int cc_casus_has_epoch_key(const cc_casus *cs, uint64_t epoch, int audience);
+
+/* Encrypt a message to `audience` at the current epoch. Refuses if this device
+ * holds no key for it (CC_ERR_NO_KEY), the ground is missing where the policy
+ * requires one (CC_ERR_GROUND_REQUIRED) or out of range (CC_ERR_MALFORMED).
+ * Appends to out (plain cc_wbuf). */
+int cc_casus_encrypt(cc_casus *cs, const cc_policy *policy, int audience, uint8_t ground, const uint8_t *pt,
+                     size_t pt_len, int64_t now, struct cc_wbuf *out);
+
+/* Decode and verify a message of this casus and decrypt it:
+ * casus (CC_ERR_CHAIN), known epoch and hash (CC_ERR_EPOCH), audience
+ * (CC_ERR_AUDIENCE), sender a member at that epoch (CC_ERR_NOT_MEMBER) and
+ * entitled to the audience then (CC_ERR_AUDIENCE), ground rule, signature,
+ * replay (CC_ERR_REPLAY) and counter (CC_ERR_COUNTER), key held (CC_ERR_NO_KEY:
+ * epoch key, or a granted key for exactly this message), key commitment, AEAD.
+ * The plaintext is appended to pt_out (cc_w_init_secret); hdr_out may be NULL.
+ * An accepted message is recorded in the replay tracker. */
+int cc_casus_decrypt(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n, struct cc_wbuf *pt_out,
+                     cc_message_header *hdr_out) __attribute__((warn_unused_result));
+
+/* The message key of a message this device can read (to build grants).
+ * CC_ERR_NO_KEY if it cannot read it. Verifies the message first. */
+int cc_casus_message_key(const cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n,
+                         uint8_t mk[CC_MESSAGE_KEY_BYTES]) __attribute__((warn_unused_result));
+
+/* Grant the given messages to the given roster devices. The granter's role
+ * must have may_grant (CC_ERR_FORBIDDEN); every message must be readable by
+ * this device (CC_ERR_NO_KEY); a ground (not NONE) and a reason are required.
+ * Appends the signed grant to out. */
+int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*grantees)[CC_DEVICE_ID_BYTES],
+                   size_t ngrantees, const uint8_t *const *msgs, const size_t *msg_lens, size_t nmsgs, uint8_t ground,
+                   const char *reason, int64_t now, struct cc_wbuf *out);
+
+/* Verify a grant addressed (among others) to this device: granter was a
+ * member with may_grant at the grant's epoch, signature, ground and reason,
+ * then open this device's boxes and keep the message keys (each bound to its
+ * message hash). CC_ERR_NOT_RECIPIENT if the grant has nothing for this device. */
+int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *grant, size_t n)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * cc_grant.h: sharing selected history onward to a later member.
+ *
+ * A member who can read a message may give its per-message key (never an
+ * epoch key) to devices that joined later: the keys are sealed with
+ * crypto_box_seal to each grantee device, the box content binds grantee
+ * device, casus, message id and message hash, and the whole grant is signed by
+ * the granter with a disclosure ground and a reason. The grantee verifies the
+ * grant signature, opens its boxes, and later still verifies each original
+ * author's signature and the key-commitment tag when it opens the message
+ * (cc_casus_decrypt). A handover note is simply a normal message.
+ *
+ * Byte layout (big-endian, cc_buf.h):
+ *   u8       version (1)
+ *   fixed16  casus id
+ *   u64      epoch of the chain when granted
+ *   fixed32  that epoch's hash
+ *   fixed16  granter device id
+ *   i64      time
+ *   u8       ground (enum cc_ground, not NONE)
+ *   str      reason (non-empty, <= CC_GRANT_REASON_MAX)
+ *   u16      messages (1..CC_GRANT_MAX_MESSAGES)
+ *     fixed16  message id
+ *     u8       audience of the message
+ *     fixed32  message hash (cc_message_hash of the full message)
+ *   u16      grantee devices (1..CC_GRANT_MAX_DEVICES), sorted, unique
+ *     fixed16  device id
+ *     messages x fixed[CC_GRANT_BOX_BYTES]: crypto_box_seal of
+ *              u8 0x02 || fixed16 grantee id || fixed16 casus || fixed16 message id ||
+ *              fixed32 message hash || fixed32 message key
+ *   fixed64  Ed25519 signature over "casus.e2e.v1.grant.sig\0" || every byte above
+ */
+#ifndef CASUS_CC_GRANT_H
+#define CASUS_CC_GRANT_H
+
+#include "cc_commit.h"
+#include "cc_message.h"
+#include <stddef.h>
+#include <stdint.h>
+
+#define CC_GRANT_VERSION 1
+#define CC_GRANT_REASON_MAX 1024
+#define CC_GRANT_MAX_MESSAGES 1024
+#define CC_GRANT_MAX_DEVICES 16
+#define CC_GRANT_BOX_PLAIN_BYTES (1 + CC_DEVICE_ID_BYTES + CC_CASUS_ID_BYTES + CC_MESSAGE_ID_BYTES + CC_HASH_BYTES + CC_MESSAGE_KEY_BYTES)
+#define CC_GRANT_BOX_BYTES (crypto_box_SEALBYTES + CC_GRANT_BOX_PLAIN_BYTES)
+
+typedef struct cc_grant_item {
+	uint8_t message_id[CC_MESSAGE_ID_BYTES];
+	uint8_t audience;
+	uint8_t message_hash[CC_HASH_BYTES];
+} cc_grant_item;
+
+typedef struct cc_grant_device {
+	uint8_t device_id[CC_DEVICE_ID_BYTES];
+	uint8_t *boxes; /* nitems x CC_GRANT_BOX_BYTES, heap, owned by the cc_grant */
+} cc_grant_device;
+
+/* Decoded grant; arrays are heap memory owned by the struct (cc_grant_free). */
+typedef struct cc_grant {
+	uint8_t version;
+	uint8_t casus_id[CC_CASUS_ID_BYTES];
+	uint64_t epoch;
+	uint8_t epoch_hash[CC_HASH_BYTES];
+	uint8_t granter[CC_DEVICE_ID_BYTES];
+	int64_t time;
+	uint8_t ground;
+	char reason[CC_GRANT_REASON_MAX + 1];
+	uint16_t nitems;
+	cc_grant_item *items;
+	uint16_t ndevices;
+	cc_grant_device *devices;
+	uint8_t sig[CC_SIG_BYTES];
+} cc_grant;
+
+/* Syntax only. On failure *out needs no free. */
+int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out) __attribute__((warn_unused_result));
+void cc_grant_free(cc_grant *g);
+int cc_grant_encode(const cc_grant *g, struct cc_wbuf *w);
+int cc_grant_sign(cc_grant *g, const cc_device_keys *granter);
+int cc_grant_verify_sig(const cc_grant *g, const uint8_t sign_pk[CC_SIGN_PK_BYTES]) __attribute__((warn_unused_result));
+
+/* Public checks for the server against its current chain state: casus
+ * (CC_ERR_CHAIN), epoch and hash = head (CC_ERR_EPOCH), granter in roster
+ * (CC_ERR_NOT_MEMBER) with may_grant (CC_ERR_FORBIDDEN), ground set
+ * (CC_ERR_GROUND_REQUIRED) and reason non-empty (CC_ERR_MALFORMED), every
+ * grantee in the roster (CC_ERR_NOT_MEMBER) and entitled now to the audience of
+ * every granted message (CC_ERR_AUDIENCE), signature (CC_ERR_BAD_SIGNATURE).
+ * The server should also check that each message id exists with that hash. */
+int cc_grant_check_public(const cc_grant *g, const cc_chain_state *st, const cc_policy *policy)
+	__attribute__((warn_unused_result));
+
+/* Seal one message key to one grantee device (box layout above). */
+int cc_grant_seal_key(uint8_t box[CC_GRANT_BOX_BYTES], const uint8_t grantee_box_pk[CC_BOX_PK_BYTES],
+                      const uint8_t grantee_id[CC_DEVICE_ID_BYTES], const uint8_t casus_id[CC_CASUS_ID_BYTES],
+                      const uint8_t message_id[CC_MESSAGE_ID_BYTES], const uint8_t message_hash[CC_HASH_BYTES],
+                      const uint8_t mk[CC_MESSAGE_KEY_BYTES]);
+/* Open and check the bound fields (CC_ERR_NOT_RECIPIENT / CC_ERR_DECRYPT). */
+int cc_grant_open_key(const uint8_t box[CC_GRANT_BOX_BYTES], const cc_device_keys *self,
+                      const uint8_t casus_id[CC_CASUS_ID_BYTES], const uint8_t message_id[CC_MESSAGE_ID_BYTES],
+                      const uint8_t message_hash[CC_HASH_BYTES], uint8_t mk[CC_MESSAGE_KEY_BYTES])
+	__attribute__((warn_unused_result));
+
+#endif
