@@ -112,4 +112,16 @@ int cc_revlist_verify(const cc_revlist *l, const uint8_t root_pk[CC_SIGN_PK_BYTE
 /* 1 if revoked (by serial or by device id), 0 if not. */
 int cc_revlist_contains(const cc_revlist *l, uint64_t serial, const uint8_t device_id[CC_DEVICE_ID_BYTES]);
 
+/* ---- added by the identity layer (additions only) ------------------------ */
+/* Notes:
+ *  - decode functions zero *out (cc_revlist_decode: leaves it empty) on
+ *    failure, and fill it only on success. A revlist decoded into `out` must be
+ *    released with cc_revlist_free; decode does not free an earlier list in out.
+ *  - cc_cert_verify with revs != NULL requires revs->root_pk == root_pk (else
+ *    CC_ERR_WRONG_ROOT); pass a list you verified with cc_revlist_verify.
+ *  - cc_revlist_add keeps entries sorted; a serial already on the list is
+ *    CC_ERR_INVALID_ARG. Adding invalidates the signature: sign again.
+ *  - cc_cert_issue verifies the request's proof of possession itself and
+ *    requires not_before < not_after (CC_ERR_INVALID_ARG). */
+
 #endif

@@ -56,4 +56,27 @@ int cc_device_keys_decode(const uint8_t *p, size_t n, cc_device_keys **out);
 void cc_device_id_hex(const uint8_t id[CC_DEVICE_ID_BYTES], char out[2 * CC_DEVICE_ID_BYTES + 1]);
 int cc_device_id_from_hex(const char *hex, uint8_t id[CC_DEVICE_ID_BYTES]);
 
+/* ---- added by the identity layer (additions only) ------------------------ */
+
+/* Signing with a context string. The signed message is the context string
+ * INCLUDING its terminating NUL byte, followed by msg[0..n). The NUL makes the
+ * set of context strings prefix-free, so a signature made for one object type
+ * can never verify as another. Every signed object type has its own context
+ * (see docs/CRYPTO.md); never reuse one. */
+int cc_sign_ctx(const uint8_t sk[CC_SIGN_SK_BYTES], const char *ctx, const uint8_t *msg, size_t n,
+                uint8_t sig[CC_SIG_BYTES]);
+/* CC_OK or CC_ERR_BAD_SIGNATURE. */
+int cc_verify_ctx(const uint8_t pk[CC_SIGN_PK_BYTES], const char *ctx, const uint8_t *msg, size_t n,
+                  const uint8_t sig[CC_SIG_BYTES]) __attribute__((warn_unused_result));
+
+/* Text checks shared by certificates and the policy.
+ * cc_ident_check: 1..max bytes of [a-z0-9._@-] (user ids, role and audience
+ *   names; lower case only so that no two spellings alias).
+ * cc_text_check: 0..max bytes of valid UTF-8 (shortest form, no surrogates), no
+ *   control characters (< 0x20, 0x7f). Both return CC_OK or CC_ERR_MALFORMED
+ *   (CC_ERR_TOO_LARGE when longer than max). s must be readable for max+1
+ *   bytes or NUL-terminated before that. */
+int cc_ident_check(const char *s, size_t max) __attribute__((warn_unused_result));
+int cc_text_check(const char *s, size_t max) __attribute__((warn_unused_result));
+
 #endif

@@ -107,4 +107,23 @@ enum cc_ground {
 const char *cc_ground_name(int ground);      /* "consent", ... ; NULL if unknown */
 int cc_ground_from_name(const char *name);   /* enum value, or -1 */
 
+/* ---- added by the identity layer (additions only) ------------------------ */
+
+/* The consistency rules cc_policy_decode applies, for a policy built in memory
+ * (e.g. from JSON): version, 1..16 levels numbered 1..n with unique non-empty
+ * names, 1..32 roles with unique [a-z0-9._@-] names, flags exactly 0 or 1,
+ * min_level and escalate_max <= nlevels, audit_scope <= CC_AUDIT_ALL, at most
+ * 8 audiences with unique names whose masks name only existing roles, and a
+ * never_key role has min_level 0 and is in no audience. CC_OK or
+ * CC_ERR_VERSION / CC_ERR_MALFORMED / CC_ERR_TOO_LARGE. Encode and sign refuse
+ * a policy that fails it. */
+int cc_policy_check(const cc_policy *p) __attribute__((warn_unused_result));
+
+/* Notes on the decisions above:
+ *  - may_escalate: to > from, both on the ladder, to <= role's escalate_max, and
+ *    the role is not never_key. Membership of the actor is checked by the caller.
+ *  - may_deescalate: role has may_deescalate, 1 <= to < from <= nlevels.
+ *  - ground_required: the audience has ground_required, the posting role is a
+ *    care role, and at `level` at least one non-care role is in the audience. */
+
 #endif
