@@ -1,0 +1,285 @@
+/*
+ * audit.c: append audit entries in the turn's LMDB transaction, keep the hash
+ * chain head, sign checkpoints with the audit key (see audit.h).
+ */
+#include "audit.h"
+#include "log.h"
+#include "server.h"
+
+#include <cc_buf.h>
+#include <cc_err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define AUDIT_QUEUE_MAX 16
+
+struct audit_ctx {
+	uint8_t *sk;                 /* sodium_malloc, PROT_NONE when idle */
+	uint8_t pk[CC_SIGN_PK_BYTES];
+	cc_audit_chain chain;        /* head including this turn's uncommitted entries */
+	cc_audit_chain committed;    /* head as on disk */
+	uint64_t since_cp;           /* entries since the newest checkpoint */
+	uint64_t committed_since_cp;
+	int64_t last_cp_ms;
+	cc_audit_entry *queue[AUDIT_QUEUE_MAX];
+	unsigned nqueue;
+};
+
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int read_file(const char *path, uint8_t *buf, size_t n)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t r = read(fd, buf, n);
+	uint8_t extra;
+	ssize_t more = read(fd, &extra, 1);
+	close(fd);
+	return (r == (ssize_t)n && more == 0) ? 0 : -1;
+}
+
+static int write_file(const char *path, const uint8_t *buf, size_t n, mode_t mode)
+{
+	char tmp[1100];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	int ok = write(fd, buf, n) == (ssize_t)n && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static int load_key(struct server *srv, struct audit_ctx *a)
+{
+	char skp[1024], pkp[1024];
+	snprintf(skp, sizeof skp, "%s/audit.key", srv->cfg.data_dir);
+	snprintf(pkp, sizeof pkp, "%s/audit.pub", srv->cfg.data_dir);
+	a->sk = sodium_malloc(CC_SIGN_SK_BYTES);
+	if (!a->sk)
+		return -1;
+	if (read_file(skp, a->sk, CC_SIGN_SK_BYTES) == 0) {
+		crypto_sign_ed25519_sk_to_pk(a->pk, a->sk);
+	} else if (errno == ENOENT) {
+		crypto_sign_keypair(a->pk, a->sk);
+		if (write_file(skp, a->sk, CC_SIGN_SK_BYTES, 0600) != 0) {
+			log_event(LOG_ERROR, "audit.key_write_failed", "errno=%d", errno);
+			return -1;
+		}
+		log_event(LOG_INFO, "audit.key_created", "path=%s", skp);
+	} else {
+		log_event(LOG_ERROR, "audit.key_unreadable", "path=%s", skp);
+		return -1;
+	}
+	char hex[2 * CC_SIGN_PK_BYTES + 2];
+	sodium_bin2hex(hex, sizeof hex, a->pk, CC_SIGN_PK_BYTES);
+	size_t hl = strlen(hex);
+	hex[hl] = '\n';
+	if (write_file(pkp, (uint8_t *)hex, hl + 1, 0644) != 0)
+		log_event(LOG_WARN, "audit.pub_write_failed", "errno=%d", errno);
+	sodium_mprotect_noaccess(a->sk);
+	return 0;
+}
+
+/* Resume the chain from the newest stored entry and checkpoint. */
+static int resume(struct server *srv, struct audit_ctx *a)
+{
+	MDB_txn *txn = NULL;
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	int rc = mdb_txn_begin(srv->st.env, NULL, MDB_RDONLY, &txn);
+	if (rc)
+		return rc;
+	uint64_t last = 0, last_cp = 0;
+	uint8_t head[CC_HASH_BYTES] = {0};
+	rc = mdb_cursor_open(txn, srv->st.dbi[DB_AUDIT], &cur);
+	if (rc == 0 && mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8 && v.mv_size > CC_HASH_BYTES) {
+		last = store_rd64(k.mv_data);
+		memcpy(head, v.mv_data, CC_HASH_BYTES);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	cur = NULL;
+	rc = mdb_cursor_open(txn, srv->st.dbi[DB_AUDITCP], &cur);
+	if (rc == 0 && mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
+		last_cp = store_rd64(k.mv_data);
+	if (cur)
+		mdb_cursor_close(cur);
+	mdb_txn_abort(txn);
+	if (last == 0 && last_cp == 0)
+		cc_audit_chain_init(&a->chain);
+	else
+		cc_audit_chain_resume(&a->chain, last, head, last_cp);
+	a->committed = a->chain;
+	a->since_cp = a->committed_since_cp = last - (last_cp <= last ? last_cp : last);
+	a->last_cp_ms = wall_ms();
+	return 0;
+}
+
+int audit_open(struct server *srv)
+{
+	struct audit_ctx *a = calloc(1, sizeof(*a));
+	if (!a)
+		return -1;
+	srv->audit = a;
+	if (load_key(srv, a) != 0 || resume(srv, a) != 0)
+		return -1;
+	return 0;
+}
+
+void audit_close(struct server *srv)
+{
+	struct audit_ctx *a = srv->audit;
+	if (!a)
+		return;
+	for (unsigned i = 0; i < a->nqueue; i++)
+		free(a->queue[i]);
+	if (a->sk) {
+		sodium_mprotect_readwrite(a->sk);
+		sodium_free(a->sk); /* wipes */
+	}
+	free(a);
+	srv->audit = NULL;
+}
+
+const uint8_t *audit_public_key(const struct server *srv)
+{
+	return srv->audit->pk;
+}
+
+void audit_log(struct server *srv, const struct session *s, cc_audit_entry *e)
+{
+	struct audit_ctx *a = srv->audit;
+	e->version = CC_AUDIT_VERSION;
+	e->time_ms = wall_ms();
+	if (s) {
+		cc_audit_str_copy(e->access_point, sizeof e->access_point, s->peer);
+		if (s->state == SS_AUTHED) {
+			cc_audit_str_copy(e->actor_user, sizeof e->actor_user, s->cert.user_id);
+			memcpy(e->actor_device, s->cert.device_id, CC_AUDIT_ID_BYTES);
+			cc_audit_str_copy(e->actor_role, sizeof e->actor_role, s->cert.role);
+			cc_audit_str_copy(e->actor_org, sizeof e->actor_org, s->cert.org);
+		}
+	}
+	if (a->nqueue >= AUDIT_QUEUE_MAX) {
+		log_event(LOG_ERROR, "audit.queue_full", "event=%u", e->event);
+		return;
+	}
+	cc_audit_entry *copy = malloc(sizeof(*copy));
+	if (!copy) {
+		log_event(LOG_ERROR, "audit.nomem", "event=%u", e->event);
+		return;
+	}
+	*copy = *e;
+	a->queue[a->nqueue++] = copy;
+}
+
+static int write_checkpoint(struct server *srv)
+{
+	struct audit_ctx *a = srv->audit;
+	cc_audit_checkpoint cp;
+	cc_wbuf w;
+	int rc;
+	sodium_mprotect_readonly(a->sk);
+	rc = cc_audit_chain_checkpoint(&a->chain, wall_ms(), a->sk, &cp);
+	sodium_mprotect_noaccess(a->sk);
+	if (rc != CC_OK)
+		return rc;
+	cc_w_init(&w);
+	rc = cc_audit_checkpoint_encode(&cp, &w);
+	if (rc == CC_OK && !w.err) {
+		uint8_t key[8];
+		store_be64(key, cp.seq);
+		rc = store_put(&srv->st, DB_AUDITCP, key, 8, w.p, w.len, 0);
+	}
+	cc_w_free(&w);
+	if (rc == 0) {
+		a->since_cp = 0;
+		a->last_cp_ms = wall_ms();
+	}
+	return rc;
+}
+
+void audit_request_done(struct server *srv, int kept)
+{
+	struct audit_ctx *a = srv->audit;
+	(void)kept;
+	for (unsigned i = 0; i < a->nqueue; i++) {
+		cc_audit_entry *e = a->queue[i];
+		cc_wbuf w;
+		uint8_t hash[CC_HASH_BYTES];
+		cc_w_init(&w);
+		/* reserve room for the hash in front of the encoding */
+		cc_w_fixed(&w, hash, sizeof hash);
+		cc_audit_chain save = a->chain;
+		int rc = cc_audit_chain_append(&a->chain, e, &w, hash);
+		if (rc == CC_OK && !w.err) {
+			memcpy(w.p, hash, CC_HASH_BYTES);
+			uint8_t key[8];
+			store_be64(key, e->seq);
+			if (store_put(&srv->st, DB_AUDIT, key, 8, w.p, w.len, MDB_APPEND) != 0) {
+				a->chain = save;
+				log_event(LOG_ERROR, "audit.store_failed", "seq=%llu", (unsigned long long)e->seq);
+			} else {
+				a->since_cp++;
+			}
+		} else {
+			a->chain = save;
+			log_event(LOG_ERROR, "audit.encode_failed", "event=%u rc=%d", e->event, rc);
+		}
+		cc_w_free(&w);
+		free(e);
+	}
+	a->nqueue = 0;
+	if (srv->cfg.audit_checkpoint_every && a->since_cp >= srv->cfg.audit_checkpoint_every)
+		write_checkpoint(srv);
+}
+
+void audit_turn_committed(struct server *srv)
+{
+	struct audit_ctx *a = srv->audit;
+	a->committed = a->chain;
+	a->committed_since_cp = a->since_cp;
+}
+
+void audit_turn_failed(struct server *srv)
+{
+	struct audit_ctx *a = srv->audit;
+	a->chain = a->committed;
+	a->since_cp = a->committed_since_cp;
+}
+
+int audit_checkpoint_now(struct server *srv)
+{
+	struct audit_ctx *a = srv->audit;
+	if (a->since_cp == 0)
+		return 0;
+	if (!store_txn(&srv->st))
+		return -1;
+	return write_checkpoint(srv);
+}
+
+void audit_tick(struct server *srv)
+{
+	struct audit_ctx *a = srv->audit;
+	if (a->since_cp && srv->cfg.audit_checkpoint_secs &&
+	    wall_ms() - a->last_cp_ms >= (int64_t)srv->cfg.audit_checkpoint_secs * 1000)
+		audit_checkpoint_now(srv);
+}

@@ -1,0 +1,42 @@
+/*
+ * audit.h: casusd's side of the audit trail (the chain itself is crypto/cc_audit).
+ *
+ * Handlers describe what happened in a cc_audit_entry and call audit_log().
+ * Entries are held per request and written by audit_request_done() into the
+ * loop turn's transaction after the request's own child transaction has been
+ * kept or thrown away, so that a refused request still leaves its "denied"
+ * entry, and an action and its entry are committed together or not at all.
+ *
+ * The audit signing key is the server's only long-lived secret. It lives in
+ * DATA/audit.key (mode 0600), is read once into sodium_malloc'd memory that is
+ * kept PROT_NONE except for the moment a checkpoint is signed, and is wiped at
+ * exit. Its public half is DATA/audit.pub and is served to clients.
+ */
+#ifndef CASUSD_AUDIT_H
+#define CASUSD_AUDIT_H
+
+#include <cc_audit.h>
+#include <stdint.h>
+
+struct server;
+struct session;
+
+int audit_open(struct server *srv);
+void audit_close(struct server *srv);
+
+/* Fill actor fields from the session (may be NULL), time and access point,
+ * then queue the entry for the current request. Casus purpose and legal
+ * basis are filled by the caller when known. */
+void audit_log(struct server *srv, const struct session *s, cc_audit_entry *e);
+/* Write the current request's entries into the turn's transaction. */
+void audit_request_done(struct server *srv, int kept);
+void audit_turn_committed(struct server *srv);
+void audit_turn_failed(struct server *srv);
+/* Once a second: write a checkpoint if one is due by time. */
+void audit_tick(struct server *srv);
+/* The audit public key (for clients and verifiers). */
+const uint8_t *audit_public_key(const struct server *srv);
+/* Write a checkpoint now in the current transaction (used at shutdown, export). */
+int audit_checkpoint_now(struct server *srv);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * audit_query.c: reading the audit trail over the protocol.
+ *
+ * Only roles whose policy audit_scope allows it may read: CC_AUDIT_ALL (the
+ * privacy officer, fg) reads everything, CC_AUDIT_DIRECTED (the process
+ * director) reads the entries of the casus it is a member of. Every query is
+ * itself an audit entry, and a refused query leaves a "denied" entry.
+ * Entries travel as their canonical encoding with the stored hash, and the
+ * checkpoints of the range come along, so the client verifies what it got.
+ */
+#include "audit.h"
+#include "fanout.h"
+#include "handlers.h"
+
+#include <cc_buf.h>
+#include <cc_commit.h>
+#include <cc_err.h>
+#include <proto.h>
+#include <sodium.h>
+#include <string.h>
+
+#define AUDIT_PAGE_MAX 5000
+
+int h_audit_key(struct session *s, json_t *req, uint64_t id)
+{
+	(void)req;
+	char hex[2 * CC_SIGN_PK_BYTES + 1];
+	sodium_bin2hex(hex, sizeof hex, audit_public_key(s->srv), CC_SIGN_PK_BYTES);
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "audit_key", json_string(hex));
+	reply_later(s, id, r);
+	return 1;
+}
+
+int h_audit_query(struct session *s, json_t *req, uint64_t id)
+{
+	struct server *srv = s->srv;
+	uint8_t cid[16];
+	int have_casus = 0;
+	const char *user = NULL;
+	uint64_t from_ms = 0, to_ms = UINT64_MAX >> 2, after = 0, limit = 1000;
+
+	if (json_object_get(req, "casus")) {
+		if (proto_get_id16(req, "casus", cid))
+			goto bad;
+		have_casus = 1;
+	}
+	if ((json_object_get(req, "user") && proto_get_str(req, "user", CC_USER_ID_MAX, &user)) ||
+	    (json_object_get(req, "from_ms") && proto_get_u64(req, "from_ms", UINT64_MAX >> 2, &from_ms)) ||
+	    (json_object_get(req, "to_ms") && proto_get_u64(req, "to_ms", UINT64_MAX >> 2, &to_ms)) ||
+	    (json_object_get(req, "after") && proto_get_u64(req, "after", UINT64_MAX >> 2, &after)) ||
+	    (json_object_get(req, "limit") && proto_get_u64(req, "limit", AUDIT_PAGE_MAX, &limit)))
+		goto bad;
+
+	int scope = (srv->have_policy && s->role >= 0) ? srv->policy.roles[s->role].audit_scope : CC_AUDIT_NONE;
+	if (scope == CC_AUDIT_NONE)
+		return deny(s, id, PE_FORBIDDEN, "your role may not read the audit trail", CC_AUDIT_EV_AUDIT_QUERY,
+		            have_casus ? cid : NULL);
+	if (scope == CC_AUDIT_DIRECTED) {
+		struct casus_rt *rt = have_casus ? fanout_find(srv, cid) : NULL;
+		if (have_casus && !rt && casus_load_rt(srv, cid) == 0)
+			rt = fanout_find(srv, cid);
+		if (!have_casus || !rt || !rt->st || cc_chain_find(rt->st, s->cert.device_id) < 0)
+			return deny(s, id, PE_FORBIDDEN, "you may read the audit trail only of a casus you direct",
+			            CC_AUDIT_EV_AUDIT_QUERY, have_casus ? cid : NULL);
+	}
+
+	json_t *entries = json_array();
+	json_t *cps = json_array();
+	MDB_cursor *cur = NULL;
+	uint8_t k8[8];
+	store_be64(k8, after + 1);
+	MDB_val k = {8, k8}, v;
+	uint64_t n = 0, first = 0, last = 0;
+	int more = 0;
+	static const uint8_t zero[16];
+	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_AUDIT], &cur) == 0) {
+		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			if (k.mv_size != 8 || v.mv_size <= CC_HASH_BYTES)
+				continue;
+			const uint8_t *enc = (const uint8_t *)v.mv_data + CC_HASH_BYTES;
+			size_t el = v.mv_size - CC_HASH_BYTES;
+			cc_audit_entry e;
+			if (cc_audit_entry_decode(enc, el, &e) != CC_OK)
+				continue; /* the verifier reports it; a query shows what decodes */
+			if (have_casus && memcmp(e.casus_id, cid, 16) != 0)
+				continue;
+			if (!have_casus && scope != CC_AUDIT_ALL && memcmp(e.casus_id, zero, 16) == 0)
+				continue;
+			if (user && strcmp(user, e.actor_user) != 0)
+				continue;
+			if (e.time_ms < (int64_t)from_ms || e.time_ms > (int64_t)to_ms)
+				continue;
+			if (n == limit) {
+				more = 1;
+				break;
+			}
+			json_t *o = json_object();
+			json_object_set_new(o, "seq", json_integer((json_int_t)e.seq));
+			proto_set_b64(o, "hash", v.mv_data, CC_HASH_BYTES);
+			proto_set_b64(o, "entry", enc, el);
+			json_array_append_new(entries, o);
+			if (!first)
+				first = e.seq;
+			last = e.seq;
+			n++;
+		}
+		mdb_cursor_close(cur);
+	}
+	/* checkpoints covering the range (the full trail when fg asks for everything) */
+	if (first && mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_AUDITCP], &cur) == 0) {
+		store_be64(k8, first);
+		k.mv_size = 8;
+		k.mv_data = k8;
+		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			json_t *o = json_object();
+			proto_set_b64(o, "checkpoint", v.mv_data, v.mv_size);
+			json_array_append_new(cps, o);
+			if (k.mv_size == 8 && store_rd64(k.mv_data) > last)
+				break;
+		}
+		mdb_cursor_close(cur);
+	}
+	cc_audit_entry q;
+	cc_audit_entry_init(&q);
+	q.event = CC_AUDIT_EV_AUDIT_QUERY;
+	if (have_casus)
+		memcpy(q.casus_id, cid, 16);
+	q.seq_from = first;
+	q.seq_to = last;
+	snprintf(q.object, sizeof q.object, "audit entries %llu%s%s", (unsigned long long)n, user ? " of user " : "",
+	         user ? user : "");
+	audit_log(srv, s, &q);
+
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "entries", entries);
+	json_object_set_new(r, "checkpoints", cps);
+	json_object_set_new(r, "more", json_boolean(more));
+	char hex[2 * CC_SIGN_PK_BYTES + 1];
+	sodium_bin2hex(hex, sizeof hex, audit_public_key(srv), CC_SIGN_PK_BYTES);
+	json_object_set_new(r, "audit_key", json_string(hex));
+	reply_later(s, id, r);
+	return 1;
+bad:
+	reply_error(s, id, PE_BAD_REQUEST,
+	            "audit.query takes optional \"casus\", \"user\", \"from_ms\", \"to_ms\", \"after\", \"limit\"");
+	return 0;
+}

@@ -1,0 +1,151 @@
+/* config.c: casusd configuration file (JSON, parsed with jansson). */
+#include "config.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+void config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->listen, sizeof c->listen, "127.0.0.1");
+	c->port = 8443;
+	c->tls = 1;
+	snprintf(c->data_dir, sizeof c->data_dir, "data");
+	snprintf(c->log_level, sizeof c->log_level, "info");
+	c->map_size = (size_t)1 << 30;
+	c->audit_checkpoint_every = 1000;
+	c->audit_checkpoint_secs = 60;
+	c->audit_retention_days = 5 * 366;
+	c->lim.max_frame = 256 * 1024;
+	c->lim.max_frame_preauth = 8 * 1024;
+	c->lim.auth_timeout_s = 10;
+	c->lim.req_per_s = 500;
+	c->lim.req_burst = 1000;
+	c->lim.max_queue = 4096;
+	c->lim.conn_per_device = 8;
+	c->lim.conn_per_addr = 20000;
+	c->lim.max_connections = 20000;
+	c->lim.ping_s = 30;
+	c->lim.hangup_s = 75;
+	c->lim.history_page_max = 500;
+}
+
+static int get_str(json_t *o, const char *k, char *out, size_t cap, char *why, size_t wl)
+{
+	json_t *v = json_object_get(o, k);
+	if (!v)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) >= cap) {
+		snprintf(why, wl, "config: \"%s\" must be a string shorter than %zu", k, cap);
+		return -1;
+	}
+	snprintf(out, cap, "%s", json_string_value(v));
+	return 0;
+}
+
+static int get_uint(json_t *o, const char *k, unsigned long long max, unsigned long long *out, char *why,
+                    size_t wl)
+{
+	json_t *v = json_object_get(o, k);
+	if (!v)
+		return 1;
+	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+	    (unsigned long long)json_integer_value(v) > max) {
+		snprintf(why, wl, "config: \"%s\" must be an integer between 0 and %llu", k, max);
+		return -1;
+	}
+	*out = (unsigned long long)json_integer_value(v);
+	return 0;
+}
+
+#define UINT_FIELD(obj, name, dst, max)                                          \
+	do {                                                                     \
+		unsigned long long v_;                                           \
+		int r_ = get_uint(obj, name, max, &v_, why, whylen);             \
+		if (r_ < 0)                                                      \
+			goto fail;                                               \
+		if (r_ == 0)                                                     \
+			dst = (__typeof__(dst))v_;                               \
+	} while (0)
+
+int config_load(struct config *c, const char *path, char *why, size_t whylen)
+{
+	json_error_t err;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &err);
+	if (!root) {
+		snprintf(why, whylen, "config %s: %s (line %d)", path, err.text, err.line);
+		return -1;
+	}
+	if (!json_is_object(root)) {
+		snprintf(why, whylen, "config %s: not a JSON object", path);
+		goto fail;
+	}
+	static const char *const known[] = {"listen", "port", "tls", "tls_cert", "tls_key", "data_dir",
+	                                    "root_pub", "policy", "revocations", "log_level", "map_size",
+	                                    "audit", "limits", NULL};
+	const char *key;
+	json_t *val;
+	json_object_foreach(root, key, val) {
+		int ok = 0;
+		for (int i = 0; known[i]; i++)
+			ok |= strcmp(known[i], key) == 0;
+		if (!ok) {
+			snprintf(why, whylen, "config: unknown key \"%s\"", key);
+			goto fail;
+		}
+	}
+	if (get_str(root, "listen", c->listen, sizeof c->listen, why, whylen) ||
+	    get_str(root, "tls_cert", c->tls_cert, sizeof c->tls_cert, why, whylen) ||
+	    get_str(root, "tls_key", c->tls_key, sizeof c->tls_key, why, whylen) ||
+	    get_str(root, "data_dir", c->data_dir, sizeof c->data_dir, why, whylen) ||
+	    get_str(root, "root_pub", c->root_pub, sizeof c->root_pub, why, whylen) ||
+	    get_str(root, "policy", c->policy, sizeof c->policy, why, whylen) ||
+	    get_str(root, "revocations", c->revocations, sizeof c->revocations, why, whylen) ||
+	    get_str(root, "log_level", c->log_level, sizeof c->log_level, why, whylen))
+		goto fail;
+	UINT_FIELD(root, "port", c->port, 65535);
+	UINT_FIELD(root, "map_size", c->map_size, (1ULL << 40));
+	json_t *tls = json_object_get(root, "tls");
+	if (tls) {
+		if (!json_is_boolean(tls)) {
+			snprintf(why, whylen, "config: \"tls\" must be true or false");
+			goto fail;
+		}
+		c->tls = json_is_true(tls);
+	}
+	json_t *a = json_object_get(root, "audit");
+	if (a) {
+		if (!json_is_object(a)) {
+			snprintf(why, whylen, "config: \"audit\" must be an object");
+			goto fail;
+		}
+		UINT_FIELD(a, "checkpoint_every", c->audit_checkpoint_every, 1000000);
+		UINT_FIELD(a, "checkpoint_secs", c->audit_checkpoint_secs, 86400);
+		UINT_FIELD(a, "retention_days", c->audit_retention_days, 36600);
+	}
+	json_t *l = json_object_get(root, "limits");
+	if (l) {
+		if (!json_is_object(l)) {
+			snprintf(why, whylen, "config: \"limits\" must be an object");
+			goto fail;
+		}
+		UINT_FIELD(l, "max_frame", c->lim.max_frame, 16u << 20);
+		UINT_FIELD(l, "max_frame_preauth", c->lim.max_frame_preauth, 1u << 20);
+		UINT_FIELD(l, "auth_timeout_s", c->lim.auth_timeout_s, 3600);
+		UINT_FIELD(l, "req_per_s", c->lim.req_per_s, 1000000);
+		UINT_FIELD(l, "req_burst", c->lim.req_burst, 1000000);
+		UINT_FIELD(l, "max_queue", c->lim.max_queue, 1000000);
+		UINT_FIELD(l, "conn_per_device", c->lim.conn_per_device, 100000);
+		UINT_FIELD(l, "conn_per_addr", c->lim.conn_per_addr, 1000000);
+		UINT_FIELD(l, "max_connections", c->lim.max_connections, 1000000);
+		UINT_FIELD(l, "ping_s", c->lim.ping_s, 3600);
+		UINT_FIELD(l, "hangup_s", c->lim.hangup_s, 3600);
+		UINT_FIELD(l, "history_page_max", c->lim.history_page_max, 100000);
+	}
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(root);
+	return -1;
+}

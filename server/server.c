@@ -1,0 +1,591 @@
+/*
+ * server.c: casusd's event loop, WebSocket sessions, send queues and the
+ * group-commit turn (see server.h for the flow).
+ *
+ * One thread runs libwebsockets' default poll loop. Incoming text frames are
+ * collected up to the session's frame cap (lws has no maximum-message setting),
+ * parsed with jansson and dispatched. Replies and pushes wait on srv->after
+ * until the loop turn's LMDB transaction is durable.
+ */
+#include "server.h"
+#include "audit.h"
+#include "fanout.h"
+#include "log.h"
+
+#include <proto.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- outgoing frames ------------------------------------------------------ */
+
+struct outbuf *outbuf_from_json(const json_t *obj)
+{
+	size_t len = 0;
+	char *s = proto_dump(obj, &len);
+	if (!s)
+		return NULL;
+	struct outbuf *b = malloc(sizeof(*b) + LWS_PRE + len);
+	if (b) {
+		b->refs = 1;
+		b->len = len;
+		memcpy(b->data + LWS_PRE, s, len);
+	}
+	free(s);
+	return b;
+}
+
+struct outbuf *outbuf_ref(struct outbuf *b)
+{
+	if (b)
+		b->refs++;
+	return b;
+}
+
+void outbuf_unref(struct outbuf *b)
+{
+	if (b && --b->refs == 0)
+		free(b);
+}
+
+static void after_add(struct server *srv, struct session *s, struct outbuf *buf, int is_reply, uint64_t id)
+{
+	struct after *a = calloc(1, sizeof(*a));
+	if (!a) {
+		outbuf_unref(buf);
+		return;
+	}
+	a->s = s;
+	a->buf = buf;
+	a->is_reply = is_reply;
+	a->req_id = id;
+	if (srv->after_tail)
+		srv->after_tail->next = a;
+	else
+		srv->after_head = a;
+	srv->after_tail = a;
+}
+
+void reply_later(struct session *s, uint64_t req_id, json_t *obj)
+{
+	struct outbuf *b = obj ? outbuf_from_json(obj) : NULL;
+	json_decref(obj);
+	if (!b) {
+		log_event(LOG_ERROR, "reply.alloc", "sid=%llu", (unsigned long long)s->sid);
+		return;
+	}
+	after_add(s->srv, s, b, 1, req_id);
+}
+
+void reply_error(struct session *s, uint64_t req_id, int code, const char *message)
+{
+	s->srv->m.errors++;
+	reply_later(s, req_id, proto_error(req_id, (enum proto_err)code, message));
+}
+
+void push_later(struct session *s, struct outbuf *buf)
+{
+	after_add(s->srv, s, outbuf_ref(buf), 0, 0);
+}
+
+/* Put a frame on a session's send queue now. A full queue marks a slow reader:
+ * it is closed and catches up from history when it reconnects. */
+static void enqueue(struct session *s, struct outbuf *buf)
+{
+	if (s->state == SS_CLOSING || s->close_pending) {
+		outbuf_unref(buf);
+		return;
+	}
+	if (s->qcount >= s->srv->cfg.lim.max_queue) {
+		outbuf_unref(buf);
+		s->srv->m.slow_closed++;
+		log_event(LOG_WARN, "session.slow_reader", "sid=%llu queued=%u", (unsigned long long)s->sid,
+		          s->qcount);
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader: catch up from history");
+		return;
+	}
+	struct outq *q = malloc(sizeof(*q));
+	if (!q) {
+		outbuf_unref(buf);
+		return;
+	}
+	q->next = NULL;
+	q->buf = buf;
+	if (s->qtail)
+		s->qtail->next = q;
+	else
+		s->qhead = q;
+	s->qtail = q;
+	s->qcount++;
+	lws_callback_on_writable(s->wsi);
+}
+
+void session_close(struct session *s, enum lws_close_status code, const char *reason)
+{
+	if (s->close_pending)
+		return;
+	s->close_pending = 1;
+	s->close_code = code;
+	s->close_reason = reason;
+	lws_callback_on_writable(s->wsi);
+}
+
+/* Release the turn's replies and pushes. ok=0: the commit failed, so every
+ * reply turns into a storage error and pushes are dropped. */
+static void release_after(struct server *srv, int ok)
+{
+	struct after *a = srv->after_head, *next;
+	srv->after_head = srv->after_tail = NULL;
+	for (; a; a = next) {
+		next = a->next;
+		if (a->s) {
+			if (ok) {
+				if (!a->is_reply)
+					srv->m.pushes_sent++;
+				enqueue(a->s, a->buf);
+				a->buf = NULL;
+			} else if (a->is_reply) {
+				json_t *e = proto_error(a->req_id, PE_STORAGE,
+				                        "the store could not commit; nothing was saved, retry");
+				struct outbuf *b = outbuf_from_json(e);
+				json_decref(e);
+				if (b)
+					enqueue(a->s, b);
+			}
+		}
+		outbuf_unref(a->buf);
+		free(a);
+	}
+}
+
+static void turn_end(struct server *srv)
+{
+	int rc = store_commit(&srv->st);
+	if (rc) {
+		srv->m.commits_failed++;
+		audit_turn_failed(srv);
+		fanout_turn_failed(srv);
+	} else {
+		audit_turn_committed(srv);
+		fanout_turn_committed(srv);
+	}
+	release_after(srv, rc == 0);
+	srv->pending_turn = 0;
+}
+
+/* ---- sessions ------------------------------------------------------------- */
+
+static uint32_t slot_of(const void *p, size_t n)
+{
+	uint8_t h[8];
+	crypto_generichash(h, sizeof h, p, n, NULL, 0);
+	return ((uint32_t)h[0] << 8 | h[1]) % 4096u;
+}
+
+static void auth_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+	struct session *s = lws_container_of(sul, struct session, sul_auth);
+	if (s->state != SS_AUTHED) {
+		log_event(LOG_INFO, "session.auth_timeout", "sid=%llu", (unsigned long long)s->sid);
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+	}
+}
+
+static int session_open(struct server *srv, struct session *s, struct lws *wsi)
+{
+	memset(s, 0, sizeof(*s));
+	s->wsi = wsi;
+	s->srv = srv;
+	s->sid = ++srv->next_sid;
+	s->role = -1;
+	s->tokens = srv->cfg.lim.req_burst;
+	s->tokens_ms = now_ms();
+	lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
+	s->addr_slot = slot_of(s->peer, strlen(s->peer));
+	srv->m.connections_total++;
+	if (srv->m.connections_open >= srv->cfg.lim.max_connections ||
+	    srv->addr_count[s->addr_slot] >= srv->cfg.lim.conn_per_addr) {
+		log_event(LOG_WARN, "session.refused", "reason=connection_limit");
+		s->state = SS_CLOSING;
+		return -1;
+	}
+	srv->addr_count[s->addr_slot]++;
+	srv->m.connections_open++;
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	lws_sul_schedule(lws_get_context(wsi), 0, &s->sul_auth, auth_timeout_cb,
+	                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
+	log_event(LOG_DEBUG, "session.open", "sid=%llu", (unsigned long long)s->sid);
+	return 0;
+}
+
+static void session_gone(struct server *srv, struct session *s)
+{
+	if (s->srv != srv)
+		return; /* refused before it was counted */
+	lws_sul_cancel(&s->sul_auth);
+	if (s->state != SS_CLOSING || s->prev || s->next || srv->sessions == s) {
+		if (s->prev)
+			s->prev->next = s->next;
+		else if (srv->sessions == s)
+			srv->sessions = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+	}
+	if (srv->m.connections_open)
+		srv->m.connections_open--;
+	if (srv->addr_count[s->addr_slot])
+		srv->addr_count[s->addr_slot]--;
+	if (s->dev_counted && srv->dev_count[s->dev_slot])
+		srv->dev_count[s->dev_slot]--;
+	for (struct after *a = srv->after_head; a; a = a->next)
+		if (a->s == s)
+			a->s = NULL;
+	fanout_session_closed(srv, s);
+	while (s->qhead) {
+		struct outq *q = s->qhead;
+		s->qhead = q->next;
+		outbuf_unref(q->buf);
+		free(q);
+	}
+	free(s->rx);
+	sodium_memzero(s->challenge, sizeof s->challenge);
+	log_event(LOG_DEBUG, "session.closed", "sid=%llu", (unsigned long long)s->sid);
+	s->srv = NULL;
+}
+
+/* Token bucket: req_per_s sustained, req_burst deep. */
+static int rate_ok(struct session *s)
+{
+	uint64_t t = now_ms();
+	const struct limits *l = &s->srv->cfg.lim;
+	s->tokens += (double)(t - s->tokens_ms) * l->req_per_s / 1000.0;
+	if (s->tokens > l->req_burst)
+		s->tokens = l->req_burst;
+	s->tokens_ms = t;
+	if (s->tokens < 1.0)
+		return 0;
+	s->tokens -= 1.0;
+	return 1;
+}
+
+static void handle_frame(struct session *s)
+{
+	struct server *srv = s->srv;
+	char why[160];
+	json_t *req = proto_parse((const char *)s->rx, s->rxlen, why, sizeof why);
+	srv->m.requests++;
+	if (!req) {
+		/* Not casus.v1 at all: say why, then close. */
+		srv->m.frames_rejected++;
+		reply_error(s, 0, PE_BAD_REQUEST, why);
+		session_close(s, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "not a casus.v1 frame");
+		return;
+	}
+	uint64_t id = 0;
+	const char *type = NULL;
+	if (proto_get_u64(req, "id", (1ULL << 53), &id) || proto_get_str(req, "type", 32, &type)) {
+		srv->m.frames_rejected++;
+		reply_error(s, id, PE_BAD_REQUEST, "a request needs an integer \"id\" and a string \"type\"");
+		json_decref(req);
+		return;
+	}
+	if (!rate_ok(s)) {
+		srv->m.rate_limited++;
+		if (++s->strikes > s->srv->cfg.lim.req_burst) {
+			session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "request flood");
+		} else {
+			reply_error(s, id, PE_RATE_LIMITED, "too many requests; slow down");
+		}
+		json_decref(req);
+		return;
+	}
+	s->strikes = 0;
+	srv->pending_turn++;
+	if (store_req_begin(&srv->st) != 0) {
+		reply_error(s, id, PE_STORAGE, "the store is unavailable; retry");
+		json_decref(req);
+		return;
+	}
+	int keep = dispatch(s, req, id, type);
+	store_req_end(&srv->st, keep);
+	audit_request_done(srv, keep);
+	json_decref(req);
+}
+
+/* ---- HTTP: /healthz and /metrics ------------------------------------------- */
+
+static int metrics_text(struct server *srv, char *out, size_t cap)
+{
+	const struct metrics *m = &srv->m;
+	return snprintf(out, cap,
+	                "# TYPE casusd_connections_open gauge\ncasusd_connections_open %llu\n"
+	                "# TYPE casusd_connections_total counter\ncasusd_connections_total %llu\n"
+	                "# TYPE casusd_auth_total counter\ncasusd_auth_total{outcome=\"ok\"} %llu\n"
+	                "casusd_auth_total{outcome=\"refused\"} %llu\n"
+	                "# TYPE casusd_requests_total counter\ncasusd_requests_total %llu\n"
+	                "# TYPE casusd_errors_total counter\ncasusd_errors_total %llu\n"
+	                "# TYPE casusd_messages_stored_total counter\ncasusd_messages_stored_total %llu\n"
+	                "# TYPE casusd_pushes_total counter\ncasusd_pushes_total %llu\n"
+	                "# TYPE casusd_frames_rejected_total counter\ncasusd_frames_rejected_total %llu\n"
+	                "# TYPE casusd_slow_readers_closed_total counter\ncasusd_slow_readers_closed_total %llu\n"
+	                "# TYPE casusd_rate_limited_total counter\ncasusd_rate_limited_total %llu\n"
+	                "# TYPE casusd_store_commits_total counter\ncasusd_store_commits_total %llu\n"
+	                "# TYPE casusd_store_commit_failures_total counter\ncasusd_store_commit_failures_total %llu\n"
+	                "# TYPE casusd_store_commit_seconds_total counter\ncasusd_store_commit_seconds_total %.6f\n"
+	                "# TYPE casusd_store_map_bytes gauge\ncasusd_store_map_bytes %zu\n",
+	                (unsigned long long)m->connections_open, (unsigned long long)m->connections_total,
+	                (unsigned long long)m->auth_ok, (unsigned long long)m->auth_fail,
+	                (unsigned long long)m->requests, (unsigned long long)m->errors,
+	                (unsigned long long)m->messages_stored, (unsigned long long)m->pushes_sent,
+	                (unsigned long long)m->frames_rejected, (unsigned long long)m->slow_closed,
+	                (unsigned long long)m->rate_limited, (unsigned long long)srv->st.commits,
+	                (unsigned long long)m->commits_failed, (double)srv->st.commit_ns / 1e9,
+	                srv->st.mapsize);
+}
+
+static int http_reply(struct lws *wsi, unsigned status, const char *type, const char *body, size_t blen)
+{
+	unsigned char buf[LWS_PRE + 8192];
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+	if (blen > 4096)
+		return -1;
+	if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)blen, &p, end))
+		return -1;
+	if (lws_finalize_http_header(wsi, &p, end))
+		return -1;
+	memcpy(p, body, blen);
+	p += blen;
+	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- the lws protocol callback ------------------------------------------- */
+
+static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct server *srv = lws_context_user(lws_get_context(wsi));
+	struct session *s = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP: {
+		const char *path = in;
+		if (path && strcmp(path, "/healthz") == 0) {
+			const char *ok = srv->st.env ? "ok\n" : "store unavailable\n";
+			return http_reply(wsi, srv->st.env ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE,
+			                  "text/plain", ok, strlen(ok));
+		}
+		if (path && strcmp(path, "/metrics") == 0) {
+			char body[4096];
+			int n = metrics_text(srv, body, sizeof body);
+			if (n < 0 || (size_t)n >= sizeof body)
+				return -1;
+			return http_reply(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", body, (size_t)n);
+		}
+		return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
+	}
+
+	case LWS_CALLBACK_ESTABLISHED:
+		if (session_open(srv, s, wsi) != 0) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			                 (unsigned char *)"connection limit", 16);
+			return -1;
+		}
+		break;
+
+	case LWS_CALLBACK_RECEIVE: {
+		if (!s || s->srv != srv || s->state == SS_CLOSING)
+			return -1;
+		if (s->close_pending)
+			break; /* draining: ignore further input */
+		if (lws_frame_is_binary(wsi)) {
+			srv->m.frames_rejected++;
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+			                 (unsigned char *)"binary frames are not casus.v1", 30);
+			return -1;
+		}
+		size_t cap = s->state == SS_AUTHED ? srv->cfg.lim.max_frame : srv->cfg.lim.max_frame_preauth;
+		if (len > cap - s->rxlen || s->rxlen > cap) {
+			srv->m.frames_rejected++;
+			log_event(LOG_WARN, "session.frame_too_large", "sid=%llu cap=%zu",
+			          (unsigned long long)s->sid, cap);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+			                 (unsigned char *)"frame too large", 15);
+			return -1;
+		}
+		if (s->rxlen + len > s->rxcap) {
+			size_t ncap = s->rxcap ? s->rxcap : 1024;
+			while (ncap < s->rxlen + len)
+				ncap *= 2;
+			unsigned char *n = realloc(s->rx, ncap);
+			if (!n)
+				return -1;
+			s->rx = n;
+			s->rxcap = ncap;
+		}
+		memcpy(s->rx + s->rxlen, in, len);
+		s->rxlen += len;
+		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+			break;
+		handle_frame(s);
+		s->rxlen = 0;
+		if (s->rxcap > 65536) { /* do not keep a large buffer per idle session */
+			free(s->rx);
+			s->rx = NULL;
+			s->rxcap = 0;
+		}
+		break;
+	}
+
+	case LWS_CALLBACK_SERVER_WRITEABLE: {
+		if (!s || s->srv != srv)
+			return -1;
+		for (int i = 0; i < 64 && s->qhead; i++) {
+			struct outq *q = s->qhead;
+			int n = lws_write(wsi, q->buf->data + LWS_PRE, q->buf->len, LWS_WRITE_TEXT);
+			s->qhead = q->next;
+			if (!s->qhead)
+				s->qtail = NULL;
+			s->qcount--;
+			outbuf_unref(q->buf);
+			free(q);
+			if (n < 0)
+				return -1;
+			if (lws_send_pipe_choked(wsi))
+				break;
+		}
+		if (s->qhead) {
+			lws_callback_on_writable(wsi);
+		} else if (s->close_pending) {
+			const char *r = s->close_reason ? s->close_reason : "";
+			lws_close_reason(wsi, s->close_code, (unsigned char *)(uintptr_t)r, strlen(r));
+			s->state = SS_CLOSING;
+			return -1;
+		}
+		break;
+	}
+
+	case LWS_CALLBACK_CLOSED:
+		if (s)
+			session_gone(srv, s);
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+	{"http", cb_casus, sizeof(struct session), 4096, 0, NULL, 0},
+	{PROTO_SUBPROTOCOL, cb_casus, sizeof(struct session), 65536, 0, NULL, PROTO_MAX_FRAME + 1024},
+	{NULL, NULL, 0, 0, 0, NULL, 0}
+};
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct server *srv = lws_container_of(sul, struct server, sul_tick);
+	audit_tick(srv);
+	int dead = 0;
+	mdb_reader_check(srv->st.env, &dead);
+	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
+}
+
+static void lws_log_to_ours(int level, const char *line)
+{
+	/* libwebsockets' own errors and warnings, on one line each. */
+	char q[600];
+	char trimmed[512];
+	snprintf(trimmed, sizeof trimmed, "%s", line);
+	size_t n = strlen(trimmed);
+	while (n && (trimmed[n - 1] == '\n' || trimmed[n - 1] == '\r'))
+		trimmed[--n] = '\0';
+	log_event(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s", log_q(trimmed, q, sizeof q));
+}
+
+int server_init(struct server *srv, const struct config *cfg)
+{
+	struct lws_context_creation_info info;
+	static const uint32_t retry_table[] = {1000};
+
+	srv->cfg = *cfg;
+	if (store_open(&srv->st, cfg->data_dir, cfg->map_size, 0) != 0)
+		return -1;
+	if (audit_open(srv) != 0)
+		return -1;
+	fanout_init(srv);
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
+	memset(&srv->retry, 0, sizeof srv->retry);
+	srv->retry.retry_ms_table = retry_table;
+	srv->retry.retry_ms_table_count = 1;
+	srv->retry.secs_since_valid_ping = (uint16_t)cfg->lim.ping_s;
+	srv->retry.secs_since_valid_hangup = (uint16_t)cfg->lim.hangup_s;
+
+	memset(&info, 0, sizeof info);
+	info.port = cfg->port;
+	info.iface = cfg->listen[0] ? cfg->listen : NULL;
+	info.protocols = protocols;
+	info.user = srv;
+	info.retry_and_idle_policy = &srv->retry;
+	info.fd_limit_per_thread = cfg->lim.max_connections + 64;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.pt_serv_buf_size = 32 * 1024;
+	if (cfg->tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+	}
+	srv->ctx = lws_create_context(&info);
+	if (!srv->ctx) {
+		log_event(LOG_ERROR, "server.listen_failed", "port=%d", cfg->port);
+		return -1;
+	}
+	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
+	log_event(LOG_INFO, "server.listening", "addr=%s port=%d tls=%s", cfg->listen, cfg->port,
+	          cfg->tls ? "on" : "off");
+	return 0;
+}
+
+int server_run(struct server *srv)
+{
+	while (!srv->stop) {
+		if (lws_service(srv->ctx, 0) < 0)
+			break;
+		turn_end(srv);
+	}
+	log_event(LOG_INFO, "server.stopping", "open=%llu", (unsigned long long)srv->m.connections_open);
+	return 0;
+}
+
+void server_free(struct server *srv)
+{
+	if (srv->ctx) {
+		lws_sul_cancel(&srv->sul_tick);
+		lws_context_destroy(srv->ctx);
+		srv->ctx = NULL;
+	}
+	/* anything still queued was never committed: drop it */
+	store_abort(&srv->st);
+	release_after(srv, 0);
+	audit_close(srv);
+	fanout_free(srv);
+	store_close(&srv->st);
+	cc_revlist_free(&srv->revs);
+}

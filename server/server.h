@@ -1,0 +1,138 @@
+/*
+ * server.h: casusd's shared state: the server, its sessions and the
+ * per-turn list of replies and pushes that wait for the durable commit.
+ *
+ * Flow of one event-loop turn (server_run):
+ *   lws_service()              -> frames arrive; each is parsed and dispatched
+ *     dispatch()               -> handler runs in its own child transaction and
+ *                                 queues its reply (and any pushes) on srv->after
+ *   store_commit()             -> one fsync for the whole turn
+ *   release_after()            -> replies and pushes enter the send queues only
+ *                                 now; if the commit failed, every reply becomes
+ *                                 a "storage" error and no push is sent.
+ */
+#ifndef CASUSD_SERVER_H
+#define CASUSD_SERVER_H
+
+#include "config.h"
+#include "store.h"
+
+#include <cc_cert.h>
+#include <cc_policy.h>
+#include <jansson.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdint.h>
+
+/* A reference-counted outgoing frame, shared by every recipient of a push. */
+struct outbuf {
+	unsigned refs;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE bytes of headroom, then len bytes of JSON */
+};
+
+struct outq {
+	struct outq *next;
+	struct outbuf *buf;
+};
+
+enum session_state { SS_NEW = 0, SS_HELLO, SS_AUTHED, SS_CLOSING };
+
+struct session {
+	struct session *next, *prev;  /* all sessions */
+	struct lws *wsi;
+	struct server *srv;
+	uint64_t sid;
+	enum session_state state;
+	uint8_t challenge[32];
+	lws_sorted_usec_list_t sul_auth; /* closes the session if it does not authenticate */
+	int close_pending;            /* close once the send queue drains */
+	enum lws_close_status close_code;
+	const char *close_reason;     /* static string */
+	cc_cert cert;                 /* valid once SS_AUTHED */
+	int role;                     /* policy role index, -1 unknown */
+	char peer[48];
+	uint32_t addr_slot, dev_slot; /* slots in the connection counters */
+	int dev_counted;
+	/* receive: fragments collected up to the frame cap */
+	unsigned char *rx;
+	size_t rxlen, rxcap;
+	int rx_overflow;
+	/* send queue */
+	struct outq *qhead, *qtail;
+	unsigned qcount;
+	/* rate limit: token bucket */
+	double tokens;
+	uint64_t tokens_ms;
+	unsigned strikes;             /* consecutive rate-limit hits */
+	/* casus this session receives pushes for */
+	struct sub *subs;
+};
+
+/* After-commit action: a reply (req_id set) or a push to a session. */
+struct after {
+	struct after *next;
+	struct session *s;            /* NULL if the session closed meanwhile */
+	struct outbuf *buf;
+	int is_reply;
+	uint64_t req_id;
+};
+
+struct casus_rt;  /* fan-out index entry, see fanout.c */
+
+struct metrics {
+	uint64_t connections_total, connections_open, auth_ok, auth_fail;
+	uint64_t requests, errors, messages_stored, pushes_sent, frames_rejected;
+	uint64_t slow_closed, rate_limited, commits_failed;
+};
+
+struct server {
+	struct config cfg;
+	struct lws_context *ctx;
+	struct store st;
+	uint8_t root_pk[CC_SIGN_PK_BYTES];
+	cc_policy policy;
+	int have_policy;
+	cc_revlist revs;
+	int have_revs;
+	struct session *sessions;
+	uint64_t next_sid;
+	struct after *after_head, *after_tail;
+	unsigned pending_turn;        /* requests handled this turn */
+	struct metrics m;
+	uint16_t addr_count[4096];
+	uint16_t dev_count[4096];
+	struct casus_rt **rt;         /* fan-out hash table */
+	size_t rt_cap, rt_len;
+	struct audit_ctx *audit;
+	lws_sorted_usec_list_t sul_tick; /* once a second: checkpoints, reader check */
+	volatile sig_atomic_t stop;
+	lws_retry_bo_t retry;
+};
+
+int server_init(struct server *srv, const struct config *cfg);
+int server_run(struct server *srv);
+void server_free(struct server *srv);
+
+/* Build a frame from a JSON object (steals nothing; caller keeps obj). */
+struct outbuf *outbuf_from_json(const json_t *obj);
+struct outbuf *outbuf_ref(struct outbuf *b);
+void outbuf_unref(struct outbuf *b);
+
+/* Queue a reply for after the commit (steals obj). */
+void reply_later(struct session *s, uint64_t req_id, json_t *obj);
+/* Queue an error reply for after the commit. */
+void reply_error(struct session *s, uint64_t req_id, int code, const char *message);
+/* Queue a push frame for after the commit (takes a reference on buf). */
+void push_later(struct session *s, struct outbuf *buf);
+
+/* Handlers (handlers.c). Return 1 if the request's writes are to be kept. */
+int dispatch(struct session *s, json_t *req, uint64_t req_id, const char *type);
+
+/* Close a session once what is queued has been sent (reason is sent in the close frame). */
+void session_close(struct session *s, enum lws_close_status code, const char *reason);
+
+uint64_t now_ms(void);
+int64_t now_s(void);
+
+#endif

@@ -1,0 +1,90 @@
+/*
+ * store.h: casusd's LMDB store: one environment, named databases, group commit.
+ *
+ * The event loop runs one write transaction per loop turn: the first request
+ * of a turn that touches the store begins it (store_txn), each request works
+ * in a nested child transaction (store_req_begin/end) so that a failed request
+ * leaves no trace, and after the turn store_commit() makes everything durable
+ * in one fsync. Only then are acks and pushes released (see server.c), so an
+ * acknowledged request is always on disk.
+ *
+ * Databases (keys big-endian; see docs/STORAGE.md for the full table):
+ *   meta       name                       -> value (schema version, counters)
+ *   certs      device_id[16]              -> encoded certificate (directory)
+ *   users      user_id 0 device_id[16]    -> "" (devices of a user)
+ *   casus      casus_id[16]               -> casus record (store_casus_rec + chain state)
+ *   commits    casus_id[16] seq[8]        -> encoded commit
+ *   messages   casus_id[16] seq[8]        -> message record (audience, epoch, bytes)
+ *   msgids     casus_id[16] msg_id[16]    -> seq[8] (replay detection)
+ *   members    device_id[16] casus_id[16] -> "" (casus a device belongs to)
+ *   grants     device_id[16] casus_id[16] seq[8] -> encoded grant
+ *   notices    user_id 0 seq[8]           -> notice JSON (escalation notices)
+ *   audit      seq[8]                     -> hash[32] entry (hash-chained)
+ *   auditcp    seq[8]                     -> signed checkpoint
+ *   blobs      (reserved)
+ */
+#ifndef CASUSD_STORE_H
+#define CASUSD_STORE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum store_db {
+	DB_META = 0,
+	DB_CERTS,
+	DB_USERS,
+	DB_CASUS,
+	DB_COMMITS,
+	DB_MESSAGES,
+	DB_MSGIDS,
+	DB_MEMBERS,
+	DB_GRANTS,
+	DB_NOTICES,
+	DB_AUDIT,
+	DB_AUDITCP,
+	DB__COUNT
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB__COUNT];
+	MDB_txn *txn;       /* the loop turn's write transaction, or NULL */
+	MDB_txn *req;       /* the current request's child transaction, or NULL */
+	size_t mapsize;
+	int failed;         /* the turn's transaction hit an error: abort at commit */
+	uint64_t commits;   /* durable commits so far (metrics) */
+	uint64_t commit_ns; /* time spent in commits (metrics) */
+};
+
+/* Open (creating if needed) the store in dir. Runs mdb_reader_check. */
+int store_open(struct store *st, const char *dir, size_t mapsize, int readonly);
+void store_close(struct store *st);
+
+/* The current turn's write transaction, begun on first use. NULL on error. */
+MDB_txn *store_txn(struct store *st);
+/* Begin / end one request's child transaction. ok=1 keeps its writes. */
+int store_req_begin(struct store *st);
+int store_req_end(struct store *st, int ok);
+/* The transaction a handler reads and writes through: the child if one is open. */
+MDB_txn *store_cur(struct store *st);
+
+/* Commit the turn. 0 on success (durable), else an LMDB error code; on
+ * MDB_MAP_FULL the map is grown so the retried requests will fit. */
+int store_commit(struct store *st);
+void store_abort(struct store *st);
+
+/* Convenience wrappers on the current transaction. */
+int store_put(struct store *st, enum store_db db, const void *k, size_t kl, const void *v, size_t vl,
+              unsigned flags);
+/* *v points into the map: valid only until the transaction ends. */
+int store_get(struct store *st, enum store_db db, const void *k, size_t kl, MDB_val *v);
+int store_del(struct store *st, enum store_db db, const void *k, size_t kl);
+
+/* Read-only snapshot for backup and tools. */
+int store_backup(const char *dir, const char *out_dir);
+
+void store_be64(uint8_t out[8], uint64_t v);
+uint64_t store_rd64(const uint8_t in[8]);
+
+#endif
