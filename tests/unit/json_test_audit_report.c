@@ -1,0 +1,156 @@
+/*
+ * json_test_audit_report.c: the data-subject report (client/audit_report.c).
+ *
+ * Shows: only the casus asked for and only the period asked for; rows sorted
+ * by time whatever the input order; organisation, role, action, ground and
+ * break-glass per row; denied attempts marked; and in the HTML page every
+ * string escaped (a hostile organisation name cannot inject markup), with no
+ * scripts or external resources.
+ */
+#include "audit_report.h"
+#include "cc_err.h"
+#include "check.h"
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const uint8_t casus_a[CC_AUDIT_ID_BYTES] = {0xaa, 1};
+static const uint8_t casus_b[CC_AUDIT_ID_BYTES] = {0xbb, 2};
+#define HOSTILE "<script>alert('x')</script> & \"Zorg\" <img src=x onerror=y>"
+
+static void mk(cc_audit_entry *e, uint64_t seq, int64_t t, unsigned ev, const uint8_t *casus,
+               const char *org, const char *role)
+{
+	cc_audit_entry_init(e);
+	e->seq = seq;
+	e->time_ms = t;
+	e->event = (uint16_t)ev;
+	memcpy(e->casus_id, casus, CC_AUDIT_ID_BYTES);
+	snprintf(e->actor_org, sizeof e->actor_org, "%s", org);
+	snprintf(e->actor_role, sizeof e->actor_role, "%s", role);
+	snprintf(e->actor_user, sizeof e->actor_user, "user.%llu", (unsigned long long)seq);
+	snprintf(e->legal_basis, sizeof e->legal_basis, "Wmo 2015");
+}
+
+int main(void)
+{
+	CHECK(sodium_init() >= 0);
+	const int64_t day = 86400000LL, t0 = 1795000000000LL;
+	cc_audit_entry es[8];
+	/* deliberately out of time order */
+	mk(&es[0], 5, t0 + 3 * day, CC_AUDIT_EV_HISTORY_FETCH, casus_a, "Politie Eenheid", "politie");
+	mk(&es[1], 2, t0 + 1 * day, CC_AUDIT_EV_HISTORY_FETCH, casus_a, HOSTILE, "ggd");
+	mk(&es[2], 3, t0 + 2 * day, CC_AUDIT_EV_COMMIT_BREAK_GLASS, casus_a, "Huisartsenpost", "ketenpartner");
+	es[2].break_glass = 1;
+	mk(&es[3], 4, t0 + 2 * day, CC_AUDIT_EV_HISTORY_FETCH, casus_b, "Other casus org", "ggd");
+	mk(&es[4], 1, t0 - 5 * day, CC_AUDIT_EV_CASUS_CREATE, casus_a, "Leger des Heils", "casemanager");
+	mk(&es[5], 6, t0 + 4 * day, CC_AUDIT_EV_KEY_FETCH, casus_a, "Gemeente", "beleid");
+	es[5].outcome = CC_AUDIT_OUTCOME_DENIED;
+	mk(&es[6], 7, t0 + 4 * day + 1, CC_AUDIT_EV_COMMIT_LEVEL, casus_a, "ZVH", "procesregisseur");
+	es[6].level_prev = 2;
+	es[6].level = 3;
+	mk(&es[7], 8, t0 + 10 * day, CC_AUDIT_EV_GRANT, casus_a, "Leger des Heils", "casemanager");
+	es[7].ground = 1;
+
+	cc_audit_report_opts o;
+	memset(&o, 0, sizeof o);
+	memcpy(o.casus_id, casus_a, sizeof casus_a);
+	o.from_ms = t0;
+	o.to_ms = t0 + 10 * day; /* excludes es[7] (at the end, exclusive) and es[4] (before) */
+	o.generated_ms = t0 + 11 * day;
+
+	cc_audit_report_row *rows;
+	size_t nr;
+	CHECK_EQ_INT(cc_audit_report_rows(es, 8, &o, &rows, &nr), CC_OK);
+	CHECK_EQ_INT(nr, 5);
+	if (nr == 5) {
+		CHECK_EQ_INT(rows[0].seq, 2);
+		CHECK_EQ_INT(rows[1].seq, 3);
+		CHECK_EQ_INT(rows[2].seq, 5);
+		CHECK_EQ_INT(rows[3].seq, 6);
+		CHECK_EQ_INT(rows[4].seq, 7);
+		CHECK(rows[1].break_glass == 1 && rows[0].break_glass == 0);
+		CHECK(strstr(rows[3].action, "(geweigerd)") != NULL);
+		CHECK(strcmp(rows[4].action, "opgeschaald van niveau 2 naar 3") == 0);
+		CHECK(strcmp(rows[0].ground, "Wmo 2015") == 0);
+	}
+	free(rows);
+	/* the grant at the end shows its disclosure ground */
+	o.to_ms = 0;
+	CHECK_EQ_INT(cc_audit_report_rows(es, 8, &o, &rows, &nr), CC_OK);
+	CHECK_EQ_INT(nr, 6);
+	if (nr == 6)
+		CHECK(strcmp(rows[5].ground, "toestemming") == 0);
+	free(rows);
+	o.to_ms = t0 + 10 * day;
+	/* a zero casus id is refused (a report is about one casus) */
+	cc_audit_report_opts z = o;
+	memset(z.casus_id, 0, sizeof z.casus_id);
+	CHECK_EQ_INT(cc_audit_report_rows(es, 8, &z, &rows, &nr), CC_ERR_INVALID_ARG);
+
+	/* JSON */
+	char *js = cc_audit_report_json(es, 8, &o);
+	CHECK(js != NULL);
+	json_error_t jerr;
+	json_t *j = js ? json_loads(js, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+	CHECK(j != NULL);
+	json_t *jr = json_object_get(j, "rows");
+	CHECK_EQ_INT(json_array_size(jr), 5);
+	json_t *r0 = json_array_get(jr, 0), *r1 = json_array_get(jr, 1);
+	CHECK(strcmp(json_string_value(json_object_get(r0, "organisation")), HOSTILE) == 0);
+	CHECK(strcmp(json_string_value(json_object_get(r0, "role")), "ggd") == 0);
+	CHECK(strcmp(json_string_value(json_object_get(r0, "event")), "history_fetch") == 0);
+	CHECK(json_is_false(json_object_get(r0, "break_glass")));
+	CHECK(json_is_true(json_object_get(r1, "break_glass")));
+	CHECK(json_object_get(r0, "time") && json_object_get(r0, "action") && json_object_get(r0, "ground"));
+	/* no user ids in the report */
+	CHECK(strstr(js, "user.") == NULL);
+	CHECK(strcmp(json_string_value(json_object_get(j, "casus")), "aa01000000000000000000000000000000") != 0);
+	CHECK(strcmp(json_string_value(json_object_get(j, "casus")), "aa010000000000000000000000000000") == 0);
+	json_decref(j);
+	free(js);
+
+	/* HTML: the hostile organisation is escaped; nothing executable */
+	o.subject = "dossier <b>R-17</b>";
+	char *html = cc_audit_report_html(es, 8, &o);
+	CHECK(html != NULL);
+	if (html) {
+		CHECK(strncmp(html, "<!DOCTYPE html>", 15) == 0);
+		CHECK(strstr(html, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;Zorg&quot; "
+		                   "&lt;img src=x onerror=y&gt;") != NULL);
+		CHECK(strstr(html, "<script") == NULL);
+		CHECK(strstr(html, "<img") == NULL);
+		CHECK(strstr(html, "dossier &lt;b&gt;R-17&lt;/b&gt;") != NULL);
+		CHECK(strstr(html, "<b>") == NULL);
+		CHECK(strstr(html, "src=\"") == NULL && strstr(html, "href=") == NULL);
+		CHECK(strstr(html, "Other casus org") == NULL);
+		CHECK(strstr(html, "user.") == NULL);
+		CHECK(strstr(html, "<tr class=\"nood\"><td>") != NULL);
+		CHECK(strstr(html, "Huisartsenpost") != NULL);
+		CHECK(strstr(html, "</html>\n") != NULL);
+		/* rows appear in time order */
+		const char *p1 = strstr(html, "&lt;script"), *p2 = strstr(html, "Huisartsenpost"),
+		           *p3 = strstr(html, "Politie Eenheid");
+		CHECK(p1 && p2 && p3 && p1 < p2 && p2 < p3);
+	}
+	free(html);
+
+	/* an empty period still yields a page that says so */
+	o.from_ms = t0 + 100 * day;
+	o.to_ms = 0;
+	html = cc_audit_report_html(es, 8, &o);
+	CHECK(html && strstr(html, "niemand") != NULL && strstr(html, "<table>") == NULL);
+	free(html);
+
+	/* the escaper itself */
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	CHECK_EQ_INT(cc_audit_html_escape(f, "a<b>&\"c'"), CC_OK);
+	fclose(f);
+	CHECK(strcmp(buf, "a&lt;b&gt;&amp;&quot;c&#39;") == 0);
+	free(buf);
+	return check_done();
+}
