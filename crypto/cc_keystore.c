@@ -261,7 +261,7 @@ int cc_keystore_body_decode(const uint8_t *p, size_t n, cc_keystore **out)
 {
 	cc_keystore *ks = NULL;
 	ks_entry *tmp = NULL;
-	char *names = NULL; /* NUL-terminated copies of the names (not secret) */
+	char *names = NULL; /* NUL-terminated copies of the names (decrypted content: guarded) */
 	cc_rbuf r;
 	uint32_t count;
 	int rc;
@@ -282,7 +282,7 @@ int cc_keystore_body_decode(const uint8_t *p, size_t n, cc_keystore **out)
 		goto out;
 	if (count) {
 		tmp = calloc(count, sizeof *tmp);
-		names = calloc(count, CC_KEYSTORE_NAME_MAX + 1);
+		names = sodium_malloc((size_t)count * (CC_KEYSTORE_NAME_MAX + 1));
 		if (!tmp || !names) {
 			rc = CC_ERR_NOMEM;
 			goto out;
@@ -320,7 +320,8 @@ int cc_keystore_body_decode(const uint8_t *p, size_t n, cc_keystore **out)
 	ks = NULL;
 out:
 	free(tmp);
-	free(names);
+	if (names)
+		sodium_free(names);
 	cc_keystore_free(ks);
 	return rc;
 }
