@@ -57,8 +57,7 @@ struct cc_casus {
 	size_t nkeys, capkeys;
 	grant_rec *grants;
 	size_t ngrants, capgrants;
-	uint64_t send_epoch;
-	uint64_t send_counter;
+	uint64_t send_counter; /* last counter used; never decreases */
 	cc_replay *replay;
 };
 
@@ -190,6 +189,12 @@ static const key_rec *key_find(const cc_casus *cs, uint64_t epoch, uint8_t audie
 			hi = mid;
 	}
 	return NULL;
+}
+
+void cc_casus_set_send_counter(cc_casus *cs, uint64_t floor)
+{
+	if (cs && floor > cs->send_counter)
+		cs->send_counter = floor;
 }
 
 int cc_casus_has_epoch_key(const cc_casus *cs, uint64_t epoch, int audience)
@@ -343,9 +348,10 @@ int cc_casus_encrypt(cc_casus *cs, const cc_policy *policy, int audience, uint8_
 	h.ground = ground;
 	if ((rc = cc_message_check_ground(&h, policy, role, cs->chain->level)) != CC_OK)
 		return rc;
-	if (cs->send_epoch != h.epoch || cs->send_counter == 0) {
-		cs->send_epoch = h.epoch;
-		cs->send_counter = 0;
+	/* One counter for all epochs: it only ever grows, so it also grows per epoch. */
+	if (cs->send_counter == UINT64_MAX) {
+		sodium_memzero(&h, sizeof h);
+		return CC_ERR_COUNTER;
 	}
 	h.counter = cs->send_counter + 1;
 	mk = sodium_malloc(CC_MESSAGE_KEY_BYTES);
@@ -394,10 +400,13 @@ static int check_history(const cc_casus *cs, const cc_policy *policy, const cc_m
 	return CC_OK;
 }
 
-/* mk for a checked message: from the epoch key, or from a grant bound to this message. */
-static int message_key(const cc_casus *cs, const cc_message *m, const uint8_t *msg, size_t n, uint8_t *mk)
+/* mk for a checked message: from the epoch key, or from a grant bound to this
+ * message (then *from_grant is set). */
+static int message_key(const cc_casus *cs, const cc_message *m, const uint8_t *msg, size_t n, uint8_t *mk,
+                       int *from_grant)
 {
 	const key_rec *k = key_find(cs, m->h.epoch, m->h.audience);
+	*from_grant = 0;
 	if (k)
 		return cc_message_derive_key(k->key, &m->h, mk);
 	if (cs->ngrants) {
@@ -409,20 +418,21 @@ static int message_key(const cc_casus *cs, const cc_message *m, const uint8_t *m
 			if (memcmp(cs->grants[i].message_id, m->h.message_id, CC_MESSAGE_ID_BYTES) == 0 &&
 			    sodium_memcmp(cs->grants[i].message_hash, mh, CC_HASH_BYTES) == 0) {
 				memcpy(mk, cs->grants[i].mk, CC_MESSAGE_KEY_BYTES);
+				*from_grant = 1;
 				return CC_OK;
 			}
 	}
 	return CC_ERR_NO_KEY;
 }
 
-int cc_casus_decrypt(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n, cc_wbuf *pt_out,
-                     cc_message_header *hdr_out)
+static int decrypt_impl(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n, int live,
+                        cc_wbuf *pt_out, cc_message_header *hdr_out)
 {
 	cc_message m;
 	const cc_cert *sender = NULL;
 	uint8_t *mk = NULL;
 	cc_wbuf tmp;
-	int rc;
+	int rc, from_grant = 0;
 
 	if (hdr_out)
 		memset(hdr_out, 0, sizeof *hdr_out);
@@ -436,7 +446,7 @@ int cc_casus_decrypt(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, 
 	mk = sodium_malloc(CC_MESSAGE_KEY_BYTES);
 	if (!mk)
 		return CC_ERR_NOMEM;
-	rc = message_key(cs, &m, msg, n, mk);
+	rc = message_key(cs, &m, msg, n, mk, &from_grant);
 	if (rc == CC_ERR_NO_KEY) {
 		/* Still tell a forgery from an unreadable message. */
 		int s = cc_message_verify_sig(&m, sender->sign_pk);
@@ -444,12 +454,19 @@ int cc_casus_decrypt(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, 
 	}
 	if (rc != CC_OK)
 		goto out;
-	/* The tracker is only written after a message opened, so forgeries cannot poison it. */
-	if ((rc = cc_replay_check(cs->replay, &m.h)) != CC_OK)
-		goto out;
+	/* The tracker is only written after a message opened, so forgeries cannot
+	 * poison it. A granted message is history by definition: its id must be
+	 * new, but its counter is not compared with the live stream. */
+	if (live) {
+		rc = cc_replay_check(cs->replay, &m.h);
+		if (rc == CC_ERR_COUNTER && from_grant)
+			rc = CC_OK;
+		if (rc != CC_OK)
+			goto out;
+	}
 	if ((rc = cc_message_open(&m, sender->sign_pk, mk, &tmp)) != CC_OK)
 		goto out;
-	if ((rc = cc_replay_record(cs->replay, &m.h)) != CC_OK)
+	if (live && (rc = cc_replay_record(cs->replay, &m.h)) != CC_OK)
 		goto out;
 	cc_w_fixed(pt_out, tmp.p, tmp.len);
 	if ((rc = pt_out->err) != CC_OK)
@@ -460,6 +477,18 @@ out:
 	sodium_free(mk);
 	cc_w_free(&tmp);
 	return rc;
+}
+
+int cc_casus_decrypt(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n, cc_wbuf *pt_out,
+                     cc_message_header *hdr_out)
+{
+	return decrypt_impl(cs, policy, msg, n, 1, pt_out, hdr_out);
+}
+
+int cc_casus_decrypt_history(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n, cc_wbuf *pt_out,
+                             cc_message_header *hdr_out)
+{
+	return decrypt_impl(cs, policy, msg, n, 0, pt_out, hdr_out);
 }
 
 int cc_casus_message_key(const cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n,
@@ -475,7 +504,8 @@ int cc_casus_message_key(const cc_casus *cs, const cc_policy *policy, const uint
 		return rc;
 	if ((rc = check_history(cs, policy, &m, &sender)) != CC_OK)
 		return rc;
-	if ((rc = message_key(cs, &m, msg, n, mk)) != CC_OK)
+	int from_grant;
+	if ((rc = message_key(cs, &m, msg, n, mk, &from_grant)) != CC_OK)
 		return rc;
 	/* Prove the key opens the message before anyone relies on it. */
 	cc_w_init_secret(&tmp);

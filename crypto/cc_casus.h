@@ -43,6 +43,14 @@ int cc_casus_apply_commit(cc_casus *cs, const uint8_t *commit, size_t n, const c
 /* 1 if this device holds the key of (epoch, audience). */
 int cc_casus_has_epoch_key(const cc_casus *cs, uint64_t epoch, int audience);
 
+/* Raise this device's send counter so the next message carries a counter
+ * greater than floor (never lowers it). The counter is one sequence across all
+ * epochs. A client that restarts without its saved counter (e.g. restored
+ * state) sets a floor from the clock (microseconds) so receivers do not see a
+ * counter that went backwards (CC_ERR_COUNTER). Nonces are random, so a
+ * repeated counter is never a cryptographic problem, only a rejected message. */
+void cc_casus_set_send_counter(cc_casus *cs, uint64_t floor);
+
 /* Encrypt a message to `audience` at the current epoch. Refuses if this device
  * holds no key for it (CC_ERR_NO_KEY), the ground is missing where the policy
  * requires one (CC_ERR_GROUND_REQUIRED) or out of range (CC_ERR_MALFORMED).
@@ -57,9 +65,17 @@ int cc_casus_encrypt(cc_casus *cs, const cc_policy *policy, int audience, uint8_
  * replay (CC_ERR_REPLAY) and counter (CC_ERR_COUNTER), key held (CC_ERR_NO_KEY:
  * epoch key, or a granted key for exactly this message), key commitment, AEAD.
  * The plaintext is appended to pt_out (cc_w_init_secret); hdr_out may be NULL.
- * An accepted message is recorded in the replay tracker. */
+ * An accepted message is recorded in the replay tracker. This is for the live
+ * stream the server delivers in order; a message opened with a granted key is
+ * history, so its counter is not compared (its id still must be new). */
 int cc_casus_decrypt(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n, struct cc_wbuf *pt_out,
                      cc_message_header *hdr_out) __attribute__((warn_unused_result));
+/* The same checks and decryption for re-reading history (sync, scroll-back,
+ * after a restart) in any order: the replay tracker is neither consulted nor
+ * written. Authenticity still rests on the author's signature, the epoch hash
+ * and the key commitment. */
+int cc_casus_decrypt_history(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n,
+                             struct cc_wbuf *pt_out, cc_message_header *hdr_out) __attribute__((warn_unused_result));
 
 /* The message key of a message this device can read (to build grants).
  * CC_ERR_NO_KEY if it cannot read it. Verifies the message first. */
