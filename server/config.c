@@ -82,7 +82,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		goto fail;
 	}
 	static const char *const known[] = {"listen", "port", "tls", "tls_cert", "tls_key", "data_dir",
-	                                    "root_pub", "policy", "revocations", "log_level", "map_size",
+	                                    "root_pub", "policy", "revocations", "certs_dir", "log_level", "map_size",
 	                                    "audit", "limits", NULL};
 	const char *key;
 	json_t *val;
@@ -102,6 +102,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	    get_str(root, "root_pub", c->root_pub, sizeof c->root_pub, why, whylen) ||
 	    get_str(root, "policy", c->policy, sizeof c->policy, why, whylen) ||
 	    get_str(root, "revocations", c->revocations, sizeof c->revocations, why, whylen) ||
+	    get_str(root, "certs_dir", c->certs_dir, sizeof c->certs_dir, why, whylen) ||
 	    get_str(root, "log_level", c->log_level, sizeof c->log_level, why, whylen))
 		goto fail;
 	UINT_FIELD(root, "port", c->port, 65535);

@@ -33,6 +33,7 @@ struct config {
 	char root_pub[512];     /* file: 64 hex digits of the deployment root public key */
 	char policy[512];       /* file: signed policy (binary) */
 	char revocations[512];  /* file: signed revocation list (optional) */
+	char certs_dir[512];    /* folder of *.cert files imported into the directory at start */
 	char log_level[16];
 	size_t map_size;
 	unsigned audit_checkpoint_every;  /* entries */

@@ -15,12 +15,15 @@
 
 #include <cc_buf.h>
 #include <cc_err.h>
+#include <dirent.h>
+#include "handlers.h"
 #include <errno.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct server *g_srv;
 
@@ -36,7 +39,7 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: casusd [--config FILE] [--listen ADDR] [--port N] [--data DIR] [--no-tls]\n"
 	        "              [--tls-cert FILE --tls-key FILE] [--root FILE] [--policy FILE]\n"
-	        "              [--revocations FILE] [--log-level debug|info|warn|error]\n"
+	        "              [--revocations FILE] [--certs DIR] [--log-level debug|info|warn|error]\n"
 	        "       casusd backup --data DIR --out DIR\n");
 }
 
@@ -106,6 +109,40 @@ static int load_revs(struct server *srv, const char *path)
 	return rc;
 }
 
+/* Import every *.cert in dir that verifies against the root into the directory. */
+static void import_certs(struct server *srv, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		log_event(LOG_WARN, "certs.dir_unreadable", "dir=%s", dir);
+		return;
+	}
+	struct dirent *e;
+	unsigned ok = 0, bad = 0;
+	store_txn(&srv->st);
+	while ((e = readdir(d))) {
+		size_t l = strlen(e->d_name);
+		if (l < 6 || strcmp(e->d_name + l - 5, ".cert") != 0)
+			continue;
+		char path[1024];
+		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+		size_t n = 0;
+		uint8_t *b = slurp(path, CC_CERT_MAX, &n);
+		cc_cert c;
+		if (b && cc_cert_decode(b, n, &c) == CC_OK &&
+		    cc_cert_verify(&c, srv->root_pk, (int64_t)time(NULL), srv->have_revs ? &srv->revs : NULL) == CC_OK &&
+		    dir_store_cert(srv, &c, b, n) == 0)
+			ok++;
+		else
+			bad++;
+		free(b);
+	}
+	closedir(d);
+	if (store_commit(&srv->st) != 0)
+		log_event(LOG_ERROR, "certs.import_failed", NULL);
+	log_event(LOG_INFO, "certs.imported", "ok=%u refused=%u", ok, bad);
+}
+
 #define SETSTR(dst) snprintf(dst, sizeof dst, "%s", argv[++i])
 
 int main(int argc, char **argv)
@@ -168,6 +205,8 @@ int main(int argc, char **argv)
 			SETSTR(cfg.policy);
 		else if (strcmp(argv[i], "--revocations") == 0 && more)
 			SETSTR(cfg.revocations);
+		else if (strcmp(argv[i], "--certs") == 0 && more)
+			SETSTR(cfg.certs_dir);
 		else if (strcmp(argv[i], "--log-level") == 0 && more)
 			SETSTR(cfg.log_level);
 		else if (strcmp(argv[i], "--no-tls") == 0)
@@ -222,6 +261,8 @@ int main(int argc, char **argv)
 		server_free(&srv);
 		return 1;
 	}
+	if (cfg.certs_dir[0])
+		import_certs(&srv, cfg.certs_dir);
 	/* server start is an audited event */
 	{
 		cc_audit_entry e;

@@ -1,0 +1,596 @@
+/*
+ * casus.c: the `casus` command, for the professionals at the table.
+ *
+ *   casus [--profile DIR] [--json] COMMAND ...
+ *
+ * Every command prints a readable result, or with --json one JSON document for
+ * scripts. Exit codes: 0 done; 1 the server refused (the reason is printed);
+ * 2 usage; 3 profile or passphrase; 4 network; 5 something did not verify;
+ * 6 not found. Errors say what to do next.
+ */
+#include "libcasus.h"
+#include "tui.h"
+
+#include <cc_policy.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int g_json;
+static const char *g_profile;
+
+static void usage(void)
+{
+	fprintf(stderr,
+	        "usage: casus [--profile DIR] [--json] COMMAND ...\n"
+	        "  init --server URL --root HEX --user ID --role ROLE [--name N] [--org O] [--ca FILE]\n"
+	        "  install-cert FILE\n"
+	        "  list\n"
+	        "  new --title T --purpose P --basis B [--level N] [--member USER]...\n"
+	        "  post CASUS [--audience A] [--ground G] [TEXT | -]\n"
+	        "  history CASUS [--after SEQ] [--limit N]\n"
+	        "  members CASUS\n"
+	        "  add CASUS USER [--break-glass REASON]\n"
+	        "  remove CASUS USER [--reason R]\n"
+	        "  escalate CASUS LEVEL --reason R\n"
+	        "  deescalate CASUS LEVEL --reason R\n"
+	        "  rotate CASUS [--reason R]\n"
+	        "  share CASUS --to USER --messages ID[,ID...] --ground G --reason R\n"
+	        "  audit [--casus C] [--user U] [--limit N]       (privacy officer, process director)\n"
+	        "  open CASUS                                     live case conference\n"
+	        "  watch CASUS [--count N] [--seconds S]          print pushes as they arrive\n"
+	        "The profile folder comes from --profile or CASUS_PROFILE; the passphrase from a\n"
+	        "prompt or the file named by CASUS_PASSPHRASE_FILE.\n");
+}
+
+static int exit_code(int rc)
+{
+	switch (rc) {
+	case CASUS_OK:
+		return 0;
+	case CASUS_E_USAGE:
+		return 2;
+	case CASUS_E_PROFILE:
+	case CASUS_E_PASSPHRASE:
+		return 3;
+	case CASUS_E_NETWORK:
+		return 4;
+	case CASUS_E_VERIFY:
+		return 5;
+	case CASUS_E_NOT_FOUND:
+		return 6;
+	default:
+		return 1;
+	}
+}
+
+static int report_err(int rc, const char *code, const char *msg)
+{
+	if (g_json) {
+		json_t *o = json_pack("{sbs{ssss}}", "ok", 0, "error", "code", code, "message", msg);
+		char *s = json_dumps(o, JSON_COMPACT);
+		printf("%s\n", s);
+		free(s);
+		json_decref(o);
+	} else {
+		fprintf(stderr, "casus: %s\n", msg);
+	}
+	return exit_code(rc);
+}
+
+static int fail_client(casus_client *c, int rc)
+{
+	return report_err(rc, casus_error_code(c), casus_error(c));
+}
+
+static void print_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+	printf("%s\n", s ? s : "{}");
+	free(s);
+}
+
+static const char *opt(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+/* Positional arguments: those not an option or an option's value. */
+static const char *positional(int argc, char **argv, int n)
+{
+	int k = 0;
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) == 0) {
+			i++; /* every option here takes a value */
+			continue;
+		}
+		if (k++ == n)
+			return argv[i];
+	}
+	return NULL;
+}
+
+static char g_pass[1024];
+static size_t g_passlen;
+
+static int get_pass(const char *prompt)
+{
+	if (g_passlen)
+		return 0;
+	if (casus_read_passphrase(prompt, g_pass, sizeof g_pass, &g_passlen) != 0) {
+		fprintf(stderr, "casus: cannot read a passphrase (set CASUS_PASSPHRASE_FILE or run in a terminal)\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int open_client(casus_client **c, int connect)
+{
+	char err[512];
+	if (!g_profile)
+		return report_err(CASUS_E_USAGE, "usage", "no profile: give --profile DIR or set CASUS_PROFILE");
+	if (get_pass("Passphrase: ") != 0)
+		return 3;
+	int rc = casus_client_open(c, g_profile, g_pass, g_passlen, err, sizeof err);
+	if (rc)
+		return report_err(rc, rc == CASUS_E_PASSPHRASE ? "passphrase" : "profile", err);
+	if (connect && (rc = casus_client_connect(*c)) != CASUS_OK) {
+		int e = fail_client(*c, rc);
+		casus_client_free(*c);
+		*c = NULL;
+		return e;
+	}
+	return 0;
+}
+
+static char *read_stdin(void)
+{
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		size_t r = fread(buf + n, 1, cap - n - 1, stdin);
+		n += r;
+		if (r == 0)
+			break;
+		if (n + 1 == cap) {
+			if (cap > (1u << 20))
+				break;
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				return NULL;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	if (buf) {
+		buf[n] = 0;
+		while (n && buf[n - 1] == '\n')
+			buf[--n] = 0;
+	}
+	return buf;
+}
+
+static void fmt_time(long long t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(out, cap, "%Y-%m-%d %H:%M", &tm);
+}
+
+static int cmd_init(int argc, char **argv)
+{
+	struct casus_init_opts o;
+	char err[512];
+	memset(&o, 0, sizeof o);
+	o.dir = g_profile;
+	o.server = opt(argc, argv, "--server");
+	o.root_hex = opt(argc, argv, "--root");
+	o.ca_file = opt(argc, argv, "--ca");
+	o.user = opt(argc, argv, "--user");
+	o.name = opt(argc, argv, "--name");
+	o.org = opt(argc, argv, "--org");
+	o.role = opt(argc, argv, "--role");
+	if (!o.dir || !o.server || !o.root_hex || !o.user || !o.role) {
+		usage();
+		return 2;
+	}
+	if (get_pass("New passphrase for this device: ") != 0)
+		return 3;
+	o.pass = g_pass;
+	o.passlen = g_passlen;
+	int rc = casus_profile_init(&o, err, sizeof err);
+	if (rc)
+		return report_err(rc, "init", err);
+	if (g_json) {
+		json_t *r = json_pack("{sbssss}", "ok", 1, "profile", o.dir, "request", "request.casusreq");
+		print_json(r);
+		json_decref(r);
+	} else {
+		printf("Device keys created in %s.\nGive %s/request.casusreq to your administrator; then run\n"
+		       "  casus install-cert FILE\nwith the certificate you get back.\n",
+		       o.dir, o.dir);
+	}
+	return 0;
+}
+
+static int cmd_install_cert(int argc, char **argv)
+{
+	char err[512];
+	const char *file = positional(argc, argv, 0);
+	if (!file || !g_profile) {
+		usage();
+		return 2;
+	}
+	if (get_pass("Passphrase: ") != 0)
+		return 3;
+	int rc = casus_profile_install_cert(g_profile, g_pass, g_passlen, file, err, sizeof err);
+	if (rc)
+		return report_err(rc, "install_cert", err);
+	if (g_json)
+		printf("{\"ok\":true}\n");
+	else
+		printf("Certificate installed. Try: casus list\n");
+	return 0;
+}
+
+static int cmd_list(casus_client *c)
+{
+	json_t *res = NULL;
+	int rc = casus_list(c, &res);
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json) {
+		json_object_set_new(res, "ok", json_true());
+		print_json(res);
+	} else {
+		size_t i;
+		json_t *o;
+		if (!json_array_size(json_object_get(res, "casus")))
+			printf("You are not a member of any casus yet. Open one with: casus new --title ...\n");
+		json_array_foreach(json_object_get(res, "casus"), i, o) {
+			printf("%s  level %lld %-18s  %3lld unread  %s\n", json_string_value(json_object_get(o, "casus")),
+			       json_integer_value(json_object_get(o, "level")),
+			       json_string_value(json_object_get(o, "level_name")),
+			       json_integer_value(json_object_get(o, "unread")),
+			       json_string_value(json_object_get(o, "purpose")));
+		}
+		json_array_foreach(json_object_get(res, "notices"), i, o) {
+			printf("notice: casus %s escalated to level %lld by %s: %s\n",
+			       json_string_value(json_object_get(o, "casus")), json_integer_value(json_object_get(o, "level")),
+			       json_string_value(json_object_get(o, "by")), json_string_value(json_object_get(o, "reason")));
+		}
+	}
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_new(casus_client *c, int argc, char **argv)
+{
+	const char *title = opt(argc, argv, "--title"), *purpose = opt(argc, argv, "--purpose"),
+	           *basis = opt(argc, argv, "--basis"), *lvl = opt(argc, argv, "--level");
+	if (!title || !purpose || !basis)
+		return report_err(CASUS_E_USAGE, "usage",
+		                  "casus new needs --title, --purpose (why the casus exists) and --basis (legal basis)");
+	const char *members[64];
+	size_t n = 0;
+	for (int i = 0; i + 1 < argc && n < 64; i++)
+		if (strcmp(argv[i], "--member") == 0)
+			members[n++] = argv[++i];
+	char hex[33];
+	int rc = casus_new(c, title, purpose, basis, (uint8_t)(lvl ? atoi(lvl) : 1), members, n, hex);
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json) {
+		json_t *r = json_pack("{sbss}", "ok", 1, "casus", hex);
+		print_json(r);
+		json_decref(r);
+	} else {
+		printf("Casus opened: %s\n", hex);
+	}
+	return 0;
+}
+
+static int cmd_post(casus_client *c, int argc, char **argv)
+{
+	const char *cid = positional(argc, argv, 0);
+	const char *text = positional(argc, argv, 1);
+	char *owned = NULL;
+	if (!cid)
+		return report_err(CASUS_E_USAGE, "usage", "casus post CASUS [--audience A] [--ground G] TEXT");
+	if (!text || strcmp(text, "-") == 0)
+		text = owned = read_stdin();
+	if (!text || !*text) {
+		free(owned);
+		return report_err(CASUS_E_USAGE, "usage", "nothing to post: give TEXT or pipe it on standard input");
+	}
+	uint64_t seq = 0;
+	char mid[33] = "";
+	int rc = casus_post(c, cid, opt(argc, argv, "--audience"), opt(argc, argv, "--ground"), text, &seq, mid);
+	if (owned) {
+		sodium_memzero(owned, strlen(owned));
+		free(owned);
+	}
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json)
+		printf("{\"ok\":true,\"seq\":%llu,\"id\":\"%s\"}\n", (unsigned long long)seq, mid);
+	else
+		printf("Posted as message %llu (%s).\n", (unsigned long long)seq, mid);
+	return 0;
+}
+
+static int cmd_history(casus_client *c, int argc, char **argv)
+{
+	const char *cid = positional(argc, argv, 0);
+	const char *after = opt(argc, argv, "--after"), *limit = opt(argc, argv, "--limit");
+	if (!cid)
+		return report_err(CASUS_E_USAGE, "usage", "casus history CASUS");
+	json_t *res = NULL;
+	int rc = casus_history(c, cid, after ? strtoull(after, NULL, 10) : 0, limit ? strtoul(limit, NULL, 10) : 0, &res);
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json) {
+		json_t *r = json_pack("{sbsO}", "ok", 1, "messages", res);
+		print_json(r);
+		json_decref(r);
+	} else {
+		size_t i;
+		json_t *o;
+		json_array_foreach(res, i, o) {
+			char when[32];
+			fmt_time(json_integer_value(json_object_get(o, "time")), when, sizeof when);
+			json_t *snd = json_object_get(o, "sender");
+			int ok = json_is_true(json_object_get(o, "verified"));
+			printf("#%lld %s [%s%s%s] %s (%s, %s)%s\n", json_integer_value(json_object_get(o, "seq")), when,
+			       json_string_value(json_object_get(o, "audience")),
+			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none") ? " ground=" : "",
+			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none")
+			           ? json_string_value(json_object_get(o, "ground"))
+			           : "",
+			       snd ? json_string_value(json_object_get(snd, "name")) : "?",
+			       snd ? json_string_value(json_object_get(snd, "role")) : "?",
+			       snd ? json_string_value(json_object_get(snd, "org")) : "?",
+			       ok ? "" : "  !! NOT VERIFIED");
+			if (ok)
+				printf("    %s\n", json_string_value(json_object_get(o, "text")));
+			else
+				printf("    (%s)\n", json_string_value(json_object_get(o, "error")));
+		}
+	}
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_members(casus_client *c, int argc, char **argv)
+{
+	const char *cid = positional(argc, argv, 0);
+	if (!cid)
+		return report_err(CASUS_E_USAGE, "usage", "casus members CASUS");
+	json_t *res = NULL;
+	int rc = casus_members(c, cid, &res);
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json) {
+		json_object_set_new(res, "ok", json_true());
+		print_json(res);
+	} else {
+		printf("level %lld (%s), epoch %lld\n", json_integer_value(json_object_get(res, "level")),
+		       json_string_value(json_object_get(res, "level_name")), json_integer_value(json_object_get(res, "epoch")));
+		size_t i;
+		json_t *m;
+		json_array_foreach(json_object_get(res, "members"), i, m) {
+			printf("  %-20s %-18s %-30s %s\n", json_string_value(json_object_get(m, "user")),
+			       json_string_value(json_object_get(m, "role")), json_string_value(json_object_get(m, "org")),
+			       json_is_true(json_object_get(m, "break_glass")) ? "BREAK-GLASS" : "");
+		}
+	}
+	json_decref(res);
+	return 0;
+}
+
+static int done_ok(const char *what)
+{
+	if (g_json)
+		printf("{\"ok\":true}\n");
+	else
+		printf("%s\n", what);
+	return 0;
+}
+
+static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
+{
+	const char *cid = positional(argc, argv, 0), *user = positional(argc, argv, 1);
+	if (!cid || !user)
+		return report_err(CASUS_E_USAGE, "usage", add ? "casus add CASUS USER" : "casus remove CASUS USER");
+	int rc = add ? casus_add(c, cid, user, opt(argc, argv, "--break-glass"))
+	             : casus_remove(c, cid, user, opt(argc, argv, "--reason"));
+	if (rc)
+		return fail_client(c, rc);
+	return done_ok(add ? "Member added; keys rotated." : "Member removed; keys rotated.");
+}
+
+static int cmd_level(casus_client *c, int argc, char **argv, int up)
+{
+	const char *cid = positional(argc, argv, 0), *lvl = positional(argc, argv, 1);
+	const char *reason = opt(argc, argv, "--reason");
+	if (!cid || !lvl || !reason)
+		return report_err(CASUS_E_USAGE, "usage",
+		                  up ? "casus escalate CASUS LEVEL --reason TEXT" : "casus deescalate CASUS LEVEL --reason TEXT");
+	int rc = casus_set_level(c, cid, (uint8_t)atoi(lvl), reason);
+	if (rc)
+		return fail_client(c, rc);
+	return done_ok(up ? "Casus escalated." : "Casus de-escalated; members the level no longer admits were removed.");
+}
+
+static int cmd_share(casus_client *c, int argc, char **argv)
+{
+	const char *cid = positional(argc, argv, 0), *to = opt(argc, argv, "--to"), *ids = opt(argc, argv, "--messages");
+	if (!cid || !to || !ids)
+		return report_err(CASUS_E_USAGE, "usage",
+		                  "casus share CASUS --to USER --messages ID[,ID...] --ground G --reason R");
+	char buf[8192];
+	snprintf(buf, sizeof buf, "%s", ids);
+	const char *list[256];
+	size_t n = 0;
+	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < 256; t = strtok_r(NULL, ",", &save))
+		list[n++] = t;
+	int rc = casus_share(c, cid, to, list, n, opt(argc, argv, "--ground"), opt(argc, argv, "--reason"));
+	if (rc)
+		return fail_client(c, rc);
+	return done_ok("Shared; the grant is recorded in the audit trail.");
+}
+
+static int cmd_audit(casus_client *c, int argc, char **argv)
+{
+	json_t *q = json_object();
+	const char *v;
+	if ((v = opt(argc, argv, "--casus")))
+		json_object_set_new(q, "casus", json_string(v));
+	if ((v = opt(argc, argv, "--user")))
+		json_object_set_new(q, "user", json_string(v));
+	if ((v = opt(argc, argv, "--limit")))
+		json_object_set_new(q, "limit", json_integer(atoi(v)));
+	json_t *res = NULL;
+	int rc = casus_audit_query(c, q, &res);
+	json_decref(q);
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json) {
+		json_object_del(res, "raw");
+		json_object_set_new(res, "ok", json_true());
+		print_json(res);
+	} else {
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(res, "entries"), i, e) {
+			char when[32];
+			fmt_time(json_integer_value(json_object_get(e, "time_ms")) / 1000, when, sizeof when);
+			printf("%6lld %s %-16s %-8s %-14s %-16s %s\n", json_integer_value(json_object_get(e, "seq")), when,
+			       json_string_value(json_object_get(e, "event")), json_string_value(json_object_get(e, "outcome")),
+			       json_string_value(json_object_get(e, "user")), json_string_value(json_object_get(e, "role")),
+			       json_string_value(json_object_get(e, "object")));
+		}
+	}
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_watch(casus_client *c, int argc, char **argv)
+{
+	const char *cnt = opt(argc, argv, "--count"), *secs = opt(argc, argv, "--seconds");
+	long want = cnt ? atol(cnt) : -1;
+	long left_ms = (secs ? atol(secs) : 3600) * 1000;
+	long got = 0;
+	if (!g_json)
+		fprintf(stderr, "watching; Ctrl-C to stop\n");
+	else
+		printf("{\"ready\":true}\n");
+	fflush(stdout);
+	while (left_ms > 0 && (want < 0 || got < want)) {
+		json_t *p = casus_next_push(c, 200);
+		left_ms -= 200;
+		if (!p)
+			continue;
+		print_json(p);
+		fflush(stdout);
+		json_decref(p);
+		got++;
+	}
+	(void)argv;
+	return want < 0 || got >= want ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+	g_profile = getenv("CASUS_PROFILE");
+	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			g_json = 1;
+		else if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc)
+			g_profile = argv[++i];
+		else if (strcmp(argv[i], "--help") == 0) {
+			usage();
+			return 0;
+		} else {
+			usage();
+			return 2;
+		}
+	}
+	if (i >= argc) {
+		usage();
+		return 2;
+	}
+	if (sodium_init() < 0)
+		return 1;
+	const char *cmd = argv[i];
+	int sargc = argc - i - 1;
+	char **sargv = argv + i + 1;
+	int rc;
+	if (strcmp(cmd, "init") == 0) {
+		rc = cmd_init(sargc, sargv);
+		sodium_memzero(g_pass, sizeof g_pass);
+		return rc;
+	}
+	if (strcmp(cmd, "install-cert") == 0) {
+		rc = cmd_install_cert(sargc, sargv);
+		sodium_memzero(g_pass, sizeof g_pass);
+		return rc;
+	}
+	static const char *const known[] = {"list", "new", "post", "history", "members", "add", "remove", "escalate",
+	                                    "deescalate", "rotate", "share", "audit", "open", "watch", NULL};
+	int ok = 0;
+	for (int k = 0; known[k]; k++)
+		ok |= strcmp(known[k], cmd) == 0;
+	if (!ok) {
+		fprintf(stderr, "casus: unknown command %s\n", cmd);
+		usage();
+		return 2;
+	}
+	casus_client *c = NULL;
+	if ((rc = open_client(&c, 1)) != 0)
+		return rc;
+	sodium_memzero(g_pass, sizeof g_pass);
+	if (strcmp(cmd, "list") == 0)
+		rc = cmd_list(c);
+	else if (strcmp(cmd, "new") == 0)
+		rc = cmd_new(c, sargc, sargv);
+	else if (strcmp(cmd, "post") == 0)
+		rc = cmd_post(c, sargc, sargv);
+	else if (strcmp(cmd, "history") == 0)
+		rc = cmd_history(c, sargc, sargv);
+	else if (strcmp(cmd, "members") == 0)
+		rc = cmd_members(c, sargc, sargv);
+	else if (strcmp(cmd, "add") == 0)
+		rc = cmd_add_remove(c, sargc, sargv, 1);
+	else if (strcmp(cmd, "remove") == 0)
+		rc = cmd_add_remove(c, sargc, sargv, 0);
+	else if (strcmp(cmd, "escalate") == 0)
+		rc = cmd_level(c, sargc, sargv, 1);
+	else if (strcmp(cmd, "deescalate") == 0)
+		rc = cmd_level(c, sargc, sargv, 0);
+	else if (strcmp(cmd, "rotate") == 0) {
+		const char *cid = positional(sargc, sargv, 0);
+		rc = cid ? casus_rotate(c, cid, opt(sargc, sargv, "--reason")) : CASUS_E_USAGE;
+		rc = rc ? fail_client(c, rc) : done_ok("Keys rotated.");
+	} else if (strcmp(cmd, "share") == 0)
+		rc = cmd_share(c, sargc, sargv);
+	else if (strcmp(cmd, "audit") == 0)
+		rc = cmd_audit(c, sargc, sargv);
+	else if (strcmp(cmd, "watch") == 0)
+		rc = cmd_watch(c, sargc, sargv);
+	else {
+		const char *cid = positional(sargc, sargv, 0);
+		rc = cid ? tui_run(c, cid) : report_err(CASUS_E_USAGE, "usage", "casus open CASUS");
+	}
+	casus_client_free(c);
+	return rc;
+}

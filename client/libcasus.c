@@ -1,0 +1,1436 @@
+/*
+ * libcasus.c: profiles, connection and authentication, the verified policy,
+ * and the casus operations of the client (see libcasus.h).
+ *
+ * Profile folder (mode 0700):
+ *   profile.json       server URL, pinned root key, CA file, user and device id
+ *   keys.casusks       keystore: "device" (secret keys), "cert" (certificate)
+ *   request.casusreq   certificate request to hand to the administrator
+ *   policy.bin         newest policy seen, verified against the root each time
+ *
+ * Trust: nothing the server says is taken on its word. Certificates are
+ * checked against the pinned root; every commit of a casus is verified with
+ * cc_casus_apply_commit from the create commit on, so the roster a message is
+ * encrypted to is the verified one; messages are verified before they are
+ * shown; an older policy than the one held is refused.
+ */
+#define _GNU_SOURCE 1
+#include "libcasus.h"
+#include "conn.h"
+
+#include <cc_buf.h>
+#include <cc_casus.h>
+#include <cc_cert.h>
+#include <cc_err.h>
+#include <cc_keys.h>
+#include <cc_keystore.h>
+#include <cc_policy.h>
+#include <cc_audit.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <proto.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REQ_TIMEOUT_MS 15000
+#define CASUS_CACHE_MAX 32
+
+struct known_cert {
+	cc_cert cert;
+};
+
+struct loaded {
+	char hex[33];
+	cc_casus *cs;
+	uint64_t next_epoch;          /* next commit epoch to fetch */
+	struct known_cert *certs;     /* every certificate seen in the chain */
+	size_t ncerts;
+	json_t *granted;              /* messages received through grants: [{seq,msg}] */
+};
+
+struct casus_client {
+	char dir[512];
+	char server[256];
+	char ca[512];
+	uint8_t root[CC_SIGN_PK_BYTES];
+	cc_keystore *ks;
+	cc_device_keys *keys;
+	cc_cert cert;
+	int have_cert;
+	cc_policy policy;
+	int have_policy;
+	struct conn *conn;
+	char err[512];
+	char code[64];
+	uint64_t counter_floor;
+	struct loaded cache[CASUS_CACHE_MAX];
+	size_t ncache;
+};
+
+/* ---- errors ------------------------------------------------------------------ */
+
+__attribute__((format(printf, 3, 4))) static int fail(casus_client *c, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+	if (!c->code[0]) {
+		const char *code = rc == CASUS_E_USAGE        ? "usage"
+		                   : rc == CASUS_E_PROFILE    ? "profile"
+		                   : rc == CASUS_E_PASSPHRASE ? "passphrase"
+		                   : rc == CASUS_E_NETWORK    ? "network"
+		                   : rc == CASUS_E_VERIFY     ? "verify"
+		                   : rc == CASUS_E_NOT_FOUND  ? "not_found"
+		                                              : "internal";
+		snprintf(c->code, sizeof c->code, "%s", code);
+	}
+	return rc;
+}
+
+static void clear_err(casus_client *c)
+{
+	c->err[0] = 0;
+	c->code[0] = 0;
+}
+
+const char *casus_error(const casus_client *c)
+{
+	return c->err;
+}
+
+const char *casus_error_code(const casus_client *c)
+{
+	return c->code;
+}
+
+const char *casus_self_user(const casus_client *c)
+{
+	return c->have_cert ? c->cert.user_id : "";
+}
+
+const char *casus_self_role(const casus_client *c)
+{
+	return c->have_cert ? c->cert.role : "";
+}
+
+/* ---- small file helpers ------------------------------------------------------- */
+
+static uint8_t *slurp(const char *path, size_t max, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return NULL;
+	uint8_t *buf = malloc(max + 1);
+	size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+	fclose(f);
+	if (!buf || n > max) {
+		free(buf);
+		return NULL;
+	}
+	*len = n;
+	return buf;
+}
+
+static int write_atomic(const char *path, const void *p, size_t n, mode_t mode)
+{
+	char tmp[1100];
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	if (fd < 0)
+		return -1;
+	int ok = write(fd, p, n) == (ssize_t)n && fsync(fd) == 0;
+	close(fd);
+	if (!ok || rename(tmp, path) != 0) {
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
+
+static void path_in(char *out, size_t cap, const char *dir, const char *name)
+{
+	snprintf(out, cap, "%s/%s", dir, name);
+}
+
+int casus_read_passphrase(const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	const char *file = getenv("CASUS_PASSPHRASE_FILE");
+	*len = 0;
+	if (file && *file) {
+		size_t n = 0;
+		uint8_t *p = slurp(file, cap - 1, &n);
+		if (!p)
+			return -1;
+		while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+			n--;
+		memcpy(buf, p, n);
+		sodium_memzero(p, n);
+		free(p);
+		buf[n] = 0;
+		*len = n;
+		return 0;
+	}
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (!tty)
+		return -1;
+	struct termios old, quiet;
+	fprintf(tty, "%s", prompt);
+	fflush(tty);
+	int fd = fileno(tty);
+	int have = tcgetattr(fd, &old) == 0;
+	if (have) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
+	char *r = fgets(buf, (int)cap, tty);
+	if (have)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	fprintf(tty, "\n");
+	fclose(tty);
+	if (!r)
+		return -1;
+	size_t n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = 0;
+	*len = n;
+	return 0;
+}
+
+/* ---- profile ------------------------------------------------------------------- */
+
+static int hex32(const char *hex, uint8_t out[32])
+{
+	size_t n = 0;
+	const char *end = NULL;
+	if (!hex || strlen(hex) != 64)
+		return -1;
+	return sodium_hex2bin(out, 32, hex, 64, NULL, &n, &end) == 0 && n == 32 && *end == 0 ? 0 : -1;
+}
+
+static void keystore_limits(cc_keystore *ks)
+{
+	/* Interactive Argon2id limits: a person opens the profile often, and the
+	 * keystore file only exists on their own device (see docs/CRYPTO.md). */
+	(void)cc_keystore_set_limits(ks, crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+}
+
+int casus_profile_init(const struct casus_init_opts *o, char *err, size_t errlen)
+{
+	char path[1024];
+	uint8_t root[32];
+	cc_keystore *ks = NULL;
+	cc_device_keys *keys = NULL;
+	cc_wbuf w;
+	int rc = CASUS_E_INTERNAL;
+	cc_w_init_secret(&w);
+
+	if (!o->dir || !o->server || !o->user || !o->role || !o->pass) {
+		snprintf(err, errlen, "init needs --profile, --server, --root, --user and --role");
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	if (hex32(o->root_hex, root) != 0) {
+		snprintf(err, errlen, "--root must be the deployment root public key: 64 hex digits");
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create profile folder %s: %s", o->dir, strerror(errno));
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	path_in(path, sizeof path, o->dir, "keys.casusks");
+	if (access(path, F_OK) == 0) {
+		snprintf(err, errlen, "%s already holds a device; use another --profile folder", o->dir);
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	cc_cert_request req;
+	if (cc_device_keys_generate(&keys) != CC_OK ||
+	    cc_cert_request_create(&req, keys, o->user, o->name ? o->name : o->user, o->org ? o->org : "", o->role) !=
+	        CC_OK) {
+		snprintf(err, errlen, "invalid user id, name, organisation or role (user ids and roles: a-z 0-9 . _ @ -)");
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	if (cc_keystore_new(&ks) != CC_OK || cc_device_keys_encode(keys, &w) != CC_OK || w.err ||
+	    cc_keystore_put(ks, "device", w.p, w.len) != CC_OK)
+		goto out;
+	keystore_limits(ks);
+	if (cc_keystore_save(ks, path, o->pass, o->passlen) != CC_OK) {
+		snprintf(err, errlen, "cannot write %s", path);
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	cc_wbuf rq;
+	cc_w_init(&rq);
+	cc_cert_request_encode(&req, &rq);
+	path_in(path, sizeof path, o->dir, "request.casusreq");
+	int wr = rq.err ? -1 : write_atomic(path, rq.p, rq.len, 0644);
+	cc_w_free(&rq);
+	char dev[33];
+	cc_device_id_hex(keys->device_id, dev);
+	json_t *prof = json_pack("{ssssssss}", "server", o->server, "root", o->root_hex, "user", o->user, "device", dev);
+	if (o->ca_file)
+		json_object_set_new(prof, "ca", json_string(o->ca_file));
+	char *text = json_dumps(prof, JSON_INDENT(2));
+	json_decref(prof);
+	path_in(path, sizeof path, o->dir, "profile.json");
+	if (wr || !text || write_atomic(path, text, strlen(text), 0600) != 0) {
+		free(text);
+		snprintf(err, errlen, "cannot write the profile in %s", o->dir);
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	free(text);
+	rc = CASUS_OK;
+out:
+	cc_w_free(&w);
+	cc_keystore_free(ks);
+	cc_device_keys_free(keys);
+	return rc;
+}
+
+static int load_profile_json(casus_client *c, char *err, size_t errlen)
+{
+	char path[1024];
+	path_in(path, sizeof path, c->dir, "profile.json");
+	json_error_t jerr;
+	json_t *p = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	const char *server = NULL, *root = NULL, *ca = NULL;
+	if (!p || proto_get_str(p, "server", sizeof c->server - 1, &server) ||
+	    proto_get_str(p, "root", 64, &root) || hex32(root, c->root) != 0) {
+		snprintf(err, errlen, "no usable profile in %s (run casus init first)", c->dir);
+		json_decref(p);
+		return CASUS_E_PROFILE;
+	}
+	snprintf(c->server, sizeof c->server, "%s", server);
+	if (proto_get_str(p, "ca", sizeof c->ca - 1, &ca) == 0)
+		snprintf(c->ca, sizeof c->ca, "%s", ca);
+	json_decref(p);
+	return CASUS_OK;
+}
+
+static int open_keystore(const char *dir, const char *pass, size_t passlen, cc_keystore **ks, char *err, size_t errlen)
+{
+	char path[1024];
+	path_in(path, sizeof path, dir, "keys.casusks");
+	int rc = cc_keystore_open(path, pass, passlen, ks);
+	if (rc == CC_ERR_PASSPHRASE) {
+		snprintf(err, errlen, "wrong passphrase for %s (or the keystore is damaged)", path);
+		return CASUS_E_PASSPHRASE;
+	}
+	if (rc != CC_OK) {
+		snprintf(err, errlen, "cannot open keystore %s: %s", path, cc_strerror(rc));
+		return CASUS_E_PROFILE;
+	}
+	return CASUS_OK;
+}
+
+int casus_profile_install_cert(const char *dir, const char *pass, size_t passlen, const char *cert_path, char *err,
+                               size_t errlen)
+{
+	casus_client tmp;
+	cc_keystore *ks = NULL;
+	cc_device_keys *keys = NULL;
+	uint8_t *cb = NULL;
+	size_t cl = 0;
+	cc_cert cert;
+	int rc;
+	char path[1024];
+
+	memset(&tmp, 0, sizeof tmp);
+	snprintf(tmp.dir, sizeof tmp.dir, "%s", dir);
+	if ((rc = load_profile_json(&tmp, err, errlen)) != CASUS_OK)
+		return rc;
+	if ((rc = open_keystore(dir, pass, passlen, &ks, err, errlen)) != CASUS_OK)
+		return rc;
+	const uint8_t *kv;
+	size_t kl;
+	rc = CASUS_E_VERIFY;
+	if (cc_keystore_get(ks, "device", &kv, &kl) != CC_OK || cc_device_keys_decode(kv, kl, &keys) != CC_OK) {
+		snprintf(err, errlen, "the keystore holds no device keys");
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	cb = slurp(cert_path, CC_CERT_MAX, &cl);
+	if (!cb) {
+		snprintf(err, errlen, "cannot read certificate %s", cert_path);
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	int crc = cc_cert_decode(cb, cl, &cert);
+	if (crc == CC_OK)
+		crc = cc_cert_verify(&cert, tmp.root, (int64_t)time(NULL), NULL);
+	if (crc != CC_OK) {
+		snprintf(err, errlen, "certificate refused: %s", cc_strerror(crc));
+		goto out;
+	}
+	if (sodium_memcmp(cert.sign_pk, keys->sign_pk, 32) != 0 || sodium_memcmp(cert.box_pk, keys->box_pk, 32) != 0 ||
+	    memcmp(cert.device_id, keys->device_id, 16) != 0) {
+		snprintf(err, errlen, "this certificate is for another device");
+		goto out;
+	}
+	if (cc_keystore_put(ks, "cert", cb, cl) != CC_OK) {
+		rc = CASUS_E_INTERNAL;
+		goto out;
+	}
+	path_in(path, sizeof path, dir, "keys.casusks");
+	keystore_limits(ks);
+	if (cc_keystore_save(ks, path, pass, passlen) != CC_OK) {
+		snprintf(err, errlen, "cannot write %s", path);
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	rc = CASUS_OK;
+out:
+	free(cb);
+	cc_device_keys_free(keys);
+	cc_keystore_free(ks);
+	return rc;
+}
+
+int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err,
+                      size_t errlen)
+{
+	*out = NULL;
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to initialise");
+		return CASUS_E_INTERNAL;
+	}
+	casus_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return CASUS_E_INTERNAL;
+	}
+	snprintf(c->dir, sizeof c->dir, "%s", dir);
+	int rc = load_profile_json(c, err, errlen);
+	if (rc == CASUS_OK)
+		rc = open_keystore(dir, pass, passlen, &c->ks, err, errlen);
+	const uint8_t *v;
+	size_t l;
+	if (rc == CASUS_OK &&
+	    (cc_keystore_get(c->ks, "device", &v, &l) != CC_OK || cc_device_keys_decode(v, l, &c->keys) != CC_OK)) {
+		snprintf(err, errlen, "the keystore holds no device keys");
+		rc = CASUS_E_PROFILE;
+	}
+	if (rc == CASUS_OK && cc_keystore_get(c->ks, "cert", &v, &l) == CC_OK) {
+		if (cc_cert_decode(v, l, &c->cert) == CC_OK)
+			c->have_cert = 1;
+	}
+	if (rc == CASUS_OK) {
+		/* the newest policy seen before, if any (verified again) */
+		char path[1024];
+		size_t n = 0;
+		path_in(path, sizeof path, dir, "policy.bin");
+		uint8_t *pb = slurp(path, 1 << 20, &n);
+		if (pb && cc_policy_decode(pb, n, &c->policy) == CC_OK && cc_policy_verify(&c->policy, c->root, NULL) == CC_OK)
+			c->have_policy = 1;
+		free(pb);
+	}
+	if (rc != CASUS_OK) {
+		casus_client_free(c);
+		return rc;
+	}
+	*out = c;
+	return CASUS_OK;
+}
+
+void casus_client_free(casus_client *c)
+{
+	if (!c)
+		return;
+	conn_close(c->conn);
+	for (size_t i = 0; i < c->ncache; i++) {
+		cc_casus_free(c->cache[i].cs);
+		free(c->cache[i].certs);
+		json_decref(c->cache[i].granted);
+	}
+	cc_device_keys_free(c->keys);
+	cc_keystore_free(c->ks);
+	sodium_memzero(c, sizeof *c);
+	free(c);
+}
+
+/* ---- requests ---------------------------------------------------------------- */
+
+/* Send a request; a response with ok:false becomes CASUS_E_SERVER with its code. */
+static int request(casus_client *c, json_t *req, json_t **resp)
+{
+	char err[256];
+	*resp = NULL;
+	if (!c->conn) {
+		json_decref(req);
+		return fail(c, CASUS_E_NETWORK, "not connected to the server");
+	}
+	json_t *r = conn_request(c->conn, req, REQ_TIMEOUT_MS, err, sizeof err);
+	json_decref(req);
+	if (!r)
+		return fail(c, CASUS_E_NETWORK, "server: %s", err);
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		json_t *e = json_object_get(r, "error");
+		const char *code = json_string_value(json_object_get(e, "code"));
+		const char *msg = json_string_value(json_object_get(e, "message"));
+		snprintf(c->code, sizeof c->code, "%s", code ? code : "internal");
+		fail(c, code && strcmp(code, "not_found") == 0 ? CASUS_E_NOT_FOUND : CASUS_E_SERVER, "server refused (%s): %s",
+		     code ? code : "?", msg ? msg : "");
+		json_decref(r);
+		return code && strcmp(code, "not_found") == 0 ? CASUS_E_NOT_FOUND : CASUS_E_SERVER;
+	}
+	*resp = r;
+	return CASUS_OK;
+}
+
+json_t *casus_raw_request(casus_client *c, json_t *req)
+{
+	char err[256];
+	if (!c->conn)
+		return NULL;
+	return conn_request(c->conn, json_incref(req), REQ_TIMEOUT_MS, err, sizeof err);
+}
+
+json_t *casus_next_push(casus_client *c, int timeout_ms)
+{
+	return c->conn ? conn_next_push(c->conn, timeout_ms) : NULL;
+}
+
+static int fetch_policy(casus_client *c)
+{
+	json_t *r = NULL;
+	int rc = request(c, json_pack("{ss}", "type", "policy.get"), &r);
+	if (rc)
+		return rc;
+	uint8_t *pb = NULL;
+	size_t pl = 0;
+	cc_policy p;
+	if (proto_get_b64(r, "policy", 1 << 20, &pb, &pl) || cc_policy_decode(pb, pl, &p) != CC_OK) {
+		free(pb);
+		json_decref(r);
+		return fail(c, CASUS_E_VERIFY, "the server's policy does not decode");
+	}
+	json_decref(r);
+	int vrc = cc_policy_verify(&p, c->root, NULL);
+	if (vrc != CC_OK) {
+		free(pb);
+		return fail(c, CASUS_E_VERIFY, "the server's policy is not signed by the deployment root: %s",
+		            cc_strerror(vrc));
+	}
+	if (c->have_policy && p.number < c->policy.number) {
+		free(pb);
+		return fail(c, CASUS_E_VERIFY,
+		            "the server offers policy %llu, older than policy %llu held here: refused",
+		            (unsigned long long)p.number, (unsigned long long)c->policy.number);
+	}
+	if (!c->have_policy || p.number > c->policy.number) {
+		char path[1024];
+		path_in(path, sizeof path, c->dir, "policy.bin");
+		write_atomic(path, pb, pl, 0600);
+	}
+	c->policy = p;
+	c->have_policy = 1;
+	free(pb);
+	return CASUS_OK;
+}
+
+int casus_client_connect(casus_client *c)
+{
+	char err[256];
+	clear_err(c);
+	if (!c->have_cert)
+		return fail(c, CASUS_E_PROFILE, "no certificate installed yet: run casus install-cert FILE");
+	if (c->conn && conn_is_open(c->conn))
+		return CASUS_OK;
+	conn_close(c->conn);
+	c->conn = NULL;
+	if (conn_open(&c->conn, c->server, c->ca[0] ? c->ca : NULL, REQ_TIMEOUT_MS, err, sizeof err) != 0)
+		return fail(c, CASUS_E_NETWORK, "cannot reach %s: %s", c->server, err);
+	json_t *r = NULL;
+	int rc = request(c, json_pack("{sssi}", "type", "hello", "version", PROTO_VERSION), &r);
+	if (rc)
+		return rc;
+	uint8_t challenge[32], sig[CC_SIG_BYTES];
+	if (proto_get_b64_fixed(r, "challenge", challenge, sizeof challenge)) {
+		json_decref(r);
+		return fail(c, CASUS_E_NETWORK, "the server sent no challenge");
+	}
+	json_decref(r);
+	if (cc_sign_ctx(c->keys->sign_sk, "casus.v1 auth", challenge, sizeof challenge, sig) != CC_OK)
+		return fail(c, CASUS_E_INTERNAL, "cannot sign the challenge");
+	cc_wbuf w;
+	cc_w_init(&w);
+	cc_cert_encode(&c->cert, &w);
+	json_t *auth = json_pack("{ss}", "type", "auth");
+	proto_set_b64(auth, "cert", w.p, w.len);
+	proto_set_b64(auth, "sig", sig, sizeof sig);
+	cc_w_free(&w);
+	rc = request(c, auth, &r);
+	if (rc)
+		return rc;
+	json_decref(r);
+	return fetch_policy(c);
+}
+
+/* ---- casus loading -------------------------------------------------------------- */
+
+static int parse_casus(casus_client *c, const char *hex, uint8_t id[16])
+{
+	size_t n = 0;
+	const char *end = NULL;
+	if (!hex || strlen(hex) != 32 || sodium_hex2bin(id, 16, hex, 32, NULL, &n, &end) != 0 || n != 16)
+		return fail(c, CASUS_E_USAGE, "a casus id is 32 hex digits (see casus list)");
+	return CASUS_OK;
+}
+
+static void remember_certs(struct loaded *L, const uint8_t *commit, size_t n)
+{
+	cc_commit cm;
+	if (cc_commit_decode(commit, n, &cm) != CC_OK)
+		return;
+	for (uint16_t i = 0; i < cm.nroster; i++) {
+		int seen = 0;
+		for (size_t j = 0; j < L->ncerts; j++)
+			if (memcmp(L->certs[j].cert.device_id, cm.roster[i].cert.device_id, 16) == 0) {
+				seen = 1;
+				break;
+			}
+		if (seen)
+			continue;
+		struct known_cert *nc = realloc(L->certs, (L->ncerts + 1) * sizeof(*nc));
+		if (!nc)
+			break;
+		L->certs = nc;
+		L->certs[L->ncerts++].cert = cm.roster[i].cert;
+	}
+	cc_commit_free(&cm);
+}
+
+static const cc_cert *known_cert(const struct loaded *L, const uint8_t dev[16])
+{
+	for (size_t j = 0; j < L->ncerts; j++)
+		if (memcmp(L->certs[j].cert.device_id, dev, 16) == 0)
+			return &L->certs[j].cert;
+	return NULL;
+}
+
+/* Bring a casus up to date: fetch and verify new commits, accept grants. */
+static int load_casus(casus_client *c, const char *hex, struct loaded **out)
+{
+	uint8_t id[16];
+	int rc = parse_casus(c, hex, id);
+	if (rc)
+		return rc;
+	if (!c->have_policy)
+		return fail(c, CASUS_E_VERIFY, "no verified policy yet");
+	struct loaded *L = NULL;
+	for (size_t i = 0; i < c->ncache; i++)
+		if (strcmp(c->cache[i].hex, hex) == 0)
+			L = &c->cache[i];
+	if (!L) {
+		if (c->ncache == CASUS_CACHE_MAX)
+			return fail(c, CASUS_E_INTERNAL, "too many casus open at once");
+		L = &c->cache[c->ncache];
+		memset(L, 0, sizeof *L);
+		snprintf(L->hex, sizeof L->hex, "%s", hex);
+		if (cc_casus_new(c->keys, &c->cert, &L->cs) != CC_OK)
+			return fail(c, CASUS_E_INTERNAL, "out of memory");
+		L->granted = json_array();
+		c->ncache++;
+	}
+	for (;;) {
+		json_t *r = NULL;
+		json_t *req = json_pack("{sssssI}", "type", "commit.fetch", "casus", hex, "from", (json_int_t)L->next_epoch);
+		if ((rc = request(c, req, &r)))
+			return rc;
+		json_t *arr = json_object_get(r, "commits");
+		size_t i;
+		json_t *o;
+		json_array_foreach(arr, i, o) {
+			uint8_t *cb = NULL;
+			size_t cl = 0;
+			uint64_t ep = 0;
+			if (proto_get_u64(o, "epoch", UINT32_MAX, &ep) || ep != L->next_epoch ||
+			    proto_get_b64(o, "commit", CC_COMMIT_MAX_BYTES, &cb, &cl)) {
+				free(cb);
+				json_decref(r);
+				return fail(c, CASUS_E_VERIFY, "the server sent a broken commit chain (epoch %llu)",
+				            (unsigned long long)L->next_epoch);
+			}
+			int crc = cc_casus_apply_commit(L->cs, cb, cl, &c->policy, c->root, (int64_t)time(NULL), NULL);
+			if (crc != CC_OK) {
+				free(cb);
+				json_decref(r);
+				return fail(c, CASUS_E_VERIFY, "commit %llu of this casus does not verify (%s): refused",
+				            (unsigned long long)ep, cc_errname(crc));
+			}
+			remember_certs(L, cb, cl);
+			free(cb);
+			L->next_epoch++;
+		}
+		int more = json_is_true(json_object_get(r, "more"));
+		json_decref(r);
+		if (!more)
+			break;
+	}
+	/* grants: keys of earlier messages shared with this device */
+	json_t *r = NULL;
+	if ((rc = request(c, json_pack("{ssss}", "type", "grant.fetch", "casus", hex), &r)))
+		return rc;
+	size_t i;
+	json_t *g;
+	json_decref(L->granted);
+	L->granted = json_array();
+	json_array_foreach(json_object_get(r, "grants"), i, g) {
+		uint8_t *gb = NULL;
+		size_t gl = 0;
+		if (proto_get_b64(g, "grant", CC_COMMIT_MAX_BYTES, &gb, &gl) == 0) {
+			int grc = cc_casus_accept_grant(L->cs, &c->policy, gb, gl);
+			if (grc == CC_OK || grc == CC_ERR_REPLAY) {
+				size_t j;
+				json_t *m;
+				json_array_foreach(json_object_get(g, "messages"), j, m)
+					json_array_append(L->granted, m);
+			}
+		}
+		free(gb);
+	}
+	json_decref(r);
+	*out = L;
+	return CASUS_OK;
+}
+
+/* ---- list / new ------------------------------------------------------------------ */
+
+int casus_list(casus_client *c, json_t **out)
+{
+	clear_err(c);
+	json_t *r = NULL;
+	int rc = request(c, json_pack("{ss}", "type", "casus.list"), &r);
+	if (rc)
+		return rc;
+	json_t *res = json_pack("{sOsO}", "casus", json_object_get(r, "casus"), "notices", json_object_get(r, "notices"));
+	json_decref(r);
+	*out = res;
+	return CASUS_OK;
+}
+
+/* Current, valid certificates of a user from the directory. */
+static int lookup_user(casus_client *c, const char *user, cc_cert **certs, size_t *n)
+{
+	json_t *r = NULL;
+	*certs = NULL;
+	*n = 0;
+	int rc = request(c, json_pack("{ssss}", "type", "dir.lookup", "user", user), &r);
+	if (rc)
+		return rc;
+	json_t *devs = json_object_get(r, "devices");
+	size_t cnt = json_array_size(devs), i;
+	json_t *o;
+	cc_cert *arr = calloc(cnt ? cnt : 1, sizeof(*arr));
+	if (!arr) {
+		json_decref(r);
+		return fail(c, CASUS_E_INTERNAL, "out of memory");
+	}
+	json_array_foreach(devs, i, o) {
+		uint8_t *cb = NULL;
+		size_t cl = 0;
+		cc_cert ct;
+		/* the server's directory is only a hint: verify every certificate here */
+		if (proto_get_b64(o, "cert", CC_CERT_MAX, &cb, &cl) == 0 && cc_cert_decode(cb, cl, &ct) == CC_OK &&
+		    cc_cert_verify(&ct, c->root, (int64_t)time(NULL), NULL) == CC_OK && strcmp(ct.user_id, user) == 0)
+			arr[(*n)++] = ct;
+		free(cb);
+	}
+	json_decref(r);
+	if (!*n) {
+		free(arr);
+		return fail(c, CASUS_E_NOT_FOUND, "no certified device of user %s is known to the server", user);
+	}
+	*certs = arr;
+	return CASUS_OK;
+}
+
+static int aud_default(casus_client *c, const cc_chain_state *st)
+{
+	int role = cc_policy_role_index(&c->policy, c->cert.role);
+	for (int a = 0; a < c->policy.naudiences; a++)
+		if (role >= 0 && cc_entitled(&c->policy, a, role, st->level, 0))
+			return a;
+	return -1;
+}
+
+static int encrypt_and_post(casus_client *c, struct loaded *L, int aud, uint8_t ground, const char *kind,
+                            const char *text, uint64_t *seq, char msgid_hex[33]);
+
+int casus_new(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
+              const char *const *members, size_t nmembers, char casus_hex[33])
+{
+	clear_err(c);
+	cc_cert *all = NULL;
+	size_t nall = 0;
+	int rc = CASUS_OK;
+	cc_wbuf w;
+	cc_w_init(&w);
+	for (size_t i = 0; i < nmembers && rc == CASUS_OK; i++) {
+		cc_cert *certs = NULL;
+		size_t n = 0;
+		if ((rc = lookup_user(c, members[i], &certs, &n)))
+			break;
+		cc_cert *na = realloc(all, (nall + n) * sizeof(*na));
+		if (!na) {
+			free(certs);
+			rc = fail(c, CASUS_E_INTERNAL, "out of memory");
+			break;
+		}
+		all = na;
+		memcpy(all + nall, certs, n * sizeof(*certs));
+		nall += n;
+		free(certs);
+	}
+	if (rc)
+		goto out;
+	uint8_t id[16];
+	cc_commit_new_casus_id(id);
+	int crc = cc_commit_create(id, level ? level : 1, all, nall, c->keys, &c->cert, &c->policy, c->root,
+	                           (int64_t)time(NULL), "casus opened", &w);
+	if (crc != CC_OK || w.err) {
+		rc = fail(c, CASUS_E_VERIFY, "cannot open the casus: %s", cc_strerror(crc));
+		goto out;
+	}
+	json_t *req = json_pack("{ssssss}", "type", "casus.create", "purpose", purpose, "basis", basis);
+	proto_set_b64(req, "commit", w.p, w.len);
+	json_t *r = NULL;
+	if ((rc = request(c, req, &r)))
+		goto out;
+	json_decref(r);
+	proto_hex16(id, casus_hex);
+	if (title && *title) {
+		struct loaded *L = NULL;
+		if ((rc = load_casus(c, casus_hex, &L)))
+			goto out;
+		/* the title travels encrypted, like every other content */
+		int aud = aud_default(c, cc_casus_chain(L->cs));
+		if (aud >= 0)
+			rc = encrypt_and_post(c, L, aud, CC_GROUND_NONE, "title", title, NULL, NULL);
+	}
+out:
+	cc_w_free(&w);
+	free(all);
+	return rc;
+}
+
+/* ---- post ------------------------------------------------------------------------- */
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static int encrypt_and_post(casus_client *c, struct loaded *L, int aud, uint8_t ground, const char *kind,
+                            const char *text, uint64_t *seq, char msgid_hex[33])
+{
+	json_t *body = json_pack("{siss}", "v", 1, "kind", kind);
+	json_object_set_new(body, "text", json_string(text));
+	char *pt = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!pt)
+		return fail(c, CASUS_E_USAGE, "the text is not valid UTF-8");
+	size_t ptl = strlen(pt);
+	int rc = CASUS_OK;
+	for (int attempt = 0; attempt < 3; attempt++) {
+		cc_wbuf w;
+		cc_w_init(&w);
+		/* counters must grow across restarts of the client: start from the clock */
+		uint64_t floor = now_us();
+		if (floor <= c->counter_floor)
+			floor = c->counter_floor + 1;
+		c->counter_floor = floor;
+		cc_casus_set_send_counter(L->cs, floor);
+		int crc = cc_casus_encrypt(L->cs, &c->policy, aud, ground, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
+		if (crc != CC_OK || w.err) {
+			cc_w_free(&w);
+			rc = crc == CC_ERR_GROUND_REQUIRED
+			         ? fail(c, CASUS_E_USAGE,
+			                "this audience includes roles outside the care circle: give a disclosure ground "
+			                "(--ground consent|legal_duty|conflict_of_duties|right_to_report|no_care_info)")
+			         : fail(c, CASUS_E_VERIFY, "cannot encrypt: %s", cc_strerror(crc));
+			if (crc == CC_ERR_GROUND_REQUIRED)
+				snprintf(c->code, sizeof c->code, "ground_required");
+			break;
+		}
+		cc_message m;
+		if (msgid_hex && cc_message_decode(w.p, w.len, &m) == CC_OK)
+			proto_hex16(m.h.message_id, msgid_hex);
+		json_t *req = json_pack("{ssss}", "type", "msg.post", "casus", L->hex);
+		proto_set_b64(req, "msg", w.p, w.len);
+		cc_w_free(&w);
+		json_t *r = NULL;
+		rc = request(c, req, &r);
+		if (rc == CASUS_E_SERVER && strcmp(c->code, "stale_epoch") == 0) {
+			/* the membership changed meanwhile: verify the new commits and encrypt again */
+			clear_err(c);
+			struct loaded *L2;
+			if ((rc = load_casus(c, L->hex, &L2)))
+				break;
+			continue;
+		}
+		if (rc == CASUS_OK && seq)
+			proto_get_u64(r, "seq", UINT64_MAX >> 12, seq);
+		json_decref(r);
+		break;
+	}
+	sodium_memzero(pt, ptl);
+	free(pt);
+	return rc;
+}
+
+int casus_post(casus_client *c, const char *casus_hex, const char *audience, const char *ground, const char *text,
+               uint64_t *seq, char msgid_hex[33])
+{
+	clear_err(c);
+	struct loaded *L = NULL;
+	int rc = load_casus(c, casus_hex, &L);
+	if (rc)
+		return rc;
+	int aud = audience ? cc_policy_audience_index(&c->policy, audience) : aud_default(c, cc_casus_chain(L->cs));
+	if (aud < 0)
+		return fail(c, CASUS_E_USAGE, "unknown audience %s", audience ? audience : "(none you may use)");
+	int g = CC_GROUND_NONE;
+	if (ground && (g = cc_ground_from_name(ground)) < 0)
+		return fail(c, CASUS_E_USAGE,
+		            "unknown ground %s (consent, legal_duty, conflict_of_duties, right_to_report, no_care_info)",
+		            ground);
+	if (!cc_casus_has_epoch_key(L->cs, cc_casus_chain(L->cs)->epoch, aud))
+		return fail(c, CASUS_E_USAGE, "you are not in the audience %s of this casus", c->policy.audiences[aud].name);
+	return encrypt_and_post(c, L, aud, (uint8_t)g, "note", text, seq, msgid_hex);
+}
+
+/* ---- history ----------------------------------------------------------------------- */
+
+static json_t *cert_json(const cc_cert *ct)
+{
+	char dev[33];
+	cc_device_id_hex(ct->device_id, dev);
+	return json_pack("{ssssssssss}", "user", ct->user_id, "name", ct->name, "org", ct->org, "role", ct->role,
+	                 "device", dev);
+}
+
+static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+	cc_message m;
+	if (cc_message_decode(mb, ml, &m) != CC_OK) {
+		json_object_set_new(o, "verified", json_false());
+		json_object_set_new(o, "error", json_string("message does not decode"));
+		return o;
+	}
+	char mid[33];
+	proto_hex16(m.h.message_id, mid);
+	json_object_set_new(o, "id", json_string(mid));
+	json_object_set_new(o, "time", json_integer((json_int_t)m.h.time));
+	json_object_set_new(o, "epoch", json_integer((json_int_t)m.h.epoch));
+	json_object_set_new(o, "audience", json_string(m.h.audience < c->policy.naudiences
+	                                                   ? c->policy.audiences[m.h.audience].name
+	                                                   : "?"));
+	const char *gn = cc_ground_name(m.h.ground);
+	json_object_set_new(o, "ground", json_string(gn ? gn : "?"));
+	const cc_cert *sc = known_cert(L, m.h.sender);
+	if (sc)
+		json_object_set_new(o, "sender", cert_json(sc));
+	cc_wbuf pt;
+	cc_w_init_secret(&pt);
+	int rc = cc_casus_decrypt(L->cs, &c->policy, mb, ml, &pt, NULL);
+	if (rc == CC_OK) {
+		json_t *body = json_loadb((const char *)pt.p, pt.len, JSON_REJECT_DUPLICATES, NULL);
+		const char *t = json_string_value(json_object_get(body, "text"));
+		const char *kind = json_string_value(json_object_get(body, "kind"));
+		json_object_set_new(o, "verified", json_true());
+		json_object_set_new(o, "kind", json_string(kind ? kind : "note"));
+		json_object_set_new(o, "text", json_string(t ? t : ""));
+		json_decref(body);
+	} else {
+		json_object_set_new(o, "verified", json_false());
+		json_object_set_new(o, "error", json_string(cc_errname(rc)));
+	}
+	cc_w_free(&pt);
+	return o;
+}
+
+int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t limit, json_t **out)
+{
+	clear_err(c);
+	struct loaded *L = NULL;
+	int rc = load_casus(c, casus_hex, &L);
+	if (rc)
+		return rc;
+	json_t *res = json_array();
+	uint64_t last = 0;
+	/* granted messages from before this device joined come first */
+	size_t i;
+	json_t *gm;
+	json_array_foreach(L->granted, i, gm) {
+		uint64_t seq = 0;
+		uint8_t *mb = NULL;
+		size_t ml = 0;
+		if (proto_get_u64(gm, "seq", UINT64_MAX >> 12, &seq) || seq <= after ||
+		    proto_get_b64(gm, "msg", PROTO_MAX_FRAME, &mb, &ml)) {
+			free(mb);
+			continue;
+		}
+		json_t *o = decode_one(c, L, seq, mb, ml);
+		json_object_set_new(o, "granted", json_true());
+		json_array_append_new(res, o);
+		free(mb);
+	}
+	uint64_t cursor = after;
+	for (;;) {
+		json_t *r = NULL;
+		json_t *req = json_pack("{sssssIsI}", "type", "history", "casus", casus_hex, "after", (json_int_t)cursor,
+		                        "limit", (json_int_t)(limit ? limit : 500));
+		if ((rc = request(c, req, &r))) {
+			json_decref(res);
+			return rc;
+		}
+		json_t *msgs = json_object_get(r, "messages");
+		json_t *o;
+		json_array_foreach(msgs, i, o) {
+			uint64_t seq = 0;
+			uint8_t *mb = NULL;
+			size_t ml = 0;
+			if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq) || proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml)) {
+				free(mb);
+				continue;
+			}
+			int dup = 0;
+			size_t j;
+			json_t *x;
+			json_array_foreach(res, j, x)
+				if ((uint64_t)json_integer_value(json_object_get(x, "seq")) == seq)
+					dup = 1;
+			if (!dup)
+				json_array_append_new(res, decode_one(c, L, seq, mb, ml));
+			free(mb);
+			cursor = seq;
+			if (seq > last)
+				last = seq;
+		}
+		int more = json_is_true(json_object_get(r, "more"));
+		json_decref(r);
+		if (!more || limit)
+			break;
+	}
+	if (last) {
+		json_t *r = NULL;
+		if (request(c, json_pack("{sssssI}", "type", "casus.read", "casus", casus_hex, "seq", (json_int_t)last), &r) ==
+		    CASUS_OK)
+			json_decref(r);
+		clear_err(c);
+	}
+	*out = res;
+	return CASUS_OK;
+}
+
+/* ---- members and membership changes -------------------------------------------------- */
+
+int casus_members(casus_client *c, const char *casus_hex, json_t **out)
+{
+	clear_err(c);
+	struct loaded *L = NULL;
+	int rc = load_casus(c, casus_hex, &L);
+	if (rc)
+		return rc;
+	const cc_chain_state *st = cc_casus_chain(L->cs);
+	json_t *members = json_array();
+	for (size_t i = 0; i < st->nroster; i++) {
+		const cc_cert *ct = &st->roster[i].cert;
+		json_t *m = cert_json(ct);
+		json_object_set_new(m, "break_glass", json_boolean(st->roster[i].flags & CC_ROSTER_BREAK_GLASS));
+		json_t *auds = json_array();
+		for (int a = 0; a < c->policy.naudiences; a++)
+			if (cc_chain_entitled(st, &c->policy, i, a))
+				json_array_append_new(auds, json_string(c->policy.audiences[a].name));
+		json_object_set_new(m, "audiences", auds);
+		json_array_append_new(members, m);
+	}
+	const char *lname = st->level >= 1 && st->level <= c->policy.nlevels ? c->policy.levels[st->level - 1].name : "";
+	*out = json_pack("{sisssIso}", "level", st->level, "level_name", lname, "epoch", (json_int_t)st->epoch,
+	                 "members", members);
+	return CASUS_OK;
+}
+
+static int post_commit(casus_client *c, struct loaded *L, cc_wbuf *w)
+{
+	json_t *req = json_pack("{ssss}", "type", "commit.post", "casus", L->hex);
+	proto_set_b64(req, "commit", w->p, w->len);
+	json_t *r = NULL;
+	int rc = request(c, req, &r);
+	json_decref(r);
+	if (rc == CASUS_OK) {
+		/* apply our own commit the same way everyone else does */
+		struct loaded *L2;
+		rc = load_casus(c, L->hex, &L2);
+	}
+	return rc;
+}
+
+/* Run a commit builder, rebasing on a conflict (someone else committed first). */
+typedef int (*build_fn)(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w);
+
+static int commit_with_rebase(casus_client *c, const char *casus_hex, build_fn build, const void *arg)
+{
+	for (int attempt = 0; attempt < 5; attempt++) {
+		struct loaded *L = NULL;
+		int rc = load_casus(c, casus_hex, &L);
+		if (rc)
+			return rc;
+		cc_wbuf w;
+		cc_w_init(&w);
+		rc = build(c, L, arg, &w);
+		if (rc == CASUS_OK)
+			rc = post_commit(c, L, &w);
+		cc_w_free(&w);
+		if (rc == CASUS_E_SERVER && strcmp(c->code, "conflict") == 0) {
+			clear_err(c);
+			continue; /* fetch the new head and build again */
+		}
+		return rc;
+	}
+	return fail(c, CASUS_E_SERVER, "the casus keeps changing; try again");
+}
+
+static int build_err(casus_client *c, int crc)
+{
+	if (crc == CC_ERR_FORBIDDEN || crc == CC_ERR_LEVEL) {
+		snprintf(c->code, sizeof c->code, "forbidden");
+		return fail(c, CASUS_E_USAGE, "the policy does not allow this for your role (%s)", cc_strerror(crc));
+	}
+	return fail(c, CASUS_E_VERIFY, "cannot build the change: %s", cc_strerror(crc));
+}
+
+struct add_arg {
+	const char *user;
+	const char *bg_reason;
+};
+
+static int build_add(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
+{
+	const struct add_arg *a = arg;
+	cc_cert *certs = NULL;
+	size_t n = 0;
+	int rc = lookup_user(c, a->user, &certs, &n);
+	if (rc)
+		return rc;
+	/* devices not yet in the roster */
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (cc_chain_find(cc_casus_chain(L->cs), certs[i].device_id) < 0)
+			certs[k++] = certs[i];
+	if (!k) {
+		free(certs);
+		return fail(c, CASUS_E_USAGE, "%s is already a member", a->user);
+	}
+	int crc = a->bg_reason ? cc_commit_break_glass(cc_casus_chain(L->cs), certs, k, c->keys, &c->cert, &c->policy,
+	                                               c->root, (int64_t)time(NULL), NULL, a->bg_reason, w)
+	                       : cc_commit_add(cc_casus_chain(L->cs), certs, k, c->keys, &c->cert, &c->policy, c->root,
+	                                       (int64_t)time(NULL), NULL, "member added", w);
+	free(certs);
+	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+}
+
+int casus_add(casus_client *c, const char *casus_hex, const char *user, const char *break_glass_reason)
+{
+	clear_err(c);
+	struct add_arg a = {user, break_glass_reason};
+	return commit_with_rebase(c, casus_hex, build_add, &a);
+}
+
+struct remove_arg {
+	const char *user;
+	const char *reason;
+};
+
+static int build_remove(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
+{
+	const struct remove_arg *a = arg;
+	const cc_chain_state *st = cc_casus_chain(L->cs);
+	uint8_t(*ids)[16] = calloc(st->nroster ? st->nroster : 1, 16);
+	size_t n = 0;
+	if (!ids)
+		return fail(c, CASUS_E_INTERNAL, "out of memory");
+	for (size_t i = 0; i < st->nroster; i++)
+		if (strcmp(st->roster[i].cert.user_id, a->user) == 0)
+			memcpy(ids[n++], st->roster[i].cert.device_id, 16);
+	if (!n) {
+		free(ids);
+		return fail(c, CASUS_E_NOT_FOUND, "%s is not a member of this casus", a->user);
+	}
+	int crc = cc_commit_remove(st, (const uint8_t(*)[16])ids, n, c->keys, &c->cert, &c->policy, c->root,
+	                           (int64_t)time(NULL), NULL, a->reason ? a->reason : "member removed", w);
+	free(ids);
+	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+}
+
+int casus_remove(casus_client *c, const char *casus_hex, const char *user, const char *reason)
+{
+	clear_err(c);
+	struct remove_arg a = {user, reason};
+	return commit_with_rebase(c, casus_hex, build_remove, &a);
+}
+
+struct level_arg {
+	uint8_t level;
+	const char *reason;
+};
+
+static int build_level(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
+{
+	const struct level_arg *a = arg;
+	int crc = cc_commit_set_level(cc_casus_chain(L->cs), a->level, c->keys, &c->cert, &c->policy, c->root,
+	                              (int64_t)time(NULL), NULL, a->reason, w);
+	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+}
+
+int casus_set_level(casus_client *c, const char *casus_hex, uint8_t level, const char *reason)
+{
+	clear_err(c);
+	if (!reason || !*reason)
+		return fail(c, CASUS_E_USAGE, "a level change needs --reason");
+	struct level_arg a = {level, reason};
+	return commit_with_rebase(c, casus_hex, build_level, &a);
+}
+
+static int build_rotate(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
+{
+	int crc = cc_commit_rotate(cc_casus_chain(L->cs), c->keys, &c->cert, &c->policy, c->root, (int64_t)time(NULL), NULL,
+	                           arg ? (const char *)arg : "rotation", w);
+	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+}
+
+int casus_rotate(casus_client *c, const char *casus_hex, const char *reason)
+{
+	clear_err(c);
+	return commit_with_rebase(c, casus_hex, build_rotate, reason);
+}
+
+/* ---- share (grant) ------------------------------------------------------------------- */
+
+int casus_share(casus_client *c, const char *casus_hex, const char *user, const char *const *msgids, size_t n,
+                const char *ground, const char *reason)
+{
+	clear_err(c);
+	struct loaded *L = NULL;
+	int rc = load_casus(c, casus_hex, &L);
+	if (rc)
+		return rc;
+	int g = ground ? cc_ground_from_name(ground) : -1;
+	if (g <= 0)
+		return fail(c, CASUS_E_USAGE, "sharing history needs --ground (consent, legal_duty, ...)");
+	if (!reason || !*reason)
+		return fail(c, CASUS_E_USAGE, "sharing history needs --reason");
+	const cc_chain_state *st = cc_casus_chain(L->cs);
+	uint8_t(*grantees)[16] = calloc(st->nroster ? st->nroster : 1, 16);
+	size_t ng = 0;
+	for (size_t i = 0; grantees && i < st->nroster; i++)
+		if (strcmp(st->roster[i].cert.user_id, user) == 0)
+			memcpy(grantees[ng++], st->roster[i].cert.device_id, 16);
+	if (!ng) {
+		free(grantees);
+		return fail(c, CASUS_E_NOT_FOUND, "%s is not a member of this casus: add them first", user);
+	}
+	/* find the messages by id in the history this device can read */
+	json_t *hist = NULL;
+	uint8_t **msgs = calloc(n ? n : 1, sizeof(*msgs));
+	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
+	size_t found = 0;
+	uint64_t cursor = 0;
+	while (found < n && rc == CASUS_OK) {
+		json_t *r = NULL;
+		rc = request(c, json_pack("{sssssIsi}", "type", "history", "casus", casus_hex, "after", (json_int_t)cursor,
+		                          "limit", 500),
+		             &r);
+		if (rc)
+			break;
+		size_t i;
+		json_t *o;
+		json_array_foreach(json_object_get(r, "messages"), i, o) {
+			uint8_t *mb = NULL;
+			size_t ml = 0;
+			uint64_t seq = 0;
+			proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq);
+			cursor = seq;
+			if (proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml))
+				continue;
+			cc_message m;
+			char mid[33];
+			int used = 0;
+			if (cc_message_decode(mb, ml, &m) == CC_OK) {
+				proto_hex16(m.h.message_id, mid);
+				for (size_t k = 0; k < n; k++)
+					if (!msgs[k] && strcmp(msgids[k], mid) == 0) {
+						msgs[k] = mb;
+						lens[k] = ml;
+						found++;
+						used = 1;
+						break;
+					}
+			}
+			if (!used)
+				free(mb);
+		}
+		int more = json_is_true(json_object_get(r, "more"));
+		json_decref(r);
+		if (!more)
+			break;
+	}
+	json_decref(hist);
+	if (rc == CASUS_OK && found < n)
+		rc = fail(c, CASUS_E_NOT_FOUND, "%zu of the %zu messages are not in the history you can read", n - found, n);
+	if (rc == CASUS_OK) {
+		cc_wbuf w;
+		cc_w_init(&w);
+		int crc = cc_casus_grant(L->cs, &c->policy, (const uint8_t(*)[16])grantees, ng, (const uint8_t *const *)msgs,
+		                         lens, n, (uint8_t)g, reason, (int64_t)time(NULL), &w);
+		if (crc != CC_OK || w.err) {
+			rc = crc == CC_ERR_FORBIDDEN ? build_err(c, crc)
+			                             : fail(c, CASUS_E_VERIFY, "cannot share: %s", cc_strerror(crc));
+		} else {
+			json_t *req = json_pack("{ssss}", "type", "grant.post", "casus", casus_hex);
+			proto_set_b64(req, "grant", w.p, w.len);
+			json_t *r = NULL;
+			rc = request(c, req, &r);
+			json_decref(r);
+		}
+		cc_w_free(&w);
+	}
+	for (size_t k = 0; k < n; k++)
+		free(msgs[k]);
+	free(msgs);
+	free(lens);
+	free(grantees);
+	return rc;
+}
+
+/* ---- audit ---------------------------------------------------------------------------- */
+
+int casus_audit_query(casus_client *c, json_t *query, json_t **out)
+{
+	clear_err(c);
+	json_t *req = json_deep_copy(query);
+	json_object_set_new(req, "type", json_string("audit.query"));
+	json_t *r = NULL;
+	int rc = request(c, req, &r);
+	if (rc)
+		return rc;
+	json_t *entries = json_array();
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(r, "entries"), i, o) {
+		uint8_t *eb = NULL;
+		size_t el = 0;
+		cc_audit_entry e;
+		if (proto_get_b64(o, "entry", CC_AUDIT_ENTRY_MAX, &eb, &el) || cc_audit_entry_decode(eb, el, &e) != CC_OK) {
+			free(eb);
+			continue;
+		}
+		free(eb);
+		char cid[33], dev[33];
+		proto_hex16(e.casus_id, cid);
+		proto_hex16(e.actor_device, dev);
+		const char *ev = cc_audit_event_name(e.event);
+		const char *oc = cc_audit_outcome_name(e.outcome);
+		const char *gn = cc_audit_ground_name(e.ground);
+		json_t *x = json_object();
+		json_object_set_new(x, "seq", json_integer((json_int_t)e.seq));
+		json_object_set_new(x, "time_ms", json_integer((json_int_t)e.time_ms));
+		json_object_set_new(x, "event", json_string(ev ? ev : "?"));
+		json_object_set_new(x, "outcome", json_string(oc ? oc : "?"));
+		json_object_set_new(x, "user", json_string(e.actor_user));
+		json_object_set_new(x, "device", json_string(dev));
+		json_object_set_new(x, "role", json_string(e.actor_role));
+		json_object_set_new(x, "org", json_string(e.actor_org));
+		json_object_set_new(x, "on_behalf_of", json_string(e.on_behalf_of));
+		json_object_set_new(x, "casus", json_string(cid));
+		json_object_set_new(x, "purpose", json_string(e.purpose));
+		json_object_set_new(x, "legal_basis", json_string(e.legal_basis));
+		json_object_set_new(x, "level", json_integer(e.level));
+		json_object_set_new(x, "level_prev", json_integer(e.level_prev));
+		json_object_set_new(x, "break_glass", json_boolean(e.break_glass));
+		json_object_set_new(x, "seq_from", json_integer((json_int_t)e.seq_from));
+		json_object_set_new(x, "seq_to", json_integer((json_int_t)e.seq_to));
+		json_object_set_new(x, "ground", json_string(gn ? gn : "?"));
+		json_object_set_new(x, "object", json_string(e.object));
+		json_object_set_new(x, "access_point", json_string(e.access_point));
+		json_object_set_new(x, "reason", json_string(e.reason));
+		json_object_set_new(x, "error", json_string(e.error));
+		json_array_append_new(entries, x);
+	}
+	json_t *res = json_pack("{soso}", "entries", entries, "more", json_boolean(json_is_true(json_object_get(r, "more"))));
+	json_object_set(res, "raw", r);
+	json_decref(r);
+	*out = res;
+	return CASUS_OK;
+}
+
+/* ---- live view helpers ----------------------------------------------------------------- */
+
+int casus_refresh(casus_client *c, const char *casus_hex)
+{
+	clear_err(c);
+	struct loaded *L = NULL;
+	return load_casus(c, casus_hex, &L);
+}
+
+int casus_decode_push(casus_client *c, const json_t *push, json_t **out)
+{
+	const char *hex = NULL;
+	uint64_t seq = 0;
+	uint8_t *mb = NULL;
+	size_t ml = 0;
+	clear_err(c);
+	if (proto_get_str(push, "casus", 32, &hex) || proto_get_u64(push, "seq", UINT64_MAX >> 12, &seq) ||
+	    proto_get_b64(push, "msg", PROTO_MAX_FRAME, &mb, &ml))
+		return fail(c, CASUS_E_USAGE, "not a message push");
+	struct loaded *L = NULL;
+	for (size_t i = 0; i < c->ncache; i++)
+		if (strcmp(c->cache[i].hex, hex) == 0)
+			L = &c->cache[i];
+	cc_message m;
+	int rc = CASUS_OK;
+	if (!L || (cc_message_decode(mb, ml, &m) == CC_OK && m.h.epoch > cc_casus_chain(L->cs)->epoch))
+		rc = load_casus(c, hex, &L);
+	if (rc == CASUS_OK)
+		*out = decode_one(c, L, seq, mb, ml);
+	free(mb);
+	return rc;
+}
+
+int casus_my_audiences(casus_client *c, const char *casus_hex, json_t **out)
+{
+	struct loaded *L = NULL;
+	clear_err(c);
+	int rc = load_casus(c, casus_hex, &L);
+	if (rc)
+		return rc;
+	const cc_chain_state *st = cc_casus_chain(L->cs);
+	int role = cc_policy_role_index(&c->policy, c->cert.role);
+	json_t *arr = json_array();
+	for (int a = 0; a < c->policy.naudiences; a++) {
+		if (!cc_casus_has_epoch_key(L->cs, st->epoch, a))
+			continue;
+		json_array_append_new(arr, json_pack("{sssb}", "name", c->policy.audiences[a].name, "ground_required",
+		                                     role >= 0 && cc_policy_ground_required(&c->policy, a, role, st->level)));
+	}
+	*out = arr;
+	return CASUS_OK;
+}
