@@ -290,6 +290,26 @@ out:
 	return rc;
 }
 
+/* Read one line into buf (cap bytes) without ever holding more than cap:
+ * 1 = a line (its length in *len, newline included), 0 = end of file,
+ * -1 = longer than cap-1 bytes, -2 = read error. */
+static int read_line(FILE *in, char *buf, size_t cap, size_t *len)
+{
+	size_t n = 0;
+	int c;
+	while ((c = getc(in)) != EOF) {
+		if (n + 1 >= cap)
+			return -1;
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	if (c == EOF && ferror(in))
+		return -2;
+	*len = n;
+	return n ? 1 : 0;
+}
+
 int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES],
                            const cc_audit_checkpoint *known, cc_audit_verifier *v,
                            unsigned long *line_no)
@@ -299,19 +319,23 @@ int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES],
 	if (!in || !pk || !v)
 		return CC_ERR_INVALID_ARG;
 	cc_audit_record *rec = malloc(sizeof(*rec));
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t got;
+	char *line = malloc(CC_AUDIT_EXPORT_LINE_MAX + 1);
+	size_t got = 0;
 	unsigned long no = 0, fault_line = 0;
-	int rc = CC_OK, started = 0;
+	int rc = CC_OK, started = 0, rl;
 	memset(v, 0, sizeof(*v));
-	if (!rec) {
+	if (!rec || !line) {
 		rc = CC_ERR_NOMEM;
 		goto out;
 	}
-	while ((got = getline(&line, &cap, in)) > 0) {
+	while ((rl = read_line(in, line, CC_AUDIT_EXPORT_LINE_MAX + 1, &got)) != 0) {
 		no++;
-		rc = cc_audit_export_parse_line(line, (size_t)got, rec);
+		if (rl < 0) {
+			rc = rl == -1 ? CC_ERR_TOO_LARGE : CC_ERR_IO;
+			fault_line = no;
+			goto out;
+		}
+		rc = cc_audit_export_parse_line(line, got, rec);
 		if (rc) {
 			fault_line = no;
 			goto out;

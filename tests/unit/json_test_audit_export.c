@@ -185,6 +185,15 @@ static void test_export_verify(void)
 	CHECK_EQ_INT(line, 1);
 	free(t);
 	CHECK_EQ_INT(verify_text("", pk, NULL, &v, &line), CC_ERR_TRUNCATED);
+	/* an over-long line is refused without reading it whole */
+	size_t big = CC_AUDIT_EXPORT_LINE_MAX + 100;
+	char *huge = malloc(strlen(lines[0]) + 1 + big + 2);
+	sprintf(huge, "%s\n", lines[0]);
+	memset(huge + strlen(huge), 'x', big);
+	huge[strlen(lines[0]) + 1 + big] = '\0';
+	CHECK_EQ_INT(verify_text(huge, pk, NULL, &v, &line), CC_ERR_TOO_LARGE);
+	CHECK_EQ_INT(line, 2);
+	free(huge);
 }
 
 static char *replace(const char *s, const char *from, const char *to)
