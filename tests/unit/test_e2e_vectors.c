@@ -43,10 +43,37 @@ static uint8_t *read_hex(const char *name, size_t *n)
 	return bin;
 }
 
+/* With CASUS_FUZZ_SEEDS=<tests/fuzz/seeds> in write mode, commits, chain
+ * states, messages and grants are also written there as binary fuzz seeds. */
+static void emit_seed(const char *name, const uint8_t *p, size_t n)
+{
+	const char *seeds = getenv("CASUS_FUZZ_SEEDS");
+	const char *corpus = NULL;
+	char path[4400];
+	if (!seeds || strstr(name, "_hash") || strstr(name, "_plaintext"))
+		return;
+	if (strncmp(name, "commit_", 7) == 0 || strncmp(name, "chain_state", 11) == 0)
+		corpus = "commit";
+	else if (strncmp(name, "message_", 8) == 0)
+		corpus = "message";
+	else if (strncmp(name, "grant_", 6) == 0)
+		corpus = "grant";
+	if (!corpus)
+		return;
+	snprintf(path, sizeof path, "%s/%s/kat_%.*s.bin", seeds, corpus, (int)(strlen(name) - 4), name);
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (f) {
+		CHECK(fwrite(p, 1, n, f) == n);
+		fclose(f);
+	}
+}
+
 /* Write (CASUS_VECTORS_WRITE=1) or compare one vector file. */
 static void emit(const char *name, const uint8_t *p, size_t n)
 {
 	if (write_mode) {
+		emit_seed(name, p, n);
 		char path[4200];
 		snprintf(path, sizeof path, "%s/%s", dir, name);
 		char *hex = e2e_hex(p, n);
