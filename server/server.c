@@ -105,7 +105,7 @@ void push_later(struct session *s, struct outbuf *buf)
  * it is closed and catches up from history when it reconnects. */
 static void enqueue(struct session *s, struct outbuf *buf)
 {
-	if (s->state == SS_CLOSING || s->close_pending) {
+	if (s->state == SS_CLOSING || s->drop_output) {
 		outbuf_unref(buf);
 		return;
 	}
@@ -114,6 +114,15 @@ static void enqueue(struct session *s, struct outbuf *buf)
 		s->srv->m.slow_closed++;
 		log_event(LOG_WARN, "session.slow_reader", "sid=%llu queued=%u", (unsigned long long)s->sid,
 		          s->qcount);
+		s->drop_output = 1;
+		while (s->qhead) {
+			struct outq *q = s->qhead;
+			s->qhead = q->next;
+			outbuf_unref(q->buf);
+			free(q);
+		}
+		s->qtail = NULL;
+		s->qcount = 0;
 		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader: catch up from history");
 		return;
 	}

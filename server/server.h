@@ -47,6 +47,7 @@ struct session {
 	uint8_t challenge[32];
 	lws_sorted_usec_list_t sul_auth; /* closes the session if it does not authenticate */
 	int close_pending;            /* close once the send queue drains */
+	int drop_output;              /* slow reader: queue nothing more */
 	enum lws_close_status close_code;
 	const char *close_reason;     /* static string */
 	cc_cert cert;                 /* valid once SS_AUTHED */
