@@ -173,7 +173,9 @@ uint8_t cc_r_u8(cc_rbuf *r)
 uint16_t cc_r_u16(cc_rbuf *r)
 {
 	const uint8_t *p = take(r, 2);
-	return p ? (uint16_t)((p[0] << 8) | p[1]) : 0;
+	if (!p)
+		return 0;
+	return (uint16_t)((p[0] << 8) | p[1]);
 }
 
 uint32_t cc_r_u32(cc_rbuf *r)
