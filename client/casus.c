@@ -9,6 +9,7 @@
  * 6 not found. Errors say what to do next.
  */
 #include "libcasus.h"
+#include "cli_audit.h"
 #include "tui.h"
 
 #include <cc_policy.h>
@@ -41,6 +42,7 @@ static void usage(void)
 	        "  audit [--casus C] [--user U] [--limit N]       (privacy officer, process director)\n"
 	        "  open CASUS                                     live case conference\n"
 	        "  watch CASUS [--count N] [--seconds S]          print pushes as they arrive\n"
+	        "  raw                                            JSON requests on stdin (tests)\n"
 	        "The profile folder comes from --profile or CASUS_PROFILE; the passphrase from a\n"
 	        "prompt or the file named by CASUS_PASSPHRASE_FILE.\n");
 }
@@ -448,41 +450,6 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 	return done_ok("Shared; the grant is recorded in the audit trail.");
 }
 
-static int cmd_audit(casus_client *c, int argc, char **argv)
-{
-	json_t *q = json_object();
-	const char *v;
-	if ((v = opt(argc, argv, "--casus")))
-		json_object_set_new(q, "casus", json_string(v));
-	if ((v = opt(argc, argv, "--user")))
-		json_object_set_new(q, "user", json_string(v));
-	if ((v = opt(argc, argv, "--limit")))
-		json_object_set_new(q, "limit", json_integer(atoi(v)));
-	json_t *res = NULL;
-	int rc = casus_audit_query(c, q, &res);
-	json_decref(q);
-	if (rc)
-		return fail_client(c, rc);
-	if (g_json) {
-		json_object_del(res, "raw");
-		json_object_set_new(res, "ok", json_true());
-		print_json(res);
-	} else {
-		size_t i;
-		json_t *e;
-		json_array_foreach(json_object_get(res, "entries"), i, e) {
-			char when[32];
-			fmt_time(json_integer_value(json_object_get(e, "time_ms")) / 1000, when, sizeof when);
-			printf("%6lld %s %-16s %-8s %-14s %-16s %s\n", json_integer_value(json_object_get(e, "seq")), when,
-			       json_string_value(json_object_get(e, "event")), json_string_value(json_object_get(e, "outcome")),
-			       json_string_value(json_object_get(e, "user")), json_string_value(json_object_get(e, "role")),
-			       json_string_value(json_object_get(e, "object")));
-		}
-	}
-	json_decref(res);
-	return 0;
-}
-
 static int cmd_watch(casus_client *c, int argc, char **argv)
 {
 	const char *cnt = opt(argc, argv, "--count"), *secs = opt(argc, argv, "--seconds");
@@ -506,6 +473,46 @@ static int cmd_watch(casus_client *c, int argc, char **argv)
 	}
 	(void)argv;
 	return want < 0 || got >= want ? 0 : 1;
+}
+
+/* casus raw: one JSON request per line on standard input, each response (and
+ * any push that arrived meanwhile) as one line on standard output, over the
+ * authenticated session. For tests and debugging; the requests are sent as
+ * they are, so the server's checks are what a hostile client meets. */
+static int cmd_raw(casus_client *c)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	int rc = 0;
+	while ((n = getline(&line, &cap, stdin)) > 0) {
+		json_error_t jerr;
+		json_t *req = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+		if (!req || !json_is_object(req)) {
+			fprintf(stderr, "casus raw: not a JSON object: %s\n", jerr.text);
+			json_decref(req);
+			rc = 2;
+			continue;
+		}
+		json_t *r = casus_raw_request(c, req);
+		json_decref(req);
+		json_t *p;
+		while ((p = casus_next_push(c, 0)) != NULL) {
+			print_json(p);
+			json_decref(p);
+		}
+		if (!r) {
+			printf("{\"ok\":false,\"error\":{\"code\":\"network\",\"message\":\"no response\"}}\n");
+			fflush(stdout);
+			rc = 4;
+			break;
+		}
+		print_json(r);
+		fflush(stdout);
+		json_decref(r);
+	}
+	free(line);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -540,13 +547,17 @@ int main(int argc, char **argv)
 		sodium_memzero(g_pass, sizeof g_pass);
 		return rc;
 	}
+	if (strcmp(cmd, "audit") == 0 && cli_audit_is_offline(sargc, sargv)) {
+		/* verify and report work on files: no profile or connection needed */
+		return cli_audit_offline(sargc, sargv, g_json);
+	}
 	if (strcmp(cmd, "install-cert") == 0) {
 		rc = cmd_install_cert(sargc, sargv);
 		sodium_memzero(g_pass, sizeof g_pass);
 		return rc;
 	}
 	static const char *const known[] = {"list", "new", "post", "history", "members", "add", "remove", "escalate",
-	                                    "deescalate", "rotate", "share", "audit", "open", "watch", NULL};
+	                                    "deescalate", "rotate", "share", "audit", "open", "watch", "raw", NULL};
 	int ok = 0;
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
@@ -584,7 +595,9 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "share") == 0)
 		rc = cmd_share(c, sargc, sargv);
 	else if (strcmp(cmd, "audit") == 0)
-		rc = cmd_audit(c, sargc, sargv);
+		rc = cli_audit(c, sargc, sargv, g_json);
+	else if (strcmp(cmd, "raw") == 0)
+		rc = cmd_raw(c);
 	else if (strcmp(cmd, "watch") == 0)
 		rc = cmd_watch(c, sargc, sargv);
 	else {

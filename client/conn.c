@@ -359,3 +359,29 @@ void conn_service(struct conn *c, int timeout_ms)
 {
 	run_until(c, NULL, NULL, timeout_ms);
 }
+
+static int has_any(struct conn *c, const void *arg)
+{
+	(void)arg;
+	return json_array_size(c->inbox) > 0;
+}
+
+json_t *conn_next_any(struct conn *c, int timeout_ms)
+{
+	if (timeout_ms > 0 && !has_any(c, NULL))
+		run_until(c, has_any, NULL, timeout_ms);
+	if (!json_array_size(c->inbox))
+		return NULL;
+	json_t *m = json_incref(json_array_get(c->inbox, 0));
+	json_array_remove(c->inbox, 0);
+	return m;
+}
+
+int conn_send_json(struct conn *c, const json_t *obj)
+{
+	size_t len = 0;
+	char *text = proto_dump(obj, &len);
+	int rc = text ? conn_send_raw(c, text, len) : -1;
+	free(text);
+	return rc;
+}

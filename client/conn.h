@@ -28,6 +28,11 @@ json_t *conn_request(struct conn *c, json_t *req, int timeout_ms, char *err, siz
 int conn_send_raw(struct conn *c, const char *text, size_t len);
 /* Next queued push (new reference), waiting up to timeout_ms (0: do not wait). */
 json_t *conn_next_push(struct conn *c, int timeout_ms);
+/* Next frame of any kind (response or push), waiting up to timeout_ms; new
+ * reference or NULL. For pipelined senders (bench/) that match ids themselves. */
+json_t *conn_next_any(struct conn *c, int timeout_ms);
+/* Send an object as one frame without waiting; the caller sets "id". */
+int conn_send_json(struct conn *c, const json_t *obj);
 /* Service the connection for up to timeout_ms (used by the live view). */
 void conn_service(struct conn *c, int timeout_ms);
 /* The file descriptor of the socket, for poll() in the live view; -1 if closed. */

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 static struct server *g_srv;
@@ -246,6 +247,13 @@ int main(int argc, char **argv)
 			fprintf(stderr, "casusd: revocation list %s refused: %s\n", cfg.revocations, cc_strerror(rc));
 			return 2;
 		}
+	}
+
+	/* 10,000 connections need 10,000 descriptors: raise the soft limit to the hard one */
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 
 	struct sigaction sa;
