@@ -322,7 +322,7 @@ int cc_casus_encrypt(cc_casus *cs, const cc_policy *policy, int audience, uint8_
                      size_t pt_len, int64_t now, cc_wbuf *out)
 {
 	cc_message_header h;
-	uint8_t *mk = NULL;
+	uint8_t mk[CC_MESSAGE_KEY_BYTES]; /* transient, wiped */
 	const key_rec *k;
 	int rc, role;
 
@@ -354,13 +354,10 @@ int cc_casus_encrypt(cc_casus *cs, const cc_policy *policy, int audience, uint8_
 		return CC_ERR_COUNTER;
 	}
 	h.counter = cs->send_counter + 1;
-	mk = sodium_malloc(CC_MESSAGE_KEY_BYTES);
-	if (!mk)
-		return CC_ERR_NOMEM;
 	if ((rc = cc_message_derive_key(k->key, &h, mk)) == CC_OK &&
 	    (rc = cc_message_seal(&h, mk, cs->self, pt, pt_len, out)) == CC_OK)
 		cs->send_counter = h.counter;
-	sodium_free(mk);
+	sodium_memzero(mk, sizeof mk);
 	return rc;
 }
 
@@ -430,22 +427,19 @@ static int decrypt_impl(cc_casus *cs, const cc_policy *policy, const uint8_t *ms
 {
 	cc_message m;
 	const cc_cert *sender = NULL;
-	uint8_t *mk = NULL;
-	cc_wbuf tmp;
+	uint8_t mk[CC_MESSAGE_KEY_BYTES]; /* transient, wiped */
+	size_t mark;
 	int rc, from_grant = 0;
 
 	if (hdr_out)
 		memset(hdr_out, 0, sizeof *hdr_out);
 	if (!cs || !policy || !msg || !pt_out)
 		return CC_ERR_INVALID_ARG;
-	cc_w_init_secret(&tmp);
+	mark = pt_out->len;
 	if ((rc = cc_message_decode(msg, n, &m)) != CC_OK)
 		return rc;
 	if ((rc = check_history(cs, policy, &m, &sender)) != CC_OK)
 		return rc;
-	mk = sodium_malloc(CC_MESSAGE_KEY_BYTES);
-	if (!mk)
-		return CC_ERR_NOMEM;
 	rc = message_key(cs, &m, msg, n, mk, &from_grant);
 	if (rc == CC_ERR_NO_KEY) {
 		/* Still tell a forgery from an unreadable message. */
@@ -464,18 +458,20 @@ static int decrypt_impl(cc_casus *cs, const cc_policy *policy, const uint8_t *ms
 		if (rc != CC_OK)
 			goto out;
 	}
-	if ((rc = cc_message_open(&m, sender->sign_pk, mk, &tmp)) != CC_OK)
+	/* Signature, key commitment, AEAD; appends the plaintext only on success. */
+	if ((rc = cc_message_open(&m, sender->sign_pk, mk, pt_out)) != CC_OK)
 		goto out;
-	if (live && (rc = cc_replay_record(cs->replay, &m.h)) != CC_OK)
+	if (live && (rc = cc_replay_record(cs->replay, &m.h)) != CC_OK) {
+		/* take the plaintext back: results only on success */
+		if (pt_out->p && pt_out->len > mark)
+			sodium_memzero(pt_out->p + mark, pt_out->len - mark);
+		pt_out->len = mark;
 		goto out;
-	cc_w_fixed(pt_out, tmp.p, tmp.len);
-	if ((rc = pt_out->err) != CC_OK)
-		goto out;
+	}
 	if (hdr_out)
 		*hdr_out = m.h;
 out:
-	sodium_free(mk);
-	cc_w_free(&tmp);
+	sodium_memzero(mk, sizeof mk);
 	return rc;
 }
 

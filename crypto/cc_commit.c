@@ -325,18 +325,17 @@ int cc_commit_seal_key(uint8_t box[CC_SEALED_KEY_BYTES], const uint8_t recipient
                        const uint8_t recipient_id[CC_DEVICE_ID_BYTES], const uint8_t casus_id[CC_CASUS_ID_BYTES],
                        uint8_t audience, uint64_t epoch, const uint8_t key[CC_EPOCH_KEY_BYTES])
 {
-	uint8_t *plain = NULL;
+	/* Short-lived copy of the key on the stack, wiped before returning (as
+	 * libsodium does internally); long-lived keys live in sodium_malloc memory. */
+	uint8_t plain[CC_SEALED_KEY_PLAIN_BYTES];
 	int rc = CC_OK;
 	if (!box || !recipient_box_pk || !recipient_id || !casus_id || !key)
 		return CC_ERR_INVALID_ARG;
-	plain = sodium_malloc(CC_SEALED_KEY_PLAIN_BYTES);
-	if (!plain)
-		return CC_ERR_NOMEM;
 	key_box_plain(plain, recipient_id, casus_id, audience, epoch);
 	memcpy(plain + KEY_BOX_PREFIX, key, CC_EPOCH_KEY_BYTES);
 	if (crypto_box_seal(box, plain, CC_SEALED_KEY_PLAIN_BYTES, recipient_box_pk) != 0)
 		rc = CC_ERR_CRYPTO;
-	sodium_free(plain);
+	sodium_memzero(plain, sizeof plain);
 	return rc;
 }
 
@@ -344,14 +343,11 @@ int cc_commit_open_key(const uint8_t box[CC_SEALED_KEY_BYTES], const cc_device_k
                        const uint8_t casus_id[CC_CASUS_ID_BYTES], uint8_t audience, uint64_t epoch,
                        uint8_t key[CC_EPOCH_KEY_BYTES])
 {
-	uint8_t *plain = NULL;
+	uint8_t plain[CC_SEALED_KEY_PLAIN_BYTES];
 	uint8_t expect[KEY_BOX_PREFIX];
 	int rc = CC_OK;
 	if (!box || !self || !casus_id || !key)
 		return CC_ERR_INVALID_ARG;
-	plain = sodium_malloc(CC_SEALED_KEY_PLAIN_BYTES);
-	if (!plain)
-		return CC_ERR_NOMEM;
 	if (crypto_box_seal_open(plain, box, CC_SEALED_KEY_BYTES, self->box_pk, self->box_sk) != 0) {
 		rc = CC_ERR_DECRYPT;
 		goto out;
@@ -363,7 +359,7 @@ int cc_commit_open_key(const uint8_t box[CC_SEALED_KEY_BYTES], const cc_device_k
 	}
 	memcpy(key, plain + KEY_BOX_PREFIX, CC_EPOCH_KEY_BYTES);
 out:
-	sodium_free(plain);
+	sodium_memzero(plain, sizeof plain);
 	return rc;
 }
 
@@ -586,6 +582,24 @@ static int check_added(const cc_commit *c, const cc_roster_entry *e, const cc_po
 	return CC_OK;
 }
 
+/* A certificate already in the verified roster had its signature checked when
+ * it was admitted (by this verifier, or it comes from trusted storage); for an
+ * acting member only what can change since is re-checked: the root it names,
+ * the validity window and revocation. */
+static int member_cert_current(const cc_cert *c, const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now,
+                               const cc_revlist *revs)
+{
+	if (sodium_memcmp(c->root_pk, root_pk, CC_SIGN_PK_BYTES) != 0)
+		return CC_ERR_WRONG_ROOT;
+	if (now < c->not_before)
+		return CC_ERR_NOT_YET_VALID;
+	if (now >= c->not_after)
+		return CC_ERR_EXPIRED;
+	if (revs && cc_revlist_contains(revs, c->serial, c->device_id))
+		return CC_ERR_REVOKED;
+	return CC_OK;
+}
+
 /* A member the de-escalation must remove. */
 static int deesc_removes(const cc_roster_entry *e, const cc_policy *pol, uint8_t level)
 {
@@ -657,8 +671,12 @@ int cc_chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_poli
 		}
 		actor = st->started ? &old[ai] : &c.roster[ai];
 	}
-	if ((rc = cc_cert_verify(&actor->cert, root_pk, now, revs)) != CC_OK)
+	if (!st->started) {
+		if ((rc = cc_cert_verify(&actor->cert, root_pk, now, revs)) != CC_OK)
+			goto out;
+	} else if ((rc = member_cert_current(&actor->cert, root_pk, now, revs)) != CC_OK) {
 		goto out;
+	}
 	if ((rc = verify_sig_bytes(p, n, actor->cert.sign_pk)) != CC_OK)
 		goto out;
 	role = cc_policy_role_index(pol, actor->cert.role);

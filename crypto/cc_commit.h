@@ -189,7 +189,8 @@ int cc_chain_state_decode(const uint8_t *p, size_t n, cc_chain_state **out) __at
  * policy must already be verified by the caller (cc_policy_verify); root_pk is
  * the pinned root; now is the verifier's clock for certificate validity; revs
  * may be NULL. The actor's certificate and every newly added certificate are
- * fully verified (root, signature, validity, revocation); no device of the new
+ * fully verified (root, signature, validity, revocation; revs must already be
+ * verified by the caller with cc_revlist_verify); no device of the new
  * roster may be on revs. If hash_out != NULL it receives the commit hash.
  * Errors: CC_ERR_CHAIN (casus id, prev hash or time), CC_ERR_EPOCH,
  * CC_ERR_NOT_MEMBER (actor not in roster), CC_ERR_BAD_SIGNATURE, certificate

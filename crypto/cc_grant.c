@@ -232,18 +232,15 @@ int cc_grant_seal_key(uint8_t box[CC_GRANT_BOX_BYTES], const uint8_t grantee_box
                       const uint8_t message_id[CC_MESSAGE_ID_BYTES], const uint8_t message_hash[CC_HASH_BYTES],
                       const uint8_t mk[CC_MESSAGE_KEY_BYTES])
 {
-	uint8_t *plain;
+	uint8_t plain[CC_GRANT_BOX_PLAIN_BYTES]; /* wiped before returning */
 	int rc = CC_OK;
 	if (!box || !grantee_box_pk || !grantee_id || !casus_id || !message_id || !message_hash || !mk)
 		return CC_ERR_INVALID_ARG;
-	plain = sodium_malloc(CC_GRANT_BOX_PLAIN_BYTES);
-	if (!plain)
-		return CC_ERR_NOMEM;
 	grant_box_prefix(plain, grantee_id, casus_id, message_id, message_hash);
 	memcpy(plain + GRANT_BOX_PREFIX, mk, CC_MESSAGE_KEY_BYTES);
 	if (crypto_box_seal(box, plain, CC_GRANT_BOX_PLAIN_BYTES, grantee_box_pk) != 0)
 		rc = CC_ERR_CRYPTO;
-	sodium_free(plain);
+	sodium_memzero(plain, sizeof plain);
 	return rc;
 }
 
@@ -251,14 +248,11 @@ int cc_grant_open_key(const uint8_t box[CC_GRANT_BOX_BYTES], const cc_device_key
                       const uint8_t casus_id[CC_CASUS_ID_BYTES], const uint8_t message_id[CC_MESSAGE_ID_BYTES],
                       const uint8_t message_hash[CC_HASH_BYTES], uint8_t mk[CC_MESSAGE_KEY_BYTES])
 {
-	uint8_t *plain;
+	uint8_t plain[CC_GRANT_BOX_PLAIN_BYTES]; /* wiped before returning */
 	uint8_t expect[GRANT_BOX_PREFIX];
 	int rc = CC_OK;
 	if (!box || !self || !casus_id || !message_id || !message_hash || !mk)
 		return CC_ERR_INVALID_ARG;
-	plain = sodium_malloc(CC_GRANT_BOX_PLAIN_BYTES);
-	if (!plain)
-		return CC_ERR_NOMEM;
 	if (crypto_box_seal_open(plain, box, CC_GRANT_BOX_BYTES, self->box_pk, self->box_sk) != 0) {
 		rc = CC_ERR_DECRYPT;
 		goto out;
@@ -270,6 +264,6 @@ int cc_grant_open_key(const uint8_t box[CC_GRANT_BOX_BYTES], const cc_device_key
 	}
 	memcpy(mk, plain + GRANT_BOX_PREFIX, CC_MESSAGE_KEY_BYTES);
 out:
-	sodium_free(plain);
+	sodium_memzero(plain, sizeof plain);
 	return rc;
 }

@@ -221,7 +221,8 @@ int cc_message_seal(const cc_message_header *h, const uint8_t mk[CC_MESSAGE_KEY_
 	uint8_t nonce[CC_MESSAGE_NONCE_BYTES];
 	uint8_t tag[CC_MESSAGE_TAG_BYTES];
 	uint8_t sig[CC_SIG_BYTES];
-	uint8_t *aead_key = NULL, *padded = NULL, *ct = NULL;
+	uint8_t aead_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES]; /* wiped below */
+	uint8_t *padded = NULL, *ct = NULL;
 	size_t padded_cap, padded_len = 0;
 	unsigned long long ct_len = 0;
 	cc_wbuf w;
@@ -238,10 +239,9 @@ int cc_message_seal(const cc_message_header *h, const uint8_t mk[CC_MESSAGE_KEY_
 	if ((rc = header_bytes(h, hb)) != CC_OK)
 		return rc;
 	padded_cap = pt_len + CC_MESSAGE_PAD_BLOCK;
-	aead_key = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
-	padded = sodium_malloc(padded_cap);
+	padded = malloc(padded_cap); /* transient plaintext copy: wiped before free */
 	ct = malloc(padded_cap + AEAD_ABYTES);
-	if (!aead_key || !padded || !ct) {
+	if (!padded || !ct) {
 		rc = CC_ERR_NOMEM;
 		goto out;
 	}
@@ -273,10 +273,11 @@ int cc_message_seal(const cc_message_header *h, const uint8_t mk[CC_MESSAGE_KEY_
 	cc_w_fixed(out, w.p, w.len);
 	rc = w.err ? w.err : out->err;
 out:
-	if (aead_key)
-		sodium_free(aead_key);
-	if (padded)
-		sodium_free(padded);
+	sodium_memzero(aead_key, sizeof aead_key);
+	if (padded) {
+		sodium_memzero(padded, padded_cap);
+		free(padded);
+	}
 	free(ct);
 	cc_w_free(&w);
 	return rc;
@@ -287,7 +288,8 @@ int cc_message_open(const cc_message *m, const uint8_t sender_sign_pk[CC_SIGN_PK
 {
 	uint8_t hb[CC_MESSAGE_HEADER_BYTES];
 	uint8_t tag[CC_MESSAGE_TAG_BYTES];
-	uint8_t *aead_key = NULL, *padded = NULL;
+	uint8_t aead_key[crypto_aead_xchacha20poly1305_ietf_KEYBYTES]; /* wiped below */
+	uint8_t *padded = NULL;
 	unsigned long long padded_len = 0;
 	size_t unpadded = 0;
 	int rc;
@@ -301,9 +303,8 @@ int cc_message_open(const cc_message *m, const uint8_t sender_sign_pk[CC_SIGN_PK
 		return rc;
 	if (m->ct_len < AEAD_ABYTES)
 		return CC_ERR_MALFORMED;
-	aead_key = sodium_malloc(crypto_aead_xchacha20poly1305_ietf_KEYBYTES);
-	padded = sodium_malloc(m->ct_len);
-	if (!aead_key || !padded) {
+	padded = malloc(m->ct_len); /* transient plaintext: wiped before free */
+	if (!padded) {
 		rc = CC_ERR_NOMEM;
 		goto out;
 	}
@@ -327,10 +328,11 @@ int cc_message_open(const cc_message *m, const uint8_t sender_sign_pk[CC_SIGN_PK
 	cc_w_fixed(pt_out, padded, unpadded);
 	rc = pt_out->err;
 out:
-	if (aead_key)
-		sodium_free(aead_key);
-	if (padded)
-		sodium_free(padded);
+	sodium_memzero(aead_key, sizeof aead_key);
+	if (padded) {
+		sodium_memzero(padded, m->ct_len);
+		free(padded);
+	}
 	sodium_memzero(tag, sizeof tag);
 	return rc;
 }

@@ -17,7 +17,7 @@
 #include "test_e2e_fixture.h"
 
 #define SEED 0x5eed0fca5e5ULL
-#define STEPS 240
+#define STEPS 300
 #define MAX_MEMBERS 30
 #define MIN_MEMBERS 3
 
