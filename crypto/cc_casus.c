@@ -222,7 +222,7 @@ int cc_casus_apply_commit(cc_casus *cs, const uint8_t *p, size_t n, const cc_pol
 		return CC_ERR_INVALID_ARG;
 	if ((rc = cc_chain_state_copy(cs->chain, &next)) != CC_OK)
 		return rc;
-	if ((rc = cc_chain_apply(next, p, n, policy, root_pk, now, revs, hash)) != CC_OK)
+	if ((rc = cc_chain_apply_historic(next, p, n, policy, root_pk, now, revs, hash)) != CC_OK)
 		goto out;
 	if ((rc = cc_commit_decode(p, n, &c)) != CC_OK)
 		goto out;

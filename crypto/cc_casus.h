@@ -32,7 +32,10 @@ const cc_chain_state *cc_casus_chain(const cc_casus *cs);
 const cc_device_keys *cc_casus_self(const cc_casus *cs);
 const cc_cert *cc_casus_self_cert(const cc_casus *cs);
 
-/* Verify the next commit (cc_chain_apply) and, where this device is a
+/* Verify the next commit (cc_chain_apply_historic: certificates judged as of
+ * the commit's time, so an old chain still replays after certificates expire
+ * or are revoked; commits more than 300 s in the future are refused) and,
+ * where this device is a
  * recipient, open its boxes and check each key against its commitment. On any
  * failure nothing changes (a bad box for this device is CC_ERR_NOT_RECIPIENT,
  * CC_ERR_DECRYPT or CC_ERR_KEY_COMMITMENT: the commit is not accepted). */

@@ -562,13 +562,33 @@ static int level_valid(const cc_policy *p, uint8_t level)
 	return level >= 1 && level <= p->nlevels;
 }
 
+/* Revocation as a verifier sees it: live (a listed device is refused, whenever
+ * it was revoked) or historic (only if revoked at or before t, for replaying
+ * commits that were accepted in order when they were made). */
+static int is_revoked(const cc_revlist *revs, const cc_cert *c, int historic, int64_t t)
+{
+	if (!revs || !cc_revlist_contains(revs, c->serial, c->device_id))
+		return 0;
+	if (!historic)
+		return 1;
+	for (uint32_t i = 0; i < revs->count; i++) {
+		const cc_revoked *r = &revs->entries[i];
+		if ((r->serial == c->serial || memcmp(r->device_id, c->device_id, CC_DEVICE_ID_BYTES) == 0) &&
+		    r->revoked_at <= t)
+			return 1;
+	}
+	return 0;
+}
+
 /* Roster rules for the entries a commit adds. */
 static int check_added(const cc_commit *c, const cc_roster_entry *e, const cc_policy *pol,
-                       const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const cc_revlist *revs)
+                       const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t vt, const cc_revlist *revs, int historic)
 {
-	int rc = cc_cert_verify(&e->cert, root_pk, now, revs);
+	int rc = cc_cert_verify(&e->cert, root_pk, vt, NULL);
 	if (rc != CC_OK)
 		return rc;
+	if (is_revoked(revs, &e->cert, historic, vt))
+		return CC_ERR_REVOKED;
 	int role = cc_policy_role_index(pol, e->cert.role);
 	if (role < 0)
 		return CC_ERR_UNKNOWN_ROLE;
@@ -587,7 +607,7 @@ static int check_added(const cc_commit *c, const cc_roster_entry *e, const cc_po
  * acting member only what can change since is re-checked: the root it names,
  * the validity window and revocation. */
 static int member_cert_current(const cc_cert *c, const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now,
-                               const cc_revlist *revs)
+                               const cc_revlist *revs, int historic)
 {
 	if (sodium_memcmp(c->root_pk, root_pk, CC_SIGN_PK_BYTES) != 0)
 		return CC_ERR_WRONG_ROOT;
@@ -595,7 +615,7 @@ static int member_cert_current(const cc_cert *c, const uint8_t root_pk[CC_SIGN_P
 		return CC_ERR_NOT_YET_VALID;
 	if (now >= c->not_after)
 		return CC_ERR_EXPIRED;
-	if (revs && cc_revlist_contains(revs, c->serial, c->device_id))
+	if (is_revoked(revs, c, historic, now))
 		return CC_ERR_REVOKED;
 	return CC_OK;
 }
@@ -608,10 +628,14 @@ static int deesc_removes(const cc_roster_entry *e, const cc_policy *pol, uint8_t
 	return !cc_policy_may_be_member(pol, cc_policy_role_index(pol, e->cert.role), level);
 }
 
-int cc_chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_policy *pol,
-                   const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const cc_revlist *revs,
-                   uint8_t hash_out[CC_HASH_BYTES])
+/* Future skew tolerated on a commit's own time when verifying "as of" it. */
+#define COMMIT_FUTURE_SKEW 300
+
+static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_policy *pol,
+                       const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const cc_revlist *revs,
+                       uint8_t hash_out[CC_HASH_BYTES], int historic)
 {
+	int64_t vt; /* the time certificates and revocations are judged at */
 	cc_commit c;
 	const cc_roster_entry *actor = NULL;
 	const cc_roster_entry *old = NULL;
@@ -624,6 +648,14 @@ int cc_chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_poli
 		return CC_ERR_INVALID_ARG;
 	if ((rc = cc_commit_decode(p, n, &c)) != CC_OK)
 		return rc;
+	vt = now;
+	if (historic) {
+		if (now <= INT64_MAX - COMMIT_FUTURE_SKEW && c.time > now + COMMIT_FUTURE_SKEW) {
+			rc = CC_ERR_CHAIN; /* a commit from the future */
+			goto out;
+		}
+		vt = c.time;
+	}
 
 	/* 1. Linkage: the commit must extend exactly the head. */
 	if (!st->started) {
@@ -672,9 +704,13 @@ int cc_chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_poli
 		actor = st->started ? &old[ai] : &c.roster[ai];
 	}
 	if (!st->started) {
-		if ((rc = cc_cert_verify(&actor->cert, root_pk, now, revs)) != CC_OK)
+		if ((rc = cc_cert_verify(&actor->cert, root_pk, vt, NULL)) != CC_OK)
 			goto out;
-	} else if ((rc = member_cert_current(&actor->cert, root_pk, now, revs)) != CC_OK) {
+		if (is_revoked(revs, &actor->cert, historic, vt)) {
+			rc = CC_ERR_REVOKED;
+			goto out;
+		}
+	} else if ((rc = member_cert_current(&actor->cert, root_pk, vt, revs, historic)) != CC_OK) {
 		goto out;
 	}
 	if ((rc = verify_sig_bytes(p, n, actor->cert.sign_pk)) != CC_OK)
@@ -785,7 +821,7 @@ int cc_chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_poli
 					rc = CC_ERR_ROSTER;
 					goto out;
 				}
-				if ((rc = check_added(&c, &c.roster[j], pol, root_pk, now, revs)) != CC_OK)
+				if ((rc = check_added(&c, &c.roster[j], pol, root_pk, vt, revs, historic)) != CC_OK)
 					goto out;
 				j++;
 			}
@@ -802,7 +838,7 @@ int cc_chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_poli
 	/* No revoked device stays in the roster: a revocation must be followed by a removal. */
 	if (revs) {
 		for (size_t j = 0; j < c.nroster; j++)
-			if (cc_revlist_contains(revs, c.roster[j].cert.serial, c.roster[j].cert.device_id)) {
+			if (is_revoked(revs, &c.roster[j].cert, historic, vt)) {
 				rc = CC_ERR_REVOKED;
 				goto out;
 			}
@@ -857,6 +893,20 @@ int cc_chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_poli
 out:
 	cc_commit_free(&c);
 	return rc;
+}
+
+int cc_chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_policy *pol,
+                   const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const cc_revlist *revs,
+                   uint8_t hash_out[CC_HASH_BYTES])
+{
+	return chain_apply(st, p, n, pol, root_pk, now, revs, hash_out, 0);
+}
+
+int cc_chain_apply_historic(cc_chain_state *st, const uint8_t *p, size_t n, const cc_policy *pol,
+                            const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const cc_revlist *revs,
+                            uint8_t hash_out[CC_HASH_BYTES])
+{
+	return chain_apply(st, p, n, pol, root_pk, now, revs, hash_out, 1);
 }
 
 /* ---- builders --------------------------------------------------------------- */

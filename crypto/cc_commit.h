@@ -200,6 +200,18 @@ int cc_chain_apply(cc_chain_state *st, const uint8_t *commit, size_t n, const cc
                    const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const struct cc_revlist *revs,
                    uint8_t hash_out[CC_HASH_BYTES]) __attribute__((warn_unused_result));
 
+/* The same rules, with certificate validity and revocation judged as of the
+ * commit's own time (a device counts as revoked only if its entry's revoked_at
+ * is not later than that time), and a commit time more than 300 s after `now`
+ * refused (CC_ERR_CHAIN). For clients replaying a chain that the server
+ * accepted in order (cc_casus_apply_commit uses it): a member whose
+ * certificate has since expired or been revoked does not invalidate the
+ * commits it made while valid. The server, judging fresh submissions, uses
+ * cc_chain_apply with its clock. */
+int cc_chain_apply_historic(cc_chain_state *st, const uint8_t *commit, size_t n, const cc_policy *policy,
+                            const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const struct cc_revlist *revs,
+                            uint8_t hash_out[CC_HASH_BYTES]) __attribute__((warn_unused_result));
+
 /* Roster lookups on a state: index of a device, or -1. */
 int cc_chain_find(const cc_chain_state *st, const uint8_t device_id[CC_DEVICE_ID_BYTES]);
 /* 1 if the roster entry is entitled to the audience's key at the state's level:

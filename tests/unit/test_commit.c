@@ -494,6 +494,66 @@ int main(void)
 		cc_w_free(&w);
 	}
 
+	/* ---- replaying an old chain: certificates judged as of each commit's time */
+	{
+		cc_device_keys *sk = NULL;
+		cc_cert_request req;
+		cc_cert shortc;
+		cc_wbuf c0, c1;
+		cc_chain_state *s1 = NULL, *s2 = NULL;
+		uint8_t cid[CC_CASUS_ID_BYTES];
+		CHECK_EQ_INT(cc_device_keys_generate(&sk), CC_OK);
+		CHECK_EQ_INT(cc_cert_request_create(&req, sk, "cm.kort", "Kort Geldig", "Org", "casemanager"), CC_OK);
+		CHECK_EQ_INT(cc_cert_issue(&req, root, 777, E2E_NOW - 10, E2E_NOW + 1000, &shortc), CC_OK);
+		cc_commit_new_casus_id(cid);
+		cc_w_init(&c0);
+		cc_w_init(&c1);
+		CHECK_EQ_INT(cc_commit_create(cid, 1, &dev[ED].cert, 1, sk, &shortc, &pol, root_pk, E2E_NOW, "", &c0), CC_OK);
+		CHECK_EQ_INT(cc_chain_state_new(&s1), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply(s1, c0.p, c0.len, &pol, root_pk, E2E_NOW, NULL, NULL), CC_OK);
+		CHECK_EQ_INT(cc_commit_rotate(s1, sk, &shortc, &pol, root_pk, E2E_NOW + 10, NULL, "", &c1), CC_OK);
+		cc_chain_state_free(s1);
+		/* a year later the certificate has expired: live verification refuses, replay accepts */
+		CHECK_EQ_INT(cc_chain_state_new(&s1), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply(s1, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL), CC_ERR_EXPIRED);
+		CHECK_EQ_INT(cc_chain_apply_historic(s1, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply_historic(s1, c1.p, c1.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL), CC_OK);
+		/* a commit from the future is refused when replaying */
+		CHECK_EQ_INT(cc_chain_state_new(&s2), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply_historic(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW - 1000, NULL, NULL),
+		             CC_ERR_CHAIN);
+		cc_chain_state_free(s2);
+		/* revoked after its commits: they still replay; revoked before the rotate: refused */
+		cc_revlist late, early;
+		cc_revlist_init(&late);
+		cc_revlist_init(&early);
+		CHECK_EQ_INT(cc_revlist_add(&late, shortc.serial, shortc.device_id, E2E_NOW + 100), CC_OK);
+		CHECK_EQ_INT(cc_revlist_add(&early, shortc.serial, shortc.device_id, E2E_NOW + 5), CC_OK);
+		CHECK_EQ_INT(cc_revlist_sign(&late, root), CC_OK);
+		CHECK_EQ_INT(cc_revlist_sign(&early, root), CC_OK);
+		CHECK_EQ_INT(cc_chain_state_new(&s2), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply_historic(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &late, NULL), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply_historic(s2, c1.p, c1.len, &pol, root_pk, E2E_NOW + 50, &late, NULL), CC_OK);
+		cc_chain_state_free(s2);
+		CHECK_EQ_INT(cc_chain_state_new(&s2), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &late, NULL), CC_ERR_REVOKED);
+		CHECK_EQ_INT(cc_chain_apply_historic(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &early, NULL), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply_historic(s2, c1.p, c1.len, &pol, root_pk, E2E_NOW + 50, &early, NULL),
+		             CC_ERR_REVOKED);
+		cc_chain_state_free(s2);
+		/* the client path replays the expired chain too */
+		CHECK_EQ_INT(e2e_dev_reset(&dev[ED]), CC_OK);
+		CHECK_EQ_INT(cc_casus_apply_commit(dev[ED].cs, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL), CC_OK);
+		CHECK_EQ_INT(cc_casus_apply_commit(dev[ED].cs, c1.p, c1.len, &pol, root_pk, E2E_NOW + 2000, NULL), CC_OK);
+		CHECK(cc_casus_has_epoch_key(dev[ED].cs, 1, AUD_ZORG));
+		cc_revlist_free(&late);
+		cc_revlist_free(&early);
+		cc_chain_state_free(s1);
+		cc_w_free(&c0);
+		cc_w_free(&c1);
+		cc_device_keys_free(sk);
+	}
+
 	cc_w_free(&old);
 	cc_chain_state_free(server);
 	for (int i = 0; i < NDEV; i++)
