@@ -690,8 +690,16 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
 	}
 	if ((rc = sec_reserve((void **)&cs->grants, &cs->capgrants, cs->ngrants + g.nitems, sizeof *cs->grants)) != CC_OK)
 		goto out;
-	for (size_t i = 0; i < g.nitems; i++)
-		cs->grants[cs->ngrants++] = staged[i];
+	/* Accepting the same grant again (e.g. after a restart) adds nothing. */
+	for (size_t i = 0; i < g.nitems; i++) {
+		int dup = 0;
+		for (size_t k = 0; k < cs->ngrants && !dup; k++)
+			dup = memcmp(cs->grants[k].message_id, staged[i].message_id, CC_MESSAGE_ID_BYTES) == 0 &&
+			      memcmp(cs->grants[k].message_hash, staged[i].message_hash, CC_HASH_BYTES) == 0 &&
+			      sodium_memcmp(cs->grants[k].mk, staged[i].mk, CC_MESSAGE_KEY_BYTES) == 0;
+		if (!dup)
+			cs->grants[cs->ngrants++] = staged[i];
+	}
 	rc = CC_OK;
 out:
 	if (staged)

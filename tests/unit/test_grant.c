@@ -187,6 +187,7 @@ int main(void)
 	/* g0 accepts the real grant and reads exactly m0 and m1 */
 	CHECK_EQ_INT(cc_grant_check_public(NULL, server, &pol), CC_ERR_INVALID_ARG);
 	CHECK_EQ_INT(cc_casus_accept_grant(dev[G0].cs, &pol, g.p, g.len), CC_OK);
+	CHECK_EQ_INT(cc_casus_accept_grant(dev[G0].cs, &pol, g.p, g.len), CC_OK); /* idempotent */
 	CHECK_EQ_INT(cc_casus_accept_grant(dev[ED].cs, &pol, g.p, g.len), CC_ERR_NOT_RECIPIENT);
 	{
 		cc_wbuf pt;
