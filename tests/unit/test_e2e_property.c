@@ -49,6 +49,7 @@ typedef struct user {
 	int ndev;
 	e2e_dev dev[MAXDEV];
 	int member;
+	int bg;          /* admitted by break-glass (outside the ladder) */
 	uint64_t joined; /* epoch of the last join */
 } user;
 
@@ -134,9 +135,22 @@ static int may_grant(int r)
 	return r == R_CM || r == R_PR;
 }
 
+/* Entitlement of a user under the model: ladder members by level, break-glass
+ * members by the audience's roles alone; never_key roles never. */
+static int user_entitled(int u, int aud)
+{
+	if (!users[u].member)
+		return 0;
+	if (users[u].bg)
+		return MIN_LEVEL[users[u].role] != 0 && IN_AUD[users[u].role][aud];
+	return model_entitled(users[u].role, level, aud);
+}
+
 static void set_member(int u, int m)
 {
 	users[u].member = m;
+	if (!m)
+		users[u].bg = 0;
 	if (m)
 		users[u].joined = server->epoch;
 }
@@ -178,8 +192,8 @@ static void op_add(void)
 
 	/* The newcomer opens no message from before its join, except what it could read when it
 	 * was a member before (then it already opened it: CC_ERR_REPLAY). */
-	for (size_t k = 0; k < nhist; k += 1 + (size_t)rnd_below(4)) {
-		const hmsg *m = &hist[k];
+	for (int probe_i = 0; probe_i < 12 && nhist; probe_i++) {
+		const hmsg *m = &hist[(size_t)rnd_below((int)nhist)];
 		for (int d = 0; d < users[u].ndev; d++) {
 			cc_wbuf pt;
 			cc_w_init_secret(&pt);
@@ -316,8 +330,46 @@ static void op_deescalate(void)
 	if (commit_all(&w) == CC_OK) {
 		level = to;
 		for (int u = 0; u < NUSERS; u++)
-			if (users[u].member && MIN_LEVEL[users[u].role] > level)
-				set_member(u, 0); /* the model's own rule: the ladder no longer admits them */
+			if (users[u].member && (users[u].bg || MIN_LEVEL[users[u].role] > level))
+				set_member(u, 0); /* the model's own rule: the ladder no longer admits them,
+				                     and break-glass access ends with any de-escalation */
+	}
+	cc_w_free(&w);
+}
+
+static int may_glass(int r)
+{
+	return r == R_PR;
+}
+
+/* A procesregisseur admits someone the current level does not (yet) admit. */
+static void op_break_glass(void)
+{
+	int cand[NUSERS], n = 0, actor = pick_actor(may_glass, -1);
+	if (actor < 0 || members() >= MAX_MEMBERS)
+		return;
+	for (int u = 0; u < NUSERS; u++)
+		if (!users[u].member && MIN_LEVEL[users[u].role] > level)
+			cand[n++] = u;
+	if (!n)
+		return;
+	int u = cand[rnd_below(n)];
+	cc_cert certs[MAXDEV];
+	for (int d = 0; d < users[u].ndev; d++)
+		certs[d] = users[u].dev[d].cert;
+	cc_wbuf w;
+	cc_w_init(&w);
+	const e2e_dev *a = &users[actor].dev[0];
+	CHECK_EQ_INT(cc_commit_break_glass(server, certs, (size_t)users[u].ndev, a->keys, &a->cert, &pol, root->pk,
+	                                   E2E_NOW + step_now, NULL, "acuut gevaar", &w),
+	             CC_OK);
+	if (commit_all(&w) == CC_OK) {
+		set_member(u, 1);
+		users[u].bg = 1;
+		for (int d = 0; d < users[u].ndev; d++) {
+			int ri = cc_chain_find(server, users[u].dev[d].cert.device_id);
+			CHECK(ri >= 0 && (server->roster[ri].flags & CC_ROSTER_BREAK_GLASS));
+		}
 	}
 	cc_w_free(&w);
 }
@@ -355,7 +407,7 @@ static void probe(void)
 	for (int aud = 0; aud < 3; aud++) {
 		int writers[NUSERS], n = 0;
 		for (int u = 0; u < NUSERS; u++)
-			if (users[u].member && model_entitled(users[u].role, level, aud))
+			if (user_entitled(u, aud))
 				writers[n++] = u;
 		if (!n)
 			continue;
@@ -380,7 +432,7 @@ static void probe(void)
 		CHECK_EQ_INT(cc_message_check_public(&mm, server, &pol), CC_OK);
 		for (int u = 0; u < NUSERS; u++)
 			for (int d = 0; d < users[u].ndev; d++) {
-				int want = users[u].member && model_entitled(users[u].role, level, aud);
+				int want = user_entitled(u, aud);
 				cc_wbuf pt;
 				cc_w_init_secret(&pt);
 				int rc = cc_casus_decrypt(users[u].dev[d].cs, &pol, m->bytes.p, m->bytes.len, &pt, NULL);
@@ -407,7 +459,7 @@ static void probe(void)
 int main(void)
 {
 	uint8_t casus_id[CC_CASUS_ID_BYTES];
-	unsigned nops[5] = {0, 0, 0, 0, 0};
+	unsigned nops[6] = {0, 0, 0, 0, 0, 0};
 
 	CHECK(sodium_init() >= 0);
 	e2e_default_policy(&pol);
@@ -462,6 +514,9 @@ int main(void)
 		} else if (op < 82) {
 			op_deescalate();
 			nops[3]++;
+		} else if (op < 87) {
+			op_break_glass();
+			nops[5]++;
 		} else {
 			op_rotate();
 			nops[4]++;
@@ -473,8 +528,9 @@ int main(void)
 		if (check_failed > 20)
 			break;
 	}
-	printf("steps %d (add %u remove %u escalate %u deescalate %u rotate %u), epoch %llu, level %d, members %d\n",
-	       step_now - 1, nops[0], nops[1], nops[2], nops[3], nops[4], (unsigned long long)server->epoch, level,
+	printf("steps %d (add %u remove %u escalate %u deescalate %u rotate %u break-glass %u), epoch %llu, level %d, "
+	       "members %d\n",
+	       step_now - 1, nops[0], nops[1], nops[2], nops[3], nops[4], nops[5], (unsigned long long)server->epoch, level,
 	       members());
 	printf("opened %llu refused %llu granted-opened %llu; politie opened zorg %llu; never_key roles opened %llu\n",
 	       opened_total, refused_total, grants_ok, pol_zorg_opened, nokey_role_opened);
