@@ -51,9 +51,11 @@ static int is_zero(const uint8_t *p, size_t n)
 static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 {
 	int rc;
-	if (c->nroster > CC_ROSTER_MAX || c->naudiences > CC_POLICY_MAX_AUDIENCES ||
-	    strlen(c->reason) > CC_COMMIT_REASON_MAX)
+	if (c->nroster > CC_ROSTER_MAX || c->naudiences > CC_POLICY_MAX_AUDIENCES)
 		return CC_ERR_TOO_LARGE;
+	/* The reason ends up in audit trails and user interfaces: valid UTF-8, no control characters. */
+	if ((rc = cc_text_check(c->reason, CC_COMMIT_REASON_MAX)) != CC_OK)
+		return rc;
 	cc_w_u8(w, c->version);
 	cc_w_u8(w, c->type);
 	cc_w_fixed(w, c->casus_id, CC_CASUS_ID_BYTES);
@@ -239,6 +241,8 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 		rc = r.err;
 		goto fail;
 	}
+	if ((rc = cc_text_check(c.reason, CC_COMMIT_REASON_MAX)) != CC_OK)
+		goto fail;
 	if (c.nroster == 0 || c.nroster > CC_ROSTER_MAX) {
 		rc = c.nroster ? CC_ERR_TOO_LARGE : CC_ERR_MALFORMED;
 		goto fail;

@@ -29,9 +29,11 @@ void cc_grant_free(cc_grant *g)
 
 static int grant_encode_body(const cc_grant *g, cc_wbuf *w)
 {
-	if (g->nitems > CC_GRANT_MAX_MESSAGES || g->ndevices > CC_GRANT_MAX_DEVICES ||
-	    strlen(g->reason) > CC_GRANT_REASON_MAX)
+	int rc;
+	if (g->nitems > CC_GRANT_MAX_MESSAGES || g->ndevices > CC_GRANT_MAX_DEVICES)
 		return CC_ERR_TOO_LARGE;
+	if ((rc = cc_text_check(g->reason, CC_GRANT_REASON_MAX)) != CC_OK)
+		return rc;
 	cc_w_u8(w, g->version);
 	cc_w_fixed(w, g->casus_id, CC_CASUS_ID_BYTES);
 	cc_w_u64(w, g->epoch);
@@ -125,7 +127,7 @@ int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out)
 	g.nitems = cc_r_u16(&r);
 	if (r.err)
 		return r.err;
-	if (g.ground > CC_GROUND_MAX)
+	if (g.ground > CC_GROUND_MAX || cc_text_check(g.reason, CC_GRANT_REASON_MAX) != CC_OK)
 		return CC_ERR_MALFORMED;
 	if (g.nitems == 0 || g.nitems > CC_GRANT_MAX_MESSAGES)
 		return g.nitems ? CC_ERR_TOO_LARGE : CC_ERR_MALFORMED;

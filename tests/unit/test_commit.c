@@ -222,6 +222,11 @@ int main(void)
 	CHECK_EQ_INT(cc_commit_add(server, &dev[GGD].cert, 1, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL,
 	                           "", &w),
 	             CC_ERR_ROSTER); /* already a member */
+	/* reasons are text for audit trails: control characters and broken UTF-8 are refused */
+	CHECK_EQ_INT(cc_commit_rotate(server, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL, "a\x1b[2Jb", &w),
+	             CC_ERR_MALFORMED);
+	CHECK_EQ_INT(cc_commit_rotate(server, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL, "\xc3(", &w),
+	             CC_ERR_MALFORMED);
 	/* a non-member cannot act */
 	CHECK_EQ_INT(cc_commit_rotate(server, dev[OUTSIDER].keys, &dev[OUTSIDER].cert, &pol, root_pk, E2E_NOW, NULL, "",
 	                              &w),
