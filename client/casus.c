@@ -6,7 +6,10 @@
  * Every command prints a readable result, or with --json one JSON document for
  * scripts. Exit codes: 0 done; 1 the server refused (the reason is printed);
  * 2 usage; 3 profile or passphrase; 4 network; 5 something did not verify;
- * 6 not found. Errors say what to do next.
+ * 6 not found; 7 queued (kept in the outbox, sent on the next connect).
+ * Errors say what to do next. When the server cannot be reached, history,
+ * members, whoami and outbox work from the local copy (marked offline) and
+ * post queues the message.
  */
 #include "libcasus.h"
 #include "cli_audit.h"
@@ -31,7 +34,7 @@ static void usage(void)
 	        "  list\n"
 	        "  new --title T --purpose P --basis B [--level N] [--member USER]...\n"
 	        "  post CASUS [--audience A] [--ground G] [TEXT | -]\n"
-	        "  history CASUS [--after SEQ] [--limit N]\n"
+	        "  history CASUS [--after SEQ] [--limit N] [--offline]\n"
 	        "  members CASUS\n"
 	        "  add CASUS USER [--break-glass REASON]\n"
 	        "  remove CASUS USER [--reason R]\n"
@@ -42,6 +45,8 @@ static void usage(void)
 	        "  audit [--casus C] [--user U] [--limit N]       (privacy officer, process director)\n"
 	        "  open CASUS                                     live case conference\n"
 	        "  watch CASUS [--count N] [--seconds S]          print pushes as they arrive\n"
+	        "  whoami                                         this device, its certificate, the server\n"
+	        "  outbox                                         send queued posts, list what is left\n"
 	        "  raw                                            JSON requests on stdin (tests)\n"
 	        "The profile folder comes from --profile or CASUS_PROFILE; the passphrase from a\n"
 	        "prompt or the file named by CASUS_PASSPHRASE_FILE.\n");
@@ -63,6 +68,8 @@ static int exit_code(int rc)
 		return 5;
 	case CASUS_E_NOT_FOUND:
 		return 6;
+	case CASUS_E_QUEUED:
+		return 7;
 	default:
 		return 1;
 	}
@@ -102,13 +109,22 @@ static const char *opt(int argc, char **argv, const char *name)
 	return NULL;
 }
 
+static int flag(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	return 0;
+}
+
 /* Positional arguments: those not an option or an option's value. */
 static const char *positional(int argc, char **argv, int n)
 {
 	int k = 0;
 	for (int i = 0; i < argc; i++) {
 		if (strncmp(argv[i], "--", 2) == 0) {
-			i++; /* every option here takes a value */
+			if (strcmp(argv[i], "--offline") != 0)
+				i++; /* every other option here takes a value */
 			continue;
 		}
 		if (k++ == n)
@@ -131,6 +147,9 @@ static int get_pass(const char *prompt)
 	return 0;
 }
 
+static int g_offline; /* the server could not be reached: local copy, outbox */
+
+/* connect: 0 no, 1 yes, 2 try (offline use is possible for this command) */
 static int open_client(casus_client **c, int connect)
 {
 	char err[512];
@@ -142,6 +161,13 @@ static int open_client(casus_client **c, int connect)
 	if (rc)
 		return report_err(rc, rc == CASUS_E_PASSPHRASE ? "passphrase" : "profile", err);
 	if (connect && (rc = casus_client_connect(*c)) != CASUS_OK) {
+		if (connect == 2 && rc == CASUS_E_NETWORK) {
+			g_offline = 1;
+			casus_set_offline(*c);
+			if (!g_json)
+				fprintf(stderr, "casus: offline (%s); using the local copy on this device\n", casus_error(*c));
+			return 0;
+		}
 		int e = fail_client(*c, rc);
 		casus_client_free(*c);
 		*c = NULL;
@@ -320,6 +346,18 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 		sodium_memzero(owned, strlen(owned));
 		free(owned);
 	}
+	if (rc == CASUS_E_QUEUED) {
+		if (g_json) {
+			json_t *o = json_pack("{sbsbsss{ssss}}", "ok", 0, "queued", 1, "id", mid, "error", "code", "queued",
+			                      "message", casus_error(c));
+			print_json(o);
+			json_decref(o);
+		} else {
+			printf("Not sent yet: the server cannot be reached. The message waits (encrypted) in the outbox\n"
+			       "and goes out the next time casus connects (any command, or: casus outbox).\n");
+		}
+		return exit_code(rc);
+	}
 	if (rc)
 		return fail_client(c, rc);
 	if (g_json)
@@ -339,11 +377,24 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 	int rc = casus_history(c, cid, after ? strtoull(after, NULL, 10) : 0, limit ? strtoul(limit, NULL, 10) : 0, &res);
 	if (rc)
 		return fail_client(c, rc);
+	int offline = !casus_is_online(c);
+	json_t *info = NULL;
+	json_int_t saved = 0;
+	if (offline && casus_cache_info(c, cid, &info) == CASUS_OK)
+		saved = json_integer_value(json_object_get(info, "saved"));
+	json_decref(info);
 	if (g_json) {
-		json_t *r = json_pack("{sbsO}", "ok", 1, "messages", res);
+		json_t *r = json_pack("{sbsOsb}", "ok", 1, "messages", res, "offline", offline);
+		if (offline)
+			json_object_set_new(r, "cached_at", json_integer(saved));
 		print_json(r);
 		json_decref(r);
 	} else {
+		if (offline) {
+			char when[32];
+			fmt_time((long long)saved, when, sizeof when);
+			printf("== OFFLINE: the local copy on this device, as of %s; newer messages may exist ==\n", when);
+		}
 		size_t i;
 		json_t *o;
 		json_array_foreach(res, i, o) {
@@ -382,8 +433,11 @@ static int cmd_members(casus_client *c, int argc, char **argv)
 		return fail_client(c, rc);
 	if (g_json) {
 		json_object_set_new(res, "ok", json_true());
+		json_object_set_new(res, "offline", json_boolean(g_offline));
 		print_json(res);
 	} else {
+		if (g_offline)
+			printf("== OFFLINE: membership as last verified on this device ==\n");
 		printf("level %lld (%s), epoch %lld\n", json_integer_value(json_object_get(res, "level")),
 		       json_string_value(json_object_get(res, "level_name")), json_integer_value(json_object_get(res, "epoch")));
 		size_t i;
@@ -450,29 +504,118 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 	return done_ok("Shared; the grant is recorded in the audit trail.");
 }
 
+static long mono_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static int cmd_watch(casus_client *c, int argc, char **argv)
 {
 	const char *cnt = opt(argc, argv, "--count"), *secs = opt(argc, argv, "--seconds");
+	const char *cid = positional(argc, argv, 0);
 	long want = cnt ? atol(cnt) : -1;
-	long left_ms = (secs ? atol(secs) : 3600) * 1000;
+	long end_ms = mono_now_ms() + (secs ? atol(secs) : 3600) * 1000;
 	long got = 0;
+	/* follow the casus: after a reconnect, what was missed is fetched */
+	uint64_t latest = 0;
+	if (cid) {
+		int rc = casus_latest_seq(c, cid, &latest);
+		if (rc == CASUS_OK)
+			rc = casus_track(c, cid, latest);
+		if (rc)
+			return fail_client(c, rc);
+	}
 	if (!g_json)
 		fprintf(stderr, "watching; Ctrl-C to stop\n");
 	else
 		printf("{\"ready\":true}\n");
 	fflush(stdout);
-	while (left_ms > 0 && (want < 0 || got < want)) {
-		json_t *p = casus_next_push(c, 200);
-		left_ms -= 200;
+	while (mono_now_ms() < end_ms && (want < 0 || got < want)) {
+		json_t *p = casus_next_event(c, 200);
 		if (!p)
 			continue;
-		print_json(p);
+		const char *kind = json_string_value(json_object_get(p, "push"));
+		int conn_event = kind && strcmp(kind, "connection") == 0;
+		if (g_json || !conn_event)
+			print_json(p);
+		else
+			fprintf(stderr, "connection %s\n", json_string_value(json_object_get(p, "state")));
 		fflush(stdout);
 		json_decref(p);
-		got++;
+		if (!conn_event)
+			got++;
 	}
-	(void)argv;
 	return want < 0 || got >= want ? 0 : 1;
+}
+
+static int cmd_whoami(casus_client *c)
+{
+	json_t *res = NULL;
+	int rc = casus_whoami(c, &res);
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json) {
+		json_object_set_new(res, "ok", json_true());
+		print_json(res);
+	} else {
+		char nb[32], na[32];
+		fmt_time(json_integer_value(json_object_get(res, "not_before")), nb, sizeof nb);
+		fmt_time(json_integer_value(json_object_get(res, "not_after")), na, sizeof na);
+		printf("%s (%s), %s at %s\n  device %s, certificate valid %s .. %s\n  server %s: %s\n  profile %s\n",
+		       json_string_value(json_object_get(res, "name")), json_string_value(json_object_get(res, "user")),
+		       json_string_value(json_object_get(res, "role")), json_string_value(json_object_get(res, "org")),
+		       json_string_value(json_object_get(res, "device")), nb, na,
+		       json_string_value(json_object_get(res, "server")),
+		       json_is_true(json_object_get(res, "online")) ? "connected" : "OFFLINE",
+		       json_string_value(json_object_get(res, "profile")));
+		if (json_integer_value(json_object_get(res, "outbox")))
+			printf("  %lld message(s) waiting in the outbox (casus outbox)\n",
+			       json_integer_value(json_object_get(res, "outbox")));
+	}
+	json_decref(res);
+	return 0;
+}
+
+static int cmd_outbox(casus_client *c)
+{
+	json_t *res = NULL;
+	int rc = casus_outbox_list(c, &res);
+	if (rc)
+		return fail_client(c, rc);
+	size_t npend = json_array_size(json_object_get(res, "pending"));
+	if (g_json) {
+		json_object_set_new(res, "ok", json_true());
+		json_object_set_new(res, "offline", json_boolean(!casus_is_online(c)));
+		/* the texts stay out of scripts' output unless asked for */
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(res, "pending"), i, e)
+			json_object_del(e, "text");
+		json_array_foreach(json_object_get(res, "failed"), i, e)
+			json_object_del(e, "text");
+		print_json(res);
+	} else {
+		size_t i;
+		json_t *e;
+		json_array_foreach(json_object_get(res, "delivered"), i, e)
+			printf("delivered: %s in casus %.8s as message %lld\n", json_string_value(json_object_get(e, "id")),
+			       json_string_value(json_object_get(e, "casus")), json_integer_value(json_object_get(e, "seq")));
+		json_array_foreach(json_object_get(res, "pending"), i, e)
+			printf("waiting:   casus %.8s [%s] %.60s\n", json_string_value(json_object_get(e, "casus")) ?: "?",
+			       json_string_value(json_object_get(e, "audience")) ?: "?",
+			       json_string_value(json_object_get(e, "text")) ?: "(does not open)");
+		json_array_foreach(json_object_get(res, "failed"), i, e)
+			printf("REFUSED:   casus %.8s: %s\n", json_string_value(json_object_get(e, "casus")) ?: "?",
+			       json_string_value(json_object_get(e, "failed")) ?: "?");
+		if (!npend && !json_array_size(json_object_get(res, "failed")))
+			printf("The outbox is empty: everything was delivered.\n");
+		else if (npend)
+			printf("%s\n", casus_is_online(c) ? "" : "Offline: waiting messages go out on the next connect.");
+	}
+	json_decref(res);
+	return npend && !casus_is_online(c) ? 7 : 0;
 }
 
 /* casus raw: one JSON request per line on standard input, each response (and
@@ -557,7 +700,8 @@ int main(int argc, char **argv)
 		return rc;
 	}
 	static const char *const known[] = {"list", "new", "post", "history", "members", "add", "remove", "escalate",
-	                                    "deescalate", "rotate", "share", "audit", "open", "watch", "raw", NULL};
+	                                    "deescalate", "rotate", "share", "audit", "open", "watch", "raw",
+	                                    "whoami", "outbox", NULL};
 	int ok = 0;
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
@@ -567,7 +711,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	casus_client *c = NULL;
-	if ((rc = open_client(&c, 1)) != 0)
+	int mode = 1;
+	if (strcmp(cmd, "history") == 0 && flag(sargc, sargv, "--offline"))
+		mode = 0;
+	else if (strcmp(cmd, "history") == 0 || strcmp(cmd, "post") == 0 || strcmp(cmd, "members") == 0 ||
+	         strcmp(cmd, "whoami") == 0 || strcmp(cmd, "outbox") == 0 || strcmp(cmd, "open") == 0)
+		mode = 2;
+	if ((rc = open_client(&c, mode)) != 0)
 		return rc;
 	sodium_memzero(g_pass, sizeof g_pass);
 	if (strcmp(cmd, "list") == 0)
@@ -600,6 +750,10 @@ int main(int argc, char **argv)
 		rc = cmd_raw(c);
 	else if (strcmp(cmd, "watch") == 0)
 		rc = cmd_watch(c, sargc, sargv);
+	else if (strcmp(cmd, "whoami") == 0)
+		rc = cmd_whoami(c);
+	else if (strcmp(cmd, "outbox") == 0)
+		rc = cmd_outbox(c);
 	else {
 		const char *cid = positional(sargc, sargv, 0);
 		rc = cid ? tui_run(c, cid) : report_err(CASUS_E_USAGE, "usage", "casus open CASUS");

@@ -360,6 +360,15 @@ void conn_service(struct conn *c, int timeout_ms)
 	run_until(c, NULL, NULL, timeout_ms);
 }
 
+void conn_poll(struct conn *c)
+{
+	/* lws_service with a negative timeout does not wait: it handles what the
+	 * socket (and TLS) already holds. A few passes drain fragmented frames. */
+	for (int i = 0; i < 4 && c && c->ctx && !c->closed; i++)
+		if (lws_service(c->ctx, -1) < 0)
+			break;
+}
+
 static int has_any(struct conn *c, const void *arg)
 {
 	(void)arg;

@@ -35,6 +35,9 @@ json_t *conn_next_any(struct conn *c, int timeout_ms);
 int conn_send_json(struct conn *c, const json_t *obj);
 /* Service the connection for up to timeout_ms (used by the live view). */
 void conn_service(struct conn *c, int timeout_ms);
+/* Service without waiting: read what the socket holds (after poll() said it
+ * is readable) and send what is queued. */
+void conn_poll(struct conn *c);
 /* The file descriptor of the socket, for poll() in the live view; -1 if closed. */
 int conn_fd(const struct conn *c);
 const char *conn_close_reason(const struct conn *c);

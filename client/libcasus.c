@@ -7,6 +7,10 @@
  *   keys.casusks       keystore: "device" (secret keys), "cert" (certificate)
  *   request.casusreq   certificate request to hand to the administrator
  *   policy.bin         newest policy seen, verified against the root each time
+ *   cache/<casus>.bin  local copy of a casus: its commits and the messages this
+ *                      device decrypted (sealed, see sealed.h, under the
+ *                      "cache" key held in the keystore)
+ *   outbox/<n>.bin     posts not yet acknowledged by the server (sealed the same way)
  *
  * Trust: nothing the server says is taken on its word. Certificates are
  * checked against the pinned root; every commit of a casus is verified with
@@ -17,6 +21,7 @@
 #define _GNU_SOURCE 1
 #include "libcasus.h"
 #include "conn.h"
+#include "sealed.h"
 
 #include <cc_buf.h>
 #include <cc_casus.h>
@@ -26,8 +31,11 @@
 #include <cc_keystore.h>
 #include <cc_policy.h>
 #include <cc_audit.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
+#include <sys/file.h>
 #include <proto.h>
 #include <sodium.h>
 #include <stdarg.h>
@@ -41,6 +49,11 @@
 
 #define REQ_TIMEOUT_MS 15000
 #define CASUS_CACHE_MAX 32
+#define RECONNECT_TIMEOUT_MS 5000
+#define BACKOFF_MIN_MS 250u
+#define BACKOFF_MAX_MS 15000u
+#define HIST_CACHE_MAX 20000
+#define RING 512
 
 struct known_cert {
 	cc_cert cert;
@@ -53,6 +66,18 @@ struct loaded {
 	struct known_cert *certs;     /* every certificate seen in the chain */
 	size_t ncerts;
 	json_t *granted;              /* messages received through grants: [{seq,msg}] */
+	json_t *commits;              /* every verified commit (base64), epoch order: for the cache */
+	json_t *hist;                 /* verified entries this device decrypted, seq order: for the cache */
+	int dirty;                    /* hist or commits changed since the cache was written */
+};
+
+/* A casus whose live stream is followed (casus_track): the messages already
+ * handed out, to resume after a reconnect and to drop duplicates. */
+struct tracked {
+	char hex[33];
+	uint64_t last;
+	uint64_t ring[RING];
+	size_t nring, pos;
 };
 
 struct casus_client {
@@ -72,6 +97,17 @@ struct casus_client {
 	uint64_t counter_floor;
 	struct loaded cache[CASUS_CACHE_MAX];
 	size_t ncache;
+	uint8_t *cache_key;           /* sodium_malloc: seals cache and outbox files */
+	char devhex[33];
+	struct tracked track[CASUS_CACHE_MAX];
+	size_t ntrack;
+	json_t *pending;              /* events for casus_next_event (resumed messages, state) */
+	json_t *delivered;            /* outbox entries delivered since open: [{id,casus,seq}] */
+	uint64_t next_retry_ms;
+	unsigned backoff_ms;
+	int ever_connected;
+	int offline_reported;
+	int last_ok_online;
 };
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -89,6 +125,7 @@ __attribute__((format(printf, 3, 4))) static int fail(casus_client *c, int rc, c
 		                   : rc == CASUS_E_NETWORK    ? "network"
 		                   : rc == CASUS_E_VERIFY     ? "verify"
 		                   : rc == CASUS_E_NOT_FOUND  ? "not_found"
+		                   : rc == CASUS_E_QUEUED     ? "queued"
 		                                              : "internal";
 		snprintf(c->code, sizeof c->code, "%s", code);
 	}
@@ -262,8 +299,12 @@ int casus_profile_init(const struct casus_init_opts *o, char *err, size_t errlen
 		rc = CASUS_E_USAGE;
 		goto out;
 	}
-	if (cc_keystore_new(&ks) != CC_OK || cc_device_keys_encode(keys, &w) != CC_OK || w.err ||
-	    cc_keystore_put(ks, "device", w.p, w.len) != CC_OK)
+	uint8_t ck[SEALED_KEY_BYTES];
+	randombytes_buf(ck, sizeof ck);
+	int kp = cc_keystore_new(&ks) != CC_OK || cc_device_keys_encode(keys, &w) != CC_OK || w.err ||
+	         cc_keystore_put(ks, "device", w.p, w.len) != CC_OK || cc_keystore_put(ks, "cache", ck, sizeof ck) != CC_OK;
+	sodium_memzero(ck, sizeof ck);
+	if (kp)
 		goto out;
 	keystore_limits(ks);
 	if (cc_keystore_save(ks, path, o->pass, o->passlen) != CC_OK) {
@@ -428,6 +469,36 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 			c->have_cert = 1;
 	}
 	if (rc == CASUS_OK) {
+		/* the key that seals the local cache and outbox: random, kept in the
+		 * keystore, so writing the cache never runs Argon2 again. A profile
+		 * made before the cache existed gets one now (one save). */
+		c->cache_key = sodium_malloc(SEALED_KEY_BYTES);
+		if (!c->cache_key) {
+			snprintf(err, errlen, "out of memory");
+			rc = CASUS_E_INTERNAL;
+		} else if (cc_keystore_get(c->ks, "cache", &v, &l) == CC_OK && l == SEALED_KEY_BYTES) {
+			memcpy(c->cache_key, v, SEALED_KEY_BYTES);
+		} else {
+			char kpath[1024];
+			randombytes_buf(c->cache_key, SEALED_KEY_BYTES);
+			path_in(kpath, sizeof kpath, dir, "keys.casusks");
+			if (cc_keystore_put(c->ks, "cache", c->cache_key, SEALED_KEY_BYTES) != CC_OK ||
+			    cc_keystore_save(c->ks, kpath, pass, passlen) != CC_OK) {
+				snprintf(err, errlen, "cannot add the cache key to %s", kpath);
+				rc = CASUS_E_PROFILE;
+			}
+		}
+		cc_device_id_hex(c->keys->device_id, c->devhex);
+		char sub[1024];
+		path_in(sub, sizeof sub, dir, "cache");
+		(void)mkdir(sub, 0700);
+		path_in(sub, sizeof sub, dir, "outbox");
+		(void)mkdir(sub, 0700);
+		c->pending = json_array();
+		c->delivered = json_array();
+		c->backoff_ms = BACKOFF_MIN_MS;
+	}
+	if (rc == CASUS_OK) {
 		/* the newest policy seen before, if any (verified again) */
 		char path[1024];
 		size_t n = 0;
@@ -445,16 +516,27 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 	return CASUS_OK;
 }
 
+static void cache_save(casus_client *c, struct loaded *L);
+static void track_mark(casus_client *c, const char *hex, uint64_t seq);
+
 void casus_client_free(casus_client *c)
 {
 	if (!c)
 		return;
+	for (size_t i = 0; i < c->ncache; i++)
+		if (c->cache[i].dirty)
+			cache_save(c, &c->cache[i]);
 	conn_close(c->conn);
 	for (size_t i = 0; i < c->ncache; i++) {
 		cc_casus_free(c->cache[i].cs);
 		free(c->cache[i].certs);
 		json_decref(c->cache[i].granted);
+		json_decref(c->cache[i].commits);
+		json_decref(c->cache[i].hist);
 	}
+	json_decref(c->pending);
+	json_decref(c->delivered);
+	sodium_free(c->cache_key);
 	cc_device_keys_free(c->keys);
 	cc_keystore_free(c->ks);
 	sodium_memzero(c, sizeof *c);
@@ -541,6 +623,13 @@ static int fetch_policy(casus_client *c)
 	return CASUS_OK;
 }
 
+static void resume_tracked(casus_client *c);
+
+int casus_is_online(const casus_client *c)
+{
+	return c->conn && conn_is_open(c->conn);
+}
+
 int casus_client_connect(casus_client *c)
 {
 	char err[256];
@@ -576,7 +665,16 @@ int casus_client_connect(casus_client *c)
 	if (rc)
 		return rc;
 	json_decref(r);
-	return fetch_policy(c);
+	if ((rc = fetch_policy(c)) != CASUS_OK)
+		return rc;
+	c->ever_connected = 1;
+	c->backoff_ms = BACKOFF_MIN_MS;
+	/* what was queued while the server was away goes out first, then the
+	 * followed casus catch up on what they missed */
+	(void)casus_outbox_flush(c);
+	resume_tracked(c);
+	clear_err(c);
+	return CASUS_OK;
 }
 
 /* ---- casus loading -------------------------------------------------------------- */
@@ -621,6 +719,188 @@ static const cc_cert *known_cert(const struct loaded *L, const uint8_t dev[16])
 	return NULL;
 }
 
+/* ---- local cache ----------------------------------------------------------------- */
+
+static void cache_path(const casus_client *c, const char *hex, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/cache/%s.bin", c->dir, hex);
+}
+
+static void cache_bind(const casus_client *c, const char *hex, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%s", hex, c->devhex);
+}
+
+static void loaded_reset(casus_client *c, struct loaded *L)
+{
+	cc_casus_free(L->cs);
+	L->cs = NULL;
+	(void)cc_casus_new(c->keys, &c->cert, &L->cs);
+	free(L->certs);
+	L->certs = NULL;
+	L->ncerts = 0;
+	L->next_epoch = 0;
+	json_array_clear(L->commits);
+	json_array_clear(L->hist);
+}
+
+/* Serialise into a buffer we can wipe (json_dumps' buffer would be freed unwiped). */
+static char *dump_wipeable(const json_t *o, size_t *len)
+{
+	size_t n = json_dumpb(o, NULL, 0, JSON_COMPACT);
+	if (!n)
+		return NULL;
+	char *buf = malloc(n + 1);
+	if (!buf)
+		return NULL;
+	if (json_dumpb(o, buf, n, JSON_COMPACT) != n) {
+		sealed_free(buf, n + 1);
+		return NULL;
+	}
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
+/* The cache holds only what this device verified itself: the public commits
+ * (verified again when loaded) and the messages it decrypted. No key is
+ * stored; a device that leaves a casus deletes its copy (cache_forget). */
+static void cache_save(casus_client *c, struct loaded *L)
+{
+	char path[1024], bind[80];
+	if (!c->cache_key || !L->next_epoch)
+		return;
+	json_t *o = json_pack("{sisssIsOsO}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "commits",
+	                      L->commits, "hist", L->hist);
+	size_t n = 0;
+	char *text = o ? dump_wipeable(o, &n) : NULL;
+	json_decref(o);
+	if (!text)
+		return;
+	cache_path(c, L->hex, path, sizeof path);
+	cache_bind(c, L->hex, bind, sizeof bind);
+	if (sealed_write(path, c->cache_key, "cache", bind, (const uint8_t *)text, n, 0) == 0)
+		L->dirty = 0;
+	sealed_free(text, n + 1);
+}
+
+static void cache_load(casus_client *c, struct loaded *L)
+{
+	char path[1024], bind[80];
+	uint8_t *pt = NULL;
+	size_t n = 0;
+	cache_path(c, L->hex, path, sizeof path);
+	cache_bind(c, L->hex, bind, sizeof bind);
+	if (!c->cache_key || sealed_read(path, c->cache_key, "cache", bind, &pt, &n) != 0)
+		return;
+	json_t *o = json_loadb((const char *)pt, n, JSON_REJECT_DUPLICATES, NULL);
+	sealed_free(pt, n + 1);
+	const char *hx = json_string_value(json_object_get(o, "casus"));
+	if (!o || !hx || strcmp(hx, L->hex) != 0) {
+		json_decref(o);
+		return;
+	}
+	size_t i;
+	json_t *cb64;
+	json_array_foreach(json_object_get(o, "commits"), i, cb64) {
+		json_t *wrap = json_pack("{sO}", "commit", cb64);
+		uint8_t *cb = NULL;
+		size_t cl = 0;
+		int ok = proto_get_b64(wrap, "commit", CC_COMMIT_MAX_BYTES, &cb, &cl) == 0 &&
+		         cc_casus_apply_commit(L->cs, cb, cl, &c->policy, c->root, (int64_t)time(NULL), NULL) == CC_OK;
+		if (ok) {
+			remember_certs(L, cb, cl);
+			json_array_append(L->commits, cb64);
+			L->next_epoch++;
+		}
+		free(cb);
+		json_decref(wrap);
+		if (!ok) {
+			/* a copy that no longer verifies is dropped: the server's chain decides */
+			loaded_reset(c, L);
+			json_decref(o);
+			return;
+		}
+	}
+	json_t *h = json_object_get(o, "hist");
+	if (json_is_array(h))
+		json_array_extend(L->hist, h);
+	json_t *cs = json_object_get(o, "saved");
+	L->dirty = 0;
+	(void)cs;
+	json_decref(o);
+}
+
+static uint64_t hist_last(const struct loaded *L)
+{
+	size_t n = json_array_size(L->hist);
+	return n ? (uint64_t)json_integer_value(json_object_get(json_array_get(L->hist, n - 1), "seq")) : 0;
+}
+
+/* Keep a decoded entry in the cache (seq order, no duplicates). Entries that
+ * did not verify are kept too, without content, so they stay marked. */
+static void hist_add(struct loaded *L, json_t *entry)
+{
+	if (!json_object_get(entry, "seq"))
+		return;
+	uint64_t seq = (uint64_t)json_integer_value(json_object_get(entry, "seq"));
+	size_t n = json_array_size(L->hist), at = n;
+	while (at > 0) {
+		uint64_t s = (uint64_t)json_integer_value(json_object_get(json_array_get(L->hist, at - 1), "seq"));
+		if (s == seq)
+			return;
+		if (s < seq)
+			break;
+		at--;
+	}
+	json_array_insert(L->hist, at, entry);
+	while (json_array_size(L->hist) > HIST_CACHE_MAX)
+		json_array_remove(L->hist, 0);
+	L->dirty = 1;
+}
+
+static void cache_forget(casus_client *c, const char *hex)
+{
+	char path[1024];
+	cache_path(c, hex, path, sizeof path);
+	unlink(path);
+	for (size_t i = 0; i < c->ncache; i++)
+		if (strcmp(c->cache[i].hex, hex) == 0) {
+			json_array_clear(c->cache[i].hist);
+			c->cache[i].dirty = 0;
+		}
+}
+
+/* The in-memory state of a casus, created from the local cache if there is one. */
+static struct loaded *get_loaded(casus_client *c, const char *hex)
+{
+	for (size_t i = 0; i < c->ncache; i++)
+		if (strcmp(c->cache[i].hex, hex) == 0)
+			return &c->cache[i];
+	if (c->ncache == CASUS_CACHE_MAX)
+		return NULL;
+	struct loaded *L = &c->cache[c->ncache];
+	memset(L, 0, sizeof *L);
+	snprintf(L->hex, sizeof L->hex, "%s", hex);
+	if (cc_casus_new(c->keys, &c->cert, &L->cs) != CC_OK)
+		return NULL;
+	L->granted = json_array();
+	L->commits = json_array();
+	L->hist = json_array();
+	c->ncache++;
+	if (c->have_policy)
+		cache_load(c, L);
+	return L;
+}
+
+/* 1 if the casus has a verified chain here without asking the server. */
+static int load_casus_local(casus_client *c, const char *hex, struct loaded **out)
+{
+	struct loaded *L = get_loaded(c, hex);
+	*out = L && L->next_epoch > 0 ? L : NULL;
+	return *out != NULL;
+}
+
 /* Bring a casus up to date: fetch and verify new commits, accept grants. */
 static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 {
@@ -629,21 +909,18 @@ static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 	if (rc)
 		return rc;
 	if (!c->have_policy)
-		return fail(c, CASUS_E_VERIFY, "no verified policy yet");
-	struct loaded *L = NULL;
-	for (size_t i = 0; i < c->ncache; i++)
-		if (strcmp(c->cache[i].hex, hex) == 0)
-			L = &c->cache[i];
-	if (!L) {
-		if (c->ncache == CASUS_CACHE_MAX)
-			return fail(c, CASUS_E_INTERNAL, "too many casus open at once");
-		L = &c->cache[c->ncache];
-		memset(L, 0, sizeof *L);
-		snprintf(L->hex, sizeof L->hex, "%s", hex);
-		if (cc_casus_new(c->keys, &c->cert, &L->cs) != CC_OK)
-			return fail(c, CASUS_E_INTERNAL, "out of memory");
-		L->granted = json_array();
-		c->ncache++;
+		return casus_is_online(c) ? fail(c, CASUS_E_VERIFY, "no verified policy yet")
+		                          : fail(c, CASUS_E_NETWORK, "cannot reach the server and there is no local copy of "
+		                                                     "casus %s on this device", hex);
+	struct loaded *L = get_loaded(c, hex);
+	if (!L)
+		return fail(c, CASUS_E_INTERNAL, "too many casus open at once");
+	if (!casus_is_online(c)) {
+		if (L->next_epoch > 0) {
+			*out = L; /* the local copy: verified when it was loaded */
+			return CASUS_OK;
+		}
+		return fail(c, CASUS_E_NETWORK, "cannot reach the server and there is no local copy of casus %s", hex);
 	}
 	for (;;) {
 		json_t *r = NULL;
@@ -672,6 +949,8 @@ static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 				            (unsigned long long)ep, cc_errname(crc));
 			}
 			remember_certs(L, cb, cl);
+			json_array_append(L->commits, json_object_get(o, "commit"));
+			L->dirty = 1;
 			free(cb);
 			L->next_epoch++;
 		}
@@ -703,6 +982,8 @@ static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 		free(gb);
 	}
 	json_decref(r);
+	if (cc_chain_find(cc_casus_chain(L->cs), c->keys->device_id) < 0 && json_array_size(L->hist))
+		cache_forget(c, hex); /* removed: keep no local copy */
 	*out = L;
 	return CASUS_OK;
 }
@@ -767,8 +1048,10 @@ static int aud_default(casus_client *c, const cc_chain_state *st)
 	return -1;
 }
 
-static int encrypt_and_post(casus_client *c, struct loaded *L, int aud, uint8_t ground, const char *kind,
-                            const char *text, uint64_t *seq, char msgid_hex[33]);
+static int queue_post(casus_client *c, const char *hex, const char *audience, const char *ground, const char *kind,
+                      const char *text, uint64_t *seq, char msgid_hex[33]);
+static uint64_t now_us(void);
+static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml, int live);
 
 int casus_new(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
               const char *const *members, size_t nmembers, char casus_hex[33])
@@ -819,7 +1102,7 @@ int casus_new(casus_client *c, const char *title, const char *purpose, const cha
 		/* the title travels encrypted, like every other content */
 		int aud = aud_default(c, cc_casus_chain(L->cs));
 		if (aud >= 0)
-			rc = encrypt_and_post(c, L, aud, CC_GROUND_NONE, "title", title, NULL, NULL);
+			rc = queue_post(c, casus_hex, c->policy.audiences[aud].name, NULL, "title", title, NULL, NULL);
 	}
 out:
 	cc_w_free(&w);
@@ -836,61 +1119,306 @@ static uint64_t now_us(void)
 	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
-static int encrypt_and_post(casus_client *c, struct loaded *L, int aud, uint8_t ground, const char *kind,
-                            const char *text, uint64_t *seq, char msgid_hex[33])
+/* ---- outbox -------------------------------------------------------------------------
+ *
+ * Every post is first encrypted end to end, then written to DIR/outbox/ (sealed
+ * under the cache key, fsync'd), then sent; the entry is deleted when the
+ * server acknowledges it, or answers "duplicate" (the message id was stored
+ * before: an earlier attempt arrived). The message id is fixed when the
+ * message is encrypted, so resending the same bytes can never be stored
+ * twice. If the epoch changed meanwhile (stale_epoch: the server checks the
+ * epoch before the replay table), the history is searched for the id before
+ * encrypting again for the new epoch.
+ */
+
+static void outbox_path(const casus_client *c, const char *name, char *out, size_t cap)
 {
-	json_t *body = json_pack("{siss}", "v", 1, "kind", kind);
+	snprintf(out, cap, "%s/outbox/%s", c->dir, name);
+}
+
+static int outbox_write(casus_client *c, const char *name, const json_t *e)
+{
+	char path[1024], bind[128];
+	size_t n = 0;
+	char *text = dump_wipeable(e, &n);
+	if (!text)
+		return -1;
+	outbox_path(c, name, path, sizeof path);
+	snprintf(bind, sizeof bind, "%s/%s", name, c->devhex);
+	int rc = sealed_write(path, c->cache_key, "outbox", bind, (const uint8_t *)text, n, 1);
+	sealed_free(text, n + 1);
+	return rc;
+}
+
+static json_t *outbox_read(casus_client *c, const char *name)
+{
+	char path[1024], bind[128];
+	uint8_t *pt = NULL;
+	size_t n = 0;
+	outbox_path(c, name, path, sizeof path);
+	snprintf(bind, sizeof bind, "%s/%s", name, c->devhex);
+	if (sealed_read(path, c->cache_key, "outbox", bind, &pt, &n) != 0)
+		return NULL;
+	json_t *o = json_loadb((const char *)pt, n, JSON_REJECT_DUPLICATES, NULL);
+	sealed_free(pt, n + 1);
+	return o;
+}
+
+static void outbox_remove(casus_client *c, const char *name)
+{
+	char path[1024];
+	outbox_path(c, name, path, sizeof path);
+	unlink(path);
+}
+
+/* Mark an entry the server refused for good: kept for `casus outbox`, not resent. */
+static void outbox_fail(casus_client *c, const char *name, json_t *e)
+{
+	char from[1024], to[1100];
+	json_object_set_new(e, "failed", json_string(c->err));
+	json_object_del(e, "text_wiped");
+	(void)outbox_write(c, name, e);
+	outbox_path(c, name, from, sizeof from);
+	snprintf(to, sizeof to, "%s.failed", from);
+	(void)rename(from, to);
+}
+
+/* Encrypt the entry's text for the casus' current epoch; sets msg, id, epoch. */
+static int outbox_encrypt(casus_client *c, struct loaded *L, json_t *e)
+{
+	const char *an = json_string_value(json_object_get(e, "audience"));
+	const char *gn = json_string_value(json_object_get(e, "ground"));
+	const char *kind = json_string_value(json_object_get(e, "kind"));
+	const char *text = json_string_value(json_object_get(e, "text"));
+	int aud = an && *an ? cc_policy_audience_index(&c->policy, an) : aud_default(c, cc_casus_chain(L->cs));
+	int g = gn ? cc_ground_from_name(gn) : CC_GROUND_NONE;
+	if (aud < 0 || g < 0 || !text)
+		return fail(c, CASUS_E_USAGE, "the queued message names an unknown audience or ground");
+	json_t *body = json_pack("{siss}", "v", 1, "kind", kind ? kind : "note");
 	json_object_set_new(body, "text", json_string(text));
-	char *pt = json_dumps(body, JSON_COMPACT);
+	size_t ptl = 0;
+	char *pt = dump_wipeable(body, &ptl);
 	json_decref(body);
 	if (!pt)
 		return fail(c, CASUS_E_USAGE, "the text is not valid UTF-8");
-	size_t ptl = strlen(pt);
+	cc_wbuf w;
+	cc_w_init(&w);
+	/* counters must grow across restarts of the client: start from the clock */
+	uint64_t floor = now_us();
+	if (floor <= c->counter_floor)
+		floor = c->counter_floor + 1;
+	c->counter_floor = floor;
+	cc_casus_set_send_counter(L->cs, floor);
+	int crc = cc_casus_encrypt(L->cs, &c->policy, aud, (uint8_t)g, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
+	sealed_free(pt, ptl + 1);
 	int rc = CASUS_OK;
-	for (int attempt = 0; attempt < 3; attempt++) {
-		cc_wbuf w;
-		cc_w_init(&w);
-		/* counters must grow across restarts of the client: start from the clock */
-		uint64_t floor = now_us();
-		if (floor <= c->counter_floor)
-			floor = c->counter_floor + 1;
-		c->counter_floor = floor;
-		cc_casus_set_send_counter(L->cs, floor);
-		int crc = cc_casus_encrypt(L->cs, &c->policy, aud, ground, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
-		if (crc != CC_OK || w.err) {
-			cc_w_free(&w);
-			rc = crc == CC_ERR_GROUND_REQUIRED
-			         ? fail(c, CASUS_E_USAGE,
-			                "this audience includes roles outside the care circle: give a disclosure ground "
-			                "(--ground consent|legal_duty|conflict_of_duties|right_to_report|no_care_info)")
-			         : fail(c, CASUS_E_VERIFY, "cannot encrypt: %s", cc_strerror(crc));
-			if (crc == CC_ERR_GROUND_REQUIRED)
-				snprintf(c->code, sizeof c->code, "ground_required");
+	cc_message m;
+	if (crc != CC_OK || w.err || cc_message_decode(w.p, w.len, &m) != CC_OK) {
+		if (crc == CC_ERR_GROUND_REQUIRED) {
+			rc = fail(c, CASUS_E_USAGE,
+			          "this audience includes roles outside the care circle: give a disclosure ground "
+			          "(--ground consent|legal_duty|conflict_of_duties|right_to_report|no_care_info)");
+			snprintf(c->code, sizeof c->code, "ground_required");
+		} else if (crc == CC_ERR_NO_KEY) {
+			rc = fail(c, CASUS_E_USAGE, "you hold no key for the audience %s of this casus (see casus members)", an);
+		} else {
+			rc = fail(c, CASUS_E_VERIFY, "cannot encrypt: %s", cc_strerror(crc));
+		}
+	} else {
+		char mid[33];
+		proto_hex16(m.h.message_id, mid);
+		proto_set_b64(e, "msg", w.p, w.len);
+		json_object_set_new(e, "audience", json_string(c->policy.audiences[aud].name));
+		json_object_set_new(e, "id", json_string(mid));
+		json_object_set_new(e, "epoch", json_integer((json_int_t)m.h.epoch));
+	}
+	cc_w_free(&w);
+	return rc;
+}
+
+/* Look for a message id in the history after a sequence number. */
+static int history_has_id(casus_client *c, const char *hex, uint64_t after, const char *mid, uint64_t *seq_out)
+{
+	uint64_t cursor = after;
+	for (int pages = 0; pages < 200; pages++) {
+		json_t *r = NULL;
+		if (request(c, json_pack("{sssssIsi}", "type", "history", "casus", hex, "after", (json_int_t)cursor, "limit",
+		                         500),
+		            &r) != CASUS_OK)
+			return -1;
+		size_t i;
+		json_t *o;
+		json_array_foreach(json_object_get(r, "messages"), i, o) {
+			uint8_t *mb = NULL;
+			size_t ml = 0;
+			uint64_t seq = 0;
+			cc_message m;
+			char id[33];
+			if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq) == 0)
+				cursor = seq;
+			if (proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml) == 0 && cc_message_decode(mb, ml, &m) == CC_OK) {
+				proto_hex16(m.h.message_id, id);
+				if (strcmp(id, mid) == 0) {
+					free(mb);
+					json_decref(r);
+					*seq_out = seq;
+					return 1;
+				}
+			}
+			free(mb);
+		}
+		int more = json_is_true(json_object_get(r, "more"));
+		json_decref(r);
+		if (!more)
+			break;
+	}
+	return 0;
+}
+
+/* Deliver one outbox entry. maybe_sent: an earlier attempt may have arrived.
+ * CASUS_OK (delivered; entry removed), CASUS_E_QUEUED (kept: no connection),
+ * or a refusal (entry marked failed). */
+static int outbox_deliver(casus_client *c, const char *name, json_t *e, int maybe_sent, uint64_t *seq,
+                          char msgid_hex[33])
+{
+	const char *hex = json_string_value(json_object_get(e, "casus"));
+	int rc = CASUS_OK;
+	if (!hex)
+		return fail(c, CASUS_E_USAGE, "damaged outbox entry");
+	for (int attempt = 0; attempt < 4; attempt++) {
+		struct loaded *L = NULL;
+		if ((rc = load_casus(c, hex, &L)) != CASUS_OK) {
+			if (rc == CASUS_E_NETWORK && !casus_is_online(c))
+				rc = CASUS_E_QUEUED;
 			break;
 		}
-		cc_message m;
-		if (msgid_hex && cc_message_decode(w.p, w.len, &m) == CC_OK)
-			proto_hex16(m.h.message_id, msgid_hex);
-		json_t *req = json_pack("{ssss}", "type", "msg.post", "casus", L->hex);
-		proto_set_b64(req, "msg", w.p, w.len);
-		cc_w_free(&w);
+		const cc_chain_state *st = cc_casus_chain(L->cs);
+		if (!json_object_get(e, "msg") ||
+		    (uint64_t)json_integer_value(json_object_get(e, "epoch")) != st->epoch) {
+			if (json_object_get(e, "msg") && maybe_sent) {
+				/* an older encryption may have arrived before the epoch changed */
+				uint64_t found = 0;
+				int h = history_has_id(c, hex, (uint64_t)json_integer_value(json_object_get(e, "after")),
+				                       json_string_value(json_object_get(e, "id")), &found);
+				if (h < 0) {
+					rc = casus_is_online(c) ? CASUS_E_SERVER : CASUS_E_QUEUED;
+					break;
+				}
+				if (h == 1) {
+					if (seq)
+						*seq = found;
+					rc = CASUS_OK;
+					goto delivered;
+				}
+			}
+			if ((rc = outbox_encrypt(c, L, e)) != CASUS_OK)
+				break;
+			if (!casus_is_online(c)) {
+				/* encrypted for the newest epoch known here; sent on the next connect */
+				(void)outbox_write(c, name, e);
+				rc = CASUS_E_QUEUED;
+				break;
+			}
+			if (outbox_write(c, name, e) != 0) {
+				rc = fail(c, CASUS_E_PROFILE, "cannot write the outbox in %s", c->dir);
+				break;
+			}
+		}
+		if (!casus_is_online(c)) {
+			rc = CASUS_E_QUEUED;
+			break;
+		}
+		json_t *req = json_pack("{ssss}", "type", "msg.post", "casus", hex);
+		json_object_set(req, "msg", json_object_get(e, "msg"));
 		json_t *r = NULL;
+		maybe_sent = 1;
 		rc = request(c, req, &r);
+		if (rc == CASUS_OK) {
+			if (seq)
+				proto_get_u64(r, "seq", UINT64_MAX >> 12, seq);
+			json_decref(r);
+			goto delivered;
+		}
+		if (rc == CASUS_E_SERVER && strcmp(c->code, "duplicate") == 0) {
+			/* an earlier attempt arrived: delivered exactly once */
+			clear_err(c);
+			rc = CASUS_OK;
+			goto delivered;
+		}
 		if (rc == CASUS_E_SERVER && strcmp(c->code, "stale_epoch") == 0) {
 			/* the membership changed meanwhile: verify the new commits and encrypt again */
 			clear_err(c);
-			struct loaded *L2;
-			if ((rc = load_casus(c, L->hex, &L2)))
-				break;
+			json_object_set_new(e, "epoch", json_integer(-1));
 			continue;
 		}
-		if (rc == CASUS_OK && seq)
-			proto_get_u64(r, "seq", UINT64_MAX >> 12, seq);
-		json_decref(r);
+		if (rc == CASUS_E_NETWORK)
+			rc = CASUS_E_QUEUED;
 		break;
 	}
-	sodium_memzero(pt, ptl);
-	free(pt);
+	if (rc == CASUS_E_QUEUED) {
+		clear_err(c);
+		fail(c, CASUS_E_QUEUED,
+		     "not delivered yet: the server cannot be reached. The message is kept encrypted in the outbox "
+		     "and sent on the next connect (see casus outbox)");
+	} else if (rc != CASUS_OK && rc != CASUS_E_INTERNAL) {
+		outbox_fail(c, name, e);
+	}
+	if (msgid_hex && json_string_value(json_object_get(e, "id")))
+		snprintf(msgid_hex, 33, "%s", json_string_value(json_object_get(e, "id")));
+	return rc;
+delivered:
+	if (msgid_hex && json_string_value(json_object_get(e, "id")))
+		snprintf(msgid_hex, 33, "%s", json_string_value(json_object_get(e, "id")));
+	outbox_remove(c, name);
+	if (seq && *seq) {
+		track_mark(c, hex, *seq);
+		/* our own message, for the cache */
+		struct loaded *L = NULL;
+		uint8_t *mb = NULL;
+		size_t ml = 0;
+		if (load_casus_local(c, hex, &L) && proto_get_b64(e, "msg", PROTO_MAX_FRAME, &mb, &ml) == 0) {
+			json_t *o = decode_one(c, L, *seq, mb, ml, 0);
+			json_decref(o);
+		}
+		free(mb);
+	}
+	json_array_append_new(c->delivered,
+	                      json_pack("{sssssI}", "id", json_string_value(json_object_get(e, "id")) ?: "", "casus",
+	                                hex, "seq", (json_int_t)(seq ? *seq : 0)));
+	return CASUS_OK;
+}
+
+static int queue_post(casus_client *c, const char *hex, const char *audience, const char *ground, const char *kind,
+                      const char *text, uint64_t *seq, char msgid_hex[33])
+{
+	char name[64];
+	uint8_t rnd[8];
+	randombytes_buf(rnd, sizeof rnd);
+	/* names sort in the order the messages were written */
+	snprintf(name, sizeof name, "%016llx-%02x%02x%02x%02x.bin", (unsigned long long)now_us(), rnd[0], rnd[1], rnd[2],
+	         rnd[3]);
+	json_t *e = json_pack("{sisssssssI}", "v", 1, "casus", hex, "audience", audience, "kind", kind, "queued",
+	                      (json_int_t)time(NULL));
+	json_object_set_new(e, "text", json_string(text));
+	if (!json_object_get(e, "text")) {
+		json_decref(e);
+		return fail(c, CASUS_E_USAGE, "the text is not valid UTF-8");
+	}
+	if (ground)
+		json_object_set_new(e, "ground", json_string(ground));
+	struct loaded *L = NULL;
+	if (load_casus_local(c, hex, &L))
+		json_object_set_new(e, "after", json_integer((json_int_t)hist_last(L)));
+	int rc = CASUS_OK;
+	if (L) {
+		/* the id is fixed here, at encryption, before anything is sent */
+		rc = outbox_encrypt(c, L, e);
+	}
+	if (rc == CASUS_OK && outbox_write(c, name, e) != 0)
+		rc = fail(c, CASUS_E_PROFILE, "cannot write the outbox in %s", c->dir);
+	if (rc == CASUS_OK)
+		rc = outbox_deliver(c, name, e, 0, seq, msgid_hex);
+	json_decref(e);
 	return rc;
 }
 
@@ -900,19 +1428,122 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 	clear_err(c);
 	struct loaded *L = NULL;
 	int rc = load_casus(c, casus_hex, &L);
-	if (rc)
+	if (rc == CASUS_E_NETWORK && !casus_is_online(c)) {
+		/* never opened here and no connection: queue it, encrypted when delivered */
+		clear_err(c);
+		L = NULL;
+	} else if (rc) {
 		return rc;
-	int aud = audience ? cc_policy_audience_index(&c->policy, audience) : aud_default(c, cc_casus_chain(L->cs));
-	if (aud < 0)
+	}
+	if (!c->have_policy) {
+		/* nothing verified on this device yet: queue the text (sealed); the
+		 * audience and ground are checked when it is encrypted on delivery */
+		if (seq)
+			*seq = 0;
+		return queue_post(c, casus_hex, audience ? audience : "", ground, "note", text, seq, msgid_hex);
+	}
+	int aud = audience ? cc_policy_audience_index(&c->policy, audience) : (L ? aud_default(c, cc_casus_chain(L->cs)) : -2);
+	if (aud == -2) {
+		if (seq)
+			*seq = 0;
+		return queue_post(c, casus_hex, "", ground, "note", text, seq, msgid_hex);
+	}
+	if (aud < 0 || aud >= c->policy.naudiences)
 		return fail(c, CASUS_E_USAGE, "unknown audience %s", audience ? audience : "(none you may use)");
 	int g = CC_GROUND_NONE;
 	if (ground && (g = cc_ground_from_name(ground)) < 0)
 		return fail(c, CASUS_E_USAGE,
 		            "unknown ground %s (consent, legal_duty, conflict_of_duties, right_to_report, no_care_info)",
 		            ground);
-	if (!cc_casus_has_epoch_key(L->cs, cc_casus_chain(L->cs)->epoch, aud))
+	if (L && !cc_casus_has_epoch_key(L->cs, cc_casus_chain(L->cs)->epoch, aud))
 		return fail(c, CASUS_E_USAGE, "you are not in the audience %s of this casus", c->policy.audiences[aud].name);
-	return encrypt_and_post(c, L, aud, (uint8_t)g, "note", text, seq, msgid_hex);
+	if (seq)
+		*seq = 0;
+	return queue_post(c, casus_hex, c->policy.audiences[aud].name, ground, "note", text, seq, msgid_hex);
+}
+
+/* casus outbox: deliver what can be delivered, list the rest. */
+int casus_outbox_flush(casus_client *c)
+{
+	char dpath[1024];
+	int delivered = 0;
+	path_in(dpath, sizeof dpath, c->dir, "outbox");
+	if (!casus_is_online(c))
+		return 0;
+	/* one process at a time (a live view and a command may share a profile);
+	 * a second sender would still be safe: the server answers "duplicate" */
+	char lpath[1100];
+	snprintf(lpath, sizeof lpath, "%s/.lock", dpath);
+	int lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+		if (lfd >= 0)
+			close(lfd);
+		return 0;
+	}
+	struct dirent **names = NULL;
+	int n = scandir(dpath, &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		const char *nm = names[i]->d_name;
+		size_t l = strlen(nm);
+		if (l > 4 && strcmp(nm + l - 4, ".bin") == 0 && casus_is_online(c)) {
+			json_t *e = outbox_read(c, nm);
+			if (e) {
+				uint64_t seq = 0;
+				if (outbox_deliver(c, nm, e, 1, &seq, NULL) == CASUS_OK)
+					delivered++;
+				json_decref(e);
+			}
+		}
+		free(names[i]);
+	}
+	free(names);
+	flock(lfd, LOCK_UN);
+	close(lfd);
+	return delivered;
+}
+
+int casus_outbox_list(casus_client *c, json_t **out)
+{
+	char dpath[1024];
+	path_in(dpath, sizeof dpath, c->dir, "outbox");
+	json_t *pending = json_array(), *failed = json_array();
+	struct dirent **names = NULL;
+	int n = scandir(dpath, &names, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		const char *nm = names[i]->d_name;
+		size_t l = strlen(nm);
+		int is_failed = l > 11 && strcmp(nm + l - 11, ".bin.failed") == 0;
+		if (is_failed || (l > 4 && strcmp(nm + l - 4, ".bin") == 0)) {
+			char base[256];
+			snprintf(base, sizeof base, "%.*s", (int)(is_failed ? l - 7 : l), nm);
+			char path[1024], bind[320];
+			uint8_t *pt = NULL;
+			size_t pl = 0;
+			outbox_path(c, nm, path, sizeof path);
+			snprintf(bind, sizeof bind, "%s/%s", base, c->devhex);
+			json_t *e = NULL;
+			if (sealed_read(path, c->cache_key, "outbox", bind, &pt, &pl) == 0) {
+				e = json_loadb((const char *)pt, pl, JSON_REJECT_DUPLICATES, NULL);
+				sealed_free(pt, pl + 1);
+			}
+			json_t *x = json_pack("{ss}", "entry", base);
+			if (e) {
+				const char *keys[] = {"casus", "audience", "ground", "id", "queued", "failed", "text"};
+				for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+					if (json_object_get(e, keys[k]))
+						json_object_set(x, keys[k], json_object_get(e, keys[k]));
+				json_object_set_new(x, "encrypted", json_boolean(json_object_get(e, "msg") != NULL));
+			} else {
+				json_object_set_new(x, "error", json_string("does not open (damaged, or another device's)"));
+			}
+			json_decref(e);
+			json_array_append_new(is_failed ? failed : pending, x);
+		}
+		free(names[i]);
+	}
+	free(names);
+	*out = json_pack("{sososO}", "pending", pending, "failed", failed, "delivered", c->delivered);
+	return CASUS_OK;
 }
 
 /* ---- history ----------------------------------------------------------------------- */
@@ -925,7 +1556,8 @@ static json_t *cert_json(const cc_cert *ct)
 	                 "device", dev);
 }
 
-static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml)
+/* live: a pushed message (replay tracker and counter order apply); else history. */
+static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml, int live)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
@@ -950,7 +1582,8 @@ static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const
 		json_object_set_new(o, "sender", cert_json(sc));
 	cc_wbuf pt;
 	cc_w_init_secret(&pt);
-	int rc = cc_casus_decrypt(L->cs, &c->policy, mb, ml, &pt, NULL);
+	int rc = live ? cc_casus_decrypt(L->cs, &c->policy, mb, ml, &pt, NULL)
+	              : cc_casus_decrypt_history(L->cs, &c->policy, mb, ml, &pt, NULL);
 	if (rc == CC_OK) {
 		json_t *body = json_loadb((const char *)pt.p, pt.len, JSON_REJECT_DUPLICATES, NULL);
 		const char *t = json_string_value(json_object_get(body, "text"));
@@ -964,7 +1597,18 @@ static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const
 		json_object_set_new(o, "error", json_string(cc_errname(rc)));
 	}
 	cc_w_free(&pt);
+	hist_add(L, o);
 	return o;
+}
+
+static int seq_in(const json_t *arr, uint64_t seq)
+{
+	size_t j;
+	json_t *x;
+	json_array_foreach(arr, j, x)
+		if ((uint64_t)json_integer_value(json_object_get(x, "seq")) == seq)
+			return 1;
+	return 0;
 }
 
 int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t limit, json_t **out)
@@ -975,9 +1619,20 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 	if (rc)
 		return rc;
 	json_t *res = json_array();
+	size_t i;
+	json_t *o;
+	if (!casus_is_online(c)) {
+		/* offline: the local copy (casus_is_online tells the caller) */
+		json_array_foreach(L->hist, i, o) {
+			uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+			if (seq > after && (!limit || json_array_size(res) < limit))
+				json_array_append(res, o);
+		}
+		*out = res;
+		return CASUS_OK;
+	}
 	uint64_t last = 0;
 	/* granted messages from before this device joined come first */
-	size_t i;
 	json_t *gm;
 	json_array_foreach(L->granted, i, gm) {
 		uint64_t seq = 0;
@@ -988,12 +1643,21 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			free(mb);
 			continue;
 		}
-		json_t *o = decode_one(c, L, seq, mb, ml);
-		json_object_set_new(o, "granted", json_true());
-		json_array_append_new(res, o);
+		json_t *e = decode_one(c, L, seq, mb, ml, 0);
+		json_object_set_new(e, "granted", json_true());
+		json_array_append_new(res, e);
 		free(mb);
 	}
 	uint64_t cursor = after;
+	if (!after && !limit) {
+		/* the whole history: what this device decrypted before comes from the
+		 * cache, only newer messages from the server */
+		json_array_foreach(L->hist, i, o)
+			if (!seq_in(res, (uint64_t)json_integer_value(json_object_get(o, "seq"))))
+				json_array_append(res, o);
+		cursor = hist_last(L);
+		last = cursor;
+	}
 	for (;;) {
 		json_t *r = NULL;
 		json_t *req = json_pack("{sssssIsI}", "type", "history", "casus", casus_hex, "after", (json_int_t)cursor,
@@ -1003,7 +1667,6 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			return rc;
 		}
 		json_t *msgs = json_object_get(r, "messages");
-		json_t *o;
 		json_array_foreach(msgs, i, o) {
 			uint64_t seq = 0;
 			uint8_t *mb = NULL;
@@ -1012,14 +1675,8 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 				free(mb);
 				continue;
 			}
-			int dup = 0;
-			size_t j;
-			json_t *x;
-			json_array_foreach(res, j, x)
-				if ((uint64_t)json_integer_value(json_object_get(x, "seq")) == seq)
-					dup = 1;
-			if (!dup)
-				json_array_append_new(res, decode_one(c, L, seq, mb, ml));
+			if (!seq_in(res, seq))
+				json_array_append_new(res, decode_one(c, L, seq, mb, ml, 0));
 			free(mb);
 			cursor = seq;
 			if (seq > last)
@@ -1037,7 +1694,27 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			json_decref(r);
 		clear_err(c);
 	}
+	if (L->dirty)
+		cache_save(c, L);
 	*out = res;
+	return CASUS_OK;
+}
+
+int casus_cache_info(casus_client *c, const char *casus_hex, json_t **out)
+{
+	char path[1024];
+	struct stat sb;
+	uint8_t id[16];
+	clear_err(c);
+	int rc = parse_casus(c, casus_hex, id);
+	if (rc)
+		return rc;
+	cache_path(c, casus_hex, path, sizeof path);
+	if (stat(path, &sb) != 0) {
+		*out = json_pack("{sb}", "cached", 0);
+		return CASUS_OK;
+	}
+	*out = json_pack("{sbsI}", "cached", 1, "saved", (json_int_t)sb.st_mtime);
 	return CASUS_OK;
 }
 
@@ -1409,8 +2086,11 @@ int casus_decode_push(casus_client *c, const json_t *push, json_t **out)
 	int rc = CASUS_OK;
 	if (!L || (cc_message_decode(mb, ml, &m) == CC_OK && m.h.epoch > cc_casus_chain(L->cs)->epoch))
 		rc = load_casus(c, hex, &L);
-	if (rc == CASUS_OK)
-		*out = decode_one(c, L, seq, mb, ml);
+	if (rc == CASUS_OK) {
+		*out = decode_one(c, L, seq, mb, ml, 1);
+		if (L->dirty)
+			cache_save(c, L);
+	}
 	free(mb);
 	return rc;
 }
@@ -1432,5 +2112,272 @@ int casus_my_audiences(casus_client *c, const char *casus_hex, json_t **out)
 		                                     role >= 0 && cc_policy_ground_required(&c->policy, a, role, st->level)));
 	}
 	*out = arr;
+	return CASUS_OK;
+}
+
+/* ---- following casus live: reconnect, resume, duplicates ------------------------- */
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static struct tracked *find_track(casus_client *c, const char *hex)
+{
+	for (size_t i = 0; i < c->ntrack; i++)
+		if (strcmp(c->track[i].hex, hex) == 0)
+			return &c->track[i];
+	return NULL;
+}
+
+static int ring_has(const struct tracked *t, uint64_t seq)
+{
+	for (size_t i = 0; i < t->nring; i++)
+		if (t->ring[i] == seq)
+			return 1;
+	return 0;
+}
+
+static void ring_add(struct tracked *t, uint64_t seq)
+{
+	if (ring_has(t, seq))
+		return;
+	t->ring[t->pos] = seq;
+	t->pos = (t->pos + 1) % RING;
+	if (t->nring < RING)
+		t->nring++;
+	if (seq > t->last)
+		t->last = seq;
+}
+
+static void track_mark(casus_client *c, const char *hex, uint64_t seq)
+{
+	struct tracked *t = find_track(c, hex);
+	if (t && seq)
+		ring_add(t, seq);
+}
+
+int casus_track(casus_client *c, const char *casus_hex, uint64_t seq)
+{
+	uint8_t id[16];
+	clear_err(c);
+	int rc = parse_casus(c, casus_hex, id);
+	if (rc)
+		return rc;
+	struct tracked *t = find_track(c, casus_hex);
+	if (!t) {
+		if (c->ntrack == CASUS_CACHE_MAX)
+			return fail(c, CASUS_E_USAGE, "too many casus followed at once");
+		t = &c->track[c->ntrack++];
+		memset(t, 0, sizeof *t);
+		snprintf(t->hex, sizeof t->hex, "%s", casus_hex);
+	}
+	if (seq)
+		ring_add(t, seq);
+	return CASUS_OK;
+}
+
+int casus_latest_seq(casus_client *c, const char *casus_hex, uint64_t *seq)
+{
+	clear_err(c);
+	*seq = 0;
+	json_t *r = NULL;
+	int rc = request(c,
+	                 json_pack("{sssssIsi}", "type", "history", "casus", casus_hex, "before",
+	                           (json_int_t)(UINT64_MAX >> 12), "limit", 1),
+	                 &r);
+	if (rc)
+		return rc;
+	json_t *m = json_array_get(json_object_get(r, "messages"), 0);
+	if (m)
+		proto_get_u64(m, "seq", UINT64_MAX >> 12, seq);
+	json_decref(r);
+	return CASUS_OK;
+}
+
+/* After a (re)connect: what the followed casus missed, as pushes marked
+ * "resumed", after a "commit" push if the chain moved meanwhile. */
+static void resume_tracked(casus_client *c)
+{
+	for (size_t k = 0; k < c->ntrack; k++) {
+		struct tracked *t = &c->track[k];
+		struct loaded *L = NULL;
+		for (size_t i = 0; i < c->ncache; i++)
+			if (strcmp(c->cache[i].hex, t->hex) == 0)
+				L = &c->cache[i];
+		if (L) {
+			uint64_t before = L->next_epoch;
+			struct loaded *L2;
+			if (load_casus(c, t->hex, &L2) == CASUS_OK && L2->next_epoch != before)
+				json_array_append_new(c->pending,
+				                      json_pack("{sssssb}", "push", "commit", "casus", t->hex, "resumed", 1));
+		}
+		uint64_t cursor = t->last;
+		for (int pages = 0; pages < 100; pages++) {
+			json_t *r = NULL;
+			if (request(c,
+			            json_pack("{sssssIsi}", "type", "history", "casus", t->hex, "after", (json_int_t)cursor,
+			                      "limit", 500),
+			            &r) != CASUS_OK)
+				break;
+			size_t i;
+			json_t *o;
+			json_array_foreach(json_object_get(r, "messages"), i, o) {
+				uint64_t seq = 0;
+				if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq))
+					continue;
+				cursor = seq;
+				json_t *p = json_pack("{sssssIsOsb}", "push", "msg", "casus", t->hex, "seq", (json_int_t)seq, "msg",
+				                      json_object_get(o, "msg"), "resumed", 1);
+				if (p)
+					json_array_append_new(c->pending, p);
+			}
+			int more = json_is_true(json_object_get(r, "more"));
+			json_decref(r);
+			if (!more)
+				break;
+		}
+	}
+}
+
+/* 1 if the event should be handed out (not a duplicate of a followed casus). */
+static int event_filter(casus_client *c, const json_t *p)
+{
+	const char *kind = json_string_value(json_object_get(p, "push"));
+	const char *hex = json_string_value(json_object_get(p, "casus"));
+	if (!kind || !hex)
+		return 1;
+	if (strcmp(kind, "removed") == 0) {
+		cache_forget(c, hex);
+		return 1;
+	}
+	if (strcmp(kind, "msg") != 0)
+		return 1;
+	struct tracked *t = find_track(c, hex);
+	if (!t)
+		return 1;
+	uint64_t seq = (uint64_t)json_integer_value(json_object_get(p, "seq"));
+	if (ring_has(t, seq))
+		return 0;
+	ring_add(t, seq);
+	return 1;
+}
+
+static json_t *state_event(const char *state, unsigned retry_ms)
+{
+	return json_pack("{sssssi}", "push", "connection", "state", state, "retry_in_ms", (int)retry_ms);
+}
+
+json_t *casus_next_event(casus_client *c, int timeout_ms)
+{
+	uint64_t deadline = mono_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+	for (;;) {
+		while (json_array_size(c->pending)) {
+			json_t *p = json_incref(json_array_get(c->pending, 0));
+			json_array_remove(c->pending, 0);
+			if (event_filter(c, p))
+				return p;
+			json_decref(p);
+		}
+		uint64_t now = mono_ms();
+		if (casus_is_online(c)) {
+			conn_poll(c->conn);
+			json_t *p;
+			while ((p = conn_next_push(c->conn, 0)) != NULL) {
+				if (event_filter(c, p))
+					return p;
+				json_decref(p);
+			}
+			if (!casus_is_online(c)) {
+				/* the server went away: retry soon, with backoff and jitter */
+				c->backoff_ms = BACKOFF_MIN_MS;
+				c->next_retry_ms = now + BACKOFF_MIN_MS / 2 + randombytes_uniform(BACKOFF_MIN_MS / 2);
+				c->offline_reported = 1;
+				return state_event("offline", (unsigned)(c->next_retry_ms - now));
+			}
+			if (now >= deadline)
+				return NULL;
+			uint64_t left = deadline - now;
+			p = conn_next_push(c->conn, (int)(left > 100 ? 100 : left));
+			if (p) {
+				if (event_filter(c, p))
+					return p;
+				json_decref(p);
+			}
+			continue;
+		}
+		if (now >= c->next_retry_ms) {
+			int rc = casus_client_connect(c);
+			if (rc == CASUS_OK) {
+				c->offline_reported = 0;
+				json_array_insert_new(c->pending, 0, state_event("online", 0));
+				continue;
+			}
+			if (rc != CASUS_E_NETWORK) {
+				/* authentication or verification refused: not a network blip */
+				c->next_retry_ms = mono_ms() + BACKOFF_MAX_MS;
+				return json_pack("{sssssssi}", "push", "connection", "state", "refused", "message", c->err,
+				                 "retry_in_ms", (int)BACKOFF_MAX_MS);
+			}
+			unsigned b = c->backoff_ms;
+			c->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
+			/* full jitter in [b/2, b): clients do not all come back at once */
+			unsigned wait = b / 2 + randombytes_uniform(b / 2 > 0 ? b / 2 : 1);
+			c->next_retry_ms = mono_ms() + wait;
+			return state_event("offline", wait);
+		}
+		if (now >= deadline)
+			return NULL;
+		uint64_t left = deadline - now, until = c->next_retry_ms - now;
+		if (until < left)
+			left = until;
+		(void)poll(NULL, 0, (int)(left > 100 ? 100 : left));
+	}
+}
+
+int casus_event_fd(const casus_client *c)
+{
+	return c->conn ? conn_fd(c->conn) : -1;
+}
+
+int casus_event_wait_ms(const casus_client *c)
+{
+	if (json_array_size(c->pending))
+		return 0;
+	if (casus_is_online(c))
+		return 1000;
+	uint64_t now = mono_ms();
+	return c->next_retry_ms > now ? (int)(c->next_retry_ms - now) : 0;
+}
+
+void casus_set_offline(casus_client *c)
+{
+	/* after a failed first connect: casus_next_event retries on its own */
+	c->next_retry_ms = mono_ms() + c->backoff_ms;
+}
+
+/* ---- who am I ------------------------------------------------------------------------ */
+
+int casus_whoami(casus_client *c, json_t **out)
+{
+	clear_err(c);
+	if (!c->have_cert)
+		return fail(c, CASUS_E_PROFILE, "no certificate installed yet: run casus install-cert FILE");
+	json_t *o = cert_json(&c->cert);
+	json_object_set_new(o, "serial", json_integer((json_int_t)c->cert.serial));
+	json_object_set_new(o, "not_before", json_integer((json_int_t)c->cert.not_before));
+	json_object_set_new(o, "not_after", json_integer((json_int_t)c->cert.not_after));
+	json_object_set_new(o, "server", json_string(c->server));
+	json_object_set_new(o, "profile", json_string(c->dir));
+	json_object_set_new(o, "online", json_boolean(casus_is_online(c)));
+	json_object_set_new(o, "policy", json_integer(c->have_policy ? (json_int_t)c->policy.number : 0));
+	json_t *ob = NULL;
+	if (casus_outbox_list(c, &ob) == CASUS_OK) {
+		json_object_set_new(o, "outbox", json_integer((json_int_t)json_array_size(json_object_get(ob, "pending"))));
+		json_decref(ob);
+	}
+	*out = o;
 	return CASUS_OK;
 }

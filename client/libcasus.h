@@ -1,21 +1,41 @@
 /*
  * libcasus.h: the casus client library.
  *
- * A profile folder holds one device's identity: its keystore (device keys and
- * certificate, encrypted under the user's passphrase with Argon2id), the
- * server address, the pinned deployment root key, the newest verified policy,
- * an encrypted local cache and an outbox. A casus_client opens a profile,
+ * A profile folder holds one device's identity: its keystore (device keys,
+ * certificate and the local cache key, encrypted under the user's passphrase
+ * with Argon2id), the server address, the pinned deployment root key, the
+ * newest verified policy, an encrypted local cache per casus and an outbox
+ * (layout and formats: docs/CLIENT.md). A casus_client opens a profile,
  * connects and authenticates, and does the work of the `casus` command:
  * verifying every commit chain against the root and the signed policy,
  * encrypting and decrypting messages, and refusing anything that does not
  * verify.
  *
- * Errors: every function returns CASUS_OK (0) or a negative CASUS_E_* code;
- * casus_error() then holds a sentence for people and casus_error_code() a
- * stable code (a casus.v1 wire code such as "forbidden", or a local one such
- * as "passphrase"). Strings returned by the library are owned by the client
- * and valid until the next call on it. JSON results (json_t) are new
- * references the caller releases with json_decref.
+ * Errors: every int function returns CASUS_OK (0) or a negative CASUS_E_*
+ * code; casus_error() then holds a sentence for people (what went wrong and
+ * what to do next) and casus_error_code() a stable code (a casus.v1 wire code
+ * such as "forbidden", "duplicate", or a local one such as "passphrase",
+ * "network", "queued"). Both strings are owned by the client and valid until
+ * the next call on it.
+ *
+ * Memory: every json_t * the library hands out (out parameters, return
+ * values) is a new reference the caller releases with json_decref. json_t
+ * arguments are borrowed (never stolen). char buffers the caller passes
+ * (casus_hex[33], msgid_hex[33]) are filled with NUL-terminated hex.
+ * Decrypted text reaches the caller only inside such JSON objects: release
+ * them promptly. Secrets (device keys, cache key, epoch keys) never leave
+ * the library and live in sodium_malloc memory that is wiped on free.
+ *
+ * Threads: a casus_client is not thread-safe; use one client from one thread
+ * (or serialise every call). Separate clients (even on the same profile, in
+ * one or several processes) are independent; the outbox is locked while it
+ * is being sent, and the server's replay check keeps delivery exactly-once.
+ *
+ * Offline: casus_client_open needs no network. If casus_client_connect fails
+ * with CASUS_E_NETWORK, casus_history/casus_members read the local copy
+ * (casus_is_online() is then 0: say so to the user) and casus_post queues the
+ * message in the outbox (CASUS_E_QUEUED); it is delivered by the next
+ * successful connect (casus_client_connect, or casus_next_event's reconnect).
  */
 #ifndef LIBCASUS_H
 #define LIBCASUS_H
@@ -27,13 +47,14 @@
 enum casus_rc {
 	CASUS_OK = 0,
 	CASUS_E_USAGE = -1,      /* bad arguments (exit code 2) */
-	CASUS_E_PROFILE = -2,    /* profile missing or damaged */
-	CASUS_E_PASSPHRASE = -3, /* wrong passphrase */
-	CASUS_E_NETWORK = -4,    /* cannot reach the server / connection lost */
-	CASUS_E_SERVER = -5,     /* the server refused (see casus_error_code) */
-	CASUS_E_VERIFY = -6,     /* something did not verify: refused */
-	CASUS_E_NOT_FOUND = -7,  /* no such casus, user or message */
-	CASUS_E_INTERNAL = -8
+	CASUS_E_PROFILE = -2,    /* profile missing or damaged (3) */
+	CASUS_E_PASSPHRASE = -3, /* wrong passphrase (3) */
+	CASUS_E_NETWORK = -4,    /* cannot reach the server / connection lost (4) */
+	CASUS_E_SERVER = -5,     /* the server refused (see casus_error_code) (1) */
+	CASUS_E_VERIFY = -6,     /* something did not verify: refused (5) */
+	CASUS_E_NOT_FOUND = -7,  /* no such casus, user or message (6) */
+	CASUS_E_INTERNAL = -8,   /* (1) */
+	CASUS_E_QUEUED = -9      /* not delivered yet: kept in the outbox (7) */
 };
 
 typedef struct casus_client casus_client;
@@ -57,29 +78,45 @@ int casus_profile_init(const struct casus_init_opts *o, char *err, size_t errlen
 int casus_profile_install_cert(const char *dir, const char *pass, size_t passlen, const char *cert_path, char *err,
                                size_t errlen);
 
+/* Open a profile (runs Argon2id once to open the keystore). No network. */
 int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err,
                       size_t errlen);
+/* Writes the caches, closes the connection, wipes every key. NULL-safe. */
 void casus_client_free(casus_client *c);
-/* Connect, authenticate and fetch/verify the policy. Offline use (cache) works without. */
+/* Connect, authenticate, fetch/verify the policy; then deliver the outbox and
+ * queue what followed casus missed (casus_track) for casus_next_event. */
 int casus_client_connect(casus_client *c);
+/* 1 while the connection is up. */
+int casus_is_online(const casus_client *c);
 const char *casus_error(const casus_client *c);
 const char *casus_error_code(const casus_client *c);
 /* The certificate fields of this device. */
 const char *casus_self_user(const casus_client *c);
 const char *casus_self_role(const casus_client *c);
+/* casus whoami: {user,name,org,role,device,serial,not_before,not_after,server,profile,online,policy,outbox} */
+int casus_whoami(casus_client *c, json_t **out);
 
 /* casus list: [{casus, level, level_name, purpose, basis, unread, title?}], notices */
 int casus_list(casus_client *c, json_t **out);
 /* casus new: creator + members (user ids; each user's current devices). */
 int casus_new(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
               const char *const *members, size_t nmembers, char casus_hex[33]);
-/* casus post: audience name (NULL: the policy's first audience the role may use), ground name or NULL. */
+/* casus post: audience name (NULL: the policy's first audience the role may
+ * use), ground name or NULL. The message is encrypted, written to the outbox,
+ * then sent. CASUS_OK: delivered (*seq set). CASUS_E_QUEUED: no connection;
+ * it stays in the outbox (msgid_hex is set if it could already be encrypted
+ * from the local copy of the casus) and goes out on the next connect. */
 int casus_post(casus_client *c, const char *casus_hex, const char *audience, const char *ground, const char *text,
                uint64_t *seq, char msgid_hex[33]);
 /* casus history: decrypted messages, oldest first:
- * [{seq, id, time, audience, ground, sender:{user,name,org,role,device}, verified, text | error}] */
+ * [{seq, id, time, audience, ground, sender:{user,name,org,role,device}, verified, text | error}]
+ * after = 0 and limit = 0: everything, older messages from the local cache.
+ * Offline (casus_is_online() == 0): the local copy only. */
 int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t limit, json_t **out);
-/* casus members: {level, level_name, epoch, members:[{user,name,org,role,devices,break_glass}]} */
+/* {cached: bool, saved: unix time of the local copy} */
+int casus_cache_info(casus_client *c, const char *casus_hex, json_t **out);
+/* casus members: {level, level_name, epoch, members:[{user,name,org,role,devices,break_glass}]}
+ * (offline: from the verified local copy of the chain) */
 int casus_members(casus_client *c, const char *casus_hex, json_t **out);
 int casus_add(casus_client *c, const char *casus_hex, const char *user, const char *break_glass_reason);
 int casus_remove(casus_client *c, const char *casus_hex, const char *user, const char *reason);
@@ -90,6 +127,14 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 /* casus audit: query (object with casus/user/from_ms/to_ms) -> {entries:[...decoded], verified, fault} */
 int casus_audit_query(casus_client *c, json_t *query, json_t **out);
 
+/* ---- outbox ---- */
+/* Send every queued post (oldest first); returns how many were delivered. */
+int casus_outbox_flush(casus_client *c);
+/* {pending:[{entry,casus,audience,ground,id,queued,encrypted,text}], failed:[... failed],
+ *  delivered:[{id,casus,seq}] (delivered by this client since it was opened)} */
+int casus_outbox_list(casus_client *c, json_t **out);
+
+/* ---- live use ---- */
 /* Decode one pushed message ({"push":"msg",...}) of a casus: the same object
  * as a history entry. Refreshes the casus first if the epoch is new. */
 int casus_decode_push(casus_client *c, const json_t *push, json_t **out);
@@ -97,10 +142,30 @@ int casus_decode_push(casus_client *c, const json_t *push, json_t **out);
 int casus_refresh(casus_client *c, const char *casus_hex);
 /* Audiences this device can post to now: [{name, ground_required}] */
 int casus_my_audiences(casus_client *c, const char *casus_hex, json_t **out);
+/* Follow a casus: seq is a message already shown (0: none). After a
+ * reconnect, messages after the highest one shown are fetched and handed
+ * out by casus_next_event; duplicates are dropped. */
+int casus_track(casus_client *c, const char *casus_hex, uint64_t seq);
+/* The newest sequence number of a casus this device can read (0 if none). */
+int casus_latest_seq(casus_client *c, const char *casus_hex, uint64_t *seq);
+/* The next event, waiting up to timeout_ms (0: do not wait): a server push
+ * ({"push":"msg"|"commit"|"removed"|"grant"|"notice",...}; "resumed": true
+ * for what was fetched after a reconnect) or a connection change
+ * ({"push":"connection","state":"offline"|"online"|"refused","retry_in_ms"}).
+ * When the server goes away it reconnects by itself with exponential backoff
+ * (250 ms .. 15 s, jittered), re-authenticates, sends the outbox and resumes
+ * the followed casus. NULL if nothing happened. */
+json_t *casus_next_event(casus_client *c, int timeout_ms);
+/* For poll(): the connection's descriptor (-1 when offline) and how long to
+ * wait at most before calling casus_next_event again. */
+int casus_event_fd(const casus_client *c);
+int casus_event_wait_ms(const casus_client *c);
+/* After a failed casus_client_connect: let casus_next_event retry later. */
+void casus_set_offline(casus_client *c);
 
 /* Low level, for tests and tools: one request over the authenticated connection. */
 json_t *casus_raw_request(casus_client *c, json_t *req);
-/* Next push (new reference) waiting up to timeout_ms. */
+/* Next raw push (new reference) waiting up to timeout_ms. No reconnect. */
 json_t *casus_next_push(casus_client *c, int timeout_ms);
 
 /* Read a passphrase: CASUS_PASSPHRASE_FILE, else a prompt on the terminal. */

@@ -8,17 +8,24 @@
  *   | [zorg] > _                                              Tab: audience |
  *   +----------------------------------------------------------------------+
  *
- * Messages appear as they arrive (pushes are polled every 50 ms). The bottom
- * line edits the next message; Tab cycles the audiences this device may post
- * to; when the policy asks for a disclosure ground the view asks for one
- * before sending. Unverified messages are marked "!!". Ctrl-D or /quit leaves.
- * It runs in any terminal ncurses knows, including over ssh, and redraws on
- * resize.
+ * Messages appear as they arrive: the loop sleeps in poll() on the terminal
+ * and the connection's socket, so a message is drawn as soon as its frame is
+ * read. The bottom line edits the next message and shows the audience it
+ * goes to; Tab cycles the audiences this device may post to; when the policy
+ * asks for a disclosure ground the view asks for one before sending.
+ * Unverified messages are marked "!! NOT VERIFIED" (bold, red where the
+ * terminal has colour). If the server goes away the header says OFFLINE,
+ * posts wait in the outbox (shown as "queued") and the view reconnects by
+ * itself (backoff with jitter), sends them and fetches what it missed.
+ * Ctrl-D or /quit leaves. It runs in any terminal ncurses knows (TERM),
+ * including over ssh, and redraws on resize.
  */
 #include "tui.h"
 
 #include <curses.h>
+#include <errno.h>
 #include <locale.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,6 +45,9 @@ struct view {
 	char input[INPUT_MAX];
 	size_t ilen;
 	char status[256];
+	int online;
+	int offline_retry_ms;
+	int color;
 };
 
 static void add_line(struct view *v, const char *s, int bad)
@@ -49,7 +59,9 @@ static void add_line(struct view *v, const char *s, int bad)
 		v->nlines--;
 	}
 	v->lines[v->nlines] = strdup(s);
-	v->bad[v->nlines] = bad;
+	v->bad[v->nlines] = v->lines[v->nlines] ? bad : 0;
+	if (!v->lines[v->nlines])
+		return;
 	v->nlines++;
 }
 
@@ -71,6 +83,9 @@ static void add_msg(struct view *v, json_t *o)
 	         ok ? "" : " !! NOT VERIFIED", ok ? json_string_value(json_object_get(o, "text")) ?: ""
 	                                          : json_string_value(json_object_get(o, "error")) ?: "");
 	add_line(v, line, !ok);
+	json_int_t seq = json_integer_value(json_object_get(o, "seq"));
+	if (seq > 0)
+		(void)casus_track(v->c, v->cid, (uint64_t)seq);
 }
 
 static void reload(struct view *v)
@@ -95,10 +110,17 @@ static void draw(struct view *v)
 	/* header: casus, level, members */
 	attron(A_REVERSE);
 	mvhline(0, 0, ' ', cols);
-	mvprintw(0, 0, " casus %.8s | level %lld %s | %zu members | %s", v->cid,
+	char head[512];
+	char conn[64];
+	if (v->online)
+		snprintf(conn, sizeof conn, "online");
+	else
+		snprintf(conn, sizeof conn, "OFFLINE, retrying");
+	snprintf(head, sizeof head, " casus %.8s | level %lld %s | %zu members | %s | %s", v->cid,
 	         json_integer_value(json_object_get(v->members, "level")),
 	         json_string_value(json_object_get(v->members, "level_name")) ?: "",
-	         json_array_size(json_object_get(v->members, "members")), v->status);
+	         json_array_size(json_object_get(v->members, "members")), conn, v->status);
+	mvaddnstr(0, 0, head, cols);
 	attroff(A_REVERSE);
 	char mline[1024] = "members:";
 	size_t i;
@@ -114,24 +136,37 @@ static void draw(struct view *v)
 	int area = rows - 4;
 	size_t first = v->nlines > (size_t)(area > 0 ? area : 0) ? v->nlines - (size_t)area : 0;
 	for (size_t k = first; k < v->nlines; k++) {
-		if (v->bad[k])
-			attron(A_BOLD);
+		attr_t at = v->bad[k] == 1 ? (A_BOLD | (v->color ? COLOR_PAIR(1) : 0)) : v->bad[k] == 2 ? A_DIM : 0;
+		if (at)
+			attron(at);
 		mvaddnstr(2 + (int)(k - first), 0, v->lines[k], cols);
-		if (v->bad[k])
-			attroff(A_BOLD);
+		if (at)
+			attroff(at);
 	}
 	/* input line with the audience */
 	json_t *a = json_array_get(v->auds, v->aud);
 	const char *an = a ? json_string_value(json_object_get(a, "name")) : "-";
 	mvhline(rows - 2, 0, ACS_HLINE, cols);
-	mvprintw(rows - 1, 0, "[%s%s] > ", an, a && json_is_true(json_object_get(a, "ground_required")) ? "*" : "");
+	mvprintw(rows - 1, 0, "to %s%s > ", an, a && json_is_true(json_object_get(a, "ground_required")) ? " (ground)" : "");
 	int x = getcurx(stdscr);
 	int room = cols - x - 1;
+	if (room > 12 && cols > 60) {
+		/* the key hint, right-aligned on the separator */
+		mvaddstr(rows - 2, cols - 34, " Tab: audience  Ctrl-D: leave ");
+		move(rows - 1, x);
+	}
 	const char *shown = v->input;
 	if ((int)v->ilen > room && room > 0)
 		shown = v->input + v->ilen - (size_t)room;
 	addnstr(shown, room);
 	refresh();
+}
+
+static void sodium_wipe(char *p, size_t n)
+{
+	volatile char *q = p;
+	while (n--)
+		*q++ = 0;
 }
 
 static const char *const GROUNDS[] = {"consent", "legal_duty", "conflict_of_duties", "right_to_report", "no_care_info"};
@@ -147,8 +182,11 @@ static const char *ask_ground(void)
 	printw("Ground needed: 1 consent 2 legal_duty 3 conflict_of_duties 4 right_to_report 5 no_care_info (Esc) ");
 	refresh();
 	timeout(-1);
-	int ch = getch();
-	timeout(50);
+	int ch;
+	do
+		ch = getch();
+	while (ch == KEY_RESIZE || ch == ERR);
+	timeout(0);
 	if (ch >= '1' && ch <= '5')
 		return GROUNDS[ch - '1'];
 	return NULL;
@@ -175,6 +213,17 @@ static void send_input(struct view *v)
 	}
 	uint64_t seq = 0;
 	int rc = casus_post(v->c, v->cid, json_string_value(json_object_get(a, "name")), ground, v->input, &seq, NULL);
+	if (rc == CASUS_E_QUEUED) {
+		char line[INPUT_MAX + 64];
+		snprintf(line, sizeof line, "(queued, sent when the connection is back) [%s] %s",
+		         json_string_value(json_object_get(a, "name")), v->input);
+		add_line(v, line, 2);
+		v->online = casus_is_online(v->c);
+		sodium_wipe(v->input, sizeof v->input);
+		v->ilen = 0;
+		snprintf(v->status, sizeof v->status, "queued in the outbox");
+		return;
+	}
 	if (rc != CASUS_OK) {
 		snprintf(v->status, sizeof v->status, "not sent: %s", casus_error(v->c));
 		return;
@@ -189,9 +238,83 @@ static void send_input(struct view *v)
 				add_msg(v, o);
 	}
 	json_decref(h);
+	sodium_wipe(v->input, sizeof v->input);
 	v->ilen = 0;
-	v->input[0] = 0;
 	snprintf(v->status, sizeof v->status, "sent #%llu", (unsigned long long)seq);
+}
+
+static void handle_event(struct view *v, json_t *p)
+{
+	const char *kind = json_string_value(json_object_get(p, "push"));
+	const char *pc = json_string_value(json_object_get(p, "casus"));
+	if (!kind)
+		return;
+	if (strcmp(kind, "connection") == 0) {
+		const char *st = json_string_value(json_object_get(p, "state"));
+		int was = v->online;
+		v->online = st && strcmp(st, "online") == 0;
+		if (v->online && !was) {
+			add_line(v, "-- connected again --", 0);
+			reload(v);
+		} else if (!v->online && was) {
+			add_line(v, "-- connection lost: reconnecting; posts wait in the outbox --", 1);
+		}
+		if (st && strcmp(st, "refused") == 0)
+			snprintf(v->status, sizeof v->status, "%s", json_string_value(json_object_get(p, "message")) ?: "");
+		return;
+	}
+	if (!pc || strcmp(pc, v->cid) != 0)
+		return;
+	if (strcmp(kind, "msg") == 0) {
+		json_t *o = NULL;
+		if (casus_decode_push(v->c, p, &o) == CASUS_OK) {
+			add_msg(v, o);
+			json_decref(o);
+		}
+	} else if (strcmp(kind, "commit") == 0) {
+		casus_refresh(v->c, v->cid);
+		reload(v);
+		add_line(v, "-- membership or level changed; keys rotated --", 0);
+	} else if (strcmp(kind, "removed") == 0) {
+		add_line(v, "-- you were removed from this casus --", 1);
+		snprintf(v->status, sizeof v->status, "removed");
+	} else if (strcmp(kind, "grant") == 0) {
+		casus_refresh(v->c, v->cid);
+		add_line(v, "-- earlier messages were shared with you: see casus history --", 0);
+	}
+}
+
+static void handle_key(struct view *v, int ch, int *running)
+{
+	if (ch == 4) { /* Ctrl-D */
+		*running = 0;
+	} else if (ch == '\t') {
+		if (json_array_size(v->auds))
+			v->aud = (v->aud + 1) % json_array_size(v->auds);
+	} else if (ch == KEY_BTAB) {
+		size_t n = json_array_size(v->auds);
+		if (n)
+			v->aud = (v->aud + n - 1) % n;
+	} else if (ch == '\n' || ch == '\r' || ch == KEY_ENTER) {
+		if (strcmp(v->input, "/quit") == 0)
+			*running = 0;
+		else
+			send_input(v);
+	} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
+		/* drop one UTF-8 character */
+		while (v->ilen && (v->input[v->ilen - 1] & 0xC0) == 0x80)
+			v->input[--v->ilen] = 0;
+		if (v->ilen)
+			v->input[--v->ilen] = 0;
+	} else if (ch == 21) { /* Ctrl-U: clear the line */
+		sodium_wipe(v->input, sizeof v->input);
+		v->ilen = 0;
+	} else if (ch == KEY_RESIZE) {
+		clear();
+	} else if (ch >= 32 && ch < 256 && ch != 127 && v->ilen + 1 < INPUT_MAX) {
+		v->input[v->ilen++] = (char)ch;
+		v->input[v->ilen] = 0;
+	}
 }
 
 int tui_run(casus_client *c, const char *casus_hex)
@@ -200,10 +323,15 @@ int tui_run(casus_client *c, const char *casus_hex)
 	memset(&v, 0, sizeof v);
 	v.c = c;
 	v.cid = casus_hex;
+	v.online = casus_is_online(c);
 	reload(&v);
 	if (!v.members) {
 		fprintf(stderr, "casus: %s\n", casus_error(c));
-		return 1;
+		return casus_is_online(c) ? 1 : 4;
+	}
+	if (casus_track(c, casus_hex, 0) != CASUS_OK) {
+		fprintf(stderr, "casus: %s\n", casus_error(c));
+		return 2;
 	}
 	json_t *h = NULL;
 	if (casus_history(c, casus_hex, 0, 0, &h) == CASUS_OK) {
@@ -213,64 +341,65 @@ int tui_run(casus_client *c, const char *casus_hex)
 			add_msg(&v, o);
 	}
 	json_decref(h);
+	if (!v.online)
+		add_line(&v, "-- OFFLINE: showing the local copy; reconnecting --", 1);
 
 	setlocale(LC_ALL, "");
-	initscr();
+	if (!getenv("ESCDELAY"))
+		set_escdelay(25);
+	if (!initscr()) {
+		fprintf(stderr, "casus: this terminal (TERM) is not supported\n");
+		return 2;
+	}
 	cbreak();
 	noecho();
+	nonl();
 	keypad(stdscr, TRUE);
-	timeout(50);
+	timeout(0);
+	if (has_colors() && start_color() == OK) {
+		use_default_colors();
+		init_pair(1, COLOR_RED, -1);
+		v.color = 1;
+	}
 	int running = 1;
 	while (running) {
 		draw(&v);
-		int ch = getch();
-		if (ch == 4) { /* Ctrl-D */
-			running = 0;
-		} else if (ch == '\t') {
-			if (json_array_size(v.auds))
-				v.aud = (v.aud + 1) % json_array_size(v.auds);
-		} else if (ch == '\n' || ch == KEY_ENTER) {
-			if (strcmp(v.input, "/quit") == 0)
-				running = 0;
-			else
-				send_input(&v);
-		} else if (ch == KEY_BACKSPACE || ch == 127 || ch == 8) {
-			/* drop one UTF-8 character */
-			while (v.ilen && (v.input[v.ilen - 1] & 0xC0) == 0x80)
-				v.input[--v.ilen] = 0;
-			if (v.ilen)
-				v.input[--v.ilen] = 0;
-		} else if (ch == KEY_RESIZE) {
-			clear();
-		} else if (ch >= 32 && ch < 256 && ch != 127 && v.ilen + 1 < INPUT_MAX) {
-			v.input[v.ilen++] = (char)ch;
-			v.input[v.ilen] = 0;
+		/* sleep until a key, a frame from the server, or the next reconnect try */
+		struct pollfd pf[2];
+		int npf = 0;
+		pf[npf].fd = 0;
+		pf[npf].events = POLLIN;
+		npf++;
+		int cfd = casus_event_fd(c);
+		if (cfd >= 0) {
+			pf[npf].fd = cfd;
+			pf[npf].events = POLLIN;
+			npf++;
 		}
-		/* whatever arrived meanwhile */
+		int wait = casus_event_wait_ms(c);
+		if (wait > 1000 || wait < 0)
+			wait = 1000;
+		int pr = poll(pf, (nfds_t)npf, wait);
+		if (pr < 0 && errno != EINTR)
+			break;
+		int ch;
+		while (running && (ch = getch()) != ERR)
+			handle_key(&v, ch, &running);
 		json_t *p;
-		while ((p = casus_next_push(c, 0)) != NULL || (p = casus_next_push(c, 1)) != NULL) {
-			const char *kind = json_string_value(json_object_get(p, "push"));
-			if (kind && strcmp(kind, "msg") == 0) {
-				const char *pc = json_string_value(json_object_get(p, "casus"));
-				json_t *o = NULL;
-				if (pc && strcmp(pc, casus_hex) == 0 && casus_decode_push(c, p, &o) == CASUS_OK) {
-					add_msg(&v, o);
-					json_decref(o);
-				}
-			} else if (kind && strcmp(kind, "commit") == 0) {
-				casus_refresh(c, casus_hex);
-				reload(&v);
-				add_line(&v, "-- membership or level changed; keys rotated --", 0);
-			} else if (kind && strcmp(kind, "removed") == 0) {
-				add_line(&v, "-- you were removed from this casus --", 1);
-				snprintf(v.status, sizeof v.status, "removed");
-			}
+		int n = 0;
+		while (n++ < 200 && (p = casus_next_event(c, 0)) != NULL) {
+			handle_event(&v, p);
 			json_decref(p);
+		}
+		if (casus_is_online(c) != v.online && casus_is_online(c)) {
+			v.online = 1;
+			reload(&v);
 		}
 	}
 	endwin();
 	for (size_t i = 0; i < v.nlines; i++)
 		free(v.lines[i]);
+	sodium_wipe(v.input, sizeof v.input);
 	json_decref(v.members);
 	json_decref(v.auds);
 	return 0;

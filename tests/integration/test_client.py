@@ -1,0 +1,319 @@
+"""
+test_client.py: the `casus` command end to end against a real casusd, as a
+case manager uses it: the everyday commands with --json and their exit codes,
+a live `casus watch` that survives a server restart, the outbox (a post made
+while the server is down is delivered exactly once after it comes back), the
+encrypted local cache read offline, and whoami.
+"""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import harness
+
+
+class Watcher:
+    """`casus --json watch CASUS` in the background; every JSON line kept."""
+
+    def __init__(self, dep, user, cid, seconds=120):
+        self.proc = subprocess.Popen(
+            [harness.CASUS, "--profile", dep.users[user], "--json", "watch", cid, "--seconds", str(seconds)],
+            env=dep.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines = []
+        self.cond = threading.Condition()
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+        self.wait_for(lambda ls: any(x.get("ready") for x in ls), 60, "ready")
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.strip():
+                with self.cond:
+                    self.lines.append(json.loads(line))
+                    self.cond.notify_all()
+
+    def wait_for(self, pred, timeout=20, what="condition"):
+        with self.cond:
+            if not self.cond.wait_for(lambda: pred(self.lines), timeout=timeout):
+                raise AssertionError("watch: no %s in %s" % (what, self.lines))
+
+    def msg_seqs(self):
+        with self.cond:
+            return [x["seq"] for x in self.lines if x.get("push") == "msg"]
+
+    def stop(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+class ClientCommands(harness.CasusTest):
+
+    def test_everyday_flow_with_json_and_exit_codes(self):
+        dep = self.dep
+        cid = self.new_casus(members=("esther", "gijs"))
+        out = dep.ok("anna", "post", cid, "Cliente heeft afspraak gemist")
+        self.assertTrue(out["ok"])
+        self.assertGreater(out["seq"], 0)
+        self.assertEqual(len(out["id"]), 32)
+        hist = dep.ok("gijs", "history", cid)
+        self.assertFalse(hist["offline"])
+        m = [x for x in hist["messages"] if x.get("text") == "Cliente heeft afspraak gemist"][0]
+        self.assertTrue(m["verified"])
+        self.assertEqual(m["sender"]["user"], "anna")
+        self.assertEqual(m["sender"]["role"], "casemanager")
+        self.assertEqual(m["sender"]["org"], "Leger des Heils")
+        self.assertEqual(m["sender"]["name"], "Anna Jansen")
+        self.assertEqual(m["audience"], "zorg")
+        self.assertGreater(m["time"], 1700000000)
+
+        # usage errors: exit 2, JSON error with a hint
+        rc, out, _ = dep.cli("anna", "post", cid, "x", "--audience", "nope")
+        self.assertEqual(rc, 2)
+        self.assertFalse(out["ok"])
+        rc, out, _ = dep.cli("anna", "history", "not-a-casus")
+        self.assertEqual(rc, 2)
+        self.assertIn("32 hex", out["error"]["message"])
+        # a casus that does not exist: 6 (not found) or 1 (refused), never 0
+        rc, out, _ = dep.cli("anna", "history", "00" * 16)
+        self.assertIn(rc, (1, 6), out)
+
+        # escalate to 3 (casemanager's maximum), 4 is refused for her
+        dep.ok("anna", "escalate", cid, "3", "--reason", "stagnatie")
+        vooraf = dep.ok("anna", "post", cid, "Overleg vooraf", "--audience", "overleg", "--ground", "consent")
+        rc, out, _ = dep.cli("anna", "escalate", cid, "4", "--reason", "te hoog")
+        self.assertNotEqual(rc, 0)
+        self.assertEqual(out["error"]["code"], "forbidden")
+        dep.ok("anna", "add", cid, "paula")
+        dep.ok("paula", "escalate", cid, "4", "--reason", "veiligheidsrisico")
+        dep.ok("paula", "add", cid, "peter")
+        mem = dep.ok("anna", "members", cid)
+        self.assertEqual(mem["level"], 4)
+        self.assertEqual(sorted(x["user"] for x in mem["members"]),
+                         ["anna", "esther", "gijs", "paula", "peter"])
+
+        # the police see nothing from before they joined, until it is shared
+        self.assertNotIn("Cliente heeft afspraak gemist", self.texts("peter", cid))
+        self.assertNotIn("Overleg vooraf", self.texts("peter", cid))
+        rc, out, _ = dep.cli("anna", "post", cid, "Overleg nodig", "--audience", "overleg")
+        self.assertEqual(rc, 2)
+        self.assertEqual(out["error"]["code"], "ground_required")
+        dep.ok("anna", "post", cid, "Overleg nodig", "--audience", "overleg", "--ground", "legal_duty")
+        self.assertIn("Overleg nodig", self.texts("peter", cid))
+        dep.ok("anna", "share", cid, "--to", "peter", "--messages", vooraf["id"], "--ground", "legal_duty",
+               "--reason", "zorgmelding")
+        hist = dep.ok("peter", "history", cid)["messages"]
+        self.assertNotIn("Cliente heeft afspraak gemist", [x.get("text") for x in hist])
+        shared = [x for x in hist if x.get("text") == "Overleg vooraf"]
+        self.assertEqual(len(shared), 1)
+        self.assertTrue(shared[0].get("granted"))
+
+        # removal: peter reads nothing written after he left
+        dep.ok("paula", "remove", cid, "peter", "--reason", "niet meer nodig")
+        dep.ok("anna", "post", cid, "Na vertrek politie", "--audience", "overleg", "--ground", "no_care_info")
+        rc, out, _ = dep.cli("peter", "history", cid)
+        texts = [x.get("text") for x in (out or {}).get("messages", [])]
+        self.assertNotIn("Na vertrek politie", texts)
+        self.assertIn("Na vertrek politie", self.texts("gijs", cid))
+
+    def test_whoami_online_and_offline(self):
+        out = self.dep.ok("gijs", "whoami")
+        self.assertEqual(out["user"], "gijs")
+        self.assertEqual(out["role"], "ggd")
+        self.assertEqual(out["org"], "GGD")
+        self.assertTrue(out["online"])
+        self.assertEqual(len(out["device"]), 32)
+        self.srv.stop()
+        try:
+            out = self.dep.ok("gijs", "whoami")
+            self.assertFalse(out["online"])
+            self.assertEqual(out["user"], "gijs")
+        finally:
+            self.srv.start()
+        # a command that needs the server says so: exit 4
+        self.srv.stop()
+        try:
+            rc, out, _ = self.dep.cli("gijs", "list")
+            self.assertEqual(rc, 4)
+            self.assertEqual(out["error"]["code"], "network")
+        finally:
+            self.srv.start()
+
+
+class Reconnect(harness.CasusTest):
+
+    def test_watch_keeps_receiving_after_server_restart(self):
+        cid = self.new_casus()
+        w = Watcher(self.dep, "gijs", cid)
+        try:
+            s1 = self.dep.ok("anna", "post", cid, "voor herstart")["seq"]
+            w.wait_for(lambda ls: s1 in [x.get("seq") for x in ls if x.get("push") == "msg"], 10, "first msg")
+            self.srv.stop()
+            w.wait_for(lambda ls: any(x.get("push") == "connection" and x.get("state") == "offline" for x in ls),
+                       10, "offline event")
+            self.srv.start()
+            w.wait_for(lambda ls: any(x.get("push") == "connection" and x.get("state") == "online" for x in ls),
+                       20, "online event")
+            s2 = self.dep.ok("anna", "post", cid, "na herstart")["seq"]
+            w.wait_for(lambda ls: s2 in [x.get("seq") for x in ls if x.get("push") == "msg"], 10, "second msg")
+            # nothing twice
+            seqs = w.msg_seqs()
+            self.assertEqual(len(seqs), len(set(seqs)), seqs)
+        finally:
+            w.stop()
+
+    def test_watch_resumes_what_it_missed(self):
+        cid = self.new_casus()
+        w = Watcher(self.dep, "gijs", cid)
+        try:
+            s1 = self.dep.ok("anna", "post", cid, "een")["seq"]
+            w.wait_for(lambda ls: s1 in [x.get("seq") for x in ls if x.get("push") == "msg"], 10, "msg one")
+            # restart the server and post before the watcher is back: the
+            # message only reaches it through the resume (history after seq)
+            self.srv.stop()
+            w.wait_for(lambda ls: any(x.get("state") == "offline" for x in ls), 10, "offline event")
+            self.srv.start()
+            rc, out, _ = self.dep.cli("anna", "post", cid, "gemist")
+            self.assertEqual(rc, 0, out)
+            w.wait_for(lambda ls: out["seq"] in [x.get("seq") for x in ls if x.get("push") == "msg"], 20,
+                       "missed msg")
+            seqs = w.msg_seqs()
+            self.assertEqual(sorted(seqs), sorted(set(seqs)))
+            self.assertIn(out["seq"], seqs)
+        finally:
+            w.stop()
+
+
+class Outbox(harness.CasusTest):
+
+    def outbox_files(self, user):
+        return glob.glob(os.path.join(self.dep.users[user], "outbox", "*.bin"))
+
+    def test_post_while_server_down_is_delivered_once(self):
+        cid = self.new_casus()
+        self.dep.ok("anna", "history", cid)  # local copy of the casus
+        self.srv.stop()
+        rc, out, err = self.dep.cli("anna", "post", cid, "tijdens storing geschreven")
+        self.assertEqual(rc, 7, (out, err))
+        self.assertTrue(out["queued"])
+        self.assertEqual(out["error"]["code"], "queued")
+        self.assertEqual(len(out["id"]), 32)  # encrypted already: the id is fixed
+        self.assertEqual(len(self.outbox_files("anna")), 1)
+        # the outbox is sealed: the text is not in the file
+        raw = open(self.outbox_files("anna")[0], "rb").read()
+        self.assertNotIn(b"tijdens storing", raw)
+        rc, lst, _ = self.dep.cli("anna", "outbox")
+        self.assertEqual(rc, 7)
+        self.assertEqual(len(lst["pending"]), 1)
+        self.assertEqual(lst["pending"][0]["id"], out["id"])
+        saved = self.outbox_files("anna")[0]
+        copy = saved + ".keep"
+        shutil.copy(saved, copy)
+
+        self.srv.start()
+        lst = self.dep.ok("anna", "outbox")  # connecting delivers it
+        self.assertEqual(lst["pending"], [])
+        self.assertEqual([d["id"] for d in lst["delivered"]], [out["id"]])
+        self.assertEqual(self.outbox_files("anna"), [])
+        self.assertEqual(self.texts("gijs", cid).count("tijdens storing geschreven"), 1)
+
+        # a resend of the same entry (e.g. the ack was lost): the server says
+        # duplicate, the client counts it delivered, nothing is stored twice
+        shutil.move(copy, saved)
+        lst = self.dep.ok("anna", "outbox")
+        self.assertEqual(lst["pending"], [])
+        self.assertEqual([d["id"] for d in lst["delivered"]], [out["id"]])
+        self.assertEqual(self.texts("gijs", cid).count("tijdens storing geschreven"), 1)
+        self.assertEqual(self.texts("anna", cid).count("tijdens storing geschreven"), 1)
+
+    def test_queued_post_reencrypted_after_epoch_change(self):
+        cid = self.dep.ok("anna", "new", "--title", "Mevrouw B.", "--purpose", "Zorgcoordinatie", "--basis",
+                          "Wmo 2015", "--level", "3", "--member", "esther", "--member", "gijs",
+                          "--member", "paula")["casus"]
+        self.dep.ok("anna", "history", cid)
+        self.srv.stop()
+        rc, out, _ = self.dep.cli("anna", "post", cid, "wacht op nieuwe sleutel")
+        self.assertEqual(rc, 7, out)
+        self.srv.start()
+        # someone else changes the membership first: a new epoch
+        self.dep.ok("paula", "add", cid, "karel")
+        lst = self.dep.ok("anna", "outbox")
+        self.assertEqual(lst["pending"], [])
+        self.assertEqual(len(lst["delivered"]), 1)
+        self.assertEqual(self.texts("gijs", cid).count("wacht op nieuwe sleutel"), 1)
+        # karel joined at the new epoch and can read it: it was encrypted again
+        self.assertIn("wacht op nieuwe sleutel", self.texts("karel", cid))
+
+    def test_post_without_local_copy_is_queued_then_sent(self):
+        cid = self.new_casus()
+        # esther never opened the casus on this device
+        shutil.rmtree(os.path.join(self.dep.users["esther"], "cache"), ignore_errors=True)
+        os.makedirs(os.path.join(self.dep.users["esther"], "cache"), mode=0o700)
+        self.srv.stop()
+        rc, out, _ = self.dep.cli("esther", "post", cid, "zonder kopie")
+        self.assertEqual(rc, 7, out)
+        self.srv.start()
+        self.dep.ok("esther", "whoami")  # any connecting command delivers
+        self.assertEqual(self.texts("gijs", cid).count("zonder kopie"), 1)
+
+
+class Cache(harness.CasusTest):
+
+    def test_history_offline_from_the_encrypted_cache(self):
+        cid = self.new_casus()
+        self.dep.ok("anna", "post", cid, "geheime notitie een")
+        self.dep.ok("anna", "post", cid, "geheime notitie twee")
+        online = self.dep.ok("gijs", "history", cid)
+        self.assertFalse(online["offline"])
+        files = glob.glob(os.path.join(self.dep.users["gijs"], "cache", cid + ".bin"))
+        self.assertEqual(len(files), 1)
+        raw = open(files[0], "rb").read()
+        self.assertNotIn(b"geheime notitie", raw)
+        self.assertNotIn(b"Anna Jansen", raw)
+        # explicitly offline while the server is up
+        off = self.dep.ok("gijs", "history", cid, "--offline")
+        self.assertTrue(off["offline"])
+        self.assertIn("geheime notitie twee", [m.get("text") for m in off["messages"]])
+        # the server is down: automatically offline, clearly marked
+        self.srv.stop()
+        try:
+            off = self.dep.ok("gijs", "history", cid)
+            self.assertTrue(off["offline"])
+            self.assertGreater(off["cached_at"], 0)
+            texts = [m.get("text") for m in off["messages"]]
+            self.assertEqual(texts[-2:], ["geheime notitie een", "geheime notitie twee"])
+            self.assertTrue(all(m["verified"] for m in off["messages"] if "text" in m))
+            p = subprocess.run([harness.CASUS, "--profile", self.dep.users["gijs"], "history", cid],
+                               env=self.dep.env, capture_output=True, text=True, timeout=60)
+            self.assertEqual(p.returncode, 0)
+            self.assertIn("OFFLINE", p.stdout)
+            mem = self.dep.ok("gijs", "members", cid)
+            self.assertTrue(mem["offline"])
+            self.assertEqual(len(mem["members"]), 3)
+        finally:
+            self.srv.start()
+        # back online, the cache is merged with what is new
+        self.dep.ok("anna", "post", cid, "na storing")
+        self.assertEqual(self.texts("gijs", cid)[-3:], ["geheime notitie een", "geheime notitie twee", "na storing"])
+
+    def test_cache_of_another_device_does_not_open(self):
+        cid = self.new_casus()
+        self.dep.ok("anna", "post", cid, "alleen voor gijs")
+        self.dep.ok("gijs", "history", cid)
+        self.dep.ok("esther", "history", cid)
+        g = os.path.join(self.dep.users["gijs"], "cache", cid + ".bin")
+        e = os.path.join(self.dep.users["esther"], "cache", cid + ".bin")
+        shutil.copy(g, e)  # esther's key does not open gijs' copy
+        self.srv.stop()
+        try:
+            rc, out, _ = self.dep.cli("esther", "history", cid)
+            self.assertEqual(rc, 4, out)  # no usable local copy: network error
+        finally:
+            self.srv.start()
+
+
+if __name__ == "__main__":
+    harness.main()
