@@ -1,14 +1,49 @@
 /*
  * cli_audit.c: `casus audit ...`, the privacy officer's commands.
  *
- *   casus audit [--casus C] [--user U] [--limit N]     query (fg; procesregisseur: own casus)
+ * Online (authenticated; fg reads everything, procesregisseur only a casus it
+ * is a member of):
+ *   casus audit [--casus C] [--user U] [--from ISO] [--to ISO] [--limit N] [--key HEX]
+ *   casus audit key                                  the server's audit key (first-time pinning)
+ *   casus audit export [--casus C] [--user U] [--from ISO] [--to ISO]
+ *                      --format jsonl|csv --out FILE [--key HEX]
+ *   casus audit report CASUS [--from ISO] [--to ISO] [--html FILE] [--json FILE] [--key HEX]
+ * Offline (no profile, no connection):
+ *   casus audit verify FILE --key HEX [--anchor CHECKPOINT_HEX]
+ *   casus audit verify --backup DIR --key HEX [--anchor CHECKPOINT_HEX]
+ *
+ * The verifier never trusts the server: checkpoints are checked with the key
+ * the privacy officer pinned (--key, or CASUS_AUDIT_KEY). Online, the fg
+ * always fetches the whole trail, verifies chain and checkpoints, and filters
+ * locally, so that what it shows, exports or reports comes from a verified
+ * trail. A process director only gets the entries of its casus: those are
+ * checked one by one (they decode, the checkpoints that come along are
+ * signed by the pinned key) but cannot be chained; the output says so.
+ *
+ * Exit codes: 0 ok, 1 refused/other, 2 usage, 4 network, 5 verification fault.
+ * Nothing here prints content, keys (other than the public audit key) or
+ * passphrases: audit entries hold none.
  */
 #include "cli_audit.h"
+#include "audit_backup.h"
+#include "audit_export.h"
+#include "audit_report.h"
 
+#include <cc_buf.h>
+#include <cc_err.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <proto.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#define EXIT_FAULT 5
+#define PAGE 1000
 
 static const char *opt(int argc, char **argv, const char *name)
 {
@@ -18,68 +53,925 @@ static const char *opt(int argc, char **argv, const char *name)
 	return NULL;
 }
 
-static void fmt_time(long long t, char *out, size_t cap)
+/* First argument that is neither an option nor an option's value. */
+static const char *positional(int argc, char **argv, int skip)
 {
-	time_t tt = (time_t)t;
+	for (int i = 0; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) == 0) {
+			i++;
+			continue;
+		}
+		if (skip-- == 0)
+			return argv[i];
+	}
+	return NULL;
+}
+
+static void print_json(json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT);
+	printf("%s\n", s ? s : "{}");
+	free(s);
+	fflush(stdout);
+}
+
+static int usage_err(int json, const char *msg)
+{
+	if (json) {
+		json_t *o = json_pack("{sbs{ssss}}", "ok", 0, "error", "code", "usage", "message", msg);
+		print_json(o);
+		json_decref(o);
+	} else {
+		fprintf(stderr, "casus audit: %s\n", msg);
+	}
+	return 2;
+}
+
+static int fail_msg(int json, int code, const char *ecode, const char *msg)
+{
+	if (json) {
+		json_t *o = json_pack("{sbs{ssss}}", "ok", 0, "error", "code", ecode, "message", msg);
+		print_json(o);
+		json_decref(o);
+	} else {
+		fprintf(stderr, "casus audit: %s\n", msg);
+	}
+	return code;
+}
+
+/* "2026-11-22", "2026-11-22T12:00", "2026-11-22T12:00:00", "...Z", "...+00:00"
+ * (UTC only) -> ms since 1970. */
+static int parse_iso(const char *s, int64_t *out)
+{
+	int Y, M, D, h = 0, m = 0, sec = 0, ms = 0, n = 0;
+	if (sscanf(s, "%4d-%2d-%2d%n", &Y, &M, &D, &n) != 3)
+		return -1;
+	const char *p = s + n;
+	if (*p == 'T' || *p == ' ') {
+		int k = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &h, &m, &k) != 2)
+			return -1;
+		p += 1 + k;
+		if (*p == ':') {
+			if (sscanf(p + 1, "%2d%n", &sec, &k) != 1)
+				return -1;
+			p += 1 + k;
+			if (*p == '.') {
+				if (sscanf(p + 1, "%3d%n", &ms, &k) != 1)
+					return -1;
+				p += 1 + k;
+			}
+		}
+	}
+	if (*p == 'Z')
+		p++;
+	else if (strcmp(p, "+00:00") == 0)
+		p += 6;
+	if (*p || M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || sec > 60)
+		return -1;
 	struct tm tm;
-	localtime_r(&tt, &tm);
-	strftime(out, cap, "%Y-%m-%d %H:%M", &tm);
+	memset(&tm, 0, sizeof tm);
+	tm.tm_year = Y - 1900;
+	tm.tm_mon = M - 1;
+	tm.tm_mday = D;
+	tm.tm_hour = h;
+	tm.tm_min = m;
+	tm.tm_sec = sec;
+	time_t t = timegm(&tm);
+	*out = (int64_t)t * 1000 + ms;
+	return 0;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int parse_hex(const char *hex, uint8_t *out, size_t n)
+{
+	size_t got = 0;
+	if (!hex || strlen(hex) != 2 * n || sodium_hex2bin(out, n, hex, 2 * n, NULL, &got, NULL) != 0 || got != n)
+		return -1;
+	return 0;
+}
+
+/* --key HEX or CASUS_AUDIT_KEY: 1 if pinned, 0 if none given, -1 if malformed. */
+static int pinned_key(int argc, char **argv, uint8_t pk[CC_SIGN_PK_BYTES])
+{
+	const char *k = opt(argc, argv, "--key");
+	if (!k)
+		k = getenv("CASUS_AUDIT_KEY");
+	if (!k || !*k)
+		return 0;
+	return parse_hex(k, pk, CC_SIGN_PK_BYTES) == 0 ? 1 : -1;
+}
+
+static int parse_anchor(const char *hex, cc_audit_checkpoint *cp)
+{
+	uint8_t raw[CC_AUDIT_CP_BYTES];
+	if (parse_hex(hex, raw, sizeof raw) != 0)
+		return -1;
+	return cc_audit_checkpoint_decode(raw, sizeof raw, cp) == CC_OK ? 0 : -1;
+}
+
+static char *cp_hex(const cc_audit_checkpoint *cp)
+{
+	cc_wbuf w;
+	cc_w_init(&w);
+	char *hex = NULL;
+	if (cc_audit_checkpoint_encode(cp, &w) == CC_OK && !w.err) {
+		hex = malloc(2 * w.len + 1);
+		if (hex)
+			sodium_bin2hex(hex, 2 * w.len + 1, w.p, w.len);
+	}
+	cc_w_free(&w);
+	return hex;
+}
+
+/* ---- verification report (shared by all verify paths) ---------------------- */
+
+static int report_verdict(int json, const char *source, int rc, const cc_audit_verifier *v, unsigned long line,
+                          const char *note)
+{
+	if (rc == CC_OK) {
+		char *last = v->have_cp ? cp_hex(&v->last_cp) : NULL;
+		uint64_t first = v->entries ? v->first_seq : 0;
+		if (json) {
+			json_t *o = json_pack("{sbsbsssIsIsIsIsI}", "ok", 1, "verified", 1, "source", source, "entries",
+			                      (json_int_t)v->entries, "checkpoints", (json_int_t)v->checkpoints, "first_seq",
+			                      (json_int_t)first, "last_seq", (json_int_t)v->last_seq, "unsealed",
+			                      (json_int_t)cc_audit_verifier_unsealed(v));
+			json_object_set_new(o, "anchor_seq", json_integer((json_int_t)(v->first_seq - 1)));
+			json_object_set_new(o, "last_checkpoint", last ? json_string(last) : json_null());
+			if (note)
+				json_object_set_new(o, "note", json_string(note));
+			print_json(o);
+			json_decref(o);
+		} else {
+			printf("OK: %s: %" PRIu64 " entries (seq %" PRIu64 "..%" PRIu64 "), %" PRIu64
+			       " checkpoints verified with the pinned audit key",
+			       source, v->entries, first, v->last_seq, v->checkpoints);
+			if (v->first_seq > 1)
+				printf(", from the anchor at seq %" PRIu64, v->first_seq - 1);
+			printf("\n");
+			if (cc_audit_verifier_unsealed(v))
+				printf("note: the last %" PRIu64 " entries are not sealed by a checkpoint yet (chain only)\n",
+				       cc_audit_verifier_unsealed(v));
+			if (note)
+				printf("note: %s\n", note);
+			if (last)
+				printf("remember this checkpoint and pass it next time as --anchor:\n%s\n", last);
+		}
+		free(last);
+		return 0;
+	}
+	const char *fname = cc_audit_fault_name(v->fault);
+	const char *ftext = cc_audit_fault_text(v->fault);
+	if (json) {
+		json_t *o = json_pack("{sbsbsssssssIsI}", "ok", 0, "verified", 0, "source", source, "fault", fname,
+		                      "message", ftext, "fault_seq", (json_int_t)v->fault_seq, "found_seq",
+		                      (json_int_t)v->found_seq);
+		json_object_set_new(o, "error", json_pack("{ssss}", "code", "audit_fault", "message", ftext));
+		if (line)
+			json_object_set_new(o, "line", json_integer((json_int_t)line));
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("FAULT: %s: %s at seq %" PRIu64, source, fname, v->fault_seq);
+		if (v->found_seq && (v->fault == CC_AUDIT_FAULT_GAP || v->fault == CC_AUDIT_FAULT_ORDER))
+			printf(" (found seq %" PRIu64 " in its place)", v->found_seq);
+		if (line)
+			printf(", line %lu", line);
+		printf("\n  %s\n", ftext);
+	}
+	return EXIT_FAULT;
+}
+
+/* ---- offline: verify an export or a backup ------------------------------------ */
+
+static int verify_export(const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
+                         int json)
+{
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		char m[600];
+		snprintf(m, sizeof m, "cannot read %s: %s", path, strerror(errno));
+		return fail_msg(json, 1, "io", m);
+	}
+	/* peek at the header's anchor: a remembered checkpoint older than it was
+	 * pruned away (the trail's audit_prune entry says so) */
+	const char *note = NULL;
+	const cc_audit_checkpoint *feed = known;
+	if (known) {
+		char *line = NULL;
+		size_t cap = 0;
+		ssize_t n = getline(&line, &cap, f);
+		cc_audit_record *rec = malloc(sizeof(*rec));
+		if (n > 0 && rec && cc_audit_export_parse_line(line, (size_t)n, rec) == CC_OK &&
+		    rec->type == CC_AUDIT_REC_HEADER && rec->has_anchor &&
+		    !cc_audit_known_applies(&rec->anchor, known)) {
+			feed = NULL;
+			note = "the trail was pruned past the checkpoint given with --anchor";
+		}
+		free(rec);
+		free(line);
+		rewind(f);
+	}
+	cc_audit_verifier *v = malloc(sizeof(*v));
+	if (!v) {
+		fclose(f);
+		return fail_msg(json, 1, "nomem", "out of memory");
+	}
+	unsigned long line = 0;
+	int rc = cc_audit_export_verify(f, pk, feed, v, &line);
+	fclose(f);
+	int ret;
+	if (rc == CC_OK || rc == CC_ERR_AUDIT_CHAIN || rc == CC_ERR_AUDIT_CHECKPOINT) {
+		ret = report_verdict(json, path, rc, v, line, note);
+	} else {
+		char m[300];
+		if (rc == CC_ERR_WRONG_ROOT)
+			snprintf(m, sizeof m, "line %lu: the export names another audit key than the pinned one", line);
+		else
+			snprintf(m, sizeof m, "line %lu: not a valid casus-audit line (%s): edited or damaged export", line,
+			         cc_strerror(rc));
+		if (json) {
+			json_t *o = json_pack("{sbsbsssssIs{ssss}}", "ok", 0, "verified", 0, "source", path, "fault",
+			                      rc == CC_ERR_WRONG_ROOT ? "wrong_key" : "unreadable_line", "line",
+			                      (json_int_t)line, "error", "code", "audit_fault", "message", m);
+			print_json(o);
+			json_decref(o);
+		} else {
+			printf("FAULT: %s: %s\n", path, m);
+		}
+		ret = EXIT_FAULT;
+	}
+	free(v);
+	return ret;
+}
+
+static int verify_backup(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
+                         int json)
+{
+	cc_audit_verifier *v = malloc(sizeof(*v));
+	cc_audit_backup_result *res = malloc(sizeof(*res));
+	if (!v || !res) {
+		free(v);
+		free(res);
+		return fail_msg(json, 1, "nomem", "out of memory");
+	}
+	int lrc = 0;
+	int rc = cc_audit_backup_verify(dir, pk, known, v, res, &lrc);
+	int ret;
+	if (rc == CC_ERR_IO) {
+		char m[600];
+		snprintf(m, sizeof m, "%s is not a readable casusd store: %s", dir, mdb_strerror(lrc));
+		ret = fail_msg(json, 1, "io", m);
+	} else {
+		ret = report_verdict(json, dir, rc, v, 0,
+		                     res->known_skipped ? "the trail was pruned past the checkpoint given with --anchor"
+		                                        : NULL);
+	}
+	free(v);
+	free(res);
+	return ret;
 }
 
 int cli_audit_is_offline(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return 0;
+	return argc > 0 && strcmp(argv[0], "verify") == 0;
 }
 
 int cli_audit_offline(int argc, char **argv, int json)
 {
-	(void)argc;
-	(void)argv;
-	(void)json;
-	return 2;
+	if (argc < 1 || strcmp(argv[0], "verify") != 0)
+		return usage_err(json, "offline subcommands: verify");
+	uint8_t pk[CC_SIGN_PK_BYTES];
+	int pr = pinned_key(argc, argv, pk);
+	if (pr <= 0)
+		return usage_err(json, "verify needs the pinned audit key: --key HEX (64 hex digits; first time: "
+		                       "`casus audit key`, compared out of band)");
+	cc_audit_checkpoint known;
+	const char *ah = opt(argc, argv, "--anchor");
+	if (ah && parse_anchor(ah, &known) != 0)
+		return usage_err(json, "--anchor takes a checkpoint as 242 hex digits (printed by an earlier verify)");
+	const char *backup = opt(argc, argv, "--backup");
+	if (backup)
+		return verify_backup(backup, pk, ah ? &known : NULL, json);
+	const char *file = positional(argc - 1, argv + 1, 0);
+	if (!file)
+		return usage_err(json, "casus audit verify FILE --key HEX [--anchor CP] | --backup DIR --key HEX");
+	return verify_export(file, pk, ah ? &known : NULL, json);
 }
 
-int cli_audit(casus_client *c, int argc, char **argv, int g_json)
+/* ---- online: fetch, verify, filter --------------------------------------------- */
+
+struct rec {
+	uint8_t *raw;
+	size_t len;
+	uint8_t hash[CC_HASH_BYTES];
+	cc_audit_entry e;
+};
+
+struct cprec {
+	uint64_t seq;
+	uint8_t raw[CC_AUDIT_CP_BYTES];
+};
+
+struct trail {
+	struct rec *r;
+	size_t n, cap;
+	struct cprec *cp;
+	size_t ncp, capcp;
+	int has_anchor;
+	cc_audit_checkpoint anchor;
+	uint8_t server_pk[CC_SIGN_PK_BYTES];
+	int full;                 /* the whole trail was fetched (fg) */
+	int verified;             /* chain and checkpoints verified */
+	int key_pinned;
+	cc_audit_verifier v;
+};
+
+struct filter {
+	int have_casus;
+	uint8_t casus[16];
+	const char *user;
+	int64_t from_ms, to_ms;   /* [from, to); to 0 = open */
+};
+
+static void trail_free(struct trail *t)
 {
-	json_t *q = json_object();
-	const char *v;
-	if ((v = opt(argc, argv, "--casus")))
-		json_object_set_new(q, "casus", json_string(v));
-	if ((v = opt(argc, argv, "--user")))
-		json_object_set_new(q, "user", json_string(v));
-	if ((v = opt(argc, argv, "--limit")))
-		json_object_set_new(q, "limit", json_integer(atoi(v)));
-	json_t *res = NULL;
-	int rc = casus_audit_query(c, q, &res);
-	json_decref(q);
-	if (rc)
-		{
-		fprintf(stderr, "casus: %s\n", casus_error(c));
-		return rc == CASUS_E_SERVER ? 1 : 2;
+	for (size_t i = 0; i < t->n; i++)
+		free(t->r[i].raw);
+	free(t->r);
+	free(t->cp);
+	memset(t, 0, sizeof(*t));
+}
+
+static int matches(const struct filter *f, const cc_audit_entry *e)
+{
+	if (f->have_casus && memcmp(e->casus_id, f->casus, 16) != 0)
+		return 0;
+	if (f->user && strcmp(f->user, e->actor_user) != 0)
+		return 0;
+	if (e->time_ms < f->from_ms)
+		return 0;
+	if (f->to_ms && e->time_ms >= f->to_ms)
+		return 0;
+	return 1;
+}
+
+static int add_cp(struct trail *t, const uint8_t *raw, size_t len)
+{
+	cc_audit_checkpoint cp;
+	if (len != CC_AUDIT_CP_BYTES || cc_audit_checkpoint_decode(raw, len, &cp) != CC_OK)
+		return -1;
+	for (size_t i = 0; i < t->ncp; i++)
+		if (t->cp[i].seq == cp.seq && memcmp(t->cp[i].raw, raw, len) == 0)
+			return 0;
+	if (t->ncp == t->capcp) {
+		size_t nc = t->capcp ? t->capcp * 2 : 16;
+		struct cprec *p = realloc(t->cp, nc * sizeof(*p));
+		if (!p)
+			return -1;
+		t->cp = p;
+		t->capcp = nc;
 	}
-	if (g_json) {
-		json_object_del(res, "raw");
-		json_object_set_new(res, "ok", json_true());
-		{
-			char *s = json_dumps(res, JSON_COMPACT);
-			printf("%s\n", s ? s : "{}");
-			free(s);
-		}
-	} else {
-		size_t i;
-		json_t *e;
-		json_array_foreach(json_object_get(res, "entries"), i, e) {
-			char when[32];
-			fmt_time(json_integer_value(json_object_get(e, "time_ms")) / 1000, when, sizeof when);
-			printf("%6lld %s %-16s %-8s %-14s %-16s %s\n", json_integer_value(json_object_get(e, "seq")), when,
-			       json_string_value(json_object_get(e, "event")), json_string_value(json_object_get(e, "outcome")),
-			       json_string_value(json_object_get(e, "user")), json_string_value(json_object_get(e, "role")),
-			       json_string_value(json_object_get(e, "object")));
-		}
-	}
-	json_decref(res);
+	t->cp[t->ncp].seq = cp.seq;
+	memcpy(t->cp[t->ncp].raw, raw, len);
+	t->ncp++;
 	return 0;
 }
 
+static int cmp_cp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct cprec *)a)->seq, y = ((const struct cprec *)b)->seq;
+	return x < y ? -1 : x > y;
+}
+
+/* One audit.query page into t. Returns 1 if more, 0 if done, <0 on error
+ * (message in err). */
+static int fetch_page(casus_client *c, json_t *base, uint64_t after, const char *export_kind,
+                      const struct filter *f, struct trail *t, char *err, size_t errlen, char *ecode,
+                      size_t ecodelen)
+{
+	json_t *req = json_deep_copy(base);
+	json_object_set_new(req, "type", json_string("audit.query"));
+	json_object_set_new(req, "after", json_integer((json_int_t)after));
+	json_object_set_new(req, "limit", json_integer(PAGE));
+	if (export_kind) {
+		json_object_set_new(req, "export", json_string(export_kind));
+		if (f->have_casus) { /* the export entry names the casus even when fg reads everything */
+			char hex[33];
+			proto_hex16(f->casus, hex);
+			json_object_set_new(req, "export_casus", json_string(hex));
+		}
+	}
+	json_t *r = casus_raw_request(c, req);
+	json_decref(req);
+	if (!r) {
+		snprintf(err, errlen, "no answer from the server");
+		return -4;
+	}
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		json_t *e = json_object_get(r, "error");
+		const char *code = json_string_value(json_object_get(e, "code"));
+		snprintf(ecode, ecodelen, "%s", code ? code : "refused");
+		snprintf(err, errlen, "%s", json_string_value(json_object_get(e, "message"))
+		                                ? json_string_value(json_object_get(e, "message"))
+		                                : "the server refused");
+		json_decref(r);
+		return -1;
+	}
+	const char *kh = json_string_value(json_object_get(r, "audit_key"));
+	if (!kh || parse_hex(kh, t->server_pk, CC_SIGN_PK_BYTES) != 0) {
+		snprintf(err, errlen, "the server sent no audit key");
+		json_decref(r);
+		return -5;
+	}
+	int rc = 0;
+	if (json_object_get(r, "anchor") && !t->has_anchor) {
+		uint8_t *ab = NULL;
+		size_t al = 0;
+		if (proto_get_b64(r, "anchor", CC_AUDIT_CP_BYTES, &ab, &al) ||
+		    cc_audit_checkpoint_decode(ab, al, &t->anchor) != CC_OK) {
+			snprintf(err, errlen, "the server's anchor checkpoint does not decode");
+			rc = -5;
+		} else {
+			t->has_anchor = 1;
+		}
+		free(ab);
+	}
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(r, "entries"), i, o) {
+		if (rc)
+			break;
+		uint8_t *eb = NULL;
+		size_t el = 0;
+		if (t->n == t->cap) {
+			size_t nc = t->cap ? t->cap * 2 : 64;
+			struct rec *p = realloc(t->r, nc * sizeof(*p));
+			if (!p) {
+				snprintf(err, errlen, "out of memory");
+				rc = -1;
+				break;
+			}
+			t->r = p;
+			t->cap = nc;
+		}
+		struct rec *x = &t->r[t->n];
+		if (proto_get_b64(o, "entry", CC_AUDIT_ENTRY_MAX, &eb, &el) ||
+		    proto_get_b64_fixed(o, "hash", x->hash, CC_HASH_BYTES) ||
+		    cc_audit_entry_decode(eb, el, &x->e) != CC_OK) {
+			free(eb);
+			snprintf(err, errlen, "an audit entry from the server does not decode");
+			rc = -5;
+			break;
+		}
+		x->raw = eb;
+		x->len = el;
+		t->n++;
+	}
+	json_array_foreach(json_object_get(r, "checkpoints"), i, o) {
+		if (rc)
+			break;
+		uint8_t *cb = NULL;
+		size_t cl = 0;
+		if (proto_get_b64(o, "checkpoint", CC_AUDIT_CP_BYTES, &cb, &cl) || add_cp(t, cb, cl) != 0) {
+			snprintf(err, errlen, "a checkpoint from the server does not decode");
+			rc = -5;
+		}
+		free(cb);
+	}
+	if (rc == 0)
+		rc = json_is_true(json_object_get(r, "more")) ? 1 : 0;
+	json_decref(r);
+	return rc;
+}
+
+/* Fetch what the caller may see. fg: the whole trail, verified, filtered
+ * later. Others: the server filters by casus (and user/period). */
+static int fetch_trail(casus_client *c, int argc, char **argv, const struct filter *f, const char *export_kind,
+                       struct trail *t, int json)
+{
+	char err[300], ecode[64] = "refused";
+	uint8_t pinned[CC_SIGN_PK_BYTES];
+	int pr = pinned_key(argc, argv, pinned);
+	if (pr < 0)
+		return usage_err(json, "--key takes the audit public key as 64 hex digits");
+	const char *role = casus_self_role(c);
+	t->full = role && strcmp(role, "fg") == 0;
+	json_t *base = json_object();
+	if (!t->full) {
+		if (f->have_casus) {
+			char hex[33];
+			proto_hex16(f->casus, hex);
+			json_object_set_new(base, "casus", json_string(hex));
+		}
+		if (f->user)
+			json_object_set_new(base, "user", json_string(f->user));
+		if (f->from_ms > 0)
+			json_object_set_new(base, "from_ms", json_integer(f->from_ms));
+		if (f->to_ms > 0)
+			json_object_set_new(base, "to_ms", json_integer(f->to_ms - 1));
+	}
+	uint64_t after = 0;
+	int rc;
+	const char *kind = export_kind;
+	while ((rc = fetch_page(c, base, after, kind, f, t, err, sizeof err, ecode, sizeof ecode)) == 1) {
+		kind = NULL; /* one export entry per export */
+		if (!t->n)
+			break;
+		after = t->r[t->n - 1].e.seq;
+	}
+	json_decref(base);
+	if (rc < 0)
+		return fail_msg(json, rc == -4 ? 4 : rc == -5 ? EXIT_FAULT : 1,
+		                rc == -4 ? "network" : rc == -5 ? "audit_fault" : ecode, err);
+	const uint8_t *pk = t->server_pk;
+	if (pr == 1) {
+		t->key_pinned = 1;
+		if (sodium_memcmp(pinned, t->server_pk, CC_SIGN_PK_BYTES) != 0)
+			return fail_msg(json, EXIT_FAULT, "audit_key_mismatch",
+			                "the server's audit key differs from the pinned key: do not trust this trail");
+		pk = pinned;
+	} else if (!json) {
+		fprintf(stderr, "casus audit: warning: no pinned audit key (--key or CASUS_AUDIT_KEY); checkpoints are "
+		                "checked with the key the server sent\n");
+	}
+	qsort(t->cp, t->ncp, sizeof(*t->cp), cmp_cp);
+	if (!t->full) {
+		/* a part of the trail: every entry decoded; checkpoints are signed */
+		for (size_t i = 0; i < t->ncp; i++) {
+			cc_audit_checkpoint cp;
+			if (cc_audit_checkpoint_decode(t->cp[i].raw, CC_AUDIT_CP_BYTES, &cp) != CC_OK ||
+			    cc_audit_checkpoint_verify(&cp, pk) != CC_OK)
+				return fail_msg(json, EXIT_FAULT, "audit_fault",
+				                "a checkpoint from the server is not signed by the audit key");
+		}
+		return 0;
+	}
+	cc_audit_verifier *v = &t->v;
+	if (cc_audit_verifier_init(v, pk, t->has_anchor ? &t->anchor : NULL) == CC_OK) {
+		size_t j = 0;
+		for (size_t i = 0; i < t->n; i++) {
+			while (j < t->ncp && t->cp[j].seq < t->r[i].e.seq) {
+				(void)cc_audit_verifier_checkpoint(v, t->cp[j].raw, CC_AUDIT_CP_BYTES);
+				j++;
+			}
+			(void)cc_audit_verifier_entry(v, t->r[i].raw, t->r[i].len, t->r[i].hash);
+		}
+		for (; j < t->ncp; j++)
+			(void)cc_audit_verifier_checkpoint(v, t->cp[j].raw, CC_AUDIT_CP_BYTES);
+	}
+	rc = cc_audit_verifier_finish(v);
+	if (rc != CC_OK)
+		return report_verdict(json, "server", rc, v, 0, NULL);
+	t->verified = 1;
+	return 0;
+}
+
+static int parse_filter(int argc, char **argv, struct filter *f, int json)
+{
+	memset(f, 0, sizeof(*f));
+	const char *v;
+	if ((v = opt(argc, argv, "--casus"))) {
+		if (parse_hex(v, f->casus, 16) != 0)
+			return usage_err(json, "--casus takes a casus id (32 hex digits)");
+		f->have_casus = 1;
+	}
+	f->user = opt(argc, argv, "--user");
+	if ((v = opt(argc, argv, "--from")) && parse_iso(v, &f->from_ms) != 0)
+		return usage_err(json, "--from takes an ISO date or time in UTC, e.g. 2026-11-01 or 2026-11-01T08:00Z");
+	if ((v = opt(argc, argv, "--to")) && parse_iso(v, &f->to_ms) != 0)
+		return usage_err(json, "--to takes an ISO date or time in UTC, e.g. 2026-12-01");
+	return 0;
+}
+
+static json_t *entry_json(const struct rec *x)
+{
+	const cc_audit_entry *e = &x->e;
+	char cid[33], dev[33], hash[2 * CC_HASH_BYTES + 1], when[CC_AUDIT_TIME_ISO_BYTES];
+	proto_hex16(e->casus_id, cid);
+	proto_hex16(e->actor_device, dev);
+	sodium_bin2hex(hash, sizeof hash, x->hash, CC_HASH_BYTES);
+	cc_audit_time_iso(e->time_ms, when);
+	const char *ev = cc_audit_event_name(e->event);
+	const char *oc = cc_audit_outcome_name(e->outcome);
+	const char *gn = cc_audit_ground_name(e->ground);
+	json_t *ids = json_array();
+	for (unsigned i = 0; i < e->n_msg_ids; i++) {
+		char h[33];
+		proto_hex16(e->msg_ids[i], h);
+		json_array_append_new(ids, json_string(h));
+	}
+	json_t *o = json_object();
+	json_object_set_new(o, "seq", json_integer((json_int_t)e->seq));
+	json_object_set_new(o, "time", json_string(when));
+	json_object_set_new(o, "time_ms", json_integer((json_int_t)e->time_ms));
+	json_object_set_new(o, "event", json_string(ev ? ev : "?"));
+	json_object_set_new(o, "event_code", json_integer(e->event));
+	json_object_set_new(o, "outcome", json_string(oc ? oc : "?"));
+	json_object_set_new(o, "user", json_string(e->actor_user));
+	json_object_set_new(o, "device", json_string(dev));
+	json_object_set_new(o, "role", json_string(e->actor_role));
+	json_object_set_new(o, "org", json_string(e->actor_org));
+	json_object_set_new(o, "on_behalf_of", json_string(e->on_behalf_of));
+	json_object_set_new(o, "casus", json_string(cid));
+	json_object_set_new(o, "purpose", json_string(e->purpose));
+	json_object_set_new(o, "legal_basis", json_string(e->legal_basis));
+	json_object_set_new(o, "level", json_integer(e->level));
+	json_object_set_new(o, "level_prev", json_integer(e->level_prev));
+	json_object_set_new(o, "ground", json_string(gn ? gn : "?"));
+	json_object_set_new(o, "break_glass", json_boolean(e->break_glass));
+	json_object_set_new(o, "seq_from", json_integer((json_int_t)e->seq_from));
+	json_object_set_new(o, "seq_to", json_integer((json_int_t)e->seq_to));
+	json_object_set_new(o, "msg_ids", ids);
+	json_object_set_new(o, "object", json_string(e->object));
+	json_object_set_new(o, "access_point", json_string(e->access_point));
+	json_object_set_new(o, "reason", json_string(e->reason));
+	json_object_set_new(o, "error", json_string(e->error));
+	json_object_set_new(o, "hash", json_string(hash));
+	return o;
+}
+
+static void verified_fields(json_t *o, const struct trail *t)
+{
+	json_object_set_new(o, "verified", json_boolean(t->verified));
+	json_object_set_new(o, "scope", json_string(t->full ? "full" : "casus"));
+	json_object_set_new(o, "key_pinned", json_boolean(t->key_pinned));
+	if (t->verified) {
+		json_object_set_new(o, "entries_verified", json_integer((json_int_t)t->v.entries));
+		json_object_set_new(o, "checkpoints_verified", json_integer((json_int_t)t->v.checkpoints));
+		json_object_set_new(o, "unsealed", json_integer((json_int_t)cc_audit_verifier_unsealed(&t->v)));
+	}
+}
+
+static void verified_line(const struct trail *t)
+{
+	if (t->verified)
+		fprintf(stderr, "audit trail verified: %" PRIu64 " entries, %" PRIu64 " checkpoints%s\n", t->v.entries,
+		        t->v.checkpoints, t->key_pinned ? " (pinned key)" : " (server's key, not pinned)");
+	else
+		fprintf(stderr, "note: only the entries of one casus were returned; each was checked, but the chain "
+		                "can only be verified by the privacy officer (fg) on the whole trail\n");
+}
+
+static int cmd_query(casus_client *c, int argc, char **argv, int json)
+{
+	struct filter f;
+	struct trail t;
+	memset(&t, 0, sizeof t);
+	int rc = parse_filter(argc, argv, &f, json);
+	if (rc)
+		return rc;
+	const char *lim = opt(argc, argv, "--limit");
+	long limit = lim ? atol(lim) : 0;
+	rc = fetch_trail(c, argc, argv, &f, NULL, &t, json);
+	if (rc) {
+		trail_free(&t);
+		return rc;
+	}
+	json_t *arr = json_array();
+	for (size_t i = 0; i < t.n; i++) {
+		if (!matches(&f, &t.r[i].e))
+			continue;
+		if (limit > 0 && json_array_size(arr) >= (size_t)limit)
+			break;
+		json_array_append_new(arr, entry_json(&t.r[i]));
+	}
+	if (json) {
+		json_t *o = json_object();
+		json_object_set_new(o, "ok", json_true());
+		json_object_set_new(o, "entries", arr);
+		verified_fields(o, &t);
+		print_json(o);
+		json_decref(o);
+	} else {
+		size_t i;
+		json_t *e;
+		json_array_foreach(arr, i, e) {
+			printf("%6lld %s %-16s %-8s %-10s %-16s %s\n", (long long)json_integer_value(json_object_get(e, "seq")),
+			       json_string_value(json_object_get(e, "time")), json_string_value(json_object_get(e, "event")),
+			       json_string_value(json_object_get(e, "outcome")), json_string_value(json_object_get(e, "user")),
+			       json_string_value(json_object_get(e, "role")), json_string_value(json_object_get(e, "object")));
+		}
+		json_decref(arr);
+		verified_line(&t);
+	}
+	trail_free(&t);
+	return 0;
+}
+
+static FILE *open_out(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600); /* personal data */
+	if (fd < 0)
+		return NULL;
+	FILE *f = fdopen(fd, "wb");
+	if (!f)
+		close(fd);
+	return f;
+}
+
+static int put_line(FILE *f, char *line)
+{
+	int ok = line && fputs(line, f) != EOF && fputc('\n', f) != EOF;
+	free(line);
+	return ok ? 0 : -1;
+}
+
+static int cmd_export(casus_client *c, int argc, char **argv, int json)
+{
+	struct filter f;
+	struct trail t;
+	memset(&t, 0, sizeof t);
+	int rc = parse_filter(argc, argv, &f, json);
+	if (rc)
+		return rc;
+	const char *fmt = opt(argc, argv, "--format"), *outp = opt(argc, argv, "--out");
+	if (!fmt)
+		fmt = "jsonl";
+	int csv = strcmp(fmt, "csv") == 0;
+	if ((!csv && strcmp(fmt, "jsonl") != 0) || !outp)
+		return usage_err(json, "casus audit export [--casus C] [--user U] [--from ISO] [--to ISO] "
+		                       "--format jsonl|csv --out FILE");
+	rc = fetch_trail(c, argc, argv, &f, csv ? "csv" : "jsonl", &t, json);
+	if (rc) {
+		trail_free(&t);
+		return rc;
+	}
+	int filtered = f.have_casus || f.user || f.from_ms || f.to_ms || !t.full;
+	FILE *out = open_out(outp);
+	if (!out) {
+		trail_free(&t);
+		char m[600];
+		snprintf(m, sizeof m, "cannot write %s: %s", outp, strerror(errno));
+		return fail_msg(json, 1, "io", m);
+	}
+	int err = 0;
+	uint64_t n = 0, ncp = 0;
+	if (csv) {
+		err |= cc_audit_csv_header(out) != 0;
+		for (size_t i = 0; i < t.n && !err; i++)
+			if (matches(&f, &t.r[i].e)) {
+				err |= cc_audit_csv_entry(out, &t.r[i].e, t.r[i].hash) != 0;
+				n++;
+			}
+	} else {
+		/* unfiltered: the whole verified trail with its checkpoints and
+		 * anchor, verifiable with `casus audit verify`. Filtered: the
+		 * matching entries only, for reading (verification reports a gap). */
+		const uint8_t *pk = t.server_pk;
+		err |= put_line(out, cc_audit_export_header(pk, now_ms(), (!filtered && t.has_anchor) ? &t.anchor : NULL));
+		size_t j = 0;
+		for (size_t i = 0; i < t.n && !err; i++) {
+			while (!filtered && j < t.ncp && t.cp[j].seq < t.r[i].e.seq) {
+				err |= put_line(out, cc_audit_export_checkpoint(t.cp[j++].raw, CC_AUDIT_CP_BYTES));
+				ncp++;
+			}
+			if (matches(&f, &t.r[i].e)) {
+				err |= put_line(out, cc_audit_export_entry(t.r[i].raw, t.r[i].len, t.r[i].hash));
+				n++;
+			}
+		}
+		for (; !filtered && j < t.ncp && !err; j++) {
+			err |= put_line(out, cc_audit_export_checkpoint(t.cp[j].raw, CC_AUDIT_CP_BYTES));
+			ncp++;
+		}
+	}
+	err |= fclose(out) != 0;
+	if (err) {
+		trail_free(&t);
+		return fail_msg(json, 1, "io", "writing the export failed");
+	}
+	if (json) {
+		json_t *o = json_pack("{sbsssssIsIsb}", "ok", 1, "out", outp, "format", csv ? "csv" : "jsonl", "entries",
+		                      (json_int_t)n, "checkpoints", (json_int_t)ncp, "filtered", filtered);
+		verified_fields(o, &t);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("exported %" PRIu64 " entries%s to %s (%s)\n", n, filtered ? " (filtered)" : "", outp, fmt);
+		if (!csv && filtered)
+			printf("note: a filtered export is for reading; verify a full export (no filters)\n");
+		verified_line(&t);
+	}
+	trail_free(&t);
+	return 0;
+}
+
+static int write_text(const char *path, const char *text)
+{
+	FILE *f = open_out(path);
+	if (!f)
+		return -1;
+	int ok = fputs(text, f) != EOF;
+	ok &= fclose(f) == 0;
+	return ok ? 0 : -1;
+}
+
+static int cmd_report(casus_client *c, int argc, char **argv, int json)
+{
+	struct filter f;
+	struct trail t;
+	memset(&t, 0, sizeof t);
+	int rc = parse_filter(argc, argv, &f, json);
+	if (rc)
+		return rc;
+	const char *cid = positional(argc - 1, argv + 1, 0);
+	if (!cid)
+		cid = opt(argc, argv, "--casus");
+	const char *html = opt(argc, argv, "--html"), *jpath = opt(argc, argv, "--json");
+	if (!cid || parse_hex(cid, f.casus, 16) != 0 || (!html && !jpath))
+		return usage_err(json, "casus audit report CASUS [--from ISO] [--to ISO] [--html FILE] [--json FILE]");
+	f.have_casus = 1;
+	rc = fetch_trail(c, argc, argv, &f, "report", &t, json);
+	if (rc) {
+		trail_free(&t);
+		return rc;
+	}
+	cc_audit_entry *es = t.n ? malloc(t.n * sizeof(*es)) : NULL;
+	size_t ne = 0;
+	for (size_t i = 0; i < t.n; i++)
+		if (matches(&f, &t.r[i].e))
+			es[ne++] = t.r[i].e;
+	cc_audit_report_opts ro;
+	memset(&ro, 0, sizeof ro);
+	memcpy(ro.casus_id, f.casus, 16);
+	ro.from_ms = f.from_ms;
+	ro.to_ms = f.to_ms;
+	ro.generated_ms = now_ms();
+	int err = 0;
+	size_t nrows = 0;
+	cc_audit_report_row *rows = NULL;
+	if (cc_audit_report_rows(es, ne, &ro, &rows, &nrows) == CC_OK)
+		free(rows);
+	if (html) {
+		char *s = cc_audit_report_html(es, ne, &ro);
+		err |= !s || write_text(html, s) != 0;
+		free(s);
+	}
+	if (jpath) {
+		char *s = cc_audit_report_json(es, ne, &ro);
+		err |= !s || write_text(jpath, s) != 0;
+		free(s);
+	}
+	free(es);
+	if (err) {
+		trail_free(&t);
+		return fail_msg(json, 1, "io", "writing the report failed");
+	}
+	if (json) {
+		json_t *o = json_pack("{sbsIss*ss*}", "ok", 1, "rows", (json_int_t)nrows, "html", html, "json", jpath);
+		verified_fields(o, &t);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("report with %zu accesses written%s%s%s%s\n", nrows, html ? " to " : "", html ? html : "",
+		       jpath ? " and " : "", jpath ? jpath : "");
+		verified_line(&t);
+	}
+	trail_free(&t);
+	return 0;
+}
+
+static int cmd_key(casus_client *c, int json)
+{
+	json_t *req = json_pack("{ss}", "type", "audit.key");
+	json_t *r = casus_raw_request(c, req);
+	json_decref(req);
+	const char *k = r ? json_string_value(json_object_get(r, "audit_key")) : NULL;
+	if (!k) {
+		json_decref(r);
+		return fail_msg(json, r ? 1 : 4, r ? "refused" : "network", "the server did not give its audit key");
+	}
+	if (json) {
+		json_t *o = json_pack("{sbss}", "ok", 1, "audit_key", k);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("%s\n", k);
+		fprintf(stderr, "This is what the server says. Compare it out of band (installation record) before "
+		                "pinning it with --key.\n");
+	}
+	json_decref(r);
+	return 0;
+}
+
+int cli_audit(casus_client *c, int argc, char **argv, int json)
+{
+	const char *sub = argc > 0 && strncmp(argv[0], "--", 2) != 0 ? argv[0] : NULL;
+	if (!sub || strcmp(sub, "query") == 0)
+		return cmd_query(c, sub ? argc - 1 : argc, sub ? argv + 1 : argv, json);
+	if (strcmp(sub, "key") == 0)
+		return cmd_key(c, json);
+	if (strcmp(sub, "export") == 0)
+		return cmd_export(c, argc - 1, argv + 1, json);
+	if (strcmp(sub, "report") == 0)
+		return cmd_report(c, argc, argv, json);
+	return usage_err(json, "casus audit [query|key|export|report|verify] ...");
+}

@@ -18,7 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define AUDIT_QUEUE_MAX 16
+/* The queue grows as needed: an entry is never dropped because a request
+ * logged many. If it cannot grow (out of memory) or an entry cannot be
+ * written, the whole turn is marked failed, so that no reply of it is
+ * released as a success: an action without its audit entry is never acked. */
+#define AUDIT_QUEUE_FIRST 16
 
 struct audit_ctx {
 	uint8_t *sk;                 /* sodium_malloc, PROT_NONE when idle */
@@ -28,8 +32,10 @@ struct audit_ctx {
 	uint64_t since_cp;           /* entries since the newest checkpoint */
 	uint64_t committed_since_cp;
 	int64_t last_cp_ms;
-	cc_audit_entry *queue[AUDIT_QUEUE_MAX];
-	unsigned nqueue;
+	cc_audit_entry **queue;
+	size_t nqueue, capqueue;
+	int lost;                    /* an entry of this request could not be queued */
+	int resync;                  /* the store's chain moved under us (offline tool) */
 };
 
 static int64_t wall_ms(void)
@@ -149,8 +155,9 @@ void audit_close(struct server *srv)
 	struct audit_ctx *a = srv->audit;
 	if (!a)
 		return;
-	for (unsigned i = 0; i < a->nqueue; i++)
+	for (size_t i = 0; i < a->nqueue; i++)
 		free(a->queue[i]);
+	free(a->queue);
 	if (a->sk) {
 		sodium_mprotect_readwrite(a->sk);
 		sodium_free(a->sk); /* wipes */
@@ -178,12 +185,20 @@ void audit_log(struct server *srv, const struct session *s, cc_audit_entry *e)
 			cc_audit_str_copy(e->actor_org, sizeof e->actor_org, s->cert.org);
 		}
 	}
-	if (a->nqueue >= AUDIT_QUEUE_MAX) {
-		log_event(LOG_ERROR, "audit.queue_full", "event=%u", e->event);
-		return;
+	if (a->nqueue == a->capqueue) {
+		size_t ncap = a->capqueue ? a->capqueue * 2 : AUDIT_QUEUE_FIRST;
+		cc_audit_entry **nq = realloc(a->queue, ncap * sizeof(*nq));
+		if (!nq) {
+			a->lost = 1;
+			log_event(LOG_ERROR, "audit.nomem", "event=%u", e->event);
+			return;
+		}
+		a->queue = nq;
+		a->capqueue = ncap;
 	}
 	cc_audit_entry *copy = malloc(sizeof(*copy));
 	if (!copy) {
+		a->lost = 1;
 		log_event(LOG_ERROR, "audit.nomem", "event=%u", e->event);
 		return;
 	}
@@ -217,11 +232,24 @@ static int write_checkpoint(struct server *srv)
 	return rc;
 }
 
+/* An entry could not be written: fail the turn (store_commit aborts it and
+ * every reply of the turn becomes a storage error), so nothing is acked
+ * without its audit entry. */
+static void fail_turn(struct server *srv, const char *why, uint16_t event)
+{
+	srv->st.failed = 1;
+	log_event(LOG_ERROR, "audit.turn_failed", "why=%s event=%u", why, event);
+}
+
 void audit_request_done(struct server *srv, int kept)
 {
 	struct audit_ctx *a = srv->audit;
 	(void)kept;
-	for (unsigned i = 0; i < a->nqueue; i++) {
+	if (a->lost) {
+		a->lost = 0;
+		fail_turn(srv, "entry_not_queued", 0);
+	}
+	for (size_t i = 0; i < a->nqueue; i++) {
 		cc_audit_entry *e = a->queue[i];
 		cc_wbuf w;
 		uint8_t hash[CC_HASH_BYTES];
@@ -234,15 +262,23 @@ void audit_request_done(struct server *srv, int kept)
 			memcpy(w.p, hash, CC_HASH_BYTES);
 			uint8_t key[8];
 			store_be64(key, e->seq);
-			if (store_put(&srv->st, DB_AUDIT, key, 8, w.p, w.len, MDB_APPEND) != 0) {
+			int prc = store_put(&srv->st, DB_AUDIT, key, 8, w.p, w.len, MDB_APPEND);
+			if (prc != 0) {
 				a->chain = save;
-				log_event(LOG_ERROR, "audit.store_failed", "seq=%llu", (unsigned long long)e->seq);
+				/* KEYEXIST: the stored trail is ahead of our head (an offline
+				 * tool appended while we ran): reread the head from disk after
+				 * this turn is thrown away. */
+				if (prc == MDB_KEYEXIST)
+					a->resync = 1;
+				log_event(LOG_ERROR, "audit.store_failed", "seq=%llu rc=%d", (unsigned long long)e->seq, prc);
+				fail_turn(srv, "store", e->event);
 			} else {
 				a->since_cp++;
 			}
 		} else {
 			a->chain = save;
 			log_event(LOG_ERROR, "audit.encode_failed", "event=%u rc=%d", e->event, rc);
+			fail_turn(srv, "encode", e->event);
 		}
 		cc_w_free(&w);
 		free(e);
@@ -264,6 +300,13 @@ void audit_turn_failed(struct server *srv)
 	struct audit_ctx *a = srv->audit;
 	a->chain = a->committed;
 	a->since_cp = a->committed_since_cp;
+	if (a->resync) {
+		a->resync = 0;
+		if (resume(srv, a) != 0)
+			log_event(LOG_ERROR, "audit.resync_failed", NULL);
+		else
+			log_event(LOG_WARN, "audit.resynced", "seq=%llu", (unsigned long long)a->chain.last_seq);
+	}
 }
 
 int audit_checkpoint_now(struct server *srv)

@@ -39,4 +39,12 @@ const uint8_t *audit_public_key(const struct server *srv);
 /* Write a checkpoint now in the current transaction (used at shutdown, export). */
 int audit_checkpoint_now(struct server *srv);
 
+/* meta key of the anchor checkpoint after pruning (121 bytes). */
+#define AUDIT_ANCHOR_KEY "audit_anchor"
+
+/* Offline tools (audit_tools.c, in the casusd executable only); argv after
+ * the subcommand name. Return the process exit code. */
+int audit_tool_export(int argc, char **argv);
+int audit_tool_prune(int argc, char **argv);
+
 #endif

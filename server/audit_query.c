@@ -37,7 +37,7 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 	struct server *srv = s->srv;
 	uint8_t cid[16];
 	int have_casus = 0;
-	const char *user = NULL;
+	const char *user = NULL, *export_kind = NULL;
 	uint64_t from_ms = 0, to_ms = UINT64_MAX >> 2, after = 0, limit = 1000;
 
 	if (json_object_get(req, "casus")) {
@@ -49,7 +49,8 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 	    (json_object_get(req, "from_ms") && proto_get_u64(req, "from_ms", UINT64_MAX >> 2, &from_ms)) ||
 	    (json_object_get(req, "to_ms") && proto_get_u64(req, "to_ms", UINT64_MAX >> 2, &to_ms)) ||
 	    (json_object_get(req, "after") && proto_get_u64(req, "after", UINT64_MAX >> 2, &after)) ||
-	    (json_object_get(req, "limit") && proto_get_u64(req, "limit", AUDIT_PAGE_MAX, &limit)))
+	    (json_object_get(req, "limit") && proto_get_u64(req, "limit", AUDIT_PAGE_MAX, &limit)) ||
+	    (json_object_get(req, "export") && proto_get_str(req, "export", 16, &export_kind)))
 		goto bad;
 
 	int scope = (srv->have_policy && s->role >= 0) ? srv->policy.roles[s->role].audit_scope : CC_AUDIT_NONE;
@@ -115,11 +116,13 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 		k.mv_data = k8;
 		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 		for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			/* only those sealing an entry of this page: one further ahead
+			 * would wait for entries the client does not have yet */
+			if (k.mv_size != 8 || store_rd64(k.mv_data) > last)
+				break;
 			json_t *o = json_object();
 			proto_set_b64(o, "checkpoint", v.mv_data, v.mv_size);
 			json_array_append_new(cps, o);
-			if (k.mv_size == 8 && store_rd64(k.mv_data) > last)
-				break;
 		}
 		mdb_cursor_close(cur);
 	}
@@ -133,6 +136,22 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 	snprintf(q.object, sizeof q.object, "audit entries %llu%s%s", (unsigned long long)n, user ? " of user " : "",
 	         user ? user : "");
 	audit_log(srv, s, &q);
+	if (export_kind) {
+		/* the client says it makes an export or a data-subject report of
+		 * what it reads: recorded as such (event export) */
+		cc_audit_entry x;
+		cc_audit_entry_init(&x);
+		x.event = CC_AUDIT_EV_EXPORT;
+		uint8_t ecid[16];
+		if (have_casus)
+			memcpy(x.casus_id, cid, 16);
+		else if (json_object_get(req, "export_casus") && proto_get_id16(req, "export_casus", ecid) == 0)
+			memcpy(x.casus_id, ecid, 16);
+		char kind[17];
+		cc_audit_str_copy(kind, sizeof kind, export_kind);
+		snprintf(x.object, sizeof x.object, "format %s", kind);
+		audit_log(srv, s, &x);
+	}
 
 	json_t *r = proto_ok(id);
 	json_object_set_new(r, "entries", entries);
@@ -141,10 +160,16 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 	char hex[2 * CC_SIGN_PK_BYTES + 1];
 	sodium_bin2hex(hex, sizeof hex, audit_public_key(srv), CC_SIGN_PK_BYTES);
 	json_object_set_new(r, "audit_key", json_string(hex));
+	/* after pruning: the signed checkpoint the trail now starts from */
+	MDB_val av;
+	if (store_get(&srv->st, DB_META, AUDIT_ANCHOR_KEY, sizeof AUDIT_ANCHOR_KEY - 1, &av) == 0 &&
+	    av.mv_size == CC_AUDIT_CP_BYTES)
+		proto_set_b64(r, "anchor", av.mv_data, av.mv_size);
 	reply_later(s, id, r);
 	return 1;
 bad:
 	reply_error(s, id, PE_BAD_REQUEST,
-	            "audit.query takes optional \"casus\", \"user\", \"from_ms\", \"to_ms\", \"after\", \"limit\"");
+	            "audit.query takes optional \"casus\", \"user\", \"from_ms\", \"to_ms\", \"after\", \"limit\", "
+	            "\"export\"");
 	return 0;
 }

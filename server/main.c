@@ -5,6 +5,7 @@
  *          [--tls-cert F --tls-key F] [--root FILE] [--policy FILE]
  *          [--revocations FILE] [--log-level L]
  *   casusd backup --data DIR --out DIR    hot, consistent copy of the store
+ *   casusd audit-export / audit-prune      offline audit tools (audit_tools.c)
  *
  * Reads the pinned root public key, the signed policy and the revocation
  * list, opens the LMDB store and serves casus.v1 until SIGTERM or SIGINT.
@@ -41,7 +42,9 @@ static void usage(void)
 	        "usage: casusd [--config FILE] [--listen ADDR] [--port N] [--data DIR] [--no-tls]\n"
 	        "              [--tls-cert FILE --tls-key FILE] [--root FILE] [--policy FILE]\n"
 	        "              [--revocations FILE] [--certs DIR] [--log-level debug|info|warn|error]\n"
-	        "       casusd backup --data DIR --out DIR\n");
+	        "       casusd backup --data DIR --out DIR\n"
+	        "       casusd audit-export --data DIR --out FILE\n"
+	        "       casusd audit-prune --data DIR [--keep-days N] [--config FILE]   (casusd stopped)\n");
 }
 
 static uint8_t *slurp(const char *path, size_t max, size_t *len)
@@ -157,6 +160,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "casusd: libsodium failed to initialise\n");
 		return 1;
 	}
+	/* offline audit tools (audit_tools.c) */
+	if (argc > 1 && strcmp(argv[1], "audit-export") == 0)
+		return audit_tool_export(argc - 2, argv + 2);
+	if (argc > 1 && strcmp(argv[1], "audit-prune") == 0)
+		return audit_tool_prune(argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "backup") == 0) {
 		const char *data = NULL, *out = NULL;
 		for (int i = 2; i + 1 < argc; i += 2) {

@@ -1,0 +1,75 @@
+/*
+ * audit_backup.h: the audit trail as casusd stores it in LMDB, read without
+ * trusting the server: verification of a hot backup (`casusd backup`, an
+ * `mdb_copy -c` copy) and the JSON-lines export of a store (`casusd
+ * audit-export`).
+ *
+ * Layout (see server/audit.c and docs/AUDIT.md):
+ *   DB "audit"   : key seq (u64 big-endian) -> hash[32] || canonical entry
+ *   DB "auditcp" : key seq (u64 big-endian) -> encoded checkpoint (121 bytes)
+ *   DB "meta"    : "audit_anchor" -> encoded anchor checkpoint (after pruning)
+ *
+ * Records are fed to the streaming verifier merged by the LMDB key, each
+ * checkpoint after the entry it seals, so that a changed, removed or swapped
+ * value is reported at its place. The anchor stored in "meta" is only
+ * accepted if it is signed by the pinned key (cc_audit_verifier_init checks
+ * it), and the trail then holds an audit_prune entry that names it.
+ *
+ * Depends on liblmdb, casus_crypto and audit_export.c.
+ */
+#ifndef CASUS_AUDIT_BACKUP_H
+#define CASUS_AUDIT_BACKUP_H
+
+#include "cc_audit.h"
+#include <lmdb.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CC_AUDIT_DB_ENTRIES "audit"
+#define CC_AUDIT_DB_CHECKPOINTS "auditcp"
+#define CC_AUDIT_DB_META "meta"
+#define CC_AUDIT_ANCHOR_META "audit_anchor"
+
+/* Callback per record in merged order; key = the LMDB key's seq (0 if the key
+ * is not 8 bytes). Return non-zero to stop the walk with that value. */
+typedef int (*cc_audit_walk_fn)(void *ctx, int is_checkpoint, uint64_t key, const uint8_t *val, size_t len);
+
+/* Walk both databases of an open transaction in merged order. */
+int cc_audit_lmdb_walk(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, cc_audit_walk_fn fn, void *ctx);
+
+/* Read the anchor from meta: 1 if present and decodable, 0 if absent, a
+ * negative cc_err if present but undecodable. */
+int cc_audit_lmdb_anchor(MDB_txn *txn, MDB_dbi meta, cc_audit_checkpoint *anchor);
+
+/* Whether a checkpoint the privacy officer remembers (known) can be fed to a
+ * verifier that starts at anchor: 0 when the trail was pruned past it (the
+ * anchor lies after it; the audit_prune entry says so), else 1. */
+int cc_audit_known_applies(const cc_audit_checkpoint *anchor, const cc_audit_checkpoint *known);
+
+typedef struct cc_audit_backup_result {
+	int has_anchor;
+	cc_audit_checkpoint anchor;   /* valid if has_anchor */
+	int known_skipped;            /* known was older than the anchor */
+	int have_last_cp;             /* newest checkpoint matched, for remembering */
+	cc_audit_checkpoint last_cp;
+} cc_audit_backup_result;
+
+/* Verify the trail in the LMDB environment in dir (opened read-only and
+ * without a lock file, so a backup on read-only media works). Returns CC_OK,
+ * CC_ERR_AUDIT_CHAIN / CC_ERR_AUDIT_CHECKPOINT (see v->fault, v->fault_seq),
+ * or CC_ERR_IO when dir is not an LMDB store with the audit databases
+ * (*lmdb_rc then holds LMDB's code). */
+int cc_audit_backup_verify(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
+                           cc_audit_verifier *v, cc_audit_backup_result *res, int *lmdb_rc)
+	__attribute__((warn_unused_result));
+
+/* Write the JSON-lines export of an open transaction's trail to out (header
+ * with the anchor, then entries and checkpoints in merged order). A value
+ * that does not decode cannot be written in the strict format: the export
+ * stops with CC_ERR_MALFORMED and *bad_seq names its key (verify the store to
+ * see why). */
+int cc_audit_lmdb_export(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, MDB_dbi meta,
+                         const uint8_t pk[CC_SIGN_PK_BYTES], int64_t now_ms, FILE *out, uint64_t *nentries,
+                         uint64_t *ncps, uint64_t *bad_seq) __attribute__((warn_unused_result));
+
+#endif
