@@ -146,7 +146,7 @@ static void draw(struct view *v)
 	/* input line with the audience */
 	json_t *a = json_array_get(v->auds, v->aud);
 	const char *an = a ? json_string_value(json_object_get(a, "name")) : "-";
-	mvhline(rows - 2, 0, ACS_HLINE, cols);
+	mvhline(rows - 2, 0, '-', cols);
 	mvprintw(rows - 1, 0, "to %s%s > ", an, a && json_is_true(json_object_get(a, "ground_required")) ? " (ground)" : "");
 	int x = getcurx(stdscr);
 	int room = cols - x - 1;
