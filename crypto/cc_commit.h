@@ -20,6 +20,8 @@
  *    (CC_ERR_ROSTER), level rules (CC_ERR_LEVEL) and that the recipient list of
  *    every audience equals the entitled devices, in roster order (CC_ERR_ROSTER).
  *    cc_chain_state_encode/decode let it keep the state in LMDB.
+ *    cc_chain_apply_historic applies the same rules as of each commit's time,
+ *    for replaying a stored chain after certificates expired or were revoked.
  *  - a client does the same through cc_casus_apply_commit (cc_casus.h), which
  *    additionally opens its own sealed keys and checks them against the key
  *    commitments.
@@ -188,10 +190,11 @@ int cc_chain_state_decode(const uint8_t *p, size_t n, cc_chain_state **out) __at
  * every check passes, advance the state (on failure st is unchanged).
  * policy must already be verified by the caller (cc_policy_verify); root_pk is
  * the pinned root; now is the verifier's clock for certificate validity; revs
- * may be NULL. The actor's certificate and every newly added certificate are
- * fully verified (root, signature, validity, revocation; revs must already be
- * verified by the caller with cc_revlist_verify); no device of the new
- * roster may be on revs. If hash_out != NULL it receives the commit hash.
+ * may be NULL (revs must already be verified with cc_revlist_verify). Every
+ * newly added certificate is fully verified (root, signature, validity,
+ * revocation); the acting member's certificate, whose signature was checked
+ * when it joined, must still be current (root, validity, revocation); no
+ * device of the new roster may be on revs. If hash_out != NULL it receives the commit hash.
  * Errors: CC_ERR_CHAIN (casus id, prev hash or time), CC_ERR_EPOCH,
  * CC_ERR_NOT_MEMBER (actor not in roster), CC_ERR_BAD_SIGNATURE, certificate
  * errors, CC_ERR_UNKNOWN_ROLE, CC_ERR_FORBIDDEN, CC_ERR_LEVEL, CC_ERR_ROSTER,
