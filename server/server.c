@@ -11,6 +11,8 @@
 #include "audit.h"
 #include "fanout.h"
 #include "log.h"
+#include "handlers.h"
+#include "verify.h"
 
 #include <proto.h>
 #include <sodium.h>
@@ -180,8 +182,18 @@ static void release_after(struct server *srv, int ok)
 	}
 }
 
+/* Turn statistics for /metrics: is group commit really batching? */
+static uint64_t g_turns_busy;      /* turns that handled at least one request */
+static uint64_t g_turn_reqs_max;   /* most requests in one turn */
+static uint64_t g_verified_posts;  /* msg.post completed after the verifier thread */
+
 static void turn_end(struct server *srv)
 {
+	if (srv->pending_turn) {
+		g_turns_busy++;
+		if (srv->pending_turn > g_turn_reqs_max)
+			g_turn_reqs_max = srv->pending_turn;
+	}
 	int rc = store_commit(&srv->st);
 	if (rc) {
 		srv->m.commits_failed++;
@@ -265,6 +277,7 @@ static void session_gone(struct server *srv, struct session *s)
 	for (struct after *a = srv->after_head; a; a = a->next)
 		if (a->s == s)
 			a->s = NULL;
+	verify_session_gone(s);
 	fanout_session_closed(srv, s);
 	while (s->qhead) {
 		struct outq *q = s->qhead;
@@ -357,7 +370,11 @@ static int metrics_text(struct server *srv, char *out, size_t cap)
 	                "# TYPE casusd_store_commits_total counter\ncasusd_store_commits_total %llu\n"
 	                "# TYPE casusd_store_commit_failures_total counter\ncasusd_store_commit_failures_total %llu\n"
 	                "# TYPE casusd_store_commit_seconds_total counter\ncasusd_store_commit_seconds_total %.6f\n"
-	                "# TYPE casusd_store_map_bytes gauge\ncasusd_store_map_bytes %zu\n",
+	                "# TYPE casusd_store_map_bytes gauge\ncasusd_store_map_bytes %zu\n"
+	                "# TYPE casusd_turns_busy_total counter\ncasusd_turns_busy_total %llu\n"
+	                "# TYPE casusd_turn_requests_max gauge\ncasusd_turn_requests_max %llu\n"
+	                "# TYPE casusd_verify_inflight gauge\ncasusd_verify_inflight %zu\n"
+	                "# TYPE casusd_verified_posts_total counter\ncasusd_verified_posts_total %llu\n",
 	                (unsigned long long)m->connections_open, (unsigned long long)m->connections_total,
 	                (unsigned long long)m->auth_ok, (unsigned long long)m->auth_fail,
 	                (unsigned long long)m->requests, (unsigned long long)m->errors,
@@ -365,7 +382,8 @@ static int metrics_text(struct server *srv, char *out, size_t cap)
 	                (unsigned long long)m->frames_rejected, (unsigned long long)m->slow_closed,
 	                (unsigned long long)m->rate_limited, (unsigned long long)srv->st.commits,
 	                (unsigned long long)m->commits_failed, (double)srv->st.commit_ns / 1e9,
-	                srv->st.mapsize);
+	                srv->st.mapsize, (unsigned long long)g_turns_busy, (unsigned long long)g_turn_reqs_max,
+	                verify_inflight(), (unsigned long long)g_verified_posts);
 }
 
 static int http_reply(struct lws *wsi, unsigned status, const char *type, const char *body, size_t blen)
@@ -567,9 +585,28 @@ int server_init(struct server *srv, const struct config *cfg)
 		return -1;
 	}
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
+	verify_start(srv);
 	log_event(LOG_INFO, "server.listening", "addr=%s port=%d tls=%s", cfg->listen, cfg->port,
 	          cfg->tls ? "on" : "off");
 	return 0;
+}
+
+/* A msg.post whose signature the verifier thread has checked: finish it in
+ * this turn's transaction, like handle_frame does for a fresh request. */
+static void complete_verified(struct session *s, uint64_t req_id, void *arg)
+{
+	struct server *srv = arg;
+	if (s->srv != srv || s->state != SS_AUTHED || s->close_pending)
+		return;
+	srv->pending_turn++;
+	g_verified_posts++;
+	if (store_req_begin(&srv->st) != 0) {
+		reply_error(s, req_id, PE_STORAGE, "the store is unavailable; retry");
+		return;
+	}
+	int keep = h_msg_post(s, NULL, req_id);
+	store_req_end(&srv->st, keep);
+	audit_request_done(srv, keep);
 }
 
 int server_run(struct server *srv)
@@ -577,6 +614,7 @@ int server_run(struct server *srv)
 	while (!srv->stop) {
 		if (lws_service(srv->ctx, 0) < 0)
 			break;
+		verify_drain(complete_verified, srv);
 		turn_end(srv);
 	}
 	log_event(LOG_INFO, "server.stopping", "open=%llu", (unsigned long long)srv->m.connections_open);
@@ -585,6 +623,7 @@ int server_run(struct server *srv)
 
 void server_free(struct server *srv)
 {
+	verify_stop(); /* before the context goes: the verifier may call lws_cancel_service */
 	if (srv->ctx) {
 		lws_sul_cancel(&srv->sul_tick);
 		lws_context_destroy(srv->ctx);

@@ -1,0 +1,73 @@
+/*
+ * verify.h: Ed25519 message signatures checked off the event loop.
+ *
+ * msg.post is handled in two steps so that the event-loop thread does not spend
+ * ~36 µs of every message in crypto_sign_verify_detached:
+ *
+ *   1. h_msg_post (loop): parse, decode, every public check but the signature
+ *      against the current chain state, then verify_submit() a job holding the
+ *      decoded bytes and the sender's certified signing key. Nothing is written
+ *      and nothing is replied yet.
+ *   2. verifier thread: cc_message_verify_sig(), result into the job, job onto
+ *      the done list, lws_cancel_service() to wake the loop.
+ *   3. loop, after lws_service() returns (server.c): every finished job runs
+ *      h_msg_post again with verify_current() set: the public checks are
+ *      repeated against the chain state as it is now (the epoch may have
+ *      moved), the signing key must still be the one that was verified, then
+ *      the replay check, the store, the audit entry, the push and the reply,
+ *      all in the turn's transaction. Acks still leave only after the commit.
+ *
+ * Order: one verifier thread and FIFO lists, so messages of one session are
+ * stored in the order they arrived.
+ * Bounds: at most VERIFY_QUEUE_SOFT jobs in flight before the submitting
+ * session is paused (lws_rx_flow_control) until the queue drains below half;
+ * beyond VERIFY_QUEUE_HARD a post is refused as busy. A session that closes
+ * loses its jobs (never stored, never acked).
+ */
+#ifndef CASUSD_VERIFY_H
+#define CASUSD_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VERIFY_QUEUE_SOFT 2048
+#define VERIFY_QUEUE_HARD 8192
+
+struct server;
+struct session;
+
+struct vjob {
+	struct vjob *next;
+	struct session *s;   /* loop thread only; NULL once the session closed */
+	uint64_t req_id;
+	uint8_t casus[16];
+	uint8_t sign_pk[32]; /* the roster's key the signature was checked against */
+	uint8_t *msg;        /* decoded message bytes (owned) */
+	size_t len;
+	int rc;              /* CC_OK or the verification error (set by the verifier) */
+};
+
+/* Start / stop the verifier thread (stop joins it and frees every job). */
+int verify_start(struct server *srv);
+void verify_stop(void);
+/* 1 while the verifier runs (h_msg_post verifies inline otherwise). */
+int verify_enabled(void);
+
+/* Hand a job over (takes msg). 0 queued; -1 queue full (caller verifies
+ * inline or refuses); the session may have been paused. */
+int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], const uint8_t sign_pk[32],
+                  uint8_t *msg, size_t len);
+
+/* Loop thread: run fn for every finished job whose session is still there,
+ * with verify_current() returning the job meanwhile. Returns the number run. */
+size_t verify_drain(void (*fn)(struct session *s, uint64_t req_id, void *arg), void *arg);
+/* The job being completed by verify_drain, else NULL. */
+const struct vjob *verify_current(void);
+
+/* Loop thread: a session closed; its jobs are dropped when they come back. */
+void verify_session_gone(struct session *s);
+
+/* Jobs in flight (metrics). */
+size_t verify_inflight(void);
+
+#endif
