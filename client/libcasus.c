@@ -562,11 +562,11 @@ static int request(casus_client *c, json_t *req, json_t **resp)
 		json_t *e = json_object_get(r, "error");
 		const char *code = json_string_value(json_object_get(e, "code"));
 		const char *msg = json_string_value(json_object_get(e, "message"));
+		int rc = code && strcmp(code, "not_found") == 0 ? CASUS_E_NOT_FOUND : CASUS_E_SERVER;
 		snprintf(c->code, sizeof c->code, "%s", code ? code : "internal");
-		fail(c, code && strcmp(code, "not_found") == 0 ? CASUS_E_NOT_FOUND : CASUS_E_SERVER, "server refused (%s): %s",
-		     code ? code : "?", msg ? msg : "");
-		json_decref(r);
-		return code && strcmp(code, "not_found") == 0 ? CASUS_E_NOT_FOUND : CASUS_E_SERVER;
+		fail(c, rc, "server refused (%s): %s", code ? code : "?", msg ? msg : "");
+		json_decref(r); /* code and msg point into r */
+		return rc;
 	}
 	*resp = r;
 	return CASUS_OK;
