@@ -765,7 +765,8 @@ static void verify_vector_file(char *text)
 			CHECK_EQ_INT(cc_audit_verifier_checkpoint(&v, bytes, n), CC_OK);
 			ncp++;
 		} else {
-			CHECK(!"unexpected line in chain.txt");
+			fprintf(stderr, "unexpected line in chain.txt: %s\n", tag);
+			check_failed++;
 		}
 	}
 	CHECK(started);
