@@ -2,7 +2,7 @@
  * cc_commit.c: encoding, verification and construction of casus commits, and
  * the public chain state that server and clients advance with them.
  *
- * The byte layout is at the top of cc_commit.h and in docs/E2E.md. The rules
+ * The byte layout is at the top of cc_commit.h and in docs/CRYPTO.md (end-to-end part). The rules
  * that decide whether a commit may follow the current head live in
  * cc_chain_apply below; builders run the same function on a copy of the state
  * before they hand a commit out.

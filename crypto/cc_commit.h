@@ -26,7 +26,7 @@
  *    additionally opens its own sealed keys and checks them against the key
  *    commitments.
  *
- * Byte layout of a commit (big-endian, cc_buf.h); tables also in docs/E2E.md:
+ * Byte layout of a commit (big-endian, cc_buf.h); tables also in docs/CRYPTO.md (end-to-end part):
  *
  *   u8        version (1)
  *   u8        type (CC_COMMIT_*)

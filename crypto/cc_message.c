@@ -1,7 +1,7 @@
 /*
  * cc_message.c: encoding, encryption, signature and public checks of casus
  * messages, and the client-side replay/ordering tracker. Layout and key
- * derivation are documented at the top of cc_message.h and in docs/E2E.md.
+ * derivation are documented at the top of cc_message.h and in docs/CRYPTO.md (end-to-end part).
  */
 #include "cc_message.h"
 #include "cc_buf.h"
