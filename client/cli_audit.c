@@ -451,6 +451,18 @@ static int cmp_cp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* casus_raw_request takes its own reference to req and (in this version)
+ * never drops it; drop the extra one here so the request is freed either way
+ * (reported to libcasus's owner). Consumes req. */
+static json_t *raw_request(casus_client *c, json_t *req)
+{
+	json_t *r = casus_raw_request(c, req);
+	if (req->refcount > 1)
+		json_decref(req);
+	json_decref(req);
+	return r;
+}
+
 /* One audit.query page into t. Returns 1 if more, 0 if done, <0 on error
  * (message in err). */
 static int fetch_page(casus_client *c, json_t *base, uint64_t after, const char *export_kind,
@@ -469,8 +481,7 @@ static int fetch_page(casus_client *c, json_t *base, uint64_t after, const char 
 			json_object_set_new(req, "export_casus", json_string(hex));
 		}
 	}
-	json_t *r = casus_raw_request(c, req);
-	json_decref(req);
+	json_t *r = raw_request(c, req);
 	if (!r) {
 		snprintf(err, errlen, "no answer from the server");
 		return -4;
@@ -942,8 +953,7 @@ static int cmd_report(casus_client *c, int argc, char **argv, int json)
 static int cmd_key(casus_client *c, int json)
 {
 	json_t *req = json_pack("{ss}", "type", "audit.key");
-	json_t *r = casus_raw_request(c, req);
-	json_decref(req);
+	json_t *r = raw_request(c, req);
 	const char *k = r ? json_string_value(json_object_get(r, "audit_key")) : NULL;
 	if (!k) {
 		json_decref(r);
