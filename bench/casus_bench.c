@@ -262,7 +262,7 @@ static void setup_casus(void)
 		die("cannot connect", casus_error(cl));
 	const char *members[MAX_DEV];
 	for (int i = 0; i < B.nrecv_devs; i++)
-		members[i] = B.devs[B.recv_devs[i]].uid;
+		members[i] = B.devs[B.recv_devs[i]].cert.user_id; /* the folder name may differ (harness: uid-d1) */
 	for (unsigned k = 0; k < B.ncasus; k++) {
 		if (B.casus_hex_arg) {
 			snprintf(B.casus_hex[k], 33, "%s", B.casus_hex_arg);
