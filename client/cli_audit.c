@@ -9,8 +9,8 @@
  *                      --format jsonl|csv --out FILE [--key HEX]
  *   casus audit report CASUS [--from ISO] [--to ISO] [--html FILE] [--json FILE] [--key HEX]
  * Offline (no profile, no connection):
- *   casus audit verify FILE --key HEX [--anchor CHECKPOINT_HEX]
- *   casus audit verify --backup DIR --key HEX [--anchor CHECKPOINT_HEX]
+ *   casus audit verify FILE --key HEX [--anchor CHECKPOINT_HEX] [--remember STATEFILE]
+ *   casus audit verify --backup DIR --key HEX [--anchor CHECKPOINT_HEX] [--remember STATEFILE]
  *
  * The verifier never trusts the server: checkpoints are checked with the key
  * the privacy officer pinned (--key, or CASUS_AUDIT_KEY). Online, the fg
@@ -192,11 +192,53 @@ static char *cp_hex(const cc_audit_checkpoint *cp)
 
 /* ---- verification report (shared by all verify paths) ---------------------- */
 
+/* --remember FILE: the newest checkpoint verified is kept there and fed as the
+ * known checkpoint next time, so a cut tail is found without copying hex. */
+static const char *g_remember;
+
+static int remember_write(const cc_audit_checkpoint *cp)
+{
+	char *hex = cp_hex(cp);
+	char tmp[4200];
+	int ok = 0;
+	if (hex && strlen(g_remember) < sizeof tmp - 8) {
+		snprintf(tmp, sizeof tmp, "%s.tmp", g_remember);
+		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			size_t n = strlen(hex);
+			hex[n] = '\n';
+			ok = write(fd, hex, n + 1) == (ssize_t)(n + 1) && fsync(fd) == 0;
+			close(fd);
+			ok = ok && rename(tmp, g_remember) == 0;
+			if (!ok)
+				unlink(tmp);
+		}
+	}
+	free(hex);
+	return ok ? 0 : -1;
+}
+
+static int remember_read(cc_audit_checkpoint *cp)
+{
+	FILE *f = fopen(g_remember, "r");
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	char buf[2 * CC_AUDIT_CP_BYTES + 8];
+	size_t n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		buf[--n] = 0;
+	return parse_anchor(buf, cp) == 0 ? 1 : -1;
+}
+
 static int report_verdict(int json, const char *source, int rc, const cc_audit_verifier *v, unsigned long line,
                           const char *note)
 {
 	if (rc == CC_OK) {
 		char *last = v->have_cp ? cp_hex(&v->last_cp) : NULL;
+		if (g_remember && v->have_cp && remember_write(&v->last_cp) != 0)
+			fprintf(stderr, "casus audit: warning: could not write %s\n", g_remember);
 		uint64_t first = v->entries ? v->first_seq : 0;
 		if (json) {
 			json_t *o = json_pack("{sbsbsssIsIsIsIsI}", "ok", 1, "verified", 1, "source", source, "entries",
@@ -357,6 +399,14 @@ int cli_audit_offline(int argc, char **argv, int json)
 	const char *ah = opt(argc, argv, "--anchor");
 	if (ah && parse_anchor(ah, &known) != 0)
 		return usage_err(json, "--anchor takes a checkpoint as 242 hex digits (printed by an earlier verify)");
+	g_remember = opt(argc, argv, "--remember");
+	if (g_remember && !ah) {
+		int r = remember_read(&known);
+		if (r < 0)
+			return usage_err(json, "the --remember file does not hold a checkpoint (242 hex digits)");
+		if (r == 1)
+			ah = g_remember;
+	}
 	const char *backup = opt(argc, argv, "--backup");
 	if (backup)
 		return verify_backup(backup, pk, ah ? &known : NULL, json);

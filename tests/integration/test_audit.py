@@ -327,7 +327,10 @@ class Audit(harness.CasusTest):
     def test_tampered_backup_is_named(self):
         self.activity()
         bk = self.backup()
-        good = self.verify("--backup", bk)
+        state = os.path.join(self.dep.dir, "remembered-%s" % uuid.uuid4().hex[:6])
+        good = self.verify("--backup", bk, "--remember", state)
+        with open(state) as f:
+            self.assertEqual(f.read().strip(), good["last_checkpoint"])
         self.assertGreater(good["entries"], 20)
         self.assertGreaterEqual(good["checkpoints"], 3)
         remembered = good["last_checkpoint"]
@@ -339,7 +342,7 @@ class Audit(harness.CasusTest):
         mid = seq_of(entries[len(entries) // 2][0])
         idx = [seq_of(k) for k, _ in entries].index(mid)
 
-        def tampered(name, new_entries, new_cps=None, anchor=None):
+        def tampered(name, new_entries, new_cps=None, anchor=None, extra=()):
             audit["pairs"] = new_entries
             if new_cps is not None:
                 cps["pairs"] = new_cps
@@ -347,7 +350,7 @@ class Audit(harness.CasusTest):
             load_store(secs, dest)
             audit["pairs"] = entries
             cps["pairs"] = list(orig_cps)
-            args = ["--backup", dest] + (["--anchor", anchor] if anchor else [])
+            args = ["--backup", dest] + (["--anchor", anchor] if anchor else []) + list(extra)
             return self.verify(*args, expect_ok=False)
 
         orig_cps = list(cps["pairs"])
@@ -385,6 +388,14 @@ class Audit(harness.CasusTest):
         c = [(k, v) for k, v in orig_cps if seq_of(k) <= cut]
         out = tampered("cutall", e, c, anchor=remembered)
         self.assertEqual((out["fault"], out["fault_seq"]), ("tail_cut", cut + 1), out)
+        out = tampered("cutall-state", e, c, extra=("--remember", state))
+        self.assertEqual((out["fault"], out["fault_seq"]), ("tail_cut", cut + 1), out)
+        # without what was remembered, a tail cut with its checkpoints looks whole: the known limit
+        dest = os.path.join(self.dep.dir, "cutall-blind-%s" % uuid.uuid4().hex[:6])
+        audit["pairs"], cps["pairs"] = e, c
+        load_store(secs, dest)
+        audit["pairs"], cps["pairs"] = entries, list(orig_cps)
+        self.verify("--backup", dest)
         # a checkpoint removed
         c = [(k, v) for k, v in orig_cps if seq_of(k) != cp_seqs[1]]
         out = tampered("cpdel", entries, c)
