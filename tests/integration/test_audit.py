@@ -549,8 +549,27 @@ class Audit(harness.CasusTest):
         hdr = json.loads(open(path).readline())
         self.assertEqual(hdr["anchor"], pick["raw"])
         self.verify(path)
-        # deleting an entry after the anchor is still found
+        # a forged anchor (one bit of its signature) is refused with the pinned key
         secs = dump_store(bk)
+        meta = section(secs, "meta")
+        orig_meta = list(meta["pairs"])
+        meta["pairs"] = [(k, v if k != b"audit_anchor" else v[:-1] + bytes([v[-1] ^ 1])) for k, v in orig_meta]
+        self.assertNotEqual(meta["pairs"], orig_meta)
+        dest = os.path.join(self.dep.dir, "pruned-forged-%s" % uuid.uuid4().hex[:6])
+        load_store(secs, dest)
+        meta["pairs"] = orig_meta
+        rc, out, _ = self.dep.cli("fenna", "audit", "verify", "--backup", dest, "--key", self.key)
+        self.assertEqual(rc, FAULT_EXIT)
+        self.assertEqual((out["fault"], out["fault_seq"]), ("checkpoint_signature", pick["seq"]), out)
+        # an older, genuine checkpoint put in as the anchor: the pruned entries are missing
+        meta["pairs"] = [(k, v if k != b"audit_anchor" else bytes.fromhex(older["raw"])) for k, v in orig_meta]
+        dest = os.path.join(self.dep.dir, "pruned-older-%s" % uuid.uuid4().hex[:6])
+        load_store(secs, dest)
+        meta["pairs"] = orig_meta
+        rc, out, _ = self.dep.cli("fenna", "audit", "verify", "--backup", dest, "--key", self.key)
+        self.assertEqual(rc, FAULT_EXIT)
+        self.assertEqual((out["fault"], out["fault_seq"]), ("gap", older["seq"] + 1), out)
+        # deleting an entry after the anchor is still found
         audit = section(secs, "audit")
         victim = audit["pairs"][3]
         audit["pairs"] = [kv for kv in audit["pairs"] if kv is not victim]
