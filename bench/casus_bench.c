@@ -124,6 +124,7 @@ static struct {
 	struct pmsg *msgs;
 	uint64_t nmsgs, next_msg;
 	uint64_t *send_ns;      /* per message index */
+	uint64_t *ackd_ns;      /* per message index: when its ack arrived */
 	struct srec *acks;      /* (casus, seq, send time) */
 	uint64_t nacks;
 	struct srec *recvs;     /* (casus, seq, receive time) */
@@ -619,6 +620,8 @@ static void on_frame(struct bconn *c, const char *p, size_t n)
 				B.acks[B.nacks].seq = seq;
 				B.acks[B.nacks].t_ns = B.send_ns[idx];
 				B.nacks++;
+				if (B.ackd_ns)
+					B.ackd_ns[idx] = now;
 			}
 		} else {
 			c->refused++;
@@ -857,7 +860,7 @@ static int cmp_u64(const void *a, const void *b)
 static void latency_report(const char *label)
 {
 	qsort(B.acks, B.nacks, sizeof *B.acks, cmp_rec);
-	uint64_t *lat = malloc(sizeof(uint64_t) * (B.nrecvs + 1));
+	uint64_t *lat = malloc(sizeof(uint64_t) * (B.nrecvs + B.nmsgs + 1));
 	size_t nl = 0;
 	for (uint64_t i = 0; i < B.nrecvs; i++) {
 		struct srec key = B.recvs[i];
@@ -872,6 +875,28 @@ static void latency_report(const char *label)
 		return;
 	}
 #define PCT(p) ((double)lat[(size_t)((double)(nl - 1) * (p))] / 1e6)
+	if (B.ackd_ns) {
+		size_t na = 0;
+		for (uint64_t i = 0; i < B.nmsgs; i++)
+			if (B.ackd_ns[i] && B.ackd_ns[i] >= B.send_ns[i])
+				lat[na++] = B.ackd_ns[i] - B.send_ns[i];
+		if (na) {
+			qsort(lat, na, sizeof *lat, cmp_u64);
+			size_t nl_save = nl;
+			nl = na;
+			printf("%s ack latency (post->durable ack, ms): n=%zu p50=%.3f p90=%.3f p99=%.3f max=%.3f\n", label, na,
+			       PCT(0.50), PCT(0.90), PCT(0.99), (double)lat[na - 1] / 1e6);
+			nl = nl_save;
+			nl = 0;
+			for (uint64_t i = 0; i < B.nrecvs; i++) {
+				struct srec key = B.recvs[i];
+				struct srec *a = bsearch(&key, B.acks, B.nacks, sizeof *B.acks, cmp_rec);
+				if (a && B.recvs[i].t_ns >= a->t_ns)
+					lat[nl++] = B.recvs[i].t_ns - a->t_ns;
+			}
+			qsort(lat, nl, sizeof *lat, cmp_u64);
+		}
+	}
 	printf("%s latency (post->delivery, ms): n=%zu p50=%.3f p90=%.3f p99=%.3f p99.9=%.3f max=%.3f\n", label, nl,
 	       PCT(0.50), PCT(0.90), PCT(0.99), PCT(0.999), (double)lat[nl - 1] / 1e6);
 #undef PCT
@@ -1149,6 +1174,7 @@ int main(int argc, char **argv)
 	prepare_messages(n);
 	if (latency || conn_mode) {
 		B.acks = calloc(n, sizeof *B.acks);
+		B.ackd_ns = calloc(n, sizeof *B.ackd_ns);
 		B.caprecvs = n * (uint64_t)B.nrecv_devs * B.recv_conns;
 		B.recvs = calloc(B.caprecvs, sizeof *B.recvs);
 		if (!B.acks || !B.recvs)

@@ -614,6 +614,7 @@ int server_run(struct server *srv)
 	while (!srv->stop) {
 		if (lws_service(srv->ctx, 0) < 0)
 			break;
+		verify_wait(64, 3000);
 		verify_drain(complete_verified, srv);
 		turn_end(srv);
 	}

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static struct {
 	pthread_t th;
@@ -31,6 +32,8 @@ static struct {
 } g;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t g_idle_cv; /* CLOCK_MONOTONIC, set up in verify_start */
+static size_t g_pending;         /* submitted, not yet verified (under g_mu) */
 
 static void job_free(struct vjob *j)
 {
@@ -65,6 +68,9 @@ static void *verifier(void *arg)
 
 		pthread_mutex_lock(&g_mu);
 		g.busy = NULL;
+		g_pending--;
+		if (!g_pending)
+			pthread_cond_broadcast(&g_idle_cv);
 		if (g.done_tail)
 			g.done_tail->next = j;
 		else
@@ -91,6 +97,14 @@ int verify_start(struct server *srv)
 	g.current = NULL;
 	g.ctx = srv->ctx;
 	g.stopping = 0;
+	g_pending = 0;
+	{
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&g_idle_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	if (getenv("CASUSD_VERIFY_INLINE")) { /* for comparisons (bench/RESULTS.md) */
 		log_event(LOG_INFO, "verify.inline", "msg=\"signatures are verified on the event loop\"");
 		g.running = 0;
@@ -183,6 +197,7 @@ int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], c
 	else
 		g.pend_head = j;
 	g.pend_tail = j;
+	g_pending++;
 	pthread_cond_signal(&g_cv);
 	pthread_mutex_unlock(&g_mu);
 	g.inflight++;
@@ -219,6 +234,26 @@ size_t verify_drain(void (*fn)(struct session *s, uint64_t req_id, void *arg), v
 		g.npaused = 0;
 	}
 	return n;
+}
+
+void verify_wait(unsigned max_pending, unsigned max_us)
+{
+	if (!g.running)
+		return;
+	pthread_mutex_lock(&g_mu);
+	if (g_pending && g_pending <= max_pending) {
+		struct timespec dl;
+		clock_gettime(CLOCK_MONOTONIC, &dl);
+		dl.tv_nsec += (long)max_us * 1000L;
+		while (dl.tv_nsec >= 1000000000L) {
+			dl.tv_sec++;
+			dl.tv_nsec -= 1000000000L;
+		}
+		while (g_pending && !g.stopping)
+			if (pthread_cond_timedwait(&g_idle_cv, &g_mu, &dl) != 0)
+				break;
+	}
+	pthread_mutex_unlock(&g_mu);
 }
 
 const struct vjob *verify_current(void)

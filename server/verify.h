@@ -61,6 +61,12 @@ int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], c
 /* Loop thread: run fn for every finished job whose session is still there,
  * with verify_current() returning the job meanwhile. Returns the number run. */
 size_t verify_drain(void (*fn)(struct session *s, uint64_t req_id, void *arg), void *arg);
+/* Loop thread, before verify_drain: if at most max_pending jobs are still
+ * being verified (light load), wait up to max_us for them, so that a message
+ * is stored in the same turn it arrived instead of costing a second commit.
+ * Under heavy load (more pending) it returns at once: the loop keeps working
+ * while the verifier catches up. */
+void verify_wait(unsigned max_pending, unsigned max_us);
 /* The job being completed by verify_drain, else NULL. */
 const struct vjob *verify_current(void);
 
