@@ -69,6 +69,7 @@ struct loaded {
 	json_t *commits;              /* every verified commit (base64), epoch order: for the cache */
 	json_t *hist;                 /* verified entries this device decrypted, seq order: for the cache */
 	int dirty;                    /* hist or commits changed since the cache was written */
+	uint64_t saved_ms;            /* when the cache was last written (monotonic) */
 };
 
 /* A casus whose live stream is followed (casus_track): the messages already
@@ -517,6 +518,7 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 }
 
 static void cache_save(casus_client *c, struct loaded *L);
+static uint64_t mono_ms(void);
 static void track_mark(casus_client *c, const char *hex, uint64_t seq);
 
 void casus_client_free(casus_client *c)
@@ -781,6 +783,7 @@ static void cache_save(casus_client *c, struct loaded *L)
 	cache_bind(c, L->hex, bind, sizeof bind);
 	if (sealed_write(path, c->cache_key, "cache", bind, (const uint8_t *)text, n, 0) == 0)
 		L->dirty = 0;
+	L->saved_ms = mono_ms();
 	sealed_free(text, n + 1);
 }
 
@@ -2088,7 +2091,9 @@ int casus_decode_push(casus_client *c, const json_t *push, json_t **out)
 		rc = load_casus(c, hex, &L);
 	if (rc == CASUS_OK) {
 		*out = decode_one(c, L, seq, mb, ml, 1);
-		if (L->dirty)
+		/* a busy conversation writes the copy at most once a second; the rest
+		 * is written when the client is freed */
+		if (L->dirty && mono_ms() >= L->saved_ms + 1000)
 			cache_save(c, L);
 	}
 	free(mb);
