@@ -156,6 +156,21 @@ class LiveView(harness.CasusTest):
         self.dep.ok("anna", "post", cid, "na de storing")
         self.wait_screen(g, lambda s: "na de storing" in s, 5, "message after restart")
 
+    def test_view_opens_offline_from_the_local_copy(self):
+        cid = self.new_casus(members=("esther", "gijs"))
+        self.dep.ok("anna", "post", cid, "al gelezen")
+        self.dep.ok("gijs", "history", cid)  # the local copy
+        self.srv.stop()
+        g = self.open_view("gijs", cid)
+        s = self.screen(g)
+        self.assertIn("al gelezen", s)
+        self.assertIn("OFFLINE", s)
+        self.assertIn("level 1", s)
+        self.srv.start()
+        self.wait_screen(g, lambda s: "online" in s.splitlines()[0], 20, "reconnect")
+        self.dep.ok("anna", "post", cid, "weer verbonden")
+        self.wait_screen(g, lambda s: "weer verbonden" in s, 5, "live message")
+
 
 if __name__ == "__main__":
     harness.main()
