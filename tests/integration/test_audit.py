@@ -489,6 +489,8 @@ class Audit(harness.CasusTest):
         for t in threads:
             t.join(60)
         self.assertGreaterEqual(len(acked), 8)
+        # the data folder as the kill left it verifies (read-only, no lock file)
+        self.verify("--backup", self.srv.data)
         self.srv = harness.Server(self.dep, self.config, data_dir=self.srv.data).start()
         # the post cut off by the kill is delivered from the outbox now (at most once more)
         self.dep.ok("loes", "list")
