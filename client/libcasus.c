@@ -1290,7 +1290,9 @@ static int outbox_deliver(casus_client *c, const char *name, json_t *e, int mayb
 		return fail(c, CASUS_E_USAGE, "damaged outbox entry");
 	for (int attempt = 0; attempt < 4; attempt++) {
 		struct loaded *L = NULL;
-		if ((rc = load_casus(c, hex, &L)) != CASUS_OK) {
+		/* a fresh post was just encrypted against the state casus_post loaded */
+		if (attempt == 0 && !maybe_sent && json_object_get(e, "msg") && load_casus_local(c, hex, &L)) {
+		} else if ((rc = load_casus(c, hex, &L)) != CASUS_OK) {
 			if (rc == CASUS_E_NETWORK && !casus_is_online(c))
 				rc = CASUS_E_QUEUED;
 			break;
@@ -2385,4 +2387,22 @@ int casus_whoami(casus_client *c, json_t **out)
 	}
 	*out = o;
 	return CASUS_OK;
+}
+
+int casus_entry(casus_client *c, const char *casus_hex, uint64_t seq, json_t **out)
+{
+	clear_err(c);
+	*out = NULL;
+	for (size_t i = 0; i < c->ncache; i++) {
+		if (strcmp(c->cache[i].hex, casus_hex) != 0)
+			continue;
+		size_t j;
+		json_t *o;
+		json_array_foreach(c->cache[i].hist, j, o)
+			if ((uint64_t)json_integer_value(json_object_get(o, "seq")) == seq) {
+				*out = json_incref(o);
+				return CASUS_OK;
+			}
+	}
+	return fail(c, CASUS_E_NOT_FOUND, "message %llu is not held on this device", (unsigned long long)seq);
 }

@@ -113,6 +113,8 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
  * after = 0 and limit = 0: everything, older messages from the local cache.
  * Offline (casus_is_online() == 0): the local copy only. */
 int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t limit, json_t **out);
+/* One entry held on this device (e.g. one's own post just delivered), no network. */
+int casus_entry(casus_client *c, const char *casus_hex, uint64_t seq, json_t **out);
 /* {cached: bool, saved: unix time of the local copy} */
 int casus_cache_info(casus_client *c, const char *casus_hex, json_t **out);
 /* casus members: {level, level_name, epoch, members:[{user,name,org,role,devices,break_glass}]}

@@ -229,8 +229,11 @@ static void send_input(struct view *v)
 		return;
 	}
 	/* show our own message at once, from the verified history entry */
-	json_t *h = NULL;
-	if (casus_history(v->c, v->cid, seq - 1, 1, &h) == CASUS_OK) {
+	json_t *h = NULL, *own = NULL;
+	if (casus_entry(v->c, v->cid, seq, &own) == CASUS_OK) {
+		add_msg(v, own);
+		json_decref(own);
+	} else if (casus_history(v->c, v->cid, seq - 1, 1, &h) == CASUS_OK) {
 		size_t i;
 		json_t *o;
 		json_array_foreach(h, i, o)
