@@ -797,6 +797,15 @@ static void create_context(size_t nconns)
 	info.protocols = protocols;
 	info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.fd_limit_per_thread = (unsigned)(nconns + 256);
+	/* no lws keepalive timers on the client side (they cost O(connections) per
+	 * frame in lws 4.1); the server pings idle connections and lws answers */
+	static const uint32_t retry_table[] = {1000};
+	static lws_retry_bo_t retry;
+	retry.retry_ms_table = retry_table;
+	retry.retry_ms_table_count = 1;
+	retry.secs_since_valid_ping = 0;
+	retry.secs_since_valid_hangup = 0;
+	info.retry_and_idle_policy = &retry;
 	info.pt_serv_buf_size = 64 * 1024;
 	lws_set_log_level(LLL_ERR, NULL);
 	B.ctx = lws_create_context(&info);

@@ -207,6 +207,90 @@ static void turn_end(struct server *srv)
 	srv->pending_turn = 0;
 }
 
+/* ---- keepalive ------------------------------------------------------------
+ * libwebsockets' own keepalive (retry_and_idle_policy) re-inserts a per-
+ * connection timer into one sorted list on every frame received: O(open
+ * connections) per frame, 31% of casusd's CPU with 4,000 idle connections
+ * (bench/RESULTS.md). casusd keeps it off (hangup 0) and does the same job
+ * here: the time of the last frame per session in a hash table (O(1) per
+ * frame), and once a second a walk over the sessions that pings the ones idle
+ * for ping_s and closes the ones idle for hangup_s. */
+struct ka {
+	struct ka *next;
+	const struct session *s;
+	uint64_t last_ms;
+	int ping_due;
+};
+#define KA_BUCKETS 16384u
+static struct ka *g_ka[KA_BUCKETS];
+
+static size_t ka_bucket(const struct session *s)
+{
+	uintptr_t p = (uintptr_t)s;
+	return (size_t)((p >> 4) ^ (p >> 18)) % KA_BUCKETS;
+}
+
+static struct ka *ka_find(const struct session *s)
+{
+	for (struct ka *k = g_ka[ka_bucket(s)]; k; k = k->next)
+		if (k->s == s)
+			return k;
+	return NULL;
+}
+
+static void ka_add(const struct session *s)
+{
+	struct ka *k = calloc(1, sizeof(*k));
+	if (!k)
+		return; /* no keepalive for this one: the peer's own TCP still ends it */
+	size_t b = ka_bucket(s);
+	k->s = s;
+	k->last_ms = now_ms();
+	k->next = g_ka[b];
+	g_ka[b] = k;
+}
+
+static void ka_del(const struct session *s)
+{
+	struct ka **pp = &g_ka[ka_bucket(s)];
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->s == s) {
+			struct ka *d = *pp;
+			*pp = d->next;
+			free(d);
+			return;
+		}
+	}
+}
+
+static void ka_seen(const struct session *s)
+{
+	struct ka *k = ka_find(s);
+	if (k) {
+		k->last_ms = now_ms();
+		k->ping_due = 0;
+	}
+}
+
+static void ka_tick(struct server *srv)
+{
+	uint64_t t = now_ms();
+	uint64_t ping_ms = (uint64_t)srv->cfg.lim.ping_s * 1000u, hup_ms = (uint64_t)srv->cfg.lim.hangup_s * 1000u;
+	for (struct session *s = srv->sessions; s; s = s->next) {
+		struct ka *k = ka_find(s);
+		if (!k || s->state == SS_CLOSING || s->close_pending)
+			continue;
+		uint64_t idle = t - k->last_ms;
+		if (hup_ms && idle >= hup_ms) {
+			log_event(LOG_INFO, "session.idle_hangup", "sid=%llu", (unsigned long long)s->sid);
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		} else if (ping_ms && idle >= ping_ms && k->ping_due != 2) {
+			k->ping_due = 1;
+			lws_callback_on_writable(s->wsi);
+		}
+	}
+}
+
 /* ---- sessions ------------------------------------------------------------- */
 
 static uint32_t slot_of(const void *p, size_t n)
@@ -249,6 +333,7 @@ static int session_open(struct server *srv, struct session *s, struct lws *wsi)
 	if (srv->sessions)
 		srv->sessions->prev = s;
 	srv->sessions = s;
+	ka_add(s);
 	lws_sul_schedule(lws_get_context(wsi), 0, &s->sul_auth, auth_timeout_cb,
 	                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
 	log_event(LOG_DEBUG, "session.open", "sid=%llu", (unsigned long long)s->sid);
@@ -278,6 +363,7 @@ static void session_gone(struct server *srv, struct session *s)
 		if (a->s == s)
 			a->s = NULL;
 	verify_session_gone(s);
+	ka_del(s);
 	fanout_session_closed(srv, s);
 	while (s->qhead) {
 		struct outq *q = s->qhead;
@@ -439,6 +525,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_RECEIVE: {
 		if (!s || s->srv != srv || s->state == SS_CLOSING)
 			return -1;
+		ka_seen(s);
 		if (s->close_pending)
 			break; /* draining: ignore further input */
 		if (lws_frame_is_binary(wsi)) {
@@ -480,9 +567,27 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		break;
 	}
 
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (s && s->srv == srv)
+			ka_seen(s);
+		break;
+
 	case LWS_CALLBACK_SERVER_WRITEABLE: {
 		if (!s || s->srv != srv)
 			return -1;
+		{
+			struct ka *k = ka_find(s);
+			if (k && k->ping_due == 1) {
+				unsigned char ping[LWS_PRE + 8];
+				k->ping_due = 2; /* sent; cleared by the next frame or pong */
+				memcpy(ping + LWS_PRE, "casus.v1", 8);
+				if (lws_write(wsi, ping + LWS_PRE, 8, LWS_WRITE_PING) < 0)
+					return -1;
+				if (s->qhead || s->close_pending)
+					lws_callback_on_writable(wsi);
+				break;
+			}
+		}
 		for (int i = 0; i < 64 && s->qhead; i++) {
 			struct outq *q = s->qhead;
 			int n = lws_write(wsi, q->buf->data + LWS_PRE, q->buf->len, LWS_WRITE_TEXT);
@@ -529,6 +634,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct server *srv = lws_container_of(sul, struct server, sul_tick);
 	audit_tick(srv);
+	ka_tick(srv);
 	int dead = 0;
 	mdb_reader_check(srv->st.env, &dead);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
@@ -562,8 +668,9 @@ int server_init(struct server *srv, const struct config *cfg)
 	memset(&srv->retry, 0, sizeof srv->retry);
 	srv->retry.retry_ms_table = retry_table;
 	srv->retry.retry_ms_table_count = 1;
-	srv->retry.secs_since_valid_ping = (uint16_t)cfg->lim.ping_s;
-	srv->retry.secs_since_valid_hangup = (uint16_t)cfg->lim.hangup_s;
+	/* lws keepalive off (see ka_tick): hangup 0 means no validity timer */
+	srv->retry.secs_since_valid_ping = 0;
+	srv->retry.secs_since_valid_hangup = 0;
 
 	memset(&info, 0, sizeof info);
 	info.port = cfg->port;
