@@ -476,17 +476,33 @@ static void notify_escalation(struct server *srv, struct session *actor, const s
 	/* every certified user whose role is notified: walk the directory */
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
+	/* The directory is keyed by device id: a user's devices are not adjacent,
+	 * so remember whom this escalation has noticed already (one notice per user). */
+	char(*done)[CC_USER_ID_MAX + 1] = NULL;
+	size_t ndone = 0, capdone = 0;
 	if (text && mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_CERTS], &cur) == 0) {
-		char last_user[CC_USER_ID_MAX + 1] = "";
 		int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
 		for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			cc_cert c;
 			if (cc_cert_decode(v.mv_data, v.mv_size, &c) != CC_OK)
 				continue;
 			int ri = cc_policy_role_index(&srv->policy, c.role);
-			if (ri < 0 || !(roles & (1u << ri)) || strcmp(last_user, c.user_id) == 0)
+			if (ri < 0 || !(roles & (1u << ri)))
 				continue;
-			snprintf(last_user, sizeof last_user, "%s", c.user_id);
+			int seen = 0;
+			for (size_t i = 0; i < ndone && !seen; i++)
+				seen = strcmp(done[i], c.user_id) == 0;
+			if (seen)
+				continue;
+			if (ndone == capdone) {
+				size_t ncap = capdone ? capdone * 2 : 8;
+				char(*nd)[CC_USER_ID_MAX + 1] = realloc(done, ncap * sizeof(*nd));
+				if (!nd)
+					break;
+				done = nd;
+				capdone = ncap;
+			}
+			snprintf(done[ndone++], sizeof done[0], "%s", c.user_id);
 			uint8_t key[CC_USER_ID_MAX + 1 + 8];
 			size_t ul = strlen(c.user_id);
 			memcpy(key, c.user_id, ul + 1);
@@ -513,7 +529,9 @@ static void notify_escalation(struct server *srv, struct session *actor, const s
 		}
 		outbuf_unref(pb);
 	}
+	free(done);
 	free(text);
+	json_decref(n);
 }
 
 int h_commit_post(struct session *s, json_t *req, uint64_t id)
@@ -1081,6 +1099,10 @@ int h_grant_post(struct session *s, json_t *req, uint64_t id)
 		    cc_message_hash((const uint8_t *)mv.mv_data + 9, mv.mv_size - 9, h) != CC_OK ||
 		    sodium_memcmp(h, g.items[i].message_hash, sizeof h) != 0)
 			rc = CC_ERR_NOT_FOUND;
+		/* the audience the grant names (which the grantees were checked against)
+		 * must be the message's own: a grant cannot relabel a zorg message */
+		else if (((const uint8_t *)mv.mv_data)[0] != g.items[i].audience)
+			rc = CC_ERR_AUDIENCE;
 	}
 	if (rc != CC_OK) {
 		deny_casus(s, id, rc == CC_ERR_NOT_FOUND ? PE_NOT_FOUND : map_err(rc),
@@ -1154,6 +1176,11 @@ int h_grant_fetch(struct session *s, json_t *req, uint64_t id)
 		return deny_casus(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
 		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_GRANT_FETCH, rt,
 		                  cid);
+	/* only messages of audiences the device may read now (as in history) */
+	uint32_t mask = 0;
+	for (size_t d = 0; d < rt->ndevs; d++)
+		if (memcmp(rt->devs[d].device_id, s->cert.device_id, 16) == 0)
+			mask = rt->devs[d].aud_mask;
 	json_t *arr = json_array();
 	MDB_cursor *cur = NULL;
 	uint8_t pfx[32];
@@ -1178,7 +1205,8 @@ int h_grant_fetch(struct session *s, json_t *req, uint64_t id)
 					continue;
 				uint8_t sk[24];
 				key_seq(sk, cid, store_rd64(sv.mv_data));
-				if (store_get(&srv->st, DB_MESSAGES, sk, 24, &mv) != 0 || mv.mv_size < 9)
+				if (store_get(&srv->st, DB_MESSAGES, sk, 24, &mv) != 0 || mv.mv_size < 9 ||
+				    !(mask & (1u << ((const uint8_t *)mv.mv_data)[0])))
 					continue;
 				json_t *m = json_object();
 				json_object_set_new(m, "seq", json_integer((json_int_t)store_rd64(sv.mv_data)));

@@ -16,13 +16,17 @@ import harness
 
 
 class Watch:
-    """`casus --json watch CASUS --seconds S` in the background; pushes in .pushes."""
+    """`casus --json watch [CASUS] --seconds S` in the background; pushes in .pushes
+    (connection state events of the client are left out). Without a casus (cid None)
+    it follows whatever the server pushes to the device: for users who are not (yet)
+    members, e.g. to receive a notice."""
 
     def __init__(self, dep, user, cid, seconds=60, count=100000):
         self.user = user
         self.proc = subprocess.Popen(
-            [harness.CASUS, "--profile", dep.users[user], "--json", "watch", cid, "--count", str(count),
-             "--seconds", str(seconds)], env=dep.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [harness.CASUS, "--profile", dep.users[user], "--json", "watch"] + ([cid] if cid else []) +
+            ["--count", str(count), "--seconds", str(seconds)],
+            env=dep.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         self.lines = []
         self.cond = threading.Condition()
         self.ready = False
@@ -32,7 +36,7 @@ class Watch:
             if not self.cond.wait_for(lambda: self.ready or self.proc.poll() is not None, timeout=60):
                 raise AssertionError("watch as %s never became ready" % user)
         if not self.ready:
-            raise AssertionError("watch as %s exited: %s" % (user, self.proc.stderr.read()))
+            raise AssertionError("watch as %s exited: %s %s" % (user, self.lines, self.proc.stderr.read()))
 
     def _read(self):
         for line in self.proc.stdout:
@@ -43,7 +47,7 @@ class Watch:
             with self.cond:
                 if obj.get("ready"):
                     self.ready = True
-                else:
+                elif obj.get("push") != "connection":
                     self.lines.append(obj)
                 self.cond.notify_all()
         with self.cond:
@@ -57,7 +61,7 @@ class Watch:
     def msgs(self):
         return [p for p in self.pushes if p.get("push") == "msg"]
 
-    def wait_for(self, pred, timeout=20):
+    def wait_for(self, pred, timeout=30):
         """Wait until pred(pushes) is true; returns the pushes (the caller asserts)."""
         deadline = time.time() + timeout
         with self.cond:

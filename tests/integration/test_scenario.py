@@ -74,8 +74,8 @@ class SourceCase(harness.CasusTest):
 
         # level 3: Procesregie. paula is connected: she gets the notice live
         self.assertEqual(self.dep.ok("paula", "list")["notices"], [])
-        wpaula = self.watch("paula", cid)
-        wkarel = self.watch("karel", cid)
+        wpaula = self.watch("paula", None)  # not a member: follows the device's pushes
+        wkarel = self.watch("karel", None)
         self.dep.ok("anna", "escalate", cid, "3", "--reason", "casus stagneert")
         pushes = wpaula.wait_for(lambda ps: any(p.get("push") == "notice" for p in ps))
         notices = [p["notice"] for p in pushes if p.get("push") == "notice"]
@@ -204,6 +204,27 @@ class SourceCase(harness.CasusTest):
         self.assertEqual(flags.get("karel"), False)
         self.assertNotIn(k4, self.texts("karel", cid))  # a new member starts fresh
         self.assertNotIn(after, self.texts("karel", cid))
+
+    def test_notice_once_per_user_with_two_devices(self):
+        """A process director with two devices gets one notice (and a push on each device)."""
+        if "paula-d2" not in self.dep.users:
+            self.dep.add_user("paula", "procesregisseur", "Paula Visser", "Zorg- en Veiligheidshuis", device="d2")
+        # the server learns the second device when it first authenticates
+        self.assertEqual(self.dep.ok("paula-d2", "list")["notices"], [])
+        cid = self.new_casus("anna", ("esther", "gijs"))
+        w1, w2 = self.watch("paula", None), self.watch("paula-d2", None)
+        self.dep.ok("anna", "escalate", cid, "3", "--reason", "twee apparaten")
+        for w in (w1, w2):
+            pushes = w.wait_for(lambda ps: any(p.get("push") == "notice" for p in ps))
+            self.assertEqual(len([p for p in pushes if p.get("push") == "notice"]), 1, pushes)
+        for dev in ("paula", "paula-d2"):
+            notices = self.dep.ok(dev, "list")["notices"]
+            self.assertEqual([(n["casus"], n["level"]) for n in notices], [(cid, 3)], dev)
+        # both devices can be added; both then read
+        self.dep.ok("anna", "add", cid, "paula")
+        self.dep.ok("anna", "post", cid, "--audience", "overleg", "--ground", "consent", "voor beide apparaten")
+        for dev in ("paula", "paula-d2"):
+            self.assertIn("voor beide apparaten", self.texts(dev, cid))
 
     def test_break_glass_rights(self):
         """Only a role with may_break_glass may admit outside the ladder, and a reason is needed."""

@@ -155,7 +155,7 @@ class ServerEnforcement(harness.CasusTest):
         self.assertNotIn(cid, [c["casus"] for c in self.dep.ok("esther", "list")["casus"]])
         self.assertIn("na verwijdering", self.texts("gijs", cid))
         # a new session of esther does not get pushes either
-        w2 = self.watch("esther", cid)
+        w2 = self.watch("esther", None)
         out2 = self.dep.ok("anna", "post", cid, "nog later")
         wg.wait_for(lambda ps: any(p.get("seq") == out2["seq"] for p in ps))
         self.assertIn("nog later", self.texts("gijs", cid))
