@@ -520,13 +520,9 @@ static int cmd_watch(casus_client *c, int argc, char **argv)
 	long got = 0;
 	/* follow the casus: after a reconnect, what was missed is fetched */
 	uint64_t latest = 0;
-	if (cid) {
-		int rc = casus_latest_seq(c, cid, &latest);
-		if (rc == CASUS_OK)
-			rc = casus_track(c, cid, latest);
-		if (rc)
-			return fail_client(c, rc);
-	}
+	if (cid && casus_latest_seq(c, cid, &latest) == CASUS_OK)
+		(void)casus_track(c, cid, latest);
+	/* (not a member yet, or no such casus: watch anyway, without resume) */
 	if (!g_json)
 		fprintf(stderr, "watching; Ctrl-C to stop\n");
 	else

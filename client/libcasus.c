@@ -68,6 +68,7 @@ struct loaded {
 	json_t *granted;              /* messages received through grants: [{seq,msg}] */
 	json_t *commits;              /* every verified commit (base64), epoch order: for the cache */
 	json_t *hist;                 /* verified entries this device decrypted, seq order: for the cache */
+	uint64_t upto;                /* hist holds every message this device can read up to here */
 	int dirty;                    /* hist or commits changed since the cache was written */
 	uint64_t saved_ms;            /* when the cache was last written (monotonic) */
 };
@@ -579,7 +580,7 @@ json_t *casus_raw_request(casus_client *c, json_t *req)
 	char err[256];
 	if (!c->conn)
 		return NULL;
-	return conn_request(c->conn, json_incref(req), REQ_TIMEOUT_MS, err, sizeof err);
+	return conn_request(c->conn, req, REQ_TIMEOUT_MS, err, sizeof err); /* req is not stolen */
 }
 
 json_t *casus_next_push(casus_client *c, int timeout_ms)
@@ -744,6 +745,7 @@ static void loaded_reset(casus_client *c, struct loaded *L)
 	L->next_epoch = 0;
 	json_array_clear(L->commits);
 	json_array_clear(L->hist);
+	L->upto = 0;
 }
 
 /* Serialise into a buffer we can wipe (json_dumps' buffer would be freed unwiped). */
@@ -772,8 +774,8 @@ static void cache_save(casus_client *c, struct loaded *L)
 	char path[1024], bind[80];
 	if (!c->cache_key || !L->next_epoch)
 		return;
-	json_t *o = json_pack("{sisssIsOsO}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "commits",
-	                      L->commits, "hist", L->hist);
+	json_t *o = json_pack("{sisssIsIsOsO}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "upto",
+	                      (json_int_t)L->upto, "commits", L->commits, "hist", L->hist);
 	size_t n = 0;
 	char *text = o ? dump_wipeable(o, &n) : NULL;
 	json_decref(o);
@@ -828,6 +830,8 @@ static void cache_load(casus_client *c, struct loaded *L)
 	json_t *h = json_object_get(o, "hist");
 	if (json_is_array(h))
 		json_array_extend(L->hist, h);
+	json_int_t upto = json_integer_value(json_object_get(o, "upto"));
+	L->upto = upto > 0 ? (uint64_t)upto : 0;
 	json_t *cs = json_object_get(o, "saved");
 	L->dirty = 0;
 	(void)cs;
@@ -870,6 +874,7 @@ static void cache_forget(casus_client *c, const char *hex)
 	for (size_t i = 0; i < c->ncache; i++)
 		if (strcmp(c->cache[i].hex, hex) == 0) {
 			json_array_clear(c->cache[i].hist);
+			c->cache[i].upto = 0;
 			c->cache[i].dirty = 0;
 		}
 }
@@ -953,6 +958,9 @@ static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 			}
 			remember_certs(L, cb, cl);
 			json_array_append(L->commits, json_object_get(o, "commit"));
+			/* the roster or level changed: what this device may read may have
+			 * changed too, so the next full history asks the server again */
+			L->upto = 0;
 			L->dirty = 1;
 			free(cb);
 			L->next_epoch++;
@@ -961,6 +969,13 @@ static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 		json_decref(r);
 		if (!more)
 			break;
+	}
+	if (cc_chain_find(cc_casus_chain(L->cs), c->keys->device_id) < 0) {
+		/* not (or no longer) a member: nothing more to fetch, keep no copy */
+		if (json_array_size(L->hist))
+			cache_forget(c, hex);
+		*out = L;
+		return CASUS_OK;
 	}
 	/* grants: keys of earlier messages shared with this device */
 	json_t *r = NULL;
@@ -1654,13 +1669,16 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		free(mb);
 	}
 	uint64_t cursor = after;
-	if (!after && !limit) {
-		/* the whole history: what this device decrypted before comes from the
-		 * cache, only newer messages from the server */
-		json_array_foreach(L->hist, i, o)
-			if (!seq_in(res, (uint64_t)json_integer_value(json_object_get(o, "seq"))))
+	int whole = !after && !limit;
+	if (whole) {
+		/* the whole history: what this device decrypted before (every message
+		 * up to L->upto) comes from the cache, only newer ones from the server */
+		json_array_foreach(L->hist, i, o) {
+			uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+			if (seq <= L->upto && !seq_in(res, seq))
 				json_array_append(res, o);
-		cursor = hist_last(L);
+		}
+		cursor = L->upto;
 		last = cursor;
 	}
 	for (;;) {
@@ -1691,6 +1709,10 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		json_decref(r);
 		if (!more || limit)
 			break;
+	}
+	if (whole && last > L->upto) {
+		L->upto = last; /* everything up to here is now held */
+		L->dirty = 1;
 	}
 	if (last) {
 		json_t *r = NULL;
@@ -1761,7 +1783,16 @@ static int post_commit(casus_client *c, struct loaded *L, cc_wbuf *w)
 	if (rc == CASUS_OK) {
 		/* apply our own commit the same way everyone else does */
 		struct loaded *L2;
-		rc = load_casus(c, L->hex, &L2);
+		char hex[33];
+		snprintf(hex, sizeof hex, "%s", L->hex);
+		rc = load_casus(c, hex, &L2);
+		if ((rc == CASUS_E_SERVER && strcmp(c->code, "forbidden") == 0) || rc == CASUS_E_NOT_FOUND) {
+			/* the change removed this device itself (e.g. a de-escalation below
+			 * the actor's own level): done, and no local copy is kept */
+			clear_err(c);
+			cache_forget(c, hex);
+			rc = CASUS_OK;
+		}
 	}
 	return rc;
 }
