@@ -58,10 +58,45 @@ static void key_pair(uint8_t k[32], const uint8_t a[16], const uint8_t b[16])
 	memcpy(k + 16, b, 16);
 }
 
+/* The newest policy number this store has served (meta "policy_number"). A
+ * policy older than that is refused for every casus request, so a server rolled
+ * back to a weaker policy cannot serve even clients that never saw the newer
+ * one. Decided once per process (the installed policy does not change while
+ * it runs); the number is raised in the first request's transaction. */
+static int policy_number_ok(struct server *srv)
+{
+	static int decided; /* 0 not yet, 1 fine, -1 older than the store's */
+	if (decided)
+		return decided > 0;
+	MDB_val v;
+	uint64_t held = 0;
+	if (store_get(&srv->st, DB_META, "policy_number", 13, &v) == 0 && v.mv_size == 8)
+		held = store_rd64(v.mv_data);
+	if (srv->policy.number < held) {
+		log_event(LOG_ERROR, "policy.stale", "installed=%llu served=%llu", (unsigned long long)srv->policy.number,
+		          (unsigned long long)held);
+		decided = -1;
+		return 0;
+	}
+	if (srv->policy.number > held || !held) {
+		uint8_t b[8];
+		store_be64(b, srv->policy.number);
+		if (store_put(&srv->st, DB_META, "policy_number", 13, b, 8, 0) != 0)
+			return 1; /* not recorded this time: decide again on the next request */
+	}
+	decided = 1;
+	return 1;
+}
+
 static int policy_ready(struct session *s, uint64_t id)
 {
 	if (!s->srv->have_policy) {
 		reply_error(s, id, PE_INTERNAL, "the server has no policy installed");
+		return 0;
+	}
+	if (!policy_number_ok(s->srv)) {
+		reply_error(s, id, PE_INTERNAL,
+		            "the installed policy is older than one this server has served: install the newest policy");
 		return 0;
 	}
 	return 1;

@@ -66,16 +66,17 @@ class PolicyTable(harness.CasusTest):
     # ---- helpers ----
 
     def run_cli(self, user, *args):
+        """Run casus as user; an exit that is no clean refusal is recorded (and the walk goes on)."""
         rc, out, err = self.dep.cli(user, *args)
-        self.assertNotIn(rc, (3, 4), "casus %s as %s: %s %s" % (args, user, out, err))  # profile / network
         if rc != 0:
-            self.assertIn(rc, REFUSAL_RCS, "casus %s as %s: %s %s" % (args, user, out, err))
             code = (out or {}).get("error", {}).get("code")
             if out is None and args[0] == "audit":
                 # `casus --json audit` reports a refusal on stderr only (see the report)
                 m = re.search(r"refused \((\w+)\)", err)
                 code = m.group(1) if m else None
-            self.assertNotIn(code, ("internal", "storage", "network", None), (args, user, out, err))
+            if rc not in REFUSAL_RCS or code in ("internal", "storage", "network", None):
+                self.mismatch.append("casus %s as %s: not a clean refusal: exit %d %s %s" % (
+                    " ".join(args), user, rc, out, err.strip()[:300]))
         return rc, out
 
     def phase(self, name):
@@ -388,12 +389,29 @@ class PolicyVersions(harness.CasusTest):
             self.assertIn("older", out["error"]["message"])
         rc, out, err = self.dep.cli("anna", "post", cid, "onder oud beleid")
         self.assertEqual(rc, 5, (out, err))
-        # a client that never saw policy 2 still works with 1 (nothing was forgotten by the others)
-        self.assertIn("onder beleid 2", self.texts("esther", cid))
         # and with the newer policy back, everyone works again
         self.restart(newer)
         self.dep.ok("anna", "post", cid, "weer beleid 2")
         self.assertIn("weer beleid 2", self.texts("gijs", cid))
+
+    def test_server_refuses_to_serve_an_older_policy(self):
+        """casusd remembers the newest policy number its store has served."""
+        cid = self.new_casus()
+        newer = self.sign(2)
+        self.restart(newer)
+        self.dep.ok("anna", "post", cid, "onder beleid 2")
+        self.restart(self.dep.policy)
+        # esther never saw number 2, so her client would accept 1: the server refuses itself
+        rc, out, err = self.dep.cli("esther", "history", cid)
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("older", out["error"]["message"])
+        rc, out, err = self.dep.cli("esther", "list")
+        self.assertEqual(rc, 1, (out, err))
+        self.assertIn("older", out["error"]["message"])
+        self.assertIn("policy.stale", self.srv.log())
+        # the newer policy (or a still newer one) serves again, nothing lost
+        self.restart(self.sign(3))
+        self.assertIn("onder beleid 2", self.texts("esther", cid))
 
     def test_a_newer_policy_takes_effect(self):
         """esther (ervaringsdeskundige) may not share under number 1 and may under number 2."""
