@@ -37,6 +37,7 @@
 #define PURPOSE_MAX 256
 #define HISTORY_DEFAULT 100
 #define COMMITS_PAGE 256
+#define NOTICES_MAX 50 /* notices returned at login and in casus.list (newest) */
 
 /* ---- keys ----------------------------------------------------------------- */
 
@@ -222,6 +223,9 @@ static json_t *notices_for(struct server *srv, const char *user)
 		json_t *n = json_loadb(v.mv_data, v.mv_size, JSON_REJECT_DUPLICATES, NULL);
 		if (n)
 			json_array_append_new(arr, n);
+		/* the newest NOTICES_MAX only: the reply must stay far below a frame */
+		if (json_array_size(arr) > NOTICES_MAX)
+			json_array_remove(arr, 0);
 		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 	}
 	mdb_cursor_close(cur);

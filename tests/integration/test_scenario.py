@@ -226,6 +226,16 @@ class SourceCase(harness.CasusTest):
         for dev in ("paula", "paula-d2"):
             self.assertIn("voor beide apparaten", self.texts(dev, cid))
 
+    def test_notices_are_capped_newest_first_kept(self):
+        """casus.list returns the newest 50 notices, so the reply stays small however often
+        a casus goes up and down the ladder."""
+        cid = self.new_casus("anna", ("gijs",))
+        for i in range(53):
+            self.dep.ok("anna", "escalate", cid, "3", "--reason", "ronde %d" % i)
+            self.dep.ok("anna", "deescalate", cid, "1", "--reason", "terug %d" % i)
+        notices = self.dep.ok("paula", "list")["notices"]
+        self.assertEqual([n["reason"] for n in notices], ["ronde %d" % i for i in range(3, 53)])
+
     def test_break_glass_rights(self):
         """Only a role with may_break_glass may admit outside the ladder, and a reason is needed."""
         cid = self.new_casus("anna", ("esther", "gijs"))
