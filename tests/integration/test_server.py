@@ -67,6 +67,19 @@ class ServerEnforcement(harness.CasusTest):
         self.assertEqual([p["seq"] for p in w2.msgs()], [out2["seq"]])
         self.assertIn("antwoord van gijs", self.texts("anna", cid))
 
+    def test_connected_before_the_casus_exists(self):
+        """A device connected before it becomes a member gets the casus's pushes from then on."""
+        w = self.watch("gijs", None)
+        wp = self.watch("peter", None)
+        cid = self.new_casus("anna", ("gijs",))
+        out = self.dep.ok("anna", "post", cid, "eerste live bericht")
+        pushes = w.wait_for(lambda ps: any(p.get("seq") == out["seq"] for p in ps))
+        self.assertIn(out["seq"], [p["seq"] for p in pushes if p.get("push") == "msg"], pushes)
+        self.assertTrue(all(p.get("casus") == cid for p in pushes if "casus" in p))
+        self.assertTrue(any(p.get("push") == "commit" for p in pushes), pushes)
+        # peter, connected but no member, got nothing of it
+        self.assertFalse([p for p in wp.stop() if p.get("casus") == cid])
+
     def test_seven_members_live_with_audiences(self):
         cid = self.level5_casus()
         users = ["anna", "esther", "gijs", "karel", "paula", "peter", "bert"]
