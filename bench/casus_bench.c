@@ -513,7 +513,7 @@ static void sender_send_some(struct bconn *c)
 		}
 		c->inflight++;
 		c->sent++;
-		if (lws_send_pipe_choked(c->wsi))
+		if (lws_partial_buffered(c->wsi))
 			break;
 	}
 	if (sender_may_send(c))
@@ -566,6 +566,9 @@ static void on_frame(struct bconn *c, const char *p, size_t n)
 		}
 		return;
 	}
+	/* pushes to a sender's other connections: skip without parsing */
+	if (c->st == C_READY && n > 8 && memcmp(p, "{\"push\":", 8) == 0)
+		return;
 	json_error_t jerr;
 	json_t *o = json_loadb(p, n, 0, &jerr);
 	if (!o)
