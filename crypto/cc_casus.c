@@ -15,6 +15,7 @@
 #include "cc_casus.h"
 #include "cc_buf.h"
 #include "cc_err.h"
+#include "cc_transfer.h"
 
 #include <sodium.h>
 #include <stdlib.h>
@@ -26,6 +27,8 @@ typedef struct epoch_rec {
 	size_t nbits;      /* directory size when the epoch opened */
 	uint8_t *members;  /* bitmap over directory indices */
 	uint8_t *bglass;   /* break-glass flags, same indexing */
+	uint8_t kc[CC_POLICY_MAX_AUDIENCES][CC_HASH_BYTES]; /* key commitments of the epoch (public) */
+	uint8_t kc_have;   /* bit a: kc[a] is set */
 } epoch_rec;
 
 typedef struct key_rec {   /* lives in sodium_malloc memory */
@@ -298,6 +301,12 @@ int cc_casus_apply_commit(cc_casus *cs, const uint8_t *p, size_t n, const cc_pol
 	memcpy(er->hash, hash, CC_HASH_BYTES);
 	er->level = c.level_after;
 	er->nbits = ndir_new;
+	er->kc_have = 0;
+	for (size_t a = 0; a < c.naudiences; a++)
+		if (c.audiences[a].audience < CC_POLICY_MAX_AUDIENCES) {
+			memcpy(er->kc[c.audiences[a].audience], c.audiences[a].key_commit, CC_HASH_BYTES);
+			er->kc_have = (uint8_t)(er->kc_have | (1u << c.audiences[a].audience));
+		}
 	er->members = members;
 	er->bglass = bglass;
 	members = bglass = NULL;
@@ -705,5 +714,190 @@ out:
 	if (staged)
 		sodium_free(staged);
 	cc_grant_free(&g);
+	return rc;
+}
+
+/* ---- device key transfer (cc_transfer.h) ------------------------------------ */
+
+#define TRANSFER_SIG_CTX "casus.e2e.v1.transfer.sig"
+
+static int self_cert_index(const cc_casus *cs, const uint8_t dev[CC_DEVICE_ID_BYTES], const cc_cert **out)
+{
+	for (size_t i = 0; i < cs->ndir; i++)
+		if (memcmp(cs->dir[i].cert.device_id, dev, CC_DEVICE_ID_BYTES) == 0) {
+			*out = &cs->dir[i].cert;
+			return 0;
+		}
+	return -1;
+}
+
+int cc_casus_transfer_create(const cc_casus *cs, const cc_cert *to, int64_t now, struct cc_wbuf *out)
+{
+	const cc_chain_state *st = cs ? cs->chain : NULL;
+	if (!cs || !to || !out || !st || !st->started)
+		return CC_ERR_INVALID_ARG;
+	if (cc_chain_find(st, cs->self->device_id) < 0)
+		return CC_ERR_NOT_MEMBER;
+	int ti = cc_chain_find(st, to->device_id);
+	if (ti < 0)
+		return CC_ERR_NOT_MEMBER;
+	const cc_cert *tc = &st->roster[ti].cert;
+	if (memcmp(tc->device_id, cs->self->device_id, CC_DEVICE_ID_BYTES) == 0 ||
+	    strcmp(tc->user_id, cs->self_cert.user_id) != 0 || strcmp(tc->role, cs->self_cert.role) != 0)
+		return CC_ERR_FORBIDDEN; /* only to another device of the same user and role */
+	if (cs->nkeys > CC_TRANSFER_MAX_KEYS)
+		return CC_ERR_TOO_LARGE;
+	cc_wbuf pt;
+	cc_w_init_secret(&pt);
+	cc_w_fixed(&pt, st->casus_id, CC_CASUS_ID_BYTES);
+	cc_w_fixed(&pt, cs->self->device_id, CC_DEVICE_ID_BYTES);
+	cc_w_fixed(&pt, tc->device_id, CC_DEVICE_ID_BYTES);
+	cc_w_u32(&pt, (uint32_t)cs->nkeys);
+	for (size_t i = 0; i < cs->nkeys; i++) {
+		cc_w_u64(&pt, cs->keys[i].epoch);
+		cc_w_u8(&pt, cs->keys[i].audience);
+		cc_w_fixed(&pt, cs->keys[i].key, CC_EPOCH_KEY_BYTES);
+	}
+	int rc = pt.err;
+	uint8_t *sealed = NULL;
+	size_t slen = pt.len + crypto_box_SEALBYTES;
+	if (rc == CC_OK) {
+		sealed = malloc(slen);
+		if (!sealed)
+			rc = CC_ERR_NOMEM;
+		else if (crypto_box_seal(sealed, pt.p, pt.len, tc->box_pk) != 0)
+			rc = CC_ERR_CRYPTO;
+	}
+	cc_w_free(&pt);
+	if (rc != CC_OK) {
+		free(sealed);
+		return rc;
+	}
+	cc_wbuf w;
+	cc_w_init(&w);
+	cc_w_u8(&w, CC_TRANSFER_VERSION);
+	cc_w_fixed(&w, st->casus_id, CC_CASUS_ID_BYTES);
+	cc_w_fixed(&w, cs->self->device_id, CC_DEVICE_ID_BYTES);
+	cc_w_fixed(&w, tc->device_id, CC_DEVICE_ID_BYTES);
+	cc_w_u64(&w, st->epoch);
+	cc_w_i64(&w, now);
+	cc_w_var32(&w, sealed, slen);
+	free(sealed);
+	uint8_t sig[CC_SIG_BYTES];
+	rc = w.err;
+	if (rc == CC_OK)
+		rc = cc_sign_ctx(cs->self->sign_sk, TRANSFER_SIG_CTX, w.p, w.len, sig);
+	if (rc == CC_OK) {
+		cc_w_fixed(&w, sig, sizeof sig);
+		rc = w.err;
+	}
+	if (rc == CC_OK)
+		cc_w_fixed(out, w.p, w.len);
+	cc_w_free(&w);
+	return rc == CC_OK ? out->err : rc;
+}
+
+int cc_casus_transfer_accept(cc_casus *cs, const uint8_t *p, size_t n, size_t *imported)
+{
+	cc_transfer t;
+	const cc_cert *from = NULL;
+	int rc;
+	if (imported)
+		*imported = 0;
+	if (!cs || !p || !cs->chain || !cs->chain->started)
+		return CC_ERR_INVALID_ARG;
+	if ((rc = cc_transfer_decode(p, n, &t)) != CC_OK)
+		return rc;
+	if (memcmp(t.casus_id, cs->chain->casus_id, CC_CASUS_ID_BYTES) != 0)
+		return CC_ERR_CHAIN;
+	if (memcmp(t.to, cs->self->device_id, CC_DEVICE_ID_BYTES) != 0)
+		return CC_ERR_NOT_RECIPIENT;
+	/* the sender: a device that was in the roster (any epoch), same user and role */
+	if (self_cert_index(cs, t.from, &from) != 0)
+		return CC_ERR_NOT_MEMBER;
+	if (memcmp(t.from, cs->self->device_id, CC_DEVICE_ID_BYTES) == 0 ||
+	    strcmp(from->user_id, cs->self_cert.user_id) != 0 || strcmp(from->role, cs->self_cert.role) != 0)
+		return CC_ERR_FORBIDDEN;
+	if ((rc = cc_transfer_verify_sig(&t, from->sign_pk)) != CC_OK)
+		return rc;
+	size_t ptl = t.sealed_len - crypto_box_SEALBYTES;
+	uint8_t *pt = sodium_malloc(ptl ? ptl : 1);
+	if (!pt)
+		return CC_ERR_NOMEM;
+	key_rec *staged = NULL;
+	size_t nst = 0;
+	if (crypto_box_seal_open(pt, t.sealed, t.sealed_len, cs->self->box_pk, cs->self->box_sk) != 0) {
+		rc = CC_ERR_DECRYPT;
+		goto out;
+	}
+	cc_rbuf r;
+	uint8_t cid[CC_CASUS_ID_BYTES], f[CC_DEVICE_ID_BYTES], to[CC_DEVICE_ID_BYTES];
+	cc_r_init(&r, pt, ptl);
+	cc_r_fixed(&r, cid, sizeof cid);
+	cc_r_fixed(&r, f, sizeof f);
+	cc_r_fixed(&r, to, sizeof to);
+	uint32_t count = cc_r_u32(&r);
+	if (r.err || count > CC_TRANSFER_MAX_KEYS || cc_r_left(&r) != (size_t)count * CC_TRANSFER_KEY_BYTES) {
+		rc = r.err ? r.err : CC_ERR_MALFORMED;
+		goto out;
+	}
+	if (memcmp(cid, t.casus_id, sizeof cid) != 0 || memcmp(f, t.from, sizeof f) != 0 ||
+	    memcmp(to, t.to, sizeof to) != 0) {
+		rc = CC_ERR_MALFORMED; /* the sealed part belongs to another transfer */
+		goto out;
+	}
+	staged = sodium_malloc((count ? count : 1) * sizeof *staged);
+	if (!staged) {
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		key_rec *k = &staged[nst];
+		uint8_t kc[CC_HASH_BYTES];
+		k->epoch = cc_r_u64(&r);
+		k->audience = cc_r_u8(&r);
+		cc_r_fixed(&r, k->key, CC_EPOCH_KEY_BYTES);
+		if (r.err) {
+			rc = r.err;
+			goto out;
+		}
+		/* every key must be the one the verified commit of its epoch committed to */
+		if (k->epoch >= cs->nepochs || k->audience >= CC_POLICY_MAX_AUDIENCES ||
+		    !(cs->epochs[k->epoch].kc_have & (1u << k->audience))) {
+			rc = CC_ERR_KEY_COMMITMENT;
+			goto out;
+		}
+		if ((rc = cc_commit_key_commitment(k->key, cs->chain->casus_id, k->audience, k->epoch, kc)) != CC_OK)
+			goto out;
+		if (sodium_memcmp(kc, cs->epochs[k->epoch].kc[k->audience], CC_HASH_BYTES) != 0) {
+			rc = CC_ERR_KEY_COMMITMENT;
+			goto out;
+		}
+		if (!key_find(cs, k->epoch, k->audience))
+			nst++;
+	}
+	if ((rc = cc_r_finish(&r)) != CC_OK)
+		goto out;
+	if ((rc = sec_reserve((void **)&cs->keys, &cs->capkeys, cs->nkeys + nst, sizeof *cs->keys)) != CC_OK)
+		goto out;
+	for (size_t i = 0; i < nst; i++) {
+		/* insert keeping (epoch, audience) order */
+		size_t at = cs->nkeys;
+		while (at > 0 && (cs->keys[at - 1].epoch > staged[i].epoch ||
+		                  (cs->keys[at - 1].epoch == staged[i].epoch &&
+		                   cs->keys[at - 1].audience > staged[i].audience)))
+			at--;
+		if (at > 0 && cs->keys[at - 1].epoch == staged[i].epoch && cs->keys[at - 1].audience == staged[i].audience)
+			continue;
+		memmove(&cs->keys[at + 1], &cs->keys[at], (cs->nkeys - at) * sizeof *cs->keys);
+		cs->keys[at] = staged[i];
+		cs->nkeys++;
+		if (imported)
+			(*imported)++;
+	}
+	rc = CC_OK;
+out:
+	sodium_free(staged);
+	sodium_free(pt);
 	return rc;
 }

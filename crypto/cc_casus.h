@@ -100,4 +100,17 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *grant, size_t n)
 	__attribute__((warn_unused_result));
 
+/* Device key transfer (cc_transfer.h): seal every epoch key this device holds
+ * to `to`, another device of the same user id and role in the current roster
+ * (CC_ERR_FORBIDDEN otherwise, CC_ERR_NOT_MEMBER if either is not a member),
+ * signed by this device. Appends to out. */
+int cc_casus_transfer_create(const cc_casus *cs, const cc_cert *to, int64_t now, struct cc_wbuf *out)
+	__attribute__((warn_unused_result));
+/* Verify a transfer addressed to this device (sender once in the roster, same
+ * user id and role, signature, binding) and keep its keys, each checked
+ * against the key commitment of its epoch (CC_ERR_KEY_COMMITMENT: nothing is
+ * kept). *imported (may be NULL): keys that were new. */
+int cc_casus_transfer_accept(cc_casus *cs, const uint8_t *p, size_t n, size_t *imported)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -725,6 +725,7 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 		goto out;
 	}
 	const cc_policy_role *ar = &pol->roles[role];
+	int own_devices_only = 0;
 	if (ar->never_key) {
 		rc = CC_ERR_FORBIDDEN;
 		goto out;
@@ -772,10 +773,13 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 			rc = CC_ERR_LEVEL;
 			goto out;
 		}
-		if ((c.type == CC_COMMIT_ADD && !ar->may_add) || (c.type == CC_COMMIT_BREAK_GLASS && !ar->may_break_glass)) {
+		if (c.type == CC_COMMIT_BREAK_GLASS && !ar->may_break_glass) {
 			rc = CC_ERR_FORBIDDEN;
 			goto out;
 		}
+		/* without may_add a member may still add devices of its own user id
+		 * and role (a second device); checked per added device below */
+		own_devices_only = c.type == CC_COMMIT_ADD && !ar->may_add;
 		break;
 	}
 
@@ -823,6 +827,11 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 				nadded++;
 				if (c.type != CC_COMMIT_CREATE && c.type != CC_COMMIT_ADD && c.type != CC_COMMIT_BREAK_GLASS) {
 					rc = CC_ERR_ROSTER;
+					goto out;
+				}
+				if (own_devices_only && (strcmp(c.roster[j].cert.user_id, actor->cert.user_id) != 0 ||
+				                         strcmp(c.roster[j].cert.role, actor->cert.role) != 0)) {
+					rc = CC_ERR_FORBIDDEN;
 					goto out;
 				}
 				if ((rc = check_added(&c, &c.roster[j], pol, root_pk, vt, revs, historic)) != CC_OK)

@@ -80,7 +80,8 @@
 
 enum cc_commit_type {
 	CC_COMMIT_CREATE = 1,     /* open a casus: first epoch, creator and first members */
-	CC_COMMIT_ADD = 2,        /* add devices whose role the current level admits */
+	CC_COMMIT_ADD = 2,        /* add devices whose role the current level admits (needs may_add,
+	                           * except for devices of the actor's own user id and role) */
 	CC_COMMIT_REMOVE = 3,     /* remove devices */
 	CC_COMMIT_ESCALATE = 4,   /* raise the level; roster unchanged */
 	CC_COMMIT_DEESCALATE = 5, /* lower the level; removes every device the new level no longer admits,
