@@ -36,6 +36,8 @@ static const struct route routes[] = {
 	{"history", h_history, 1},
 	{"grant.post", h_grant_post, 1},
 	{"grant.fetch", h_grant_fetch, 1},
+	{"transfer.post", h_transfer_post, 1},
+	{"transfer.fetch", h_transfer_fetch, 1},
 	{"audit.query", h_audit_query, 1},
 	{"audit.key", h_audit_key, 1},
 	{NULL, NULL, 0},

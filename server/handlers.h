@@ -32,6 +32,10 @@ int h_history(struct session *s, json_t *req, uint64_t id);
 int h_grant_post(struct session *s, json_t *req, uint64_t id);
 int h_grant_fetch(struct session *s, json_t *req, uint64_t id);
 
+/* transfer.c: a user's second device */
+int h_transfer_post(struct session *s, json_t *req, uint64_t id);
+int h_transfer_fetch(struct session *s, json_t *req, uint64_t id);
+
 /* audit_query.c */
 int h_audit_query(struct session *s, json_t *req, uint64_t id);
 int h_audit_key(struct session *s, json_t *req, uint64_t id);
