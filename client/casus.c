@@ -37,6 +37,7 @@ static void usage(void)
 	        "  history CASUS [--after SEQ] [--limit N] [--offline]\n"
 	        "  members CASUS\n"
 	        "  add CASUS USER [--break-glass REASON]\n"
+	        "  add-device CASUS                               add your other devices, pass them the keys\n"
 	        "  remove CASUS USER [--reason R]\n"
 	        "  escalate CASUS LEVEL --reason R\n"
 	        "  deescalate CASUS LEVEL --reason R\n"
@@ -614,6 +615,29 @@ static int cmd_outbox(casus_client *c)
 	return npend && !casus_is_online(c) ? 7 : 0;
 }
 
+static int cmd_add_device(casus_client *c, int argc, char **argv)
+{
+	const char *cid = positional(argc, argv, 0);
+	if (!cid)
+		return report_err(CASUS_E_USAGE, "usage", "casus add-device CASUS (on a device that is already a member)");
+	json_t *res = NULL;
+	int rc = casus_add_device(c, cid, &res);
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json) {
+		json_object_set_new(res, "ok", json_true());
+		print_json(res);
+	} else {
+		size_t n = json_array_size(json_object_get(res, "transferred"));
+		printf("%lld device(s) added; the casus keys of this device were passed to %zu device(s).\n",
+		       json_integer_value(json_object_get(res, "added")), n);
+		if (!n)
+			printf("Your other device must be certified first (casus init, casus-admin certify, casus install-cert).\n");
+	}
+	json_decref(res);
+	return 0;
+}
+
 /* casus raw: one JSON request per line on standard input, each response (and
  * any push that arrived meanwhile) as one line on standard output, over the
  * authenticated session. For tests and debugging; the requests are sent as
@@ -697,7 +721,7 @@ int main(int argc, char **argv)
 	}
 	static const char *const known[] = {"list", "new", "post", "history", "members", "add", "remove", "escalate",
 	                                    "deescalate", "rotate", "share", "audit", "open", "watch", "raw",
-	                                    "whoami", "outbox", NULL};
+	                                    "whoami", "outbox", "add-device", NULL};
 	int ok = 0;
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
@@ -750,6 +774,8 @@ int main(int argc, char **argv)
 		rc = cmd_whoami(c);
 	else if (strcmp(cmd, "outbox") == 0)
 		rc = cmd_outbox(c);
+	else if (strcmp(cmd, "add-device") == 0)
+		rc = cmd_add_device(c, sargc, sargv);
 	else {
 		const char *cid = positional(sargc, sargv, 0);
 		rc = cid ? tui_run(c, cid) : report_err(CASUS_E_USAGE, "usage", "casus open CASUS");

@@ -31,6 +31,7 @@
 #include <cc_keystore.h>
 #include <cc_policy.h>
 #include <cc_audit.h>
+#include <cc_transfer.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -71,6 +72,7 @@ struct loaded {
 	uint64_t upto;                /* hist holds every message this device can read up to here */
 	int dirty;                    /* hist or commits changed since the cache was written */
 	uint64_t saved_ms;            /* when the cache was last written (monotonic) */
+	int xfer_checked;             /* key transfers fetched in this process */
 };
 
 /* A casus whose live stream is followed (casus_track): the messages already
@@ -909,6 +911,26 @@ static int load_casus_local(casus_client *c, const char *hex, struct loaded **ou
 	return *out != NULL;
 }
 
+static void accept_transfers(casus_client *c, struct loaded *L);
+
+/* Another device of this user and role was in the chain, and this device
+ * holds no key of the first epoch: keys may wait in a transfer. */
+static int needs_transfer(const casus_client *c, const struct loaded *L)
+{
+	int other = 0;
+	for (size_t i = 0; i < L->ncerts; i++)
+		if (strcmp(L->certs[i].cert.user_id, c->cert.user_id) == 0 &&
+		    strcmp(L->certs[i].cert.role, c->cert.role) == 0 &&
+		    memcmp(L->certs[i].cert.device_id, c->keys->device_id, 16) != 0)
+			other = 1;
+	if (!other)
+		return 0;
+	for (int a = 0; a < c->policy.naudiences; a++)
+		if (cc_casus_has_epoch_key(L->cs, 0, a))
+			return 0;
+	return 1;
+}
+
 /* Bring a casus up to date: fetch and verify new commits, accept grants. */
 static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 {
@@ -1000,6 +1022,10 @@ static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 		free(gb);
 	}
 	json_decref(r);
+	if (!L->xfer_checked && needs_transfer(c, L)) {
+		L->xfer_checked = 1;
+		accept_transfers(c, L);
+	}
 	if (cc_chain_find(cc_casus_chain(L->cs), c->keys->device_id) < 0 && json_array_size(L->hist))
 		cache_forget(c, hex); /* removed: keep no local copy */
 	*out = L;
@@ -2291,6 +2317,12 @@ static int event_filter(casus_client *c, const json_t *p)
 		cache_forget(c, hex);
 		return 1;
 	}
+	if (strcmp(kind, "transfer") == 0) {
+		for (size_t i = 0; i < c->ncache; i++)
+			if (strcmp(c->cache[i].hex, hex) == 0)
+				c->cache[i].xfer_checked = 0;
+		return 1;
+	}
 	if (strcmp(kind, "msg") != 0)
 		return 1;
 	struct tracked *t = find_track(c, hex);
@@ -2436,4 +2468,108 @@ int casus_entry(casus_client *c, const char *casus_hex, uint64_t seq, json_t **o
 			}
 	}
 	return fail(c, CASUS_E_NOT_FOUND, "message %llu is not held on this device", (unsigned long long)seq);
+}
+
+/* ---- a user's second device ------------------------------------------------------- */
+
+/* Accept key transfers sealed to this device (its user's other device passed
+ * the keys of epochs before this device joined). */
+static void accept_transfers(casus_client *c, struct loaded *L)
+{
+	json_t *r = NULL;
+	if (request(c, json_pack("{ssss}", "type", "transfer.fetch", "casus", L->hex), &r) != CASUS_OK) {
+		clear_err(c);
+		return;
+	}
+	size_t i, total = 0;
+	json_t *o;
+	json_array_foreach(json_object_get(r, "transfers"), i, o) {
+		uint8_t *tb = NULL;
+		size_t tl = 0, got = 0;
+		if (proto_get_b64(o, "transfer", CC_TRANSFER_MAX_BYTES, &tb, &tl) == 0 &&
+		    cc_casus_transfer_accept(L->cs, tb, tl, &got) == CC_OK)
+			total += got;
+		free(tb);
+	}
+	json_decref(r);
+	if (total) {
+		/* entries decoded without these keys are fetched again */
+		json_array_clear(L->hist);
+		L->upto = 0;
+		L->dirty = 1;
+	}
+}
+
+struct own_arg {
+	size_t added;
+};
+
+static int build_add_own(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
+{
+	struct own_arg *a = (struct own_arg *)(uintptr_t)arg;
+	cc_cert *certs = NULL;
+	size_t n = 0;
+	a->added = 0;
+	int rc = lookup_user(c, c->cert.user_id, &certs, &n);
+	if (rc)
+		return rc;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (cc_chain_find(cc_casus_chain(L->cs), certs[i].device_id) < 0 && strcmp(certs[i].role, c->cert.role) == 0)
+			certs[k++] = certs[i];
+	if (!k) {
+		free(certs);
+		return CASUS_E_NOT_FOUND; /* nothing to add: not an error for add-device */
+	}
+	int crc = cc_commit_add(cc_casus_chain(L->cs), certs, k, c->keys, &c->cert, &c->policy, c->root,
+	                        (int64_t)time(NULL), NULL, "own device added", w);
+	free(certs);
+	a->added = k;
+	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+}
+
+int casus_add_device(casus_client *c, const char *casus_hex, json_t **out)
+{
+	clear_err(c);
+	struct own_arg a = {0};
+	int rc = commit_with_rebase(c, casus_hex, build_add_own, &a);
+	if (rc == CASUS_E_NOT_FOUND && !c->err[0])
+		rc = CASUS_OK; /* every device of the user is in the roster already */
+	if (rc)
+		return rc;
+	clear_err(c);
+	struct loaded *L = NULL;
+	if ((rc = load_casus(c, casus_hex, &L)))
+		return rc;
+	const cc_chain_state *st = cc_casus_chain(L->cs);
+	json_t *sent = json_array();
+	for (size_t i = 0; i < st->nroster && rc == CASUS_OK; i++) {
+		const cc_cert *ct = &st->roster[i].cert;
+		if (strcmp(ct->user_id, c->cert.user_id) != 0 || memcmp(ct->device_id, c->keys->device_id, 16) == 0 ||
+		    strcmp(ct->role, c->cert.role) != 0)
+			continue;
+		cc_wbuf w;
+		cc_w_init(&w);
+		int crc = cc_casus_transfer_create(L->cs, ct, (int64_t)time(NULL), &w);
+		if (crc != CC_OK || w.err) {
+			rc = fail(c, CASUS_E_VERIFY, "cannot seal the keys for device: %s", cc_strerror(crc));
+		} else {
+			json_t *req = json_pack("{ssss}", "type", "transfer.post", "casus", casus_hex);
+			proto_set_b64(req, "transfer", w.p, w.len);
+			json_t *r = NULL;
+			if ((rc = request(c, req, &r)) == CASUS_OK) {
+				char dev[33];
+				cc_device_id_hex(ct->device_id, dev);
+				json_array_append_new(sent, json_string(dev));
+			}
+			json_decref(r);
+		}
+		cc_w_free(&w);
+	}
+	if (rc) {
+		json_decref(sent);
+		return rc;
+	}
+	*out = json_pack("{sIso}", "added", (json_int_t)a.added, "transferred", sent);
+	return CASUS_OK;
 }

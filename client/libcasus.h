@@ -129,6 +129,12 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 /* casus audit: query (object with casus/user/from_ms/to_ms) -> {entries:[...decoded], verified, fault} */
 int casus_audit_query(casus_client *c, json_t *query, json_t **out);
 
+/* casus add-device: add this user's other certified devices (same role) to
+ * the roster (no may_add needed for one's own devices) and pass them the
+ * casus keys this device holds (a signed transfer sealed to each; audited).
+ * {added: n, transferred: [device ids]} */
+int casus_add_device(casus_client *c, const char *casus_hex, json_t **out);
+
 /* ---- outbox ---- */
 /* Send every queued post (oldest first); returns how many were delivered. */
 int casus_outbox_flush(casus_client *c);

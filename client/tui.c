@@ -281,6 +281,9 @@ static void handle_event(struct view *v, json_t *p)
 	} else if (strcmp(kind, "removed") == 0) {
 		add_line(v, "-- you were removed from this casus --", 1);
 		snprintf(v->status, sizeof v->status, "removed");
+	} else if (strcmp(kind, "transfer") == 0) {
+		casus_refresh(v->c, v->cid);
+		add_line(v, "-- your other device passed its keys: older messages readable (see casus history) --", 0);
 	} else if (strcmp(kind, "grant") == 0) {
 		casus_refresh(v->c, v->cid);
 		add_line(v, "-- earlier messages were shared with you: see casus history --", 0);

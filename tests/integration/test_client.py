@@ -119,6 +119,18 @@ class ClientCommands(harness.CasusTest):
         self.assertNotIn("Na vertrek politie", texts)
         self.assertIn("Na vertrek politie", self.texts("gijs", cid))
 
+    def test_deescalation_that_removes_the_actor_succeeds(self):
+        cid = self.new_casus()
+        self.dep.ok("anna", "escalate", cid, "3", "--reason", "stagnatie")
+        self.dep.ok("anna", "add", cid, "paula")
+        self.dep.ok("paula", "history", cid)
+        # level 2 does not admit the process director: she removes herself
+        rc, out, err = self.dep.cli("paula", "deescalate", cid, "2", "--reason", "weer op koers")
+        self.assertEqual(rc, 0, (out, err))
+        self.assertEqual(self.dep.ok("anna", "members", cid)["level"], 2)
+        # and keeps no local copy of a casus she left
+        self.assertFalse(os.path.exists(os.path.join(self.dep.users["paula"], "cache", cid + ".bin")))
+
     def test_whoami_online_and_offline(self):
         out = self.dep.ok("gijs", "whoami")
         self.assertEqual(out["user"], "gijs")
@@ -313,6 +325,66 @@ class Cache(harness.CasusTest):
             self.assertEqual(rc, 4, out)  # no usable local copy: network error
         finally:
             self.srv.start()
+
+
+class SecondDevice(harness.CasusTest):
+    """gijs gets a second device (its own keys and certificate) after the casus
+    exists; his first device adds it and passes the casus keys, audited."""
+
+    def new_device(self, uid, role, name, org):
+        # a fresh device name per test: the server learns it when it first connects
+        dev = "d%d" % (int(time.time() * 1000) % 10000000)
+        self.dep.add_user(uid, role, name, org, device=dev)
+        key = uid + "-" + dev
+        self.dep.ok(key, "whoami")  # connects: the server stores its certificate
+        return key
+
+    def test_second_device_reads_old_and_new_messages(self):
+        dep = self.dep
+        cid = self.new_casus(members=("esther", "gijs"))
+        dep.ok("anna", "post", cid, "van voor het tweede apparaat")
+        self.assertIn("van voor het tweede apparaat", self.texts("gijs", cid))
+        d2 = self.new_device("gijs", "ggd", "Gijs Bakker", "GGD")
+        # certified, but not in the casus yet
+        rc, out, _ = dep.cli(d2, "history", cid)
+        self.assertNotEqual(rc, 0, out)
+        # esther (no may_add) cannot add another user's device
+        rc, out, _ = dep.cli("esther", "add", cid, "gijs")
+        self.assertNotEqual(rc, 0, out)
+        self.assertEqual(out["error"]["code"], "forbidden")
+        # gijs adds his own device (no may_add needed) and passes the keys
+        out = dep.ok("gijs", "add-device", cid)
+        self.assertEqual(out["added"], 1)
+        me2 = dep.ok(d2, "whoami")
+        self.assertEqual(out["transferred"], [me2["device"]])
+        mem = dep.ok("anna", "members", cid)
+        self.assertEqual([m["user"] for m in mem["members"]].count("gijs"), 2)
+        # the second device reads the old message (transferred keys) and new ones
+        hist = dep.ok(d2, "history", cid)["messages"]
+        old = [m for m in hist if m.get("text") == "van voor het tweede apparaat"]
+        self.assertEqual(len(old), 1, hist)
+        self.assertTrue(old[0]["verified"])
+        dep.ok("anna", "post", cid, "na het tweede apparaat")
+        self.assertIn("na het tweede apparaat", self.texts(d2, cid))
+        self.assertIn("na het tweede apparaat", self.texts("gijs", cid))
+        # it can post; the others verify it
+        dep.ok(d2, "post", cid, "vanaf de telefoon")
+        self.assertIn("vanaf de telefoon", self.texts("anna", cid))
+        # running it again adds nothing
+        again = dep.ok("gijs", "add-device", cid)
+        self.assertEqual(again["added"], 0)
+        # the transfer is in the audit trail
+        audit = dep.ok("fenna", "audit", "--casus", cid)
+        self.assertIn("device key transfer from", json.dumps(audit))
+
+    def test_no_transfer_without_another_device(self):
+        cid = self.new_casus(members=("esther",))
+        out = self.dep.ok("anna", "add-device", cid)
+        self.assertEqual(out["added"], 0)
+        self.assertEqual(out["transferred"], [])
+        # and without may_add, only one's own devices: esther cannot add gijs
+        rc, out, _ = self.dep.cli("esther", "add", cid, "gijs")
+        self.assertNotEqual(rc, 0, out)
 
 
 if __name__ == "__main__":
