@@ -69,8 +69,8 @@ static void *verifier(void *arg)
 		pthread_mutex_lock(&g_mu);
 		g.busy = NULL;
 		g_pending--;
-		if (!g_pending)
-			pthread_cond_broadcast(&g_idle_cv);
+		if (!g_pending || g_pending == VERIFY_QUEUE_HARD - 1)
+			pthread_cond_broadcast(&g_idle_cv); /* idle, or room again */
 		if (g.done_tail)
 			g.done_tail->next = j;
 		else
@@ -179,7 +179,7 @@ static void pause_session(struct session *s)
 int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], const uint8_t sign_pk[32],
                   uint8_t *msg, size_t len)
 {
-	if (!verify_enabled() || g.inflight >= VERIFY_QUEUE_HARD)
+	if (!verify_enabled())
 		return -1;
 	struct vjob *j = calloc(1, sizeof(*j));
 	if (!j)
@@ -192,6 +192,11 @@ int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], c
 	j->len = len;
 	j->rc = CC_ERR_CRYPTO;
 	pthread_mutex_lock(&g_mu);
+	/* Hard bound: wait for the verifier to make room (it never waits for the
+	 * loop, so this ends). Verifying inline instead would let this message
+	 * overtake the same session's queued ones. */
+	while (g_pending >= VERIFY_QUEUE_HARD && !g.stopping)
+		pthread_cond_wait(&g_idle_cv, &g_mu);
 	if (g.pend_tail)
 		g.pend_tail->next = j;
 	else

@@ -21,8 +21,10 @@
  * stored in the order they arrived.
  * Bounds: at most VERIFY_QUEUE_SOFT jobs in flight before the submitting
  * session is paused (lws_rx_flow_control) until the queue drains below half;
- * beyond VERIFY_QUEUE_HARD a post is refused as busy. A session that closes
- * loses its jobs (never stored, never acked).
+ * frames lws had already read still arrive, and at VERIFY_QUEUE_HARD jobs
+ * waiting for the verifier the loop itself waits for room (backpressure on
+ * everything, order kept). A session that closes loses its jobs (never
+ * stored, never acked).
  */
 #ifndef CASUSD_VERIFY_H
 #define CASUSD_VERIFY_H
@@ -53,8 +55,8 @@ void verify_stop(void);
 /* 1 while the verifier runs (h_msg_post verifies inline otherwise). */
 int verify_enabled(void);
 
-/* Hand a job over (takes msg). 0 queued; -1 queue full (caller verifies
- * inline or refuses); the session may have been paused. */
+/* Hand a job over (takes msg). 0 queued (may wait for room, may pause the
+ * session); -1 no verifier thread or no memory (the caller verifies inline). */
 int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], const uint8_t sign_pk[32],
                   uint8_t *msg, size_t len);
 
