@@ -2,7 +2,7 @@
 # install-deps.sh: every Debian 12 package casus needs to build, test and run.
 # Idempotent; run as root (or with sudo available). Installs only what is missing.
 set -eu
-PKGS="build-essential cmake pkg-config clang libsodium-dev liblmdb-dev lmdb-utils libjansson-dev \
+PKGS="build-essential cmake pkg-config clang libsodium-dev liblmdb-dev lmdb-utils libjansson-dev libev-dev \
 libwebsockets-dev libssl-dev libncurses-dev openssl python3 python3-websockets tmux"
 missing=""
 for p in $PKGS; do
