@@ -1327,6 +1327,7 @@ static int outbox_deliver(casus_client *c, const char *name, json_t *e, int mayb
 {
 	const char *hex = json_string_value(json_object_get(e, "casus"));
 	int rc = CASUS_OK;
+	const int from_disk = maybe_sent;
 	if (!hex)
 		return fail(c, CASUS_E_USAGE, "damaged outbox entry");
 	for (int attempt = 0; attempt < 4; attempt++) {
@@ -1407,7 +1408,12 @@ static int outbox_deliver(casus_client *c, const char *name, json_t *e, int mayb
 		     "not delivered yet: the server cannot be reached. The message is kept encrypted in the outbox "
 		     "and sent on the next connect (see casus outbox)");
 	} else if (rc != CASUS_OK && rc != CASUS_E_INTERNAL) {
-		outbox_fail(c, name, e);
+		/* refused for good: a post queued earlier is kept (marked failed) so
+		 * `casus outbox` can tell; a post made just now was reported at once */
+		if (from_disk)
+			outbox_fail(c, name, e);
+		else
+			outbox_remove(c, name);
 	}
 	if (msgid_hex && json_string_value(json_object_get(e, "id")))
 		snprintf(msgid_hex, 33, "%s", json_string_value(json_object_get(e, "id")));

@@ -259,6 +259,24 @@ class Outbox(harness.CasusTest):
         # karel joined at the new epoch and can read it: it was encrypted again
         self.assertIn("wacht op nieuwe sleutel", self.texts("karel", cid))
 
+    def test_queued_post_refused_after_removal_is_reported_not_sent(self):
+        cid = self.new_casus()
+        self.dep.ok("esther", "history", cid)
+        self.srv.stop()
+        rc, out, _ = self.dep.cli("esther", "post", cid, "na verwijdering geschreven")
+        self.assertEqual(rc, 7, out)
+        self.srv.start()
+        self.dep.ok("anna", "remove", cid, "esther", "--reason", "einde betrokkenheid")
+        lst = self.dep.ok("esther", "outbox")
+        self.assertEqual(lst["pending"], [])
+        self.assertEqual(lst["delivered"], [])
+        self.assertEqual(len(lst["failed"]), 1)
+        self.assertIn("forbidden", lst["failed"][0]["failed"])
+        self.assertNotIn("na verwijdering geschreven", self.texts("gijs", cid))
+        # not resent on the next connect either
+        self.dep.ok("esther", "whoami")
+        self.assertNotIn("na verwijdering geschreven", self.texts("gijs", cid))
+
     def test_post_without_local_copy_is_queued_then_sent(self):
         cid = self.new_casus()
         # esther never opened the casus on this device
