@@ -663,7 +663,8 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 		fprintf(stderr, "casus audit: warning: no pinned audit key (--key or CASUS_AUDIT_KEY); checkpoints are "
 		                "checked with the key the server sent\n");
 	}
-	qsort(t->cp, t->ncp, sizeof(*t->cp), cmp_cp);
+	if (t->ncp)
+		qsort(t->cp, t->ncp, sizeof(*t->cp), cmp_cp);
 	if (!t->full) {
 		/* a part of the trail: every entry decoded; checkpoints are signed */
 		for (size_t i = 0; i < t->ncp; i++) {
