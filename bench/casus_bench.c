@@ -26,6 +26,7 @@
  * (the synchronous client/conn.c opens a context per connection).
  * Loopback only, bounded: every mode stops by itself (--seconds, --messages).
  */
+#include <fileio.h>
 #include <cc_buf.h>
 #include <cc_casus.h>
 #include <cc_cert.h>
@@ -188,28 +189,13 @@ static int load_device(const char *uid)
 	return B.ndevs++;
 }
 
-static uint8_t *slurp(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *buf = malloc(max + 1);
-	size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-	fclose(f);
-	if (!buf || n > max) {
-		free(buf);
-		return NULL;
-	}
-	*len = n;
-	return buf;
-}
 
 static void load_deployment(void)
 {
 	char path[1024];
 	size_t n = 0;
 	snprintf(path, sizeof path, "%s/root.pub", B.state);
-	uint8_t *b = slurp(path, 256, &n);
+	uint8_t *b = fio_read(path, 256, &n);
 	if (!b)
 		die("cannot read", path);
 	char hex[65];
@@ -223,7 +209,7 @@ static void load_deployment(void)
 	if (h != 64 || sodium_hex2bin(B.root, 32, hex, 64, NULL, &outl, NULL) != 0)
 		die("bad root key in", path);
 	snprintf(path, sizeof path, "%s/policy.bin", B.state);
-	b = slurp(path, 1 << 20, &n);
+	b = fio_read(path, 1 << 20, &n);
 	if (!b || cc_policy_decode(b, n, &B.policy) != CC_OK || cc_policy_verify(&B.policy, B.root, NULL) != CC_OK)
 		die("cannot load the signed policy", path);
 	free(b);

@@ -10,6 +10,7 @@
  * The root key never leaves its keystore (Argon2id, sensitive limits). The
  * passphrase comes from a prompt or CASUS_PASSPHRASE_FILE.
  */
+#include <fileio.h>
 #include "libcasus.h"
 #include "policy_json.h"
 
@@ -49,37 +50,7 @@ static void usage(void)
 	                "  casus-admin revoke      --keystore FILE --cert CERT [--list OLD.bin] --out NEW.bin\n");
 }
 
-static uint8_t *slurp(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *buf = malloc(max + 1);
-	size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-	fclose(f);
-	if (!buf || n > max) {
-		free(buf);
-		return NULL;
-	}
-	*len = n;
-	return buf;
-}
 
-static int spit(const char *path, const void *p, size_t n, mode_t mode)
-{
-	char tmp[1100];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	int ok = write(fd, p, n) == (ssize_t)n && fsync(fd) == 0;
-	close(fd);
-	if (!ok || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
 
 static int pass(const char *prompt)
 {
@@ -148,7 +119,7 @@ static int root_init(int argc, char **argv)
 	sodium_bin2hex(hex, sizeof hex, root->pk, 32);
 	char line[80];
 	int n = snprintf(line, sizeof line, "%s\n", hex);
-	if (spit(pubp, line, (size_t)n, 0644) != 0) {
+	if (fio_write_atomic(pubp, line, (size_t)n, 0644) != 0) {
 		fprintf(stderr, "casus-admin: cannot write %s\n", pubp);
 		goto out;
 	}
@@ -171,7 +142,7 @@ static int certify(int argc, char **argv)
 		return 2;
 	}
 	size_t n = 0;
-	uint8_t *rb = slurp(reqp, 4096, &n);
+	uint8_t *rb = fio_read(reqp, 4096, &n);
 	cc_cert_request req;
 	if (!rb || cc_cert_request_decode(rb, n, &req) != CC_OK || cc_cert_request_verify(&req) != CC_OK) {
 		free(rb);
@@ -199,7 +170,7 @@ static int certify(int argc, char **argv)
 	cc_wbuf w;
 	cc_w_init(&w);
 	cc_cert_encode(&cert, &w);
-	rc = w.err || spit(outp, w.p, w.len, 0644) ? 1 : 0;
+	rc = w.err || fio_write_atomic(outp, w.p, w.len, 0644) ? 1 : 0;
 	cc_w_free(&w);
 	if (rc)
 		fprintf(stderr, "casus-admin: cannot write %s\n", outp);
@@ -236,7 +207,7 @@ static int sign_policy(int argc, char **argv)
 	cc_wbuf w;
 	cc_w_init(&w);
 	cc_policy_encode(&p, &w);
-	rc = w.err || spit(outp, w.p, w.len, 0644) ? 1 : 0;
+	rc = w.err || fio_write_atomic(outp, w.p, w.len, 0644) ? 1 : 0;
 	cc_w_free(&w);
 	if (!rc)
 		printf("signed policy %llu of %s: %u levels, %u roles, %u audiences\n", (unsigned long long)p.number,
@@ -252,7 +223,7 @@ static int show_policy(int argc, char **argv)
 		return 2;
 	}
 	size_t n = 0, rn = 0;
-	uint8_t *b = slurp(pp, 1 << 20, &n), *rb = slurp(rp, 256, &rn);
+	uint8_t *b = fio_read(pp, 1 << 20, &n), *rb = fio_read(rp, 256, &rn);
 	uint8_t root[32];
 	size_t out = 0;
 	cc_policy p;
@@ -280,7 +251,7 @@ static int cmd_revoke(int argc, char **argv)
 		return 2;
 	}
 	size_t n = 0;
-	uint8_t *cb = slurp(cp, CC_CERT_MAX, &n);
+	uint8_t *cb = fio_read(cp, CC_CERT_MAX, &n);
 	cc_cert cert;
 	if (!cb || cc_cert_decode(cb, n, &cert) != CC_OK) {
 		free(cb);
@@ -291,7 +262,7 @@ static int cmd_revoke(int argc, char **argv)
 	cc_revlist l;
 	cc_revlist_init(&l);
 	if (lp) {
-		uint8_t *lb = slurp(lp, 16 << 20, &n);
+		uint8_t *lb = fio_read(lp, 16 << 20, &n);
 		if (!lb || cc_revlist_decode(lb, n, &l) != CC_OK) {
 			free(lb);
 			fprintf(stderr, "casus-admin: %s is not a revocation list\n", lp);
@@ -314,7 +285,7 @@ static int cmd_revoke(int argc, char **argv)
 	cc_w_init(&w);
 	if (rc == CC_OK)
 		cc_revlist_encode(&l, &w);
-	rc = rc || w.err || spit(outp, w.p, w.len, 0644) ? 1 : 0;
+	rc = rc || w.err || fio_write_atomic(outp, w.p, w.len, 0644) ? 1 : 0;
 	if (!rc)
 		printf("revocation list %llu: %u revoked\n", (unsigned long long)l.number, l.count);
 	cc_w_free(&w);

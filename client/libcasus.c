@@ -19,6 +19,7 @@
  * shown; an older policy than the one held is refused.
  */
 #define _GNU_SOURCE 1
+#include <fileio.h>
 #include "libcasus.h"
 #include "conn.h"
 #include "sealed.h"
@@ -164,37 +165,7 @@ const char *casus_self_role(const casus_client *c)
 
 /* ---- small file helpers ------------------------------------------------------- */
 
-static uint8_t *slurp(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *buf = malloc(max + 1);
-	size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-	fclose(f);
-	if (!buf || n > max) {
-		free(buf);
-		return NULL;
-	}
-	*len = n;
-	return buf;
-}
 
-static int write_atomic(const char *path, const void *p, size_t n, mode_t mode)
-{
-	char tmp[1100];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	int ok = write(fd, p, n) == (ssize_t)n && fsync(fd) == 0;
-	close(fd);
-	if (!ok || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
 
 static void path_in(char *out, size_t cap, const char *dir, const char *name)
 {
@@ -207,7 +178,7 @@ int casus_read_passphrase(const char *prompt, char *buf, size_t cap, size_t *len
 	*len = 0;
 	if (file && *file) {
 		size_t n = 0;
-		uint8_t *p = slurp(file, cap - 1, &n);
+		uint8_t *p = fio_read(file, cap - 1, &n);
 		if (!p)
 			return -1;
 		while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
@@ -320,7 +291,7 @@ int casus_profile_init(const struct casus_init_opts *o, char *err, size_t errlen
 	cc_w_init(&rq);
 	cc_cert_request_encode(&req, &rq);
 	path_in(path, sizeof path, o->dir, "request.casusreq");
-	int wr = rq.err ? -1 : write_atomic(path, rq.p, rq.len, 0644);
+	int wr = rq.err ? -1 : fio_write_atomic(path, rq.p, rq.len, 0644);
 	cc_w_free(&rq);
 	char dev[33];
 	cc_device_id_hex(keys->device_id, dev);
@@ -330,7 +301,7 @@ int casus_profile_init(const struct casus_init_opts *o, char *err, size_t errlen
 	char *text = json_dumps(prof, JSON_INDENT(2));
 	json_decref(prof);
 	path_in(path, sizeof path, o->dir, "profile.json");
-	if (wr || !text || write_atomic(path, text, strlen(text), 0600) != 0) {
+	if (wr || !text || fio_write_atomic(path, text, strlen(text), 0600) != 0) {
 		free(text);
 		snprintf(err, errlen, "cannot write the profile in %s", o->dir);
 		rc = CASUS_E_PROFILE;
@@ -407,7 +378,7 @@ int casus_profile_install_cert(const char *dir, const char *pass, size_t passlen
 		rc = CASUS_E_PROFILE;
 		goto out;
 	}
-	cb = slurp(cert_path, CC_CERT_MAX, &cl);
+	cb = fio_read(cert_path, CC_CERT_MAX, &cl);
 	if (!cb) {
 		snprintf(err, errlen, "cannot read certificate %s", cert_path);
 		rc = CASUS_E_USAGE;
@@ -507,7 +478,7 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 		char path[1024];
 		size_t n = 0;
 		path_in(path, sizeof path, dir, "policy.bin");
-		uint8_t *pb = slurp(path, 1 << 20, &n);
+		uint8_t *pb = fio_read(path, 1 << 20, &n);
 		if (pb && cc_policy_decode(pb, n, &c->policy) == CC_OK && cc_policy_verify(&c->policy, c->root, NULL) == CC_OK)
 			c->have_policy = 1;
 		free(pb);
@@ -620,7 +591,7 @@ static int fetch_policy(casus_client *c)
 	if (!c->have_policy || p.number > c->policy.number) {
 		char path[1024];
 		path_in(path, sizeof path, c->dir, "policy.bin");
-		write_atomic(path, pb, pl, 0600);
+		fio_write_atomic(path, pb, pl, 0600);
 	}
 	c->policy = p;
 	c->have_policy = 1;

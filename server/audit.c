@@ -2,6 +2,7 @@
  * audit.c: append audit entries in the turn's LMDB transaction, keep the hash
  * chain head, sign checkpoints with the audit key (see audit.h).
  */
+#include <fileio.h>
 #include "audit.h"
 #include "log.h"
 #include "server.h"
@@ -57,21 +58,6 @@ static int read_file(const char *path, uint8_t *buf, size_t n)
 	return (r == (ssize_t)n && more == 0) ? 0 : -1;
 }
 
-static int write_file(const char *path, const uint8_t *buf, size_t n, mode_t mode)
-{
-	char tmp[1100];
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-	if (fd < 0)
-		return -1;
-	int ok = write(fd, buf, n) == (ssize_t)n && fsync(fd) == 0;
-	close(fd);
-	if (!ok || rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
 
 static int load_key(struct server *srv, struct audit_ctx *a)
 {
@@ -85,7 +71,7 @@ static int load_key(struct server *srv, struct audit_ctx *a)
 		crypto_sign_ed25519_sk_to_pk(a->pk, a->sk);
 	} else if (errno == ENOENT) {
 		crypto_sign_keypair(a->pk, a->sk);
-		if (write_file(skp, a->sk, CC_SIGN_SK_BYTES, 0600) != 0) {
+		if (fio_write_atomic(skp, a->sk, CC_SIGN_SK_BYTES, 0600) != 0) {
 			log_event(LOG_ERROR, "audit.key_write_failed", "errno=%d", errno);
 			return -1;
 		}
@@ -98,7 +84,7 @@ static int load_key(struct server *srv, struct audit_ctx *a)
 	sodium_bin2hex(hex, sizeof hex, a->pk, CC_SIGN_PK_BYTES);
 	size_t hl = strlen(hex);
 	hex[hl] = '\n';
-	if (write_file(pkp, (uint8_t *)hex, hl + 1, 0644) != 0)
+	if (fio_write_atomic(pkp, (uint8_t *)hex, hl + 1, 0644) != 0)
 		log_event(LOG_WARN, "audit.pub_write_failed", "errno=%d", errno);
 	sodium_mprotect_noaccess(a->sk);
 	return 0;

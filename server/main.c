@@ -10,6 +10,7 @@
  * Reads the pinned root public key, the signed policy and the revocation
  * list, opens the LMDB store and serves casus.v1 until SIGTERM or SIGINT.
  */
+#include <fileio.h>
 #include "audit.h"
 #include "log.h"
 #include "server.h"
@@ -47,27 +48,11 @@ static void usage(void)
 	        "       casusd audit-prune --data DIR [--keep-days N] [--config FILE]   (casusd stopped)\n");
 }
 
-static uint8_t *slurp(const char *path, size_t max, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		return NULL;
-	uint8_t *buf = malloc(max + 1);
-	size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-	fclose(f);
-	if (!buf || n > max) {
-		free(buf);
-		errno = EFBIG;
-		return NULL;
-	}
-	*len = n;
-	return buf;
-}
 
 static int load_root(struct server *srv, const char *path)
 {
 	size_t n = 0;
-	uint8_t *b = slurp(path, 256, &n);
+	uint8_t *b = fio_read(path, 256, &n);
 	if (!b)
 		return -1;
 	char hex[129];
@@ -86,7 +71,7 @@ static int load_root(struct server *srv, const char *path)
 static int load_policy(struct server *srv, const char *path)
 {
 	size_t n = 0;
-	uint8_t *b = slurp(path, 1 << 20, &n);
+	uint8_t *b = fio_read(path, 1 << 20, &n);
 	if (!b)
 		return CC_ERR_IO;
 	int rc = cc_policy_decode(b, n, &srv->policy);
@@ -101,7 +86,7 @@ static int load_policy(struct server *srv, const char *path)
 static int load_revs(struct server *srv, const char *path)
 {
 	size_t n = 0;
-	uint8_t *b = slurp(path, 16 << 20, &n);
+	uint8_t *b = fio_read(path, 16 << 20, &n);
 	if (!b)
 		return errno == ENOENT ? CC_OK : CC_ERR_IO;
 	int rc = cc_revlist_decode(b, n, &srv->revs);
@@ -131,7 +116,7 @@ static void import_certs(struct server *srv, const char *dir)
 		char path[1024];
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		size_t n = 0;
-		uint8_t *b = slurp(path, CC_CERT_MAX, &n);
+		uint8_t *b = fio_read(path, CC_CERT_MAX, &n);
 		cc_cert c;
 		if (b && cc_cert_decode(b, n, &c) == CC_OK &&
 		    cc_cert_verify(&c, srv->root_pk, (int64_t)time(NULL), srv->have_revs ? &srv->revs : NULL) == CC_OK &&
