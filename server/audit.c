@@ -152,6 +152,11 @@ void audit_close(struct server *srv)
 	srv->audit = NULL;
 }
 
+size_t audit_pending(const struct server *srv)
+{
+	return srv->audit ? srv->audit->nqueue : 0;
+}
+
 const uint8_t *audit_public_key(const struct server *srv)
 {
 	return srv->audit->pk;

@@ -16,6 +16,7 @@
 #define CASUSD_AUDIT_H
 
 #include <cc_audit.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct server;
@@ -30,6 +31,8 @@ void audit_close(struct server *srv);
 void audit_log(struct server *srv, const struct session *s, cc_audit_entry *e);
 /* Write the current request's entries into the turn's transaction. */
 void audit_request_done(struct server *srv, int kept);
+/* Number of entries the current request has queued so far. */
+size_t audit_pending(const struct server *srv);
 void audit_turn_committed(struct server *srv);
 void audit_turn_failed(struct server *srv);
 /* Once a second: write a checkpoint if one is due by time. */

@@ -93,9 +93,28 @@ void reply_later(struct session *s, uint64_t req_id, json_t *obj)
 	after_add(s->srv, s, b, 1, req_id);
 }
 
+/* The type of the request being handled, for audit entries of refusals. */
+static const char *g_cur_type;
+static int g_quiet_refusal;
+
+/* Every refused request leaves an audit entry (NEN 7513: denied attempts too).
+ * Handlers that know more (casus, event) log their own entry first with deny();
+ * any other error reply gets a generic request_denied entry here. */
 void reply_error(struct session *s, uint64_t req_id, int code, const char *message)
 {
-	s->srv->m.errors++;
+	struct server *srv = s->srv;
+	srv->m.errors++;
+	if (!g_quiet_refusal && !audit_pending(srv)) {
+		cc_audit_entry e;
+		cc_audit_entry_init(&e);
+		e.event = CC_AUDIT_EV_REQUEST_DENIED;
+		e.outcome = (code == PE_STORAGE || code == PE_INTERNAL) ? CC_AUDIT_OUTCOME_ERROR : CC_AUDIT_OUTCOME_DENIED;
+		cc_audit_str_copy(e.error, sizeof e.error, proto_err_name((enum proto_err)code));
+		char obj[64];
+		snprintf(obj, sizeof obj, "request %s", g_cur_type ? g_cur_type : "(unreadable frame)");
+		cc_audit_str_copy(e.object, sizeof e.object, obj);
+		audit_log(srv, s, &e);
+	}
 	reply_later(s, req_id, proto_error(req_id, (enum proto_err)code, message));
 }
 
@@ -399,10 +418,12 @@ static void handle_frame(struct session *s)
 	char why[160];
 	json_t *req = proto_parse((const char *)s->rx, s->rxlen, why, sizeof why);
 	srv->m.requests++;
+	g_cur_type = NULL;
 	if (!req) {
 		/* Not casus.v1 at all: say why, then close. */
 		srv->m.frames_rejected++;
 		reply_error(s, 0, PE_BAD_REQUEST, why);
+		audit_request_done(srv, 0);
 		session_close(s, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "not a casus.v1 frame");
 		return;
 	}
@@ -411,16 +432,23 @@ static void handle_frame(struct session *s)
 	if (proto_get_u64(req, "id", (1ULL << 53), &id) || proto_get_str(req, "type", 32, &type)) {
 		srv->m.frames_rejected++;
 		reply_error(s, id, PE_BAD_REQUEST, "a request needs an integer \"id\" and a string \"type\"");
+		audit_request_done(srv, 0);
 		json_decref(req);
 		return;
 	}
+	g_cur_type = type;
 	if (!rate_ok(s)) {
 		srv->m.rate_limited++;
 		if (++s->strikes > s->srv->cfg.lim.req_burst) {
 			session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "request flood");
 		} else {
+			/* one audit entry per series of refusals, so a flood cannot flood the trail */
+			g_quiet_refusal = s->strikes > 1;
 			reply_error(s, id, PE_RATE_LIMITED, "too many requests; slow down");
+			g_quiet_refusal = 0;
+			audit_request_done(srv, 0);
 		}
+		g_cur_type = NULL;
 		json_decref(req);
 		return;
 	}
@@ -428,12 +456,15 @@ static void handle_frame(struct session *s)
 	srv->pending_turn++;
 	if (store_req_begin(&srv->st) != 0) {
 		reply_error(s, id, PE_STORAGE, "the store is unavailable; retry");
+		audit_request_done(srv, 0);
+		g_cur_type = NULL;
 		json_decref(req);
 		return;
 	}
 	int keep = dispatch(s, req, id, type);
 	store_req_end(&srv->st, keep);
 	audit_request_done(srv, keep);
+	g_cur_type = NULL;
 	json_decref(req);
 }
 
@@ -728,13 +759,17 @@ static void complete_verified(struct session *s, uint64_t req_id, void *arg)
 		return;
 	srv->pending_turn++;
 	g_verified_posts++;
+	g_cur_type = "msg.post";
 	if (store_req_begin(&srv->st) != 0) {
 		reply_error(s, req_id, PE_STORAGE, "the store is unavailable; retry");
+		audit_request_done(srv, 0);
+		g_cur_type = NULL;
 		return;
 	}
 	int keep = h_msg_post(s, NULL, req_id);
 	store_req_end(&srv->st, keep);
 	audit_request_done(srv, keep);
+	g_cur_type = NULL;
 }
 
 int server_run(struct server *srv)

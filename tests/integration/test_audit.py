@@ -233,6 +233,26 @@ class Audit(harness.CasusTest):
         self.find(es2, event="audit_query", user="fenna", role="fg", outcome="success")
         self.assertGreater(len(es2), len(es))
 
+    def test_refusals_before_authentication_are_audited(self):
+        """Denied attempts leave entries even when no one is logged in: a request
+        before auth, a frame without a type, a frame that is not JSON."""
+        async def unauth(ws):
+            out = [await rawws.request(ws, {"id": 1, "type": "casus.list"}),
+                   await rawws.request(ws, {"id": 2, "kind": "no type"})]
+            await ws.send("not json at all")
+            code, reason, frames = await rawws.closed_with(ws)
+            return out, code
+        out, code = rawws.run(self.dep.url, unauth)
+        self.assertEqual([o["error"]["code"] for o in out], ["unauthenticated", "bad_request"])
+        self.assertEqual(code, 1007)
+        es = self.trail()
+        denied = [e for e in es if e["event"] == "request_denied" and e["user"] == ""]
+        self.assertTrue(any(e["error"] == "unauthenticated" and "casus.list" in e["object"] for e in denied),
+                        denied)
+        self.assertGreaterEqual(len([e for e in denied if e["error"] == "bad_request"]), 2, denied)
+        self.assertTrue(all(e["access_point"].startswith("127.0.0.1") for e in denied), denied)
+        self.assertTrue(all(e["outcome"] == "denied" for e in denied), denied)
+
     # ---- 2. who may read the trail --------------------------------------------------
 
     def test_query_rights(self):
