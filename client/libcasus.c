@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #define REQ_TIMEOUT_MS 15000
+#define CASUS_ROTATE_SECS (7 * 86400) /* rotate keys at least weekly */
 #define CASUS_CACHE_MAX 32
 #define RECONNECT_TIMEOUT_MS 5000
 #define BACKOFF_MIN_MS 250u
@@ -1457,6 +1458,19 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 		L = NULL;
 	} else if (rc) {
 		return rc;
+	}
+	if (L && casus_is_online(c)) {
+		/* Keys rotate on every membership change; a quiet casus still gets fresh
+		 * keys at least weekly, done by whichever member posts first. */
+		const char *env = getenv("CASUS_ROTATE_SECS");
+		int64_t every = env && *env ? (int64_t)strtoll(env, NULL, 10) : CASUS_ROTATE_SECS;
+		if (every > 0 && (int64_t)time(NULL) - cc_casus_chain(L->cs)->time >= every) {
+			if (casus_rotate(c, casus_hex, "weekly key rotation") == CASUS_OK)
+				rc = load_casus(c, casus_hex, &L);
+			clear_err(c);
+			if (rc)
+				return rc;
+		}
 	}
 	if (!c->have_policy) {
 		/* nothing verified on this device yet: queue the text (sealed); the

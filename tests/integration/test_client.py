@@ -119,6 +119,34 @@ class ClientCommands(harness.CasusTest):
         self.assertNotIn("Na vertrek politie", texts)
         self.assertIn("Na vertrek politie", self.texts("gijs", cid))
 
+    def test_keys_rotate_at_least_weekly(self):
+        """A quiet casus gets fresh keys when the head commit is older than the
+        rotation period (a week; shortened here through CASUS_ROTATE_SECS)."""
+        import time
+        cid = self.new_casus()
+        self.dep.ok("anna", "post", cid, "voor de rotatie")
+        e0 = self.dep.ok("anna", "members", cid)["epoch"]
+        old = self.dep.env.get("CASUS_ROTATE_SECS")
+        self.dep.env["CASUS_ROTATE_SECS"] = "1"
+        try:
+            time.sleep(2.1)
+            self.dep.ok("gijs", "post", cid, "na de rotatie")
+        finally:
+            if old is None:
+                del self.dep.env["CASUS_ROTATE_SECS"]
+            else:
+                self.dep.env["CASUS_ROTATE_SECS"] = old
+        e1 = self.dep.ok("anna", "members", cid)["epoch"]
+        self.assertEqual(e1, e0 + 1)
+        hist = self.dep.ok("esther", "history", cid)["messages"]
+        last = [m for m in hist if m.get("text") == "na de rotatie"]
+        self.assertEqual(len(last), 1)
+        self.assertEqual(last[0]["epoch"], e1)
+        self.assertTrue(last[0]["verified"])
+        # within the period nothing rotates
+        self.dep.ok("gijs", "post", cid, "nog een")
+        self.assertEqual(self.dep.ok("anna", "members", cid)["epoch"], e1)
+
     def test_deescalation_that_removes_the_actor_succeeds(self):
         cid = self.new_casus()
         self.dep.ok("anna", "escalate", cid, "3", "--reason", "stagnatie")
