@@ -32,7 +32,7 @@ static void usage(void)
 	        "  init --server URL --root HEX --user ID --role ROLE [--name N] [--org O] [--ca FILE]\n"
 	        "  install-cert FILE\n"
 	        "  list\n"
-	        "  new --title T --purpose P --basis B [--level N] [--member USER]...\n"
+	        "  new --title T --purpose P --basis B [--level N] [--retention-days D] [--member USER]...\n"
 	        "  post CASUS [--audience A] [--ground G] [TEXT | -]\n"
 	        "  history CASUS [--after SEQ] [--limit N] [--offline]\n"
 	        "  members CASUS\n"
@@ -42,8 +42,10 @@ static void usage(void)
 	        "  escalate CASUS LEVEL --reason R\n"
 	        "  deescalate CASUS LEVEL --reason R\n"
 	        "  rotate CASUS [--reason R]\n"
+	        "  close CASUS --reason R                         no new content; purged after retention\n"
 	        "  share CASUS --to USER --messages ID[,ID...] --ground G --reason R\n"
 	        "  audit [--casus C] [--user U] [--limit N]       (privacy officer, process director)\n"
+	        "  audit key | export | verify | report ...       see docs/AUDIT.md\n"
 	        "  open CASUS                                     live case conference\n"
 	        "  watch CASUS [--count N] [--seconds S]          print pushes as they arrive\n"
 	        "  whoami                                         this device, its certificate, the server\n"
@@ -314,7 +316,9 @@ static int cmd_new(casus_client *c, int argc, char **argv)
 		if (strcmp(argv[i], "--member") == 0)
 			members[n++] = argv[++i];
 	char hex[33];
-	int rc = casus_new(c, title, purpose, basis, (uint8_t)(lvl ? atoi(lvl) : 1), members, n, hex);
+	const char *ret = opt(argc, argv, "--retention-days");
+	int rc = casus_new_retention(c, title, purpose, basis, (uint8_t)(lvl ? atoi(lvl) : 1), ret ? atol(ret) : -1,
+	                             members, n, hex);
 	if (rc)
 		return fail_client(c, rc);
 	if (g_json) {
@@ -721,7 +725,7 @@ int main(int argc, char **argv)
 	}
 	static const char *const known[] = {"list", "new", "post", "history", "members", "add", "remove", "escalate",
 	                                    "deescalate", "rotate", "share", "audit", "open", "watch", "raw",
-	                                    "whoami", "outbox", "add-device", NULL};
+	                                    "whoami", "outbox", "add-device", "close", NULL};
 	int ok = 0;
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
@@ -762,6 +766,17 @@ int main(int argc, char **argv)
 		const char *cid = positional(sargc, sargv, 0);
 		rc = cid ? casus_rotate(c, cid, opt(sargc, sargv, "--reason")) : CASUS_E_USAGE;
 		rc = rc ? fail_client(c, rc) : done_ok("Keys rotated.");
+	} else if (strcmp(cmd, "close") == 0) {
+		const char *cid = positional(sargc, sargv, 0);
+		int64_t purge_after = 0;
+		rc = cid ? casus_close(c, cid, opt(sargc, sargv, "--reason"), &purge_after)
+		         : report_err(CASUS_E_USAGE, "usage", "casus close CASUS --reason TEXT");
+		if (cid && rc)
+			rc = fail_client(c, rc);
+		else if (cid && g_json)
+			printf("{\"ok\":true,\"purge_after\":%lld}\n", (long long)purge_after);
+		else if (cid)
+			printf("Casus closed. Its content is purged after %lld (UTC seconds).\n", (long long)purge_after);
 	} else if (strcmp(cmd, "share") == 0)
 		rc = cmd_share(c, sargc, sargv);
 	else if (strcmp(cmd, "audit") == 0)

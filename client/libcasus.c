@@ -1072,6 +1072,33 @@ static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const
 int casus_new(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
               const char *const *members, size_t nmembers, char casus_hex[33])
 {
+	return casus_new_retention(c, title, purpose, basis, level, -1, members, nmembers, casus_hex);
+}
+
+int casus_close(casus_client *c, const char *casus_hex, const char *reason, int64_t *purge_after)
+{
+	uint8_t id[16];
+	clear_err(c);
+	int rc = parse_casus(c, casus_hex, id);
+	if (rc)
+		return rc;
+	if (!reason || !*reason)
+		return fail(c, CASUS_E_USAGE, "closing a casus needs --reason");
+	json_t *r = NULL;
+	rc = request(c, json_pack("{ssssss}", "type", "casus.close", "casus", casus_hex, "reason", reason), &r);
+	if (rc)
+		return rc;
+	uint64_t pa = 0;
+	proto_get_u64(r, "purge_after", UINT64_MAX >> 2, &pa);
+	if (purge_after)
+		*purge_after = (int64_t)pa;
+	json_decref(r);
+	return CASUS_OK;
+}
+
+int casus_new_retention(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
+                        long retention_days, const char *const *members, size_t nmembers, char casus_hex[33])
+{
 	clear_err(c);
 	cc_cert *all = NULL;
 	size_t nall = 0;
@@ -1106,6 +1133,8 @@ int casus_new(casus_client *c, const char *title, const char *purpose, const cha
 	}
 	json_t *req = json_pack("{ssssss}", "type", "casus.create", "purpose", purpose, "basis", basis);
 	proto_set_b64(req, "commit", w.p, w.len);
+	if (retention_days >= 0)
+		json_object_set_new(req, "retention_days", json_integer(retention_days));
 	json_t *r = NULL;
 	if ((rc = request(c, req, &r)))
 		goto out;

@@ -101,6 +101,13 @@ int casus_list(casus_client *c, json_t **out);
 /* casus new: creator + members (user ids; each user's current devices). */
 int casus_new(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
               const char *const *members, size_t nmembers, char casus_hex[33]);
+/* The same with the content retention after closing, in days (-1: the
+ * server's default of 3650). */
+int casus_new_retention(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
+                        long retention_days, const char *const *members, size_t nmembers, char casus_hex[33]);
+/* casus close: nothing new can be written; the content is purged when the
+ * casus's retention after closing has passed. *purge_after: UTC seconds. */
+int casus_close(casus_client *c, const char *casus_hex, const char *reason, int64_t *purge_after);
 /* casus post: audience name (NULL: the policy's first audience the role may
  * use), ground name or NULL. The message is encrypted, written to the outbox,
  * then sent. CASUS_OK: delivered (*seq set). CASUS_E_QUEUED: no connection;

@@ -22,6 +22,7 @@
 #include "fanout.h"
 #include "handlers.h"
 #include "log.h"
+#include "retention.h"
 #include "verify.h"
 
 #include <cc_buf.h>
@@ -132,22 +133,6 @@ static int rt_refresh(struct server *srv, struct casus_rt *rt_hint, const uint8_
 	return 0;
 }
 
-static int read_record(struct server *srv, const uint8_t id[16], char *purpose, char *basis)
-{
-	uint8_t k[17];
-	MDB_val v;
-	key_rec(k, id, 'r');
-	if (store_get(&srv->st, DB_CASUS, k, sizeof k, &v) != 0)
-		return -1;
-	cc_rbuf r;
-	cc_r_init(&r, v.mv_data, v.mv_size);
-	cc_r_u8(&r);
-	cc_r_i64(&r);
-	cc_r_str(&r, purpose, PURPOSE_MAX + 1);
-	cc_r_str(&r, basis, PURPOSE_MAX + 1);
-	return r.err ? -1 : 0;
-}
-
 int casus_load_rt(struct server *srv, const uint8_t id[16])
 {
 	uint8_t k[17];
@@ -165,7 +150,12 @@ int casus_load_rt(struct server *srv, const uint8_t id[16])
 		return -1;
 	}
 	struct casus_rt *rt = fanout_find(srv, id);
-	read_record(srv, id, rt->purpose, rt->basis);
+	struct casus_record rec;
+	if (casus_record_read(srv, id, &rec) == 0) {
+		snprintf(rt->purpose, sizeof rt->purpose, "%s", rec.purpose);
+		snprintf(rt->basis, sizeof rt->basis, "%s", rec.basis);
+		rt->closed_at = rec.closed_at;
+	}
 	/* next message sequence: one past the last stored */
 	rt->next_msg_seq = 1;
 	MDB_cursor *cur = NULL;
@@ -408,18 +398,15 @@ int h_casus_create(struct session *s, json_t *req, uint64_t id)
 	}
 	const uint8_t *cid = st->casus_id;
 	/* record */
-	cc_wbuf w;
-	cc_w_init(&w);
-	cc_w_u8(&w, 1);
-	cc_w_i64(&w, now_s());
-	cc_w_str(&w, purpose);
-	cc_w_str(&w, basis);
-	cc_w_u32(&w, (uint32_t)retention);
-	cc_w_fixed(&w, s->cert.device_id, 16);
+	struct casus_record rec;
+	memset(&rec, 0, sizeof rec);
+	rec.created = now_s();
+	snprintf(rec.purpose, sizeof rec.purpose, "%s", purpose);
+	snprintf(rec.basis, sizeof rec.basis, "%s", basis);
+	rec.retention_days = (uint32_t)retention;
+	memcpy(rec.creator, s->cert.device_id, 16);
+	rc = casus_record_write(srv, cid, &rec);
 	uint8_t k[24];
-	key_rec(k, cid, 'r');
-	rc = w.err ? -1 : store_put(&srv->st, DB_CASUS, k, 17, w.p, w.len, 0);
-	cc_w_free(&w);
 	key_seq(k, cid, st->epoch);
 	if (!rc)
 		rc = store_put(&srv->st, DB_COMMITS, k, 24, cb, cl, 0);
@@ -610,6 +597,10 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 		           ev, rt, NULL);
 		goto out;
 	}
+	if (rt->closed_at) {
+		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: its membership no longer changes", ev, rt, NULL);
+		goto out;
+	}
 	rc = cc_chain_state_copy(rt->st, &st);
 	if (rc == CC_OK)
 		rc = cc_chain_apply(st, cb, cl, &srv->policy, srv->root_pk, now_s(), srv->have_revs ? &srv->revs : NULL,
@@ -778,6 +769,11 @@ int h_msg_post(struct session *s, json_t *req, uint64_t id)
 	struct casus_rt *rt = rt_get(srv, cid);
 	if (!rt) {
 		deny(s, id, PE_NOT_FOUND, "no such casus", CC_AUDIT_EV_MESSAGE_POST, cid);
+		goto out;
+	}
+	if (rt->closed_at) {
+		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: nothing new can be posted", CC_AUDIT_EV_MESSAGE_POST,
+		           rt, NULL);
 		goto out;
 	}
 	cc_message m;
@@ -1061,6 +1057,8 @@ int h_casus_list(struct session *s, json_t *req, uint64_t id)
 			json_object_set_new(o, "purpose", json_string(rt->purpose));
 			json_object_set_new(o, "basis", json_string(rt->basis));
 			json_object_set_new(o, "members", json_integer((json_int_t)rt->ndevs));
+			if (rt->closed_at)
+				json_object_set_new(o, "closed_at", json_integer((json_int_t)rt->closed_at));
 			uint64_t last = rt->next_msg_seq - 1;
 			json_object_set_new(o, "last_seq", json_integer((json_int_t)last));
 			json_object_set_new(o, "unread",
@@ -1129,6 +1127,10 @@ int h_grant_post(struct session *s, json_t *req, uint64_t id)
 	if (!rt || !is_member(rt, s)) {
 		deny_casus(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
 		           rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_GRANT, rt, cid);
+		goto out;
+	}
+	if (rt->closed_at) {
+		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: nothing new can be shared", CC_AUDIT_EV_GRANT, rt, NULL);
 		goto out;
 	}
 	int rc = cc_grant_decode(gb, gl, &g);

@@ -33,6 +33,7 @@ struct casus_rt {
 	uint8_t id[16];
 	struct cc_chain_state *st;  /* verified chain state (owned), as of this turn */
 	uint64_t next_msg_seq;      /* next message sequence number */
+	int64_t closed_at;          /* 0 while open; nothing new is written after closing */
 	char purpose[257];
 	char basis[257];
 	uint8_t level;

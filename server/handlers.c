@@ -30,6 +30,7 @@ static const struct route routes[] = {
 	{"casus.create", h_casus_create, 1},
 	{"casus.list", h_casus_list, 1},
 	{"casus.read", h_casus_read, 1},
+	{"casus.close", h_casus_close, 1},
 	{"commit.post", h_commit_post, 1},
 	{"commit.fetch", h_commit_fetch, 1},
 	{"msg.post", h_msg_post, 1},

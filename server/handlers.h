@@ -25,6 +25,8 @@ int h_dir_lookup(struct session *s, json_t *req, uint64_t id);
 int h_casus_create(struct session *s, json_t *req, uint64_t id);
 int h_casus_list(struct session *s, json_t *req, uint64_t id);
 int h_casus_read(struct session *s, json_t *req, uint64_t id);
+/* retention.c */
+int h_casus_close(struct session *s, json_t *req, uint64_t id);
 int h_commit_post(struct session *s, json_t *req, uint64_t id);
 int h_commit_fetch(struct session *s, json_t *req, uint64_t id);
 int h_msg_post(struct session *s, json_t *req, uint64_t id);

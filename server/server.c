@@ -11,6 +11,7 @@
 #include "audit.h"
 #include "fanout.h"
 #include "log.h"
+#include "retention.h"
 #include "handlers.h"
 #include "verify.h"
 
@@ -669,6 +670,7 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	struct server *srv = lws_container_of(sul, struct server, sul_tick);
 	audit_tick(srv);
 	ka_tick(srv);
+	casus_purge_due(srv);
 	int dead = 0;
 	mdb_reader_check(srv->st.env, &dead);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);

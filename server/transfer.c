@@ -97,8 +97,9 @@ int h_transfer_post(struct session *s, json_t *req, uint64_t id)
 		goto out;
 	}
 	struct casus_rt *rt = xfer_rt(srv, cid);
-	if (!rt || cc_chain_find(rt->st, s->cert.device_id) < 0) {
-		xfer_deny(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND, rt ? "you are not a member of this casus" : "no such casus",
+	if (!rt || cc_chain_find(rt->st, s->cert.device_id) < 0 || rt->closed_at) {
+		xfer_deny(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
+		          !rt ? "no such casus" : rt->closed_at ? "the casus is closed" : "you are not a member of this casus",
 		          CC_AUDIT_EV_GRANT, rt, cid);
 		goto out;
 	}
