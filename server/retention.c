@@ -147,7 +147,7 @@ static long del_where(struct server *srv, enum store_db db, const uint8_t *prefi
 		return -1;
 	MDB_val k = {plen, (void *)(uintptr_t)prefix}, v;
 	int rc = plen ? mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE) : mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-	while (rc == 0 && k.mv_size >= plen && memcmp(k.mv_data, prefix, plen) == 0) {
+	while (rc == 0 && k.mv_size >= plen && (!plen || memcmp(k.mv_data, prefix, plen) == 0)) {
 		if ((!mid || (k.mv_size >= moff + mlen && memcmp((const uint8_t *)k.mv_data + moff, mid, mlen) == 0)) &&
 		    k.mv_size <= sizeof last) {
 			size_t kl = k.mv_size;
