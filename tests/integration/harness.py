@@ -260,10 +260,18 @@ class CasusTest(unittest.TestCase):
             cls.dep.cleanup()
 
     def setUp(self):
-        self.dep.port = free_port()
-        self.dep.set_server_url()
         data = tempfile.mkdtemp(prefix="data-", dir=self.dep.dir)
-        self.srv = Server(self.dep, self.config, data_dir=data).start()
+        for attempt in range(3):
+            # a free port can be taken by a test running in parallel before
+            # casusd binds it: then casusd exits at start and we pick another
+            self.dep.port = free_port()
+            self.dep.set_server_url()
+            try:
+                self.srv = Server(self.dep, self.config, data_dir=data).start()
+                return
+            except AssertionError as e:
+                if attempt == 2 or "listen_failed" not in str(e):
+                    raise
 
     def tearDown(self):
         self.srv.stop()
