@@ -35,6 +35,7 @@
 #include <cc_transfer.h>
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/file.h>
@@ -416,6 +417,21 @@ out:
 	return rc;
 }
 
+/* jansson holds copies of decrypted text (the message bodies we parse and the
+ * history we hand out): wipe every block it frees, whatever its size. */
+static void *json_alloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void json_wipe_free(void *p)
+{
+	if (p) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
 int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err,
                       size_t errlen)
 {
@@ -424,6 +440,7 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 		snprintf(err, errlen, "libsodium failed to initialise");
 		return CASUS_E_INTERNAL;
 	}
+	json_set_alloc_funcs(json_alloc, json_wipe_free);
 	casus_client *c = calloc(1, sizeof(*c));
 	if (!c) {
 		snprintf(err, errlen, "out of memory");
