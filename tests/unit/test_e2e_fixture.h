@@ -20,6 +20,7 @@
 #include "cc_keys.h"
 #include "cc_message.h"
 #include "cc_policy.h"
+#include "identity_fixture.h"
 
 #include <sodium.h>
 #include <stdio.h>
@@ -74,73 +75,13 @@ static inline void e2e_rng_reset(void)
 
 enum { AUD_ZORG = 0, AUD_OVERLEG = 1, AUD_REGIE = 2 };
 
-static inline void e2e_role(cc_policy *p, const char *name, uint8_t min_level, uint8_t care, uint8_t never_key,
-                            uint8_t create, uint8_t add, uint8_t remove, uint8_t esc_max, uint8_t deesc, uint8_t grant,
-                            uint8_t glass, uint8_t audit)
-{
-	cc_policy_role *r = &p->roles[p->nroles++];
-	memset(r, 0, sizeof *r);
-	snprintf(r->name, sizeof r->name, "%s", name);
-	r->min_level = min_level;
-	r->care = care;
-	r->never_key = never_key;
-	r->may_create = create;
-	r->may_add = add;
-	r->may_remove = remove;
-	r->escalate_max = esc_max;
-	r->may_deescalate = deesc;
-	r->may_grant = grant;
-	r->may_break_glass = glass;
-	r->audit_scope = audit;
-}
-
-static inline void e2e_audience(cc_policy *p, const char *name, const char *const *roles, uint8_t ground)
-{
-	cc_policy_audience *a = &p->audiences[p->naudiences++];
-	memset(a, 0, sizeof *a);
-	snprintf(a->name, sizeof a->name, "%s", name);
-	for (const char *const *r = roles; *r; r++) {
-		int i = cc_policy_role_index(p, *r);
-		if (i >= 0)
-			a->roles |= 1u << i;
-	}
-	a->ground_required = ground;
-}
-
-/* The default ladder (docs/domain.md, deploy/policy/default.json). Unsigned:
- * cc_chain_apply expects a policy the caller has already verified. */
+/* The default ladder (docs/domain.md, deploy/policy/default.json): the same
+ * builder the identity tests use (json_test_policy checks it against the file).
+ * Unsigned: cc_chain_apply expects a policy the caller has already verified. */
 static inline void e2e_default_policy(cc_policy *p)
 {
-	static const char *const levels[] = {"Stapteam", "Ketenzorg", "Procesregie", "Zorg en Veiligheid",
-	                                     "Bestuurlijk"};
-	static const char *const zorg[] = {"casemanager", "ervaringsdeskundige", "ggd", "ketenpartner", NULL};
-	static const char *const overleg[] = {"casemanager", "ervaringsdeskundige", "ggd", "ketenpartner",
-	                                      "procesregisseur", "politie", "bestuur", NULL};
-	static const char *const regie[] = {"casemanager", "procesregisseur", "bestuur", NULL};
-	memset(p, 0, sizeof *p);
-	p->version = CC_POLICY_VERSION;
-	p->number = 1;
-	snprintf(p->deployment, sizeof p->deployment, "%s", "default");
+	kat_default_policy(p);
 	p->issued_at = E2E_NOW;
-	p->nlevels = 5;
-	for (unsigned i = 0; i < 5; i++) {
-		p->levels[i].level = (uint8_t)(i + 1);
-		snprintf(p->levels[i].name, sizeof p->levels[i].name, "%s", levels[i]);
-	}
-	/*                     name                 min care nk  cr add rem esc de gr bg audit */
-	e2e_role(p, "casemanager", 1, 1, 0, 1, 1, 1, 3, 1, 1, 0, CC_AUDIT_NONE);
-	e2e_role(p, "ervaringsdeskundige", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, CC_AUDIT_NONE);
-	e2e_role(p, "ggd", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, CC_AUDIT_NONE);
-	e2e_role(p, "ketenpartner", 2, 1, 0, 0, 0, 0, 0, 0, 0, 0, CC_AUDIT_NONE);
-	e2e_role(p, "procesregisseur", 3, 0, 0, 0, 1, 1, 5, 1, 1, 1, CC_AUDIT_DIRECTED);
-	e2e_role(p, "politie", 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, CC_AUDIT_NONE);
-	e2e_role(p, "bestuur", 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, CC_AUDIT_NONE);
-	e2e_role(p, "beleid", 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, CC_AUDIT_NONE);
-	e2e_role(p, "beheer", 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, CC_AUDIT_NONE);
-	e2e_role(p, "fg", 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, CC_AUDIT_ALL);
-	e2e_audience(p, "zorg", zorg, 0);
-	e2e_audience(p, "overleg", overleg, 1);
-	e2e_audience(p, "regie", regie, 1);
 }
 
 /* ---- devices ------------------------------------------------------------------- */
