@@ -12,6 +12,8 @@
  * post queues the message.
  */
 #include "libcasus.h"
+#include "casus_version.h"
+#include "cli_args.h"
 #include "cli_audit.h"
 #include "tui.h"
 
@@ -25,9 +27,9 @@
 static int g_json;
 static const char *g_profile;
 
-static void usage(void)
+static void usage_to(FILE *to)
 {
-	fprintf(stderr,
+	fprintf(to,
 	        "usage: casus [--profile DIR] [--json] COMMAND ...\n"
 	        "  init --server URL --root HEX --user ID --role ROLE [--name N] [--org O] [--ca FILE]\n"
 	        "  install-cert FILE\n"
@@ -52,7 +54,13 @@ static void usage(void)
 	        "  outbox                                         send queued posts, list what is left\n"
 	        "  raw                                            JSON requests on stdin (tests)\n"
 	        "The profile folder comes from --profile or CASUS_PROFILE; the passphrase from a\n"
-	        "prompt or the file named by CASUS_PASSPHRASE_FILE.\n");
+	        "prompt or the file named by CASUS_PASSPHRASE_FILE. --json, --profile, --help and\n"
+	        "--version may stand anywhere on the line; options take --name VALUE or --name=VALUE.\n");
+}
+
+static void usage(void)
+{
+	usage_to(stderr);
 }
 
 static int exit_code(int rc)
@@ -682,23 +690,57 @@ static int cmd_raw(casus_client *c)
 	return rc;
 }
 
+/* The argument parser: "--name=value" is split (cli_args.h), and the global
+ * options --json, --profile DIR, --help and --version are taken from anywhere
+ * on the line, before or after the command ("casus list --json"). After
+ * `audit report`, --json FILE is that command's own option and stays. A lone
+ * "--" ends option handling: what follows goes to the command unchanged. */
 int main(int argc, char **argv)
 {
-	int i = 1;
+	static char **av, **rest; /* static: reachable until exit (LeakSanitizer) */
+	int ac = 0, n = 0;
+	const char *cmd0 = NULL;
 	g_profile = getenv("CASUS_PROFILE");
-	for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
-		if (strcmp(argv[i], "--json") == 0)
+	if (cli_args_expand(argc, argv, &ac, &av) != 0 || !(rest = calloc((size_t)ac + 1, sizeof *rest))) {
+		fprintf(stderr, "casus: out of memory\n");
+		return 1;
+	}
+	rest[n++] = av[0];
+	for (int k = 1; k < ac; k++) {
+		const char *a = av[k];
+		int report = cmd0 && strcmp(cmd0, "audit") == 0 && n > 2 && strcmp(rest[2], "report") == 0;
+		if (strcmp(a, "--") == 0) {
+			while (++k < ac)
+				rest[n++] = av[k];
+			break;
+		}
+		if (strcmp(a, "--json") == 0 && !report) {
 			g_json = 1;
-		else if (strcmp(argv[i], "--profile") == 0 && i + 1 < argc)
-			g_profile = argv[++i];
-		else if (strcmp(argv[i], "--help") == 0) {
-			usage();
+		} else if (strcmp(a, "--profile") == 0) {
+			if (k + 1 >= ac) {
+				fprintf(stderr, "casus: --profile needs a folder\n");
+				return 2;
+			}
+			g_profile = av[++k];
+		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			usage_to(stdout);
 			return 0;
-		} else {
-			usage();
+		} else if (strcmp(a, "--version") == 0) {
+			printf("casus %s\n", CASUS_VERSION);
+			return 0;
+		} else if (!cmd0 && strncmp(a, "--", 2) == 0) {
+			fprintf(stderr, "casus: unknown option %s before the command (see casus --help)\n", a);
 			return 2;
+		} else {
+			if (!cmd0)
+				cmd0 = a;
+			rest[n++] = av[k];
 		}
 	}
+	rest[n] = NULL;
+	argc = n;
+	argv = rest;
+	int i = 1;
 	if (i >= argc) {
 		usage();
 		return 2;

@@ -11,6 +11,8 @@
  * passphrase comes from a prompt or CASUS_PASSPHRASE_FILE.
  */
 #include <fileio.h>
+#include "casus_version.h"
+#include "cli_args.h"
 #include "libcasus.h"
 #include "policy_json.h"
 
@@ -40,14 +42,21 @@ static const char *opt(int argc, char **argv, const char *name)
 	return NULL;
 }
 
-static void usage(void)
+static void usage_to(FILE *to)
 {
-	fprintf(stderr, "usage:\n"
+	fprintf(to, "usage:\n"
 	                "  casus-admin root-init   --keystore FILE --pub FILE\n"
 	                "  casus-admin certify     --keystore FILE --request REQ --out CERT [--days N] [--role ROLE]\n"
 	                "  casus-admin sign-policy --keystore FILE --policy POLICY.json --out POLICY.bin\n"
 	                "  casus-admin show-policy --policy POLICY.bin --root-pub FILE\n"
-	                "  casus-admin revoke      --keystore FILE --cert CERT [--list OLD.bin] --out NEW.bin\n");
+	                "  casus-admin revoke      --keystore FILE --cert CERT [--list OLD.bin] --out NEW.bin\n"
+	                "  casus-admin --help | --version\n"
+	                "Options take --name VALUE or --name=VALUE.\n");
+}
+
+static void usage(void)
+{
+	usage_to(stderr);
 }
 
 
@@ -295,6 +304,20 @@ static int cmd_revoke(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	static char **args; /* static: reachable until exit (LeakSanitizer) */
+	if (cli_args_expand(argc, argv, &argc, &args) != 0)
+		return 1;
+	argv = args;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage_to(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			printf("casus-admin %s\n", CASUS_VERSION);
+			return 0;
+		}
+	}
 	if (sodium_init() < 0)
 		return 1;
 	if (argc < 2) {

@@ -1,8 +1,16 @@
-/* config.c: casusd configuration file (JSON, parsed with jansson). */
+/*
+ * config.c: casusd configuration file (JSON, parsed with jansson) and the
+ * checks that the whole configuration, file and flags, must pass. Every
+ * number has a range: a value outside it is refused with the key's name,
+ * never wrapped or replaced.
+ */
 #include "config.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void config_defaults(struct config *c)
@@ -13,6 +21,9 @@ void config_defaults(struct config *c)
 	c->tls = 1;
 	snprintf(c->data_dir, sizeof c->data_dir, "data");
 	snprintf(c->log_level, sizeof c->log_level, "info");
+	snprintf(c->tls_min_version, sizeof c->tls_min_version, "1.3");
+	snprintf(c->tls_ciphers, sizeof c->tls_ciphers, "%s", CONFIG_TLS12_CIPHERS);
+	snprintf(c->tls_ciphersuites, sizeof c->tls_ciphersuites, "%s", CONFIG_TLS13_SUITES);
 	c->map_size = (size_t)1 << 30;
 	c->audit_checkpoint_every = 1000;
 	c->audit_checkpoint_secs = 60;
@@ -44,25 +55,25 @@ static int get_str(json_t *o, const char *k, char *out, size_t cap, char *why, s
 	return 0;
 }
 
-static int get_uint(json_t *o, const char *k, unsigned long long max, unsigned long long *out, char *why,
-                    size_t wl)
+static int get_uint(json_t *o, const char *k, unsigned long long min, unsigned long long max,
+                    unsigned long long *out, char *why, size_t wl)
 {
 	json_t *v = json_object_get(o, k);
 	if (!v)
 		return 1;
 	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    (unsigned long long)json_integer_value(v) > max) {
-		snprintf(why, wl, "config: \"%s\" must be an integer between 0 and %llu", k, max);
+	    (unsigned long long)json_integer_value(v) < min || (unsigned long long)json_integer_value(v) > max) {
+		snprintf(why, wl, "config: \"%s\" must be an integer between %llu and %llu", k, min, max);
 		return -1;
 	}
 	*out = (unsigned long long)json_integer_value(v);
 	return 0;
 }
 
-#define UINT_FIELD(obj, name, dst, max)                                          \
+#define UINT_FIELD(obj, name, dst, min, max)                                     \
 	do {                                                                     \
 		unsigned long long v_;                                           \
-		int r_ = get_uint(obj, name, max, &v_, why, whylen);             \
+		int r_ = get_uint(obj, name, min, max, &v_, why, whylen);        \
 		if (r_ < 0)                                                      \
 			goto fail;                                               \
 		if (r_ == 0)                                                     \
@@ -83,7 +94,8 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	}
 	static const char *const known[] = {"listen", "port", "tls", "tls_cert", "tls_key", "data_dir",
 	                                    "root_pub", "policy", "revocations", "certs_dir", "log_level", "map_size",
-	                                    "audit", "limits", NULL};
+	                                    "audit", "limits", "tls_min_version", "tls_ciphers", "tls_ciphersuites",
+	                                    "no_tls_public", NULL};
 	const char *key;
 	json_t *val;
 	json_object_foreach(root, key, val) {
@@ -103,17 +115,23 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	    get_str(root, "policy", c->policy, sizeof c->policy, why, whylen) ||
 	    get_str(root, "revocations", c->revocations, sizeof c->revocations, why, whylen) ||
 	    get_str(root, "certs_dir", c->certs_dir, sizeof c->certs_dir, why, whylen) ||
-	    get_str(root, "log_level", c->log_level, sizeof c->log_level, why, whylen))
+	    get_str(root, "log_level", c->log_level, sizeof c->log_level, why, whylen) ||
+	    get_str(root, "tls_min_version", c->tls_min_version, sizeof c->tls_min_version, why, whylen) ||
+	    get_str(root, "tls_ciphers", c->tls_ciphers, sizeof c->tls_ciphers, why, whylen) ||
+	    get_str(root, "tls_ciphersuites", c->tls_ciphersuites, sizeof c->tls_ciphersuites, why, whylen))
 		goto fail;
-	UINT_FIELD(root, "port", c->port, 65535);
-	UINT_FIELD(root, "map_size", c->map_size, (1ULL << 40));
-	json_t *tls = json_object_get(root, "tls");
-	if (tls) {
-		if (!json_is_boolean(tls)) {
-			snprintf(why, whylen, "config: \"tls\" must be true or false");
+	UINT_FIELD(root, "port", c->port, 1, 65535);
+	UINT_FIELD(root, "map_size", c->map_size, 1ULL << 20, 1ULL << 40);
+	static const char *const bools[] = {"tls", "no_tls_public"};
+	for (int i = 0; i < 2; i++) {
+		json_t *b = json_object_get(root, bools[i]);
+		if (!b)
+			continue;
+		if (!json_is_boolean(b)) {
+			snprintf(why, whylen, "config: \"%s\" must be true or false", bools[i]);
 			goto fail;
 		}
-		c->tls = json_is_true(tls);
+		*(i == 0 ? &c->tls : &c->no_tls_public) = json_is_true(b);
 	}
 	json_t *a = json_object_get(root, "audit");
 	if (a) {
@@ -121,9 +139,9 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 			snprintf(why, whylen, "config: \"audit\" must be an object");
 			goto fail;
 		}
-		UINT_FIELD(a, "checkpoint_every", c->audit_checkpoint_every, 1000000);
-		UINT_FIELD(a, "checkpoint_secs", c->audit_checkpoint_secs, 86400);
-		UINT_FIELD(a, "retention_days", c->audit_retention_days, 36600);
+		UINT_FIELD(a, "checkpoint_every", c->audit_checkpoint_every, 1, 1000000);
+		UINT_FIELD(a, "checkpoint_secs", c->audit_checkpoint_secs, 1, 86400);
+		UINT_FIELD(a, "retention_days", c->audit_retention_days, 1, 36600);
 	}
 	json_t *l = json_object_get(root, "limits");
 	if (l) {
@@ -131,22 +149,73 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 			snprintf(why, whylen, "config: \"limits\" must be an object");
 			goto fail;
 		}
-		UINT_FIELD(l, "max_frame", c->lim.max_frame, 16u << 20);
-		UINT_FIELD(l, "max_frame_preauth", c->lim.max_frame_preauth, 1u << 20);
-		UINT_FIELD(l, "auth_timeout_s", c->lim.auth_timeout_s, 3600);
-		UINT_FIELD(l, "req_per_s", c->lim.req_per_s, 1000000);
-		UINT_FIELD(l, "req_burst", c->lim.req_burst, 1000000);
-		UINT_FIELD(l, "max_queue", c->lim.max_queue, 1000000);
-		UINT_FIELD(l, "conn_per_device", c->lim.conn_per_device, 100000);
-		UINT_FIELD(l, "conn_per_addr", c->lim.conn_per_addr, 1000000);
-		UINT_FIELD(l, "max_connections", c->lim.max_connections, 1000000);
-		UINT_FIELD(l, "ping_s", c->lim.ping_s, 3600);
-		UINT_FIELD(l, "hangup_s", c->lim.hangup_s, 3600);
-		UINT_FIELD(l, "history_page_max", c->lim.history_page_max, 100000);
+		UINT_FIELD(l, "max_frame", c->lim.max_frame, 1024, 16u << 20);
+		UINT_FIELD(l, "max_frame_preauth", c->lim.max_frame_preauth, 1024, 1u << 20);
+		UINT_FIELD(l, "auth_timeout_s", c->lim.auth_timeout_s, 1, 3600);
+		UINT_FIELD(l, "req_per_s", c->lim.req_per_s, 1, 1000000);
+		UINT_FIELD(l, "req_burst", c->lim.req_burst, 1, 1000000);
+		UINT_FIELD(l, "max_queue", c->lim.max_queue, 1, 1000000);
+		UINT_FIELD(l, "conn_per_device", c->lim.conn_per_device, 1, 100000);
+		UINT_FIELD(l, "conn_per_addr", c->lim.conn_per_addr, 1, 1000000);
+		UINT_FIELD(l, "max_connections", c->lim.max_connections, 1, 1000000);
+		UINT_FIELD(l, "ping_s", c->lim.ping_s, 1, 3600);
+		UINT_FIELD(l, "hangup_s", c->lim.hangup_s, 1, 3600);
+		UINT_FIELD(l, "history_page_max", c->lim.history_page_max, 1, 100000);
 	}
 	json_decref(root);
 	return 0;
 fail:
 	json_decref(root);
 	return -1;
+}
+
+int config_parse_uint(const char *s, unsigned long long lo, unsigned long long hi, unsigned long long *out)
+{
+	if (!s || !*s)
+		return -1;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return -1;
+	errno = 0;
+	char *end = NULL;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || !end || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int config_check(struct config *c, char *why, size_t whylen)
+{
+	if (c->port < 1 || c->port > 65535) {
+		snprintf(why, whylen, "port %d is not between 1 and 65535", c->port);
+		return -1;
+	}
+	if (!c->listen[0]) {
+		snprintf(why, whylen, "listen is empty: name an address (0.0.0.0 or :: for every interface)");
+		return -1;
+	}
+	if (c->lim.max_frame_preauth > c->lim.max_frame) {
+		snprintf(why, whylen, "limits.max_frame_preauth (%zu) is larger than limits.max_frame (%zu)",
+		         c->lim.max_frame_preauth, c->lim.max_frame);
+		return -1;
+	}
+	if (c->lim.hangup_s <= c->lim.ping_s) {
+		snprintf(why, whylen, "limits.hangup_s (%u) must be larger than limits.ping_s (%u)", c->lim.hangup_s,
+		         c->lim.ping_s);
+		return -1;
+	}
+	c->tls_ssl_options = (long)(SSL_OP_NO_SSLv3 | SSL_OP_NO_TLSv1 | SSL_OP_NO_TLSv1_1 | SSL_OP_NO_COMPRESSION |
+	                            SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+	if (strcmp(c->tls_min_version, "1.3") == 0) {
+		c->tls_ssl_options |= (long)SSL_OP_NO_TLSv1_2;
+	} else if (strcmp(c->tls_min_version, "1.2") != 0) {
+		snprintf(why, whylen, "tls_min_version \"%s\": use \"1.2\" or \"1.3\"", c->tls_min_version);
+		return -1;
+	}
+	if (!c->tls_ciphers[0] || !c->tls_ciphersuites[0]) {
+		snprintf(why, whylen, "tls_ciphers and tls_ciphersuites must not be empty");
+		return -1;
+	}
+	return 0;
 }

@@ -1,32 +1,55 @@
 /*
  * main.c: casusd, the casus server.
  *
- *   casusd [--config FILE] [--listen ADDR] [--port N] [--data DIR] [--no-tls]
+ *   casusd [--config FILE] [--listen ADDR] [--port N] [--data DIR] [--no-tls [--no-tls-public]]
  *          [--tls-cert F --tls-key F] [--root FILE] [--policy FILE]
- *          [--revocations FILE] [--log-level L]
+ *          [--revocations FILE] [--log-level L] [--check-config]
+ *   casusd --help | --version
  *   casusd backup --data DIR --out DIR    hot, consistent copy of the store
  *   casusd audit-export / audit-prune      offline audit tools (audit_tools.c)
  *
  * Reads the pinned root public key, the signed policy and the revocation
  * list, opens the LMDB store and serves casus.v1 until SIGTERM or SIGINT.
+ *
+ * Startup is honest: every number is range-checked, the listen address is
+ * resolved and bound or casusd exits non-zero saying why, plain ws:// off
+ * loopback needs a second flag, and an exclusive lock on DATA/casusd.lock
+ * keeps a second casusd off the same data folder. Only once the listening
+ * socket is verified does casusd tell systemd READY=1 (sd_notify), and the
+ * event loop's once-a-second tick sends WATCHDOG=1 when the unit asks for it.
  */
 #include <fileio.h>
 #include "audit.h"
 #include "log.h"
 #include "server.h"
 
+#include "casus_version.h"
+#include "cli_args.h"
+#include "handlers.h"
+
+#include <arpa/inet.h>
 #include <cc_buf.h>
 #include <cc_err.h>
 #include <dirent.h>
-#include "handlers.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
+#include <unistd.h>
+
+/* The store's format version (server/store.c STORE_SCHEMA), printed by --version. */
+#define CASUSD_STORE_FORMAT 1
 
 static struct server *g_srv;
 
@@ -37,15 +60,203 @@ static void on_signal(int sig)
 		g_srv->stop = 1;
 }
 
-static void usage(void)
+static void usage(FILE *to)
 {
-	fprintf(stderr,
-	        "usage: casusd [--config FILE] [--listen ADDR] [--port N] [--data DIR] [--no-tls]\n"
-	        "              [--tls-cert FILE --tls-key FILE] [--root FILE] [--policy FILE]\n"
-	        "              [--revocations FILE] [--certs DIR] [--log-level debug|info|warn|error]\n"
+	fprintf(to,
+	        "usage: casusd [--config FILE] [--listen ADDR] [--port N] [--data DIR]\n"
+	        "              [--tls-cert FILE --tls-key FILE] [--no-tls [--no-tls-public]]\n"
+	        "              [--root FILE] [--policy FILE] [--revocations FILE] [--certs DIR]\n"
+	        "              [--log-level debug|info|warn|error] [--check-config]\n"
+	        "       casusd --help | --version\n"
 	        "       casusd backup --data DIR --out DIR\n"
 	        "       casusd audit-export --data DIR --out FILE\n"
-	        "       casusd audit-prune --data DIR [--keep-days N] [--config FILE]   (casusd stopped)\n");
+	        "       casusd audit-prune --data DIR [--keep-days N] [--config FILE]   (casusd stopped)\n"
+	        "Options take their value as --name VALUE or --name=VALUE. --no-tls is for loopback;\n"
+	        "on any other address it also needs --no-tls-public. --check-config reads and checks\n"
+	        "the configuration, keys and policy, prints a summary and exits (0 good, 2 not).\n");
+}
+
+static void version(void)
+{
+	printf("casusd %s\nstore format %d\n", CASUS_VERSION, CASUSD_STORE_FORMAT);
+}
+
+/* ---- listen address ---------------------------------------------------------- */
+
+union addr {
+	struct sockaddr sa;
+	struct sockaddr_in in4;
+	struct sockaddr_in6 in6;
+	struct sockaddr_storage ss;
+};
+
+/* Resolve cfg->listen (a numeric address or a host name such as localhost)
+ * to one address; a name takes its first IPv4 address, else its first IPv6
+ * one. cfg->listen is replaced by the numeric form, which libwebsockets binds. */
+static int resolve_listen(struct config *cfg, union addr *a, socklen_t *alen, char *why, size_t wl)
+{
+	struct addrinfo hints, *res = NULL, *pick = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_family = AF_UNSPEC;
+	int rc = getaddrinfo(cfg->listen, NULL, &hints, &res);
+	if (rc != 0 || !res) {
+		snprintf(why, wl, "listen address \"%s\" does not resolve: %s", cfg->listen, gai_strerror(rc));
+		return -1;
+	}
+	for (struct addrinfo *r = res; r && !pick; r = r->ai_next)
+		if (r->ai_family == AF_INET)
+			pick = r;
+	for (struct addrinfo *r = res; r && !pick; r = r->ai_next)
+		if (r->ai_family == AF_INET6)
+			pick = r;
+	if (!pick || pick->ai_addrlen > sizeof a->ss) {
+		freeaddrinfo(res);
+		snprintf(why, wl, "listen address \"%s\" has no IPv4 or IPv6 address", cfg->listen);
+		return -1;
+	}
+	memset(a, 0, sizeof *a);
+	memcpy(&a->ss, pick->ai_addr, pick->ai_addrlen);
+	*alen = pick->ai_addrlen;
+	freeaddrinfo(res);
+	char num[INET6_ADDRSTRLEN];
+	if (getnameinfo(&a->sa, *alen, num, sizeof num, NULL, 0, NI_NUMERICHOST) != 0) {
+		snprintf(why, wl, "listen address \"%s\" cannot be written as a number", cfg->listen);
+		return -1;
+	}
+	if (strcmp(num, cfg->listen) != 0)
+		log_event(LOG_INFO, "server.listen_resolved", "name=%s addr=%s", cfg->listen, num);
+	snprintf(cfg->listen, sizeof cfg->listen, "%s", num);
+	if (a->sa.sa_family == AF_INET)
+		a->in4.sin_port = htons((uint16_t)cfg->port);
+	else
+		a->in6.sin6_port = htons((uint16_t)cfg->port);
+	return 0;
+}
+
+static int is_loopback(const union addr *a)
+{
+	if (a->sa.sa_family == AF_INET)
+		return (ntohl(a->in4.sin_addr.s_addr) >> 24) == 127;
+	return IN6_IS_ADDR_LOOPBACK(&a->in6.sin6_addr);
+}
+
+/* Bind a throw-away socket to the address so that a refusal (address not on
+ * this host, port in use, port below 1024 without the capability) is reported
+ * with its reason before anything else starts. */
+static int try_bind(const union addr *a, socklen_t alen, char *why, size_t wl, const char *shown, int port)
+{
+	int fd = socket(a->sa.sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int one = 1, rc = 0;
+	if (fd < 0) {
+		snprintf(why, wl, "cannot listen on %s port %d: %s", shown, port, strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (a->sa.sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	if (bind(fd, &a->sa, alen) != 0) {
+		snprintf(why, wl, "cannot listen on %s port %d: %s", shown, port, strerror(errno));
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
+static int same_addr(const union addr *want, const union addr *got)
+{
+	if (want->sa.sa_family == AF_INET && got->sa.sa_family == AF_INET)
+		return want->in4.sin_port == got->in4.sin_port &&
+		       want->in4.sin_addr.s_addr == got->in4.sin_addr.s_addr;
+	if (got->sa.sa_family != AF_INET6)
+		return 0;
+	if (want->sa.sa_family == AF_INET6)
+		return want->in6.sin6_port == got->in6.sin6_port &&
+		       memcmp(&want->in6.sin6_addr, &got->in6.sin6_addr, 16) == 0;
+	/* an IPv4 address on an IPv6 socket, as ::ffff:a.b.c.d */
+	return want->in4.sin_port == got->in6.sin6_port && IN6_IS_ADDR_V4MAPPED(&got->in6.sin6_addr) &&
+	       memcmp(&got->in6.sin6_addr.s6_addr[12], &want->in4.sin_addr, 4) == 0;
+}
+
+/* After libwebsockets set up: is one of our descriptors a listening socket
+ * on exactly that address? (lws keeps running with no listener when it
+ * cannot use the address; this is how that is caught.) */
+static int listener_present(const union addr *want)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int found = 0;
+	if (!d)
+		return 0;
+	struct dirent *e;
+	while (!found && (e = readdir(d))) {
+		char *end = NULL;
+		long fd = strtol(e->d_name, &end, 10);
+		if (!end || *end || fd < 3 || fd == dirfd(d))
+			continue;
+		int acc = 0;
+		socklen_t l = sizeof acc;
+		if (getsockopt((int)fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &l) != 0 || !acc)
+			continue;
+		union addr got;
+		socklen_t gl = sizeof got.ss;
+		memset(&got, 0, sizeof got);
+		if (getsockname((int)fd, &got.sa, &gl) == 0 && same_addr(want, &got))
+			found = 1;
+	}
+	closedir(d);
+	return found;
+}
+
+/* ---- one server per data folder ---------------------------------------------- */
+
+/* Take an exclusive flock on DATA/casusd.lock for the life of the process and
+ * write our pid into it. Returns the descriptor, or -1 with the reason. */
+static int lock_data_dir(const char *dir, char *why, size_t wl)
+{
+	char path[600];
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(why, wl, "cannot create the data folder %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	if ((size_t)snprintf(path, sizeof path, "%s/casusd.lock", dir) >= sizeof path) {
+		snprintf(why, wl, "data folder path too long");
+		return -1;
+	}
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, wl, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int err = errno;
+		char pid[32] = "";
+		ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+		if (n > 0) {
+			pid[n] = '\0';
+			pid[strcspn(pid, "\n")] = '\0';
+		}
+		close(fd);
+		if (err == EWOULDBLOCK)
+			snprintf(why, wl,
+			         "the data folder %s is in use by another casusd (pid %s); one server per data folder",
+			         dir, pid[0] ? pid : "unknown");
+		else
+			snprintf(why, wl, "cannot lock %s: %s", path, strerror(err));
+		return -1;
+	}
+	char pid[32];
+	int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+		log_event(LOG_WARN, "server.lockfile_write", "errno=%d", errno);
+	return fd;
+}
+
+/* ---- systemd ------------------------------------------------------------------- */
+
+static void watchdog_tick(struct server *srv)
+{
+	(void)srv;
+	sd_notify(0, "WATCHDOG=1");
 }
 
 
@@ -138,9 +349,29 @@ int main(int argc, char **argv)
 {
 	struct config cfg;
 	static struct server srv;
-	char why[512];
+	char why[640];
 	const char *config_path = NULL;
+	int check_only = 0, want_no_tls = 0, lock_fd = -1;
+	union addr laddr;
+	socklen_t laddr_len = 0;
 
+	static char **args; /* static: reachable until exit (LeakSanitizer) */
+	log_init();
+	if (cli_args_expand(argc, argv, &argc, &args) != 0) {
+		fprintf(stderr, "casusd: out of memory\n");
+		return 1;
+	}
+	argv = args;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--version") == 0) {
+			version();
+			return 0;
+		}
+	}
 	if (sodium_init() < 0) {
 		fprintf(stderr, "casusd: libsodium failed to initialise\n");
 		return 1;
@@ -152,14 +383,22 @@ int main(int argc, char **argv)
 		return audit_tool_prune(argc - 2, argv + 2);
 	if (argc > 1 && strcmp(argv[1], "backup") == 0) {
 		const char *data = NULL, *out = NULL;
-		for (int i = 2; i + 1 < argc; i += 2) {
-			if (strcmp(argv[i], "--data") == 0)
-				data = argv[i + 1];
-			else if (strcmp(argv[i], "--out") == 0)
-				out = argv[i + 1];
+		for (int i = 2; i < argc; i++) {
+			if (strcmp(argv[i], "--help") == 0) {
+				usage(stdout);
+				return 0;
+			}
+			if (strcmp(argv[i], "--data") == 0 && i + 1 < argc)
+				data = argv[++i];
+			else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc)
+				out = argv[++i];
+			else {
+				fprintf(stderr, "casusd backup: unknown or incomplete option %s\n", argv[i]);
+				return 2;
+			}
 		}
 		if (!data || !out) {
-			usage();
+			usage(stderr);
 			return 2;
 		}
 		int rc = store_backup(data, out);
@@ -185,9 +424,14 @@ int main(int argc, char **argv)
 			i++;
 		else if (strcmp(argv[i], "--listen") == 0 && more)
 			SETSTR(cfg.listen);
-		else if (strcmp(argv[i], "--port") == 0 && more)
-			cfg.port = atoi(argv[++i]);
-		else if (strcmp(argv[i], "--data") == 0 && more)
+		else if (strcmp(argv[i], "--port") == 0 && more) {
+			unsigned long long p;
+			if (config_parse_uint(argv[++i], 1, 65535, &p) != 0) {
+				fprintf(stderr, "casusd: --port %s: give a number between 1 and 65535\n", argv[i]);
+				return 2;
+			}
+			cfg.port = (int)p;
+		} else if (strcmp(argv[i], "--data") == 0 && more)
 			SETSTR(cfg.data_dir);
 		else if (strcmp(argv[i], "--tls-cert") == 0 && more)
 			SETSTR(cfg.tls_cert);
@@ -204,9 +448,35 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--log-level") == 0 && more)
 			SETSTR(cfg.log_level);
 		else if (strcmp(argv[i], "--no-tls") == 0)
-			cfg.tls = 0;
+			want_no_tls = 1;
+		else if (strcmp(argv[i], "--no-tls-public") == 0)
+			cfg.no_tls_public = 1;
+		else if (strcmp(argv[i], "--check-config") == 0)
+			check_only = 1;
 		else {
-			usage();
+			fprintf(stderr, "casusd: unknown option or missing value: %s (see casusd --help)\n", argv[i]);
+			return 2;
+		}
+	}
+	if (want_no_tls)
+		cfg.tls = 0;
+	if (config_check(&cfg, why, sizeof why) != 0) {
+		fprintf(stderr, "casusd: %s\n", why);
+		return 2;
+	}
+	{
+		char shown[sizeof cfg.listen];
+		snprintf(shown, sizeof shown, "%s", cfg.listen);
+		if (resolve_listen(&cfg, &laddr, &laddr_len, why, sizeof why) != 0) {
+			fprintf(stderr, "casusd: %s\n", why);
+			return 2;
+		}
+		if (!cfg.tls && !is_loopback(&laddr) && !cfg.no_tls_public) {
+			fprintf(stderr,
+			        "casusd: refusing plain ws:// (no TLS) on %s, which is not a loopback address: everyone on\n"
+			        "        the network sees the traffic. Use TLS, listen on 127.0.0.1 or ::1, or add\n"
+			        "        --no-tls-public (\"no_tls_public\": true) if a TLS proxy on this host fronts casusd.\n",
+			        shown);
 			return 2;
 		}
 	}
@@ -219,6 +489,15 @@ int main(int argc, char **argv)
 	if (cfg.tls && (!cfg.tls_cert[0] || !cfg.tls_key[0])) {
 		fprintf(stderr, "casusd: TLS needs --tls-cert and --tls-key (or --no-tls for loopback tests)\n");
 		return 2;
+	}
+	if (cfg.tls) {
+		const char *files[2] = {cfg.tls_cert, cfg.tls_key};
+		for (int k = 0; k < 2; k++)
+			if (access(files[k], R_OK) != 0) {
+				fprintf(stderr, "casusd: cannot read TLS %s %s: %s\n", k ? "key" : "certificate", files[k],
+				        strerror(errno));
+				return 2;
+			}
 	}
 	if (!cfg.root_pub[0] || load_root(&srv, cfg.root_pub) != 0) {
 		fprintf(stderr, "casusd: cannot read the root public key (--root FILE with 64 hex digits)\n");
@@ -242,6 +521,25 @@ int main(int argc, char **argv)
 		}
 	}
 
+	if (check_only) {
+		printf("casusd: configuration OK: listen %s port %d (%s, TLS >= %s), data %s, policy %llu%s\n",
+		       cfg.listen, cfg.port, cfg.tls ? "wss" : "ws", cfg.tls_min_version, cfg.data_dir,
+		       (unsigned long long)srv.policy.number, srv.have_revs ? ", revocation list" : "");
+		cc_revlist_free(&srv.revs);
+		return 0;
+	}
+	lock_fd = lock_data_dir(cfg.data_dir, why, sizeof why);
+	if (lock_fd < 0) {
+		fprintf(stderr, "casusd: %s\n", why);
+		cc_revlist_free(&srv.revs);
+		return 1;
+	}
+	if (try_bind(&laddr, laddr_len, why, sizeof why, cfg.listen, cfg.port) != 0) {
+		fprintf(stderr, "casusd: %s\n", why);
+		cc_revlist_free(&srv.revs);
+		return 1;
+	}
+
 	/* 10,000 connections need 10,000 descriptors: raise the soft limit to the hard one */
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -259,8 +557,21 @@ int main(int argc, char **argv)
 
 	g_srv = &srv;
 	if (server_init(&srv, &cfg) != 0) {
+		fprintf(stderr, "casusd: could not start (see the log lines above)\n");
 		server_free(&srv);
 		return 1;
+	}
+	if (!listener_present(&laddr)) {
+		fprintf(stderr, "casusd: no listening socket on %s port %d after start; exiting\n", cfg.listen,
+		        cfg.port);
+		log_event(LOG_ERROR, "server.no_listener", "addr=%s port=%d", cfg.listen, cfg.port);
+		server_free(&srv);
+		return 1;
+	}
+	{
+		uint64_t wd_usec = 0;
+		if (sd_watchdog_enabled(0, &wd_usec) > 0)
+			srv.on_tick = watchdog_tick;
 	}
 	if (cfg.certs_dir[0])
 		import_certs(&srv, cfg.certs_dir);
@@ -278,7 +589,10 @@ int main(int argc, char **argv)
 	}
 	printf("casusd listening on %s:%d (%s)\n", cfg.listen, cfg.port, cfg.tls ? "wss" : "ws");
 	fflush(stdout);
+	sd_notifyf(0, "READY=1\nSTATUS=listening on %s port %d (%s)\nMAINPID=%ld", cfg.listen, cfg.port,
+	           cfg.tls ? "wss" : "ws", (long)getpid());
 	server_run(&srv);
+	sd_notify(0, "STOPPING=1");
 	{
 		cc_audit_entry e;
 		cc_audit_entry_init(&e);
@@ -292,5 +606,6 @@ int main(int argc, char **argv)
 	}
 	server_free(&srv);
 	log_event(LOG_INFO, "server.stopped", NULL);
+	close(lock_fd); /* releases the lock: the store is closed */
 	return 0;
 }

@@ -344,7 +344,7 @@ static int session_open(struct server *srv, struct session *s, struct lws *wsi)
 	srv->m.connections_total++;
 	if (srv->m.connections_open >= srv->cfg.lim.max_connections ||
 	    srv->addr_count[s->addr_slot] >= srv->cfg.lim.conn_per_addr) {
-		log_event(LOG_WARN, "session.refused", "reason=connection_limit");
+		log_event(LOG_WARN, "session.refused", "reason=connection_limit peer=%s", s->peer);
 		s->state = SS_CLOSING;
 		return -1;
 	}
@@ -357,7 +357,7 @@ static int session_open(struct server *srv, struct session *s, struct lws *wsi)
 	ka_add(s);
 	lws_sul_schedule(lws_get_context(wsi), 0, &s->sul_auth, auth_timeout_cb,
 	                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
-	log_event(LOG_DEBUG, "session.open", "sid=%llu", (unsigned long long)s->sid);
+	log_event(LOG_INFO, "session.open", "sid=%llu peer=%s", (unsigned long long)s->sid, s->peer);
 	return 0;
 }
 
@@ -394,7 +394,7 @@ static void session_gone(struct server *srv, struct session *s)
 	}
 	free(s->rx);
 	sodium_memzero(s->challenge, sizeof s->challenge);
-	log_event(LOG_DEBUG, "session.closed", "sid=%llu", (unsigned long long)s->sid);
+	log_event(LOG_INFO, "session.closed", "sid=%llu peer=%s", (unsigned long long)s->sid, s->peer);
 	s->srv = NULL;
 }
 
@@ -673,6 +673,8 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	casus_purge_due(srv);
 	int dead = 0;
 	mdb_reader_check(srv->st.env, &dead);
+	if (srv->on_tick)
+		srv->on_tick(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
 }
 
@@ -723,7 +725,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	info.user = srv;
 	info.retry_and_idle_policy = &srv->retry;
 	info.fd_limit_per_thread = cfg->lim.max_connections + 64;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_DISABLE_IPV6;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | (strchr(cfg->listen, ':') ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
 	info.pt_serv_buf_size = 32 * 1024;
 	if (!getenv("CASUSD_POLL_LOOP")) {
 		g_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
@@ -739,6 +741,9 @@ int server_init(struct server *srv, const struct config *cfg)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;
 		info.ssl_private_key_filepath = cfg->tls_key;
+		info.ssl_cipher_list = cfg->tls_ciphers;           /* TLS 1.2 */
+		info.tls1_3_plus_cipher_list = cfg->tls_ciphersuites;
+		info.ssl_options_set = cfg->tls_ssl_options;       /* minimum version (config_check) */
 	}
 	srv->ctx = lws_create_context(&info);
 	if (!srv->ctx) {

@@ -109,6 +109,7 @@ struct server {
 	lws_sorted_usec_list_t sul_tick; /* once a second: checkpoints, reader check */
 	volatile sig_atomic_t stop;
 	lws_retry_bo_t retry;
+	void (*on_tick)(struct server *srv); /* main.c's once-a-second hook (systemd watchdog), or NULL */
 };
 
 int server_init(struct server *srv, const struct config *cfg);

@@ -1,0 +1,21 @@
+/*
+ * cli_args.h: command-line conventions shared by casusd, casus and casus-admin.
+ *
+ * Every program accepts "--name=value" as well as "--name value". cli_args_expand
+ * rewrites the first form into the second before the program's own parser runs,
+ * so each parser only knows the two-word form.
+ */
+#ifndef CASUS_CLI_ARGS_H
+#define CASUS_CLI_ARGS_H
+
+/*
+ * Split each argument of the form "--name=value" (name: lower-case letters,
+ * digits and '-') into "--name" and "value". The strings of argv are edited in
+ * place (the '=' becomes a terminator); the new argument array is malloc'd and
+ * stored in *out (NULL-terminated, free with free()), its count in *out_argc.
+ * Returns 0, or -1 if out of memory. Arguments after a lone "--" are left alone.
+ */
+int cli_args_expand(int argc, char **argv, int *out_argc, char ***out)
+	__attribute__((warn_unused_result));
+
+#endif
