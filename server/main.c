@@ -48,8 +48,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The store's format version (server/store.c STORE_SCHEMA), printed by --version. */
-#define CASUSD_STORE_FORMAT 1
 
 static struct server *g_srv;
 
@@ -78,7 +76,7 @@ static void usage(FILE *to)
 
 static void version(void)
 {
-	printf("casusd %s\nstore format %d\n", CASUS_VERSION, CASUSD_STORE_FORMAT);
+	printf("casusd %s\nstore format %d\n", CASUS_VERSION, store_format_version());
 }
 
 /* ---- listen address ---------------------------------------------------------- */
@@ -535,6 +533,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (try_bind(&laddr, laddr_len, why, sizeof why, cfg.listen, cfg.port) != 0) {
+		char q[700];
+		log_event(LOG_ERROR, "server.listen_failed", "addr=%s port=%d msg=%s", cfg.listen, cfg.port,
+		          log_q(why, q, sizeof q));
 		fprintf(stderr, "casusd: %s\n", why);
 		cc_revlist_free(&srv.revs);
 		return 1;

@@ -103,6 +103,11 @@ fail:
 	return rc;
 }
 
+int store_format_version(void)
+{
+	return STORE_SCHEMA;
+}
+
 void store_close(struct store *st)
 {
 	if (!st->env)
