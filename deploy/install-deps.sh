@@ -4,6 +4,11 @@
 set -eu
 PKGS="build-essential cmake pkg-config clang libsodium-dev liblmdb-dev lmdb-utils libjansson-dev libev-dev \
 libwebsockets-dev libssl-dev libncurses-dev openssl python3 python3-websockets tmux"
+# --- operations (issue 16): sd_notify (libsystemd-dev); the package (cpack DEB
+# needs dpkg-shlibdeps from dpkg-dev and file); systemd-analyze for the unit's
+# security score (systemd); setpriv and flock (util-linux) for the package test
+# and restore.sh.
+PKGS="$PKGS libsystemd-dev dpkg-dev file systemd util-linux"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
