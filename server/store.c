@@ -76,7 +76,7 @@ int store_open(struct store *st, const char *dir, size_t mapsize, int readonly)
 			rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
 		} else if (rc == 0 && (v.mv_size != 8 || store_rd64(v.mv_data) != STORE_SCHEMA)) {
 			log_event(LOG_ERROR, "store.schema",
-			          "msg=\"unsupported store format: found %llu, expected %d; see docs/OPERATIONS.md Upgrading\"",
+			          "msg=\"unsupported store format: found %llu, expected %d; see docs/OPERATIONS.md Upgrade\"",
 			          v.mv_size == 8 ? (unsigned long long)store_rd64(v.mv_data) : 0ULL, STORE_SCHEMA);
 			rc = MDB_INCOMPATIBLE;
 		}
