@@ -39,6 +39,11 @@ void log_init(void)
 	           (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }
 
+int log_priority_prefixes(void)
+{
+	return use_prio;
+}
+
 static unsigned slot_of_event(const char *e)
 {
 	uint32_t h = 2166136261u;

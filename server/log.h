@@ -27,6 +27,8 @@ enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
 /* Decide whether stderr is the journal (see above). Call once at start. */
 void log_init(void);
+/* 1 if lines carry the journald priority prefix. */
+int log_priority_prefixes(void);
 void log_set_level(enum log_level lvl);
 int log_level_from_name(const char *name); /* -1 if unknown */
 int log_enabled(enum log_level lvl);

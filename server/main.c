@@ -36,6 +36,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,18 @@
 
 
 static struct server *g_srv;
+
+/* A startup error on stderr, as "casusd: ..."; under journald with priority 3
+ * (error), so that `journalctl -p err` shows why casusd did not start. */
+static void errmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void errmsg(const char *fmt, ...)
+{
+	va_list ap;
+	fputs(log_priority_prefixes() ? "<3>casusd: " : "casusd: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+}
 
 static void on_signal(int sig)
 {
@@ -356,7 +369,7 @@ int main(int argc, char **argv)
 	static char **args; /* static: reachable until exit (LeakSanitizer) */
 	log_init();
 	if (cli_args_expand(argc, argv, &argc, &args) != 0) {
-		fprintf(stderr, "casusd: out of memory\n");
+		errmsg("out of memory\n");
 		return 1;
 	}
 	argv = args;
@@ -371,7 +384,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (sodium_init() < 0) {
-		fprintf(stderr, "casusd: libsodium failed to initialise\n");
+		errmsg("libsodium failed to initialise\n");
 		return 1;
 	}
 	/* offline audit tools (audit_tools.c) */
@@ -413,7 +426,7 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
 			config_path = argv[i + 1];
 	if (config_path && config_load(&cfg, config_path, why, sizeof why) != 0) {
-		fprintf(stderr, "casusd: %s\n", why);
+		errmsg("%s\n", why);
 		return 2;
 	}
 	for (int i = 1; i < argc; i++) {
@@ -425,7 +438,7 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--port") == 0 && more) {
 			unsigned long long p;
 			if (config_parse_uint(argv[++i], 1, 65535, &p) != 0) {
-				fprintf(stderr, "casusd: --port %s: give a number between 1 and 65535\n", argv[i]);
+				errmsg("--port %s: give a number between 1 and 65535\n", argv[i]);
 				return 2;
 			}
 			cfg.port = (int)p;
@@ -452,69 +465,69 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--check-config") == 0)
 			check_only = 1;
 		else {
-			fprintf(stderr, "casusd: unknown option or missing value: %s (see casusd --help)\n", argv[i]);
+			errmsg("unknown option or missing value: %s (see casusd --help)\n", argv[i]);
 			return 2;
 		}
 	}
 	if (want_no_tls)
 		cfg.tls = 0;
 	if (config_check(&cfg, why, sizeof why) != 0) {
-		fprintf(stderr, "casusd: %s\n", why);
+		errmsg("%s\n", why);
 		return 2;
 	}
 	{
 		char shown[sizeof cfg.listen];
 		snprintf(shown, sizeof shown, "%s", cfg.listen);
 		if (resolve_listen(&cfg, &laddr, &laddr_len, why, sizeof why) != 0) {
-			fprintf(stderr, "casusd: %s\n", why);
+			errmsg("%s\n", why);
 			return 2;
 		}
 		if (!cfg.tls && !is_loopback(&laddr) && !cfg.no_tls_public) {
-			fprintf(stderr,
-			        "casusd: refusing plain ws:// (no TLS) on %s, which is not a loopback address: everyone on\n"
-			        "        the network sees the traffic. Use TLS, listen on 127.0.0.1 or ::1, or add\n"
-			        "        --no-tls-public (\"no_tls_public\": true) if a TLS proxy on this host fronts casusd.\n",
+			errmsg(
+			        "refusing plain ws:// (no TLS) on %s, which is not a loopback address: everyone on "
+			        "the network sees the traffic. Use TLS, listen on 127.0.0.1 or ::1, or add "
+			        "--no-tls-public (\"no_tls_public\": true) if a TLS proxy on this host fronts casusd.\n",
 			        shown);
 			return 2;
 		}
 	}
 	int lvl = log_level_from_name(cfg.log_level);
 	if (lvl < 0) {
-		fprintf(stderr, "casusd: unknown log level %s\n", cfg.log_level);
+		errmsg("unknown log level %s\n", cfg.log_level);
 		return 2;
 	}
 	log_set_level((enum log_level)lvl);
 	if (cfg.tls && (!cfg.tls_cert[0] || !cfg.tls_key[0])) {
-		fprintf(stderr, "casusd: TLS needs --tls-cert and --tls-key (or --no-tls for loopback tests)\n");
+		errmsg("TLS needs --tls-cert and --tls-key (or --no-tls for loopback tests)\n");
 		return 2;
 	}
 	if (cfg.tls) {
 		const char *files[2] = {cfg.tls_cert, cfg.tls_key};
 		for (int k = 0; k < 2; k++)
 			if (access(files[k], R_OK) != 0) {
-				fprintf(stderr, "casusd: cannot read TLS %s %s: %s\n", k ? "key" : "certificate", files[k],
+				errmsg("cannot read TLS %s %s: %s\n", k ? "key" : "certificate", files[k],
 				        strerror(errno));
 				return 2;
 			}
 	}
 	if (!cfg.root_pub[0] || load_root(&srv, cfg.root_pub) != 0) {
-		fprintf(stderr, "casusd: cannot read the root public key (--root FILE with 64 hex digits)\n");
+		errmsg("cannot read the root public key (--root FILE with 64 hex digits)\n");
 		return 2;
 	}
 	if (cfg.policy[0]) {
 		int rc = load_policy(&srv, cfg.policy);
 		if (rc != CC_OK) {
-			fprintf(stderr, "casusd: policy %s refused: %s\n", cfg.policy, cc_strerror(rc));
+			errmsg("policy %s refused: %s\n", cfg.policy, cc_strerror(rc));
 			return 2;
 		}
 	} else {
-		fprintf(stderr, "casusd: warning: no --policy given; casus requests will be refused\n");
+		errmsg("warning: no --policy given; casus requests will be refused\n");
 	}
 	cc_revlist_init(&srv.revs);
 	if (cfg.revocations[0]) {
 		int rc = load_revs(&srv, cfg.revocations);
 		if (rc != CC_OK) {
-			fprintf(stderr, "casusd: revocation list %s refused: %s\n", cfg.revocations, cc_strerror(rc));
+			errmsg("revocation list %s refused: %s\n", cfg.revocations, cc_strerror(rc));
 			return 2;
 		}
 	}
@@ -528,7 +541,7 @@ int main(int argc, char **argv)
 	}
 	lock_fd = lock_data_dir(cfg.data_dir, why, sizeof why);
 	if (lock_fd < 0) {
-		fprintf(stderr, "casusd: %s\n", why);
+		errmsg("%s\n", why);
 		cc_revlist_free(&srv.revs);
 		return 1;
 	}
@@ -536,7 +549,7 @@ int main(int argc, char **argv)
 		char q[700];
 		log_event(LOG_ERROR, "server.listen_failed", "addr=%s port=%d msg=%s", cfg.listen, cfg.port,
 		          log_q(why, q, sizeof q));
-		fprintf(stderr, "casusd: %s\n", why);
+		errmsg("%s\n", why);
 		cc_revlist_free(&srv.revs);
 		return 1;
 	}
@@ -558,12 +571,12 @@ int main(int argc, char **argv)
 
 	g_srv = &srv;
 	if (server_init(&srv, &cfg) != 0) {
-		fprintf(stderr, "casusd: could not start (see the log lines above)\n");
+		errmsg("could not start (see the log lines above)\n");
 		server_free(&srv);
 		return 1;
 	}
 	if (!listener_present(&laddr)) {
-		fprintf(stderr, "casusd: no listening socket on %s port %d after start; exiting\n", cfg.listen,
+		errmsg("no listening socket on %s port %d after start; exiting\n", cfg.listen,
 		        cfg.port);
 		log_event(LOG_ERROR, "server.no_listener", "addr=%s port=%d", cfg.listen, cfg.port);
 		server_free(&srv);

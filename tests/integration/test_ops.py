@@ -303,6 +303,13 @@ class Ops(unittest.TestCase):
             m = re.match(r"<(\d)>ts=\S+ level=(\w+) ", x)
             self.assertTrue(m, x)
             self.assertEqual(m.group(1), {"debug": "7", "info": "6", "warn": "4", "error": "3"}[m.group(2)], x)
+        # a startup refusal is an error too, for `journalctl -p err`
+        with open(logp, "wb") as lf:
+            st = os.fstat(lf.fileno())
+            env = dict(os.environ, JOURNAL_STREAM="%d:%d" % (st.st_dev, st.st_ino))
+            rc = subprocess.run([CASUSD, "--port", "abc"], stderr=lf, env=env, timeout=60).returncode
+        self.assertEqual(rc, 2)
+        self.assertTrue(open(logp).read().startswith("<3>casusd: --port abc"), open(logp).read())
         # not the journal: no prefixes
         srv = self.start(self.cfg())
         srv.stop()
