@@ -92,7 +92,7 @@ static int parse_role(const json_t *o, cc_policy *p, unsigned i, char *err, size
 	cc_policy_role *r = &p->roles[i];
 	char where[64], field[96];
 	const json_t *v;
-	long long x;
+	long long x = 0; /* gcc 12 -O3 cannot see get_int sets it (Release build) */
 	int rc;
 
 	snprintf(where, sizeof where, "roles[%u]", i);
@@ -203,7 +203,7 @@ static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen
 	static const char *const keys[] = {"version", "number", "deployment", "issued_at", "levels", "roles",
 	                                   "audiences", NULL};
 	const json_t *v, *e;
-	long long x;
+	long long x = 0; /* gcc 12 -O3 cannot see get_int sets it (Release build) */
 	size_t i;
 	int rc;
 
