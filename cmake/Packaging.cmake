@@ -64,7 +64,7 @@ add_test(NAME package.unit_security
          COMMAND ${CASUS_PY3} ${CMAKE_SOURCE_DIR}/tests/packaging/test_unit_security.py)
 set_tests_properties(package.unit_security PROPERTIES
   ENVIRONMENT "CASUS_SRC=${CMAKE_SOURCE_DIR}" LABELS package TIMEOUT 300)
-# Build the .deb from this build, install it on this machine (root, serialised
+# Build the .deb from a Release build of this source (<build>/package-release), install it on this machine (root, serialised
 # with a lock, everything removed afterwards), start casusd from the installed
 # unit's command as its user and smoke-test it with the installed casus.
 # Not registered in sanitizer/coverage/fuzz builds: those binaries are not what ships.
@@ -74,5 +74,5 @@ else()
   add_test(NAME package.deb COMMAND ${CASUS_PY3} ${CMAKE_SOURCE_DIR}/tests/packaging/test_package.py)
   set_tests_properties(package.deb PROPERTIES
     ENVIRONMENT "CASUS_BUILD=${CMAKE_BINARY_DIR};CASUS_SRC=${CMAKE_SOURCE_DIR};PYTHONDONTWRITEBYTECODE=1"
-    LABELS package TIMEOUT 1800)
+    LABELS package TIMEOUT 2400)
 endif()

@@ -1,7 +1,10 @@
 """
 test_package.py: the Debian package, built, installed and run (issue 16, item 1).
 
-1. `cpack -G DEB` on this build makes casus_<version>_<arch>.deb; its Depends
+1. A Release build of the three programs (CMAKE_BUILD_TYPE=Release, the build
+   type that ships; it failed on Debian 12's gcc 12 before) in
+   <build>/package-release, then `cpack -G DEB` there makes
+   casus_<version>_<arch>.deb; its Depends
    name run-time libraries only (no -dev package, no compiler, no tmux), and it
    holds the binaries, units, sysusers/tmpfiles files, config, policy and docs.
 2. It is installed on this machine with `apt-get install ./casus_*.deb` (as
@@ -92,8 +95,12 @@ class Package(unittest.TestCase):
             return False
 
     def build_deb(self):
+        rel = os.path.join(BUILD, "package-release")
+        run(["cmake", "-S", SRC, "-B", rel, "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_INSTALL_PREFIX=/usr"],
+            timeout=600)
+        run(["cmake", "--build", rel, "-j2", "--target", "casusd", "casus", "casus-admin"], timeout=1500)
         out = os.path.join(self.tmp, "pkg")
-        run(["cpack", "-G", "DEB", "--config", os.path.join(BUILD, "CPackConfig.cmake"), "-B", out])
+        run(["cpack", "-G", "DEB", "--config", os.path.join(rel, "CPackConfig.cmake"), "-B", out])
         debs = glob.glob(os.path.join(out, "casus_*.deb"))
         self.assertEqual(len(debs), 1, os.listdir(out))
         return debs[0]
