@@ -53,6 +53,8 @@ static unsigned slot_of_event(const char *e)
 }
 
 static void emit(enum log_level lvl, const char *event, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+static void emit(enum log_level lvl, const char *event, const char *fmt, va_list ap)
 {
 	char line[2048];
 	struct timespec ts;

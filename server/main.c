@@ -354,7 +354,23 @@ static void import_certs(struct server *srv, const char *dir)
 	log_event(LOG_INFO, "certs.imported", "ok=%u refused=%u", ok, bad);
 }
 
-#define SETSTR(dst) snprintf(dst, sizeof dst, "%s", argv[++i])
+/* A string flag's value into a fixed field: too long is an error, not a cut. */
+static int set_str(char *dst, size_t cap, const char *flag, const char *val)
+{
+	if (strlen(val) >= cap) {
+		errmsg("%s: value longer than %zu characters\n", flag, cap - 1);
+		return -1;
+	}
+	snprintf(dst, cap, "%s", val);
+	return 0;
+}
+
+#define SETSTR(dst)                                                      \
+	do {                                                             \
+		i++;                                                     \
+		if (set_str(dst, sizeof dst, argv[i - 1], argv[i]) != 0) \
+			return 2;                                        \
+	} while (0)
 
 int main(int argc, char **argv)
 {
@@ -521,7 +537,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	} else {
-		errmsg("warning: no --policy given; casus requests will be refused\n");
+		fprintf(stderr, "%scasusd: warning: no --policy given; casus requests will be refused\n",
+		        log_priority_prefixes() ? "<4>" : "");
 	}
 	cc_revlist_init(&srv.revs);
 	if (cfg.revocations[0]) {

@@ -151,6 +151,9 @@ class Ops(unittest.TestCase):
                 p = run([CASUSD, "--no-tls", "--root", self.dep.root_pub, "--check-config", *form])
                 self.assertEqual(p.returncode, 2, (form, p.stdout, p.stderr))
                 self.assertIn("between 1 and 65535", p.stderr, form)
+        p = run([CASUSD, "--no-tls", "--check-config", "--listen", "1" * 100])
+        self.assertEqual(p.returncode, 2)
+        self.assertIn("--listen: value longer than", p.stderr)
         for over, word in (({"port": 70000}, "port"), ({"port": 0}, "port"),
                            ({"limits": {"ping_s": 0}}, "ping_s"),
                            ({"limits": {"max_frame": 10}}, "max_frame"),
