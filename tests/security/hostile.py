@@ -85,6 +85,13 @@ class HostileTest(harness.CasusTest):
     def direct(self, *users):
         self._set_url(users, self.dep.url)
 
+    def restart_server(self, extra_config=None):
+        """Stop casusd and start it again on the same port and store (e.g. with
+        a revocation list); the proxy keeps pointing at it."""
+        self.srv.stop()
+        cfg = dict(self.config or {}, **(extra_config or {}))
+        self.srv = harness.Server(self.dep, cfg, data_dir=self.srv.data).start()
+
     # -- running the real client ---------------------------------------------
     def run_casus(self, user, *args, json_out=True, timeout=180, input=None):
         cmd = [harness.CASUS, "--profile", self.dep.users[user]] + (["--json"] if json_out else []) + list(args)
@@ -115,6 +122,21 @@ class HostileTest(harness.CasusTest):
     def assertWarned(self, res, code, why=""):
         self.assertEqual(res.rc, 0, "%s: expected exit 0 with a warning, got %r" % (why, res))
         self.assertIn(code, res.warnings(), "%s: expected warning %s, got %r" % (why, code, res))
+
+    def assertMessageRefused(self, res, match, code, why=""):
+        """A message-level move (history): either the whole command is refused
+        (exit 5, code), or every message for which match(m) holds is listed as
+        not verified, without text, with the code in its "code" or "error"."""
+        if res.rc == EXIT_VERIFY:
+            self.assertEqual(res.code, code, "%s: %r" % (why, res))
+            return
+        self.assertEqual(res.rc, 0, "%s: %r" % (why, res))
+        hits = [m for m in res.out.get("messages", []) if match(m)]
+        for m in hits:
+            self.assertFalse(m.get("verified"), "%s: shown as verified: %r" % (why, m))
+            self.assertNotIn("text", m, "%s: its text is shown: %r" % (why, m))
+            self.assertTrue(m.get("code") == code or code in str(m.get("error", "")),
+                            "%s: expected code %s on %r" % (why, code, m))
 
     def assertHit(self, name, why=""):
         self.assertGreater(self.proxy.count(name), 0,
