@@ -3,7 +3,7 @@
 # Idempotent; run as root (or with sudo available). Installs only what is missing.
 set -eu
 PKGS="build-essential cmake pkg-config clang libsodium-dev liblmdb-dev lmdb-utils libjansson-dev libev-dev \
-libwebsockets-dev libssl-dev libncurses-dev openssl python3 python3-websockets tmux"
+libwebsockets-dev libssl-dev libncurses-dev openssl python3 python3-websockets tmux faketime"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
