@@ -15,6 +15,7 @@ Every test first proves its attack happened (a proxy hit counter, what the
 victim saw, printed with show()), then asserts the contract, so a failure is
 the hole showing and not the proxy missing its moment.
 """
+import base64
 import json
 import os
 import subprocess
@@ -105,6 +106,25 @@ class HostileTest(harness.CasusTest):
                 except ValueError:
                     out = None
         return Result(p.returncode, out, p.stdout, p.stderr)
+
+    def forge(self, *args):
+        """Run tests/security/forge.c (built as casus_forge)."""
+        tool = os.path.join(harness.BUILD, "tests", "security", "casus_forge")
+        p = subprocess.run([tool, *args], capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            raise AssertionError("casus_forge %s failed: %s" % (args[0], p.stderr))
+
+    def resign_commit(self, commit_b64, user, time=None):
+        """A commit re-signed by user's device as its actor (base64 in, base64 out)."""
+        src = os.path.join(self.dep.dir, "forge-in.bin")
+        dst = os.path.join(self.dep.dir, "forge-out.bin")
+        with open(src, "wb") as f:
+            f.write(base64.b64decode(commit_b64))
+        extra = ["--time", str(int(time))] if time is not None else []
+        self.forge("resign", "--keystore", os.path.join(self.dep.users[user], "keys.casusks"),
+                   "--passfile", self.dep.passfile, "--in", src, "--out", dst, *extra)
+        with open(dst, "rb") as f:
+            return base64.b64encode(f.read()).decode()
 
     def show(self, what, res):
         """Print what the victim saw (the attack shown end to end)."""
