@@ -29,6 +29,7 @@ import harness  # noqa: E402
 from proxy import DROP, PASS, HostileProxy, Many, Reply  # noqa: E402,F401
 
 EXIT_VERIFY = 5
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"  # Debian package libfaketime
 
 
 class Result:
@@ -94,9 +95,15 @@ class HostileTest(harness.CasusTest):
         self.srv = harness.Server(self.dep, cfg, data_dir=self.srv.data).start()
 
     # -- running the real client ---------------------------------------------
-    def run_casus(self, user, *args, json_out=True, timeout=180, input=None):
+    def run_casus(self, user, *args, json_out=True, timeout=180, input=None, clock=None):
+        """Run the real `casus` as user; clock="+1d" moves only this process's
+        wall clock (libfaketime; the monotonic clock is left alone)."""
         cmd = [harness.CASUS, "--profile", self.dep.users[user]] + (["--json"] if json_out else []) + list(args)
-        p = subprocess.run(cmd, env=self.dep.env, capture_output=True, text=True, timeout=timeout, input=input)
+        env = self.dep.env
+        if clock:
+            env = dict(env, FAKETIME=clock, FAKETIME_DONT_FAKE_MONOTONIC="1", LD_PRELOAD=FAKETIME_LIB,
+                       ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, input=input)
         out = None
         if json_out:
             lines = [ln for ln in p.stdout.splitlines() if ln.strip()]

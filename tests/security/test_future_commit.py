@@ -10,9 +10,6 @@ served such a commit anyway (the compromised server injects it), the client
 refuses it with exit 5 and `future_commit`, and honest members can still
 commit.
 """
-import os
-import subprocess
-
 import hostile
 from hostile import Reply
 
@@ -22,19 +19,7 @@ AHEAD = "+1d"
 class FutureCommit(hostile.HostileTest):
 
     def run_ahead(self, user, *args):
-        env = dict(self.dep.env, FAKETIME=AHEAD, FAKETIME_DONT_FAKE_MONOTONIC="1",
-                   LD_PRELOAD="/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
-                   ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
-        p = subprocess.run([hostile.harness.CASUS, "--profile", self.dep.users[user], "--json", *args], env=env,
-                           capture_output=True, text=True, timeout=180)
-        lines = [ln for ln in p.stdout.splitlines() if ln.strip()]
-        out = None
-        if lines:
-            try:
-                out = hostile.json.loads(lines[-1])
-            except ValueError:
-                pass
-        return hostile.Result(p.returncode, out, p.stdout, p.stderr)
+        return self.run_casus(user, *args, clock=AHEAD)
 
     def test_server_refuses_and_casus_stays_usable(self):
         cid = self.new_casus("anna", ("esther", "gijs"))
