@@ -7,23 +7,39 @@
  *
  *   casus_forge resign --keystore KS --passfile FILE --in COMMIT --out COMMIT
  *                      [--time UNIX_SECONDS]
+ *   casus_forge grant --keystore KS --passfile FILE --cert CERT --policy POLICY
+ *                     --root HEX --commit C0 [--commit C1 ...] --msg MSG
+ *                     --to DEVICE_HEX --reason TEXT --out GRANT
  *
  * resign: decodes a commit, makes the keystore's device its actor (e.g. a
  * device that is not in the roster: a ghost commit), optionally sets its
  * time, signs it with that device's key and writes the encoding. Files are
- * the raw commit bytes. Exit 0 on success, 1 on any error (message on
+ * the raw commit bytes.
+ * grant: replays the chain (commit files in order) as the keystore's device,
+ * which must be able to read MSG, and grants MSG to the device TO with
+ * ground consent, assembled from the public grant API (cc_casus_message_key,
+ * cc_grant_seal_key, cc_grant_sign) without the check, done by
+ * cc_casus_grant and the honest client, that TO may read the message's
+ * audience: what a dishonest member's client sends.
+ * Exit 0 on success, 1 on any error (message on
  * stderr); this is a test tool, not part of any product.
  */
 #include "cc_buf.h"
+#include "cc_casus.h"
+#include "cc_cert.h"
 #include "cc_commit.h"
 #include "cc_err.h"
+#include "cc_grant.h"
 #include "cc_keys.h"
 #include "cc_keystore.h"
+#include "cc_message.h"
+#include "cc_policy.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FORGE_PASS_MAX 1024
 
@@ -75,6 +91,15 @@ static int load_device(const char *ks_path, const char *pass_path, cc_device_key
 	return rc;
 }
 
+static int write_file(const char *path, const uint8_t *p, size_t n)
+{
+	FILE *f = fopen(path, "wb");
+	int bad = !f || fwrite(p, 1, n, f) != n;
+	if (f && fclose(f) != 0)
+		bad = 1;
+	return bad ? CC_ERR_MALFORMED : CC_OK;
+}
+
 static int resign(int argc, char **argv)
 {
 	const char *ksp = opt(argc, argv, "--keystore"), *pp = opt(argc, argv, "--passfile"),
@@ -112,13 +137,8 @@ static int resign(int argc, char **argv)
 		rc = rc ? rc : CC_ERR_NOMEM;
 		goto out;
 	}
-	FILE *f = fopen(outp, "wb");
-	if (!f || fwrite(w.p, 1, w.len, f) != w.len) {
+	if ((rc = write_file(outp, w.p, w.len)) != CC_OK)
 		fprintf(stderr, "forge resign: cannot write %s\n", outp);
-		rc = CC_ERR_MALFORMED;
-	}
-	if (f && fclose(f) != 0)
-		rc = CC_ERR_MALFORMED;
 out:
 	if (decoded)
 		cc_commit_free(&c);
@@ -128,12 +148,128 @@ out:
 	return rc == CC_OK ? 0 : 1;
 }
 
+/* One message granted to one roster device, signed by the casus's own
+ * device, with no check that the grantee may read the audience. */
+static int assemble_grant(const cc_casus *cs, const cc_policy *pol, const uint8_t to[CC_DEVICE_ID_BYTES],
+                          const uint8_t *msg, size_t msgl, const char *reason, cc_wbuf *out)
+{
+	const cc_chain_state *st = cc_casus_chain(cs);
+	const cc_device_keys *self = cc_casus_self(cs);
+	uint8_t mk[CC_MESSAGE_KEY_BYTES];
+	cc_message m;
+	cc_grant g;
+	int rc, di = cc_chain_find(st, to);
+	memset(&g, 0, sizeof g);
+	if (di < 0 || strlen(reason) > CC_GRANT_REASON_MAX)
+		return CC_ERR_NOT_MEMBER;
+	if ((rc = cc_message_decode(msg, msgl, &m)) != CC_OK ||
+	    (rc = cc_casus_message_key(cs, pol, msg, msgl, mk)) != CC_OK)
+		return rc;
+	g.version = CC_GRANT_VERSION;
+	memcpy(g.casus_id, st->casus_id, CC_CASUS_ID_BYTES);
+	g.epoch = st->epoch;
+	memcpy(g.epoch_hash, st->head, CC_HASH_BYTES);
+	memcpy(g.granter, self->device_id, CC_DEVICE_ID_BYTES);
+	g.time = (int64_t)time(NULL);
+	g.ground = CC_GROUND_CONSENT;
+	memcpy(g.reason, reason, strlen(reason) + 1);
+	g.nitems = 1;
+	g.ndevices = 1;
+	g.items = calloc(1, sizeof *g.items);
+	g.devices = calloc(1, sizeof *g.devices);
+	if (!g.items || !g.devices || !(g.devices[0].boxes = malloc(CC_GRANT_BOX_BYTES))) {
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(g.items[0].message_id, m.h.message_id, CC_MESSAGE_ID_BYTES);
+	g.items[0].audience = m.h.audience;
+	memcpy(g.devices[0].device_id, to, CC_DEVICE_ID_BYTES);
+	const cc_cert *gc = &st->roster[di].cert;
+	if ((rc = cc_message_hash(msg, msgl, g.items[0].message_hash)) != CC_OK ||
+	    (rc = cc_grant_seal_key(g.devices[0].boxes, gc->box_pk, gc->device_id, g.casus_id, g.items[0].message_id,
+	                            g.items[0].message_hash, mk)) != CC_OK ||
+	    (rc = cc_grant_sign(&g, self)) != CC_OK || (rc = cc_grant_encode(&g, out)) != CC_OK)
+		goto out;
+	rc = out->err;
+out:
+	sodium_memzero(mk, sizeof mk);
+	cc_grant_free(&g);
+	return rc;
+}
+
+static int grant(int argc, char **argv)
+{
+	const char *ksp = opt(argc, argv, "--keystore"), *pp = opt(argc, argv, "--passfile"),
+	           *cp = opt(argc, argv, "--cert"), *polp = opt(argc, argv, "--policy"), *rootp = opt(argc, argv, "--root"),
+	           *msgp = opt(argc, argv, "--msg"), *top = opt(argc, argv, "--to"), *reason = opt(argc, argv, "--reason"),
+	           *outp = opt(argc, argv, "--out");
+	if (!ksp || !pp || !cp || !polp || !rootp || !msgp || !top || !reason || !outp) {
+		fprintf(stderr, "forge grant: missing arguments\n");
+		return 1;
+	}
+	cc_device_keys *keys = NULL;
+	cc_casus *cs = NULL;
+	uint8_t *certb = NULL, *polb = NULL, *msg = NULL;
+	size_t certl = 0, poll = 0, msgl = 0, rl = 0;
+	uint8_t root[CC_SIGN_PK_BYTES], to[CC_DEVICE_ID_BYTES];
+	cc_cert cert;
+	cc_policy pol;
+	cc_wbuf w;
+	cc_w_init(&w);
+	int rc = CC_ERR_MALFORMED;
+	if (!(certb = read_file(cp, CC_CERT_MAX, &certl)) || !(polb = read_file(polp, 1 << 20, &poll)) ||
+	    !(msg = read_file(msgp, 1 << 20, &msgl))) {
+		fprintf(stderr, "forge grant: cannot read the certificate, policy or message\n");
+		goto out;
+	}
+	if (sodium_hex2bin(root, sizeof root, rootp, strlen(rootp), NULL, &rl, NULL) != 0 || rl != sizeof root ||
+	    cc_device_id_from_hex(top, to) != CC_OK) {
+		fprintf(stderr, "forge grant: bad root key or device id\n");
+		goto out;
+	}
+	if ((rc = cc_cert_decode(certb, certl, &cert)) != CC_OK || (rc = cc_policy_decode(polb, poll, &pol)) != CC_OK ||
+	    (rc = load_device(ksp, pp, &keys)) != CC_OK || (rc = cc_casus_new(keys, &cert, &cs)) != CC_OK) {
+		fprintf(stderr, "forge grant: cannot set up the granter: %s\n", cc_strerror(rc));
+		goto out;
+	}
+	for (int i = 2; i + 1 < argc; i++) {
+		if (strcmp(argv[i], "--commit") != 0)
+			continue;
+		size_t cl = 0;
+		uint8_t *cb = read_file(argv[i + 1], CC_COMMIT_MAX_BYTES, &cl);
+		rc = cb ? cc_casus_apply_commit(cs, cb, cl, &pol, root, (int64_t)time(NULL), NULL) : CC_ERR_MALFORMED;
+		free(cb);
+		if (rc != CC_OK) {
+			fprintf(stderr, "forge grant: commit %s does not apply: %s\n", argv[i + 1], cc_strerror(rc));
+			goto out;
+		}
+	}
+	/* cc_casus_grant would refuse (it self-checks the grantee's audiences, as
+	 * an honest client does): assemble the same grant from the public API */
+	if ((rc = assemble_grant(cs, &pol, to, msg, msgl, reason, &w)) != CC_OK) {
+		fprintf(stderr, "forge grant: cannot build the grant: %s\n", cc_strerror(rc));
+		goto out;
+	}
+	if ((rc = write_file(outp, w.p, w.len)) != CC_OK)
+		fprintf(stderr, "forge grant: cannot write %s\n", outp);
+out:
+	cc_casus_free(cs);
+	cc_device_keys_free(keys);
+	cc_w_free(&w);
+	free(certb);
+	free(polb);
+	free(msg);
+	return rc == CC_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (sodium_init() < 0)
 		return 1;
 	if (argc >= 2 && strcmp(argv[1], "resign") == 0)
 		return resign(argc, argv);
-	fprintf(stderr, "usage: casus_forge resign --keystore KS --passfile FILE --in COMMIT --out COMMIT [--time T]\n");
+	if (argc >= 2 && strcmp(argv[1], "grant") == 0)
+		return grant(argc, argv);
+	fprintf(stderr, "usage: casus_forge resign|grant ... (see the comment at the top of forge.c)\n");
 	return 2;
 }

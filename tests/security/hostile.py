@@ -133,6 +133,21 @@ class HostileTest(harness.CasusTest):
         with open(dst, "rb") as f:
             return base64.b64encode(f.read()).decode()
 
+    def write_tmp(self, name, data):
+        path = os.path.join(self.dep.dir, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def raw(self, user, req):
+        """One request through `casus raw` (straight to the profile's server); its answer."""
+        p = subprocess.run([harness.CASUS, "--profile", self.dep.users[user], "raw"], env=self.dep.env,
+                           capture_output=True, text=True, input=json.dumps(dict(req, id=1)) + "\n", timeout=120)
+        answers = [json.loads(x) for x in p.stdout.splitlines() if x.strip() and '"push"' not in x]
+        if not answers:
+            raise AssertionError("casus raw %s gave no answer: %s" % (req.get("type"), p.stderr))
+        return answers[-1]
+
     def show(self, what, res):
         """Print what the victim saw (the attack shown end to end)."""
         print("\n[victim] %s: %r" % (what, res), file=sys.stderr, flush=True)
