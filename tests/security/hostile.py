@@ -116,7 +116,7 @@ class HostileTest(harness.CasusTest):
 
     def forge(self, *args):
         """Run tests/security/forge.c (built as casus_forge)."""
-        tool = os.path.join(harness.BUILD, "tests", "security", "casus_forge")
+        tool = os.environ.get("CASUS_FORGE") or os.path.join(harness.BUILD, "tests", "security", "casus_forge")
         p = subprocess.run([tool, *args], capture_output=True, text=True, timeout=120)
         if p.returncode != 0:
             raise AssertionError("casus_forge %s failed: %s" % (args[0], p.stderr))
@@ -147,6 +147,14 @@ class HostileTest(harness.CasusTest):
         if not answers:
             raise AssertionError("casus raw %s gave no answer: %s" % (req.get("type"), p.stderr))
         return answers[-1]
+
+    def pairing(self, device_user):
+        """`--code CODE` for add-device where the client asks for explicit
+        pairing (the new device's `casus whoami` shows the code); nothing for
+        a client that adds every device the directory lists."""
+        me = self.run_casus(device_user, "whoami")
+        code = (me.out or {}).get("pairing")
+        return ["--code", code] if code else []
 
     def show(self, what, res):
         """Print what the victim saw (the attack shown end to end)."""

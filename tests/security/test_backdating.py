@@ -39,8 +39,7 @@ class Backdating(hostile.HostileTest):
         # Gerrit's second device is certified after the casus was made
         self.dep.add_user("gerrit", "ggd", "Gerrit Smit", "GGD", device="d2")
         self.restart_server()  # casusd reads its directory at start
-        added = self.dep.ok("gerrit", "add-device", cid)
-        self.assertEqual(added.get("added"), 1, added)
+        self.dep.ok("gerrit", "add-device", cid, *self.pairing("gerrit-d2"))
         self.via_proxy("gijs")
         res = self.run_casus("gijs", "members", cid, clock="+2d")
         self.show("gijs, two days later, loads gerrit's commit", res)

@@ -53,10 +53,11 @@ class Revoked(hostile.HostileTest):
 
     def test_add_device_to_revoked_device(self):
         cid = self.new_casus("anna", ("esther",))
+        code = self.pairing("anna-d2")  # the thief shows the lost phone's code
         self.restart_server({"revocations": self.revlist})
         self.via_proxy("anna")
         self.hostile_directory("anna", self.cert_b64("anna-d2.cert"))
-        res = self.run_casus("anna", "add-device", cid)
+        res = self.run_casus("anna", "add-device", cid, *code)
         self.show("add-device with the revoked phone in the directory answer", res)
         self.assertHit("revoked_in_directory")
         print("[anna] sealed the casus keys to the revoked phone: %s" % bool(self.proxy.count("sealed_to_revoked")))
@@ -78,7 +79,7 @@ class Revoked(hostile.HostileTest):
 
     def test_roster_holding_revoked_device(self):
         cid = self.new_casus("anna", ("esther", "gijs"))
-        self.dep.ok("anna", "add-device", cid)  # the phone joins while still valid
+        self.dep.ok("anna", "add-device", cid, *self.pairing("anna-d2"))  # the phone joins while still valid
         before = self.dep.ok("gijs", "members", cid)
         self.restart_server({"revocations": self.revlist})  # then it is lost and revoked
         self.via_proxy("gijs")
