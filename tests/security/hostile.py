@@ -49,7 +49,7 @@ class Result:
         return [x.get("code") for x in w] if isinstance(w, list) else []
 
     def __repr__(self):
-        return "exit %d, out %s, stderr %r" % (self.rc, json.dumps(self.out)[:1500], self.stderr[-800:])
+        return "exit %d, out %s, stderr %r" % (self.rc, json.dumps(self.out)[:4000], self.stderr[-800:])
 
 
 def users(*ids):
