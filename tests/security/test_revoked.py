@@ -13,6 +13,7 @@ already holds a device revoked later is shown: `members` succeeds with a
 """
 import base64
 import os
+import time
 
 import hostile
 from hostile import Reply
@@ -85,23 +86,34 @@ class Revoked(RevokedBase):
 
 
 
-class RevokedLater(RevokedBase):
-    """Its own deployment: client profiles keep the newest revocation list they
-    saw (it never goes back), so a device revoked later needs profiles that
-    have not seen the list yet."""
+class RevokedLater(hostile.HostileTest):
+    """Its own deployment (client profiles keep the newest revocation list they
+    saw, it never goes back): Anna's phone joins, then is revoked."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.dep.add_user("anna", "casemanager", "Anna Jansen", "Leger des Heils", device="d2")
 
     def test_roster_holding_revoked_device(self):
         cid = self.new_casus("anna", ("esther", "gijs"))
         self.dep.ok("anna", "add-device", cid, *self.pairing("anna-d2"))  # the phone joins while still valid
         before = self.dep.ok("gijs", "members", cid)
-        self.restart_server({"revocations": self.revlist})  # then it is lost and revoked
+        # then it is lost and revoked: revoked_at must be later than every
+        # commit (a device revoked before a commit that adds it is `revoked`)
+        last = int(time.time())
+        while int(time.time()) <= last + 1:
+            time.sleep(0.2)  # waits for the wall clock's next seconds, asserts nothing about time
+        later = os.path.join(self.dep.dir, "revoked-later.bin")
+        self.dep.admin("revoke", "--keystore", self.dep.root_ks, "--cert", os.path.join(self.dep.certs, "anna-d2.cert"),
+                       "--out", later)
+        self.restart_server({"revocations": later})
         self.via_proxy("gijs")
         res = self.run_casus("gijs", "members", cid)
         self.show("members of a casus whose roster holds a revoked device", res)
         devs = [m.get("device") for m in before.get("members", []) if m.get("user") == "anna"]
         print("[gijs] members before revocation list anna's devices: %s" % devs)
         self.assertWarned(res, "revoked_member", "a roster holding a revoked device is not shown")
-
 
 
 if __name__ == "__main__":
