@@ -9,7 +9,8 @@ refuse it): today `casus add-device` and `casus add` seal the casus keys to
 the revoked device. Contract: refused with exit 5 and `revoked`, and no
 commit (no key box for the revoked device) leaves the client. A roster that
 already holds a device revoked later is shown: `members` succeeds with a
-`revoked_member` warning.
+`revoked_member` warning. A revocation list older than one the client holds
+is refused (`revoked`).
 """
 import base64
 import os
@@ -84,6 +85,27 @@ class Revoked(RevokedBase):
         self.assertRefused(res, "revoked", "add sealed keys to a revoked device")
         self.assertEqual(self.proxy.count("sealed_to_revoked"), 0, "a commit for the revoked device was sent")
 
+
+
+    def test_older_revocation_list(self):
+        cid = self.new_casus("anna", ("esther",))
+        self.restart_server({"revocations": self.revlist})
+        self.dep.ok("anna", "members", cid)  # casusd serves list 2 (both phones revoked)
+        with open(self.revlist + ".1", "rb") as f:
+            older = base64.b64encode(f.read()).decode()
+
+        def on_request(sess, req):
+            if sess.user == "anna" and req.get("type") == "revlist.get":
+                self.proxy.hit("older_revlist")
+                return Reply({"ok": True, "revlist": older, "number": 1})
+            return None
+        self.proxy.on_request = on_request
+        self.via_proxy("anna")
+        res = self.run_casus("anna", "members", cid)
+        self.show("members while the server offers revocation list 1 after list 2", res)
+        self.assertTrue(self.proxy.count("older_revlist"),
+                        "the client never asks the server for the revocation list (revlist.get)")
+        self.assertRefused(res, "revoked", "an older revocation list than the one held")
 
 
 class RevokedLater(hostile.HostileTest):
