@@ -93,7 +93,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		goto fail;
 	}
 	static const char *const known[] = {"listen", "port", "tls", "tls_cert", "tls_key", "data_dir",
-	                                    "root_pub", "policy", "revocations", "certs_dir", "log_level", "map_size",
+	                                    "root_pub", "policy", "revocations", "certs_dir", "web_dir", "log_level", "map_size",
 	                                    "audit", "limits", "tls_min_version", "tls_ciphers", "tls_ciphersuites",
 	                                    "no_tls_public", NULL};
 	const char *key;
@@ -115,6 +115,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	    get_str(root, "policy", c->policy, sizeof c->policy, why, whylen) ||
 	    get_str(root, "revocations", c->revocations, sizeof c->revocations, why, whylen) ||
 	    get_str(root, "certs_dir", c->certs_dir, sizeof c->certs_dir, why, whylen) ||
+	    get_str(root, "web_dir", c->web_dir, sizeof c->web_dir, why, whylen) ||
 	    get_str(root, "log_level", c->log_level, sizeof c->log_level, why, whylen) ||
 	    get_str(root, "tls_min_version", c->tls_min_version, sizeof c->tls_min_version, why, whylen) ||
 	    get_str(root, "tls_ciphers", c->tls_ciphers, sizeof c->tls_ciphers, why, whylen) ||

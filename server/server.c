@@ -8,6 +8,7 @@
  * until the loop turn's LMDB transaction is durable.
  */
 #include "server.h"
+#include "web.h"
 #include "audit.h"
 #include "fanout.h"
 #include "log.h"
@@ -745,6 +746,8 @@ int server_init(struct server *srv, const struct config *cfg)
 		info.tls1_3_plus_cipher_list = cfg->tls_ciphersuites;
 		info.ssl_options_set = cfg->tls_ssl_options;       /* minimum version (config_check) */
 	}
+	if (web_setup(&info, cfg->web_dir, cfg->tls) != 0) /* web client, if configured (web.c) */
+		return -1;
 	srv->ctx = lws_create_context(&info);
 	if (!srv->ctx) {
 		log_event(LOG_ERROR, "server.listen_failed", "port=%d", cfg->port);

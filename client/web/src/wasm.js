@@ -1,0 +1,140 @@
+// wasm.js: the only door to casus' cryptography in the browser.
+//
+// Loads crypto/ compiled to WebAssembly (client/web/wasm/cw.c) with the
+// bytes' Subresource Integrity hash fixed at build time, and wraps its
+// functions. Nothing here signs, verifies, seals or decides by itself: every
+// such step is one call into wasm. Secret keys stay inside wasm memory; this
+// side only ever sees the sealed keystore image, public data and signatures.
+// Inputs copied into wasm memory (passphrases included) are wiped there after
+// each call.
+import createCasusWasm from 'casus-wasm-gen';
+
+/* global CASUS_WASM_SRI */
+const OUT_BIN = 0;
+const OUT_AUX = 1;
+const OUT_JSON = 2;
+
+export class CryptoError extends Error {
+  constructor(code, name, message) {
+    super(message);
+    this.code = code;
+    this.errname = name;
+  }
+}
+
+let M = null;
+
+export async function loadWasm(url = 'casus-wasm.wasm') {
+  if (M) return M;
+  // fetch with integrity: the browser refuses bytes whose hash differs from
+  // the one this bundle was built with (the bundle itself is pinned by SRI).
+  const resp = await fetch(url, { integrity: CASUS_WASM_SRI, credentials: 'omit', cache: 'no-cache' });
+  if (!resp.ok) throw new Error(`wasm: HTTP ${resp.status}`);
+  const bytes = await resp.arrayBuffer();
+  M = await createCasusWasm({
+    instantiateWasm(imports, done) {
+      WebAssembly.instantiate(bytes, imports).then((r) => done(r.instance));
+      return {};
+    },
+  });
+  const rc = M._cw_init();
+  if (rc !== 0) throw fail(rc);
+  return M;
+}
+
+function fail(rc) {
+  return new CryptoError(rc, M.UTF8ToString(M._cw_errname(rc)), M.UTF8ToString(M._cw_strerror(rc)));
+}
+
+// A block of wasm memory holding bytes or a NUL-terminated UTF-8 string;
+// wiped and freed by free().
+class Arg {
+  constructor(bytes) {
+    this.len = bytes.length;
+    this.ptr = M._malloc(this.len + 1);
+    if (!this.ptr) throw new Error('wasm: out of memory');
+    M.HEAPU8.set(bytes, this.ptr);
+    M.HEAPU8[this.ptr + this.len] = 0;
+  }
+  free() {
+    M.HEAPU8.fill(0, this.ptr, this.ptr + this.len + 1);
+    M._free(this.ptr);
+  }
+}
+
+const enc = new TextEncoder();
+function str(s) {
+  return new Arg(enc.encode(String(s)));
+}
+
+function out(slot) {
+  const p = M._cw_out_ptr(slot);
+  const n = M._cw_out_len(slot);
+  return p ? M.HEAPU8.slice(p, p + n) : null;
+}
+
+function outJson() {
+  const b = out(OUT_JSON);
+  return b ? JSON.parse(new TextDecoder().decode(b)) : null;
+}
+
+// Runs f(args) with the given Args, wipes them, turns an error code into a
+// CryptoError and collects the output slots.
+function call(args, f) {
+  let rc;
+  try {
+    rc = f(...args);
+  } finally {
+    for (const a of args) a.free();
+  }
+  if (rc !== 0) {
+    M._cw_out_release();
+    throw fail(rc);
+  }
+  const r = { bin: out(OUT_BIN), aux: out(OUT_AUX), info: outJson() };
+  M._cw_out_release();
+  return r;
+}
+
+// New device keys and certificate request; returns {keystore, request, info}.
+export function enrol({ user, name, org, role }, passphrase) {
+  const pass = str(passphrase);
+  const r = call([str(user), str(name), str(org), str(role), pass], (u, n, o, ro, p) =>
+    M._cw_enrol(u.ptr, n.ptr, o.ptr, ro.ptr, p.ptr, p.len));
+  return { keystore: r.bin, request: r.aux, info: r.info };
+}
+
+// Opens the sealed keystore (Argon2id); the device stays open inside wasm.
+export function open(keystore, passphrase) {
+  return call([new Arg(keystore), str(passphrase)], (k, p) => M._cw_open(k.ptr, k.len, p.ptr, p.len)).info;
+}
+
+export function close() {
+  if (M) M._cw_close();
+}
+
+// Checks the certificate against the root and this device, re-seals the
+// keystore; returns {keystore, cert}.
+export function installCert(rootHex, certBytes, passphrase) {
+  const r = call([str(rootHex), new Arg(certBytes), str(passphrase)], (h, c, p) =>
+    M._cw_install_cert(h.ptr, c.ptr, c.len, p.ptr, p.len));
+  return { keystore: r.bin, cert: r.info };
+}
+
+export function certBytes() {
+  return call([], () => M._cw_cert()).bin;
+}
+
+export function authSign(challenge) {
+  return call([new Arg(challenge)], (c) => M._cw_auth_sign(c.ptr, c.len)).bin;
+}
+
+// Verifies a signed policy against the root; refuses one older than held.
+export function policyCheck(rootHex, policyBytes, held) {
+  return call([str(rootHex), new Arg(policyBytes)], (h, p) =>
+    M._cw_policy_check(h.ptr, p.ptr, p.len, held || 0)).info;
+}
+
+export function certCheck(rootHex, cert) {
+  return call([str(rootHex), new Arg(cert)], (h, c) => M._cw_cert_check(h.ptr, c.ptr, c.len)).info;
+}
