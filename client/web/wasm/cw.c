@@ -21,6 +21,8 @@
  * Inputs are (pointer, length) pairs into wasm memory that the caller owns;
  * every length is checked here before use.
  */
+#include "cw.h"
+
 #include <cc_buf.h>
 #include <cc_cert.h>
 #include <cc_err.h>

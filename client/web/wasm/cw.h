@@ -1,0 +1,30 @@
+/*
+ * cw.h: the functions the casus wasm module exports to the browser (cw.c has
+ * the specification of each). All return CC_OK (0) or a negative CC_ERR_*
+ * code; results are read from the output slots (cw_out_ptr / cw_out_len).
+ */
+#ifndef CASUS_CW_H
+#define CASUS_CW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int cw_init(void);
+const uint8_t *cw_out_ptr(int slot);
+size_t cw_out_len(int slot);
+void cw_out_release(void);
+const char *cw_strerror(int err);
+const char *cw_errname(int err);
+int cw_enrol(const char *user, const char *name, const char *org, const char *role, const char *pass,
+             size_t passlen) __attribute__((warn_unused_result));
+int cw_open(const uint8_t *img, size_t imglen, const char *pass, size_t passlen) __attribute__((warn_unused_result));
+void cw_close(void);
+int cw_install_cert(const char *root_hex, const uint8_t *cert, size_t certlen, const char *pass, size_t passlen)
+	__attribute__((warn_unused_result));
+int cw_cert(void) __attribute__((warn_unused_result));
+int cw_auth_sign(const uint8_t *challenge, size_t len) __attribute__((warn_unused_result));
+int cw_policy_check(const char *root_hex, const uint8_t *pol, size_t len, double held)
+	__attribute__((warn_unused_result));
+int cw_cert_check(const char *root_hex, const uint8_t *cert, size_t len) __attribute__((warn_unused_result));
+
+#endif

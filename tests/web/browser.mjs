@@ -1,0 +1,161 @@
+// browser.mjs: drives Debian's Chromium through playwright-core against a real
+// casusd (started by test_browser.py) and checks the web client end to end:
+// enrolment in the browser, certification by casus-admin, certificate
+// installation, login (hello/auth signed in wasm), the casus list with a casus a
+// CLI user made, its level and escalation notice; the language switch; axe-core
+// on every screen; no CSP or SRI violation; a screenshot of every screen.
+//
+//   node browser.mjs CONFIG.json     (exit 0 = every check passed)
+//
+// CONFIG: {url, spki, chromium, node_modules, outdir, root_hex, user, role,
+//          name, org, passphrase, certify: [argv with {req} {cert}],
+//          after_login: [[argv], ...] run once the browser user has logged in,
+//          expect: {purpose, reason, level}}
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+
+const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const require = createRequire(join(cfg.node_modules, 'x.js'));
+const { chromium } = require('playwright-core');
+const axeSource = readFileSync(join(cfg.node_modules, 'axe-core', 'axe.min.js'), 'utf8');
+const T = 120000; // generous: Argon2id in wasm on a loaded 2-core machine
+
+let failures = 0;
+function check(cond, what) {
+  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!cond) failures++;
+}
+
+mkdirSync(cfg.outdir, { recursive: true });
+const profileDir = mkdtempSync(join(tmpdir(), 'casus-chromium-'));
+const ctx = await chromium.launchPersistentContext(profileDir, {
+  executablePath: cfg.chromium,
+  headless: true,
+  acceptDownloads: true,
+  viewport: { width: 1100, height: 800 },
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${cfg.spki}`],
+});
+const page = ctx.pages()[0] || (await ctx.newPage());
+page.setDefaultTimeout(T);
+const violations = [];
+page.on('console', (m) => {
+  const t = m.text();
+  if (/Content Security Policy|Refused to|integrity|Trusted Type/i.test(t)) violations.push(t);
+  if (m.type() === 'error') console.log(`console: ${t}`);
+});
+page.on('pageerror', (e) => violations.push(`pageerror: ${e.message}`));
+const requests = [];
+page.on('request', (r) => requests.push(r.url()));
+
+async function axe(screen) {
+  // Runtime.evaluate is not subject to the page's CSP, so axe-core needs no exception in it
+  const res = await page.evaluate(`${axeSource}\n;axe.run(document, {runOnly: ['wcag2a','wcag2aa','wcag21a','wcag21aa']})
+    .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length, help: v.help})))`);
+  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of res) console.log(`  axe ${screen}: ${v.impact} ${v.id} (${v.n}): ${v.help}`);
+  check(bad.length === 0, `axe-core: no serious or critical violations on ${screen}`);
+}
+
+async function shot(name) {
+  await page.screenshot({ path: join(cfg.outdir, `${name}.png`), fullPage: true });
+}
+
+try {
+  await page.goto(cfg.url);
+  await page.waitForSelector('body[data-ready="1"]');
+  // 1. enrolment
+  await page.getByRole('heading', { name: 'Dit apparaat aanmelden' }).waitFor();
+  check(await page.evaluate(() => document.documentElement.lang) === 'nl', 'the interface starts in Dutch');
+  await page.keyboard.press('Tab');
+  check(await page.evaluate(() => document.activeElement && document.activeElement.id) === 'skip',
+    'keyboard: the first Tab reaches the skip link');
+  await axe('enrolment');
+  await page.getByLabel('Gebruikersnaam').fill(cfg.user);
+  await page.getByLabel('Volledige naam').fill(cfg.name);
+  await page.getByLabel('Organisatie').fill(cfg.org);
+  await page.getByLabel('Rol', { exact: true }).fill(cfg.role);
+  await page.getByLabel('Sleutel van de installatie').fill(cfg.root_hex);
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByLabel('Wachtwoordzin herhalen').fill(cfg.passphrase);
+  await shot('01-enrolment');
+  await page.getByRole('button', { name: 'Sleutels maken' }).click();
+
+  // 2. the certificate request, certified by the administrator's casus-admin
+  await page.getByRole('heading', { name: 'Certificaat installeren' }).waitFor();
+  await axe('certificate');
+  await shot('02-certificate');
+  const [dl] = await Promise.all([page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Certificaatverzoek downloaden' }).click()]);
+  const req = join(cfg.outdir, 'browser.casusreq');
+  const cert = join(cfg.outdir, 'browser.cert');
+  await dl.saveAs(req);
+  check(dl.suggestedFilename().endsWith('.casusreq'), `request downloaded as ${dl.suggestedFilename()}`);
+  execFileSync(cfg.certify[0], cfg.certify.slice(1).map((a) => a.replace('{req}', req).replace('{cert}', cert)),
+    { stdio: 'inherit' });
+  // a wrong passphrase is refused before anything changes
+  await page.getByLabel('Certificaat van de beheerder').setInputFiles(cert);
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill('not the passphrase');
+  await page.getByRole('button', { name: 'Certificaat installeren' }).click();
+  await page.getByRole('alert').filter({ hasText: 'Verkeerde wachtwoordzin' }).waitFor();
+  check(true, 'a wrong passphrase is refused when installing the certificate');
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByRole('button', { name: 'Certificaat installeren' }).click();
+
+  // 3. login
+  await page.getByRole('heading', { name: 'Inloggen' }).waitFor();
+  check(await page.getByText('Certificaat geïnstalleerd').isVisible(), 'the certificate was installed');
+  await axe('login');
+  await shot('03-login');
+  // the keys survive a reload (IndexedDB), sealed: the passphrase is asked again
+  await page.reload();
+  await page.getByRole('heading', { name: 'Inloggen' }).waitFor();
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByRole('button', { name: 'Inloggen' }).click();
+  await page.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
+  await page.locator('#status[data-state="online"]').waitFor();
+  check(true, 'logged in: hello, auth signed in wasm, policy verified in wasm');
+
+  // 4. a CLI user makes a casus with this browser user in it, escalates it
+  for (const argv of cfg.after_login) execFileSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
+  await page.getByRole('button', { name: 'Vernieuwen' }).click();
+  const row = page.locator('table.casus tbody tr').filter({ hasText: cfg.expect.purpose });
+  await row.waitFor();
+  const level = (await row.locator('td.level').textContent()).trim();
+  check(level.startsWith(String(cfg.expect.level)), `the casus is listed at level ${level}`);
+  check(Number((await row.locator('td.unread').textContent()).trim()) >= 1, 'the unread count is shown');
+  const notice = page.locator('li.notice').filter({ hasText: cfg.expect.reason });
+  await notice.waitFor();
+  check(true, `the escalation notice is shown: ${(await notice.textContent()).trim()}`);
+  check(await page.getByText(/Beleid \d+ van .*geverifieerd/).isVisible(), 'the verified policy is named');
+  await axe('casus list');
+  await shot('04-casus-list');
+
+  // 5. English second
+  await page.getByRole('button', { name: 'Switch to English' }).click();
+  await page.getByRole('heading', { name: 'My cases' }).waitFor();
+  check(await page.evaluate(() => document.documentElement.lang) === 'en', 'the language switch sets lang="en"');
+  await axe('casus list (English)');
+  await shot('05-casus-list-en');
+
+  const origin = new URL(cfg.url).origin;
+  const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
+  check(foreign.length === 0, `no request leaves the casusd origin (${foreign.join(' ') || 'none'})`);
+  check(violations.length === 0, `no CSP, SRI or Trusted Types violation (${violations.join(' | ') || 'none'})`);
+} catch (e) {
+  failures++;
+  console.log(`FAIL ${e.stack || e}`);
+  try {
+    await shot('99-failure');
+  } catch {
+    /* ignore */
+  }
+} finally {
+  await ctx.close();
+  rmSync(profileDir, { recursive: true, force: true });
+}
+console.log(failures ? `${failures} check(s) failed` : 'all browser checks passed');
+process.exit(failures ? 1 : 0);
