@@ -548,6 +548,9 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
 	}
 
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a web client file was sent (web.c) */
+		return web_file_done(wsi);
+
 	case LWS_CALLBACK_ESTABLISHED:
 		if (session_open(srv, s, wsi) != 0) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,

@@ -44,6 +44,11 @@ static const struct lws_protocol_vhost_options g_hdr[] = {
 
 static struct lws_http_mount g_mounts[3];
 
+int web_file_done(struct lws *wsi)
+{
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 int web_setup(struct lws_context_creation_info *info, const char *dir, int tls)
 {
 	char index[PATH_MAX + 16];
@@ -85,6 +90,9 @@ int web_setup(struct lws_context_creation_info *info, const char *dir, int tls)
 	g_mounts[2].cache_reusable = 0;
 	g_mounts[2].cache_revalidate = 1;
 
+	/* HTTP/1.1 only: lws 4.1.6 over HTTP/2 broke file responses in Chromium
+	 * (net::ERR_HTTP2_FRAME_SIZE_ERROR); WebSockets stay HTTP/1.1 upgrades. */
+	info->alpn = "http/1.1";
 	info->mounts = &g_mounts[0];
 	info->headers = tls ? HDR_TLS : HDR_PLAIN;
 	char q[PATH_MAX + 8];

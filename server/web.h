@@ -25,4 +25,10 @@
  * context per process. */
 int web_setup(struct lws_context_creation_info *info, const char *dir, int tls);
 
+/* For LWS_CALLBACK_HTTP_FILE_COMPLETION of the "http" protocol: ends the
+ * HTTP transaction so that the next request on a kept-alive connection is
+ * parsed afresh (lws leaves this to the protocol callback). 0, or -1 to
+ * close the connection. */
+int web_file_done(struct lws *wsi);
+
 #endif

@@ -16,6 +16,7 @@ Screenshots: $CASUS_BUILD/web/test-output/*.png.
 """
 import base64
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -110,6 +111,18 @@ class WebTest(unittest.TestCase):
             self.assertEqual(hashlib.sha256(self.get("/" + name)[2]).hexdigest(), digest, name)
         with open(os.path.join(SITE, "..", "web-digest")) as f:
             self.assertEqual(f.read().split()[0], hashlib.sha256(manifest).hexdigest())
+        # one kept-alive connection serves each file with its own type (lws
+        # leaves ending a file transaction to the protocol callback: web.c)
+        conn = http.client.HTTPSConnection("localhost", self.dep.port, context=self.ctx, timeout=30)
+        for name, ctype in (("/", "text/html"), ("/style.css", "text/css"), ("/app.js", "text/javascript"),
+                            ("/style.css", "text/css"), ("/casus-wasm.wasm", "application/wasm")):
+            conn.request("GET", name)
+            r = conn.getresponse()
+            data = r.read()
+            self.assertEqual((r.status, r.getheader("Content-Type")), (200, ctype), name)
+            with open(os.path.join(SITE, "index.html" if name == "/" else name[1:]), "rb") as f:
+                self.assertEqual(data, f.read(), name)
+        conn.close()
         # the server's own endpoints still answer; nothing outside the folder
         self.assertEqual(self.get("/healthz")[:1], (200,))
         self.assertEqual(self.get("/healthz")[2], b"ok\n")
