@@ -79,10 +79,12 @@ try {
   await page.keyboard.press('Tab');
   check(await page.evaluate(() => document.activeElement && document.activeElement.name) === 'user',
     'keyboard: Tab goes from the heading to the first field');
-  await page.evaluate(() => document.activeElement.blur());
-  await page.keyboard.press('Tab');
+  await page.keyboard.press('Shift+Tab'); // back past the heading (not a tab stop) to the language switch
+  check(await page.evaluate(() => document.activeElement && document.activeElement.id) === 'lang',
+    'keyboard: the language switch is reachable');
+  await page.keyboard.press('Shift+Tab'); // ... and the skip link, the first stop of the page
   check(await page.evaluate(() => document.activeElement && document.activeElement.id) === 'skip',
-    'keyboard: from the top, the first Tab reaches the skip link');
+    'keyboard: the skip link is the first tab stop');
   await axe('enrolment');
   await page.getByLabel('Gebruikersnaam').fill(cfg.user);
   await page.getByLabel('Volledige naam').fill(cfg.name);
