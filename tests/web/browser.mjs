@@ -29,6 +29,7 @@ function check(cond, what) {
   if (!cond) failures++;
 }
 
+rmSync(cfg.outdir, { recursive: true, force: true }); // no screenshot of an earlier run survives
 mkdirSync(cfg.outdir, { recursive: true });
 const profileDir = mkdtempSync(join(tmpdir(), 'casus-chromium-'));
 const ctx = await chromium.launchPersistentContext(profileDir, {
