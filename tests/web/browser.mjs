@@ -10,9 +10,11 @@
 // CONFIG: {url, spki, chromium, node_modules, outdir, root_hex, user, role,
 //          name, org, passphrase, certify: [argv with {req} {cert}],
 //          after_login: [[argv], ...] run once the browser user has logged in,
-//          expect: {purpose, reason, level}}
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+//          expect: {purpose, reason, level},
+//          restart: {pid, argv, log, port}: casusd to stop and start again (reconnect)}
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, openSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -64,6 +66,22 @@ async function axe(screen) {
   for (const v of res) console.log(`  axe ${screen}: ${v.impact} ${v.id} (${v.n}): ${v.help}`);
   check(bad.length === 0, `axe-core: no serious or critical violations on ${screen}`);
 }
+
+function portOpen(port) {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    s.on('connect', () => { s.destroy(); resolve(true); });
+    s.on('error', () => resolve(false));
+  });
+}
+
+async function until(what, f) {
+  for (const end = Date.now() + T; Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
+    if (await f()) return;
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+let restarted = null; // the casusd this script started again
 
 async function shot(name) {
   await page.screenshot({ path: join(cfg.outdir, `${name}.png`), fullPage: true });
@@ -147,7 +165,21 @@ try {
   await axe('casus list');
   await shot('04-casus-list');
 
-  // 5. English second
+  // 5. reconnect: casusd goes away and comes back; the page re-authenticates by itself
+  if (cfg.restart) {
+    process.kill(cfg.restart.pid, 'SIGTERM');
+    await page.locator('#status[data-state="reconnecting"]').waitFor();
+    check(true, 'the page shows that the connection is lost');
+    await until('the old casusd to release its port', async () => !(await portOpen(cfg.restart.port)));
+    const log = openSync(cfg.restart.log, 'a');
+    restarted = spawn(cfg.restart.argv[0], cfg.restart.argv.slice(1), { stdio: ['ignore', log, log] });
+    await page.locator('#status[data-state="online"]').waitFor();
+    await page.getByRole('button', { name: 'Vernieuwen' }).click();
+    await row.waitFor();
+    check(!(await page.getByRole('alert').count()), 'after the restart the page reconnected, logged in again and lists the casus');
+  }
+
+  // 6. English second
   await page.getByRole('button', { name: 'Switch to English' }).click();
   await page.getByRole('heading', { name: 'My cases' }).waitFor();
   check(await page.evaluate(() => document.documentElement.lang) === 'en', 'the language switch sets lang="en"');
@@ -167,6 +199,12 @@ try {
     /* ignore */
   }
 } finally {
+  if (restarted && restarted.exitCode === null) {
+    const gone = new Promise((r) => restarted.on('exit', r));
+    restarted.kill('SIGTERM');
+    await gone;
+    check(restarted.exitCode === 0, `the restarted casusd exited cleanly (${restarted.exitCode})`);
+  }
   await ctx.close();
   rmSync(profileDir, { recursive: true, force: true });
 }

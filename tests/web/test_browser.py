@@ -10,7 +10,8 @@ web-digest.txt against the served files, /healthz and /metrics still answered,
 no path outside the folder. Then browser.mjs drives Chromium (playwright-core):
 enrolment in the browser, `casus-admin certify`, certificate installation,
 login, and the casus list showing a casus the CLI user anna made, escalated and
-shared with the browser user. The browser trusts the test certificate by its
+shared with the browser user; casusd stopped and started again (the page
+reconnects and authenticates by itself). The browser trusts the test certificate by its
 SPKI hash only (--ignore-certificate-errors-spki-list), no global TLS bypass.
 Screenshots: $CASUS_BUILD/web/test-output/*.png.
 """
@@ -29,7 +30,7 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from harness import ADMIN, BUILD, CASUS, DEFAULT_USERS, Deployment, Server  # noqa: E402
+from harness import ADMIN, BUILD, CASUS, CASUSD, DEFAULT_USERS, Deployment, Server  # noqa: E402
 
 SITE = os.environ.get("CASUS_WEB_SITE", os.path.join(BUILD, "web", "site"))
 NODE_MODULES = os.environ.get("CASUS_NODE_MODULES", os.path.join(BUILD, "web", "npm", "node_modules"))
@@ -154,6 +155,8 @@ class WebTest(unittest.TestCase):
             "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}"],
             "after_login": [["sh", steps]],
             "expect": {"purpose": PURPOSE, "reason": REASON, "level": 3},
+            "restart": {"pid": self.srv.proc.pid, "argv": [CASUSD, "--config", self.srv.config],
+                        "log": self.srv.log_path, "port": d.port},
         }
         cfg_path = os.path.join(d.dir, "browser.json")
         with open(cfg_path, "w") as f:
@@ -164,6 +167,9 @@ class WebTest(unittest.TestCase):
         sys.stderr.write(p.stderr[-4000:])
         self.assertEqual(p.returncode, 0, "browser checks failed (screenshots in %s)" % OUT)
         self.assertIn("all browser checks passed", p.stdout)
+        self.srv.proc.wait(timeout=30)  # stopped by browser.mjs for the reconnect check
+        self.assertEqual(self.srv.proc.returncode, 0)
+        self.srv.check_log()
 
 
 if __name__ == "__main__":
