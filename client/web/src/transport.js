@@ -5,7 +5,8 @@
 // cheaper request). Server pushes go to the onPush listener. When the
 // connection drops, it reconnects with exponential backoff (0.5 s doubling
 // to 30 s, with jitter) and calls onOpen again, where the caller
-// authenticates anew; requests in flight fail with a NetworkError.
+// authenticates anew; requests in flight fail with a NetworkError. The first
+// connection is not retried: start() rejects, so the login screen can say so.
 // This layer trusts nothing it receives: it only frames and routes.
 
 export class NetworkError extends Error {}
@@ -90,6 +91,13 @@ export class Transport {
       this.pending.clear();
       if (this.stopped) {
         this.setState('offline');
+        return;
+      }
+      if (this.firstOpen) {
+        // never got in: report it to the login screen instead of retrying behind its back
+        this.firstOpen.reject(new NetworkError(`connection closed (${ev.code})`));
+        this.firstOpen = null;
+        this.stop();
         return;
       }
       this.scheduleReconnect(new NetworkError(`connection closed (${ev.code})`));
