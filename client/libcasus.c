@@ -33,6 +33,7 @@
 #include <cc_policy.h>
 #include <cc_audit.h>
 #include <cc_transfer.h>
+#include <ccore.h>
 #include <dirent.h>
 #include <errno.h>
 #include <malloc.h>
@@ -59,16 +60,10 @@
 #define HIST_CACHE_MAX 20000
 #define RING 512
 
-struct known_cert {
-	cc_cert cert;
-};
-
 struct loaded {
 	char hex[33];
-	cc_casus *cs;
+	ccore_casus *k;               /* the core's verified view of this casus */
 	uint64_t next_epoch;          /* next commit epoch to fetch */
-	struct known_cert *certs;     /* every certificate seen in the chain */
-	size_t ncerts;
 	json_t *granted;              /* messages received through grants: [{seq,msg}] */
 	json_t *commits;              /* every verified commit (base64), epoch order: for the cache */
 	json_t *hist;                 /* verified entries this device decrypted, seq order: for the cache */
@@ -96,7 +91,8 @@ struct casus_client {
 	cc_device_keys *keys;
 	cc_cert cert;
 	int have_cert;
-	cc_policy policy;
+	ccore *core;                  /* every trust decision (client/core/ccore.h) */
+	cc_policy policy;             /* copy of the core's verified policy */
 	int have_policy;
 	struct conn *conn;
 	char err[512];
@@ -115,6 +111,8 @@ struct casus_client {
 	int ever_connected;
 	int offline_reported;
 	int last_ok_online;
+	int refused;                  /* first verdict of the core on a message since reset (0: none) */
+	char refused_msg[512];
 };
 
 /* ---- errors ------------------------------------------------------------------ */
@@ -137,6 +135,19 @@ __attribute__((format(printf, 3, 4))) static int fail(casus_client *c, int rc, c
 		snprintf(c->code, sizeof c->code, "%s", code);
 	}
 	return rc;
+}
+
+/* A verdict of the core: its stable code and sentence; the casus rc for it. */
+static int core_fail(casus_client *c, int crc)
+{
+	snprintf(c->code, sizeof c->code, "%s", ccore_code(crc));
+	snprintf(c->err, sizeof c->err, "%s", ccore_message(c->core));
+	return crc == CCORE_E_NOMEM ? CASUS_E_INTERNAL : crc == CCORE_E_FORBIDDEN ? CASUS_E_USAGE : CASUS_E_VERIFY;
+}
+
+json_t *casus_take_warnings(casus_client *c)
+{
+	return c->core ? ccore_take_warnings(c->core) : json_array();
 }
 
 static void clear_err(casus_client *c)
@@ -491,14 +502,27 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 		c->delivered = json_array();
 		c->backoff_ms = BACKOFF_MIN_MS;
 	}
+	if (rc == CASUS_OK && ccore_new(&c->core, c->root, c->keys, &c->cert) != CCORE_OK) {
+		snprintf(err, errlen, "out of memory");
+		rc = CASUS_E_INTERNAL;
+	}
 	if (rc == CASUS_OK) {
-		/* the newest policy seen before, if any (verified again) */
+		/* the newest policy and revocation list seen before, if any: the
+		 * core verifies them again and never lets them go back */
 		char path[1024];
 		size_t n = 0;
+		int changed = 0;
 		path_in(path, sizeof path, dir, "policy.bin");
 		uint8_t *pb = fio_read(path, 1 << 20, &n);
-		if (pb && cc_policy_decode(pb, n, &c->policy) == CC_OK && cc_policy_verify(&c->policy, c->root, NULL) == CC_OK)
+		if (pb && ccore_policy_offer(c->core, pb, n, 1, &changed) == CCORE_OK) {
+			c->policy = *ccore_policy(c->core);
 			c->have_policy = 1;
+		}
+		free(pb);
+		path_in(path, sizeof path, dir, "revlist.bin");
+		pb = fio_read(path, 1 << 24, &n);
+		if (pb && ccore_revlist_offer(c->core, pb, n, (int64_t)time(NULL), 1, &changed) != CCORE_OK)
+			ccore_warn(c->core, "revoked", "the stored revocation list does not verify: fetched again");
 		free(pb);
 	}
 	if (rc != CASUS_OK) {
@@ -522,8 +546,7 @@ void casus_client_free(casus_client *c)
 			cache_save(c, &c->cache[i]);
 	conn_close(c->conn);
 	for (size_t i = 0; i < c->ncache; i++) {
-		cc_casus_free(c->cache[i].cs);
-		free(c->cache[i].certs);
+		ccore_casus_free(c->cache[i].k);
 		json_decref(c->cache[i].granted);
 		json_decref(c->cache[i].commits);
 		json_decref(c->cache[i].hist);
@@ -531,6 +554,7 @@ void casus_client_free(casus_client *c)
 	json_decref(c->pending);
 	json_decref(c->delivered);
 	sodium_free(c->cache_key);
+	ccore_free(c->core);
 	cc_device_keys_free(c->keys);
 	cc_keystore_free(c->ks);
 	sodium_memzero(c, sizeof *c);
@@ -587,34 +611,51 @@ static int fetch_policy(casus_client *c)
 		return rc;
 	uint8_t *pb = NULL;
 	size_t pl = 0;
-	cc_policy p;
-	if (proto_get_b64(r, "policy", 1 << 20, &pb, &pl) || cc_policy_decode(pb, pl, &p) != CC_OK) {
-		free(pb);
-		json_decref(r);
-		return fail(c, CASUS_E_VERIFY, "the server's policy does not decode");
-	}
+	int changed = 0, crc = CCORE_E_INVALID;
+	if (proto_get_b64(r, "policy", 1 << 20, &pb, &pl) == 0)
+		crc = ccore_policy_offer(c->core, pb, pl, 0, &changed);
 	json_decref(r);
-	int vrc = cc_policy_verify(&p, c->root, NULL);
-	if (vrc != CC_OK) {
+	if (crc != CCORE_OK) {
 		free(pb);
-		return fail(c, CASUS_E_VERIFY, "the server's policy is not signed by the deployment root: %s",
-		            cc_strerror(vrc));
+		return core_fail(c, crc);
 	}
-	if (c->have_policy && p.number < c->policy.number) {
-		free(pb);
-		return fail(c, CASUS_E_VERIFY,
-		            "the server offers policy %llu, older than policy %llu held here: refused",
-		            (unsigned long long)p.number, (unsigned long long)c->policy.number);
-	}
-	if (!c->have_policy || p.number > c->policy.number) {
+	if (changed) {
 		char path[1024];
 		path_in(path, sizeof path, c->dir, "policy.bin");
 		fio_write_atomic(path, pb, pl, 0600);
 	}
-	c->policy = p;
+	c->policy = *ccore_policy(c->core);
 	c->have_policy = 1;
 	free(pb);
 	return CASUS_OK;
+}
+
+/* The deployment's revocation list (revlist.get): the core refuses one older
+ * than held; stored in the profile so it never goes back. */
+static int fetch_revlist(casus_client *c)
+{
+	json_t *r = NULL;
+	int rc = request(c, json_pack("{ss}", "type", "revlist.get"), &r);
+	if (rc)
+		return rc;
+	uint8_t *rb = NULL;
+	size_t rl = 0;
+	int changed = 0, crc;
+	json_t *v = json_object_get(r, "revlist");
+	if (json_is_null(v) || !v)
+		crc = ccore_revlist_offer(c->core, NULL, 0, (int64_t)time(NULL), 0, &changed);
+	else if (proto_get_b64(r, "revlist", 1 << 24, &rb, &rl) == 0)
+		crc = ccore_revlist_offer(c->core, rb, rl, (int64_t)time(NULL), 0, &changed);
+	else
+		crc = CCORE_E_INVALID;
+	json_decref(r);
+	if (crc == CCORE_OK && changed) {
+		char path[1024];
+		path_in(path, sizeof path, c->dir, "revlist.bin");
+		fio_write_atomic(path, rb, rl, 0600);
+	}
+	free(rb);
+	return crc == CCORE_OK ? CASUS_OK : core_fail(c, crc);
 }
 
 static void resume_tracked(casus_client *c);
@@ -659,7 +700,7 @@ int casus_client_connect(casus_client *c)
 	if (rc)
 		return rc;
 	json_decref(r);
-	if ((rc = fetch_policy(c)) != CASUS_OK)
+	if ((rc = fetch_policy(c)) != CASUS_OK || (rc = fetch_revlist(c)) != CASUS_OK)
 		return rc;
 	c->ever_connected = 1;
 	c->backoff_ms = BACKOFF_MIN_MS;
@@ -682,35 +723,9 @@ static int parse_casus(casus_client *c, const char *hex, uint8_t id[16])
 	return CASUS_OK;
 }
 
-static void remember_certs(struct loaded *L, const uint8_t *commit, size_t n)
-{
-	cc_commit cm;
-	if (cc_commit_decode(commit, n, &cm) != CC_OK)
-		return;
-	for (uint16_t i = 0; i < cm.nroster; i++) {
-		int seen = 0;
-		for (size_t j = 0; j < L->ncerts; j++)
-			if (memcmp(L->certs[j].cert.device_id, cm.roster[i].cert.device_id, 16) == 0) {
-				seen = 1;
-				break;
-			}
-		if (seen)
-			continue;
-		struct known_cert *nc = realloc(L->certs, (L->ncerts + 1) * sizeof(*nc));
-		if (!nc)
-			break;
-		L->certs = nc;
-		L->certs[L->ncerts++].cert = cm.roster[i].cert;
-	}
-	cc_commit_free(&cm);
-}
-
 static const cc_cert *known_cert(const struct loaded *L, const uint8_t dev[16])
 {
-	for (size_t j = 0; j < L->ncerts; j++)
-		if (memcmp(L->certs[j].cert.device_id, dev, 16) == 0)
-			return &L->certs[j].cert;
-	return NULL;
+	return ccore_cert(L->k, dev);
 }
 
 /* ---- local cache ----------------------------------------------------------------- */
@@ -725,14 +740,19 @@ static void cache_bind(const casus_client *c, const char *hex, char *out, size_t
 	snprintf(out, cap, "%s/%s", hex, c->devhex);
 }
 
+static int casus_id_of(const char *hex, uint8_t id[16])
+{
+	size_t n = 0;
+	return hex && strlen(hex) == 32 && sodium_hex2bin(id, 16, hex, 32, NULL, &n, NULL) == 0 && n == 16 ? 0 : -1;
+}
+
 static void loaded_reset(casus_client *c, struct loaded *L)
 {
-	cc_casus_free(L->cs);
-	L->cs = NULL;
-	(void)cc_casus_new(c->keys, &c->cert, &L->cs);
-	free(L->certs);
-	L->certs = NULL;
-	L->ncerts = 0;
+	uint8_t id[16];
+	ccore_casus_free(L->k);
+	L->k = NULL;
+	if (casus_id_of(L->hex, id) == 0)
+		(void)ccore_casus_new(c->core, id, &L->k);
 	L->next_epoch = 0;
 	json_array_clear(L->commits);
 	json_array_clear(L->hist);
@@ -765,8 +785,9 @@ static void cache_save(casus_client *c, struct loaded *L)
 	char path[1024], bind[80];
 	if (!c->cache_key || !L->next_epoch)
 		return;
-	json_t *o = json_pack("{sisssIsIsOsO}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "upto",
-	                      (json_int_t)L->upto, "commits", L->commits, "hist", L->hist);
+	json_t *o = json_pack("{sisssIsIsOsOso}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "upto",
+	                      (json_int_t)L->upto, "commits", L->commits, "hist", L->hist, "core",
+	                      ccore_casus_save(L->k));
 	size_t n = 0;
 	char *text = o ? dump_wipeable(o, &n) : NULL;
 	json_decref(o);
@@ -802,10 +823,10 @@ static void cache_load(casus_client *c, struct loaded *L)
 		json_t *wrap = json_pack("{sO}", "commit", cb64);
 		uint8_t *cb = NULL;
 		size_t cl = 0;
+		/* this device's own verified copy: judged as of each commit's time */
 		int ok = proto_get_b64(wrap, "commit", CC_COMMIT_MAX_BYTES, &cb, &cl) == 0 &&
-		         cc_casus_apply_commit(L->cs, cb, cl, &c->policy, c->root, (int64_t)time(NULL), NULL) == CC_OK;
+		         ccore_apply_commit(L->k, cb, cl, (int64_t)time(NULL), 0) == CCORE_OK;
 		if (ok) {
-			remember_certs(L, cb, cl);
 			json_array_append(L->commits, cb64);
 			L->next_epoch++;
 		}
@@ -821,6 +842,7 @@ static void cache_load(casus_client *c, struct loaded *L)
 	json_t *h = json_object_get(o, "hist");
 	if (json_is_array(h))
 		json_array_extend(L->hist, h);
+	ccore_casus_restore(L->k, json_object_get(o, "core"));
 	json_int_t upto = json_integer_value(json_object_get(o, "upto"));
 	L->upto = upto > 0 ? (uint64_t)upto : 0;
 	json_t *cs = json_object_get(o, "saved");
@@ -881,7 +903,8 @@ static struct loaded *get_loaded(casus_client *c, const char *hex)
 	struct loaded *L = &c->cache[c->ncache];
 	memset(L, 0, sizeof *L);
 	snprintf(L->hex, sizeof L->hex, "%s", hex);
-	if (cc_casus_new(c->keys, &c->cert, &L->cs) != CC_OK)
+	uint8_t id[16];
+	if (casus_id_of(hex, id) != 0 || ccore_casus_new(c->core, id, &L->k) != CCORE_OK)
 		return NULL;
 	L->granted = json_array();
 	L->commits = json_array();
@@ -907,15 +930,16 @@ static void accept_transfers(casus_client *c, struct loaded *L);
 static int needs_transfer(const casus_client *c, const struct loaded *L)
 {
 	int other = 0;
-	for (size_t i = 0; i < L->ncerts; i++)
-		if (strcmp(L->certs[i].cert.user_id, c->cert.user_id) == 0 &&
-		    strcmp(L->certs[i].cert.role, c->cert.role) == 0 &&
-		    memcmp(L->certs[i].cert.device_id, c->keys->device_id, 16) != 0)
+	const cc_cert *certs = NULL;
+	size_t ncerts = ccore_certs(L->k, &certs);
+	for (size_t i = 0; i < ncerts; i++)
+		if (strcmp(certs[i].user_id, c->cert.user_id) == 0 && strcmp(certs[i].role, c->cert.role) == 0 &&
+		    memcmp(certs[i].device_id, c->keys->device_id, 16) != 0)
 			other = 1;
 	if (!other)
 		return 0;
 	for (int a = 0; a < c->policy.naudiences; a++)
-		if (cc_casus_has_epoch_key(L->cs, 0, a))
+		if (cc_casus_has_epoch_key(ccore_cc(L->k), 0, a))
 			return 0;
 	return 1;
 }
@@ -941,48 +965,62 @@ static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 		}
 		return fail(c, CASUS_E_NETWORK, "cannot reach the server and there is no local copy of casus %s", hex);
 	}
+	ccore_pager pg = {0};
+	const int64_t now = (int64_t)time(NULL);
 	for (;;) {
 		json_t *r = NULL;
 		json_t *req = json_pack("{sssssI}", "type", "commit.fetch", "casus", hex, "from", (json_int_t)L->next_epoch);
-		if ((rc = request(c, req, &r)))
+		if ((rc = request(c, req, &r))) {
+			if ((rc == CASUS_E_NOT_FOUND || (rc == CASUS_E_SERVER && strcmp(c->code, "forbidden") == 0)) &&
+			    ccore_unverified_removal(L->k) != CCORE_OK)
+				return core_fail(c, CCORE_E_ROLLBACK); /* keep the verified copy */
 			return rc;
+		}
 		json_t *arr = json_object_get(r, "commits");
-		size_t i;
+		int more = json_is_true(json_object_get(r, "more"));
+		size_t i, got = 0;
 		json_t *o;
 		json_array_foreach(arr, i, o) {
 			uint8_t *cb = NULL;
 			size_t cl = 0;
 			uint64_t ep = 0;
-			if (proto_get_u64(o, "epoch", UINT32_MAX, &ep) || ep != L->next_epoch ||
-			    proto_get_b64(o, "commit", CC_COMMIT_MAX_BYTES, &cb, &cl)) {
+			if (proto_get_u64(o, "epoch", UINT32_MAX, &ep) || proto_get_b64(o, "commit", CC_COMMIT_MAX_BYTES, &cb, &cl)) {
 				free(cb);
 				json_decref(r);
 				return fail(c, CASUS_E_VERIFY, "the server sent a broken commit chain (epoch %llu)",
 				            (unsigned long long)L->next_epoch);
 			}
-			int crc = cc_casus_apply_commit(L->cs, cb, cl, &c->policy, c->root, (int64_t)time(NULL), NULL);
-			if (crc != CC_OK) {
-				free(cb);
+			/* the core decides: bound to this casus, continuing the verified
+			 * copy, not dated ahead, the head also valid at this device's time */
+			int head = !more && i + 1 == json_array_size(arr);
+			int crc = ccore_apply_commit(L->k, cb, cl, now, head);
+			free(cb);
+			if (crc != CCORE_OK) {
 				json_decref(r);
-				return fail(c, CASUS_E_VERIFY, "commit %llu of this casus does not verify (%s): refused",
-				            (unsigned long long)ep, cc_errname(crc));
+				return core_fail(c, crc);
 			}
-			remember_certs(L, cb, cl);
 			json_array_append(L->commits, json_object_get(o, "commit"));
 			/* the roster or level changed: what this device may read may have
 			 * changed too, so the next full history asks the server again */
 			L->upto = 0;
 			L->dirty = 1;
-			free(cb);
 			L->next_epoch++;
+			got++;
 		}
-		int more = json_is_true(json_object_get(r, "more"));
 		json_decref(r);
-		if (!more)
+		int step = ccore_paging_step(&pg, got, more);
+		if (step < 0)
+			return core_fail(c, step);
+		if (!step)
 			break;
 	}
-	if (cc_chain_find(cc_casus_chain(L->cs), c->keys->device_id) < 0) {
-		/* not (or no longer) a member: nothing more to fetch, keep no copy */
+	int drc = ccore_chain_done(L->k, now);
+	if (L->dirty || drc != CCORE_OK)
+		cache_save(c, L);
+	if (drc != CCORE_OK)
+		return core_fail(c, drc);
+	if (!ccore_is_member(L->k)) {
+		/* the verified chain removed this device (or never had it): no copy */
 		if (json_array_size(L->hist))
 			cache_forget(c, hex);
 		*out = L;
@@ -999,24 +1037,38 @@ static int load_casus(casus_client *c, const char *hex, struct loaded **out)
 	json_array_foreach(json_object_get(r, "grants"), i, g) {
 		uint8_t *gb = NULL;
 		size_t gl = 0;
-		if (proto_get_b64(g, "grant", CC_COMMIT_MAX_BYTES, &gb, &gl) == 0) {
-			int grc = cc_casus_accept_grant(L->cs, &c->policy, gb, gl);
-			if (grc == CC_OK || grc == CC_ERR_REPLAY) {
-				size_t j;
-				json_t *m;
-				json_array_foreach(json_object_get(g, "messages"), j, m)
-					json_array_append(L->granted, m);
-			}
+		if (proto_get_b64(g, "grant", CC_COMMIT_MAX_BYTES, &gb, &gl) != 0)
+			continue;
+		json_t *ms = json_object_get(g, "messages");
+		size_t nm = json_array_size(ms), j;
+		uint8_t **mb = calloc(nm ? nm : 1, sizeof *mb);
+		size_t *ml = calloc(nm ? nm : 1, sizeof *ml);
+		json_t *m;
+		int grc = mb && ml ? CCORE_OK : CCORE_E_NOMEM;
+		json_array_foreach(ms, j, m) {
+			if (grc == CCORE_OK && proto_get_b64(m, "msg", PROTO_MAX_FRAME, &mb[j], &ml[j]) != 0)
+				grc = CCORE_E_TAMPERED;
 		}
+		if (grc == CCORE_OK)
+			grc = ccore_accept_grant(L->k, gb, gl, (const uint8_t *const *)mb, ml, nm);
+		for (j = 0; mb && j < nm; j++)
+			free(mb[j]);
+		free(mb);
+		free(ml);
 		free(gb);
+		if (grc == CCORE_OK) {
+			json_array_foreach(ms, j, m)
+				json_array_append(L->granted, m);
+		} else if (grc == CCORE_E_GRANT_AUDIENCE || grc == CCORE_E_WRONG_CASUS) {
+			json_decref(r);
+			return core_fail(c, grc);
+		}
 	}
 	json_decref(r);
 	if (!L->xfer_checked && needs_transfer(c, L)) {
 		L->xfer_checked = 1;
 		accept_transfers(c, L);
 	}
-	if (cc_chain_find(cc_casus_chain(L->cs), c->keys->device_id) < 0 && json_array_size(L->hist))
-		cache_forget(c, hex); /* removed: keep no local copy */
 	*out = L;
 	return CASUS_OK;
 }
@@ -1053,17 +1105,33 @@ static int lookup_user(casus_client *c, const char *user, cc_cert **certs, size_
 		json_decref(r);
 		return fail(c, CASUS_E_INTERNAL, "out of memory");
 	}
+	int bad = CCORE_OK;
 	json_array_foreach(devs, i, o) {
 		uint8_t *cb = NULL;
 		size_t cl = 0;
 		cc_cert ct;
-		/* the server's directory is only a hint: verify every certificate here */
-		if (proto_get_b64(o, "cert", CC_CERT_MAX, &cb, &cl) == 0 && cc_cert_decode(cb, cl, &ct) == CC_OK &&
-		    cc_cert_verify(&ct, c->root, (int64_t)time(NULL), NULL) == CC_OK && strcmp(ct.user_id, user) == 0)
+		/* the server's directory is only a hint: the core judges every
+		 * certificate (root, validity now, revocation list); the directory
+		 * lists only current devices, so a revoked one is a hostile answer */
+		int crc = proto_get_b64(o, "cert", CC_CERT_MAX, &cb, &cl) == 0
+		              ? ccore_dir_cert(c->core, cb, cl, user, (int64_t)time(NULL), &ct)
+		              : CCORE_E_INVALID;
+		if (crc == CCORE_OK)
 			arr[(*n)++] = ct;
+		else if (crc == CCORE_E_REVOKED && bad == CCORE_OK)
+			bad = crc;
 		free(cb);
 	}
 	json_decref(r);
+	if (bad != CCORE_OK) {
+		free(arr);
+		*n = 0;
+		snprintf(c->code, sizeof c->code, "revoked");
+		return fail(c, CASUS_E_VERIFY,
+		            "Ingetrokken apparaat in de adreslijst. The directory lists a revoked device of %s: refused, "
+		            "nothing is sealed to it",
+		            user);
+	}
 	if (!*n) {
 		free(arr);
 		return fail(c, CASUS_E_NOT_FOUND, "no certified device of user %s is known to the server", user);
@@ -1142,10 +1210,17 @@ int casus_new_retention(casus_client *c, const char *title, const char *purpose,
 		goto out;
 	uint8_t id[16];
 	cc_commit_new_casus_id(id);
-	int crc = cc_commit_create(id, level ? level : 1, all, nall, c->keys, &c->cert, &c->policy, c->root,
-	                           (int64_t)time(NULL), "casus opened", &w);
-	if (crc != CC_OK || w.err) {
-		rc = fail(c, CASUS_E_VERIFY, "cannot open the casus: %s", cc_strerror(crc));
+	ccore_casus *fresh = NULL;
+	cc_commit_change chg = {.type = CC_COMMIT_CREATE, .level = level ? level : 1, .add = all, .nadd = nall,
+	                        .reason = "casus opened"};
+	memcpy(chg.casus_id, id, sizeof id);
+	int crc = ccore_casus_new(c->core, id, &fresh);
+	if (crc == CCORE_OK)
+		crc = ccore_build(fresh, &chg, (int64_t)time(NULL), &w);
+	ccore_casus_free(fresh);
+	if (crc != CCORE_OK || w.err) {
+		rc = crc == CCORE_E_FORBIDDEN ? fail(c, CASUS_E_USAGE, "cannot open the casus: %s", ccore_message(c->core))
+		                              : core_fail(c, crc ? crc : CCORE_E_NOMEM);
 		goto out;
 	}
 	json_t *req = json_pack("{ssssss}", "type", "casus.create", "purpose", purpose, "basis", basis);
@@ -1162,7 +1237,7 @@ int casus_new_retention(casus_client *c, const char *title, const char *purpose,
 		if ((rc = load_casus(c, casus_hex, &L)))
 			goto out;
 		/* the title travels encrypted, like every other content */
-		int aud = aud_default(c, cc_casus_chain(L->cs));
+		int aud = aud_default(c, ccore_chain(L->k));
 		if (aud >= 0)
 			rc = queue_post(c, casus_hex, c->policy.audiences[aud].name, NULL, "title", title, NULL, NULL);
 	}
@@ -1252,10 +1327,19 @@ static int outbox_encrypt(casus_client *c, struct loaded *L, json_t *e)
 	const char *gn = json_string_value(json_object_get(e, "ground"));
 	const char *kind = json_string_value(json_object_get(e, "kind"));
 	const char *text = json_string_value(json_object_get(e, "text"));
-	int aud = an && *an ? cc_policy_audience_index(&c->policy, an) : aud_default(c, cc_casus_chain(L->cs));
+	int aud = an && *an ? cc_policy_audience_index(&c->policy, an) : aud_default(c, ccore_chain(L->k));
 	int g = gn ? cc_ground_from_name(gn) : CC_GROUND_NONE;
 	if (aud < 0 || g < 0 || !text)
 		return fail(c, CASUS_E_USAGE, "the queued message names an unknown audience or ground");
+	/* the core decides: nothing while an own removal is unconfirmed, and
+	 * never for more recipients than when the post was written */
+	int crc0 = ccore_may_post(L->k);
+	if (crc0 == CCORE_OK)
+		crc0 = ccore_outbox_may_encrypt(L->k, aud, json_object_get(e, "recipients"));
+	if (crc0 != CCORE_OK)
+		return core_fail(c, crc0);
+	if (!json_object_get(e, "recipients"))
+		json_object_set_new(e, "recipients", ccore_recipients(L->k, aud));
 	json_t *body = json_pack("{siss}", "v", 1, "kind", kind ? kind : "note");
 	json_object_set_new(body, "text", json_string(text));
 	size_t ptl = 0;
@@ -1270,8 +1354,8 @@ static int outbox_encrypt(casus_client *c, struct loaded *L, json_t *e)
 	if (floor <= c->counter_floor)
 		floor = c->counter_floor + 1;
 	c->counter_floor = floor;
-	cc_casus_set_send_counter(L->cs, floor);
-	int crc = cc_casus_encrypt(L->cs, &c->policy, aud, (uint8_t)g, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
+	cc_casus_set_send_counter(ccore_cc(L->k), floor);
+	int crc = cc_casus_encrypt(ccore_cc(L->k), &c->policy, aud, (uint8_t)g, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
 	sealed_free(pt, ptl + 1);
 	int rc = CASUS_OK;
 	cc_message m;
@@ -1302,13 +1386,14 @@ static int outbox_encrypt(casus_client *c, struct loaded *L, json_t *e)
 static int history_has_id(casus_client *c, const char *hex, uint64_t after, const char *mid, uint64_t *seq_out)
 {
 	uint64_t cursor = after;
-	for (int pages = 0; pages < 200; pages++) {
+	ccore_pager pg = {0};
+	for (;;) {
 		json_t *r = NULL;
 		if (request(c, json_pack("{sssssIsi}", "type", "history", "casus", hex, "after", (json_int_t)cursor, "limit",
 		                         500),
 		            &r) != CASUS_OK)
 			return -1;
-		size_t i;
+		size_t i, got = 0;
 		json_t *o;
 		json_array_foreach(json_object_get(r, "messages"), i, o) {
 			uint8_t *mb = NULL;
@@ -1316,8 +1401,10 @@ static int history_has_id(casus_client *c, const char *hex, uint64_t after, cons
 			uint64_t seq = 0;
 			cc_message m;
 			char id[33];
-			if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq) == 0)
-				cursor = seq;
+			if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq) || seq <= cursor)
+				continue;
+			cursor = seq;
+			got++;
 			if (proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml) == 0 && cc_message_decode(mb, ml, &m) == CC_OK) {
 				proto_hex16(m.h.message_id, id);
 				if (strcmp(id, mid) == 0) {
@@ -1331,7 +1418,10 @@ static int history_has_id(casus_client *c, const char *hex, uint64_t after, cons
 		}
 		int more = json_is_true(json_object_get(r, "more"));
 		json_decref(r);
-		if (!more)
+		int step = ccore_paging_step(&pg, got, more);
+		if (step < 0)
+			return -1;
+		if (!step)
 			break;
 	}
 	return 0;
@@ -1357,7 +1447,7 @@ static int outbox_deliver(casus_client *c, const char *name, json_t *e, int mayb
 				rc = CASUS_E_QUEUED;
 			break;
 		}
-		const cc_chain_state *st = cc_casus_chain(L->cs);
+		const cc_chain_state *st = ccore_chain(L->k);
 		if (!json_object_get(e, "msg") ||
 		    (uint64_t)json_integer_value(json_object_get(e, "epoch")) != st->epoch) {
 			if (json_object_get(e, "msg") && maybe_sent) {
@@ -1428,7 +1518,7 @@ static int outbox_deliver(casus_client *c, const char *name, json_t *e, int mayb
 	} else if (rc != CASUS_OK && rc != CASUS_E_INTERNAL) {
 		/* refused for good: a post queued earlier is kept (marked failed) so
 		 * `casus outbox` can tell; a post made just now was reported at once */
-		if (from_disk)
+		if (from_disk || strcmp(c->code, "audience_widened") == 0)
 			outbox_fail(c, name, e);
 		else
 			outbox_remove(c, name);
@@ -1510,7 +1600,7 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 		 * keys at least weekly, done by whichever member posts first. */
 		const char *env = getenv("CASUS_ROTATE_SECS");
 		int64_t every = env && *env ? (int64_t)strtoll(env, NULL, 10) : CASUS_ROTATE_SECS;
-		if (every > 0 && (int64_t)time(NULL) - cc_casus_chain(L->cs)->time >= every) {
+		if (every > 0 && (int64_t)time(NULL) - ccore_chain(L->k)->time >= every) {
 			if (casus_rotate(c, casus_hex, "weekly key rotation") == CASUS_OK)
 				rc = load_casus(c, casus_hex, &L);
 			clear_err(c);
@@ -1525,7 +1615,7 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 			*seq = 0;
 		return queue_post(c, casus_hex, audience ? audience : "", ground, "note", text, seq, msgid_hex);
 	}
-	int aud = audience ? cc_policy_audience_index(&c->policy, audience) : (L ? aud_default(c, cc_casus_chain(L->cs)) : -2);
+	int aud = audience ? cc_policy_audience_index(&c->policy, audience) : (L ? aud_default(c, ccore_chain(L->k)) : -2);
 	if (aud == -2) {
 		if (seq)
 			*seq = 0;
@@ -1538,7 +1628,7 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 		return fail(c, CASUS_E_USAGE,
 		            "unknown ground %s (consent, legal_duty, conflict_of_duties, right_to_report, no_care_info)",
 		            ground);
-	if (L && !cc_casus_has_epoch_key(L->cs, cc_casus_chain(L->cs)->epoch, aud))
+	if (L && !cc_casus_has_epoch_key(ccore_cc(L->k), ccore_chain(L->k)->epoch, aud))
 		return fail(c, CASUS_E_USAGE, "you are not in the audience %s of this casus", c->policy.audiences[aud].name);
 	if (seq)
 		*seq = 0;
@@ -1639,7 +1729,8 @@ static json_t *cert_json(const cc_cert *ct)
 	                 "device", dev);
 }
 
-/* live: a pushed message (replay tracker and counter order apply); else history. */
+/* live: a pushed message (replay tracker and counter order apply); else history.
+ * The core decides whether it is shown; a refusal is kept in c->refused. */
 static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml, int live)
 {
 	json_t *o = json_object();
@@ -1647,7 +1738,12 @@ static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const
 	cc_message m;
 	if (cc_message_decode(mb, ml, &m) != CC_OK) {
 		json_object_set_new(o, "verified", json_false());
-		json_object_set_new(o, "error", json_string("message does not decode"));
+		json_object_set_new(o, "error", json_string("tampered"));
+		if (!c->refused) {
+			c->refused = CCORE_E_TAMPERED;
+			snprintf(c->refused_msg, sizeof c->refused_msg, "message #%llu does not decode: refused",
+			         (unsigned long long)seq);
+		}
 		return o;
 	}
 	char mid[33];
@@ -1665,9 +1761,8 @@ static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const
 		json_object_set_new(o, "sender", cert_json(sc));
 	cc_wbuf pt;
 	cc_w_init_secret(&pt);
-	int rc = live ? cc_casus_decrypt(L->cs, &c->policy, mb, ml, &pt, NULL)
-	              : cc_casus_decrypt_history(L->cs, &c->policy, mb, ml, &pt, NULL);
-	if (rc == CC_OK) {
+	int rc = ccore_open_message(L->k, seq, mb, ml, live, (int64_t)time(NULL), &pt, NULL);
+	if (rc == CCORE_OK) {
 		json_t *body = json_loadb((const char *)pt.p, pt.len, JSON_REJECT_DUPLICATES, NULL);
 		const char *t = json_string_value(json_object_get(body, "text"));
 		const char *kind = json_string_value(json_object_get(body, "kind"));
@@ -1675,13 +1770,32 @@ static json_t *decode_one(casus_client *c, struct loaded *L, uint64_t seq, const
 		json_object_set_new(o, "kind", json_string(kind ? kind : "note"));
 		json_object_set_new(o, "text", json_string(t ? t : ""));
 		json_decref(body);
+		hist_add(L, o);
 	} else {
 		json_object_set_new(o, "verified", json_false());
-		json_object_set_new(o, "error", json_string(cc_errname(rc)));
+		json_object_set_new(o, "error", json_string(ccore_code(rc)));
+		if (rc != CCORE_E_NO_KEY && !c->refused) {
+			c->refused = rc;
+			snprintf(c->refused_msg, sizeof c->refused_msg, "message #%llu: %s", (unsigned long long)seq,
+			         ccore_message(c->core));
+		}
+		if (rc == CCORE_E_NO_KEY)
+			hist_add(L, o); /* kept without content, so it stays marked */
 	}
 	cc_w_free(&pt);
-	hist_add(L, o);
 	return o;
+}
+
+/* After decoding a listing: a message the core refused fails the command. */
+static int refused_fail(casus_client *c)
+{
+	int r = c->refused;
+	c->refused = 0;
+	if (!r)
+		return CASUS_OK;
+	snprintf(c->code, sizeof c->code, "%s", ccore_code(r));
+	snprintf(c->err, sizeof c->err, "%s", c->refused_msg);
+	return CASUS_E_VERIFY;
 }
 
 static int seq_in(const json_t *arr, uint64_t seq)
@@ -1698,12 +1812,14 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 {
 	clear_err(c);
 	struct loaded *L = NULL;
+	c->refused = 0;
 	int rc = load_casus(c, casus_hex, &L);
 	if (rc)
 		return rc;
 	json_t *res = json_array();
 	size_t i;
 	json_t *o;
+	ccore_pager pg = {0};
 	if (!casus_is_online(c)) {
 		/* offline: the local copy (casus_is_online tells the caller) */
 		json_array_foreach(L->hist, i, o) {
@@ -1753,6 +1869,7 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			return rc;
 		}
 		json_t *msgs = json_object_get(r, "messages");
+		size_t got = 0;
 		json_array_foreach(msgs, i, o) {
 			uint64_t seq = 0;
 			uint8_t *mb = NULL;
@@ -1761,17 +1878,31 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 				free(mb);
 				continue;
 			}
+			if (seq <= cursor) {
+				free(mb); /* not after the cursor: no progress */
+				continue;
+			}
 			if (!seq_in(res, seq))
 				json_array_append_new(res, decode_one(c, L, seq, mb, ml, 0));
 			free(mb);
 			cursor = seq;
+			got++;
 			if (seq > last)
 				last = seq;
 		}
 		int more = json_is_true(json_object_get(r, "more"));
 		json_decref(r);
-		if (!more || limit)
+		int step = ccore_paging_step(&pg, got, more && !limit);
+		if (step < 0) {
+			json_decref(res);
+			return core_fail(c, step);
+		}
+		if (!step)
 			break;
+	}
+	if ((rc = refused_fail(c)) != CASUS_OK) {
+		json_decref(res);
+		return rc; /* the local copy does not move past a refused message */
 	}
 	if (whole && last > L->upto) {
 		L->upto = last; /* everything up to here is now held */
@@ -1817,7 +1948,7 @@ int casus_members(casus_client *c, const char *casus_hex, json_t **out)
 	int rc = load_casus(c, casus_hex, &L);
 	if (rc)
 		return rc;
-	const cc_chain_state *st = cc_casus_chain(L->cs);
+	const cc_chain_state *st = ccore_chain(L->k);
 	json_t *members = json_array();
 	for (size_t i = 0; i < st->nroster; i++) {
 		const cc_cert *ct = &st->roster[i].cert;
@@ -1836,28 +1967,61 @@ int casus_members(casus_client *c, const char *casus_hex, json_t **out)
 	return CASUS_OK;
 }
 
+/* Post a commit; it is done only when the fetched chain's verified head is
+ * this very commit (the core checks: withheld_commit otherwise). Until then a
+ * removal it makes stays pending in the core, and nothing is posted to the
+ * casus (ccore_may_post). */
 static int post_commit(casus_client *c, struct loaded *L, cc_wbuf *w)
 {
+	int crc = ccore_expect_head(L->k, w->p, w->len);
+	if (crc != CCORE_OK)
+		return core_fail(c, crc);
+	L->dirty = 1;
+	cache_save(c, L); /* the pending commit survives a crash */
 	json_t *req = json_pack("{ssss}", "type", "commit.post", "casus", L->hex);
 	proto_set_b64(req, "commit", w->p, w->len);
 	json_t *r = NULL;
 	int rc = request(c, req, &r);
 	json_decref(r);
-	if (rc == CASUS_OK) {
-		/* apply our own commit the same way everyone else does */
-		struct loaded *L2;
-		char hex[33];
-		snprintf(hex, sizeof hex, "%s", L->hex);
-		rc = load_casus(c, hex, &L2);
-		if ((rc == CASUS_E_SERVER && strcmp(c->code, "forbidden") == 0) || rc == CASUS_E_NOT_FOUND) {
-			/* the change removed this device itself (e.g. a de-escalation below
-			 * the actor's own level): done, and no local copy is kept */
-			clear_err(c);
-			cache_forget(c, hex);
-			rc = CASUS_OK;
+	if (rc == CASUS_E_SERVER && strcmp(c->code, "conflict") == 0) {
+		(void)ccore_expect_head(L->k, NULL, 0); /* not taken: built again on the new head */
+		return rc;
+	}
+	if (rc != CASUS_OK)
+		return rc;
+	char hex[33];
+	snprintf(hex, sizeof hex, "%s", L->hex);
+	struct loaded *L2;
+	rc = load_casus(c, hex, &L2);
+	if (rc == CASUS_E_VERIFY && strcmp(c->code, "rollback") == 0 && ccore_epochs(L->k) == L->next_epoch) {
+		/* the server no longer lets this device read the casus: that is
+		 * true only if this very commit (verified here, next in the chain)
+		 * removed this device, e.g. a de-escalation below the actor's level */
+		if (ccore_apply_commit(L->k, w->p, w->len, (int64_t)time(NULL), 1) == CCORE_OK) {
+			json_t *wrap = json_object();
+			proto_set_b64(wrap, "commit", w->p, w->len);
+			json_array_append(L->commits, json_object_get(wrap, "commit"));
+			json_decref(wrap);
+			L->next_epoch++;
+			if (!ccore_is_member(L->k) && ccore_chain_done(L->k, (int64_t)time(NULL)) == CCORE_OK) {
+				clear_err(c);
+				cache_forget(c, hex);
+				return CASUS_OK;
+			}
 		}
 	}
 	return rc;
+}
+
+/* Build a change with the core (the policy, root and revocation list it holds). */
+static int core_build(casus_client *c, struct loaded *L, const cc_commit_change *chg, cc_wbuf *w)
+{
+	int crc = ccore_build(L->k, chg, (int64_t)time(NULL), w);
+	if (crc == CCORE_E_FORBIDDEN) {
+		snprintf(c->code, sizeof c->code, "forbidden");
+		return fail(c, CASUS_E_USAGE, "the policy does not allow this for your role (%s)", ccore_message(c->core));
+	}
+	return crc == CCORE_OK ? CASUS_OK : core_fail(c, crc);
 }
 
 /* Run a commit builder, rebasing on a conflict (someone else committed first). */
@@ -1897,6 +2061,7 @@ static int build_err(casus_client *c, int crc)
 struct add_arg {
 	const char *user;
 	const char *bg_reason;
+	json_t *sealed; /* may be NULL: [{user,role,device,code}] sealed to */
 };
 
 static int build_add(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
@@ -1910,25 +2075,48 @@ static int build_add(casus_client *c, struct loaded *L, const void *arg, cc_wbuf
 	/* devices not yet in the roster */
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
-		if (cc_chain_find(cc_casus_chain(L->cs), certs[i].device_id) < 0)
+		if (cc_chain_find(ccore_chain(L->k), certs[i].device_id) < 0)
 			certs[k++] = certs[i];
 	if (!k) {
 		free(certs);
 		return fail(c, CASUS_E_USAGE, "%s is already a member", a->user);
 	}
-	int crc = a->bg_reason ? cc_commit_break_glass(cc_casus_chain(L->cs), certs, k, c->keys, &c->cert, &c->policy,
-	                                               c->root, (int64_t)time(NULL), NULL, a->bg_reason, w)
-	                       : cc_commit_add(cc_casus_chain(L->cs), certs, k, c->keys, &c->cert, &c->policy, c->root,
-	                                       (int64_t)time(NULL), NULL, "member added", w);
+	cc_commit_change chg = {.type = a->bg_reason ? CC_COMMIT_BREAK_GLASS : CC_COMMIT_ADD, .add = certs, .nadd = k,
+	                        .reason = a->bg_reason ? a->bg_reason : "member added"};
+	rc = core_build(c, L, &chg, w);
+	if (rc == CASUS_OK && a->sealed) {
+		/* show whom the keys are sealed to: every device, with its pairing code */
+		for (size_t i = 0; i < k; i++) {
+			char dev[33], code[20];
+			cc_device_id_hex(certs[i].device_id, dev);
+			ccore_pairing_code(&certs[i], code);
+			json_array_append_new(a->sealed, json_pack("{ssssssss}", "user", certs[i].user_id, "role",
+			                                           certs[i].role, "device", dev, "code", code));
+		}
+	}
 	free(certs);
-	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+	return rc;
 }
 
 int casus_add(casus_client *c, const char *casus_hex, const char *user, const char *break_glass_reason)
 {
 	clear_err(c);
-	struct add_arg a = {user, break_glass_reason};
+	struct add_arg a = {user, break_glass_reason, NULL};
 	return commit_with_rebase(c, casus_hex, build_add, &a);
+}
+
+int casus_add_shown(casus_client *c, const char *casus_hex, const char *user, const char *break_glass_reason,
+                    json_t **sealed)
+{
+	clear_err(c);
+	struct add_arg a = {user, break_glass_reason, json_array()};
+	int rc = commit_with_rebase(c, casus_hex, build_add, &a);
+	if (rc == CASUS_OK) {
+		*sealed = a.sealed;
+		return rc;
+	}
+	json_decref(a.sealed);
+	return rc;
 }
 
 struct remove_arg {
@@ -1939,7 +2127,7 @@ struct remove_arg {
 static int build_remove(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
 {
 	const struct remove_arg *a = arg;
-	const cc_chain_state *st = cc_casus_chain(L->cs);
+	const cc_chain_state *st = ccore_chain(L->k);
 	uint8_t(*ids)[16] = calloc(st->nroster ? st->nroster : 1, 16);
 	size_t n = 0;
 	if (!ids)
@@ -1951,10 +2139,11 @@ static int build_remove(casus_client *c, struct loaded *L, const void *arg, cc_w
 		free(ids);
 		return fail(c, CASUS_E_NOT_FOUND, "%s is not a member of this casus", a->user);
 	}
-	int crc = cc_commit_remove(st, (const uint8_t(*)[16])ids, n, c->keys, &c->cert, &c->policy, c->root,
-	                           (int64_t)time(NULL), NULL, a->reason ? a->reason : "member removed", w);
+	cc_commit_change chg = {.type = CC_COMMIT_REMOVE, .remove = (const uint8_t(*)[16])ids, .nremove = n,
+	                        .reason = a->reason ? a->reason : "member removed"};
+	int rc = core_build(c, L, &chg, w);
 	free(ids);
-	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+	return rc;
 }
 
 int casus_remove(casus_client *c, const char *casus_hex, const char *user, const char *reason)
@@ -1972,9 +2161,12 @@ struct level_arg {
 static int build_level(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
 {
 	const struct level_arg *a = arg;
-	int crc = cc_commit_set_level(cc_casus_chain(L->cs), a->level, c->keys, &c->cert, &c->policy, c->root,
-	                              (int64_t)time(NULL), NULL, a->reason, w);
-	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+	const cc_chain_state *st = ccore_chain(L->k);
+	if (a->level == st->level)
+		return fail(c, CASUS_E_USAGE, "the casus is at level %u already", a->level);
+	cc_commit_change chg = {.type = a->level > st->level ? CC_COMMIT_ESCALATE : CC_COMMIT_DEESCALATE,
+	                        .level = a->level, .reason = a->reason};
+	return core_build(c, L, &chg, w);
 }
 
 int casus_set_level(casus_client *c, const char *casus_hex, uint8_t level, const char *reason)
@@ -1988,9 +2180,8 @@ int casus_set_level(casus_client *c, const char *casus_hex, uint8_t level, const
 
 static int build_rotate(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
 {
-	int crc = cc_commit_rotate(cc_casus_chain(L->cs), c->keys, &c->cert, &c->policy, c->root, (int64_t)time(NULL), NULL,
-	                           arg ? (const char *)arg : "rotation", w);
-	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+	cc_commit_change chg = {.type = CC_COMMIT_ROTATE, .reason = arg ? (const char *)arg : "rotation"};
+	return core_build(c, L, &chg, w);
 }
 
 int casus_rotate(casus_client *c, const char *casus_hex, const char *reason)
@@ -2014,7 +2205,7 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 		return fail(c, CASUS_E_USAGE, "sharing history needs --ground (consent, legal_duty, ...)");
 	if (!reason || !*reason)
 		return fail(c, CASUS_E_USAGE, "sharing history needs --reason");
-	const cc_chain_state *st = cc_casus_chain(L->cs);
+	const cc_chain_state *st = ccore_chain(L->k);
 	uint8_t(*grantees)[16] = calloc(st->nroster ? st->nroster : 1, 16);
 	size_t ng = 0;
 	for (size_t i = 0; grantees && i < st->nroster; i++)
@@ -2030,6 +2221,7 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 	size_t *lens = calloc(n ? n : 1, sizeof(*lens));
 	size_t found = 0;
 	uint64_t cursor = 0;
+	ccore_pager pg = {0};
 	while (found < n && rc == CASUS_OK) {
 		json_t *r = NULL;
 		rc = request(c, json_pack("{sssssIsi}", "type", "history", "casus", casus_hex, "after", (json_int_t)cursor,
@@ -2037,16 +2229,17 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 		             &r);
 		if (rc)
 			break;
-		size_t i;
+		size_t i, got = 0;
 		json_t *o;
 		json_array_foreach(json_object_get(r, "messages"), i, o) {
 			uint8_t *mb = NULL;
 			size_t ml = 0;
 			uint64_t seq = 0;
 			proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq);
-			cursor = seq;
-			if (proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml))
+			if (seq <= cursor || proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml))
 				continue;
+			cursor = seq;
+			got++;
 			cc_message m;
 			char mid[33];
 			int used = 0;
@@ -2066,7 +2259,10 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 		}
 		int more = json_is_true(json_object_get(r, "more"));
 		json_decref(r);
-		if (!more)
+		int step = ccore_paging_step(&pg, got, more);
+		if (step < 0)
+			rc = core_fail(c, step);
+		if (step <= 0)
 			break;
 	}
 	json_decref(hist);
@@ -2075,7 +2271,7 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 	if (rc == CASUS_OK) {
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc = cc_casus_grant(L->cs, &c->policy, (const uint8_t(*)[16])grantees, ng, (const uint8_t *const *)msgs,
+		int crc = cc_casus_grant(ccore_cc(L->k), &c->policy, (const uint8_t(*)[16])grantees, ng, (const uint8_t *const *)msgs,
 		                         lens, n, (uint8_t)g, reason, (int64_t)time(NULL), &w);
 		if (crc != CC_OK || w.err) {
 			rc = crc == CC_ERR_FORBIDDEN ? build_err(c, crc)
@@ -2183,7 +2379,7 @@ int casus_decode_push(casus_client *c, const json_t *push, json_t **out)
 			L = &c->cache[i];
 	cc_message m;
 	int rc = CASUS_OK;
-	if (!L || (cc_message_decode(mb, ml, &m) == CC_OK && m.h.epoch > cc_casus_chain(L->cs)->epoch))
+	if (!L || (cc_message_decode(mb, ml, &m) == CC_OK && m.h.epoch > ccore_chain(L->k)->epoch))
 		rc = load_casus(c, hex, &L);
 	if (rc == CASUS_OK) {
 		*out = decode_one(c, L, seq, mb, ml, 1);
@@ -2203,11 +2399,11 @@ int casus_my_audiences(casus_client *c, const char *casus_hex, json_t **out)
 	int rc = load_casus(c, casus_hex, &L);
 	if (rc)
 		return rc;
-	const cc_chain_state *st = cc_casus_chain(L->cs);
+	const cc_chain_state *st = ccore_chain(L->k);
 	int role = cc_policy_role_index(&c->policy, c->cert.role);
 	json_t *arr = json_array();
 	for (int a = 0; a < c->policy.naudiences; a++) {
-		if (!cc_casus_has_epoch_key(L->cs, st->epoch, a))
+		if (!cc_casus_has_epoch_key(ccore_cc(L->k), st->epoch, a))
 			continue;
 		json_array_append_new(arr, json_pack("{sssb}", "name", c->policy.audiences[a].name, "ground_required",
 		                                     role >= 0 && cc_policy_ground_required(&c->policy, a, role, st->level)));
@@ -2480,6 +2676,11 @@ int casus_whoami(casus_client *c, json_t **out)
 	json_object_set_new(o, "profile", json_string(c->dir));
 	json_object_set_new(o, "online", json_boolean(casus_is_online(c)));
 	json_object_set_new(o, "policy", json_integer(c->have_policy ? (json_int_t)c->policy.number : 0));
+	const cc_revlist *rl = ccore_revlist(c->core);
+	json_object_set_new(o, "revlist", json_integer(rl ? (json_int_t)rl->number : 0));
+	char code[20];
+	ccore_pairing_code(&c->cert, code);
+	json_object_set_new(o, "pairing", json_string(code));
 	json_t *ob = NULL;
 	if (casus_outbox_list(c, &ob) == CASUS_OK) {
 		json_object_set_new(o, "outbox", json_integer((json_int_t)json_array_size(json_object_get(ob, "pending"))));
@@ -2524,7 +2725,7 @@ static void accept_transfers(casus_client *c, struct loaded *L)
 		uint8_t *tb = NULL;
 		size_t tl = 0, got = 0;
 		if (proto_get_b64(o, "transfer", CC_TRANSFER_MAX_BYTES, &tb, &tl) == 0 &&
-		    cc_casus_transfer_accept(L->cs, tb, tl, &got) == CC_OK)
+		    ccore_accept_transfer(L->k, tb, tl, &got) == CCORE_OK)
 			total += got;
 		free(tb);
 	}
@@ -2539,6 +2740,8 @@ static void accept_transfers(casus_client *c, struct loaded *L)
 
 struct own_arg {
 	size_t added;
+	const char *code; /* pairing code the new device showed (NULL: none given) */
+	int unpaired;     /* candidates existed but none matched the code */
 };
 
 static int build_add_own(casus_client *c, struct loaded *L, const void *arg, cc_wbuf *w)
@@ -2550,26 +2753,50 @@ static int build_add_own(casus_client *c, struct loaded *L, const void *arg, cc_
 	int rc = lookup_user(c, c->cert.user_id, &certs, &n);
 	if (rc)
 		return rc;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		if (cc_chain_find(cc_casus_chain(L->cs), certs[i].device_id) < 0 && strcmp(certs[i].role, c->cert.role) == 0)
+	/* explicit pairing: only the device whose pairing code (shown by
+	 * `casus whoami` on the new device) the user typed, never every device
+	 * the directory lists */
+	size_t k = 0, candidates = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (cc_chain_find(ccore_chain(L->k), certs[i].device_id) >= 0 || strcmp(certs[i].role, c->cert.role) != 0)
+			continue;
+		candidates++;
+		char code[20];
+		ccore_pairing_code(&certs[i], code);
+		if (a->code && strcmp(code, a->code) == 0)
 			certs[k++] = certs[i];
+	}
 	if (!k) {
 		free(certs);
+		a->unpaired = candidates > 0;
 		return CASUS_E_NOT_FOUND; /* nothing to add: not an error for add-device */
 	}
-	int crc = cc_commit_add(cc_casus_chain(L->cs), certs, k, c->keys, &c->cert, &c->policy, c->root,
-	                        (int64_t)time(NULL), NULL, "own device added", w);
+	cc_commit_change chg = {.type = CC_COMMIT_ADD, .add = certs, .nadd = k, .reason = "own device added"};
+	int rc2 = core_build(c, L, &chg, w);
 	free(certs);
 	a->added = k;
-	return crc == CC_OK ? CASUS_OK : build_err(c, crc);
+	return rc2;
 }
 
 int casus_add_device(casus_client *c, const char *casus_hex, json_t **out)
 {
+	return casus_add_device_paired(c, casus_hex, NULL, out);
+}
+
+int casus_add_device_paired(casus_client *c, const char *casus_hex, const char *code, json_t **out)
+{
 	clear_err(c);
-	struct own_arg a = {0};
+	struct own_arg a = {0, code, 0};
 	int rc = commit_with_rebase(c, casus_hex, build_add_own, &a);
+	if (rc == CASUS_E_NOT_FOUND && !c->err[0] && a.unpaired) {
+		snprintf(c->code, sizeof c->code, "pairing");
+		return fail(c, CASUS_E_USAGE,
+		            code ? "Geen apparaat met deze koppelcode. No new device of yours shows the pairing code %s: "
+		                   "check `casus whoami` on the new device"
+		                 : "Koppelcode nodig. Give the pairing code of the new device: casus add-device CASUS "
+		                   "--code CODE (the new device shows it with `casus whoami`)%s",
+		            code ? code : "");
+	}
 	if (rc == CASUS_E_NOT_FOUND && !c->err[0])
 		rc = CASUS_OK; /* every device of the user is in the roster already */
 	if (rc)
@@ -2578,7 +2805,7 @@ int casus_add_device(casus_client *c, const char *casus_hex, json_t **out)
 	struct loaded *L = NULL;
 	if ((rc = load_casus(c, casus_hex, &L)))
 		return rc;
-	const cc_chain_state *st = cc_casus_chain(L->cs);
+	const cc_chain_state *st = ccore_chain(L->k);
 	json_t *sent = json_array();
 	for (size_t i = 0; i < st->nroster && rc == CASUS_OK; i++) {
 		const cc_cert *ct = &st->roster[i].cert;
@@ -2587,7 +2814,7 @@ int casus_add_device(casus_client *c, const char *casus_hex, json_t **out)
 			continue;
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc = cc_casus_transfer_create(L->cs, ct, (int64_t)time(NULL), &w);
+		int crc = cc_casus_transfer_create(ccore_cc(L->k), ct, (int64_t)time(NULL), &w);
 		if (crc != CC_OK || w.err) {
 			rc = fail(c, CASUS_E_VERIFY, "cannot seal the keys for device: %s", cc_strerror(crc));
 		} else {

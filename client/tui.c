@@ -20,6 +20,7 @@
  * Ctrl-D or /quit leaves. It runs in any terminal ncurses knows (TERM),
  * including over ssh, and redraws on resize.
  */
+#include "tclean.h"
 #include "tui.h"
 
 #include <curses.h>
@@ -75,13 +76,14 @@ static void add_msg(struct view *v, json_t *o)
 	json_t *snd = json_object_get(o, "sender");
 	int ok = json_is_true(json_object_get(o, "verified"));
 	const char *ground = json_string_value(json_object_get(o, "ground"));
+	/* content from other members and the server, cleaned of control characters */
 	snprintf(line, sizeof line, "%s %s (%s) [%s%s%s]%s %s", when,
-	         snd ? json_string_value(json_object_get(snd, "name")) : "?",
-	         snd ? json_string_value(json_object_get(snd, "role")) : "?",
-	         json_string_value(json_object_get(o, "audience")) ?: "?",
-	         ground && strcmp(ground, "none") ? " " : "", ground && strcmp(ground, "none") ? ground : "",
-	         ok ? "" : " !! NOT VERIFIED", ok ? json_string_value(json_object_get(o, "text")) ?: ""
-	                                          : json_string_value(json_object_get(o, "error")) ?: "");
+	         snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
+	         snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
+	         TC(json_string_value(json_object_get(o, "audience"))),
+	         ground && strcmp(ground, "none") ? " " : "", ground && strcmp(ground, "none") ? TC(ground) : "",
+	         ok ? "" : " !! NOT VERIFIED", ok ? TC(json_string_value(json_object_get(o, "text")))
+	                                          : TC(json_string_value(json_object_get(o, "error"))));
 	add_line(v, line, !ok);
 	json_int_t seq = json_integer_value(json_object_get(o, "seq"));
 	if (seq > 0)
@@ -127,8 +129,8 @@ static void draw(struct view *v)
 	json_t *m;
 	json_array_foreach(json_object_get(v->members, "members"), i, m) {
 		size_t l = strlen(mline);
-		snprintf(mline + l, sizeof mline - l, " %s (%s)%s", json_string_value(json_object_get(m, "user")),
-		         json_string_value(json_object_get(m, "role")),
+		snprintf(mline + l, sizeof mline - l, " %s (%s)%s", TC(json_string_value(json_object_get(m, "user"))),
+		         TC(json_string_value(json_object_get(m, "role"))),
 		         json_is_true(json_object_get(m, "break_glass")) ? " BREAK-GLASS" : "");
 	}
 	mvaddnstr(1, 0, mline, cols);
