@@ -216,9 +216,13 @@ int ccore_revlist_offer(ccore *c, const uint8_t *p, size_t n, int64_t now, int s
 {
 	*changed = 0;
 	if (!p || !n) {
+		/* the held list stays in force whatever the server says; an older
+		 * list is refused below, no list at all is shown */
 		if (c->have_revs)
-			return ccore_fail(c, CCORE_E_REVOKED, "(the server offers no revocation list; list %llu is held)",
-			                  (unsigned long long)c->revs.number);
+			ccore_warn(c, "rollback",
+			           "De server biedt geen intrekkingslijst; lijst %llu blijft gelden. The server offers no "
+			           "revocation list; list %llu held here stays in force.",
+			           (unsigned long long)c->revs.number, (unsigned long long)c->revs.number);
 		return CCORE_OK;
 	}
 	cc_revlist l;

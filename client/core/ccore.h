@@ -108,7 +108,8 @@ const cc_policy *ccore_policy(const ccore *c);
  * ccore_revlist_offer: bytes of a signed revocation list (revlist.get), or
  * NULL/0 when the server says there is none. The number may never go back:
  * a list older than one held is CCORE_E_REVOKED (contract code "revoked": the
- * server hides revocations); none offered while one is held likewise.
+ * server hides revocations). None offered while one is held is a warning
+ * ("rollback"): the held list stays in force.
  * A list issued more than CCORE_REVLIST_MAX_AGE before now is accepted but
  * warned about ("stale_revlist"). *changed as for the policy. */
 int ccore_revlist_offer(ccore *c, const uint8_t *p, size_t n, int64_t now, int stored, int *changed)
@@ -172,6 +173,9 @@ int ccore_chain_done(ccore_casus *k, int64_t now) __attribute__((warn_unused_res
  * roster (0 if it is not a member: nothing to keep). */
 int ccore_unverified_removal(const ccore_casus *k) __attribute__((warn_unused_result));
 
+/* The pending own commit: -1 if none, else how many devices it removes. */
+int ccore_pending(const ccore_casus *k);
+
 /* Own commits. Before posting a commit, the driver records its hash and the
  * devices it removes; ccore_chain_done then requires the commit to be the
  * verified head (CCORE_E_WITHHELD otherwise). While a removal is pending and
@@ -194,10 +198,13 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
  * unrevoked at the message's time (STALE_EPOCH), a message time at most
  * CCORE_SKEW_SECS ahead of now. Per sender and epoch, counters out of seq
  * order ("reorder") and a repeated message id or counter ("duplicate") are
- * warnings; the message is still returned. The plaintext is appended to pt
- * (cc_w_init_secret). */
+ * warnings; the message is still opened (a duplicate sets CCORE_F_DUPLICATE in
+ * *flags, which may be NULL, so the driver shows it once). A sender the
+ * closing commit removed must have dated the message before that commit (no
+ * skew). The plaintext is appended to pt (cc_w_init_secret). */
 int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n, int live, int64_t now,
-                       cc_wbuf *pt, cc_message_header *hdr) __attribute__((warn_unused_result));
+                       cc_wbuf *pt, cc_message_header *hdr, unsigned *flags) __attribute__((warn_unused_result));
+#define CCORE_F_DUPLICATE 1u /* *flags: the same message (sender, epoch, counter) seen at an earlier place */
 /* A grant addressed to this device: verified by cc_casus_accept_grant after
  * every message it carries has been checked to be in an audience this
  * device's role may read at the casus's level (GRANT_AUDIENCE otherwise;

@@ -19,12 +19,15 @@
 struct sender_pos {
 	uint8_t dev[CC_DEVICE_ID_BYTES];
 	uint64_t epoch, counter, seq;
+	int dup_at_seq; /* the message at seq was a duplicate */
 };
 
 struct epoch_info {
 	int64_t time;                /* the commit's time */
 	uint8_t hash[CC_HASH_BYTES]; /* the commit's hash */
 	uint64_t first_seq;          /* seq of the first message of this epoch seen (0: none) */
+	uint8_t (*roster)[CC_DEVICE_ID_BYTES]; /* the devices of this epoch */
+	size_t nroster;
 };
 
 struct ccore_casus {
@@ -68,6 +71,8 @@ void ccore_casus_free(ccore_casus *k)
 	if (!k)
 		return;
 	cc_casus_free(k->cs);
+	for (size_t i = 0; i < k->nep; i++)
+		free(k->ep[i].roster);
 	free(k->ep);
 	free(k->certs);
 	free(k->pos);
@@ -179,6 +184,14 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 		rc = ccore_fail(c, CCORE_E_WRONG_CASUS, "(commit %llu)", (unsigned long long)cm.epoch);
 		goto out;
 	}
+	uint8_t h[CC_HASH_BYTES];
+	(void)cc_commit_hash(p, n, h);
+	for (size_t i = 0; i < k->nep; i++)
+		if (memcmp(k->ep[i].hash, h, CC_HASH_BYTES) == 0) {
+			rc = ccore_fail(c, CCORE_E_REPLAY, "(commit %llu served again as epoch %zu)",
+			                (unsigned long long)cm.epoch, k->nep);
+			goto out;
+		}
 	if (cm.epoch != k->nep || (k->nep && memcmp(cm.prev_hash, k->ep[k->nep - 1].hash, CC_HASH_BYTES) != 0)) {
 		rc = ccore_fail(c, CCORE_E_ROLLBACK, "(commit %llu does not continue the verified chain at epoch %zu)",
 		                (unsigned long long)cm.epoch, k->nep);
@@ -209,7 +222,11 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 	}
 	k->ep[k->nep].time = cm.time;
 	k->ep[k->nep].first_seq = 0;
-	(void)cc_commit_hash(p, n, k->ep[k->nep].hash);
+	k->ep[k->nep].nroster = 0;
+	k->ep[k->nep].roster = calloc(cm.nroster ? cm.nroster : 1, CC_DEVICE_ID_BYTES);
+	for (uint16_t i = 0; k->ep[k->nep].roster && i < cm.nroster; i++)
+		memcpy(k->ep[k->nep].roster[k->ep[k->nep].nroster++], cm.roster[i].cert.device_id, CC_DEVICE_ID_BYTES);
+	memcpy(k->ep[k->nep].hash, h, CC_HASH_BYTES);
 	k->nep++;
 	remember_certs(k, &cm);
 out:
@@ -302,6 +319,11 @@ int ccore_expect_head(ccore_casus *k, const uint8_t *p, size_t n)
 	return CCORE_OK;
 }
 
+int ccore_pending(const ccore_casus *k)
+{
+	return k->pending ? (int)k->npending_rm : -1;
+}
+
 int ccore_may_post(const ccore_casus *k)
 {
 	if (k->pending && k->npending_rm && pending_rm_in_roster(k))
@@ -323,6 +345,17 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
 
 /* ---- messages ------------------------------------------------------------------ */
 
+/* 1 if the device was in the roster of epoch e (0 if unknown: the safe answer). */
+static int member_at(const ccore_casus *k, size_t e, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	if (e >= k->nep || !k->ep[e].roster)
+		return 0;
+	for (size_t i = 0; i < k->ep[e].nroster; i++)
+		if (memcmp(k->ep[e].roster[i], dev, CC_DEVICE_ID_BYTES) == 0)
+			return 1;
+	return 0;
+}
+
 static struct sender_pos *sender_get(ccore_casus *k, const uint8_t dev[16], uint64_t epoch)
 {
 	for (size_t i = 0; i < k->npos; i++)
@@ -338,17 +371,23 @@ static struct sender_pos *sender_get(ccore_casus *k, const uint8_t dev[16], uint
 	return &k->pos[k->npos++];
 }
 
-static void track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *h)
+/* Returns 1 if the message repeats one seen at an earlier place. */
+static int track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *h)
 {
 	ccore *c = k->core;
 	if (!seq)
-		return;
+		return 0;
 	struct sender_pos *sp = sender_get(k, h->sender, h->epoch);
-	if (!sp || seq <= sp->seq)
-		return; /* read again (scroll-back, sync): already judged */
+	if (!sp)
+		return 0;
+	if (seq < sp->seq)
+		return 0; /* read again (scroll-back, sync): already judged */
+	if (seq == sp->seq)
+		return sp->dup_at_seq;
 	const cc_cert *ct = ccore_cert(k, h->sender);
 	const char *who = ct ? ct->user_id : "?";
-	if (sp->seq && h->counter == sp->counter)
+	int dup = sp->seq && h->counter == sp->counter;
+	if (dup)
 		ccore_warn(c, "duplicate",
 		           "Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
 		           who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
@@ -360,13 +399,17 @@ static void track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *
 	if (h->counter > sp->counter)
 		sp->counter = h->counter;
 	sp->seq = seq;
+	sp->dup_at_seq = dup;
+	return dup;
 }
 
 int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n, int live, int64_t now, cc_wbuf *pt,
-                       cc_message_header *hdr)
+                       cc_message_header *hdr, unsigned *flags)
 {
 	ccore *c = k->core;
 	cc_message m;
+	if (flags)
+		*flags = 0;
 	if (!c->have_policy)
 		return ccore_fail(c, CCORE_E_NO_POLICY, NULL);
 	if (!p || cc_message_decode(p, n, &m) != CC_OK)
@@ -388,6 +431,11 @@ int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n,
 		/* a superseded epoch: only from before the commit that closed it */
 		if (m.h.time > k->ep[m.h.epoch + 1].time + CCORE_SKEW_SECS)
 			return ccore_fail(c, CCORE_E_STALE_EPOCH, "(epoch %llu closed before this message's time)",
+			                  (unsigned long long)m.h.epoch);
+		/* a sender the closing commit removed wrote it before that commit */
+		if (!member_at(k, m.h.epoch + 1, m.h.sender) && m.h.time >= k->ep[m.h.epoch + 1].time)
+			return ccore_fail(c, CCORE_E_STALE_EPOCH,
+			                  "(the sender was removed when epoch %llu closed, before this message's time)",
 			                  (unsigned long long)m.h.epoch);
 		for (size_t e = m.h.epoch + 1; seq && e < k->nep; e++)
 			if (k->ep[e].first_seq && k->ep[e].first_seq < seq)
@@ -417,7 +465,8 @@ int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n,
 	}
 	if (seq && (!k->ep[m.h.epoch].first_seq || seq < k->ep[m.h.epoch].first_seq))
 		k->ep[m.h.epoch].first_seq = seq;
-	track_stream(k, seq, &m.h);
+	if (track_stream(k, seq, &m.h) && flags)
+		*flags |= CCORE_F_DUPLICATE;
 	return CCORE_OK;
 }
 

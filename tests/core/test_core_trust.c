@@ -101,7 +101,12 @@ static void test_policy_and_revlist(void)
 	rc = ccore_revlist_offer(c, r1.p, r1.len, NOW, 0, &changed);
 	CHECK_EQ_INT(rc, CCORE_E_REVOKED);
 	CHECK(strcmp(ccore_code(rc), "revoked") == 0);
-	CHECK_EQ_INT(ccore_revlist_offer(c, NULL, 0, NOW, 0, &changed), CCORE_E_REVOKED);
+	/* no list at all: shown, and the held list stays in force */
+	json_decref(ccore_take_warnings(c));
+	CHECK_EQ_INT(ccore_revlist_offer(c, NULL, 0, NOW, 0, &changed), CCORE_OK);
+	json_t *wr = ccore_take_warnings(c);
+	CHECK(has_warning(wr, "rollback"));
+	json_decref(wr);
 	CHECK(ccore_revlist(c)->number == 2);
 	CHECK(ccore_is_revoked(c, &dev[POL].cert));
 	CHECK(!ccore_is_revoked(c, &dev[CM].cert));
@@ -185,6 +190,10 @@ static void test_chain(void)
 	CHECK_EQ_INT(rc, CCORE_E_ROLLBACK);
 	CHECK(strcmp(ccore_code(rc), "rollback") == 0);
 	CHECK_EQ_INT(ccore_apply_commit(k, rot.p, rot.len, NOW + 6, 1), CCORE_OK);
+	/* a verified commit served again in the next place: replay */
+	rc = ccore_apply_commit(k, rot.p, rot.len, NOW + 6, 1);
+	CHECK_EQ_INT(rc, CCORE_E_REPLAY);
+	CHECK(strcmp(ccore_code(rc), "replay") == 0);
 
 	/* a commit dated beyond the skew of this device's clock: future_commit */
 	cc_wbuf fut;
@@ -346,11 +355,13 @@ static void encrypt(int d, const cc_chain_state *st, int aud, int64_t t, const c
 	             CC_OK);
 }
 
+static unsigned last_flags;
+
 static int open_msg(ccore_casus *k, uint64_t seq, const cc_wbuf *m, int live, int64_t now)
 {
 	cc_wbuf pt;
 	cc_w_init_secret(&pt);
-	int rc = ccore_open_message(k, seq, m->p, m->len, live, now, &pt, NULL);
+	int rc = ccore_open_message(k, seq, m->p, m->len, live, now, &pt, NULL, &last_flags);
 	cc_w_free(&pt);
 	return rc;
 }
@@ -384,7 +395,9 @@ static void test_messages(void)
 	json_decref(w);
 	/* duplicate: m1 again at a new place */
 	CHECK_EQ_INT(open_msg(k, 3, &m2, 0, NOW + 10), CCORE_OK);
+	CHECK_EQ_INT(last_flags, 0);
 	CHECK_EQ_INT(open_msg(k, 4, &m2, 0, NOW + 10), CCORE_OK);
+	CHECK_EQ_INT(last_flags, CCORE_F_DUPLICATE);
 	w = ccore_take_warnings(c);
 	CHECK(has_warning(w, "duplicate"));
 	json_decref(w);
@@ -428,6 +441,43 @@ static void test_messages(void)
 	cc_casus_free(fork.cs);
 	CHECK_EQ_INT(ccore_apply_commit(k2, rot.p, rot.len, NOW + 1000, 1), CCORE_OK);
 	CHECK_EQ_INT(open_msg(k2, 1, &stale, 0, NOW + 1000), CCORE_E_STALE_EPOCH);
+	/* a removed member keeps writing in the epoch that closed on her: CM
+	 * removes GGD at NOW+200; GGD's note dated after that (within the skew)
+	 * is refused, her note dated before it is history */
+	{
+		uint8_t rid[16];
+		cc_commit_new_casus_id(rid);
+		const int two[] = {GGD, POL};
+		cc_wbuf rcr, rrm, before, after;
+		create(&rcr, rid, 4, two, 2, NOW);
+		CHECK_EQ_INT(e2e_dev_reset(&dev[GGD]), CC_OK);
+		CHECK_EQ_INT(cc_casus_apply_commit(dev[GGD].cs, rcr.p, rcr.len, &pol, root->pk, NOW, NULL), CC_OK);
+		cc_w_init(&before);
+		cc_w_init(&after);
+		CHECK_EQ_INT(cc_casus_encrypt(dev[GGD].cs, &pol, AUD_OVERLEG, CC_GROUND_CONSENT, (const uint8_t *)"voor", 4,
+		                              NOW + 150, &before),
+		             CC_OK);
+		CHECK_EQ_INT(cc_casus_encrypt(dev[GGD].cs, &pol, AUD_OVERLEG, CC_GROUND_CONSENT, (const uint8_t *)"na", 2,
+		                              NOW + 210, &after),
+		             CC_OK);
+		ccore *pc = core_for(POL);
+		ccore_casus *pk = NULL;
+		CHECK_EQ_INT(ccore_casus_new(pc, rid, &pk), CCORE_OK);
+		CHECK_EQ_INT(ccore_apply_commit(pk, rcr.p, rcr.len, NOW, 0), CCORE_OK);
+		cc_w_init(&rrm);
+		CHECK_EQ_INT(cc_commit_remove(ccore_chain(pk), (const uint8_t(*)[16])dev[GGD].cert.device_id, 1,
+		                              dev[CM].keys, &dev[CM].cert, &pol, root->pk, NOW + 200, NULL, "einde", &rrm),
+		             CC_OK);
+		CHECK_EQ_INT(ccore_apply_commit(pk, rrm.p, rrm.len, NOW + 300, 1), CCORE_OK);
+		CHECK_EQ_INT(open_msg(pk, 1, &before, 0, NOW + 300), CCORE_OK);
+		CHECK_EQ_INT(open_msg(pk, 2, &after, 0, NOW + 300), CCORE_E_STALE_EPOCH);
+		cc_w_free(&rcr);
+		cc_w_free(&rrm);
+		cc_w_free(&before);
+		cc_w_free(&after);
+		ccore_casus_free(pk);
+		ccore_free(pc);
+	}
 	/* a message of another casus */
 	uint8_t id3[16];
 	cc_commit_new_casus_id(id3);
