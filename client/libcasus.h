@@ -140,6 +140,14 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
                 const char *ground, const char *reason);
 /* casus audit: query (object with casus/user/from_ms/to_ms) -> {entries:[...decoded], verified, fault} */
 int casus_audit_query(casus_client *c, json_t *query, json_t **out);
+/* The whole audit trail a query (casus/user/from_ms/to_ms) selects: every
+ * audit.query answer, page by page, as the server sent it (*pages: new
+ * reference, [{entries:[{entry,hash}], checkpoints, anchor?, audit_key, more}]).
+ * export_kind/export_casus (may be NULL) ask for one export entry. Bounded:
+ * pages without progress end it (CASUS_E_VERIFY, code "paging"). The caller
+ * verifies entries and checkpoints (cc_audit). */
+int casus_audit_fetch(casus_client *c, const json_t *query, const char *export_kind, const char *export_casus,
+                      size_t page_limit, json_t **pages);
 
 /* casus add-device: add this user's other certified devices (same role) to
  * the roster (no may_add needed for one's own devices) and pass them the

@@ -65,3 +65,58 @@ int casus_audit_query(casus_client *c, json_t *query, json_t **out)
 	return CASUS_OK;
 }
 
+/* The whole trail a query selects, page by page (after = the last entry's
+ * sequence number), bounded: pages that bring no newer entry while the
+ * server says "more" end the fetch with the core's paging verdict. */
+int casus_audit_fetch(casus_client *c, const json_t *query, const char *export_kind, const char *export_casus,
+                      size_t page_limit, json_t **pages)
+{
+	lc_clear_err(c);
+	*pages = NULL;
+	json_t *all = json_array();
+	uint64_t after = 0;
+	ccore_pager pg = {0};
+	for (;;) {
+		json_t *req = json_deep_copy(query);
+		json_object_set_new(req, "type", json_string("audit.query"));
+		json_object_set_new(req, "after", json_integer((json_int_t)after));
+		json_object_set_new(req, "limit", json_integer((json_int_t)page_limit));
+		if (export_kind) {
+			/* one export entry per export: only the first page asks */
+			json_object_set_new(req, "export", json_string(export_kind));
+			if (export_casus)
+				json_object_set_new(req, "export_casus", json_string(export_casus));
+			export_kind = NULL;
+		}
+		json_t *r = NULL;
+		int rc = lc_request(c, req, &r);
+		if (rc) {
+			json_decref(all);
+			return rc;
+		}
+		uint64_t last = after;
+		size_t i;
+		json_t *o;
+		json_array_foreach(json_object_get(r, "entries"), i, o) {
+			uint8_t *eb = NULL;
+			size_t el = 0;
+			cc_audit_entry e;
+			if (proto_get_b64(o, "entry", CC_AUDIT_ENTRY_MAX, &eb, &el) == 0 &&
+			    cc_audit_entry_decode(eb, el, &e) == CC_OK && e.seq > last)
+				last = e.seq;
+			free(eb);
+		}
+		int more = json_is_true(json_object_get(r, "more"));
+		json_array_append_new(all, r);
+		int step = ccore_paging_step(&pg, last > after ? 1 : 0, more);
+		if (step < 0) {
+			json_decref(all);
+			return lc_core_fail(c, step);
+		}
+		if (!step)
+			break;
+		after = last;
+	}
+	*pages = all;
+	return CASUS_OK;
+}

@@ -197,7 +197,12 @@ static int event_filter(casus_client *c, const json_t *p)
 	if (!kind || !hex)
 		return 1;
 	if (strcmp(kind, "removed") == 0) {
-		lc_cache_forget(c, hex);
+		/* the push is only the server's word: the copy goes only if the
+		 * verified chain (fetched now) removes this device */
+		struct loaded *L = NULL;
+		if (lc_load_casus(c, hex, &L) != CASUS_OK)
+			ccore_warn(c->core, "rollback", "%s", c->err);
+		lc_clear_err(c);
 		return 1;
 	}
 	if (strcmp(kind, "transfer") == 0) {

@@ -260,8 +260,10 @@ static int post_commit(casus_client *c, struct loaded *L, cc_wbuf *w)
 			}
 		}
 	}
-	if (rc != CASUS_OK && ccore_pending(L->k) == 0)
+	if (rc != CASUS_OK && ccore_pending(L->k) == 0) {
 		(void)ccore_expect_head(L->k, NULL, 0); /* reported as failed; it removed nobody */
+		lc_cache_save(c, L);
+	}
 	return rc;
 }
 

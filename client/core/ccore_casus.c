@@ -46,7 +46,50 @@ struct ccore_casus {
 	uint8_t pending_hash[CC_HASH_BYTES];
 	uint8_t (*pending_rm)[CC_DEVICE_ID_BYTES];
 	size_t npending_rm;
+	/* every message seen at a place: (first 8 bytes of its id, seq), sorted */
+	struct seen { uint64_t id, seq; } *seen;
+	size_t nseen, capseen;
 };
+
+#define SEEN_MAX 200000
+
+static uint64_t id64(const uint8_t id[CC_MESSAGE_ID_BYTES])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | id[i];
+	return v;
+}
+
+/* Records (id, seq); returns the earlier seq if the id was seen at another place, else 0. */
+static uint64_t seen_at(ccore_casus *k, uint64_t id, uint64_t seq)
+{
+	size_t lo = 0, hi = k->nseen;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (k->seen[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < k->nseen && k->seen[lo].id == id)
+		return k->seen[lo].seq != seq ? k->seen[lo].seq : 0;
+	if (k->nseen >= SEEN_MAX)
+		return 0;
+	if (k->nseen == k->capseen) {
+		size_t nc = k->capseen ? k->capseen * 2 : 64;
+		struct seen *ns = realloc(k->seen, nc * sizeof(*ns));
+		if (!ns)
+			return 0;
+		k->seen = ns;
+		k->capseen = nc;
+	}
+	memmove(&k->seen[lo + 1], &k->seen[lo], (k->nseen - lo) * sizeof(*k->seen));
+	k->seen[lo].id = id;
+	k->seen[lo].seq = seq;
+	k->nseen++;
+	return 0;
+}
 
 int ccore_casus_new(ccore *c, const uint8_t id[CC_CASUS_ID_BYTES], ccore_casus **out)
 {
@@ -77,6 +120,7 @@ void ccore_casus_free(ccore_casus *k)
 	free(k->certs);
 	free(k->pos);
 	free(k->pending_rm);
+	free(k->seen);
 	free(k);
 }
 
@@ -340,6 +384,8 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
 		return ccore_fail(c, CCORE_E_NO_POLICY, NULL);
 	int r = cc_commit_build(cc_casus_chain(k->cs), chg, c->keys, &c->cert, &c->policy, c->root, now,
 	                        ccore_revlist(c), out);
+	if (r == CC_ERR_ROSTER || r == CC_ERR_LEVEL || r == CC_ERR_UNKNOWN_ROLE || r == CC_ERR_FORBIDDEN)
+		return ccore_fail(c, CCORE_E_FORBIDDEN, "(%s)", cc_strerror(r)); /* the policy says no, not the server */
 	return r == CC_OK ? CCORE_OK : ccore_fail(c, ccore_from_cc(r), "(%s)", cc_errname(r));
 }
 
@@ -387,6 +433,20 @@ static int track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *h
 	const cc_cert *ct = ccore_cert(k, h->sender);
 	const char *who = ct ? ct->user_id : "?";
 	int dup = sp->seq && h->counter == sp->counter;
+	if (!dup && sp->seq && h->counter < sp->counter && k->nseen) {
+		/* the same message again is a duplicate, not a reorder */
+		size_t lo = 0, hi = k->nseen;
+		uint64_t id = id64(h->message_id);
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (k->seen[mid].id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < k->nseen && k->seen[lo].id == id && k->seen[lo].seq != seq)
+			return 0; /* reported by the caller as a duplicate; the stream position stays */
+	}
 	if (dup)
 		ccore_warn(c, "duplicate",
 		           "Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
@@ -465,7 +525,17 @@ int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n,
 	}
 	if (seq && (!k->ep[m.h.epoch].first_seq || seq < k->ep[m.h.epoch].first_seq))
 		k->ep[m.h.epoch].first_seq = seq;
-	if (track_stream(k, seq, &m.h) && flags)
+	int dup = track_stream(k, seq, &m.h);
+	uint64_t first = seq ? seen_at(k, id64(m.h.message_id), seq) : 0;
+	if (first && seq > first) {
+		const cc_cert *ct = ccore_cert(k, m.h.sender);
+		ccore_warn(c, "duplicate",
+		           "Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
+		           ct ? ct->user_id : "?", ct ? ct->user_id : "?", (unsigned long long)seq,
+		           (unsigned long long)first);
+		dup = 1;
+	}
+	if (dup && flags)
 		*flags |= CCORE_F_DUPLICATE;
 	return CCORE_OK;
 }
@@ -578,6 +648,20 @@ json_t *ccore_casus_save(const ccore_casus *k)
 	for (size_t i = 0; i < k->nep; i++)
 		json_array_append_new(first, json_integer((json_int_t)k->ep[i].first_seq));
 	json_object_set_new(o, "first", first);
+	char *sh = malloc(k->nseen * 32 + 1);
+	if (sh) {
+		for (size_t i = 0; i < k->nseen; i++) {
+			uint8_t b[16];
+			for (int j = 0; j < 8; j++) {
+				b[j] = (uint8_t)(k->seen[i].id >> (56 - 8 * j));
+				b[8 + j] = (uint8_t)(k->seen[i].seq >> (56 - 8 * j));
+			}
+			hex_of(b, 16, sh + 32 * i);
+		}
+		sh[k->nseen * 32] = 0;
+		json_object_set_new(o, "seen", json_string(sh));
+		free(sh);
+	}
 	if (k->pending) {
 		char h[65];
 		hex_of(k->pending_hash, 32, h);
@@ -616,6 +700,22 @@ void ccore_casus_restore(ccore_casus *k, const json_t *saved)
 	json_array_foreach(json_object_get(saved, "first"), i, s) {
 		if (i < k->nep && json_integer_value(s) > 0)
 			k->ep[i].first_seq = (uint64_t)json_integer_value(s);
+	}
+	const char *sh = json_string_value(json_object_get(saved, "seen"));
+	size_t shl = sh ? strlen(sh) : 0;
+	for (size_t off = 0; sh && off + 32 <= shl && k->nseen < SEEN_MAX; off += 32) {
+		char one[33];
+		uint8_t b[16];
+		memcpy(one, sh + off, 32);
+		one[32] = 0;
+		if (!bin_of(one, b, 16))
+			break;
+		uint64_t id = 0, sq = 0;
+		for (int j = 0; j < 8; j++) {
+			id = id << 8 | b[j];
+			sq = sq << 8 | b[8 + j];
+		}
+		(void)seen_at(k, id, sq);
 	}
 	const json_t *p = json_object_get(saved, "pending");
 	if (!p)

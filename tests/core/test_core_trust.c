@@ -401,6 +401,24 @@ static void test_messages(void)
 	w = ccore_take_warnings(c);
 	CHECK(has_warning(w, "duplicate"));
 	json_decref(w);
+	/* an older message repeated later: a duplicate, not a reorder */
+	CHECK_EQ_INT(open_msg(k, 6, &m0, 0, NOW + 10), CCORE_OK);
+	CHECK_EQ_INT(last_flags, CCORE_F_DUPLICATE);
+	w = ccore_take_warnings(c);
+	CHECK(has_warning(w, "duplicate"));
+	CHECK(!has_warning(w, "reorder"));
+	json_decref(w);
+	/* and it is still known after a restart (stored state) */
+	json_t *st = ccore_casus_save(k);
+	ccore_casus *kk = NULL;
+	CHECK_EQ_INT(ccore_casus_new(c, id, &kk), CCORE_OK);
+	CHECK_EQ_INT(ccore_apply_commit(kk, cr.p, cr.len, NOW, 0), CCORE_OK);
+	ccore_casus_restore(kk, st);
+	json_decref(st);
+	CHECK_EQ_INT(open_msg(kk, 7, &m1, 0, NOW + 10), CCORE_OK);
+	CHECK_EQ_INT(last_flags, CCORE_F_DUPLICATE);
+	ccore_casus_free(kk);
+	json_decref(ccore_take_warnings(c));
 	/* reading the same places again (scroll-back) warns about nothing */
 	CHECK_EQ_INT(open_msg(k, 3, &m2, 0, NOW + 10), CCORE_OK);
 	w = ccore_take_warnings(c);
