@@ -286,16 +286,12 @@ int casus_profile_install_cert(const char *dir, const char *pass, size_t passlen
 		rc = CASUS_E_USAGE;
 		goto out;
 	}
-	int crc = cc_cert_decode(cb, cl, &cert);
-	if (crc == CC_OK)
-		crc = cc_cert_verify(&cert, tmp.root, (int64_t)time(NULL), NULL);
-	if (crc != CC_OK) {
-		snprintf(err, errlen, "certificate refused: %s", cc_strerror(crc));
-		goto out;
-	}
-	if (sodium_memcmp(cert.sign_pk, keys->sign_pk, 32) != 0 || sodium_memcmp(cert.box_pk, keys->box_pk, 32) != 0 ||
-	    memcmp(cert.device_id, keys->device_id, 16) != 0) {
-		snprintf(err, errlen, "this certificate is for another device");
+	/* the core judges it: the pinned root, valid now, this very device */
+	int crc = ccore_own_cert(tmp.root, keys, cb, cl, (int64_t)time(NULL), &cert);
+	if (crc != CCORE_OK) {
+		snprintf(err, errlen, crc == CCORE_E_TAMPERED ? "this certificate is for another device"
+		                                              : "certificate refused (%s)",
+		         ccore_code(crc));
 		goto out;
 	}
 	if (cc_keystore_put(ks, "cert", cb, cl) != CC_OK) {

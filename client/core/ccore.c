@@ -281,6 +281,23 @@ int ccore_dir_cert(const ccore *c, const uint8_t *p, size_t n, const char *user,
 	return CCORE_OK;
 }
 
+int ccore_own_cert(const uint8_t root[CC_SIGN_PK_BYTES], const cc_device_keys *keys, const uint8_t *p, size_t n,
+                   int64_t now, cc_cert *out)
+{
+	cc_cert ct;
+	if (!p || !keys || cc_cert_decode(p, n, &ct) != CC_OK)
+		return CCORE_E_INVALID;
+	int r = cc_cert_verify(&ct, root, now, NULL);
+	if (r != CC_OK)
+		return ccore_from_cc(r);
+	if (sodium_memcmp(ct.sign_pk, keys->sign_pk, sizeof ct.sign_pk) != 0 ||
+	    sodium_memcmp(ct.box_pk, keys->box_pk, sizeof ct.box_pk) != 0 ||
+	    memcmp(ct.device_id, keys->device_id, sizeof ct.device_id) != 0)
+		return CCORE_E_TAMPERED;
+	*out = ct;
+	return CCORE_OK;
+}
+
 void ccore_pairing_code(const cc_cert *cert, char out[20])
 {
 	static const char hx[] = "0123456789abcdef";

@@ -126,6 +126,11 @@ int ccore_is_revoked(const ccore *c, const cc_cert *cert);
  * CCORE_E_TAMPERED. */
 int ccore_dir_cert(const ccore *c, const uint8_t *p, size_t n, const char *user, int64_t now, cc_cert *out)
 	__attribute__((warn_unused_result));
+/* This device's own certificate (casus install-cert, before any ccore
+ * exists): root, validity at now, and keys and id equal to this device's;
+ * another device's certificate is CCORE_E_TAMPERED. */
+int ccore_own_cert(const uint8_t root[CC_SIGN_PK_BYTES], const cc_device_keys *keys, const uint8_t *p, size_t n,
+                   int64_t now, cc_cert *out) __attribute__((warn_unused_result));
 /* The pairing code of a device: 4 groups of 4 hex digits from
  * BLAKE2b("casus.v1 pairing" || device id || signing key). out gets 20 bytes. */
 void ccore_pairing_code(const cc_cert *cert, char out[20]);

@@ -130,6 +130,14 @@ static void test_policy_and_revlist(void)
 	CHECK_EQ_INT(ccore_dir_cert(c, ce.p, ce.len, USER[CM], NOW, &out), CCORE_OK);
 	CHECK_EQ_INT(ccore_dir_cert(c, ce.p, ce.len, USER[CM], E2E_NOT_AFTER + 1, &out), CCORE_E_EXPIRED);
 	cc_w_free(&ce);
+	/* install-cert: only this device's own certificate, from the pinned root */
+	cc_w_init(&ce);
+	CHECK_EQ_INT(cc_cert_encode(&dev[GGD].cert, &ce), CC_OK);
+	CHECK_EQ_INT(ccore_own_cert(root->pk, dev[GGD].keys, ce.p, ce.len, NOW, &out), CCORE_OK);
+	CHECK_EQ_INT(ccore_own_cert(root->pk, dev[CM].keys, ce.p, ce.len, NOW, &out), CCORE_E_TAMPERED);
+	CHECK_EQ_INT(ccore_own_cert(dev[CM].keys->sign_pk, dev[GGD].keys, ce.p, ce.len, NOW, &out),
+	             CCORE_E_BAD_SIGNATURE);
+	cc_w_free(&ce);
 	/* pairing codes differ per device and have the documented shape */
 	char a[20], b[20];
 	ccore_pairing_code(&dev[CM].cert, a);
