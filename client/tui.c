@@ -90,6 +90,20 @@ static void add_msg(struct view *v, json_t *o)
 		(void)casus_track(v->c, v->cid, (uint64_t)seq);
 }
 
+/* What the client core could not refuse but must show, as marked lines. */
+static void show_warnings(struct view *v)
+{
+	json_t *w = casus_take_warnings(v->c);
+	size_t i;
+	json_t *o;
+	json_array_foreach(w, i, o) {
+		char line[600];
+		snprintf(line, sizeof line, "WAARSCHUWING: %s", TC(json_string_value(json_object_get(o, "message"))));
+		add_line(v, line, 1);
+	}
+	json_decref(w);
+}
+
 static void reload(struct view *v)
 {
 	json_decref(v->members);
@@ -270,6 +284,7 @@ static void handle_event(struct view *v, json_t *p)
 	}
 	if (!pc || strcmp(pc, v->cid) != 0)
 		return;
+	show_warnings(v);
 	if (strcmp(kind, "msg") == 0) {
 		json_t *o = NULL;
 		if (casus_decode_push(v->c, p, &o) == CASUS_OK) {
@@ -281,8 +296,11 @@ static void handle_event(struct view *v, json_t *p)
 		reload(v);
 		add_line(v, "-- membership or level changed; keys rotated --", 0);
 	} else if (strcmp(kind, "removed") == 0) {
-		add_line(v, "-- you were removed from this casus --", 1);
-		snprintf(v->status, sizeof v->status, "removed");
+		/* the server's word only: the chain (fetched by libcasus) decides */
+		casus_refresh(v->c, v->cid);
+		reload(v);
+		add_line(v, "-- the server says you were removed (see the members line) --", 1);
+		snprintf(v->status, sizeof v->status, "removed?");
 	} else if (strcmp(kind, "transfer") == 0) {
 		casus_refresh(v->c, v->cid);
 		add_line(v, "-- your other device passed its keys: older messages readable (see casus history) --", 0);
