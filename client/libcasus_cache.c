@@ -309,6 +309,12 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 	int drc = ccore_chain_done(L->k, now);
 	if (L->dirty || drc != CCORE_OK)
 		lc_cache_save(c, L);
+	if (drc == CCORE_E_WITHHELD && c->building) {
+		/* a new change is being built: it replaces the withheld one (which
+		 * still blocks posting until a removal is confirmed) */
+		ccore_warn(c->core, "withheld_commit", "%s", ccore_message(c->core));
+		drc = CCORE_OK;
+	}
 	if (drc != CCORE_OK)
 		return lc_core_fail(c, drc);
 	if (!ccore_is_member(L->k)) {

@@ -127,6 +127,7 @@ struct casus_client {
 	int ever_connected;
 	int offline_reported;
 	int last_ok_online;
+	int building;                 /* a commit is being built: a withheld earlier one does not block */
 	int refused;                  /* first verdict of the core on a message since reset (0: none) */
 	char refused_msg[512];
 };

@@ -285,7 +285,9 @@ static int commit_with_rebase(casus_client *c, const char *casus_hex, build_fn b
 {
 	for (int attempt = 0; attempt < 5; attempt++) {
 		struct loaded *L = NULL;
+		c->building = 1;
 		int rc = lc_load_casus(c, casus_hex, &L);
+		c->building = 0;
 		if (rc)
 			return rc;
 		cc_wbuf w;

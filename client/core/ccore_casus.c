@@ -44,6 +44,9 @@ struct ccore_casus {
 	int pending;
 	uint64_t pending_epoch;
 	uint8_t pending_hash[CC_HASH_BYTES];
+	size_t pending_own_rm; /* devices the pending commit itself removes */
+	/* devices this device meant to remove and the verified roster still
+	 * holds: nothing is posted while one is there (kept across commits) */
 	uint8_t (*pending_rm)[CC_DEVICE_ID_BYTES];
 	size_t npending_rm;
 	/* every message seen at a place: (first 8 bytes of its id, seq), sorted */
@@ -290,9 +293,31 @@ static int pending_rm_in_roster(const ccore_casus *k)
 static void pending_clear(ccore_casus *k)
 {
 	k->pending = 0;
-	free(k->pending_rm);
-	k->pending_rm = NULL;
-	k->npending_rm = 0;
+	k->pending_own_rm = 0;
+}
+
+/* Drop from the blocked set every device the verified roster no longer holds. */
+static void blocked_prune(ccore_casus *k)
+{
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	size_t o = 0;
+	for (size_t i = 0; i < k->npending_rm; i++)
+		if (cc_chain_find(st, k->pending_rm[i]) >= 0)
+			memmove(k->pending_rm[o++], k->pending_rm[i], CC_DEVICE_ID_BYTES);
+	k->npending_rm = o;
+}
+
+static int blocked_add(ccore_casus *k, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	for (size_t i = 0; i < k->npending_rm; i++)
+		if (memcmp(k->pending_rm[i], dev, CC_DEVICE_ID_BYTES) == 0)
+			return 0;
+	uint8_t(*nb)[CC_DEVICE_ID_BYTES] = realloc(k->pending_rm, (k->npending_rm + 1) * CC_DEVICE_ID_BYTES);
+	if (!nb)
+		return -1;
+	k->pending_rm = nb;
+	memcpy(k->pending_rm[k->npending_rm++], dev, CC_DEVICE_ID_BYTES);
+	return 0;
 }
 
 int ccore_chain_done(ccore_casus *k, int64_t now)
@@ -311,14 +336,15 @@ int ccore_chain_done(ccore_casus *k, int64_t now)
 			           dev, ct->user_id, ct->role, ct->user_id);
 		}
 	}
+	blocked_prune(k);
 	if (!k->pending)
 		return CCORE_OK;
 	if (k->nep > k->pending_epoch && memcmp(k->ep[k->pending_epoch].hash, k->pending_hash, CC_HASH_BYTES) == 0) {
 		pending_clear(k); /* our own commit is in the verified chain */
 		return CCORE_OK;
 	}
-	if (k->nep > k->pending_epoch && !pending_rm_in_roster(k)) {
-		pending_clear(k); /* superseded, and whom it removed is gone anyway */
+	if (k->nep > k->pending_epoch) {
+		pending_clear(k); /* superseded: reported once; a removal stays blocked */
 		return ccore_fail(c, CCORE_E_WITHHELD, "(another commit took epoch %llu; try again)",
 		                  (unsigned long long)k->pending_epoch);
 	}
@@ -344,17 +370,17 @@ int ccore_expect_head(ccore_casus *k, const uint8_t *p, size_t n)
 	if (cc_commit_decode(p, n, &cm) != CC_OK)
 		return CCORE_E_INVALID;
 	const cc_chain_state *st = cc_casus_chain(k->cs);
-	k->pending_rm = calloc(st->nroster ? st->nroster : 1, CC_DEVICE_ID_BYTES);
-	if (!k->pending_rm) {
-		cc_commit_free(&cm);
-		return CCORE_E_NOMEM;
-	}
 	for (size_t i = 0; i < st->nroster; i++) {
 		int kept = 0;
 		for (uint16_t j = 0; j < cm.nroster && !kept; j++)
 			kept = memcmp(cm.roster[j].cert.device_id, st->roster[i].cert.device_id, 16) == 0;
-		if (!kept)
-			memcpy(k->pending_rm[k->npending_rm++], st->roster[i].cert.device_id, 16);
+		if (!kept) {
+			if (blocked_add(k, st->roster[i].cert.device_id) != 0) {
+				cc_commit_free(&cm);
+				return CCORE_E_NOMEM;
+			}
+			k->pending_own_rm++;
+		}
 	}
 	k->pending = 1;
 	k->pending_epoch = cm.epoch;
@@ -365,12 +391,12 @@ int ccore_expect_head(ccore_casus *k, const uint8_t *p, size_t n)
 
 int ccore_pending(const ccore_casus *k)
 {
-	return k->pending ? (int)k->npending_rm : -1;
+	return k->pending ? (int)k->pending_own_rm : -1;
 }
 
 int ccore_may_post(const ccore_casus *k)
 {
-	if (k->pending && k->npending_rm && pending_rm_in_roster(k))
+	if (k->npending_rm && pending_rm_in_roster(k))
 		return ccore_fail(k->core, CCORE_E_WITHHELD,
 		                  "(your removal was not confirmed by the chain: nothing is posted until it is; run the "
 		                  "removal again)");
@@ -662,17 +688,18 @@ json_t *ccore_casus_save(const ccore_casus *k)
 		json_object_set_new(o, "seen", json_string(sh));
 		free(sh);
 	}
+	json_t *rm = json_array();
+	for (size_t i = 0; i < k->npending_rm; i++) {
+		char dev[33];
+		hex_of(k->pending_rm[i], 16, dev);
+		json_array_append_new(rm, json_string(dev));
+	}
+	json_object_set_new(o, "blocked", rm);
 	if (k->pending) {
 		char h[65];
 		hex_of(k->pending_hash, 32, h);
-		json_t *rm = json_array();
-		for (size_t i = 0; i < k->npending_rm; i++) {
-			char dev[33];
-			hex_of(k->pending_rm[i], 16, dev);
-			json_array_append_new(rm, json_string(dev));
-		}
-		json_object_set_new(o, "pending",
-		                    json_pack("{sIssso}", "epoch", (json_int_t)k->pending_epoch, "hash", h, "remove", rm));
+		json_object_set_new(o, "pending", json_pack("{sIsssI}", "epoch", (json_int_t)k->pending_epoch, "hash", h,
+		                                            "removes", (json_int_t)k->pending_own_rm));
 	}
 	return o;
 }
@@ -717,20 +744,18 @@ void ccore_casus_restore(ccore_casus *k, const json_t *saved)
 		}
 		(void)seen_at(k, id, sq);
 	}
+	json_array_foreach(json_object_get(saved, "blocked"), i, s) {
+		uint8_t dev[16];
+		if (bin_of(json_string_value(s), dev, 16) && blocked_add(k, dev) != 0)
+			break;
+	}
 	const json_t *p = json_object_get(saved, "pending");
 	if (!p)
 		return;
 	pending_clear(k);
 	if (!bin_of(json_string_value(json_object_get(p, "hash")), k->pending_hash, 32))
 		return;
-	const json_t *rm = json_object_get(p, "remove");
-	k->pending_rm = calloc(json_array_size(rm) + 1, 16);
-	if (!k->pending_rm)
-		return;
-	json_array_foreach(rm, i, s) {
-		if (bin_of(json_string_value(s), k->pending_rm[k->npending_rm], 16))
-			k->npending_rm++;
-	}
 	k->pending_epoch = u64_of(p, "epoch");
+	k->pending_own_rm = (size_t)u64_of(p, "removes");
 	k->pending = 1;
 }

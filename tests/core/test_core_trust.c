@@ -269,6 +269,18 @@ static void test_withheld(void)
 	CHECK_EQ_INT(ccore_apply_commit(kr, rot.p, rot.len, NOW + 2, 1), CCORE_OK);
 	CHECK_EQ_INT(ccore_chain_done(kr, NOW + 2), CCORE_E_WITHHELD);
 	CHECK_EQ_INT(ccore_may_post(kr), CCORE_E_WITHHELD);
+	/* reported once; a later own rotate that lands does not lift the block */
+	CHECK_EQ_INT(ccore_chain_done(kr, NOW + 3), CCORE_OK);
+	cc_wbuf rot3;
+	cc_w_init(&rot3);
+	cc_commit_change rchg = {.type = CC_COMMIT_ROTATE, .reason = "r"};
+	CHECK_EQ_INT(ccore_build(kr, &rchg, NOW + 3, &rot3), CCORE_OK);
+	CHECK_EQ_INT(ccore_expect_head(kr, rot3.p, rot3.len), CCORE_OK);
+	CHECK_EQ_INT(ccore_pending(kr), 0);
+	CHECK_EQ_INT(ccore_apply_commit(kr, rot3.p, rot3.len, NOW + 4, 1), CCORE_OK);
+	CHECK_EQ_INT(ccore_chain_done(kr, NOW + 4), CCORE_OK);
+	CHECK_EQ_INT(ccore_may_post(kr), CCORE_E_WITHHELD);
+	cc_w_free(&rot3);
 	/* the real thing: the commit is the verified head */
 	CHECK_EQ_INT(ccore_apply_commit(k, rm.p, rm.len, NOW + 2, 1), CCORE_OK);
 	CHECK_EQ_INT(ccore_chain_done(k, NOW + 2), CCORE_OK);
