@@ -15,6 +15,7 @@
 #include "casus_version.h"
 #include "cli_args.h"
 #include "cli_audit.h"
+#include "tclean.h"
 #include "tui.h"
 
 #include <cc_policy.h>
@@ -26,6 +27,30 @@
 
 static int g_json;
 static const char *g_profile;
+static casus_client *g_cli; /* for the warnings of the client core */
+
+/* Warnings of the client core (contract: docs/CLIENT.md): with --json a
+ * top-level "warnings" array in the document printed, in text a line
+ * starting with WAARSCHUWING: per warning. */
+static void take_warnings(json_t *into)
+{
+	if (!g_cli)
+		return;
+	json_t *w = casus_take_warnings(g_cli);
+	if (json_array_size(w) && into && json_is_object(into)) {
+		json_t *old = json_object_get(into, "warnings");
+		if (json_is_array(old))
+			json_array_extend(old, w);
+		else
+			json_object_set(into, "warnings", w);
+	} else if (json_array_size(w)) {
+		size_t i;
+		json_t *o;
+		json_array_foreach(w, i, o)
+			printf("WAARSCHUWING: %s\n", TC(json_string_value(json_object_get(o, "message"))));
+	}
+	json_decref(w);
+}
 
 static void usage_to(FILE *to)
 {
@@ -39,7 +64,7 @@ static void usage_to(FILE *to)
 	        "  history CASUS [--after SEQ] [--limit N] [--offline]\n"
 	        "  members CASUS\n"
 	        "  add CASUS USER [--break-glass REASON]\n"
-	        "  add-device CASUS                               add your other devices, pass them the keys\n"
+	        "  add-device CASUS --code CODE                   add your new device (CODE: its `casus whoami` pairing)\n"
 	        "  remove CASUS USER [--reason R]\n"
 	        "  escalate CASUS LEVEL --reason R\n"
 	        "  deescalate CASUS LEVEL --reason R\n"
@@ -90,12 +115,14 @@ static int report_err(int rc, const char *code, const char *msg)
 {
 	if (g_json) {
 		json_t *o = json_pack("{sbs{ssss}}", "ok", 0, "error", "code", code, "message", msg);
+		take_warnings(o);
 		char *s = json_dumps(o, JSON_COMPACT);
 		printf("%s\n", s);
 		free(s);
 		json_decref(o);
 	} else {
-		fprintf(stderr, "casus: %s\n", msg);
+		take_warnings(NULL);
+		fprintf(stderr, "casus: %s\n", TC(msg));
 	}
 	return exit_code(rc);
 }
@@ -107,6 +134,7 @@ static int fail_client(casus_client *c, int rc)
 
 static void print_json(json_t *o)
 {
+	take_warnings(o);
 	char *s = json_dumps(o, JSON_COMPACT);
 	printf("%s\n", s ? s : "{}");
 	free(s);
@@ -295,16 +323,17 @@ static int cmd_list(casus_client *c)
 		if (!json_array_size(json_object_get(res, "casus")))
 			printf("You are not a member of any casus yet. Open one with: casus new --title ...\n");
 		json_array_foreach(json_object_get(res, "casus"), i, o) {
-			printf("%s  level %lld %-18s  %3lld unread  %s\n", json_string_value(json_object_get(o, "casus")),
+			printf("%s  level %lld %-18s  %3lld unread  %s\n", TC(json_string_value(json_object_get(o, "casus"))),
 			       json_integer_value(json_object_get(o, "level")),
-			       json_string_value(json_object_get(o, "level_name")),
+			       TC(json_string_value(json_object_get(o, "level_name"))),
 			       json_integer_value(json_object_get(o, "unread")),
-			       json_string_value(json_object_get(o, "purpose")));
+			       TC(json_string_value(json_object_get(o, "purpose"))));
 		}
 		json_array_foreach(json_object_get(res, "notices"), i, o) {
-			printf("notice: casus %s escalated to level %lld by %s: %s\n",
-			       json_string_value(json_object_get(o, "casus")), json_integer_value(json_object_get(o, "level")),
-			       json_string_value(json_object_get(o, "by")), json_string_value(json_object_get(o, "reason")));
+			/* a notice names only the casus and its level (the reason is
+			 * end-to-end encrypted to the members, never in a notice) */
+			printf("notice: casus %s needs you at level %lld\n", TC(json_string_value(json_object_get(o, "casus"))),
+			       json_integer_value(json_object_get(o, "level")));
 		}
 	}
 	json_decref(res);
@@ -415,20 +444,22 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 			fmt_time(json_integer_value(json_object_get(o, "time")), when, sizeof when);
 			json_t *snd = json_object_get(o, "sender");
 			int ok = json_is_true(json_object_get(o, "verified"));
+			/* everything that came from the server or from other members is
+			 * cleaned of control characters: no forged lines, no escapes */
 			printf("#%lld %s [%s%s%s] %s (%s, %s)%s\n", json_integer_value(json_object_get(o, "seq")), when,
-			       json_string_value(json_object_get(o, "audience")),
+			       TC(json_string_value(json_object_get(o, "audience"))),
 			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none") ? " ground=" : "",
 			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none")
-			           ? json_string_value(json_object_get(o, "ground"))
+			           ? TC(json_string_value(json_object_get(o, "ground")))
 			           : "",
-			       snd ? json_string_value(json_object_get(snd, "name")) : "?",
-			       snd ? json_string_value(json_object_get(snd, "role")) : "?",
-			       snd ? json_string_value(json_object_get(snd, "org")) : "?",
+			       snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
+			       snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
+			       snd ? TC(json_string_value(json_object_get(snd, "org"))) : "?",
 			       ok ? "" : "  !! NOT VERIFIED");
 			if (ok)
-				printf("    %s\n", json_string_value(json_object_get(o, "text")));
+				printf("    %s\n", TC(json_string_value(json_object_get(o, "text"))));
 			else
-				printf("    (%s)\n", json_string_value(json_object_get(o, "error")));
+				printf("    (%s)\n", TC(json_string_value(json_object_get(o, "error"))));
 		}
 	}
 	json_decref(res);
@@ -456,8 +487,8 @@ static int cmd_members(casus_client *c, int argc, char **argv)
 		size_t i;
 		json_t *m;
 		json_array_foreach(json_object_get(res, "members"), i, m) {
-			printf("  %-20s %-18s %-30s %s\n", json_string_value(json_object_get(m, "user")),
-			       json_string_value(json_object_get(m, "role")), json_string_value(json_object_get(m, "org")),
+			printf("  %-20s %-18s %-30s %s\n", TC(json_string_value(json_object_get(m, "user"))),
+			       TC(json_string_value(json_object_get(m, "role"))), TC(json_string_value(json_object_get(m, "org"))),
 			       json_is_true(json_object_get(m, "break_glass")) ? "BREAK-GLASS" : "");
 		}
 	}
@@ -467,10 +498,13 @@ static int cmd_members(casus_client *c, int argc, char **argv)
 
 static int done_ok(const char *what)
 {
-	if (g_json)
-		printf("{\"ok\":true}\n");
-	else
+	if (g_json) {
+		json_t *o = json_pack("{sb}", "ok", 1);
+		print_json(o);
+		json_decref(o);
+	} else {
 		printf("%s\n", what);
+	}
 	return 0;
 }
 
@@ -479,11 +513,29 @@ static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
 	const char *cid = positional(argc, argv, 0), *user = positional(argc, argv, 1);
 	if (!cid || !user)
 		return report_err(CASUS_E_USAGE, "usage", add ? "casus add CASUS USER" : "casus remove CASUS USER");
-	int rc = add ? casus_add(c, cid, user, opt(argc, argv, "--break-glass"))
+	json_t *sealed = NULL;
+	int rc = add ? casus_add_shown(c, cid, user, opt(argc, argv, "--break-glass"), &sealed)
 	             : casus_remove(c, cid, user, opt(argc, argv, "--reason"));
 	if (rc)
 		return fail_client(c, rc);
-	return done_ok(add ? "Member added; keys rotated." : "Member removed; keys rotated.");
+	if (!add)
+		return done_ok("Member removed; keys rotated; the verified chain shows the removal.");
+	/* whom the keys were sealed to: each device with its pairing code */
+	if (g_json) {
+		json_t *o = json_pack("{sbsO}", "ok", 1, "sealed", sealed);
+		print_json(o);
+		json_decref(o);
+	} else {
+		size_t i;
+		json_t *d;
+		printf("Member added; keys rotated. The keys were sealed to these devices:\n");
+		json_array_foreach(sealed, i, d)
+			printf("  %s (%s) device %s, pairing code %s\n", TC(json_string_value(json_object_get(d, "user"))),
+			       TC(json_string_value(json_object_get(d, "role"))), json_string_value(json_object_get(d, "device")),
+			       json_string_value(json_object_get(d, "code")));
+	}
+	json_decref(sealed);
+	return 0;
 }
 
 static int cmd_level(casus_client *c, int argc, char **argv, int up)
@@ -573,12 +625,14 @@ static int cmd_whoami(casus_client *c)
 		fmt_time(json_integer_value(json_object_get(res, "not_before")), nb, sizeof nb);
 		fmt_time(json_integer_value(json_object_get(res, "not_after")), na, sizeof na);
 		printf("%s (%s), %s at %s\n  device %s, certificate valid %s .. %s\n  server %s: %s\n  profile %s\n",
-		       json_string_value(json_object_get(res, "name")), json_string_value(json_object_get(res, "user")),
-		       json_string_value(json_object_get(res, "role")), json_string_value(json_object_get(res, "org")),
+		       TC(json_string_value(json_object_get(res, "name"))), TC(json_string_value(json_object_get(res, "user"))),
+		       TC(json_string_value(json_object_get(res, "role"))), TC(json_string_value(json_object_get(res, "org"))),
 		       json_string_value(json_object_get(res, "device")), nb, na,
 		       json_string_value(json_object_get(res, "server")),
 		       json_is_true(json_object_get(res, "online")) ? "connected" : "OFFLINE",
 		       json_string_value(json_object_get(res, "profile")));
+		printf("  pairing code %s (give it to your other device: casus add-device CASUS --code CODE)\n",
+		       json_string_value(json_object_get(res, "pairing")));
 		if (json_integer_value(json_object_get(res, "outbox")))
 			printf("  %lld message(s) waiting in the outbox (casus outbox)\n",
 			       json_integer_value(json_object_get(res, "outbox")));
@@ -612,12 +666,13 @@ static int cmd_outbox(casus_client *c)
 			printf("delivered: %s in casus %.8s as message %lld\n", json_string_value(json_object_get(e, "id")),
 			       json_string_value(json_object_get(e, "casus")), json_integer_value(json_object_get(e, "seq")));
 		json_array_foreach(json_object_get(res, "pending"), i, e)
-			printf("waiting:   casus %.8s [%s] %.60s\n", json_string_value(json_object_get(e, "casus")) ?: "?",
-			       json_string_value(json_object_get(e, "audience")) ?: "?",
-			       json_string_value(json_object_get(e, "text")) ?: "(does not open)");
+			printf("waiting:   casus %.8s [%s] %.60s\n", TC(json_string_value(json_object_get(e, "casus"))),
+			       TC(json_string_value(json_object_get(e, "audience"))),
+			       json_string_value(json_object_get(e, "text")) ? TC(json_string_value(json_object_get(e, "text")))
+			                                                     : "(does not open)");
 		json_array_foreach(json_object_get(res, "failed"), i, e)
-			printf("REFUSED:   casus %.8s: %s\n", json_string_value(json_object_get(e, "casus")) ?: "?",
-			       json_string_value(json_object_get(e, "failed")) ?: "?");
+			printf("REFUSED:   casus %.8s: %s\n", TC(json_string_value(json_object_get(e, "casus"))),
+			       TC(json_string_value(json_object_get(e, "failed"))));
 		if (!npend && !json_array_size(json_object_get(res, "failed")))
 			printf("The outbox is empty: everything was delivered.\n");
 		else if (npend)
@@ -631,9 +686,11 @@ static int cmd_add_device(casus_client *c, int argc, char **argv)
 {
 	const char *cid = positional(argc, argv, 0);
 	if (!cid)
-		return report_err(CASUS_E_USAGE, "usage", "casus add-device CASUS (on a device that is already a member)");
+		return report_err(CASUS_E_USAGE, "usage",
+		                  "casus add-device CASUS --code CODE (on a device that is already a member; CODE is the "
+		                  "pairing code `casus whoami` shows on the new device)");
 	json_t *res = NULL;
-	int rc = casus_add_device(c, cid, &res);
+	int rc = casus_add_device_paired(c, cid, opt(argc, argv, "--code"), &res);
 	if (rc)
 		return fail_client(c, rc);
 	if (g_json) {
@@ -785,6 +842,7 @@ int main(int argc, char **argv)
 		mode = 2;
 	if ((rc = open_client(&c, mode)) != 0)
 		return rc;
+	g_cli = c;
 	sodium_memzero(g_pass, sizeof g_pass);
 	if (strcmp(cmd, "list") == 0)
 		rc = cmd_list(c);
@@ -837,6 +895,21 @@ int main(int argc, char **argv)
 		const char *cid = positional(sargc, sargv, 0);
 		rc = cid ? tui_run(c, cid) : report_err(CASUS_E_USAGE, "usage", "casus open CASUS");
 	}
+	/* warnings no document carried (e.g. from a plain printf) */
+	if (g_json) {
+		json_t *w = casus_take_warnings(c);
+		if (json_array_size(w)) {
+			json_t *o = json_pack("{sbsO}", "ok", rc == 0, "warnings", w);
+			char *t = json_dumps(o, JSON_COMPACT);
+			printf("%s\n", t ? t : "{}");
+			free(t);
+			json_decref(o);
+		}
+		json_decref(w);
+	} else {
+		take_warnings(NULL);
+	}
+	g_cli = NULL;
 	casus_client_free(c);
 	return rc;
 }

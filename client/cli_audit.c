@@ -501,55 +501,13 @@ static int cmp_cp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* casus_raw_request takes its own reference to req and (in this version)
- * never drops it; drop the extra one here so the request is freed either way
- * (reported to libcasus's owner). Consumes req. */
-static json_t *raw_request(casus_client *c, json_t *req)
+/* One audit.query answer (fetched by casus_audit_fetch) into t. Returns 0,
+ * or <0 on error (message in err). */
+static int parse_page(const json_t *r, struct trail *t, char *err, size_t errlen)
 {
-	json_t *r = casus_raw_request(c, req);
-	if (req->refcount > 1)
-		json_decref(req);
-	json_decref(req);
-	return r;
-}
-
-/* One audit.query page into t. Returns 1 if more, 0 if done, <0 on error
- * (message in err). */
-static int fetch_page(casus_client *c, json_t *base, uint64_t after, const char *export_kind,
-                      const struct filter *f, struct trail *t, char *err, size_t errlen, char *ecode,
-                      size_t ecodelen)
-{
-	json_t *req = json_deep_copy(base);
-	json_object_set_new(req, "type", json_string("audit.query"));
-	json_object_set_new(req, "after", json_integer((json_int_t)after));
-	json_object_set_new(req, "limit", json_integer(PAGE));
-	if (export_kind) {
-		json_object_set_new(req, "export", json_string(export_kind));
-		if (f->have_casus) { /* the export entry names the casus even when fg reads everything */
-			char hex[33];
-			proto_hex16(f->casus, hex);
-			json_object_set_new(req, "export_casus", json_string(hex));
-		}
-	}
-	json_t *r = raw_request(c, req);
-	if (!r) {
-		snprintf(err, errlen, "no answer from the server");
-		return -4;
-	}
-	if (!json_is_true(json_object_get(r, "ok"))) {
-		json_t *e = json_object_get(r, "error");
-		const char *code = json_string_value(json_object_get(e, "code"));
-		snprintf(ecode, ecodelen, "%s", code ? code : "refused");
-		snprintf(err, errlen, "%s", json_string_value(json_object_get(e, "message"))
-		                                ? json_string_value(json_object_get(e, "message"))
-		                                : "the server refused");
-		json_decref(r);
-		return -1;
-	}
 	const char *kh = json_string_value(json_object_get(r, "audit_key"));
 	if (!kh || parse_hex(kh, t->server_pk, CC_SIGN_PK_BYTES) != 0) {
 		snprintf(err, errlen, "the server sent no audit key");
-		json_decref(r);
 		return -5;
 	}
 	int rc = 0;
@@ -607,9 +565,6 @@ static int fetch_page(casus_client *c, json_t *base, uint64_t after, const char 
 		}
 		free(cb);
 	}
-	if (rc == 0)
-		rc = json_is_true(json_object_get(r, "more")) ? 1 : 0;
-	json_decref(r);
 	return rc;
 }
 
@@ -639,18 +594,28 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 		if (f->to_ms > 0)
 			json_object_set_new(base, "to_ms", json_integer(f->to_ms - 1));
 	}
-	uint64_t after = 0;
-	int rc;
-	const char *kind = export_kind;
-	while ((rc = fetch_page(c, base, after, kind, f, t, err, sizeof err, ecode, sizeof ecode)) == 1) {
-		kind = NULL; /* one export entry per export */
-		if (!t->n)
-			break;
-		after = t->r[t->n - 1].e.seq;
-	}
+	/* the library fetches every page (bounded); the trail is verified here */
+	char ecasus[33] = "";
+	if (export_kind && f->have_casus) /* the export entry names the casus even when fg reads everything */
+		proto_hex16(f->casus, ecasus);
+	json_t *pages = NULL;
+	int rc = casus_audit_fetch(c, base, export_kind, ecasus[0] ? ecasus : NULL, PAGE, &pages);
 	json_decref(base);
+	if (rc != CASUS_OK) {
+		snprintf(ecode, sizeof ecode, "%s", casus_error_code(c));
+		snprintf(err, sizeof err, "%s", casus_error(c));
+		rc = rc == CASUS_E_NETWORK ? -4 : rc == CASUS_E_VERIFY ? -6 : -1;
+	} else {
+		size_t pi;
+		json_t *pgj;
+		json_array_foreach(pages, pi, pgj) {
+			if ((rc = parse_page(pgj, t, err, sizeof err)) < 0)
+				break;
+		}
+	}
+	json_decref(pages);
 	if (rc < 0)
-		return fail_msg(json, rc == -4 ? 4 : rc == -5 ? EXIT_FAULT : 1,
+		return fail_msg(json, rc == -4 ? 4 : rc == -5 || rc == -6 ? EXIT_FAULT : 1,
 		                rc == -4 ? "network" : rc == -5 ? "audit_fault" : ecode, err);
 	const uint8_t *pk = t->server_pk;
 	if (pr == 1) {
@@ -1004,7 +969,8 @@ static int cmd_report(casus_client *c, int argc, char **argv, int json)
 static int cmd_key(casus_client *c, int json)
 {
 	json_t *req = json_pack("{ss}", "type", "audit.key");
-	json_t *r = raw_request(c, req);
+	json_t *r = casus_raw_request(c, req); /* req is borrowed */
+	json_decref(req);
 	const char *k = r ? json_string_value(json_object_get(r, "audit_key")) : NULL;
 	if (!k) {
 		json_decref(r);

@@ -93,7 +93,8 @@ const char *casus_error_code(const casus_client *c);
 /* The certificate fields of this device. */
 const char *casus_self_user(const casus_client *c);
 const char *casus_self_role(const casus_client *c);
-/* casus whoami: {user,name,org,role,device,serial,not_before,not_after,server,profile,online,policy,outbox} */
+/* casus whoami: {user,name,org,role,device,serial,not_before,not_after,server,profile,online,policy,revlist,
+ * pairing,outbox}; pairing is this device's pairing code (casus_add_device_paired) */
 int casus_whoami(casus_client *c, json_t **out);
 
 /* casus list: [{casus, level, level_name, purpose, basis, unread, title?}], notices */
@@ -128,6 +129,10 @@ int casus_cache_info(casus_client *c, const char *casus_hex, json_t **out);
  * (offline: from the verified local copy of the chain) */
 int casus_members(casus_client *c, const char *casus_hex, json_t **out);
 int casus_add(casus_client *c, const char *casus_hex, const char *user, const char *break_glass_reason);
+/* casus add, telling whom the keys were sealed to: *sealed (new reference) is
+ * [{user, role, device, code}] with each device's pairing code. */
+int casus_add_shown(casus_client *c, const char *casus_hex, const char *user, const char *break_glass_reason,
+                    json_t **sealed);
 int casus_remove(casus_client *c, const char *casus_hex, const char *user, const char *reason);
 int casus_set_level(casus_client *c, const char *casus_hex, uint8_t level, const char *reason);
 int casus_rotate(casus_client *c, const char *casus_hex, const char *reason);
@@ -135,12 +140,31 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
                 const char *ground, const char *reason);
 /* casus audit: query (object with casus/user/from_ms/to_ms) -> {entries:[...decoded], verified, fault} */
 int casus_audit_query(casus_client *c, json_t *query, json_t **out);
+/* The whole audit trail a query (casus/user/from_ms/to_ms) selects: every
+ * audit.query answer, page by page, as the server sent it (*pages: new
+ * reference, [{entries:[{entry,hash}], checkpoints, anchor?, audit_key, more}]).
+ * export_kind/export_casus (may be NULL) ask for one export entry. Bounded:
+ * pages without progress end it (CASUS_E_VERIFY, code "paging"). The caller
+ * verifies entries and checkpoints (cc_audit). */
+int casus_audit_fetch(casus_client *c, const json_t *query, const char *export_kind, const char *export_casus,
+                      size_t page_limit, json_t **pages);
 
 /* casus add-device: add this user's other certified devices (same role) to
  * the roster (no may_add needed for one's own devices) and pass them the
  * casus keys this device holds (a signed transfer sealed to each; audited).
  * {added: n, transferred: [device ids]} */
 int casus_add_device(casus_client *c, const char *casus_hex, json_t **out);
+/* The same as an explicit pairing: only the device whose pairing code (shown
+ * by `casus whoami` on it) is `code` is added and given keys. Without a code,
+ * or with one no new device shows, nothing is added (CASUS_E_USAGE, code
+ * "pairing") when an unpaired device exists; casus_add_device is this with
+ * code NULL. */
+int casus_add_device_paired(casus_client *c, const char *casus_hex, const char *code, json_t **out);
+
+/* Warnings the client core collected (things it cannot refuse but must show:
+ * "gap", "reorder", "duplicate", "revoked_member", "rollback", ...):
+ * [{code, message}], new reference; the list is empty afterwards. */
+json_t *casus_take_warnings(casus_client *c);
 
 /* ---- outbox ---- */
 /* Send every queued post (oldest first); returns how many were delivered. */

@@ -20,6 +20,7 @@
  * Ctrl-D or /quit leaves. It runs in any terminal ncurses knows (TERM),
  * including over ssh, and redraws on resize.
  */
+#include "tclean.h"
 #include "tui.h"
 
 #include <curses.h>
@@ -75,17 +76,32 @@ static void add_msg(struct view *v, json_t *o)
 	json_t *snd = json_object_get(o, "sender");
 	int ok = json_is_true(json_object_get(o, "verified"));
 	const char *ground = json_string_value(json_object_get(o, "ground"));
+	/* content from other members and the server, cleaned of control characters */
 	snprintf(line, sizeof line, "%s %s (%s) [%s%s%s]%s %s", when,
-	         snd ? json_string_value(json_object_get(snd, "name")) : "?",
-	         snd ? json_string_value(json_object_get(snd, "role")) : "?",
-	         json_string_value(json_object_get(o, "audience")) ?: "?",
-	         ground && strcmp(ground, "none") ? " " : "", ground && strcmp(ground, "none") ? ground : "",
-	         ok ? "" : " !! NOT VERIFIED", ok ? json_string_value(json_object_get(o, "text")) ?: ""
-	                                          : json_string_value(json_object_get(o, "error")) ?: "");
+	         snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
+	         snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
+	         TC(json_string_value(json_object_get(o, "audience"))),
+	         ground && strcmp(ground, "none") ? " " : "", ground && strcmp(ground, "none") ? TC(ground) : "",
+	         ok ? "" : " !! NOT VERIFIED", ok ? TC(json_string_value(json_object_get(o, "text")))
+	                                          : TC(json_string_value(json_object_get(o, "error"))));
 	add_line(v, line, !ok);
 	json_int_t seq = json_integer_value(json_object_get(o, "seq"));
 	if (seq > 0)
 		(void)casus_track(v->c, v->cid, (uint64_t)seq);
+}
+
+/* What the client core could not refuse but must show, as marked lines. */
+static void show_warnings(struct view *v)
+{
+	json_t *w = casus_take_warnings(v->c);
+	size_t i;
+	json_t *o;
+	json_array_foreach(w, i, o) {
+		char line[600];
+		snprintf(line, sizeof line, "WAARSCHUWING: %s", TC(json_string_value(json_object_get(o, "message"))));
+		add_line(v, line, 1);
+	}
+	json_decref(w);
 }
 
 static void reload(struct view *v)
@@ -127,8 +143,8 @@ static void draw(struct view *v)
 	json_t *m;
 	json_array_foreach(json_object_get(v->members, "members"), i, m) {
 		size_t l = strlen(mline);
-		snprintf(mline + l, sizeof mline - l, " %s (%s)%s", json_string_value(json_object_get(m, "user")),
-		         json_string_value(json_object_get(m, "role")),
+		snprintf(mline + l, sizeof mline - l, " %s (%s)%s", TC(json_string_value(json_object_get(m, "user"))),
+		         TC(json_string_value(json_object_get(m, "role"))),
 		         json_is_true(json_object_get(m, "break_glass")) ? " BREAK-GLASS" : "");
 	}
 	mvaddnstr(1, 0, mline, cols);
@@ -268,6 +284,7 @@ static void handle_event(struct view *v, json_t *p)
 	}
 	if (!pc || strcmp(pc, v->cid) != 0)
 		return;
+	show_warnings(v);
 	if (strcmp(kind, "msg") == 0) {
 		json_t *o = NULL;
 		if (casus_decode_push(v->c, p, &o) == CASUS_OK) {
@@ -279,8 +296,11 @@ static void handle_event(struct view *v, json_t *p)
 		reload(v);
 		add_line(v, "-- membership or level changed; keys rotated --", 0);
 	} else if (strcmp(kind, "removed") == 0) {
-		add_line(v, "-- you were removed from this casus --", 1);
-		snprintf(v->status, sizeof v->status, "removed");
+		/* the server's word only: the chain (fetched by libcasus) decides */
+		casus_refresh(v->c, v->cid);
+		reload(v);
+		add_line(v, "-- the server says you were removed (see the members line) --", 1);
+		snprintf(v->status, sizeof v->status, "removed?");
 	} else if (strcmp(kind, "transfer") == 0) {
 		casus_refresh(v->c, v->cid);
 		add_line(v, "-- your other device passed its keys: older messages readable (see casus history) --", 0);

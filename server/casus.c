@@ -601,6 +601,20 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: its membership no longer changes", ev, rt, NULL);
 		goto out;
 	}
+	{
+		/* a commit dated ahead of this clock would brick the casus for every
+		 * client (they refuse it): refused like the clients do (300 s skew) */
+		cc_commit fc;
+		if (cc_commit_decode(cb, cl, &fc) == CC_OK) {
+			int64_t ahead = fc.time - (int64_t)now_s();
+			cc_commit_free(&fc);
+			if (ahead > 300) {
+				deny_casus(s, id, PE_INVALID, "the commit is dated more than 300 s ahead of the server's clock", ev,
+				           rt, NULL);
+				goto out;
+			}
+		}
+	}
 	rc = cc_chain_state_copy(rt->st, &st);
 	if (rc == CC_OK)
 		rc = cc_chain_apply(st, cb, cl, &srv->policy, srv->root_pk, now_s(), srv->have_revs ? &srv->revs : NULL,

@@ -25,6 +25,7 @@ static const struct route routes[] = {
 	{"auth", h_auth, 0},
 	{"ping", h_ping, 0},
 	{"policy.get", h_policy_get, 1},
+	{"revlist.get", h_revlist_get, 1},
 	{"dir.publish", h_dir_publish, 1},
 	{"dir.lookup", h_dir_lookup, 1},
 	{"casus.create", h_casus_create, 1},
@@ -196,6 +197,26 @@ int h_ping(struct session *s, json_t *req, uint64_t id)
 	(void)req;
 	json_t *r = proto_ok(id);
 	json_object_set_new(r, "time", json_integer((json_int_t)now_s()));
+	reply_later(s, id, r);
+	return 1;
+}
+
+/* The signed revocation list as installed (null if none): clients verify it
+ * against the root and never accept an older number than they hold. */
+int h_revlist_get(struct session *s, json_t *req, uint64_t id)
+{
+	(void)req;
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "number", json_integer(s->srv->have_revs ? (json_int_t)s->srv->revs.number : 0));
+	json_object_set_new(r, "revlist", json_null());
+	if (s->srv->have_revs) {
+		cc_wbuf w;
+		cc_w_init(&w);
+		cc_revlist_encode(&s->srv->revs, &w);
+		if (!w.err)
+			proto_set_b64(r, "revlist", w.p, w.len);
+		cc_w_free(&w);
+	}
 	reply_later(s, id, r);
 	return 1;
 }

@@ -18,6 +18,7 @@ int h_hello(struct session *s, json_t *req, uint64_t id);
 int h_auth(struct session *s, json_t *req, uint64_t id);
 int h_ping(struct session *s, json_t *req, uint64_t id);
 int h_policy_get(struct session *s, json_t *req, uint64_t id);
+int h_revlist_get(struct session *s, json_t *req, uint64_t id);
 int h_dir_publish(struct session *s, json_t *req, uint64_t id);
 int h_dir_lookup(struct session *s, json_t *req, uint64_t id);
 

@@ -1,0 +1,253 @@
+/*
+ * ccore.h: the client core, one sans-I/O state machine for every trust
+ * decision of a casus device (anchors: matrix-sdk-crypto's OlmMachine,
+ * OpenMLS).
+ *
+ * The core owns what a device believes: the pinned deployment root, the
+ * newest verified policy and revocation list (signed, numbered, never going
+ * back), each casus's verified chain, its epochs, the per-sender stream order,
+ * grants, the commit a device is waiting to see at the head, and the outbox's
+ * audience decisions. It has no sockets, files, threads or clock: bytes and
+ * the current time (UTC seconds, `now`) come in as arguments; verdicts,
+ * warnings and state to store go out. It depends only on crypto/ (libsodium),
+ * jansson and the C standard library, so it compiles to WebAssembly unchanged
+ * (a ctest, core.no_posix, fails if a file here includes a system header).
+ * libcasus (client/libcasus*.c) is the driver: it moves frames, reads and
+ * writes files and reads the clock, and asks the core every trust question.
+ *
+ * Errors: every int function returns CCORE_OK (0) or a negative CCORE_E_*;
+ * ccore_code() maps it to the stable code of the contract with the
+ * hostile-server suite ("revoked", "withheld_commit", ...; docs/CLIENT.md),
+ * and ccore_message() to a sentence (Dutch, then English) for people. The
+ * last error's detail (e.g. which epoch) is in ccore_detail(core).
+ *
+ * Warnings: what the core cannot refuse but must show (a gap, reorder or
+ * duplicate in a sender's stream; a roster holding a revoked device) is
+ * appended to a JSON array the driver takes with ccore_take_warnings() (new
+ * reference, the core's list is then empty): [{code, message}].
+ *
+ * Memory: a ccore and every ccore_casus are owned by the caller and freed
+ * with ccore_free / ccore_casus_free. Byte arguments are borrowed. Device
+ * keys are copied into sodium_malloc memory (inside cc_casus) and wiped on
+ * free. Not thread-safe: one thread per ccore.
+ */
+#ifndef CASUS_CCORE_H
+#define CASUS_CCORE_H
+
+#include <cc_buf.h>
+#include <cc_casus.h>
+#include <cc_cert.h>
+#include <cc_commit.h>
+#include <cc_keys.h>
+#include <cc_policy.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CCORE_SKEW_SECS 300            /* allowed clock difference for commit times */
+#define CCORE_REVLIST_MAX_AGE (7 * 86400) /* a revocation list older than this is not fresh */
+#define CCORE_PAGING_IDLE_MAX 3        /* pages without progress before paging gives up */
+#define CCORE_PAGING_MAX 100000        /* pages of one listing at most */
+
+enum ccore_rc {
+	CCORE_OK = 0,
+	CCORE_E_INVALID = -1,         /* bad argument / malformed input: "tampered" */
+	CCORE_E_NOMEM = -2,           /* "internal" */
+	CCORE_E_REVOKED = -10,        /* "revoked" */
+	CCORE_E_WITHHELD = -11,       /* "withheld_commit" */
+	CCORE_E_WRONG_CASUS = -12,    /* "wrong_casus" */
+	CCORE_E_STALE_EPOCH = -13,    /* "stale_epoch_message" */
+	CCORE_E_FUTURE = -14,         /* "future_commit" */
+	CCORE_E_ROLLBACK = -15,       /* "rollback" */
+	CCORE_E_EXPIRED = -16,        /* "expired_cert" */
+	CCORE_E_GRANT_AUDIENCE = -17, /* "grant_audience" */
+	CCORE_E_STALE_POLICY = -18,   /* "stale_policy" */
+	CCORE_E_BAD_SIGNATURE = -19,  /* "bad_signature" */
+	CCORE_E_REPLAY = -20,         /* "replay" */
+	CCORE_E_GHOST = -21,          /* "ghost_commit" */
+	CCORE_E_TAMPERED = -22,       /* "tampered" */
+	CCORE_E_PAGING = -23,         /* "paging" */
+	CCORE_E_WIDENED = -24,        /* "audience_widened" */
+	CCORE_E_FORBIDDEN = -25,      /* "forbidden": the policy does not allow it */
+	CCORE_E_NO_KEY = -26,         /* "no_key": this device cannot read it */
+	CCORE_E_NO_POLICY = -27       /* "no_policy": nothing verified yet */
+};
+
+/* Stable code of the contract for an rc ("revoked", ...); never NULL. */
+const char *ccore_code(int rc);
+/* The crypto/ error mapped to the core's verdict (CC_ERR_REVOKED -> CCORE_E_REVOKED, ...). */
+int ccore_from_cc(int cc_rc);
+
+typedef struct ccore ccore;
+
+/* A new core for one device: root is the pinned deployment root key; keys and
+ * cert are this device's (copied; keys stay in sodium_malloc memory inside
+ * each cc_casus). */
+int ccore_new(ccore **out, const uint8_t root[CC_SIGN_PK_BYTES], const cc_device_keys *keys, const cc_cert *cert);
+void ccore_free(ccore *c); /* NULL-safe */
+
+/* The sentence for the last refusal (Dutch, then English) and its detail. */
+const char *ccore_message(const ccore *c);
+/* Warnings collected since the last call: new reference, [{code,message}]. */
+json_t *ccore_take_warnings(ccore *c);
+/* Add a warning (the driver uses it for things only it sees, e.g. paging). */
+void ccore_warn(ccore *c, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* ---- policy ------------------------------------------------------------------
+ * ccore_policy_offer: bytes of a signed policy the server served (or the
+ * stored policy.bin, with stored = 1). Verified against the root; a policy
+ * with a lower number than the one held is CCORE_E_STALE_POLICY. *changed is
+ * set to 1 when the offered policy is now the held one and newer than before
+ * (the driver then stores the bytes). */
+int ccore_policy_offer(ccore *c, const uint8_t *p, size_t n, int stored, int *changed)
+	__attribute__((warn_unused_result));
+/* The verified policy, or NULL. Owned by the core. */
+const cc_policy *ccore_policy(const ccore *c);
+
+/* ---- revocation list ---------------------------------------------------------
+ * ccore_revlist_offer: bytes of a signed revocation list (revlist.get), or
+ * NULL/0 when the server says there is none. The number may never go back:
+ * a list older than one held is CCORE_E_REVOKED (contract code "revoked": the
+ * server hides revocations). None offered while one is held is a warning
+ * ("rollback"): the held list stays in force.
+ * A list issued more than CCORE_REVLIST_MAX_AGE before now is accepted but
+ * warned about ("stale_revlist"). *changed as for the policy. */
+int ccore_revlist_offer(ccore *c, const uint8_t *p, size_t n, int64_t now, int stored, int *changed)
+	__attribute__((warn_unused_result));
+/* The held list (NULL if none). Owned by the core. */
+const cc_revlist *ccore_revlist(const ccore *c);
+/* 1 if the certificate is on the held list. */
+int ccore_is_revoked(const ccore *c, const cc_cert *cert);
+
+/* ---- directory ---------------------------------------------------------------
+ * A certificate the directory returned for `user`: decoded, verified against
+ * the root at `now` and the revocation list. A revoked one is
+ * CCORE_E_REVOKED, an expired one CCORE_E_EXPIRED, another user's
+ * CCORE_E_TAMPERED. */
+int ccore_dir_cert(const ccore *c, const uint8_t *p, size_t n, const char *user, int64_t now, cc_cert *out)
+	__attribute__((warn_unused_result));
+/* This device's own certificate (casus install-cert, before any ccore
+ * exists): root, validity at now, and keys and id equal to this device's;
+ * another device's certificate is CCORE_E_TAMPERED. */
+int ccore_own_cert(const uint8_t root[CC_SIGN_PK_BYTES], const cc_device_keys *keys, const uint8_t *p, size_t n,
+                   int64_t now, cc_cert *out) __attribute__((warn_unused_result));
+/* The pairing code of a device: 4 groups of 4 hex digits from
+ * BLAKE2b("casus.v1 pairing" || device id || signing key). out gets 20 bytes. */
+void ccore_pairing_code(const cc_cert *cert, char out[20]);
+
+/* ---- one casus ---------------------------------------------------------------- */
+typedef struct ccore_casus ccore_casus;
+
+/* A casus this device follows, bound to the id asked for: every commit and
+ * message must carry exactly this id (CCORE_E_WRONG_CASUS). */
+int ccore_casus_new(ccore *c, const uint8_t id[CC_CASUS_ID_BYTES], ccore_casus **out);
+void ccore_casus_free(ccore_casus *k); /* NULL-safe; wipes keys */
+/* The verified state and the cc_casus (for builders and reading keys). */
+const cc_chain_state *ccore_chain(const ccore_casus *k);
+cc_casus *ccore_cc(ccore_casus *k);
+/* Epochs verified so far (= the next epoch expected). */
+uint64_t ccore_epochs(const ccore_casus *k);
+/* 1 if this device is in the verified roster. */
+int ccore_is_member(const ccore_casus *k);
+/* A certificate seen anywhere in the verified chain (NULL if none); every
+ * one seen, for the driver's listings. Owned by k. */
+const cc_cert *ccore_cert(const ccore_casus *k, const uint8_t dev[CC_DEVICE_ID_BYTES]);
+size_t ccore_certs(const ccore_casus *k, const cc_cert **out);
+
+/* Verify the next commit of the chain (epoch = ccore_epochs) and apply it:
+ * casus id = the id asked for (WRONG_CASUS), epoch and prev hash continue
+ * the verified copy (ROLLBACK: a diverging chain), time not before the
+ * previous commit's and at most CCORE_SKEW_SECS after now (FUTURE), the chain
+ * rules as of the commit's time with the revocation list
+ * (cc_casus_apply_commit). For the head (head = 1: the newest commit the
+ * server serves) the actor's certificate and every certificate it admits
+ * must be valid and unrevoked at `now` as well (EXPIRED / REVOKED: a
+ * backdated commit by an expired or revoked key). Earlier commits are judged
+ * at their own time only: each was the head for the member who built on it.
+ * On any failure nothing changes. */
+int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, int head)
+	__attribute__((warn_unused_result));
+/* After a fetch reached the end of the chain: warns "revoked_member" for
+ * every roster device on the revocation list (and names the removal to make),
+ * clears a pending own commit that is now the head or superseded, and
+ * reports a withheld one (see ccore_expect_head). */
+int ccore_chain_done(ccore_casus *k, int64_t now) __attribute__((warn_unused_result));
+/* The server answered that the casus is gone or forbidden, or pushed
+ * "removed": no verified commit removed this device, so the local copy is
+ * kept and this is CCORE_E_ROLLBACK if this device is still in the verified
+ * roster (0 if it is not a member: nothing to keep). */
+int ccore_unverified_removal(const ccore_casus *k) __attribute__((warn_unused_result));
+
+/* The pending own commit: -1 if none, else how many devices it removes. */
+int ccore_pending(const ccore_casus *k);
+
+/* Own commits. Before posting a commit, the driver records its hash and the
+ * devices it removes; ccore_chain_done then requires the commit to be the
+ * verified head (CCORE_E_WITHHELD otherwise). While a removal is pending and
+ * not seen, ccore_may_post refuses (CCORE_E_WITHHELD): nothing new is
+ * encrypted to a device this device meant to remove. */
+int ccore_expect_head(ccore_casus *k, const uint8_t *commit, size_t n);
+int ccore_may_post(const ccore_casus *k) __attribute__((warn_unused_result));
+
+/* Builders: cc_commit_build with the core's policy, root and revocation list
+ * (a revoked device is never sealed to). */
+int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbuf *out)
+	__attribute__((warn_unused_result));
+
+/* Messages. seq is the server's place for it (0: unknown). live = 1 for the
+ * pushed stream (replay tracker), 0 for history in seq order. Checks, besides
+ * cc_casus_decrypt: casus id (WRONG_CASUS), a message of a superseded epoch
+ * only if placed before the commit that closed it (not after a message of a
+ * later epoch in seq order, and signed no later than the closing commit's
+ * time + CCORE_SKEW_SECS) and from a sender whose certificate was valid and
+ * unrevoked at the message's time (STALE_EPOCH), a message time at most
+ * CCORE_SKEW_SECS ahead of now. Per sender and epoch, counters out of seq
+ * order ("reorder") and a repeated message id or counter ("duplicate") are
+ * warnings; the message is still opened (a duplicate sets CCORE_F_DUPLICATE in
+ * *flags, which may be NULL, so the driver shows it once). A sender the
+ * closing commit removed must have dated the message before that commit (no
+ * skew). The plaintext is appended to pt (cc_w_init_secret). */
+int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n, int live, int64_t now,
+                       cc_wbuf *pt, cc_message_header *hdr, unsigned *flags) __attribute__((warn_unused_result));
+#define CCORE_F_DUPLICATE 1u /* *flags: the same message (sender, epoch, counter) seen at an earlier place */
+/* A grant addressed to this device: verified by cc_casus_accept_grant after
+ * every message it carries has been checked to be in an audience this
+ * device's role may read at the casus's level (GRANT_AUDIENCE otherwise;
+ * nothing is kept). msgs are the encoded messages the server delivered with
+ * it. */
+int ccore_accept_grant(ccore_casus *k, const uint8_t *g, size_t gn, const uint8_t *const *msgs,
+                       const size_t *lens, size_t nmsgs) __attribute__((warn_unused_result));
+/* A key transfer from another device of this user (cc_casus_transfer_accept). */
+int ccore_accept_transfer(ccore_casus *k, const uint8_t *p, size_t n, size_t *imported)
+	__attribute__((warn_unused_result));
+
+/* The devices entitled to an audience now, as 32-hex-digit ids (new reference). */
+json_t *ccore_recipients(const ccore_casus *k, int audience);
+/* Outbox: a post queued when `queued` (ccore_recipients then) were the
+ * recipients may be encrypted now only if the recipients are a subset of
+ * those: CCORE_E_WIDENED otherwise (the post stays failed, never widened
+ * without the user asking again). queued NULL: no record (old entry) -> ok. */
+int ccore_outbox_may_encrypt(const ccore_casus *k, int audience, const json_t *queued)
+	__attribute__((warn_unused_result));
+
+/* State to store with the local copy (the per-sender stream positions and the
+ * pending own commit): new reference; ccore_casus_restore reads it back. */
+json_t *ccore_casus_save(const ccore_casus *k);
+void ccore_casus_restore(ccore_casus *k, const json_t *saved);
+
+/* ---- text and paging ---------------------------------------------------------- */
+/* A copy of s for a terminal: every C0 control (newline included), DEL, ESC,
+ * C1 control and bidirectional override is replaced by U+FFFD; invalid UTF-8
+ * bytes too. malloc'd; NULL only on allocation failure. */
+char *ccore_text_clean(const char *s);
+
+/* Paging loop bound: call per page with how many new items the page brought
+ * and whether the server says there is more. Returns 1 to ask for the next
+ * page, 0 when done, CCORE_E_PAGING when the server kept saying "more" without
+ * progress for CCORE_PAGING_IDLE_MAX pages (or CCORE_PAGING_MAX pages). */
+typedef struct ccore_pager {
+	unsigned pages, idle;
+} ccore_pager;
+int ccore_paging_step(ccore_pager *pg, size_t new_items, int more);
+
+#endif

@@ -1,0 +1,761 @@
+/*
+ * ccore_casus.c: the per-casus part of the client core (ccore.h): the chain
+ * bound to the id asked for, commit times against the verifier's clock, the
+ * head's certificates at the verifier's time, the own commit that must become
+ * the head, messages of superseded epochs, per-sender stream order, grants
+ * within the grantee's audiences and the outbox's audience rule. No I/O.
+ */
+#include "ccore_int.h"
+
+#include <cc_err.h>
+#include <cc_grant.h>
+#include <cc_message.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Where one sender's stream stands in one epoch (in the server's seq order). */
+struct sender_pos {
+	uint8_t dev[CC_DEVICE_ID_BYTES];
+	uint64_t epoch, counter, seq;
+	int dup_at_seq; /* the message at seq was a duplicate */
+};
+
+struct epoch_info {
+	int64_t time;                /* the commit's time */
+	uint8_t hash[CC_HASH_BYTES]; /* the commit's hash */
+	uint64_t first_seq;          /* seq of the first message of this epoch seen (0: none) */
+	uint8_t (*roster)[CC_DEVICE_ID_BYTES]; /* the devices of this epoch */
+	size_t nroster;
+};
+
+struct ccore_casus {
+	ccore *core;
+	uint8_t id[CC_CASUS_ID_BYTES];
+	cc_casus *cs;
+	struct epoch_info *ep; /* one per verified commit, epoch order */
+	size_t nep;
+	cc_cert *certs; /* every certificate seen in the chain */
+	size_t ncerts;
+	struct sender_pos *pos;
+	size_t npos;
+	/* own commit waiting to be the verified head */
+	int pending;
+	uint64_t pending_epoch;
+	uint8_t pending_hash[CC_HASH_BYTES];
+	size_t pending_own_rm; /* devices the pending commit itself removes */
+	/* devices this device meant to remove and the verified roster still
+	 * holds: nothing is posted while one is there (kept across commits) */
+	uint8_t (*pending_rm)[CC_DEVICE_ID_BYTES];
+	size_t npending_rm;
+	/* every message seen at a place: (first 8 bytes of its id, seq), sorted */
+	struct seen { uint64_t id, seq; } *seen;
+	size_t nseen, capseen;
+};
+
+#define SEEN_MAX 200000
+
+static uint64_t id64(const uint8_t id[CC_MESSAGE_ID_BYTES])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | id[i];
+	return v;
+}
+
+/* Records (id, seq); returns the earlier seq if the id was seen at another place, else 0. */
+static uint64_t seen_at(ccore_casus *k, uint64_t id, uint64_t seq)
+{
+	size_t lo = 0, hi = k->nseen;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (k->seen[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < k->nseen && k->seen[lo].id == id)
+		return k->seen[lo].seq != seq ? k->seen[lo].seq : 0;
+	if (k->nseen >= SEEN_MAX)
+		return 0;
+	if (k->nseen == k->capseen) {
+		size_t nc = k->capseen ? k->capseen * 2 : 64;
+		struct seen *ns = realloc(k->seen, nc * sizeof(*ns));
+		if (!ns)
+			return 0;
+		k->seen = ns;
+		k->capseen = nc;
+	}
+	memmove(&k->seen[lo + 1], &k->seen[lo], (k->nseen - lo) * sizeof(*k->seen));
+	k->seen[lo].id = id;
+	k->seen[lo].seq = seq;
+	k->nseen++;
+	return 0;
+}
+
+int ccore_casus_new(ccore *c, const uint8_t id[CC_CASUS_ID_BYTES], ccore_casus **out)
+{
+	*out = NULL;
+	if (!c || !id)
+		return CCORE_E_INVALID;
+	ccore_casus *k = calloc(1, sizeof *k);
+	if (!k)
+		return CCORE_E_NOMEM;
+	k->core = c;
+	memcpy(k->id, id, sizeof k->id);
+	if (cc_casus_new(c->keys, &c->cert, &k->cs) != CC_OK) {
+		free(k);
+		return CCORE_E_NOMEM;
+	}
+	*out = k;
+	return CCORE_OK;
+}
+
+void ccore_casus_free(ccore_casus *k)
+{
+	if (!k)
+		return;
+	cc_casus_free(k->cs);
+	for (size_t i = 0; i < k->nep; i++)
+		free(k->ep[i].roster);
+	free(k->ep);
+	free(k->certs);
+	free(k->pos);
+	free(k->pending_rm);
+	free(k->seen);
+	free(k);
+}
+
+const cc_chain_state *ccore_chain(const ccore_casus *k)
+{
+	return cc_casus_chain(k->cs);
+}
+
+cc_casus *ccore_cc(ccore_casus *k)
+{
+	return k->cs;
+}
+
+uint64_t ccore_epochs(const ccore_casus *k)
+{
+	return k->nep;
+}
+
+int ccore_is_member(const ccore_casus *k)
+{
+	return k->nep > 0 && cc_chain_find(cc_casus_chain(k->cs), k->core->keys->device_id) >= 0;
+}
+
+const cc_cert *ccore_cert(const ccore_casus *k, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	for (size_t j = 0; j < k->ncerts; j++)
+		if (memcmp(k->certs[j].device_id, dev, CC_DEVICE_ID_BYTES) == 0)
+			return &k->certs[j];
+	return NULL;
+}
+
+size_t ccore_certs(const ccore_casus *k, const cc_cert **out)
+{
+	*out = k->certs;
+	return k->ncerts;
+}
+
+static void remember_certs(ccore_casus *k, const cc_commit *cm)
+{
+	for (uint16_t i = 0; i < cm->nroster; i++) {
+		if (ccore_cert(k, cm->roster[i].cert.device_id))
+			continue;
+		cc_cert *nc = realloc(k->certs, (k->ncerts + 1) * sizeof(*nc));
+		if (!nc)
+			return;
+		k->certs = nc;
+		k->certs[k->ncerts++] = cm->roster[i].cert;
+	}
+}
+
+/* When was this certificate revoked (0: it is not on the list)? */
+static int64_t revoked_at(const ccore *c, const cc_cert *ct)
+{
+	if (!c->have_revs)
+		return 0;
+	for (uint32_t i = 0; i < c->revs.count; i++)
+		if (c->revs.entries[i].serial == ct->serial ||
+		    memcmp(c->revs.entries[i].device_id, ct->device_id, CC_DEVICE_ID_BYTES) == 0)
+			return c->revs.entries[i].revoked_at ? c->revs.entries[i].revoked_at : 1;
+	return 0;
+}
+
+static const cc_cert *roster_cert(const cc_commit *cm, const cc_chain_state *st, const uint8_t dev[16])
+{
+	for (uint16_t i = 0; i < cm->nroster; i++)
+		if (memcmp(cm->roster[i].cert.device_id, dev, 16) == 0)
+			return &cm->roster[i].cert;
+	int j = cc_chain_find(st, dev);
+	return j >= 0 ? &st->roster[j].cert : NULL;
+}
+
+/* The head's actor and every certificate it admits must be valid at now too. */
+static int check_at_now(ccore_casus *k, const cc_commit *cm, const cc_chain_state *before, int64_t now)
+{
+	ccore *c = k->core;
+	const cc_cert *actor = roster_cert(cm, before, cm->actor);
+	if (!actor)
+		return ccore_fail(c, CCORE_E_GHOST, "(epoch %llu)", (unsigned long long)cm->epoch);
+	int r = cc_cert_verify(actor, c->root, now, ccore_revlist(c));
+	if (r != CC_OK)
+		return ccore_fail(c, ccore_from_cc(r), "(the author of commit %llu: %s)", (unsigned long long)cm->epoch,
+		                  cc_errname(r));
+	for (uint16_t i = 0; i < cm->nroster; i++) {
+		if (before->started && cc_chain_find(before, cm->roster[i].cert.device_id) >= 0)
+			continue;
+		r = cc_cert_verify(&cm->roster[i].cert, c->root, now, ccore_revlist(c));
+		if (r != CC_OK)
+			return ccore_fail(c, ccore_from_cc(r), "(a device added by commit %llu: %s)",
+			                  (unsigned long long)cm->epoch, cc_errname(r));
+	}
+	return CCORE_OK;
+}
+
+int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, int head)
+{
+	ccore *c = k->core;
+	if (!c->have_policy)
+		return ccore_fail(c, CCORE_E_NO_POLICY, NULL);
+	cc_commit cm;
+	if (!p || cc_commit_decode(p, n, &cm) != CC_OK)
+		return ccore_fail(c, CCORE_E_INVALID, "(commit %zu does not decode)", k->nep);
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	int rc = CCORE_OK;
+	if (memcmp(cm.casus_id, k->id, CC_CASUS_ID_BYTES) != 0) {
+		rc = ccore_fail(c, CCORE_E_WRONG_CASUS, "(commit %llu)", (unsigned long long)cm.epoch);
+		goto out;
+	}
+	uint8_t h[CC_HASH_BYTES];
+	(void)cc_commit_hash(p, n, h);
+	for (size_t i = 0; i < k->nep; i++)
+		if (memcmp(k->ep[i].hash, h, CC_HASH_BYTES) == 0) {
+			rc = ccore_fail(c, CCORE_E_REPLAY, "(commit %llu served again as epoch %zu)",
+			                (unsigned long long)cm.epoch, k->nep);
+			goto out;
+		}
+	if (cm.epoch != k->nep || (k->nep && memcmp(cm.prev_hash, k->ep[k->nep - 1].hash, CC_HASH_BYTES) != 0)) {
+		rc = ccore_fail(c, CCORE_E_ROLLBACK, "(commit %llu does not continue the verified chain at epoch %zu)",
+		                (unsigned long long)cm.epoch, k->nep);
+		goto out;
+	}
+	if (cm.time > now + CCORE_SKEW_SECS) {
+		rc = ccore_fail(c, CCORE_E_FUTURE, "(commit %llu is dated %lld s ahead of this device's clock; %d s allowed)",
+		                (unsigned long long)cm.epoch, (long long)(cm.time - now), CCORE_SKEW_SECS);
+		goto out;
+	}
+	if (k->nep && cm.time < k->ep[k->nep - 1].time) {
+		rc = ccore_fail(c, CCORE_E_ROLLBACK, "(commit %llu is dated before the commit it follows)",
+		                (unsigned long long)cm.epoch);
+		goto out;
+	}
+	if (head && (rc = check_at_now(k, &cm, st, now)) != CCORE_OK)
+		goto out;
+	struct epoch_info *ne = realloc(k->ep, (k->nep + 1) * sizeof(*ne));
+	if (!ne) {
+		rc = CCORE_E_NOMEM;
+		goto out;
+	}
+	k->ep = ne;
+	int r = cc_casus_apply_commit(k->cs, p, n, &c->policy, c->root, now, ccore_revlist(c));
+	if (r != CC_OK) {
+		rc = ccore_fail(c, ccore_from_cc(r), "(commit %llu: %s)", (unsigned long long)cm.epoch, cc_errname(r));
+		goto out;
+	}
+	k->ep[k->nep].time = cm.time;
+	k->ep[k->nep].first_seq = 0;
+	k->ep[k->nep].nroster = 0;
+	k->ep[k->nep].roster = calloc(cm.nroster ? cm.nroster : 1, CC_DEVICE_ID_BYTES);
+	for (uint16_t i = 0; k->ep[k->nep].roster && i < cm.nroster; i++)
+		memcpy(k->ep[k->nep].roster[k->ep[k->nep].nroster++], cm.roster[i].cert.device_id, CC_DEVICE_ID_BYTES);
+	memcpy(k->ep[k->nep].hash, h, CC_HASH_BYTES);
+	k->nep++;
+	remember_certs(k, &cm);
+out:
+	cc_commit_free(&cm);
+	return rc;
+}
+
+static int pending_rm_in_roster(const ccore_casus *k)
+{
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	for (size_t i = 0; i < k->npending_rm; i++)
+		if (cc_chain_find(st, k->pending_rm[i]) >= 0)
+			return 1;
+	return 0;
+}
+
+static void pending_clear(ccore_casus *k)
+{
+	k->pending = 0;
+	k->pending_own_rm = 0;
+}
+
+/* Drop from the blocked set every device the verified roster no longer holds. */
+static void blocked_prune(ccore_casus *k)
+{
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	size_t o = 0;
+	for (size_t i = 0; i < k->npending_rm; i++)
+		if (cc_chain_find(st, k->pending_rm[i]) >= 0)
+			memmove(k->pending_rm[o++], k->pending_rm[i], CC_DEVICE_ID_BYTES);
+	k->npending_rm = o;
+}
+
+static int blocked_add(ccore_casus *k, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	for (size_t i = 0; i < k->npending_rm; i++)
+		if (memcmp(k->pending_rm[i], dev, CC_DEVICE_ID_BYTES) == 0)
+			return 0;
+	uint8_t(*nb)[CC_DEVICE_ID_BYTES] = realloc(k->pending_rm, (k->npending_rm + 1) * CC_DEVICE_ID_BYTES);
+	if (!nb)
+		return -1;
+	k->pending_rm = nb;
+	memcpy(k->pending_rm[k->npending_rm++], dev, CC_DEVICE_ID_BYTES);
+	return 0;
+}
+
+int ccore_chain_done(ccore_casus *k, int64_t now)
+{
+	ccore *c = k->core;
+	(void)now;
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	for (size_t i = 0; i < st->nroster; i++) {
+		const cc_cert *ct = &st->roster[i].cert;
+		if (ccore_is_revoked(c, ct)) {
+			char dev[33];
+			cc_device_id_hex(ct->device_id, dev);
+			ccore_warn(c, "revoked_member",
+			           "Ingetrokken apparaat in de casus: verwijder het. A revoked device is in the roster: %s "
+			           "(%s, %s); remove it with: casus remove CASUS %s",
+			           dev, ct->user_id, ct->role, ct->user_id);
+		}
+	}
+	blocked_prune(k);
+	if (!k->pending)
+		return CCORE_OK;
+	if (k->nep > k->pending_epoch && memcmp(k->ep[k->pending_epoch].hash, k->pending_hash, CC_HASH_BYTES) == 0) {
+		pending_clear(k); /* our own commit is in the verified chain */
+		return CCORE_OK;
+	}
+	if (k->nep > k->pending_epoch) {
+		pending_clear(k); /* superseded: reported once; a removal stays blocked */
+		return ccore_fail(c, CCORE_E_WITHHELD, "(another commit took epoch %llu; try again)",
+		                  (unsigned long long)k->pending_epoch);
+	}
+	return ccore_fail(c, CCORE_E_WITHHELD, "(epoch %llu is not your commit; verified head is epoch %zu)",
+	                  (unsigned long long)k->pending_epoch, k->nep ? k->nep - 1 : 0);
+}
+
+int ccore_unverified_removal(const ccore_casus *k)
+{
+	if (!ccore_is_member(k))
+		return CCORE_OK;
+	return ccore_fail(k->core, CCORE_E_ROLLBACK,
+	                  "(the server says this device left the casus, but no verified commit removed it: the "
+	                  "local copy is kept)");
+}
+
+int ccore_expect_head(ccore_casus *k, const uint8_t *p, size_t n)
+{
+	pending_clear(k);
+	if (!p)
+		return CCORE_OK;
+	cc_commit cm;
+	if (cc_commit_decode(p, n, &cm) != CC_OK)
+		return CCORE_E_INVALID;
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	for (size_t i = 0; i < st->nroster; i++) {
+		int kept = 0;
+		for (uint16_t j = 0; j < cm.nroster && !kept; j++)
+			kept = memcmp(cm.roster[j].cert.device_id, st->roster[i].cert.device_id, 16) == 0;
+		if (!kept) {
+			if (blocked_add(k, st->roster[i].cert.device_id) != 0) {
+				cc_commit_free(&cm);
+				return CCORE_E_NOMEM;
+			}
+			k->pending_own_rm++;
+		}
+	}
+	k->pending = 1;
+	k->pending_epoch = cm.epoch;
+	(void)cc_commit_hash(p, n, k->pending_hash);
+	cc_commit_free(&cm);
+	return CCORE_OK;
+}
+
+int ccore_pending(const ccore_casus *k)
+{
+	return k->pending ? (int)k->pending_own_rm : -1;
+}
+
+int ccore_may_post(const ccore_casus *k)
+{
+	if (k->npending_rm && pending_rm_in_roster(k))
+		return ccore_fail(k->core, CCORE_E_WITHHELD,
+		                  "(your removal was not confirmed by the chain: nothing is posted until it is; run the "
+		                  "removal again)");
+	return CCORE_OK;
+}
+
+int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbuf *out)
+{
+	ccore *c = k->core;
+	if (!c->have_policy)
+		return ccore_fail(c, CCORE_E_NO_POLICY, NULL);
+	int r = cc_commit_build(cc_casus_chain(k->cs), chg, c->keys, &c->cert, &c->policy, c->root, now,
+	                        ccore_revlist(c), out);
+	if (r == CC_ERR_ROSTER || r == CC_ERR_LEVEL || r == CC_ERR_UNKNOWN_ROLE || r == CC_ERR_FORBIDDEN)
+		return ccore_fail(c, CCORE_E_FORBIDDEN, "(%s)", cc_strerror(r)); /* the policy says no, not the server */
+	return r == CC_OK ? CCORE_OK : ccore_fail(c, ccore_from_cc(r), "(%s)", cc_errname(r));
+}
+
+/* ---- messages ------------------------------------------------------------------ */
+
+/* 1 if the device was in the roster of epoch e (0 if unknown: the safe answer). */
+static int member_at(const ccore_casus *k, size_t e, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	if (e >= k->nep || !k->ep[e].roster)
+		return 0;
+	for (size_t i = 0; i < k->ep[e].nroster; i++)
+		if (memcmp(k->ep[e].roster[i], dev, CC_DEVICE_ID_BYTES) == 0)
+			return 1;
+	return 0;
+}
+
+static struct sender_pos *sender_get(ccore_casus *k, const uint8_t dev[16], uint64_t epoch)
+{
+	for (size_t i = 0; i < k->npos; i++)
+		if (k->pos[i].epoch == epoch && memcmp(k->pos[i].dev, dev, 16) == 0)
+			return &k->pos[i];
+	struct sender_pos *np = realloc(k->pos, (k->npos + 1) * sizeof(*np));
+	if (!np)
+		return NULL;
+	k->pos = np;
+	memset(&k->pos[k->npos], 0, sizeof k->pos[k->npos]);
+	memcpy(k->pos[k->npos].dev, dev, 16);
+	k->pos[k->npos].epoch = epoch;
+	return &k->pos[k->npos++];
+}
+
+/* Returns 1 if the message repeats one seen at an earlier place. */
+static int track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *h)
+{
+	ccore *c = k->core;
+	if (!seq)
+		return 0;
+	struct sender_pos *sp = sender_get(k, h->sender, h->epoch);
+	if (!sp)
+		return 0;
+	if (seq < sp->seq)
+		return 0; /* read again (scroll-back, sync): already judged */
+	if (seq == sp->seq)
+		return sp->dup_at_seq;
+	const cc_cert *ct = ccore_cert(k, h->sender);
+	const char *who = ct ? ct->user_id : "?";
+	int dup = sp->seq && h->counter == sp->counter;
+	if (!dup && sp->seq && h->counter < sp->counter && k->nseen) {
+		/* the same message again is a duplicate, not a reorder */
+		size_t lo = 0, hi = k->nseen;
+		uint64_t id = id64(h->message_id);
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+			if (k->seen[mid].id < id)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < k->nseen && k->seen[lo].id == id && k->seen[lo].seq != seq)
+			return 0; /* reported by the caller as a duplicate; the stream position stays */
+	}
+	if (dup)
+		ccore_warn(c, "duplicate",
+		           "Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
+		           who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
+	else if (sp->seq && h->counter < sp->counter)
+		ccore_warn(c, "reorder",
+		           "Berichten van %s in andere volgorde. Messages of %s were reordered (#%llu was written before "
+		           "#%llu).",
+		           who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
+	if (h->counter > sp->counter)
+		sp->counter = h->counter;
+	sp->seq = seq;
+	sp->dup_at_seq = dup;
+	return dup;
+}
+
+int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n, int live, int64_t now, cc_wbuf *pt,
+                       cc_message_header *hdr, unsigned *flags)
+{
+	ccore *c = k->core;
+	cc_message m;
+	if (flags)
+		*flags = 0;
+	if (!c->have_policy)
+		return ccore_fail(c, CCORE_E_NO_POLICY, NULL);
+	if (!p || cc_message_decode(p, n, &m) != CC_OK)
+		return ccore_fail(c, CCORE_E_TAMPERED, "(message does not decode)");
+	if (hdr)
+		*hdr = m.h;
+	if (memcmp(m.h.casus_id, k->id, CC_CASUS_ID_BYTES) != 0)
+		return ccore_fail(c, CCORE_E_WRONG_CASUS, NULL);
+	if (m.h.epoch >= k->nep)
+		return ccore_fail(c, CCORE_E_TAMPERED, "(message of unknown epoch %llu)", (unsigned long long)m.h.epoch);
+	const cc_cert *snd = ccore_cert(k, m.h.sender);
+	if (!snd)
+		return ccore_fail(c, CCORE_E_GHOST, "(the sender was never a member)");
+	if (m.h.time > now + CCORE_SKEW_SECS)
+		return ccore_fail(c, CCORE_E_FUTURE, "(message dated %lld s ahead)", (long long)(m.h.time - now));
+	if (m.h.time + CCORE_SKEW_SECS < k->ep[m.h.epoch].time)
+		return ccore_fail(c, CCORE_E_STALE_EPOCH, "(dated before its epoch began)");
+	if (m.h.epoch + 1 < k->nep) {
+		/* a superseded epoch: only from before the commit that closed it */
+		if (m.h.time > k->ep[m.h.epoch + 1].time + CCORE_SKEW_SECS)
+			return ccore_fail(c, CCORE_E_STALE_EPOCH, "(epoch %llu closed before this message's time)",
+			                  (unsigned long long)m.h.epoch);
+		/* a sender the closing commit removed wrote it before that commit */
+		if (!member_at(k, m.h.epoch + 1, m.h.sender) && m.h.time >= k->ep[m.h.epoch + 1].time)
+			return ccore_fail(c, CCORE_E_STALE_EPOCH,
+			                  "(the sender was removed when epoch %llu closed, before this message's time)",
+			                  (unsigned long long)m.h.epoch);
+		for (size_t e = m.h.epoch + 1; seq && e < k->nep; e++)
+			if (k->ep[e].first_seq && k->ep[e].first_seq < seq)
+				return ccore_fail(c, CCORE_E_STALE_EPOCH, "(placed at #%llu, after #%llu of epoch %zu)",
+				                  (unsigned long long)seq, (unsigned long long)k->ep[e].first_seq, e);
+	}
+	/* the sender's certificate at the message's time */
+	if (m.h.time >= snd->not_after || m.h.time < snd->not_before)
+		return ccore_fail(c, CCORE_E_EXPIRED, "(the sender's certificate was not valid at the message's time)");
+	int64_t rat = revoked_at(c, snd);
+	if (rat && rat <= m.h.time)
+		return ccore_fail(c, CCORE_E_REVOKED, "(the sender's device was revoked before the message's time)");
+	int held = cc_casus_has_epoch_key(k->cs, m.h.epoch, m.h.audience);
+	int r = live ? cc_casus_decrypt(k->cs, &c->policy, p, n, pt, NULL)
+	             : cc_casus_decrypt_history(k->cs, &c->policy, p, n, pt, NULL);
+	if (r != CC_OK)
+		return ccore_fail(c, r == CC_ERR_CHAIN ? CCORE_E_WRONG_CASUS : ccore_from_cc(r), "(%s)", cc_errname(r));
+	if (!held) {
+		/* opened with a granted key: only an audience this role may read */
+		const cc_chain_state *st = cc_casus_chain(k->cs);
+		int role = cc_policy_role_index(&c->policy, c->cert.role);
+		if (role < 0 || !cc_policy_in_audience(&c->policy, m.h.audience, role, st->level)) {
+			sodium_memzero(pt->p, pt->len);
+			pt->len = 0;
+			return ccore_fail(c, CCORE_E_GRANT_AUDIENCE, NULL);
+		}
+	}
+	if (seq && (!k->ep[m.h.epoch].first_seq || seq < k->ep[m.h.epoch].first_seq))
+		k->ep[m.h.epoch].first_seq = seq;
+	int dup = track_stream(k, seq, &m.h);
+	uint64_t first = seq ? seen_at(k, id64(m.h.message_id), seq) : 0;
+	if (first && seq > first) {
+		const cc_cert *ct = ccore_cert(k, m.h.sender);
+		ccore_warn(c, "duplicate",
+		           "Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
+		           ct ? ct->user_id : "?", ct ? ct->user_id : "?", (unsigned long long)seq,
+		           (unsigned long long)first);
+		dup = 1;
+	}
+	if (dup && flags)
+		*flags |= CCORE_F_DUPLICATE;
+	return CCORE_OK;
+}
+
+int ccore_accept_grant(ccore_casus *k, const uint8_t *g, size_t gn, const uint8_t *const *msgs, const size_t *lens,
+                       size_t nmsgs)
+{
+	ccore *c = k->core;
+	if (!c->have_policy)
+		return ccore_fail(c, CCORE_E_NO_POLICY, NULL);
+	int role = cc_policy_role_index(&c->policy, c->cert.role);
+	uint8_t level = cc_casus_chain(k->cs)->level;
+	for (size_t i = 0; i < nmsgs; i++) {
+		cc_message m;
+		if (cc_message_decode(msgs[i], lens[i], &m) != CC_OK)
+			return ccore_fail(c, CCORE_E_TAMPERED, "(a shared message does not decode)");
+		if (memcmp(m.h.casus_id, k->id, CC_CASUS_ID_BYTES) != 0)
+			return ccore_fail(c, CCORE_E_WRONG_CASUS, NULL);
+		if (role < 0 || !cc_policy_in_audience(&c->policy, m.h.audience, role, level))
+			return ccore_fail(c, CCORE_E_GRANT_AUDIENCE, "(audience %s)",
+			                  m.h.audience < c->policy.naudiences ? c->policy.audiences[m.h.audience].name : "?");
+	}
+	cc_grant gr;
+	if (cc_grant_decode(g, gn, &gr) != CC_OK)
+		return ccore_fail(c, CCORE_E_TAMPERED, "(grant does not decode)");
+	int wrong = memcmp(gr.casus_id, k->id, CC_CASUS_ID_BYTES) != 0;
+	cc_grant_free(&gr);
+	if (wrong)
+		return ccore_fail(c, CCORE_E_WRONG_CASUS, NULL);
+	int r = cc_casus_accept_grant(k->cs, &c->policy, g, gn);
+	if (r == CC_OK || r == CC_ERR_REPLAY)
+		return CCORE_OK;
+	return ccore_fail(c, ccore_from_cc(r), "(grant: %s)", cc_errname(r));
+}
+
+int ccore_accept_transfer(ccore_casus *k, const uint8_t *p, size_t n, size_t *imported)
+{
+	int r = cc_casus_transfer_accept(k->cs, p, n, imported);
+	return r == CC_OK ? CCORE_OK : ccore_fail(k->core, ccore_from_cc(r), "(transfer: %s)", cc_errname(r));
+}
+
+/* ---- outbox --------------------------------------------------------------------- */
+
+json_t *ccore_recipients(const ccore_casus *k, int audience)
+{
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	json_t *a = json_array();
+	for (size_t i = 0; i < st->nroster && k->core->have_policy; i++)
+		if (cc_chain_entitled(st, &k->core->policy, i, audience)) {
+			char dev[33];
+			cc_device_id_hex(st->roster[i].cert.device_id, dev);
+			json_array_append_new(a, json_string(dev));
+		}
+	return a;
+}
+
+int ccore_outbox_may_encrypt(const ccore_casus *k, int audience, const json_t *queued)
+{
+	if (!queued)
+		return CCORE_OK;
+	if (!json_is_array(queued))
+		return ccore_fail(k->core, CCORE_E_INVALID, "(damaged outbox entry)");
+	json_t *now = ccore_recipients(k, audience);
+	size_t i, j;
+	json_t *d, *q;
+	int rc = CCORE_OK;
+	json_array_foreach(now, i, d) {
+		int found = 0;
+		json_array_foreach(queued, j, q) {
+			if (json_equal(d, q)) {
+				found = 1;
+				break;
+			}
+		}
+		if (!found) {
+			rc = ccore_fail(k->core, CCORE_E_WIDENED, "(new recipient device %s)", json_string_value(d));
+			break;
+		}
+	}
+	json_decref(now);
+	return rc;
+}
+
+/* ---- stored state ------------------------------------------------------------------ */
+
+static void hex_of(const uint8_t *p, size_t n, char *out)
+{
+	sodium_bin2hex(out, n * 2 + 1, p, n);
+}
+
+static int bin_of(const char *hex, uint8_t *out, size_t n)
+{
+	size_t got = 0;
+	return hex && strlen(hex) == n * 2 && sodium_hex2bin(out, n, hex, n * 2, NULL, &got, NULL) == 0 && got == n;
+}
+
+json_t *ccore_casus_save(const ccore_casus *k)
+{
+	json_t *o = json_object();
+	json_t *pos = json_array();
+	for (size_t i = 0; i < k->npos; i++) {
+		char dev[33];
+		hex_of(k->pos[i].dev, 16, dev);
+		json_array_append_new(pos, json_pack("{sssIsIsI}", "dev", dev, "epoch", (json_int_t)k->pos[i].epoch,
+		                                     "counter", (json_int_t)k->pos[i].counter, "seq",
+		                                     (json_int_t)k->pos[i].seq));
+	}
+	json_object_set_new(o, "senders", pos);
+	json_t *first = json_array();
+	for (size_t i = 0; i < k->nep; i++)
+		json_array_append_new(first, json_integer((json_int_t)k->ep[i].first_seq));
+	json_object_set_new(o, "first", first);
+	char *sh = malloc(k->nseen * 32 + 1);
+	if (sh) {
+		for (size_t i = 0; i < k->nseen; i++) {
+			uint8_t b[16];
+			for (int j = 0; j < 8; j++) {
+				b[j] = (uint8_t)(k->seen[i].id >> (56 - 8 * j));
+				b[8 + j] = (uint8_t)(k->seen[i].seq >> (56 - 8 * j));
+			}
+			hex_of(b, 16, sh + 32 * i);
+		}
+		sh[k->nseen * 32] = 0;
+		json_object_set_new(o, "seen", json_string(sh));
+		free(sh);
+	}
+	json_t *rm = json_array();
+	for (size_t i = 0; i < k->npending_rm; i++) {
+		char dev[33];
+		hex_of(k->pending_rm[i], 16, dev);
+		json_array_append_new(rm, json_string(dev));
+	}
+	json_object_set_new(o, "blocked", rm);
+	if (k->pending) {
+		char h[65];
+		hex_of(k->pending_hash, 32, h);
+		json_object_set_new(o, "pending", json_pack("{sIsssI}", "epoch", (json_int_t)k->pending_epoch, "hash", h,
+		                                            "removes", (json_int_t)k->pending_own_rm));
+	}
+	return o;
+}
+
+static uint64_t u64_of(const json_t *o, const char *key)
+{
+	json_int_t v = json_integer_value(json_object_get(o, key));
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+void ccore_casus_restore(ccore_casus *k, const json_t *saved)
+{
+	size_t i;
+	json_t *s;
+	json_array_foreach(json_object_get(saved, "senders"), i, s) {
+		uint8_t dev[16];
+		if (!bin_of(json_string_value(json_object_get(s, "dev")), dev, 16))
+			continue;
+		struct sender_pos *sp = sender_get(k, dev, u64_of(s, "epoch"));
+		if (sp) {
+			sp->counter = u64_of(s, "counter");
+			sp->seq = u64_of(s, "seq");
+		}
+	}
+	json_array_foreach(json_object_get(saved, "first"), i, s) {
+		if (i < k->nep && json_integer_value(s) > 0)
+			k->ep[i].first_seq = (uint64_t)json_integer_value(s);
+	}
+	const char *sh = json_string_value(json_object_get(saved, "seen"));
+	size_t shl = sh ? strlen(sh) : 0;
+	for (size_t off = 0; sh && off + 32 <= shl && k->nseen < SEEN_MAX; off += 32) {
+		char one[33];
+		uint8_t b[16];
+		memcpy(one, sh + off, 32);
+		one[32] = 0;
+		if (!bin_of(one, b, 16))
+			break;
+		uint64_t id = 0, sq = 0;
+		for (int j = 0; j < 8; j++) {
+			id = id << 8 | b[j];
+			sq = sq << 8 | b[8 + j];
+		}
+		(void)seen_at(k, id, sq);
+	}
+	json_array_foreach(json_object_get(saved, "blocked"), i, s) {
+		uint8_t dev[16];
+		if (bin_of(json_string_value(s), dev, 16) && blocked_add(k, dev) != 0)
+			break;
+	}
+	const json_t *p = json_object_get(saved, "pending");
+	if (!p)
+		return;
+	pending_clear(k);
+	if (!bin_of(json_string_value(json_object_get(p, "hash")), k->pending_hash, 32))
+		return;
+	k->pending_epoch = u64_of(p, "epoch");
+	k->pending_own_rm = (size_t)u64_of(p, "removes");
+	k->pending = 1;
+}

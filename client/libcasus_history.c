@@ -1,0 +1,231 @@
+/*
+ * libcasus_history.c: history: messages decoded and judged by the client core;
+ * paging bounded (libcasus_int.h).
+ */
+#include "libcasus_int.h"
+
+/* ---- history ----------------------------------------------------------------------- */
+
+json_t *lc_cert_json(const cc_cert *ct)
+{
+	char dev[33];
+	cc_device_id_hex(ct->device_id, dev);
+	return json_pack("{ssssssssss}", "user", ct->user_id, "name", ct->name, "org", ct->org, "role", ct->role,
+	                 "device", dev);
+}
+
+/* live: a pushed message (replay tracker and counter order apply); else history.
+ * The core decides whether it is shown; a refusal is kept in c->refused. */
+json_t *lc_decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml, int live)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+	cc_message m;
+	if (cc_message_decode(mb, ml, &m) != CC_OK) {
+		json_object_set_new(o, "verified", json_false());
+		json_object_set_new(o, "error", json_string("tampered"));
+		if (!c->refused) {
+			c->refused = CCORE_E_TAMPERED;
+			snprintf(c->refused_msg, sizeof c->refused_msg, "message #%llu does not decode: refused",
+			         (unsigned long long)seq);
+		}
+		return o;
+	}
+	char mid[33];
+	proto_hex16(m.h.message_id, mid);
+	json_object_set_new(o, "id", json_string(mid));
+	json_object_set_new(o, "time", json_integer((json_int_t)m.h.time));
+	json_object_set_new(o, "epoch", json_integer((json_int_t)m.h.epoch));
+	json_object_set_new(o, "audience", json_string(m.h.audience < c->policy.naudiences
+	                                                   ? c->policy.audiences[m.h.audience].name
+	                                                   : "?"));
+	const char *gn = cc_ground_name(m.h.ground);
+	json_object_set_new(o, "ground", json_string(gn ? gn : "?"));
+	const cc_cert *sc = lc_known_cert(L, m.h.sender);
+	if (sc)
+		json_object_set_new(o, "sender", lc_cert_json(sc));
+	cc_wbuf pt;
+	cc_w_init_secret(&pt);
+	unsigned flags = 0;
+	int rc = ccore_open_message(L->k, seq, mb, ml, live, (int64_t)time(NULL), &pt, NULL, &flags);
+	if (rc == CCORE_OK && (flags & CCORE_F_DUPLICATE)) {
+		/* shown once: the repeat is listed without its text (and warned about) */
+		json_object_set_new(o, "verified", json_false());
+		json_object_set_new(o, "error", json_string("duplicate"));
+	} else if (rc == CCORE_OK) {
+		json_t *body = json_loadb((const char *)pt.p, pt.len, JSON_REJECT_DUPLICATES, NULL);
+		const char *t = json_string_value(json_object_get(body, "text"));
+		const char *kind = json_string_value(json_object_get(body, "kind"));
+		json_object_set_new(o, "verified", json_true());
+		json_object_set_new(o, "kind", json_string(kind ? kind : "note"));
+		json_object_set_new(o, "text", json_string(t ? t : ""));
+		json_decref(body);
+		lc_hist_add(L, o);
+	} else {
+		json_object_set_new(o, "verified", json_false());
+		json_object_set_new(o, "error", json_string(ccore_code(rc)));
+		if (rc != CCORE_E_NO_KEY && !c->refused) {
+			c->refused = rc;
+			snprintf(c->refused_msg, sizeof c->refused_msg, "message #%llu: %s", (unsigned long long)seq,
+			         ccore_message(c->core));
+		}
+		if (rc == CCORE_E_NO_KEY)
+			lc_hist_add(L, o); /* kept without content, so it stays marked */
+	}
+	cc_w_free(&pt);
+	return o;
+}
+
+/* After decoding a listing: a message the core refused fails the command. */
+static int refused_fail(casus_client *c)
+{
+	int r = c->refused;
+	c->refused = 0;
+	if (!r)
+		return CASUS_OK;
+	snprintf(c->code, sizeof c->code, "%s", ccore_code(r));
+	snprintf(c->err, sizeof c->err, "%s", c->refused_msg);
+	return CASUS_E_VERIFY;
+}
+
+static int seq_in(const json_t *arr, uint64_t seq)
+{
+	size_t j;
+	json_t *x;
+	json_array_foreach(arr, j, x)
+		if ((uint64_t)json_integer_value(json_object_get(x, "seq")) == seq)
+			return 1;
+	return 0;
+}
+
+int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t limit, json_t **out)
+{
+	lc_clear_err(c);
+	struct loaded *L = NULL;
+	c->refused = 0;
+	int rc = lc_load_casus(c, casus_hex, &L);
+	if (rc)
+		return rc;
+	json_t *res = json_array();
+	size_t i;
+	json_t *o;
+	ccore_pager pg = {0};
+	if (!casus_is_online(c)) {
+		/* offline: the local copy (casus_is_online tells the caller) */
+		json_array_foreach(L->hist, i, o) {
+			uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+			if (seq > after && (!limit || json_array_size(res) < limit))
+				json_array_append(res, o);
+		}
+		*out = res;
+		return CASUS_OK;
+	}
+	uint64_t last = 0;
+	/* granted messages from before this device joined come first */
+	json_t *gm;
+	json_array_foreach(L->granted, i, gm) {
+		uint64_t seq = 0;
+		uint8_t *mb = NULL;
+		size_t ml = 0;
+		if (proto_get_u64(gm, "seq", UINT64_MAX >> 12, &seq) || seq <= after ||
+		    proto_get_b64(gm, "msg", PROTO_MAX_FRAME, &mb, &ml)) {
+			free(mb);
+			continue;
+		}
+		json_t *e = lc_decode_one(c, L, seq, mb, ml, 0);
+		json_object_set_new(e, "granted", json_true());
+		json_array_append_new(res, e);
+		free(mb);
+	}
+	uint64_t cursor = after;
+	int whole = !after && !limit;
+	if (whole) {
+		/* the whole history: what this device decrypted before (every message
+		 * up to L->upto) comes from the cache, only newer ones from the server */
+		json_array_foreach(L->hist, i, o) {
+			uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
+			if (seq <= L->upto && !seq_in(res, seq))
+				json_array_append(res, o);
+		}
+		cursor = L->upto;
+		last = cursor;
+	}
+	for (;;) {
+		json_t *r = NULL;
+		json_t *req = json_pack("{sssssIsI}", "type", "history", "casus", casus_hex, "after", (json_int_t)cursor,
+		                        "limit", (json_int_t)(limit ? limit : 500));
+		if ((rc = lc_request(c, req, &r))) {
+			json_decref(res);
+			return rc;
+		}
+		json_t *msgs = json_object_get(r, "messages");
+		size_t got = 0;
+		json_array_foreach(msgs, i, o) {
+			uint64_t seq = 0;
+			uint8_t *mb = NULL;
+			size_t ml = 0;
+			if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq) || proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml)) {
+				free(mb);
+				continue;
+			}
+			if (seq <= cursor) {
+				free(mb); /* not after the cursor: no progress */
+				continue;
+			}
+			if (!seq_in(res, seq))
+				json_array_append_new(res, lc_decode_one(c, L, seq, mb, ml, 0));
+			free(mb);
+			cursor = seq;
+			got++;
+			if (seq > last)
+				last = seq;
+		}
+		int more = json_is_true(json_object_get(r, "more"));
+		json_decref(r);
+		int step = ccore_paging_step(&pg, got, more && !limit);
+		if (step < 0) {
+			json_decref(res);
+			return lc_core_fail(c, step);
+		}
+		if (!step)
+			break;
+	}
+	if ((rc = refused_fail(c)) != CASUS_OK) {
+		json_decref(res);
+		return rc; /* the local copy does not move past a refused message */
+	}
+	if (whole && last > L->upto) {
+		L->upto = last; /* everything up to here is now held */
+		L->dirty = 1;
+	}
+	if (last) {
+		json_t *r = NULL;
+		if (lc_request(c, json_pack("{sssssI}", "type", "casus.read", "casus", casus_hex, "seq", (json_int_t)last), &r) ==
+		    CASUS_OK)
+			json_decref(r);
+		lc_clear_err(c);
+	}
+	if (L->dirty)
+		lc_cache_save(c, L);
+	*out = res;
+	return CASUS_OK;
+}
+
+int casus_cache_info(casus_client *c, const char *casus_hex, json_t **out)
+{
+	char path[1024];
+	struct stat sb;
+	uint8_t id[16];
+	lc_clear_err(c);
+	int rc = lc_parse_casus(c, casus_hex, id);
+	if (rc)
+		return rc;
+	lc_cache_path(c, casus_hex, path, sizeof path);
+	if (stat(path, &sb) != 0) {
+		*out = json_pack("{sb}", "cached", 0);
+		return CASUS_OK;
+	}
+	*out = json_pack("{sbsI}", "cached", 1, "saved", (json_int_t)sb.st_mtime);
+	return CASUS_OK;
+}
+

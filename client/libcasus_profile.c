@@ -1,0 +1,492 @@
+/*
+ * libcasus_profile.c: errors, the profile folder (init, install-cert), opening
+ * and freeing a client, whoami (libcasus_int.h).
+ */
+#include "libcasus_int.h"
+
+/* ---- errors ------------------------------------------------------------------ */
+
+int lc_fail(casus_client *c, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err, sizeof c->err, fmt, ap);
+	va_end(ap);
+	if (!c->code[0]) {
+		const char *code = rc == CASUS_E_USAGE        ? "usage"
+		                   : rc == CASUS_E_PROFILE    ? "profile"
+		                   : rc == CASUS_E_PASSPHRASE ? "passphrase"
+		                   : rc == CASUS_E_NETWORK    ? "network"
+		                   : rc == CASUS_E_VERIFY     ? "verify"
+		                   : rc == CASUS_E_NOT_FOUND  ? "not_found"
+		                   : rc == CASUS_E_QUEUED     ? "queued"
+		                                              : "internal";
+		snprintf(c->code, sizeof c->code, "%s", code);
+	}
+	return rc;
+}
+
+/* A verdict of the core: its stable code and sentence; the casus rc for it. */
+int lc_core_fail(casus_client *c, int crc)
+{
+	snprintf(c->code, sizeof c->code, "%s", ccore_code(crc));
+	snprintf(c->err, sizeof c->err, "%s", ccore_message(c->core));
+	return crc == CCORE_E_NOMEM ? CASUS_E_INTERNAL : crc == CCORE_E_FORBIDDEN ? CASUS_E_USAGE : CASUS_E_VERIFY;
+}
+
+json_t *casus_take_warnings(casus_client *c)
+{
+	return c->core ? ccore_take_warnings(c->core) : json_array();
+}
+
+void lc_clear_err(casus_client *c)
+{
+	c->err[0] = 0;
+	c->code[0] = 0;
+}
+
+const char *casus_error(const casus_client *c)
+{
+	return c->err;
+}
+
+const char *casus_error_code(const casus_client *c)
+{
+	return c->code;
+}
+
+const char *casus_self_user(const casus_client *c)
+{
+	return c->have_cert ? c->cert.user_id : "";
+}
+
+const char *casus_self_role(const casus_client *c)
+{
+	return c->have_cert ? c->cert.role : "";
+}
+
+/* ---- small file helpers ------------------------------------------------------- */
+
+
+
+void lc_path_in(char *out, size_t cap, const char *dir, const char *name)
+{
+	snprintf(out, cap, "%s/%s", dir, name);
+}
+
+int casus_read_passphrase(const char *prompt, char *buf, size_t cap, size_t *len)
+{
+	const char *file = getenv("CASUS_PASSPHRASE_FILE");
+	*len = 0;
+	if (file && *file) {
+		size_t n = 0;
+		uint8_t *p = fio_read(file, cap - 1, &n);
+		if (!p)
+			return -1;
+		while (n && (p[n - 1] == '\n' || p[n - 1] == '\r'))
+			n--;
+		memcpy(buf, p, n);
+		sodium_memzero(p, n);
+		free(p);
+		buf[n] = 0;
+		*len = n;
+		return 0;
+	}
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (!tty)
+		return -1;
+	struct termios old, quiet;
+	fprintf(tty, "%s", prompt);
+	fflush(tty);
+	int fd = fileno(tty);
+	int have = tcgetattr(fd, &old) == 0;
+	if (have) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
+	char *r = fgets(buf, (int)cap, tty);
+	if (have)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	fprintf(tty, "\n");
+	fclose(tty);
+	if (!r)
+		return -1;
+	size_t n = strlen(buf);
+	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = 0;
+	*len = n;
+	return 0;
+}
+
+/* ---- profile ------------------------------------------------------------------- */
+
+static int hex32(const char *hex, uint8_t out[32])
+{
+	size_t n = 0;
+	const char *end = NULL;
+	if (!hex || strlen(hex) != 64)
+		return -1;
+	return sodium_hex2bin(out, 32, hex, 64, NULL, &n, &end) == 0 && n == 32 && *end == 0 ? 0 : -1;
+}
+
+static void keystore_limits(cc_keystore *ks)
+{
+	/* Interactive Argon2id limits: a person opens the profile often, and the
+	 * keystore file only exists on their own device (see docs/CRYPTO.md). */
+	(void)cc_keystore_set_limits(ks, crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE);
+}
+
+int casus_profile_init(const struct casus_init_opts *o, char *err, size_t errlen)
+{
+	char path[1024];
+	uint8_t root[32];
+	cc_keystore *ks = NULL;
+	cc_device_keys *keys = NULL;
+	cc_wbuf w;
+	int rc = CASUS_E_INTERNAL;
+	cc_w_init_secret(&w);
+
+	if (!o->dir || !o->server || !o->user || !o->role || !o->pass) {
+		snprintf(err, errlen, "init needs --profile, --server, --root, --user and --role");
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	if (hex32(o->root_hex, root) != 0) {
+		snprintf(err, errlen, "--root must be the deployment root public key: 64 hex digits");
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create profile folder %s: %s", o->dir, strerror(errno));
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	lc_path_in(path, sizeof path, o->dir, "keys.casusks");
+	if (access(path, F_OK) == 0) {
+		snprintf(err, errlen, "%s already holds a device; use another --profile folder", o->dir);
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	cc_cert_request req;
+	if (cc_device_keys_generate(&keys) != CC_OK ||
+	    cc_cert_request_create(&req, keys, o->user, o->name ? o->name : o->user, o->org ? o->org : "", o->role) !=
+	        CC_OK) {
+		snprintf(err, errlen, "invalid user id, name, organisation or role (user ids and roles: a-z 0-9 . _ @ -)");
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	uint8_t ck[SEALED_KEY_BYTES];
+	randombytes_buf(ck, sizeof ck);
+	int kp = cc_keystore_new(&ks) != CC_OK || cc_device_keys_encode(keys, &w) != CC_OK || w.err ||
+	         cc_keystore_put(ks, "device", w.p, w.len) != CC_OK || cc_keystore_put(ks, "cache", ck, sizeof ck) != CC_OK;
+	sodium_memzero(ck, sizeof ck);
+	if (kp)
+		goto out;
+	keystore_limits(ks);
+	if (cc_keystore_save(ks, path, o->pass, o->passlen) != CC_OK) {
+		snprintf(err, errlen, "cannot write %s", path);
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	cc_wbuf rq;
+	cc_w_init(&rq);
+	cc_cert_request_encode(&req, &rq);
+	lc_path_in(path, sizeof path, o->dir, "request.casusreq");
+	int wr = rq.err ? -1 : fio_write_atomic(path, rq.p, rq.len, 0644);
+	cc_w_free(&rq);
+	char dev[33];
+	cc_device_id_hex(keys->device_id, dev);
+	json_t *prof = json_pack("{ssssssss}", "server", o->server, "root", o->root_hex, "user", o->user, "device", dev);
+	if (o->ca_file)
+		json_object_set_new(prof, "ca", json_string(o->ca_file));
+	char *text = json_dumps(prof, JSON_INDENT(2));
+	json_decref(prof);
+	lc_path_in(path, sizeof path, o->dir, "profile.json");
+	if (wr || !text || fio_write_atomic(path, text, strlen(text), 0600) != 0) {
+		free(text);
+		snprintf(err, errlen, "cannot write the profile in %s", o->dir);
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	free(text);
+	rc = CASUS_OK;
+out:
+	cc_w_free(&w);
+	cc_keystore_free(ks);
+	cc_device_keys_free(keys);
+	return rc;
+}
+
+static int load_profile_json(casus_client *c, char *err, size_t errlen)
+{
+	char path[1024];
+	lc_path_in(path, sizeof path, c->dir, "profile.json");
+	json_error_t jerr;
+	json_t *p = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	const char *server = NULL, *root = NULL, *ca = NULL;
+	if (!p || proto_get_str(p, "server", sizeof c->server - 1, &server) ||
+	    proto_get_str(p, "root", 64, &root) || hex32(root, c->root) != 0) {
+		snprintf(err, errlen, "no usable profile in %s (run casus init first)", c->dir);
+		json_decref(p);
+		return CASUS_E_PROFILE;
+	}
+	snprintf(c->server, sizeof c->server, "%s", server);
+	if (proto_get_str(p, "ca", sizeof c->ca - 1, &ca) == 0)
+		snprintf(c->ca, sizeof c->ca, "%s", ca);
+	json_decref(p);
+	return CASUS_OK;
+}
+
+static int open_keystore(const char *dir, const char *pass, size_t passlen, cc_keystore **ks, char *err, size_t errlen)
+{
+	char path[1024];
+	lc_path_in(path, sizeof path, dir, "keys.casusks");
+	int rc = cc_keystore_open(path, pass, passlen, ks);
+	if (rc == CC_ERR_PASSPHRASE) {
+		snprintf(err, errlen, "wrong passphrase for %s (or the keystore is damaged)", path);
+		return CASUS_E_PASSPHRASE;
+	}
+	if (rc != CC_OK) {
+		snprintf(err, errlen, "cannot open keystore %s: %s", path, cc_strerror(rc));
+		return CASUS_E_PROFILE;
+	}
+	return CASUS_OK;
+}
+
+int casus_profile_install_cert(const char *dir, const char *pass, size_t passlen, const char *cert_path, char *err,
+                               size_t errlen)
+{
+	casus_client tmp;
+	cc_keystore *ks = NULL;
+	cc_device_keys *keys = NULL;
+	uint8_t *cb = NULL;
+	size_t cl = 0;
+	cc_cert cert;
+	int rc;
+	char path[1024];
+
+	memset(&tmp, 0, sizeof tmp);
+	snprintf(tmp.dir, sizeof tmp.dir, "%s", dir);
+	if ((rc = load_profile_json(&tmp, err, errlen)) != CASUS_OK)
+		return rc;
+	if ((rc = open_keystore(dir, pass, passlen, &ks, err, errlen)) != CASUS_OK)
+		return rc;
+	const uint8_t *kv;
+	size_t kl;
+	rc = CASUS_E_VERIFY;
+	if (cc_keystore_get(ks, "device", &kv, &kl) != CC_OK || cc_device_keys_decode(kv, kl, &keys) != CC_OK) {
+		snprintf(err, errlen, "the keystore holds no device keys");
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	cb = fio_read(cert_path, CC_CERT_MAX, &cl);
+	if (!cb) {
+		snprintf(err, errlen, "cannot read certificate %s", cert_path);
+		rc = CASUS_E_USAGE;
+		goto out;
+	}
+	/* the core judges it: the pinned root, valid now, this very device */
+	int crc = ccore_own_cert(tmp.root, keys, cb, cl, (int64_t)time(NULL), &cert);
+	if (crc != CCORE_OK) {
+		snprintf(err, errlen, crc == CCORE_E_TAMPERED ? "this certificate is for another device"
+		                                              : "certificate refused (%s)",
+		         ccore_code(crc));
+		goto out;
+	}
+	if (cc_keystore_put(ks, "cert", cb, cl) != CC_OK) {
+		rc = CASUS_E_INTERNAL;
+		goto out;
+	}
+	lc_path_in(path, sizeof path, dir, "keys.casusks");
+	keystore_limits(ks);
+	if (cc_keystore_save(ks, path, pass, passlen) != CC_OK) {
+		snprintf(err, errlen, "cannot write %s", path);
+		rc = CASUS_E_PROFILE;
+		goto out;
+	}
+	rc = CASUS_OK;
+out:
+	free(cb);
+	cc_device_keys_free(keys);
+	cc_keystore_free(ks);
+	return rc;
+}
+
+/* jansson holds copies of decrypted text (the message bodies we parse and the
+ * history we hand out): wipe every block it frees, whatever its size. */
+static void *json_alloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void json_wipe_free(void *p)
+{
+	if (p) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err,
+                      size_t errlen)
+{
+	*out = NULL;
+	if (sodium_init() < 0) {
+		snprintf(err, errlen, "libsodium failed to initialise");
+		return CASUS_E_INTERNAL;
+	}
+	json_set_alloc_funcs(json_alloc, json_wipe_free);
+	casus_client *c = calloc(1, sizeof(*c));
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return CASUS_E_INTERNAL;
+	}
+	snprintf(c->dir, sizeof c->dir, "%s", dir);
+	int rc = load_profile_json(c, err, errlen);
+	if (rc == CASUS_OK)
+		rc = open_keystore(dir, pass, passlen, &c->ks, err, errlen);
+	const uint8_t *v;
+	size_t l;
+	if (rc == CASUS_OK &&
+	    (cc_keystore_get(c->ks, "device", &v, &l) != CC_OK || cc_device_keys_decode(v, l, &c->keys) != CC_OK)) {
+		snprintf(err, errlen, "the keystore holds no device keys");
+		rc = CASUS_E_PROFILE;
+	}
+	if (rc == CASUS_OK && cc_keystore_get(c->ks, "cert", &v, &l) == CC_OK) {
+		if (cc_cert_decode(v, l, &c->cert) == CC_OK)
+			c->have_cert = 1;
+	}
+	if (rc == CASUS_OK) {
+		/* the key that seals the local cache and outbox: random, kept in the
+		 * keystore, so writing the cache never runs Argon2 again. A profile
+		 * made before the cache existed gets one now (one save). */
+		c->cache_key = sodium_malloc(SEALED_KEY_BYTES);
+		if (!c->cache_key) {
+			snprintf(err, errlen, "out of memory");
+			rc = CASUS_E_INTERNAL;
+		} else if (cc_keystore_get(c->ks, "cache", &v, &l) == CC_OK && l == SEALED_KEY_BYTES) {
+			memcpy(c->cache_key, v, SEALED_KEY_BYTES);
+		} else {
+			char kpath[1024];
+			randombytes_buf(c->cache_key, SEALED_KEY_BYTES);
+			lc_path_in(kpath, sizeof kpath, dir, "keys.casusks");
+			if (cc_keystore_put(c->ks, "cache", c->cache_key, SEALED_KEY_BYTES) != CC_OK ||
+			    cc_keystore_save(c->ks, kpath, pass, passlen) != CC_OK) {
+				snprintf(err, errlen, "cannot add the cache key to %s", kpath);
+				rc = CASUS_E_PROFILE;
+			}
+		}
+		cc_device_id_hex(c->keys->device_id, c->devhex);
+		char sub[1024];
+		lc_path_in(sub, sizeof sub, dir, "cache");
+		(void)mkdir(sub, 0700);
+		lc_path_in(sub, sizeof sub, dir, "outbox");
+		(void)mkdir(sub, 0700);
+		c->pending = json_array();
+		c->delivered = json_array();
+		c->backoff_ms = BACKOFF_MIN_MS;
+	}
+	if (rc == CASUS_OK && ccore_new(&c->core, c->root, c->keys, &c->cert) != CCORE_OK) {
+		snprintf(err, errlen, "out of memory");
+		rc = CASUS_E_INTERNAL;
+	}
+	if (rc == CASUS_OK) {
+		/* the newest policy and revocation list seen before, if any: the
+		 * core verifies them again and never lets them go back */
+		char path[1024];
+		size_t n = 0;
+		int changed = 0;
+		lc_path_in(path, sizeof path, dir, "policy.bin");
+		uint8_t *pb = fio_read(path, 1 << 20, &n);
+		if (pb && ccore_policy_offer(c->core, pb, n, 1, &changed) == CCORE_OK) {
+			c->policy = *ccore_policy(c->core);
+			c->have_policy = 1;
+		}
+		free(pb);
+		lc_path_in(path, sizeof path, dir, "revlist.bin");
+		pb = fio_read(path, 1 << 24, &n);
+		if (pb && ccore_revlist_offer(c->core, pb, n, (int64_t)time(NULL), 1, &changed) != CCORE_OK)
+			ccore_warn(c->core, "revoked", "the stored revocation list does not verify: fetched again");
+		free(pb);
+	}
+	if (rc != CASUS_OK) {
+		casus_client_free(c);
+		return rc;
+	}
+	*out = c;
+	return CASUS_OK;
+}
+
+
+void casus_client_free(casus_client *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->ncache; i++)
+		if (c->cache[i].dirty)
+			lc_cache_save(c, &c->cache[i]);
+	conn_close(c->conn);
+	for (size_t i = 0; i < c->ncache; i++) {
+		ccore_casus_free(c->cache[i].k);
+		json_decref(c->cache[i].granted);
+		json_decref(c->cache[i].commits);
+		json_decref(c->cache[i].hist);
+	}
+	json_decref(c->pending);
+	json_decref(c->delivered);
+	sodium_free(c->cache_key);
+	ccore_free(c->core);
+	cc_device_keys_free(c->keys);
+	cc_keystore_free(c->ks);
+	sodium_memzero(c, sizeof *c);
+	free(c);
+}
+
+/* ---- who am I ------------------------------------------------------------------------ */
+
+int casus_whoami(casus_client *c, json_t **out)
+{
+	lc_clear_err(c);
+	if (!c->have_cert)
+		return lc_fail(c, CASUS_E_PROFILE, "no certificate installed yet: run casus install-cert FILE");
+	json_t *o = lc_cert_json(&c->cert);
+	json_object_set_new(o, "serial", json_integer((json_int_t)c->cert.serial));
+	json_object_set_new(o, "not_before", json_integer((json_int_t)c->cert.not_before));
+	json_object_set_new(o, "not_after", json_integer((json_int_t)c->cert.not_after));
+	json_object_set_new(o, "server", json_string(c->server));
+	json_object_set_new(o, "profile", json_string(c->dir));
+	json_object_set_new(o, "online", json_boolean(casus_is_online(c)));
+	json_object_set_new(o, "policy", json_integer(c->have_policy ? (json_int_t)c->policy.number : 0));
+	const cc_revlist *rl = ccore_revlist(c->core);
+	json_object_set_new(o, "revlist", json_integer(rl ? (json_int_t)rl->number : 0));
+	char code[20];
+	ccore_pairing_code(&c->cert, code);
+	json_object_set_new(o, "pairing", json_string(code));
+	json_t *ob = NULL;
+	if (casus_outbox_list(c, &ob) == CASUS_OK) {
+		json_object_set_new(o, "outbox", json_integer((json_int_t)json_array_size(json_object_get(ob, "pending"))));
+		json_decref(ob);
+	}
+	*out = o;
+	return CASUS_OK;
+}
+
+int casus_entry(casus_client *c, const char *casus_hex, uint64_t seq, json_t **out)
+{
+	lc_clear_err(c);
+	*out = NULL;
+	for (size_t i = 0; i < c->ncache; i++) {
+		if (strcmp(c->cache[i].hex, casus_hex) != 0)
+			continue;
+		size_t j;
+		json_t *o;
+		json_array_foreach(c->cache[i].hist, j, o)
+			if ((uint64_t)json_integer_value(json_object_get(o, "seq")) == seq) {
+				*out = json_incref(o);
+				return CASUS_OK;
+			}
+	}
+	return lc_fail(c, CASUS_E_NOT_FOUND, "message %llu is not held on this device", (unsigned long long)seq);
+}
+
