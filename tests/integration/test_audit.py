@@ -441,9 +441,14 @@ class Audit(harness.CasusTest):
         recs = [json.loads(x) for x in lines]
         ent = [i for i, r in enumerate(recs) if r["type"] == "entry"]
         cpl = [i for i, r in enumerate(recs) if r["type"] == "checkpoint"]
-        i = ent[len(ent) // 2]
+        # The entry to tamper with: the one nearest the middle whose next record is an
+        # entry too (the swap and delete cases need that neighbour). A checkpoint can
+        # follow any entry (every 5 entries, or when a second has passed), so it is
+        # searched for rather than assumed.
+        pairs = [j for j in ent if j + 1 < len(recs) and recs[j + 1]["type"] == "entry"]
+        self.assertTrue(pairs, "no two entries in a row in the export")
+        i = min(pairs, key=lambda j: abs(j - ent[len(ent) // 2]))
         mid = recs[i]["seq"]
-        self.assertEqual(recs[i + 1]["type"], "entry")
 
         def check(name, new_lines, anchor=None):
             p = os.path.join(self.dep.dir, "%s-%s.jsonl" % (name, uuid.uuid4().hex[:6]))
