@@ -56,7 +56,6 @@
 
 #define MAX_DEV 64
 #define MAX_CASUS 256
-#define RING ((size_t)B.nsenders * B.window * 2u)
 
 enum role { R_SENDER = 1, R_RECEIVER, R_IDLE, R_DUMP };
 enum cstate { C_CONNECTING = 0, C_HELLO, C_AUTH, C_READY, C_CLOSED };
@@ -83,7 +82,7 @@ struct bconn {
 	char pending[2048];     /* one control frame (hello/auth/history) waiting for writable */
 	size_t pending_len;
 	int want_send;          /* sender: has credit to post */
-	uint64_t *slot_msg;     /* durable-check: message index per request id slot */
+	struct ackslot *slots;  /* durable-check: this connection's requests in flight (window entries) */
 };
 
 /* One prepared message: frame text (id filled at send time) and its message id. */
@@ -92,6 +91,16 @@ struct pmsg {
 	size_t b64len;
 	uint8_t msgid[16];
 	int casus;
+};
+
+/* durable-check: one posted message awaiting its ack, owned by the connection that
+ * sent it. Each sender keeps its own table of window entries (its in-flight count
+ * never exceeds the window), so an ack is matched to the message of the same
+ * request id on the same connection, however fast other senders go round. */
+struct ackslot {
+	uint64_t req;           /* request id - 1000 */
+	uint8_t msgid[16];
+	int used;
 };
 
 /* latency records */
@@ -135,6 +144,7 @@ static struct {
 	int phase;              /* 0 connecting, 1 load, 2 draining, 3 done */
 	uint64_t t_start_ns, t_load_ns, t_end_ns;
 	int durable;            /* durable-check mode */
+	uint64_t unmatched;     /* durable-check: acks or refusals that matched no request in flight */
 	int dump_done;
 	uint64_t dump_after;
 	volatile sig_atomic_t stop;
@@ -471,10 +481,18 @@ static void sender_send_some(struct bconn *c)
 		uint64_t idx;
 		struct pmsg tmp, *m;
 		if (B.durable) {
+			struct ackslot *sl = NULL;
+			for (unsigned k = 0; k < B.window && !sl; k++)
+				if (!c->slots[k].used)
+					sl = &c->slots[k];
+			if (!sl)
+				die("durable-check: more requests in flight than the window", NULL);
 			idx = B.next_msg++;
 			make_msg(&tmp, (unsigned)c->casus, idx);
 			m = &tmp;
-			c->slot_msg[idx % (RING)] = idx;
+			sl->used = 1;
+			sl->req = idx;
+			memcpy(sl->msgid, tmp.msgid, sizeof sl->msgid);
 		} else {
 			/* messages are prepared per casus in round-robin order: pick the next one of this casus */
 			idx = B.next_msg++;
@@ -490,8 +508,8 @@ static void sender_send_some(struct bconn *c)
 		if (B.send_ns)
 			B.send_ns[idx] = mono_ns();
 		if (B.durable) {
-			/* remember the message id for the ack line */
-			B.msgs[idx % (RING)] = tmp;
+			free(tmp.b64);
+			tmp.b64 = NULL;
 		}
 		if (send_text(c, frame, fl) != 0) {
 			c->st = C_CLOSED;
@@ -591,16 +609,27 @@ static void on_frame(struct bconn *c, const char *p, size_t n)
 		}
 	} else if (c->role == R_SENDER && id >= 1000) {
 		uint64_t idx = id - 1000;
+		struct ackslot *sl = NULL;
 		if (c->inflight)
 			c->inflight--;
+		if (B.durable) {
+			for (unsigned k = 0; k < B.window && !sl; k++)
+				if (c->slots[k].used && c->slots[k].req == idx)
+					sl = &c->slots[k];
+			if (!sl) {
+				/* never guess a message id: a wrong ACK line is a false alarm in the crash test */
+				B.unmatched++;
+				fprintf(stderr, "casus-bench: reply to request %llu that this connection has not in flight\n",
+				        (unsigned long long)id);
+			}
+		}
 		if (ok) {
 			c->acked++;
 			B.total_acked++;
 			uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
-			if (B.durable) {
-				struct pmsg *m = &B.msgs[idx % (RING)];
+			if (sl) {
 				char hex[33];
-				proto_hex16(m->msgid, hex);
+				proto_hex16(sl->msgid, hex);
 				printf("ACK %llu %s\n", (unsigned long long)seq, hex);
 				fflush(stdout);
 			}
@@ -622,11 +651,8 @@ static void on_frame(struct bconn *c, const char *p, size_t n)
 				free(t);
 			}
 		}
-		if (B.durable) {
-			struct pmsg *m = &B.msgs[idx % (RING)];
-			free(m->b64);
-			m->b64 = NULL;
-		}
+		if (sl)
+			sl->used = 0;
 		if (sender_may_send(c))
 			lws_callback_on_writable(c->wsi);
 	} else if (c->role == R_DUMP) {
@@ -981,7 +1007,9 @@ static void setup_load_conns(size_t extra_idle)
 		B.conns_v[j].dev = B.sender_dev;
 		B.conns_v[j].casus = (int)(i % B.ncasus);
 		if (B.durable) {
-			B.conns_v[j].slot_msg = calloc(RING, sizeof(uint64_t));
+			B.conns_v[j].slots = calloc(B.window, sizeof *B.conns_v[j].slots);
+			if (!B.conns_v[j].slots)
+				die("out of memory", NULL);
 		}
 	}
 	create_context(B.nconns);
@@ -1157,7 +1185,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "CASUS %s\n", B.casus_hex[0]);
 		printf("CASUS %s\n", B.casus_hex[0]);
 		fflush(stdout);
-		B.msgs = calloc(RING, sizeof *B.msgs);
 		B.recv_conns = 0;
 		B.nrecv_devs = 0;
 		setup_load_conns(0);
@@ -1176,10 +1203,11 @@ int main(int argc, char **argv)
 				break;
 			svc();
 		}
-		fprintf(stderr, "casus-bench: durable-check acked=%llu refused=%llu\n", (unsigned long long)B.total_acked,
-		        (unsigned long long)B.total_refused);
+		fprintf(stderr, "casus-bench: durable-check acked=%llu refused=%llu unmatched=%llu\n",
+		        (unsigned long long)B.total_acked, (unsigned long long)B.total_refused,
+		        (unsigned long long)B.unmatched);
 		fflush(stdout);
-		_exit(0); /* do not wait for a dead server's close handshake */
+		_exit(B.unmatched ? 3 : 0); /* do not wait for a dead server's close handshake */
 	}
 
 	int latency = !strcmp(B.mode, "latency"), conn_mode = !strcmp(B.mode, "connections");

@@ -85,6 +85,9 @@ class Durability(unittest.TestCase):
                 proc.kill()
                 _, err = proc.communicate()
                 self.fail("casus-bench did not stop after the server died")
+            # exit 3: a reply matched no request its connection had in flight, so an
+            # ACK line could have named the wrong message (a false alarm below)
+            self.assertEqual(proc.returncode, 0, "round %d: casus-bench: %s" % (round_no, err.decode(errors="replace")))
             lines = read_lines(out)
             if not cid:
                 heads = [line for line in lines if line[0] == "CASUS"]
