@@ -65,6 +65,7 @@ static int get_string(const json_t *v, char *dst, size_t cap, const char *where,
 static int get_int(const json_t *v, long long min, long long max, long long *out, const char *where, char *err,
                    size_t errlen)
 {
+	*out = 0; /* set on every path: gcc -O3 cannot see that fail() never returns CC_OK */
 	if (!json_is_integer(v) || json_integer_value(v) < min || json_integer_value(v) > max)
 		return fail(err, errlen, CC_ERR_MALFORMED, "%s: must be an integer %lld..%lld", where, min, max);
 	*out = json_integer_value(v);

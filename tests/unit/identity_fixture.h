@@ -1,9 +1,8 @@
 /*
  * identity_fixture.h: shared by the identity-layer tests and by
  * tests/fuzz/mkseeds_identity.c. Provides
- *   - a deterministic random source for known-answer vectors: ChaCha20 with
- *     key 00 01 02 .. 1f; the i-th call to randombytes_buf (counting from the
- *     last kat_rng_reset) gets the keystream for 8-byte big-endian nonce i;
+ *   - the deterministic random source of test_rng.h under its old names
+ *     (kat_rng_install, kat_rng_reset);
  *   - builders for the vector objects (see tests/vectors/identity/README.md);
  *   - hex file helpers to compare against tests/vectors/identity/.
  * Header-only with static functions so that each test stays one file.
@@ -17,53 +16,16 @@
 #include "cc_keys.h"
 #include "cc_keystore.h"
 #include "cc_policy.h"
+#include "test_rng.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- deterministic random source ----------------------------------------- */
-static uint64_t kat_calls;
-
-static inline const char *kat_rng_name(void)
-{
-	return "casus-kat-chacha20";
-}
-
-static inline void kat_rng_buf(void *const buf, const size_t size)
-{
-	uint8_t key[crypto_stream_chacha20_KEYBYTES];
-	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
-	for (unsigned i = 0; i < sizeof key; i++)
-		key[i] = (uint8_t)i;
-	for (unsigned i = 0; i < sizeof nonce; i++)
-		nonce[i] = (uint8_t)(kat_calls >> (56 - 8 * i));
-	kat_calls++;
-	crypto_stream_chacha20(buf, size, nonce, key);
-}
-
-static inline uint32_t kat_rng_random(void)
-{
-	uint8_t b[4];
-	kat_rng_buf(b, sizeof b);
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static randombytes_implementation kat_rng_impl = {
-	kat_rng_name, kat_rng_random, NULL, NULL, kat_rng_buf, NULL,
-};
-
-/* Call before sodium_init(). */
-static inline void kat_rng_install(void)
-{
-	randombytes_set_implementation(&kat_rng_impl);
-}
-
-static inline void kat_rng_reset(void)
-{
-	kat_calls = 0;
-}
+/* ---- deterministic random source: test_rng.h (the old names stay) ------ */
+#define kat_rng_install test_rng_install
+#define kat_rng_reset test_rng_reset
 
 /* ---- the vector objects ----------------------------------------------------- */
 #define KAT_NOT_BEFORE 1767225600 /* 2026-01-01T00:00:00Z */

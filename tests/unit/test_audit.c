@@ -3,11 +3,11 @@
  *
  * Shows: encode/decode roundtrip and strictness (truncation, trailing bytes,
  * bad strings, caps); known-answer vectors under $CASUS_VECTORS/audit/ made
- * with a fixed random source and re-checked byte for byte; and tamper tests
- * on a chain of 100 entries with a checkpoint every 10: a changed byte, a
- * deleted entry, swapped entries, a cut tail, a forged or removed checkpoint
- * are each reported with the right sequence number, while the untouched chain
- * and a chain pruned to a signed anchor pass.
+ * with the fixed random source of test_rng.h and re-checked byte for byte;
+ * and tamper tests on a chain of 100 entries with a checkpoint every 10: a
+ * changed byte, a deleted entry, swapped entries, a cut tail, a forged or
+ * removed checkpoint are each reported with the right sequence number, while
+ * the untouched chain and a chain pruned to a signed anchor pass.
  *
  * CASUS_WRITE_VECTORS=1 rewrites the vector file instead of checking it;
  * CASUS_WRITE_SEEDS=<dir> also writes fuzz seeds for fuzz_audit.
@@ -16,46 +16,12 @@
 #include "cc_buf.h"
 #include "cc_err.h"
 #include "check.h"
+#include "test_rng.h"
 
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ---- a fixed random source (splitmix64) for the known-answer vectors ---- */
-
-static uint64_t rng_state = 0x6361737573763161ULL; /* "casusv1a" */
-
-static uint64_t rng_next(void)
-{
-	uint64_t z = (rng_state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-static const char *rng_name(void)
-{
-	return "casus-test-fixed";
-}
-
-static uint32_t rng_random(void)
-{
-	return (uint32_t)rng_next();
-}
-
-static void rng_buf(void *const buf, const size_t size)
-{
-	uint8_t *p = buf;
-	for (size_t i = 0; i < size; i++)
-		p[i] = (uint8_t)(rng_next() >> 24);
-}
-
-static randombytes_implementation fixed_rng = {
-	.implementation_name = rng_name,
-	.random = rng_random,
-	.buf = rng_buf,
-};
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -456,10 +422,10 @@ static void test_writer(void)
 	cc_w_free(&w);
 }
 
-static void test_verifier(void)
+static void test_verifier_passes_the_untouched_chain(void)
 {
 	cc_audit_verifier v;
-	size_t n, at;
+	size_t n;
 
 	/* untouched chain passes, with and without stored hashes */
 	n = view_all();
@@ -468,6 +434,12 @@ static void test_verifier(void)
 	CHECK_EQ_INT(cc_audit_verifier_unsealed(&v), 0);
 	CHECK_EQ_INT(run(view, n, NULL, 0, &v), CC_OK);
 	CHECK_EQ_INT(v.fault, CC_AUDIT_FAULT_NONE);
+}
+
+static void test_verifier_names_a_changed_entry(void)
+{
+	cc_audit_verifier v;
+	size_t n, at;
 
 	/* change one byte of entry 50: every single-byte change names seq 50 */
 	at = find(50, 0);
@@ -526,6 +498,12 @@ static void test_verifier(void)
 	CHECK_EQ_INT(v.fault, CC_AUDIT_FAULT_CP_MISMATCH);
 	CHECK_EQ_INT(v.fault_seq, 50);
 	free(mod.p);
+}
+
+static void test_verifier_names_a_deleted_entry(void)
+{
+	cc_audit_verifier v;
+	size_t n;
 
 	/* delete entry 50: a gap at 50 */
 	n = view_all();
@@ -540,6 +518,12 @@ static void test_verifier(void)
 	CHECK_EQ_INT(run(view, n, NULL, 1, &v), CC_ERR_AUDIT_CHAIN);
 	CHECK_EQ_INT(v.fault, CC_AUDIT_FAULT_GAP);
 	CHECK_EQ_INT(v.fault_seq, 1);
+}
+
+static void test_verifier_names_reordered_entries(void)
+{
+	cc_audit_verifier v;
+	size_t n;
 
 	/* swap entries 41 and 42: out of order at 41 */
 	n = view_all();
@@ -572,6 +556,12 @@ static void test_verifier(void)
 	CHECK_EQ_INT(v.fault, CC_AUDIT_FAULT_ORDER);
 	CHECK_EQ_INT(v.fault_seq, 61);
 	CHECK_EQ_INT(v.found_seq, 60);
+}
+
+static void test_verifier_names_a_cut_tail(void)
+{
+	cc_audit_verifier v;
+	size_t n;
 
 	/* cut the tail (entries 96..100) but the checkpoint at 100 remains */
 	n = view_all();
@@ -605,6 +595,12 @@ static void test_verifier(void)
 	n = find(95, 0) + 1;
 	CHECK_EQ_INT(run(view, n, NULL, 1, &v), CC_OK);
 	CHECK_EQ_INT(cc_audit_verifier_unsealed(&v), 5);
+}
+
+static void test_verifier_names_bad_checkpoints(void)
+{
+	cc_audit_verifier v;
+	size_t n, at;
 
 	/* forge a checkpoint: change its hash (signature no longer verifies) */
 	n = view_all();
@@ -659,6 +655,12 @@ static void test_verifier(void)
 	}
 	CHECK_EQ_INT(run(view, n, NULL, 1, &v), CC_ERR_AUDIT_CHECKPOINT);
 	CHECK_EQ_INT(v.fault, CC_AUDIT_FAULT_CP_ORDER);
+}
+
+static void test_verifier_accepts_a_pruned_trail_from_its_anchor(void)
+{
+	cc_audit_verifier v;
+	size_t n;
 
 	/* pruning: drop entries 1..30 and checkpoints 10, 20; anchor at checkpoint 30 */
 	n = view_all();
@@ -684,6 +686,10 @@ static void test_verifier(void)
 	CHECK_EQ_INT(v.fault_seq, 31);
 	/* an empty trail verifies (nothing to check) */
 	CHECK_EQ_INT(run(view, 0, NULL, 1, &v), CC_OK);
+}
+
+static void test_every_fault_has_a_name_and_text(void)
+{
 	/* names and texts exist for every fault */
 	for (int f = 0; f <= CC_AUDIT_FAULT_CP_ORDER; f++) {
 		CHECK(strcmp(cc_audit_fault_name((enum cc_audit_fault)f), "unknown") != 0);
@@ -770,11 +776,12 @@ static void verify_vector_file(char *text)
 		}
 	}
 	CHECK(started);
-	if (started)
-		CHECK_EQ_INT(cc_audit_verifier_finish(&v), CC_OK);
 	CHECK_EQ_INT(nent, 20);
 	CHECK_EQ_INT(ncp, 2);
-	CHECK_EQ_INT(v.checkpoints, 2);
+	if (started) { /* v exists only once the key line was read */
+		CHECK_EQ_INT(cc_audit_verifier_finish(&v), CC_OK);
+		CHECK_EQ_INT(v.checkpoints, 2);
+	}
 }
 
 static void test_vectors(void)
@@ -860,20 +867,27 @@ static void write_seeds(void)
 
 int main(void)
 {
-	randombytes_set_implementation(&fixed_rng);
+	test_rng_install();
 	CHECK(sodium_init() >= 0);
-	CHECK(strcmp(randombytes_implementation_name(), "casus-test-fixed") == 0);
+	CHECK(strcmp(randombytes_implementation_name(), test_rng_name()) == 0);
 	crypto_sign_keypair(audit_pk, audit_sk);
 	randombytes_buf(casus_a, sizeof casus_a);
 	randombytes_buf(device_a, sizeof device_a);
 	build_chain();
-	test_vectors(); /* before anything else draws random bytes */
+	CHECK_RUN(test_vectors); /* before anything else draws random bytes */
 	write_seeds();
-	test_roundtrip();
-	test_str_copy();
-	test_checkpoint_codec();
-	test_writer();
-	test_verifier();
+	CHECK_RUN(test_roundtrip);
+	CHECK_RUN(test_str_copy);
+	CHECK_RUN(test_checkpoint_codec);
+	CHECK_RUN(test_writer);
+	CHECK_RUN(test_verifier_passes_the_untouched_chain);
+	CHECK_RUN(test_verifier_names_a_changed_entry);
+	CHECK_RUN(test_verifier_names_a_deleted_entry);
+	CHECK_RUN(test_verifier_names_reordered_entries);
+	CHECK_RUN(test_verifier_names_a_cut_tail);
+	CHECK_RUN(test_verifier_names_bad_checkpoints);
+	CHECK_RUN(test_verifier_accepts_a_pruned_trail_from_its_anchor);
+	CHECK_RUN(test_every_fault_has_a_name_and_text);
 	for (size_t i = 0; i < nchain; i++)
 		free(chain[i].p);
 	return check_done();

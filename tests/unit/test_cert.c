@@ -120,21 +120,37 @@ static void test_request(void)
 	cc_device_keys_free(dev);
 }
 
-static void test_cert(void)
-{
-	cc_root_key *root = NULL, *other = NULL;
-	cc_device_keys *dev = NULL;
-	cc_cert_request q;
-	cc_cert c, c2, bad;
-	cc_wbuf w;
-	cc_revlist revs, foreign;
-	uint8_t h1[CC_HASH_BYTES], h2[CC_HASH_BYTES];
-	const int64_t nb = 1800000000, na = 1800000000 + 365 * 86400;
+/* The keys and the certificate the tests below share: made once by cert_setup
+ * (the issuing itself is test_cert_issue's subject), freed by cert_teardown. */
+static cc_root_key *g_root, *g_other;
+static cc_device_keys *g_dev;
+static cc_cert_request g_q;
+static cc_cert g_c;
+static const int64_t nb = 1800000000, na = 1800000000 + 365 * 86400;
 
-	CHECK_EQ_INT(cc_root_key_generate(&root), CC_OK);
-	CHECK_EQ_INT(cc_root_key_generate(&other), CC_OK);
-	CHECK_EQ_INT(cc_device_keys_generate(&dev), CC_OK);
-	CHECK_EQ_INT(cc_cert_request_create(&q, dev, "ggd.bakker", "Fatima Bakker", "GGD Regio", "ggd"), CC_OK);
+static void cert_setup(void)
+{
+	CHECK_EQ_INT(cc_root_key_generate(&g_root), CC_OK);
+	CHECK_EQ_INT(cc_root_key_generate(&g_other), CC_OK);
+	CHECK_EQ_INT(cc_device_keys_generate(&g_dev), CC_OK);
+	CHECK_EQ_INT(cc_cert_request_create(&g_q, g_dev, "ggd.bakker", "Fatima Bakker", "GGD Regio", "ggd"), CC_OK);
+}
+
+static void cert_teardown(void)
+{
+	cc_root_key_free(g_root);
+	cc_root_key_free(g_other);
+	cc_device_keys_free(g_dev);
+}
+
+static void test_cert_issue(void)
+{
+	cc_root_key *root = g_root;
+	cc_device_keys *dev = g_dev;
+	cc_cert_request q = g_q;
+	cc_cert c = g_c;
+	cc_cert c2;
+
 	/* issue refuses a tampered request and an empty validity */
 	c2 = c = (cc_cert){0};
 	{
@@ -147,6 +163,15 @@ static void test_cert(void)
 	CHECK_MEM(c.root_pk, root->pk, CC_SIGN_PK_BYTES);
 	CHECK_MEM(c.sign_pk, dev->sign_pk, CC_SIGN_PK_BYTES);
 	CHECK_MEM(c.box_pk, dev->box_pk, CC_BOX_PK_BYTES);
+	g_c = c;
+}
+
+static void test_cert_verify_checks_validity_root_and_signature(void)
+{
+	cc_root_key *root = g_root;
+	cc_root_key *other = g_other;
+	cc_cert c = g_c;
+	cc_cert bad;
 
 	/* validity: [not_before, not_after) */
 	CHECK_EQ_INT(cc_cert_verify(&c, root->pk, nb, NULL), CC_OK);
@@ -186,6 +211,15 @@ static void test_cert(void)
 	bad = c;
 	bad.version = 2;
 	CHECK_EQ_INT(cc_cert_verify(&bad, root->pk, nb, NULL), CC_ERR_VERSION);
+}
+
+static void test_cert_encoding_round_trips_and_is_strict(void)
+{
+	cc_root_key *root = g_root;
+	cc_cert c = g_c;
+	cc_cert c2;
+	cc_wbuf w;
+	uint8_t h1[CC_HASH_BYTES], h2[CC_HASH_BYTES];
 
 	/* encoding round trip, hash */
 	cc_w_init(&w);
@@ -220,6 +254,15 @@ static void test_cert(void)
 		memset(big, 0, sizeof big);
 		CHECK_EQ_INT(cc_cert_decode(big, sizeof big, &c2), CC_ERR_TOO_LARGE);
 	}
+	cc_w_free(&w);
+}
+
+static void test_cert_revocation(void)
+{
+	cc_root_key *root = g_root;
+	cc_root_key *other = g_other;
+	cc_cert c = g_c;
+	cc_revlist revs, foreign;
 
 	/* revocation */
 	cc_revlist_init(&revs);
@@ -241,24 +284,32 @@ static void test_cert(void)
 	CHECK_EQ_INT(cc_cert_verify(&c, root->pk, nb, &foreign), CC_ERR_WRONG_ROOT);
 	cc_revlist_free(&revs);
 	cc_revlist_free(&foreign);
+}
+
+static void test_cert_nobody_signed(void)
+{
+	cc_root_key *root = g_root;
+	cc_cert c = g_c;
+	cc_cert bad;
 
 	/* a certificate nobody signed */
 	bad = c;
 	memset(bad.sig, 0, sizeof bad.sig);
 	CHECK_EQ_INT(cc_cert_verify(&bad, root->pk, nb, NULL), CC_ERR_BAD_SIGNATURE);
-
-	cc_w_free(&w);
-	cc_root_key_free(root);
-	cc_root_key_free(other);
-	cc_device_keys_free(dev);
 }
 
 int main(void)
 {
-	kat_rng_install();
+	test_rng_install();
 	CHECK(sodium_init() >= 0);
-	test_kat();
-	test_request();
-	test_cert();
+	CHECK_RUN(test_kat);
+	CHECK_RUN(test_request);
+	cert_setup();
+	CHECK_RUN(test_cert_issue);
+	CHECK_RUN(test_cert_verify_checks_validity_root_and_signature);
+	CHECK_RUN(test_cert_encoding_round_trips_and_is_strict);
+	CHECK_RUN(test_cert_revocation);
+	CHECK_RUN(test_cert_nobody_signed);
+	cert_teardown();
 	return check_done();
 }

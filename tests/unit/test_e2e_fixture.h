@@ -1,9 +1,8 @@
 /*
  * test_e2e_fixture.h: shared by the end-to-end tests (test_commit, test_message,
  * test_grant, test_e2e_property, test_e2e_vectors) and the seed generator.
- *   - a deterministic random source (ChaCha20, key 00..1f, the i-th call since
- *     e2e_rng_reset gets the keystream for 8-byte big-endian nonce i), the same
- *     construction as the identity vectors, so a browser client can replay it;
+ *   - the deterministic random source of test_rng.h (e2e_rng_install,
+ *     e2e_rng_reset are its old names), shared with the identity vectors;
  *   - the default ladder policy of docs/domain.md built in C;
  *   - devices with certificates issued by a test root.
  * Header-only, static functions, so each test stays one file.
@@ -27,47 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- deterministic random source ----------------------------------------- */
-static uint64_t e2e_rng_calls;
-
-static inline const char *e2e_rng_name(void)
-{
-	return "casus-e2e-kat-chacha20";
-}
-
-static inline void e2e_rng_buf(void *const buf, const size_t size)
-{
-	uint8_t key[crypto_stream_chacha20_KEYBYTES];
-	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
-	for (unsigned i = 0; i < sizeof key; i++)
-		key[i] = (uint8_t)i;
-	for (unsigned i = 0; i < sizeof nonce; i++)
-		nonce[i] = (uint8_t)(e2e_rng_calls >> (56 - 8 * i));
-	e2e_rng_calls++;
-	crypto_stream_chacha20(buf, size, nonce, key);
-}
-
-static inline uint32_t e2e_rng_random(void)
-{
-	uint8_t b[4];
-	e2e_rng_buf(b, sizeof b);
-	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static randombytes_implementation e2e_rng_impl = {
-	e2e_rng_name, e2e_rng_random, NULL, NULL, e2e_rng_buf, NULL,
-};
-
-/* Call before sodium_init(). */
-static inline void e2e_rng_install(void)
-{
-	randombytes_set_implementation(&e2e_rng_impl);
-}
-
-static inline void e2e_rng_reset(void)
-{
-	e2e_rng_calls = 0;
-}
+/* ---- deterministic random source: test_rng.h (the old names stay) ------ */
+#define e2e_rng_install test_rng_install
+#define e2e_rng_reset test_rng_reset
 
 /* ---- policy ------------------------------------------------------------------ */
 #define E2E_NOW 1767225600 /* 2026-01-01T00:00:00Z */

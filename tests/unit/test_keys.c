@@ -154,11 +154,11 @@ static void test_hex_and_text(void)
 
 int main(void)
 {
-	kat_rng_install();
+	test_rng_install();
 	CHECK(sodium_init() >= 0);
-	test_kat();
-	test_roundtrip();
-	test_ctx_sign();
-	test_hex_and_text();
+	CHECK_RUN(test_kat);
+	CHECK_RUN(test_roundtrip);
+	CHECK_RUN(test_ctx_sign);
+	CHECK_RUN(test_hex_and_text);
 	return check_done();
 }

@@ -323,11 +323,11 @@ static void test_body(void)
 
 int main(void)
 {
-	kat_rng_install();
+	test_rng_install();
 	CHECK(sodium_init() >= 0);
-	test_kat();
-	test_entries();
-	test_file();
-	test_body();
+	CHECK_RUN(test_kat);
+	CHECK_RUN(test_entries);
+	CHECK_RUN(test_file);
+	CHECK_RUN(test_body);
 	return check_done();
 }

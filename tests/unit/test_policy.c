@@ -258,11 +258,11 @@ static void test_encoding(void)
 
 int main(void)
 {
-	kat_rng_install();
+	test_rng_install();
 	CHECK(sodium_init() >= 0);
-	test_kat();
-	test_decisions();
-	test_consistency();
-	test_encoding();
+	CHECK_RUN(test_kat);
+	CHECK_RUN(test_decisions);
+	CHECK_RUN(test_consistency);
+	CHECK_RUN(test_encoding);
 	return check_done();
 }

@@ -162,9 +162,9 @@ static void test_list(void)
 
 int main(void)
 {
-	kat_rng_install();
+	test_rng_install();
 	CHECK(sodium_init() >= 0);
-	test_kat();
-	test_list();
+	CHECK_RUN(test_kat);
+	CHECK_RUN(test_list);
 	return check_done();
 }
