@@ -28,6 +28,8 @@ if ! grep -rqsE '^(Types:.*deb-src|deb-src )' /etc/apt/sources.list /etc/apt/sou
 fi
 # --- end web client
 
+# the test command's checks (tests/run.sh): layout, static analysis, libFuzzer runtime
+PKGS="$PKGS clang-format cppcheck libclang-rt-14-dev"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
