@@ -76,7 +76,9 @@ timed() {
 build() {
 	b_dir=$1
 	shift
-	cmake -S . -B "$b_dir" "$@" >"$LOGDIR/cmake-$b_dir.log" 2>&1 || { cat "$LOGDIR/cmake-$b_dir.log"; return 1; }
+	# CASUS_WERROR given every time: a build folder configured with it OFF by hand must not pass here
+	cmake -S . -B "$b_dir" -DCASUS_WERROR=ON "$@" >"$LOGDIR/cmake-$b_dir.log" 2>&1 ||
+		{ cat "$LOGDIR/cmake-$b_dir.log"; return 1; }
 	cmake --build "$b_dir" -j "$JOBS"
 }
 
@@ -141,7 +143,7 @@ else
 fi
 
 if [ "$normal_ok" -eq 1 ]; then
-	timed tests-normal ctest_pass tests-normal build
+	timed tests-normal ctest_pass tests-normal
 fi
 
 # ---- Release (what deploy/install.sh and the package build) -------------------
@@ -157,14 +159,14 @@ else
 fi
 
 # ---- static analysis ----------------------------------------------------------
-timed analyse ./tools/analyse.sh build
+timed analyse ./tools/analyse.sh
 count analyse $?
 
 # ---- fuzzing: a short timed burst per driver ----------------------------------
 # only the drivers and what they link: the fuzz build instruments everything it compiles
 build_fuzz() {
 	targets=$(for src in tests/fuzz/fuzz_*.c; do basename "$src" .c; done)
-	cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCASUS_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	cmake -S . -B build-fuzz -DCASUS_WERROR=ON -DCMAKE_C_COMPILER=clang -DCASUS_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 		>"$LOGDIR/cmake-build-fuzz.log" 2>&1 || { cat "$LOGDIR/cmake-build-fuzz.log"; return 1; }
 	# shellcheck disable=SC2086
 	cmake --build build-fuzz -j "$JOBS" --target $targets
