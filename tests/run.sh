@@ -104,6 +104,7 @@ ctest_pass() {
 		if [ "$c_nf" -eq 0 ] && [ "$c_rc" -ne 0 ]; then count "$c_name" 1; fi
 	else
 		count "$c_name" 1 # ctest found no tests or did not finish: that is a failure too
+		return 1
 	fi
 	return "$c_rc"
 }
