@@ -169,6 +169,9 @@ static size_t find(uint64_t seq, int is_cp)
 
 static size_t remove_at(size_t n, size_t at)
 {
+	CHECK(at < n); /* the record to remove exists (find did not return -1) */
+	if (at >= n)
+		return n;
 	memmove(&view[at], &view[at + 1], (n - at - 1) * sizeof view[0]);
 	return n - 1;
 }
