@@ -16,6 +16,11 @@ set -eu
 PREFIX=${1:?usage: build-deps.sh PREFIX}
 mkdir -p "$PREFIX"
 PREFIX=$(cd "$PREFIX" && pwd)
+# Several build targets depend on these libraries, and make may start this
+# script for each of them at once: one run at a time, the others then find
+# the finished build and do nothing.
+exec 9>"$PREFIX/.lock"
+flock 9
 export NODE_PATH=${NODE_PATH:-/usr/share/nodejs}   # emcc needs Debian's acorn
 JOBS=${CASUS_WASM_JOBS:-2}
 SRC="$PREFIX/src"
