@@ -340,6 +340,35 @@ static struct outbuf *commit_push(const uint8_t cid[16], uint64_t epoch, const u
 	return b;
 }
 
+/* A commit is judged at casusd's wall clock and at its own time: the
+ * signer's and every new member's certificate must be valid at both (and not
+ * revoked now), so a commit dated into a certificate's validity cannot bring in
+ * a certificate that has expired since, nor the other way round. A commit
+ * dated more than CLOCK_COMMIT_SKEW_S ahead is refused before this (see
+ * commit_time_ok). On failure st is unchanged. */
+static int chain_apply_checked(struct server *srv, cc_chain_state *st, const uint8_t *cb, size_t cl,
+                               uint8_t hash[CC_HASH_BYTES])
+{
+	cc_chain_state *hist = NULL;
+	int64_t now = clock_wall_s();
+	const cc_revlist *revs = srv->have_revs ? &srv->revs : NULL;
+	int rc = cc_chain_state_copy(st, &hist);
+	if (rc == CC_OK)
+		rc = cc_chain_apply_historic(hist, cb, cl, &srv->policy, srv->root_pk, now, revs, NULL);
+	if (rc == CC_OK)
+		rc = cc_chain_apply(st, cb, cl, &srv->policy, srv->root_pk, now, revs, hash);
+	cc_chain_state_free(hist);
+	return rc;
+}
+
+/* 1 if a commit's own time is not more than CLOCK_COMMIT_SKEW_S ahead of
+ * casusd's wall clock. */
+static int commit_time_ok(int64_t t)
+{
+	int64_t now = clock_wall_s();
+	return now > INT64_MAX - CLOCK_COMMIT_SKEW_S || t <= now + CLOCK_COMMIT_SKEW_S;
+}
+
 /* ---- casus.create --------------------------------------------------------- */
 
 int h_casus_create(struct session *s, json_t *req, uint64_t id)
@@ -371,12 +400,17 @@ int h_casus_create(struct session *s, json_t *req, uint64_t id)
 	int rc = cc_commit_decode(cb, cl, &c);
 	if (rc == CC_OK) {
 		int own = c.type == CC_COMMIT_CREATE && sodium_memcmp(c.actor, s->cert.device_id, 16) == 0;
+		int64_t ctime = c.time;
 		uint8_t cid[16];
 		memcpy(cid, c.casus_id, 16);
 		cc_commit_free(&c);
 		if (!own) {
 			deny(s, id, PE_FORBIDDEN, "a create commit must be made and signed by this device",
 			     CC_AUDIT_EV_CASUS_CREATE, cid);
+			goto out;
+		}
+		if (!commit_time_ok(ctime)) {
+			deny(s, id, PE_INVALID, "commit time is in the future", CC_AUDIT_EV_CASUS_CREATE, cid);
 			goto out;
 		}
 		uint8_t k[17];
@@ -390,8 +424,7 @@ int h_casus_create(struct session *s, json_t *req, uint64_t id)
 	if (rc == CC_OK)
 		rc = cc_chain_state_new(&st);
 	if (rc == CC_OK)
-		rc = cc_chain_apply(st, cb, cl, &srv->policy, srv->root_pk, now_s(), srv->have_revs ? &srv->revs : NULL,
-		                    hash);
+		rc = chain_apply_checked(srv, st, cb, cl, hash);
 	if (rc != CC_OK) {
 		deny(s, id, map_err(rc), cc_strerror(rc), CC_AUDIT_EV_CASUS_CREATE, NULL);
 		goto out;
@@ -400,7 +433,7 @@ int h_casus_create(struct session *s, json_t *req, uint64_t id)
 	/* record */
 	struct casus_record rec;
 	memset(&rec, 0, sizeof rec);
-	rec.created = now_s();
+	rec.created = clock_wall_s();
 	snprintf(rec.purpose, sizeof rec.purpose, "%s", purpose);
 	snprintf(rec.basis, sizeof rec.basis, "%s", basis);
 	rec.retention_days = (uint32_t)retention;
@@ -474,9 +507,10 @@ static uint16_t commit_event(int type)
 
 /* On escalation, tell the users whose roles direct the newly opened levels
  * (roles that may add members and are first admitted there): a push when
- * online, and a notice they see at their next login and in casus.list. */
-static void notify_escalation(struct server *srv, struct session *actor, const struct casus_rt *rt,
-                              uint8_t from, uint8_t to, const char *reason)
+ * online, and a notice they see at their next login and in casus.list.
+ * They are not members: the notice carries only the casus id, the new level
+ * (number and name) and the time, never the reason or who escalated. */
+static void notify_escalation(struct server *srv, const struct casus_rt *rt, uint8_t from, uint8_t to)
 {
 	uint32_t roles = 0;
 	for (int r = 0; r < srv->policy.nroles; r++) {
@@ -489,11 +523,9 @@ static void notify_escalation(struct server *srv, struct session *actor, const s
 	json_t *n = json_pack("{ss}", "notice", "escalation");
 	proto_set_id16(n, "casus", rt->id);
 	json_object_set_new(n, "level", json_integer(to));
-	json_object_set_new(n, "from", json_integer(from));
-	json_object_set_new(n, "reason", json_string(reason));
-	json_object_set_new(n, "by", json_string(actor->cert.user_id));
-	json_object_set_new(n, "by_role", json_string(actor->cert.role));
-	json_object_set_new(n, "time", json_integer((json_int_t)now_s()));
+	json_object_set_new(n, "level_name", json_string(to >= 1 && to <= srv->policy.nlevels
+	                                                     ? srv->policy.levels[to - 1].name : ""));
+	json_object_set_new(n, "time", json_integer((json_int_t)clock_wall_s()));
 	char *text = json_dumps(n, JSON_COMPACT);
 	json_t *push = json_pack("{sssO}", "push", "notice", "notice", n);
 	struct outbuf *pb = outbuf_from_json(push);
@@ -589,6 +621,7 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 	}
 	int type = c.type;
 	int own = sodium_memcmp(c.actor, s->cert.device_id, 16) == 0;
+	int64_t ctime = c.time;
 	cc_commit_free(&c);
 	uint16_t ev = commit_event(type);
 	if (!is_member(rt, s) || !own) {
@@ -601,24 +634,13 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: its membership no longer changes", ev, rt, NULL);
 		goto out;
 	}
-	{
-		/* a commit dated ahead of this clock would brick the casus for every
-		 * client (they refuse it): refused like the clients do (300 s skew) */
-		cc_commit fc;
-		if (cc_commit_decode(cb, cl, &fc) == CC_OK) {
-			int64_t ahead = fc.time - (int64_t)now_s();
-			cc_commit_free(&fc);
-			if (ahead > 300) {
-				deny_casus(s, id, PE_INVALID, "the commit is dated more than 300 s ahead of the server's clock", ev,
-				           rt, NULL);
-				goto out;
-			}
-		}
+	if (!commit_time_ok(ctime)) {
+		deny_casus(s, id, PE_INVALID, "commit time is in the future", ev, rt, NULL);
+		goto out;
 	}
 	rc = cc_chain_state_copy(rt->st, &st);
 	if (rc == CC_OK)
-		rc = cc_chain_apply(st, cb, cl, &srv->policy, srv->root_pk, now_s(), srv->have_revs ? &srv->revs : NULL,
-		                    hash);
+		rc = chain_apply_checked(srv, st, cb, cl, hash);
 	if (rc != CC_OK) {
 		int code = map_err(rc);
 		deny_casus(s, id, code,
@@ -661,20 +683,15 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 	e.level_prev = level_before;
 	e.break_glass = type == CC_COMMIT_BREAK_GLASS ? 1 : 0;
 	e.seq_from = e.seq_to = applied->epoch;
-	{
-		cc_commit cc2;
-		if (cc_commit_decode(cb, cl, &cc2) == CC_OK) {
-			cc_audit_str_copy(e.reason, sizeof e.reason, cc2.reason);
-			cc_commit_free(&cc2);
-		}
-	}
+	/* no reason: it is the members' text (end-to-end encrypted in newer
+	 * commits); the entry says who changed what, when, and the level */
 	snprintf(e.object, sizeof e.object, "commit %s epoch %llu members %zu->%zu",
 	         cc_commit_type_name(type) ? cc_commit_type_name(type) : "?", (unsigned long long)applied->epoch,
 	         before, (size_t)applied->nroster);
 	audit_log(srv, s, &e);
 	(void)bg;
 	if (type == CC_COMMIT_ESCALATE)
-		notify_escalation(srv, s, rt, level_before, applied->level, e.reason);
+		notify_escalation(srv, rt, level_before, applied->level);
 
 	json_t *r = proto_ok(id);
 	json_object_set_new(r, "epoch", json_integer((json_int_t)applied->epoch));
@@ -881,9 +898,9 @@ int h_msg_post(struct session *s, json_t *req, uint64_t id)
 	proto_hex16(cid, chex);
 	size_t b64cap = sodium_base64_ENCODED_LEN(ml, sodium_base64_VARIANT_ORIGINAL);
 	size_t pcap = 96 + b64cap;
-	struct outbuf *pb = malloc(sizeof(*pb) + LWS_PRE + pcap);
+	struct outbuf *pb = outbuf_new(pcap);
 	if (pb) {
-		char *o = (char *)pb->data + LWS_PRE;
+		char *o = (char *)pb->data + REPLY_PRE;
 		int hn = snprintf(o, pcap, "{\"push\":\"msg\",\"casus\":\"%s\",\"seq\":%llu,\"msg\":\"", chex,
 		                  (unsigned long long)seq);
 		if (hn < 0 || (size_t)hn + b64cap + 2 > pcap) {
@@ -894,7 +911,6 @@ int h_msg_post(struct session *s, json_t *req, uint64_t id)
 			size_t bl = strlen(o + hn);
 			memcpy(o + (size_t)hn + bl, "\"}", 2);
 			pb->len = (size_t)hn + bl + 2;
-			pb->refs = 1;
 		}
 	}
 	if (pb) {

@@ -24,8 +24,8 @@ static const struct route routes[] = {
 	{"hello", h_hello, 0},
 	{"auth", h_auth, 0},
 	{"ping", h_ping, 0},
+	{"revlist.get", h_revlist_get, 0},
 	{"policy.get", h_policy_get, 1},
-	{"revlist.get", h_revlist_get, 1},
 	{"dir.publish", h_dir_publish, 1},
 	{"dir.lookup", h_dir_lookup, 1},
 	{"casus.create", h_casus_create, 1},
@@ -146,7 +146,7 @@ int h_auth(struct session *s, json_t *req, uint64_t id)
 	memset(&c, 0, sizeof c);
 	rc = cc_cert_decode(certb, certlen, &c);
 	if (rc == CC_OK)
-		rc = cc_cert_verify(&c, srv->root_pk, now_s(), srv->have_revs ? &srv->revs : NULL);
+		rc = cc_cert_verify(&c, srv->root_pk, clock_wall_s(), srv->have_revs ? &srv->revs : NULL);
 	if (rc == CC_OK)
 		rc = cc_verify_ctx(c.sign_pk, AUTH_CONTEXT, s->challenge, sizeof s->challenge, sig);
 	/* a challenge answers once */
@@ -196,26 +196,24 @@ int h_ping(struct session *s, json_t *req, uint64_t id)
 {
 	(void)req;
 	json_t *r = proto_ok(id);
-	json_object_set_new(r, "time", json_integer((json_int_t)now_s()));
+	json_object_set_new(r, "time", json_integer((json_int_t)clock_wall_s()));
 	reply_later(s, id, r);
 	return 1;
 }
 
-/* The signed revocation list as installed (null if none): clients verify it
- * against the root and never accept an older number than they hold. */
+/* The revocation list casusd applies, as the bytes it loaded (the client
+ * verifies it against its pinned root), or null and number 0 without one. */
 int h_revlist_get(struct session *s, json_t *req, uint64_t id)
 {
+	struct server *srv = s->srv;
 	(void)req;
 	json_t *r = proto_ok(id);
-	json_object_set_new(r, "number", json_integer(s->srv->have_revs ? (json_int_t)s->srv->revs.number : 0));
-	json_object_set_new(r, "revlist", json_null());
-	if (s->srv->have_revs) {
-		cc_wbuf w;
-		cc_w_init(&w);
-		cc_revlist_encode(&s->srv->revs, &w);
-		if (!w.err)
-			proto_set_b64(r, "revlist", w.p, w.len);
-		cc_w_free(&w);
+	if (srv->have_revs && srv->revs_bytes) {
+		proto_set_b64(r, "revlist", srv->revs_bytes, srv->revs_len);
+		json_object_set_new(r, "number", json_integer((json_int_t)srv->revs.number));
+	} else {
+		json_object_set_new(r, "revlist", json_null());
+		json_object_set_new(r, "number", json_integer(0));
 	}
 	reply_later(s, id, r);
 	return 1;
@@ -267,7 +265,7 @@ int h_dir_publish(struct session *s, json_t *req, uint64_t id)
 	}
 	int rc = cc_cert_decode(certb, len, &c);
 	if (rc == CC_OK)
-		rc = cc_cert_verify(&c, s->srv->root_pk, now_s(), s->srv->have_revs ? &s->srv->revs : NULL);
+		rc = cc_cert_verify(&c, s->srv->root_pk, clock_wall_s(), s->srv->have_revs ? &s->srv->revs : NULL);
 	if (rc != CC_OK) {
 		free(certb);
 		return deny(s, id, PE_INVALID, cc_strerror(rc), CC_AUDIT_EV_CERT_ENROL, NULL);
@@ -309,7 +307,7 @@ int h_dir_lookup(struct session *s, json_t *req, uint64_t id)
 				cc_cert c;
 				/* only currently valid, unrevoked certificates */
 				if (cc_cert_decode(cv.mv_data, cv.mv_size, &c) == CC_OK &&
-				    cc_cert_verify(&c, s->srv->root_pk, now_s(),
+				    cc_cert_verify(&c, s->srv->root_pk, clock_wall_s(),
 				                   s->srv->have_revs ? &s->srv->revs : NULL) == CC_OK) {
 					json_t *o = json_object();
 					proto_set_b64(o, "cert", cv.mv_data, cv.mv_size);

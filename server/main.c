@@ -21,6 +21,7 @@
 #include <fileio.h>
 #include "audit.h"
 #include "log.h"
+#include "revlist.h"
 #include "server.h"
 
 #include "casus_version.h"
@@ -311,12 +312,9 @@ static int load_revs(struct server *srv, const char *path)
 	uint8_t *b = fio_read(path, 16 << 20, &n);
 	if (!b)
 		return errno == ENOENT ? CC_OK : CC_ERR_IO;
-	int rc = cc_revlist_decode(b, n, &srv->revs);
-	if (rc == CC_OK)
-		rc = cc_revlist_verify(&srv->revs, srv->root_pk, NULL);
-	free(b);
-	if (rc == CC_OK)
-		srv->have_revs = 1;
+	int rc = revlist_install(srv, b, n); /* keeps b on success */
+	if (rc != CC_OK)
+		free(b);
 	return rc;
 }
 

@@ -102,7 +102,7 @@ int h_casus_close(struct session *s, json_t *req, uint64_t id)
 		            cid);
 	if (rec.closed_at)
 		return deny(s, id, PE_CONFLICT, "the casus is closed already", CC_AUDIT_EV_CASUS_CLOSE, cid);
-	rec.closed_at = now_s();
+	rec.closed_at = clock_wall_s();
 	if (casus_record_write(srv, cid, &rec) != 0) {
 		reply_error(s, id, PE_STORAGE, "could not store the closing");
 		return 0;
@@ -123,7 +123,7 @@ int h_casus_close(struct session *s, json_t *req, uint64_t id)
 	cc_audit_str_copy(e.purpose, sizeof e.purpose, rec.purpose);
 	cc_audit_str_copy(e.legal_basis, sizeof e.legal_basis, rec.basis);
 	e.level = rt->level;
-	cc_audit_str_copy(e.reason, sizeof e.reason, reason);
+	/* the reason is the members' text: it is required, but not kept in the clear */
 	snprintf(e.object, sizeof e.object, "content retention %u days after closing", rec.retention_days);
 	audit_log(srv, s, &e);
 	json_t *r = proto_ok(id);
@@ -182,7 +182,7 @@ static int purge_one(struct server *srv, const uint8_t cid[16], struct casus_rec
 	int rc = store_del(&srv->st, DB_CASUS, k, sizeof k);
 	if (msgs < 0 || ids < 0 || commits < 0 || grants < 0 || members < 0 || xfers < 0 || (rc && rc != MDB_NOTFOUND))
 		return -1;
-	rec->purged_at = now_s();
+	rec->purged_at = clock_wall_s();
 	if (casus_record_write(srv, cid, rec) != 0)
 		return -1;
 	/* connected members are told and the runtime entry forgets the chain */
@@ -212,7 +212,7 @@ void casus_purge_due(struct server *srv)
 	static unsigned ticks;
 	if (++ticks % PURGE_EVERY_TICKS != 1 || !srv->st.env)
 		return;
-	int64_t now = now_s();
+	int64_t now = clock_wall_s();
 	uint8_t due[8][16];
 	size_t ndue = 0;
 	MDB_cursor *cur = NULL;

@@ -13,6 +13,7 @@
 #include "fanout.h"
 #include "log.h"
 #include "retention.h"
+#include "revlist.h"
 #include "handlers.h"
 #include "verify.h"
 
@@ -23,112 +24,12 @@
 #include <string.h>
 #include <time.h>
 
-uint64_t now_ms(void)
+/* Put a frame on a session's send queue now (reply_release's delivery). A full
+ * queue marks a slow reader: it is closed and catches up from history when it
+ * reconnects. */
+static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-int64_t now_s(void)
-{
-	return (int64_t)time(NULL);
-}
-
-/* ---- outgoing frames ------------------------------------------------------ */
-
-struct outbuf *outbuf_from_json(const json_t *obj)
-{
-	size_t len = 0;
-	char *s = proto_dump(obj, &len);
-	if (!s)
-		return NULL;
-	struct outbuf *b = malloc(sizeof(*b) + LWS_PRE + len);
-	if (b) {
-		b->refs = 1;
-		b->len = len;
-		memcpy(b->data + LWS_PRE, s, len);
-	}
-	free(s);
-	return b;
-}
-
-struct outbuf *outbuf_ref(struct outbuf *b)
-{
-	if (b)
-		b->refs++;
-	return b;
-}
-
-void outbuf_unref(struct outbuf *b)
-{
-	if (b && --b->refs == 0)
-		free(b);
-}
-
-static void after_add(struct server *srv, struct session *s, struct outbuf *buf, int is_reply, uint64_t id)
-{
-	struct after *a = calloc(1, sizeof(*a));
-	if (!a) {
-		outbuf_unref(buf);
-		return;
-	}
-	a->s = s;
-	a->buf = buf;
-	a->is_reply = is_reply;
-	a->req_id = id;
-	if (srv->after_tail)
-		srv->after_tail->next = a;
-	else
-		srv->after_head = a;
-	srv->after_tail = a;
-}
-
-void reply_later(struct session *s, uint64_t req_id, json_t *obj)
-{
-	struct outbuf *b = obj ? outbuf_from_json(obj) : NULL;
-	json_decref(obj);
-	if (!b) {
-		log_event(LOG_ERROR, "reply.alloc", "sid=%llu", (unsigned long long)s->sid);
-		return;
-	}
-	after_add(s->srv, s, b, 1, req_id);
-}
-
-/* The type of the request being handled, for audit entries of refusals. */
-static const char *g_cur_type;
-static int g_quiet_refusal;
-
-/* Every refused request leaves an audit entry (NEN 7513: denied attempts too).
- * Handlers that know more (casus, event) log their own entry first with deny();
- * any other error reply gets a generic request_denied entry here. */
-void reply_error(struct session *s, uint64_t req_id, int code, const char *message)
-{
-	struct server *srv = s->srv;
-	srv->m.errors++;
-	if (!g_quiet_refusal && !audit_pending(srv)) {
-		cc_audit_entry e;
-		cc_audit_entry_init(&e);
-		e.event = CC_AUDIT_EV_REQUEST_DENIED;
-		e.outcome = (code == PE_STORAGE || code == PE_INTERNAL) ? CC_AUDIT_OUTCOME_ERROR : CC_AUDIT_OUTCOME_DENIED;
-		cc_audit_str_copy(e.error, sizeof e.error, proto_err_name((enum proto_err)code));
-		char obj[64];
-		snprintf(obj, sizeof obj, "request %s", g_cur_type ? g_cur_type : "(unreadable frame)");
-		cc_audit_str_copy(e.object, sizeof e.object, obj);
-		audit_log(srv, s, &e);
-	}
-	reply_later(s, req_id, proto_error(req_id, (enum proto_err)code, message));
-}
-
-void push_later(struct session *s, struct outbuf *buf)
-{
-	after_add(s->srv, s, outbuf_ref(buf), 0, 0);
-}
-
-/* Put a frame on a session's send queue now. A full queue marks a slow reader:
- * it is closed and catches up from history when it reconnects. */
-static void enqueue(struct session *s, struct outbuf *buf)
-{
+	(void)arg;
 	if (s->state == SS_CLOSING || s->drop_output) {
 		outbuf_unref(buf);
 		return;
@@ -176,45 +77,13 @@ void session_close(struct session *s, enum lws_close_status code, const char *re
 	lws_callback_on_writable(s->wsi);
 }
 
-/* Release the turn's replies and pushes. ok=0: the commit failed, so every
- * reply turns into a storage error and pushes are dropped. */
-static void release_after(struct server *srv, int ok)
-{
-	struct after *a = srv->after_head, *next;
-	srv->after_head = srv->after_tail = NULL;
-	for (; a; a = next) {
-		next = a->next;
-		if (a->s) {
-			if (ok) {
-				if (!a->is_reply)
-					srv->m.pushes_sent++;
-				enqueue(a->s, a->buf);
-				a->buf = NULL;
-			} else if (a->is_reply) {
-				json_t *e = proto_error(a->req_id, PE_STORAGE,
-				                        "the store could not commit; nothing was saved, retry");
-				struct outbuf *b = outbuf_from_json(e);
-				json_decref(e);
-				if (b)
-					enqueue(a->s, b);
-			}
-		}
-		outbuf_unref(a->buf);
-		free(a);
-	}
-}
-
 /* Turn statistics for /metrics: is group commit really batching? */
-static uint64_t g_turns_busy;      /* turns that handled at least one request */
-static uint64_t g_turn_reqs_max;   /* most requests in one turn */
-static uint64_t g_verified_posts;  /* msg.post completed after the verifier thread */
-
 static void turn_end(struct server *srv)
 {
 	if (srv->pending_turn) {
-		g_turns_busy++;
-		if (srv->pending_turn > g_turn_reqs_max)
-			g_turn_reqs_max = srv->pending_turn;
+		srv->turns_busy++;
+		if (srv->pending_turn > srv->turn_reqs_max)
+			srv->turn_reqs_max = srv->pending_turn;
 	}
 	int rc = store_commit(&srv->st);
 	if (rc) {
@@ -225,7 +94,7 @@ static void turn_end(struct server *srv)
 		audit_turn_committed(srv);
 		fanout_turn_committed(srv);
 	}
-	release_after(srv, rc == 0);
+	reply_release(srv, rc == 0, enqueue, NULL);
 	srv->pending_turn = 0;
 }
 
@@ -267,7 +136,7 @@ static void ka_add(const struct session *s)
 		return; /* no keepalive for this one: the peer's own TCP still ends it */
 	size_t b = ka_bucket(s);
 	k->s = s;
-	k->last_ms = now_ms();
+	k->last_ms = clock_mono_ms();
 	k->next = g_ka[b];
 	g_ka[b] = k;
 }
@@ -289,14 +158,14 @@ static void ka_seen(const struct session *s)
 {
 	struct ka *k = ka_find(s);
 	if (k) {
-		k->last_ms = now_ms();
+		k->last_ms = clock_mono_ms();
 		k->ping_due = 0;
 	}
 }
 
 static void ka_tick(struct server *srv)
 {
-	uint64_t t = now_ms();
+	uint64_t t = clock_mono_ms();
 	uint64_t ping_ms = (uint64_t)srv->cfg.lim.ping_s * 1000u, hup_ms = (uint64_t)srv->cfg.lim.hangup_s * 1000u;
 	for (struct session *s = srv->sessions; s; s = s->next) {
 		struct ka *k = ka_find(s);
@@ -339,7 +208,7 @@ static int session_open(struct server *srv, struct session *s, struct lws *wsi)
 	s->sid = ++srv->next_sid;
 	s->role = -1;
 	s->tokens = srv->cfg.lim.req_burst;
-	s->tokens_ms = now_ms();
+	s->tokens_ms = clock_mono_ms();
 	lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
 	s->addr_slot = slot_of(s->peer, strlen(s->peer));
 	srv->m.connections_total++;
@@ -381,9 +250,7 @@ static void session_gone(struct server *srv, struct session *s)
 		srv->addr_count[s->addr_slot]--;
 	if (s->dev_counted && srv->dev_count[s->dev_slot])
 		srv->dev_count[s->dev_slot]--;
-	for (struct after *a = srv->after_head; a; a = a->next)
-		if (a->s == s)
-			a->s = NULL;
+	reply_session_gone(srv, s);
 	verify_session_gone(s);
 	ka_del(s);
 	fanout_session_closed(srv, s);
@@ -402,7 +269,7 @@ static void session_gone(struct server *srv, struct session *s)
 /* Token bucket: req_per_s sustained, req_burst deep. */
 static int rate_ok(struct session *s)
 {
-	uint64_t t = now_ms();
+	uint64_t t = clock_mono_ms();
 	const struct limits *l = &s->srv->cfg.lim;
 	s->tokens += (double)(t - s->tokens_ms) * l->req_per_s / 1000.0;
 	if (s->tokens > l->req_burst)
@@ -420,7 +287,7 @@ static void handle_frame(struct session *s)
 	char why[160];
 	json_t *req = proto_parse((const char *)s->rx, s->rxlen, why, sizeof why);
 	srv->m.requests++;
-	g_cur_type = NULL;
+	srv->cur_type = NULL;
 	if (!req) {
 		/* Not casus.v1 at all: say why, then close. */
 		srv->m.frames_rejected++;
@@ -438,19 +305,19 @@ static void handle_frame(struct session *s)
 		json_decref(req);
 		return;
 	}
-	g_cur_type = type;
+	srv->cur_type = type;
 	if (!rate_ok(s)) {
 		srv->m.rate_limited++;
 		if (++s->strikes > s->srv->cfg.lim.req_burst) {
 			session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "request flood");
 		} else {
 			/* one audit entry per series of refusals, so a flood cannot flood the trail */
-			g_quiet_refusal = s->strikes > 1;
+			srv->quiet_refusal = s->strikes > 1;
 			reply_error(s, id, PE_RATE_LIMITED, "too many requests; slow down");
-			g_quiet_refusal = 0;
+			srv->quiet_refusal = 0;
 			audit_request_done(srv, 0);
 		}
-		g_cur_type = NULL;
+		srv->cur_type = NULL;
 		json_decref(req);
 		return;
 	}
@@ -459,14 +326,14 @@ static void handle_frame(struct session *s)
 	if (store_req_begin(&srv->st) != 0) {
 		reply_error(s, id, PE_STORAGE, "the store is unavailable; retry");
 		audit_request_done(srv, 0);
-		g_cur_type = NULL;
+		srv->cur_type = NULL;
 		json_decref(req);
 		return;
 	}
 	int keep = dispatch(s, req, id, type);
 	store_req_end(&srv->st, keep);
 	audit_request_done(srv, keep);
-	g_cur_type = NULL;
+	srv->cur_type = NULL;
 	json_decref(req);
 }
 
@@ -502,8 +369,8 @@ static int metrics_text(struct server *srv, char *out, size_t cap)
 	                (unsigned long long)m->frames_rejected, (unsigned long long)m->slow_closed,
 	                (unsigned long long)m->rate_limited, (unsigned long long)srv->st.commits,
 	                (unsigned long long)m->commits_failed, (double)srv->st.commit_ns / 1e9,
-	                srv->st.mapsize, (unsigned long long)g_turns_busy, (unsigned long long)g_turn_reqs_max,
-	                verify_inflight(), (unsigned long long)g_verified_posts);
+	                srv->st.mapsize, (unsigned long long)srv->turns_busy, (unsigned long long)srv->turn_reqs_max,
+	                verify_inflight(), (unsigned long long)srv->verified_posts);
 }
 
 static int http_reply(struct lws *wsi, unsigned status, const char *type, const char *body, size_t blen)
@@ -627,7 +494,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		}
 		for (int i = 0; i < 64 && s->qhead; i++) {
 			struct outq *q = s->qhead;
-			int n = lws_write(wsi, q->buf->data + LWS_PRE, q->buf->len, LWS_WRITE_TEXT);
+			int n = lws_write(wsi, q->buf->data + REPLY_PRE, q->buf->len, LWS_WRITE_TEXT);
 			s->qhead = q->next;
 			if (!s->qhead)
 				s->qtail = NULL;
@@ -771,18 +638,18 @@ static void complete_verified(struct session *s, uint64_t req_id, void *arg)
 	if (s->srv != srv || s->state != SS_AUTHED || s->close_pending)
 		return;
 	srv->pending_turn++;
-	g_verified_posts++;
-	g_cur_type = "msg.post";
+	srv->verified_posts++;
+	srv->cur_type = "msg.post";
 	if (store_req_begin(&srv->st) != 0) {
 		reply_error(s, req_id, PE_STORAGE, "the store is unavailable; retry");
 		audit_request_done(srv, 0);
-		g_cur_type = NULL;
+		srv->cur_type = NULL;
 		return;
 	}
 	int keep = h_msg_post(s, NULL, req_id);
 	store_req_end(&srv->st, keep);
 	audit_request_done(srv, keep);
-	g_cur_type = NULL;
+	srv->cur_type = NULL;
 }
 
 int server_run(struct server *srv)
@@ -814,9 +681,9 @@ void server_free(struct server *srv)
 	}
 	/* anything still queued was never committed: drop it */
 	store_abort(&srv->st);
-	release_after(srv, 0);
+	reply_release(srv, 0, enqueue, NULL);
 	audit_close(srv);
 	fanout_free(srv);
 	store_close(&srv->st);
-	cc_revlist_free(&srv->revs);
+	revlist_free(srv);
 }

@@ -14,7 +14,9 @@
 #ifndef CASUSD_SERVER_H
 #define CASUSD_SERVER_H
 
+#include "clock.h"
 #include "config.h"
+#include "reply.h"
 #include "store.h"
 
 #include <cc_cert.h>
@@ -23,13 +25,6 @@
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdint.h>
-
-/* A reference-counted outgoing frame, shared by every recipient of a push. */
-struct outbuf {
-	unsigned refs;
-	size_t len;
-	unsigned char data[]; /* LWS_PRE bytes of headroom, then len bytes of JSON */
-};
 
 struct outq {
 	struct outq *next;
@@ -70,15 +65,6 @@ struct session {
 	struct sub *subs;
 };
 
-/* After-commit action: a reply (req_id set) or a push to a session. */
-struct after {
-	struct after *next;
-	struct session *s;            /* NULL if the session closed meanwhile */
-	struct outbuf *buf;
-	int is_reply;
-	uint64_t req_id;
-};
-
 struct casus_rt;  /* fan-out index entry, see fanout.c */
 
 struct metrics {
@@ -96,10 +82,17 @@ struct server {
 	int have_policy;
 	cc_revlist revs;
 	int have_revs;
+	uint8_t *revs_bytes;          /* the revocation list exactly as loaded (revlist.h) */
+	size_t revs_len;
 	struct session *sessions;
 	uint64_t next_sid;
 	struct after *after_head, *after_tail;
 	unsigned pending_turn;        /* requests handled this turn */
+	const char *cur_type;         /* type of the request being handled (audit of refusals) */
+	int quiet_refusal;            /* a refusal in a series: no audit entry of its own */
+	uint64_t turns_busy;          /* turns that handled at least one request (metrics) */
+	uint64_t turn_reqs_max;       /* most requests in one turn (metrics) */
+	uint64_t verified_posts;      /* msg.post completed after the verifier thread (metrics) */
 	struct metrics m;
 	uint16_t addr_count[4096];
 	uint16_t dev_count[4096];
@@ -116,25 +109,11 @@ int server_init(struct server *srv, const struct config *cfg);
 int server_run(struct server *srv);
 void server_free(struct server *srv);
 
-/* Build a frame from a JSON object (steals nothing; caller keeps obj). */
-struct outbuf *outbuf_from_json(const json_t *obj);
-struct outbuf *outbuf_ref(struct outbuf *b);
-void outbuf_unref(struct outbuf *b);
-
-/* Queue a reply for after the commit (steals obj). */
-void reply_later(struct session *s, uint64_t req_id, json_t *obj);
-/* Queue an error reply for after the commit. */
-void reply_error(struct session *s, uint64_t req_id, int code, const char *message);
-/* Queue a push frame for after the commit (takes a reference on buf). */
-void push_later(struct session *s, struct outbuf *buf);
-
 /* Handlers (handlers.c). Return 1 if the request's writes are to be kept. */
 int dispatch(struct session *s, json_t *req, uint64_t req_id, const char *type);
 
 /* Close a session once what is queued has been sent (reason is sent in the close frame). */
 void session_close(struct session *s, enum lws_close_status code, const char *reason);
 
-uint64_t now_ms(void);
-int64_t now_s(void);
 
 #endif

@@ -81,10 +81,13 @@ class SourceCase(harness.CasusTest):
         notices = [p["notice"] for p in pushes if p.get("push") == "notice"]
         self.assertEqual(len(notices), 1, pushes)
         n = notices[0]
-        self.assertEqual((n["casus"], n["level"], n["from"], n["by"], n["reason"]),
-                         (cid, 3, 1, "anna", "casus stagneert"))
+        # paula is not a member: the notice carries the casus, the level and the time, no content
+        self.assertEqual(sorted(n), ["casus", "level", "level_name", "notice", "time"], n)
+        self.assertEqual((n["casus"], n["level"], n["notice"]), (cid, 3, "escalation"))
+        self.assertTrue(n["level_name"])
         lst = self.dep.ok("paula", "list")
-        self.assertEqual([(x["casus"], x["level"], x["by"]) for x in lst["notices"]], [(cid, 3, "anna")])
+        self.assertEqual([(x["casus"], x["level"]) for x in lst["notices"]], [(cid, 3)])
+        self.assertFalse([x for x in lst["notices"] if "reason" in x or "by" in x], lst["notices"])
         self.assertEqual(lst["casus"], [])  # a notice, not membership
         # roles that do not direct the new levels get no notice
         for u in ("karel", "peter", "bert", "bea", "fenna"):
@@ -155,14 +158,15 @@ class SourceCase(harness.CasusTest):
         audit = self.dep.ok("fenna", "audit", "--casus", cid, "--limit", "1000")["entries"]
         bg = [e for e in audit if e["break_glass"]]
         self.assertEqual(len(bg), 1, [e["event"] for e in audit])
+        # the reason is the members' text: not kept in the clear in the trail
         self.assertEqual((bg[0]["user"], bg[0]["role"], bg[0]["reason"], bg[0]["casus"], bg[0]["outcome"]),
-                         ("paula", "procesregisseur", "acuut woonprobleem, keten nodig", cid, "success"))
+                         ("paula", "procesregisseur", "", cid, "success"))
         self.assertFalse([e for e in audit if e["break_glass"] and e["user"] != "paula"])
-        # the level changes are in the trail with old and new level, actor and reason
+        # the level changes are in the trail with old and new level and actor (no reason)
         lv = [(e["level_prev"], e["level"], e["user"], e["reason"]) for e in audit
               if e["level"] != e["level_prev"] and e["event"] != "?" and e["level_prev"]]
-        self.assertIn((1, 3, "anna", "casus stagneert"), lv)
-        self.assertIn((3, 4, "paula", "signalen van uitbuiting"), lv)
+        self.assertIn((1, 3, "anna", ""), lv)
+        self.assertIn((3, 4, "paula", ""), lv)
         k4 = "na noodtoegang"
         self.post("anna", cid, k4, audience="zorg")
         self.assertIn(k4, self.texts("karel", cid))
@@ -233,12 +237,16 @@ class SourceCase(harness.CasusTest):
     def test_notices_are_capped_newest_first_kept(self):
         """casus.list returns the newest 50 notices, so the reply stays small however often
         a casus goes up and down the ladder."""
+        # notices carry no reason: the three oldest are of another casus, so
+        # which ones were kept shows in the casus ids
+        old = self.new_casus("anna", ("gijs",), title="Oud")
         cid = self.new_casus("anna", ("gijs",))
         for i in range(53):
-            self.dep.ok("anna", "escalate", cid, "3", "--reason", "ronde %d" % i)
-            self.dep.ok("anna", "deescalate", cid, "1", "--reason", "terug %d" % i)
+            c = old if i < 3 else cid
+            self.dep.ok("anna", "escalate", c, "3", "--reason", "ronde %d" % i)
+            self.dep.ok("anna", "deescalate", c, "1", "--reason", "terug %d" % i)
         notices = self.dep.ok("paula", "list")["notices"]
-        self.assertEqual([n["reason"] for n in notices], ["ronde %d" % i for i in range(3, 53)])
+        self.assertEqual([(n["casus"], n["level"]) for n in notices], [(cid, 3)] * 50)
 
     def test_break_glass_rights(self):
         """Only a role with may_break_glass may admit outside the ladder, and a reason is needed."""
@@ -258,8 +266,7 @@ class SourceCase(harness.CasusTest):
         self.post("paula", cid, "regie voor de wethouder", audience="regie")
         self.assertIn("regie voor de wethouder", self.texts("bert", cid))
         audit = self.dep.ok("fenna", "audit", "--casus", cid, "--limit", "1000")["entries"]
-        self.assertEqual([(e["user"], e["reason"]) for e in audit if e["break_glass"]],
-                         [("paula", "wethouder moet beslissen")])
+        self.assertEqual([(e["user"], e["reason"]) for e in audit if e["break_glass"]], [("paula", "")])
         # beleid never receives keys, not even by break-glass
         rc, res, err = self.dep.cli("paula", "add", cid, "bea", "--break-glass", "beleid wil meelezen")
         self.assertNotEqual(rc, 0, res)

@@ -1,0 +1,135 @@
+/*
+ * reply.c: the after-commit list of replies and pushes (see reply.h).
+ */
+#include "reply.h"
+#include "audit.h"
+#include "log.h"
+#include "server.h"
+
+#include <libwebsockets.h>
+#include <proto.h>
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(REPLY_PRE >= LWS_PRE, "REPLY_PRE must leave libwebsockets its headroom");
+
+struct outbuf *outbuf_new(size_t len)
+{
+	struct outbuf *b = malloc(sizeof(*b) + REPLY_PRE + len);
+	if (b) {
+		b->refs = 1;
+		b->len = len;
+	}
+	return b;
+}
+
+struct outbuf *outbuf_from_json(const json_t *obj)
+{
+	size_t len = 0;
+	char *s = proto_dump(obj, &len);
+	if (!s)
+		return NULL;
+	struct outbuf *b = outbuf_new(len);
+	if (b)
+		memcpy(b->data + REPLY_PRE, s, len);
+	free(s);
+	return b;
+}
+
+struct outbuf *outbuf_ref(struct outbuf *b)
+{
+	if (b)
+		b->refs++;
+	return b;
+}
+
+void outbuf_unref(struct outbuf *b)
+{
+	if (b && --b->refs == 0)
+		free(b);
+}
+
+static void after_add(struct server *srv, struct session *s, struct outbuf *buf, int is_reply, uint64_t id)
+{
+	struct after *a = calloc(1, sizeof(*a));
+	if (!a) {
+		outbuf_unref(buf);
+		return;
+	}
+	a->s = s;
+	a->buf = buf;
+	a->is_reply = is_reply;
+	a->req_id = id;
+	if (srv->after_tail)
+		srv->after_tail->next = a;
+	else
+		srv->after_head = a;
+	srv->after_tail = a;
+}
+
+void reply_later(struct session *s, uint64_t req_id, json_t *obj)
+{
+	struct outbuf *b = obj ? outbuf_from_json(obj) : NULL;
+	json_decref(obj);
+	if (!b) {
+		log_event(LOG_ERROR, "reply.alloc", "sid=%llu", (unsigned long long)s->sid);
+		return;
+	}
+	after_add(s->srv, s, b, 1, req_id);
+}
+
+void reply_error(struct session *s, uint64_t req_id, int code, const char *message)
+{
+	struct server *srv = s->srv;
+	srv->m.errors++;
+	if (!srv->quiet_refusal && !audit_pending(srv)) {
+		cc_audit_entry e;
+		cc_audit_entry_init(&e);
+		e.event = CC_AUDIT_EV_REQUEST_DENIED;
+		e.outcome = (code == PE_STORAGE || code == PE_INTERNAL) ? CC_AUDIT_OUTCOME_ERROR : CC_AUDIT_OUTCOME_DENIED;
+		cc_audit_str_copy(e.error, sizeof e.error, proto_err_name((enum proto_err)code));
+		char obj[64];
+		snprintf(obj, sizeof obj, "request %s", srv->cur_type ? srv->cur_type : "(unreadable frame)");
+		cc_audit_str_copy(e.object, sizeof e.object, obj);
+		audit_log(srv, s, &e);
+	}
+	reply_later(s, req_id, proto_error(req_id, (enum proto_err)code, message));
+}
+
+void push_later(struct session *s, struct outbuf *buf)
+{
+	after_add(s->srv, s, outbuf_ref(buf), 0, 0);
+}
+
+void reply_release(struct server *srv, int ok, reply_deliver_fn deliver, void *arg)
+{
+	struct after *a = srv->after_head, *next;
+	srv->after_head = srv->after_tail = NULL;
+	for (; a; a = next) {
+		next = a->next;
+		if (a->s) {
+			if (ok) {
+				if (!a->is_reply)
+					srv->m.pushes_sent++;
+				deliver(a->s, a->buf, arg);
+				a->buf = NULL;
+			} else if (a->is_reply) {
+				json_t *e = proto_error(a->req_id, PE_STORAGE,
+				                        "the store could not commit; nothing was saved, retry");
+				struct outbuf *b = outbuf_from_json(e);
+				json_decref(e);
+				if (b)
+					deliver(a->s, b, arg);
+			}
+		}
+		outbuf_unref(a->buf);
+		free(a);
+	}
+}
+
+void reply_session_gone(struct server *srv, const struct session *s)
+{
+	for (struct after *a = srv->after_head; a; a = a->next)
+		if (a->s == s)
+			a->s = NULL;
+}

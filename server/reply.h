@@ -1,0 +1,66 @@
+/*
+ * reply.h: replies and pushes, held until the loop turn's commit.
+ *
+ * A handler never writes to a connection. It queues its reply (reply_later,
+ * reply_error) and any pushes (push_later) on the server's after-commit list;
+ * when the turn's LMDB transaction is durable, reply_release() hands each
+ * frame to a delivery function (the event loop's send queue; a test's sink).
+ * If the commit failed, every reply becomes a "storage" error and no push is
+ * sent: nothing is acknowledged that is not on disk.
+ *
+ * Every error reply leaves an audit entry (NEN 7513: refused attempts too)
+ * unless the request has logged its own entry already (deny() in dispatch.h)
+ * or the refusal is one of a series (server.quiet_refusal).
+ */
+#ifndef CASUSD_REPLY_H
+#define CASUSD_REPLY_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct server;
+struct session;
+
+/* A reference-counted outgoing frame, shared by every recipient of a push. */
+struct outbuf {
+	unsigned refs;
+	size_t len;
+	unsigned char data[]; /* REPLY_PRE bytes of headroom, then len bytes of JSON */
+};
+
+/* Headroom before the frame (libwebsockets' LWS_PRE, checked in reply.c). */
+#define REPLY_PRE 16
+
+/* After-commit action: a reply (is_reply, req_id) or a push to a session. */
+struct after {
+	struct after *next;
+	struct session *s;            /* NULL if the session closed meanwhile */
+	struct outbuf *buf;
+	int is_reply;
+	uint64_t req_id;
+};
+
+/* Build a frame from a JSON object (the caller keeps obj). NULL on error. */
+struct outbuf *outbuf_from_json(const json_t *obj);
+/* A frame of len bytes to be filled by the caller (refs 1). NULL on error. */
+struct outbuf *outbuf_new(size_t len);
+struct outbuf *outbuf_ref(struct outbuf *b);
+void outbuf_unref(struct outbuf *b);
+
+/* Queue a reply for after the commit (steals obj). */
+void reply_later(struct session *s, uint64_t req_id, json_t *obj);
+/* Queue an error reply for after the commit, with its audit entry (see above). */
+void reply_error(struct session *s, uint64_t req_id, int code, const char *message);
+/* Queue a push frame for after the commit (takes its own reference on buf). */
+void push_later(struct session *s, struct outbuf *buf);
+
+/* Where released frames go: deliver takes the reference on buf. */
+typedef void (*reply_deliver_fn)(struct session *s, struct outbuf *buf, void *arg);
+/* Release the turn's replies and pushes: ok=1 the commit is durable, ok=0 it
+ * failed (replies become storage errors, pushes are dropped). */
+void reply_release(struct server *srv, int ok, reply_deliver_fn deliver, void *arg);
+/* A session is going away: its queued frames are dropped at release. */
+void reply_session_gone(struct server *srv, const struct session *s);
+
+#endif
