@@ -15,6 +15,7 @@
 #ifndef CASUSD_AUDIT_H
 #define CASUSD_AUDIT_H
 
+#include <audit_db.h>
 #include <cc_audit.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,8 +43,8 @@ const uint8_t *audit_public_key(const struct server *srv);
 /* Write a checkpoint now in the current transaction (used at shutdown, export). */
 int audit_checkpoint_now(struct server *srv);
 
-/* meta key of the anchor checkpoint after pruning (121 bytes). */
-#define AUDIT_ANCHOR_KEY "audit_anchor"
+/* meta key of the anchor checkpoint after pruning (121 bytes), audit_db.h. */
+#define AUDIT_ANCHOR_KEY CASUS_META_AUDIT_ANCHOR
 
 /* Offline tools (audit_tools.c, in the casusd executable only); argv after
  * the subcommand name. Return the process exit code. */

@@ -175,23 +175,6 @@ int audit_tool_export(int argc, char **argv)
 	return 0;
 }
 
-struct vctx {
-	cc_audit_verifier *v;
-};
-
-static int verify_cb(void *ctx, int is_cp, uint64_t key, const uint8_t *val, size_t len)
-{
-	cc_audit_verifier *v = ((struct vctx *)ctx)->v;
-	(void)key;
-	if (is_cp)
-		(void)cc_audit_verifier_checkpoint(v, val, len);
-	else if (len > CC_HASH_BYTES)
-		(void)cc_audit_verifier_entry(v, val + CC_HASH_BYTES, len - CC_HASH_BYTES, val);
-	else
-		(void)cc_audit_verifier_entry(v, val, len, NULL);
-	return v->err ? 1 : 0;
-}
-
 static void put64(uint8_t k[8], uint64_t v)
 {
 	for (int i = 7; i >= 0; i--) {
@@ -266,9 +249,8 @@ int audit_tool_prune(int argc, char **argv)
 	int ha = cc_audit_lmdb_anchor(txn, dbi[2], &old_anchor);
 	cc_audit_verifier v;
 	cc_audit_verifier_init(&v, pk, ha == 1 ? &old_anchor : NULL);
-	struct vctx vc = {&v};
 	if (ha >= 0)
-		(void)cc_audit_lmdb_walk(txn, dbi[0], dbi[1], verify_cb, &vc);
+		(void)cc_audit_lmdb_feed(txn, dbi[0], dbi[1], &v);
 	if (ha < 0 || cc_audit_verifier_finish(&v) != CC_OK) {
 		fprintf(stderr, "casusd audit-prune: the trail does not verify (%s at seq %" PRIu64
 		                "); nothing was pruned\n", ha < 0 ? "anchor_malformed" : cc_audit_fault_name(v.fault),

@@ -1,6 +1,6 @@
 /*
  * json_test_audit_export.c: the JSON-lines export of the audit trail and the
- * CSV writer (client/audit_export.c).
+ * CSV writer (audit/audit_export.c).
  *
  * Shows: an export of a 25-entry chain verifies from the file alone; each line
  * parses back to the same bytes; a line whose readable fields were edited, a

@@ -1,5 +1,5 @@
 /*
- * json_test_audit_report.c: the data-subject report (client/audit_report.c).
+ * json_test_audit_report.c: the data-subject report (audit/audit_report.c).
  *
  * Shows: only the casus asked for and only the period asked for; rows sorted
  * by time whatever the input order; organisation, role, action, ground and

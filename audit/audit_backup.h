@@ -20,15 +20,17 @@
 #ifndef CASUS_AUDIT_BACKUP_H
 #define CASUS_AUDIT_BACKUP_H
 
+#include "audit_db.h"
 #include "cc_audit.h"
 #include <lmdb.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#define CC_AUDIT_DB_ENTRIES "audit"
-#define CC_AUDIT_DB_CHECKPOINTS "auditcp"
-#define CC_AUDIT_DB_META "meta"
-#define CC_AUDIT_ANCHOR_META "audit_anchor"
+/* The database names (defined once, in audit_db.h). */
+#define CC_AUDIT_DB_ENTRIES CASUS_DB_AUDIT_ENTRIES
+#define CC_AUDIT_DB_CHECKPOINTS CASUS_DB_AUDIT_CHECKPOINTS
+#define CC_AUDIT_DB_META CASUS_DB_META
+#define CC_AUDIT_ANCHOR_META CASUS_META_AUDIT_ANCHOR
 
 /* Callback per record in merged order; key = the LMDB key's seq (0 if the key
  * is not 8 bytes). Return non-zero to stop the walk with that value. */
@@ -36,6 +38,16 @@ typedef int (*cc_audit_walk_fn)(void *ctx, int is_checkpoint, uint64_t key, cons
 
 /* Walk both databases of an open transaction in merged order. */
 int cc_audit_lmdb_walk(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, cc_audit_walk_fn fn, void *ctx);
+
+/* The one trail-to-verifier driver: feed every entry and checkpoint of an
+ * open transaction's trail to v (already initialised with the anchor) in
+ * merged key order. It goes on after a fault instead of stopping at the
+ * first: the verifier keeps the first fault it saw (v->fault, v->fault_seq),
+ * and reading on is what lets it tell a gap from a reordering. Callers then
+ * call cc_audit_verifier_finish(v) for the verdict. Used by the backup
+ * verifier below and by `casusd audit-prune` (which prunes nothing unless the
+ * verdict is CC_OK). Returns what cc_audit_lmdb_walk returns. */
+int cc_audit_lmdb_feed(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, cc_audit_verifier *v);
 
 /* Read the anchor from meta: 1 if present and decodable, 0 if absent, a
  * negative cc_err if present but undecodable. */

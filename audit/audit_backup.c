@@ -69,13 +69,9 @@ int cc_audit_known_applies(const cc_audit_checkpoint *anchor, const cc_audit_che
 	return !anchor || known->seq >= anchor->seq;
 }
 
-struct vctx {
-	cc_audit_verifier *v;
-};
-
 static int verify_cb(void *ctx, int is_cp, uint64_t key, const uint8_t *val, size_t len)
 {
-	cc_audit_verifier *v = ((struct vctx *)ctx)->v;
+	cc_audit_verifier *v = ctx;
 	(void)key;
 	if (is_cp)
 		(void)cc_audit_verifier_checkpoint(v, val, len);
@@ -84,6 +80,11 @@ static int verify_cb(void *ctx, int is_cp, uint64_t key, const uint8_t *val, siz
 	else
 		(void)cc_audit_verifier_entry(v, val, len, NULL); /* too short: malformed */
 	return 0;  /* keep going: a gap is told apart from a reorder further on */
+}
+
+int cc_audit_lmdb_feed(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, cc_audit_verifier *v)
+{
+	return cc_audit_lmdb_walk(txn, entries, checkpoints, verify_cb, v);
 }
 
 static int open_env(const char *dir, MDB_env **env, MDB_txn **txn, MDB_dbi dbi[3], int *lmdb_rc)
@@ -148,8 +149,7 @@ int cc_audit_backup_verify(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], 
 			res->known_skipped = 1;
 		}
 	}
-	struct vctx c = {v};
-	(void)cc_audit_lmdb_walk(txn, dbi[0], dbi[1], verify_cb, &c);
+	(void)cc_audit_lmdb_feed(txn, dbi[0], dbi[1], v);
 	rc = cc_audit_verifier_finish(v);
 	if (rc == CC_OK && v->have_cp) {
 		res->have_last_cp = 1;
