@@ -155,25 +155,38 @@ int cc_message_check_ground(const cc_message_header *h, const cc_policy *policy,
 	return CC_OK;
 }
 
-int cc_message_check_public(const cc_message *m, const cc_chain_state *st, const cc_policy *policy)
+int cc_message_check_header(const cc_message_header *h, const cc_chain_state *st, const cc_policy *policy,
+                            int *sender_index)
 {
 	int i, role, rc;
-	if (!m || !st || !policy)
+	if (!h || !st || !policy)
 		return CC_ERR_INVALID_ARG;
-	if (m->h.version != CC_MESSAGE_VERSION)
+	if (h->version != CC_MESSAGE_VERSION)
 		return CC_ERR_VERSION;
-	if (!st->started || sodium_memcmp(m->h.casus_id, st->casus_id, CC_CASUS_ID_BYTES) != 0)
+	if (!st->started || sodium_memcmp(h->casus_id, st->casus_id, CC_CASUS_ID_BYTES) != 0)
 		return CC_ERR_CHAIN;
-	if (m->h.epoch != st->epoch || sodium_memcmp(m->h.epoch_hash, st->head, CC_HASH_BYTES) != 0)
+	if (h->epoch != st->epoch || sodium_memcmp(h->epoch_hash, st->head, CC_HASH_BYTES) != 0)
 		return CC_ERR_EPOCH;
-	if (m->h.audience >= policy->naudiences)
+	if (h->audience >= policy->naudiences)
 		return CC_ERR_AUDIENCE;
-	if ((i = cc_chain_find(st, m->h.sender)) < 0)
+	if ((i = cc_chain_find(st, h->sender)) < 0)
 		return CC_ERR_NOT_MEMBER;
-	if (!cc_chain_entitled(st, policy, (size_t)i, m->h.audience))
+	if (!cc_chain_entitled(st, policy, (size_t)i, h->audience))
 		return CC_ERR_AUDIENCE;
 	role = cc_policy_role_index(policy, st->roster[i].cert.role);
-	if ((rc = cc_message_check_ground(&m->h, policy, role, st->level)) != CC_OK)
+	if ((rc = cc_message_check_ground(h, policy, role, st->level)) != CC_OK)
+		return rc;
+	if (sender_index)
+		*sender_index = i;
+	return CC_OK;
+}
+
+int cc_message_check_public(const cc_message *m, const cc_chain_state *st, const cc_policy *policy)
+{
+	int i = -1, rc;
+	if (!m || !st || !policy)
+		return CC_ERR_INVALID_ARG;
+	if ((rc = cc_message_check_header(&m->h, st, policy, &i)) != CC_OK)
 		return rc;
 	return cc_message_verify_sig(m, st->roster[i].cert.sign_pk);
 }

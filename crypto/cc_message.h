@@ -106,6 +106,16 @@ int cc_message_check_ground(const cc_message_header *h, const cc_policy *policy,
 int cc_message_check_public(const cc_message *m, const cc_chain_state *st, const cc_policy *policy)
 	__attribute__((warn_unused_result));
 
+/* cc_message_check_public without its last step, the signature: version,
+ * casus, epoch and head, audience, sender in the roster and entitled, ground
+ * rule, with the same errors in the same order. On CC_OK, *sender_index (if
+ * not NULL) is the sender's roster index, whose certified signing key the
+ * caller then checks the signature against with cc_message_verify_sig (the
+ * server does that on its verifier thread). cc_message_check_public is this
+ * function followed by the signature check, so a check added here reaches both. */
+int cc_message_check_header(const cc_message_header *h, const cc_chain_state *st, const cc_policy *policy,
+                            int *sender_index) __attribute__((warn_unused_result));
+
 /* ---- keyed primitives (cc_casus.h uses these; exposed for tests and tools) -- */
 
 /* mk from the audience epoch key and the encoded header. */

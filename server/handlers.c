@@ -1,325 +1,84 @@
 /*
- * handlers.c: request dispatch and the session-level requests: hello,
- * challenge-response authentication, ping, the signed policy and the device
- * directory. Casus requests are in casus.c, audit queries in audit_query.c.
+ * handlers.c: what the handler families share (see handlers.h): the one
+ * mapping from crypto errors to protocol codes, the audit fields of a casus,
+ * refusals about a casus, membership records.
  */
 #include "handlers.h"
 #include "audit.h"
-#include "log.h"
+#include "reply.h"
+#include "rt.h"
+#include "schema.h"
 
-#include <cc_buf.h>
 #include <cc_err.h>
 #include <proto.h>
-#include <sodium.h>
-#include <stdlib.h>
 #include <string.h>
 
-struct route {
-	const char *type;
-	handler_fn fn;
-	int needs_auth;
-};
+/* Chain and epoch races are conflicts (fetch and retry); authority is
+ * forbidden; everything else a client sent wrong is invalid. */
+int handler_err(int cc)
+{
+	switch (cc) {
+	case CC_ERR_CHAIN:
+	case CC_ERR_EPOCH:
+		return PE_CONFLICT;
+	case CC_ERR_FORBIDDEN:
+	case CC_ERR_LEVEL:
+	case CC_ERR_NOT_MEMBER:
+	case CC_ERR_AUDIENCE:
+	case CC_ERR_UNKNOWN_ROLE:
+		return PE_FORBIDDEN;
+	case CC_ERR_BAD_SIGNATURE:
+		return PE_BAD_SIGNATURE;
+	case CC_ERR_GROUND_REQUIRED:
+		return PE_GROUND_REQUIRED;
+	case CC_ERR_TOO_LARGE:
+		return PE_TOO_LARGE;
+	default:
+		return PE_INVALID;
+	}
+}
 
-static const struct route routes[] = {
-	{"hello", h_hello, 0},
-	{"auth", h_auth, 0},
-	{"ping", h_ping, 0},
-	{"revlist.get", h_revlist_get, 0},
-	{"policy.get", h_policy_get, 1},
-	{"dir.publish", h_dir_publish, 1},
-	{"dir.lookup", h_dir_lookup, 1},
-	{"casus.create", h_casus_create, 1},
-	{"casus.list", h_casus_list, 1},
-	{"casus.read", h_casus_read, 1},
-	{"casus.close", h_casus_close, 1},
-	{"commit.post", h_commit_post, 1},
-	{"commit.fetch", h_commit_fetch, 1},
-	{"msg.post", h_msg_post, 1},
-	{"history", h_history, 1},
-	{"grant.post", h_grant_post, 1},
-	{"grant.fetch", h_grant_fetch, 1},
-	{"transfer.post", h_transfer_post, 1},
-	{"transfer.fetch", h_transfer_fetch, 1},
-	{"audit.query", h_audit_query, 1},
-	{"audit.key", h_audit_key, 1},
-	{NULL, NULL, 0},
-};
 
-int deny(struct session *s, uint64_t id, int code, const char *msg, unsigned event, const uint8_t *casus)
+void fill_casus(cc_audit_entry *e, const struct casus_rt *rt)
+{
+	memcpy(e->casus_id, rt->id, 16);
+	cc_audit_str_copy(e->purpose, sizeof e->purpose, rt->purpose);
+	cc_audit_str_copy(e->legal_basis, sizeof e->legal_basis, rt->basis);
+	e->level = rt->level;
+}
+
+
+int deny_casus(struct session *s, uint64_t id, int code, const char *msg, unsigned event,
+                      const struct casus_rt *rt, const uint8_t *cid)
 {
 	cc_audit_entry e;
 	cc_audit_entry_init(&e);
 	e.event = (uint16_t)event;
-	e.outcome = (code == PE_STORAGE || code == PE_INTERNAL) ? CC_AUDIT_OUTCOME_ERROR : CC_AUDIT_OUTCOME_DENIED;
+	e.outcome = CC_AUDIT_OUTCOME_DENIED;
 	cc_audit_str_copy(e.error, sizeof e.error, proto_err_name((enum proto_err)code));
-	if (casus)
-		memcpy(e.casus_id, casus, 16);
+	if (rt)
+		fill_casus(&e, rt);
+	else if (cid)
+		memcpy(e.casus_id, cid, 16);
 	audit_log(s->srv, s, &e);
 	reply_error(s, id, code, msg);
 	return 0;
 }
 
-int dispatch(struct session *s, json_t *req, uint64_t id, const char *type)
+
+/* ---- history ------------------------------------------------------------------ */
+
+int member_info(struct server *srv, const uint8_t dev[16], const uint8_t cid[16], uint64_t *join,
+                       uint64_t *read_seq)
 {
-	for (const struct route *r = routes; r->type; r++) {
-		if (strcmp(r->type, type) != 0)
-			continue;
-		if (r->needs_auth && s->state != SS_AUTHED) {
-			reply_error(s, id, PE_UNAUTHENTICATED, "authenticate first: hello, then auth");
-			return 0;
-		}
-		return r->fn(s, req, id);
-	}
-	if (s->state == SS_AUTHED)
-		return deny(s, id, PE_UNKNOWN_TYPE, "unknown request type", CC_AUDIT_EV_REQUEST_DENIED, NULL);
-	reply_error(s, id, PE_UNKNOWN_TYPE, "unknown request type");
+	uint8_t k[SCHEMA_KEY_PAIR];
+	MDB_val v;
+	uint64_t rs = 0;
+	if (store_get(&srv->st, DB_MEMBERS, k, schema_key_pair(k, dev, cid), &v) != 0 ||
+	    schema_member_decode(v.mv_data, v.mv_size, join, &rs) != 0)
+		return -1;
+	if (read_seq)
+		*read_seq = rs;
 	return 0;
 }
 
-int h_hello(struct session *s, json_t *req, uint64_t id)
-{
-	uint64_t version = 0;
-	if (proto_get_u64(req, "version", 1000, &version)) {
-		reply_error(s, id, PE_BAD_REQUEST, "hello needs an integer \"version\"");
-		return 0;
-	}
-	if (version != PROTO_VERSION) {
-		reply_error(s, id, PE_VERSION, "this server speaks casus.v1 (version 1)");
-		return 0;
-	}
-	if (s->state == SS_AUTHED) {
-		reply_error(s, id, PE_BAD_REQUEST, "already authenticated");
-		return 0;
-	}
-	randombytes_buf(s->challenge, sizeof s->challenge);
-	s->state = SS_HELLO;
-	json_t *r = proto_ok(id);
-	json_object_set_new(r, "version", json_integer(PROTO_VERSION));
-	json_object_set_new(r, "server", json_string("casusd/" "0.1"));
-	json_object_set_new(r, "max_frame", json_integer((json_int_t)s->srv->cfg.lim.max_frame));
-	proto_set_b64(r, "challenge", s->challenge, sizeof s->challenge);
-	char hex[2 * CC_SIGN_PK_BYTES + 1];
-	sodium_bin2hex(hex, sizeof hex, audit_public_key(s->srv), CC_SIGN_PK_BYTES);
-	json_object_set_new(r, "audit_key", json_string(hex));
-	reply_later(s, id, r);
-	return 1;
-}
-
-static void audit_auth(struct session *s, int ok, const char *err, const cc_cert *c)
-{
-	cc_audit_entry e;
-	cc_audit_entry_init(&e);
-	e.event = CC_AUDIT_EV_AUTH;
-	e.outcome = ok ? CC_AUDIT_OUTCOME_SUCCESS : CC_AUDIT_OUTCOME_DENIED;
-	if (err)
-		cc_audit_str_copy(e.error, sizeof e.error, err);
-	if (!ok && c) {
-		/* refused: record who it claimed to be (from the certificate) */
-		cc_audit_str_copy(e.actor_user, sizeof e.actor_user, c->user_id);
-		memcpy(e.actor_device, c->device_id, 16);
-		cc_audit_str_copy(e.actor_role, sizeof e.actor_role, c->role);
-		cc_audit_str_copy(e.actor_org, sizeof e.actor_org, c->org);
-	}
-	audit_log(s->srv, s, &e);
-}
-
-int h_auth(struct session *s, json_t *req, uint64_t id)
-{
-	struct server *srv = s->srv;
-	uint8_t *certb = NULL;
-	size_t certlen = 0;
-	uint8_t sig[CC_SIG_BYTES];
-	cc_cert c;
-	int rc;
-
-	if (s->state != SS_HELLO) {
-		reply_error(s, id, s->state == SS_AUTHED ? PE_BAD_REQUEST : PE_UNAUTHENTICATED,
-		            s->state == SS_AUTHED ? "already authenticated" : "send hello first");
-		return 0;
-	}
-	if (proto_get_b64(req, "cert", CC_CERT_MAX, &certb, &certlen) ||
-	    proto_get_b64_fixed(req, "sig", sig, sizeof sig)) {
-		free(certb);
-		reply_error(s, id, PE_BAD_REQUEST, "auth needs base64 \"cert\" and \"sig\"");
-		return 0;
-	}
-	memset(&c, 0, sizeof c);
-	rc = cc_cert_decode(certb, certlen, &c);
-	if (rc == CC_OK)
-		rc = cc_cert_verify(&c, srv->root_pk, clock_wall_s(), srv->have_revs ? &srv->revs : NULL);
-	if (rc == CC_OK)
-		rc = cc_verify_ctx(c.sign_pk, AUTH_CONTEXT, s->challenge, sizeof s->challenge, sig);
-	/* a challenge answers once */
-	randombytes_buf(s->challenge, sizeof s->challenge);
-	s->state = SS_NEW;
-	if (rc != CC_OK) {
-		srv->m.auth_fail++;
-		log_event(LOG_INFO, "auth.refused", "sid=%llu err=%s", (unsigned long long)s->sid, cc_errname(rc));
-		audit_auth(s, 0, cc_errname(rc), &c);
-		reply_error(s, id, PE_AUTH_FAILED, cc_strerror(rc));
-		free(certb);
-		return 0;
-	}
-	uint32_t slot = (uint32_t)(((unsigned)c.device_id[0] << 8 | c.device_id[1]) % 4096u);
-	if (srv->dev_count[slot] >= srv->cfg.lim.conn_per_device) {
-		audit_auth(s, 0, "connection_limit", &c);
-		reply_error(s, id, PE_BUSY, "too many connections for this device");
-		free(certb);
-		return 0;
-	}
-	s->dev_slot = slot;
-	s->dev_counted = 1;
-	srv->dev_count[slot]++;
-	s->cert = c;
-	s->role = srv->have_policy ? cc_policy_role_index(&srv->policy, c.role) : -1;
-	s->state = SS_AUTHED;
-	lws_sul_cancel(&s->sul_auth);
-	srv->m.auth_ok++;
-	dir_store_cert(srv, &c, certb, certlen);
-	free(certb);
-
-	char dev[33];
-	cc_device_id_hex(c.device_id, dev);
-	log_event(LOG_INFO, "auth.ok", "sid=%llu device=%s role=%s", (unsigned long long)s->sid, dev, c.role);
-	audit_auth(s, 1, NULL, &c);
-
-	json_t *r = proto_ok(id);
-	json_object_set_new(r, "user", json_string(c.user_id));
-	json_object_set_new(r, "device", json_string(dev));
-	json_object_set_new(r, "role", json_string(c.role));
-	casus_session_authed(srv, s, r);
-	reply_later(s, id, r);
-	return 1;
-}
-
-int h_ping(struct session *s, json_t *req, uint64_t id)
-{
-	(void)req;
-	json_t *r = proto_ok(id);
-	json_object_set_new(r, "time", json_integer((json_int_t)clock_wall_s()));
-	reply_later(s, id, r);
-	return 1;
-}
-
-/* The revocation list casusd applies, as the bytes it loaded (the client
- * verifies it against its pinned root), or null and number 0 without one. */
-int h_revlist_get(struct session *s, json_t *req, uint64_t id)
-{
-	struct server *srv = s->srv;
-	(void)req;
-	json_t *r = proto_ok(id);
-	if (srv->have_revs && srv->revs_bytes) {
-		proto_set_b64(r, "revlist", srv->revs_bytes, srv->revs_len);
-		json_object_set_new(r, "number", json_integer((json_int_t)srv->revs.number));
-	} else {
-		json_object_set_new(r, "revlist", json_null());
-		json_object_set_new(r, "number", json_integer(0));
-	}
-	reply_later(s, id, r);
-	return 1;
-}
-
-int h_policy_get(struct session *s, json_t *req, uint64_t id)
-{
-	(void)req;
-	if (!s->srv->have_policy) {
-		reply_error(s, id, PE_NOT_FOUND, "the server has no policy installed");
-		return 0;
-	}
-	cc_wbuf w;
-	cc_w_init(&w);
-	cc_policy_encode(&s->srv->policy, &w);
-	json_t *r = proto_ok(id);
-	if (!w.err)
-		proto_set_b64(r, "policy", w.p, w.len);
-	cc_w_free(&w);
-	reply_later(s, id, r);
-	return 1;
-}
-
-int dir_store_cert(struct server *srv, const cc_cert *c, const uint8_t *enc, size_t len)
-{
-	MDB_val v;
-	if (store_get(&srv->st, DB_CERTS, c->device_id, 16, &v) == 0 && v.mv_size == len &&
-	    memcmp(v.mv_data, enc, len) == 0)
-		return 0;
-	int rc = store_put(&srv->st, DB_CERTS, c->device_id, 16, enc, len, 0);
-	uint8_t key[CC_USER_ID_MAX + 1 + 16];
-	size_t ul = strlen(c->user_id);
-	memcpy(key, c->user_id, ul);
-	key[ul] = 0;
-	memcpy(key + ul + 1, c->device_id, 16);
-	if (rc == 0)
-		rc = store_put(&srv->st, DB_USERS, key, ul + 1 + 16, "", 0, 0);
-	return rc;
-}
-
-int h_dir_publish(struct session *s, json_t *req, uint64_t id)
-{
-	uint8_t *certb = NULL;
-	size_t len = 0;
-	cc_cert c;
-	if (proto_get_b64(req, "cert", CC_CERT_MAX, &certb, &len)) {
-		reply_error(s, id, PE_BAD_REQUEST, "dir.publish needs a base64 \"cert\"");
-		return 0;
-	}
-	int rc = cc_cert_decode(certb, len, &c);
-	if (rc == CC_OK)
-		rc = cc_cert_verify(&c, s->srv->root_pk, clock_wall_s(), s->srv->have_revs ? &s->srv->revs : NULL);
-	if (rc != CC_OK) {
-		free(certb);
-		return deny(s, id, PE_INVALID, cc_strerror(rc), CC_AUDIT_EV_CERT_ENROL, NULL);
-	}
-	rc = dir_store_cert(s->srv, &c, certb, len);
-	free(certb);
-	if (rc) {
-		reply_error(s, id, PE_STORAGE, "could not store the certificate");
-		return 0;
-	}
-	cc_audit_entry e;
-	cc_audit_entry_init(&e);
-	e.event = CC_AUDIT_EV_CERT_ENROL;
-	char dev[33];
-	cc_device_id_hex(c.device_id, dev);
-	snprintf(e.object, sizeof e.object, "device %s user %s", dev, c.user_id);
-	audit_log(s->srv, s, &e);
-	reply_later(s, id, proto_ok(id));
-	return 1;
-}
-
-int h_dir_lookup(struct session *s, json_t *req, uint64_t id)
-{
-	const char *user;
-	if (proto_get_str(req, "user", CC_USER_ID_MAX, &user) || !*user) {
-		reply_error(s, id, PE_BAD_REQUEST, "dir.lookup needs a \"user\"");
-		return 0;
-	}
-	size_t ul = strlen(user);
-	MDB_cursor *cur = NULL;
-	MDB_val k = {ul + 1, (void *)(uintptr_t)user}, v;
-	json_t *arr = json_array();
-	if (mdb_cursor_open(store_cur(&s->srv->st), s->srv->st.dbi[DB_USERS], &cur) == 0) {
-		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		while (rc == 0 && k.mv_size == ul + 1 + 16 && memcmp(k.mv_data, user, ul + 1) == 0) {
-			MDB_val cv;
-			const uint8_t *dev = (const uint8_t *)k.mv_data + ul + 1;
-			if (store_get(&s->srv->st, DB_CERTS, dev, 16, &cv) == 0) {
-				cc_cert c;
-				/* only currently valid, unrevoked certificates */
-				if (cc_cert_decode(cv.mv_data, cv.mv_size, &c) == CC_OK &&
-				    cc_cert_verify(&c, s->srv->root_pk, clock_wall_s(),
-				                   s->srv->have_revs ? &s->srv->revs : NULL) == CC_OK) {
-					json_t *o = json_object();
-					proto_set_b64(o, "cert", cv.mv_data, cv.mv_size);
-					json_array_append_new(arr, o);
-				}
-			}
-			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-		}
-		mdb_cursor_close(cur);
-	}
-	json_t *r = proto_ok(id);
-	json_object_set_new(r, "devices", arr);
-	reply_later(s, id, r);
-	return 1;
-}

@@ -21,6 +21,7 @@
 #include <fileio.h>
 #include "audit.h"
 #include "log.h"
+#include "loop.h"
 #include "revlist.h"
 #include "server.h"
 

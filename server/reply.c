@@ -6,48 +6,9 @@
 #include "log.h"
 #include "server.h"
 
-#include <libwebsockets.h>
 #include <proto.h>
 #include <stdlib.h>
 #include <string.h>
-
-_Static_assert(REPLY_PRE >= LWS_PRE, "REPLY_PRE must leave libwebsockets its headroom");
-
-struct outbuf *outbuf_new(size_t len)
-{
-	struct outbuf *b = malloc(sizeof(*b) + REPLY_PRE + len);
-	if (b) {
-		b->refs = 1;
-		b->len = len;
-	}
-	return b;
-}
-
-struct outbuf *outbuf_from_json(const json_t *obj)
-{
-	size_t len = 0;
-	char *s = proto_dump(obj, &len);
-	if (!s)
-		return NULL;
-	struct outbuf *b = outbuf_new(len);
-	if (b)
-		memcpy(b->data + REPLY_PRE, s, len);
-	free(s);
-	return b;
-}
-
-struct outbuf *outbuf_ref(struct outbuf *b)
-{
-	if (b)
-		b->refs++;
-	return b;
-}
-
-void outbuf_unref(struct outbuf *b)
-{
-	if (b && --b->refs == 0)
-		free(b);
-}
 
 static void after_add(struct server *srv, struct session *s, struct outbuf *buf, int is_reply, uint64_t id)
 {
@@ -94,6 +55,20 @@ void reply_error(struct session *s, uint64_t req_id, int code, const char *messa
 		audit_log(srv, s, &e);
 	}
 	reply_later(s, req_id, proto_error(req_id, (enum proto_err)code, message));
+}
+
+int deny(struct session *s, uint64_t id, int code, const char *msg, unsigned event, const uint8_t *casus)
+{
+	cc_audit_entry e;
+	cc_audit_entry_init(&e);
+	e.event = (uint16_t)event;
+	e.outcome = (code == PE_STORAGE || code == PE_INTERNAL) ? CC_AUDIT_OUTCOME_ERROR : CC_AUDIT_OUTCOME_DENIED;
+	cc_audit_str_copy(e.error, sizeof e.error, proto_err_name((enum proto_err)code));
+	if (casus)
+		memcpy(e.casus_id, casus, 16);
+	audit_log(s->srv, s, &e);
+	reply_error(s, id, code, msg);
+	return 0;
 }
 
 void push_later(struct session *s, struct outbuf *buf)

@@ -15,22 +15,14 @@
 #ifndef CASUSD_REPLY_H
 #define CASUSD_REPLY_H
 
+#include "outbuf.h"
+
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct server;
 struct session;
-
-/* A reference-counted outgoing frame, shared by every recipient of a push. */
-struct outbuf {
-	unsigned refs;
-	size_t len;
-	unsigned char data[]; /* REPLY_PRE bytes of headroom, then len bytes of JSON */
-};
-
-/* Headroom before the frame (libwebsockets' LWS_PRE, checked in reply.c). */
-#define REPLY_PRE 16
 
 /* After-commit action: a reply (is_reply, req_id) or a push to a session. */
 struct after {
@@ -41,13 +33,6 @@ struct after {
 	uint64_t req_id;
 };
 
-/* Build a frame from a JSON object (the caller keeps obj). NULL on error. */
-struct outbuf *outbuf_from_json(const json_t *obj);
-/* A frame of len bytes to be filled by the caller (refs 1). NULL on error. */
-struct outbuf *outbuf_new(size_t len);
-struct outbuf *outbuf_ref(struct outbuf *b);
-void outbuf_unref(struct outbuf *b);
-
 /* Queue a reply for after the commit (steals obj). */
 void reply_later(struct session *s, uint64_t req_id, json_t *obj);
 /* Queue an error reply for after the commit, with its audit entry (see above). */
@@ -57,6 +42,11 @@ void push_later(struct session *s, struct outbuf *buf);
 
 /* Where released frames go: deliver takes the reference on buf. */
 typedef void (*reply_deliver_fn)(struct session *s, struct outbuf *buf, void *arg);
+
+/* Deny: queue the error reply and a "denied" (or "error", for storage and
+ * internal codes) audit entry of the given event, for the casus if given.
+ * Returns 0 (the request's writes are thrown away). */
+int deny(struct session *s, uint64_t id, int code, const char *msg, unsigned event, const uint8_t *casus);
 /* Release the turn's replies and pushes: ok=1 the commit is durable, ok=0 it
  * failed (replies become storage errors, pushes are dropped). */
 void reply_release(struct server *srv, int ok, reply_deliver_fn deliver, void *arg);

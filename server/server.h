@@ -1,22 +1,24 @@
 /*
- * server.h: casusd's shared state: the server, its sessions and the
- * per-turn list of replies and pushes that wait for the durable commit.
+ * server.h: casusd's shared state: the server, its sessions and what a loop
+ * turn collects. Every piece of casusd's state lives in struct server or in
+ * a struct it owns; no module keeps file-level state (the one exception is
+ * main.c's pointer for the signal handler, and log.c's level).
  *
- * Flow of one event-loop turn (server_run):
- *   lws_service()              -> frames arrive; each is parsed and dispatched
- *     dispatch()               -> handler runs in its own child transaction and
- *                                 queues its reply (and any pushes) on srv->after
- *   store_commit()             -> one fsync for the whole turn
- *   release_after()            -> replies and pushes enter the send queues only
- *                                 now; if the commit failed, every reply becomes
- *                                 a "storage" error and no push is sent.
+ * Flow of one event-loop turn (loop.c):
+ *   libev / lws service        -> frames arrive; each goes to dispatch_frame()
+ *     dispatch_frame()         -> parse, route, handler in its own child
+ *                                 transaction; its reply (and any pushes)
+ *                                 wait on srv->after (reply.h)
+ *   dispatch_turn_end()        -> verified messages stored, one fsync for the
+ *                                 whole turn, then replies and pushes enter the
+ *                                 send queues; if the commit failed, every reply
+ *                                 becomes a "storage" error and no push is sent.
  */
 #ifndef CASUSD_SERVER_H
 #define CASUSD_SERVER_H
 
 #include "clock.h"
 #include "config.h"
-#include "reply.h"
 #include "store.h"
 
 #include <cc_cert.h>
@@ -25,6 +27,11 @@
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdint.h>
+
+struct outbuf;
+struct after;
+struct ka_table;
+struct ev_loop;
 
 struct outq {
 	struct outq *next;
@@ -93,6 +100,7 @@ struct server {
 	uint64_t turns_busy;          /* turns that handled at least one request (metrics) */
 	uint64_t turn_reqs_max;       /* most requests in one turn (metrics) */
 	uint64_t verified_posts;      /* msg.post completed after the verifier thread (metrics) */
+	size_t verify_inflight;       /* jobs at the verifier after the last turn (metrics) */
 	struct metrics m;
 	uint16_t addr_count[4096];
 	uint16_t dev_count[4096];
@@ -103,16 +111,16 @@ struct server {
 	volatile sig_atomic_t stop;
 	lws_retry_bo_t retry;
 	void (*on_tick)(struct server *srv); /* main.c's once-a-second hook (systemd watchdog), or NULL */
+	int policy_checked;           /* 0 not yet, 1 current, -1 older than the store's (dispatch.c) */
+	unsigned purge_ticks;         /* ticks since start, for the retention purge (retention.c) */
+	struct ka_table *ka;          /* keepalive: last frame per session (loop.c) */
+	struct ev_loop *evloop;       /* libev loop handed to lws, or NULL (poll loop) */
+	void *foreign_loops[1];
 };
 
-int server_init(struct server *srv, const struct config *cfg);
-int server_run(struct server *srv);
-void server_free(struct server *srv);
-
-/* Handlers (handlers.c). Return 1 if the request's writes are to be kept. */
-int dispatch(struct session *s, json_t *req, uint64_t req_id, const char *type);
-
-/* Close a session once what is queued has been sent (reason is sent in the close frame). */
+/* Close a session once what is queued has been sent (reason, a static
+ * string, is sent in the close frame). A session without a connection (a
+ * test's, wsi NULL) is only marked. */
 void session_close(struct session *s, enum lws_close_status code, const char *reason);
 
 

@@ -4,14 +4,18 @@
 #include "store.h"
 #include "log.h"
 
+#include <audit_db.h>
+
 #include <errno.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+/* The names of the named databases (the layout is schema.h's; the audit
+ * databases' names are shared with the offline readers, audit_db.h). */
 static const char *const db_names[DB__COUNT] = {
-	"meta", "certs", "users", "casus", "commits", "messages", "msgids",
-	"members", "grants", "notices", "audit", "auditcp",
+	CASUS_DB_META, "certs", "users", "casus", "commits", "messages", "msgids",
+	"members", "grants", "notices", CASUS_DB_AUDIT_ENTRIES, CASUS_DB_AUDIT_CHECKPOINTS,
 };
 
 #define STORE_SCHEMA 1

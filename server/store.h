@@ -5,23 +5,10 @@
  * of a turn that touches the store begins it (store_txn), each request works
  * in a nested child transaction (store_req_begin/end) so that a failed request
  * leaves no trace, and after the turn store_commit() makes everything durable
- * in one fsync. Only then are acks and pushes released (see server.c), so an
+ * in one fsync. Only then are acks and pushes released (dispatch_turn_end, dispatch.c), so an
  * acknowledged request is always on disk.
  *
- * Databases (keys big-endian; see docs/STORAGE.md for the full table):
- *   meta       name                       -> value (schema version, counters)
- *   certs      device_id[16]              -> encoded certificate (directory)
- *   users      user_id 0 device_id[16]    -> "" (devices of a user)
- *   casus      casus_id[16]               -> casus record (store_casus_rec + chain state)
- *   commits    casus_id[16] seq[8]        -> encoded commit
- *   messages   casus_id[16] seq[8]        -> message record (audience, epoch, bytes)
- *   msgids     casus_id[16] msg_id[16]    -> seq[8] (replay detection)
- *   members    device_id[16] casus_id[16] -> "" (casus a device belongs to)
- *   grants     device_id[16] casus_id[16] seq[8] -> encoded grant
- *   notices    user_id 0 seq[8]           -> notice JSON (escalation notices)
- *   audit      seq[8]                     -> hash[32] entry (hash-chained)
- *   auditcp    seq[8]                     -> signed checkpoint
- *   blobs      (reserved)
+ * The databases, their keys and records: schema.h and docs/STORAGE.md.
  */
 #ifndef CASUSD_STORE_H
 #define CASUSD_STORE_H

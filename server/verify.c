@@ -26,7 +26,6 @@ static struct {
 	struct vjob *busy;                  /* being verified now */
 	size_t inflight;                    /* submitted and not yet drained */
 	int woken;                          /* the loop was woken since its last drain */
-	const struct vjob *current;         /* loop thread: job being completed */
 	struct session **paused;            /* loop thread: sessions paused by flow control */
 	size_t npaused, cappaused;
 } g;
@@ -94,7 +93,6 @@ int verify_start(struct server *srv)
 	g.pend_head = g.pend_tail = g.done_head = g.done_tail = g.busy = NULL;
 	g.inflight = 0;
 	g.woken = 0;
-	g.current = NULL;
 	g.ctx = srv->ctx;
 	g.stopping = 0;
 	g_pending = 0;
@@ -211,7 +209,7 @@ int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], c
 	return 0;
 }
 
-size_t verify_drain(void (*fn)(struct session *s, uint64_t req_id, void *arg), void *arg)
+size_t verify_drain(verify_done_fn fn, void *arg)
 {
 	if (!g.running)
 		return 0;
@@ -225,9 +223,7 @@ size_t verify_drain(void (*fn)(struct session *s, uint64_t req_id, void *arg), v
 		struct vjob *next = j->next;
 		g.inflight--;
 		if (j->s) {
-			g.current = j;
-			fn(j->s, j->req_id, arg);
-			g.current = NULL;
+			fn(j->s, j, arg);
 			n++;
 		}
 		job_free(j);
@@ -259,11 +255,6 @@ void verify_wait(unsigned max_pending, unsigned max_us)
 				break;
 	}
 	pthread_mutex_unlock(&g_mu);
-}
-
-const struct vjob *verify_current(void)
-{
-	return g.current;
 }
 
 void verify_session_gone(struct session *s)

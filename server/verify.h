@@ -4,15 +4,16 @@
  * msg.post is handled in two steps so that the event-loop thread does not spend
  * ~36 µs of every message in crypto_sign_verify_detached:
  *
- *   1. h_msg_post (loop): parse, decode, every public check but the signature
- *      against the current chain state, then verify_submit() a job holding the
+ *   1. h_msg_post (loop, the check step): parse, decode, every public check
+ *      but the signature (cc_message_check_header) against the current chain
+ *      state, then verify_submit() a job holding the
  *      decoded bytes and the sender's certified signing key. Nothing is written
  *      and nothing is replied yet.
  *   2. verifier thread: cc_message_verify_sig(), result into the job, job onto
  *      the done list, lws_cancel_service() to wake the loop.
- *   3. loop, after lws_service() returns (server.c): every finished job runs
- *      h_msg_post again with verify_current() set: the public checks are
- *      repeated against the chain state as it is now (the epoch may have
+ *   3. loop, at the end of its turn (dispatch_turn_end): every finished job
+ *      is handed to h_msg_post_verified (the store step): the public checks
+ *      are repeated against the chain state as it is now (the epoch may have
  *      moved), the signing key must still be the one that was verified, then
  *      the replay check, the store, the audit entry, the push and the reply,
  *      all in the turn's transaction. Acks still leave only after the commit.
@@ -60,18 +61,17 @@ int verify_enabled(void);
 int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], const uint8_t sign_pk[32],
                   uint8_t *msg, size_t len);
 
-/* Loop thread: run fn for every finished job whose session is still there,
- * with verify_current() returning the job meanwhile. Returns the number run. */
-size_t verify_drain(void (*fn)(struct session *s, uint64_t req_id, void *arg), void *arg);
+/* Loop thread: run fn for every finished job whose session is still there;
+ * the job is fn's to read during the call (it is freed afterwards). Returns
+ * the number run. */
+typedef void (*verify_done_fn)(struct session *s, const struct vjob *job, void *arg);
+size_t verify_drain(verify_done_fn fn, void *arg);
 /* Loop thread, before verify_drain: if at most max_pending jobs are still
  * being verified (light load), wait up to max_us for them, so that a message
  * is stored in the same turn it arrived instead of costing a second commit.
  * Under heavy load (more pending) it returns at once: the loop keeps working
  * while the verifier catches up. */
 void verify_wait(unsigned max_pending, unsigned max_us);
-/* The job being completed by verify_drain, else NULL. */
-const struct vjob *verify_current(void);
-
 /* Loop thread: a session closed; its jobs are dropped when they come back. */
 void verify_session_gone(struct session *s);
 

@@ -91,6 +91,22 @@ int main(void)
 		CHECK_EQ_INT(m.h.epoch, 0);
 		CHECK(memcmp(m.h.epoch_hash, server->head, CC_HASH_BYTES) == 0);
 		CHECK_EQ_INT(cc_message_check_public(&m, server, &pol), CC_OK);
+		/* the header checks alone (what casusd runs before its verifier
+		 * thread checks the signature) name the sender's roster entry */
+		int ri = -1;
+		CHECK_EQ_INT(cc_message_check_header(&m.h, server, &pol, &ri), CC_OK);
+		CHECK(ri >= 0 && memcmp(server->roster[ri].cert.device_id, dev[CM].cert.device_id, CC_DEVICE_ID_BYTES) == 0);
+		{
+			cc_message_header bad = m.h;
+			bad.epoch++;
+			CHECK_EQ_INT(cc_message_check_header(&bad, server, &pol, NULL), CC_ERR_EPOCH);
+			bad = m.h;
+			bad.audience = (uint8_t)pol.naudiences;
+			CHECK_EQ_INT(cc_message_check_header(&bad, server, &pol, NULL), CC_ERR_AUDIENCE);
+			bad = m.h;
+			memcpy(bad.sender, dev[POL].cert.device_id, CC_DEVICE_ID_BYTES);
+			CHECK_EQ_INT(cc_message_check_header(&bad, server, &pol, NULL), CC_ERR_NOT_MEMBER);
+		}
 		CHECK_EQ_INT(cc_message_verify_sig(&m, dev[CM].cert.sign_pk), CC_OK);
 		CHECK_EQ_INT(cc_message_verify_sig(&m, dev[ED].cert.sign_pk), CC_ERR_BAD_SIGNATURE);
 		/* the plaintext is nowhere in the bytes the server sees */

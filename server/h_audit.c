@@ -1,5 +1,6 @@
 /*
- * audit_query.c: reading the audit trail over the protocol.
+ * h_audit.c: the audit family: reading the audit trail over the protocol
+ * (audit.query) and the audit key (audit.key).
  *
  * Only roles whose policy audit_scope allows it may read: CC_AUDIT_ALL (the
  * privacy officer, fg) reads everything, CC_AUDIT_DIRECTED (the process
@@ -9,8 +10,10 @@
  * checkpoints of the range come along, so the client verifies what it got.
  */
 #include "audit.h"
-#include "fanout.h"
 #include "handlers.h"
+#include "reply.h"
+#include "rt.h"
+#include "schema.h"
 
 #include <cc_buf.h>
 #include <cc_commit.h>
@@ -58,10 +61,8 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 		return deny(s, id, PE_FORBIDDEN, "your role may not read the audit trail", CC_AUDIT_EV_AUDIT_QUERY,
 		            have_casus ? cid : NULL);
 	if (scope == CC_AUDIT_DIRECTED) {
-		struct casus_rt *rt = have_casus ? fanout_find(srv, cid) : NULL;
-		if (have_casus && !rt && casus_load_rt(srv, cid) == 0)
-			rt = fanout_find(srv, cid);
-		if (!have_casus || !rt || !rt->st || cc_chain_find(rt->st, s->cert.device_id) < 0)
+		struct casus_rt *rt = have_casus ? rt_get(srv, cid) : NULL;
+		if (!rt_is_member(rt, s->cert.device_id))
 			return deny(s, id, PE_FORBIDDEN, "you may read the audit trail only of a casus you direct",
 			            CC_AUDIT_EV_AUDIT_QUERY, have_casus ? cid : NULL);
 	}
@@ -70,7 +71,7 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 	json_t *cps = json_array();
 	MDB_cursor *cur = NULL;
 	uint8_t k8[8];
-	store_be64(k8, after + 1);
+	schema_key_audit(k8, after + 1);
 	MDB_val k = {8, k8}, v;
 	uint64_t n = 0, first = 0, last = 0;
 	int more = 0;
@@ -111,14 +112,14 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 	}
 	/* checkpoints covering the range (the full trail when fg asks for everything) */
 	if (first && mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_AUDITCP], &cur) == 0) {
-		store_be64(k8, first);
+		schema_key_audit(k8, first);
 		k.mv_size = 8;
 		k.mv_data = k8;
 		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 		for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			/* only those sealing an entry of this page: one further ahead
 			 * would wait for entries the client does not have yet */
-			if (k.mv_size != 8 || store_rd64(k.mv_data) > last)
+			if (k.mv_size != 8 || schema_key_tail64(k.mv_data, k.mv_size) > last)
 				break;
 			json_t *o = json_object();
 			proto_set_b64(o, "checkpoint", v.mv_data, v.mv_size);

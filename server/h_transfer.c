@@ -1,5 +1,5 @@
 /*
- * transfer.c: device key transfers (a user's second device; cc_transfer.h).
+ * h_transfer.c: the transfer family: device key transfers (a user's second device; cc_transfer.h).
  *
  *   transfer.post  {casus, transfer}  the sender (an old device of the user)
  *                  stores a signed transfer sealed to a new device of the same
@@ -15,13 +15,16 @@
  * Both requests are audited (key release and key fetch, object "device key
  * transfer").
  *
- * Storage (DB_META, see docs/STORAGE.md):
- *   "xfer/" || to device || casus id || from device -> transfer bytes (the newest)
+ * Storage: DB_META, schema_key_xfer (schema.h): the newest transfer per
+ * (new device, casus, old device).
  */
 #include "audit.h"
 #include "fanout.h"
 #include "handlers.h"
 #include "log.h"
+#include "reply.h"
+#include "rt.h"
+#include "schema.h"
 
 #include <cc_audit.h>
 #include <cc_err.h>
@@ -30,20 +33,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define XFER_PFX "xfer/"
-#define XFER_PFX_LEN 5
-
-static struct casus_rt *xfer_rt(struct server *srv, const uint8_t cid[16])
-{
-	struct casus_rt *rt = fanout_find(srv, cid);
-	if (rt && rt->st)
-		return rt;
-	if (casus_load_rt(srv, cid) != 0)
-		return NULL;
-	rt = fanout_find(srv, cid);
-	return rt && rt->st ? rt : NULL;
-}
 
 static void xfer_audit(struct session *s, const struct casus_rt *rt, const uint8_t *cid, unsigned event, int denied,
                        const char *err, const char *object)
@@ -75,12 +64,6 @@ static int xfer_deny(struct session *s, uint64_t id, int code, const char *msg, 
 	return 0;
 }
 
-static void members_key(uint8_t k[32], const uint8_t dev[16], const uint8_t cid[16])
-{
-	memcpy(k, dev, 16);
-	memcpy(k + 16, cid, 16);
-}
-
 int h_transfer_post(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;
@@ -88,15 +71,11 @@ int h_transfer_post(struct session *s, json_t *req, uint64_t id)
 	uint8_t *tb = NULL;
 	size_t tl = 0;
 	int keep = 0;
-	if (!srv->have_policy) {
-		reply_error(s, id, PE_INTERNAL, "the server has no policy installed");
-		return 0;
-	}
 	if (proto_get_id16(req, "casus", cid) || proto_get_b64(req, "transfer", CC_TRANSFER_MAX_BYTES, &tb, &tl)) {
 		reply_error(s, id, PE_BAD_REQUEST, "transfer.post needs \"casus\" and \"transfer\" (base64)");
 		goto out;
 	}
-	struct casus_rt *rt = xfer_rt(srv, cid);
+	struct casus_rt *rt = rt_get(srv, cid);
 	if (!rt || cc_chain_find(rt->st, s->cert.device_id) < 0 || rt->closed_at) {
 		xfer_deny(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
 		          !rt ? "no such casus" : rt->closed_at ? "the casus is closed" : "you are not a member of this casus",
@@ -110,36 +89,22 @@ int h_transfer_post(struct session *s, json_t *req, uint64_t id)
 	if (rc == CC_OK)
 		rc = cc_transfer_check_public(&t, rt->st);
 	if (rc != CC_OK) {
-		int code = rc == CC_ERR_FORBIDDEN || rc == CC_ERR_NOT_MEMBER ? PE_FORBIDDEN
-		           : rc == CC_ERR_BAD_SIGNATURE                    ? PE_INVALID
-		                                                           : PE_BAD_REQUEST;
-		xfer_deny(s, id, code,
+		xfer_deny(s, id, handler_err(rc),
 		          rc == CC_ERR_FORBIDDEN ? "keys go only to another device of the same user and role"
 		          : rc == CC_ERR_NOT_MEMBER ? "both devices must be in the casus roster (add the device first)"
 		                                    : cc_strerror(rc),
 		          CC_AUDIT_EV_GRANT, rt, NULL);
 		goto out;
 	}
-	uint8_t k[XFER_PFX_LEN + 48];
-	memcpy(k, XFER_PFX, XFER_PFX_LEN);
-	memcpy(k + XFER_PFX_LEN, t.to, 16);
-	memcpy(k + XFER_PFX_LEN + 16, cid, 16);
-	memcpy(k + XFER_PFX_LEN + 32, t.from, 16);
-	rc = store_put(&srv->st, DB_META, k, sizeof k, tb, tl, 0);
+	uint8_t k[SCHEMA_KEY_XFER];
+	rc = store_put(&srv->st, DB_META, k, schema_key_xfer(k, t.to, cid, t.from), tb, tl, 0);
 	/* the new device may fetch the history from the sender's join on */
-	uint8_t mk[32];
-	MDB_val fv, tv;
-	members_key(mk, t.from, cid);
-	if (!rc && store_get(&srv->st, DB_MEMBERS, mk, 32, &fv) == 0 && fv.mv_size == 16) {
-		uint64_t from_join = store_rd64(fv.mv_data);
-		members_key(mk, t.to, cid);
-		if (store_get(&srv->st, DB_MEMBERS, mk, 32, &tv) == 0 && tv.mv_size == 16 &&
-		    store_rd64(tv.mv_data) > from_join) {
-			uint8_t v[16];
-			memcpy(v, tv.mv_data, 16);
-			store_be64(v, from_join);
-			rc = store_put(&srv->st, DB_MEMBERS, mk, 32, v, 16, 0);
-		}
+	uint64_t from_join = 0, to_join = 0, to_read = 0;
+	if (!rc && member_info(srv, t.from, cid, &from_join, NULL) == 0 &&
+	    member_info(srv, t.to, cid, &to_join, &to_read) == 0 && to_join > from_join) {
+		uint8_t mk[SCHEMA_KEY_PAIR], v[SCHEMA_MEMBER_VAL];
+		schema_member_encode(v, from_join, to_read);
+		rc = store_put(&srv->st, DB_MEMBERS, mk, schema_key_pair(mk, t.to, cid), v, sizeof v, 0);
 	}
 	if (rc) {
 		reply_error(s, id, PE_STORAGE, "could not store the transfer");
@@ -149,9 +114,9 @@ int h_transfer_post(struct session *s, json_t *req, uint64_t id)
 	proto_set_id16(p, "casus", cid);
 	struct outbuf *pb = outbuf_from_json(p);
 	json_decref(p);
-	for (size_t i = 0; pb && i < rt->nsubs; i++)
-		if (memcmp(rt->subs[i]->cert.device_id, t.to, 16) == 0)
-			push_later(rt->subs[i], pb);
+	const uint8_t(*to_dev)[16] = &t.to;
+	struct fanout_filter f = {-1, to_dev, 1, NULL};
+	fanout_push(rt, &f, pb);
 	outbuf_unref(pb);
 	char from[33], to[33], obj[160];
 	cc_device_id_hex(t.from, from);
@@ -170,29 +135,23 @@ int h_transfer_fetch(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;
 	uint8_t cid[16];
-	if (!srv->have_policy) {
-		reply_error(s, id, PE_INTERNAL, "the server has no policy installed");
-		return 0;
-	}
 	if (proto_get_id16(req, "casus", cid)) {
 		reply_error(s, id, PE_BAD_REQUEST, "transfer.fetch needs \"casus\"");
 		return 0;
 	}
-	struct casus_rt *rt = xfer_rt(srv, cid);
+	struct casus_rt *rt = rt_get(srv, cid);
 	if (!rt || cc_chain_find(rt->st, s->cert.device_id) < 0)
 		return xfer_deny(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
 		                 rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_GRANT_FETCH, rt,
 		                 cid);
-	uint8_t pfx[XFER_PFX_LEN + 32];
-	memcpy(pfx, XFER_PFX, XFER_PFX_LEN);
-	memcpy(pfx + XFER_PFX_LEN, s->cert.device_id, 16);
-	memcpy(pfx + XFER_PFX_LEN + 16, cid, 16);
+	uint8_t pfx[SCHEMA_KEY_XFER_PFX];
+	schema_key_xfer_prefix(pfx, s->cert.device_id, cid);
 	json_t *arr = json_array();
 	MDB_cursor *cur = NULL;
 	MDB_val k = {sizeof pfx, pfx}, v;
 	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_META], &cur) == 0) {
 		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-		for (; rc == 0 && k.mv_size == sizeof pfx + 16 && memcmp(k.mv_data, pfx, sizeof pfx) == 0;
+		for (; rc == 0 && k.mv_size == SCHEMA_KEY_XFER && memcmp(k.mv_data, pfx, sizeof pfx) == 0;
 		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			json_t *o = json_object();
 			proto_set_b64(o, "transfer", v.mv_data, v.mv_size);

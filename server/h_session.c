@@ -1,0 +1,264 @@
+/*
+ * h_session.c: the session family: hello, challenge-response authentication,
+ * ping, the revocation list, the signed policy and the device directory.
+ */
+#include "handlers.h"
+#include "audit.h"
+#include "clock.h"
+#include "log.h"
+#include "reply.h"
+#include "schema.h"
+
+#include <cc_buf.h>
+#include <cc_err.h>
+#include <proto.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+int h_hello(struct session *s, json_t *req, uint64_t id)
+{
+	uint64_t version = 0;
+	if (proto_get_u64(req, "version", 1000, &version)) {
+		reply_error(s, id, PE_BAD_REQUEST, "hello needs an integer \"version\"");
+		return 0;
+	}
+	if (version != PROTO_VERSION) {
+		reply_error(s, id, PE_VERSION, "this server speaks casus.v1 (version 1)");
+		return 0;
+	}
+	if (s->state == SS_AUTHED) {
+		reply_error(s, id, PE_BAD_REQUEST, "already authenticated");
+		return 0;
+	}
+	randombytes_buf(s->challenge, sizeof s->challenge);
+	s->state = SS_HELLO;
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "version", json_integer(PROTO_VERSION));
+	json_object_set_new(r, "server", json_string("casusd/" "0.1"));
+	json_object_set_new(r, "max_frame", json_integer((json_int_t)s->srv->cfg.lim.max_frame));
+	proto_set_b64(r, "challenge", s->challenge, sizeof s->challenge);
+	char hex[2 * CC_SIGN_PK_BYTES + 1];
+	sodium_bin2hex(hex, sizeof hex, audit_public_key(s->srv), CC_SIGN_PK_BYTES);
+	json_object_set_new(r, "audit_key", json_string(hex));
+	reply_later(s, id, r);
+	return 1;
+}
+
+static void audit_auth(struct session *s, int ok, const char *err, const cc_cert *c)
+{
+	cc_audit_entry e;
+	cc_audit_entry_init(&e);
+	e.event = CC_AUDIT_EV_AUTH;
+	e.outcome = ok ? CC_AUDIT_OUTCOME_SUCCESS : CC_AUDIT_OUTCOME_DENIED;
+	if (err)
+		cc_audit_str_copy(e.error, sizeof e.error, err);
+	if (!ok && c) {
+		/* refused: record who it claimed to be (from the certificate) */
+		cc_audit_str_copy(e.actor_user, sizeof e.actor_user, c->user_id);
+		memcpy(e.actor_device, c->device_id, 16);
+		cc_audit_str_copy(e.actor_role, sizeof e.actor_role, c->role);
+		cc_audit_str_copy(e.actor_org, sizeof e.actor_org, c->org);
+	}
+	audit_log(s->srv, s, &e);
+}
+
+int h_auth(struct session *s, json_t *req, uint64_t id)
+{
+	struct server *srv = s->srv;
+	uint8_t *certb = NULL;
+	size_t certlen = 0;
+	uint8_t sig[CC_SIG_BYTES];
+	cc_cert c;
+	int rc;
+
+	if (s->state != SS_HELLO) {
+		reply_error(s, id, s->state == SS_AUTHED ? PE_BAD_REQUEST : PE_UNAUTHENTICATED,
+		            s->state == SS_AUTHED ? "already authenticated" : "send hello first");
+		return 0;
+	}
+	if (proto_get_b64(req, "cert", CC_CERT_MAX, &certb, &certlen) ||
+	    proto_get_b64_fixed(req, "sig", sig, sizeof sig)) {
+		free(certb);
+		reply_error(s, id, PE_BAD_REQUEST, "auth needs base64 \"cert\" and \"sig\"");
+		return 0;
+	}
+	memset(&c, 0, sizeof c);
+	rc = cc_cert_decode(certb, certlen, &c);
+	if (rc == CC_OK)
+		rc = cc_cert_verify(&c, srv->root_pk, clock_wall_s(), srv->have_revs ? &srv->revs : NULL);
+	if (rc == CC_OK)
+		rc = cc_verify_ctx(c.sign_pk, AUTH_CONTEXT, s->challenge, sizeof s->challenge, sig);
+	/* a challenge answers once */
+	randombytes_buf(s->challenge, sizeof s->challenge);
+	s->state = SS_NEW;
+	if (rc != CC_OK) {
+		srv->m.auth_fail++;
+		log_event(LOG_INFO, "auth.refused", "sid=%llu err=%s", (unsigned long long)s->sid, cc_errname(rc));
+		audit_auth(s, 0, cc_errname(rc), &c);
+		reply_error(s, id, PE_AUTH_FAILED, cc_strerror(rc));
+		free(certb);
+		return 0;
+	}
+	uint32_t slot = (uint32_t)(((unsigned)c.device_id[0] << 8 | c.device_id[1]) % 4096u);
+	if (srv->dev_count[slot] >= srv->cfg.lim.conn_per_device) {
+		audit_auth(s, 0, "connection_limit", &c);
+		reply_error(s, id, PE_BUSY, "too many connections for this device");
+		free(certb);
+		return 0;
+	}
+	s->dev_slot = slot;
+	s->dev_counted = 1;
+	srv->dev_count[slot]++;
+	s->cert = c;
+	s->role = srv->have_policy ? cc_policy_role_index(&srv->policy, c.role) : -1;
+	s->state = SS_AUTHED;
+	lws_sul_cancel(&s->sul_auth);
+	srv->m.auth_ok++;
+	dir_store_cert(srv, &c, certb, certlen);
+	free(certb);
+
+	char dev[33];
+	cc_device_id_hex(c.device_id, dev);
+	log_event(LOG_INFO, "auth.ok", "sid=%llu device=%s role=%s", (unsigned long long)s->sid, dev, c.role);
+	audit_auth(s, 1, NULL, &c);
+
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "user", json_string(c.user_id));
+	json_object_set_new(r, "device", json_string(dev));
+	json_object_set_new(r, "role", json_string(c.role));
+	casus_session_authed(srv, s, r);
+	reply_later(s, id, r);
+	return 1;
+}
+
+int h_ping(struct session *s, json_t *req, uint64_t id)
+{
+	(void)req;
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "time", json_integer((json_int_t)clock_wall_s()));
+	reply_later(s, id, r);
+	return 1;
+}
+
+/* The revocation list casusd applies, as the bytes it loaded (the client
+ * verifies it against its pinned root), or null and number 0 without one. */
+int h_revlist_get(struct session *s, json_t *req, uint64_t id)
+{
+	struct server *srv = s->srv;
+	(void)req;
+	json_t *r = proto_ok(id);
+	if (srv->have_revs && srv->revs_bytes) {
+		proto_set_b64(r, "revlist", srv->revs_bytes, srv->revs_len);
+		json_object_set_new(r, "number", json_integer((json_int_t)srv->revs.number));
+	} else {
+		json_object_set_new(r, "revlist", json_null());
+		json_object_set_new(r, "number", json_integer(0));
+	}
+	reply_later(s, id, r);
+	return 1;
+}
+
+int h_policy_get(struct session *s, json_t *req, uint64_t id)
+{
+	(void)req;
+	if (!s->srv->have_policy) {
+		reply_error(s, id, PE_NOT_FOUND, "the server has no policy installed");
+		return 0;
+	}
+	cc_wbuf w;
+	cc_w_init(&w);
+	cc_policy_encode(&s->srv->policy, &w);
+	json_t *r = proto_ok(id);
+	if (!w.err)
+		proto_set_b64(r, "policy", w.p, w.len);
+	cc_w_free(&w);
+	reply_later(s, id, r);
+	return 1;
+}
+
+int dir_store_cert(struct server *srv, const cc_cert *c, const uint8_t *enc, size_t len)
+{
+	MDB_val v;
+	if (store_get(&srv->st, DB_CERTS, c->device_id, 16, &v) == 0 && v.mv_size == len &&
+	    memcmp(v.mv_data, enc, len) == 0)
+		return 0;
+	int rc = store_put(&srv->st, DB_CERTS, c->device_id, 16, enc, len, 0);
+	uint8_t key[SCHEMA_KEY_USER_MAX];
+	size_t kl = schema_key_user_device(key, c->user_id, c->device_id);
+	if (rc == 0)
+		rc = kl ? store_put(&srv->st, DB_USERS, key, kl, "", 0, 0) : -1;
+	return rc;
+}
+
+int h_dir_publish(struct session *s, json_t *req, uint64_t id)
+{
+	uint8_t *certb = NULL;
+	size_t len = 0;
+	cc_cert c;
+	if (proto_get_b64(req, "cert", CC_CERT_MAX, &certb, &len)) {
+		reply_error(s, id, PE_BAD_REQUEST, "dir.publish needs a base64 \"cert\"");
+		return 0;
+	}
+	int rc = cc_cert_decode(certb, len, &c);
+	if (rc == CC_OK)
+		rc = cc_cert_verify(&c, s->srv->root_pk, clock_wall_s(), s->srv->have_revs ? &s->srv->revs : NULL);
+	if (rc != CC_OK) {
+		free(certb);
+		return deny(s, id, PE_INVALID, cc_strerror(rc), CC_AUDIT_EV_CERT_ENROL, NULL);
+	}
+	rc = dir_store_cert(s->srv, &c, certb, len);
+	free(certb);
+	if (rc) {
+		reply_error(s, id, PE_STORAGE, "could not store the certificate");
+		return 0;
+	}
+	cc_audit_entry e;
+	cc_audit_entry_init(&e);
+	e.event = CC_AUDIT_EV_CERT_ENROL;
+	char dev[33];
+	cc_device_id_hex(c.device_id, dev);
+	snprintf(e.object, sizeof e.object, "device %s user %s", dev, c.user_id);
+	audit_log(s->srv, s, &e);
+	reply_later(s, id, proto_ok(id));
+	return 1;
+}
+
+int h_dir_lookup(struct session *s, json_t *req, uint64_t id)
+{
+	const char *user;
+	if (proto_get_str(req, "user", CC_USER_ID_MAX, &user) || !*user) {
+		reply_error(s, id, PE_BAD_REQUEST, "dir.lookup needs a \"user\"");
+		return 0;
+	}
+	static const uint8_t nodev[16];
+	uint8_t pfx[SCHEMA_KEY_USER_MAX];
+	size_t kl = schema_key_user_device(pfx, user, nodev), pl = kl - 16;
+	MDB_cursor *cur = NULL;
+	MDB_val k = {pl, pfx}, v;
+	json_t *arr = json_array();
+	if (kl && mdb_cursor_open(store_cur(&s->srv->st), s->srv->st.dbi[DB_USERS], &cur) == 0) {
+		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		while (rc == 0 && k.mv_size == kl && memcmp(k.mv_data, pfx, pl) == 0) {
+			MDB_val cv;
+			const uint8_t *dev = (const uint8_t *)k.mv_data + pl;
+			if (store_get(&s->srv->st, DB_CERTS, dev, 16, &cv) == 0) {
+				cc_cert c;
+				/* only currently valid, unrevoked certificates */
+				if (cc_cert_decode(cv.mv_data, cv.mv_size, &c) == CC_OK &&
+				    cc_cert_verify(&c, s->srv->root_pk, clock_wall_s(),
+				                   s->srv->have_revs ? &s->srv->revs : NULL) == CC_OK) {
+					json_t *o = json_object();
+					proto_set_b64(o, "cert", cv.mv_data, cv.mv_size);
+					json_array_append_new(arr, o);
+				}
+			}
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+		}
+		mdb_cursor_close(cur);
+	}
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "devices", arr);
+	reply_later(s, id, r);
+	return 1;
+}

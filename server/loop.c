@@ -1,0 +1,571 @@
+/*
+ * loop.c: casusd's event loop, WebSocket sessions, send queues and keepalive
+ * (see loop.h; server.h for the flow of a turn).
+ *
+ * One thread runs libev (epoll) with libwebsockets on it. Incoming text frames
+ * are collected up to the session's frame cap (lws has no maximum-message
+ * setting) and handed to dispatch_frame(); at the end of each turn
+ * dispatch_turn_end() commits and hands back the replies and pushes, which go
+ * onto the send queues here. The loop calls nothing of the rooms but dispatch.
+ */
+#include "loop.h"
+#include "dispatch.h"
+#include "log.h"
+#include "outbuf.h"
+#include "server.h"
+#include "web.h"
+
+#include <ev.h>
+#include <proto.h>
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Put a frame on a session's send queue now (reply_release's delivery). A full
+ * queue marks a slow reader: it is closed and catches up from history when it
+ * reconnects. */
+static void enqueue(struct session *s, struct outbuf *buf, void *arg)
+{
+	(void)arg;
+	if (s->state == SS_CLOSING || s->drop_output) {
+		outbuf_unref(buf);
+		return;
+	}
+	if (s->qcount >= s->srv->cfg.lim.max_queue) {
+		outbuf_unref(buf);
+		s->srv->m.slow_closed++;
+		log_event(LOG_WARN, "session.slow_reader", "sid=%llu queued=%u", (unsigned long long)s->sid,
+		          s->qcount);
+		s->drop_output = 1;
+		while (s->qhead) {
+			struct outq *q = s->qhead;
+			s->qhead = q->next;
+			outbuf_unref(q->buf);
+			free(q);
+		}
+		s->qtail = NULL;
+		s->qcount = 0;
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader: catch up from history");
+		return;
+	}
+	struct outq *q = malloc(sizeof(*q));
+	if (!q) {
+		outbuf_unref(buf);
+		return;
+	}
+	q->next = NULL;
+	q->buf = buf;
+	if (s->qtail)
+		s->qtail->next = q;
+	else
+		s->qhead = q;
+	s->qtail = q;
+	s->qcount++;
+	lws_callback_on_writable(s->wsi);
+}
+
+
+/* ---- keepalive ------------------------------------------------------------
+ * libwebsockets' own keepalive (retry_and_idle_policy) re-inserts a per-
+ * connection timer into one sorted list on every frame received: O(open
+ * connections) per frame, 31% of casusd's CPU with 4,000 idle connections
+ * (bench/RESULTS.md). casusd keeps it off (hangup 0) and does the same job
+ * here: the time of the last frame per session in a hash table (O(1) per
+ * frame), and once a second a walk over the sessions that pings the ones idle
+ * for ping_s and closes the ones idle for hangup_s. */
+struct ka {
+	struct ka *next;
+	const struct session *s;
+	uint64_t last_ms;
+	int ping_due;
+};
+#define KA_BUCKETS 16384u
+struct ka_table {
+	struct ka *b[KA_BUCKETS];
+};
+
+static size_t ka_bucket(const struct session *s)
+{
+	uintptr_t p = (uintptr_t)s;
+	return (size_t)((p >> 4) ^ (p >> 18)) % KA_BUCKETS;
+}
+
+static struct ka *ka_find(const struct session *s)
+{
+	if (!s->srv || !s->srv->ka)
+		return NULL;
+	for (struct ka *k = s->srv->ka->b[ka_bucket(s)]; k; k = k->next)
+		if (k->s == s)
+			return k;
+	return NULL;
+}
+
+static void ka_add(const struct session *s)
+{
+	struct ka *k = s->srv->ka ? calloc(1, sizeof(*k)) : NULL;
+	if (!k)
+		return; /* no keepalive for this one: the peer's own TCP still ends it */
+	size_t b = ka_bucket(s);
+	k->s = s;
+	k->last_ms = clock_mono_ms();
+	k->next = s->srv->ka->b[b];
+	s->srv->ka->b[b] = k;
+}
+
+static void ka_del(const struct session *s)
+{
+	if (!s->srv->ka)
+		return;
+	struct ka **pp = &s->srv->ka->b[ka_bucket(s)];
+	for (; *pp; pp = &(*pp)->next) {
+		if ((*pp)->s == s) {
+			struct ka *d = *pp;
+			*pp = d->next;
+			free(d);
+			return;
+		}
+	}
+}
+
+static void ka_seen(const struct session *s)
+{
+	struct ka *k = ka_find(s);
+	if (k) {
+		k->last_ms = clock_mono_ms();
+		k->ping_due = 0;
+	}
+}
+
+static void ka_tick(struct server *srv)
+{
+	uint64_t t = clock_mono_ms();
+	uint64_t ping_ms = (uint64_t)srv->cfg.lim.ping_s * 1000u, hup_ms = (uint64_t)srv->cfg.lim.hangup_s * 1000u;
+	for (struct session *s = srv->sessions; s; s = s->next) {
+		struct ka *k = ka_find(s);
+		if (!k || s->state == SS_CLOSING || s->close_pending)
+			continue;
+		uint64_t idle = t - k->last_ms;
+		if (hup_ms && idle >= hup_ms) {
+			log_event(LOG_INFO, "session.idle_hangup", "sid=%llu", (unsigned long long)s->sid);
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+		} else if (ping_ms && idle >= ping_ms && k->ping_due != 2) {
+			k->ping_due = 1;
+			lws_callback_on_writable(s->wsi);
+		}
+	}
+}
+
+/* ---- sessions ------------------------------------------------------------- */
+
+static uint32_t slot_of(const void *p, size_t n)
+{
+	uint8_t h[8];
+	crypto_generichash(h, sizeof h, p, n, NULL, 0);
+	return ((uint32_t)h[0] << 8 | h[1]) % 4096u;
+}
+
+static void auth_timeout_cb(lws_sorted_usec_list_t *sul)
+{
+	struct session *s = lws_container_of(sul, struct session, sul_auth);
+	if (s->state != SS_AUTHED) {
+		log_event(LOG_INFO, "session.auth_timeout", "sid=%llu", (unsigned long long)s->sid);
+		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "authentication timeout");
+	}
+}
+
+static int session_open(struct server *srv, struct session *s, struct lws *wsi)
+{
+	memset(s, 0, sizeof(*s));
+	s->wsi = wsi;
+	s->srv = srv;
+	s->sid = ++srv->next_sid;
+	s->role = -1;
+	s->tokens = srv->cfg.lim.req_burst;
+	s->tokens_ms = clock_mono_ms();
+	lws_get_peer_simple(wsi, s->peer, sizeof s->peer);
+	s->addr_slot = slot_of(s->peer, strlen(s->peer));
+	srv->m.connections_total++;
+	if (srv->m.connections_open >= srv->cfg.lim.max_connections ||
+	    srv->addr_count[s->addr_slot] >= srv->cfg.lim.conn_per_addr) {
+		log_event(LOG_WARN, "session.refused", "reason=connection_limit peer=%s", s->peer);
+		s->state = SS_CLOSING;
+		return -1;
+	}
+	srv->addr_count[s->addr_slot]++;
+	srv->m.connections_open++;
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	ka_add(s);
+	lws_sul_schedule(lws_get_context(wsi), 0, &s->sul_auth, auth_timeout_cb,
+	                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
+	log_event(LOG_INFO, "session.open", "sid=%llu peer=%s", (unsigned long long)s->sid, s->peer);
+	return 0;
+}
+
+static void session_gone(struct server *srv, struct session *s)
+{
+	if (s->srv != srv)
+		return; /* refused before it was counted */
+	lws_sul_cancel(&s->sul_auth);
+	if (s->state != SS_CLOSING || s->prev || s->next || srv->sessions == s) {
+		if (s->prev)
+			s->prev->next = s->next;
+		else if (srv->sessions == s)
+			srv->sessions = s->next;
+		if (s->next)
+			s->next->prev = s->prev;
+	}
+	if (srv->m.connections_open)
+		srv->m.connections_open--;
+	if (srv->addr_count[s->addr_slot])
+		srv->addr_count[s->addr_slot]--;
+	if (s->dev_counted && srv->dev_count[s->dev_slot])
+		srv->dev_count[s->dev_slot]--;
+	dispatch_session_gone(srv, s);
+	ka_del(s);
+	while (s->qhead) {
+		struct outq *q = s->qhead;
+		s->qhead = q->next;
+		outbuf_unref(q->buf);
+		free(q);
+	}
+	free(s->rx);
+	sodium_memzero(s->challenge, sizeof s->challenge);
+	log_event(LOG_INFO, "session.closed", "sid=%llu peer=%s", (unsigned long long)s->sid, s->peer);
+	s->srv = NULL;
+}
+
+/* ---- HTTP: /healthz and /metrics ------------------------------------------- */
+
+static int metrics_text(struct server *srv, char *out, size_t cap)
+{
+	const struct metrics *m = &srv->m;
+	return snprintf(out, cap,
+	                "# TYPE casusd_connections_open gauge\ncasusd_connections_open %llu\n"
+	                "# TYPE casusd_connections_total counter\ncasusd_connections_total %llu\n"
+	                "# TYPE casusd_auth_total counter\ncasusd_auth_total{outcome=\"ok\"} %llu\n"
+	                "casusd_auth_total{outcome=\"refused\"} %llu\n"
+	                "# TYPE casusd_requests_total counter\ncasusd_requests_total %llu\n"
+	                "# TYPE casusd_errors_total counter\ncasusd_errors_total %llu\n"
+	                "# TYPE casusd_messages_stored_total counter\ncasusd_messages_stored_total %llu\n"
+	                "# TYPE casusd_pushes_total counter\ncasusd_pushes_total %llu\n"
+	                "# TYPE casusd_frames_rejected_total counter\ncasusd_frames_rejected_total %llu\n"
+	                "# TYPE casusd_slow_readers_closed_total counter\ncasusd_slow_readers_closed_total %llu\n"
+	                "# TYPE casusd_rate_limited_total counter\ncasusd_rate_limited_total %llu\n"
+	                "# TYPE casusd_store_commits_total counter\ncasusd_store_commits_total %llu\n"
+	                "# TYPE casusd_store_commit_failures_total counter\ncasusd_store_commit_failures_total %llu\n"
+	                "# TYPE casusd_store_commit_seconds_total counter\ncasusd_store_commit_seconds_total %.6f\n"
+	                "# TYPE casusd_store_map_bytes gauge\ncasusd_store_map_bytes %zu\n"
+	                "# TYPE casusd_turns_busy_total counter\ncasusd_turns_busy_total %llu\n"
+	                "# TYPE casusd_turn_requests_max gauge\ncasusd_turn_requests_max %llu\n"
+	                "# TYPE casusd_verify_inflight gauge\ncasusd_verify_inflight %zu\n"
+	                "# TYPE casusd_verified_posts_total counter\ncasusd_verified_posts_total %llu\n",
+	                (unsigned long long)m->connections_open, (unsigned long long)m->connections_total,
+	                (unsigned long long)m->auth_ok, (unsigned long long)m->auth_fail,
+	                (unsigned long long)m->requests, (unsigned long long)m->errors,
+	                (unsigned long long)m->messages_stored, (unsigned long long)m->pushes_sent,
+	                (unsigned long long)m->frames_rejected, (unsigned long long)m->slow_closed,
+	                (unsigned long long)m->rate_limited, (unsigned long long)srv->st.commits,
+	                (unsigned long long)m->commits_failed, (double)srv->st.commit_ns / 1e9,
+	                srv->st.mapsize, (unsigned long long)srv->turns_busy, (unsigned long long)srv->turn_reqs_max,
+	                srv->verify_inflight, (unsigned long long)srv->verified_posts);
+}
+
+static int http_reply(struct lws *wsi, unsigned status, const char *type, const char *body, size_t blen)
+{
+	unsigned char buf[LWS_PRE + 8192];
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
+	if (blen > 4096)
+		return -1;
+	if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)blen, &p, end))
+		return -1;
+	if (lws_finalize_http_header(wsi, &p, end))
+		return -1;
+	memcpy(p, body, blen);
+	p += blen;
+	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* ---- the lws protocol callback ------------------------------------------- */
+
+static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in, size_t len)
+{
+	struct server *srv = lws_context_user(lws_get_context(wsi));
+	struct session *s = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP: {
+		const char *path = in;
+		if (path && strcmp(path, "/healthz") == 0) {
+			const char *ok = srv->st.env ? "ok\n" : "store unavailable\n";
+			return http_reply(wsi, srv->st.env ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE,
+			                  "text/plain", ok, strlen(ok));
+		}
+		if (path && strcmp(path, "/metrics") == 0) {
+			char body[4096];
+			int n = metrics_text(srv, body, sizeof body);
+			if (n < 0 || (size_t)n >= sizeof body)
+				return -1;
+			return http_reply(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", body, (size_t)n);
+		}
+		return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
+	}
+
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a web client file was sent (web.c) */
+		return web_file_done(wsi);
+
+	case LWS_CALLBACK_ESTABLISHED:
+		if (session_open(srv, s, wsi) != 0) {
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+			                 (unsigned char *)"connection limit", 16);
+			return -1;
+		}
+		break;
+
+	case LWS_CALLBACK_RECEIVE: {
+		if (!s || s->srv != srv || s->state == SS_CLOSING)
+			return -1;
+		ka_seen(s);
+		if (s->close_pending)
+			break; /* draining: ignore further input */
+		if (lws_frame_is_binary(wsi)) {
+			srv->m.frames_rejected++;
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE,
+			                 (unsigned char *)"binary frames are not casus.v1", 30);
+			return -1;
+		}
+		size_t cap = s->state == SS_AUTHED ? srv->cfg.lim.max_frame : srv->cfg.lim.max_frame_preauth;
+		if (len > cap - s->rxlen || s->rxlen > cap) {
+			srv->m.frames_rejected++;
+			log_event(LOG_WARN, "session.frame_too_large", "sid=%llu cap=%zu",
+			          (unsigned long long)s->sid, cap);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
+			                 (unsigned char *)"frame too large", 15);
+			return -1;
+		}
+		if (s->rxlen + len > s->rxcap) {
+			size_t ncap = s->rxcap ? s->rxcap : 1024;
+			while (ncap < s->rxlen + len)
+				ncap *= 2;
+			unsigned char *n = realloc(s->rx, ncap);
+			if (!n)
+				return -1;
+			s->rx = n;
+			s->rxcap = ncap;
+		}
+		memcpy(s->rx + s->rxlen, in, len);
+		s->rxlen += len;
+		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
+			break;
+		dispatch_frame(s, s->rx, s->rxlen);
+		s->rxlen = 0;
+		if (s->rxcap > 65536) { /* do not keep a large buffer per idle session */
+			free(s->rx);
+			s->rx = NULL;
+			s->rxcap = 0;
+		}
+		break;
+	}
+
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (s && s->srv == srv)
+			ka_seen(s);
+		break;
+
+	case LWS_CALLBACK_SERVER_WRITEABLE: {
+		if (!s || s->srv != srv)
+			return -1;
+		{
+			struct ka *k = ka_find(s);
+			if (k && k->ping_due == 1) {
+				unsigned char ping[LWS_PRE + 8];
+				k->ping_due = 2; /* sent; cleared by the next frame or pong */
+				memcpy(ping + LWS_PRE, "casus.v1", 8);
+				if (lws_write(wsi, ping + LWS_PRE, 8, LWS_WRITE_PING) < 0)
+					return -1;
+				if (s->qhead || s->close_pending)
+					lws_callback_on_writable(wsi);
+				break;
+			}
+		}
+		for (int i = 0; i < 64 && s->qhead; i++) {
+			struct outq *q = s->qhead;
+			int n = lws_write(wsi, q->buf->data + REPLY_PRE, q->buf->len, LWS_WRITE_TEXT);
+			s->qhead = q->next;
+			if (!s->qhead)
+				s->qtail = NULL;
+			s->qcount--;
+			outbuf_unref(q->buf);
+			free(q);
+			if (n < 0)
+				return -1;
+			/* lws' documented check between writes in one callback; unlike
+			 * lws_send_pipe_choked it costs no poll() per frame */
+			if (lws_partial_buffered(wsi))
+				break;
+		}
+		if (s->qhead) {
+			lws_callback_on_writable(wsi);
+		} else if (s->close_pending) {
+			const char *r = s->close_reason ? s->close_reason : "";
+			lws_close_reason(wsi, s->close_code, (unsigned char *)(uintptr_t)r, strlen(r));
+			s->state = SS_CLOSING;
+			return -1;
+		}
+		break;
+	}
+
+	case LWS_CALLBACK_CLOSED:
+		if (s)
+			session_gone(srv, s);
+		break;
+
+	default:
+		break;
+	}
+	return 0;
+}
+
+static const struct lws_protocols protocols[] = {
+	{"http", cb_casus, sizeof(struct session), 4096, 0, NULL, 0},
+	{PROTO_SUBPROTOCOL, cb_casus, sizeof(struct session), 65536, 0, NULL, PROTO_MAX_FRAME + 1024},
+	{NULL, NULL, 0, 0, 0, NULL, 0}
+};
+
+static void tick_cb(lws_sorted_usec_list_t *sul)
+{
+	struct server *srv = lws_container_of(sul, struct server, sul_tick);
+	ka_tick(srv);
+	dispatch_tick(srv);
+	if (srv->on_tick)
+		srv->on_tick(srv);
+	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
+}
+
+static void lws_log_to_ours(int level, const char *line)
+{
+	/* libwebsockets' own errors and warnings, on one line each. */
+	char q[600];
+	char trimmed[512];
+	snprintf(trimmed, sizeof trimmed, "%s", line);
+	size_t n = strlen(trimmed);
+	while (n && (trimmed[n - 1] == '\n' || trimmed[n - 1] == '\r'))
+		trimmed[--n] = '\0';
+	log_event(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s", log_q(trimmed, q, sizeof q));
+}
+
+/* The event loop: libev with the epoll backend, owned by casusd and handed to
+ * lws as a foreign loop. lws' default loop calls poll() over every descriptor
+ * on every turn: with 10,000 idle connections that was half of casusd's CPU
+ * (bench/RESULTS.md). As a foreign loop lws installs no signal handlers, so
+ * SIGTERM stays main.c's. CASUSD_POLL_LOOP=1 keeps lws' own poll loop. */
+
+int server_init(struct server *srv, const struct config *cfg)
+{
+	struct lws_context_creation_info info;
+	static const uint32_t retry_table[] = {1000};
+
+	srv->cfg = *cfg;
+	if (store_open(&srv->st, cfg->data_dir, cfg->map_size, 0) != 0)
+		return -1;
+	if (dispatch_open(srv) != 0)
+		return -1;
+	srv->ka = calloc(1, sizeof(*srv->ka));
+	if (!srv->ka)
+		return -1;
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_to_ours);
+	memset(&srv->retry, 0, sizeof srv->retry);
+	srv->retry.retry_ms_table = retry_table;
+	srv->retry.retry_ms_table_count = 1;
+	/* lws keepalive off (see ka_tick): hangup 0 means no validity timer */
+	srv->retry.secs_since_valid_ping = 0;
+	srv->retry.secs_since_valid_hangup = 0;
+
+	memset(&info, 0, sizeof info);
+	info.port = cfg->port;
+	info.iface = cfg->listen[0] ? cfg->listen : NULL;
+	info.protocols = protocols;
+	info.user = srv;
+	info.retry_and_idle_policy = &srv->retry;
+	info.fd_limit_per_thread = cfg->lim.max_connections + 64;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | (strchr(cfg->listen, ':') ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
+	info.pt_serv_buf_size = 32 * 1024;
+	if (!getenv("CASUSD_POLL_LOOP")) {
+		srv->evloop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
+		if (srv->evloop) {
+			srv->foreign_loops[0] = srv->evloop;
+			info.options |= LWS_SERVER_OPTION_LIBEV;
+			info.foreign_loops = srv->foreign_loops;
+		} else {
+			log_event(LOG_WARN, "server.no_epoll", "msg=\"falling back to the poll loop\"");
+		}
+	}
+	if (cfg->tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.ssl_cert_filepath = cfg->tls_cert;
+		info.ssl_private_key_filepath = cfg->tls_key;
+		info.ssl_cipher_list = cfg->tls_ciphers;           /* TLS 1.2 */
+		info.tls1_3_plus_cipher_list = cfg->tls_ciphersuites;
+		info.ssl_options_set = cfg->tls_ssl_options;       /* minimum version (config_check) */
+	}
+	if (web_setup(&info, cfg->web_dir, cfg->tls) != 0) /* web client, if configured (web.c) */
+		return -1;
+	srv->ctx = lws_create_context(&info);
+	if (!srv->ctx) {
+		log_event(LOG_ERROR, "server.listen_failed", "port=%d", cfg->port);
+		return -1;
+	}
+	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
+	dispatch_start(srv);
+	log_event(LOG_INFO, "server.listening", "addr=%s port=%d tls=%s", cfg->listen, cfg->port,
+	          cfg->tls ? "on" : "off");
+	return 0;
+}
+
+int server_run(struct server *srv)
+{
+	while (!srv->stop) {
+		if (srv->evloop)
+			ev_run(srv->evloop, EVRUN_ONCE);
+		else if (lws_service(srv->ctx, 0) < 0)
+			break;
+		dispatch_turn_end(srv, enqueue, NULL);
+	}
+	log_event(LOG_INFO, "server.stopping", "open=%llu", (unsigned long long)srv->m.connections_open);
+	return 0;
+}
+
+void server_free(struct server *srv)
+{
+	dispatch_stop(srv); /* before the context goes: the verifier may call lws_cancel_service */
+	if (srv->ctx) {
+		lws_sul_cancel(&srv->sul_tick);
+		lws_context_destroy(srv->ctx);
+		srv->ctx = NULL;
+	}
+	if (srv->evloop) {
+		ev_loop_destroy(srv->evloop);
+		srv->evloop = NULL;
+	}
+	dispatch_close(srv);
+	store_close(&srv->st);
+	cc_revlist_free(&srv->revs);
+	free(srv->revs_bytes);
+	srv->revs_bytes = NULL;
+	if (srv->ka) {
+		for (size_t i = 0; i < KA_BUCKETS; i++)
+			while (srv->ka->b[i]) {
+				struct ka *k = srv->ka->b[i];
+				srv->ka->b[i] = k->next;
+				free(k);
+			}
+		free(srv->ka);
+		srv->ka = NULL;
+	}
+}

@@ -1,0 +1,28 @@
+/*
+ * outbuf.h: a reference-counted outgoing frame, shared by every recipient of
+ * a push. The JSON text starts REPLY_PRE bytes into data, leaving
+ * libwebsockets the headroom it writes its frame header into.
+ */
+#ifndef CASUSD_OUTBUF_H
+#define CASUSD_OUTBUF_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+struct outbuf {
+	unsigned refs;
+	size_t len;
+	unsigned char data[]; /* REPLY_PRE bytes of headroom, then len bytes of JSON */
+};
+
+/* Headroom before the frame (libwebsockets' LWS_PRE, checked in outbuf.c). */
+#define REPLY_PRE 16
+
+/* Build a frame from a JSON object (the caller keeps obj). NULL on error. */
+struct outbuf *outbuf_from_json(const json_t *obj);
+/* A frame of len bytes to be filled by the caller (refs 1). NULL on error. */
+struct outbuf *outbuf_new(size_t len);
+struct outbuf *outbuf_ref(struct outbuf *b);
+void outbuf_unref(struct outbuf *b);
+
+#endif

@@ -1,0 +1,237 @@
+/*
+ * schema.c: key builders, record codecs and meta counters (see schema.h).
+ */
+#include "schema.h"
+
+#include <cc_buf.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define XFER_PFX SCHEMA_XFER_PREFIX
+#define XFER_PFX_LEN SCHEMA_XFER_PREFIX_LEN
+
+_Static_assert(SCHEMA_KEY_XFER == XFER_PFX_LEN + 48, "transfer key length");
+_Static_assert(SCHEMA_KEY_XFER_PFX == XFER_PFX_LEN + 32, "transfer prefix length");
+
+size_t schema_key_casus(uint8_t k[SCHEMA_KEY_CASUS], const uint8_t casus[16], enum schema_casus_kind kind)
+{
+	memcpy(k, casus, 16);
+	k[16] = (uint8_t)kind;
+	return SCHEMA_KEY_CASUS;
+}
+
+size_t schema_key_seq(uint8_t k[SCHEMA_KEY_SEQ], const uint8_t id[16], uint64_t seq)
+{
+	memcpy(k, id, 16);
+	store_be64(k + 16, seq);
+	return SCHEMA_KEY_SEQ;
+}
+
+size_t schema_key_pair(uint8_t k[SCHEMA_KEY_PAIR], const uint8_t a[16], const uint8_t b[16])
+{
+	memcpy(k, a, 16);
+	memcpy(k + 16, b, 16);
+	return SCHEMA_KEY_PAIR;
+}
+
+size_t schema_key_grant(uint8_t k[SCHEMA_KEY_GRANT], const uint8_t device[16], const uint8_t casus[16], uint64_t gseq)
+{
+	memcpy(k, device, 16);
+	memcpy(k + 16, casus, 16);
+	store_be64(k + 32, gseq);
+	return SCHEMA_KEY_GRANT;
+}
+
+size_t schema_key_xfer_prefix(uint8_t k[SCHEMA_KEY_XFER_PFX], const uint8_t to[16], const uint8_t casus[16])
+{
+	memcpy(k, XFER_PFX, XFER_PFX_LEN);
+	memcpy(k + XFER_PFX_LEN, to, 16);
+	memcpy(k + XFER_PFX_LEN + 16, casus, 16);
+	return SCHEMA_KEY_XFER_PFX;
+}
+
+size_t schema_key_xfer(uint8_t k[SCHEMA_KEY_XFER], const uint8_t to[16], const uint8_t casus[16],
+                       const uint8_t from[16])
+{
+	schema_key_xfer_prefix(k, to, casus);
+	memcpy(k + SCHEMA_KEY_XFER_PFX, from, 16);
+	return SCHEMA_KEY_XFER;
+}
+
+static size_t user_prefix(uint8_t *k, const char *user)
+{
+	size_t ul = strnlen(user, SCHEMA_USER_MAX + 1);
+	if (ul > SCHEMA_USER_MAX)
+		return 0;
+	memcpy(k, user, ul);
+	k[ul] = 0;
+	return ul + 1;
+}
+
+size_t schema_key_user_device(uint8_t k[SCHEMA_KEY_USER_MAX], const char *user, const uint8_t device[16])
+{
+	size_t p = user_prefix(k, user);
+	if (!p)
+		return 0;
+	memcpy(k + p, device, 16);
+	return p + 16;
+}
+
+size_t schema_key_user_seq(uint8_t k[SCHEMA_KEY_USER_MAX], const char *user, uint64_t seq)
+{
+	size_t p = user_prefix(k, user);
+	if (!p)
+		return 0;
+	store_be64(k + p, seq);
+	return p + 8;
+}
+
+size_t schema_key_audit(uint8_t k[SCHEMA_KEY_AUDIT], uint64_t seq)
+{
+	store_be64(k, seq);
+	return SCHEMA_KEY_AUDIT;
+}
+
+uint64_t schema_key_tail64(const void *key, size_t len)
+{
+	return len >= 8 ? store_rd64((const uint8_t *)key + len - 8) : 0;
+}
+
+int schema_casus_rec_encode(const struct casus_record *r, uint8_t **out, size_t *len)
+{
+	cc_wbuf w;
+	cc_w_init(&w);
+	cc_w_u8(&w, SCHEMA_CASUS_REC_VERSION);
+	cc_w_i64(&w, r->created);
+	cc_w_str(&w, r->purpose);
+	cc_w_str(&w, r->basis);
+	cc_w_u32(&w, r->retention_days);
+	cc_w_fixed(&w, r->creator, 16);
+	cc_w_i64(&w, r->closed_at);
+	cc_w_i64(&w, r->purged_at);
+	int rc = -1;
+	*out = NULL;
+	*len = 0;
+	if (!w.err && (*out = malloc(w.len ? w.len : 1)) != NULL) {
+		memcpy(*out, w.p, w.len);
+		*len = w.len;
+		rc = 0;
+	}
+	cc_w_free(&w);
+	return rc;
+}
+
+int schema_casus_rec_decode(const void *p, size_t n, struct casus_record *rec)
+{
+	memset(rec, 0, sizeof *rec);
+	cc_rbuf r;
+	cc_r_init(&r, p, n);
+	uint8_t ver = cc_r_u8(&r);
+	rec->created = cc_r_i64(&r);
+	cc_r_str(&r, rec->purpose, sizeof rec->purpose);
+	cc_r_str(&r, rec->basis, sizeof rec->basis);
+	rec->retention_days = cc_r_u32(&r);
+	cc_r_fixed(&r, rec->creator, 16);
+	if (ver >= 2) {
+		rec->closed_at = cc_r_i64(&r);
+		rec->purged_at = cc_r_i64(&r);
+	}
+	return r.err || (ver != 1 && ver != 2) ? -1 : 0;
+}
+
+void schema_msg_rec_header(uint8_t out[SCHEMA_MSG_HDR], uint8_t audience, uint64_t epoch)
+{
+	out[0] = audience;
+	store_be64(out + 1, epoch);
+}
+
+int schema_msg_rec_decode(const void *p, size_t n, uint8_t *audience, uint64_t *epoch, const uint8_t **msg,
+                          size_t *msg_len)
+{
+	const uint8_t *b = p;
+	if (!p || n < SCHEMA_MSG_HDR)
+		return -1;
+	*audience = b[0];
+	*epoch = store_rd64(b + 1);
+	*msg = b + SCHEMA_MSG_HDR;
+	*msg_len = n - SCHEMA_MSG_HDR;
+	return 0;
+}
+
+void schema_member_encode(uint8_t out[SCHEMA_MEMBER_VAL], uint64_t join_epoch, uint64_t read_seq)
+{
+	store_be64(out, join_epoch);
+	store_be64(out + 8, read_seq);
+}
+
+int schema_member_decode(const void *p, size_t n, uint64_t *join_epoch, uint64_t *read_seq)
+{
+	if (!p || n != SCHEMA_MEMBER_VAL)
+		return -1;
+	*join_epoch = store_rd64(p);
+	*read_seq = store_rd64((const uint8_t *)p + 8);
+	return 0;
+}
+
+int schema_meta_get_u64(struct store *st, const char *name, uint64_t *v)
+{
+	MDB_val mv;
+	int rc = store_get(st, DB_META, name, strlen(name), &mv);
+	if (rc)
+		return rc;
+	if (mv.mv_size != 8)
+		return -1;
+	*v = store_rd64(mv.mv_data);
+	return 0;
+}
+
+int schema_meta_put_u64(struct store *st, const char *name, uint64_t v)
+{
+	uint8_t b[8];
+	store_be64(b, v);
+	return store_put(st, DB_META, name, strlen(name), b, 8, 0);
+}
+
+int schema_meta_next(struct store *st, const char *name, uint64_t *v)
+{
+	uint64_t cur = 0;
+	int rc = schema_meta_get_u64(st, name, &cur);
+	if (rc && rc != MDB_NOTFOUND)
+		cur = 0; /* a malformed counter restarts; keys stay unique by their other parts */
+	*v = cur + 1;
+	return schema_meta_put_u64(st, name, *v);
+}
+
+int schema_casus_rec_get(struct store *st, const uint8_t casus[16], struct casus_record *r)
+{
+	uint8_t k[SCHEMA_KEY_CASUS];
+	MDB_val v;
+	memset(r, 0, sizeof *r);
+	if (store_get(st, DB_CASUS, k, schema_key_casus(k, casus, SCHEMA_CASUS_RECORD), &v) != 0)
+		return -1;
+	return schema_casus_rec_decode(v.mv_data, v.mv_size, r);
+}
+
+int schema_casus_rec_put(struct store *st, const uint8_t casus[16], const struct casus_record *r)
+{
+	uint8_t k[SCHEMA_KEY_CASUS], *b = NULL;
+	size_t n = 0;
+	if (schema_casus_rec_encode(r, &b, &n) != 0)
+		return -1;
+	int rc = store_put(st, DB_CASUS, k, schema_key_casus(k, casus, SCHEMA_CASUS_RECORD), b, n, 0);
+	free(b);
+	return rc;
+}
+
+int schema_msg_by_id(struct store *st, const uint8_t casus[16], const uint8_t msg_id[16], uint64_t *seq,
+                     uint8_t *audience, uint64_t *epoch, const uint8_t **msg, size_t *msg_len)
+{
+	uint8_t k[SCHEMA_KEY_PAIR], sk[SCHEMA_KEY_SEQ];
+	MDB_val v, mv;
+	if (store_get(st, DB_MSGIDS, k, schema_key_pair(k, casus, msg_id), &v) != 0 || v.mv_size != 8)
+		return -1;
+	*seq = store_rd64(v.mv_data);
+	if (store_get(st, DB_MESSAGES, sk, schema_key_seq(sk, casus, *seq), &mv) != 0)
+		return -1;
+	return schema_msg_rec_decode(mv.mv_data, mv.mv_size, audience, epoch, msg, msg_len);
+}

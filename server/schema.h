@@ -1,0 +1,135 @@
+/*
+ * schema.h: casusd's storage schema: every key, every record codec and every
+ * named meta key of the LMDB store, in one place (with docs/STORAGE.md).
+ *
+ * Keys are byte strings compared by LMDB with memcmp; every integer in a key
+ * is big-endian, so a key with a larger sequence number sorts after one with
+ * a smaller (MDB_APPEND and cursor ranges rely on it). Ids are 16 raw bytes;
+ * user ids are their UTF-8 bytes and a 0 byte.
+ *
+ *   db        key                                      value
+ *   meta      name (SCHEMA_META_*)                     see the name
+ *             "xfer/" to[16] casus[16] from[16]        device key transfer bytes
+ *   certs     device[16]                               encoded certificate
+ *   users     user 0 device[16]                        "" (a user's devices)
+ *   casus     casus[16] 'r'                            casus record (schema_casus_rec_*)
+ *             casus[16] 'c'                            cc_chain_state encoding
+ *   commits   casus[16] epoch[8]                       commit bytes
+ *   messages  casus[16] seq[8]                         u8 audience | u64 epoch | message bytes
+ *   msgids    casus[16] message_id[16]                 seq[8]
+ *   members   device[16] casus[16]                     u64 join epoch | u64 read seq
+ *   grants    device[16] casus[16] gseq[8]             grant bytes
+ *   notices   user 0 nseq[8]                           notice JSON
+ *   audit     seq[8]                                   hash[32] | entry (audit/audit_db.h)
+ *   auditcp   seq[8]                                   signed checkpoint
+ *
+ * Meta names: "schema" (u32 store schema version), SCHEMA_META_POLICY_NUMBER,
+ * SCHEMA_META_GRANT_SEQ, SCHEMA_META_NOTICE_SEQ (u64 counters), and the audit
+ * anchor (audit_db.h).
+ */
+#ifndef CASUSD_SCHEMA_H
+#define CASUSD_SCHEMA_H
+
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SCHEMA_ID 16
+#define SCHEMA_USER_MAX 64 /* CC_USER_ID_MAX */
+
+/* Named meta keys (u64 big-endian values). */
+#define SCHEMA_META_POLICY_NUMBER "policy_number" /* newest policy number served */
+#define SCHEMA_META_GRANT_SEQ "grant_seq"         /* last grant sequence number */
+#define SCHEMA_META_NOTICE_SEQ "notice_seq"       /* last notice sequence number */
+
+/* ---- keys: each builder returns the key's length ---------------------------- */
+
+#define SCHEMA_KEY_CASUS 17   /* casus[16] kind */
+#define SCHEMA_KEY_SEQ 24     /* id[16] seq[8] */
+#define SCHEMA_KEY_PAIR 32    /* id[16] id[16] */
+#define SCHEMA_KEY_GRANT 40   /* device[16] casus[16] gseq[8] */
+#define SCHEMA_XFER_PREFIX "xfer/"  /* meta keys of device key transfers */
+#define SCHEMA_XFER_PREFIX_LEN 5
+#define SCHEMA_KEY_XFER 53    /* "xfer/" to[16] casus[16] from[16] */
+#define SCHEMA_KEY_XFER_PFX 37
+#define SCHEMA_KEY_USER_MAX (SCHEMA_USER_MAX + 1 + 16)
+
+enum schema_casus_kind { SCHEMA_CASUS_RECORD = 'r', SCHEMA_CASUS_CHAIN = 'c' };
+
+size_t schema_key_casus(uint8_t k[SCHEMA_KEY_CASUS], const uint8_t casus[16], enum schema_casus_kind kind);
+/* commits (casus, epoch), messages (casus, seq) */
+size_t schema_key_seq(uint8_t k[SCHEMA_KEY_SEQ], const uint8_t id[16], uint64_t seq);
+/* msgids (casus, message id), members (device, casus) */
+size_t schema_key_pair(uint8_t k[SCHEMA_KEY_PAIR], const uint8_t a[16], const uint8_t b[16]);
+size_t schema_key_grant(uint8_t k[SCHEMA_KEY_GRANT], const uint8_t device[16], const uint8_t casus[16], uint64_t gseq);
+size_t schema_key_xfer(uint8_t k[SCHEMA_KEY_XFER], const uint8_t to[16], const uint8_t casus[16],
+                       const uint8_t from[16]);
+/* The prefix of every transfer to one device in one casus. */
+size_t schema_key_xfer_prefix(uint8_t k[SCHEMA_KEY_XFER_PFX], const uint8_t to[16], const uint8_t casus[16]);
+/* users (user, device) and notices (user, nseq); 0 if the user id is too long
+ * or holds a 0 byte. The prefix of a user's keys is the user id and its 0. */
+size_t schema_key_user_device(uint8_t k[SCHEMA_KEY_USER_MAX], const char *user, const uint8_t device[16]);
+size_t schema_key_user_seq(uint8_t k[SCHEMA_KEY_USER_MAX], const char *user, uint64_t seq);
+
+/* audit, auditcp (seq) */
+#define SCHEMA_KEY_AUDIT 8
+size_t schema_key_audit(uint8_t k[SCHEMA_KEY_AUDIT], uint64_t seq);
+
+/* The big-endian u64 at the end of a key of the given shape (seq, gseq, nseq). */
+uint64_t schema_key_tail64(const void *key, size_t len);
+
+/* ---- records ------------------------------------------------------------------ */
+
+/* The casus record (version 2):
+ *   u8 version | i64 created | str purpose | str legal basis |
+ *   u32 retention days | fixed16 creator device | i64 closed_at | i64 purged_at
+ * Version 1 records (no closing times) read as open. */
+struct casus_record {
+	int64_t created;
+	char purpose[257];
+	char basis[257];
+	uint32_t retention_days;
+	uint8_t creator[16];
+	int64_t closed_at; /* 0: open */
+	int64_t purged_at; /* 0: content present */
+};
+#define SCHEMA_CASUS_REC_VERSION 2
+/* Encode into a malloc'd buffer (*out, *len). 0 or -1. */
+int schema_casus_rec_encode(const struct casus_record *r, uint8_t **out, size_t *len)
+	__attribute__((warn_unused_result));
+int schema_casus_rec_decode(const void *p, size_t n, struct casus_record *r) __attribute__((warn_unused_result));
+
+/* A message record: u8 audience | u64 epoch | message bytes. */
+#define SCHEMA_MSG_HDR 9
+void schema_msg_rec_header(uint8_t out[SCHEMA_MSG_HDR], uint8_t audience, uint64_t epoch);
+/* 0 and the fields if the record is well formed, else -1. */
+int schema_msg_rec_decode(const void *p, size_t n, uint8_t *audience, uint64_t *epoch, const uint8_t **msg,
+                          size_t *msg_len) __attribute__((warn_unused_result));
+
+/* A membership value: u64 join epoch | u64 read seq. */
+#define SCHEMA_MEMBER_VAL 16
+void schema_member_encode(uint8_t out[SCHEMA_MEMBER_VAL], uint64_t join_epoch, uint64_t read_seq);
+int schema_member_decode(const void *p, size_t n, uint64_t *join_epoch, uint64_t *read_seq)
+	__attribute__((warn_unused_result));
+
+/* ---- meta counters (in the store's current transaction) ------------------------ */
+
+/* 0 and the value, MDB_NOTFOUND if absent, -1 if malformed. */
+int schema_meta_get_u64(struct store *st, const char *name, uint64_t *v);
+int schema_meta_put_u64(struct store *st, const char *name, uint64_t v);
+/* Increment a counter (absent = 0) and return the new value in *v. */
+int schema_meta_next(struct store *st, const char *name, uint64_t *v);
+
+/* ---- records through the store ---------------------------------------------------- */
+
+int schema_casus_rec_get(struct store *st, const uint8_t casus[16], struct casus_record *r);
+int schema_casus_rec_put(struct store *st, const uint8_t casus[16], const struct casus_record *r);
+
+/* A stored message by its id (msgids, then messages): its sequence number,
+ * audience, epoch and bytes (pointing into the map: valid until the
+ * transaction ends). 0, or -1 if absent or malformed. */
+int schema_msg_by_id(struct store *st, const uint8_t casus[16], const uint8_t msg_id[16], uint64_t *seq,
+                     uint8_t *audience, uint64_t *epoch, const uint8_t **msg, size_t *msg_len);
+
+#endif
