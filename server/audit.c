@@ -4,6 +4,7 @@
  */
 #include <fileio.h>
 #include "audit.h"
+#include "clock.h"
 #include "log.h"
 #include "server.h"
 
@@ -38,13 +39,6 @@ struct audit_ctx {
 	int lost;                    /* an entry of this request could not be queued */
 	int resync;                  /* the store's chain moved under us (offline tool) */
 };
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int read_file(const char *path, uint8_t *buf, size_t n)
 {
@@ -121,7 +115,7 @@ static int resume(struct server *srv, struct audit_ctx *a)
 		cc_audit_chain_resume(&a->chain, last, head, last_cp);
 	a->committed = a->chain;
 	a->since_cp = a->committed_since_cp = last - (last_cp <= last ? last_cp : last);
-	a->last_cp_ms = wall_ms();
+	a->last_cp_ms = clock_wall_ms();
 	return 0;
 }
 
@@ -166,7 +160,7 @@ void audit_log(struct server *srv, const struct session *s, cc_audit_entry *e)
 {
 	struct audit_ctx *a = srv->audit;
 	e->version = CC_AUDIT_VERSION;
-	e->time_ms = wall_ms();
+	e->time_ms = clock_wall_ms();
 	if (s) {
 		cc_audit_str_copy(e->access_point, sizeof e->access_point, s->peer);
 		if (s->state == SS_AUTHED) {
@@ -204,7 +198,7 @@ static int write_checkpoint(struct server *srv)
 	cc_wbuf w;
 	int rc;
 	sodium_mprotect_readonly(a->sk);
-	rc = cc_audit_chain_checkpoint(&a->chain, wall_ms(), a->sk, &cp);
+	rc = cc_audit_chain_checkpoint(&a->chain, clock_wall_ms(), a->sk, &cp);
 	sodium_mprotect_noaccess(a->sk);
 	if (rc != CC_OK)
 		return rc;
@@ -218,7 +212,7 @@ static int write_checkpoint(struct server *srv)
 	cc_w_free(&w);
 	if (rc == 0) {
 		a->since_cp = 0;
-		a->last_cp_ms = wall_ms();
+		a->last_cp_ms = clock_wall_ms();
 	}
 	return rc;
 }
@@ -314,6 +308,6 @@ void audit_tick(struct server *srv)
 {
 	struct audit_ctx *a = srv->audit;
 	if (a->since_cp && srv->cfg.audit_checkpoint_secs &&
-	    wall_ms() - a->last_cp_ms >= (int64_t)srv->cfg.audit_checkpoint_secs * 1000)
+	    clock_wall_ms() - a->last_cp_ms >= (int64_t)srv->cfg.audit_checkpoint_secs * 1000)
 		audit_checkpoint_now(srv);
 }

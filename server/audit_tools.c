@@ -21,6 +21,7 @@
  * Nothing here prints or exports content, keys or passphrases.
  */
 #include "audit.h"
+#include "clock.h"
 #include "config.h"
 #include "store.h"
 
@@ -40,13 +41,6 @@
 #include <unistd.h>
 
 #define EXIT_FAULT 5
-
-static int64_t wall_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *arg(int argc, char **argv, const char *name)
 {
@@ -158,7 +152,7 @@ int audit_tool_export(int argc, char **argv)
 		return 1;
 	}
 	uint64_t ne = 0, nc = 0, bad = 0;
-	int erc = cc_audit_lmdb_export(txn, dbi[0], dbi[1], dbi[2], pk, wall_ms(), out, &ne, &nc, &bad);
+	int erc = cc_audit_lmdb_export(txn, dbi[0], dbi[1], dbi[2], pk, clock_wall_ms(), out, &ne, &nc, &bad);
 	int crc = fclose(out);
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
@@ -220,7 +214,7 @@ int audit_tool_prune(int argc, char **argv)
 			return 2;
 		}
 	}
-	int64_t now = wall_ms();
+	int64_t now = clock_wall_ms();
 	if (now_s)
 		now = (int64_t)strtoll(now_s, NULL, 10);
 	int64_t cutoff = now - (int64_t)keep * 86400000LL;
@@ -322,7 +316,7 @@ int audit_tool_prune(int argc, char **argv)
 	cc_audit_entry e;
 	cc_audit_entry_init(&e);
 	e.event = CC_AUDIT_EV_AUDIT_PRUNE;
-	e.time_ms = wall_ms();
+	e.time_ms = clock_wall_ms();
 	e.seq_from = first;
 	e.seq_to = anchor.seq;
 	char hh[2 * CC_HASH_BYTES + 1];
@@ -348,7 +342,7 @@ int audit_tool_prune(int argc, char **argv)
 		goto lmdb_fail;
 	cc_audit_checkpoint cp;
 	sodium_mprotect_readonly(sk);
-	rc = cc_audit_chain_checkpoint(&chain, wall_ms(), sk, &cp);
+	rc = cc_audit_chain_checkpoint(&chain, clock_wall_ms(), sk, &cp);
 	sodium_mprotect_noaccess(sk);
 	cc_w_init(&w);
 	if (rc == CC_OK)

@@ -17,9 +17,11 @@
  * bound as crypto's cc_chain_apply_historic, which clients replay chains with. */
 #define CLOCK_COMMIT_SKEW_S 300
 
-/* Monotonic milliseconds (arbitrary origin). */
+/* Monotonic milliseconds / nanoseconds (arbitrary origin). */
 uint64_t clock_mono_ms(void);
-/* Wall-clock UTC seconds. */
+uint64_t clock_mono_ns(void);
+/* Wall-clock UTC seconds / milliseconds (audit entries and checkpoints). */
 int64_t clock_wall_s(void);
+int64_t clock_wall_ms(void);
 
 #endif

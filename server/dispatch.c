@@ -225,9 +225,9 @@ static void complete_verified(struct session *s, const struct vjob *job, void *a
 
 void dispatch_turn_end(struct server *srv, dispatch_deliver_fn deliver, void *arg)
 {
-	verify_wait(64, 3000);
-	verify_drain(complete_verified, srv);
-	srv->verify_inflight = verify_inflight();
+	verify_wait(srv, 64, 3000);
+	verify_drain(srv, complete_verified, srv);
+	srv->verify_inflight = verify_inflight(srv);
 	if (srv->pending_turn) {
 		srv->turns_busy++;
 		if (srv->pending_turn > srv->turn_reqs_max)
@@ -257,7 +257,7 @@ void dispatch_tick(struct server *srv)
 void dispatch_session_gone(struct server *srv, struct session *s)
 {
 	reply_session_gone(srv, s);
-	verify_session_gone(s);
+	verify_session_gone(srv, s);
 	fanout_session_closed(s);
 }
 
@@ -278,8 +278,7 @@ void dispatch_start(struct server *srv)
 
 void dispatch_stop(struct server *srv)
 {
-	(void)srv;
-	verify_stop();
+	verify_stop(srv);
 }
 
 static void drop(struct session *s, struct outbuf *buf, void *arg)

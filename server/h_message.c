@@ -71,7 +71,7 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 			const uint8_t *pk = rt->st->roster[ri].cert.sign_pk;
 			if (vj && sodium_memcmp(vj->sign_pk, pk, 32) == 0) {
 				rc = vj->rc; /* verified by the verifier thread against this very key */
-			} else if (!vj && take && verify_enabled() && verify_submit(s, id, cid, pk, *take, ml) == 0) {
+			} else if (!vj && take && verify_enabled(s->srv) && verify_submit(s, id, cid, pk, *take, ml) == 0) {
 				*take = NULL;
 				return 0; /* the verifier has the bytes; the reply comes after its answer */
 			} else {

@@ -1,8 +1,9 @@
 /*
  * server.h: casusd's shared state: the server, its sessions and what a loop
  * turn collects. Every piece of casusd's state lives in struct server or in
- * a struct it owns; no module keeps file-level state (the one exception is
- * main.c's pointer for the signal handler, and log.c's level).
+ * a struct it owns; no module keeps file-level state (the exceptions are
+ * main.c's pointer for its signal handler and log.c's level, both outside
+ * the rooms).
  *
  * Flow of one event-loop turn (loop.c):
  *   libev / lws service        -> frames arrive; each goes to dispatch_frame()
@@ -31,6 +32,7 @@
 struct outbuf;
 struct after;
 struct ka_table;
+struct verifier;
 struct ev_loop;
 
 struct outq {
@@ -115,6 +117,7 @@ struct server {
 	unsigned purge_ticks;         /* ticks since start, for the retention purge (retention.c) */
 	struct ka_table *ka;          /* keepalive: last frame per session (loop.c) */
 	struct ev_loop *evloop;       /* libev loop handed to lws, or NULL (poll loop) */
+	struct verifier *ver;         /* the verifier thread and its jobs (verify.c) */
 	void *foreign_loops[1];
 };
 

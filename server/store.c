@@ -2,6 +2,7 @@
  * store.c: LMDB environment, named databases and group commit (see store.h).
  */
 #include "store.h"
+#include "clock.h"
 #include "log.h"
 
 #include <audit_db.h>
@@ -170,13 +171,6 @@ MDB_txn *store_cur(struct store *st)
 	return st->req ? st->req : store_txn(st);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static void grow(struct store *st)
 {
 	size_t want = st->mapsize * 2;
@@ -205,10 +199,10 @@ int store_commit(struct store *st)
 		st->failed = 0;
 		rc = MDB_BAD_TXN;
 	} else {
-		uint64_t t0 = now_ns();
+		uint64_t t0 = clock_mono_ns();
 		rc = mdb_txn_commit(st->txn);
 		st->txn = NULL;
-		st->commit_ns += now_ns() - t0;
+		st->commit_ns += clock_mono_ns() - t0;
 		st->commits++;
 	}
 	if (rc == MDB_MAP_FULL)

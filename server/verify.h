@@ -52,9 +52,9 @@ struct vjob {
 
 /* Start / stop the verifier thread (stop joins it and frees every job). */
 int verify_start(struct server *srv);
-void verify_stop(void);
+void verify_stop(struct server *srv);
 /* 1 while the verifier runs (h_msg_post verifies inline otherwise). */
-int verify_enabled(void);
+int verify_enabled(const struct server *srv);
 
 /* Hand a job over (takes msg). 0 queued (may wait for room, may pause the
  * session); -1 no verifier thread or no memory (the caller verifies inline). */
@@ -65,17 +65,17 @@ int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], c
  * the job is fn's to read during the call (it is freed afterwards). Returns
  * the number run. */
 typedef void (*verify_done_fn)(struct session *s, const struct vjob *job, void *arg);
-size_t verify_drain(verify_done_fn fn, void *arg);
+size_t verify_drain(struct server *srv, verify_done_fn fn, void *arg);
 /* Loop thread, before verify_drain: if at most max_pending jobs are still
  * being verified (light load), wait up to max_us for them, so that a message
  * is stored in the same turn it arrived instead of costing a second commit.
  * Under heavy load (more pending) it returns at once: the loop keeps working
  * while the verifier catches up. */
-void verify_wait(unsigned max_pending, unsigned max_us);
+void verify_wait(struct server *srv, unsigned max_pending, unsigned max_us);
 /* Loop thread: a session closed; its jobs are dropped when they come back. */
-void verify_session_gone(struct session *s);
+void verify_session_gone(struct server *srv, struct session *s);
 
 /* Jobs in flight (metrics). */
-size_t verify_inflight(void);
+size_t verify_inflight(const struct server *srv);
 
 #endif
