@@ -79,7 +79,7 @@ static int verify_cb(void *ctx, int is_cp, uint64_t key, const uint8_t *val, siz
 		(void)cc_audit_verifier_entry(v, val + CC_HASH_BYTES, len - CC_HASH_BYTES, val);
 	else
 		(void)cc_audit_verifier_entry(v, val, len, NULL); /* too short: malformed */
-	return 0;  /* keep going: a gap is told apart from a reorder further on */
+	return 0; /* keep going: a gap is told apart from a reorder further on */
 }
 
 int cc_audit_lmdb_feed(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, cc_audit_verifier *v)

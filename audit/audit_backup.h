@@ -60,9 +60,9 @@ int cc_audit_known_applies(const cc_audit_checkpoint *anchor, const cc_audit_che
 
 typedef struct cc_audit_backup_result {
 	int has_anchor;
-	cc_audit_checkpoint anchor;   /* valid if has_anchor */
-	int known_skipped;            /* known was older than the anchor */
-	int have_last_cp;             /* newest checkpoint matched, for remembering */
+	cc_audit_checkpoint anchor; /* valid if has_anchor */
+	int known_skipped;          /* known was older than the anchor */
+	int have_last_cp;           /* newest checkpoint matched, for remembering */
 	cc_audit_checkpoint last_cp;
 } cc_audit_backup_result;
 

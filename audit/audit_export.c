@@ -28,9 +28,9 @@ void cc_audit_time_iso(int64_t ms, char out[CC_AUDIT_TIME_ISO_BYTES])
 	}
 	/* The moduli only tell the compiler the ranges gmtime_r already keeps. */
 	snprintf(out, CC_AUDIT_TIME_ISO_BYTES, "%04u-%02u-%02uT%02u:%02u:%02u.%03uZ",
-	         (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)tm.tm_mon % 12u + 1u,
-	         (unsigned)tm.tm_mday % 32u, (unsigned)tm.tm_hour % 24u, (unsigned)tm.tm_min % 60u,
-	         (unsigned)tm.tm_sec % 61u, (unsigned)rem % 1000u);
+	         (unsigned)(tm.tm_year + 1900) % 10000u, (unsigned)tm.tm_mon % 12u + 1u, (unsigned)tm.tm_mday % 32u,
+	         (unsigned)tm.tm_hour % 24u, (unsigned)tm.tm_min % 60u, (unsigned)tm.tm_sec % 61u,
+	         (unsigned)rem % 1000u);
 }
 
 /* ---- building the JSON view of raw bytes -------------------------------- */
@@ -61,8 +61,7 @@ static int set(json_t *o, const char *k, json_t *v)
 	return v ? json_object_set_new(o, k, v) : -1;
 }
 
-static json_t *entry_object(const uint8_t *raw, size_t n, const uint8_t hash[CC_HASH_BYTES],
-                            cc_audit_entry *e)
+static json_t *entry_object(const uint8_t *raw, size_t n, const uint8_t hash[CC_HASH_BYTES], cc_audit_entry *e)
 {
 	if (cc_audit_entry_decode(raw, n, e) != CC_OK)
 		return NULL;
@@ -310,9 +309,8 @@ static int read_line(FILE *in, char *buf, size_t cap, size_t *len)
 	return n ? 1 : 0;
 }
 
-int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES],
-                           const cc_audit_checkpoint *known, cc_audit_verifier *v,
-                           unsigned long *line_no)
+int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
+                           cc_audit_verifier *v, unsigned long *line_no)
 {
 	if (line_no)
 		*line_no = 0;
@@ -405,8 +403,7 @@ int cc_audit_csv_cell(FILE *f, const char *s)
 	if (!s)
 		s = "";
 	size_t n = strlen(s);
-	int formula = n && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-	                    s[0] == '\r');
+	int formula = n && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r');
 	int quote = strpbrk(s, ",\"\r\n") != NULL || (n && (s[0] == ' ' || s[n - 1] == ' '));
 	int bad = 0;
 	if (quote)
@@ -423,11 +420,11 @@ int cc_audit_csv_cell(FILE *f, const char *s)
 	return bad ? CC_ERR_IO : CC_OK;
 }
 
-static const char *const csv_columns[] = {
-	"seq", "time", "event", "outcome", "actor_user", "actor_device", "actor_role", "actor_org",
-	"on_behalf_of", "casus", "purpose", "legal_basis", "level", "level_prev", "ground",
-	"break_glass", "seq_from", "seq_to", "msg_ids", "object", "access_point", "reason", "error",
-	"hash"};
+static const char *const csv_columns[] = {"seq",          "time",        "event",     "outcome",      "actor_user",
+                                          "actor_device", "actor_role",  "actor_org", "on_behalf_of", "casus",
+                                          "purpose",      "legal_basis", "level",     "level_prev",   "ground",
+                                          "break_glass",  "seq_from",    "seq_to",    "msg_ids",      "object",
+                                          "access_point", "reason",      "error",     "hash"};
 
 #define NCOLS (sizeof csv_columns / sizeof csv_columns[0])
 
@@ -485,10 +482,29 @@ int cc_audit_csv_entry(FILE *f, const cc_audit_entry *e, const uint8_t hash[CC_H
 		sodium_bin2hex(hx, sizeof hx, hash, CC_HASH_BYTES);
 	const char *outcome = cc_audit_outcome_name(e->outcome);
 	const char *ground = cc_audit_ground_name(e->ground);
-	const char *cells[NCOLS] = {
-		seq, tim, ev, outcome ? outcome : "?", e->actor_user, dev, e->actor_role, e->actor_org,
-		e->on_behalf_of, casus, e->purpose, e->legal_basis, lvl, lvlp, ground ? ground : "?",
-		e->break_glass ? "yes" : "no", from, to, ids, e->object, e->access_point, e->reason,
-		e->error, hx};
+	const char *cells[NCOLS] = {seq,
+	                            tim,
+	                            ev,
+	                            outcome ? outcome : "?",
+	                            e->actor_user,
+	                            dev,
+	                            e->actor_role,
+	                            e->actor_org,
+	                            e->on_behalf_of,
+	                            casus,
+	                            e->purpose,
+	                            e->legal_basis,
+	                            lvl,
+	                            lvlp,
+	                            ground ? ground : "?",
+	                            e->break_glass ? "yes" : "no",
+	                            from,
+	                            to,
+	                            ids,
+	                            e->object,
+	                            e->access_point,
+	                            e->reason,
+	                            e->error,
+	                            hx};
 	return csv_row(f, cells, NCOLS);
 }

@@ -57,16 +57,15 @@ typedef struct cc_audit_record {
 	/* entry or checkpoint: the canonical bytes (points into raw_buf) */
 	uint8_t raw[CC_AUDIT_ENTRY_MAX];
 	size_t raw_len;
-	uint8_t hash[CC_HASH_BYTES];          /* entry: the stored hash */
-	cc_audit_entry entry;                 /* entry, decoded from raw */
-	cc_audit_checkpoint cp;               /* checkpoint, decoded from raw */
+	uint8_t hash[CC_HASH_BYTES]; /* entry: the stored hash */
+	cc_audit_entry entry;        /* entry, decoded from raw */
+	cc_audit_checkpoint cp;      /* checkpoint, decoded from raw */
 } cc_audit_record;
 
 /* Parse one line (len bytes, a trailing "\n" or "\r\n" allowed). Rejects
  * duplicate keys, unknown types, bad hex, undecodable raw bytes, and decoded
  * fields that differ from raw (CC_ERR_MALFORMED). */
-int cc_audit_export_parse_line(const char *line, size_t len, cc_audit_record *out)
-	__attribute__((warn_unused_result));
+int cc_audit_export_parse_line(const char *line, size_t len, cc_audit_record *out) __attribute__((warn_unused_result));
 
 /* Verify a whole export read from in: header first (its audit_pk must equal
  * the pinned pk, else CC_ERR_WRONG_ROOT), then entries and checkpoints in
@@ -75,9 +74,8 @@ int cc_audit_export_parse_line(const char *line, size_t len, cc_audit_record *ou
  * unsealed count). *line_no is the line of the first fault (1-based), or 0.
  * Returns CC_OK, a verifier error (CC_ERR_AUDIT_CHAIN/CHECKPOINT), or a parse
  * error for an unreadable line. */
-int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES],
-                           const cc_audit_checkpoint *known, cc_audit_verifier *v,
-                           unsigned long *line_no) __attribute__((warn_unused_result));
+int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
+                           cc_audit_verifier *v, unsigned long *line_no) __attribute__((warn_unused_result));
 
 /* ---- CSV (RFC 4180, CRLF) ------------------------------------------------ */
 

@@ -15,39 +15,66 @@
 static const char *action_nl(unsigned ev)
 {
 	switch (ev) {
-	case CC_AUDIT_EV_AUTH: return "aangemeld";
-	case CC_AUDIT_EV_CASUS_CREATE: return "dossier geopend";
-	case CC_AUDIT_EV_CASUS_CLOSE: return "dossier gesloten";
-	case CC_AUDIT_EV_CASUS_LIST: return "dossiergegevens opgevraagd";
-	case CC_AUDIT_EV_COMMIT_ADD: return "deelnemer toegevoegd";
-	case CC_AUDIT_EV_COMMIT_REMOVE: return "deelnemer verwijderd";
-	case CC_AUDIT_EV_COMMIT_LEVEL: return "niveau gewijzigd";
-	case CC_AUDIT_EV_COMMIT_ROTATE: return "sleutels vernieuwd";
-	case CC_AUDIT_EV_COMMIT_BREAK_GLASS: return "noodtoegang verleend";
-	case CC_AUDIT_EV_MESSAGE_POST: return "bericht geschreven";
-	case CC_AUDIT_EV_HISTORY_FETCH: return "berichten ingezien";
-	case CC_AUDIT_EV_KEY_FETCH: return "sleutel opgehaald om berichten te lezen";
-	case CC_AUDIT_EV_COMMIT_FETCH: return "deelnemerslijst ingezien";
-	case CC_AUDIT_EV_GRANT: return "eerdere berichten gedeeld met een nieuw lid";
-	case CC_AUDIT_EV_GRANT_FETCH: return "gedeelde berichten ontvangen";
-	case CC_AUDIT_EV_AUDIT_QUERY: return "logboek van het dossier ingezien";
-	case CC_AUDIT_EV_EXPORT: return "logboek of overzicht geëxporteerd";
-	case CC_AUDIT_EV_PURGE: return "inhoud verwijderd na de bewaartermijn";
-	case CC_AUDIT_EV_AUDIT_PRUNE: return "oude logregels verwijderd na de bewaartermijn";
-	case CC_AUDIT_EV_REQUEST_DENIED: return "verzoek";
-	default: return NULL;
+	case CC_AUDIT_EV_AUTH:
+		return "aangemeld";
+	case CC_AUDIT_EV_CASUS_CREATE:
+		return "dossier geopend";
+	case CC_AUDIT_EV_CASUS_CLOSE:
+		return "dossier gesloten";
+	case CC_AUDIT_EV_CASUS_LIST:
+		return "dossiergegevens opgevraagd";
+	case CC_AUDIT_EV_COMMIT_ADD:
+		return "deelnemer toegevoegd";
+	case CC_AUDIT_EV_COMMIT_REMOVE:
+		return "deelnemer verwijderd";
+	case CC_AUDIT_EV_COMMIT_LEVEL:
+		return "niveau gewijzigd";
+	case CC_AUDIT_EV_COMMIT_ROTATE:
+		return "sleutels vernieuwd";
+	case CC_AUDIT_EV_COMMIT_BREAK_GLASS:
+		return "noodtoegang verleend";
+	case CC_AUDIT_EV_MESSAGE_POST:
+		return "bericht geschreven";
+	case CC_AUDIT_EV_HISTORY_FETCH:
+		return "berichten ingezien";
+	case CC_AUDIT_EV_KEY_FETCH:
+		return "sleutel opgehaald om berichten te lezen";
+	case CC_AUDIT_EV_COMMIT_FETCH:
+		return "deelnemerslijst ingezien";
+	case CC_AUDIT_EV_GRANT:
+		return "eerdere berichten gedeeld met een nieuw lid";
+	case CC_AUDIT_EV_GRANT_FETCH:
+		return "gedeelde berichten ontvangen";
+	case CC_AUDIT_EV_AUDIT_QUERY:
+		return "logboek van het dossier ingezien";
+	case CC_AUDIT_EV_EXPORT:
+		return "logboek of overzicht geëxporteerd";
+	case CC_AUDIT_EV_PURGE:
+		return "inhoud verwijderd na de bewaartermijn";
+	case CC_AUDIT_EV_AUDIT_PRUNE:
+		return "oude logregels verwijderd na de bewaartermijn";
+	case CC_AUDIT_EV_REQUEST_DENIED:
+		return "verzoek";
+	default:
+		return NULL;
 	}
 }
 
 static const char *ground_nl(unsigned g)
 {
 	switch (g) {
-	case 1: return "toestemming";
-	case 2: return "wettelijke plicht";
-	case 3: return "conflict van plichten";
-	case 4: return "wettelijk meldrecht";
-	case 5: return "bevat geen zorginformatie";
-	default: return NULL;
+	case 1:
+		return "toestemming";
+	case 2:
+		return "wettelijke plicht";
+	case 3:
+		return "conflict van plichten";
+	case 4:
+		return "wettelijk meldrecht";
+	case 5:
+		return "bevat geen zorginformatie";
+	default:
+		return NULL;
 	}
 }
 
@@ -102,8 +129,8 @@ int cc_audit_report_rows(const cc_audit_entry *entries, size_t n, const cc_audit
 			a = base;
 		} else if (e->event == CC_AUDIT_EV_COMMIT_LEVEL) {
 			snprintf(base, sizeof base, "%s van niveau %u naar %u",
-			         e->level > e->level_prev ? "opgeschaald" : "afgeschaald",
-			         (unsigned)e->level_prev, (unsigned)e->level);
+			         e->level > e->level_prev ? "opgeschaald" : "afgeschaald", (unsigned)e->level_prev,
+			         (unsigned)e->level);
 			a = base;
 		}
 		const char *res = e->outcome == CC_AUDIT_OUTCOME_DENIED  ? " (geweigerd)"
@@ -182,12 +209,24 @@ int cc_audit_html_escape(FILE *f, const char *s)
 	int bad = 0;
 	for (; s && *s; s++) {
 		switch (*s) {
-		case '&': bad |= fputs("&amp;", f) == EOF; break;
-		case '<': bad |= fputs("&lt;", f) == EOF; break;
-		case '>': bad |= fputs("&gt;", f) == EOF; break;
-		case '"': bad |= fputs("&quot;", f) == EOF; break;
-		case '\'': bad |= fputs("&#39;", f) == EOF; break;
-		default: bad |= fputc(*s, f) == EOF; break;
+		case '&':
+			bad |= fputs("&amp;", f) == EOF;
+			break;
+		case '<':
+			bad |= fputs("&lt;", f) == EOF;
+			break;
+		case '>':
+			bad |= fputs("&gt;", f) == EOF;
+			break;
+		case '"':
+			bad |= fputs("&quot;", f) == EOF;
+			break;
+		case '\'':
+			bad |= fputs("&#39;", f) == EOF;
+			break;
+		default:
+			bad |= fputc(*s, f) == EOF;
+			break;
 		}
 	}
 	return bad ? CC_ERR_IO : CC_OK;

@@ -27,18 +27,18 @@
 
 typedef struct cc_audit_report_opts {
 	uint8_t casus_id[CC_AUDIT_ID_BYTES];
-	int64_t from_ms;          /* period start, inclusive */
-	int64_t to_ms;            /* period end, exclusive; 0 = no end */
-	int64_t generated_ms;     /* shown on the report */
-	const char *subject;      /* optional label, e.g. a casus reference (escaped); NULL = casus id */
+	int64_t from_ms;      /* period start, inclusive */
+	int64_t to_ms;        /* period end, exclusive; 0 = no end */
+	int64_t generated_ms; /* shown on the report */
+	const char *subject;  /* optional label, e.g. a casus reference (escaped); NULL = casus id */
 } cc_audit_report_opts;
 
 typedef struct cc_audit_report_row {
 	int64_t time_ms;
 	uint64_t seq;
-	const char *org;          /* point into the entry */
+	const char *org; /* point into the entry */
 	const char *role;
-	char action[160];         /* Dutch description incl. result */
+	char action[160]; /* Dutch description incl. result */
 	char ground[CC_AUDIT_LEGAL_BASIS_MAX + 1];
 	int break_glass;
 	uint8_t outcome;

@@ -57,8 +57,19 @@
 #define MAX_DEV 64
 #define MAX_CASUS 256
 
-enum role { R_SENDER = 1, R_RECEIVER, R_IDLE, R_DUMP };
-enum cstate { C_CONNECTING = 0, C_HELLO, C_AUTH, C_READY, C_CLOSED };
+enum role {
+	R_SENDER = 1,
+	R_RECEIVER,
+	R_IDLE,
+	R_DUMP
+};
+enum cstate {
+	C_CONNECTING = 0,
+	C_HELLO,
+	C_AUTH,
+	C_READY,
+	C_CLOSED
+};
 
 struct device {
 	char uid[64];
@@ -73,16 +84,16 @@ struct bconn {
 	enum role role;
 	enum cstate st;
 	int dev;
-	int casus;              /* sender: casus index it posts to */
+	int casus; /* sender: casus index it posts to */
 	unsigned inflight;
 	uint64_t sent, acked, refused;
 	uint64_t pushes;
 	unsigned char *rx;
 	size_t rxlen, rxcap;
-	char pending[2048];     /* one control frame (hello/auth/history) waiting for writable */
+	char pending[2048]; /* one control frame (hello/auth/history) waiting for writable */
 	size_t pending_len;
-	int want_send;          /* sender: has credit to post */
-	struct ackslot *slots;  /* durable-check: this connection's requests in flight (window entries) */
+	int want_send;         /* sender: has credit to post */
+	struct ackslot *slots; /* durable-check: this connection's requests in flight (window entries) */
 };
 
 /* One prepared message: frame text (id filled at send time) and its message id. */
@@ -98,7 +109,7 @@ struct pmsg {
  * never exceeds the window), so an ack is matched to the message of the same
  * request id on the same connection, however fast other senders go round. */
 struct ackslot {
-	uint64_t req;           /* request id - 1000 */
+	uint64_t req; /* request id - 1000 */
 	uint8_t msgid[16];
 	int used;
 };
@@ -134,17 +145,17 @@ static struct {
 	size_t nconns;
 	struct pmsg *msgs;
 	uint64_t nmsgs, next_msg;
-	uint64_t *send_ns;      /* per message index */
-	uint64_t *ackd_ns;      /* per message index: when its ack arrived */
-	struct srec *acks;      /* (casus, seq, send time) */
+	uint64_t *send_ns; /* per message index */
+	uint64_t *ackd_ns; /* per message index: when its ack arrived */
+	struct srec *acks; /* (casus, seq, send time) */
 	uint64_t nacks;
-	struct srec *recvs;     /* (casus, seq, receive time) */
+	struct srec *recvs; /* (casus, seq, receive time) */
 	uint64_t nrecvs, caprecvs;
 	uint64_t total_pushes, total_acked, total_refused, ready, closed_early;
-	int phase;              /* 0 connecting, 1 load, 2 draining, 3 done */
+	int phase; /* 0 connecting, 1 load, 2 draining, 3 done */
 	uint64_t t_start_ns, t_load_ns, t_end_ns;
-	int durable;            /* durable-check mode */
-	uint64_t unmatched;     /* durable-check: acks or refusals that matched no request in flight */
+	int durable;        /* durable-check mode */
+	uint64_t unmatched; /* durable-check: acks or refusals that matched no request in flight */
 	int dump_done;
 	uint64_t dump_after;
 	volatile sig_atomic_t stop;
@@ -191,14 +202,14 @@ static int load_device(const char *uid)
 	size_t l;
 	if (cc_keystore_get(ks, "device", &v, &l) != CC_OK || cc_device_keys_decode(v, l, &d->keys) != CC_OK)
 		die("no device keys in", path);
-	if (cc_keystore_get(ks, "cert", &v, &l) != CC_OK || l > sizeof d->cert_enc || cc_cert_decode(v, l, &d->cert) != CC_OK)
+	if (cc_keystore_get(ks, "cert", &v, &l) != CC_OK || l > sizeof d->cert_enc ||
+	    cc_cert_decode(v, l, &d->cert) != CC_OK)
 		die("no certificate in", path);
 	memcpy(d->cert_enc, v, l);
 	d->cert_len = l;
 	cc_keystore_free(ks);
 	return B.ndevs++;
 }
-
 
 static void load_deployment(void)
 {
@@ -264,8 +275,8 @@ static void setup_casus(void)
 	for (unsigned k = 0; k < B.ncasus; k++) {
 		if (B.casus_hex_arg) {
 			snprintf(B.casus_hex[k], 33, "%s", B.casus_hex_arg);
-		} else if (casus_new(cl, "bench", "load test", "bench", 1, members, (size_t)B.nrecv_devs, B.casus_hex[k]) !=
-		           CASUS_OK) {
+		} else if (casus_new(cl, "bench", "load test", "bench", 1, members, (size_t)B.nrecv_devs,
+		                     B.casus_hex[k]) != CASUS_OK) {
 			die("casus new failed", casus_error(cl));
 		}
 		hex_to_id(B.casus_hex[k], B.casus_id[k]);
@@ -274,7 +285,8 @@ static void setup_casus(void)
 			die("cc_casus_new", NULL);
 		uint64_t from = 0;
 		for (;;) {
-			json_t *req = json_pack("{sssssI}", "type", "commit.fetch", "casus", B.casus_hex[k], "from", (json_int_t)from);
+			json_t *req = json_pack("{sssssI}", "type", "commit.fetch", "casus", B.casus_hex[k], "from",
+			                        (json_int_t)from);
 			json_t *r = casus_raw_request(cl, req);
 			json_decref(req);
 			if (!r || !json_is_true(json_object_get(r, "ok"))) {
@@ -289,7 +301,8 @@ static void setup_casus(void)
 				size_t cl2 = 0;
 				if (proto_get_b64(o, "commit", 1 << 22, &cb, &cl2))
 					die("bad commit", NULL);
-				int rc = cc_casus_apply_commit(B.cs[k], cb, cl2, &B.policy, B.root, (int64_t)time(NULL), NULL);
+				int rc = cc_casus_apply_commit(B.cs[k], cb, cl2, &B.policy, B.root, (int64_t)time(NULL),
+				                               NULL);
 				free(cb);
 				if (rc != CC_OK)
 					die("commit did not verify", cc_strerror(rc));
@@ -460,7 +473,7 @@ static void queue_ctrl(struct bconn *c, json_t *obj)
 	lws_callback_on_writable(c->wsi);
 }
 
-static uint64_t g_msg_budget;   /* messages the rate limiter allows so far (latency modes) */
+static uint64_t g_msg_budget; /* messages the rate limiter allows so far (latency modes) */
 
 static int sender_may_send(struct bconn *c)
 {
@@ -619,7 +632,8 @@ static void on_frame(struct bconn *c, const char *p, size_t n)
 			if (!sl) {
 				/* never guess a message id: a wrong ACK line is a false alarm in the crash test */
 				B.unmatched++;
-				fprintf(stderr, "casus-bench: reply to request %llu that this connection has not in flight\n",
+				fprintf(stderr,
+				        "casus-bench: reply to request %llu that this connection has not in flight\n",
 				        (unsigned long long)id);
 			}
 		}
@@ -673,8 +687,8 @@ static void on_frame(struct bconn *c, const char *p, size_t n)
 			B.dump_after = seq;
 		}
 		if (json_is_true(json_object_get(o, "more"))) {
-			queue_ctrl(c, json_pack("{sIsssssI}", "id", (json_int_t)3, "type", "history", "casus", B.casus_hex[0],
-			                        "after", (json_int_t)B.dump_after));
+			queue_ctrl(c, json_pack("{sIsssssI}", "id", (json_int_t)3, "type", "history", "casus",
+			                        B.casus_hex[0], "after", (json_int_t)B.dump_after));
 		} else {
 			B.dump_done = 1;
 		}
@@ -698,7 +712,8 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	case LWS_CALLBACK_CLIENT_ESTABLISHED:
 		if (c) {
 			c->st = C_HELLO;
-			queue_ctrl(c, json_pack("{sIsssi}", "id", (json_int_t)1, "type", "hello", "version", PROTO_VERSION));
+			queue_ctrl(c, json_pack("{sIsssi}", "id", (json_int_t)1, "type", "hello", "version",
+			                        PROTO_VERSION));
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE:
@@ -753,10 +768,8 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 	return 0;
 }
 
-static const struct lws_protocols protocols[] = {
-	{PROTO_SUBPROTOCOL, cb, 0, 65536, 0, NULL, 256 * 1024},
-	{NULL, NULL, 0, 0, 0, NULL, 0}
-};
+static const struct lws_protocols protocols[] = {{PROTO_SUBPROTOCOL, cb, 0, 65536, 0, NULL, 256 * 1024},
+                                                 {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static void connect_one(struct bconn *c)
 {
@@ -931,8 +944,8 @@ static void latency_report(const char *label)
 			qsort(lat, na, sizeof *lat, cmp_u64);
 			size_t nl_save = nl;
 			nl = na;
-			printf("%s ack latency (post->durable ack, ms): n=%zu p50=%.3f p90=%.3f p99=%.3f max=%.3f\n", label, na,
-			       PCT(0.50), PCT(0.90), PCT(0.99), (double)lat[na - 1] / 1e6);
+			printf("%s ack latency (post->durable ack, ms): n=%zu p50=%.3f p90=%.3f p99=%.3f max=%.3f\n",
+			       label, na, PCT(0.50), PCT(0.90), PCT(0.99), (double)lat[na - 1] / 1e6);
 			nl = nl_save;
 			nl = 0;
 			for (uint64_t i = 0; i < B.nrecvs; i++) {
@@ -1024,8 +1037,8 @@ static int run_load(const char *label, double max_s)
 	g_want_ready = B.nconns;
 	open_conns(first_load, B.nconns, 256);
 	if (B.ready < B.nconns - first_load) {
-		fprintf(stderr, "casus-bench: only %llu of %zu load connections ready (%s)\n", (unsigned long long)B.ready,
-		        B.nconns - first_load, B.last_err);
+		fprintf(stderr, "casus-bench: only %llu of %zu load connections ready (%s)\n",
+		        (unsigned long long)B.ready, B.nconns - first_load, B.last_err);
 		return -1;
 	}
 	struct mstats m0 = get_metrics();
@@ -1047,8 +1060,9 @@ static int run_load(const char *label, double max_s)
 	double el_ack = (double)(t_acked - B.t_load_ns) / 1e9, el_all = (double)(t_end - B.t_load_ns) / 1e9;
 	printf("%s: senders=%u window=%u casus=%u receivers=%d x %u conn, plaintext=%uB\n", label, B.nsenders, B.window,
 	       B.ncasus, B.nrecv_devs, B.recv_conns, B.size);
-	printf("%s: acked=%llu refused=%llu in %.3f s -> %.0f durable msg/s\n", label, (unsigned long long)B.total_acked,
-	       (unsigned long long)B.total_refused, el_ack, (double)B.total_acked / el_ack);
+	printf("%s: acked=%llu refused=%llu in %.3f s -> %.0f durable msg/s\n", label,
+	       (unsigned long long)B.total_acked, (unsigned long long)B.total_refused, el_ack,
+	       (double)B.total_acked / el_ack);
 	printf("%s: deliveries=%llu (expected %llu) in %.3f s -> %.0f deliveries/s\n", label,
 	       (unsigned long long)B.total_pushes, (unsigned long long)g_expect_pushes, el_all,
 	       (double)B.total_pushes / el_all);
@@ -1248,8 +1262,8 @@ int main(int argc, char **argv)
 		printf("connections: %zu of %zu idle connections authenticated in %.2f s (%.0f/s)\n", ready, idle, el,
 		       (double)ready / el);
 		if (B.pid)
-			printf("connections: casusd RSS %ld KiB before, %ld KiB with them (%.1f KiB per connection)\n", rss0,
-			       rss1, ready ? (double)(rss1 - rss0) / (double)ready : 0);
+			printf("connections: casusd RSS %ld KiB before, %ld KiB with them (%.1f KiB per connection)\n",
+			       rss0, rss1, ready ? (double)(rss1 - rss0) / (double)ready : 0);
 		if (ready < idle)
 			printf("connections: WARNING %zu failed (%s)\n", idle - ready, B.last_err);
 	}

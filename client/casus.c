@@ -204,7 +204,8 @@ static int open_client(casus_client **c, int connect)
 			g_offline = 1;
 			casus_set_offline(*c);
 			if (!g_json)
-				fprintf(stderr, "casus: offline (%s); using the local copy on this device\n", casus_error(*c));
+				fprintf(stderr, "casus: offline (%s); using the local copy on this device\n",
+				        casus_error(*c));
 			return 0;
 		}
 		int e = fail_client(*c, rc);
@@ -323,7 +324,8 @@ static int cmd_list(casus_client *c)
 		if (!json_array_size(json_object_get(res, "casus")))
 			printf("You are not a member of any casus yet. Open one with: casus new --title ...\n");
 		json_array_foreach(json_object_get(res, "casus"), i, o) {
-			printf("%s  level %lld %-18s  %3lld unread  %s\n", TC(json_string_value(json_object_get(o, "casus"))),
+			printf("%s  level %lld %-18s  %3lld unread  %s\n",
+			       TC(json_string_value(json_object_get(o, "casus"))),
 			       json_integer_value(json_object_get(o, "level")),
 			       TC(json_string_value(json_object_get(o, "level_name"))),
 			       json_integer_value(json_object_get(o, "unread")),
@@ -332,7 +334,8 @@ static int cmd_list(casus_client *c)
 		json_array_foreach(json_object_get(res, "notices"), i, o) {
 			/* a notice names only the casus and its level (the reason is
 			 * end-to-end encrypted to the members, never in a notice) */
-			printf("notice: casus %s needs you at level %lld\n", TC(json_string_value(json_object_get(o, "casus"))),
+			printf("notice: casus %s needs you at level %lld\n",
+			       TC(json_string_value(json_object_get(o, "casus"))),
 			       json_integer_value(json_object_get(o, "level")));
 		}
 	}
@@ -343,10 +346,11 @@ static int cmd_list(casus_client *c)
 static int cmd_new(casus_client *c, int argc, char **argv)
 {
 	const char *title = opt(argc, argv, "--title"), *purpose = opt(argc, argv, "--purpose"),
-	           *basis = opt(argc, argv, "--basis"), *lvl = opt(argc, argv, "--level");
+		   *basis = opt(argc, argv, "--basis"), *lvl = opt(argc, argv, "--level");
 	if (!title || !purpose || !basis)
-		return report_err(CASUS_E_USAGE, "usage",
-		                  "casus new needs --title, --purpose (why the casus exists) and --basis (legal basis)");
+		return report_err(
+			CASUS_E_USAGE, "usage",
+			"casus new needs --title, --purpose (why the casus exists) and --basis (legal basis)");
 	const char *members[64];
 	size_t n = 0;
 	for (int i = 0; i + 1 < argc && n < 64; i++)
@@ -390,8 +394,8 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 	}
 	if (rc == CASUS_E_QUEUED) {
 		if (g_json) {
-			json_t *o = json_pack("{sbsbsss{ssss}}", "ok", 0, "queued", 1, "id", mid, "error", "code", "queued",
-			                      "message", casus_error(c));
+			json_t *o = json_pack("{sbsbsss{ssss}}", "ok", 0, "queued", 1, "id", mid, "error", "code",
+			                      "queued", "message", casus_error(c));
 			print_json(o);
 			json_decref(o);
 		} else {
@@ -416,7 +420,8 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 	if (!cid)
 		return report_err(CASUS_E_USAGE, "usage", "casus history CASUS");
 	json_t *res = NULL;
-	int rc = casus_history(c, cid, after ? strtoull(after, NULL, 10) : 0, limit ? strtoul(limit, NULL, 10) : 0, &res);
+	int rc = casus_history(c, cid, after ? strtoull(after, NULL, 10) : 0, limit ? strtoul(limit, NULL, 10) : 0,
+	                       &res);
 	if (rc)
 		return fail_client(c, rc);
 	int offline = !casus_is_online(c);
@@ -435,7 +440,8 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 		if (offline) {
 			char when[32];
 			fmt_time((long long)saved, when, sizeof when);
-			printf("== OFFLINE: the local copy on this device, as of %s; newer messages may exist ==\n", when);
+			printf("== OFFLINE: the local copy on this device, as of %s; newer messages may exist ==\n",
+			       when);
 		}
 		size_t i;
 		json_t *o;
@@ -448,10 +454,11 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 			 * cleaned of control characters: no forged lines, no escapes */
 			printf("#%lld %s [%s%s%s] %s (%s, %s)%s\n", json_integer_value(json_object_get(o, "seq")), when,
 			       TC(json_string_value(json_object_get(o, "audience"))),
-			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none") ? " ground=" : "",
+			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none") ? " ground="
+			                                                                                 : "",
 			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none")
-			           ? TC(json_string_value(json_object_get(o, "ground")))
-			           : "",
+			               ? TC(json_string_value(json_object_get(o, "ground")))
+			               : "",
 			       snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
 			       snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
 			       snd ? TC(json_string_value(json_object_get(snd, "org"))) : "?",
@@ -483,12 +490,14 @@ static int cmd_members(casus_client *c, int argc, char **argv)
 		if (g_offline)
 			printf("== OFFLINE: membership as last verified on this device ==\n");
 		printf("level %lld (%s), epoch %lld\n", json_integer_value(json_object_get(res, "level")),
-		       json_string_value(json_object_get(res, "level_name")), json_integer_value(json_object_get(res, "epoch")));
+		       json_string_value(json_object_get(res, "level_name")),
+		       json_integer_value(json_object_get(res, "epoch")));
 		size_t i;
 		json_t *m;
 		json_array_foreach(json_object_get(res, "members"), i, m) {
 			printf("  %-20s %-18s %-30s %s\n", TC(json_string_value(json_object_get(m, "user"))),
-			       TC(json_string_value(json_object_get(m, "role"))), TC(json_string_value(json_object_get(m, "org"))),
+			       TC(json_string_value(json_object_get(m, "role"))),
+			       TC(json_string_value(json_object_get(m, "org"))),
 			       json_is_true(json_object_get(m, "break_glass")) ? "BREAK-GLASS" : "");
 		}
 	}
@@ -530,8 +539,10 @@ static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
 		json_t *d;
 		printf("Member added; keys rotated. The keys were sealed to these devices:\n");
 		json_array_foreach(sealed, i, d)
-			printf("  %s (%s) device %s, pairing code %s\n", TC(json_string_value(json_object_get(d, "user"))),
-			       TC(json_string_value(json_object_get(d, "role"))), json_string_value(json_object_get(d, "device")),
+			printf("  %s (%s) device %s, pairing code %s\n",
+			       TC(json_string_value(json_object_get(d, "user"))),
+			       TC(json_string_value(json_object_get(d, "role"))),
+			       json_string_value(json_object_get(d, "device")),
 			       json_string_value(json_object_get(d, "code")));
 	}
 	json_decref(sealed);
@@ -544,16 +555,19 @@ static int cmd_level(casus_client *c, int argc, char **argv, int up)
 	const char *reason = opt(argc, argv, "--reason");
 	if (!cid || !lvl || !reason)
 		return report_err(CASUS_E_USAGE, "usage",
-		                  up ? "casus escalate CASUS LEVEL --reason TEXT" : "casus deescalate CASUS LEVEL --reason TEXT");
+		                  up ? "casus escalate CASUS LEVEL --reason TEXT"
+		                     : "casus deescalate CASUS LEVEL --reason TEXT");
 	int rc = casus_set_level(c, cid, (uint8_t)atoi(lvl), reason);
 	if (rc)
 		return fail_client(c, rc);
-	return done_ok(up ? "Casus escalated." : "Casus de-escalated; members the level no longer admits were removed.");
+	return done_ok(up ? "Casus escalated."
+	                  : "Casus de-escalated; members the level no longer admits were removed.");
 }
 
 static int cmd_share(casus_client *c, int argc, char **argv)
 {
-	const char *cid = positional(argc, argv, 0), *to = opt(argc, argv, "--to"), *ids = opt(argc, argv, "--messages");
+	const char *cid = positional(argc, argv, 0), *to = opt(argc, argv, "--to"),
+		   *ids = opt(argc, argv, "--messages");
 	if (!cid || !to || !ids)
 		return report_err(CASUS_E_USAGE, "usage",
 		                  "casus share CASUS --to USER --messages ID[,ID...] --ground G --reason R");
@@ -625,8 +639,10 @@ static int cmd_whoami(casus_client *c)
 		fmt_time(json_integer_value(json_object_get(res, "not_before")), nb, sizeof nb);
 		fmt_time(json_integer_value(json_object_get(res, "not_after")), na, sizeof na);
 		printf("%s (%s), %s at %s\n  device %s, certificate valid %s .. %s\n  server %s: %s\n  profile %s\n",
-		       TC(json_string_value(json_object_get(res, "name"))), TC(json_string_value(json_object_get(res, "user"))),
-		       TC(json_string_value(json_object_get(res, "role"))), TC(json_string_value(json_object_get(res, "org"))),
+		       TC(json_string_value(json_object_get(res, "name"))),
+		       TC(json_string_value(json_object_get(res, "user"))),
+		       TC(json_string_value(json_object_get(res, "role"))),
+		       TC(json_string_value(json_object_get(res, "org"))),
 		       json_string_value(json_object_get(res, "device")), nb, na,
 		       json_string_value(json_object_get(res, "server")),
 		       json_is_true(json_object_get(res, "online")) ? "connected" : "OFFLINE",
@@ -663,20 +679,24 @@ static int cmd_outbox(casus_client *c)
 		size_t i;
 		json_t *e;
 		json_array_foreach(json_object_get(res, "delivered"), i, e)
-			printf("delivered: %s in casus %.8s as message %lld\n", json_string_value(json_object_get(e, "id")),
-			       json_string_value(json_object_get(e, "casus")), json_integer_value(json_object_get(e, "seq")));
+			printf("delivered: %s in casus %.8s as message %lld\n",
+			       json_string_value(json_object_get(e, "id")),
+			       json_string_value(json_object_get(e, "casus")),
+			       json_integer_value(json_object_get(e, "seq")));
 		json_array_foreach(json_object_get(res, "pending"), i, e)
 			printf("waiting:   casus %.8s [%s] %.60s\n", TC(json_string_value(json_object_get(e, "casus"))),
 			       TC(json_string_value(json_object_get(e, "audience"))),
-			       json_string_value(json_object_get(e, "text")) ? TC(json_string_value(json_object_get(e, "text")))
-			                                                     : "(does not open)");
+			       json_string_value(json_object_get(e, "text"))
+			               ? TC(json_string_value(json_object_get(e, "text")))
+			               : "(does not open)");
 		json_array_foreach(json_object_get(res, "failed"), i, e)
 			printf("REFUSED:   casus %.8s: %s\n", TC(json_string_value(json_object_get(e, "casus"))),
 			       TC(json_string_value(json_object_get(e, "failed"))));
 		if (!npend && !json_array_size(json_object_get(res, "failed")))
 			printf("The outbox is empty: everything was delivered.\n");
 		else if (npend)
-			printf("%s\n", casus_is_online(c) ? "" : "Offline: waiting messages go out on the next connect.");
+			printf("%s\n",
+			       casus_is_online(c) ? "" : "Offline: waiting messages go out on the next connect.");
 	}
 	json_decref(res);
 	return npend && !casus_is_online(c) ? 7 : 0;
@@ -686,9 +706,10 @@ static int cmd_add_device(casus_client *c, int argc, char **argv)
 {
 	const char *cid = positional(argc, argv, 0);
 	if (!cid)
-		return report_err(CASUS_E_USAGE, "usage",
-		                  "casus add-device CASUS --code CODE (on a device that is already a member; CODE is the "
-		                  "pairing code `casus whoami` shows on the new device)");
+		return report_err(
+			CASUS_E_USAGE, "usage",
+			"casus add-device CASUS --code CODE (on a device that is already a member; CODE is the "
+			"pairing code `casus whoami` shows on the new device)");
 	json_t *res = NULL;
 	int rc = casus_add_device_paired(c, cid, opt(argc, argv, "--code"), &res);
 	if (rc)
@@ -822,9 +843,10 @@ int main(int argc, char **argv)
 		sodium_memzero(g_pass, sizeof g_pass);
 		return rc;
 	}
-	static const char *const known[] = {"list", "new", "post", "history", "members", "add", "remove", "escalate",
-	                                    "deescalate", "rotate", "share", "audit", "open", "watch", "raw",
-	                                    "whoami", "outbox", "add-device", "close", NULL};
+	static const char *const known[] = {"list",   "new",    "post",       "history",    "members",
+	                                    "add",    "remove", "escalate",   "deescalate", "rotate",
+	                                    "share",  "audit",  "open",       "watch",      "raw",
+	                                    "whoami", "outbox", "add-device", "close",      NULL};
 	int ok = 0;
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
@@ -876,7 +898,8 @@ int main(int argc, char **argv)
 		else if (cid && g_json)
 			printf("{\"ok\":true,\"purge_after\":%lld}\n", (long long)purge_after);
 		else if (cid)
-			printf("Casus closed. Its content is purged after %lld (UTC seconds).\n", (long long)purge_after);
+			printf("Casus closed. Its content is purged after %lld (UTC seconds).\n",
+			       (long long)purge_after);
 	} else if (strcmp(cmd, "share") == 0)
 		rc = cmd_share(c, sargc, sargv);
 	else if (strcmp(cmd, "audit") == 0)

@@ -45,21 +45,19 @@ static const char *opt(int argc, char **argv, const char *name)
 static void usage_to(FILE *to)
 {
 	fprintf(to, "usage:\n"
-	                "  casus-admin root-init   --keystore FILE --pub FILE\n"
-	                "  casus-admin certify     --keystore FILE --request REQ --out CERT [--days N] [--role ROLE]\n"
-	                "  casus-admin sign-policy --keystore FILE --policy POLICY.json --out POLICY.bin\n"
-	                "  casus-admin show-policy --policy POLICY.bin --root-pub FILE\n"
-	                "  casus-admin revoke      --keystore FILE --cert CERT [--list OLD.bin] --out NEW.bin\n"
-	                "  casus-admin --help | --version\n"
-	                "Options take --name VALUE or --name=VALUE.\n");
+	            "  casus-admin root-init   --keystore FILE --pub FILE\n"
+	            "  casus-admin certify     --keystore FILE --request REQ --out CERT [--days N] [--role ROLE]\n"
+	            "  casus-admin sign-policy --keystore FILE --policy POLICY.json --out POLICY.bin\n"
+	            "  casus-admin show-policy --policy POLICY.bin --root-pub FILE\n"
+	            "  casus-admin revoke      --keystore FILE --cert CERT [--list OLD.bin] --out NEW.bin\n"
+	            "  casus-admin --help | --version\n"
+	            "Options take --name VALUE or --name=VALUE.\n");
 }
 
 static void usage(void)
 {
 	usage_to(stderr);
 }
-
-
 
 static int pass(const char *prompt)
 {
@@ -112,8 +110,8 @@ static int root_init(int argc, char **argv)
 	int rc = 1;
 	if (pass("New root keystore passphrase: "))
 		return 3;
-	if (cc_root_key_generate(&root) != CC_OK || cc_keystore_new(&ks) != CC_OK || cc_root_key_encode(root, &w) != CC_OK ||
-	    w.err || cc_keystore_put(ks, "root", w.p, w.len) != CC_OK)
+	if (cc_root_key_generate(&root) != CC_OK || cc_keystore_new(&ks) != CC_OK ||
+	    cc_root_key_encode(root, &w) != CC_OK || w.err || cc_keystore_put(ks, "root", w.p, w.len) != CC_OK)
 		goto out;
 	/* the root key deserves the slow Argon2id limits, unless a test asks otherwise */
 	if (!getenv("CASUS_ADMIN_FAST_KDF"))
@@ -145,7 +143,8 @@ out:
 static int certify(int argc, char **argv)
 {
 	const char *ksp = opt(argc, argv, "--keystore"), *reqp = opt(argc, argv, "--request"),
-	           *outp = opt(argc, argv, "--out"), *days = opt(argc, argv, "--days"), *role = opt(argc, argv, "--role");
+		   *outp = opt(argc, argv, "--out"), *days = opt(argc, argv, "--days"),
+		   *role = opt(argc, argv, "--role");
 	if (!ksp || !reqp || !outp) {
 		usage();
 		return 2;
@@ -191,7 +190,8 @@ static int certify(int argc, char **argv)
 
 static int sign_policy(int argc, char **argv)
 {
-	const char *ksp = opt(argc, argv, "--keystore"), *pp = opt(argc, argv, "--policy"), *outp = opt(argc, argv, "--out");
+	const char *ksp = opt(argc, argv, "--keystore"), *pp = opt(argc, argv, "--policy"),
+		   *outp = opt(argc, argv, "--out");
 	if (!ksp || !pp || !outp) {
 		usage();
 		return 2;
@@ -253,8 +253,8 @@ static int show_policy(int argc, char **argv)
 
 static int cmd_revoke(int argc, char **argv)
 {
-	const char *ksp = opt(argc, argv, "--keystore"), *cp = opt(argc, argv, "--cert"), *lp = opt(argc, argv, "--list"),
-	           *outp = opt(argc, argv, "--out");
+	const char *ksp = opt(argc, argv, "--keystore"), *cp = opt(argc, argv, "--cert"),
+		   *lp = opt(argc, argv, "--list"), *outp = opt(argc, argv, "--out");
 	if (!ksp || !cp || !outp) {
 		usage();
 		return 2;

@@ -242,9 +242,9 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 		uint64_t first = v->entries ? v->first_seq : 0;
 		if (json) {
 			json_t *o = json_pack("{sbsbsssIsIsIsIsI}", "ok", 1, "verified", 1, "source", source, "entries",
-			                      (json_int_t)v->entries, "checkpoints", (json_int_t)v->checkpoints, "first_seq",
-			                      (json_int_t)first, "last_seq", (json_int_t)v->last_seq, "unsealed",
-			                      (json_int_t)cc_audit_verifier_unsealed(v));
+			                      (json_int_t)v->entries, "checkpoints", (json_int_t)v->checkpoints,
+			                      "first_seq", (json_int_t)first, "last_seq", (json_int_t)v->last_seq,
+			                      "unsealed", (json_int_t)cc_audit_verifier_unsealed(v));
 			json_object_set_new(o, "anchor_seq", json_integer((json_int_t)(v->first_seq - 1)));
 			json_object_set_new(o, "last_checkpoint", last ? json_string(last) : json_null());
 			if (note)
@@ -259,7 +259,8 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 				printf(", from the anchor at seq %" PRIu64, v->first_seq - 1);
 			printf("\n");
 			if (cc_audit_verifier_unsealed(v))
-				printf("note: the last %" PRIu64 " entries are not sealed by a checkpoint yet (chain only)\n",
+				printf("note: the last %" PRIu64
+				       " entries are not sealed by a checkpoint yet (chain only)\n",
 				       cc_audit_verifier_unsealed(v));
 			if (note)
 				printf("note: %s\n", note);
@@ -337,8 +338,8 @@ static int verify_export(const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], c
 		if (rc == CC_ERR_WRONG_ROOT)
 			snprintf(m, sizeof m, "line %lu: the export names another audit key than the pinned one", line);
 		else
-			snprintf(m, sizeof m, "line %lu: not a valid casus-audit line (%s): edited or damaged export", line,
-			         cc_strerror(rc));
+			snprintf(m, sizeof m, "line %lu: not a valid casus-audit line (%s): edited or damaged export",
+			         line, cc_strerror(rc));
 		if (json) {
 			json_t *o = json_pack("{sbsbsssssIs{ssss}}", "ok", 0, "verified", 0, "source", path, "fault",
 			                      rc == CC_ERR_WRONG_ROOT ? "wrong_key" : "unreadable_line", "line",
@@ -438,8 +439,8 @@ struct trail {
 	int has_anchor;
 	cc_audit_checkpoint anchor;
 	uint8_t server_pk[CC_SIGN_PK_BYTES];
-	int full;                 /* the whole trail was fetched (fg) */
-	int verified;             /* chain and checkpoints verified */
+	int full;     /* the whole trail was fetched (fg) */
+	int verified; /* chain and checkpoints verified */
 	int key_pinned;
 	cc_audit_verifier v;
 };
@@ -448,7 +449,7 @@ struct filter {
 	int have_casus;
 	uint8_t casus[16];
 	const char *user;
-	int64_t from_ms, to_ms;   /* [from, to); to 0 = open */
+	int64_t from_ms, to_ms; /* [from, to); to 0 = open */
 };
 
 static void trail_free(struct trail *t)
@@ -615,8 +616,14 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 	}
 	json_decref(pages);
 	if (rc < 0)
-		return fail_msg(json, rc == -4 ? 4 : rc == -5 || rc == -6 ? EXIT_FAULT : 1,
-		                rc == -4 ? "network" : rc == -5 ? "audit_fault" : ecode, err);
+		return fail_msg(json,
+		                rc == -4               ? 4
+		                : rc == -5 || rc == -6 ? EXIT_FAULT
+		                                       : 1,
+		                rc == -4   ? "network"
+		                : rc == -5 ? "audit_fault"
+		                           : ecode,
+		                err);
 	const uint8_t *pk = t->server_pk;
 	if (pr == 1) {
 		t->key_pinned = 1;
@@ -781,10 +788,14 @@ static int cmd_query(casus_client *c, int argc, char **argv, int json)
 		size_t i;
 		json_t *e;
 		json_array_foreach(arr, i, e) {
-			printf("%6lld %s %-16s %-8s %-10s %-16s %s\n", (long long)json_integer_value(json_object_get(e, "seq")),
-			       json_string_value(json_object_get(e, "time")), json_string_value(json_object_get(e, "event")),
-			       json_string_value(json_object_get(e, "outcome")), json_string_value(json_object_get(e, "user")),
-			       json_string_value(json_object_get(e, "role")), json_string_value(json_object_get(e, "object")));
+			printf("%6lld %s %-16s %-8s %-10s %-16s %s\n",
+			       (long long)json_integer_value(json_object_get(e, "seq")),
+			       json_string_value(json_object_get(e, "time")),
+			       json_string_value(json_object_get(e, "event")),
+			       json_string_value(json_object_get(e, "outcome")),
+			       json_string_value(json_object_get(e, "user")),
+			       json_string_value(json_object_get(e, "role")),
+			       json_string_value(json_object_get(e, "object")));
 		}
 		json_decref(arr);
 		verified_line(&t);
@@ -853,7 +864,8 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 		 * anchor, verifiable with `casus audit verify`. Filtered: the
 		 * matching entries only, for reading (verification reports a gap). */
 		const uint8_t *pk = t.server_pk;
-		err |= put_line(out, cc_audit_export_header(pk, now_ms(), (!filtered && t.has_anchor) ? &t.anchor : NULL));
+		err |= put_line(out,
+		                cc_audit_export_header(pk, now_ms(), (!filtered && t.has_anchor) ? &t.anchor : NULL));
 		size_t j = 0;
 		for (size_t i = 0; i < t.n && !err; i++) {
 			while (!filtered && j < t.ncp && t.cp[j].seq < t.r[i].e.seq) {
@@ -876,8 +888,8 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 		return fail_msg(json, 1, "io", "writing the export failed");
 	}
 	if (json) {
-		json_t *o = json_pack("{sbsssssIsIsb}", "ok", 1, "out", outp, "format", csv ? "csv" : "jsonl", "entries",
-		                      (json_int_t)n, "checkpoints", (json_int_t)ncp, "filtered", filtered);
+		json_t *o = json_pack("{sbsssssIsIsb}", "ok", 1, "out", outp, "format", csv ? "csv" : "jsonl",
+		                      "entries", (json_int_t)n, "checkpoints", (json_int_t)ncp, "filtered", filtered);
 		verified_fields(o, &t);
 		print_json(o);
 		json_decref(o);

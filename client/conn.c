@@ -22,7 +22,7 @@ struct conn {
 	int closed;
 	char reason[160];
 	struct frame *out_head, *out_tail;
-	json_t *inbox;    /* responses and pushes, in arrival order */
+	json_t *inbox; /* responses and pushes, in arrival order */
 	unsigned char *rx;
 	size_t rxlen, rxcap;
 	uint64_t next_id;
@@ -57,8 +57,9 @@ static int cb_client(struct lws *wsi, enum lws_callback_reasons reason, void *us
 	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 		if (len >= 2) {
 			const unsigned char *p = in;
-			snprintf(c->reason, sizeof c->reason, "closed by server (%u): %.*s", (unsigned)(p[0] << 8 | p[1]),
-			         (int)(len - 2 > 120 ? 120 : len - 2), (const char *)p + 2);
+			snprintf(c->reason, sizeof c->reason, "closed by server (%u): %.*s",
+			         (unsigned)(p[0] << 8 | p[1]), (int)(len - 2 > 120 ? 120 : len - 2),
+			         (const char *)p + 2);
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_RECEIVE: {
@@ -116,10 +117,9 @@ static int cb_client(struct lws *wsi, enum lws_callback_reasons reason, void *us
 	return 0;
 }
 
-static const struct lws_protocols client_protocols[] = {
-	{PROTO_SUBPROTOCOL, cb_client, 0, 65536, 0, NULL, PROTO_MAX_FRAME + 1024},
-	{NULL, NULL, 0, 0, 0, NULL, 0}
-};
+static const struct lws_protocols client_protocols[] = {{PROTO_SUBPROTOCOL, cb_client, 0, 65536, 0, NULL,
+                                                         PROTO_MAX_FRAME + 1024},
+                                                        {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static void wake_cb(lws_sorted_usec_list_t *sul)
 {

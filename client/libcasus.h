@@ -60,14 +60,14 @@ enum casus_rc {
 typedef struct casus_client casus_client;
 
 struct casus_init_opts {
-	const char *dir;        /* profile folder (created, mode 0700) */
-	const char *server;     /* wss://host:port */
-	const char *root_hex;   /* deployment root public key, 64 hex digits */
-	const char *ca_file;    /* PEM CA for the server's TLS certificate (may be NULL) */
-	const char *user;       /* user id, e.g. "cm.jansen" */
-	const char *name;       /* display name */
-	const char *org;        /* organisation */
-	const char *role;       /* requested role */
+	const char *dir;      /* profile folder (created, mode 0700) */
+	const char *server;   /* wss://host:port */
+	const char *root_hex; /* deployment root public key, 64 hex digits */
+	const char *ca_file;  /* PEM CA for the server's TLS certificate (may be NULL) */
+	const char *user;     /* user id, e.g. "cm.jansen" */
+	const char *name;     /* display name */
+	const char *org;      /* organisation */
+	const char *role;     /* requested role */
 	const char *pass;
 	size_t passlen;
 };
@@ -79,8 +79,7 @@ int casus_profile_install_cert(const char *dir, const char *pass, size_t passlen
                                size_t errlen);
 
 /* Open a profile (runs Argon2id once to open the keystore). No network. */
-int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err,
-                      size_t errlen);
+int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err, size_t errlen);
 /* Writes the caches, closes the connection, wipes every key. NULL-safe. */
 void casus_client_free(casus_client *c);
 /* Connect, authenticate, fetch/verify the policy; then deliver the outbox and

@@ -22,7 +22,8 @@ int casus_audit_query(casus_client *c, json_t *query, json_t **out)
 		uint8_t *eb = NULL;
 		size_t el = 0;
 		cc_audit_entry e;
-		if (proto_get_b64(o, "entry", CC_AUDIT_ENTRY_MAX, &eb, &el) || cc_audit_entry_decode(eb, el, &e) != CC_OK) {
+		if (proto_get_b64(o, "entry", CC_AUDIT_ENTRY_MAX, &eb, &el) ||
+		    cc_audit_entry_decode(eb, el, &e) != CC_OK) {
 			free(eb);
 			continue;
 		}
@@ -58,7 +59,8 @@ int casus_audit_query(casus_client *c, json_t *query, json_t **out)
 		json_object_set_new(x, "error", json_string(e.error));
 		json_array_append_new(entries, x);
 	}
-	json_t *res = json_pack("{soso}", "entries", entries, "more", json_boolean(json_is_true(json_object_get(r, "more"))));
+	json_t *res =
+		json_pack("{soso}", "entries", entries, "more", json_boolean(json_is_true(json_object_get(r, "more"))));
 	json_object_set(res, "raw", r);
 	json_decref(r);
 	*out = res;

@@ -78,9 +78,9 @@ void lc_cache_save(casus_client *c, struct loaded *L)
 	char path[1024], bind[80];
 	if (!c->cache_key || !L->next_epoch)
 		return;
-	json_t *o = json_pack("{sisssIsIsOsOso}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "upto",
-	                      (json_int_t)L->upto, "commits", L->commits, "hist", L->hist, "core",
-	                      ccore_casus_save(L->k));
+	json_t *o =
+		json_pack("{sisssIsIsOsOso}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "upto",
+	                  (json_int_t)L->upto, "commits", L->commits, "hist", L->hist, "core", ccore_casus_save(L->k));
 	size_t n = 0;
 	char *text = o ? lc_dump_wipeable(o, &n) : NULL;
 	json_decref(o);
@@ -216,7 +216,6 @@ int lc_load_casus_local(casus_client *c, const char *hex, struct loaded **out)
 	return *out != NULL;
 }
 
-
 /* Another device of this user and role was in the chain, and this device
  * holds no key of the first epoch: keys may wait in a transfer. */
 static int needs_transfer(const casus_client *c, const struct loaded *L)
@@ -245,8 +244,10 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 		return rc;
 	if (!c->have_policy)
 		return casus_is_online(c) ? lc_fail(c, CASUS_E_VERIFY, "no verified policy yet")
-		                          : lc_fail(c, CASUS_E_NETWORK, "cannot reach the server and there is no local copy of "
-		                                                     "casus %s on this device", hex);
+		                          : lc_fail(c, CASUS_E_NETWORK,
+		                                    "cannot reach the server and there is no local copy of "
+		                                    "casus %s on this device",
+		                                    hex);
 	struct loaded *L = get_loaded(c, hex);
 	if (!L)
 		return lc_fail(c, CASUS_E_INTERNAL, "too many casus open at once");
@@ -255,13 +256,15 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 			*out = L; /* the local copy: verified when it was loaded */
 			return CASUS_OK;
 		}
-		return lc_fail(c, CASUS_E_NETWORK, "cannot reach the server and there is no local copy of casus %s", hex);
+		return lc_fail(c, CASUS_E_NETWORK, "cannot reach the server and there is no local copy of casus %s",
+		               hex);
 	}
 	ccore_pager pg = {0};
 	const int64_t now = (int64_t)time(NULL);
 	for (;;) {
 		json_t *r = NULL;
-		json_t *req = json_pack("{sssssI}", "type", "commit.fetch", "casus", hex, "from", (json_int_t)L->next_epoch);
+		json_t *req =
+			json_pack("{sssssI}", "type", "commit.fetch", "casus", hex, "from", (json_int_t)L->next_epoch);
 		if ((rc = lc_request(c, req, &r))) {
 			if ((rc == CASUS_E_NOT_FOUND || (rc == CASUS_E_SERVER && strcmp(c->code, "forbidden") == 0)) &&
 			    ccore_unverified_removal(L->k) != CCORE_OK)
@@ -276,11 +279,12 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 			uint8_t *cb = NULL;
 			size_t cl = 0;
 			uint64_t ep = 0;
-			if (proto_get_u64(o, "epoch", UINT32_MAX, &ep) || proto_get_b64(o, "commit", CC_COMMIT_MAX_BYTES, &cb, &cl)) {
+			if (proto_get_u64(o, "epoch", UINT32_MAX, &ep) ||
+			    proto_get_b64(o, "commit", CC_COMMIT_MAX_BYTES, &cb, &cl)) {
 				free(cb);
 				json_decref(r);
 				return lc_fail(c, CASUS_E_VERIFY, "the server sent a broken commit chain (epoch %llu)",
-				            (unsigned long long)L->next_epoch);
+				               (unsigned long long)L->next_epoch);
 			}
 			/* the core decides: bound to this casus, continuing the verified
 			 * copy, not dated ahead, the head also valid at this device's time */
@@ -370,4 +374,3 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 	*out = L;
 	return CASUS_OK;
 }
-

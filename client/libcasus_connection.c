@@ -102,7 +102,6 @@ static int fetch_revlist(casus_client *c)
 	return crc == CCORE_OK ? CASUS_OK : lc_core_fail(c, crc);
 }
 
-
 int casus_is_online(const casus_client *c)
 {
 	return c->conn && conn_is_open(c->conn);
@@ -154,4 +153,3 @@ int casus_client_connect(casus_client *c)
 	lc_clear_err(c);
 	return CASUS_OK;
 }
-

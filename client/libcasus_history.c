@@ -36,9 +36,9 @@ json_t *lc_decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uin
 	json_object_set_new(o, "id", json_string(mid));
 	json_object_set_new(o, "time", json_integer((json_int_t)m.h.time));
 	json_object_set_new(o, "epoch", json_integer((json_int_t)m.h.epoch));
-	json_object_set_new(o, "audience", json_string(m.h.audience < c->policy.naudiences
-	                                                   ? c->policy.audiences[m.h.audience].name
-	                                                   : "?"));
+	json_object_set_new(o, "audience",
+	                    json_string(m.h.audience < c->policy.naudiences ? c->policy.audiences[m.h.audience].name
+	                                                                    : "?"));
 	const char *gn = cc_ground_name(m.h.ground);
 	json_object_set_new(o, "ground", json_string(gn ? gn : "?"));
 	const cc_cert *sc = lc_known_cert(L, m.h.sender);
@@ -152,8 +152,8 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 	}
 	for (;;) {
 		json_t *r = NULL;
-		json_t *req = json_pack("{sssssIsI}", "type", "history", "casus", casus_hex, "after", (json_int_t)cursor,
-		                        "limit", (json_int_t)(limit ? limit : 500));
+		json_t *req = json_pack("{sssssIsI}", "type", "history", "casus", casus_hex, "after",
+		                        (json_int_t)cursor, "limit", (json_int_t)(limit ? limit : 500));
 		if ((rc = lc_request(c, req, &r))) {
 			json_decref(res);
 			return rc;
@@ -164,7 +164,8 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			uint64_t seq = 0;
 			uint8_t *mb = NULL;
 			size_t ml = 0;
-			if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq) || proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml)) {
+			if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq) ||
+			    proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml)) {
 				free(mb);
 				continue;
 			}
@@ -200,8 +201,9 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 	}
 	if (last) {
 		json_t *r = NULL;
-		if (lc_request(c, json_pack("{sssssI}", "type", "casus.read", "casus", casus_hex, "seq", (json_int_t)last), &r) ==
-		    CASUS_OK)
+		if (lc_request(c,
+		               json_pack("{sssssI}", "type", "casus.read", "casus", casus_hex, "seq", (json_int_t)last),
+		               &r) == CASUS_OK)
 			json_decref(r);
 		lc_clear_err(c);
 	}
@@ -228,4 +230,3 @@ int casus_cache_info(casus_client *c, const char *casus_hex, json_t **out)
 	*out = json_pack("{sbsI}", "cached", 1, "saved", (json_int_t)sb.st_mtime);
 	return CASUS_OK;
 }
-

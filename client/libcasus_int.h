@@ -78,15 +78,15 @@
 
 struct loaded {
 	char hex[33];
-	ccore_casus *k;               /* the core's verified view of this casus */
-	uint64_t next_epoch;          /* next commit epoch to fetch */
-	json_t *granted;              /* messages received through grants: [{seq,msg}] */
-	json_t *commits;              /* every verified commit (base64), epoch order: for the cache */
-	json_t *hist;                 /* verified entries this device decrypted, seq order: for the cache */
-	uint64_t upto;                /* hist holds every message this device can read up to here */
-	int dirty;                    /* hist or commits changed since the cache was written */
-	uint64_t saved_ms;            /* when the cache was last written (monotonic) */
-	int xfer_checked;             /* key transfers fetched in this process */
+	ccore_casus *k;      /* the core's verified view of this casus */
+	uint64_t next_epoch; /* next commit epoch to fetch */
+	json_t *granted;     /* messages received through grants: [{seq,msg}] */
+	json_t *commits;     /* every verified commit (base64), epoch order: for the cache */
+	json_t *hist;        /* verified entries this device decrypted, seq order: for the cache */
+	uint64_t upto;       /* hist holds every message this device can read up to here */
+	int dirty;           /* hist or commits changed since the cache was written */
+	uint64_t saved_ms;   /* when the cache was last written (monotonic) */
+	int xfer_checked;    /* key transfers fetched in this process */
 };
 
 /* A casus whose live stream is followed (casus_track): the messages already
@@ -107,8 +107,8 @@ struct casus_client {
 	cc_device_keys *keys;
 	cc_cert cert;
 	int have_cert;
-	ccore *core;                  /* every trust decision (client/core/ccore.h) */
-	cc_policy policy;             /* copy of the core's verified policy */
+	ccore *core;      /* every trust decision (client/core/ccore.h) */
+	cc_policy policy; /* copy of the core's verified policy */
 	int have_policy;
 	struct conn *conn;
 	char err[512];
@@ -116,19 +116,19 @@ struct casus_client {
 	uint64_t counter_floor;
 	struct loaded cache[CASUS_CACHE_MAX];
 	size_t ncache;
-	uint8_t *cache_key;           /* sodium_malloc: seals cache and outbox files */
+	uint8_t *cache_key; /* sodium_malloc: seals cache and outbox files */
 	char devhex[33];
 	struct tracked track[CASUS_CACHE_MAX];
 	size_t ntrack;
-	json_t *pending;              /* events for casus_next_event (resumed messages, state) */
-	json_t *delivered;            /* outbox entries delivered since open: [{id,casus,seq}] */
+	json_t *pending;   /* events for casus_next_event (resumed messages, state) */
+	json_t *delivered; /* outbox entries delivered since open: [{id,casus,seq}] */
 	uint64_t next_retry_ms;
 	unsigned backoff_ms;
 	int ever_connected;
 	int offline_reported;
 	int last_ok_online;
-	int building;                 /* a commit is being built: a withheld earlier one does not block */
-	int refused;                  /* first verdict of the core on a message since reset (0: none) */
+	int building; /* a commit is being built: a withheld earlier one does not block */
+	int refused;  /* first verdict of the core on a message since reset (0: none) */
 	char refused_msg[512];
 };
 
@@ -152,7 +152,7 @@ uint64_t lc_mono_ms(void);
 int lc_parse_casus(casus_client *c, const char *hex, uint8_t id[16]);
 void lc_path_in(char *out, size_t cap, const char *dir, const char *name);
 int lc_queue_post(casus_client *c, const char *hex, const char *audience, const char *ground, const char *kind,
-                      const char *text, uint64_t *seq, char msgid_hex[33]);
+                  const char *text, uint64_t *seq, char msgid_hex[33]);
 int lc_request(casus_client *c, json_t *req, json_t **resp);
 void lc_resume_tracked(casus_client *c);
 void lc_track_mark(casus_client *c, const char *hex, uint64_t seq);

@@ -56,7 +56,8 @@ int casus_my_audiences(casus_client *c, const char *casus_hex, json_t **out)
 		if (!cc_casus_has_epoch_key(ccore_cc(L->k), st->epoch, a))
 			continue;
 		json_array_append_new(arr, json_pack("{sssb}", "name", c->policy.audiences[a].name, "ground_required",
-		                                     role >= 0 && cc_policy_ground_required(&c->policy, a, role, st->level)));
+		                                     role >= 0 && cc_policy_ground_required(&c->policy, a, role,
+		                                                                            st->level)));
 	}
 	*out = arr;
 	return CASUS_OK;
@@ -132,9 +133,9 @@ int casus_latest_seq(casus_client *c, const char *casus_hex, uint64_t *seq)
 	*seq = 0;
 	json_t *r = NULL;
 	int rc = lc_request(c,
-	                 json_pack("{sssssIsi}", "type", "history", "casus", casus_hex, "before",
-	                           (json_int_t)(UINT64_MAX >> 12), "limit", 1),
-	                 &r);
+	                    json_pack("{sssssIsi}", "type", "history", "casus", casus_hex, "before",
+	                              (json_int_t)(UINT64_MAX >> 12), "limit", 1),
+	                    &r);
 	if (rc)
 		return rc;
 	json_t *m = json_array_get(json_object_get(r, "messages"), 0);
@@ -158,16 +159,16 @@ void lc_resume_tracked(casus_client *c)
 			uint64_t before = L->next_epoch;
 			struct loaded *L2;
 			if (lc_load_casus(c, t->hex, &L2) == CASUS_OK && L2->next_epoch != before)
-				json_array_append_new(c->pending,
-				                      json_pack("{sssssb}", "push", "commit", "casus", t->hex, "resumed", 1));
+				json_array_append_new(c->pending, json_pack("{sssssb}", "push", "commit", "casus",
+				                                            t->hex, "resumed", 1));
 		}
 		uint64_t cursor = t->last;
 		for (int pages = 0; pages < 100; pages++) {
 			json_t *r = NULL;
 			if (lc_request(c,
-			            json_pack("{sssssIsi}", "type", "history", "casus", t->hex, "after", (json_int_t)cursor,
-			                      "limit", 500),
-			            &r) != CASUS_OK)
+			               json_pack("{sssssIsi}", "type", "history", "casus", t->hex, "after",
+			                         (json_int_t)cursor, "limit", 500),
+			               &r) != CASUS_OK)
 				break;
 			size_t i;
 			json_t *o;
@@ -176,8 +177,8 @@ void lc_resume_tracked(casus_client *c)
 				if (proto_get_u64(o, "seq", UINT64_MAX >> 12, &seq))
 					continue;
 				cursor = seq;
-				json_t *p = json_pack("{sssssIsOsb}", "push", "msg", "casus", t->hex, "seq", (json_int_t)seq, "msg",
-				                      json_object_get(o, "msg"), "resumed", 1);
+				json_t *p = json_pack("{sssssIsOsb}", "push", "msg", "casus", t->hex, "seq",
+				                      (json_int_t)seq, "msg", json_object_get(o, "msg"), "resumed", 1);
 				if (p)
 					json_array_append_new(c->pending, p);
 			}
@@ -276,8 +277,8 @@ json_t *casus_next_event(casus_client *c, int timeout_ms)
 			if (rc != CASUS_E_NETWORK) {
 				/* authentication or verification refused: not a network blip */
 				c->next_retry_ms = lc_mono_ms() + BACKOFF_MAX_MS;
-				return json_pack("{sssssssi}", "push", "connection", "state", "refused", "message", c->err,
-				                 "retry_in_ms", (int)BACKOFF_MAX_MS);
+				return json_pack("{sssssssi}", "push", "connection", "state", "refused", "message",
+				                 c->err, "retry_in_ms", (int)BACKOFF_MAX_MS);
 			}
 			unsigned b = c->backoff_ms;
 			c->backoff_ms = b * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : b * 2;
@@ -315,4 +316,3 @@ void casus_set_offline(casus_client *c)
 	/* after a failed first connect: casus_next_event retries on its own */
 	c->next_retry_ms = lc_mono_ms() + c->backoff_ms;
 }
-

@@ -14,7 +14,8 @@ int casus_list(casus_client *c, json_t **out)
 	int rc = lc_request(c, json_pack("{ss}", "type", "casus.list"), &r);
 	if (rc)
 		return rc;
-	json_t *res = json_pack("{sOsO}", "casus", json_object_get(r, "casus"), "notices", json_object_get(r, "notices"));
+	json_t *res =
+		json_pack("{sOsO}", "casus", json_object_get(r, "casus"), "notices", json_object_get(r, "notices"));
 	json_decref(r);
 	*out = res;
 	return CASUS_OK;
@@ -46,8 +47,8 @@ static int lookup_user(casus_client *c, const char *user, cc_cert **certs, size_
 		 * certificate (root, validity now, revocation list); the directory
 		 * lists only current devices, so a revoked one is a hostile answer */
 		int crc = proto_get_b64(o, "cert", CC_CERT_MAX, &cb, &cl) == 0
-		              ? ccore_dir_cert(c->core, cb, cl, user, (int64_t)time(NULL), &ct)
-		              : CCORE_E_INVALID;
+		                  ? ccore_dir_cert(c->core, cb, cl, user, (int64_t)time(NULL), &ct)
+		                  : CCORE_E_INVALID;
 		if (crc == CCORE_OK)
 			arr[(*n)++] = ct;
 		else if (crc == CCORE_E_REVOKED && bad == CCORE_OK)
@@ -59,10 +60,11 @@ static int lookup_user(casus_client *c, const char *user, cc_cert **certs, size_
 		free(arr);
 		*n = 0;
 		snprintf(c->code, sizeof c->code, "revoked");
-		return lc_fail(c, CASUS_E_VERIFY,
-		            "Ingetrokken apparaat in de adreslijst. The directory lists a revoked device of %s: refused, "
-		            "nothing is sealed to it",
-		            user);
+		return lc_fail(
+			c, CASUS_E_VERIFY,
+			"Ingetrokken apparaat in de adreslijst. The directory lists a revoked device of %s: refused, "
+			"nothing is sealed to it",
+			user);
 	}
 	if (!*n) {
 		free(arr);
@@ -80,7 +82,6 @@ int lc_aud_default(casus_client *c, const cc_chain_state *st)
 			return a;
 	return -1;
 }
-
 
 int casus_new(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
               const char *const *members, size_t nmembers, char casus_hex[33])
@@ -139,7 +140,10 @@ int casus_new_retention(casus_client *c, const char *title, const char *purpose,
 	uint8_t id[16];
 	cc_commit_new_casus_id(id);
 	ccore_casus *fresh = NULL;
-	cc_commit_change chg = {.type = CC_COMMIT_CREATE, .level = level ? level : 1, .add = all, .nadd = nall,
+	cc_commit_change chg = {.type = CC_COMMIT_CREATE,
+	                        .level = level ? level : 1,
+	                        .add = all,
+	                        .nadd = nall,
 	                        .reason = "casus opened"};
 	memcpy(chg.casus_id, id, sizeof id);
 	int crc = ccore_casus_new(c->core, id, &fresh);
@@ -147,8 +151,9 @@ int casus_new_retention(casus_client *c, const char *title, const char *purpose,
 		crc = ccore_build(fresh, &chg, (int64_t)time(NULL), &w);
 	ccore_casus_free(fresh);
 	if (crc != CCORE_OK || w.err) {
-		rc = crc == CCORE_E_FORBIDDEN ? lc_fail(c, CASUS_E_USAGE, "cannot open the casus: %s", ccore_message(c->core))
-		                              : lc_core_fail(c, crc ? crc : CCORE_E_NOMEM);
+		rc = crc == CCORE_E_FORBIDDEN
+		             ? lc_fail(c, CASUS_E_USAGE, "cannot open the casus: %s", ccore_message(c->core))
+		             : lc_core_fail(c, crc ? crc : CCORE_E_NOMEM);
 		goto out;
 	}
 	json_t *req = json_pack("{ssssss}", "type", "casus.create", "purpose", purpose, "basis", basis);
@@ -167,7 +172,8 @@ int casus_new_retention(casus_client *c, const char *title, const char *purpose,
 		/* the title travels encrypted, like every other content */
 		int aud = lc_aud_default(c, ccore_chain(L->k));
 		if (aud >= 0)
-			rc = lc_queue_post(c, casus_hex, c->policy.audiences[aud].name, NULL, "title", title, NULL, NULL);
+			rc = lc_queue_post(c, casus_hex, c->policy.audiences[aud].name, NULL, "title", title, NULL,
+			                   NULL);
 	}
 out:
 	cc_w_free(&w);
@@ -197,7 +203,8 @@ int casus_members(casus_client *c, const char *casus_hex, json_t **out)
 		json_object_set_new(m, "audiences", auds);
 		json_array_append_new(members, m);
 	}
-	const char *lname = st->level >= 1 && st->level <= c->policy.nlevels ? c->policy.levels[st->level - 1].name : "";
+	const char *lname =
+		st->level >= 1 && st->level <= c->policy.nlevels ? c->policy.levels[st->level - 1].name : "";
 	*out = json_pack("{sisssIso}", "level", st->level, "level_name", lname, "epoch", (json_int_t)st->epoch,
 	                 "members", members);
 	return CASUS_OK;
@@ -273,7 +280,8 @@ static int core_build(casus_client *c, struct loaded *L, const cc_commit_change 
 	int crc = ccore_build(L->k, chg, (int64_t)time(NULL), w);
 	if (crc == CCORE_E_FORBIDDEN) {
 		snprintf(c->code, sizeof c->code, "forbidden");
-		return lc_fail(c, CASUS_E_USAGE, "the policy does not allow this for your role (%s)", ccore_message(c->core));
+		return lc_fail(c, CASUS_E_USAGE, "the policy does not allow this for your role (%s)",
+		               ccore_message(c->core));
 	}
 	return crc == CCORE_OK ? CASUS_OK : lc_core_fail(c, crc);
 }
@@ -337,7 +345,9 @@ static int build_add(casus_client *c, struct loaded *L, const void *arg, cc_wbuf
 		free(certs);
 		return lc_fail(c, CASUS_E_USAGE, "%s is already a member", a->user);
 	}
-	cc_commit_change chg = {.type = a->bg_reason ? CC_COMMIT_BREAK_GLASS : CC_COMMIT_ADD, .add = certs, .nadd = k,
+	cc_commit_change chg = {.type = a->bg_reason ? CC_COMMIT_BREAK_GLASS : CC_COMMIT_ADD,
+	                        .add = certs,
+	                        .nadd = k,
 	                        .reason = a->bg_reason ? a->bg_reason : "member added"};
 	rc = core_build(c, L, &chg, w);
 	if (rc == CASUS_OK && a->sealed) {
@@ -395,7 +405,9 @@ static int build_remove(casus_client *c, struct loaded *L, const void *arg, cc_w
 		free(ids);
 		return lc_fail(c, CASUS_E_NOT_FOUND, "%s is not a member of this casus", a->user);
 	}
-	cc_commit_change chg = {.type = CC_COMMIT_REMOVE, .remove = (const uint8_t(*)[16])ids, .nremove = n,
+	cc_commit_change chg = {.type = CC_COMMIT_REMOVE,
+	                        .remove = (const uint8_t(*)[16])ids,
+	                        .nremove = n,
 	                        .reason = a->reason ? a->reason : "member removed"};
 	int rc = core_build(c, L, &chg, w);
 	free(ids);
@@ -421,7 +433,8 @@ static int build_level(casus_client *c, struct loaded *L, const void *arg, cc_wb
 	if (a->level == st->level)
 		return lc_fail(c, CASUS_E_USAGE, "the casus is at level %u already", a->level);
 	cc_commit_change chg = {.type = a->level > st->level ? CC_COMMIT_ESCALATE : CC_COMMIT_DEESCALATE,
-	                        .level = a->level, .reason = a->reason};
+	                        .level = a->level,
+	                        .reason = a->reason};
 	return core_build(c, L, &chg, w);
 }
 
@@ -480,9 +493,10 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 	ccore_pager pg = {0};
 	while (found < n && rc == CASUS_OK) {
 		json_t *r = NULL;
-		rc = lc_request(c, json_pack("{sssssIsi}", "type", "history", "casus", casus_hex, "after", (json_int_t)cursor,
-		                          "limit", 500),
-		             &r);
+		rc = lc_request(c,
+		                json_pack("{sssssIsi}", "type", "history", "casus", casus_hex, "after",
+		                          (json_int_t)cursor, "limit", 500),
+		                &r);
 		if (rc)
 			break;
 		size_t i, got = 0;
@@ -523,12 +537,14 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 	}
 	json_decref(hist);
 	if (rc == CASUS_OK && found < n)
-		rc = lc_fail(c, CASUS_E_NOT_FOUND, "%zu of the %zu messages are not in the history you can read", n - found, n);
+		rc = lc_fail(c, CASUS_E_NOT_FOUND, "%zu of the %zu messages are not in the history you can read",
+		             n - found, n);
 	if (rc == CASUS_OK) {
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc = cc_casus_grant(ccore_cc(L->k), &c->policy, (const uint8_t(*)[16])grantees, ng, (const uint8_t *const *)msgs,
-		                         lens, n, (uint8_t)g, reason, (int64_t)time(NULL), &w);
+		int crc = cc_casus_grant(ccore_cc(L->k), &c->policy, (const uint8_t(*)[16])grantees, ng,
+		                         (const uint8_t *const *)msgs, lens, n, (uint8_t)g, reason, (int64_t)time(NULL),
+		                         &w);
 		if (crc != CC_OK || w.err) {
 			rc = crc == CC_ERR_FORBIDDEN ? build_err(c, crc)
 			                             : lc_fail(c, CASUS_E_VERIFY, "cannot share: %s", cc_strerror(crc));
@@ -599,7 +615,8 @@ static int build_add_own(casus_client *c, struct loaded *L, const void *arg, cc_
 	 * the directory lists */
 	size_t k = 0, candidates = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (cc_chain_find(ccore_chain(L->k), certs[i].device_id) >= 0 || strcmp(certs[i].role, c->cert.role) != 0)
+		if (cc_chain_find(ccore_chain(L->k), certs[i].device_id) >= 0 ||
+		    strcmp(certs[i].role, c->cert.role) != 0)
 			continue;
 		candidates++;
 		char code[20];
@@ -631,12 +648,13 @@ int casus_add_device_paired(casus_client *c, const char *casus_hex, const char *
 	int rc = commit_with_rebase(c, casus_hex, build_add_own, &a);
 	if (rc == CASUS_E_NOT_FOUND && !c->err[0] && a.unpaired) {
 		snprintf(c->code, sizeof c->code, "pairing");
-		return lc_fail(c, CASUS_E_USAGE,
-		            code ? "Geen apparaat met deze koppelcode. No new device of yours shows the pairing code %s: "
-		                   "check `casus whoami` on the new device"
-		                 : "Koppelcode nodig. Give the pairing code of the new device: casus add-device CASUS "
-		                   "--code CODE (the new device shows it with `casus whoami`)%s",
-		            code ? code : "");
+		return lc_fail(
+			c, CASUS_E_USAGE,
+			code ? "Geen apparaat met deze koppelcode. No new device of yours shows the pairing code %s: "
+			       "check `casus whoami` on the new device"
+			     : "Koppelcode nodig. Give the pairing code of the new device: casus add-device CASUS "
+			       "--code CODE (the new device shows it with `casus whoami`)%s",
+			code ? code : "");
 	}
 	if (rc == CASUS_E_NOT_FOUND && !c->err[0])
 		rc = CASUS_OK; /* every device of the user is in the roster already */
@@ -678,4 +696,3 @@ int casus_add_device_paired(casus_client *c, const char *casus_hex, const char *
 	*out = json_pack("{sIso}", "added", (json_int_t)a.added, "transferred", sent);
 	return CASUS_OK;
 }
-

@@ -113,18 +113,20 @@ static int outbox_encrypt(casus_client *c, struct loaded *L, json_t *e)
 		floor = c->counter_floor + 1;
 	c->counter_floor = floor;
 	cc_casus_set_send_counter(ccore_cc(L->k), floor);
-	int crc = cc_casus_encrypt(ccore_cc(L->k), &c->policy, aud, (uint8_t)g, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
+	int crc = cc_casus_encrypt(ccore_cc(L->k), &c->policy, aud, (uint8_t)g, (const uint8_t *)pt, ptl,
+	                           (int64_t)time(NULL), &w);
 	sealed_free(pt, ptl + 1);
 	int rc = CASUS_OK;
 	cc_message m;
 	if (crc != CC_OK || w.err || cc_message_decode(w.p, w.len, &m) != CC_OK) {
 		if (crc == CC_ERR_GROUND_REQUIRED) {
 			rc = lc_fail(c, CASUS_E_USAGE,
-			          "this audience includes roles outside the care circle: give a disclosure ground "
-			          "(--ground consent|legal_duty|conflict_of_duties|right_to_report|no_care_info)");
+			             "this audience includes roles outside the care circle: give a disclosure ground "
+			             "(--ground consent|legal_duty|conflict_of_duties|right_to_report|no_care_info)");
 			snprintf(c->code, sizeof c->code, "ground_required");
 		} else if (crc == CC_ERR_NO_KEY) {
-			rc = lc_fail(c, CASUS_E_USAGE, "you hold no key for the audience %s of this casus (see casus members)", an);
+			rc = lc_fail(c, CASUS_E_USAGE,
+			             "you hold no key for the audience %s of this casus (see casus members)", an);
 		} else {
 			rc = lc_fail(c, CASUS_E_VERIFY, "cannot encrypt: %s", cc_strerror(crc));
 		}
@@ -147,9 +149,10 @@ static int history_has_id(casus_client *c, const char *hex, uint64_t after, cons
 	ccore_pager pg = {0};
 	for (;;) {
 		json_t *r = NULL;
-		if (lc_request(c, json_pack("{sssssIsi}", "type", "history", "casus", hex, "after", (json_int_t)cursor, "limit",
-		                         500),
-		            &r) != CASUS_OK)
+		if (lc_request(c,
+		               json_pack("{sssssIsi}", "type", "history", "casus", hex, "after", (json_int_t)cursor,
+		                         "limit", 500),
+		               &r) != CASUS_OK)
 			return -1;
 		size_t i, got = 0;
 		json_t *o;
@@ -163,7 +166,8 @@ static int history_has_id(casus_client *c, const char *hex, uint64_t after, cons
 				continue;
 			cursor = seq;
 			got++;
-			if (proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml) == 0 && cc_message_decode(mb, ml, &m) == CC_OK) {
+			if (proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml) == 0 &&
+			    cc_message_decode(mb, ml, &m) == CC_OK) {
 				proto_hex16(m.h.message_id, id);
 				if (strcmp(id, mid) == 0) {
 					free(mb);
@@ -211,7 +215,8 @@ static int outbox_deliver(casus_client *c, const char *name, json_t *e, int mayb
 			if (json_object_get(e, "msg") && maybe_sent) {
 				/* an older encryption may have arrived before the epoch changed */
 				uint64_t found = 0;
-				int h = history_has_id(c, hex, (uint64_t)json_integer_value(json_object_get(e, "after")),
+				int h = history_has_id(c, hex,
+				                       (uint64_t)json_integer_value(json_object_get(e, "after")),
 				                       json_string_value(json_object_get(e, "id")), &found);
 				if (h < 0) {
 					rc = casus_is_online(c) ? CASUS_E_SERVER : CASUS_E_QUEUED;
@@ -271,8 +276,8 @@ static int outbox_deliver(casus_client *c, const char *name, json_t *e, int mayb
 	if (rc == CASUS_E_QUEUED) {
 		lc_clear_err(c);
 		lc_fail(c, CASUS_E_QUEUED,
-		     "not delivered yet: the server cannot be reached. The message is kept encrypted in the outbox "
-		     "and sent on the next connect (see casus outbox)");
+		        "not delivered yet: the server cannot be reached. The message is kept encrypted in the outbox "
+		        "and sent on the next connect (see casus outbox)");
 	} else if (rc != CASUS_OK && rc != CASUS_E_INTERNAL) {
 		/* refused for good: a post queued earlier is kept (marked failed) so
 		 * `casus outbox` can tell; a post made just now was reported at once */
@@ -307,14 +312,14 @@ delivered:
 }
 
 int lc_queue_post(casus_client *c, const char *hex, const char *audience, const char *ground, const char *kind,
-                      const char *text, uint64_t *seq, char msgid_hex[33])
+                  const char *text, uint64_t *seq, char msgid_hex[33])
 {
 	char name[64];
 	uint8_t rnd[8];
 	randombytes_buf(rnd, sizeof rnd);
 	/* names sort in the order the messages were written */
-	snprintf(name, sizeof name, "%016llx-%02x%02x%02x%02x.bin", (unsigned long long)now_us(), rnd[0], rnd[1], rnd[2],
-	         rnd[3]);
+	snprintf(name, sizeof name, "%016llx-%02x%02x%02x%02x.bin", (unsigned long long)now_us(), rnd[0], rnd[1],
+	         rnd[2], rnd[3]);
 	json_t *e = json_pack("{sisssssssI}", "v", 1, "casus", hex, "audience", audience, "kind", kind, "queued",
 	                      (json_int_t)time(NULL));
 	json_object_set_new(e, "text", json_string(text));
@@ -373,7 +378,8 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 			*seq = 0;
 		return lc_queue_post(c, casus_hex, audience ? audience : "", ground, "note", text, seq, msgid_hex);
 	}
-	int aud = audience ? cc_policy_audience_index(&c->policy, audience) : (L ? lc_aud_default(c, ccore_chain(L->k)) : -2);
+	int aud = audience ? cc_policy_audience_index(&c->policy, audience)
+	                   : (L ? lc_aud_default(c, ccore_chain(L->k)) : -2);
 	if (aud == -2) {
 		if (seq)
 			*seq = 0;
@@ -383,11 +389,13 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 		return lc_fail(c, CASUS_E_USAGE, "unknown audience %s", audience ? audience : "(none you may use)");
 	int g = CC_GROUND_NONE;
 	if (ground && (g = cc_ground_from_name(ground)) < 0)
-		return lc_fail(c, CASUS_E_USAGE,
-		            "unknown ground %s (consent, legal_duty, conflict_of_duties, right_to_report, no_care_info)",
-		            ground);
+		return lc_fail(
+			c, CASUS_E_USAGE,
+			"unknown ground %s (consent, legal_duty, conflict_of_duties, right_to_report, no_care_info)",
+			ground);
 	if (L && !cc_casus_has_epoch_key(ccore_cc(L->k), ccore_chain(L->k)->epoch, aud))
-		return lc_fail(c, CASUS_E_USAGE, "you are not in the audience %s of this casus", c->policy.audiences[aud].name);
+		return lc_fail(c, CASUS_E_USAGE, "you are not in the audience %s of this casus",
+		               c->policy.audiences[aud].name);
 	if (seq)
 		*seq = 0;
 	return lc_queue_post(c, casus_hex, c->policy.audiences[aud].name, ground, "note", text, seq, msgid_hex);
@@ -465,7 +473,8 @@ int casus_outbox_list(casus_client *c, json_t **out)
 						json_object_set(x, keys[k], json_object_get(e, keys[k]));
 				json_object_set_new(x, "encrypted", json_boolean(json_object_get(e, "msg") != NULL));
 			} else {
-				json_object_set_new(x, "error", json_string("does not open (damaged, or another device's)"));
+				json_object_set_new(x, "error",
+				                    json_string("does not open (damaged, or another device's)"));
 			}
 			json_decref(e);
 			json_array_append_new(is_failed ? failed : pending, x);
@@ -476,4 +485,3 @@ int casus_outbox_list(casus_client *c, json_t **out)
 	*out = json_pack("{sososO}", "pending", pending, "failed", failed, "delivered", c->delivered);
 	return CASUS_OK;
 }
-

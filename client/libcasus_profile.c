@@ -67,8 +67,6 @@ const char *casus_self_role(const casus_client *c)
 
 /* ---- small file helpers ------------------------------------------------------- */
 
-
-
 void lc_path_in(char *out, size_t cap, const char *dir, const char *name)
 {
 	snprintf(out, cap, "%s/%s", dir, name);
@@ -171,15 +169,17 @@ int casus_profile_init(const struct casus_init_opts *o, char *err, size_t errlen
 	cc_cert_request req;
 	if (cc_device_keys_generate(&keys) != CC_OK ||
 	    cc_cert_request_create(&req, keys, o->user, o->name ? o->name : o->user, o->org ? o->org : "", o->role) !=
-	        CC_OK) {
-		snprintf(err, errlen, "invalid user id, name, organisation or role (user ids and roles: a-z 0-9 . _ @ -)");
+	            CC_OK) {
+		snprintf(err, errlen,
+		         "invalid user id, name, organisation or role (user ids and roles: a-z 0-9 . _ @ -)");
 		rc = CASUS_E_USAGE;
 		goto out;
 	}
 	uint8_t ck[SEALED_KEY_BYTES];
 	randombytes_buf(ck, sizeof ck);
 	int kp = cc_keystore_new(&ks) != CC_OK || cc_device_keys_encode(keys, &w) != CC_OK || w.err ||
-	         cc_keystore_put(ks, "device", w.p, w.len) != CC_OK || cc_keystore_put(ks, "cache", ck, sizeof ck) != CC_OK;
+	         cc_keystore_put(ks, "device", w.p, w.len) != CC_OK ||
+	         cc_keystore_put(ks, "cache", ck, sizeof ck) != CC_OK;
 	sodium_memzero(ck, sizeof ck);
 	if (kp)
 		goto out;
@@ -197,7 +197,8 @@ int casus_profile_init(const struct casus_init_opts *o, char *err, size_t errlen
 	cc_w_free(&rq);
 	char dev[33];
 	cc_device_id_hex(keys->device_id, dev);
-	json_t *prof = json_pack("{ssssssss}", "server", o->server, "root", o->root_hex, "user", o->user, "device", dev);
+	json_t *prof =
+		json_pack("{ssssssss}", "server", o->server, "root", o->root_hex, "user", o->user, "device", dev);
 	if (o->ca_file)
 		json_object_set_new(prof, "ca", json_string(o->ca_file));
 	char *text = json_dumps(prof, JSON_INDENT(2));
@@ -225,8 +226,8 @@ static int load_profile_json(casus_client *c, char *err, size_t errlen)
 	json_error_t jerr;
 	json_t *p = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
 	const char *server = NULL, *root = NULL, *ca = NULL;
-	if (!p || proto_get_str(p, "server", sizeof c->server - 1, &server) ||
-	    proto_get_str(p, "root", 64, &root) || hex32(root, c->root) != 0) {
+	if (!p || proto_get_str(p, "server", sizeof c->server - 1, &server) || proto_get_str(p, "root", 64, &root) ||
+	    hex32(root, c->root) != 0) {
 		snprintf(err, errlen, "no usable profile in %s (run casus init first)", c->dir);
 		json_decref(p);
 		return CASUS_E_PROFILE;
@@ -289,8 +290,9 @@ int casus_profile_install_cert(const char *dir, const char *pass, size_t passlen
 	/* the core judges it: the pinned root, valid now, this very device */
 	int crc = ccore_own_cert(tmp.root, keys, cb, cl, (int64_t)time(NULL), &cert);
 	if (crc != CCORE_OK) {
-		snprintf(err, errlen, crc == CCORE_E_TAMPERED ? "this certificate is for another device"
-		                                              : "certificate refused (%s)",
+		snprintf(err, errlen,
+		         crc == CCORE_E_TAMPERED ? "this certificate is for another device"
+		                                 : "certificate refused (%s)",
 		         ccore_code(crc));
 		goto out;
 	}
@@ -328,8 +330,7 @@ static void json_wipe_free(void *p)
 	}
 }
 
-int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err,
-                      size_t errlen)
+int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err, size_t errlen)
 {
 	*out = NULL;
 	if (sodium_init() < 0) {
@@ -418,7 +419,6 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 	return CASUS_OK;
 }
 
-
 void casus_client_free(casus_client *c)
 {
 	if (!c)
@@ -465,7 +465,8 @@ int casus_whoami(casus_client *c, json_t **out)
 	json_object_set_new(o, "pairing", json_string(code));
 	json_t *ob = NULL;
 	if (casus_outbox_list(c, &ob) == CASUS_OK) {
-		json_object_set_new(o, "outbox", json_integer((json_int_t)json_array_size(json_object_get(ob, "pending"))));
+		json_object_set_new(o, "outbox",
+		                    json_integer((json_int_t)json_array_size(json_object_get(ob, "pending"))));
 		json_decref(ob);
 	}
 	*out = o;
@@ -489,4 +490,3 @@ int casus_entry(casus_client *c, const char *casus_hex, uint64_t seq, json_t **o
 	}
 	return lc_fail(c, CASUS_E_NOT_FOUND, "message %llu is not held on this device", (unsigned long long)seq);
 }
-

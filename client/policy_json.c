@@ -34,8 +34,7 @@ static int check_keys(const json_t *obj, const char *const *allowed, const char 
 {
 	const char *key;
 	json_t *val;
-	json_object_foreach((json_t *)(uintptr_t)obj, key, val)
-	{
+	json_object_foreach((json_t *)(uintptr_t)obj, key, val) {
 		int ok = 0;
 		(void)val;
 		for (const char *const *a = allowed; *a; a++)
@@ -87,9 +86,11 @@ static int get_flag(const json_t *obj, const char *key, uint8_t *out, const char
 
 static int parse_role(const json_t *o, cc_policy *p, unsigned i, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"name", "min_level", "care", "never_key", "may_create", "may_add",
-	                                   "may_remove", "escalate_max", "may_deescalate", "may_grant",
-	                                   "may_break_glass", "audit_scope", NULL};
+	static const char *const keys[] = {"name",       "min_level",       "care",
+	                                   "never_key",  "may_create",      "may_add",
+	                                   "may_remove", "escalate_max",    "may_deescalate",
+	                                   "may_grant",  "may_break_glass", "audit_scope",
+	                                   NULL};
 	cc_policy_role *r = &p->roles[i];
 	char where[64], field[96];
 	const json_t *v;
@@ -178,8 +179,7 @@ static int parse_audience(const json_t *o, cc_policy *p, unsigned i, char *err, 
 	snprintf(where, sizeof where, "audiences[%u] (%s)", i, a->name);
 	if (!(v = json_object_get(o, "roles")) || !json_is_array(v))
 		return fail(err, errlen, CC_ERR_MALFORMED, "%s.roles: must be an array of role names", where);
-	json_array_foreach((json_t *)(uintptr_t)v, k, rv)
-	{
+	json_array_foreach((json_t *)(uintptr_t)v, k, rv) {
 		int idx;
 		if (!json_is_string(rv))
 			return fail(err, errlen, CC_ERR_MALFORMED, "%s.roles[%zu]: must be a string", where, k);
@@ -201,8 +201,8 @@ static int parse_audience(const json_t *o, cc_policy *p, unsigned i, char *err, 
 
 static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"version", "number", "deployment", "issued_at", "levels", "roles",
-	                                   "audiences", NULL};
+	static const char *const keys[] = {"version", "number", "deployment", "issued_at",
+	                                   "levels",  "roles",  "audiences",  NULL};
 	const json_t *v, *e;
 	long long x = 0; /* gcc 12 -O3 cannot see get_int sets it (Release build) */
 	size_t i;
@@ -227,7 +227,8 @@ static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen
 	if ((rc = get_string(v, p->deployment, sizeof p->deployment, "deployment", err, errlen)) != CC_OK)
 		return rc;
 	if (p->deployment[0] == '\0' || cc_text_check(p->deployment, CC_POLICY_NAME_MAX) != CC_OK)
-		return fail(err, errlen, CC_ERR_MALFORMED, "deployment: must be non-empty text without control characters");
+		return fail(err, errlen, CC_ERR_MALFORMED,
+		            "deployment: must be non-empty text without control characters");
 	if ((v = json_object_get(root, "issued_at"))) {
 		if ((rc = get_int(v, INT64_MIN, INT64_MAX, &x, "issued_at", err, errlen)) != CC_OK)
 			return rc;
@@ -238,15 +239,14 @@ static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen
 		return fail(err, errlen, CC_ERR_MALFORMED, "levels: must be an array of level names");
 	if (json_array_size(v) < 1 || json_array_size(v) > CC_POLICY_MAX_LEVELS)
 		return fail(err, errlen, CC_ERR_MALFORMED, "levels: must have 1..%d entries", CC_POLICY_MAX_LEVELS);
-	json_array_foreach((json_t *)(uintptr_t)v, i, e)
-	{
+	json_array_foreach((json_t *)(uintptr_t)v, i, e) {
 		char field[32];
 		snprintf(field, sizeof field, "levels[%zu]", i);
 		if ((rc = get_string(e, p->levels[i].name, sizeof p->levels[i].name, field, err, errlen)) != CC_OK)
 			return rc;
 		if (p->levels[i].name[0] == '\0' || cc_text_check(p->levels[i].name, CC_POLICY_NAME_MAX) != CC_OK)
-			return fail(err, errlen, CC_ERR_MALFORMED, "%s: must be non-empty text without control characters",
-			            field);
+			return fail(err, errlen, CC_ERR_MALFORMED,
+			            "%s: must be non-empty text without control characters", field);
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(p->levels[j].name, p->levels[i].name) == 0)
 				return fail(err, errlen, CC_ERR_MALFORMED, "%s: duplicate level name", field);
@@ -258,8 +258,7 @@ static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen
 		return fail(err, errlen, CC_ERR_MALFORMED, "roles: must be an array of role objects");
 	if (json_array_size(v) < 1 || json_array_size(v) > CC_POLICY_MAX_ROLES)
 		return fail(err, errlen, CC_ERR_MALFORMED, "roles: must have 1..%d entries", CC_POLICY_MAX_ROLES);
-	json_array_foreach((json_t *)(uintptr_t)v, i, e)
-	{
+	json_array_foreach((json_t *)(uintptr_t)v, i, e) {
 		p->nroles = (uint8_t)i; /* parse_role looks at earlier roles only */
 		if ((rc = parse_role(e, p, (unsigned)i, err, errlen)) != CC_OK)
 			return rc;
@@ -270,8 +269,7 @@ static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen
 		return fail(err, errlen, CC_ERR_MALFORMED, "audiences: must be an array of audience objects");
 	if (json_array_size(v) > CC_POLICY_MAX_AUDIENCES)
 		return fail(err, errlen, CC_ERR_MALFORMED, "audiences: at most %d entries", CC_POLICY_MAX_AUDIENCES);
-	json_array_foreach((json_t *)(uintptr_t)v, i, e)
-	{
+	json_array_foreach((json_t *)(uintptr_t)v, i, e) {
 		if ((rc = parse_audience(e, p, (unsigned)i, err, errlen)) != CC_OK)
 			return rc;
 	}

@@ -60,8 +60,8 @@ int sealed_write(const char *path, const uint8_t key[SEALED_KEY_BYTES], const ch
 	memcpy(buf, MAGIC, MAGIC_LEN);
 	randombytes_buf(buf + MAGIC_LEN, NONCE);
 	unsigned long long cl = 0;
-	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + MAGIC_LEN + NONCE, &cl, pt, n, ad, adl, NULL,
-	                                           buf + MAGIC_LEN, key);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + MAGIC_LEN + NONCE, &cl, pt, n, ad, adl, NULL, buf + MAGIC_LEN,
+	                                           key);
 	free(ad);
 	char tmp[1200];
 	if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= sizeof tmp) {

@@ -37,9 +37,9 @@
 struct view {
 	casus_client *c;
 	const char *cid;
-	json_t *members;     /* casus_members result */
-	json_t *auds;        /* casus_my_audiences */
-	size_t aud;          /* index into auds */
+	json_t *members; /* casus_members result */
+	json_t *auds;    /* casus_my_audiences */
+	size_t aud;      /* index into auds */
 	char *lines[MAX_LINES];
 	int bad[MAX_LINES];
 	size_t nlines;
@@ -80,10 +80,10 @@ static void add_msg(struct view *v, json_t *o)
 	snprintf(line, sizeof line, "%s %s (%s) [%s%s%s]%s %s", when,
 	         snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
 	         snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
-	         TC(json_string_value(json_object_get(o, "audience"))),
-	         ground && strcmp(ground, "none") ? " " : "", ground && strcmp(ground, "none") ? TC(ground) : "",
-	         ok ? "" : " !! NOT VERIFIED", ok ? TC(json_string_value(json_object_get(o, "text")))
-	                                          : TC(json_string_value(json_object_get(o, "error"))));
+	         TC(json_string_value(json_object_get(o, "audience"))), ground && strcmp(ground, "none") ? " " : "",
+	         ground && strcmp(ground, "none") ? TC(ground) : "", ok ? "" : " !! NOT VERIFIED",
+	         ok ? TC(json_string_value(json_object_get(o, "text")))
+	            : TC(json_string_value(json_object_get(o, "error"))));
 	add_line(v, line, !ok);
 	json_int_t seq = json_integer_value(json_object_get(o, "seq"));
 	if (seq > 0)
@@ -163,7 +163,8 @@ static void draw(struct view *v)
 	json_t *a = json_array_get(v->auds, v->aud);
 	const char *an = a ? json_string_value(json_object_get(a, "name")) : "-";
 	mvhline(rows - 2, 0, '-', cols);
-	mvprintw(rows - 1, 0, "to %s%s > ", an, a && json_is_true(json_object_get(a, "ground_required")) ? " (ground)" : "");
+	mvprintw(rows - 1, 0, "to %s%s > ", an,
+	         a && json_is_true(json_object_get(a, "ground_required")) ? " (ground)" : "");
 	int x = getcurx(stdscr);
 	int room = cols - x - 1;
 	if (room > 12 && cols > 60) {
@@ -279,7 +280,8 @@ static void handle_event(struct view *v, json_t *p)
 			add_line(v, "-- connection lost: reconnecting; posts wait in the outbox --", 1);
 		}
 		if (st && strcmp(st, "refused") == 0)
-			snprintf(v->status, sizeof v->status, "%s", json_string_value(json_object_get(p, "message")) ?: "");
+			snprintf(v->status, sizeof v->status, "%s",
+			         json_string_value(json_object_get(p, "message")) ?: "");
 		return;
 	}
 	if (!pc || strcmp(pc, v->cid) != 0)

@@ -57,11 +57,7 @@ static const struct code_name outcome_names[] = {
 };
 
 static const struct code_name ground_names[] = {
-	{0, "none"},
-	{1, "consent"},
-	{2, "legal_duty"},
-	{3, "conflict_of_duties"},
-	{4, "right_to_report"},
+	{0, "none"},         {1, "consent"}, {2, "legal_duty"}, {3, "conflict_of_duties"}, {4, "right_to_report"},
 	{5, "no_care_info"},
 };
 
@@ -218,8 +214,8 @@ static int entry_check(const cc_audit_entry *e)
 {
 	if (e->version != CC_AUDIT_VERSION)
 		return CC_ERR_VERSION;
-	if (e->seq == 0 || e->event == 0 || e->outcome > CC_AUDIT_OUTCOME_MAX ||
-	    e->ground > CC_AUDIT_GROUND_MAX || e->break_glass > 1 || e->seq_from > e->seq_to)
+	if (e->seq == 0 || e->event == 0 || e->outcome > CC_AUDIT_OUTCOME_MAX || e->ground > CC_AUDIT_GROUND_MAX ||
+	    e->break_glass > 1 || e->seq_from > e->seq_to)
 		return CC_ERR_MALFORMED;
 	if (e->n_msg_ids > CC_AUDIT_MSG_IDS_MAX)
 		return CC_ERR_TOO_LARGE;
@@ -227,16 +223,11 @@ static int entry_check(const cc_audit_entry *e)
 		const char *s;
 		size_t max;
 	} strs[] = {
-		{e->actor_user, CC_AUDIT_USER_MAX},
-		{e->actor_role, CC_AUDIT_ROLE_MAX},
-		{e->actor_org, CC_AUDIT_ORG_MAX},
-		{e->on_behalf_of, CC_AUDIT_BEHALF_MAX},
-		{e->purpose, CC_AUDIT_PURPOSE_MAX},
-		{e->legal_basis, CC_AUDIT_LEGAL_BASIS_MAX},
-		{e->object, CC_AUDIT_OBJECT_MAX},
-		{e->access_point, CC_AUDIT_ACCESS_POINT_MAX},
-		{e->reason, CC_AUDIT_REASON_MAX},
-		{e->error, CC_AUDIT_ERROR_MAX},
+		{e->actor_user, CC_AUDIT_USER_MAX}, {e->actor_role, CC_AUDIT_ROLE_MAX},
+		{e->actor_org, CC_AUDIT_ORG_MAX},   {e->on_behalf_of, CC_AUDIT_BEHALF_MAX},
+		{e->purpose, CC_AUDIT_PURPOSE_MAX}, {e->legal_basis, CC_AUDIT_LEGAL_BASIS_MAX},
+		{e->object, CC_AUDIT_OBJECT_MAX},   {e->access_point, CC_AUDIT_ACCESS_POINT_MAX},
+		{e->reason, CC_AUDIT_REASON_MAX},   {e->error, CC_AUDIT_ERROR_MAX},
 	};
 	for (size_t i = 0; i < NELEM(strs); i++) {
 		/* The arrays are one longer than the cap; a missing NUL is a caller bug. */
@@ -342,8 +333,7 @@ int cc_audit_entry_decode(const uint8_t *p, size_t n, cc_audit_entry *out)
 	return rc;
 }
 
-int cc_audit_entry_hash(const uint8_t prev[CC_HASH_BYTES], const uint8_t *enc, size_t n,
-                        uint8_t out[CC_HASH_BYTES])
+int cc_audit_entry_hash(const uint8_t prev[CC_HASH_BYTES], const uint8_t *enc, size_t n, uint8_t out[CC_HASH_BYTES])
 {
 	if (!prev || !out || (!enc && n))
 		return CC_ERR_INVALID_ARG;
@@ -351,8 +341,7 @@ int cc_audit_entry_hash(const uint8_t prev[CC_HASH_BYTES], const uint8_t *enc, s
 	static const char ctx[] = CC_AUDIT_ENTRY_CONTEXT;
 	if (crypto_generichash_init(&st, NULL, 0, CC_HASH_BYTES) != 0 ||
 	    crypto_generichash_update(&st, (const unsigned char *)ctx, sizeof ctx - 1) != 0 ||
-	    crypto_generichash_update(&st, prev, CC_HASH_BYTES) != 0 ||
-	    crypto_generichash_update(&st, enc, n) != 0 ||
+	    crypto_generichash_update(&st, prev, CC_HASH_BYTES) != 0 || crypto_generichash_update(&st, enc, n) != 0 ||
 	    crypto_generichash_final(&st, out, CC_HASH_BYTES) != 0) {
 		sodium_memzero(&st, sizeof st);
 		return CC_ERR_CRYPTO;
@@ -467,8 +456,8 @@ void cc_audit_chain_init(cc_audit_chain *c)
 	memset(c, 0, sizeof(*c));
 }
 
-void cc_audit_chain_resume(cc_audit_chain *c, uint64_t last_seq,
-                           const uint8_t head[CC_HASH_BYTES], uint64_t last_cp_seq)
+void cc_audit_chain_resume(cc_audit_chain *c, uint64_t last_seq, const uint8_t head[CC_HASH_BYTES],
+                           uint64_t last_cp_seq)
 {
 	memset(c, 0, sizeof(*c));
 	c->last_seq = last_seq;
@@ -477,8 +466,7 @@ void cc_audit_chain_resume(cc_audit_chain *c, uint64_t last_seq,
 	c->last_cp_seq = last_cp_seq;
 }
 
-int cc_audit_chain_append(cc_audit_chain *c, cc_audit_entry *e, cc_wbuf *enc,
-                          uint8_t hash_out[CC_HASH_BYTES])
+int cc_audit_chain_append(cc_audit_chain *c, cc_audit_entry *e, cc_wbuf *enc, uint8_t hash_out[CC_HASH_BYTES])
 {
 	if (!c || !e || !enc || !hash_out)
 		return CC_ERR_INVALID_ARG;
@@ -503,8 +491,8 @@ int cc_audit_chain_append(cc_audit_chain *c, cc_audit_entry *e, cc_wbuf *enc,
 	return CC_OK;
 }
 
-int cc_audit_chain_checkpoint(cc_audit_chain *c, int64_t time_ms,
-                              const uint8_t sk[CC_SIGN_SK_BYTES], cc_audit_checkpoint *out)
+int cc_audit_chain_checkpoint(cc_audit_chain *c, int64_t time_ms, const uint8_t sk[CC_SIGN_SK_BYTES],
+                              cc_audit_checkpoint *out)
 {
 	if (!c || !sk || !out)
 		return CC_ERR_INVALID_ARG;
@@ -553,8 +541,7 @@ static int fail(cc_audit_verifier *v, enum cc_audit_fault f, uint64_t seq, uint6
 	return v->err;
 }
 
-int cc_audit_verifier_init(cc_audit_verifier *v, const uint8_t pk[CC_SIGN_PK_BYTES],
-                           const cc_audit_checkpoint *anchor)
+int cc_audit_verifier_init(cc_audit_verifier *v, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *anchor)
 {
 	if (!v)
 		return CC_ERR_INVALID_ARG;
@@ -580,9 +567,8 @@ int cc_audit_verifier_init(cc_audit_verifier *v, const uint8_t pk[CC_SIGN_PK_BYT
 /* Field by field: the struct has padding, so memcmp would not do. */
 static int cp_equal(const cc_audit_checkpoint *a, const cc_audit_checkpoint *b)
 {
-	return a->version == b->version && a->seq == b->seq && a->time_ms == b->time_ms &&
-	       a->count == b->count && memcmp(a->entry_hash, b->entry_hash, CC_HASH_BYTES) == 0 &&
-	       memcmp(a->sig, b->sig, CC_SIG_BYTES) == 0;
+	return a->version == b->version && a->seq == b->seq && a->time_ms == b->time_ms && a->count == b->count &&
+	       memcmp(a->entry_hash, b->entry_hash, CC_HASH_BYTES) == 0 && memcmp(a->sig, b->sig, CC_SIG_BYTES) == 0;
 }
 
 /* Compare a checkpoint against the chain head, which is at cp->seq. */
@@ -613,8 +599,7 @@ static int resolve_pending(cc_audit_verifier *v)
 	return CC_OK;
 }
 
-int cc_audit_verifier_entry(cc_audit_verifier *v, const uint8_t *entry, size_t len,
-                            const uint8_t *stored_hash)
+int cc_audit_verifier_entry(cc_audit_verifier *v, const uint8_t *entry, size_t len, const uint8_t *stored_hash)
 {
 	if (!v)
 		return CC_ERR_INVALID_ARG;
@@ -718,17 +703,28 @@ uint64_t cc_audit_verifier_unsealed(const cc_audit_verifier *v)
 const char *cc_audit_fault_name(enum cc_audit_fault f)
 {
 	switch (f) {
-	case CC_AUDIT_FAULT_NONE: return "none";
-	case CC_AUDIT_FAULT_MALFORMED: return "malformed";
-	case CC_AUDIT_FAULT_HASH: return "hash_mismatch";
-	case CC_AUDIT_FAULT_GAP: return "gap";
-	case CC_AUDIT_FAULT_ORDER: return "order";
-	case CC_AUDIT_FAULT_TAIL_CUT: return "tail_cut";
-	case CC_AUDIT_FAULT_CP_SIGNATURE: return "checkpoint_signature";
-	case CC_AUDIT_FAULT_CP_MISMATCH: return "checkpoint_mismatch";
-	case CC_AUDIT_FAULT_CP_MISSING: return "checkpoint_missing";
-	case CC_AUDIT_FAULT_CP_MALFORMED: return "checkpoint_malformed";
-	case CC_AUDIT_FAULT_CP_ORDER: return "checkpoint_order";
+	case CC_AUDIT_FAULT_NONE:
+		return "none";
+	case CC_AUDIT_FAULT_MALFORMED:
+		return "malformed";
+	case CC_AUDIT_FAULT_HASH:
+		return "hash_mismatch";
+	case CC_AUDIT_FAULT_GAP:
+		return "gap";
+	case CC_AUDIT_FAULT_ORDER:
+		return "order";
+	case CC_AUDIT_FAULT_TAIL_CUT:
+		return "tail_cut";
+	case CC_AUDIT_FAULT_CP_SIGNATURE:
+		return "checkpoint_signature";
+	case CC_AUDIT_FAULT_CP_MISMATCH:
+		return "checkpoint_mismatch";
+	case CC_AUDIT_FAULT_CP_MISSING:
+		return "checkpoint_missing";
+	case CC_AUDIT_FAULT_CP_MALFORMED:
+		return "checkpoint_malformed";
+	case CC_AUDIT_FAULT_CP_ORDER:
+		return "checkpoint_order";
 	}
 	return "unknown";
 }

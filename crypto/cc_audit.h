@@ -78,7 +78,7 @@ struct cc_wbuf;
 #define CC_AUDIT_VERSION 1
 #define CC_AUDIT_CP_VERSION 1
 
-#define CC_AUDIT_ID_BYTES 16         /* casus id, device id, message id */
+#define CC_AUDIT_ID_BYTES 16 /* casus id, device id, message id */
 #define CC_AUDIT_USER_MAX 64
 #define CC_AUDIT_ROLE_MAX 32
 #define CC_AUDIT_ORG_MAX 128
@@ -101,38 +101,38 @@ struct cc_wbuf;
  * newer server's trail still verifies with an older verifier; new codes are
  * only ever added, never renumbered. */
 enum cc_audit_event {
-	CC_AUDIT_EV_AUTH = 1,             /* device authenticated (or failed to) */
-	CC_AUDIT_EV_CASUS_CREATE = 2,     /* casus opened, purpose and legal basis recorded */
-	CC_AUDIT_EV_CASUS_CLOSE = 3,      /* casus closed; content retention starts */
-	CC_AUDIT_EV_CASUS_LIST = 4,       /* list/search of casus records (metadata) */
-	CC_AUDIT_EV_COMMIT_ADD = 10,      /* member or device added */
-	CC_AUDIT_EV_COMMIT_REMOVE = 11,   /* member or device removed */
-	CC_AUDIT_EV_COMMIT_LEVEL = 12,    /* escalation or de-escalation */
-	CC_AUDIT_EV_COMMIT_ROTATE = 13,   /* key rotation without roster change */
+	CC_AUDIT_EV_AUTH = 1,                /* device authenticated (or failed to) */
+	CC_AUDIT_EV_CASUS_CREATE = 2,        /* casus opened, purpose and legal basis recorded */
+	CC_AUDIT_EV_CASUS_CLOSE = 3,         /* casus closed; content retention starts */
+	CC_AUDIT_EV_CASUS_LIST = 4,          /* list/search of casus records (metadata) */
+	CC_AUDIT_EV_COMMIT_ADD = 10,         /* member or device added */
+	CC_AUDIT_EV_COMMIT_REMOVE = 11,      /* member or device removed */
+	CC_AUDIT_EV_COMMIT_LEVEL = 12,       /* escalation or de-escalation */
+	CC_AUDIT_EV_COMMIT_ROTATE = 13,      /* key rotation without roster change */
 	CC_AUDIT_EV_COMMIT_BREAK_GLASS = 14, /* emergency admission outside the ladder */
-	CC_AUDIT_EV_MESSAGE_POST = 20,    /* message stored */
-	CC_AUDIT_EV_HISTORY_FETCH = 21,   /* messages fetched (read) */
-	CC_AUDIT_EV_KEY_FETCH = 22,       /* sealed epoch keys released */
-	CC_AUDIT_EV_COMMIT_FETCH = 23,    /* commit chain fetched */
-	CC_AUDIT_EV_GRANT = 24,           /* history shared onward to a new member */
-	CC_AUDIT_EV_GRANT_FETCH = 25,     /* sealed grant released to its recipient */
-	CC_AUDIT_EV_AUDIT_QUERY = 30,     /* audit trail read (fg, procesregisseur) */
-	CC_AUDIT_EV_EXPORT = 31,          /* audit export or data-subject report */
-	CC_AUDIT_EV_PURGE = 32,           /* case content purged after retention */
-	CC_AUDIT_EV_AUDIT_PRUNE = 33,     /* audit entries older than retention pruned */
-	CC_AUDIT_EV_CONFIG_CHANGE = 40,   /* server configuration changed */
-	CC_AUDIT_EV_POLICY_CHANGE = 41,   /* new signed policy installed */
-	CC_AUDIT_EV_CERT_ENROL = 42,      /* device certificate registered */
-	CC_AUDIT_EV_CERT_REVOKE = 43,     /* revocation list installed */
+	CC_AUDIT_EV_MESSAGE_POST = 20,       /* message stored */
+	CC_AUDIT_EV_HISTORY_FETCH = 21,      /* messages fetched (read) */
+	CC_AUDIT_EV_KEY_FETCH = 22,          /* sealed epoch keys released */
+	CC_AUDIT_EV_COMMIT_FETCH = 23,       /* commit chain fetched */
+	CC_AUDIT_EV_GRANT = 24,              /* history shared onward to a new member */
+	CC_AUDIT_EV_GRANT_FETCH = 25,        /* sealed grant released to its recipient */
+	CC_AUDIT_EV_AUDIT_QUERY = 30,        /* audit trail read (fg, procesregisseur) */
+	CC_AUDIT_EV_EXPORT = 31,             /* audit export or data-subject report */
+	CC_AUDIT_EV_PURGE = 32,              /* case content purged after retention */
+	CC_AUDIT_EV_AUDIT_PRUNE = 33,        /* audit entries older than retention pruned */
+	CC_AUDIT_EV_CONFIG_CHANGE = 40,      /* server configuration changed */
+	CC_AUDIT_EV_POLICY_CHANGE = 41,      /* new signed policy installed */
+	CC_AUDIT_EV_CERT_ENROL = 42,         /* device certificate registered */
+	CC_AUDIT_EV_CERT_REVOKE = 43,        /* revocation list installed */
 	CC_AUDIT_EV_SERVER_START = 50,
 	CC_AUDIT_EV_SERVER_STOP = 51,
-	CC_AUDIT_EV_REQUEST_DENIED = 60   /* request refused before it could be classified */
+	CC_AUDIT_EV_REQUEST_DENIED = 60 /* request refused before it could be classified */
 };
 
 enum cc_audit_outcome {
 	CC_AUDIT_OUTCOME_SUCCESS = 0,
-	CC_AUDIT_OUTCOME_DENIED = 1,  /* refused: not allowed, not authenticated, rate limit */
-	CC_AUDIT_OUTCOME_ERROR = 2    /* attempted but failed (malformed, conflict, I/O) */
+	CC_AUDIT_OUTCOME_DENIED = 1, /* refused: not allowed, not authenticated, rate limit */
+	CC_AUDIT_OUTCOME_ERROR = 2   /* attempted but failed (malformed, conflict, I/O) */
 };
 #define CC_AUDIT_OUTCOME_MAX 2
 
@@ -142,11 +142,11 @@ enum cc_audit_outcome {
 #define CC_AUDIT_FLAG_BREAK_GLASS 0x01
 
 typedef struct cc_audit_entry {
-	uint8_t version;                      /* CC_AUDIT_VERSION */
-	uint64_t seq;                         /* set by cc_audit_chain_append */
+	uint8_t version; /* CC_AUDIT_VERSION */
+	uint64_t seq;    /* set by cc_audit_chain_append */
 	int64_t time_ms;
-	uint16_t event;                       /* enum cc_audit_event */
-	uint8_t outcome;                      /* enum cc_audit_outcome */
+	uint16_t event;  /* enum cc_audit_event */
+	uint8_t outcome; /* enum cc_audit_outcome */
 	char actor_user[CC_AUDIT_USER_MAX + 1];
 	uint8_t actor_device[CC_AUDIT_ID_BYTES];
 	char actor_role[CC_AUDIT_ROLE_MAX + 1];
@@ -158,8 +158,8 @@ typedef struct cc_audit_entry {
 	uint8_t level;
 	uint8_t level_prev;
 	uint8_t ground;
-	uint8_t break_glass;                  /* 0 or 1 */
-	uint64_t seq_from, seq_to;            /* 0,0 = no range */
+	uint8_t break_glass;       /* 0 or 1 */
+	uint64_t seq_from, seq_to; /* 0,0 = no range */
 	uint8_t n_msg_ids;
 	uint8_t msg_ids[CC_AUDIT_MSG_IDS_MAX][CC_AUDIT_ID_BYTES];
 	char object[CC_AUDIT_OBJECT_MAX + 1];
@@ -169,11 +169,11 @@ typedef struct cc_audit_entry {
 } cc_audit_entry;
 
 typedef struct cc_audit_checkpoint {
-	uint8_t version;                      /* CC_AUDIT_CP_VERSION */
-	uint64_t seq;                         /* entry the checkpoint seals */
-	uint8_t entry_hash[CC_HASH_BYTES];    /* h[seq] */
+	uint8_t version;                   /* CC_AUDIT_CP_VERSION */
+	uint64_t seq;                      /* entry the checkpoint seals */
+	uint8_t entry_hash[CC_HASH_BYTES]; /* h[seq] */
 	int64_t time_ms;
-	uint64_t count;                       /* entries since the previous checkpoint */
+	uint64_t count; /* entries since the previous checkpoint */
 	uint8_t sig[CC_SIG_BYTES];
 } cc_audit_checkpoint;
 
@@ -191,25 +191,22 @@ int cc_audit_str_copy(char *dst, size_t cap, const char *src);
 /* Appends the canonical encoding to w. Fails (and appends nothing useful) on
  * an over-long or invalid string, unknown outcome or ground, event 0, seq 0,
  * seq_from > seq_to or too many message ids. */
-int cc_audit_entry_encode(const cc_audit_entry *e, struct cc_wbuf *w)
-	__attribute__((warn_unused_result));
+int cc_audit_entry_encode(const cc_audit_entry *e, struct cc_wbuf *w) __attribute__((warn_unused_result));
 /* Strict decode: rejects truncation, trailing bytes, unknown version, any
  * value the encoder would refuse. *out is zeroed on failure. */
-int cc_audit_entry_decode(const uint8_t *p, size_t n, cc_audit_entry *out)
-	__attribute__((warn_unused_result));
+int cc_audit_entry_decode(const uint8_t *p, size_t n, cc_audit_entry *out) __attribute__((warn_unused_result));
 
 /* h = BLAKE2b-256(CC_AUDIT_ENTRY_CONTEXT || prev || enc). */
-int cc_audit_entry_hash(const uint8_t prev[CC_HASH_BYTES], const uint8_t *enc, size_t n,
-                        uint8_t out[CC_HASH_BYTES]);
+int cc_audit_entry_hash(const uint8_t prev[CC_HASH_BYTES], const uint8_t *enc, size_t n, uint8_t out[CC_HASH_BYTES]);
 
 /* Names for display and export ("history_fetch", "denied", ...). Unknown
  * values give NULL. */
 const char *cc_audit_event_name(unsigned event);
-int cc_audit_event_from_name(const char *name);   /* code, or -1 */
+int cc_audit_event_from_name(const char *name); /* code, or -1 */
 const char *cc_audit_outcome_name(unsigned outcome);
-int cc_audit_outcome_from_name(const char *name); /* code, or -1 */
+int cc_audit_outcome_from_name(const char *name);  /* code, or -1 */
 const char *cc_audit_ground_name(unsigned ground); /* "none", "consent", ... */
-int cc_audit_ground_from_name(const char *name);  /* code, or -1 */
+int cc_audit_ground_from_name(const char *name);   /* code, or -1 */
 
 /* ---- checkpoints -------------------------------------------------------- */
 
@@ -219,8 +216,7 @@ int cc_audit_checkpoint_sign(cc_audit_checkpoint *cp, const uint8_t sk[CC_SIGN_S
 /* CC_OK, or CC_ERR_AUDIT_CHECKPOINT if the signature is not the audit key's. */
 int cc_audit_checkpoint_verify(const cc_audit_checkpoint *cp, const uint8_t pk[CC_SIGN_PK_BYTES])
 	__attribute__((warn_unused_result));
-int cc_audit_checkpoint_encode(const cc_audit_checkpoint *cp, struct cc_wbuf *w)
-	__attribute__((warn_unused_result));
+int cc_audit_checkpoint_encode(const cc_audit_checkpoint *cp, struct cc_wbuf *w) __attribute__((warn_unused_result));
 int cc_audit_checkpoint_decode(const uint8_t *p, size_t n, cc_audit_checkpoint *out)
 	__attribute__((warn_unused_result));
 
@@ -229,67 +225,65 @@ int cc_audit_checkpoint_decode(const uint8_t *p, size_t n, cc_audit_checkpoint *
 /* The head of the chain as the server keeps it. A plain value: copy it before
  * an LMDB write transaction and restore the copy if the transaction aborts. */
 typedef struct cc_audit_chain {
-	uint64_t last_seq;                 /* 0: empty chain */
-	uint8_t head[CC_HASH_BYTES];       /* h[last_seq], or genesis/anchor hash */
-	uint64_t last_cp_seq;              /* seq of the newest checkpoint, 0 if none */
+	uint64_t last_seq;           /* 0: empty chain */
+	uint8_t head[CC_HASH_BYTES]; /* h[last_seq], or genesis/anchor hash */
+	uint64_t last_cp_seq;        /* seq of the newest checkpoint, 0 if none */
 } cc_audit_chain;
 
 /* An empty chain from genesis. */
 void cc_audit_chain_init(cc_audit_chain *c);
 /* Resume from stored state: the newest entry (seq, hash) and the newest
  * checkpoint's seq (0 if none). */
-void cc_audit_chain_resume(cc_audit_chain *c, uint64_t last_seq,
-                           const uint8_t head[CC_HASH_BYTES], uint64_t last_cp_seq);
+void cc_audit_chain_resume(cc_audit_chain *c, uint64_t last_seq, const uint8_t head[CC_HASH_BYTES],
+                           uint64_t last_cp_seq);
 /* Sets e->seq to last_seq + 1, appends its encoding to enc and writes its
  * hash. The chain advances only on success. The server stores (seq -> hash ||
  * encoding) in the same LMDB transaction as the action it records. */
-int cc_audit_chain_append(cc_audit_chain *c, cc_audit_entry *e, struct cc_wbuf *enc,
-                          uint8_t hash_out[CC_HASH_BYTES])
+int cc_audit_chain_append(cc_audit_chain *c, cc_audit_entry *e, struct cc_wbuf *enc, uint8_t hash_out[CC_HASH_BYTES])
 	__attribute__((warn_unused_result));
 /* Signs a checkpoint over the current head (fails on an empty chain or if the
  * head is already checkpointed) and records it as the newest checkpoint. */
-int cc_audit_chain_checkpoint(cc_audit_chain *c, int64_t time_ms,
-                              const uint8_t sk[CC_SIGN_SK_BYTES], cc_audit_checkpoint *out)
-	__attribute__((warn_unused_result));
+int cc_audit_chain_checkpoint(cc_audit_chain *c, int64_t time_ms, const uint8_t sk[CC_SIGN_SK_BYTES],
+                              cc_audit_checkpoint *out) __attribute__((warn_unused_result));
 
 /* ---- streaming verifier ------------------------------------------------- */
 
 enum cc_audit_fault {
 	CC_AUDIT_FAULT_NONE = 0,
-	CC_AUDIT_FAULT_MALFORMED = 1,      /* an entry does not decode: bytes changed */
-	CC_AUDIT_FAULT_HASH = 2,           /* stored hash differs: entry bytes changed */
-	CC_AUDIT_FAULT_GAP = 3,            /* sequence jumps: entry fault_seq deleted */
-	CC_AUDIT_FAULT_ORDER = 4,          /* entries swapped, duplicated or out of order */
-	CC_AUDIT_FAULT_TAIL_CUT = 5,       /* a checkpoint seals entries that are missing */
-	CC_AUDIT_FAULT_CP_SIGNATURE = 6,   /* checkpoint (or anchor) signature invalid */
-	CC_AUDIT_FAULT_CP_MISMATCH = 7,    /* signed hash differs: an entry up to it was changed */
-	CC_AUDIT_FAULT_CP_MISSING = 8,     /* checkpoint count: a checkpoint was removed */
-	CC_AUDIT_FAULT_CP_MALFORMED = 9,   /* a checkpoint does not decode */
-	CC_AUDIT_FAULT_CP_ORDER = 10       /* checkpoint out of place, or two for one seq */
+	CC_AUDIT_FAULT_MALFORMED = 1,    /* an entry does not decode: bytes changed */
+	CC_AUDIT_FAULT_HASH = 2,         /* stored hash differs: entry bytes changed */
+	CC_AUDIT_FAULT_GAP = 3,          /* sequence jumps: entry fault_seq deleted */
+	CC_AUDIT_FAULT_ORDER = 4,        /* entries swapped, duplicated or out of order */
+	CC_AUDIT_FAULT_TAIL_CUT = 5,     /* a checkpoint seals entries that are missing */
+	CC_AUDIT_FAULT_CP_SIGNATURE = 6, /* checkpoint (or anchor) signature invalid */
+	CC_AUDIT_FAULT_CP_MISMATCH = 7,  /* signed hash differs: an entry up to it was changed */
+	CC_AUDIT_FAULT_CP_MISSING = 8,   /* checkpoint count: a checkpoint was removed */
+	CC_AUDIT_FAULT_CP_MALFORMED = 9, /* a checkpoint does not decode */
+	CC_AUDIT_FAULT_CP_ORDER = 10     /* checkpoint out of place, or two for one seq */
 };
 
 #define CC_AUDIT_PENDING_MAX 8
 
 typedef struct cc_audit_verifier {
 	uint8_t pk[CC_SIGN_PK_BYTES];
-	uint8_t prev[CC_HASH_BYTES];       /* hash of the last verified entry (or anchor) */
-	uint64_t last_seq;                 /* last verified entry, anchor seq, or 0 */
-	uint64_t first_seq;                /* first entry expected: 1 or anchor seq + 1 */
-	cc_audit_checkpoint last_cp;       /* newest checkpoint matched against the chain */
+	uint8_t prev[CC_HASH_BYTES]; /* hash of the last verified entry (or anchor) */
+	uint64_t last_seq;           /* last verified entry, anchor seq, or 0 */
+	uint64_t first_seq;          /* first entry expected: 1 or anchor seq + 1 */
+	cc_audit_checkpoint last_cp; /* newest checkpoint matched against the chain */
 	int have_cp;
 	cc_audit_checkpoint pending[CC_AUDIT_PENDING_MAX]; /* ahead of the chain, by seq */
 	unsigned npending;
-	uint64_t entries;                  /* entries verified */
-	uint64_t checkpoints;              /* checkpoints matched */
-	int64_t last_time_ms;              /* time of the last verified entry */
+	uint64_t entries;     /* entries verified */
+	uint64_t checkpoints; /* checkpoints matched */
+	int64_t last_time_ms; /* time of the last verified entry */
 	/* The first fault; it never moves. kind may be refined from GAP to ORDER
 	 * when the missing entry turns up later in the stream. */
-	int err;                           /* CC_OK, CC_ERR_AUDIT_CHAIN or CC_ERR_AUDIT_CHECKPOINT */
+	int err; /* CC_OK, CC_ERR_AUDIT_CHAIN or CC_ERR_AUDIT_CHECKPOINT */
 	enum cc_audit_fault fault;
-	uint64_t fault_seq;                /* the sequence number where it broke */
-	uint64_t found_seq;                /* for GAP/ORDER: the seq found in its place */
-	uint64_t fault_index;              /* 0-based record number (entries + checkpoints) */
-	uint64_t records;                  /* records fed so far */
+	uint64_t fault_seq;   /* the sequence number where it broke */
+	uint64_t found_seq;   /* for GAP/ORDER: the seq found in its place */
+	uint64_t fault_index; /* 0-based record number (entries + checkpoints) */
+	uint64_t records;     /* records fed so far */
 	int finished;
 } cc_audit_verifier;
 
@@ -297,15 +291,13 @@ typedef struct cc_audit_verifier {
  * prev hash). Otherwise from a signed checkpoint: the first entry must be
  * anchor->seq + 1. Returns CC_ERR_AUDIT_CHECKPOINT (fault CP_SIGNATURE) if the
  * anchor is not signed by pk; the verifier is then failed. */
-int cc_audit_verifier_init(cc_audit_verifier *v, const uint8_t pk[CC_SIGN_PK_BYTES],
-                           const cc_audit_checkpoint *anchor);
+int cc_audit_verifier_init(cc_audit_verifier *v, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *anchor);
 /* One entry in sequence order. stored_hash is the hash kept next to it (NULL
  * if the source has none; then changes are found at the next checkpoint).
  * Returns CC_OK or the sticky error. After an error, keep feeding the rest of
  * the stream if you want a GAP told apart from a reorder; the fault's seq
  * never changes. */
-int cc_audit_verifier_entry(cc_audit_verifier *v, const uint8_t *entry, size_t len,
-                            const uint8_t *stored_hash);
+int cc_audit_verifier_entry(cc_audit_verifier *v, const uint8_t *entry, size_t len, const uint8_t *stored_hash);
 /* One checkpoint, placed after the entry it seals (or earlier: it waits). A
  * checkpoint obtained out of band (the newest one seen at an earlier
  * verification) may be fed first to detect a cut tail that took its
@@ -317,7 +309,7 @@ int cc_audit_verifier_finish(cc_audit_verifier *v) __attribute__((warn_unused_re
 /* Entries after the newest matched checkpoint: no signature covers them yet. */
 uint64_t cc_audit_verifier_unsealed(const cc_audit_verifier *v);
 
-const char *cc_audit_fault_name(enum cc_audit_fault f);     /* "gap", ... */
-const char *cc_audit_fault_text(enum cc_audit_fault f);     /* one English sentence */
+const char *cc_audit_fault_name(enum cc_audit_fault f); /* "gap", ... */
+const char *cc_audit_fault_text(enum cc_audit_fault f); /* one English sentence */
 
 #endif

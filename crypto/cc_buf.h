@@ -24,11 +24,11 @@
 #include <stdint.h>
 
 typedef struct cc_wbuf {
-	uint8_t *p;   /* heap buffer owned by the cc_wbuf; free with cc_w_free */
+	uint8_t *p; /* heap buffer owned by the cc_wbuf; free with cc_w_free */
 	size_t len;
 	size_t cap;
-	int err;      /* first error, CC_OK while healthy */
-	int secret;   /* if set, buffer is sodium_malloc'd and wiped on free */
+	int err;    /* first error, CC_OK while healthy */
+	int secret; /* if set, buffer is sodium_malloc'd and wiped on free */
 } cc_wbuf;
 
 void cc_w_init(cc_wbuf *w);

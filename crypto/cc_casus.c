@@ -24,14 +24,14 @@
 typedef struct epoch_rec {
 	uint8_t hash[CC_HASH_BYTES];
 	uint8_t level;
-	size_t nbits;      /* directory size when the epoch opened */
-	uint8_t *members;  /* bitmap over directory indices */
-	uint8_t *bglass;   /* break-glass flags, same indexing */
+	size_t nbits;                                       /* directory size when the epoch opened */
+	uint8_t *members;                                   /* bitmap over directory indices */
+	uint8_t *bglass;                                    /* break-glass flags, same indexing */
 	uint8_t kc[CC_POLICY_MAX_AUDIENCES][CC_HASH_BYTES]; /* key commitments of the epoch (public) */
-	uint8_t kc_have;   /* bit a: kc[a] is set */
+	uint8_t kc_have;                                    /* bit a: kc[a] is set */
 } epoch_rec;
 
-typedef struct key_rec {   /* lives in sodium_malloc memory */
+typedef struct key_rec { /* lives in sodium_malloc memory */
 	uint64_t epoch;
 	uint8_t audience;
 	uint8_t key[CC_EPOCH_KEY_BYTES];
@@ -56,7 +56,7 @@ struct cc_casus {
 	size_t ndir, capdir;
 	epoch_rec *epochs; /* epochs[e] for e = 0..nepochs-1 */
 	size_t nepochs, capepochs;
-	key_rec *keys;     /* sorted by (epoch, audience) */
+	key_rec *keys; /* sorted by (epoch, audience) */
 	size_t nkeys, capkeys;
 	grant_rec *grants;
 	size_t ngrants, capgrants;
@@ -431,8 +431,8 @@ static int message_key(const cc_casus *cs, const cc_message *m, const uint8_t *m
 	return CC_ERR_NO_KEY;
 }
 
-static int decrypt_impl(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n, int live,
-                        cc_wbuf *pt_out, cc_message_header *hdr_out)
+static int decrypt_impl(cc_casus *cs, const cc_policy *policy, const uint8_t *msg, size_t n, int live, cc_wbuf *pt_out,
+                        cc_message_header *hdr_out)
 {
 	cc_message m;
 	const cc_cert *sender = NULL;
@@ -580,7 +580,8 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 		}
 		if ((rc = cc_message_decode(msgs[i], msg_lens[i], &m)) != CC_OK)
 			goto out;
-		if ((rc = cc_casus_message_key(cs, policy, msgs[i], msg_lens[i], mks + i * CC_MESSAGE_KEY_BYTES)) != CC_OK)
+		if ((rc = cc_casus_message_key(cs, policy, msgs[i], msg_lens[i], mks + i * CC_MESSAGE_KEY_BYTES)) !=
+		    CC_OK)
 			goto out;
 		memcpy(g.items[i].message_id, m.h.message_id, CC_MESSAGE_ID_BYTES);
 		g.items[i].audience = m.h.audience;
@@ -602,8 +603,8 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 		}
 		const cc_cert *gc = &cs->chain->roster[di].cert;
 		for (size_t i = 0; i < nmsgs; i++)
-			if ((rc = cc_grant_seal_key(gd->boxes + i * CC_GRANT_BOX_BYTES, gc->box_pk, gc->device_id, g.casus_id,
-			                            g.items[i].message_id, g.items[i].message_hash,
+			if ((rc = cc_grant_seal_key(gd->boxes + i * CC_GRANT_BOX_BYTES, gc->box_pk, gc->device_id,
+			                            g.casus_id, g.items[i].message_id, g.items[i].message_hash,
 			                            mks + i * CC_MESSAGE_KEY_BYTES)) != CC_OK)
 				goto out;
 	}
@@ -693,11 +694,12 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
 	for (size_t i = 0; i < g.nitems; i++) {
 		memcpy(staged[i].message_id, g.items[i].message_id, CC_MESSAGE_ID_BYTES);
 		memcpy(staged[i].message_hash, g.items[i].message_hash, CC_HASH_BYTES);
-		if ((rc = cc_grant_open_key(mine->boxes + i * CC_GRANT_BOX_BYTES, cs->self, g.casus_id, g.items[i].message_id,
-		                            g.items[i].message_hash, staged[i].mk)) != CC_OK)
+		if ((rc = cc_grant_open_key(mine->boxes + i * CC_GRANT_BOX_BYTES, cs->self, g.casus_id,
+		                            g.items[i].message_id, g.items[i].message_hash, staged[i].mk)) != CC_OK)
 			goto out;
 	}
-	if ((rc = sec_reserve((void **)&cs->grants, &cs->capgrants, cs->ngrants + g.nitems, sizeof *cs->grants)) != CC_OK)
+	if ((rc = sec_reserve((void **)&cs->grants, &cs->capgrants, cs->ngrants + g.nitems, sizeof *cs->grants)) !=
+	    CC_OK)
 		goto out;
 	/* Accepting the same grant again (e.g. after a restart) adds nothing. */
 	for (size_t i = 0; i < g.nitems; i++) {
@@ -883,11 +885,12 @@ int cc_casus_transfer_accept(cc_casus *cs, const uint8_t *p, size_t n, size_t *i
 	for (size_t i = 0; i < nst; i++) {
 		/* insert keeping (epoch, audience) order */
 		size_t at = cs->nkeys;
-		while (at > 0 && (cs->keys[at - 1].epoch > staged[i].epoch ||
-		                  (cs->keys[at - 1].epoch == staged[i].epoch &&
-		                   cs->keys[at - 1].audience > staged[i].audience)))
+		while (at > 0 &&
+		       (cs->keys[at - 1].epoch > staged[i].epoch ||
+		        (cs->keys[at - 1].epoch == staged[i].epoch && cs->keys[at - 1].audience > staged[i].audience)))
 			at--;
-		if (at > 0 && cs->keys[at - 1].epoch == staged[i].epoch && cs->keys[at - 1].audience == staged[i].audience)
+		if (at > 0 && cs->keys[at - 1].epoch == staged[i].epoch &&
+		    cs->keys[at - 1].audience == staged[i].audience)
 			continue;
 		memmove(&cs->keys[at + 1], &cs->keys[at], (cs->nkeys - at) * sizeof *cs->keys);
 		cs->keys[at] = staged[i];

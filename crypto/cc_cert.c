@@ -64,8 +64,7 @@ static int identity_check(const char *user_id, const char *name, const char *org
 {
 	int rc;
 	if ((rc = cc_ident_check(user_id, CC_USER_ID_MAX)) != CC_OK ||
-	    (rc = cc_text_check(name, CC_NAME_MAX)) != CC_OK ||
-	    (rc = cc_text_check(org, CC_ORG_MAX)) != CC_OK ||
+	    (rc = cc_text_check(name, CC_NAME_MAX)) != CC_OK || (rc = cc_text_check(org, CC_ORG_MAX)) != CC_OK ||
 	    (rc = cc_ident_check(role, CC_ROLE_MAX)) != CC_OK)
 		return rc;
 	return CC_OK;
@@ -268,8 +267,8 @@ static int copy_str(char *dst, size_t cap, const char *src)
 	return CC_OK;
 }
 
-int cc_cert_request_create(cc_cert_request *req, const cc_device_keys *keys, const char *user_id,
-                           const char *name, const char *org, const char *role)
+int cc_cert_request_create(cc_cert_request *req, const cc_device_keys *keys, const char *user_id, const char *name,
+                           const char *org, const char *role)
 {
 	cc_cert_request q;
 	cc_wbuf w;
@@ -282,8 +281,7 @@ int cc_cert_request_create(cc_cert_request *req, const cc_device_keys *keys, con
 	q.version = CC_CERT_VERSION;
 	if ((rc = copy_str(q.user_id, sizeof q.user_id, user_id)) != CC_OK ||
 	    (rc = copy_str(q.name, sizeof q.name, name)) != CC_OK ||
-	    (rc = copy_str(q.org, sizeof q.org, org)) != CC_OK ||
-	    (rc = copy_str(q.role, sizeof q.role, role)) != CC_OK)
+	    (rc = copy_str(q.org, sizeof q.org, org)) != CC_OK || (rc = copy_str(q.role, sizeof q.role, role)) != CC_OK)
 		goto out;
 	memcpy(q.device_id, keys->device_id, sizeof q.device_id);
 	memcpy(q.sign_pk, keys->sign_pk, sizeof q.sign_pk);
@@ -356,8 +354,8 @@ out:
 	return rc;
 }
 
-int cc_cert_issue(const cc_cert_request *req, const cc_root_key *root, uint64_t serial,
-                  int64_t not_before, int64_t not_after, cc_cert *out)
+int cc_cert_issue(const cc_cert_request *req, const cc_root_key *root, uint64_t serial, int64_t not_before,
+                  int64_t not_after, cc_cert *out)
 {
 	cc_cert c;
 	int rc;

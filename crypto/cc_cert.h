@@ -18,15 +18,15 @@
 #include <stdint.h>
 
 #define CC_CERT_VERSION 1
-#define CC_USER_ID_MAX 64  /* bytes, e.g. "cm.jansen" */
-#define CC_NAME_MAX 128    /* display name */
-#define CC_ORG_MAX 128     /* organisation */
-#define CC_ROLE_MAX 32     /* role name as in the policy */
-#define CC_CERT_MAX 1024   /* no encoded certificate is larger */
+#define CC_USER_ID_MAX 64 /* bytes, e.g. "cm.jansen" */
+#define CC_NAME_MAX 128   /* display name */
+#define CC_ORG_MAX 128    /* organisation */
+#define CC_ROLE_MAX 32    /* role name as in the policy */
+#define CC_CERT_MAX 1024  /* no encoded certificate is larger */
 
 typedef struct cc_cert {
 	uint8_t version;
-	uint64_t serial;                       /* unique per root, chosen by casus-admin */
+	uint64_t serial; /* unique per root, chosen by casus-admin */
 	char user_id[CC_USER_ID_MAX + 1];
 	char name[CC_NAME_MAX + 1];
 	char org[CC_ORG_MAX + 1];
@@ -34,9 +34,9 @@ typedef struct cc_cert {
 	uint8_t device_id[CC_DEVICE_ID_BYTES];
 	uint8_t sign_pk[CC_SIGN_PK_BYTES];
 	uint8_t box_pk[CC_BOX_PK_BYTES];
-	int64_t not_before;                    /* UTC seconds, inclusive */
-	int64_t not_after;                     /* UTC seconds, exclusive */
-	uint8_t root_pk[CC_SIGN_PK_BYTES];     /* issuer: the root that signed it */
+	int64_t not_before;                /* UTC seconds, inclusive */
+	int64_t not_after;                 /* UTC seconds, exclusive */
+	uint8_t root_pk[CC_SIGN_PK_BYTES]; /* issuer: the root that signed it */
 	uint8_t sig[CC_SIG_BYTES];
 } cc_cert;
 
@@ -69,32 +69,32 @@ int cc_cert_verify(const cc_cert *c, const uint8_t root_pk[CC_SIGN_PK_BYTES], in
 /* BLAKE2b-256 over the canonical encoding: the certificate's fingerprint. */
 int cc_cert_hash(const cc_cert *c, uint8_t out[CC_HASH_BYTES]);
 
-int cc_cert_request_create(cc_cert_request *req, const cc_device_keys *keys, const char *user_id,
-                           const char *name, const char *org, const char *role);
+int cc_cert_request_create(cc_cert_request *req, const cc_device_keys *keys, const char *user_id, const char *name,
+                           const char *org, const char *role);
 int cc_cert_request_encode(const cc_cert_request *req, struct cc_wbuf *w);
 int cc_cert_request_decode(const uint8_t *p, size_t n, cc_cert_request *out) __attribute__((warn_unused_result));
 /* Verifies the proof-of-possession signature. */
 int cc_cert_request_verify(const cc_cert_request *req) __attribute__((warn_unused_result));
 /* Turn a verified request into a signed certificate valid [not_before, not_after). */
-int cc_cert_issue(const cc_cert_request *req, const cc_root_key *root, uint64_t serial,
-                  int64_t not_before, int64_t not_after, cc_cert *out);
+int cc_cert_issue(const cc_cert_request *req, const cc_root_key *root, uint64_t serial, int64_t not_before,
+                  int64_t not_after, cc_cert *out);
 
 /* ---- revocation list ---------------------------------------------------- */
 #define CC_REVLIST_VERSION 1
 #define CC_REVLIST_MAX_ENTRIES 100000
 
 typedef struct cc_revoked {
-	uint64_t serial;                         /* certificate serial */
-	uint8_t device_id[CC_DEVICE_ID_BYTES];   /* and the device it certified */
+	uint64_t serial;                       /* certificate serial */
+	uint8_t device_id[CC_DEVICE_ID_BYTES]; /* and the device it certified */
 	int64_t revoked_at;
 } cc_revoked;
 
 typedef struct cc_revlist {
 	uint8_t version;
-	uint64_t number;       /* strictly increasing; a newer list replaces an older */
+	uint64_t number; /* strictly increasing; a newer list replaces an older */
 	int64_t issued_at;
 	uint32_t count;
-	cc_revoked *entries;   /* heap array owned by the list, sorted by serial */
+	cc_revoked *entries; /* heap array owned by the list, sorted by serial */
 	uint8_t root_pk[CC_SIGN_PK_BYTES];
 	uint8_t sig[CC_SIG_BYTES];
 } cc_revlist;
@@ -107,8 +107,8 @@ int cc_revlist_encode(const cc_revlist *l, struct cc_wbuf *w);
 int cc_revlist_decode(const uint8_t *p, size_t n, cc_revlist *out) __attribute__((warn_unused_result));
 /* Checks root and signature; if held != NULL, refuses a list whose number is
  * not greater than held->number with CC_ERR_STALE. */
-int cc_revlist_verify(const cc_revlist *l, const uint8_t root_pk[CC_SIGN_PK_BYTES],
-                      const cc_revlist *held) __attribute__((warn_unused_result));
+int cc_revlist_verify(const cc_revlist *l, const uint8_t root_pk[CC_SIGN_PK_BYTES], const cc_revlist *held)
+	__attribute__((warn_unused_result));
 /* 1 if revoked (by serial or by device id), 0 if not. */
 int cc_revlist_contains(const cc_revlist *l, uint64_t serial, const uint8_t device_id[CC_DEVICE_ID_BYTES]);
 

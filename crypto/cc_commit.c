@@ -30,14 +30,22 @@ static void w_ctx(cc_wbuf *w, const char *ctx)
 const char *cc_commit_type_name(int type)
 {
 	switch (type) {
-	case CC_COMMIT_CREATE: return "create";
-	case CC_COMMIT_ADD: return "add";
-	case CC_COMMIT_REMOVE: return "remove";
-	case CC_COMMIT_ESCALATE: return "escalate";
-	case CC_COMMIT_DEESCALATE: return "deescalate";
-	case CC_COMMIT_ROTATE: return "rotate";
-	case CC_COMMIT_BREAK_GLASS: return "break_glass";
-	default: return NULL;
+	case CC_COMMIT_CREATE:
+		return "create";
+	case CC_COMMIT_ADD:
+		return "add";
+	case CC_COMMIT_REMOVE:
+		return "remove";
+	case CC_COMMIT_ESCALATE:
+		return "escalate";
+	case CC_COMMIT_DEESCALATE:
+		return "deescalate";
+	case CC_COMMIT_ROTATE:
+		return "rotate";
+	case CC_COMMIT_BREAK_GLASS:
+		return "break_glass";
+	default:
+		return NULL;
 	}
 }
 
@@ -260,7 +268,8 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 	for (size_t i = 0; i < c.nroster; i++) {
 		if ((rc = decode_entry(&r, &c.roster[i])) != CC_OK)
 			goto fail;
-		if (i > 0 && memcmp(c.roster[i - 1].cert.device_id, c.roster[i].cert.device_id, CC_DEVICE_ID_BYTES) >= 0) {
+		if (i > 0 &&
+		    memcmp(c.roster[i - 1].cert.device_id, c.roster[i].cert.device_id, CC_DEVICE_ID_BYTES) >= 0) {
 			rc = CC_ERR_MALFORMED; /* unsorted or duplicate device */
 			goto fail;
 		}
@@ -502,7 +511,8 @@ int cc_chain_state_decode(const uint8_t *p, size_t n, cc_chain_state **out)
 	for (size_t i = 0; i < st->nroster; i++) {
 		if ((rc = decode_entry(&r, &st->roster[i])) != CC_OK)
 			goto fail;
-		if (i > 0 && memcmp(st->roster[i - 1].cert.device_id, st->roster[i].cert.device_id, CC_DEVICE_ID_BYTES) >= 0) {
+		if (i > 0 &&
+		    memcmp(st->roster[i - 1].cert.device_id, st->roster[i].cert.device_id, CC_DEVICE_ID_BYTES) >= 0) {
 			rc = CC_ERR_MALFORMED;
 			goto fail;
 		}
@@ -825,7 +835,8 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 				i++;
 			} else { /* added */
 				nadded++;
-				if (c.type != CC_COMMIT_CREATE && c.type != CC_COMMIT_ADD && c.type != CC_COMMIT_BREAK_GLASS) {
+				if (c.type != CC_COMMIT_CREATE && c.type != CC_COMMIT_ADD &&
+				    c.type != CC_COMMIT_BREAK_GLASS) {
 					rc = CC_ERR_ROSTER;
 					goto out;
 				}
@@ -1066,8 +1077,8 @@ int cc_commit_build(const cc_chain_state *st, const cc_commit_change *chg, const
 				continue;
 			cc_commit_recipient *rcpt = &au->recipients[au->nrecipients++];
 			memcpy(rcpt->device_id, e->cert.device_id, CC_DEVICE_ID_BYTES);
-			if ((rc = cc_commit_seal_key(rcpt->box, e->cert.box_pk, e->cert.device_id, c.casus_id, au->audience,
-			                             c.epoch, key)) != CC_OK)
+			if ((rc = cc_commit_seal_key(rcpt->box, e->cert.box_pk, e->cert.device_id, c.casus_id,
+			                             au->audience, c.epoch, key)) != CC_OK)
 				goto out;
 		}
 		sodium_memzero(key, CC_EPOCH_KEY_BYTES);

@@ -69,14 +69,14 @@
 #define CC_COMMIT_VERSION 1
 #define CC_CASUS_ID_BYTES 16
 #define CC_EPOCH_KEY_BYTES 32
-#define CC_ROSTER_MAX 256            /* devices in one casus */
-#define CC_COMMIT_REASON_MAX 1024    /* bytes of UTF-8 */
+#define CC_ROSTER_MAX 256                /* devices in one casus */
+#define CC_COMMIT_REASON_MAX 1024        /* bytes of UTF-8 */
 #define CC_COMMIT_MAX_BYTES (512 * 1024) /* no valid commit is larger */
 /* Plaintext inside an epoch-key box: kind, recipient, casus, audience, epoch, key. */
 #define CC_SEALED_KEY_PLAIN_BYTES (1 + CC_DEVICE_ID_BYTES + CC_CASUS_ID_BYTES + 1 + 8 + CC_EPOCH_KEY_BYTES)
 #define CC_SEALED_KEY_BYTES (crypto_box_SEALBYTES + CC_SEALED_KEY_PLAIN_BYTES)
 
-#define CC_ROSTER_BREAK_GLASS 0x01   /* admitted outside the ladder; flagged */
+#define CC_ROSTER_BREAK_GLASS 0x01 /* admitted outside the ladder; flagged */
 
 enum cc_commit_type {
 	CC_COMMIT_CREATE = 1,     /* open a casus: first epoch, creator and first members */
@@ -123,7 +123,7 @@ typedef struct cc_commit {
 	uint8_t actor[CC_DEVICE_ID_BYTES];
 	char reason[CC_COMMIT_REASON_MAX + 1];
 	uint16_t nroster;
-	cc_roster_entry *roster;        /* heap, owned */
+	cc_roster_entry *roster; /* heap, owned */
 	uint8_t naudiences;
 	cc_commit_audience audiences[CC_POLICY_MAX_AUDIENCES];
 	uint8_t sig[CC_SIG_BYTES];
@@ -148,9 +148,8 @@ int cc_commit_hash(const uint8_t *p, size_t n, uint8_t out[CC_HASH_BYTES]);
 
 /* Seal an epoch key to one device (the box layout above); box gets CC_SEALED_KEY_BYTES. */
 int cc_commit_seal_key(uint8_t box[CC_SEALED_KEY_BYTES], const uint8_t recipient_box_pk[CC_BOX_PK_BYTES],
-                       const uint8_t recipient_id[CC_DEVICE_ID_BYTES],
-                       const uint8_t casus_id[CC_CASUS_ID_BYTES], uint8_t audience, uint64_t epoch,
-                       const uint8_t key[CC_EPOCH_KEY_BYTES]);
+                       const uint8_t recipient_id[CC_DEVICE_ID_BYTES], const uint8_t casus_id[CC_CASUS_ID_BYTES],
+                       uint8_t audience, uint64_t epoch, const uint8_t key[CC_EPOCH_KEY_BYTES]);
 /* Open a box with this device's keys and check every bound field: a box for
  * another device, casus, audience or epoch is CC_ERR_NOT_RECIPIENT; a box that
  * does not open is CC_ERR_DECRYPT. key is written only on success. */
@@ -165,14 +164,14 @@ int cc_commit_key_commitment(const uint8_t key[CC_EPOCH_KEY_BYTES], const uint8_
 
 /* Heap object owned by the caller; cc_chain_state_free. It holds no secrets. */
 typedef struct cc_chain_state {
-	int started;                         /* 0 until the create commit is applied */
+	int started; /* 0 until the create commit is applied */
 	uint8_t casus_id[CC_CASUS_ID_BYTES];
-	uint64_t epoch;                      /* epoch of the head commit */
-	uint8_t head[CC_HASH_BYTES];         /* hash of the head commit = current epoch hash */
-	uint8_t level;                       /* current level */
-	int64_t time;                        /* head commit's time */
+	uint64_t epoch;              /* epoch of the head commit */
+	uint8_t head[CC_HASH_BYTES]; /* hash of the head commit = current epoch hash */
+	uint8_t level;               /* current level */
+	int64_t time;                /* head commit's time */
 	uint16_t nroster;
-	cc_roster_entry *roster;             /* heap, sorted by device id */
+	cc_roster_entry *roster; /* heap, sorted by device id */
 } cc_chain_state;
 
 /* A new empty state (expects a create commit). *out NULL on failure. */
@@ -229,14 +228,14 @@ int cc_entitled(const cc_policy *policy, int audience, int role, uint8_t level, 
 
 /* What to change. Fields not used by a type are ignored. */
 typedef struct cc_commit_change {
-	uint8_t type;                          /* CC_COMMIT_* */
-	uint8_t casus_id[CC_CASUS_ID_BYTES];   /* create only: fresh random id (cc_commit_new_casus_id) */
-	uint8_t level;                         /* create: initial level; escalate/de-escalate: new level */
-	const cc_cert *add;                    /* create/add/break-glass: certificates to admit */
+	uint8_t type;                        /* CC_COMMIT_* */
+	uint8_t casus_id[CC_CASUS_ID_BYTES]; /* create only: fresh random id (cc_commit_new_casus_id) */
+	uint8_t level;                       /* create: initial level; escalate/de-escalate: new level */
+	const cc_cert *add;                  /* create/add/break-glass: certificates to admit */
 	size_t nadd;
 	const uint8_t (*remove)[CC_DEVICE_ID_BYTES]; /* remove: device ids to remove */
 	size_t nremove;
-	const char *reason;                    /* required (non-empty) for level changes and break-glass */
+	const char *reason; /* required (non-empty) for level changes and break-glass */
 } cc_commit_change;
 
 void cc_commit_new_casus_id(uint8_t casus_id[CC_CASUS_ID_BYTES]);

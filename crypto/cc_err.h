@@ -12,23 +12,23 @@
 enum cc_err {
 	CC_OK = 0,
 	/* encoding */
-	CC_ERR_TRUNCATED = -1,        /* input ends before the structure does */
-	CC_ERR_TRAILING = -2,         /* bytes left over after the structure */
-	CC_ERR_VERSION = -3,          /* unknown format version or type tag */
-	CC_ERR_MALFORMED = -4,        /* a field has a value the format forbids */
-	CC_ERR_TOO_LARGE = -5,        /* a length exceeds its cap */
+	CC_ERR_TRUNCATED = -1, /* input ends before the structure does */
+	CC_ERR_TRAILING = -2,  /* bytes left over after the structure */
+	CC_ERR_VERSION = -3,   /* unknown format version or type tag */
+	CC_ERR_MALFORMED = -4, /* a field has a value the format forbids */
+	CC_ERR_TOO_LARGE = -5, /* a length exceeds its cap */
 	/* signatures and identity */
-	CC_ERR_BAD_SIGNATURE = -10,   /* signature does not verify */
-	CC_ERR_EXPIRED = -11,         /* certificate past its validity */
-	CC_ERR_NOT_YET_VALID = -12,   /* certificate before its validity */
-	CC_ERR_REVOKED = -13,         /* device or certificate revoked */
-	CC_ERR_WRONG_ROOT = -14,      /* signed by another deployment's root */
-	CC_ERR_STALE = -15,           /* an older policy or revocation list than the one held */
-	CC_ERR_UNKNOWN_ROLE = -16,    /* role not in the policy */
+	CC_ERR_BAD_SIGNATURE = -10, /* signature does not verify */
+	CC_ERR_EXPIRED = -11,       /* certificate past its validity */
+	CC_ERR_NOT_YET_VALID = -12, /* certificate before its validity */
+	CC_ERR_REVOKED = -13,       /* device or certificate revoked */
+	CC_ERR_WRONG_ROOT = -14,    /* signed by another deployment's root */
+	CC_ERR_STALE = -15,         /* an older policy or revocation list than the one held */
+	CC_ERR_UNKNOWN_ROLE = -16,  /* role not in the policy */
 	/* keystore */
-	CC_ERR_PASSPHRASE = -20,      /* wrong passphrase or damaged keystore */
-	CC_ERR_IO = -21,              /* file system error (errno is kept) */
-	CC_ERR_NOT_FOUND = -22,       /* no such entry */
+	CC_ERR_PASSPHRASE = -20, /* wrong passphrase or damaged keystore */
+	CC_ERR_IO = -21,         /* file system error (errno is kept) */
+	CC_ERR_NOT_FOUND = -22,  /* no such entry */
 	/* end-to-end layer */
 	CC_ERR_FORBIDDEN = -30,       /* the actor's role may not make this change */
 	CC_ERR_CHAIN = -31,           /* commit does not build on the previous commit */
@@ -45,12 +45,12 @@ enum cc_err {
 	CC_ERR_ROSTER = -42,          /* roster inconsistent with policy or previous roster */
 	CC_ERR_LEVEL = -43,           /* level outside the ladder or not allowed */
 	/* audit */
-	CC_ERR_AUDIT_CHAIN = -50,     /* audit hash chain broken */
-	CC_ERR_AUDIT_CHECKPOINT = -51,/* audit checkpoint does not verify */
+	CC_ERR_AUDIT_CHAIN = -50,      /* audit hash chain broken */
+	CC_ERR_AUDIT_CHECKPOINT = -51, /* audit checkpoint does not verify */
 	/* generic */
-	CC_ERR_INVALID_ARG = -90,     /* caller passed something unusable */
-	CC_ERR_NOMEM = -91,           /* allocation failed */
-	CC_ERR_CRYPTO = -92           /* libsodium reported an internal failure */
+	CC_ERR_INVALID_ARG = -90, /* caller passed something unusable */
+	CC_ERR_NOMEM = -91,       /* allocation failed */
+	CC_ERR_CRYPTO = -92       /* libsodium reported an internal failure */
 };
 
 /* Returns a static, human-readable description; never NULL. */

@@ -42,7 +42,8 @@
 #define CC_GRANT_REASON_MAX 1024
 #define CC_GRANT_MAX_MESSAGES 1024
 #define CC_GRANT_MAX_DEVICES 16
-#define CC_GRANT_BOX_PLAIN_BYTES (1 + CC_DEVICE_ID_BYTES + CC_CASUS_ID_BYTES + CC_MESSAGE_ID_BYTES + CC_HASH_BYTES + CC_MESSAGE_KEY_BYTES)
+#define CC_GRANT_BOX_PLAIN_BYTES                                                                                       \
+	(1 + CC_DEVICE_ID_BYTES + CC_CASUS_ID_BYTES + CC_MESSAGE_ID_BYTES + CC_HASH_BYTES + CC_MESSAGE_KEY_BYTES)
 #define CC_GRANT_BOX_BYTES (crypto_box_SEALBYTES + CC_GRANT_BOX_PLAIN_BYTES)
 
 typedef struct cc_grant_item {

@@ -69,8 +69,7 @@ int cc_device_keys_generate(cc_device_keys **out)
 	if (!k)
 		goto out;
 	randombytes_buf(k->device_id, sizeof k->device_id);
-	if (crypto_sign_ed25519_keypair(k->sign_pk, k->sign_sk) != 0 ||
-	    crypto_box_keypair(k->box_pk, k->box_sk) != 0) {
+	if (crypto_sign_ed25519_keypair(k->sign_pk, k->sign_sk) != 0 || crypto_box_keypair(k->box_pk, k->box_sk) != 0) {
 		rc = CC_ERR_CRYPTO;
 		goto out;
 	}
@@ -200,8 +199,7 @@ int cc_device_keys_decode(const uint8_t *p, size_t n, cc_device_keys **out)
 		rc = CC_ERR_MALFORMED;
 		goto out;
 	}
-	if (crypto_scalarmult_base(pk, k->box_sk) != 0 ||
-	    sodium_memcmp(pk, k->box_pk, sizeof pk) != 0) {
+	if (crypto_scalarmult_base(pk, k->box_sk) != 0 || sodium_memcmp(pk, k->box_pk, sizeof pk) != 0) {
 		rc = CC_ERR_MALFORMED;
 		goto out;
 	}
@@ -309,8 +307,7 @@ int cc_ident_check(const char *s, size_t max)
 		return CC_ERR_MALFORMED;
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
-		      c == '-' || c == '@'))
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-' || c == '@'))
 			return CC_ERR_MALFORMED;
 	}
 	return CC_OK;

@@ -30,14 +30,14 @@
 static const uint8_t KS_MAGIC[4] = {'C', 'C', 'K', 'S'};
 
 typedef struct ks_entry {
-	const char *name;    /* into blob, NUL-terminated */
-	const uint8_t *val;  /* into blob */
+	const char *name;   /* into blob, NUL-terminated */
+	const uint8_t *val; /* into blob */
 	size_t len;
 } ks_entry;
 
 struct cc_keystore {
-	uint8_t *blob;       /* sodium_malloc'd; NULL when empty */
-	ks_entry *idx;       /* malloc'd, sorted by name */
+	uint8_t *blob; /* sodium_malloc'd; NULL when empty */
+	ks_entry *idx; /* malloc'd, sorted by name */
 	size_t count;
 	unsigned long long opslimit;
 	size_t memlimit;
@@ -397,8 +397,7 @@ static void header_encode(const cc_keystore_header *h, cc_wbuf *w)
 	cc_w_u32(w, h->ct_len);
 }
 
-static int derive_key(uint8_t key[KS_KEY_BYTES], const char *pass, size_t passlen,
-                      const cc_keystore_header *h)
+static int derive_key(uint8_t key[KS_KEY_BYTES], const char *pass, size_t passlen, const cc_keystore_header *h)
 {
 	if (crypto_pwhash(key, KS_KEY_BYTES, pass, passlen, h->salt, h->opslimit, (size_t)h->memlimit,
 	                  crypto_pwhash_ALG_ARGON2ID13) != 0)
@@ -406,8 +405,7 @@ static int derive_key(uint8_t key[KS_KEY_BYTES], const char *pass, size_t passle
 	return CC_OK;
 }
 
-int cc_keystore_save_mem(const cc_keystore *ks, const char *pass, size_t passlen, uint8_t **out,
-                         size_t *outlen)
+int cc_keystore_save_mem(const cc_keystore *ks, const char *pass, size_t passlen, uint8_t **out, size_t *outlen)
 {
 	cc_keystore_header h;
 	cc_wbuf body, file;
@@ -460,8 +458,8 @@ int cc_keystore_save_mem(const cc_keystore *ks, const char *pass, size_t passlen
 			goto out;
 		}
 		ct = file.p + hlen;
-		if (crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, body.p, body.len, file.p, hlen,
-		                                               NULL, h.nonce, key) != 0 ||
+		if (crypto_aead_xchacha20poly1305_ietf_encrypt(ct, &ctlen, body.p, body.len, file.p, hlen, NULL,
+		                                               h.nonce, key) != 0 ||
 		    ctlen != h.ct_len) {
 			rc = CC_ERR_CRYPTO;
 			goto out;
@@ -503,8 +501,8 @@ int cc_keystore_open_mem(const uint8_t *p, size_t n, const char *pass, size_t pa
 		rc = CC_ERR_NOMEM;
 		goto out;
 	}
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &got, NULL, p + CC_KEYSTORE_HEADER_BYTES, h.ct_len,
-	                                               p, CC_KEYSTORE_HEADER_BYTES, h.nonce, key) != 0 ||
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(pt, &got, NULL, p + CC_KEYSTORE_HEADER_BYTES, h.ct_len, p,
+	                                               CC_KEYSTORE_HEADER_BYTES, h.nonce, key) != 0 ||
 	    got != ptlen) {
 		rc = CC_ERR_PASSPHRASE;
 		goto out;

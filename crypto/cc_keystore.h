@@ -30,10 +30,10 @@
 #include <stdint.h>
 
 #define CC_KEYSTORE_VERSION 1
-#define CC_KEYSTORE_NAME_MAX 128                    /* bytes of an entry name */
-#define CC_KEYSTORE_VALUE_MAX (1024u * 1024u)       /* bytes of one value */
+#define CC_KEYSTORE_NAME_MAX 128              /* bytes of an entry name */
+#define CC_KEYSTORE_VALUE_MAX (1024u * 1024u) /* bytes of one value */
 #define CC_KEYSTORE_MAX_ENTRIES 100000
-#define CC_KEYSTORE_FILE_MAX (64u * 1024u * 1024u)  /* whole file */
+#define CC_KEYSTORE_FILE_MAX (64u * 1024u * 1024u) /* whole file */
 #define CC_KEYSTORE_SALT_BYTES 16
 #define CC_KEYSTORE_NONCE_BYTES 24
 #define CC_KEYSTORE_HEADER_BYTES (4 + 1 + 1 + 8 + 8 + 16 + 24 + 4)
@@ -69,8 +69,7 @@ int cc_keystore_open_mem(const uint8_t *p, size_t n, const char *pass, size_t pa
  * atomically, mode 0600. */
 int cc_keystore_save(const cc_keystore *ks, const char *path, const char *pass, size_t passlen);
 /* The same into memory: *out is malloc'd (ciphertext, not secret); free() it. */
-int cc_keystore_save_mem(const cc_keystore *ks, const char *pass, size_t passlen, uint8_t **out,
-                         size_t *outlen);
+int cc_keystore_save_mem(const cc_keystore *ks, const char *pass, size_t passlen, uint8_t **out, size_t *outlen);
 
 /* Look up an entry. *val points into the keystore's protected memory and stays
  * valid only until the next cc_keystore_put / cc_keystore_del / cc_keystore_free
@@ -97,16 +96,14 @@ typedef struct cc_keystore_header {
 	uint64_t memlimit;
 	uint8_t salt[CC_KEYSTORE_SALT_BYTES];
 	uint8_t nonce[CC_KEYSTORE_NONCE_BYTES];
-	uint32_t ct_len;          /* bytes of ciphertext following the header */
+	uint32_t ct_len; /* bytes of ciphertext following the header */
 } cc_keystore_header;
 
 /* Bounds-checked header decode of a whole file image: checks magic, version,
  * algorithm, limits within the accepted range, and that exactly ct_len bytes
  * (at least the tag) follow. No key derivation. */
-int cc_keystore_header_decode(const uint8_t *p, size_t n, cc_keystore_header *h)
-	__attribute__((warn_unused_result));
+int cc_keystore_header_decode(const uint8_t *p, size_t n, cc_keystore_header *h) __attribute__((warn_unused_result));
 /* Decode a plaintext body (as after decryption) into a new keystore. */
-int cc_keystore_body_decode(const uint8_t *p, size_t n, cc_keystore **out)
-	__attribute__((warn_unused_result));
+int cc_keystore_body_decode(const uint8_t *p, size_t n, cc_keystore **out) __attribute__((warn_unused_result));
 
 #endif

@@ -202,7 +202,8 @@ int cc_message_derive_key(const uint8_t epoch_key[CC_EPOCH_KEY_BYTES], const cc_
 	if ((rc = header_bytes(h, hb)) != CC_OK)
 		return rc;
 	if ((rc = gh_ctx(&gs, epoch_key, CC_EPOCH_KEY_BYTES, CTX_MSG_KEY)) == CC_OK &&
-	    (crypto_generichash_update(&gs, hb, sizeof hb) != 0 || crypto_generichash_final(&gs, mk, CC_MESSAGE_KEY_BYTES) != 0))
+	    (crypto_generichash_update(&gs, hb, sizeof hb) != 0 ||
+	     crypto_generichash_final(&gs, mk, CC_MESSAGE_KEY_BYTES) != 0))
 		rc = CC_ERR_CRYPTO;
 	sodium_memzero(&gs, sizeof gs);
 	return rc;
@@ -362,7 +363,7 @@ struct cc_replay {
 	uint8_t sipkey[crypto_shorthash_KEYBYTES]; /* random: ids are attacker-chosen */
 	uint8_t (*ids)[CC_MESSAGE_ID_BYTES];       /* open addressing; all-zero = empty */
 	size_t cap, n;
-	int have_zero_id;                          /* the all-zero id, stored out of band */
+	int have_zero_id; /* the all-zero id, stored out of band */
 	replay_counter *ctr;
 	size_t nctr, capctr;
 };

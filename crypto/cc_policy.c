@@ -48,8 +48,8 @@ int cc_policy_check(const cc_policy *p)
 		return rc;
 	if (p->deployment[0] == '\0')
 		return CC_ERR_MALFORMED;
-	if (p->nlevels < 1 || p->nlevels > CC_POLICY_MAX_LEVELS || p->nroles < 1 ||
-	    p->nroles > CC_POLICY_MAX_ROLES || p->naudiences > CC_POLICY_MAX_AUDIENCES)
+	if (p->nlevels < 1 || p->nlevels > CC_POLICY_MAX_LEVELS || p->nroles < 1 || p->nroles > CC_POLICY_MAX_ROLES ||
+	    p->naudiences > CC_POLICY_MAX_AUDIENCES)
 		return CC_ERR_MALFORMED;
 	for (unsigned i = 0; i < p->nlevels; i++) {
 		const cc_policy_level *l = &p->levels[i];
@@ -70,12 +70,11 @@ int cc_policy_check(const cc_policy *p)
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(p->roles[j].name, r->name) == 0)
 				return CC_ERR_MALFORMED;
-		if (r->min_level > p->nlevels || r->escalate_max > p->nlevels ||
-		    r->audit_scope > CC_AUDIT_ALL)
+		if (r->min_level > p->nlevels || r->escalate_max > p->nlevels || r->audit_scope > CC_AUDIT_ALL)
 			return CC_ERR_MALFORMED;
-		if (!flag_ok(r->care) || !flag_ok(r->never_key) || !flag_ok(r->may_create) ||
-		    !flag_ok(r->may_add) || !flag_ok(r->may_remove) || !flag_ok(r->may_deescalate) ||
-		    !flag_ok(r->may_grant) || !flag_ok(r->may_break_glass))
+		if (!flag_ok(r->care) || !flag_ok(r->never_key) || !flag_ok(r->may_create) || !flag_ok(r->may_add) ||
+		    !flag_ok(r->may_remove) || !flag_ok(r->may_deescalate) || !flag_ok(r->may_grant) ||
+		    !flag_ok(r->may_break_glass))
 			return CC_ERR_MALFORMED;
 		if (r->never_key && r->min_level != 0)
 			return CC_ERR_MALFORMED;

@@ -21,44 +21,44 @@
 
 #define CC_POLICY_VERSION 1
 #define CC_POLICY_MAX_LEVELS 16
-#define CC_POLICY_MAX_ROLES 32     /* roles fit a uint32_t mask */
+#define CC_POLICY_MAX_ROLES 32 /* roles fit a uint32_t mask */
 #define CC_POLICY_MAX_AUDIENCES 8
 #define CC_POLICY_NAME_MAX 64
 
 /* audit_scope values */
 #define CC_AUDIT_NONE 0
-#define CC_AUDIT_DIRECTED 1   /* casus the role is a member of (process director) */
-#define CC_AUDIT_ALL 2        /* every casus (privacy officer) */
+#define CC_AUDIT_DIRECTED 1 /* casus the role is a member of (process director) */
+#define CC_AUDIT_ALL 2      /* every casus (privacy officer) */
 
 typedef struct cc_policy_level {
-	uint8_t level;                          /* 1..nlevels, in order */
-	char name[CC_POLICY_NAME_MAX + 1];      /* e.g. "Stapteam" */
+	uint8_t level;                     /* 1..nlevels, in order */
+	char name[CC_POLICY_NAME_MAX + 1]; /* e.g. "Stapteam" */
 } cc_policy_level;
 
 typedef struct cc_policy_role {
-	char name[CC_ROLE_MAX + 1];             /* e.g. "casemanager" */
-	uint8_t min_level;      /* lowest level at which the role may be a member; 0 = never a member */
-	uint8_t care;           /* 1 = care role (professional secrecy applies) */
-	uint8_t never_key;      /* 1 = never receives any casus key (beleid, beheer, fg) */
-	uint8_t may_create;     /* may open a casus */
-	uint8_t may_add;        /* may add members (whose role the level admits) */
-	uint8_t may_remove;     /* may remove members */
-	uint8_t escalate_max;   /* highest level it may escalate to; 0 = may not escalate */
+	char name[CC_ROLE_MAX + 1]; /* e.g. "casemanager" */
+	uint8_t min_level;          /* lowest level at which the role may be a member; 0 = never a member */
+	uint8_t care;               /* 1 = care role (professional secrecy applies) */
+	uint8_t never_key;          /* 1 = never receives any casus key (beleid, beheer, fg) */
+	uint8_t may_create;         /* may open a casus */
+	uint8_t may_add;            /* may add members (whose role the level admits) */
+	uint8_t may_remove;         /* may remove members */
+	uint8_t escalate_max;       /* highest level it may escalate to; 0 = may not escalate */
 	uint8_t may_deescalate;
-	uint8_t may_grant;      /* may share history onward */
-	uint8_t may_break_glass;/* may admit someone outside the ladder, with a reason */
-	uint8_t audit_scope;    /* CC_AUDIT_* */
+	uint8_t may_grant;       /* may share history onward */
+	uint8_t may_break_glass; /* may admit someone outside the ladder, with a reason */
+	uint8_t audit_scope;     /* CC_AUDIT_* */
 } cc_policy_role;
 
 typedef struct cc_policy_audience {
-	char name[CC_POLICY_NAME_MAX + 1];      /* e.g. "zorg" */
-	uint32_t roles;          /* bit i set = roles[i] belongs to the audience */
-	uint8_t ground_required; /* a care role posting here must state a disclosure ground */
+	char name[CC_POLICY_NAME_MAX + 1]; /* e.g. "zorg" */
+	uint32_t roles;                    /* bit i set = roles[i] belongs to the audience */
+	uint8_t ground_required;           /* a care role posting here must state a disclosure ground */
 } cc_policy_audience;
 
 typedef struct cc_policy {
 	uint8_t version;
-	uint64_t number;                        /* strictly increasing per deployment */
+	uint64_t number; /* strictly increasing per deployment */
 	char deployment[CC_POLICY_NAME_MAX + 1];
 	int64_t issued_at;
 	uint8_t nlevels;
@@ -77,8 +77,8 @@ int cc_policy_encode(const cc_policy *p, struct cc_wbuf *w);
 int cc_policy_decode(const uint8_t *b, size_t n, cc_policy *out) __attribute__((warn_unused_result));
 int cc_policy_sign(cc_policy *p, const cc_root_key *root);
 /* Root and signature; if held != NULL, a number not greater than held's is CC_ERR_STALE. */
-int cc_policy_verify(const cc_policy *p, const uint8_t root_pk[CC_SIGN_PK_BYTES],
-                     const cc_policy *held) __attribute__((warn_unused_result));
+int cc_policy_verify(const cc_policy *p, const uint8_t root_pk[CC_SIGN_PK_BYTES], const cc_policy *held)
+	__attribute__((warn_unused_result));
 int cc_policy_hash(const cc_policy *p, uint8_t out[CC_HASH_BYTES]);
 
 /* Lookups; return the index or -1. */
@@ -104,8 +104,8 @@ enum cc_ground {
 	CC_GROUND_NO_CARE_INFO = 5        /* bevat geen zorginformatie */
 };
 #define CC_GROUND_MAX 5
-const char *cc_ground_name(int ground);      /* "consent", ... ; NULL if unknown */
-int cc_ground_from_name(const char *name);   /* enum value, or -1 */
+const char *cc_ground_name(int ground);    /* "consent", ... ; NULL if unknown */
+int cc_ground_from_name(const char *name); /* enum value, or -1 */
 
 /* ---- added by the identity layer (additions only) ------------------------ */
 

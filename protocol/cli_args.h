@@ -15,7 +15,6 @@
  * stored in *out (NULL-terminated, free with free()), its count in *out_argc.
  * Returns 0, or -1 if out of memory. Arguments after a lone "--" are left alone.
  */
-int cli_args_expand(int argc, char **argv, int *out_argc, char ***out)
-	__attribute__((warn_unused_result));
+int cli_args_expand(int argc, char **argv, int *out_argc, char ***out) __attribute__((warn_unused_result));
 
 #endif

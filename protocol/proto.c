@@ -197,6 +197,6 @@ json_t *proto_ok(uint64_t id)
 
 json_t *proto_error(uint64_t id, enum proto_err code, const char *message)
 {
-	return json_pack("{sIsbs{ssss}}", "id", (json_int_t)id, "ok", 0, "error", "code",
-	                 proto_err_name(code), "message", message ? message : proto_err_name(code));
+	return json_pack("{sIsbs{ssss}}", "id", (json_int_t)id, "ok", 0, "error", "code", proto_err_name(code),
+	                 "message", message ? message : proto_err_name(code));
 }

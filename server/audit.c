@@ -27,17 +27,17 @@
 #define AUDIT_QUEUE_FIRST 16
 
 struct audit_ctx {
-	uint8_t *sk;                 /* sodium_malloc, PROT_NONE when idle */
+	uint8_t *sk; /* sodium_malloc, PROT_NONE when idle */
 	uint8_t pk[CC_SIGN_PK_BYTES];
-	cc_audit_chain chain;        /* head including this turn's uncommitted entries */
-	cc_audit_chain committed;    /* head as on disk */
-	uint64_t since_cp;           /* entries since the newest checkpoint */
+	cc_audit_chain chain;     /* head including this turn's uncommitted entries */
+	cc_audit_chain committed; /* head as on disk */
+	uint64_t since_cp;        /* entries since the newest checkpoint */
 	uint64_t committed_since_cp;
 	int64_t last_cp_ms;
 	cc_audit_entry **queue;
 	size_t nqueue, capqueue;
-	int lost;                    /* an entry of this request could not be queued */
-	int resync;                  /* the store's chain moved under us (offline tool) */
+	int lost;   /* an entry of this request could not be queued */
+	int resync; /* the store's chain moved under us (offline tool) */
 };
 
 static int read_file(const char *path, uint8_t *buf, size_t n)
@@ -51,7 +51,6 @@ static int read_file(const char *path, uint8_t *buf, size_t n)
 	close(fd);
 	return (r == (ssize_t)n && more == 0) ? 0 : -1;
 }
-
 
 static int load_key(struct server *srv, struct audit_ctx *a)
 {
@@ -255,7 +254,8 @@ void audit_request_done(struct server *srv, int kept)
 				 * this turn is thrown away. */
 				if (prc == MDB_KEYEXIST)
 					a->resync = 1;
-				log_event(LOG_ERROR, "audit.store_failed", "seq=%llu rc=%d", (unsigned long long)e->seq, prc);
+				log_event(LOG_ERROR, "audit.store_failed", "seq=%llu rc=%d", (unsigned long long)e->seq,
+				          prc);
 				fail_turn(srv, "store", e->event);
 			} else {
 				a->since_cp++;

@@ -63,8 +63,8 @@ static int read_pub(const char *data, uint8_t pk[CC_SIGN_PK_BYTES])
 	while (n && (hex[n - 1] == '\n' || hex[n - 1] == '\r' || hex[n - 1] == ' '))
 		hex[--n] = 0;
 	size_t out = 0;
-	if (n != 2 * CC_SIGN_PK_BYTES ||
-	    sodium_hex2bin(pk, CC_SIGN_PK_BYTES, hex, n, NULL, &out, NULL) != 0 || out != CC_SIGN_PK_BYTES)
+	if (n != 2 * CC_SIGN_PK_BYTES || sodium_hex2bin(pk, CC_SIGN_PK_BYTES, hex, n, NULL, &out, NULL) != 0 ||
+	    out != CC_SIGN_PK_BYTES)
 		return -1;
 	return 0;
 }
@@ -157,8 +157,10 @@ int audit_tool_export(int argc, char **argv)
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
 	if (erc == CC_ERR_MALFORMED) {
-		fprintf(stderr, "casusd audit-export: the stored record at seq %" PRIu64
-		                " does not decode; verify the store (casus audit verify --backup)\n", bad);
+		fprintf(stderr,
+		        "casusd audit-export: the stored record at seq %" PRIu64
+		        " does not decode; verify the store (casus audit verify --backup)\n",
+		        bad);
 		return EXIT_FAULT;
 	}
 	if (erc || crc) {
@@ -190,7 +192,7 @@ static uint64_t key64(const MDB_val *k)
 int audit_tool_prune(int argc, char **argv)
 {
 	const char *data = arg(argc, argv, "--data"), *keep_s = arg(argc, argv, "--keep-days"),
-	           *cfgp = arg(argc, argv, "--config"), *now_s = arg(argc, argv, "--now-ms");
+		   *cfgp = arg(argc, argv, "--config"), *now_s = arg(argc, argv, "--now-ms");
 	struct config cfg;
 	char why[512];
 	config_defaults(&cfg);
@@ -246,9 +248,9 @@ int audit_tool_prune(int argc, char **argv)
 	if (ha >= 0)
 		(void)cc_audit_lmdb_feed(txn, dbi[0], dbi[1], &v);
 	if (ha < 0 || cc_audit_verifier_finish(&v) != CC_OK) {
-		fprintf(stderr, "casusd audit-prune: the trail does not verify (%s at seq %" PRIu64
-		                "); nothing was pruned\n", ha < 0 ? "anchor_malformed" : cc_audit_fault_name(v.fault),
-		        v.fault_seq);
+		fprintf(stderr,
+		        "casusd audit-prune: the trail does not verify (%s at seq %" PRIu64 "); nothing was pruned\n",
+		        ha < 0 ? "anchor_malformed" : cc_audit_fault_name(v.fault), v.fault_seq);
 		ret = EXIT_FAULT;
 		goto out;
 	}
@@ -258,7 +260,8 @@ int audit_tool_prune(int argc, char **argv)
 	cc_audit_checkpoint anchor;
 	int found = 0;
 	if (mdb_cursor_open(txn, dbi[1], &cur) == 0) {
-		for (int g = mdb_cursor_get(cur, &k, &val, MDB_LAST); g == 0; g = mdb_cursor_get(cur, &k, &val, MDB_PREV)) {
+		for (int g = mdb_cursor_get(cur, &k, &val, MDB_LAST); g == 0;
+		     g = mdb_cursor_get(cur, &k, &val, MDB_PREV)) {
 			cc_audit_checkpoint cp;
 			if (cc_audit_checkpoint_decode(val.mv_data, val.mv_size, &cp) == CC_OK && cp.time_ms < cutoff) {
 				anchor = cp;

@@ -18,21 +18,21 @@ struct cc_chain_state;
 
 struct rt_dev {
 	uint8_t device_id[16];
-	uint32_t aud_mask;           /* bit a: may read audience a */
+	uint32_t aud_mask; /* bit a: may read audience a */
 };
 
 struct casus_rt {
 	uint8_t id[16];
-	struct cc_chain_state *st;  /* verified chain state (owned); NULL once purged */
-	uint64_t next_msg_seq;      /* next message sequence number */
-	int64_t closed_at;          /* 0 while open; nothing new is written after closing */
+	struct cc_chain_state *st; /* verified chain state (owned); NULL once purged */
+	uint64_t next_msg_seq;     /* next message sequence number */
+	int64_t closed_at;         /* 0 while open; nothing new is written after closing */
 	char purpose[257];
 	char basis[257];
 	uint8_t level;
 	uint64_t epoch;
-	struct rt_dev *devs;        /* the roster's devices and their audiences */
+	struct rt_dev *devs; /* the roster's devices and their audiences */
 	size_t ndevs;
-	struct session **subs;      /* subscribed sessions (fanout.c) */
+	struct session **subs; /* subscribed sessions (fanout.c) */
 	size_t nsubs, capsubs;
 };
 

@@ -55,14 +55,14 @@ static int get_str(json_t *o, const char *k, char *out, size_t cap, char *why, s
 	return 0;
 }
 
-static int get_uint(json_t *o, const char *k, unsigned long long min, unsigned long long max,
-                    unsigned long long *out, char *why, size_t wl)
+static int get_uint(json_t *o, const char *k, unsigned long long min, unsigned long long max, unsigned long long *out,
+                    char *why, size_t wl)
 {
 	json_t *v = json_object_get(o, k);
 	if (!v)
 		return 1;
-	if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-	    (unsigned long long)json_integer_value(v) < min || (unsigned long long)json_integer_value(v) > max) {
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || (unsigned long long)json_integer_value(v) < min ||
+	    (unsigned long long)json_integer_value(v) > max) {
 		snprintf(why, wl, "config: \"%s\" must be an integer between %llu and %llu", k, min, max);
 		return -1;
 	}
@@ -70,14 +70,14 @@ static int get_uint(json_t *o, const char *k, unsigned long long min, unsigned l
 	return 0;
 }
 
-#define UINT_FIELD(obj, name, dst, min, max)                                     \
-	do {                                                                     \
-		unsigned long long v_;                                           \
-		int r_ = get_uint(obj, name, min, max, &v_, why, whylen);        \
-		if (r_ < 0)                                                      \
-			goto fail;                                               \
-		if (r_ == 0)                                                     \
-			dst = (__typeof__(dst))v_;                               \
+#define UINT_FIELD(obj, name, dst, min, max)                                                                           \
+	do {                                                                                                           \
+		unsigned long long v_;                                                                                 \
+		int r_ = get_uint(obj, name, min, max, &v_, why, whylen);                                              \
+		if (r_ < 0)                                                                                            \
+			goto fail;                                                                                     \
+		if (r_ == 0)                                                                                           \
+			dst = (__typeof__(dst))v_;                                                                     \
 	} while (0)
 
 int config_load(struct config *c, const char *path, char *why, size_t whylen)
@@ -92,10 +92,13 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		snprintf(why, whylen, "config %s: not a JSON object", path);
 		goto fail;
 	}
-	static const char *const known[] = {"listen", "port", "tls", "tls_cert", "tls_key", "data_dir",
-	                                    "root_pub", "policy", "revocations", "certs_dir", "web_dir", "log_level", "map_size",
-	                                    "audit", "limits", "tls_min_version", "tls_ciphers", "tls_ciphersuites",
-	                                    "no_tls_public", NULL};
+	static const char *const known[] = {"listen",          "port",        "tls",
+	                                    "tls_cert",        "tls_key",     "data_dir",
+	                                    "root_pub",        "policy",      "revocations",
+	                                    "certs_dir",       "web_dir",     "log_level",
+	                                    "map_size",        "audit",       "limits",
+	                                    "tls_min_version", "tls_ciphers", "tls_ciphersuites",
+	                                    "no_tls_public",   NULL};
 	const char *key;
 	json_t *val;
 	json_object_foreach(root, key, val) {

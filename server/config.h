@@ -9,12 +9,12 @@
 #include <stdint.h>
 
 struct limits {
-	size_t max_frame;          /* bytes, after authentication */
-	size_t max_frame_preauth;  /* bytes, before authentication */
-	unsigned auth_timeout_s;   /* close a connection that has not authenticated */
-	unsigned req_per_s;        /* sustained requests per second per session */
-	unsigned req_burst;        /* token bucket depth */
-	unsigned max_queue;        /* queued outgoing frames per session before it is closed as slow */
+	size_t max_frame;         /* bytes, after authentication */
+	size_t max_frame_preauth; /* bytes, before authentication */
+	unsigned auth_timeout_s;  /* close a connection that has not authenticated */
+	unsigned req_per_s;       /* sustained requests per second per session */
+	unsigned req_burst;       /* token bucket depth */
+	unsigned max_queue;       /* queued outgoing frames per session before it is closed as slow */
 	unsigned conn_per_device;
 	unsigned conn_per_addr;
 	unsigned max_connections;
@@ -30,11 +30,11 @@ struct config {
 	char tls_cert[512];
 	char tls_key[512];
 	char data_dir[512];
-	char root_pub[512];     /* file: 64 hex digits of the deployment root public key */
-	char policy[512];       /* file: signed policy (binary) */
-	char revocations[512];  /* file: signed revocation list (optional) */
-	char certs_dir[512];    /* folder of *.cert files imported into the directory at start */
-	char web_dir[512];      /* folder of the browser client served at / (empty: none; web.c) */
+	char root_pub[512];    /* file: 64 hex digits of the deployment root public key */
+	char policy[512];      /* file: signed policy (binary) */
+	char revocations[512]; /* file: signed revocation list (optional) */
+	char certs_dir[512];   /* folder of *.cert files imported into the directory at start */
+	char web_dir[512];     /* folder of the browser client served at / (empty: none; web.c) */
 	char log_level[16];
 	/* TLS (docs/OPERATIONS.md "TLS"): lowest protocol version "1.2" or "1.3"
 	 * (default "1.3"), the TLS 1.2 cipher list and the TLS 1.3 suites in
@@ -42,10 +42,10 @@ struct config {
 	char tls_min_version[8];
 	char tls_ciphers[512];
 	char tls_ciphersuites[256];
-	long tls_ssl_options;   /* SSL_OP_* derived by config_check from tls_min_version */
-	int no_tls_public;      /* plain ws:// on a non-loopback address was asked for explicitly */
+	long tls_ssl_options; /* SSL_OP_* derived by config_check from tls_min_version */
+	int no_tls_public;    /* plain ws:// on a non-loopback address was asked for explicitly */
 	size_t map_size;
-	unsigned audit_checkpoint_every;  /* entries */
+	unsigned audit_checkpoint_every; /* entries */
 	unsigned audit_checkpoint_secs;
 	unsigned audit_retention_days;
 	struct limits lim;
@@ -54,8 +54,7 @@ struct config {
 void config_defaults(struct config *c);
 /* Load a JSON config file over the defaults. 0 or -1 (reason in why).
  * Unknown keys, wrong types and numbers out of range are refused. */
-int config_load(struct config *c, const char *path, char *why, size_t whylen)
-	__attribute__((warn_unused_result));
+int config_load(struct config *c, const char *path, char *why, size_t whylen) __attribute__((warn_unused_result));
 /* Check the final configuration (file and flags together): ranges that depend
  * on each other, the TLS version, and derive tls_ssl_options. 0 or -1 (why). */
 int config_check(struct config *c, char *why, size_t whylen) __attribute__((warn_unused_result));
@@ -64,8 +63,8 @@ int config_parse_uint(const char *s, unsigned long long lo, unsigned long long h
 	__attribute__((warn_unused_result));
 
 /* The defaults of the TLS cipher settings (NCSC ICT-beveiligingsrichtlijnen voor TLS, "goed"). */
-#define CONFIG_TLS12_CIPHERS                                                                            \
-	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"      \
+#define CONFIG_TLS12_CIPHERS                                                                                           \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"                     \
 	"ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256"
 #define CONFIG_TLS13_SUITES "TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256"
 

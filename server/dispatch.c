@@ -76,8 +76,8 @@ static int policy_number_ok(struct server *srv)
 	if (schema_meta_get_u64(&srv->st, SCHEMA_META_POLICY_NUMBER, &held) != 0)
 		held = 0;
 	if (srv->policy.number < held) {
-		log_event(LOG_ERROR, "policy.stale", "installed=%llu served=%llu", (unsigned long long)srv->policy.number,
-		          (unsigned long long)held);
+		log_event(LOG_ERROR, "policy.stale", "installed=%llu served=%llu",
+		          (unsigned long long)srv->policy.number, (unsigned long long)held);
 		srv->policy_checked = -1;
 		return 0;
 	}
@@ -102,8 +102,9 @@ static int preconditions(const struct route *r, struct session *s, uint64_t id)
 			return 0;
 		}
 		if (!policy_number_ok(srv)) {
-			reply_error(s, id, PE_INTERNAL,
-			            "the installed policy is older than one this server has served: install the newest policy");
+			reply_error(
+				s, id, PE_INTERNAL,
+				"the installed policy is older than one this server has served: install the newest policy");
 			return 0;
 		}
 	}

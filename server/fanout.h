@@ -21,10 +21,10 @@ struct session;
 struct outbuf;
 
 struct fanout_filter {
-	int audience;                  /* -1: any; else devices entitled to it */
-	const uint8_t (*devices)[16];  /* NULL: any; else only these devices */
+	int audience;                 /* -1: any; else devices entitled to it */
+	const uint8_t (*devices)[16]; /* NULL: any; else only these devices */
 	size_t ndevices;
-	const struct session *except;  /* NULL, or a session that gets nothing */
+	const struct session *except; /* NULL, or a session that gets nothing */
 };
 #define FANOUT_ALL ((struct fanout_filter){-1, NULL, 0, NULL})
 

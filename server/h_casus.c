@@ -29,7 +29,6 @@
 #define PURPOSE_MAX 256
 #define NOTICES_MAX 50 /* notices returned at login and in casus.list (newest) */
 
-
 /* Notices (escalations) waiting for a user: returned at login and in casus.list. */
 static json_t *notices_for(struct server *srv, const char *user)
 {
@@ -54,13 +53,11 @@ static json_t *notices_for(struct server *srv, const char *user)
 	return arr;
 }
 
-
 void casus_session_authed(struct server *srv, struct session *s, json_t *reply)
 {
 	rt_subscribe_device(srv, s);
 	json_object_set_new(reply, "notices", notices_for(srv, s->cert.user_id));
 }
-
 
 /* ---- casus.create --------------------------------------------------------- */
 
@@ -175,7 +172,6 @@ out:
 	return keep;
 }
 
-
 /* ---- casus.list / casus.read -------------------------------------------------- */
 
 int h_casus_list(struct session *s, json_t *req, uint64_t id)
@@ -201,8 +197,8 @@ int h_casus_list(struct session *s, json_t *req, uint64_t id)
 			proto_set_id16(o, "casus", cid);
 			json_object_set_new(o, "level", json_integer(rt->level));
 			const char *lname = rt->level >= 1 && rt->level <= srv->policy.nlevels
-			                        ? srv->policy.levels[rt->level - 1].name
-			                        : "";
+			                            ? srv->policy.levels[rt->level - 1].name
+			                            : "";
 			json_object_set_new(o, "level_name", json_string(lname));
 			json_object_set_new(o, "epoch", json_integer((json_int_t)rt->epoch));
 			json_object_set_new(o, "purpose", json_string(rt->purpose));
@@ -230,7 +226,6 @@ int h_casus_list(struct session *s, json_t *req, uint64_t id)
 	return 1;
 }
 
-
 int h_casus_read(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;
@@ -247,7 +242,8 @@ int h_casus_read(struct session *s, json_t *req, uint64_t id)
 	if (seq > old) {
 		uint8_t k[SCHEMA_KEY_PAIR], v[SCHEMA_MEMBER_VAL];
 		schema_member_encode(v, join, seq);
-		if (store_put(&srv->st, DB_MEMBERS, k, schema_key_pair(k, s->cert.device_id, cid), v, sizeof v, 0) != 0) {
+		if (store_put(&srv->st, DB_MEMBERS, k, schema_key_pair(k, s->cert.device_id, cid), v, sizeof v, 0) !=
+		    0) {
 			reply_error(s, id, PE_STORAGE, "could not store the read marker");
 			return 0;
 		}
@@ -275,8 +271,8 @@ int h_casus_close(struct session *s, json_t *req, uint64_t id)
 		return deny(s, id, PE_NOT_FOUND, "no such casus", CC_AUDIT_EV_CASUS_CLOSE, cid);
 	const cc_policy_role *role = s->role >= 0 ? &srv->policy.roles[s->role] : NULL;
 	if (cc_chain_find(rt->st, s->cert.device_id) < 0 || !role || !(role->may_create || role->may_deescalate))
-		return deny(s, id, PE_FORBIDDEN, "only a member who directs the casus may close it", CC_AUDIT_EV_CASUS_CLOSE,
-		            cid);
+		return deny(s, id, PE_FORBIDDEN, "only a member who directs the casus may close it",
+		            CC_AUDIT_EV_CASUS_CLOSE, cid);
 	if (rec.closed_at)
 		return deny(s, id, PE_CONFLICT, "the casus is closed already", CC_AUDIT_EV_CASUS_CLOSE, cid);
 	rec.closed_at = clock_wall_s();

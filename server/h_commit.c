@@ -26,11 +26,9 @@
 
 #define COMMITS_PAGE 256
 
-
 /* ---- membership index ----------------------------------------------------- */
 
-int members_update(struct server *srv, const uint8_t cid[16], const cc_chain_state *old,
-                          const cc_chain_state *nw)
+int members_update(struct server *srv, const uint8_t cid[16], const cc_chain_state *old, const cc_chain_state *nw)
 {
 	uint8_t k[SCHEMA_KEY_PAIR];
 	int rc = 0;
@@ -53,7 +51,6 @@ int members_update(struct server *srv, const uint8_t cid[16], const cc_chain_sta
 	return rc;
 }
 
-
 int save_state(struct server *srv, const uint8_t cid[16], const cc_chain_state *st)
 {
 	cc_wbuf w;
@@ -69,7 +66,6 @@ int save_state(struct server *srv, const uint8_t cid[16], const cc_chain_state *
 	return rc;
 }
 
-
 struct outbuf *commit_push(const uint8_t cid[16], uint64_t epoch, const uint8_t *c, size_t n)
 {
 	json_t *p = json_pack("{ss}", "push", "commit");
@@ -81,7 +77,6 @@ struct outbuf *commit_push(const uint8_t cid[16], uint64_t epoch, const uint8_t 
 	return b;
 }
 
-
 /* A commit is judged at casusd's wall clock and at its own time: the
  * signer's and every new member's certificate must be valid at both (and not
  * revoked now), so a commit dated into a certificate's validity cannot bring in
@@ -89,7 +84,7 @@ struct outbuf *commit_push(const uint8_t cid[16], uint64_t epoch, const uint8_t 
  * dated more than CLOCK_COMMIT_SKEW_S ahead is refused before this (see
  * commit_time_ok). On failure st is unchanged. */
 int chain_apply_checked(struct server *srv, cc_chain_state *st, const uint8_t *cb, size_t cl,
-                               uint8_t hash[CC_HASH_BYTES])
+                        uint8_t hash[CC_HASH_BYTES])
 {
 	cc_chain_state *hist = NULL;
 	int64_t now = clock_wall_s();
@@ -103,7 +98,6 @@ int chain_apply_checked(struct server *srv, cc_chain_state *st, const uint8_t *c
 	return rc;
 }
 
-
 /* 1 if a commit's own time is not more than CLOCK_COMMIT_SKEW_S ahead of
  * casusd's wall clock. */
 int commit_time_ok(int64_t t)
@@ -111,7 +105,6 @@ int commit_time_ok(int64_t t)
 	int64_t now = clock_wall_s();
 	return now > INT64_MAX - CLOCK_COMMIT_SKEW_S || t <= now + CLOCK_COMMIT_SKEW_S;
 }
-
 
 /* ---- commit.post ------------------------------------------------------------ */
 
@@ -132,7 +125,6 @@ static uint16_t commit_event(int type)
 	}
 }
 
-
 /* On escalation, tell the users whose roles direct the newly opened levels
  * (roles that may add members and are first admitted there): a push when
  * online, and a notice they see at their next login and in casus.list.
@@ -151,8 +143,8 @@ static void notify_escalation(struct server *srv, const struct casus_rt *rt, uin
 	json_t *n = json_pack("{ss}", "notice", "escalation");
 	proto_set_id16(n, "casus", rt->id);
 	json_object_set_new(n, "level", json_integer(to));
-	json_object_set_new(n, "level_name", json_string(to >= 1 && to <= srv->policy.nlevels
-	                                                     ? srv->policy.levels[to - 1].name : ""));
+	json_object_set_new(n, "level_name",
+	                    json_string(to >= 1 && to <= srv->policy.nlevels ? srv->policy.levels[to - 1].name : ""));
 	json_object_set_new(n, "time", json_integer((json_int_t)clock_wall_s()));
 	char *text = json_dumps(n, JSON_COMPACT);
 	json_t *push = json_pack("{sssO}", "push", "notice", "notice", n);
@@ -214,7 +206,6 @@ static void notify_escalation(struct server *srv, const struct casus_rt *rt, uin
 	json_decref(n);
 }
 
-
 int h_commit_post(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;
@@ -246,8 +237,9 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 	cc_commit_free(&c);
 	uint16_t ev = commit_event(type);
 	if (!rt_is_member(rt, s->cert.device_id) || !own) {
-		deny_casus(s, id, PE_FORBIDDEN, own ? "you are not a member of this casus" :
-		                                      "a commit must be signed by the device that posts it",
+		deny_casus(s, id, PE_FORBIDDEN,
+		           own ? "you are not a member of this casus"
+		               : "a commit must be signed by the device that posts it",
 		           ev, rt, NULL);
 		goto out;
 	}
@@ -322,7 +314,6 @@ out:
 	return keep;
 }
 
-
 /* ---- commit.fetch ------------------------------------------------------------ */
 
 int h_commit_fetch(struct session *s, json_t *req, uint64_t id)
@@ -338,8 +329,8 @@ int h_commit_fetch(struct session *s, json_t *req, uint64_t id)
 	struct casus_rt *rt = rt_get(srv, cid);
 	if (!rt || !rt_is_member(rt, s->cert.device_id))
 		return deny_casus(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
-		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_KEY_FETCH, rt,
-		                  cid);
+		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_KEY_FETCH,
+		                  rt, cid);
 	json_t *arr = json_array();
 	MDB_cursor *cur = NULL;
 	uint8_t k[SCHEMA_KEY_SEQ];

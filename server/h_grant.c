@@ -20,7 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ---- grants --------------------------------------------------------------------- */
 
 int h_grant_post(struct session *s, json_t *req, uint64_t id)
@@ -43,7 +42,8 @@ int h_grant_post(struct session *s, json_t *req, uint64_t id)
 		goto out;
 	}
 	if (rt->closed_at) {
-		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: nothing new can be shared", CC_AUDIT_EV_GRANT, rt, NULL);
+		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: nothing new can be shared", CC_AUDIT_EV_GRANT, rt,
+		           NULL);
 		goto out;
 	}
 	int rc = cc_grant_decode(gb, gl, &g);
@@ -62,7 +62,8 @@ int h_grant_post(struct session *s, json_t *req, uint64_t id)
 		size_t msg_len = 0;
 		uint8_t h[CC_HASH_BYTES];
 		if (schema_msg_by_id(&srv->st, cid, g.items[i].message_id, &seq, &aud, &epoch, &msg, &msg_len) != 0 ||
-		    cc_message_hash(msg, msg_len, h) != CC_OK || sodium_memcmp(h, g.items[i].message_hash, sizeof h) != 0)
+		    cc_message_hash(msg, msg_len, h) != CC_OK ||
+		    sodium_memcmp(h, g.items[i].message_hash, sizeof h) != 0)
 			rc = CC_ERR_NOT_FOUND;
 		/* the audience the grant names (which the grantees were checked against)
 		 * must be the message's own: a grant cannot relabel a zorg message */
@@ -79,7 +80,8 @@ int h_grant_post(struct session *s, json_t *req, uint64_t id)
 	rc = schema_meta_next(&srv->st, SCHEMA_META_GRANT_SEQ, &gseq);
 	for (uint16_t d = 0; !rc && d < g.ndevices; d++) {
 		uint8_t k[SCHEMA_KEY_GRANT];
-		rc = store_put(&srv->st, DB_GRANTS, k, schema_key_grant(k, g.devices[d].device_id, cid, gseq), gb, gl, 0);
+		rc = store_put(&srv->st, DB_GRANTS, k, schema_key_grant(k, g.devices[d].device_id, cid, gseq), gb, gl,
+		               0);
 	}
 	if (rc) {
 		reply_error(s, id, PE_STORAGE, "could not store the grant");
@@ -120,7 +122,6 @@ out:
 	return keep;
 }
 
-
 int h_grant_fetch(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;
@@ -132,8 +133,8 @@ int h_grant_fetch(struct session *s, json_t *req, uint64_t id)
 	struct casus_rt *rt = rt_get(srv, cid);
 	if (!rt || !rt_is_member(rt, s->cert.device_id))
 		return deny_casus(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
-		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_GRANT_FETCH, rt,
-		                  cid);
+		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_GRANT_FETCH,
+		                  rt, cid);
 	/* only messages of audiences the device may read now (as in history) */
 	uint32_t mask = rt_mask(rt, s->cert.device_id);
 	json_t *arr = json_array();
@@ -156,7 +157,8 @@ int h_grant_fetch(struct session *s, json_t *req, uint64_t id)
 				uint8_t aud = 0;
 				const uint8_t *msg = NULL;
 				size_t msg_len = 0;
-				if (schema_msg_by_id(&srv->st, cid, g.items[i].message_id, &seq, &aud, &epoch, &msg, &msg_len) != 0 ||
+				if (schema_msg_by_id(&srv->st, cid, g.items[i].message_id, &seq, &aud, &epoch, &msg,
+				                     &msg_len) != 0 ||
 				    !(mask & (1u << aud)))
 					continue;
 				json_t *m = json_object();

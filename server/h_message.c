@@ -23,7 +23,6 @@
 
 #define HISTORY_DEFAULT 100
 
-
 /* ---- msg.post ----------------------------------------------------------------- */
 
 /* Both steps of msg.post (verify.h), against the casus as it is now. The
@@ -33,8 +32,8 @@
  * store step (vj set) checks again (the epoch may have moved), takes the
  * verifier's answer if the roster's key is still the one it checked against,
  * then stores, pushes, audits and replies. */
-static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const uint8_t *mb, size_t ml,
-                    uint8_t **take, const struct vjob *vj)
+static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const uint8_t *mb, size_t ml, uint8_t **take,
+                    const struct vjob *vj)
 {
 	struct server *srv = s->srv;
 	int keep = 0;
@@ -44,8 +43,8 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 		goto out;
 	}
 	if (rt->closed_at) {
-		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: nothing new can be posted", CC_AUDIT_EV_MESSAGE_POST,
-		           rt, NULL);
+		deny_casus(s, id, PE_FORBIDDEN, "the casus is closed: nothing new can be posted",
+		           CC_AUDIT_EV_MESSAGE_POST, rt, NULL);
 		goto out;
 	}
 	cc_message m;
@@ -55,12 +54,13 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 		goto out;
 	}
 	if (sodium_memcmp(m.h.sender, s->cert.device_id, 16) != 0) {
-		deny_casus(s, id, PE_FORBIDDEN, "the message is signed for another device", CC_AUDIT_EV_MESSAGE_POST, rt,
-		           NULL);
+		deny_casus(s, id, PE_FORBIDDEN, "the message is signed for another device", CC_AUDIT_EV_MESSAGE_POST,
+		           rt, NULL);
 		goto out;
 	}
 	if (memcmp(m.h.casus_id, cid, 16) != 0) {
-		deny_casus(s, id, PE_INVALID, "the message belongs to another casus", CC_AUDIT_EV_MESSAGE_POST, rt, NULL);
+		deny_casus(s, id, PE_INVALID, "the message belongs to another casus", CC_AUDIT_EV_MESSAGE_POST, rt,
+		           NULL);
 		goto out;
 	}
 	/* cc_message_check_public's checks (cc_message_check_header), the signature last */
@@ -71,7 +71,8 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 			const uint8_t *pk = rt->st->roster[ri].cert.sign_pk;
 			if (vj && sodium_memcmp(vj->sign_pk, pk, 32) == 0) {
 				rc = vj->rc; /* verified by the verifier thread against this very key */
-			} else if (!vj && take && verify_enabled(s->srv) && verify_submit(s, id, cid, pk, *take, ml) == 0) {
+			} else if (!vj && take && verify_enabled(s->srv) &&
+			           verify_submit(s, id, cid, pk, *take, ml) == 0) {
 				*take = NULL;
 				return 0; /* the verifier has the bytes; the reply comes after its answer */
 			} else {
@@ -183,7 +184,6 @@ int h_msg_post_verified(struct session *s, const struct vjob *job)
 	return msg_post(s, job->req_id, job->casus, job->msg, job->len, NULL, job);
 }
 
-
 int h_history(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;
@@ -202,8 +202,8 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 	struct casus_rt *rt = rt_get(srv, cid);
 	if (!rt || !rt_is_member(rt, s->cert.device_id) || member_info(srv, s->cert.device_id, cid, &join, NULL) != 0)
 		return deny_casus(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
-		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_HISTORY_FETCH,
-		                  rt, cid);
+		                  rt ? "you are not a member of this casus" : "no such casus",
+		                  CC_AUDIT_EV_HISTORY_FETCH, rt, cid);
 	uint32_t mask = rt_mask(rt, s->cert.device_id);
 
 	json_t *arr = json_array();
@@ -215,7 +215,8 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_MESSAGES], &cur) == 0) {
 		int rc = mdb_cursor_get(cur, &kk, &vv, MDB_SET_RANGE);
 		if (backward)
-			rc = rc == 0 ? mdb_cursor_get(cur, &kk, &vv, MDB_PREV) : mdb_cursor_get(cur, &kk, &vv, MDB_LAST);
+			rc = rc == 0 ? mdb_cursor_get(cur, &kk, &vv, MDB_PREV)
+			             : mdb_cursor_get(cur, &kk, &vv, MDB_LAST);
 		for (; rc == 0 && kk.mv_size == SCHEMA_KEY_SEQ && memcmp(kk.mv_data, cid, 16) == 0;
 		     rc = mdb_cursor_get(cur, &kk, &vv, backward ? MDB_PREV : MDB_NEXT)) {
 			uint8_t aud;

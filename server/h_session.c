@@ -35,7 +35,9 @@ int h_hello(struct session *s, json_t *req, uint64_t id)
 	s->state = SS_HELLO;
 	json_t *r = proto_ok(id);
 	json_object_set_new(r, "version", json_integer(PROTO_VERSION));
-	json_object_set_new(r, "server", json_string("casusd/" "0.1"));
+	json_object_set_new(r, "server",
+	                    json_string("casusd/"
+	                                "0.1"));
 	json_object_set_new(r, "max_frame", json_integer((json_int_t)s->srv->cfg.lim.max_frame));
 	proto_set_b64(r, "challenge", s->challenge, sizeof s->challenge);
 	char hex[2 * CC_SIGN_PK_BYTES + 1];

@@ -78,7 +78,9 @@ int h_transfer_post(struct session *s, json_t *req, uint64_t id)
 	struct casus_rt *rt = rt_get(srv, cid);
 	if (!rt || cc_chain_find(rt->st, s->cert.device_id) < 0 || rt->closed_at) {
 		xfer_deny(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
-		          !rt ? "no such casus" : rt->closed_at ? "the casus is closed" : "you are not a member of this casus",
+		          !rt             ? "no such casus"
+		          : rt->closed_at ? "the casus is closed"
+		                          : "you are not a member of this casus",
 		          CC_AUDIT_EV_GRANT, rt, cid);
 		goto out;
 	}
@@ -90,7 +92,7 @@ int h_transfer_post(struct session *s, json_t *req, uint64_t id)
 		rc = cc_transfer_check_public(&t, rt->st);
 	if (rc != CC_OK) {
 		xfer_deny(s, id, handler_err(rc),
-		          rc == CC_ERR_FORBIDDEN ? "keys go only to another device of the same user and role"
+		          rc == CC_ERR_FORBIDDEN    ? "keys go only to another device of the same user and role"
 		          : rc == CC_ERR_NOT_MEMBER ? "both devices must be in the casus roster (add the device first)"
 		                                    : cc_strerror(rc),
 		          CC_AUDIT_EV_GRANT, rt, NULL);
@@ -142,8 +144,8 @@ int h_transfer_fetch(struct session *s, json_t *req, uint64_t id)
 	struct casus_rt *rt = rt_get(srv, cid);
 	if (!rt || cc_chain_find(rt->st, s->cert.device_id) < 0)
 		return xfer_deny(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
-		                 rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_GRANT_FETCH, rt,
-		                 cid);
+		                 rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_GRANT_FETCH,
+		                 rt, cid);
 	uint8_t pfx[SCHEMA_KEY_XFER_PFX];
 	schema_key_xfer_prefix(pfx, s->cert.device_id, cid);
 	json_t *arr = json_array();

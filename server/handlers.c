@@ -38,7 +38,6 @@ int handler_err(int cc)
 	}
 }
 
-
 void fill_casus(cc_audit_entry *e, const struct casus_rt *rt)
 {
 	memcpy(e->casus_id, rt->id, 16);
@@ -47,9 +46,8 @@ void fill_casus(cc_audit_entry *e, const struct casus_rt *rt)
 	e->level = rt->level;
 }
 
-
-int deny_casus(struct session *s, uint64_t id, int code, const char *msg, unsigned event,
-                      const struct casus_rt *rt, const uint8_t *cid)
+int deny_casus(struct session *s, uint64_t id, int code, const char *msg, unsigned event, const struct casus_rt *rt,
+               const uint8_t *cid)
 {
 	cc_audit_entry e;
 	cc_audit_entry_init(&e);
@@ -65,11 +63,9 @@ int deny_casus(struct session *s, uint64_t id, int code, const char *msg, unsign
 	return 0;
 }
 
-
 /* ---- history ------------------------------------------------------------------ */
 
-int member_info(struct server *srv, const uint8_t dev[16], const uint8_t cid[16], uint64_t *join,
-                       uint64_t *read_seq)
+int member_info(struct server *srv, const uint8_t dev[16], const uint8_t cid[16], uint64_t *join, uint64_t *read_seq)
 {
 	uint8_t k[SCHEMA_KEY_PAIR];
 	MDB_val v;
@@ -81,4 +77,3 @@ int member_info(struct server *srv, const uint8_t dev[16], const uint8_t cid[16]
 		*read_seq = rs;
 	return 0;
 }
-

@@ -87,10 +87,9 @@ int handler_err(int cc);
 /* Fill an audit entry's casus fields (id, purpose, legal basis, level). */
 void fill_casus(cc_audit_entry *e, const struct casus_rt *rt);
 /* deny() with the casus's fields in the audit entry (rt, else just cid). */
-int deny_casus(struct session *s, uint64_t id, int code, const char *msg, unsigned event,
-               const struct casus_rt *rt, const uint8_t *cid);
+int deny_casus(struct session *s, uint64_t id, int code, const char *msg, unsigned event, const struct casus_rt *rt,
+               const uint8_t *cid);
 /* A device's membership record of a casus: join epoch and read marker (read_seq may be NULL). */
-int member_info(struct server *srv, const uint8_t dev[16], const uint8_t cid[16], uint64_t *join,
-                uint64_t *read_seq);
+int member_info(struct server *srv, const uint8_t dev[16], const uint8_t cid[16], uint64_t *join, uint64_t *read_seq);
 
 #endif

@@ -62,8 +62,8 @@ static void emit(enum log_level lvl, const char *event, const char *fmt, va_list
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	int n = snprintf(line, sizeof line, "%sts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s event=%s",
-	                 use_prio ? prio[lvl] : "", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	                 tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, names[lvl], event);
+	                 use_prio ? prio[lvl] : "", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	                 tm.tm_sec, ts.tv_nsec / 1000000, names[lvl], event);
 	if (n < 0)
 		return;
 	if (fmt && *fmt && (size_t)n < sizeof line - 2) {
@@ -78,8 +78,7 @@ static void emit(enum log_level lvl, const char *event, const char *fmt, va_list
 	fwrite(line, 1, (size_t)n, stderr);
 }
 
-static void emit_fmt(enum log_level lvl, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void emit_fmt(enum log_level lvl, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void emit_fmt(enum log_level lvl, const char *event, const char *fmt, ...)
 {
 	va_list ap;

@@ -21,7 +21,12 @@
 #ifndef CASUSD_LOG_H
 #define CASUSD_LOG_H
 
-enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
+enum log_level {
+	LOG_DEBUG = 0,
+	LOG_INFO = 1,
+	LOG_WARN = 2,
+	LOG_ERROR = 3
+};
 
 #define LOG_BURST 20
 
@@ -34,8 +39,7 @@ int log_level_from_name(const char *name); /* -1 if unknown */
 int log_enabled(enum log_level lvl);
 /* fmt holds further key=value pairs, already formatted by the caller
  * (use log_q() for free-text values). */
-void log_event(enum log_level lvl, const char *event, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void log_event(enum log_level lvl, const char *event, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Quote a value for logfmt into buf (escapes quotes, backslashes, control chars). */
 const char *log_q(const char *s, char *buf, unsigned long cap);
 

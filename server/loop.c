@@ -35,8 +35,7 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 	if (s->qcount >= s->srv->cfg.lim.max_queue) {
 		outbuf_unref(buf);
 		s->srv->m.slow_closed++;
-		log_event(LOG_WARN, "session.slow_reader", "sid=%llu queued=%u", (unsigned long long)s->sid,
-		          s->qcount);
+		log_event(LOG_WARN, "session.slow_reader", "sid=%llu queued=%u", (unsigned long long)s->sid, s->qcount);
 		s->drop_output = 1;
 		while (s->qhead) {
 			struct outq *q = s->qhead;
@@ -64,7 +63,6 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 	s->qcount++;
 	lws_callback_on_writable(s->wsi);
 }
-
 
 /* ---- keepalive ------------------------------------------------------------
  * libwebsockets' own keepalive (retry_and_idle_policy) re-inserts a per-
@@ -269,8 +267,8 @@ static int metrics_text(struct server *srv, char *out, size_t cap)
 	                (unsigned long long)m->messages_stored, (unsigned long long)m->pushes_sent,
 	                (unsigned long long)m->frames_rejected, (unsigned long long)m->slow_closed,
 	                (unsigned long long)m->rate_limited, (unsigned long long)srv->st.commits,
-	                (unsigned long long)m->commits_failed, (double)srv->st.commit_ns / 1e9,
-	                srv->st.mapsize, (unsigned long long)srv->turns_busy, (unsigned long long)srv->turn_reqs_max,
+	                (unsigned long long)m->commits_failed, (double)srv->st.commit_ns / 1e9, srv->st.mapsize,
+	                (unsigned long long)srv->turns_busy, (unsigned long long)srv->turn_reqs_max,
 	                srv->verify_inflight, (unsigned long long)srv->verified_posts);
 }
 
@@ -321,8 +319,8 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 
 	case LWS_CALLBACK_ESTABLISHED:
 		if (session_open(srv, s, wsi) != 0) {
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-			                 (unsigned char *)"connection limit", 16);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"connection limit",
+			                 16);
 			return -1;
 		}
 		break;
@@ -342,10 +340,10 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		size_t cap = s->state == SS_AUTHED ? srv->cfg.lim.max_frame : srv->cfg.lim.max_frame_preauth;
 		if (len > cap - s->rxlen || s->rxlen > cap) {
 			srv->m.frames_rejected++;
-			log_event(LOG_WARN, "session.frame_too_large", "sid=%llu cap=%zu",
-			          (unsigned long long)s->sid, cap);
-			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE,
-			                 (unsigned char *)"frame too large", 15);
+			log_event(LOG_WARN, "session.frame_too_large", "sid=%llu cap=%zu", (unsigned long long)s->sid,
+			          cap);
+			lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"frame too large",
+			                 15);
 			return -1;
 		}
 		if (s->rxlen + len > s->rxcap) {
@@ -431,11 +429,10 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	return 0;
 }
 
-static const struct lws_protocols protocols[] = {
-	{"http", cb_casus, sizeof(struct session), 4096, 0, NULL, 0},
-	{PROTO_SUBPROTOCOL, cb_casus, sizeof(struct session), 65536, 0, NULL, PROTO_MAX_FRAME + 1024},
-	{NULL, NULL, 0, 0, 0, NULL, 0}
-};
+static const struct lws_protocols protocols[] = {{"http", cb_casus, sizeof(struct session), 4096, 0, NULL, 0},
+                                                 {PROTO_SUBPROTOCOL, cb_casus, sizeof(struct session), 65536, 0, NULL,
+                                                  PROTO_MAX_FRAME + 1024},
+                                                 {NULL, NULL, 0, 0, 0, NULL, 0}};
 
 static void tick_cb(lws_sorted_usec_list_t *sul)
 {
@@ -494,7 +491,8 @@ int server_init(struct server *srv, const struct config *cfg)
 	info.user = srv;
 	info.retry_and_idle_policy = &srv->retry;
 	info.fd_limit_per_thread = cfg->lim.max_connections + 64;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | (strchr(cfg->listen, ':') ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
+	info.options =
+		LWS_SERVER_OPTION_VALIDATE_UTF8 | (strchr(cfg->listen, ':') ? 0 : LWS_SERVER_OPTION_DISABLE_IPV6);
 	info.pt_serv_buf_size = 32 * 1024;
 	if (!getenv("CASUSD_POLL_LOOP")) {
 		srv->evloop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
@@ -510,9 +508,9 @@ int server_init(struct server *srv, const struct config *cfg)
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
 		info.ssl_cert_filepath = cfg->tls_cert;
 		info.ssl_private_key_filepath = cfg->tls_key;
-		info.ssl_cipher_list = cfg->tls_ciphers;           /* TLS 1.2 */
+		info.ssl_cipher_list = cfg->tls_ciphers; /* TLS 1.2 */
 		info.tls1_3_plus_cipher_list = cfg->tls_ciphersuites;
-		info.ssl_options_set = cfg->tls_ssl_options;       /* minimum version (config_check) */
+		info.ssl_options_set = cfg->tls_ssl_options; /* minimum version (config_check) */
 	}
 	if (web_setup(&info, cfg->web_dir, cfg->tls) != 0) /* web client, if configured (web.c) */
 		return -1;

@@ -51,7 +51,6 @@
 #include <time.h>
 #include <unistd.h>
 
-
 static struct server *g_srv;
 
 /* A startup error on stderr, as "casusd: ..."; under journald with priority 3
@@ -75,18 +74,17 @@ static void on_signal(int sig)
 
 static void usage(FILE *to)
 {
-	fprintf(to,
-	        "usage: casusd [--config FILE] [--listen ADDR] [--port N] [--data DIR]\n"
-	        "              [--tls-cert FILE --tls-key FILE] [--no-tls [--no-tls-public]]\n"
-	        "              [--root FILE] [--policy FILE] [--revocations FILE] [--certs DIR]\n"
-	        "              [--log-level debug|info|warn|error] [--check-config]\n"
-	        "       casusd --help | --version\n"
-	        "       casusd backup --data DIR --out DIR\n"
-	        "       casusd audit-export --data DIR --out FILE\n"
-	        "       casusd audit-prune --data DIR [--keep-days N] [--config FILE]   (casusd stopped)\n"
-	        "Options take their value as --name VALUE or --name=VALUE. --no-tls is for loopback;\n"
-	        "on any other address it also needs --no-tls-public. --check-config reads and checks\n"
-	        "the configuration, keys and policy, prints a summary and exits (0 good, 2 not).\n");
+	fprintf(to, "usage: casusd [--config FILE] [--listen ADDR] [--port N] [--data DIR]\n"
+	            "              [--tls-cert FILE --tls-key FILE] [--no-tls [--no-tls-public]]\n"
+	            "              [--root FILE] [--policy FILE] [--revocations FILE] [--certs DIR]\n"
+	            "              [--log-level debug|info|warn|error] [--check-config]\n"
+	            "       casusd --help | --version\n"
+	            "       casusd backup --data DIR --out DIR\n"
+	            "       casusd audit-export --data DIR --out FILE\n"
+	            "       casusd audit-prune --data DIR [--keep-days N] [--config FILE]   (casusd stopped)\n"
+	            "Options take their value as --name VALUE or --name=VALUE. --no-tls is for loopback;\n"
+	            "on any other address it also needs --no-tls-public. --check-config reads and checks\n"
+	            "the configuration, keys and policy, prints a summary and exits (0 good, 2 not).\n");
 }
 
 static void version(void)
@@ -179,8 +177,7 @@ static int try_bind(const union addr *a, socklen_t alen, char *why, size_t wl, c
 static int same_addr(const union addr *want, const union addr *got)
 {
 	if (want->sa.sa_family == AF_INET && got->sa.sa_family == AF_INET)
-		return want->in4.sin_port == got->in4.sin_port &&
-		       want->in4.sin_addr.s_addr == got->in4.sin_addr.s_addr;
+		return want->in4.sin_port == got->in4.sin_port && want->in4.sin_addr.s_addr == got->in4.sin_addr.s_addr;
 	if (got->sa.sa_family != AF_INET6)
 		return 0;
 	if (want->sa.sa_family == AF_INET6)
@@ -272,7 +269,6 @@ static void watchdog_tick(struct server *srv)
 	sd_notify(0, "WATCHDOG=1");
 }
 
-
 static int load_root(struct server *srv, const char *path)
 {
 	size_t n = 0;
@@ -340,7 +336,8 @@ static void import_certs(struct server *srv, const char *dir)
 		uint8_t *b = fio_read(path, CC_CERT_MAX, &n);
 		cc_cert c;
 		if (b && cc_cert_decode(b, n, &c) == CC_OK &&
-		    cc_cert_verify(&c, srv->root_pk, (int64_t)time(NULL), srv->have_revs ? &srv->revs : NULL) == CC_OK &&
+		    cc_cert_verify(&c, srv->root_pk, (int64_t)time(NULL), srv->have_revs ? &srv->revs : NULL) ==
+		            CC_OK &&
 		    dir_store_cert(srv, &c, b, n) == 0)
 			ok++;
 		else
@@ -364,11 +361,11 @@ static int set_str(char *dst, size_t cap, const char *flag, const char *val)
 	return 0;
 }
 
-#define SETSTR(dst)                                                      \
-	do {                                                             \
-		i++;                                                     \
-		if (set_str(dst, sizeof dst, argv[i - 1], argv[i]) != 0) \
-			return 2;                                        \
+#define SETSTR(dst)                                                                                                    \
+	do {                                                                                                           \
+		i++;                                                                                                   \
+		if (set_str(dst, sizeof dst, argv[i - 1], argv[i]) != 0)                                               \
+			return 2;                                                                                      \
 	} while (0)
 
 int main(int argc, char **argv)
@@ -498,11 +495,10 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		if (!cfg.tls && !is_loopback(&laddr) && !cfg.no_tls_public) {
-			errmsg(
-			        "refusing plain ws:// (no TLS) on %s, which is not a loopback address: everyone on "
-			        "the network sees the traffic. Use TLS, listen on 127.0.0.1 or ::1, or add "
-			        "--no-tls-public (\"no_tls_public\": true) if a TLS proxy on this host fronts casusd.\n",
-			        shown);
+			errmsg("refusing plain ws:// (no TLS) on %s, which is not a loopback address: everyone on "
+			       "the network sees the traffic. Use TLS, listen on 127.0.0.1 or ::1, or add "
+			       "--no-tls-public (\"no_tls_public\": true) if a TLS proxy on this host fronts casusd.\n",
+			       shown);
 			return 2;
 		}
 	}
@@ -521,7 +517,7 @@ int main(int argc, char **argv)
 		for (int k = 0; k < 2; k++)
 			if (access(files[k], R_OK) != 0) {
 				errmsg("cannot read TLS %s %s: %s\n", k ? "key" : "certificate", files[k],
-				        strerror(errno));
+				       strerror(errno));
 				return 2;
 			}
 	}
@@ -592,8 +588,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!listener_present(&laddr)) {
-		errmsg("no listening socket on %s port %d after start; exiting\n", cfg.listen,
-		        cfg.port);
+		errmsg("no listening socket on %s port %d after start; exiting\n", cfg.listen, cfg.port);
 		log_event(LOG_ERROR, "server.no_listener", "addr=%s port=%d", cfg.listen, cfg.port);
 		server_free(&srv);
 		return 1;

@@ -45,4 +45,3 @@ void outbuf_unref(struct outbuf *b)
 	if (b && --b->refs == 0)
 		free(b);
 }
-

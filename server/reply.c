@@ -47,7 +47,8 @@ void reply_error(struct session *s, uint64_t req_id, int code, const char *messa
 		cc_audit_entry e;
 		cc_audit_entry_init(&e);
 		e.event = CC_AUDIT_EV_REQUEST_DENIED;
-		e.outcome = (code == PE_STORAGE || code == PE_INTERNAL) ? CC_AUDIT_OUTCOME_ERROR : CC_AUDIT_OUTCOME_DENIED;
+		e.outcome =
+			(code == PE_STORAGE || code == PE_INTERNAL) ? CC_AUDIT_OUTCOME_ERROR : CC_AUDIT_OUTCOME_DENIED;
 		cc_audit_str_copy(e.error, sizeof e.error, proto_err_name((enum proto_err)code));
 		char obj[64];
 		snprintf(obj, sizeof obj, "request %s", srv->cur_type ? srv->cur_type : "(unreadable frame)");

@@ -27,7 +27,7 @@ struct session;
 /* After-commit action: a reply (is_reply, req_id) or a push to a session. */
 struct after {
 	struct after *next;
-	struct session *s;            /* NULL if the session closed meanwhile */
+	struct session *s; /* NULL if the session closed meanwhile */
 	struct outbuf *buf;
 	int is_reply;
 	uint64_t req_id;

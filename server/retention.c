@@ -84,8 +84,8 @@ static int purge_one(struct server *srv, const uint8_t cid[16], struct casus_rec
 	memcpy(e.casus_id, cid, 16);
 	cc_audit_str_copy(e.purpose, sizeof e.purpose, rec->purpose);
 	cc_audit_str_copy(e.legal_basis, sizeof e.legal_basis, rec->basis);
-	snprintf(e.object, sizeof e.object, "content purged: messages %ld, commits %ld, grants %ld, transfers %ld", msgs,
-	         commits, grants, xfers);
+	snprintf(e.object, sizeof e.object, "content purged: messages %ld, commits %ld, grants %ld, transfers %ld",
+	         msgs, commits, grants, xfers);
 	snprintf(e.reason, sizeof e.reason, "retention of %u days after closing passed", rec->retention_days);
 	snprintf(e.access_point, sizeof e.access_point, "casusd retention");
 	audit_log(srv, NULL, &e);

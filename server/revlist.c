@@ -32,8 +32,8 @@ int revlist_install(struct server *srv, uint8_t *bytes, size_t len)
 
 void revlist_push(struct server *srv)
 {
-	json_t *p = json_pack("{sssI}", "push", "revlist", "number",
-	                      (json_int_t)(srv->have_revs ? srv->revs.number : 0));
+	json_t *p =
+		json_pack("{sssI}", "push", "revlist", "number", (json_int_t)(srv->have_revs ? srv->revs.number : 0));
 	struct outbuf *pb = p ? outbuf_from_json(p) : NULL;
 	json_decref(p);
 	if (!pb)

@@ -45,17 +45,20 @@
 
 /* ---- keys: each builder returns the key's length ---------------------------- */
 
-#define SCHEMA_KEY_CASUS 17   /* casus[16] kind */
-#define SCHEMA_KEY_SEQ 24     /* id[16] seq[8] */
-#define SCHEMA_KEY_PAIR 32    /* id[16] id[16] */
-#define SCHEMA_KEY_GRANT 40   /* device[16] casus[16] gseq[8] */
-#define SCHEMA_XFER_PREFIX "xfer/"  /* meta keys of device key transfers */
+#define SCHEMA_KEY_CASUS 17        /* casus[16] kind */
+#define SCHEMA_KEY_SEQ 24          /* id[16] seq[8] */
+#define SCHEMA_KEY_PAIR 32         /* id[16] id[16] */
+#define SCHEMA_KEY_GRANT 40        /* device[16] casus[16] gseq[8] */
+#define SCHEMA_XFER_PREFIX "xfer/" /* meta keys of device key transfers */
 #define SCHEMA_XFER_PREFIX_LEN 5
-#define SCHEMA_KEY_XFER 53    /* "xfer/" to[16] casus[16] from[16] */
+#define SCHEMA_KEY_XFER 53 /* "xfer/" to[16] casus[16] from[16] */
 #define SCHEMA_KEY_XFER_PFX 37
 #define SCHEMA_KEY_USER_MAX (SCHEMA_USER_MAX + 1 + 16)
 
-enum schema_casus_kind { SCHEMA_CASUS_RECORD = 'r', SCHEMA_CASUS_CHAIN = 'c' };
+enum schema_casus_kind {
+	SCHEMA_CASUS_RECORD = 'r',
+	SCHEMA_CASUS_CHAIN = 'c'
+};
 
 size_t schema_key_casus(uint8_t k[SCHEMA_KEY_CASUS], const uint8_t casus[16], enum schema_casus_kind kind);
 /* commits (casus, epoch), messages (casus, seq) */

@@ -40,22 +40,27 @@ struct outq {
 	struct outbuf *buf;
 };
 
-enum session_state { SS_NEW = 0, SS_HELLO, SS_AUTHED, SS_CLOSING };
+enum session_state {
+	SS_NEW = 0,
+	SS_HELLO,
+	SS_AUTHED,
+	SS_CLOSING
+};
 
 struct session {
-	struct session *next, *prev;  /* all sessions */
+	struct session *next, *prev; /* all sessions */
 	struct lws *wsi;
 	struct server *srv;
 	uint64_t sid;
 	enum session_state state;
 	uint8_t challenge[32];
 	lws_sorted_usec_list_t sul_auth; /* closes the session if it does not authenticate */
-	int close_pending;            /* close once the send queue drains */
-	int drop_output;              /* slow reader: queue nothing more */
+	int close_pending;               /* close once the send queue drains */
+	int drop_output;                 /* slow reader: queue nothing more */
 	enum lws_close_status close_code;
-	const char *close_reason;     /* static string */
-	cc_cert cert;                 /* valid once SS_AUTHED */
-	int role;                     /* policy role index, -1 unknown */
+	const char *close_reason; /* static string */
+	cc_cert cert;             /* valid once SS_AUTHED */
+	int role;                 /* policy role index, -1 unknown */
 	char peer[48];
 	uint32_t addr_slot, dev_slot; /* slots in the connection counters */
 	int dev_counted;
@@ -69,12 +74,12 @@ struct session {
 	/* rate limit: token bucket */
 	double tokens;
 	uint64_t tokens_ms;
-	unsigned strikes;             /* consecutive rate-limit hits */
+	unsigned strikes; /* consecutive rate-limit hits */
 	/* casus this session receives pushes for */
 	struct sub *subs;
 };
 
-struct casus_rt;  /* fan-out index entry, see fanout.c */
+struct casus_rt; /* fan-out index entry, see fanout.c */
 
 struct metrics {
 	uint64_t connections_total, connections_open, auth_ok, auth_fail;
@@ -91,33 +96,33 @@ struct server {
 	int have_policy;
 	cc_revlist revs;
 	int have_revs;
-	uint8_t *revs_bytes;          /* the revocation list exactly as loaded (revlist.h) */
+	uint8_t *revs_bytes; /* the revocation list exactly as loaded (revlist.h) */
 	size_t revs_len;
 	struct session *sessions;
 	uint64_t next_sid;
 	struct after *after_head, *after_tail;
-	unsigned pending_turn;        /* requests handled this turn */
-	const char *cur_type;         /* type of the request being handled (audit of refusals) */
-	int quiet_refusal;            /* a refusal in a series: no audit entry of its own */
-	uint64_t turns_busy;          /* turns that handled at least one request (metrics) */
-	uint64_t turn_reqs_max;       /* most requests in one turn (metrics) */
-	uint64_t verified_posts;      /* msg.post completed after the verifier thread (metrics) */
-	size_t verify_inflight;       /* jobs at the verifier after the last turn (metrics) */
+	unsigned pending_turn;   /* requests handled this turn */
+	const char *cur_type;    /* type of the request being handled (audit of refusals) */
+	int quiet_refusal;       /* a refusal in a series: no audit entry of its own */
+	uint64_t turns_busy;     /* turns that handled at least one request (metrics) */
+	uint64_t turn_reqs_max;  /* most requests in one turn (metrics) */
+	uint64_t verified_posts; /* msg.post completed after the verifier thread (metrics) */
+	size_t verify_inflight;  /* jobs at the verifier after the last turn (metrics) */
 	struct metrics m;
 	uint16_t addr_count[4096];
 	uint16_t dev_count[4096];
-	struct casus_rt **rt;         /* fan-out hash table */
+	struct casus_rt **rt; /* fan-out hash table */
 	size_t rt_cap, rt_len;
 	struct audit_ctx *audit;
 	lws_sorted_usec_list_t sul_tick; /* once a second: checkpoints, reader check */
 	volatile sig_atomic_t stop;
 	lws_retry_bo_t retry;
 	void (*on_tick)(struct server *srv); /* main.c's once-a-second hook (systemd watchdog), or NULL */
-	int policy_checked;           /* 0 not yet, 1 current, -1 older than the store's (dispatch.c) */
-	unsigned purge_ticks;         /* ticks since start, for the retention purge (retention.c) */
-	struct ka_table *ka;          /* keepalive: last frame per session (loop.c) */
-	struct ev_loop *evloop;       /* libev loop handed to lws, or NULL (poll loop) */
-	struct verifier *ver;         /* the verifier thread and its jobs (verify.c) */
+	int policy_checked;                  /* 0 not yet, 1 current, -1 older than the store's (dispatch.c) */
+	unsigned purge_ticks;                /* ticks since start, for the retention purge (retention.c) */
+	struct ka_table *ka;                 /* keepalive: last frame per session (loop.c) */
+	struct ev_loop *evloop;              /* libev loop handed to lws, or NULL (poll loop) */
+	struct verifier *ver;                /* the verifier thread and its jobs (verify.c) */
 	void *foreign_loops[1];
 };
 
@@ -125,6 +130,5 @@ struct server {
  * string, is sent in the close frame). A session without a connection (a
  * test's, wsi NULL) is only marked. */
 void session_close(struct session *s, enum lws_close_status code, const char *reason);
-
 
 #endif

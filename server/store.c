@@ -15,8 +15,18 @@
 /* The names of the named databases (the layout is schema.h's; the audit
  * databases' names are shared with the offline readers, audit_db.h). */
 static const char *const db_names[DB__COUNT] = {
-	CASUS_DB_META, "certs", "users", "casus", "commits", "messages", "msgids",
-	"members", "grants", "notices", CASUS_DB_AUDIT_ENTRIES, CASUS_DB_AUDIT_CHECKPOINTS,
+	CASUS_DB_META,
+	"certs",
+	"users",
+	"casus",
+	"commits",
+	"messages",
+	"msgids",
+	"members",
+	"grants",
+	"notices",
+	CASUS_DB_AUDIT_ENTRIES,
+	CASUS_DB_AUDIT_CHECKPOINTS,
 };
 
 #define STORE_SCHEMA 1
@@ -80,9 +90,10 @@ int store_open(struct store *st, const char *dir, size_t mapsize, int readonly)
 			v.mv_data = s;
 			rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
 		} else if (rc == 0 && (v.mv_size != 8 || store_rd64(v.mv_data) != STORE_SCHEMA)) {
-			log_event(LOG_ERROR, "store.schema",
-			          "msg=\"unsupported store format: found %llu, expected %d; see docs/OPERATIONS.md Upgrade\"",
-			          v.mv_size == 8 ? (unsigned long long)store_rd64(v.mv_data) : 0ULL, STORE_SCHEMA);
+			log_event(
+				LOG_ERROR, "store.schema",
+				"msg=\"unsupported store format: found %llu, expected %d; see docs/OPERATIONS.md Upgrade\"",
+				v.mv_size == 8 ? (unsigned long long)store_rd64(v.mv_data) : 0ULL, STORE_SCHEMA);
 			rc = MDB_INCOMPATIBLE;
 		}
 		if (rc)
@@ -241,8 +252,7 @@ static int note_err(struct store *st, int rc)
 	return rc;
 }
 
-int store_put(struct store *st, enum store_db db, const void *k, size_t kl, const void *v, size_t vl,
-              unsigned flags)
+int store_put(struct store *st, enum store_db db, const void *k, size_t kl, const void *v, size_t vl, unsigned flags)
 {
 	MDB_txn *t = store_cur(st);
 	if (!t)

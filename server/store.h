@@ -36,8 +36,8 @@ enum store_db {
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[DB__COUNT];
-	MDB_txn *txn;       /* the loop turn's write transaction, or NULL */
-	MDB_txn *req;       /* the current request's child transaction, or NULL */
+	MDB_txn *txn; /* the loop turn's write transaction, or NULL */
+	MDB_txn *req; /* the current request's child transaction, or NULL */
 	size_t mapsize;
 	int failed;         /* the turn's transaction hit an error: abort at commit */
 	uint64_t commits;   /* durable commits so far (metrics) */
@@ -64,8 +64,7 @@ int store_commit(struct store *st);
 void store_abort(struct store *st);
 
 /* Convenience wrappers on the current transaction. */
-int store_put(struct store *st, enum store_db db, const void *k, size_t kl, const void *v, size_t vl,
-              unsigned flags);
+int store_put(struct store *st, enum store_db db, const void *k, size_t kl, const void *v, size_t vl, unsigned flags);
 /* *v points into the map: valid only until the transaction ends. */
 int store_get(struct store *st, enum store_db db, const void *k, size_t kl, MDB_val *v);
 int store_del(struct store *st, enum store_db db, const void *k, size_t kl);

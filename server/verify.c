@@ -181,8 +181,8 @@ static void pause_session(struct verifier *v, struct session *s)
 	lws_rx_flow_control(s->wsi, 0);
 }
 
-int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], const uint8_t sign_pk[32],
-                  uint8_t *msg, size_t len)
+int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], const uint8_t sign_pk[32], uint8_t *msg,
+                  size_t len)
 {
 	struct verifier *v = s->srv->ver;
 	if (!verify_enabled(s->srv))

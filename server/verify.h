@@ -41,13 +41,13 @@ struct session;
 
 struct vjob {
 	struct vjob *next;
-	struct session *s;   /* loop thread only; NULL once the session closed */
+	struct session *s; /* loop thread only; NULL once the session closed */
 	uint64_t req_id;
 	uint8_t casus[16];
 	uint8_t sign_pk[32]; /* the roster's key the signature was checked against */
 	uint8_t *msg;        /* decoded message bytes (owned) */
 	size_t len;
-	int rc;              /* CC_OK or the verification error (set by the verifier) */
+	int rc; /* CC_OK or the verification error (set by the verifier) */
 };
 
 /* Start / stop the verifier thread (stop joins it and frees every job). */
@@ -58,8 +58,8 @@ int verify_enabled(const struct server *srv);
 
 /* Hand a job over (takes msg). 0 queued (may wait for room, may pause the
  * session); -1 no verifier thread or no memory (the caller verifies inline). */
-int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], const uint8_t sign_pk[32],
-                  uint8_t *msg, size_t len);
+int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], const uint8_t sign_pk[32], uint8_t *msg,
+                  size_t len);
 
 /* Loop thread: run fn for every finished job whose session is still there;
  * the job is fn's to read during the call (it is freed afterwards). Returns

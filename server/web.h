@@ -10,9 +10,9 @@
  * web client is served: only this origin's scripts, styles and connections,
  * WebAssembly compilation but no other eval, no inline script or style, no
  * frames, no plugins, Trusted Types for DOM sinks. */
-#define WEB_CSP                                                                                        \
-	"default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; " \
-	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "             \
+#define WEB_CSP                                                                                                        \
+	"default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self'; "                 \
+	"connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "                            \
 	"require-trusted-types-for 'script'"
 
 /* If dir is set (config "web_dir"), serve its files at "/" of the vhost that

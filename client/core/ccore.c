@@ -23,34 +23,34 @@ static const struct {
 	{CCORE_E_INVALID, "tampered", "Het antwoord van de server is ongeldig.", "The server's answer is malformed."},
 	{CCORE_E_NOMEM, "internal", "Geheugen op.", "Out of memory."},
 	{CCORE_E_REVOKED, "revoked", "Een ingetrokken apparaat of een oudere intrekkingslijst.",
-	 "A revoked device, or an older revocation list than the one held."},
+         "A revoked device, or an older revocation list than the one held."},
 	{CCORE_E_WITHHELD, "withheld_commit", "Uw wijziging is niet in de keten terechtgekomen.",
-	 "Your change was acknowledged but is not the verified head of the chain: withheld."},
+         "Your change was acknowledged but is not the verified head of the chain: withheld."},
 	{CCORE_E_WRONG_CASUS, "wrong_casus", "De keten of het bericht hoort bij een andere casus.",
-	 "The chain or message belongs to another casus than the one asked for."},
+         "The chain or message belongs to another casus than the one asked for."},
 	{CCORE_E_STALE_EPOCH, "stale_epoch_message", "Bericht in een afgesloten periode.",
-	 "A message in a superseded epoch, placed after the commit that closed it or from a sender not "
-	 "entitled then."},
+         "A message in a superseded epoch, placed after the commit that closed it or from a sender not "
+         "entitled then."},
 	{CCORE_E_FUTURE, "future_commit", "Een wijziging is gedateerd in de toekomst.",
-	 "A commit is dated beyond the allowed clock skew."},
+         "A commit is dated beyond the allowed clock skew."},
 	{CCORE_E_ROLLBACK, "rollback", "De server biedt een oudere of afwijkende keten.",
-	 "The server offers a chain shorter than or diverging from the verified local copy, or an "
-	 "unverified removal."},
+         "The server offers a chain shorter than or diverging from the verified local copy, or an "
+         "unverified removal."},
 	{CCORE_E_EXPIRED, "expired_cert", "Een certificaat is niet geldig op dit moment.",
-	 "A certificate is not valid at the verifier's time."},
+         "A certificate is not valid at the verifier's time."},
 	{CCORE_E_GRANT_AUDIENCE, "grant_audience", "Gedeeld bericht buiten wat uw rol mag lezen.",
-	 "A grant of an audience your role may not read."},
+         "A grant of an audience your role may not read."},
 	{CCORE_E_STALE_POLICY, "stale_policy", "Een ouder beleid dan het bekende.",
-	 "A policy older than the one held."},
+         "A policy older than the one held."},
 	{CCORE_E_BAD_SIGNATURE, "bad_signature", "Een handtekening klopt niet.", "A signature does not verify."},
 	{CCORE_E_REPLAY, "replay", "Een herhaald bericht of herhaalde wijziging.", "A replayed message or commit."},
 	{CCORE_E_GHOST, "ghost_commit", "Een wijziging van iemand die geen lid is.",
-	 "A commit not signed by a member."},
+         "A commit not signed by a member."},
 	{CCORE_E_TAMPERED, "tampered", "Versleutelde inhoud klopt niet.", "Ciphertext or object does not verify."},
 	{CCORE_E_PAGING, "paging", "De server blijft lege pagina's sturen.",
-	 "The server keeps sending pages without progress."},
+         "The server keeps sending pages without progress."},
 	{CCORE_E_WIDENED, "audience_widened", "Het bericht zou nu voor meer ontvangers versleuteld worden.",
-	 "The queued post would now be encrypted for more recipients than when it was written: kept as failed."},
+         "The queued post would now be encrypted for more recipients than when it was written: kept as failed."},
 	{CCORE_E_FORBIDDEN, "forbidden", "Het beleid staat dit niet toe.", "The policy does not allow this."},
 	{CCORE_E_NO_KEY, "no_key", "Dit apparaat heeft de sleutel niet.", "This device holds no key for it."},
 	{CCORE_E_NO_POLICY, "no_policy", "Nog geen geverifieerd beleid.", "No verified policy yet."},
@@ -219,10 +219,11 @@ int ccore_revlist_offer(ccore *c, const uint8_t *p, size_t n, int64_t now, int s
 		/* the held list stays in force whatever the server says; an older
 		 * list is refused below, no list at all is shown */
 		if (c->have_revs)
-			ccore_warn(c, "rollback",
-			           "De server biedt geen intrekkingslijst; lijst %llu blijft gelden. The server offers no "
-			           "revocation list; list %llu held here stays in force.",
-			           (unsigned long long)c->revs.number, (unsigned long long)c->revs.number);
+			ccore_warn(
+				c, "rollback",
+				"De server biedt geen intrekkingslijst; lijst %llu blijft gelden. The server offers no "
+				"revocation list; list %llu held here stays in force.",
+				(unsigned long long)c->revs.number, (unsigned long long)c->revs.number);
 		return CCORE_OK;
 	}
 	cc_revlist l;

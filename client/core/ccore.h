@@ -44,10 +44,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CCORE_SKEW_SECS 300            /* allowed clock difference for commit times */
+#define CCORE_SKEW_SECS 300               /* allowed clock difference for commit times */
 #define CCORE_REVLIST_MAX_AGE (7 * 86400) /* a revocation list older than this is not fresh */
-#define CCORE_PAGING_IDLE_MAX 3        /* pages without progress before paging gives up */
-#define CCORE_PAGING_MAX 100000        /* pages of one listing at most */
+#define CCORE_PAGING_IDLE_MAX 3           /* pages without progress before paging gives up */
+#define CCORE_PAGING_MAX 100000           /* pages of one listing at most */
 
 enum ccore_rc {
 	CCORE_OK = 0,
@@ -207,16 +207,16 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
  * *flags, which may be NULL, so the driver shows it once). A sender the
  * closing commit removed must have dated the message before that commit (no
  * skew). The plaintext is appended to pt (cc_w_init_secret). */
-int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n, int live, int64_t now,
-                       cc_wbuf *pt, cc_message_header *hdr, unsigned *flags) __attribute__((warn_unused_result));
+int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n, int live, int64_t now, cc_wbuf *pt,
+                       cc_message_header *hdr, unsigned *flags) __attribute__((warn_unused_result));
 #define CCORE_F_DUPLICATE 1u /* *flags: the same message (sender, epoch, counter) seen at an earlier place */
 /* A grant addressed to this device: verified by cc_casus_accept_grant after
  * every message it carries has been checked to be in an audience this
  * device's role may read at the casus's level (GRANT_AUDIENCE otherwise;
  * nothing is kept). msgs are the encoded messages the server delivered with
  * it. */
-int ccore_accept_grant(ccore_casus *k, const uint8_t *g, size_t gn, const uint8_t *const *msgs,
-                       const size_t *lens, size_t nmsgs) __attribute__((warn_unused_result));
+int ccore_accept_grant(ccore_casus *k, const uint8_t *g, size_t gn, const uint8_t *const *msgs, const size_t *lens,
+                       size_t nmsgs) __attribute__((warn_unused_result));
 /* A key transfer from another device of this user (cc_casus_transfer_accept). */
 int ccore_accept_transfer(ccore_casus *k, const uint8_t *p, size_t n, size_t *imported)
 	__attribute__((warn_unused_result));

@@ -23,9 +23,9 @@ struct sender_pos {
 };
 
 struct epoch_info {
-	int64_t time;                /* the commit's time */
-	uint8_t hash[CC_HASH_BYTES]; /* the commit's hash */
-	uint64_t first_seq;          /* seq of the first message of this epoch seen (0: none) */
+	int64_t time;                          /* the commit's time */
+	uint8_t hash[CC_HASH_BYTES];           /* the commit's hash */
+	uint64_t first_seq;                    /* seq of the first message of this epoch seen (0: none) */
 	uint8_t (*roster)[CC_DEVICE_ID_BYTES]; /* the devices of this epoch */
 	size_t nroster;
 };
@@ -50,7 +50,9 @@ struct ccore_casus {
 	uint8_t (*pending_rm)[CC_DEVICE_ID_BYTES];
 	size_t npending_rm;
 	/* every message seen at a place: (first 8 bytes of its id, seq), sorted */
-	struct seen { uint64_t id, seq; } *seen;
+	struct seen {
+		uint64_t id, seq;
+	} * seen;
 	size_t nseen, capseen;
 };
 
@@ -245,7 +247,8 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 		goto out;
 	}
 	if (cm.time > now + CCORE_SKEW_SECS) {
-		rc = ccore_fail(c, CCORE_E_FUTURE, "(commit %llu is dated %lld s ahead of this device's clock; %d s allowed)",
+		rc = ccore_fail(c, CCORE_E_FUTURE,
+		                "(commit %llu is dated %lld s ahead of this device's clock; %d s allowed)",
 		                (unsigned long long)cm.epoch, (long long)(cm.time - now), CCORE_SKEW_SECS);
 		goto out;
 	}
@@ -330,10 +333,11 @@ int ccore_chain_done(ccore_casus *k, int64_t now)
 		if (ccore_is_revoked(c, ct)) {
 			char dev[33];
 			cc_device_id_hex(ct->device_id, dev);
-			ccore_warn(c, "revoked_member",
-			           "Ingetrokken apparaat in de casus: verwijder het. A revoked device is in the roster: %s "
-			           "(%s, %s); remove it with: casus remove CASUS %s",
-			           dev, ct->user_id, ct->role, ct->user_id);
+			ccore_warn(
+				c, "revoked_member",
+				"Ingetrokken apparaat in de casus: verwijder het. A revoked device is in the roster: %s "
+				"(%s, %s); remove it with: casus remove CASUS %s",
+				dev, ct->user_id, ct->role, ct->user_id);
 		}
 	}
 	blocked_prune(k);
@@ -397,9 +401,10 @@ int ccore_pending(const ccore_casus *k)
 int ccore_may_post(const ccore_casus *k)
 {
 	if (k->npending_rm && pending_rm_in_roster(k))
-		return ccore_fail(k->core, CCORE_E_WITHHELD,
-		                  "(your removal was not confirmed by the chain: nothing is posted until it is; run the "
-		                  "removal again)");
+		return ccore_fail(
+			k->core, CCORE_E_WITHHELD,
+			"(your removal was not confirmed by the chain: nothing is posted until it is; run the "
+			"removal again)");
 	return CCORE_OK;
 }
 
@@ -411,7 +416,8 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
 	int r = cc_commit_build(cc_casus_chain(k->cs), chg, c->keys, &c->cert, &c->policy, c->root, now,
 	                        ccore_revlist(c), out);
 	if (r == CC_ERR_ROSTER || r == CC_ERR_LEVEL || r == CC_ERR_UNKNOWN_ROLE || r == CC_ERR_FORBIDDEN)
-		return ccore_fail(c, CCORE_E_FORBIDDEN, "(%s)", cc_strerror(r)); /* the policy says no, not the server */
+		return ccore_fail(c, CCORE_E_FORBIDDEN, "(%s)",
+		                  cc_strerror(r)); /* the policy says no, not the server */
 	return r == CC_OK ? CCORE_OK : ccore_fail(c, ccore_from_cc(r), "(%s)", cc_errname(r));
 }
 
@@ -474,14 +480,16 @@ static int track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *h
 			return 0; /* reported by the caller as a duplicate; the stream position stays */
 	}
 	if (dup)
-		ccore_warn(c, "duplicate",
-		           "Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
-		           who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
+		ccore_warn(
+			c, "duplicate",
+			"Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
+			who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
 	else if (sp->seq && h->counter < sp->counter)
-		ccore_warn(c, "reorder",
-		           "Berichten van %s in andere volgorde. Messages of %s were reordered (#%llu was written before "
-		           "#%llu).",
-		           who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
+		ccore_warn(
+			c, "reorder",
+			"Berichten van %s in andere volgorde. Messages of %s were reordered (#%llu was written before "
+			"#%llu).",
+			who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
 	if (h->counter > sp->counter)
 		sp->counter = h->counter;
 	sp->seq = seq;
@@ -505,7 +513,8 @@ int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n,
 	if (memcmp(m.h.casus_id, k->id, CC_CASUS_ID_BYTES) != 0)
 		return ccore_fail(c, CCORE_E_WRONG_CASUS, NULL);
 	if (m.h.epoch >= k->nep)
-		return ccore_fail(c, CCORE_E_TAMPERED, "(message of unknown epoch %llu)", (unsigned long long)m.h.epoch);
+		return ccore_fail(c, CCORE_E_TAMPERED, "(message of unknown epoch %llu)",
+		                  (unsigned long long)m.h.epoch);
 	const cc_cert *snd = ccore_cert(k, m.h.sender);
 	if (!snd)
 		return ccore_fail(c, CCORE_E_GHOST, "(the sender was never a member)");
@@ -555,10 +564,11 @@ int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n,
 	uint64_t first = seq ? seen_at(k, id64(m.h.message_id), seq) : 0;
 	if (first && seq > first) {
 		const cc_cert *ct = ccore_cert(k, m.h.sender);
-		ccore_warn(c, "duplicate",
-		           "Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
-		           ct ? ct->user_id : "?", ct ? ct->user_id : "?", (unsigned long long)seq,
-		           (unsigned long long)first);
+		ccore_warn(
+			c, "duplicate",
+			"Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
+			ct ? ct->user_id : "?", ct ? ct->user_id : "?", (unsigned long long)seq,
+			(unsigned long long)first);
 		dup = 1;
 	}
 	if (dup && flags)
@@ -582,7 +592,8 @@ int ccore_accept_grant(ccore_casus *k, const uint8_t *g, size_t gn, const uint8_
 			return ccore_fail(c, CCORE_E_WRONG_CASUS, NULL);
 		if (role < 0 || !cc_policy_in_audience(&c->policy, m.h.audience, role, level))
 			return ccore_fail(c, CCORE_E_GRANT_AUDIENCE, "(audience %s)",
-			                  m.h.audience < c->policy.naudiences ? c->policy.audiences[m.h.audience].name : "?");
+			                  m.h.audience < c->policy.naudiences ? c->policy.audiences[m.h.audience].name
+			                                                      : "?");
 	}
 	cc_grant gr;
 	if (cc_grant_decode(g, gn, &gr) != CC_OK)
@@ -698,8 +709,9 @@ json_t *ccore_casus_save(const ccore_casus *k)
 	if (k->pending) {
 		char h[65];
 		hex_of(k->pending_hash, 32, h);
-		json_object_set_new(o, "pending", json_pack("{sIsssI}", "epoch", (json_int_t)k->pending_epoch, "hash", h,
-		                                            "removes", (json_int_t)k->pending_own_rm));
+		json_object_set_new(o, "pending",
+		                    json_pack("{sIsssI}", "epoch", (json_int_t)k->pending_epoch, "hash", h, "removes",
+		                              (json_int_t)k->pending_own_rm));
 	}
 	return o;
 }

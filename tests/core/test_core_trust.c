@@ -10,7 +10,13 @@
 
 #include <ccore.h>
 
-enum { CM, GGD, POL, PR, NDEV };
+enum {
+	CM,
+	GGD,
+	POL,
+	PR,
+	NDEV
+};
 static const char *const ROLE[NDEV] = {"casemanager", "ggd", "politie", "procesregisseur"};
 static const char *const USER[NDEV] = {"cm.jansen", "ggd.visser", "pol.bos", "pr.meijer"};
 
@@ -242,8 +248,10 @@ static void test_withheld(void)
 	CHECK_EQ_INT(ccore_casus_new(c, id, &k), CCORE_OK);
 	CHECK_EQ_INT(ccore_apply_commit(k, cr.p, cr.len, NOW, 1), CCORE_OK);
 	cc_w_init(&rm);
-	cc_commit_change chg = {.type = CC_COMMIT_REMOVE, .remove = (const uint8_t(*)[16])dev[GGD].cert.device_id,
-	                        .nremove = 1, .reason = "einde"};
+	cc_commit_change chg = {.type = CC_COMMIT_REMOVE,
+	                        .remove = (const uint8_t(*)[16])dev[GGD].cert.device_id,
+	                        .nremove = 1,
+	                        .reason = "einde"};
 	CHECK_EQ_INT(ccore_build(k, &chg, NOW + 1, &rm), CCORE_OK);
 	CHECK_EQ_INT(ccore_expect_head(k, rm.p, rm.len), CCORE_OK);
 	/* fetched chain: nothing new */
@@ -263,8 +271,8 @@ static void test_withheld(void)
 	CHECK_EQ_INT(ccore_chain_done(kr, NOW + 2), CCORE_E_WITHHELD);
 	/* another commit took the epoch (the removal is still not done) */
 	cc_w_init(&rot);
-	CHECK_EQ_INT(cc_commit_rotate(ccore_chain(kr), dev[CM].keys, &dev[CM].cert, &pol, root->pk, NOW + 1, NULL,
-	                              "x", &rot),
+	CHECK_EQ_INT(cc_commit_rotate(ccore_chain(kr), dev[CM].keys, &dev[CM].cert, &pol, root->pk, NOW + 1, NULL, "x",
+	                              &rot),
 	             CC_OK);
 	CHECK_EQ_INT(ccore_apply_commit(kr, rot.p, rot.len, NOW + 2, 1), CCORE_OK);
 	CHECK_EQ_INT(ccore_chain_done(kr, NOW + 2), CCORE_E_WITHHELD);
@@ -371,7 +379,8 @@ static void encrypt(int d, const cc_chain_state *st, int aud, int64_t t, const c
 {
 	(void)st;
 	cc_w_init(out);
-	CHECK_EQ_INT(cc_casus_encrypt(dev[d].cs, &pol, aud, CC_GROUND_NONE, (const uint8_t *)text, strlen(text), t, out),
+	CHECK_EQ_INT(cc_casus_encrypt(dev[d].cs, &pol, aud, CC_GROUND_NONE, (const uint8_t *)text, strlen(text), t,
+	                              out),
 	             CC_OK);
 }
 
@@ -492,11 +501,11 @@ static void test_messages(void)
 		CHECK_EQ_INT(cc_casus_apply_commit(dev[GGD].cs, rcr.p, rcr.len, &pol, root->pk, NOW, NULL), CC_OK);
 		cc_w_init(&before);
 		cc_w_init(&after);
-		CHECK_EQ_INT(cc_casus_encrypt(dev[GGD].cs, &pol, AUD_OVERLEG, CC_GROUND_CONSENT, (const uint8_t *)"voor", 4,
-		                              NOW + 150, &before),
+		CHECK_EQ_INT(cc_casus_encrypt(dev[GGD].cs, &pol, AUD_OVERLEG, CC_GROUND_CONSENT,
+		                              (const uint8_t *)"voor", 4, NOW + 150, &before),
 		             CC_OK);
-		CHECK_EQ_INT(cc_casus_encrypt(dev[GGD].cs, &pol, AUD_OVERLEG, CC_GROUND_CONSENT, (const uint8_t *)"na", 2,
-		                              NOW + 210, &after),
+		CHECK_EQ_INT(cc_casus_encrypt(dev[GGD].cs, &pol, AUD_OVERLEG, CC_GROUND_CONSENT, (const uint8_t *)"na",
+		                              2, NOW + 210, &after),
 		             CC_OK);
 		ccore *pc = core_for(POL);
 		ccore_casus *pk = NULL;
@@ -504,7 +513,8 @@ static void test_messages(void)
 		CHECK_EQ_INT(ccore_apply_commit(pk, rcr.p, rcr.len, NOW, 0), CCORE_OK);
 		cc_w_init(&rrm);
 		CHECK_EQ_INT(cc_commit_remove(ccore_chain(pk), (const uint8_t(*)[16])dev[GGD].cert.device_id, 1,
-		                              dev[CM].keys, &dev[CM].cert, &pol, root->pk, NOW + 200, NULL, "einde", &rrm),
+		                              dev[CM].keys, &dev[CM].cert, &pol, root->pk, NOW + 200, NULL, "einde",
+		                              &rrm),
 		             CC_OK);
 		CHECK_EQ_INT(ccore_apply_commit(pk, rrm.p, rrm.len, NOW + 300, 1), CCORE_OK);
 		CHECK_EQ_INT(open_msg(pk, 1, &before, 0, NOW + 300), CCORE_OK);
@@ -657,15 +667,18 @@ static void test_grants_and_outbox(void)
 
 static void test_text_and_paging(void)
 {
-	char *t = ccore_text_clean("ok\n#12 10:00 [zorg] Anna\x1b[31m\x7f\xc2\x9b" "e\xcc\x81 \xe2\x80\xae" "x\xff");
+	char *t = ccore_text_clean("ok\n#12 10:00 [zorg] Anna\x1b[31m\x7f\xc2\x9b"
+	                           "e\xcc\x81 \xe2\x80\xae"
+	                           "x\xff");
 	CHECK(t != NULL);
 	CHECK(strchr(t, '\n') == NULL);
 	CHECK(strchr(t, 0x1b) == NULL);
 	CHECK(strchr(t, 0x7f) == NULL);
-	CHECK(strstr(t, "\xc2\x9b") == NULL);   /* C1 CSI */
+	CHECK(strstr(t, "\xc2\x9b") == NULL);     /* C1 CSI */
 	CHECK(strstr(t, "\xe2\x80\xae") == NULL); /* right-to-left override */
-	CHECK(strstr(t, "e\xcc\x81") != NULL);  /* a combining accent is text */
-	CHECK(strcmp(t, "ok\xef\xbf\xbd#12 10:00 [zorg] Anna\xef\xbf\xbd[31m\xef\xbf\xbd\xef\xbf\xbd" "e\xcc\x81 "
+	CHECK(strstr(t, "e\xcc\x81") != NULL);    /* a combining accent is text */
+	CHECK(strcmp(t, "ok\xef\xbf\xbd#12 10:00 [zorg] Anna\xef\xbf\xbd[31m\xef\xbf\xbd\xef\xbf\xbd"
+	                "e\xcc\x81 "
 	                "\xef\xbf\xbdx\xef\xbf\xbd") == 0);
 	free(t);
 	t = ccore_text_clean("Gewoon tekst: café, 😀");

@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cc_chain_state_new(&st) != CC_OK)
 			abort();
 		uint8_t h[CC_HASH_BYTES];
-		int rc = cc_chain_apply(st, data, size, &pol, c.roster[0].cert.root_pk, c.roster[0].cert.not_before, NULL, h);
+		int rc = cc_chain_apply(st, data, size, &pol, c.roster[0].cert.root_pk, c.roster[0].cert.not_before,
+		                        NULL, h);
 		if (rc == CC_OK && (!st->started || st->epoch != 0 || st->nroster != c.nroster))
 			abort();
 		if (rc != CC_OK && st->started)

@@ -29,8 +29,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cc_grant_verify_sig(&g, zero_pk) == CC_OK)
 		abort();
 	uint8_t mk[CC_MESSAGE_KEY_BYTES];
-	if (cc_grant_open_key(g.devices[0].boxes, other, g.casus_id, g.items[0].message_id, g.items[0].message_hash, mk) ==
-	    CC_OK)
+	if (cc_grant_open_key(g.devices[0].boxes, other, g.casus_id, g.items[0].message_id, g.items[0].message_hash,
+	                      mk) == CC_OK)
 		abort();
 	cc_grant_free(&g);
 	return 0;

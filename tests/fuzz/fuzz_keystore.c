@@ -35,8 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (cc_keystore_header_decode(data, size, &h) == CC_OK) {
 		if ((size_t)h.ct_len + CC_KEYSTORE_HEADER_BYTES != size)
 			abort();
-		if (h.opslimit == crypto_pwhash_argon2id_OPSLIMIT_MIN &&
-		    h.memlimit <= 64 * 1024 &&
+		if (h.opslimit == crypto_pwhash_argon2id_OPSLIMIT_MIN && h.memlimit <= 64 * 1024 &&
 		    cc_keystore_open_mem(data, size, pass, sizeof pass - 1, &ks) == CC_OK) {
 			exercise(ks);
 			cc_keystore_free(ks);

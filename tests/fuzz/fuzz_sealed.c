@@ -78,16 +78,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 
-	size_t total = 8 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + blen + crypto_aead_xchacha20poly1305_ietf_ABYTES;
+	size_t total =
+		8 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES + blen + crypto_aead_xchacha20poly1305_ietf_ABYTES;
 	uint8_t *file = malloc(total);
 	unsigned long long cl = 0;
 	if (!file)
 		abort();
 	memcpy(file, MAGIC, 8);
 	memset(file + 8, 0x11, crypto_aead_xchacha20poly1305_ietf_NPUBBYTES);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(file + 8 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &cl,
-	                                           body, blen, (const uint8_t *)AD, sizeof AD - 1, NULL, file + 8,
-	                                           g_key);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(file + 8 + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, &cl, body,
+	                                           blen, (const uint8_t *)AD, sizeof AD - 1, NULL, file + 8, g_key);
 	put_file(fd, file, total);
 	free(file);
 	if (sealed_read(path, g_key, "fuzz", "bind", &pt, &n) != 0 || n != blen || memcmp(pt, body, blen) != 0 ||

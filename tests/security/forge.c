@@ -103,7 +103,7 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
 static int resign(int argc, char **argv)
 {
 	const char *ksp = opt(argc, argv, "--keystore"), *pp = opt(argc, argv, "--passfile"),
-	           *inp = opt(argc, argv, "--in"), *outp = opt(argc, argv, "--out"), *tp = opt(argc, argv, "--time");
+		   *inp = opt(argc, argv, "--in"), *outp = opt(argc, argv, "--out"), *tp = opt(argc, argv, "--time");
 	if (!ksp || !pp || !inp || !outp) {
 		fprintf(stderr, "forge resign: --keystore, --passfile, --in and --out are required\n");
 		return 1;
@@ -200,9 +200,9 @@ out:
 static int grant(int argc, char **argv)
 {
 	const char *ksp = opt(argc, argv, "--keystore"), *pp = opt(argc, argv, "--passfile"),
-	           *cp = opt(argc, argv, "--cert"), *polp = opt(argc, argv, "--policy"), *rootp = opt(argc, argv, "--root"),
-	           *msgp = opt(argc, argv, "--msg"), *top = opt(argc, argv, "--to"), *reason = opt(argc, argv, "--reason"),
-	           *outp = opt(argc, argv, "--out");
+		   *cp = opt(argc, argv, "--cert"), *polp = opt(argc, argv, "--policy"),
+		   *rootp = opt(argc, argv, "--root"), *msgp = opt(argc, argv, "--msg"), *top = opt(argc, argv, "--to"),
+		   *reason = opt(argc, argv, "--reason"), *outp = opt(argc, argv, "--out");
 	if (!ksp || !pp || !cp || !polp || !rootp || !msgp || !top || !reason || !outp) {
 		fprintf(stderr, "forge grant: missing arguments\n");
 		return 1;

@@ -20,27 +20,26 @@ static unsigned check_passed, check_failed;
 static const char *check_test = "main"; /* the test now running */
 static char check_failed_tests[1024];   /* names of the failed tests, for the summary */
 
-#define CHECK(cond)                                                                                   \
-	do {                                                                                          \
-		if (cond) {                                                                           \
-			check_passed++;                                                               \
-		} else {                                                                              \
-			check_failed++;                                                               \
-			fprintf(stderr, "%s: %s:%d: CHECK failed: %s\n", check_test, __FILE__, __LINE__, \
-			        #cond);                                                               \
-		}                                                                                     \
+#define CHECK(cond)                                                                                                    \
+	do {                                                                                                           \
+		if (cond) {                                                                                            \
+			check_passed++;                                                                                \
+		} else {                                                                                               \
+			check_failed++;                                                                                \
+			fprintf(stderr, "%s: %s:%d: CHECK failed: %s\n", check_test, __FILE__, __LINE__, #cond);       \
+		}                                                                                                      \
 	} while (0)
 
-#define CHECK_EQ_INT(a, b)                                                                             \
-	do {                                                                                           \
-		long long check_a_ = (long long)(a), check_b_ = (long long)(b);                        \
-		if (check_a_ == check_b_) {                                                            \
-			check_passed++;                                                                \
-		} else {                                                                               \
-			check_failed++;                                                                \
-			fprintf(stderr, "%s: %s:%d: CHECK failed: %s == %s (%lld vs %lld)\n", check_test, \
-			        __FILE__, __LINE__, #a, #b, check_a_, check_b_);                       \
-		}                                                                                      \
+#define CHECK_EQ_INT(a, b)                                                                                             \
+	do {                                                                                                           \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);                                        \
+		if (check_a_ == check_b_) {                                                                            \
+			check_passed++;                                                                                \
+		} else {                                                                                               \
+			check_failed++;                                                                                \
+			fprintf(stderr, "%s: %s:%d: CHECK failed: %s == %s (%lld vs %lld)\n", check_test, __FILE__,    \
+			        __LINE__, #a, #b, check_a_, check_b_);                                                 \
+		}                                                                                                      \
 	} while (0)
 
 #define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)

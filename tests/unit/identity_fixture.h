@@ -35,8 +35,8 @@
 
 /* Role flags in the order of cc_policy_role after the name. */
 static inline void kat_role(cc_policy *p, const char *name, uint8_t min_level, uint8_t care, uint8_t never_key,
-                     uint8_t create, uint8_t add, uint8_t remove, uint8_t esc_max, uint8_t deesc,
-                     uint8_t grant, uint8_t glass, uint8_t audit)
+                            uint8_t create, uint8_t add, uint8_t remove, uint8_t esc_max, uint8_t deesc, uint8_t grant,
+                            uint8_t glass, uint8_t audit)
 {
 	cc_policy_role *r = &p->roles[p->nroles++];
 	memset(r, 0, sizeof *r);
@@ -74,8 +74,9 @@ static inline void kat_default_policy(cc_policy *p)
 	static const char *const levels[] = {"Stapteam", "Ketenzorg", "Procesregie", "Zorg en Veiligheid",
 	                                     "Bestuurlijk"};
 	static const char *const zorg[] = {"casemanager", "ervaringsdeskundige", "ggd", "ketenpartner", NULL};
-	static const char *const overleg[] = {"casemanager", "ervaringsdeskundige", "ggd", "ketenpartner",
-	                                      "procesregisseur", "politie", "bestuur", NULL};
+	static const char *const overleg[] =
+		{"casemanager", "ervaringsdeskundige", "ggd", "ketenpartner", "procesregisseur", "politie", "bestuur",
+	         NULL};
 	static const char *const regie[] = {"casemanager", "procesregisseur", "bestuur", NULL};
 	memset(p, 0, sizeof *p);
 	p->version = CC_POLICY_VERSION;
@@ -158,8 +159,8 @@ static inline int kat_build(kat_set *k)
 		return rc;
 	if ((rc = cc_device_keys_encode(k->dev, &k->dev_enc)) != CC_OK)
 		return rc;
-	if ((rc = cc_cert_request_create(&k->req, k->dev, "cm.jansen", "Anna Jansen",
-	                                 "Leger des Heils", "casemanager")) != CC_OK)
+	if ((rc = cc_cert_request_create(&k->req, k->dev, "cm.jansen", "Anna Jansen", "Leger des Heils",
+	                                 "casemanager")) != CC_OK)
 		return rc;
 	if ((rc = cc_cert_request_encode(&k->req, &k->req_enc)) != CC_OK)
 		return rc;
@@ -193,8 +194,8 @@ static inline int kat_build(kat_set *k)
 	                                 crypto_pwhash_argon2id_MEMLIMIT_MIN)) != CC_OK ||
 	    (rc = cc_keystore_put(ks, "device", k->dev_enc.p, k->dev_enc.len)) != CC_OK ||
 	    (rc = cc_keystore_put(ks, "root", k->root_enc.p, k->root_enc.len)) != CC_OK ||
-	    (rc = cc_keystore_save_mem(ks, KAT_PASSPHRASE, strlen(KAT_PASSPHRASE), &k->keystore,
-	                               &k->keystore_len)) != CC_OK) {
+	    (rc = cc_keystore_save_mem(ks, KAT_PASSPHRASE, strlen(KAT_PASSPHRASE), &k->keystore, &k->keystore_len)) !=
+	            CC_OK) {
 		cc_keystore_free(ks);
 		return rc;
 	}

@@ -94,8 +94,8 @@ static char *join(const char *header, size_t from, size_t to, size_t skip, const
 	return buf;
 }
 
-static int verify_text(const char *text, const uint8_t *key, const cc_audit_checkpoint *known,
-                       cc_audit_verifier *v, unsigned long *line)
+static int verify_text(const char *text, const uint8_t *key, const cc_audit_checkpoint *known, cc_audit_verifier *v,
+                       unsigned long *line)
 {
 	FILE *f = fmemopen((void *)(uintptr_t)text, strlen(text), "r");
 	if (!f)
@@ -306,13 +306,13 @@ static char *csv_of(const char *cell)
 	return buf;
 }
 
-#define CHECK_CSV(in, want)                                  \
-	do {                                                 \
-		char *got_ = csv_of(in);                     \
-		CHECK(got_ && strcmp(got_, (want)) == 0);    \
-		if (got_ && strcmp(got_, (want)) != 0)       \
-			fprintf(stderr, "  csv got [%s]\n", got_); \
-		free(got_);                                  \
+#define CHECK_CSV(in, want)                                                                                            \
+	do {                                                                                                           \
+		char *got_ = csv_of(in);                                                                               \
+		CHECK(got_ &&strcmp(got_, (want)) == 0);                                                               \
+		if (got_ && strcmp(got_, (want)) != 0)                                                                 \
+			fprintf(stderr, "  csv got [%s]\n", got_);                                                     \
+		free(got_);                                                                                            \
 	} while (0)
 
 static void test_csv(void)

@@ -20,8 +20,8 @@ static const uint8_t casus_a[CC_AUDIT_ID_BYTES] = {0xaa, 1};
 static const uint8_t casus_b[CC_AUDIT_ID_BYTES] = {0xbb, 2};
 #define HOSTILE "<script>alert('x')</script> & \"Zorg\" <img src=x onerror=y>"
 
-static void mk(cc_audit_entry *e, uint64_t seq, int64_t t, unsigned ev, const uint8_t *casus,
-               const char *org, const char *role)
+static void mk(cc_audit_entry *e, uint64_t seq, int64_t t, unsigned ev, const uint8_t *casus, const char *org,
+               const char *role)
 {
 	cc_audit_entry_init(e);
 	e->seq = seq;
@@ -132,7 +132,7 @@ int main(void)
 		CHECK(strstr(html, "</html>\n") != NULL);
 		/* rows appear in time order */
 		const char *p1 = strstr(html, "&lt;script"), *p2 = strstr(html, "Huisartsenpost"),
-		           *p3 = strstr(html, "Politie Eenheid");
+			   *p3 = strstr(html, "Politie Eenheid");
 		CHECK(p1 && p2 && p3 && p1 < p2 && p2 < p3);
 	}
 	free(html);

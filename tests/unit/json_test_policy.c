@@ -114,7 +114,8 @@ static void test_strict(void)
 {
 	cc_policy p;
 	char err[256];
-	const char *good = HEAD ROLES "\"audiences\":[{\"name\":\"all\",\"roles\":[\"zz\",\"pol\"],\"ground_required\":true}]}";
+	const char *good =
+		HEAD ROLES "\"audiences\":[{\"name\":\"all\",\"roles\":[\"zz\",\"pol\"],\"ground_required\":true}]}";
 	CHECK_EQ_INT(cc_policy_from_json(good, strlen(good), &p, err, sizeof err), CC_OK);
 	CHECK_EQ_INT(p.audiences[0].roles, 3);
 
@@ -135,25 +136,26 @@ static void test_strict(void)
 	    "min_level: must be an integer 0..2");
 	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"care\":1}],\"audiences\":[]}", CC_ERR_MALFORMED,
 	    "care: must be true or false");
-	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"colour\":\"red\"}],\"audiences\":[]}",
-	    CC_ERR_MALFORMED, "unknown key \"colour\"");
+	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"colour\":\"red\"}],\"audiences\":[]}", CC_ERR_MALFORMED,
+	    "unknown key \"colour\"");
 	bad(HEAD "\"roles\":[{\"name\":\"Zz\",\"min_level\":1}],\"audiences\":[]}", CC_ERR_MALFORMED, "roles[0].name");
 	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1},{\"name\":\"zz\",\"min_level\":1}],\"audiences\":[]}",
 	    CC_ERR_MALFORMED, "duplicate role");
-	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"never_key\":true}],\"audiences\":[]}",
-	    CC_ERR_MALFORMED, "never_key");
+	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"never_key\":true}],\"audiences\":[]}", CC_ERR_MALFORMED,
+	    "never_key");
 	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"audit_scope\":\"some\"}],\"audiences\":[]}",
 	    CC_ERR_MALFORMED, "audit_scope");
-	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"escalate_max\":9}],\"audiences\":[]}",
-	    CC_ERR_MALFORMED, "escalate_max");
+	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"escalate_max\":9}],\"audiences\":[]}", CC_ERR_MALFORMED,
+	    "escalate_max");
 	bad(HEAD ROLES "\"audiences\":[{\"name\":\"a\",\"roles\":[\"nobody\"]}]}", CC_ERR_UNKNOWN_ROLE,
 	    "unknown role \"nobody\"");
 	bad(HEAD ROLES "\"audiences\":[{\"name\":\"a\",\"roles\":[\"zz\",\"zz\"]}]}", CC_ERR_MALFORMED, "twice");
-	bad(HEAD ROLES "\"audiences\":[{\"name\":\"a\",\"roles\":\"zz\"}]}", CC_ERR_MALFORMED, "roles: must be an array");
+	bad(HEAD ROLES "\"audiences\":[{\"name\":\"a\",\"roles\":\"zz\"}]}", CC_ERR_MALFORMED,
+	    "roles: must be an array");
 	bad(HEAD ROLES "\"audiences\":[{\"name\":\"a\",\"roles\":[],\"ground\":true}]}", CC_ERR_MALFORMED,
 	    "unknown key \"ground\"");
-	bad(HEAD ROLES "\"audiences\":[{\"name\":\"a\",\"roles\":[]},{\"name\":\"a\",\"roles\":[]}]}",
-	    CC_ERR_MALFORMED, "duplicate audience");
+	bad(HEAD ROLES "\"audiences\":[{\"name\":\"a\",\"roles\":[]},{\"name\":\"a\",\"roles\":[]}]}", CC_ERR_MALFORMED,
+	    "duplicate audience");
 	bad("{\"version\":1,\"number\":1,\"deployment\":\"t\",\"levels\":[\"A\",\"A\"]," ROLES "\"audiences\":[]}",
 	    CC_ERR_MALFORMED, "duplicate level");
 	bad("{\"version\":1,\"number\":1,\"deployment\":\"t\",\"levels\":[]," ROLES "\"audiences\":[]}",

@@ -29,10 +29,9 @@ static uint8_t audit_pk[CC_SIGN_PK_BYTES], audit_sk[CC_SIGN_SK_BYTES];
 static uint8_t casus_a[CC_AUDIT_ID_BYTES], device_a[CC_AUDIT_ID_BYTES];
 
 static const unsigned events_cycle[] = {
-	CC_AUDIT_EV_AUTH, CC_AUDIT_EV_HISTORY_FETCH, CC_AUDIT_EV_MESSAGE_POST,
-	CC_AUDIT_EV_KEY_FETCH, CC_AUDIT_EV_COMMIT_LEVEL, CC_AUDIT_EV_GRANT,
-	CC_AUDIT_EV_COMMIT_BREAK_GLASS, CC_AUDIT_EV_AUDIT_QUERY, CC_AUDIT_EV_HISTORY_FETCH,
-	CC_AUDIT_EV_REQUEST_DENIED,
+	CC_AUDIT_EV_AUTH,          CC_AUDIT_EV_HISTORY_FETCH,  CC_AUDIT_EV_MESSAGE_POST,       CC_AUDIT_EV_KEY_FETCH,
+	CC_AUDIT_EV_COMMIT_LEVEL,  CC_AUDIT_EV_GRANT,          CC_AUDIT_EV_COMMIT_BREAK_GLASS, CC_AUDIT_EV_AUDIT_QUERY,
+	CC_AUDIT_EV_HISTORY_FETCH, CC_AUDIT_EV_REQUEST_DENIED,
 };
 
 /* A plausible entry number i (seq is set by the chain). */
@@ -41,8 +40,8 @@ static void make_entry(cc_audit_entry *e, unsigned i)
 	cc_audit_entry_init(e);
 	e->time_ms = 1795000000000LL + (int64_t)i * 1500;
 	e->event = (uint16_t)events_cycle[i % (sizeof events_cycle / sizeof events_cycle[0])];
-	e->outcome = (uint8_t)(e->event == CC_AUDIT_EV_REQUEST_DENIED ? CC_AUDIT_OUTCOME_DENIED
-	                                                             : CC_AUDIT_OUTCOME_SUCCESS);
+	e->outcome =
+		(uint8_t)(e->event == CC_AUDIT_EV_REQUEST_DENIED ? CC_AUDIT_OUTCOME_DENIED : CC_AUDIT_OUTCOME_SUCCESS);
 	snprintf(e->actor_user, sizeof e->actor_user, "cm.jansen%u", i % 3);
 	memcpy(e->actor_device, device_a, sizeof device_a);
 	snprintf(e->actor_role, sizeof e->actor_role, "%s", i % 2 ? "casemanager" : "procesregisseur");
@@ -119,7 +118,8 @@ static void build_chain(void)
 		cc_w_free(&w);
 		if (i % CP_EVERY == 0) {
 			cc_audit_checkpoint cp;
-			CHECK_EQ_INT(cc_audit_chain_checkpoint(&c, 1795000000000LL + i * 1500 + 1, audit_sk, &cp), CC_OK);
+			CHECK_EQ_INT(cc_audit_chain_checkpoint(&c, 1795000000000LL + i * 1500 + 1, audit_sk, &cp),
+			             CC_OK);
 			CHECK(cp.seq == i && cp.count == CP_EVERY);
 			cps[i / CP_EVERY] = cp;
 			cc_w_init(&w);
@@ -135,8 +135,7 @@ static void build_chain(void)
 }
 
 /* Feed recs in order (skipping NULL p) and finish. use_hash: pass stored hashes. */
-static int run(const rec *const *rs, size_t n, const cc_audit_checkpoint *anchor, int use_hash,
-               cc_audit_verifier *v)
+static int run(const rec *const *rs, size_t n, const cc_audit_checkpoint *anchor, int use_hash, cc_audit_verifier *v)
 {
 	cc_audit_verifier_init(v, audit_pk, anchor);
 	for (size_t i = 0; i < n; i++) {
@@ -307,7 +306,10 @@ static void test_str_copy(void)
 	char out[8];
 	CHECK_EQ_INT(cc_audit_str_copy(out, sizeof out, "abc"), 0);
 	CHECK(strcmp(out, "abc") == 0);
-	CHECK_EQ_INT(cc_audit_str_copy(out, sizeof out, "a\nb\x01" "c"), 1);
+	CHECK_EQ_INT(cc_audit_str_copy(out, sizeof out,
+	                               "a\nb\x01"
+	                               "c"),
+	             1);
 	CHECK(strcmp(out, "a?b?c") == 0);
 	/* truncation never splits a UTF-8 sequence: 6 bytes of "é" x 4 = 8 bytes */
 	CHECK_EQ_INT(cc_audit_str_copy(out, sizeof out, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"), 1);
@@ -458,8 +460,8 @@ static void test_verifier_names_a_changed_entry(void)
 		if (rc == CC_ERR_AUDIT_CHAIN && v.fault_seq == 50)
 			named++;
 		else
-			fprintf(stderr, "byte %zu: rc %d fault %s seq %llu\n", i, rc,
-			        cc_audit_fault_name(v.fault), (unsigned long long)v.fault_seq);
+			fprintf(stderr, "byte %zu: rc %d fault %s seq %llu\n", i, rc, cc_audit_fault_name(v.fault),
+			        (unsigned long long)v.fault_seq);
 		if (v.fault == CC_AUDIT_FAULT_HASH)
 			hash_faults++;
 	}
@@ -702,8 +704,7 @@ static void test_every_fault_has_a_name_and_text(void)
 
 /* ---- known-answer vectors ----------------------------------------------- */
 
-static void hex_line(FILE *f, const char *tag, uint64_t seq, const uint8_t *p, size_t n,
-                     const uint8_t *hash)
+static void hex_line(FILE *f, const char *tag, uint64_t seq, const uint8_t *p, size_t n, const uint8_t *hash)
 {
 	fprintf(f, "%s %llu ", tag, (unsigned long long)seq);
 	for (size_t i = 0; i < n; i++)

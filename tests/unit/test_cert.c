@@ -199,7 +199,8 @@ static void test_cert_verify_checks_validity_root_and_signature(void)
 		cc_w_init(&body);
 		CHECK_EQ_INT(cc_cert_encode(&c, &body), CC_OK);
 		bad = c;
-		CHECK_EQ_INT(cc_sign_ctx(root->sk, "casus.v1 revlist", body.p, body.len - CC_SIG_BYTES, bad.sig), CC_OK);
+		CHECK_EQ_INT(cc_sign_ctx(root->sk, "casus.v1 revlist", body.p, body.len - CC_SIG_BYTES, bad.sig),
+		             CC_OK);
 		CHECK_EQ_INT(cc_verify_ctx(root->pk, "casus.v1 revlist", body.p, body.len - CC_SIG_BYTES, bad.sig),
 		             CC_OK);
 		CHECK_EQ_INT(cc_cert_verify(&bad, root->pk, nb, NULL), CC_ERR_BAD_SIGNATURE);

@@ -9,11 +9,26 @@
 #include "check.h"
 #include "test_e2e_fixture.h"
 
-enum { CM0, CM1, ED, GGD, KP, PR, POL, BES, BELEID, FG, OUTSIDER, NDEV };
-static const char *const ROLE[NDEV] = {"casemanager", "casemanager", "ervaringsdeskundige", "ggd", "ketenpartner",
-                                       "procesregisseur", "politie", "bestuur", "beleid", "fg", "ggd"};
-static const char *const USER[NDEV] = {"cm.jansen", "cm.jansen", "ed.bakker", "ggd.visser", "kp.smit",
-                                       "pr.meijer", "pol.bos", "best.mulder", "bel.dekker", "fg.vos", "ggd.other"};
+enum {
+	CM0,
+	CM1,
+	ED,
+	GGD,
+	KP,
+	PR,
+	POL,
+	BES,
+	BELEID,
+	FG,
+	OUTSIDER,
+	NDEV
+};
+static const char *const ROLE[NDEV] = {"casemanager", "casemanager",  "ervaringsdeskundige",
+                                       "ggd",         "ketenpartner", "procesregisseur",
+                                       "politie",     "bestuur",      "beleid",
+                                       "fg",          "ggd"};
+static const char *const USER[NDEV] = {"cm.jansen", "cm.jansen",   "ed.bakker",  "ggd.visser", "kp.smit",  "pr.meijer",
+                                       "pol.bos",   "best.mulder", "bel.dekker", "fg.vos",     "ggd.other"};
 
 static cc_root_key *root;
 static cc_policy pol;
@@ -94,11 +109,12 @@ static void rebox(cc_commit *c, void *arg)
 		randombytes_buf(key, sizeof key);
 		if (!rb->other_key) {
 			/* re-use the real key so only the bound fields differ: open it with the target's keys */
-			CHECK_EQ_INT(cc_commit_open_key(au->recipients[j].box, rb->target->keys, c->casus_id, AUD_ZORG, c->epoch, key),
+			CHECK_EQ_INT(cc_commit_open_key(au->recipients[j].box, rb->target->keys, c->casus_id, AUD_ZORG,
+			                                c->epoch, key),
 			             CC_OK);
 		}
-		CHECK_EQ_INT(cc_commit_seal_key(au->recipients[j].box, rb->target->cert.box_pk, rb->inner_id, c->casus_id,
-		                                AUD_ZORG, c->epoch + rb->inner_epoch_delta, key),
+		CHECK_EQ_INT(cc_commit_seal_key(au->recipients[j].box, rb->target->cert.box_pk, rb->inner_id,
+		                                c->casus_id, AUD_ZORG, c->epoch + rb->inner_epoch_delta, key),
 		             CC_OK);
 	}
 }
@@ -116,7 +132,8 @@ static void check_entitlement(void)
 		for (int a = 0; a < pol.naudiences; a++) {
 			int want = ri >= 0 && cc_chain_entitled(server, &pol, (size_t)ri, a);
 			if (holds(d, a) != want)
-				fprintf(stderr, "device %d (%s) audience %d: holds %d want %d\n", d, ROLE[d], a, holds(d, a), want);
+				fprintf(stderr, "device %d (%s) audience %d: holds %d want %d\n", d, ROLE[d], a,
+				        holds(d, a), want);
 			CHECK_EQ_INT(holds(d, a), want);
 		}
 	}
@@ -143,19 +160,19 @@ int main(void)
 		cc_cert with_kp[2] = {dev[ED].cert, dev[KP].cert};
 		cc_w_init(&w);
 		/* ketenpartner is not admitted at level 1 */
-		CHECK_EQ_INT(cc_commit_create(casus_id, 1, with_kp, 2, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW,
-		                              "casus geopend", &w),
+		CHECK_EQ_INT(cc_commit_create(casus_id, 1, with_kp, 2, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk,
+		                              E2E_NOW, "casus geopend", &w),
 		             CC_ERR_ROSTER);
 		/* ggd may not open a casus */
-		CHECK_EQ_INT(cc_commit_create(casus_id, 1, NULL, 0, dev[GGD].keys, &dev[GGD].cert, &pol, root_pk, E2E_NOW,
-		                              "x", &w),
+		CHECK_EQ_INT(cc_commit_create(casus_id, 1, NULL, 0, dev[GGD].keys, &dev[GGD].cert, &pol, root_pk,
+		                              E2E_NOW, "x", &w),
 		             CC_ERR_FORBIDDEN);
-		CHECK_EQ_INT(cc_commit_create(casus_id, 6, NULL, 0, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, "x",
-		                              &w),
+		CHECK_EQ_INT(cc_commit_create(casus_id, 6, NULL, 0, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk,
+		                              E2E_NOW, "x", &w),
 		             CC_ERR_LEVEL);
 		CHECK_EQ_INT(w.len, 0);
-		CHECK_EQ_INT(cc_commit_create(casus_id, 1, others, 3, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW,
-		                              "casus geopend", &w),
+		CHECK_EQ_INT(cc_commit_create(casus_id, 1, others, 3, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk,
+		                              E2E_NOW, "casus geopend", &w),
 		             CC_OK);
 	}
 	/* every truncation and a trailing byte are refused by the decoder */
@@ -210,8 +227,8 @@ int main(void)
 
 	/* ---- add at level 1: a ketenpartner is refused, a second ggd is fine */
 	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_add(server, &dev[KP].cert, 1, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL,
-	                           "", &w),
+	CHECK_EQ_INT(cc_commit_add(server, &dev[KP].cert, 1, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW,
+	                           NULL, "", &w),
 	             CC_ERR_ROSTER);
 	CHECK_EQ_INT(cc_commit_add(server, &dev[OUTSIDER].cert, 1, dev[ED].keys, &dev[ED].cert, &pol, root_pk, E2E_NOW,
 	                           NULL, "", &w),
@@ -219,11 +236,12 @@ int main(void)
 	CHECK_EQ_INT(cc_commit_add(server, &dev[BELEID].cert, 1, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW,
 	                           NULL, "", &w),
 	             CC_ERR_ROSTER); /* never_key roles are never members */
-	CHECK_EQ_INT(cc_commit_add(server, &dev[GGD].cert, 1, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL,
-	                           "", &w),
+	CHECK_EQ_INT(cc_commit_add(server, &dev[GGD].cert, 1, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW,
+	                           NULL, "", &w),
 	             CC_ERR_ROSTER); /* already a member */
 	/* reasons are text for audit trails: control characters and broken UTF-8 are refused */
-	CHECK_EQ_INT(cc_commit_rotate(server, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL, "a\x1b[2Jb", &w),
+	CHECK_EQ_INT(cc_commit_rotate(server, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL, "a\x1b[2Jb",
+	                              &w),
 	             CC_ERR_MALFORMED);
 	CHECK_EQ_INT(cc_commit_rotate(server, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL, "\xc3(", &w),
 	             CC_ERR_MALFORMED);
@@ -310,7 +328,8 @@ int main(void)
 		cc_w_init(&bad);
 		CHECK_EQ_INT(cc_commit_encode(&c, &bad), CC_OK);
 		cc_commit_free(&c);
-		CHECK_EQ_INT(cc_casus_apply_commit(dev[GGD].cs, bad.p, bad.len, &pol, root_pk, E2E_NOW, NULL), CC_ERR_DECRYPT);
+		CHECK_EQ_INT(cc_casus_apply_commit(dev[GGD].cs, bad.p, bad.len, &pol, root_pk, E2E_NOW, NULL),
+		             CC_ERR_DECRYPT);
 		cc_w_free(&bad);
 	}
 	CHECK_EQ_INT(apply_all(&w), CC_OK);
@@ -324,7 +343,8 @@ int main(void)
 		CHECK_EQ_INT(cc_chain_state_new(&stale), CC_OK);
 		CHECK_EQ_INT(cc_chain_apply(stale, old.p, old.len, &pol, root_pk, E2E_NOW, NULL, NULL), CC_OK);
 		cc_w_init(&bad);
-		CHECK_EQ_INT(cc_commit_rotate(stale, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL, "", &bad),
+		CHECK_EQ_INT(cc_commit_rotate(stale, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL, "",
+		                              &bad),
 		             CC_OK);
 		CHECK_EQ_INT(cc_chain_apply(server, bad.p, bad.len, &pol, root_pk, E2E_NOW, NULL, NULL), CC_ERR_CHAIN);
 		cc_w_free(&bad);
@@ -384,17 +404,17 @@ int main(void)
 
 	/* ---- break-glass: the procesregisseur admits bestuur at level 4, flagged */
 	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_break_glass(server, &dev[BES].cert, 1, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW,
-	                                   NULL, "spoed", &w),
+	CHECK_EQ_INT(cc_commit_break_glass(server, &dev[BES].cert, 1, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk,
+	                                   E2E_NOW, NULL, "spoed", &w),
 	             CC_ERR_FORBIDDEN); /* the casemanager has no break-glass right in the default policy */
-	CHECK_EQ_INT(cc_commit_break_glass(server, &dev[BES].cert, 1, dev[PR].keys, &dev[PR].cert, &pol, root_pk, E2E_NOW,
-	                                   NULL, "", &w),
+	CHECK_EQ_INT(cc_commit_break_glass(server, &dev[BES].cert, 1, dev[PR].keys, &dev[PR].cert, &pol, root_pk,
+	                                   E2E_NOW, NULL, "", &w),
 	             CC_ERR_MALFORMED); /* typed reason required */
-	CHECK_EQ_INT(cc_commit_break_glass(server, &dev[FG].cert, 1, dev[PR].keys, &dev[PR].cert, &pol, root_pk, E2E_NOW,
-	                                   NULL, "spoed", &w),
+	CHECK_EQ_INT(cc_commit_break_glass(server, &dev[FG].cert, 1, dev[PR].keys, &dev[PR].cert, &pol, root_pk,
+	                                   E2E_NOW, NULL, "spoed", &w),
 	             CC_ERR_ROSTER); /* never_key: not even by break-glass */
-	CHECK_EQ_INT(cc_commit_break_glass(server, &dev[BES].cert, 1, dev[PR].keys, &dev[PR].cert, &pol, root_pk, E2E_NOW,
-	                                   NULL, "acute dreiging, wethouder moet meebeslissen", &w),
+	CHECK_EQ_INT(cc_commit_break_glass(server, &dev[BES].cert, 1, dev[PR].keys, &dev[PR].cert, &pol, root_pk,
+	                                   E2E_NOW, NULL, "acute dreiging, wethouder moet meebeslissen", &w),
 	             CC_OK);
 	CHECK_EQ_INT(apply_all(&w), CC_OK);
 	cc_w_free(&w);
@@ -424,7 +444,9 @@ int main(void)
 		}
 		/* the decoded state verifies the next commit like the original */
 		cc_w_init(&w);
-		CHECK_EQ_INT(cc_commit_rotate(server, dev[ED].keys, &dev[ED].cert, &pol, root_pk, E2E_NOW, NULL, "", &w), CC_OK);
+		CHECK_EQ_INT(cc_commit_rotate(server, dev[ED].keys, &dev[ED].cert, &pol, root_pk, E2E_NOW, NULL, "",
+		                              &w),
+		             CC_OK);
 		CHECK_EQ_INT(cc_chain_apply(back, w.p, w.len, &pol, root_pk, E2E_NOW, NULL, NULL), CC_OK);
 		CHECK_EQ_INT(apply_all(&w), CC_OK);
 		CHECK(memcmp(back->head, server->head, CC_HASH_BYTES) == 0);
@@ -436,8 +458,8 @@ int main(void)
 
 	/* ---- de-escalation to 2 removes procesregisseur, politie and the break-glass bestuur */
 	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_set_level(server, 2, dev[GGD].keys, &dev[GGD].cert, &pol, root_pk, E2E_NOW, NULL, "rustig",
-	                                 &w),
+	CHECK_EQ_INT(cc_commit_set_level(server, 2, dev[GGD].keys, &dev[GGD].cert, &pol, root_pk, E2E_NOW, NULL,
+	                                 "rustig", &w),
 	             CC_ERR_FORBIDDEN);
 	CHECK_EQ_INT(cc_commit_set_level(server, 2, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, NULL,
 	                                 "situatie stabiel", &w),
@@ -469,12 +491,12 @@ int main(void)
 	{
 		uint8_t ids[1][CC_DEVICE_ID_BYTES];
 		memcpy(ids[0], dev[GGD].cert.device_id, CC_DEVICE_ID_BYTES);
-		CHECK_EQ_INT(cc_commit_remove(server, (const uint8_t(*)[CC_DEVICE_ID_BYTES])ids, 1, dev[ED].keys, &dev[ED].cert,
-		                              &pol, root_pk, E2E_NOW, NULL, "", &w),
+		CHECK_EQ_INT(cc_commit_remove(server, (const uint8_t(*)[CC_DEVICE_ID_BYTES])ids, 1, dev[ED].keys,
+		                              &dev[ED].cert, &pol, root_pk, E2E_NOW, NULL, "", &w),
 		             CC_ERR_FORBIDDEN);
 		memcpy(ids[0], dev[ED].cert.device_id, CC_DEVICE_ID_BYTES);
-		CHECK_EQ_INT(cc_commit_remove(server, (const uint8_t(*)[CC_DEVICE_ID_BYTES])ids, 1, dev[ED].keys, &dev[ED].cert,
-		                              &pol, root_pk, E2E_NOW, NULL, "vertrekt", &w),
+		CHECK_EQ_INT(cc_commit_remove(server, (const uint8_t(*)[CC_DEVICE_ID_BYTES])ids, 1, dev[ED].keys,
+		                              &dev[ED].cert, &pol, root_pk, E2E_NOW, NULL, "vertrekt", &w),
 		             CC_OK);
 		CHECK_EQ_INT(apply_all(&w), CC_OK);
 		cc_w_free(&w);
@@ -485,13 +507,16 @@ int main(void)
 		CHECK_EQ_INT(cc_revlist_add(&revs, dev[GGD].cert.serial, dev[GGD].cert.device_id, E2E_NOW), CC_OK);
 		CHECK_EQ_INT(cc_revlist_sign(&revs, root), CC_OK);
 		cc_w_init(&w);
-		CHECK_EQ_INT(cc_commit_rotate(server, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, &revs, "", &w),
+		CHECK_EQ_INT(cc_commit_rotate(server, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW, &revs, "",
+		                              &w),
 		             CC_ERR_REVOKED);
-		CHECK_EQ_INT(cc_commit_rotate(server, dev[GGD].keys, &dev[GGD].cert, &pol, root_pk, E2E_NOW, &revs, "", &w),
+		CHECK_EQ_INT(cc_commit_rotate(server, dev[GGD].keys, &dev[GGD].cert, &pol, root_pk, E2E_NOW, &revs, "",
+		                              &w),
 		             CC_ERR_REVOKED); /* a revoked actor */
 		memcpy(ids[0], dev[GGD].cert.device_id, CC_DEVICE_ID_BYTES);
 		CHECK_EQ_INT(cc_commit_remove(server, (const uint8_t(*)[CC_DEVICE_ID_BYTES])ids, 1, dev[CM0].keys,
-		                              &dev[CM0].cert, &pol, root_pk, E2E_NOW, &revs, "apparaat ingetrokken", &w),
+		                              &dev[CM0].cert, &pol, root_pk, E2E_NOW, &revs, "apparaat ingetrokken",
+		                              &w),
 		             CC_OK);
 		rc = cc_chain_apply(server, w.p, w.len, &pol, root_pk, E2E_NOW, &revs, NULL);
 		CHECK_EQ_INT(rc, CC_OK);
@@ -513,16 +538,20 @@ int main(void)
 		cc_commit_new_casus_id(cid);
 		cc_w_init(&c0);
 		cc_w_init(&c1);
-		CHECK_EQ_INT(cc_commit_create(cid, 1, &dev[ED].cert, 1, sk, &shortc, &pol, root_pk, E2E_NOW, "", &c0), CC_OK);
+		CHECK_EQ_INT(cc_commit_create(cid, 1, &dev[ED].cert, 1, sk, &shortc, &pol, root_pk, E2E_NOW, "", &c0),
+		             CC_OK);
 		CHECK_EQ_INT(cc_chain_state_new(&s1), CC_OK);
 		CHECK_EQ_INT(cc_chain_apply(s1, c0.p, c0.len, &pol, root_pk, E2E_NOW, NULL, NULL), CC_OK);
 		CHECK_EQ_INT(cc_commit_rotate(s1, sk, &shortc, &pol, root_pk, E2E_NOW + 10, NULL, "", &c1), CC_OK);
 		cc_chain_state_free(s1);
 		/* a year later the certificate has expired: live verification refuses, replay accepts */
 		CHECK_EQ_INT(cc_chain_state_new(&s1), CC_OK);
-		CHECK_EQ_INT(cc_chain_apply(s1, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL), CC_ERR_EXPIRED);
-		CHECK_EQ_INT(cc_chain_apply_historic(s1, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL), CC_OK);
-		CHECK_EQ_INT(cc_chain_apply_historic(s1, c1.p, c1.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply(s1, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL),
+		             CC_ERR_EXPIRED);
+		CHECK_EQ_INT(cc_chain_apply_historic(s1, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL),
+		             CC_OK);
+		CHECK_EQ_INT(cc_chain_apply_historic(s1, c1.p, c1.len, &pol, root_pk, E2E_NOW + 2000, NULL, NULL),
+		             CC_OK);
 		/* a commit from the future is refused when replaying */
 		CHECK_EQ_INT(cc_chain_state_new(&s2), CC_OK);
 		CHECK_EQ_INT(cc_chain_apply_historic(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW - 1000, NULL, NULL),
@@ -537,19 +566,25 @@ int main(void)
 		CHECK_EQ_INT(cc_revlist_sign(&late, root), CC_OK);
 		CHECK_EQ_INT(cc_revlist_sign(&early, root), CC_OK);
 		CHECK_EQ_INT(cc_chain_state_new(&s2), CC_OK);
-		CHECK_EQ_INT(cc_chain_apply_historic(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &late, NULL), CC_OK);
-		CHECK_EQ_INT(cc_chain_apply_historic(s2, c1.p, c1.len, &pol, root_pk, E2E_NOW + 50, &late, NULL), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply_historic(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &late, NULL),
+		             CC_OK);
+		CHECK_EQ_INT(cc_chain_apply_historic(s2, c1.p, c1.len, &pol, root_pk, E2E_NOW + 50, &late, NULL),
+		             CC_OK);
 		cc_chain_state_free(s2);
 		CHECK_EQ_INT(cc_chain_state_new(&s2), CC_OK);
-		CHECK_EQ_INT(cc_chain_apply(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &late, NULL), CC_ERR_REVOKED);
-		CHECK_EQ_INT(cc_chain_apply_historic(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &early, NULL), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &late, NULL),
+		             CC_ERR_REVOKED);
+		CHECK_EQ_INT(cc_chain_apply_historic(s2, c0.p, c0.len, &pol, root_pk, E2E_NOW + 50, &early, NULL),
+		             CC_OK);
 		CHECK_EQ_INT(cc_chain_apply_historic(s2, c1.p, c1.len, &pol, root_pk, E2E_NOW + 50, &early, NULL),
 		             CC_ERR_REVOKED);
 		cc_chain_state_free(s2);
 		/* the client path replays the expired chain too */
 		CHECK_EQ_INT(e2e_dev_reset(&dev[ED]), CC_OK);
-		CHECK_EQ_INT(cc_casus_apply_commit(dev[ED].cs, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL), CC_OK);
-		CHECK_EQ_INT(cc_casus_apply_commit(dev[ED].cs, c1.p, c1.len, &pol, root_pk, E2E_NOW + 2000, NULL), CC_OK);
+		CHECK_EQ_INT(cc_casus_apply_commit(dev[ED].cs, c0.p, c0.len, &pol, root_pk, E2E_NOW + 2000, NULL),
+		             CC_OK);
+		CHECK_EQ_INT(cc_casus_apply_commit(dev[ED].cs, c1.p, c1.len, &pol, root_pk, E2E_NOW + 2000, NULL),
+		             CC_OK);
 		CHECK(cc_casus_has_epoch_key(dev[ED].cs, 1, AUD_ZORG));
 		cc_revlist_free(&late);
 		cc_revlist_free(&early);

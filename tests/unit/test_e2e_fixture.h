@@ -34,7 +34,11 @@
 #define E2E_NOW 1767225600 /* 2026-01-01T00:00:00Z */
 #define E2E_NOT_AFTER 1798761600
 
-enum { AUD_ZORG = 0, AUD_OVERLEG = 1, AUD_REGIE = 2 };
+enum {
+	AUD_ZORG = 0,
+	AUD_OVERLEG = 1,
+	AUD_REGIE = 2
+};
 
 /* The default ladder (docs/domain.md, deploy/policy/default.json): the same
  * builder the identity tests use (json_test_policy checks it against the file).

@@ -22,9 +22,29 @@
 #define MIN_MEMBERS 3
 
 /* ---- independent model of the default ladder ---------------------------------- */
-enum { R_CM, R_ED, R_GGD, R_KP, R_PR, R_POL, R_BES, R_BELEID, R_BEHEER, R_FG, NROLES };
-static const char *const ROLE_NAME[NROLES] = {"casemanager", "ervaringsdeskundige", "ggd", "ketenpartner",
-                                              "procesregisseur", "politie", "bestuur", "beleid", "beheer", "fg"};
+enum {
+	R_CM,
+	R_ED,
+	R_GGD,
+	R_KP,
+	R_PR,
+	R_POL,
+	R_BES,
+	R_BELEID,
+	R_BEHEER,
+	R_FG,
+	NROLES
+};
+static const char *const ROLE_NAME[NROLES] = {"casemanager",
+                                              "ervaringsdeskundige",
+                                              "ggd",
+                                              "ketenpartner",
+                                              "procesregisseur",
+                                              "politie",
+                                              "bestuur",
+                                              "beleid",
+                                              "beheer",
+                                              "fg"};
 static const int MIN_LEVEL[NROLES] = {1, 1, 1, 2, 3, 4, 5, 0, 0, 0};
 /* audience membership: zorg, overleg, regie */
 static const int IN_AUD[NROLES][3] = {
@@ -39,9 +59,9 @@ static int model_entitled(int role, int level, int aud)
 #define NUSERS 40
 #define MAXDEV 3
 static const int USER_ROLE[NUSERS] = {
-	R_CM,  R_CM,  R_CM,  R_CM,  R_ED,  R_ED,  R_ED,  R_ED,  R_ED,  R_GGD, R_GGD,    R_GGD,    R_GGD, R_GGD,
-	R_KP,  R_KP,  R_KP,  R_KP,  R_KP,  R_KP,  R_PR,  R_PR,  R_PR,  R_PR,  R_POL,    R_POL,    R_POL, R_POL,
-	R_POL, R_BES, R_BES, R_BES, R_BES, R_GGD, R_ED,  R_KP,  R_BELEID, R_BEHEER, R_FG, R_CM,
+	R_CM,  R_CM,  R_CM,  R_CM,  R_ED,  R_ED,  R_ED, R_ED, R_ED,     R_GGD,    R_GGD, R_GGD, R_GGD, R_GGD,
+	R_KP,  R_KP,  R_KP,  R_KP,  R_KP,  R_KP,  R_PR, R_PR, R_PR,     R_PR,     R_POL, R_POL, R_POL, R_POL,
+	R_POL, R_BES, R_BES, R_BES, R_BES, R_GGD, R_ED, R_KP, R_BELEID, R_BEHEER, R_FG,  R_CM,
 };
 
 typedef struct user {
@@ -102,8 +122,8 @@ static int commit_all(cc_wbuf *w)
 		return rc;
 	for (int u = 0; u < NUSERS; u++)
 		for (int d = 0; d < users[u].ndev; d++)
-			CHECK_EQ_INT(cc_casus_apply_commit(users[u].dev[d].cs, w->p, w->len, &pol, root->pk, E2E_NOW + step_now,
-			                                   NULL),
+			CHECK_EQ_INT(cc_casus_apply_commit(users[u].dev[d].cs, w->p, w->len, &pol, root->pk,
+			                                   E2E_NOW + step_now, NULL),
 			             CC_OK);
 	return CC_OK;
 }
@@ -171,8 +191,8 @@ static void op_add(void)
 		int nk = R_BELEID + rnd_below(3);
 		for (int u = 0; u < NUSERS; u++)
 			if (users[u].role == nk) {
-				CHECK_EQ_INT(cc_commit_add(server, &users[u].dev[0].cert, 1, a->keys, &a->cert, &pol, root->pk,
-				                           E2E_NOW + step_now, NULL, "", &w),
+				CHECK_EQ_INT(cc_commit_add(server, &users[u].dev[0].cert, 1, a->keys, &a->cert, &pol,
+				                           root->pk, E2E_NOW + step_now, NULL, "", &w),
 				             CC_ERR_ROSTER);
 				break;
 			}
@@ -209,7 +229,8 @@ static void op_add(void)
 		size_t ml[3], pick[3], np = 0;
 		for (size_t k = nhist; k-- > 0 && np < 3;) {
 			const hmsg *m = &hist[k];
-			if (m->entitled[granter][0] && !m->entitled[u][0] && model_entitled(users[u].role, level, m->aud)) {
+			if (m->entitled[granter][0] && !m->entitled[u][0] &&
+			    model_entitled(users[u].role, level, m->aud)) {
 				pick[np] = k;
 				mp[np] = m->bytes.p;
 				ml[np++] = m->bytes.len;
@@ -221,9 +242,10 @@ static void op_add(void)
 				memcpy(ids[d], users[u].dev[d].cert.device_id, CC_DEVICE_ID_BYTES);
 			cc_wbuf g;
 			cc_w_init(&g);
-			CHECK_EQ_INT(cc_casus_grant(users[granter].dev[0].cs, &pol, (const uint8_t(*)[CC_DEVICE_ID_BYTES])ids,
-			                            (size_t)users[u].ndev, mp, ml, np, CC_GROUND_CONSENT, "overdracht",
-			                            E2E_NOW + step_now, &g),
+			CHECK_EQ_INT(cc_casus_grant(users[granter].dev[0].cs, &pol,
+			                            (const uint8_t(*)[CC_DEVICE_ID_BYTES])ids, (size_t)users[u].ndev,
+			                            mp, ml, np, CC_GROUND_CONSENT, "overdracht", E2E_NOW + step_now,
+			                            &g),
 			             CC_OK);
 			cc_grant dg;
 			CHECK_EQ_INT(cc_grant_decode(g.p, g.len, &dg), CC_OK);
@@ -302,11 +324,11 @@ static void op_escalate(void)
 		if (users[u].member && esc_max(users[u].role) == 0)
 			weak = u;
 	if (weak >= 0)
-		CHECK_EQ_INT(cc_commit_set_level(server, (uint8_t)to, users[weak].dev[0].keys, &users[weak].dev[0].cert, &pol,
-		                                 root->pk, E2E_NOW + step_now, NULL, "x", &w),
+		CHECK_EQ_INT(cc_commit_set_level(server, (uint8_t)to, users[weak].dev[0].keys, &users[weak].dev[0].cert,
+		                                 &pol, root->pk, E2E_NOW + step_now, NULL, "x", &w),
 		             CC_ERR_FORBIDDEN);
-	CHECK_EQ_INT(cc_commit_set_level(server, (uint8_t)to, a->keys, &a->cert, &pol, root->pk, E2E_NOW + step_now, NULL,
-	                                 "opschaling", &w),
+	CHECK_EQ_INT(cc_commit_set_level(server, (uint8_t)to, a->keys, &a->cert, &pol, root->pk, E2E_NOW + step_now,
+	                                 NULL, "opschaling", &w),
 	             CC_OK);
 	if (commit_all(&w) == CC_OK)
 		level = to;
@@ -324,8 +346,8 @@ static void op_deescalate(void)
 	cc_wbuf w;
 	cc_w_init(&w);
 	const e2e_dev *a = &users[actor].dev[0];
-	CHECK_EQ_INT(cc_commit_set_level(server, (uint8_t)to, a->keys, &a->cert, &pol, root->pk, E2E_NOW + step_now, NULL,
-	                                 "afschaling", &w),
+	CHECK_EQ_INT(cc_commit_set_level(server, (uint8_t)to, a->keys, &a->cert, &pol, root->pk, E2E_NOW + step_now,
+	                                 NULL, "afschaling", &w),
 	             CC_OK);
 	if (commit_all(&w) == CC_OK) {
 		level = to;
@@ -382,7 +404,8 @@ static void op_rotate(void)
 	const e2e_dev *a = &users[actor].dev[rnd_below(users[actor].ndev)];
 	cc_wbuf w;
 	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_rotate(server, a->keys, &a->cert, &pol, root->pk, E2E_NOW + step_now, NULL, "", &w), CC_OK);
+	CHECK_EQ_INT(cc_commit_rotate(server, a->keys, &a->cert, &pol, root->pk, E2E_NOW + step_now, NULL, "", &w),
+	             CC_OK);
 	commit_all(&w);
 	cc_w_free(&w);
 }
@@ -435,10 +458,13 @@ static void probe(void)
 				int want = user_entitled(u, aud);
 				cc_wbuf pt;
 				cc_w_init_secret(&pt);
-				int rc = cc_casus_decrypt(users[u].dev[d].cs, &pol, m->bytes.p, m->bytes.len, &pt, NULL);
+				int rc =
+					cc_casus_decrypt(users[u].dev[d].cs, &pol, m->bytes.p, m->bytes.len, &pt, NULL);
 				if ((rc == CC_OK) != want)
-					fprintf(stderr, "step %d aud %d user %d (%s, member %d) dev %d: rc %s want %d\n", step_now, aud, u,
-					        ROLE_NAME[users[u].role], users[u].member, d, cc_errname(rc), want);
+					fprintf(stderr,
+					        "step %d aud %d user %d (%s, member %d) dev %d: rc %s want %d\n",
+					        step_now, aud, u, ROLE_NAME[users[u].role], users[u].member, d,
+					        cc_errname(rc), want);
 				CHECK_EQ_INT(rc, want ? CC_OK : CC_ERR_NO_KEY);
 				if (rc == CC_OK) {
 					CHECK(pt.len == strlen(text) && memcmp(pt.p, text, pt.len) == 0);
@@ -488,8 +514,8 @@ int main(void)
 		cc_wbuf w;
 		cc_w_init(&w);
 		cc_commit_new_casus_id(casus_id);
-		CHECK_EQ_INT(cc_commit_create(casus_id, 1, others, no, users[0].dev[0].keys, &users[0].dev[0].cert, &pol,
-		                              root->pk, E2E_NOW, "casus geopend", &w),
+		CHECK_EQ_INT(cc_commit_create(casus_id, 1, others, no, users[0].dev[0].keys, &users[0].dev[0].cert,
+		                              &pol, root->pk, E2E_NOW, "casus geopend", &w),
 		             CC_OK);
 		commit_all(&w);
 		cc_w_free(&w);
@@ -530,8 +556,8 @@ int main(void)
 	}
 	printf("steps %d (add %u remove %u escalate %u deescalate %u rotate %u break-glass %u), epoch %llu, level %d, "
 	       "members %d\n",
-	       step_now - 1, nops[0], nops[1], nops[2], nops[3], nops[4], nops[5], (unsigned long long)server->epoch, level,
-	       members());
+	       step_now - 1, nops[0], nops[1], nops[2], nops[3], nops[4], nops[5], (unsigned long long)server->epoch,
+	       level, members());
 	printf("opened %llu refused %llu granted-opened %llu; politie opened zorg %llu; never_key roles opened %llu\n",
 	       opened_total, refused_total, grants_ok, pol_zorg_opened, nokey_role_opened);
 	CHECK_EQ_INT(pol_zorg_opened, 0);

@@ -161,8 +161,8 @@ static void generate(void)
 		CHECK_EQ_INT(cc_casus_apply_commit(devs[i]->cs, c0.p, c0.len, &pol, root->pk, E2E_NOW, NULL), CC_OK);
 	/* messages at epoch 0: zorg by the casemanager, regie by the casemanager */
 	cc_w_init(&m0);
-	CHECK_EQ_INT(cc_casus_encrypt(cm.cs, &pol, AUD_ZORG, CC_GROUND_NONE, (const uint8_t *)PT0, strlen(PT0), E2E_NOW + 60,
-	                              &m0),
+	CHECK_EQ_INT(cc_casus_encrypt(cm.cs, &pol, AUD_ZORG, CC_GROUND_NONE, (const uint8_t *)PT0, strlen(PT0),
+	                              E2E_NOW + 60, &m0),
 	             CC_OK);
 	emit_w("message_0.hex", &m0);
 	emit_text("message_0_plaintext.hex", PT0);
@@ -175,13 +175,15 @@ static void generate(void)
 
 	/* epoch 1: escalate to 3; epoch 2: add the procesregisseur */
 	cc_w_init(&c1);
-	CHECK_EQ_INT(cc_commit_set_level(st, 3, cm.keys, &cm.cert, &pol, root->pk, E2E_NOW + 3600, NULL, "stagnatie", &c1),
+	CHECK_EQ_INT(cc_commit_set_level(st, 3, cm.keys, &cm.cert, &pol, root->pk, E2E_NOW + 3600, NULL, "stagnatie",
+	                                 &c1),
 	             CC_OK);
 	emit_w("commit_1.hex", &c1);
 	CHECK_EQ_INT(cc_chain_apply(st, c1.p, c1.len, &pol, root->pk, E2E_NOW + 3600, NULL, h), CC_OK);
 	emit("commit_1_hash.hex", h, sizeof h);
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ_INT(cc_casus_apply_commit(devs[i]->cs, c1.p, c1.len, &pol, root->pk, E2E_NOW + 3600, NULL), CC_OK);
+		CHECK_EQ_INT(cc_casus_apply_commit(devs[i]->cs, c1.p, c1.len, &pol, root->pk, E2E_NOW + 3600, NULL),
+		             CC_OK);
 	cc_w_init(&c2);
 	CHECK_EQ_INT(cc_commit_add(st, &pr.cert, 1, cm.keys, &cm.cert, &pol, root->pk, E2E_NOW + 3700, NULL,
 	                           "procesregisseur erbij", &c2),
@@ -190,7 +192,8 @@ static void generate(void)
 	CHECK_EQ_INT(cc_chain_apply(st, c2.p, c2.len, &pol, root->pk, E2E_NOW + 3700, NULL, h), CC_OK);
 	emit("commit_2_hash.hex", h, sizeof h);
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ_INT(cc_casus_apply_commit(devs[i]->cs, c2.p, c2.len, &pol, root->pk, E2E_NOW + 3700, NULL), CC_OK);
+		CHECK_EQ_INT(cc_casus_apply_commit(devs[i]->cs, c2.p, c2.len, &pol, root->pk, E2E_NOW + 3700, NULL),
+		             CC_OK);
 
 	/* epoch 2: the procesregisseur writes to overleg (not a care role: no ground needed) */
 	cc_w_init(&m2);
@@ -282,14 +285,15 @@ static void check_stored(void)
 		for (size_t a = 0; a < c.naudiences; a++)
 			for (size_t j = 0; j < c.audiences[a].nrecipients; j++)
 				for (int d = 0; d < 3; d++) {
-					if (!keys[d] || memcmp(c.audiences[a].recipients[j].device_id, keys[d]->device_id,
-					                       CC_DEVICE_ID_BYTES) != 0)
+					if (!keys[d] || memcmp(c.audiences[a].recipients[j].device_id,
+					                       keys[d]->device_id, CC_DEVICE_ID_BYTES) != 0)
 						continue;
 					uint8_t k[CC_EPOCH_KEY_BYTES], kc[CC_HASH_BYTES];
-					CHECK_EQ_INT(cc_commit_open_key(c.audiences[a].recipients[j].box, keys[d], c.casus_id,
-					                                (uint8_t)a, c.epoch, k),
+					CHECK_EQ_INT(cc_commit_open_key(c.audiences[a].recipients[j].box, keys[d],
+					                                c.casus_id, (uint8_t)a, c.epoch, k),
 					             CC_OK);
-					CHECK_EQ_INT(cc_commit_key_commitment(k, c.casus_id, (uint8_t)a, c.epoch, kc), CC_OK);
+					CHECK_EQ_INT(cc_commit_key_commitment(k, c.casus_id, (uint8_t)a, c.epoch, kc),
+					             CC_OK);
 					CHECK(memcmp(kc, c.audiences[a].key_commit, CC_HASH_BYTES) == 0);
 					memcpy(ekey[e][a], k, sizeof k);
 					have[e][a] = 1;
@@ -341,7 +345,8 @@ static void check_stored(void)
 			uint8_t mh[CC_HASH_BYTES], mk[CC_MESSAGE_KEY_BYTES];
 			CHECK_EQ_INT(cc_message_hash(mb, mn, mh), CC_OK);
 			CHECK(memcmp(mh, g.items[0].message_hash, CC_HASH_BYTES) == 0);
-			CHECK_EQ_INT(cc_grant_open_key(g.devices[0].boxes, keys[2], g.casus_id, g.items[0].message_id, mh, mk),
+			CHECK_EQ_INT(cc_grant_open_key(g.devices[0].boxes, keys[2], g.casus_id, g.items[0].message_id,
+			                               mh, mk),
 			             CC_OK);
 			cc_message m;
 			cc_wbuf pt;

@@ -9,7 +9,14 @@
 #include "check.h"
 #include "test_e2e_fixture.h"
 
-enum { CM, ED, G0, G1, CM2, NDEV };
+enum {
+	CM,
+	ED,
+	G0,
+	G1,
+	CM2,
+	NDEV
+};
 static const char *const ROLE[NDEV] = {"casemanager", "ervaringsdeskundige", "ggd", "ggd", "casemanager"};
 static const char *const USER[NDEV] = {"cm.jansen", "ed.bakker", "ggd.visser", "ggd.visser", "cm.devries"};
 
@@ -58,15 +65,17 @@ static void rebox_and_resign(const cc_wbuf *in, size_t slot, const e2e_dev *seal
 	uint8_t mk[CC_MESSAGE_KEY_BYTES];
 	CHECK_EQ_INT(cc_grant_decode(in->p, in->len, &g), CC_OK);
 	/* the slot's real key, opened with its owner's keys */
-	const e2e_dev *owner = memcmp(g.devices[slot].device_id, dev[G0].cert.device_id, CC_DEVICE_ID_BYTES) == 0 ? &dev[G0]
-	                                                                                                     : &dev[G1];
+	const e2e_dev *owner = memcmp(g.devices[slot].device_id, dev[G0].cert.device_id, CC_DEVICE_ID_BYTES) == 0
+	                               ? &dev[G0]
+	                               : &dev[G1];
 	CHECK_EQ_INT(cc_grant_open_key(g.devices[slot].boxes, owner->keys, g.casus_id, g.items[0].message_id,
 	                               g.items[0].message_hash, mk),
 	             CC_OK);
 	if (random_key)
 		randombytes_buf(mk, sizeof mk);
 	CHECK_EQ_INT(cc_grant_seal_key(g.devices[slot].boxes, seal_to->cert.box_pk, inner_id, g.casus_id,
-	                               inner_msg_id ? inner_msg_id : g.items[0].message_id, g.items[0].message_hash, mk),
+	                               inner_msg_id ? inner_msg_id : g.items[0].message_id, g.items[0].message_hash,
+	                               mk),
 	             CC_OK);
 	CHECK_EQ_INT(cc_grant_sign(&g, dev[CM].keys), CC_OK);
 	cc_w_init(out);
@@ -87,8 +96,8 @@ int main(void)
 	CHECK_EQ_INT(cc_chain_state_new(&server), CC_OK);
 	cc_commit_new_casus_id(casus_id);
 	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_create(casus_id, 1, &dev[ED].cert, 1, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW,
-	                              "", &w),
+	CHECK_EQ_INT(cc_commit_create(casus_id, 1, &dev[ED].cert, 1, dev[CM].keys, &dev[CM].cert, &pol, root->pk,
+	                              E2E_NOW, "", &w),
 	             CC_OK);
 	apply_all(&w);
 	cc_w_free(&w);
@@ -105,7 +114,8 @@ int main(void)
 	{
 		cc_cert add[3] = {dev[G0].cert, dev[G1].cert, dev[CM2].cert};
 		cc_w_init(&w);
-		CHECK_EQ_INT(cc_commit_add(server, add, 3, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL, "", &w),
+		CHECK_EQ_INT(cc_commit_add(server, add, 3, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL,
+		                           "", &w),
 		             CC_OK);
 		apply_all(&w);
 		cc_w_free(&w);
@@ -196,7 +206,8 @@ int main(void)
 		CHECK(pt.len == 2 && memcmp(pt.p, "m0", 2) == 0);
 		cc_w_free(&pt);
 		cc_w_init_secret(&pt);
-		CHECK_EQ_INT(cc_casus_decrypt(dev[G0].cs, &pol, m1.p, m1.len, &pt, NULL), CC_OK); /* ed's signature checked */
+		CHECK_EQ_INT(cc_casus_decrypt(dev[G0].cs, &pol, m1.p, m1.len, &pt, NULL),
+		             CC_OK); /* ed's signature checked */
 		CHECK(pt.len == 2 && memcmp(pt.p, "m1", 2) == 0);
 		cc_w_free(&pt);
 	}
@@ -225,7 +236,8 @@ int main(void)
 		/* after a rotation the old grant is of a superseded epoch for the server, but the
 		 * client still accepts it (it was valid when made) */
 		cc_w_init(&w);
-		CHECK_EQ_INT(cc_commit_rotate(server, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL, "", &w),
+		CHECK_EQ_INT(cc_commit_rotate(server, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL, "",
+		                              &w),
 		             CC_OK);
 		apply_all(&w);
 		cc_w_free(&w);
@@ -236,8 +248,8 @@ int main(void)
 		uint8_t rm[1][CC_DEVICE_ID_BYTES];
 		memcpy(rm[0], dev[G1].cert.device_id, CC_DEVICE_ID_BYTES);
 		cc_w_init(&w);
-		CHECK_EQ_INT(cc_commit_remove(server, (const uint8_t(*)[CC_DEVICE_ID_BYTES])rm, 1, dev[CM].keys, &dev[CM].cert,
-		                              &pol, root->pk, E2E_NOW, NULL, "toestel kwijt", &w),
+		CHECK_EQ_INT(cc_commit_remove(server, (const uint8_t(*)[CC_DEVICE_ID_BYTES])rm, 1, dev[CM].keys,
+		                              &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL, "toestel kwijt", &w),
 		             CC_OK);
 		apply_all(&w);
 		cc_w_free(&w);

@@ -48,7 +48,7 @@ int main(void)
 	wait_next_second(); /* start at the beginning of a second: the flood fits in it */
 	for (int i = 0; i < 100; i++)
 		log_event(LOG_WARN, "test.flood", "i=%d", i);
-	log_event(LOG_INFO, "test.other", NULL); /* another event still gets through */
+	log_event(LOG_INFO, "test.other", NULL);  /* another event still gets through */
 	log_event(LOG_DEBUG, "test.debug", NULL); /* below the level */
 	wait_next_second();
 	log_event(LOG_WARN, "test.flood", "i=last");

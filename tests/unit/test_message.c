@@ -9,7 +9,14 @@
 #include "check.h"
 #include "test_e2e_fixture.h"
 
-enum { CM, ED, GGD, PR, POL, NDEV };
+enum {
+	CM,
+	ED,
+	GGD,
+	PR,
+	POL,
+	NDEV
+};
 static const char *const ROLE[NDEV] = {"casemanager", "ervaringsdeskundige", "ggd", "procesregisseur", "politie"};
 static const char *const USER[NDEV] = {"cm.jansen", "ed.bakker", "ggd.visser", "pr.meijer", "pol.bos"};
 
@@ -71,8 +78,8 @@ int main(void)
 	{
 		cc_cert others[2] = {dev[ED].cert, dev[GGD].cert};
 		cc_w_init(&w);
-		CHECK_EQ_INT(cc_commit_create(casus_id, 1, others, 2, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW,
-		                              "", &w),
+		CHECK_EQ_INT(cc_commit_create(casus_id, 1, others, 2, dev[CM].keys, &dev[CM].cert, &pol, root->pk,
+		                              E2E_NOW, "", &w),
 		             CC_OK);
 		apply_all(&w);
 		cc_w_free(&w);
@@ -80,8 +87,8 @@ int main(void)
 
 	/* ---- a message in zorg: roundtrip, padding, server checks without keys */
 	cc_w_init(&m1);
-	CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_ZORG, CC_GROUND_NONE, (const uint8_t *)text, sizeof text - 1,
-	                              E2E_NOW, &m1),
+	CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_ZORG, CC_GROUND_NONE, (const uint8_t *)text,
+	                              sizeof text - 1, E2E_NOW, &m1),
 	             CC_OK);
 	{
 		cc_message m;
@@ -95,7 +102,8 @@ int main(void)
 		 * thread checks the signature) name the sender's roster entry */
 		int ri = -1;
 		CHECK_EQ_INT(cc_message_check_header(&m.h, server, &pol, &ri), CC_OK);
-		CHECK(ri >= 0 && memcmp(server->roster[ri].cert.device_id, dev[CM].cert.device_id, CC_DEVICE_ID_BYTES) == 0);
+		CHECK(ri >= 0 &&
+		      memcmp(server->roster[ri].cert.device_id, dev[CM].cert.device_id, CC_DEVICE_ID_BYTES) == 0);
 		{
 			cc_message_header bad = m.h;
 			bad.epoch++;
@@ -150,7 +158,8 @@ int main(void)
 	/* ---- a second message: the client refuses each tampered byte too (ed reads m2 only after
 	 * the tamper loop, so its replay tracker does not interfere) */
 	cc_w_init(&m2);
-	CHECK_EQ_INT(cc_casus_encrypt(dev[GGD].cs, &pol, AUD_ZORG, CC_GROUND_NONE, (const uint8_t *)"x", 1, E2E_NOW, &m2),
+	CHECK_EQ_INT(cc_casus_encrypt(dev[GGD].cs, &pol, AUD_ZORG, CC_GROUND_NONE, (const uint8_t *)"x", 1, E2E_NOW,
+	                              &m2),
 	             CC_OK);
 	{
 		int all = 1;
@@ -222,8 +231,10 @@ int main(void)
 		cc_wbuf a, b;
 		cc_w_init(&a);
 		cc_w_init(&b);
-		CHECK_EQ_INT(cc_casus_encrypt(dev[ED].cs, &pol, AUD_ZORG, 0, (const uint8_t *)"a", 1, E2E_NOW, &a), CC_OK);
-		CHECK_EQ_INT(cc_casus_encrypt(dev[ED].cs, &pol, AUD_ZORG, 0, (const uint8_t *)"b", 1, E2E_NOW, &b), CC_OK);
+		CHECK_EQ_INT(cc_casus_encrypt(dev[ED].cs, &pol, AUD_ZORG, 0, (const uint8_t *)"a", 1, E2E_NOW, &a),
+		             CC_OK);
+		CHECK_EQ_INT(cc_casus_encrypt(dev[ED].cs, &pol, AUD_ZORG, 0, (const uint8_t *)"b", 1, E2E_NOW, &b),
+		             CC_OK);
 		CHECK_EQ_INT(try_open(CM, &b), CC_OK);
 		CHECK_EQ_INT(try_open(CM, &a), CC_ERR_COUNTER);
 		CHECK_EQ_INT(try_open(GGD, &a), CC_OK); /* in order it is fine */
@@ -252,8 +263,8 @@ int main(void)
 
 	/* ---- level 4: the ground rule, politie, and the server's checks */
 	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_set_level(server, 3, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL, "stagnatie",
-	                                 &w),
+	CHECK_EQ_INT(cc_commit_set_level(server, 3, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL,
+	                                 "stagnatie", &w),
 	             CC_OK);
 	apply_all(&w);
 	cc_w_free(&w);
@@ -264,20 +275,20 @@ int main(void)
 		CHECK_EQ_INT(cc_message_check_public(&mm, server, &pol), CC_ERR_EPOCH);
 	}
 	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_add(server, &dev[PR].cert, 1, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL, "",
-	                           &w),
-	             CC_OK);
-	apply_all(&w);
-	cc_w_free(&w);
-	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_set_level(server, 4, dev[PR].keys, &dev[PR].cert, &pol, root->pk, E2E_NOW, NULL, "risico",
-	                                 &w),
-	             CC_OK);
-	apply_all(&w);
-	cc_w_free(&w);
-	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_add(server, &dev[POL].cert, 1, dev[PR].keys, &dev[PR].cert, &pol, root->pk, E2E_NOW, NULL,
+	CHECK_EQ_INT(cc_commit_add(server, &dev[PR].cert, 1, dev[CM].keys, &dev[CM].cert, &pol, root->pk, E2E_NOW, NULL,
 	                           "", &w),
+	             CC_OK);
+	apply_all(&w);
+	cc_w_free(&w);
+	cc_w_init(&w);
+	CHECK_EQ_INT(cc_commit_set_level(server, 4, dev[PR].keys, &dev[PR].cert, &pol, root->pk, E2E_NOW, NULL,
+	                                 "risico", &w),
+	             CC_OK);
+	apply_all(&w);
+	cc_w_free(&w);
+	cc_w_init(&w);
+	CHECK_EQ_INT(cc_commit_add(server, &dev[POL].cert, 1, dev[PR].keys, &dev[PR].cert, &pol, root->pk, E2E_NOW,
+	                           NULL, "", &w),
 	             CC_OK);
 	apply_all(&w);
 	cc_w_free(&w);
@@ -285,13 +296,14 @@ int main(void)
 		cc_wbuf a;
 		cc_w_init(&a);
 		/* a care role posting to overleg (politie present) must state a ground */
-		CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_OVERLEG, CC_GROUND_NONE, (const uint8_t *)"z", 1, E2E_NOW, &a),
+		CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_OVERLEG, CC_GROUND_NONE, (const uint8_t *)"z", 1,
+		                              E2E_NOW, &a),
 		             CC_ERR_GROUND_REQUIRED);
 		CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_OVERLEG, 9, (const uint8_t *)"z", 1, E2E_NOW, &a),
 		             CC_ERR_MALFORMED);
 		CHECK_EQ_INT(a.len, 0);
-		CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_OVERLEG, CC_GROUND_CONSENT, (const uint8_t *)"z", 1, E2E_NOW,
-		                              &a),
+		CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_OVERLEG, CC_GROUND_CONSENT, (const uint8_t *)"z", 1,
+		                              E2E_NOW, &a),
 		             CC_OK);
 		cc_message mm;
 		CHECK_EQ_INT(cc_message_decode(a.p, a.len, &mm), CC_OK);
@@ -310,7 +322,8 @@ int main(void)
 		cc_w_free(&a);
 		/* zorg needs no ground; politie has no zorg key and cannot write there */
 		cc_w_init(&a);
-		CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_ZORG, CC_GROUND_NONE, (const uint8_t *)"z", 1, E2E_NOW, &a),
+		CHECK_EQ_INT(cc_casus_encrypt(dev[CM].cs, &pol, AUD_ZORG, CC_GROUND_NONE, (const uint8_t *)"z", 1,
+		                              E2E_NOW, &a),
 		             CC_OK);
 		CHECK_EQ_INT(try_open(POL, &a), CC_ERR_NO_KEY);
 		cc_w_free(&a);
@@ -360,15 +373,16 @@ int main(void)
 	}
 	/* ---- removal: a de-escalated politie device opens nothing written afterwards */
 	cc_w_init(&w);
-	CHECK_EQ_INT(cc_commit_set_level(server, 3, dev[PR].keys, &dev[PR].cert, &pol, root->pk, E2E_NOW, NULL, "rustiger",
-	                                 &w),
+	CHECK_EQ_INT(cc_commit_set_level(server, 3, dev[PR].keys, &dev[PR].cert, &pol, root->pk, E2E_NOW, NULL,
+	                                 "rustiger", &w),
 	             CC_OK);
 	apply_all(&w);
 	cc_w_free(&w);
 	{
 		cc_wbuf a;
 		cc_w_init(&a);
-		CHECK_EQ_INT(cc_casus_encrypt(dev[PR].cs, &pol, AUD_OVERLEG, 0, (const uint8_t *)"na", 2, E2E_NOW, &a), CC_OK);
+		CHECK_EQ_INT(cc_casus_encrypt(dev[PR].cs, &pol, AUD_OVERLEG, 0, (const uint8_t *)"na", 2, E2E_NOW, &a),
+		             CC_OK);
 		CHECK_EQ_INT(try_open(POL, &a), CC_ERR_NO_KEY);
 		CHECK_EQ_INT(try_open(CM, &a), CC_OK);
 		cc_w_free(&a);

@@ -45,8 +45,8 @@ static void test_decisions(void)
 	zorg = cc_policy_audience_index(&p, "zorg");
 	overleg = cc_policy_audience_index(&p, "overleg");
 	regie = cc_policy_audience_index(&p, "regie");
-	CHECK(cm == 0 && ed == 1 && ggd == 2 && kp == 3 && pr == 4 && pol == 5 && bes == 6 && bel == 7 &&
-	      beh == 8 && fg == 9);
+	CHECK(cm == 0 && ed == 1 && ggd == 2 && kp == 3 && pr == 4 && pol == 5 && bes == 6 && bel == 7 && beh == 8 &&
+	      fg == 9);
 	CHECK(zorg == 0 && overleg == 1 && regie == 2);
 	CHECK_EQ_INT(cc_policy_role_index(&p, "Casemanager"), -1);
 	CHECK_EQ_INT(cc_policy_audience_index(&p, "iedereen"), -1);
@@ -69,10 +69,10 @@ static void test_decisions(void)
 	for (uint8_t lvl = 0; lvl <= 6; lvl++)
 		for (int a = 0; a < 3; a++) {
 			CHECK_EQ_INT(cc_policy_may_be_member(&p, bel, lvl) + cc_policy_may_be_member(&p, beh, lvl) +
-			                 cc_policy_may_be_member(&p, fg, lvl),
+			                     cc_policy_may_be_member(&p, fg, lvl),
 			             0);
 			CHECK_EQ_INT(cc_policy_in_audience(&p, a, bel, lvl) + cc_policy_in_audience(&p, a, beh, lvl) +
-			                 cc_policy_in_audience(&p, a, fg, lvl),
+			                     cc_policy_in_audience(&p, a, fg, lvl),
 			             0);
 		}
 	/* audiences */

@@ -28,7 +28,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-enum { CM, ED, GGD, POL, NDEV };
+enum {
+	CM,
+	ED,
+	GGD,
+	POL,
+	NDEV
+};
 static const char *const ROLE[NDEV] = {"casemanager", "ervaringsdeskundige", "ggd", "politie"};
 static const char *const USER[NDEV] = {"cm.jansen", "ed.bakker", "ggd.visser", "pol.bos"};
 
@@ -45,8 +51,8 @@ static cc_chain_state *make_chain(uint8_t cid[16])
 	cc_commit_new_casus_id(cid);
 	cc_w_init(&w);
 	CHECK_EQ_INT(cc_chain_state_new(&st), CC_OK);
-	CHECK_EQ_INT(cc_commit_create(cid, 1, others, 2, dev[CM].keys, &dev[CM].cert, &srv.policy, root->pk, E2E_NOW, "",
-	                              &w),
+	CHECK_EQ_INT(cc_commit_create(cid, 1, others, 2, dev[CM].keys, &dev[CM].cert, &srv.policy, root->pk, E2E_NOW,
+	                              "", &w),
 	             CC_OK);
 	CHECK_EQ_INT(cc_chain_apply(st, w.p, w.len, &srv.policy, root->pk, E2E_NOW, NULL, NULL), CC_OK);
 	uint8_t k[SCHEMA_KEY_SEQ];
@@ -78,12 +84,15 @@ static void store_casus(const uint8_t cid[16], const cc_chain_state *st, int64_t
 		schema_msg_rec_header(rec, AUD_ZORG, 0);
 		memcpy(rec + SCHEMA_MSG_HDR, "ciph", 4);
 		CHECK_EQ_INT(store_put(&srv.st, DB_MSGIDS, k, schema_key_pair(k, cid, mid), seqb, 8, 0), 0);
-		CHECK_EQ_INT(store_put(&srv.st, DB_MESSAGES, sk, schema_key_seq(sk, cid, (uint64_t)i), rec, sizeof rec, 0), 0);
+		CHECK_EQ_INT(store_put(&srv.st, DB_MESSAGES, sk, schema_key_seq(sk, cid, (uint64_t)i), rec, sizeof rec,
+		                       0),
+		             0);
 	}
 	uint8_t gk[SCHEMA_KEY_GRANT], xk[SCHEMA_KEY_XFER];
-	CHECK_EQ_INT(store_put(&srv.st, DB_GRANTS, gk, schema_key_grant(gk, dev[ED].cert.device_id, cid, 1), "g", 1, 0), 0);
-	CHECK_EQ_INT(store_put(&srv.st, DB_META, xk, schema_key_xfer(xk, dev[ED].cert.device_id, cid, dev[CM].cert.device_id),
-	                       "x", 1, 0),
+	CHECK_EQ_INT(store_put(&srv.st, DB_GRANTS, gk, schema_key_grant(gk, dev[ED].cert.device_id, cid, 1), "g", 1, 0),
+	             0);
+	CHECK_EQ_INT(store_put(&srv.st, DB_META, xk,
+	                       schema_key_xfer(xk, dev[ED].cert.device_id, cid, dev[CM].cert.device_id), "x", 1, 0),
 	             0);
 }
 
@@ -112,7 +121,8 @@ static size_t purge_entries(const uint8_t cid[16])
 	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 		cc_audit_entry e;
 		if (v.mv_size > CC_HASH_BYTES &&
-		    cc_audit_entry_decode((const uint8_t *)v.mv_data + CC_HASH_BYTES, v.mv_size - CC_HASH_BYTES, &e) == CC_OK &&
+		    cc_audit_entry_decode((const uint8_t *)v.mv_data + CC_HASH_BYTES, v.mv_size - CC_HASH_BYTES, &e) ==
+		            CC_OK &&
 		    e.event == CC_AUDIT_EV_PURGE && memcmp(e.casus_id, cid, 16) == 0)
 			n++;
 	}

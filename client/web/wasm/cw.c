@@ -48,7 +48,7 @@
 #define CW_OUT_AUX 1
 #define CW_OUT_JSON 2
 #define CW_NOUT 3
-#define CW_PASS_MAX 1024    /* bytes of a passphrase */
+#define CW_PASS_MAX 1024 /* bytes of a passphrase */
 #define CW_KEYSTORE_MAX (1024u * 1024u)
 #define CW_POLICY_MAX (1024u * 1024u)
 #define CW_CACHE_KEY_BYTES 32
@@ -155,9 +155,8 @@ static json_t *cert_json(const cc_cert *c)
 	sodium_bin2hex(fp, sizeof fp, h, sizeof h);
 	/* jansson refuses invalid UTF-8 with NULL; certificate text was checked by cc_cert_decode */
 	return json_pack("{ss ss ss ss ss ss sI sI sI}", "user", c->user_id, "name", c->name, "org", c->org, "role",
-	                 c->role, "device", dev, "fingerprint", fp, "serial",
-	                 (json_int_t)c->serial, "not_before", (json_int_t)c->not_before, "not_after",
-	                 (json_int_t)c->not_after);
+	                 c->role, "device", dev, "fingerprint", fp, "serial", (json_int_t)c->serial, "not_before",
+	                 (json_int_t)c->not_before, "not_after", (json_int_t)c->not_after);
 }
 
 /* ---- exported ---------------------------------------------------------------- */
@@ -296,8 +295,7 @@ CW_API void cw_close(void)
  * digits) at the current time, and carry exactly this device's keys and id.
  * The keystore is re-sealed under pass. Out: BIN = new keystore image,
  * JSON = the certificate's description. */
-CW_API int cw_install_cert(const char *root_hex, const uint8_t *cert, size_t certlen, const char *pass,
-                           size_t passlen)
+CW_API int cw_install_cert(const char *root_hex, const uint8_t *cert, size_t certlen, const char *pass, size_t passlen)
 {
 	uint8_t root[CC_SIGN_PK_BYTES];
 	uint8_t *img = NULL;
@@ -390,7 +388,8 @@ CW_API int cw_policy_check(const char *root_hex, const uint8_t *pol, size_t len,
 		return CC_ERR_STALE;
 	json_t *levels = json_array(), *aud = json_array();
 	for (uint8_t i = 0; levels && i < p.nlevels; i++)
-		json_array_append_new(levels, json_pack("{si ss}", "level", p.levels[i].level, "name", p.levels[i].name));
+		json_array_append_new(levels,
+		                      json_pack("{si ss}", "level", p.levels[i].level, "name", p.levels[i].name));
 	for (uint8_t i = 0; aud && i < p.naudiences; i++)
 		json_array_append_new(aud, json_string(p.audiences[i].name));
 	return out_json(json_pack("{sIsssoso}", "number", (json_int_t)p.number, "deployment", p.deployment, "levels",

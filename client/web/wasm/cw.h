@@ -15,8 +15,8 @@ size_t cw_out_len(int slot);
 void cw_out_release(void);
 const char *cw_strerror(int err);
 const char *cw_errname(int err);
-int cw_enrol(const char *user, const char *name, const char *org, const char *role, const char *pass,
-             size_t passlen) __attribute__((warn_unused_result));
+int cw_enrol(const char *user, const char *name, const char *org, const char *role, const char *pass, size_t passlen)
+	__attribute__((warn_unused_result));
 int cw_open(const uint8_t *img, size_t imglen, const char *pass, size_t passlen) __attribute__((warn_unused_result));
 void cw_close(void);
 int cw_install_cert(const char *root_hex, const uint8_t *cert, size_t certlen, const char *pass, size_t passlen)

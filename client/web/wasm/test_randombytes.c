@@ -84,11 +84,10 @@ void randombytes_buf(void *const buf, const size_t size)
 		sys_buf(buf, size);
 }
 
-void randombytes_buf_deterministic(void *const buf, const size_t size,
-                                   const unsigned char seed[randombytes_SEEDBYTES])
+void randombytes_buf_deterministic(void *const buf, const size_t size, const unsigned char seed[randombytes_SEEDBYTES])
 {
 	static const unsigned char nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {'L', 'i', 'b', 's', 'o', 'd',
-	                                                                              'i', 'u', 'm', 'D', 'R', 'G'};
+	                                                                            'i', 'u', 'm', 'D', 'R', 'G'};
 	memset(buf, 0, size);
 	crypto_stream_chacha20_ietf((unsigned char *)buf, (unsigned long long)size, nonce, seed);
 }
