@@ -106,7 +106,12 @@ int casus_read_passphrase(const char *prompt, char *buf, size_t cap, size_t *len
 	char *r = fgets(buf, (int)cap, tty);
 	if (have)
 		tcsetattr(fd, TCSAFLUSH, &old);
-	fprintf(tty, "\n");
+	/* the newline the hidden input did not echo, on the descriptor: ISO C
+	 * allows no write after a read on one stream without a positioning call,
+	 * and a terminal cannot be positioned */
+	if (write(fd, "\n", 1) < 0) {
+		/* nothing to do: the prompt's line is merely not ended */
+	}
 	fclose(tty);
 	if (!r)
 		return -1;

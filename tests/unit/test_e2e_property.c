@@ -438,7 +438,12 @@ static void probe(void)
 		int wd = rnd_below(users[wu].ndev);
 		if (nhist == caphist) {
 			caphist = caphist ? 2 * caphist : 256;
-			hist = realloc(hist, caphist * sizeof *hist);
+			hmsg *grown = realloc(hist, caphist * sizeof *hist);
+			if (!grown) {
+				fprintf(stderr, "test_e2e_property: out of memory\n");
+				abort();
+			}
+			hist = grown;
 		}
 		hmsg *m = &hist[nhist++];
 		memset(m, 0, sizeof *m);
