@@ -23,6 +23,12 @@ ROOT=${2:?usage: backup.sh DATA_DIR BACKUP_ROOT}
 CASUSD=${CASUSD:-casusd}
 KEEP=${CASUS_BACKUP_KEEP:-14}
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+# a backup's folder is named by the second it was taken: a second backup in the
+# same second waits for the next one instead of landing inside the first
+while [ -e "$ROOT/casus-$STAMP" ] || [ -e "$ROOT/casus-$STAMP.partial" ]; do
+  sleep 1
+  STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+done
 OUT="$ROOT/casus-$STAMP"
 TMP="$OUT.partial"
 mkdir -p "$ROOT"
@@ -41,7 +47,7 @@ fi
   (cd "$TMP" && sha256sum -- data.mdb audit.pub $( [ -f "$TMP/audit.key" ] && echo audit.key ))
 } > "$TMP/MANIFEST"
 sync "$TMP"/* 2>/dev/null || sync
-mv "$TMP" "$OUT"
+mv -T "$TMP" "$OUT"   # -T: fail, never move into an existing folder
 # keep the newest $KEEP complete backups
 ls -1d "$ROOT"/casus-*Z 2>/dev/null | sort | head -n "-$KEEP" | xargs -r rm -rf
 echo "backup: $OUT"
