@@ -671,6 +671,8 @@ static void test_text_and_paging(void)
 	                           "e\xcc\x81 \xe2\x80\xae"
 	                           "x\xff");
 	CHECK(t != NULL);
+	if (!t)
+		return;
 	CHECK(strchr(t, '\n') == NULL);
 	CHECK(strchr(t, 0x1b) == NULL);
 	CHECK(strchr(t, 0x7f) == NULL);
