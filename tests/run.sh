@@ -149,7 +149,7 @@ else
 fi
 
 if [ "$normal_ok" -eq 1 ]; then
-	timed tests-normal ctest_pass tests-normal
+	timed tests-normal ctest_pass tests-normal build
 fi
 
 # ---- Release (what deploy/install.sh and the package build) -------------------
