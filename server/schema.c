@@ -129,6 +129,43 @@ int schema_msgid_decode(const void *p, size_t n, uint64_t *seq)
 	return 0;
 }
 
+_Static_assert(SCHEMA_KEY_REMOVED == SCHEMA_REMOVED_PREFIX_LEN + 32, "removed key length");
+
+size_t schema_key_removed(uint8_t k[SCHEMA_KEY_REMOVED], const uint8_t device[16], const uint8_t casus[16])
+{
+	memcpy(k, SCHEMA_REMOVED_PREFIX, SCHEMA_REMOVED_PREFIX_LEN);
+	memcpy(k + SCHEMA_REMOVED_PREFIX_LEN, device, 16);
+	memcpy(k + SCHEMA_REMOVED_PREFIX_LEN + 16, casus, 16);
+	return SCHEMA_KEY_REMOVED;
+}
+
+int schema_removed_get(struct store *st, const uint8_t device[16], const uint8_t casus[16], uint64_t *epoch)
+{
+	uint8_t k[SCHEMA_KEY_REMOVED];
+	MDB_val v;
+	int rc = store_get(st, DB_META, k, schema_key_removed(k, device, casus), &v);
+	if (rc)
+		return rc;
+	if (v.mv_size != 8)
+		return -1;
+	*epoch = store_rd64(v.mv_data);
+	return 0;
+}
+
+int schema_removed_put(struct store *st, const uint8_t device[16], const uint8_t casus[16], uint64_t epoch)
+{
+	uint8_t k[SCHEMA_KEY_REMOVED], v[8];
+	store_be64(v, epoch);
+	return store_put(st, DB_META, k, schema_key_removed(k, device, casus), v, sizeof v, 0);
+}
+
+int schema_removed_del(struct store *st, const uint8_t device[16], const uint8_t casus[16])
+{
+	uint8_t k[SCHEMA_KEY_REMOVED];
+	int rc = store_del(st, DB_META, k, schema_key_removed(k, device, casus));
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 int schema_open(struct store *st, const char *dir, size_t mapsize, int readonly)
 {
 	int rc = store_open(st, dir, mapsize, readonly);

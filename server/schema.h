@@ -10,6 +10,7 @@
  *   db        key                                      value
  *   meta      name (SCHEMA_META_*)                     see the name
  *             "xfer/" to[16] casus[16] from[16]        device key transfer bytes
+ *             "removed/" device[16] casus[16]          u64 epoch of the commit that removed it
  *   certs     device[16]                               encoded certificate
  *   users     user 0 device[16]                        "" (a user's devices)
  *   casus     casus[16] 'r'                            casus record (schema_casus_rec_*)
@@ -55,6 +56,9 @@
 #define SCHEMA_XFER_PREFIX_LEN 5
 #define SCHEMA_KEY_XFER 53 /* "xfer/" to[16] casus[16] from[16] */
 #define SCHEMA_KEY_XFER_PFX 37
+#define SCHEMA_REMOVED_PREFIX "removed/" /* meta keys of removed members */
+#define SCHEMA_REMOVED_PREFIX_LEN 8
+#define SCHEMA_KEY_REMOVED 40 /* "removed/" device[16] casus[16] */
 #define SCHEMA_KEY_USER_MAX (SCHEMA_USER_MAX + 1 + 16)
 
 enum schema_casus_kind {
@@ -155,6 +159,17 @@ int schema_meta_get_u64(struct store *st, const char *name, uint64_t *v);
 int schema_meta_put_u64(struct store *st, const char *name, uint64_t v);
 /* Increment a counter (absent = 0) and return the new value in *v. */
 int schema_meta_next(struct store *st, const char *name, uint64_t *v);
+
+/* ---- removed members (meta "removed/" device casus -> u64 epoch) ----------------
+ * A device removed from a casus may still fetch the commits up to the one that
+ * removed it (so its client can verify its removal). The marker is not
+ * membership: DB_MEMBERS holds only current members. */
+size_t schema_key_removed(uint8_t k[SCHEMA_KEY_REMOVED], const uint8_t device[16], const uint8_t casus[16]);
+/* 0 and the epoch, MDB_NOTFOUND if absent, -1 if malformed. */
+int schema_removed_get(struct store *st, const uint8_t device[16], const uint8_t casus[16], uint64_t *epoch);
+int schema_removed_put(struct store *st, const uint8_t device[16], const uint8_t casus[16], uint64_t epoch);
+/* 0 also if there was none. */
+int schema_removed_del(struct store *st, const uint8_t device[16], const uint8_t casus[16]);
 
 /* ---- records through the store ---------------------------------------------------- */
 

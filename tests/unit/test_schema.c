@@ -311,6 +311,21 @@ static void test_on_lmdb(void)
 	CHECK_EQ_INT(schema_meta_get_u64(&st, SCHEMA_META_GRANT_SEQ, &v), 0);
 	CHECK_EQ_INT(v, 2);
 	CHECK_EQ_INT(schema_casus_rec_get(&st, cid, &r2), 0);
+	/* removed-member markers: absent, put, read, deleted (and deleting none is fine) */
+	uint8_t dev[16], kr[SCHEMA_KEY_REMOVED];
+	memset(dev, 0x77, 16);
+	CHECK_EQ_INT(schema_key_removed(kr, dev, cid), 40);
+	CHECK(memcmp(kr, "removed/", 8) == 0 && memcmp(kr + 8, dev, 16) == 0 && memcmp(kr + 24, cid, 16) == 0);
+	uint64_t rep = 0;
+	CHECK_EQ_INT(schema_removed_get(&st, dev, cid, &rep), MDB_NOTFOUND);
+	CHECK_EQ_INT(schema_removed_put(&st, dev, cid, 9), 0);
+	CHECK_EQ_INT(schema_removed_get(&st, dev, cid, &rep), 0);
+	CHECK(rep == 9);
+	CHECK_EQ_INT(store_put(&st, DB_META, kr, sizeof kr, "\0\0\0\0\0\0\0\0\x09", 9, 0), 0);
+	CHECK_EQ_INT(schema_removed_get(&st, dev, cid, &rep), -1); /* malformed */
+	CHECK_EQ_INT(schema_removed_del(&st, dev, cid), 0);
+	CHECK_EQ_INT(schema_removed_get(&st, dev, cid, &rep), MDB_NOTFOUND);
+	CHECK_EQ_INT(schema_removed_del(&st, dev, cid), 0);
 	/* a store of another format version is refused, and so is a malformed one */
 	CHECK_EQ_INT(schema_meta_put_u64(&st, SCHEMA_META_VERSION, SCHEMA_STORE_FORMAT + 1), 0);
 	CHECK_EQ_INT(store_commit(&st), 0);
