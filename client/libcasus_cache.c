@@ -322,9 +322,10 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 	if (drc != CCORE_OK)
 		return lc_core_fail(c, drc);
 	if (!ccore_is_member(L->k)) {
-		/* the verified chain removed this device (or never had it): no copy */
-		if (json_array_size(L->hist))
-			lc_cache_forget(c, hex);
+		/* the verified chain removed this device (or never had it): no copy,
+		 * also none of the commits just fetched (casusd serves a removed
+		 * device the commits up to its removal) */
+		lc_cache_forget(c, hex);
 		*out = L;
 		return CASUS_OK;
 	}

@@ -6,6 +6,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "log.h"
+#include "schema.h"
 #include "server.h"
 
 #include <cc_buf.h>
@@ -95,16 +96,22 @@ static int resume(struct server *srv, struct audit_ctx *a)
 	uint64_t last = 0, last_cp = 0;
 	uint8_t head[CC_HASH_BYTES] = {0};
 	rc = mdb_cursor_open(txn, srv->st.dbi[DB_AUDIT], &cur);
-	if (rc == 0 && mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8 && v.mv_size > CC_HASH_BYTES) {
-		last = store_rd64(k.mv_data);
-		memcpy(head, v.mv_data, CC_HASH_BYTES);
+	const uint8_t *hash, *enc;
+	size_t el;
+	uint64_t seq;
+	if (rc == 0 && mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 &&
+	    schema_key_audit_decode(k.mv_data, k.mv_size, &seq) == 0 &&
+	    schema_audit_rec_decode(v.mv_data, v.mv_size, &hash, &enc, &el) == 0) {
+		last = seq;
+		memcpy(head, hash, CC_HASH_BYTES);
 	}
 	if (cur)
 		mdb_cursor_close(cur);
 	cur = NULL;
 	rc = mdb_cursor_open(txn, srv->st.dbi[DB_AUDITCP], &cur);
-	if (rc == 0 && mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 && k.mv_size == 8)
-		last_cp = store_rd64(k.mv_data);
+	if (rc == 0 && mdb_cursor_get(cur, &k, &v, MDB_LAST) == 0 &&
+	    schema_key_audit_decode(k.mv_data, k.mv_size, &seq) == 0)
+		last_cp = seq;
 	if (cur)
 		mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
@@ -204,9 +211,8 @@ static int write_checkpoint(struct server *srv)
 	cc_w_init(&w);
 	rc = cc_audit_checkpoint_encode(&cp, &w);
 	if (rc == CC_OK && !w.err) {
-		uint8_t key[8];
-		store_be64(key, cp.seq);
-		rc = store_put(&srv->st, DB_AUDITCP, key, 8, w.p, w.len, 0);
+		uint8_t key[SCHEMA_KEY_AUDIT];
+		rc = store_put(&srv->st, DB_AUDITCP, key, schema_key_audit(key, cp.seq), w.p, w.len, 0);
 	}
 	cc_w_free(&w);
 	if (rc == 0) {
@@ -244,9 +250,9 @@ void audit_request_done(struct server *srv, int kept)
 		int rc = cc_audit_chain_append(&a->chain, e, &w, hash);
 		if (rc == CC_OK && !w.err) {
 			memcpy(w.p, hash, CC_HASH_BYTES);
-			uint8_t key[8];
-			store_be64(key, e->seq);
-			int prc = store_put(&srv->st, DB_AUDIT, key, 8, w.p, w.len, MDB_APPEND);
+			uint8_t key[SCHEMA_KEY_AUDIT];
+			int prc = store_put(&srv->st, DB_AUDIT, key, schema_key_audit(key, e->seq), w.p, w.len,
+			                    MDB_APPEND);
 			if (prc != 0) {
 				a->chain = save;
 				/* KEYEXIST: the stored trail is ahead of our head (an offline

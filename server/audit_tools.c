@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "clock.h"
 #include "config.h"
+#include "schema.h"
 #include "store.h"
 
 #include <audit_backup.h>
@@ -171,22 +172,11 @@ int audit_tool_export(int argc, char **argv)
 	return 0;
 }
 
-static void put64(uint8_t k[8], uint64_t v)
-{
-	for (int i = 7; i >= 0; i--) {
-		k[i] = (uint8_t)v;
-		v >>= 8;
-	}
-}
-
+/* The sequence number of an audit or checkpoint key (0 if malformed). */
 static uint64_t key64(const MDB_val *k)
 {
-	uint64_t v = 0;
-	if (k->mv_size != 8)
-		return 0;
-	for (int i = 0; i < 8; i++)
-		v = v << 8 | ((const uint8_t *)k->mv_data)[i];
-	return v;
+	uint64_t v;
+	return schema_key_audit_decode(k->mv_data, k->mv_size, &v) == 0 ? v : 0;
 }
 
 int audit_tool_prune(int argc, char **argv)
@@ -333,9 +323,8 @@ int audit_tool_prune(int argc, char **argv)
 	rc = cc_audit_chain_append(&chain, &e, &w, hash);
 	if (rc == CC_OK && !w.err) {
 		memcpy(w.p, hash, CC_HASH_BYTES);
-		uint8_t kb[8];
-		put64(kb, e.seq);
-		MDB_val ek = {8, kb}, ev = {w.len, w.p};
+		uint8_t kb[SCHEMA_KEY_AUDIT];
+		MDB_val ek = {schema_key_audit(kb, e.seq), kb}, ev = {w.len, w.p};
 		rc = mdb_put(txn, dbi[0], &ek, &ev, MDB_APPEND);
 	} else {
 		rc = MDB_INVALID;
@@ -351,9 +340,8 @@ int audit_tool_prune(int argc, char **argv)
 	if (rc == CC_OK)
 		rc = cc_audit_checkpoint_encode(&cp, &w);
 	if (rc == CC_OK && !w.err) {
-		uint8_t kb[8];
-		put64(kb, cp.seq);
-		MDB_val ck = {8, kb}, cv = {w.len, w.p};
+		uint8_t kb[SCHEMA_KEY_AUDIT];
+		MDB_val ck = {schema_key_audit(kb, cp.seq), kb}, cv = {w.len, w.p};
 		rc = mdb_put(txn, dbi[1], &ck, &cv, 0);
 	} else {
 		rc = MDB_INVALID;

@@ -72,17 +72,19 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 	MDB_cursor *cur = NULL;
 	uint8_t k8[8];
 	schema_key_audit(k8, after + 1);
-	MDB_val k = {8, k8}, v;
+	MDB_val k = {sizeof k8, k8}, v;
 	uint64_t n = 0, first = 0, last = 0;
 	int more = 0;
 	static const uint8_t zero[16];
 	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_AUDIT], &cur) == 0) {
 		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 		for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			if (k.mv_size != 8 || v.mv_size <= CC_HASH_BYTES)
+			uint64_t kseq;
+			const uint8_t *hash, *enc;
+			size_t el;
+			if (schema_key_audit_decode(k.mv_data, k.mv_size, &kseq) != 0 ||
+			    schema_audit_rec_decode(v.mv_data, v.mv_size, &hash, &enc, &el) != 0)
 				continue;
-			const uint8_t *enc = (const uint8_t *)v.mv_data + CC_HASH_BYTES;
-			size_t el = v.mv_size - CC_HASH_BYTES;
 			cc_audit_entry e;
 			if (cc_audit_entry_decode(enc, el, &e) != CC_OK)
 				continue; /* the verifier reports it; a query shows what decodes */
@@ -100,7 +102,7 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 			}
 			json_t *o = json_object();
 			json_object_set_new(o, "seq", json_integer((json_int_t)e.seq));
-			proto_set_b64(o, "hash", v.mv_data, CC_HASH_BYTES);
+			proto_set_b64(o, "hash", hash, SCHEMA_AUDIT_HASH);
 			proto_set_b64(o, "entry", enc, el);
 			json_array_append_new(entries, o);
 			if (!first)
@@ -113,13 +115,14 @@ int h_audit_query(struct session *s, json_t *req, uint64_t id)
 	/* checkpoints covering the range (the full trail when fg asks for everything) */
 	if (first && mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_AUDITCP], &cur) == 0) {
 		schema_key_audit(k8, first);
-		k.mv_size = 8;
+		k.mv_size = sizeof k8;
 		k.mv_data = k8;
 		int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
 		for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			/* only those sealing an entry of this page: one further ahead
 			 * would wait for entries the client does not have yet */
-			if (k.mv_size != 8 || schema_key_tail64(k.mv_data, k.mv_size) > last)
+			uint64_t cseq;
+			if (schema_key_audit_decode(k.mv_data, k.mv_size, &cseq) != 0 || cseq > last)
 				break;
 			json_t *o = json_object();
 			proto_set_b64(o, "checkpoint", v.mv_data, v.mv_size);

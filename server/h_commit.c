@@ -39,6 +39,8 @@ int members_update(struct server *srv, const uint8_t cid[16], const cc_chain_sta
 		uint8_t v[SCHEMA_MEMBER_VAL];
 		schema_member_encode(v, nw->epoch, 0);
 		rc = store_put(&srv->st, DB_MEMBERS, k, schema_key_pair(k, dev, cid), v, sizeof v, 0);
+		if (!rc)
+			rc = schema_removed_del(&srv->st, dev, cid);
 	}
 	for (size_t i = 0; old && i < old->nroster && !rc; i++) {
 		const uint8_t *dev = old->roster[i].cert.device_id;
@@ -47,6 +49,9 @@ int members_update(struct server *srv, const uint8_t cid[16], const cc_chain_sta
 		rc = store_del(&srv->st, DB_MEMBERS, k, schema_key_pair(k, dev, cid));
 		if (rc == MDB_NOTFOUND)
 			rc = 0;
+		/* it may still fetch the commits up to its removal (h_commit_fetch) */
+		if (!rc)
+			rc = schema_removed_put(&srv->st, dev, cid, nw->epoch);
 	}
 	return rc;
 }
@@ -327,7 +332,12 @@ int h_commit_fetch(struct session *s, json_t *req, uint64_t id)
 		return 0;
 	}
 	struct casus_rt *rt = rt_get(srv, cid);
-	if (!rt || !rt_is_member(rt, s->cert.device_id))
+	/* a removed device may fetch up to the commit that removed it, nothing after */
+	uint64_t upto = UINT64_MAX, removed_at;
+	if (rt && !rt_is_member(rt, s->cert.device_id) &&
+	    schema_removed_get(&srv->st, s->cert.device_id, cid, &removed_at) == 0 && from <= removed_at)
+		upto = removed_at;
+	if (!rt || (upto == UINT64_MAX && !rt_is_member(rt, s->cert.device_id)))
 		return deny_casus(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
 		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_KEY_FETCH,
 		                  rt, cid);
@@ -346,6 +356,8 @@ int h_commit_fetch(struct session *s, json_t *req, uint64_t id)
 				break;
 			}
 			uint64_t ep = schema_key_tail64(kk.mv_data, kk.mv_size);
+			if (ep > upto)
+				break;
 			json_t *o = json_object();
 			json_object_set_new(o, "epoch", json_integer((json_int_t)ep));
 			proto_set_b64(o, "commit", vv.mv_data, vv.mv_size);

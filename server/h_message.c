@@ -97,9 +97,9 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 		goto out;
 	}
 	uint64_t seq = rt->next_msg_seq;
-	uint8_t sk[SCHEMA_KEY_SEQ], sb[8];
+	uint8_t sk[SCHEMA_KEY_SEQ], sb[SCHEMA_MSGID_VAL];
 	size_t skl = schema_key_seq(sk, cid, seq);
-	store_be64(sb, seq);
+	schema_msgid_encode(sb, seq);
 	uint8_t *rec = malloc(SCHEMA_MSG_HDR + ml);
 	if (!rec) {
 		reply_error(s, id, PE_INTERNAL, "out of memory");
@@ -110,7 +110,7 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 	rc = store_put(&srv->st, DB_MESSAGES, sk, skl, rec, SCHEMA_MSG_HDR + ml, 0);
 	free(rec);
 	if (!rc)
-		rc = store_put(&srv->st, DB_MSGIDS, k, kl, sb, 8, 0);
+		rc = store_put(&srv->st, DB_MSGIDS, k, kl, sb, sizeof sb, 0);
 	if (rc) {
 		reply_error(s, id, PE_STORAGE, "could not store the message");
 		goto out;

@@ -12,6 +12,7 @@
 #include "dispatch.h"
 #include "log.h"
 #include "outbuf.h"
+#include "schema.h"
 #include "server.h"
 #include "web.h"
 
@@ -468,7 +469,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	static const uint32_t retry_table[] = {1000};
 
 	srv->cfg = *cfg;
-	if (store_open(&srv->st, cfg->data_dir, cfg->map_size, 0) != 0)
+	if (schema_open(&srv->st, cfg->data_dir, cfg->map_size, 0) != 0)
 		return -1;
 	if (dispatch_open(srv) != 0)
 		return -1;

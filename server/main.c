@@ -23,6 +23,7 @@
 #include "log.h"
 #include "loop.h"
 #include "revlist.h"
+#include "schema.h"
 #include "server.h"
 
 #include "casus_version.h"
@@ -89,7 +90,7 @@ static void usage(FILE *to)
 
 static void version(void)
 {
-	printf("casusd %s\nstore format %d\n", CASUS_VERSION, store_format_version());
+	printf("casusd %s\nstore format %d\n", CASUS_VERSION, SCHEMA_STORE_FORMAT);
 }
 
 /* ---- listen address ---------------------------------------------------------- */

@@ -69,9 +69,12 @@ static int purge_one(struct server *srv, const uint8_t cid[16], struct casus_rec
 	long members = del_where(srv, DB_MEMBERS, NULL, 0, cid, 16, 16);
 	long xfers = del_where(srv, DB_META, (const uint8_t *)SCHEMA_XFER_PREFIX, SCHEMA_XFER_PREFIX_LEN, cid,
 	                       SCHEMA_XFER_PREFIX_LEN + 16, 16);
+	long removed = del_where(srv, DB_META, (const uint8_t *)SCHEMA_REMOVED_PREFIX, SCHEMA_REMOVED_PREFIX_LEN, cid,
+	                         SCHEMA_REMOVED_PREFIX_LEN + 16, 16);
 	uint8_t k[SCHEMA_KEY_CASUS];
 	int rc = store_del(&srv->st, DB_CASUS, k, schema_key_casus(k, cid, SCHEMA_CASUS_CHAIN));
-	if (msgs < 0 || ids < 0 || commits < 0 || grants < 0 || members < 0 || xfers < 0 || (rc && rc != MDB_NOTFOUND))
+	if (msgs < 0 || ids < 0 || commits < 0 || grants < 0 || members < 0 || xfers < 0 || removed < 0 ||
+	    (rc && rc != MDB_NOTFOUND))
 		return -1;
 	rec->purged_at = clock_wall_s();
 	if (schema_casus_rec_put(&srv->st, cid, rec) != 0)

@@ -2,8 +2,10 @@
  * schema.c: key builders, record codecs and meta counters (see schema.h).
  */
 #include "schema.h"
+#include "log.h"
 
 #include <cc_buf.h>
+#include <cc_keys.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 #define XFER_PFX_LEN SCHEMA_XFER_PREFIX_LEN
 
 _Static_assert(SCHEMA_KEY_XFER == XFER_PFX_LEN + 48, "transfer key length");
+_Static_assert(SCHEMA_AUDIT_HASH == CC_HASH_BYTES, "audit record hash length");
 _Static_assert(SCHEMA_KEY_XFER_PFX == XFER_PFX_LEN + 32, "transfer prefix length");
 
 size_t schema_key_casus(uint8_t k[SCHEMA_KEY_CASUS], const uint8_t casus[16], enum schema_casus_kind kind)
@@ -90,6 +93,125 @@ size_t schema_key_audit(uint8_t k[SCHEMA_KEY_AUDIT], uint64_t seq)
 {
 	store_be64(k, seq);
 	return SCHEMA_KEY_AUDIT;
+}
+
+int schema_key_audit_decode(const void *k, size_t n, uint64_t *seq)
+{
+	if (n != SCHEMA_KEY_AUDIT)
+		return -1;
+	*seq = store_rd64(k);
+	return 0;
+}
+
+void schema_version_encode(uint8_t out[SCHEMA_VERSION_VAL], uint64_t version)
+{
+	store_be64(out, version);
+}
+
+int schema_version_decode(const void *p, size_t n, uint64_t *version)
+{
+	if (n != SCHEMA_VERSION_VAL)
+		return -1;
+	*version = store_rd64(p);
+	return 0;
+}
+
+void schema_msgid_encode(uint8_t out[SCHEMA_MSGID_VAL], uint64_t seq)
+{
+	store_be64(out, seq);
+}
+
+int schema_msgid_decode(const void *p, size_t n, uint64_t *seq)
+{
+	if (n != SCHEMA_MSGID_VAL)
+		return -1;
+	*seq = store_rd64(p);
+	return 0;
+}
+
+_Static_assert(SCHEMA_KEY_REMOVED == SCHEMA_REMOVED_PREFIX_LEN + 32, "removed key length");
+
+size_t schema_key_removed(uint8_t k[SCHEMA_KEY_REMOVED], const uint8_t device[16], const uint8_t casus[16])
+{
+	memcpy(k, SCHEMA_REMOVED_PREFIX, SCHEMA_REMOVED_PREFIX_LEN);
+	memcpy(k + SCHEMA_REMOVED_PREFIX_LEN, device, 16);
+	memcpy(k + SCHEMA_REMOVED_PREFIX_LEN + 16, casus, 16);
+	return SCHEMA_KEY_REMOVED;
+}
+
+int schema_removed_get(struct store *st, const uint8_t device[16], const uint8_t casus[16], uint64_t *epoch)
+{
+	uint8_t k[SCHEMA_KEY_REMOVED];
+	MDB_val v;
+	int rc = store_get(st, DB_META, k, schema_key_removed(k, device, casus), &v);
+	if (rc)
+		return rc;
+	if (v.mv_size != 8)
+		return -1;
+	*epoch = store_rd64(v.mv_data);
+	return 0;
+}
+
+int schema_removed_put(struct store *st, const uint8_t device[16], const uint8_t casus[16], uint64_t epoch)
+{
+	uint8_t k[SCHEMA_KEY_REMOVED], v[8];
+	store_be64(v, epoch);
+	return store_put(st, DB_META, k, schema_key_removed(k, device, casus), v, sizeof v, 0);
+}
+
+int schema_removed_del(struct store *st, const uint8_t device[16], const uint8_t casus[16])
+{
+	uint8_t k[SCHEMA_KEY_REMOVED];
+	int rc = store_del(st, DB_META, k, schema_key_removed(k, device, casus));
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int schema_open(struct store *st, const char *dir, size_t mapsize, int readonly)
+{
+	int rc = store_open(st, dir, mapsize, readonly);
+	if (rc || readonly)
+		return rc;
+	MDB_txn *txn = NULL;
+	MDB_val k = {SCHEMA_META_VERSION_LEN, (void *)(uintptr_t)SCHEMA_META_VERSION}, v;
+	uint64_t found = 0;
+	uint8_t b[SCHEMA_VERSION_VAL];
+	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)))
+		goto out;
+	rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
+	if (rc == MDB_NOTFOUND) {
+		schema_version_encode(b, SCHEMA_STORE_FORMAT);
+		v.mv_size = sizeof b;
+		v.mv_data = b;
+		rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+	} else if (rc == 0 &&
+	           (schema_version_decode(v.mv_data, v.mv_size, &found) != 0 || found != SCHEMA_STORE_FORMAT)) {
+		log_event(LOG_ERROR, "store.schema",
+		          "msg=\"unsupported store format: found %llu, expected %d; see docs/OPERATIONS.md Upgrade\"",
+		          (unsigned long long)found, SCHEMA_STORE_FORMAT);
+		rc = MDB_INCOMPATIBLE;
+	}
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+	}
+out:
+	if (txn)
+		mdb_txn_abort(txn);
+	if (rc) {
+		log_event(LOG_ERROR, "store.open", "rc=%d err=\"%s\"", rc, mdb_strerror(rc));
+		store_close(st);
+	}
+	return rc;
+}
+
+int schema_audit_rec_decode(const void *p, size_t n, const uint8_t **hash, const uint8_t **entry, size_t *entry_len)
+{
+	if (n <= SCHEMA_AUDIT_HASH)
+		return -1;
+	*hash = p;
+	*entry = (const uint8_t *)p + SCHEMA_AUDIT_HASH;
+	*entry_len = n - SCHEMA_AUDIT_HASH;
+	return 0;
 }
 
 uint64_t schema_key_tail64(const void *key, size_t len)
@@ -228,9 +350,9 @@ int schema_msg_by_id(struct store *st, const uint8_t casus[16], const uint8_t ms
 {
 	uint8_t k[SCHEMA_KEY_PAIR], sk[SCHEMA_KEY_SEQ];
 	MDB_val v, mv;
-	if (store_get(st, DB_MSGIDS, k, schema_key_pair(k, casus, msg_id), &v) != 0 || v.mv_size != 8)
+	if (store_get(st, DB_MSGIDS, k, schema_key_pair(k, casus, msg_id), &v) != 0 ||
+	    schema_msgid_decode(v.mv_data, v.mv_size, seq) != 0)
 		return -1;
-	*seq = store_rd64(v.mv_data);
 	if (store_get(st, DB_MESSAGES, sk, schema_key_seq(sk, casus, *seq), &mv) != 0)
 		return -1;
 	return schema_msg_rec_decode(mv.mv_data, mv.mv_size, audience, epoch, msg, msg_len);

@@ -10,6 +10,7 @@
  *   db        key                                      value
  *   meta      name (SCHEMA_META_*)                     see the name
  *             "xfer/" to[16] casus[16] from[16]        device key transfer bytes
+ *             "removed/" device[16] casus[16]          u64 epoch of the commit that removed it
  *   certs     device[16]                               encoded certificate
  *   users     user 0 device[16]                        "" (a user's devices)
  *   casus     casus[16] 'r'                            casus record (schema_casus_rec_*)
@@ -23,7 +24,7 @@
  *   audit     seq[8]                                   hash[32] | entry (audit/audit_db.h)
  *   auditcp   seq[8]                                   signed checkpoint
  *
- * Meta names: "schema" (u32 store schema version), SCHEMA_META_POLICY_NUMBER,
+ * Meta names: SCHEMA_META_VERSION (u64 store format version), SCHEMA_META_POLICY_NUMBER,
  * SCHEMA_META_GRANT_SEQ, SCHEMA_META_NOTICE_SEQ (u64 counters), and the audit
  * anchor (audit_db.h).
  */
@@ -39,6 +40,8 @@
 #define SCHEMA_USER_MAX 64 /* CC_USER_ID_MAX */
 
 /* Named meta keys (u64 big-endian values). */
+#define SCHEMA_META_VERSION "schema" /* store format version, written at first open */
+#define SCHEMA_META_VERSION_LEN (sizeof SCHEMA_META_VERSION - 1)
 #define SCHEMA_META_POLICY_NUMBER "policy_number" /* newest policy number served */
 #define SCHEMA_META_GRANT_SEQ "grant_seq"         /* last grant sequence number */
 #define SCHEMA_META_NOTICE_SEQ "notice_seq"       /* last notice sequence number */
@@ -53,6 +56,9 @@
 #define SCHEMA_XFER_PREFIX_LEN 5
 #define SCHEMA_KEY_XFER 53 /* "xfer/" to[16] casus[16] from[16] */
 #define SCHEMA_KEY_XFER_PFX 37
+#define SCHEMA_REMOVED_PREFIX "removed/" /* meta keys of removed members */
+#define SCHEMA_REMOVED_PREFIX_LEN 8
+#define SCHEMA_KEY_REMOVED 40 /* "removed/" device[16] casus[16] */
 #define SCHEMA_KEY_USER_MAX (SCHEMA_USER_MAX + 1 + 16)
 
 enum schema_casus_kind {
@@ -78,6 +84,8 @@ size_t schema_key_user_seq(uint8_t k[SCHEMA_KEY_USER_MAX], const char *user, uin
 /* audit, auditcp (seq) */
 #define SCHEMA_KEY_AUDIT 8
 size_t schema_key_audit(uint8_t k[SCHEMA_KEY_AUDIT], uint64_t seq);
+/* The sequence number of an audit or checkpoint key; -1 unless it is 8 bytes. */
+int schema_key_audit_decode(const void *k, size_t n, uint64_t *seq) __attribute__((warn_unused_result));
 
 /* The big-endian u64 at the end of a key of the given shape (seq, gseq, nseq). */
 uint64_t schema_key_tail64(const void *key, size_t len);
@@ -110,11 +118,39 @@ void schema_msg_rec_header(uint8_t out[SCHEMA_MSG_HDR], uint8_t audience, uint64
 int schema_msg_rec_decode(const void *p, size_t n, uint8_t *audience, uint64_t *epoch, const uint8_t **msg,
                           size_t *msg_len) __attribute__((warn_unused_result));
 
+/* A msgids value: the message's sequence number, u64 big-endian.
+ * Decode: 0, or -1 unless it is exactly 8 bytes. */
+#define SCHEMA_MSGID_VAL 8
+void schema_msgid_encode(uint8_t out[SCHEMA_MSGID_VAL], uint64_t seq);
+int schema_msgid_decode(const void *p, size_t n, uint64_t *seq) __attribute__((warn_unused_result));
+
 /* A membership value: u64 join epoch | u64 read seq. */
 #define SCHEMA_MEMBER_VAL 16
 void schema_member_encode(uint8_t out[SCHEMA_MEMBER_VAL], uint64_t join_epoch, uint64_t read_seq);
 int schema_member_decode(const void *p, size_t n, uint64_t *join_epoch, uint64_t *read_seq)
 	__attribute__((warn_unused_result));
+
+/* The store format version value (meta SCHEMA_META_VERSION): u64 big-endian.
+ * Decode: 0, or -1 unless it is exactly 8 bytes. */
+#define SCHEMA_VERSION_VAL 8
+void schema_version_encode(uint8_t out[SCHEMA_VERSION_VAL], uint64_t version);
+int schema_version_decode(const void *p, size_t n, uint64_t *version) __attribute__((warn_unused_result));
+
+/* An audit record: hash[32] (the entry's chain hash h[seq]) | encoded entry.
+ * Decode: 0 and pointers into the record (the entry at least 1 byte), or -1
+ * if it is too short. The entry itself is checked by cc_audit_entry_decode. */
+#define SCHEMA_AUDIT_HASH 32
+int schema_audit_rec_decode(const void *p, size_t n, const uint8_t **hash, const uint8_t **entry, size_t *entry_len)
+	__attribute__((warn_unused_result));
+
+/* The on-disk format this build reads and writes. */
+#define SCHEMA_STORE_FORMAT 1
+
+/* store_open, then (unless readonly) the format check: a new store gets
+ * SCHEMA_META_VERSION = SCHEMA_STORE_FORMAT; a store with another or a
+ * malformed version is closed and refused with MDB_INCOMPATIBLE. 0 or an
+ * LMDB error. */
+int schema_open(struct store *st, const char *dir, size_t mapsize, int readonly) __attribute__((warn_unused_result));
 
 /* ---- meta counters (in the store's current transaction) ------------------------ */
 
@@ -123,6 +159,17 @@ int schema_meta_get_u64(struct store *st, const char *name, uint64_t *v);
 int schema_meta_put_u64(struct store *st, const char *name, uint64_t v);
 /* Increment a counter (absent = 0) and return the new value in *v. */
 int schema_meta_next(struct store *st, const char *name, uint64_t *v);
+
+/* ---- removed members (meta "removed/" device casus -> u64 epoch) ----------------
+ * A device removed from a casus may still fetch the commits up to the one that
+ * removed it (so its client can verify its removal). The marker is not
+ * membership: DB_MEMBERS holds only current members. */
+size_t schema_key_removed(uint8_t k[SCHEMA_KEY_REMOVED], const uint8_t device[16], const uint8_t casus[16]);
+/* 0 and the epoch, MDB_NOTFOUND if absent, -1 if malformed. */
+int schema_removed_get(struct store *st, const uint8_t device[16], const uint8_t casus[16], uint64_t *epoch);
+int schema_removed_put(struct store *st, const uint8_t device[16], const uint8_t casus[16], uint64_t epoch);
+/* 0 also if there was none. */
+int schema_removed_del(struct store *st, const uint8_t device[16], const uint8_t casus[16]);
 
 /* ---- records through the store ---------------------------------------------------- */
 

@@ -29,8 +29,6 @@ static const char *const db_names[DB__COUNT] = {
 	CASUS_DB_AUDIT_CHECKPOINTS,
 };
 
-#define STORE_SCHEMA 1
-
 void store_be64(uint8_t out[8], uint64_t v)
 {
 	for (int i = 0; i < 8; i++)
@@ -80,28 +78,12 @@ int store_open(struct store *st, const char *dir, size_t mapsize, int readonly)
 		if (rc)
 			goto fail;
 	}
-	if (!readonly) {
-		MDB_val k = {6, (void *)"schema"}, v;
-		rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
-		if (rc == MDB_NOTFOUND) {
-			uint8_t s[8];
-			store_be64(s, STORE_SCHEMA);
-			v.mv_size = 8;
-			v.mv_data = s;
-			rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
-		} else if (rc == 0 && (v.mv_size != 8 || store_rd64(v.mv_data) != STORE_SCHEMA)) {
-			log_event(
-				LOG_ERROR, "store.schema",
-				"msg=\"unsupported store format: found %llu, expected %d; see docs/OPERATIONS.md Upgrade\"",
-				v.mv_size == 8 ? (unsigned long long)store_rd64(v.mv_data) : 0ULL, STORE_SCHEMA);
-			rc = MDB_INCOMPATIBLE;
-		}
-		if (rc)
-			goto fail;
-		rc = mdb_txn_commit(txn);
-	} else {
+	/* the format-version meta key is schema_open's (schema.c) */
+	if (readonly) {
 		mdb_txn_abort(txn);
 		rc = 0;
+	} else {
+		rc = mdb_txn_commit(txn);
 	}
 	txn = NULL;
 	if (rc)
@@ -117,11 +99,6 @@ fail:
 	st->env = NULL;
 	log_event(LOG_ERROR, "store.open", "rc=%d err=\"%s\"", rc, mdb_strerror(rc));
 	return rc;
-}
-
-int store_format_version(void)
-{
-	return STORE_SCHEMA;
 }
 
 void store_close(struct store *st)

@@ -44,10 +44,10 @@ struct store {
 	uint64_t commit_ns; /* time spent in commits (metrics) */
 };
 
-/* Open (creating if needed) the store in dir. Runs mdb_reader_check. */
+/* Open (creating if needed) the store in dir. Runs mdb_reader_check. It
+ * does not look at the format version: casusd opens through schema_open
+ * (schema.h), which does. */
 int store_open(struct store *st, const char *dir, size_t mapsize, int readonly);
-/* The on-disk format this build reads and writes (a store of another format is refused). */
-int store_format_version(void);
 void store_close(struct store *st);
 
 /* The current turn's write transaction, begun on first use. NULL on error. */

@@ -190,18 +190,21 @@ class SourceCase(harness.CasusTest):
         self.assertEqual(h["casus"], cid)
         self.assertGreater(h["epoch"], last_peter_epoch)
         self.assertEqual(h["epoch"], epoch_before + 1)
-        # the server refuses him; his client holds a verified copy in which no
-        # verified commit removed him (casusd does not serve him that commit),
-        # so it keeps the copy and says so (rollback) instead of dropping it
-        removed_answers = [(1, "forbidden"), (5, "rollback")]
+        # the server refuses him content; it serves him the commits up to the
+        # one that removed him (epoch_before + 1) and nothing after, so his
+        # client verifies its removal and drops its copy (no rollback alarm)
+        removed_answer = (1, "forbidden")
         rc, res, err = self.dep.cli("peter", "history", cid)
-        self.assertIn((rc, res["error"]["code"]), removed_answers, (res, err))
+        self.assertEqual((rc, res["error"]["code"]), removed_answer, (res, err))
         rc, resps, _ = raw(self.dep, "peter", [{"type": "history", "casus": cid},
-                                               {"type": "commit.fetch", "casus": cid, "from": epoch_before}])
-        self.assertEqual([code(x) for x in resps], ["forbidden", "forbidden"])
+                                               {"type": "commit.fetch", "casus": cid, "from": epoch_before},
+                                               {"type": "commit.fetch", "casus": cid, "from": epoch_before + 2}])
+        self.assertEqual([code(x) for x in resps], ["forbidden", "ok", "forbidden"], resps)
+        self.assertEqual([c["epoch"] for c in resps[1]["commits"]], [epoch_before, epoch_before + 1], resps[1])
+        self.assertFalse(resps[1]["more"])
         for u in ("paula", "karel"):
             rc, res, err = self.dep.cli(u, "history", cid)
-            self.assertIn((rc, res["error"]["code"]), removed_answers, u)
+            self.assertEqual((rc, res["error"]["code"]), removed_answer, u)
         self.assertFalse([p for p in wpeter.stop() if p.get("push") == "msg" and p["seq"] >= out["seq"]])
         # the epoch key of the new epoch was sealed only to the three who stayed
         rc, resps, _ = raw(self.dep, "anna", [{"type": "commit.fetch", "casus": cid, "from": epoch_before + 1}])

@@ -154,19 +154,27 @@ class ServerEnforcement(harness.CasusTest):
         self.assertIn(out["seq"], [p["seq"] for p in wg.msgs()])  # the push went out ...
         pushes = w.stop()
         self.assertFalse([p for p in pushes if p.get("push") == "msg"], pushes)  # ... but not to esther
-        # esther's history is refused, by the client and on the wire
-        # (her client holds a verified copy in which no verified commit removed
-        # her, since casusd does not serve a removed device the commit that
-        # removed it: it keeps the copy and answers rollback instead of dropping
-        # it; docs/CLIENT.md, known gaps)
+        # esther's history is refused, by the client and on the wire (casusd
+        # serves a removed device the commits up to the one that removed it, so
+        # her client verifies its removal and drops its copy: no rollback alarm)
         rc, res, err = self.dep.cli("esther", "history", cid)
-        self.assertIn((rc, res["error"]["code"]), [(1, "forbidden"), (5, "rollback")], (res, err))
+        self.assertEqual((rc, res["error"]["code"]), (1, "forbidden"), (res, err))
         r = raw_history(self.dep, "esther", cid)
         self.assertEqual(code(r), "forbidden", r)
         self.assertNotIn("messages", r)
+        # she may fetch the commits up to the one that removed her (so her
+        # client can verify its removal), nothing after it, and no grants
+        removed_at = self.dep.ok("gijs", "members", cid)["epoch"]
+        self.dep.ok("anna", "rotate", cid, "--reason", "na verwijdering")
+        self.assertEqual(self.dep.ok("gijs", "members", cid)["epoch"], removed_at + 1)
         rc, resps, _ = raw(self.dep, "esther", [{"type": "commit.fetch", "casus": cid},
+                                               {"type": "commit.fetch", "casus": cid, "from": removed_at + 1},
                                                {"type": "grant.fetch", "casus": cid}])
-        self.assertEqual([code(x) for x in resps], ["forbidden", "forbidden"])
+        self.assertEqual([code(x) for x in resps], ["ok", "forbidden", "forbidden"], resps)
+        self.assertEqual(resps[0]["commits"][-1]["epoch"], removed_at, resps[0])
+        self.assertFalse(resps[0]["more"])
+        rc, resps, _ = raw(self.dep, "gijs", [{"type": "commit.fetch", "casus": cid}])
+        self.assertEqual(resps[0]["commits"][-1]["epoch"], removed_at + 1, resps[0])
         # the casus is gone from esther's list; gijs still reads everything
         self.assertNotIn(cid, [c["casus"] for c in self.dep.ok("esther", "list")["casus"]])
         self.assertIn("na verwijdering", self.texts("gijs", cid))

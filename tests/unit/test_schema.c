@@ -97,6 +97,62 @@ static void test_message_and_member_records(void)
 	CHECK(join == 5 && read == 99);
 	CHECK_EQ_INT(schema_member_decode(mv, sizeof mv - 1, &join, &read), -1);
 	CHECK_EQ_INT(schema_member_decode(mv, sizeof mv + 1, &join, &read), -1);
+
+	/* msgids value */
+	uint8_t iv[SCHEMA_MSGID_VAL + 1] = {0};
+	uint64_t seq = 0;
+	schema_msgid_encode(iv, 0x0102030405060708ULL);
+	CHECK(iv[0] == 1 && iv[7] == 8);
+	CHECK_EQ_INT(schema_msgid_decode(iv, SCHEMA_MSGID_VAL, &seq), 0);
+	CHECK(seq == 0x0102030405060708ULL);
+	CHECK_EQ_INT(schema_msgid_decode(iv, SCHEMA_MSGID_VAL - 1, &seq), -1);
+	CHECK_EQ_INT(schema_msgid_decode(iv, SCHEMA_MSGID_VAL + 1, &seq), -1);
+}
+
+static void test_version_and_audit_records(void)
+{
+	/* the format-version meta key and its value */
+	CHECK_EQ_INT(SCHEMA_META_VERSION_LEN, 6);
+	CHECK(memcmp(SCHEMA_META_VERSION, "schema", 6) == 0);
+	uint8_t vv[SCHEMA_VERSION_VAL + 1] = {0};
+	uint64_t ver = 0;
+	schema_version_encode(vv, 1);
+	CHECK(vv[7] == 1 && vv[0] == 0);
+	CHECK_EQ_INT(schema_version_decode(vv, SCHEMA_VERSION_VAL, &ver), 0);
+	CHECK(ver == 1);
+	schema_version_encode(vv, 0x1122334455667788ULL);
+	CHECK_EQ_INT(schema_version_decode(vv, SCHEMA_VERSION_VAL, &ver), 0);
+	CHECK(ver == 0x1122334455667788ULL);
+	ver = 42;
+	CHECK_EQ_INT(schema_version_decode(vv, SCHEMA_VERSION_VAL - 1, &ver), -1);
+	CHECK_EQ_INT(schema_version_decode(vv, SCHEMA_VERSION_VAL + 1, &ver), -1);
+	CHECK_EQ_INT(schema_version_decode(vv, 0, &ver), -1);
+	CHECK(ver == 42);
+
+	/* audit and checkpoint keys */
+	uint8_t ka[SCHEMA_KEY_AUDIT + 1] = {0};
+	uint64_t seq = 0;
+	CHECK_EQ_INT(schema_key_audit(ka, 0xa1b2c3d4e5f60718ULL), 8);
+	CHECK(ka[0] == 0xa1 && ka[7] == 0x18);
+	CHECK_EQ_INT(schema_key_audit_decode(ka, SCHEMA_KEY_AUDIT, &seq), 0);
+	CHECK(seq == 0xa1b2c3d4e5f60718ULL);
+	CHECK_EQ_INT(schema_key_audit_decode(ka, SCHEMA_KEY_AUDIT - 1, &seq), -1);
+	CHECK_EQ_INT(schema_key_audit_decode(ka, SCHEMA_KEY_AUDIT + 1, &seq), -1);
+
+	/* audit record: hash[32] | entry */
+	uint8_t rec[SCHEMA_AUDIT_HASH + 5];
+	for (size_t i = 0; i < sizeof rec; i++)
+		rec[i] = (uint8_t)i;
+	const uint8_t *hash = NULL, *entry = NULL;
+	size_t el = 0;
+	CHECK_EQ_INT(schema_audit_rec_decode(rec, sizeof rec, &hash, &entry, &el), 0);
+	CHECK(hash == rec && entry == rec + SCHEMA_AUDIT_HASH && el == 5);
+	CHECK_EQ_INT(schema_audit_rec_decode(rec, SCHEMA_AUDIT_HASH + 1, &hash, &entry, &el), 0);
+	CHECK(el == 1 && entry[0] == SCHEMA_AUDIT_HASH);
+	/* a hash without an entry, or shorter than a hash, is refused */
+	CHECK_EQ_INT(schema_audit_rec_decode(rec, SCHEMA_AUDIT_HASH, &hash, &entry, &el), -1);
+	CHECK_EQ_INT(schema_audit_rec_decode(rec, SCHEMA_AUDIT_HASH - 1, &hash, &entry, &el), -1);
+	CHECK_EQ_INT(schema_audit_rec_decode(rec, 0, &hash, &entry, &el), -1);
 }
 
 static void test_keys(void)
@@ -185,8 +241,13 @@ static void test_on_lmdb(void)
 {
 	struct store st;
 	CHECK_EQ_INT(make_tmp(), 0);
-	CHECK_EQ_INT(store_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), 0);
 	CHECK(store_txn(&st) != NULL);
+
+	/* a new store records its format version */
+	uint64_t fv = 0;
+	CHECK_EQ_INT(schema_meta_get_u64(&st, SCHEMA_META_VERSION, &fv), 0);
+	CHECK(fv == SCHEMA_STORE_FORMAT);
 
 	/* meta counters count from 1; an absent one is MDB_NOTFOUND */
 	uint64_t v = 0;
@@ -245,12 +306,46 @@ static void test_on_lmdb(void)
 	store_close(&st);
 
 	/* what was committed is there after reopening */
-	CHECK_EQ_INT(store_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), 0);
 	CHECK(store_txn(&st) != NULL);
 	CHECK_EQ_INT(schema_meta_get_u64(&st, SCHEMA_META_GRANT_SEQ, &v), 0);
 	CHECK_EQ_INT(v, 2);
 	CHECK_EQ_INT(schema_casus_rec_get(&st, cid, &r2), 0);
-	store_abort(&st);
+	/* removed-member markers: absent, put, read, deleted (and deleting none is fine) */
+	uint8_t dev[16], kr[SCHEMA_KEY_REMOVED];
+	memset(dev, 0x77, 16);
+	CHECK_EQ_INT(schema_key_removed(kr, dev, cid), 40);
+	CHECK(memcmp(kr, "removed/", 8) == 0 && memcmp(kr + 8, dev, 16) == 0 && memcmp(kr + 24, cid, 16) == 0);
+	uint64_t rep = 0;
+	CHECK_EQ_INT(schema_removed_get(&st, dev, cid, &rep), MDB_NOTFOUND);
+	CHECK_EQ_INT(schema_removed_put(&st, dev, cid, 9), 0);
+	CHECK_EQ_INT(schema_removed_get(&st, dev, cid, &rep), 0);
+	CHECK(rep == 9);
+	CHECK_EQ_INT(store_put(&st, DB_META, kr, sizeof kr, "\0\0\0\0\0\0\0\0\x09", 9, 0), 0);
+	CHECK_EQ_INT(schema_removed_get(&st, dev, cid, &rep), -1); /* malformed */
+	CHECK_EQ_INT(schema_removed_del(&st, dev, cid), 0);
+	CHECK_EQ_INT(schema_removed_get(&st, dev, cid, &rep), MDB_NOTFOUND);
+	CHECK_EQ_INT(schema_removed_del(&st, dev, cid), 0);
+	/* a store of another format version is refused, and so is a malformed one */
+	CHECK_EQ_INT(schema_meta_put_u64(&st, SCHEMA_META_VERSION, SCHEMA_STORE_FORMAT + 1), 0);
+	CHECK_EQ_INT(store_commit(&st), 0);
+	store_close(&st);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), MDB_INCOMPATIBLE);
+	CHECK(st.env == NULL);
+	CHECK_EQ_INT(store_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(store_txn(&st) != NULL);
+	CHECK_EQ_INT(store_put(&st, DB_META, SCHEMA_META_VERSION, SCHEMA_META_VERSION_LEN, "\0\0\0\0\0\0\0\1\0", 9, 0),
+	             0);
+	CHECK_EQ_INT(store_commit(&st), 0);
+	store_close(&st);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), MDB_INCOMPATIBLE);
+	/* the right version opens again */
+	CHECK_EQ_INT(store_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(store_txn(&st) != NULL);
+	CHECK_EQ_INT(schema_meta_put_u64(&st, SCHEMA_META_VERSION, SCHEMA_STORE_FORMAT), 0);
+	CHECK_EQ_INT(store_commit(&st), 0);
+	store_close(&st);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), 0);
 	store_close(&st);
 
 	char path[600];
@@ -267,6 +362,8 @@ int main(void)
 	test_casus_record();
 	printf("test_message_and_member_records\n");
 	test_message_and_member_records();
+	printf("test_version_and_audit_records\n");
+	test_version_and_audit_records();
 	printf("test_keys\n");
 	test_keys();
 	printf("test_on_lmdb\n");
