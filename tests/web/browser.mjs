@@ -158,9 +158,10 @@ try {
   const level = (await row.locator('td.level').textContent()).trim();
   check(level.startsWith(String(cfg.expect.level)), `the casus is listed at level ${level}`);
   check(Number((await row.locator('td.unread').textContent()).trim()) >= 1, 'the unread count is shown');
-  const notice = page.locator('li.notice').filter({ hasText: cfg.expect.reason });
+  const notice = page.locator('li.notice').filter({ hasText: cfg.expect.notice });
   await notice.waitFor();
   check(true, `the escalation notice is shown: ${(await notice.textContent()).trim()}`);
+  check(!(await page.content()).includes(cfg.expect.reason), 'the notice carries no reason (case content) to a non-member');
   check(await page.getByText(/Beleid \d+ van .*geverifieerd/).isVisible(), 'the verified policy is named');
   await axe('casus list');
   await shot('04-casus-list');

@@ -154,7 +154,7 @@ class WebTest(unittest.TestCase):
             "passphrase": PASSPHRASE,
             "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}"],
             "after_login": [["sh", steps]],
-            "expect": {"purpose": PURPOSE, "reason": REASON, "level": 3},
+            "expect": {"purpose": PURPOSE, "reason": REASON, "notice": "opgeschaald naar niveau 3", "level": 3},
             "restart": {"pid": self.srv.proc.pid, "argv": [CASUSD, "--config", self.srv.config],
                         "log": self.srv.log_path, "port": d.port},
         }

@@ -65,7 +65,7 @@ const WORDS = {
     open: 'Open',
     closed: 'Gesloten',
     notices: 'Meldingen',
-    noticeEscalation: 'Opgeschaald van niveau {from} naar {level} door {by} ({role}): {reason}',
+    noticeEscalation: 'Casus {casus} is opgeschaald naar niveau {level}: uw rol is nodig.',
     policyLine: 'Beleid {number} van {deployment}, geverifieerd',
     unverifiedNote:
       'Niveau en aantallen komen van de server; de inhoud van een casus wordt pas getoond als deze browser hem zelf heeft geverifieerd.',
@@ -135,7 +135,7 @@ const WORDS = {
     open: 'Open',
     closed: 'Closed',
     notices: 'Notices',
-    noticeEscalation: 'Escalated from level {from} to {level} by {by} ({role}): {reason}',
+    noticeEscalation: 'Casus {casus} was escalated to level {level}: your role is needed.',
     policyLine: 'Policy {number} of {deployment}, verified',
     unverifiedNote:
       'Level and counts come from the server; the content of a case is only shown once this browser has verified it itself.',

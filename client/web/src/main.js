@@ -263,7 +263,9 @@ function levelName(level) {
 
 function noticeText(n) {
   if (n && n.notice === 'escalation')
-    return t('noticeEscalation', { from: n.from, level: `${n.level} ${levelName(n.level)}`, by: n.by, role: n.by_role, reason: n.reason });
+    // a notice names only the casus and its level: the reason is the members' text,
+    // end-to-end encrypted, and never reaches someone who is not (yet) a member
+    return t('noticeEscalation', { casus: String(n.casus || '').slice(0, 8), level: `${n.level} ${n.level_name || levelName(n.level)}` });
   return JSON.stringify(n);
 }
 
