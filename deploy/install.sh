@@ -4,7 +4,7 @@
 # built elsewhere (docs/OPERATIONS.md "Install"):
 #
 #   ./deploy/install-deps.sh                      # on the build machine
-#   cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release
+#   cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DCASUS_WEB=OFF
 #   cmake --build build-release -j2 && (cd build-release && cpack -G DEB)
 #
 # Without an argument it takes the newest build-release/casus_*.deb. apt-get
