@@ -86,7 +86,7 @@ TP_ARGS=${TP_ARGS:---senders 4 --window 256 --casus 8 --messages 200000}
 LAT_ARGS=${LAT_ARGS:---senders 2 --window 256 --casus 4 --rate 2000 --seconds 15}
 CONN_ARGS=${CONN_ARGS:---conns 10000 --senders 2 --window 256 --casus 4 --rate 2000 --seconds 20}
 {
-  echo "# casus-bench run $STAMP (casusd from $BUILD, tools from $TOOLS)"
+  echo "# casus-bench run $STAMP (casusd from ${BUILD#"$ROOT"/}, tools from ${TOOLS#"$ROOT"/})"   # paths relative to the repository
   echo "nproc: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "kernel: $(uname -srm)"

@@ -5,7 +5,7 @@
  *
  * Built with the tests but not run by ctest; run it by hand after a deliberate
  * format change and commit the output:
- *     build/tests/mkseeds_identity /work/main/tests
+ *     build/tests/mkseeds_identity tests
  * Everything derives from the deterministic random source in
  * tests/unit/identity_fixture.h, so running it twice writes identical files.
  */
