@@ -22,6 +22,7 @@
  * every length is checked here before use.
  */
 #include "cw.h"
+#include "cw_int.h"
 
 #include <cc_buf.h>
 #include <cc_cert.h>
@@ -124,12 +125,13 @@ static int out_json(json_t *o)
 
 static void dev_close(void)
 {
+	cw_core_forget(); /* the core holds copies of the device keys */
 	cc_keystore_free(g_dev.ks);
 	cc_device_keys_free(g_dev.keys);
 	sodium_memzero(&g_dev, sizeof g_dev);
 }
 
-static int hex32(const char *hex, uint8_t out[32])
+int cw_i_hex32(const char *hex, uint8_t out[32])
 {
 	size_t n = 0;
 	const char *end = NULL;
@@ -145,7 +147,7 @@ static int pass_ok(const char *pass, size_t passlen)
 	return pass && passlen > 0 && passlen <= CW_PASS_MAX;
 }
 
-static json_t *cert_json(const cc_cert *c)
+json_t *cw_i_cert_json(const cc_cert *c)
 {
 	char dev[2 * CC_DEVICE_ID_BYTES + 1], fp[2 * CC_HASH_BYTES + 1];
 	uint8_t h[CC_HASH_BYTES];
@@ -157,6 +159,32 @@ static json_t *cert_json(const cc_cert *c)
 	return json_pack("{ss ss ss ss ss ss sI sI sI}", "user", c->user_id, "name", c->name, "org", c->org, "role",
 	                 c->role, "device", dev, "fingerprint", fp, "serial", (json_int_t)c->serial, "not_before",
 	                 (json_int_t)c->not_before, "not_after", (json_int_t)c->not_after);
+}
+
+/* ---- shared with cw_core.c (cw_int.h) ------------------------------------------ */
+
+int cw_i_out_bin(const void *p, size_t n)
+{
+	return out_set(CW_OUT_BIN, p, n);
+}
+
+int cw_i_out_json(json_t *o)
+{
+	return out_json(o);
+}
+
+void cw_i_out_clear(void)
+{
+	out_clear_all();
+}
+
+int cw_i_device(const cc_device_keys **keys, const cc_cert **cert)
+{
+	if (!g_dev.keys || !g_dev.have_cert)
+		return CC_ERR_NOT_FOUND;
+	*keys = g_dev.keys;
+	*cert = &g_dev.cert;
+	return CC_OK;
 }
 
 /* ---- exported ---------------------------------------------------------------- */
@@ -275,7 +303,7 @@ CW_API int cw_open(const uint8_t *img, size_t imglen, const char *pass, size_t p
 	}
 	char dev[2 * CC_DEVICE_ID_BYTES + 1];
 	cc_device_id_hex(g_dev.keys->device_id, dev);
-	json_t *c = g_dev.have_cert ? cert_json(&g_dev.cert) : json_null();
+	json_t *c = g_dev.have_cert ? cw_i_cert_json(&g_dev.cert) : json_null();
 	rc = out_json(json_pack("{ssso}", "device", dev, "cert", c));
 out:
 	if (rc != CC_OK)
@@ -306,7 +334,7 @@ CW_API int cw_install_cert(const char *root_hex, const uint8_t *cert, size_t cer
 	out_clear_all();
 	if (!g_dev.keys || !cert || certlen == 0 || certlen > CC_CERT_MAX || !pass_ok(pass, passlen))
 		return CC_ERR_INVALID_ARG;
-	if ((rc = hex32(root_hex, root)) != CC_OK)
+	if ((rc = cw_i_hex32(root_hex, root)) != CC_OK)
 		return rc;
 	if ((rc = cc_cert_decode(cert, certlen, &c)) != CC_OK)
 		return rc;
@@ -322,7 +350,7 @@ CW_API int cw_install_cert(const char *root_hex, const uint8_t *cert, size_t cer
 		goto out;
 	g_dev.cert = c;
 	g_dev.have_cert = 1;
-	if ((rc = out_set(CW_OUT_BIN, img, imglen)) != CC_OK || (rc = out_json(cert_json(&c))) != CC_OK)
+	if ((rc = out_set(CW_OUT_BIN, img, imglen)) != CC_OK || (rc = out_json(cw_i_cert_json(&c))) != CC_OK)
 		goto out;
 out:
 	if (rc != CC_OK)
@@ -378,7 +406,7 @@ CW_API int cw_policy_check(const char *root_hex, const uint8_t *pol, size_t len,
 	out_clear_all();
 	if (!pol || len == 0 || len > CW_POLICY_MAX || !(held >= 0) || held > 9007199254740992.0)
 		return CC_ERR_INVALID_ARG;
-	if ((rc = hex32(root_hex, root)) != CC_OK)
+	if ((rc = cw_i_hex32(root_hex, root)) != CC_OK)
 		return rc;
 	if ((rc = cc_policy_decode(pol, len, &p)) != CC_OK)
 		return rc;
@@ -406,8 +434,8 @@ CW_API int cw_cert_check(const char *root_hex, const uint8_t *cert, size_t len)
 	out_clear_all();
 	if (!cert || len == 0 || len > CC_CERT_MAX)
 		return CC_ERR_INVALID_ARG;
-	if ((rc = hex32(root_hex, root)) != CC_OK || (rc = cc_cert_decode(cert, len, &c)) != CC_OK ||
+	if ((rc = cw_i_hex32(root_hex, root)) != CC_OK || (rc = cc_cert_decode(cert, len, &c)) != CC_OK ||
 	    (rc = cc_cert_verify(&c, root, (int64_t)time(NULL), NULL)) != CC_OK)
 		return rc;
-	return out_json(cert_json(&c));
+	return out_json(cw_i_cert_json(&c));
 }

@@ -27,4 +27,19 @@ int cw_policy_check(const char *root_hex, const uint8_t *pol, size_t len, double
 	__attribute__((warn_unused_result));
 int cw_cert_check(const char *root_hex, const uint8_t *cert, size_t len) __attribute__((warn_unused_result));
 
+/* cw_core.c: the client core (ccore.h) for the case conference. Each returns
+ * 0, or -1 with the JSON slot = {"code","message","warnings"}. */
+int cw_core_start(const char *root_hex) __attribute__((warn_unused_result));
+int cw_core_policy(const uint8_t *p, size_t n, int stored) __attribute__((warn_unused_result));
+int cw_core_revlist(const uint8_t *p, size_t n, int stored) __attribute__((warn_unused_result));
+int cw_casus_follow(const char *hex) __attribute__((warn_unused_result));
+void cw_casus_forget(const char *hex);
+int cw_casus_commit(const char *hex, const uint8_t *p, size_t n, int head) __attribute__((warn_unused_result));
+int cw_casus_done(const char *hex) __attribute__((warn_unused_result));
+int cw_casus_state(const char *hex) __attribute__((warn_unused_result));
+int cw_casus_message(const char *hex, double seq, const uint8_t *p, size_t n, int live)
+	__attribute__((warn_unused_result));
+int cw_casus_encrypt(const char *hex, const char *audience, const char *ground, const char *text)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -1,0 +1,487 @@
+/*
+ * cw_core.c: the client core (client/core/ccore.h) as the wasm module's
+ * second face: the case conference in the browser.
+ *
+ * Every trust decision the C client's libcasus asks the core, the browser
+ * asks the same core through these functions: the signed policy and
+ * revocation list (never going back), each commit of a casus's chain (bound
+ * to the casus, continuing the verified copy, not dated ahead, the head valid
+ * now), each message (epoch, sender, stream order, replay), which audiences
+ * this device may write to and who will read them, and whether a post may be
+ * encrypted at all (an own removal not yet seen blocks it). JavaScript moves
+ * the bytes and draws what comes back; it decides nothing.
+ *
+ * One core per open device (cw_core_start after cw_open and login; freed by
+ * cw_close), with up to CWC_MAX_CASUS casus followed in it. Results go to the
+ * output slots of cw.c: JSON = a description, BIN = bytes to send. Every
+ * function returns 0, or -1 with JSON = {"code","message"}: code is the core's
+ * stable contract code ("revoked", "withheld_commit", "ground_required", ...;
+ * docs/CLIENT.md), message the core's sentence (Dutch, then English). Every
+ * JSON answer, success or not, carries "warnings": what the core could not
+ * refuse but the user must see ([{code,message}], ccore_take_warnings).
+ *
+ * Inputs are (pointer, length) pairs or NUL-terminated strings in wasm memory
+ * owned by the caller; lengths are checked here before use. The current time
+ * is the browser's clock (time(), Date.now() under emscripten), as the C
+ * client uses the system clock.
+ */
+#include "cw.h"
+#include "cw_int.h"
+
+#include <ccore.h>
+
+#include <cc_buf.h>
+#include <cc_casus.h>
+#include <cc_err.h>
+#include <cc_message.h>
+#include <cc_policy.h>
+
+#include <jansson.h>
+#include <sodium.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef __EMSCRIPTEN__
+#include <emscripten/emscripten.h>
+#define CW_API EMSCRIPTEN_KEEPALIVE
+#else
+#define CW_API
+#endif
+
+#define CWC_MAX_CASUS 256
+#define CWC_POLICY_MAX (1024u * 1024u)
+#define CWC_REVLIST_MAX (16u * 1024u * 1024u)
+#define CWC_MSG_MAX (256u * 1024u)
+#define CWC_TEXT_MAX (64u * 1024u) /* bytes of one note's text */
+
+static struct {
+	ccore *core;
+	struct {
+		char hex[2 * CC_CASUS_ID_BYTES + 1];
+		ccore_casus *k;
+	} casus[CWC_MAX_CASUS];
+	size_t ncasus;
+	uint64_t counter_floor; /* send counters grow across posts (from the clock, in µs) */
+} g;
+
+void cw_core_forget(void)
+{
+	for (size_t i = 0; i < g.ncasus; i++)
+		ccore_casus_free(g.casus[i].k);
+	ccore_free(g.core);
+	memset(&g, 0, sizeof g);
+}
+
+static json_t *warnings(void)
+{
+	json_t *w = g.core ? ccore_take_warnings(g.core) : NULL;
+	return w ? w : json_array();
+}
+
+/* A JSON answer with the warnings added; o stolen. */
+static int answer(json_t *o)
+{
+	if (!o)
+		return CC_ERR_NOMEM;
+	json_object_set_new(o, "warnings", warnings());
+	return cw_i_out_json(o) == CC_OK ? 0 : CC_ERR_NOMEM;
+}
+
+/* A refusal: JSON = {code, message, warnings}; returns -1. */
+static int refuse(const char *code, const char *message)
+{
+	cw_i_out_clear();
+	if (answer(json_pack("{ssss}", "code", code, "message", message ? message : "")) != 0)
+		return CC_ERR_NOMEM;
+	return -1;
+}
+
+static int refuse_core(int crc)
+{
+	return refuse(ccore_code(crc), g.core ? ccore_message(g.core) : "");
+}
+
+static int hex16(const char *hex, uint8_t out[CC_CASUS_ID_BYTES])
+{
+	size_t n = 0;
+	const char *end = NULL;
+	if (!hex || strlen(hex) != 2 * CC_CASUS_ID_BYTES)
+		return -1;
+	if (sodium_hex2bin(out, CC_CASUS_ID_BYTES, hex, 2 * CC_CASUS_ID_BYTES, NULL, &n, &end) != 0 ||
+	    n != CC_CASUS_ID_BYTES || *end != 0)
+		return -1;
+	return 0;
+}
+
+/* The followed casus for hex, made when create is set; NULL if none. */
+static ccore_casus *casus_get(const char *hex, int create)
+{
+	uint8_t id[CC_CASUS_ID_BYTES];
+	char norm[2 * CC_CASUS_ID_BYTES + 1];
+	if (!g.core || hex16(hex, id) != 0)
+		return NULL;
+	sodium_bin2hex(norm, sizeof norm, id, sizeof id);
+	for (size_t i = 0; i < g.ncasus; i++)
+		if (strcmp(g.casus[i].hex, norm) == 0)
+			return g.casus[i].k;
+	if (!create || g.ncasus == CWC_MAX_CASUS)
+		return NULL;
+	ccore_casus *k = NULL;
+	if (ccore_casus_new(g.core, id, &k) != CCORE_OK)
+		return NULL;
+	memcpy(g.casus[g.ncasus].hex, norm, sizeof norm);
+	g.casus[g.ncasus].k = k;
+	g.ncasus++;
+	return k;
+}
+
+static json_t *policy_json(const cc_policy *p)
+{
+	json_t *levels = json_array(), *aud = json_array();
+	for (uint8_t i = 0; levels && i < p->nlevels; i++)
+		json_array_append_new(levels,
+		                      json_pack("{si ss}", "level", p->levels[i].level, "name", p->levels[i].name));
+	for (uint8_t i = 0; aud && i < p->naudiences; i++)
+		json_array_append_new(aud, json_string(p->audiences[i].name));
+	return json_pack("{sIsssoso}", "number", (json_int_t)p->number, "deployment", p->deployment, "levels", levels,
+	                 "audiences", aud);
+}
+
+static const char *level_name(const cc_policy *p, uint8_t level)
+{
+	for (uint8_t i = 0; i < p->nlevels; i++)
+		if (p->levels[i].level == level)
+			return p->levels[i].name;
+	return "";
+}
+
+/* ---- the core of the open device ------------------------------------------------ */
+
+/* A new core for the open device (after cw_open with a certificate), pinned
+ * to the deployment root (64 hex digits). Forgets any earlier core. */
+CW_API int cw_core_start(const char *root_hex)
+{
+	const cc_device_keys *keys = NULL;
+	const cc_cert *cert = NULL;
+	uint8_t root[CC_SIGN_PK_BYTES];
+	cw_core_forget();
+	cw_i_out_clear();
+	if (cw_i_device(&keys, &cert) != CC_OK)
+		return refuse("no_device", "geen apparaat geopend / no device open");
+	if (cw_i_hex32(root_hex, root) != CC_OK)
+		return refuse("invalid", "root key is not 64 hex digits");
+	int crc = ccore_new(&g.core, root, keys, cert);
+	if (crc != CCORE_OK) {
+		g.core = NULL;
+		return refuse(ccore_code(crc), "");
+	}
+	return answer(json_object());
+}
+
+/* The signed policy the server served (policy.get), or the stored one
+ * (stored = 1). A policy older than the held one is refused ("stale_policy").
+ * JSON = the policy's description plus "changed". */
+CW_API int cw_core_policy(const uint8_t *p, size_t n, int stored)
+{
+	int changed = 0;
+	cw_i_out_clear();
+	if (!g.core)
+		return refuse("no_device", "no core");
+	if (!p || n == 0 || n > CWC_POLICY_MAX)
+		return refuse("tampered", "policy size");
+	int crc = ccore_policy_offer(g.core, p, n, stored != 0, &changed);
+	if (crc != CCORE_OK)
+		return refuse_core(crc);
+	json_t *o = policy_json(ccore_policy(g.core));
+	if (o)
+		json_object_set_new(o, "changed", json_boolean(changed));
+	return answer(o);
+}
+
+/* The signed revocation list (revlist.get), or p = NULL / n = 0 when the
+ * server says there is none. JSON = {"number","changed"}. */
+CW_API int cw_core_revlist(const uint8_t *p, size_t n, int stored)
+{
+	int changed = 0;
+	cw_i_out_clear();
+	if (!g.core)
+		return refuse("no_device", "no core");
+	if (n > CWC_REVLIST_MAX || (n && !p))
+		return refuse("tampered", "revocation list size");
+	int crc = ccore_revlist_offer(g.core, n ? p : NULL, n, (int64_t)time(NULL), stored != 0, &changed);
+	if (crc != CCORE_OK)
+		return refuse_core(crc);
+	const cc_revlist *rl = ccore_revlist(g.core);
+	return answer(json_pack("{sIsb}", "number", (json_int_t)(rl ? rl->number : 0), "changed", changed));
+}
+
+/* ---- one casus ------------------------------------------------------------------ */
+
+/* Starts following a casus (or finds it). JSON = {"epochs"}: the next epoch
+ * to fetch with commit.fetch. */
+CW_API int cw_casus_follow(const char *hex)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 1);
+	if (!k)
+		return refuse("invalid", "casus id or too many casus");
+	return answer(json_pack("{sI}", "epochs", (json_int_t)ccore_epochs(k)));
+}
+
+/* Forgets a casus (its keys are wiped); the next follow starts at epoch 0. */
+CW_API void cw_casus_forget(const char *hex)
+{
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return;
+	for (size_t i = 0; i < g.ncasus; i++)
+		if (g.casus[i].k == k) {
+			ccore_casus_free(k);
+			g.casus[i] = g.casus[g.ncasus - 1];
+			memset(&g.casus[g.ncasus - 1], 0, sizeof g.casus[0]);
+			g.ncasus--;
+			break;
+		}
+}
+
+/* The next commit of the chain (commit.fetch, in order); head = 1 for the
+ * newest one the server serves. Nothing changes on a refusal. JSON = {"epochs"}. */
+CW_API int cw_casus_commit(const char *hex, const uint8_t *p, size_t n, int head)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	if (!p || n == 0 || n > CC_COMMIT_MAX_BYTES)
+		return refuse("tampered", "commit size");
+	int crc = ccore_apply_commit(k, p, n, (int64_t)time(NULL), head != 0);
+	if (crc != CCORE_OK)
+		return refuse_core(crc);
+	return answer(json_pack("{sI}", "epochs", (json_int_t)ccore_epochs(k)));
+}
+
+/* The fetch reached the end of the chain (ccore_chain_done: revoked members
+ * warned about, a withheld own commit reported). */
+CW_API int cw_casus_done(const char *hex)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	int crc = ccore_chain_done(k, (int64_t)time(NULL));
+	if (crc != CCORE_OK)
+		return refuse_core(crc);
+	return answer(json_object());
+}
+
+static json_t *person_json(const cc_cert *c)
+{
+	return json_pack("{ssssssss}", "user", c->user_id, "name", c->name, "org", c->org, "role", c->role);
+}
+
+/* The verified state of a casus: JSON = {"epoch","level","level_name",
+ * "member","members":[certificate descriptions + "revoked"],
+ * "audiences":[{"name","mine","ground_required","readers":[{user,name,org,role}]}]}.
+ * "mine": this device holds the key of the current epoch for it (may write
+ * and read there); readers are the people whose devices the core would
+ * encrypt to now (ccore_recipients). */
+CW_API int cw_casus_state(const char *hex)
+{
+	const cc_device_keys *keys = NULL;
+	const cc_cert *self = NULL;
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k || cw_i_device(&keys, &self) != CC_OK)
+		return refuse("invalid", "casus not followed");
+	const cc_chain_state *st = ccore_chain(k);
+	const cc_policy *pol = ccore_policy(g.core);
+	if (!st || !st->started || !pol)
+		return refuse("no_policy", "nothing verified yet");
+	json_t *members = json_array(), *auds = json_array();
+	for (uint16_t i = 0; members && i < st->nroster; i++) {
+		json_t *m = cw_i_cert_json(&st->roster[i].cert);
+		if (!m)
+			continue;
+		json_object_set_new(m, "revoked", json_boolean(ccore_is_revoked(g.core, &st->roster[i].cert)));
+		json_array_append_new(members, m);
+	}
+	int role = cc_policy_role_index(pol, self->role);
+	for (int a = 0; auds && a < pol->naudiences; a++) {
+		json_t *readers = json_array();
+		json_t *devs = ccore_recipients(k, a);
+		size_t j;
+		json_t *d;
+		json_array_foreach(devs, j, d) {
+			uint8_t dev[CC_DEVICE_ID_BYTES];
+			const char *dh = json_string_value(d);
+			size_t bl = 0;
+			if (!dh || sodium_hex2bin(dev, sizeof dev, dh, strlen(dh), NULL, &bl, NULL) != 0 ||
+			    bl != sizeof dev)
+				continue;
+			const cc_cert *c = ccore_cert(k, dev);
+			if (c)
+				json_array_append_new(readers, person_json(c));
+		}
+		json_decref(devs);
+		json_array_append_new(
+			auds, json_pack("{sssbsbso}", "name", pol->audiences[a].name, "mine",
+		                        cc_casus_has_epoch_key(ccore_cc(k), st->epoch, a), "ground_required",
+		                        role >= 0 && cc_policy_ground_required(pol, a, role, st->level), "readers",
+		                        readers));
+	}
+	return answer(json_pack("{sIsisssbsoso}", "epoch", (json_int_t)st->epoch, "level", st->level, "level_name",
+	                        level_name(pol, st->level), "member", ccore_is_member(k), "members", members,
+	                        "audiences", auds));
+}
+
+static void set_hex(json_t *o, const char *key, const uint8_t *b, size_t n)
+{
+	char h[2 * 32 + 1];
+	if (n > 32)
+		return;
+	sodium_bin2hex(h, sizeof h, b, n);
+	json_object_set_new(o, key, json_string(h));
+}
+
+/* A message of the casus (history in seq order: live = 0; a push: live = 1),
+ * judged and opened by the core. seq: the server's place (a JS number, exact
+ * up to 2^53; 0 = unknown). Always answers JSON = {"seq","verified",...}:
+ * verified with "kind","text"; or not, with "error" (the core's code) and
+ * "message". The header fields ("id","time","epoch","audience","ground",
+ * "sender") are given when the message decodes; "sender" only for a sender
+ * the verified chain knows. Returns -1 (same JSON) only for a refusal that
+ * must stop the listing (anything but "no_key", as the C client). */
+CW_API int cw_casus_message(const char *hex, double seqd, const uint8_t *p, size_t n, int live)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	if (!(seqd >= 0) || seqd > 9007199254740992.0 || !p || n == 0 || n > CWC_MSG_MAX)
+		return refuse("tampered", "message size or place");
+	uint64_t seq = (uint64_t)seqd;
+	const cc_policy *pol = ccore_policy(g.core);
+	json_t *o = json_pack("{sI}", "seq", (json_int_t)seq);
+	cc_message m;
+	if (!o)
+		return CC_ERR_NOMEM;
+	if (cc_message_decode(p, n, &m) != CC_OK) {
+		json_object_set_new(o, "verified", json_false());
+		json_object_set_new(o, "error", json_string("tampered"));
+		return answer(o) == 0 ? -1 : CC_ERR_NOMEM;
+	}
+	set_hex(o, "id", m.h.message_id, CC_MESSAGE_ID_BYTES);
+	json_object_set_new(o, "time", json_integer((json_int_t)m.h.time));
+	json_object_set_new(o, "epoch", json_integer((json_int_t)m.h.epoch));
+	json_object_set_new(o, "audience",
+	                    json_string(pol && m.h.audience < pol->naudiences ? pol->audiences[m.h.audience].name : "?"));
+	const char *gn = m.h.ground ? cc_ground_name(m.h.ground) : NULL;
+	if (gn)
+		json_object_set_new(o, "ground", json_string(gn));
+	const cc_cert *sc = ccore_cert(k, m.h.sender);
+	if (sc)
+		json_object_set_new(o, "sender", cw_i_cert_json(sc));
+	cc_wbuf pt;
+	cc_w_init_secret(&pt);
+	unsigned flags = 0;
+	int crc = ccore_open_message(k, seq, p, n, live != 0, (int64_t)time(NULL), &pt, NULL, &flags);
+	int rc = 0;
+	if (crc == CCORE_OK && (flags & CCORE_F_DUPLICATE)) {
+		json_object_set_new(o, "verified", json_false());
+		json_object_set_new(o, "error", json_string("duplicate"));
+	} else if (crc == CCORE_OK) {
+		json_t *body = json_loadb((const char *)pt.p, pt.len, JSON_REJECT_DUPLICATES, NULL);
+		const char *t = json_string_value(json_object_get(body, "text"));
+		const char *kind = json_string_value(json_object_get(body, "kind"));
+		json_object_set_new(o, "verified", json_true());
+		json_object_set_new(o, "kind", json_string(kind ? kind : "note"));
+		json_object_set_new(o, "text", json_string(t ? t : ""));
+		json_decref(body);
+	} else {
+		json_object_set_new(o, "verified", json_false());
+		json_object_set_new(o, "error", json_string(ccore_code(crc)));
+		json_object_set_new(o, "message", json_string(ccore_message(g.core)));
+		if (crc != CCORE_E_NO_KEY)
+			rc = -1;
+	}
+	cc_w_free(&pt);
+	if (answer(o) != 0)
+		return CC_ERR_NOMEM;
+	return rc;
+}
+
+/* A note to an audience (its name) with a disclosure ground ("" or NULL for
+ * none) for the current epoch: the core must allow posting (no own removal
+ * pending, ccore_may_post), this device must hold the audience's key, the
+ * ground must be given where the policy asks ("ground_required"). text is
+ * UTF-8 of at most CWC_TEXT_MAX bytes. BIN = the encrypted message for
+ * msg.post, JSON = {"id","epoch","audience","recipients"}. */
+CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *ground, const char *text)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	const cc_policy *pol = ccore_policy(g.core);
+	const cc_chain_state *st = ccore_chain(k);
+	if (!pol || !st || !st->started)
+		return refuse("no_policy", "nothing verified yet");
+	if (!text || strlen(text) > CWC_TEXT_MAX)
+		return refuse("invalid", "text too long");
+	int aud = audience ? cc_policy_audience_index(pol, audience) : -1;
+	if (aud < 0)
+		return refuse("invalid", "unknown audience");
+	int gr = ground && *ground ? cc_ground_from_name(ground) : CC_GROUND_NONE;
+	if (gr < 0)
+		return refuse("invalid", "unknown ground");
+	int crc = ccore_may_post(k);
+	if (crc != CCORE_OK)
+		return refuse_core(crc);
+	if (!cc_casus_has_epoch_key(ccore_cc(k), st->epoch, aud))
+		return refuse("no_key", "u zit niet in dit publiek / you are not in this audience");
+	json_t *body = json_pack("{siss}", "v", 1, "kind", "note");
+	json_t *tj = json_string(text); /* NULL for invalid UTF-8 */
+	if (!body || !tj) {
+		json_decref(body);
+		json_decref(tj);
+		return refuse("invalid", "the text is not valid UTF-8");
+	}
+	json_object_set_new(body, "text", tj);
+	char *pt = json_dumps(body, JSON_COMPACT);
+	json_decref(body);
+	if (!pt)
+		return CC_ERR_NOMEM;
+	size_t ptl = strlen(pt);
+	/* counters must grow across reloads of the page too: start from the clock */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	uint64_t floor = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	if (floor <= g.counter_floor)
+		floor = g.counter_floor + 1;
+	g.counter_floor = floor;
+	cc_casus_set_send_counter(ccore_cc(k), floor);
+	cc_wbuf w;
+	cc_w_init(&w);
+	int rc = cc_casus_encrypt(ccore_cc(k), pol, aud, (uint8_t)gr, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
+	sodium_memzero(pt, ptl);
+	free(pt);
+	cc_message m;
+	if (rc == CC_ERR_GROUND_REQUIRED)
+		rc = refuse("ground_required", "dit publiek vraagt een grondslag / this audience needs a disclosure ground");
+	else if (rc == CC_ERR_NO_KEY)
+		rc = refuse("no_key", "u zit niet in dit publiek / you are not in this audience");
+	else if (rc != CC_OK || w.err || cc_message_decode(w.p, w.len, &m) != CC_OK)
+		rc = refuse("internal", rc != CC_OK ? cc_strerror(rc) : "encoding failed");
+	else if ((rc = cw_i_out_bin(w.p, w.len)) == CC_OK) {
+		json_t *o = json_pack("{sIssso}", "epoch", (json_int_t)m.h.epoch, "audience", pol->audiences[aud].name,
+		                      "recipients", ccore_recipients(k, aud));
+		if (o)
+			set_hex(o, "id", m.h.message_id, CC_MESSAGE_ID_BYTES);
+		rc = answer(o);
+	}
+	cc_w_free(&w);
+	return rc;
+}

@@ -1,0 +1,29 @@
+/*
+ * cw_int.h: what cw.c shares with cw_core.c inside the wasm module (not
+ * exported to JavaScript): the output slots, the open device, and the hook
+ * that forgets the client core when the device is closed.
+ */
+#ifndef CASUS_CW_INT_H
+#define CASUS_CW_INT_H
+
+#include <cc_cert.h>
+#include <cc_keys.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Output slots (cw.c): binary result and the JSON description (o is stolen). */
+int cw_i_out_bin(const void *p, size_t n) __attribute__((warn_unused_result));
+int cw_i_out_json(json_t *o) __attribute__((warn_unused_result));
+void cw_i_out_clear(void);
+/* The open device: 0 and its keys and certificate, or CC_ERR_NOT_FOUND when
+ * no device with a certificate is open. Borrowed; valid until cw_close. */
+int cw_i_device(const cc_device_keys **keys, const cc_cert **cert) __attribute__((warn_unused_result));
+/* 64 hex digits to 32 bytes: CC_OK or CC_ERR_INVALID_ARG. */
+int cw_i_hex32(const char *hex, uint8_t out[32]) __attribute__((warn_unused_result));
+/* A certificate's public description ({user,name,org,role,device,fingerprint,...}); NULL on failure. */
+json_t *cw_i_cert_json(const cc_cert *c);
+/* cw_core.c: frees the core and every casus (called when the device closes). */
+void cw_core_forget(void);
+
+#endif
