@@ -36,7 +36,7 @@ langBtn.addEventListener('click', () => {
 });
 
 function busy(form, on) {
-  for (const b of form.querySelectorAll('button, input')) b.disabled = on;
+  for (const b of form.querySelectorAll('button, input, select, textarea')) b.disabled = on;
   form.setAttribute('aria-busy', on ? 'true' : 'false');
 }
 
@@ -215,6 +215,15 @@ async function authenticate(tr, profile) {
   } catch (e) {
     throw new Error(`${t('errPolicy')}: ${errorText(e)}`);
   }
+  // the client core holds the same policy and the revocation list; it
+  // refuses either going back (as casus_client_connect in libcasus)
+  try {
+    cw.corePolicy(b64decode(pol.policy));
+    const rl = await tr.request('revlist.get');
+    cw.coreRevlist(rl.revlist ? b64decode(rl.revlist) : null);
+  } catch (e) {
+    throw new Error(`${t('errPolicy')}: ${errorText(e)}`);
+  }
   if (policy.number > (profile.policyNumber || 0)) {
     profile.policyNumber = policy.number;
     await saveProfile(profile);
@@ -224,6 +233,7 @@ async function authenticate(tr, profile) {
 
 async function login(profile, passphrase) {
   cw.open(profile.keystore, passphrase);
+  cw.coreStart(profile.root);
   const url = `wss://${location.host}/`;
   const transport = new Transport(url, {
     onState: (s) => setStatus(s),
@@ -233,14 +243,19 @@ async function login(profile, passphrase) {
         session.auth = r.auth;
         session.policy = r.policy;
         if (current === listScreen) refreshList();
+        // back online: what was missed while away is fetched and verified
+        if (session.conf) confCatchUp();
       }
       return r;
     },
     onPush: (m) => {
       if ((m.push === 'notice' || m.push === 'commit' || m.push === 'msg') && current === listScreen) refreshList();
+      if (session && session.conf && m.casus === session.conf.hex &&
+          ['msg', 'commit', 'removed', 'grant', 'closed'].includes(m.push))
+        confCatchUp();
     },
   });
-  session = { transport, profile, policy: null, auth: null, list: null };
+  session = { transport, profile, policy: null, auth: null, list: null, conf: null, confs: new Map() };
   await transport.start();
 }
 
@@ -284,7 +299,7 @@ function renderList() {
   else {
     kids.push(el('table', { class: 'casus' },
       el('caption', { class: 'visually-hidden', text: t('listTitle') }),
-      el('thead', {}, el('tr', {}, ['colPurpose', 'colBasis', 'colLevel', 'colUnread', 'colMembers', 'colState']
+      el('thead', {}, el('tr', {}, ['colPurpose', 'colBasis', 'colLevel', 'colUnread', 'colMembers', 'colState', 'colOpen']
         .map((k) => el('th', { scope: 'col', text: t(k) })))),
       el('tbody', {}, rows.map((c) => el('tr', { 'data-casus': String(c.casus) },
         el('th', { scope: 'row', text: String(c.purpose ?? '') }),
@@ -292,7 +307,12 @@ function renderList() {
         el('td', { class: 'level', text: `${c.level} ${levelName(c.level)}` }),
         el('td', { class: 'unread', text: String(c.unread ?? 0) }),
         el('td', { text: String(c.members ?? '') }),
-        el('td', { text: c.closed_at ? t('closed') : t('open') }))))));
+        el('td', { text: c.closed_at ? t('closed') : t('open') }),
+        el('td', {}, el('button', {
+          type: 'button', class: 'open-casus', text: t('openCasus'),
+          'aria-label': t('openCasusLabel', { purpose: String(c.purpose ?? '') }),
+          onclick: () => confScreen(String(c.casus), String(c.purpose ?? '')),
+        })))))));
   }
   region.replaceChildren(...kids);
 }
@@ -315,6 +335,287 @@ async function listScreen() {
       el('button', { type: 'button', class: 'secondary', id: 'logout', text: t('logout'), onclick: logout })));
   if (session.list) renderList();
   await refreshList();
+}
+
+// ---- the case conference ----------------------------------------------------
+// Every step through the client core in wasm, as libcasus does it: the chain
+// fetched from the verified copy's next epoch and each commit applied by the
+// core (the newest as the head), then the history after the last place seen,
+// each message judged and opened by the core in the server's order. A push
+// (a new note, a commit, a removal) only says "look again": the page catches
+// up the same way, so a live note is verified exactly like history. Work on
+// one casus runs one step at a time (confQueue).
+const GROUNDS = ['consent', 'legal_duty', 'conflict_of_duties', 'right_to_report', 'no_care_info'];
+
+function coreText(e) {
+  if (e instanceof cw.CoreError) return `${e.message} (${e.code})`;
+  return errorText(e);
+}
+
+function confRun(f) {
+  const conf = session && session.conf;
+  if (!conf) return Promise.resolve();
+  conf.queue = conf.queue.then(() => (session && session.conf === conf ? f(conf) : null)).catch((e) => confFail(conf, e));
+  return conf.queue;
+}
+
+function confFail(conf, e) {
+  const box = document.getElementById('conf-msg');
+  if (box && session && session.conf === conf) box.replaceChildren(alertBox(`${t('errVerify')}: ${coreText(e)}`));
+}
+
+function confWarn(conf, list) {
+  for (const w of list || []) {
+    const key = `${w.code}:${w.message}`;
+    if (!conf.warnings.some((x) => `${x.code}:${x.message}` === key)) conf.warnings.push(w);
+  }
+  renderConfWarnings(conf);
+}
+
+// commit.fetch from the next epoch, every commit applied by the core
+async function confSyncChain(conf) {
+  const tr = session.transport;
+  let epochs = cw.casusFollow(conf.hex).epochs;
+  const before = epochs;
+  for (let idle = 0, pages = 0; pages < 100000; pages++) {
+    const r = await tr.request('commit.fetch', { casus: conf.hex, from: epochs });
+    const list = Array.isArray(r.commits) ? r.commits : [];
+    const more = r.more === true;
+    list.forEach((c, i) => {
+      const res = cw.casusCommit(conf.hex, b64decode(c.commit), !more && i === list.length - 1);
+      epochs = res.epochs;
+      confWarn(conf, res.warnings);
+    });
+    if (!more) break;
+    idle = list.length ? 0 : idle + 1;
+    if (idle >= 3) throw new Error('paging: the server keeps saying "more" without sending anything');
+  }
+  confWarn(conf, cw.casusDone(conf.hex).warnings);
+  conf.state = cw.casusState(conf.hex);
+  confWarn(conf, conf.state.warnings);
+  return epochs !== before;
+}
+
+// history after the last place seen, each message opened by the core
+async function confSyncHistory(conf) {
+  const tr = session.transport;
+  let added = 0;
+  for (let idle = 0, pages = 0; pages < 100000; pages++) {
+    const r = await tr.request('history', { casus: conf.hex, after: conf.last, limit: 500 });
+    const msgs = Array.isArray(r.messages) ? r.messages : [];
+    let got = 0;
+    for (const m of msgs) {
+      const seq = Number(m.seq);
+      if (!Number.isSafeInteger(seq) || seq <= conf.last) continue;
+      let note;
+      try {
+        note = cw.casusMessage(conf.hex, seq, b64decode(m.msg), false);
+      } catch (e) {
+        if (!(e instanceof cw.CoreError)) throw e;
+        note = { ...e.info, refused: true };
+      }
+      confWarn(conf, note.warnings);
+      conf.last = seq;
+      conf.notes.push(note);
+      appendNote(conf, note);
+      got++;
+      added++;
+    }
+    if (r.more !== true) break;
+    idle = got ? 0 : idle + 1;
+    if (idle >= 3) throw new Error('paging: the server keeps saying "more" without sending anything');
+  }
+  if (added && conf.last) tr.request('casus.read', { casus: conf.hex, seq: conf.last }).catch(() => {});
+  return added;
+}
+
+function confCatchUp() {
+  return confRun(async (conf) => {
+    await confSyncChain(conf);
+    if (conf.shownEpoch !== conf.state.epoch) renderConfState(conf);
+    await confSyncHistory(conf);
+    const box = document.getElementById('conf-msg');
+    if (box && box.querySelector('.alert')) box.replaceChildren();
+  });
+}
+
+function person(p) {
+  return p ? `${p.name} (${p.role}, ${p.org})` : t('unknownSender');
+}
+
+function timeText(sec) {
+  return new Date(Number(sec) * 1000).toLocaleString(getLang() === 'nl' ? 'nl-NL' : 'en-GB');
+}
+
+function noteItem(n) {
+  const ok = n.verified === true;
+  const state = ok ? t('verified') : n.refused ? t('refusedNote', { code: n.error || n.code }) : t('notReadable', { code: n.error || n.code });
+  return el('li', { class: `note ${ok ? 'verified' : 'unverified'}`, 'data-seq': String(n.seq), 'data-verified': ok ? '1' : '0' },
+    el('p', { class: 'meta' },
+      el('strong', { class: 'sender', text: person(n.sender) }), ' ',
+      el('span', { text: n.time ? timeText(n.time) : '' }), ' · ',
+      el('span', { class: 'audience', text: t('toAudience', { audience: n.audience || '?' }) }),
+      n.ground ? ` · ${t('groundShown', { ground: t(`ground_${n.ground}`) })}` : '', ' · ',
+      el('span', { class: `verif ${ok ? 'yes' : 'no'}`, text: state })),
+    ok ? el('p', { class: 'text', text: n.text }) : (n.message ? el('p', { class: 'help', text: n.message }) : null));
+}
+
+function appendNote(conf, n) {
+  const list = document.getElementById('notes');
+  if (!list || session.conf !== conf) return;
+  const empty = document.getElementById('notes-empty');
+  if (empty) empty.remove();
+  list.append(noteItem(n));
+}
+
+function renderConfWarnings(conf) {
+  const box = document.getElementById('conf-warnings');
+  if (!box || session.conf !== conf) return;
+  box.replaceChildren(...(conf.warnings.length ? [
+    el('h2', { id: 'warn-h', text: t('warnings') }),
+    el('ul', {}, conf.warnings.map((w) => el('li', { class: 'warning', 'data-code': String(w.code), text: `${w.message} (${w.code})` }))),
+  ] : []));
+}
+
+function renderConfState(conf) {
+  const st = conf.state;
+  const lvl = document.getElementById('conf-level');
+  if (!lvl || !st || session.conf !== conf) return;
+  conf.shownEpoch = st.epoch;
+  lvl.textContent = t('levelVerified', { level: st.level, name: st.level_name, epoch: st.epoch });
+  document.getElementById('members').replaceChildren(
+    el('caption', { class: 'visually-hidden', text: t('members') }),
+    el('thead', {}, el('tr', {}, ['colName', 'colUser', 'colRole', 'colOrg', 'colDevice'].map((k) => el('th', { scope: 'col', text: t(k) })))),
+    el('tbody', {}, st.members.map((m) => el('tr', { 'data-user': m.user },
+      el('th', { scope: 'row', text: m.name }), el('td', { text: m.user }), el('td', { text: m.role }),
+      el('td', { text: m.org }),
+      el('td', { class: 'mono', text: `${m.fingerprint.slice(0, 16).replace(/(.{4})(?!$)/g, '$1 ')}${m.revoked ? ` (${t('revoked')})` : ''}` })))));
+  renderPostForm(conf);
+}
+
+function renderPostForm(conf) {
+  const region = document.getElementById('post-region');
+  if (!region || session.conf !== conf) return;
+  const mine = conf.state.audiences.filter((a) => a.mine);
+  if (!mine.length) {
+    region.replaceChildren(el('p', { class: 'help', text: t('noAudience') }));
+    return;
+  }
+  const keep = conf.draft || {};
+  const aud = el('select', { name: 'audience' }, mine.map((a) => el('option', { value: a.name, text: a.name })));
+  if (keep.audience && mine.some((a) => a.name === keep.audience)) aud.value = keep.audience;
+  const readers = el('p', { class: 'help readers', id: 'readers', 'aria-live': 'polite' });
+  const ground = el('select', { name: 'ground' }, el('option', { value: '', text: t('groundChoose') }),
+    GROUNDS.map((g) => el('option', { value: g, text: t(`ground_${g}`) })));
+  if (keep.ground) ground.value = keep.ground;
+  const groundField = field(t('ground'), ground, t('groundHelp'));
+  groundField.classList.add('ground-field');
+  const text = el('textarea', { name: 'text', rows: 4, maxlength: 20000 });
+  text.value = keep.text || '';
+  const msg = el('div', { id: 'post-msg', 'aria-live': 'polite' });
+  const submit = el('button', { type: 'submit', text: t('send') });
+  const update = () => {
+    const a = mine.find((x) => x.name === aud.value);
+    const others = a.readers.filter((r) => r.user !== session.profile.user);
+    readers.textContent = t('readers', { list: others.length ? others.map((r) => `${r.name} (${r.role})`).join(', ') : t('nobody') });
+    groundField.hidden = !a.ground_required;
+    ground.required = a.ground_required;
+    conf.draft = { audience: aud.value, ground: ground.value, text: text.value };
+  };
+  aud.addEventListener('change', update);
+  ground.addEventListener('change', update);
+  text.addEventListener('input', update);
+  const audField = field(t('audience'), aud);
+  audField.append(readers);
+  aud.setAttribute('aria-describedby', 'readers');
+  const form = el('form', { novalidate: true, 'aria-labelledby': 'post-h' },
+    audField, groundField, field(t('noteText'), text), msg, submit);
+  form.addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    msg.replaceChildren();
+    const a = mine.find((x) => x.name === aud.value);
+    if (!text.value.trim()) {
+      msg.replaceChildren(alertBox(t('errEmpty')));
+      text.focus();
+      return;
+    }
+    if (a.ground_required && !ground.value) {
+      ground.setAttribute('aria-invalid', 'true');
+      msg.replaceChildren(alertBox(t('errGround')));
+      ground.focus();
+      return;
+    }
+    busy(form, true);
+    confRun(async (c) => {
+      try {
+        await confPost(c, aud.value, ground.value, text.value);
+        conf.draft = { audience: aud.value };
+        text.value = '';
+        ground.value = '';
+        msg.replaceChildren(el('p', { class: 'ok', role: 'status', text: t('sent') }));
+        await confSyncHistory(c);
+      } catch (e) {
+        if (e instanceof cw.CoreError && e.code === 'ground_required') {
+          groundField.hidden = false;
+          ground.required = true;
+          msg.replaceChildren(alertBox(t('errGround')));
+        } else msg.replaceChildren(alertBox(`${t('errSend')}: ${coreText(e)}`));
+      } finally {
+        busy(form, false);
+        update();
+        text.focus();
+      }
+    });
+  });
+  region.replaceChildren(form);
+  update();
+}
+
+// encrypted by the core for the current epoch, then msg.post; a stale epoch
+// (the membership changed meanwhile) is verified and encrypted again
+async function confPost(conf, audience, ground, text) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const { msg } = cw.casusEncrypt(conf.hex, audience, ground, text);
+    try {
+      await session.transport.request('msg.post', { casus: conf.hex, msg: b64encode(msg) });
+      return;
+    } catch (e) {
+      if (e instanceof ServerError && e.code === 'duplicate') return; // an earlier attempt arrived
+      if (!(e instanceof ServerError && e.code === 'stale_epoch')) throw e;
+      await confSyncChain(conf);
+      renderConfState(conf);
+    }
+  }
+  throw new ServerError('stale_epoch', 'the membership keeps changing');
+}
+
+async function confScreen(hex, purpose) {
+  if (!session) return;
+  // one record per casus for the session: what the core verified and opened stays shown
+  if (!session.confs.has(hex))
+    session.confs.set(hex, { hex, purpose, state: null, last: 0, notes: [], warnings: [], queue: Promise.resolve(), draft: null });
+  const conf = session.confs.get(hex);
+  session.conf = conf;
+  conf.shownEpoch = -1;
+  current = () => confScreen(hex, purpose);
+  show(main,
+    el('h1', { text: t('confTitle', { purpose }) }),
+    el('p', {}, el('button', { type: 'button', class: 'secondary', id: 'back', text: t('back'), onclick: () => { session.conf = null; listScreen(); } })),
+    el('p', { id: 'conf-level', class: 'policy', text: t('loading') }),
+    el('div', { id: 'conf-msg', 'aria-live': 'assertive' }),
+    el('section', { id: 'conf-warnings', class: 'warnings', 'aria-live': 'polite' }),
+    el('section', { 'aria-labelledby': 'notes-h' },
+      el('h2', { id: 'notes-h', text: t('notes') }),
+      el('ol', { id: 'notes', class: 'notes', 'aria-live': 'polite', 'aria-relevant': 'additions' },
+        conf.notes.length ? conf.notes.map(noteItem) : el('li', { id: 'notes-empty', class: 'empty', text: t('noNotes') }))),
+    el('section', { 'aria-labelledby': 'post-h' },
+      el('h2', { id: 'post-h', text: t('postTitle') }),
+      el('div', { id: 'post-region' })),
+    el('section', { 'aria-labelledby': 'members-h' },
+      el('h2', { id: 'members-h', text: t('members') }),
+      el('table', { id: 'members', class: 'members' })));
+  renderConfWarnings(conf);
+  await confCatchUp();
 }
 
 function logout() {

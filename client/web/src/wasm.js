@@ -138,3 +138,83 @@ export function policyCheck(rootHex, policyBytes, held) {
 export function certCheck(rootHex, cert) {
   return call([str(rootHex), new Arg(cert)], (h, c) => M._cw_cert_check(h.ptr, c.ptr, c.len)).info;
 }
+
+// ---- the client core (cw_core.c): the case conference ---------------------------
+// A refusal of the core: code is its stable contract code ("revoked",
+// "withheld_commit", "ground_required", ...), info the whole JSON answer
+// (for a message: its header fields), warnings what the core adds.
+export class CoreError extends Error {
+  constructor(info) {
+    super(String(info.message || info.code || 'refused'));
+    this.code = String(info.code || info.error || 'refused');
+    this.info = info;
+    this.warnings = Array.isArray(info.warnings) ? info.warnings : [];
+  }
+}
+
+function coreCall(args, f) {
+  let rc;
+  try {
+    rc = f(...args);
+  } finally {
+    for (const a of args) a.free();
+  }
+  const r = { bin: out(OUT_BIN), info: outJson() };
+  M._cw_out_release();
+  if (rc === -1 && r.info) throw new CoreError(r.info);
+  if (rc !== 0) throw fail(rc);
+  return r;
+}
+
+// A core for the open device, pinned to the deployment root.
+export function coreStart(rootHex) {
+  return coreCall([str(rootHex)], (h) => M._cw_core_start(h.ptr)).info;
+}
+
+export function corePolicy(bytes) {
+  return coreCall([new Arg(bytes)], (p) => M._cw_core_policy(p.ptr, p.len, 0)).info;
+}
+
+// bytes null: the server says there is no revocation list
+export function coreRevlist(bytes) {
+  if (!bytes) return coreCall([], () => M._cw_core_revlist(0, 0, 0)).info;
+  return coreCall([new Arg(bytes)], (p) => M._cw_core_revlist(p.ptr, p.len, 0)).info;
+}
+
+export function casusFollow(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_follow(h.ptr)).info;
+}
+
+export function casusForget(hex) {
+  const h = str(hex);
+  try {
+    M._cw_casus_forget(h.ptr);
+  } finally {
+    h.free();
+  }
+}
+
+export function casusCommit(hex, bytes, head) {
+  return coreCall([str(hex), new Arg(bytes)], (h, c) => M._cw_casus_commit(h.ptr, c.ptr, c.len, head ? 1 : 0)).info;
+}
+
+export function casusDone(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_done(h.ptr)).info;
+}
+
+export function casusState(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_state(h.ptr)).info;
+}
+
+// One message judged and opened by the core; throws CoreError (with the
+// message's fields in .info) for a refusal that must be shown as one.
+export function casusMessage(hex, seq, bytes, live) {
+  return coreCall([str(hex), new Arg(bytes)], (h, m) => M._cw_casus_message(h.ptr, seq, m.ptr, m.len, live ? 1 : 0)).info;
+}
+
+// A note encrypted for the current epoch; returns {msg: bytes, info}.
+export function casusEncrypt(hex, audience, ground, text) {
+  const r = coreCall([str(hex), str(audience), str(ground || ''), str(text)], (h, a, g, t) =>
+    M._cw_casus_encrypt(h.ptr, a.ptr, g.ptr, t.ptr));
+  return { msg: r.bin, info: r.info };
+}
