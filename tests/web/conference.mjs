@@ -1,0 +1,228 @@
+// conference.mjs: two browser users and one CLI user in one casus, through the
+// real casusd (started by test_conference.py), in Debian's Chromium driven by
+// playwright-core. Each browser user enrols in its own browser context (own
+// IndexedDB), is certified by casus-admin and logs in; the CLI user anna makes
+// a casus with both. Checked: both browsers open the casus and see anna's note
+// verified by the client core in wasm, with the members and their device
+// fingerprints; a note posted in one browser appears live in the other (and
+// the reverse) and in the CLI's history; a CLI note appears live in both
+// browsers; the disclosure-ground prompt appears for the audience whose policy
+// asks for it and the note carries the ground; keyboard order; axe-core on the
+// conference screen in Dutch and English; no CSP/SRI/Trusted Types violation
+// and no request to another origin. Screenshots in cfg.outdir (conf-*.png).
+//
+//   node conference.mjs CONFIG.json     (exit 0 = every check passed)
+//
+// CONFIG: {url, spki, chromium, node_modules, outdir, root_hex, passphrase,
+//          users: [{user, role, name, org}, {…}], certify: [argv with {req} {cert}],
+//          make_casus: [argv] printing the casus id, purpose, anna_text,
+//          cli_post: [argv with {casus} {text}], cli_history: [argv with {casus}]}
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+
+const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const require = createRequire(join(cfg.node_modules, 'x.js'));
+const { chromium } = require('playwright-core');
+const axeSource = readFileSync(join(cfg.node_modules, 'axe-core', 'axe.min.js'), 'utf8');
+const T = 120000; // generous: Argon2id in wasm on a loaded 2-core machine
+
+let failures = 0;
+function check(cond, what) {
+  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!cond) failures++;
+}
+
+mkdirSync(cfg.outdir, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: cfg.chromium,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${cfg.spki}`],
+});
+const violations = [];
+const requests = [];
+let inAxe = false; // axe-core itself injects styles, which the CSP rightly refuses
+
+async function newPage(label) {
+  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  page.on('console', (m) => {
+    const t = m.text();
+    if (!inAxe && /Content Security Policy|Refused to|integrity|Trusted Type/i.test(t)) violations.push(`${label}: ${t}`);
+    if (m.type() === 'error') console.log(`console ${label}: ${t}`);
+  });
+  page.on('pageerror', (e) => violations.push(`${label} pageerror: ${e.message}`));
+  page.on('request', (r) => requests.push(r.url()));
+  return page;
+}
+
+async function axe(page, screen) {
+  inAxe = true;
+  const res = await page.evaluate(`${axeSource}\n;axe.run(document, {runOnly: ['wcag2a','wcag2aa','wcag21a','wcag21aa']})
+    .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length, help: v.help})))`);
+  await page.evaluate('0');
+  inAxe = false;
+  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of res) console.log(`  axe ${screen}: ${v.impact} ${v.id} (${v.n}): ${v.help}`);
+  check(bad.length === 0, `axe-core: no serious or critical violations on ${screen}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(cfg.outdir, `${name}.png`), fullPage: true });
+}
+
+// enrolment, certification by casus-admin, certificate, login (as browser.mjs)
+async function enrolAndLogin(page, u) {
+  await page.goto(cfg.url);
+  await page.waitForSelector('body[data-ready="1"]');
+  await page.getByRole('heading', { name: 'Dit apparaat aanmelden' }).waitFor();
+  await page.getByLabel('Gebruikersnaam').fill(u.user);
+  await page.getByLabel('Volledige naam').fill(u.name);
+  await page.getByLabel('Organisatie').fill(u.org);
+  await page.getByLabel('Rol', { exact: true }).fill(u.role);
+  await page.getByLabel('Sleutel van de installatie').fill(cfg.root_hex);
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByLabel('Wachtwoordzin herhalen').fill(cfg.passphrase);
+  await page.getByRole('button', { name: 'Sleutels maken' }).click();
+  await page.getByRole('heading', { name: 'Certificaat installeren' }).waitFor();
+  const [dl] = await Promise.all([page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Certificaatverzoek downloaden' }).click()]);
+  const req = join(cfg.outdir, `${u.user}.casusreq`);
+  const cert = join(cfg.outdir, `${u.user}.cert`);
+  await dl.saveAs(req);
+  execFileSync(cfg.certify[0], cfg.certify.slice(1).map((a) => a.replace('{req}', req).replace('{cert}', cert)),
+    { stdio: 'inherit' });
+  await page.getByLabel('Certificaat van de beheerder').setInputFiles(cert);
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByRole('button', { name: 'Certificaat installeren' }).click();
+  await page.getByRole('heading', { name: 'Inloggen' }).waitFor();
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByRole('button', { name: 'Inloggen' }).click();
+  await page.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
+  await page.locator('#status[data-state="online"]').waitFor();
+  check(true, `${u.user} (${u.role}) enrolled, certified and logged in`);
+}
+
+function note(page, text) {
+  return page.locator('#notes li.note[data-verified="1"]').filter({ hasText: text });
+}
+
+// posts in one page; returns the milliseconds until it shows in the others
+async function postAndSee(from, audience, text, ground, others) {
+  await from.getByLabel('Publiek').selectOption(audience);
+  if (ground) await from.getByLabel('Grondslag voor het delen').selectOption(ground);
+  await from.getByLabel('Bericht', { exact: true }).fill(text);
+  const t0 = Date.now();
+  await from.getByRole('button', { name: 'Versturen' }).click();
+  await note(from, text).waitFor();
+  await Promise.all(others.map((p) => note(p, text).waitFor()));
+  return Date.now() - t0;
+}
+
+function cli(argv, casus, text) {
+  const a = argv.map((x) => x.replace('{casus}', casus).replace('{text}', text || ''));
+  return execFileSync(a[0], a.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+
+try {
+  const [ua, ub] = cfg.users;
+  const A = await newPage(ua.user);
+  const B = await newPage(ub.user);
+  await enrolAndLogin(A, ua);
+  await enrolAndLogin(B, ub);
+
+  // the CLI user makes the casus with both browser users and writes a note
+  const casus = execFileSync(cfg.make_casus[0], cfg.make_casus.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
+  check(/^[0-9a-f]{32}$/.test(casus), `the CLI made casus ${casus}`);
+
+  for (const [p, u] of [[A, ua], [B, ub]]) {
+    await p.getByRole('button', { name: 'Vernieuwen' }).click();
+    await p.getByRole('button', { name: `Casus ${cfg.purpose} openen` }).click();
+    await p.getByRole('heading', { name: `Casus: ${cfg.purpose}` }).waitFor();
+    await note(p, cfg.anna_text).waitFor();
+    const meta = (await note(p, cfg.anna_text).locator('.meta').textContent()).trim();
+    check(/Anna Jansen/.test(meta) && /Geverifieerd/.test(meta), `${u.user} sees anna's note, verified in wasm: ${meta}`);
+    await p.locator('#conf-level').filter({ hasText: 'geverifieerd' }).waitFor();
+    const members = await p.locator('#members tbody tr').evaluateAll((rows) => rows.map((r) => r.dataset.user).sort());
+    check(JSON.stringify(members) === JSON.stringify(['anna', ua.user, ub.user].sort()), `members of the verified roster: ${members}`);
+    const fp = (await p.locator(`#members tr[data-user="${u.user}"] td.mono`).textContent()).trim();
+    check(/^[0-9a-f]{4}( [0-9a-f]{4}){3}$/.test(fp), `the device fingerprint is shown (${fp})`);
+  }
+  check(await A.evaluate(() => document.activeElement && document.activeElement.tagName) === 'H1',
+    'keyboard: the conference screen puts the focus on its heading');
+  await A.keyboard.press('Tab');
+  check(await A.evaluate(() => document.activeElement && document.activeElement.id) === 'back',
+    'keyboard: Tab from the heading reaches the way back first');
+
+  // the audience picker says who will read it; zorg has no ground prompt
+  await A.getByLabel('Publiek').selectOption('zorg');
+  const readers = (await A.locator('#readers').textContent()).trim();
+  check(readers.includes(ub.name) && readers.includes('Anna Jansen') && !readers.includes(ua.name),
+    `the picker names who will read it: ${readers}`);
+  check(!(await A.getByLabel('Grondslag voor het delen').isVisible()), 'no ground prompt for zorg');
+  await axe(A, 'conference');
+  await shot(A, 'conf-01-conference-a');
+
+  // live, both ways
+  const ms1 = await postAndSee(A, 'zorg', `Notitie van ${ua.user}: huisbezoek dinsdag`, null, [B]);
+  console.log(`measured: a note from ${ua.user} showed in ${ub.user}'s browser after ${ms1} ms`);
+  const ms2 = await postAndSee(B, 'zorg', `Notitie van ${ub.user}: medicatie besproken`, null, [A]);
+  console.log(`measured: a note from ${ub.user} showed in ${ua.user}'s browser after ${ms2} ms`);
+
+  // the disclosure-ground prompt where the policy asks (overleg, for a care role)
+  await A.getByLabel('Publiek').selectOption('overleg');
+  await A.getByLabel('Grondslag voor het delen').waitFor();
+  check(await A.getByLabel('Grondslag voor het delen').isVisible(), 'the ground prompt appears for overleg');
+  await A.getByLabel('Bericht', { exact: true }).fill('Zonder grondslag');
+  await A.getByRole('button', { name: 'Versturen' }).click();
+  await A.getByRole('alert').filter({ hasText: 'Kies een grondslag' }).waitFor();
+  check(true, 'a note to overleg without a ground is not sent');
+  await shot(A, 'conf-02-ground-prompt');
+  const groundText = `Notitie met grondslag van ${ua.user}`;
+  await postAndSee(A, 'overleg', groundText, 'consent', [B]);
+  const gmeta = (await note(B, groundText).locator('.meta').textContent()).trim();
+  check(/overleg/.test(gmeta) && /Toestemming/.test(gmeta), `the other browser shows audience and ground: ${gmeta}`);
+
+  // the CLI sees the browsers' notes; a CLI note appears live in both browsers
+  const hist = JSON.parse(cli(cfg.cli_history, casus).trim().split('\n').pop());
+  const texts = (hist.messages || []).map((m) => m.text);
+  check([`Notitie van ${ua.user}: huisbezoek dinsdag`, `Notitie van ${ub.user}: medicatie besproken`, groundText]
+    .every((x) => texts.includes(x)), 'the CLI decrypts and verifies the browsers\' notes');
+  const cliText = 'Van anna op de terminal';
+  const t0 = Date.now();
+  cli(cfg.cli_post, casus, cliText);
+  await Promise.all([note(A, cliText).waitFor(), note(B, cliText).waitFor()]);
+  console.log(`measured: a CLI note showed in both browsers ${Date.now() - t0} ms after the CLI started (process start included)`);
+  check(true, 'a note from the CLI appears live in both browsers');
+  check(await B.locator('#notes li.note[data-verified="0"]').count() === 0, 'every note in the other browser is verified');
+  await shot(B, 'conf-03-conference-b');
+
+  // English second
+  await A.getByRole('button', { name: 'Switch to English' }).click();
+  await A.getByRole('heading', { name: `Case: ${cfg.purpose}` }).waitFor();
+  check((await note(A, cliText).locator('.meta').textContent()).includes('Verified'), 'the notes are shown in English');
+  await axe(A, 'conference (English)');
+  await shot(A, 'conf-04-conference-en');
+
+  const origin = new URL(cfg.url).origin;
+  const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
+  check(foreign.length === 0, `no request leaves the casusd origin (${foreign.join(' ') || 'none'})`);
+  check(violations.length === 0, `no CSP, SRI or Trusted Types violation (${violations.join(' | ') || 'none'})`);
+} catch (e) {
+  failures++;
+  console.log(`FAIL ${e.stack || e}`);
+  for (const [i, c] of browser.contexts().entries()) {
+    try {
+      await c.pages()[0].screenshot({ path: join(cfg.outdir, `conf-99-failure-${i}.png`), fullPage: true });
+    } catch {
+      /* ignore */
+    }
+  }
+} finally {
+  await browser.close();
+}
+console.log(failures ? `${failures} check(s) failed` : 'all conference checks passed');
+process.exit(failures ? 1 : 0);
