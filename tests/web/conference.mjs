@@ -6,8 +6,9 @@
 // verified by the client core in wasm, with the members and their device
 // fingerprints; a note posted in one browser appears live in the other (and
 // the reverse) and in the CLI's history; a CLI note appears live in both
-// browsers; the disclosure-ground prompt appears for the audience whose policy
-// asks for it and the note carries the ground; keyboard order; axe-core on the
+// browsers; an escalation by the CLI is verified live in both; the
+// disclosure-ground prompt then appears for the audience whose policy asks
+// for it and the note carries the ground; keyboard order; axe-core on the
 // conference screen in Dutch and English; no CSP/SRI/Trusted Types violation
 // and no request to another origin. Screenshots in cfg.outdir (conf-*.png).
 //
@@ -16,7 +17,8 @@
 // CONFIG: {url, spki, chromium, node_modules, outdir, root_hex, passphrase,
 //          users: [{user, role, name, org}, {…}], certify: [argv with {req} {cert}],
 //          make_casus: [argv] printing the casus id, purpose, anna_text,
-//          cli_post: [argv with {casus} {text}], cli_history: [argv with {casus}]}
+//          cli_post: [argv with {casus} {text}], cli_history: [argv with {casus}],
+//          cli_escalate: [argv with {casus}]}
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -172,7 +174,12 @@ try {
   const ms2 = await postAndSee(B, 'zorg', `Notitie van ${ub.user}: medicatie besproken`, null, [A]);
   console.log(`measured: a note from ${ub.user} showed in ${ua.user}'s browser after ${ms2} ms`);
 
-  // the disclosure-ground prompt where the policy asks (overleg, for a care role)
+  // the CLI escalates to level 3 (the process director's level): the commit
+  // push makes both browsers verify the new head; at this level overleg holds
+  // a role outside the care circle, so the policy asks a care role for a ground
+  cli(cfg.cli_escalate, casus);
+  await Promise.all([A, B].map((p) => p.locator('#conf-level').filter({ hasText: /Niveau 3 .*epoch 1\b/ }).waitFor()));
+  check(true, 'the escalation arrives live and is verified in both browsers (level 3, epoch 1)');
   await A.getByLabel('Publiek').selectOption('overleg');
   await A.getByLabel('Grondslag voor het delen').waitFor();
   check(await A.getByLabel('Grondslag voor het delen').isVisible(), 'the ground prompt appears for overleg');

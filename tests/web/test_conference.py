@@ -5,8 +5,9 @@ casusd with TLS serving the built web client: conference.mjs enrols both
 browser users in their own Chromium contexts (keys made in wasm, certified by
 casus-admin), the CLI user anna makes a casus with them and writes a note, and
 then notes go browser to browser, browser to CLI and CLI to browsers live,
-every one verified by the client core compiled to wasm; the ground prompt
-appears where the policy asks. Screenshots: $CASUS_BUILD/web/test-output-conference/.
+every one verified by the client core compiled to wasm; anna's escalation to
+level 3 is verified live in both browsers, and then the ground prompt appears
+where the policy asks. Screenshots: $CASUS_BUILD/web/test-output-conference/.
 """
 import json
 import os
@@ -64,6 +65,7 @@ class ConferenceTest(unittest.TestCase):
             "make_casus": ["sh", make], "purpose": PURPOSE, "anna_text": ANNA_TEXT,
             "cli_post": anna + ["post", "{casus}", "{text}"],
             "cli_history": anna + ["--json", "history", "{casus}"],
+            "cli_escalate": anna + ["escalate", "{casus}", "3", "--reason", "zorgen over veiligheid (webtest)"],
         }
         cfg_path = os.path.join(d.dir, "conference.json")
         with open(cfg_path, "w") as f:
