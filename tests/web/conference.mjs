@@ -8,7 +8,10 @@
 // the reverse) and in the CLI's history; a CLI note appears live in both
 // browsers; an escalation by the CLI is verified live in both; the
 // disclosure-ground prompt then appears for the audience whose policy asks
-// for it and the note carries the ground; keyboard order; axe-core on the
+// for it and the note carries the ground; a third browser, a police user
+// added at level 4 by the process director, is offered overleg and never sees
+// zorg, and after the de-escalation verifies its own removal and gets no new
+// notes; keyboard order; axe-core on the
 // conference screen in Dutch and English; no CSP/SRI/Trusted Types violation
 // and no request to another origin. Screenshots in cfg.outdir (conf-*.png).
 //
@@ -18,7 +21,7 @@
 //          users: [{user, role, name, org}, {…}], certify: [argv with {req} {cert}],
 //          make_casus: [argv] printing the casus id, purpose, anna_text,
 //          cli_post: [argv with {casus} {text}], cli_history: [argv with {casus}],
-//          cli_escalate: [argv with {casus}]}
+//          cli_escalate, cli_police_in, cli_police_out: [argv with {casus}]}
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -130,11 +133,13 @@ function cli(argv, casus, text) {
 }
 
 try {
-  const [ua, ub] = cfg.users;
+  const [ua, ub, uc] = cfg.users;
   const A = await newPage(ua.user);
   const B = await newPage(ub.user);
+  const C = await newPage(uc.user);
   await enrolAndLogin(A, ua);
   await enrolAndLogin(B, ub);
+  await enrolAndLogin(C, uc);
 
   // the CLI user makes the casus with both browser users and writes a note
   const casus = execFileSync(cfg.make_casus[0], cfg.make_casus.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
@@ -206,6 +211,38 @@ try {
   check(true, 'a note from the CLI appears live in both browsers');
   check(await B.locator('#notes li.note[data-verified="0"]').count() === 0, 'every note in the other browser is verified');
   await shot(B, 'conf-03-conference-b');
+
+  // the police user: paula (process director) escalates to level 4 and adds
+  // the police browser. It gets overleg, never zorg.
+  cli(cfg.cli_police_in, casus);
+  await Promise.all([A, B].map((p) => p.locator('#conf-level').filter({ hasText: /Niveau 4 / }).waitFor()));
+  await C.getByRole('button', { name: 'Vernieuwen' }).click();
+  await C.getByRole('button', { name: `Casus ${cfg.purpose} openen` }).click();
+  await C.getByRole('heading', { name: `Casus: ${cfg.purpose}` }).waitFor();
+  await C.locator('#conf-level').filter({ hasText: /Niveau 4 / }).waitFor();
+  const cAud = await C.getByLabel('Publiek').locator('option').evaluateAll((os) => os.map((o) => o.value));
+  check(cAud.includes('overleg') && !cAud.includes('zorg'), `the police browser may write to ${cAud}, not zorg`);
+  const zorgAfter = `Zorgnotitie na opschaling van ${ua.user}`;
+  const overlegAfter = `Overlegnotitie na opschaling van ${ua.user}`;
+  await postAndSee(A, 'zorg', zorgAfter, null, [B]);
+  await postAndSee(A, 'overleg', overlegAfter, 'legal_duty', [B, C]);
+  // the server stores in order: once the later overleg note is shown, the zorg note was never given to the police
+  check(!(await C.locator('#notes').textContent()).includes(zorgAfter), 'the police browser never sees the zorg note');
+  check(await C.locator('#notes li.note[data-verified="0"]').count() === 0, 'the police browser shows only notes it may read');
+  const ms3 = await postAndSee(C, 'overleg', `Notitie van ${uc.user} (politie)`, null, [A, B]);
+  console.log(`measured: a note from the police browser showed in both others after ${ms3} ms`);
+  await axe(C, 'conference (police)');
+  await shot(C, 'conf-05-conference-police');
+  // de-escalation removes the police user; new notes are not for it
+  cli(cfg.cli_police_out, casus);
+  await C.locator('#not-member').waitFor();
+  await C.locator('#conf-level').filter({ hasText: /Niveau 3 / }).waitFor();
+  check(true, 'after the de-escalation the police browser verified its removal (level 3, no longer a member)');
+  const afterOut = `Overlegnotitie na de-escalatie van ${ua.user}`;
+  await A.locator('#conf-level').filter({ hasText: /Niveau 3 / }).waitFor();
+  await postAndSee(A, 'overleg', afterOut, 'legal_duty', [B]);
+  check(!(await C.locator('#notes').textContent()).includes(afterOut), 'a note after the de-escalation does not reach the police browser');
+  await shot(C, 'conf-06-police-removed');
 
   // English second
   await A.getByRole('button', { name: 'Switch to English' }).click();

@@ -7,7 +7,9 @@ casus-admin), the CLI user anna makes a casus with them and writes a note, and
 then notes go browser to browser, browser to CLI and CLI to browsers live,
 every one verified by the client core compiled to wasm; anna's escalation to
 level 3 is verified live in both browsers, and then the ground prompt appears
-where the policy asks. Screenshots: $CASUS_BUILD/web/test-output-conference/.
+where the policy asks. A third browser user, police, added at level 4 by the
+process director paula, gets overleg but never zorg, and after paula's
+de-escalation verifies its own removal and receives no new notes. Screenshots: $CASUS_BUILD/web/test-output-conference/.
 """
 import json
 import os
@@ -28,6 +30,7 @@ ANNA_TEXT = "Welkom in het casusoverleg (anna)"
 BROWSER_USERS = [
     {"user": "bente", "role": "casemanager", "name": "Bente Smit", "org": "Wijkteam Noord"},
     {"user": "gerrit", "role": "ggd", "name": "Gerrit de Wit", "org": "GGD"},
+    {"user": "pieter", "role": "politie", "name": "Pieter de Agent", "org": "Politie"},
 ]
 
 
@@ -37,7 +40,7 @@ class ConferenceTest(unittest.TestCase):
         for path in (os.path.join(SITE, "index.html"), os.path.join(NODE_MODULES, "playwright-core"), CHROMIUM):
             if not os.path.exists(path):
                 raise AssertionError("missing %s: build with CASUS_WEB=ON (deploy/install-deps.sh)" % path)
-        cls.dep = Deployment(users=[u for u in DEFAULT_USERS if u[0] == "anna"], tls=True)
+        cls.dep = Deployment(users=[u for u in DEFAULT_USERS if u[0] in ("anna", "paula")], tls=True)
         cls.srv = Server(cls.dep, extra_config={"web_dir": SITE}).start()
 
     @classmethod
@@ -54,9 +57,16 @@ class ConferenceTest(unittest.TestCase):
             f.write("CID=$(%s --json new --title 'Gezin K.' --purpose %s --basis 'Wmo 2015' %s"
                     " | tail -n 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"casus\"])')\n"
                     % (" ".join(map(shlex.quote, anna)), shlex.quote(PURPOSE),
-                       " ".join("--member " + u["user"] for u in BROWSER_USERS)))
+                       " ".join("--member " + u["user"] for u in BROWSER_USERS[:2])))
             f.write("%s post \"$CID\" %s >/dev/null\n" % (" ".join(map(shlex.quote, anna)), shlex.quote(ANNA_TEXT)))
             f.write("echo \"$CID\"\n")
+        paula = [CASUS, "--profile", d.users["paula"]]
+        police_in = os.path.join(d.dir, "police-in.sh")
+        with open(police_in, "w") as f:
+            f.write("#!/bin/sh\nset -eu\n")
+            f.write("%s add \"$1\" paula >/dev/null\n" % " ".join(map(shlex.quote, anna)))
+            f.write("%s escalate \"$1\" 4 --reason 'dreiging (webtest)' >/dev/null\n" % " ".join(map(shlex.quote, paula)))
+            f.write("%s add \"$1\" pieter >/dev/null\n" % " ".join(map(shlex.quote, paula)))
         cfg = {
             "url": "https://localhost:%d/" % d.port, "spki": spki_hash(d.tls_crt), "chromium": CHROMIUM,
             "node_modules": NODE_MODULES, "outdir": OUT, "root_hex": d.root_hex, "passphrase": PASSPHRASE,
@@ -66,6 +76,8 @@ class ConferenceTest(unittest.TestCase):
             "cli_post": anna + ["post", "{casus}", "{text}"],
             "cli_history": anna + ["--json", "history", "{casus}"],
             "cli_escalate": anna + ["escalate", "{casus}", "3", "--reason", "zorgen over veiligheid (webtest)"],
+            "cli_police_in": ["sh", police_in, "{casus}"],
+            "cli_police_out": paula + ["deescalate", "{casus}", "3", "--reason", "situatie stabiel (webtest)"],
         }
         cfg_path = os.path.join(d.dir, "conference.json")
         with open(cfg_path, "w") as f:

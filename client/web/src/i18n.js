@@ -112,6 +112,8 @@ const WORDS = {
     noAudience: 'U kunt in deze casus in geen enkel publiek schrijven.',
     warnings: 'Waarschuwingen',
     loading: 'Casus wordt geverifieerd…',
+    notMember:
+      'Een geverifieerde wijziging heeft u uit deze casus gehaald: u ziet wat u al had, nieuwe berichten zijn niet voor u.',
     unknownSender: 'onbekende afzender',
   },
   en: {
@@ -225,6 +227,7 @@ const WORDS = {
     noAudience: 'You cannot write to any audience in this case.',
     warnings: 'Warnings',
     loading: 'Verifying the case…',
+    notMember: 'A verified change removed you from this case: you see what you had, new notes are not for you.',
     unknownSender: 'unknown sender',
   },
 };

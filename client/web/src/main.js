@@ -433,6 +433,8 @@ function confCatchUp() {
   return confRun(async (conf) => {
     await confSyncChain(conf);
     if (conf.shownEpoch !== conf.state.epoch) renderConfState(conf);
+    // a verified commit removed this device: what it read stays, nothing new comes
+    if (!conf.state.member) return;
     await confSyncHistory(conf);
     const box = document.getElementById('conf-msg');
     if (box && box.querySelector('.alert')) box.replaceChildren();
@@ -497,6 +499,10 @@ function renderPostForm(conf) {
   const region = document.getElementById('post-region');
   if (!region || session.conf !== conf) return;
   const mine = conf.state.audiences.filter((a) => a.mine);
+  if (!conf.state.member) {
+    region.replaceChildren(el('p', { class: 'alert', id: 'not-member', role: 'alert', text: t('notMember') }));
+    return;
+  }
   if (!mine.length) {
     region.replaceChildren(el('p', { class: 'help', text: t('noAudience') }));
     return;
