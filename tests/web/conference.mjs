@@ -23,7 +23,7 @@
 //          cli_post: [argv with {casus} {text}], cli_history: [argv with {casus}],
 //          cli_escalate, cli_police_in, cli_police_out: [argv with {casus}]}
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
 
@@ -39,6 +39,7 @@ function check(cond, what) {
   if (!cond) failures++;
 }
 
+rmSync(cfg.outdir, { recursive: true, force: true }); // no screenshot of an earlier run survives
 mkdirSync(cfg.outdir, { recursive: true });
 const browser = await chromium.launch({
   executablePath: cfg.chromium,
