@@ -21,7 +21,8 @@
 //          users: [{user, role, name, org}, {…}], certify: [argv with {req} {cert}],
 //          make_casus: [argv] printing the casus id, purpose, anna_text,
 //          cli_post: [argv with {casus} {text}], cli_history: [argv with {casus}],
-//          cli_escalate, cli_police_in, cli_police_out: [argv with {casus}]}
+//          cli_escalate, cli_police_in, cli_police_out: [argv with {casus}],
+//          import: {user, keystore, passphrase}: a casus profile to bring into a browser}
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -244,6 +245,29 @@ try {
   await postAndSee(A, 'overleg', afterOut, 'legal_duty', [B]);
   check(!(await C.locator('#notes').textContent()).includes(afterOut), 'a note after the de-escalation does not reach the police browser');
   await shot(C, 'conf-06-police-removed');
+
+  // a profile made by the casus command (keys.casusks) brought into a browser
+  const D = await newPage(cfg.import.user);
+  await D.goto(cfg.url);
+  await D.waitForSelector('body[data-ready="1"]');
+  await D.getByLabel('Sleutelbestand (keys.casusks)').setInputFiles(cfg.import.keystore);
+  await D.getByLabel('Installatiesleutel van het profiel').fill(cfg.root_hex);
+  await D.getByLabel('Wachtwoordzin van het profiel').fill('not the passphrase');
+  await D.getByRole('button', { name: 'Profiel gebruiken' }).click();
+  await D.getByRole('alert').filter({ hasText: 'Verkeerde wachtwoordzin' }).waitFor();
+  await D.getByLabel('Installatiesleutel van het profiel').fill('0'.repeat(64));
+  await D.getByLabel('Wachtwoordzin van het profiel').fill(cfg.import.passphrase);
+  await D.getByRole('button', { name: 'Profiel gebruiken' }).click();
+  await D.getByRole('alert').filter({ hasText: 'Certificaat geweigerd' }).waitFor();
+  check(true, 'importing a profile refuses a wrong passphrase and a certificate of another deployment');
+  await D.getByLabel('Installatiesleutel van het profiel').fill(cfg.root_hex);
+  await D.getByRole('button', { name: 'Profiel gebruiken' }).click();
+  await D.getByRole('heading', { name: 'Inloggen' }).waitFor();
+  await D.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.import.passphrase);
+  await D.getByRole('button', { name: 'Inloggen' }).click();
+  await D.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
+  await D.locator('#status[data-state="online"]').waitFor();
+  check((await D.locator('.who').textContent()).includes(cfg.import.user), `a casus profile imported into the browser logs in as ${cfg.import.user}`);
 
   // English second
   await A.getByRole('button', { name: 'Switch to English' }).click();

@@ -40,7 +40,7 @@ class ConferenceTest(unittest.TestCase):
         for path in (os.path.join(SITE, "index.html"), os.path.join(NODE_MODULES, "playwright-core"), CHROMIUM):
             if not os.path.exists(path):
                 raise AssertionError("missing %s: build with CASUS_WEB=ON (deploy/install-deps.sh)" % path)
-        cls.dep = Deployment(users=[u for u in DEFAULT_USERS if u[0] in ("anna", "paula")], tls=True)
+        cls.dep = Deployment(users=[u for u in DEFAULT_USERS if u[0] in ("anna", "paula", "esther")], tls=True)
         cls.srv = Server(cls.dep, extra_config={"web_dir": SITE}).start()
 
     @classmethod
@@ -61,6 +61,8 @@ class ConferenceTest(unittest.TestCase):
             f.write("%s post \"$CID\" %s >/dev/null\n" % (" ".join(map(shlex.quote, anna)), shlex.quote(ANNA_TEXT)))
             f.write("echo \"$CID\"\n")
         paula = [CASUS, "--profile", d.users["paula"]]
+        with open(d.passfile) as f:
+            cli_pass = f.read().strip()
         police_in = os.path.join(d.dir, "police-in.sh")
         with open(police_in, "w") as f:
             f.write("#!/bin/sh\nset -eu\n")
@@ -77,6 +79,8 @@ class ConferenceTest(unittest.TestCase):
             "cli_history": anna + ["--json", "history", "{casus}"],
             "cli_escalate": anna + ["escalate", "{casus}", "3", "--reason", "zorgen over veiligheid (webtest)"],
             "cli_police_in": ["sh", police_in, "{casus}"],
+            "import": {"user": "esther", "keystore": os.path.join(d.users["esther"], "keys.casusks"),
+                       "passphrase": cli_pass},
             "cli_police_out": paula + ["deescalate", "{casus}", "3", "--reason", "situatie stabiel (webtest)"],
         }
         cfg_path = os.path.join(d.dir, "conference.json")

@@ -102,7 +102,59 @@ function enrolScreen() {
       fail(e instanceof cw.CryptoError && e.errname !== 'CC_ERR_PASSPHRASE' ? `${t('errFields')} (${e.errname})` : errorText(e), user);
     }
   });
-  show(main, el('h1', { text: t('enrolTitle') }), el('p', { text: t('enrolIntro') }), form);
+  show(main, el('h1', { text: t('enrolTitle') }), el('p', { text: t('enrolIntro') }), form, importForm());
+}
+
+// ---- a profile made by the casus command ------------------------------------------
+// keys.casusks is the same sealed format (cc_keystore) as the browser's own.
+// Opened in wasm and its certificate checked as `casus install-cert` does
+// (the pinned root, valid now, this device); stored sealed as it came. The
+// quick start's browser demo users come this way (docs/WEB.md).
+function importForm() {
+  const file = el('input', { type: 'file', name: 'keystore', accept: '.casusks,application/octet-stream' });
+  const root = el('input', { type: 'text', name: 'root', required: true, autocomplete: 'off', pattern: '[0-9a-f]{64}', spellcheck: 'false', class: 'mono' });
+  const pass = el('input', { type: 'password', name: 'pass', required: true, autocomplete: 'current-password' });
+  const msg = el('div', { 'aria-live': 'polite' });
+  const submit = el('button', { type: 'submit', class: 'secondary', text: t('importBtn') });
+  const form = el('form', { novalidate: true, 'aria-labelledby': 'import-h' },
+    field(t('importFile'), file, t('importFileHelp')), field(t('importRoot'), root, t('rootHelp')), field(t('importPass'), pass), msg, submit);
+  form.addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    msg.replaceChildren();
+    if (!file.files || !file.files[0]) {
+      msg.replaceChildren(alertBox(t('errNoFile')));
+      file.focus();
+      return;
+    }
+    if (!/^[0-9a-f]{64}$/.test(root.value.trim())) {
+      msg.replaceChildren(alertBox(t('errRoot')));
+      root.focus();
+      return;
+    }
+    busy(form, true);
+    await new Promise((r) => setTimeout(r, 0));
+    try {
+      const bytes = new Uint8Array(await file.files[0].slice(0, 1024 * 1024).arrayBuffer());
+      const info = cw.open(bytes, pass.value);
+      let c;
+      try {
+        c = cw.ownCertCheck(root.value.trim());
+      } finally {
+        cw.close();
+      }
+      await saveProfile({
+        user: c.user, role: c.role, device: info.device, root: root.value.trim(), keystore: bytes, request: null,
+        policyNumber: 0, certified: true, fingerprint: c.fingerprint,
+      });
+      pass.value = '';
+      loginScreen(t('imported', { user: c.user }));
+    } catch (e) {
+      busy(form, false);
+      msg.replaceChildren(alertBox(e instanceof cw.CoreError ? `${t('errCert')}: ${coreText(e)}` : errorText(e)));
+    }
+  });
+  return el('section', { 'aria-labelledby': 'import-h' },
+    el('h2', { id: 'import-h', text: t('importTitle') }), el('p', { class: 'help', text: t('importIntro') }), form);
 }
 
 // ---- certificate -----------------------------------------------------------------

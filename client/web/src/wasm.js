@@ -171,6 +171,11 @@ export function coreStart(rootHex) {
   return coreCall([str(rootHex)], (h) => M._cw_core_start(h.ptr)).info;
 }
 
+// The open device's own certificate as `casus install-cert` checks it.
+export function ownCertCheck(rootHex) {
+  return coreCall([str(rootHex)], (h) => M._cw_core_own_cert(h.ptr)).info;
+}
+
 export function corePolicy(bytes) {
   return coreCall([new Arg(bytes)], (p) => M._cw_core_policy(p.ptr, p.len, 0)).info;
 }

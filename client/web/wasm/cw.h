@@ -30,6 +30,7 @@ int cw_cert_check(const char *root_hex, const uint8_t *cert, size_t len) __attri
 /* cw_core.c: the client core (ccore.h) for the case conference. Each returns
  * 0, or -1 with the JSON slot = {"code","message","warnings"}. */
 int cw_core_start(const char *root_hex) __attribute__((warn_unused_result));
+int cw_core_own_cert(const char *root_hex) __attribute__((warn_unused_result));
 int cw_core_policy(const uint8_t *p, size_t n, int stored) __attribute__((warn_unused_result));
 int cw_core_revlist(const uint8_t *p, size_t n, int stored) __attribute__((warn_unused_result));
 int cw_casus_follow(const char *hex) __attribute__((warn_unused_result));

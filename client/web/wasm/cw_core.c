@@ -485,3 +485,31 @@ CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *g
 	cc_w_free(&w);
 	return rc;
 }
+
+/* The open device's own certificate checked as `casus install-cert` checks
+ * it (ccore_own_cert: the pinned root, valid now, this device's keys and id);
+ * used when a keystore made elsewhere (a `casus` profile's keys.casusks) is
+ * brought into the browser. JSON = the certificate's description. */
+CW_API int cw_core_own_cert(const char *root_hex)
+{
+	const cc_device_keys *keys = NULL;
+	const cc_cert *cert = NULL;
+	uint8_t root[CC_SIGN_PK_BYTES];
+	cc_cert out;
+	cc_wbuf w;
+	cw_i_out_clear();
+	if (cw_i_device(&keys, &cert) != CC_OK)
+		return refuse("no_device", "geen certificaat in dit profiel / no certificate in this profile");
+	if (cw_i_hex32(root_hex, root) != CC_OK)
+		return refuse("invalid", "root key is not 64 hex digits");
+	cc_w_init(&w);
+	int rc = cc_cert_encode(cert, &w);
+	if (rc == CC_OK)
+		rc = w.err;
+	int crc = rc == CC_OK ? ccore_own_cert(root, keys, w.p, w.len, (int64_t)time(NULL), &out) : CCORE_E_INVALID;
+	cc_w_free(&w);
+	if (crc != CCORE_OK)
+		return refuse(ccore_code(crc), "het certificaat past niet bij deze installatie of dit apparaat / "
+		                               "the certificate does not fit this deployment or this device");
+	return answer(cw_i_cert_json(&out));
+}
