@@ -29,6 +29,12 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
   -keyout "$STATE/tls.key" -out "$STATE/tls.crt" 2>/dev/null
 chmod 600 "$STATE/tls.key"
 
+# the web client (docs/WEB.md), served on the same port when it was built
+WEBLINE=""
+if [ -f "$BUILD/web/site/index.html" ]; then
+  WEBLINE="\"web_dir\": \"$(cd "$BUILD/web/site" && pwd)\","
+fi
+
 cat > "$STATE/casusd.json" <<JSON
 {
   "listen": "127.0.0.1",
@@ -40,6 +46,7 @@ cat > "$STATE/casusd.json" <<JSON
   "root_pub": "$STATE/root.pub",
   "policy": "$STATE/policy.bin",
   "certs_dir": "$STATE/certs",
+  $WEBLINE
   "log_level": "info"
 }
 JSON
@@ -63,5 +70,22 @@ gijs|ggd|Gijs Bakker|GGD
 paula|procesregisseur|Paula Visser|Zorg- en Veiligheidshuis
 peter|politie|Peter Smit|Politie
 fenna|fg|Fenna Dekker|Gemeente (privacy officer)
+USERS
+mkdir -p "$STATE/browser"
+# browser demo users: devices of their own, made here like the others; the
+# browser brings in STATE/browser/UID/keys.casusks ("Of: een bestaand profiel
+# gebruiken", passphrase demo). Development only.
+while IFS='|' read -r uid role name org; do
+  [ -n "$uid" ] || continue
+  P="$STATE/browser/$uid"
+  "$CASUS" --profile "$P" init --server "wss://localhost:$PORT" --root "$ROOTHEX" --ca "$STATE/tls.crt" \
+    --user "$uid" --role "$role" --name "$name" --org "$org" >/dev/null
+  "$ADMIN" certify --keystore "$STATE/root.casusks" --request "$P/request.casusreq" --out "$P/device.cert" >/dev/null
+  "$CASUS" --profile "$P" install-cert "$P/device.cert" >/dev/null
+  cp "$P/device.cert" "$STATE/certs/$uid.cert"
+  echo "dev-setup: browser demo user $uid ($role, $org): $P/keys.casusks"
+done <<USERS
+bente|casemanager|Bente Smit|Wijkteam Noord
+pieter|politie|Pieter de Agent|Politie
 USERS
 echo "dev-setup: done in $STATE"

@@ -25,5 +25,10 @@ In a second terminal:
   casus --profile $STATE/users/anna open CASUS        # live case conference
   casus --profile $STATE/users/gijs open CASUS        # ... and a second participant
 
+The web client (if it was built, docs/WEB.md): https://localhost:8443/ (development
+certificate: accept it once). Under "Of: een bestaand profiel gebruiken" pick
+$STATE/browser/bente/keys.casusks (or pieter), deployment key $(cat "$STATE/root.pub"),
+passphrase demo; add bente with: casus --profile $STATE/users/anna add CASUS bente
+
 MSG
 exec ./build/server/casusd --config "$STATE/casusd.json"
