@@ -465,6 +465,8 @@ async function confSyncHistory(conf) {
       } catch (e) {
         if (!(e instanceof cw.CoreError)) throw e;
         note = { ...e.info, refused: true };
+        // as the C client refuses the listing: the refusal is shown where the user looks first
+        confWarn(conf, [{ code: String(e.code), message: `#${seq}: ${e.message}` }]);
       }
       confWarn(conf, note.warnings);
       conf.last = seq;
