@@ -326,11 +326,11 @@ CW_API int cw_casus_state(const char *hex)
 				json_array_append_new(readers, person_json(c));
 		}
 		json_decref(devs);
-		json_array_append_new(
-			auds, json_pack("{sssbsbso}", "name", pol->audiences[a].name, "mine",
-		                        cc_casus_has_epoch_key(ccore_cc(k), st->epoch, a), "ground_required",
-		                        role >= 0 && cc_policy_ground_required(pol, a, role, st->level), "readers",
-		                        readers));
+		json_array_append_new(auds,
+		                      json_pack("{sssbsbso}", "name", pol->audiences[a].name, "mine",
+		                                cc_casus_has_epoch_key(ccore_cc(k), st->epoch, a), "ground_required",
+		                                role >= 0 && cc_policy_ground_required(pol, a, role, st->level),
+		                                "readers", readers));
 	}
 	return answer(json_pack("{sIsisssbsoso}", "epoch", (json_int_t)st->epoch, "level", st->level, "level_name",
 	                        level_name(pol, st->level), "member", ccore_is_member(k), "members", members,
@@ -377,7 +377,8 @@ CW_API int cw_casus_message(const char *hex, double seqd, const uint8_t *p, size
 	json_object_set_new(o, "time", json_integer((json_int_t)m.h.time));
 	json_object_set_new(o, "epoch", json_integer((json_int_t)m.h.epoch));
 	json_object_set_new(o, "audience",
-	                    json_string(pol && m.h.audience < pol->naudiences ? pol->audiences[m.h.audience].name : "?"));
+	                    json_string(pol && m.h.audience < pol->naudiences ? pol->audiences[m.h.audience].name
+	                                                                      : "?"));
 	const char *gn = m.h.ground ? cc_ground_name(m.h.ground) : NULL;
 	if (gn)
 		json_object_set_new(o, "ground", json_string(gn));
@@ -465,12 +466,14 @@ CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *g
 	cc_casus_set_send_counter(ccore_cc(k), floor);
 	cc_wbuf w;
 	cc_w_init(&w);
-	int rc = cc_casus_encrypt(ccore_cc(k), pol, aud, (uint8_t)gr, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
+	int rc =
+		cc_casus_encrypt(ccore_cc(k), pol, aud, (uint8_t)gr, (const uint8_t *)pt, ptl, (int64_t)time(NULL), &w);
 	sodium_memzero(pt, ptl);
 	free(pt);
 	cc_message m;
 	if (rc == CC_ERR_GROUND_REQUIRED)
-		rc = refuse("ground_required", "dit publiek vraagt een grondslag / this audience needs a disclosure ground");
+		rc = refuse("ground_required",
+		            "dit publiek vraagt een grondslag / this audience needs a disclosure ground");
 	else if (rc == CC_ERR_NO_KEY)
 		rc = refuse("no_key", "u zit niet in dit publiek / you are not in this audience");
 	else if (rc != CC_OK || w.err || cc_message_decode(w.p, w.len, &m) != CC_OK)
