@@ -34,6 +34,7 @@ struct audit_ctx {
 	cc_audit_chain committed; /* head as on disk */
 	uint64_t since_cp;        /* entries since the newest checkpoint */
 	uint64_t committed_since_cp;
+	int64_t unsealed_since_ms; /* when committed_since_cp last left 0 (health) */
 	int64_t last_cp_ms;
 	cc_audit_entry **queue;
 	size_t nqueue, capqueue;
@@ -283,7 +284,18 @@ void audit_turn_committed(struct server *srv)
 {
 	struct audit_ctx *a = srv->audit;
 	a->committed = a->chain;
+	if (!a->since_cp)
+		a->unsealed_since_ms = 0;
+	else if (!a->committed_since_cp || !a->unsealed_since_ms)
+		a->unsealed_since_ms = clock_wall_ms();
 	a->committed_since_cp = a->since_cp;
+}
+
+void audit_unsealed(const struct server *srv, uint64_t *entries, int64_t *since_ms)
+{
+	const struct audit_ctx *a = srv->audit;
+	*entries = a ? a->committed_since_cp : 0;
+	*since_ms = a && a->committed_since_cp ? a->unsealed_since_ms : 0;
 }
 
 void audit_turn_failed(struct server *srv)

@@ -38,6 +38,9 @@ void audit_turn_committed(struct server *srv);
 void audit_turn_failed(struct server *srv);
 /* Once a second: write a checkpoint if one is due by time. */
 void audit_tick(struct server *srv);
+/* Health and metrics (ops.c): entries committed but not yet sealed by a
+ * signed checkpoint, and since when (wall ms; 0 when none are unsealed). */
+void audit_unsealed(const struct server *srv, uint64_t *entries, int64_t *since_ms);
 /* The audit public key (for clients and verifiers). */
 const uint8_t *audit_public_key(const struct server *srv);
 /* Write a checkpoint now in the current transaction (used at shutdown, export). */

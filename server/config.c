@@ -25,6 +25,9 @@ void config_defaults(struct config *c)
 	snprintf(c->tls_ciphers, sizeof c->tls_ciphers, "%s", CONFIG_TLS12_CIPHERS);
 	snprintf(c->tls_ciphersuites, sizeof c->tls_ciphersuites, "%s", CONFIG_TLS13_SUITES);
 	c->map_size = (size_t)1 << 30;
+	snprintf(c->metrics_listen, sizeof c->metrics_listen, "127.0.0.1");
+	c->metrics_port = 0;
+	c->health_min_free_mb = 256;
 	c->audit_checkpoint_every = 1000;
 	c->audit_checkpoint_secs = 60;
 	c->audit_retention_days = 5 * 366;
@@ -98,7 +101,8 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	                                    "certs_dir",       "web_dir",     "log_level",
 	                                    "map_size",        "audit",       "limits",
 	                                    "tls_min_version", "tls_ciphers", "tls_ciphersuites",
-	                                    "no_tls_public",   NULL};
+	                                    "no_tls_public",   "metrics_listen", "metrics_port",
+	                                    "health",          NULL};
 	const char *key;
 	json_t *val;
 	json_object_foreach(root, key, val) {
@@ -122,9 +126,11 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	    get_str(root, "log_level", c->log_level, sizeof c->log_level, why, whylen) ||
 	    get_str(root, "tls_min_version", c->tls_min_version, sizeof c->tls_min_version, why, whylen) ||
 	    get_str(root, "tls_ciphers", c->tls_ciphers, sizeof c->tls_ciphers, why, whylen) ||
-	    get_str(root, "tls_ciphersuites", c->tls_ciphersuites, sizeof c->tls_ciphersuites, why, whylen))
+	    get_str(root, "tls_ciphersuites", c->tls_ciphersuites, sizeof c->tls_ciphersuites, why, whylen) ||
+	    get_str(root, "metrics_listen", c->metrics_listen, sizeof c->metrics_listen, why, whylen))
 		goto fail;
 	UINT_FIELD(root, "port", c->port, 1, 65535);
+	UINT_FIELD(root, "metrics_port", c->metrics_port, 0, 65535);
 	UINT_FIELD(root, "map_size", c->map_size, 1ULL << 20, 1ULL << 40);
 	static const char *const bools[] = {"tls", "no_tls_public"};
 	for (int i = 0; i < 2; i++) {
@@ -146,6 +152,22 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		UINT_FIELD(a, "checkpoint_every", c->audit_checkpoint_every, 1, 1000000);
 		UINT_FIELD(a, "checkpoint_secs", c->audit_checkpoint_secs, 1, 86400);
 		UINT_FIELD(a, "retention_days", c->audit_retention_days, 1, 36600);
+	}
+	json_t *h = json_object_get(root, "health");
+	if (h) {
+		if (!json_is_object(h)) {
+			snprintf(why, whylen, "config: \"health\" must be an object");
+			goto fail;
+		}
+		const char *hk;
+		json_t *hv;
+		json_object_foreach(h, hk, hv) {
+			if (strcmp(hk, "min_free_mb") != 0) {
+				snprintf(why, whylen, "config: unknown key \"health.%s\"", hk);
+				goto fail;
+			}
+		}
+		UINT_FIELD(h, "min_free_mb", c->health_min_free_mb, 0, 1u << 30);
 	}
 	json_t *l = json_object_get(root, "limits");
 	if (l) {
@@ -197,6 +219,15 @@ int config_check(struct config *c, char *why, size_t whylen)
 	}
 	if (!c->listen[0]) {
 		snprintf(why, whylen, "listen is empty: name an address (0.0.0.0 or :: for every interface)");
+		return -1;
+	}
+	if (c->metrics_port && !c->metrics_listen[0]) {
+		snprintf(why, whylen, "metrics_listen is empty: name an address (127.0.0.1 keeps /metrics local)");
+		return -1;
+	}
+	if (c->metrics_port && c->metrics_port == c->port) {
+		snprintf(why, whylen, "metrics_port %d is the service port: /metrics needs a port of its own",
+		         c->metrics_port);
 		return -1;
 	}
 	if (c->lim.max_frame_preauth > c->lim.max_frame) {

@@ -45,6 +45,13 @@ struct config {
 	long tls_ssl_options; /* SSL_OP_* derived by config_check from tls_min_version */
 	int no_tls_public;    /* plain ws:// on a non-loopback address was asked for explicitly */
 	size_t map_size;
+	/* monitoring (docs/OPERATIONS.md "Monitoring"): /metrics on its own
+	 * plain-HTTP listener, metrics_listen (default 127.0.0.1) port
+	 * metrics_port (0: no metrics listener); /healthz reports not-ready when
+	 * the data folder's file system has less than health_min_free_mb free. */
+	char metrics_listen[64];
+	int metrics_port;
+	unsigned health_min_free_mb;
 	unsigned audit_checkpoint_every; /* entries */
 	unsigned audit_checkpoint_secs;
 	unsigned audit_retention_days;

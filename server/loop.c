@@ -11,6 +11,7 @@
 #include "loop.h"
 #include "dispatch.h"
 #include "log.h"
+#include "ops.h"
 #include "outbuf.h"
 #include "schema.h"
 #include "server.h"
@@ -237,58 +238,7 @@ static void session_gone(struct server *srv, struct session *s)
 	s->srv = NULL;
 }
 
-/* ---- HTTP: /healthz and /metrics ------------------------------------------- */
-
-static int metrics_text(struct server *srv, char *out, size_t cap)
-{
-	const struct metrics *m = &srv->m;
-	return snprintf(out, cap,
-	                "# TYPE casusd_connections_open gauge\ncasusd_connections_open %llu\n"
-	                "# TYPE casusd_connections_total counter\ncasusd_connections_total %llu\n"
-	                "# TYPE casusd_auth_total counter\ncasusd_auth_total{outcome=\"ok\"} %llu\n"
-	                "casusd_auth_total{outcome=\"refused\"} %llu\n"
-	                "# TYPE casusd_requests_total counter\ncasusd_requests_total %llu\n"
-	                "# TYPE casusd_errors_total counter\ncasusd_errors_total %llu\n"
-	                "# TYPE casusd_messages_stored_total counter\ncasusd_messages_stored_total %llu\n"
-	                "# TYPE casusd_pushes_total counter\ncasusd_pushes_total %llu\n"
-	                "# TYPE casusd_frames_rejected_total counter\ncasusd_frames_rejected_total %llu\n"
-	                "# TYPE casusd_slow_readers_closed_total counter\ncasusd_slow_readers_closed_total %llu\n"
-	                "# TYPE casusd_rate_limited_total counter\ncasusd_rate_limited_total %llu\n"
-	                "# TYPE casusd_store_commits_total counter\ncasusd_store_commits_total %llu\n"
-	                "# TYPE casusd_store_commit_failures_total counter\ncasusd_store_commit_failures_total %llu\n"
-	                "# TYPE casusd_store_commit_seconds_total counter\ncasusd_store_commit_seconds_total %.6f\n"
-	                "# TYPE casusd_store_map_bytes gauge\ncasusd_store_map_bytes %zu\n"
-	                "# TYPE casusd_turns_busy_total counter\ncasusd_turns_busy_total %llu\n"
-	                "# TYPE casusd_turn_requests_max gauge\ncasusd_turn_requests_max %llu\n"
-	                "# TYPE casusd_verify_inflight gauge\ncasusd_verify_inflight %zu\n"
-	                "# TYPE casusd_verified_posts_total counter\ncasusd_verified_posts_total %llu\n",
-	                (unsigned long long)m->connections_open, (unsigned long long)m->connections_total,
-	                (unsigned long long)m->auth_ok, (unsigned long long)m->auth_fail,
-	                (unsigned long long)m->requests, (unsigned long long)m->errors,
-	                (unsigned long long)m->messages_stored, (unsigned long long)m->pushes_sent,
-	                (unsigned long long)m->frames_rejected, (unsigned long long)m->slow_closed,
-	                (unsigned long long)m->rate_limited, (unsigned long long)srv->st.commits,
-	                (unsigned long long)m->commits_failed, (double)srv->st.commit_ns / 1e9, srv->st.mapsize,
-	                (unsigned long long)srv->turns_busy, (unsigned long long)srv->turn_reqs_max,
-	                srv->verify_inflight, (unsigned long long)srv->verified_posts);
-}
-
-static int http_reply(struct lws *wsi, unsigned status, const char *type, const char *body, size_t blen)
-{
-	unsigned char buf[LWS_PRE + 8192];
-	unsigned char *start = buf + LWS_PRE, *p = start, *end = buf + sizeof buf - 1;
-	if (blen > 4096)
-		return -1;
-	if (lws_add_http_common_headers(wsi, status, type, (lws_filepos_t)blen, &p, end))
-		return -1;
-	if (lws_finalize_http_header(wsi, &p, end))
-		return -1;
-	memcpy(p, body, blen);
-	p += blen;
-	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_FINAL) < 0)
-		return -1;
-	return lws_http_transaction_completed(wsi) ? -1 : 0;
-}
+/* ---- HTTP: /healthz on this port, /metrics on its own listener (ops.c) ---- */
 
 /* ---- the lws protocol callback ------------------------------------------- */
 
@@ -298,22 +248,11 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	struct session *s = user;
 
 	switch (reason) {
-	case LWS_CALLBACK_HTTP: {
-		const char *path = in;
-		if (path && strcmp(path, "/healthz") == 0) {
-			const char *ok = srv->st.env ? "ok\n" : "store unavailable\n";
-			return http_reply(wsi, srv->st.env ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE,
-			                  "text/plain", ok, strlen(ok));
-		}
-		if (path && strcmp(path, "/metrics") == 0) {
-			char body[4096];
-			int n = metrics_text(srv, body, sizeof body);
-			if (n < 0 || (size_t)n >= sizeof body)
-				return -1;
-			return http_reply(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", body, (size_t)n);
-		}
-		return http_reply(wsi, HTTP_STATUS_NOT_FOUND, "text/plain", "not found\n", 10);
-	}
+	case LWS_CALLBACK_HTTP:
+		return ops_http(srv, wsi, in);
+
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS: /* the SSL_CTX, for a reload (ops.c) */
+		return ops_tls_ctx(srv, user);
 
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a web client file was sent (web.c) */
 		return web_file_done(wsi);
@@ -513,6 +452,7 @@ int server_init(struct server *srv, const struct config *cfg)
 		info.tls1_3_plus_cipher_list = cfg->tls_ciphersuites;
 		info.ssl_options_set = cfg->tls_ssl_options; /* minimum version (config_check) */
 	}
+	ops_vhost_setup(&info);
 	if (web_setup(&info, cfg->web_dir, cfg->tls) != 0) /* web client, if configured (web.c) */
 		return -1;
 	srv->ctx = lws_create_context(&info);
@@ -520,6 +460,8 @@ int server_init(struct server *srv, const struct config *cfg)
 		log_event(LOG_ERROR, "server.listen_failed", "port=%d", cfg->port);
 		return -1;
 	}
+	if (ops_metrics_listen(srv) != 0) /* /metrics on its own listener */
+		return -1;
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
 	dispatch_start(srv);
 	log_event(LOG_INFO, "server.listening", "addr=%s port=%d tls=%s", cfg->listen, cfg->port,
@@ -534,7 +476,10 @@ int server_run(struct server *srv)
 			ev_run(srv->evloop, EVRUN_ONCE);
 		else if (lws_service(srv->ctx, 0) < 0)
 			break;
+		uint64_t t0 = srv->pending_turn ? clock_mono_ns() : 0;
 		dispatch_turn_end(srv, enqueue, NULL);
+		if (t0)
+			histo_observe_ns(&srv->m.turn_end_hist, clock_mono_ns() - t0);
 	}
 	log_event(LOG_INFO, "server.stopping", "open=%llu", (unsigned long long)srv->m.connections_open);
 	return 0;

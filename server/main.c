@@ -17,11 +17,14 @@
  * keeps a second casusd off the same data folder. Only once the listening
  * socket is verified does casusd tell systemd READY=1 (sd_notify), and the
  * event loop's once-a-second tick sends WATCHDOG=1 when the unit asks for it.
+ * SIGHUP reloads the TLS certificate, revocation list and policy without
+ * dropping connections (ops.c), between RELOADING=1 and READY=1.
  */
 #include <fileio.h>
 #include "audit.h"
 #include "log.h"
 #include "loop.h"
+#include "ops.h"
 #include "revlist.h"
 #include "schema.h"
 #include "server.h"
@@ -68,8 +71,11 @@ static void errmsg(const char *fmt, ...)
 
 static void on_signal(int sig)
 {
-	(void)sig;
-	if (g_srv)
+	if (!g_srv)
+		return;
+	if (sig == SIGHUP)
+		g_srv->reload = 1;
+	else
 		g_srv->stop = 1;
 }
 
@@ -264,10 +270,26 @@ static int lock_data_dir(const char *dir, char *why, size_t wl)
 
 /* ---- systemd ------------------------------------------------------------------- */
 
-static void watchdog_tick(struct server *srv)
+static int g_watchdog; /* the unit asked for WATCHDOG=1 */
+
+/* Once a second from the event loop: the watchdog, the store probe after a
+ * failed commit, and a reload asked for by SIGHUP (systemd hears RELOADING=1
+ * and READY=1 around it; connections stay open). */
+static void main_tick(struct server *srv)
 {
-	(void)srv;
-	sd_notify(0, "WATCHDOG=1");
+	if (g_watchdog)
+		sd_notify(0, "WATCHDOG=1");
+	ops_tick(srv);
+	if (srv->reload) {
+		srv->reload = 0;
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		           (unsigned long long)ts.tv_sec * 1000000ULL + (unsigned long long)ts.tv_nsec / 1000ULL);
+		int bad = ops_reload(srv);
+		sd_notifyf(0, "READY=1\nSTATUS=listening on %s port %d (%s); last reload: %s", srv->cfg.listen,
+		           srv->cfg.port, srv->cfg.tls ? "wss" : "ws", bad ? "some files refused, see the log" : "ok");
+	}
 }
 
 static int load_root(struct server *srv, const char *path)
@@ -580,6 +602,7 @@ int main(int argc, char **argv)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL); /* reload (ops.c), never a stop */
 	signal(SIGPIPE, SIG_IGN);
 
 	g_srv = &srv;
@@ -596,8 +619,8 @@ int main(int argc, char **argv)
 	}
 	{
 		uint64_t wd_usec = 0;
-		if (sd_watchdog_enabled(0, &wd_usec) > 0)
-			srv.on_tick = watchdog_tick;
+		g_watchdog = sd_watchdog_enabled(0, &wd_usec) > 0;
+		srv.on_tick = main_tick;
 	}
 	if (cfg.certs_dir[0])
 		import_certs(&srv, cfg.certs_dir);

@@ -43,6 +43,8 @@ void reply_error(struct session *s, uint64_t req_id, int code, const char *messa
 {
 	struct server *srv = s->srv;
 	srv->m.errors++;
+	if (code >= 0 && (size_t)code < sizeof srv->m.errors_by_code / sizeof srv->m.errors_by_code[0])
+		srv->m.errors_by_code[code]++;
 	if (!srv->quiet_refusal && !audit_pending(srv)) {
 		cc_audit_entry e;
 		cc_audit_entry_init(&e);

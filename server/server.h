@@ -85,6 +85,8 @@ struct metrics {
 	uint64_t connections_total, connections_open, auth_ok, auth_fail;
 	uint64_t requests, errors, messages_stored, pushes_sent, frames_rejected;
 	uint64_t slow_closed, rate_limited, commits_failed;
+	uint64_t errors_by_code[32]; /* by enum proto_err (reply_error), for /metrics */
+	struct histo turn_end_hist;  /* end of a busy turn: verification wait, commit, replies queued */
 };
 
 struct server {
@@ -124,6 +126,12 @@ struct server {
 	struct ev_loop *evloop;              /* libev loop handed to lws, or NULL (poll loop) */
 	struct verifier *ver;                /* the verifier thread and its jobs (verify.c) */
 	void *foreign_loops[1];
+	void *tls_ctx;                        /* the service vhost's SSL_CTX, for a reload (ops.c), or NULL */
+	volatile sig_atomic_t reload;         /* SIGHUP seen: main.c's tick reloads (ops_reload) */
+	struct lws_vhost *metrics_vh;         /* the /metrics listener, or NULL (ops.c) */
+	int64_t health_probe_ms;              /* last store probe after a failed commit (ops.c) */
+	int64_t started_ms;                   /* wall clock at start (metrics) */
+	uint64_t reloads, reload_refusals;    /* SIGHUP reloads, files they refused (metrics) */
 };
 
 /* Close a session once what is queued has been sent (reason, a static

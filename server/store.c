@@ -190,9 +190,12 @@ int store_commit(struct store *st)
 		uint64_t t0 = clock_mono_ns();
 		rc = mdb_txn_commit(st->txn);
 		st->txn = NULL;
-		st->commit_ns += clock_mono_ns() - t0;
+		uint64_t dt = clock_mono_ns() - t0;
+		st->commit_ns += dt;
+		histo_observe_ns(&st->commit_hist, dt);
 		st->commits++;
 	}
+	st->last_rc = rc;
 	if (rc == MDB_MAP_FULL)
 		grow(st);
 	if (rc)

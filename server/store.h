@@ -13,6 +13,8 @@
 #ifndef CASUSD_STORE_H
 #define CASUSD_STORE_H
 
+#include "histo.h"
+
 #include <lmdb.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +44,8 @@ struct store {
 	int failed;         /* the turn's transaction hit an error: abort at commit */
 	uint64_t commits;   /* durable commits so far (metrics) */
 	uint64_t commit_ns; /* time spent in commits (metrics) */
+	int last_rc;        /* result of the newest real commit: 0, or the LMDB error (health) */
+	struct histo commit_hist; /* duration of each mdb_txn_commit, its fsync included (metrics) */
 };
 
 /* Open (creating if needed) the store in dir. Runs mdb_reader_check. It

@@ -157,6 +157,8 @@ class Server:
         cfg = {
             "listen": "127.0.0.1", "port": dep.port, "tls": dep.tls, "data_dir": self.data,
             "root_pub": dep.root_pub, "policy": dep.policy, "certs_dir": dep.certs, "log_level": "info",
+            # /metrics has a listener of its own (loopback); the service port answers /healthz only
+            "metrics_port": free_port(),
         }
         if dep.tls:
             cfg["tls_cert"] = dep.tls_crt
@@ -166,6 +168,7 @@ class Server:
                 cfg[k].update(v)
             else:
                 cfg[k] = v
+        self.metrics_port = cfg.get("metrics_port")
         self.config = os.path.join(dep.dir, "casusd.json")
         with open(self.config, "w") as f:
             json.dump(cfg, f)
@@ -202,7 +205,7 @@ class Server:
             return ""
 
     def metrics(self):
-        r = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.dep.port, timeout=2)
+        r = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=2)
         out = {}
         for line in r.read().decode().splitlines():
             if line and not line.startswith("#"):
