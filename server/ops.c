@@ -37,6 +37,7 @@
 #define OPS_REVS_MAX (16u << 20)
 #define OPS_METRICS_MAX (64 * 1024)
 #define OPS_PROBE_EVERY_MS 5000
+#define OPS_FAIL_RECENT_NS (30ULL * 1000000000ULL) /* a failed commit keeps /healthz at 503 this long */
 #define OPS_META_PROBE "health_probe" /* meta: wall ms of the last store probe */
 
 /* ---- reload --------------------------------------------------------------------- */
@@ -149,6 +150,8 @@ static int reload_revs(struct server *srv)
 		return 0;
 	uint8_t *b = fio_read(path, OPS_REVS_MAX, &n);
 	if (!b) {
+		if (errno == ENOENT && !srv->have_revs)
+			return 0; /* none at start, none now */
 		refused("revocations", path, strerror(errno));
 		return -1;
 	}
@@ -261,36 +264,54 @@ int ops_reload(struct server *srv)
 
 /* ---- health ----------------------------------------------------------------------- */
 
+/* Append one reason to why ("; " between reasons). */
+static void reason(char *why, size_t wl, int *n, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void reason(char *why, size_t wl, int *n, const char *fmt, ...)
+{
+	size_t used = strlen(why);
+	if (used + 3 >= wl)
+		return;
+	if ((*n)++)
+		used += (size_t)snprintf(why + used, wl - used, "; ");
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(why + used, wl - used, fmt, ap);
+	va_end(ap);
+}
+
 int ops_health(struct server *srv, char *why, size_t wl)
 {
+	int n = 0;
+	why[0] = '\0';
 	if (!srv->st.env) {
-		snprintf(why, wl, "store unavailable");
+		reason(why, wl, &n, "store unavailable");
 		return 0;
 	}
-	if (srv->st.last_rc) {
-		snprintf(why, wl, "store cannot write: the last commit failed (%s)", mdb_strerror(srv->st.last_rc));
-		return 0;
-	}
+	if (srv->st.last_rc)
+		reason(why, wl, &n, "store cannot write: the last commit failed (%s)", mdb_strerror(srv->st.last_rc));
+	else if (srv->st.fail_ns && clock_mono_ns() - srv->st.fail_ns < OPS_FAIL_RECENT_NS)
+		/* small writes may fit in freed pages while larger ones fail: a recent failure counts */
+		reason(why, wl, &n, "store cannot write: a commit failed %llu s ago (%s)",
+		       (unsigned long long)((clock_mono_ns() - srv->st.fail_ns) / 1000000000ULL),
+		       mdb_strerror(srv->st.fail_rc));
 	struct statvfs vfs;
 	if (statvfs(srv->cfg.data_dir, &vfs) != 0) {
-		snprintf(why, wl, "data folder unreadable: %s", strerror(errno));
-		return 0;
-	}
-	unsigned long long free_mb = (unsigned long long)vfs.f_bavail * vfs.f_frsize / (1024 * 1024);
-	if (free_mb < srv->cfg.health_min_free_mb) {
-		snprintf(why, wl, "disk near full: %llu MiB free in the data folder, threshold %u MiB", free_mb,
-		         srv->cfg.health_min_free_mb);
-		return 0;
+		reason(why, wl, &n, "data folder unreadable: %s", strerror(errno));
+	} else {
+		unsigned long long free_mb = (unsigned long long)vfs.f_bavail * vfs.f_frsize / (1024 * 1024);
+		if (free_mb < srv->cfg.health_min_free_mb)
+			reason(why, wl, &n, "disk near full: %llu MiB free in the data folder, threshold %u MiB", free_mb,
+			       srv->cfg.health_min_free_mb);
 	}
 	uint64_t unsealed = 0;
 	int64_t since = 0;
 	audit_unsealed(srv, &unsealed, &since);
 	int64_t late_ms = ((int64_t)srv->cfg.audit_checkpoint_secs + 10) * 1000;
-	if (unsealed && since && clock_wall_ms() - since > late_ms) {
-		snprintf(why, wl, "audit chain behind: %llu entries without a signed checkpoint for %lld s",
-		         (unsigned long long)unsealed, (long long)((clock_wall_ms() - since) / 1000));
+	if (unsealed && since && clock_wall_ms() - since > late_ms)
+		reason(why, wl, &n, "audit chain behind: %llu entries without a signed checkpoint for %lld s",
+		       (unsigned long long)unsealed, (long long)((clock_wall_ms() - since) / 1000));
+	if (n)
 		return 0;
-	}
 	snprintf(why, wl, "ok");
 	return 1;
 }
@@ -466,6 +487,8 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 	}
 	one(b, "casusd_store_last_commit_ok", "gauge", "1 if the newest commit succeeded, 0 if it failed.",
 	    srv->st.last_rc ? 0.0 : 1.0);
+	one(b, "casusd_store_last_failure_seconds", "gauge", "Seconds since the newest failed commit (-1: none).",
+	    srv->st.fail_ns ? (double)(clock_mono_ns() - srv->st.fail_ns) / 1e9 : -1.0);
 	struct statvfs vfs;
 	if (statvfs(srv->cfg.data_dir, &vfs) == 0) {
 		one(b, "casusd_disk_free_bytes", "gauge", "Free bytes (for casusd) on the data folder's file system.",

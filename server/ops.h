@@ -27,8 +27,10 @@ int ops_tls_ctx(struct server *srv, void *ssl_ctx);
  * closed. Returns the number of files refused (0: everything current). */
 int ops_reload(struct server *srv);
 
-/* 1 if casusd is ready to accept writes; 0 with the reason in why: the store
- * is closed, the last commit failed (with LMDB's reason), the data folder's
+/* 1 if casusd is ready to accept writes; 0 with every reason in why ("; "
+ * between them): the store
+ * is closed, the last commit failed or one failed in the last 30 s (with
+ * LMDB's reason), the data folder's
  * file system has less than health_min_free_mb free, or audit entries have
  * waited longer than the checkpoint interval (plus 10 s) for their signed
  * checkpoint. */

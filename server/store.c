@@ -196,6 +196,10 @@ int store_commit(struct store *st)
 		st->commits++;
 	}
 	st->last_rc = rc;
+	if (rc) {
+		st->fail_rc = rc;
+		st->fail_ns = clock_mono_ns();
+	}
 	if (rc == MDB_MAP_FULL)
 		grow(st);
 	if (rc)

@@ -45,6 +45,8 @@ struct store {
 	uint64_t commits;   /* durable commits so far (metrics) */
 	uint64_t commit_ns; /* time spent in commits (metrics) */
 	int last_rc;        /* result of the newest real commit: 0, or the LMDB error (health) */
+	int fail_rc;        /* the error of the newest failed commit (health) */
+	uint64_t fail_ns;   /* clock_mono_ns of the newest failed commit, 0 if none (health) */
 	struct histo commit_hist; /* duration of each mdb_txn_commit, its fsync included (metrics) */
 };
 
