@@ -65,7 +65,7 @@ done
 # other limit (frame caps, send queue 4096, auth timeout) is the default.
 cat > "$STATE/casusd.json" <<JSON
 {
-  "listen": "127.0.0.1", "port": $PORT, "tls": false,
+  "listen": "127.0.0.1", "port": $PORT, "tls": false, "metrics_port": $((PORT + 1)),
   "data_dir": "$STATE/data", "root_pub": "$STATE/root.pub", "policy": "$STATE/policy.bin",
   "certs_dir": "$STATE/certs", "log_level": "warn",
   "limits": {"req_per_s": 1000000, "req_burst": 1000000, "conn_per_device": 20000,
@@ -103,7 +103,7 @@ CONN_ARGS=${CONN_ARGS:---conns 10000 --senders 2 --window 256 --casus 4 --rate 2
   "$BENCH" connections --url "$URL" --state "$STATE" --pid "$CASUSD_PID" $CONN_ARGS
   echo
   echo "metrics after:"
-  curl -fs "http://127.0.0.1:$PORT/metrics" | grep -v '^#'
+  curl -fs "http://127.0.0.1:$((PORT + 1))/metrics" | grep -v '^#'
   echo "load after: $(cat /proc/loadavg)"
 } 2>&1 | tee "$OUT"
 

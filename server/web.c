@@ -11,8 +11,8 @@
  *
  * Routing is libwebsockets' mount table: "/" is the folder (LWSMPRO_FILE);
  * "/healthz" and "/metrics" are callback mounts to the "http" protocol, so
- * server.c answers them as before. WebSocket upgrades are not affected by
- * file mounts.
+ * ops.c answers them (/healthz; /metrics is 404 here: it has a listener of
+ * its own). WebSocket upgrades are not affected by file mounts.
  */
 #include "web.h"
 #include "log.h"

@@ -18,7 +18,8 @@
 /* If dir is set (config "web_dir"), serve its files at "/" of the vhost that
  * info creates (index.html for "/", application/wasm for .wasm) with WEB_CSP
  * and the other security headers on every response; /healthz and /metrics
- * keep going to the "http" protocol callback. dir must be a folder holding
+ * keep going to the "http" protocol callback (ops_http: /metrics is only
+ * served on the metrics listener, so it is 404 here). dir must be a folder holding
  * index.html; lws itself refuses paths that leave it. With dir NULL or empty
  * nothing is served and info is left alone. tls adds Strict-Transport-Security.
  * 0, or -1 (logged) if dir is unusable. The mount tables are static: one
