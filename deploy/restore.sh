@@ -35,6 +35,10 @@ cp "$KEY" "$DATA/audit.key"
 cp "$BK/audit.pub" "$DATA/audit.pub"
 chmod 600 "$DATA/data.mdb" "$DATA/audit.key"
 chmod 644 "$DATA/audit.pub"
+# the next casusd start gives the store a new epoch (clients see the server went back in time)
+date -u +%Y-%m-%dT%H:%M:%SZ > "$DATA/RESTORED"
+echo "$BK" >> "$DATA/RESTORED"
+chmod 600 "$DATA/RESTORED"
 if [ "$(id -u)" = 0 ]; then
   OWNER=$(stat -c %u:%g "$(dirname "$DATA")")
   chown -R "$OWNER" "$DATA"

@@ -16,6 +16,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* "store_epoch": the store's epoch in hex (schema.h), so that a client can
+ * tell a restored (rolled back) store from the one it knew. */
+static void set_store_epoch(const struct server *srv, json_t *r)
+{
+	char hex[2 * SCHEMA_EPOCH_BYTES + 1];
+	sodium_bin2hex(hex, sizeof hex, srv->st.epoch, SCHEMA_EPOCH_BYTES);
+	json_object_set_new(r, "store_epoch", json_string(hex));
+}
+
 int h_hello(struct session *s, json_t *req, uint64_t id)
 {
 	uint64_t version = 0;
@@ -43,6 +52,7 @@ int h_hello(struct session *s, json_t *req, uint64_t id)
 	char hex[2 * CC_SIGN_PK_BYTES + 1];
 	sodium_bin2hex(hex, sizeof hex, audit_public_key(s->srv), CC_SIGN_PK_BYTES);
 	json_object_set_new(r, "audit_key", json_string(hex));
+	set_store_epoch(s->srv, r);
 	reply_later(s, id, r);
 	return 1;
 }
@@ -129,6 +139,7 @@ int h_auth(struct session *s, json_t *req, uint64_t id)
 	json_object_set_new(r, "user", json_string(c.user_id));
 	json_object_set_new(r, "device", json_string(dev));
 	json_object_set_new(r, "role", json_string(c.role));
+	set_store_epoch(srv, r);
 	casus_session_authed(srv, s, r);
 	reply_later(s, id, r);
 	return 1;

@@ -629,7 +629,11 @@ int main(int argc, char **argv)
 		cc_audit_entry e;
 		cc_audit_entry_init(&e);
 		e.event = CC_AUDIT_EV_SERVER_START;
-		snprintf(e.object, sizeof e.object, "policy %llu", (unsigned long long)srv.policy.number);
+		char ep[2 * sizeof srv.st.epoch + 1];
+		sodium_bin2hex(ep, sizeof ep, srv.st.epoch, sizeof srv.st.epoch);
+		/* after a restore the first entry says so: the trail shows where the store went back */
+		snprintf(e.object, sizeof e.object, "policy %llu; store epoch %.16s%s",
+		         (unsigned long long)srv.policy.number, ep, srv.st.restored ? "; restored from a backup" : "");
 		audit_log(&srv, NULL, &e);
 		store_txn(&srv.st);
 		audit_request_done(&srv, 1);

@@ -6,8 +6,13 @@
 
 #include <cc_buf.h>
 #include <cc_keys.h>
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define XFER_PFX SCHEMA_XFER_PREFIX
 #define XFER_PFX_LEN SCHEMA_XFER_PREFIX_LEN
@@ -166,6 +171,75 @@ int schema_removed_del(struct store *st, const uint8_t device[16], const uint8_t
 	return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
+/* ---- format versions and migrations ----------------------------------------------- */
+
+static int put_epoch(MDB_txn *txn, struct store *st, uint8_t epoch[SCHEMA_EPOCH_BYTES])
+{
+	MDB_val k = {sizeof SCHEMA_META_STORE_EPOCH - 1, (void *)(uintptr_t)SCHEMA_META_STORE_EPOCH};
+	MDB_val v = {SCHEMA_EPOCH_BYTES, epoch};
+	randombytes_buf(epoch, SCHEMA_EPOCH_BYTES);
+	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+}
+
+/* 1 -> 2: the store gets its epoch. */
+static int migrate_1_to_2(MDB_txn *txn, struct store *st)
+{
+	uint8_t e[SCHEMA_EPOCH_BYTES];
+	return put_epoch(txn, st, e);
+}
+
+/* One step per format: steps[i] takes a store from version i + OLDEST to the next. */
+static const struct {
+	uint64_t from;
+	const char *what;
+	int (*step)(MDB_txn *txn, struct store *st);
+} migrations[] = {
+	{1, "store epoch", migrate_1_to_2},
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == SCHEMA_STORE_FORMAT - SCHEMA_STORE_FORMAT_OLDEST,
+               "one migration step per format version");
+
+static int migrate(MDB_txn *txn, struct store *st, uint64_t found)
+{
+	for (uint64_t v = found; v < SCHEMA_STORE_FORMAT; v++) {
+		size_t i = (size_t)(v - SCHEMA_STORE_FORMAT_OLDEST);
+		int rc = migrations[i].step(txn, st);
+		if (rc) {
+			log_event(LOG_ERROR, "store.migration_failed", "from=%llu to=%llu step=\"%s\" rc=%d",
+			          (unsigned long long)v, (unsigned long long)v + 1, migrations[i].what, rc);
+			return rc;
+		}
+		log_event(LOG_INFO, "store.migrated", "from=%llu to=%llu step=\"%s\"", (unsigned long long)v,
+		          (unsigned long long)v + 1, migrations[i].what);
+	}
+	uint8_t b[SCHEMA_VERSION_VAL];
+	schema_version_encode(b, SCHEMA_STORE_FORMAT);
+	MDB_val k = {SCHEMA_META_VERSION_LEN, (void *)(uintptr_t)SCHEMA_META_VERSION}, v = {sizeof b, b};
+	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
+}
+
+/* The store epoch into st->epoch; a new one if the data folder carries the
+ * restore mark (*renewed = 1, and the mark is removed after the commit). */
+static int load_epoch(MDB_txn *txn, struct store *st, const char *dir, int *renewed)
+{
+	char mark[1024];
+	struct stat sb;
+	*renewed = 0;
+	if ((size_t)snprintf(mark, sizeof mark, "%s/%s", dir, SCHEMA_RESTORED_MARK) < sizeof mark &&
+	    stat(mark, &sb) == 0) {
+		*renewed = 1;
+		return put_epoch(txn, st, st->epoch);
+	}
+	MDB_val k = {sizeof SCHEMA_META_STORE_EPOCH - 1, (void *)(uintptr_t)SCHEMA_META_STORE_EPOCH}, v;
+	int rc = mdb_get(txn, st->dbi[DB_META], &k, &v);
+	if (rc)
+		return rc;
+	if (v.mv_size != SCHEMA_EPOCH_BYTES)
+		return MDB_CORRUPTED;
+	memcpy(st->epoch, v.mv_data, SCHEMA_EPOCH_BYTES);
+	return 0;
+}
+
 int schema_open(struct store *st, const char *dir, size_t mapsize, int readonly)
 {
 	int rc = store_open(st, dir, mapsize, readonly);
@@ -174,6 +248,7 @@ int schema_open(struct store *st, const char *dir, size_t mapsize, int readonly)
 	MDB_txn *txn = NULL;
 	MDB_val k = {SCHEMA_META_VERSION_LEN, (void *)(uintptr_t)SCHEMA_META_VERSION}, v;
 	uint64_t found = 0;
+	int renewed = 0;
 	uint8_t b[SCHEMA_VERSION_VAL];
 	if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)))
 		goto out;
@@ -183,16 +258,43 @@ int schema_open(struct store *st, const char *dir, size_t mapsize, int readonly)
 		v.mv_size = sizeof b;
 		v.mv_data = b;
 		rc = mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
-	} else if (rc == 0 &&
-	           (schema_version_decode(v.mv_data, v.mv_size, &found) != 0 || found != SCHEMA_STORE_FORMAT)) {
+		if (rc == 0)
+			rc = put_epoch(txn, st, st->epoch);
+	} else if (rc == 0 && schema_version_decode(v.mv_data, v.mv_size, &found) != 0) {
 		log_event(LOG_ERROR, "store.schema",
-		          "msg=\"unsupported store format: found %llu, expected %d; see docs/OPERATIONS.md Upgrade\"",
-		          (unsigned long long)found, SCHEMA_STORE_FORMAT);
+		          "msg=\"unsupported store format: the version record is malformed, expected %d\"",
+		          SCHEMA_STORE_FORMAT);
 		rc = MDB_INCOMPATIBLE;
+	} else if (rc == 0 && (found > SCHEMA_STORE_FORMAT || found < SCHEMA_STORE_FORMAT_OLDEST)) {
+		log_event(LOG_ERROR, "store.schema",
+		          "msg=\"unsupported store format: found %llu, expected %d (this casusd migrates from %d "
+		          "on); %s see docs/OPERATIONS.md Upgrading\"",
+		          (unsigned long long)found, SCHEMA_STORE_FORMAT, SCHEMA_STORE_FORMAT_OLDEST,
+		          found > SCHEMA_STORE_FORMAT ? "the store is newer than this casusd: install the newer package;"
+		                                      : "");
+		rc = MDB_INCOMPATIBLE;
+	} else if (rc == 0 && found < SCHEMA_STORE_FORMAT) {
+		rc = migrate(txn, st, found);
 	}
+	if (rc == 0)
+		rc = load_epoch(txn, st, dir, &renewed);
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
+	}
+	if (rc == 0) {
+		char hex[2 * SCHEMA_EPOCH_BYTES + 1];
+		sodium_bin2hex(hex, sizeof hex, st->epoch, SCHEMA_EPOCH_BYTES);
+		if (renewed) {
+			char mark[1024];
+			st->restored = 1;
+			snprintf(mark, sizeof mark, "%s/%s", dir, SCHEMA_RESTORED_MARK);
+			if (unlink(mark) != 0)
+				log_event(LOG_WARN, "store.restore_mark_kept", "errno=%d", errno);
+			log_event(LOG_WARN, "store.epoch_renewed", "reason=restore store_epoch=%s", hex);
+		} else {
+			log_event(LOG_INFO, "store.epoch", "store_epoch=%s", hex);
+		}
 	}
 out:
 	if (txn)

@@ -143,13 +143,31 @@ int schema_version_decode(const void *p, size_t n, uint64_t *version) __attribut
 int schema_audit_rec_decode(const void *p, size_t n, const uint8_t **hash, const uint8_t **entry, size_t *entry_len)
 	__attribute__((warn_unused_result));
 
-/* The on-disk format this build reads and writes. */
-#define SCHEMA_STORE_FORMAT 1
+/* The on-disk format this build reads and writes.
+ *   1  the first format
+ *   2  adds meta SCHEMA_META_STORE_EPOCH (migration from 1: a new epoch) */
+#define SCHEMA_STORE_FORMAT 2
+/* The oldest format this build migrates from. */
+#define SCHEMA_STORE_FORMAT_OLDEST 1
+
+/* The store epoch: SCHEMA_EPOCH_BYTES random bytes made when the store is
+ * created, migrated to format 2, or restored from a backup (the file
+ * SCHEMA_RESTORED_MARK in the data folder, written by restore.sh, asks for a
+ * new one at the next start). Clients see it at login (hello and auth
+ * answers, docs/PROTOCOL.md): a store epoch they have not seen before, with
+ * sequence numbers lower than they saw, means the server went back in time. */
+#define SCHEMA_META_STORE_EPOCH "store_epoch"
+#define SCHEMA_EPOCH_BYTES 16
+#define SCHEMA_RESTORED_MARK "RESTORED"
 
 /* store_open, then (unless readonly) the format check: a new store gets
- * SCHEMA_META_VERSION = SCHEMA_STORE_FORMAT; a store with another or a
- * malformed version is closed and refused with MDB_INCOMPATIBLE. 0 or an
- * LMDB error. */
+ * SCHEMA_META_VERSION = SCHEMA_STORE_FORMAT and a store epoch; a store of
+ * an older format from SCHEMA_STORE_FORMAT_OLDEST on is migrated step by step
+ * in one transaction (all steps or none; logged as store.migrated); a newer,
+ * older or malformed version is closed and refused with MDB_INCOMPATIBLE,
+ * the log naming the version found and the one expected. On success
+ * st->epoch holds the store epoch, renewed first if DIR/RESTORED exists
+ * (the mark is then removed). 0 or an LMDB error. */
 int schema_open(struct store *st, const char *dir, size_t mapsize, int readonly) __attribute__((warn_unused_result));
 
 /* ---- meta counters (in the store's current transaction) ------------------------ */

@@ -13,6 +13,7 @@
 #include <cc_buf.h>
 #include <errno.h>
 #include <schema.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -346,6 +347,69 @@ static void test_on_lmdb(void)
 	CHECK_EQ_INT(store_commit(&st), 0);
 	store_close(&st);
 	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), 0);
+	uint8_t epoch1[SCHEMA_EPOCH_BYTES];
+	memcpy(epoch1, st.epoch, sizeof epoch1);
+	CHECK(!sodium_is_zero(epoch1, sizeof epoch1));
+	CHECK(st.restored == 0);
+	store_close(&st);
+	/* the same store opens with the same epoch */
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(memcmp(st.epoch, epoch1, sizeof epoch1) == 0);
+	store_close(&st);
+
+	/* migration: a format-1 store, made by hand (version 1, no store epoch),
+	 * is migrated to the current format and gets an epoch */
+	CHECK_EQ_INT(store_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(store_txn(&st) != NULL);
+	CHECK_EQ_INT(schema_meta_put_u64(&st, SCHEMA_META_VERSION, 1), 0);
+	CHECK_EQ_INT(store_del(&st, DB_META, SCHEMA_META_STORE_EPOCH, sizeof SCHEMA_META_STORE_EPOCH - 1), 0);
+	CHECK_EQ_INT(store_commit(&st), 0);
+	store_close(&st);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(st.env != NULL);
+	{
+		uint64_t fv2 = 0;
+		MDB_val ev;
+		CHECK(store_txn(&st) != NULL);
+		CHECK_EQ_INT(schema_meta_get_u64(&st, SCHEMA_META_VERSION, &fv2), 0);
+		CHECK(fv == SCHEMA_STORE_FORMAT);
+		CHECK_EQ_INT(store_get(&st, DB_META, SCHEMA_META_STORE_EPOCH, sizeof SCHEMA_META_STORE_EPOCH - 1, &ev), 0);
+		CHECK(ev.mv_size == SCHEMA_EPOCH_BYTES);
+		CHECK(memcmp(ev.mv_data, st.epoch, SCHEMA_EPOCH_BYTES) == 0);
+		CHECK(memcmp(st.epoch, epoch1, sizeof epoch1) != 0);
+		store_abort(&st);
+	}
+	memcpy(epoch1, st.epoch, sizeof epoch1);
+	store_close(&st);
+	/* older than the oldest migration: refused */
+	CHECK_EQ_INT(store_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(store_txn(&st) != NULL);
+	CHECK_EQ_INT(schema_meta_put_u64(&st, SCHEMA_META_VERSION, SCHEMA_STORE_FORMAT_OLDEST - 1), 0);
+	CHECK_EQ_INT(store_commit(&st), 0);
+	store_close(&st);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), MDB_INCOMPATIBLE);
+	CHECK_EQ_INT(store_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(store_txn(&st) != NULL);
+	CHECK_EQ_INT(schema_meta_put_u64(&st, SCHEMA_META_VERSION, SCHEMA_STORE_FORMAT), 0);
+	CHECK_EQ_INT(store_commit(&st), 0);
+	store_close(&st);
+
+	/* a restore mark gives the store a new epoch once, and is removed */
+	char mark[600];
+	snprintf(mark, sizeof mark, "%s/%s", tmpdir, SCHEMA_RESTORED_MARK);
+	FILE *mf = fopen(mark, "w");
+	CHECK(mf != NULL);
+	if (mf)
+		fclose(mf);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(st.restored == 1);
+	CHECK(memcmp(st.epoch, epoch1, sizeof epoch1) != 0);
+	CHECK(access(mark, F_OK) != 0);
+	memcpy(epoch1, st.epoch, sizeof epoch1);
+	store_close(&st);
+	CHECK_EQ_INT(schema_open(&st, tmpdir, 16u << 20, 0), 0);
+	CHECK(st.restored == 0);
+	CHECK(memcmp(st.epoch, epoch1, sizeof epoch1) == 0);
 	store_close(&st);
 
 	char path[600];
