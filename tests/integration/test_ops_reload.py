@@ -9,6 +9,9 @@ test_ops_reload.py: a casusd that reloads and reports honestly (issue 16).
 - /healthz answers 503 with the reason when the data folder's file system is
   below the free-space threshold, and when the store cannot write on a real
   full file system (a small tmpfs); it recovers when space returns.
+- Upgrades: a format-1 store, made by hand from a current one, is migrated at
+  start and keeps its data; a restore (deploy/restore.sh) gives the store a
+  new epoch, which clients see in the hello answer.
 - /metrics is on its own loopback listener (404 on the service port), every
   family has HELP and TYPE lines, histograms are cumulative, errors are
   counted by code, and the service port offers no HTTP/2 in TLS ALPN.
@@ -336,6 +339,85 @@ class Metrics(harness.CasusTest):
         p = subprocess.run([CASUSD, "--config", cfg, "--check-config"], capture_output=True, text=True, timeout=60)
         self.assertEqual(p.returncode, 2)
         self.assertIn("metrics_port", p.stderr)
+
+
+def hello(url):
+    """The hello answer (store epoch, audit key) of a fresh connection."""
+    import rawws
+    return rawws.run(url, lambda ws: rawws.request(ws, {"id": 1, "type": "hello", "version": 1}))
+
+
+class Upgrade(harness.CasusTest):
+    users = [("anna", "casemanager", "Anna Jansen", "Leger des Heils"),
+             ("esther", "ervaringsdeskundige", "Esther de Vries", "Leger des Heils")]
+
+    def restart_on(self, data):
+        self.srv.stop()
+        self.dep.port = harness.free_port()
+        self.dep.set_server_url()
+        self.srv = harness.Server(self.dep, None, data_dir=data).start()
+
+    def test_format1_store_is_migrated(self):
+        from test_audit import dump_store, load_store, section
+        cid = self.new_casus("anna", members=("esther",))
+        self.dep.ok("anna", "post", cid, "voor de upgrade")
+        epoch = hello(self.dep.url)["store_epoch"]
+        self.assertRegex(epoch, r"^[0-9a-f]{32}$")
+        self.srv.stop()
+        secs = dump_store(self.srv.data)
+        meta = section(secs, "meta")
+        self.assertIn(b"store_epoch", [k for k, _ in meta["pairs"]])
+        # a format-1 store: version 1, no store epoch
+        meta["pairs"] = [(k, (1).to_bytes(8, "big") if k == b"schema" else v) for k, v in meta["pairs"]
+                         if k != b"store_epoch"]
+        old = self.srv.data + "-v1"
+        load_store(secs, old)
+        for f in ("audit.key", "audit.pub"):
+            shutil.copy(os.path.join(self.srv.data, f), old)
+        self.restart_on(old)
+        self.assertIn('event=store.migrated from=1 to=2 step="store epoch"', self.srv.log())
+        self.assertEqual(self.texts("esther", cid)[-1:], ["voor de upgrade"])
+        new_epoch = hello(self.dep.url)["store_epoch"]
+        self.assertRegex(new_epoch, r"^[0-9a-f]{32}$")
+        self.assertNotEqual(new_epoch, epoch)
+        # and a format newer than this casusd is refused, naming both
+        self.srv.stop()
+        secs = dump_store(old)
+        meta = section(secs, "meta")
+        meta["pairs"] = [(k, (3).to_bytes(8, "big") if k == b"schema" else v) for k, v in meta["pairs"]]
+        newer = self.srv.data + "-v3"
+        load_store(secs, newer)
+        srv = harness.Server(self.dep, None, data_dir=newer)
+        with self.assertRaises(AssertionError) as e:
+            srv.start()
+        self.assertIn("found 3, expected 2", str(e.exception))
+        self.assertIn("install the newer package", str(e.exception))
+
+    def test_restore_gives_a_new_store_epoch(self):
+        cid = self.new_casus("anna", members=("esther",))
+        self.dep.ok("anna", "post", cid, "een")
+        e1 = hello(self.dep.url)["store_epoch"]
+        backups = tempfile.mkdtemp(prefix="bk-", dir=self.dep.dir)
+        env = dict(os.environ, CASUSD=harness.CASUSD)
+        p = subprocess.run([os.path.join(harness.SRC, "deploy", "backup.sh"), self.srv.data, backups],
+                           capture_output=True, text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        bk = p.stdout.strip().split("backup: ", 1)[1]
+        self.srv.stop()
+        target = os.path.join(self.dep.dir, "restored-%d" % time.time_ns())
+        p = subprocess.run([os.path.join(harness.SRC, "deploy", "restore.sh"), bk, target], capture_output=True,
+                           text=True, env=env, timeout=300)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(os.path.exists(os.path.join(target, "RESTORED")))
+        self.restart_on(target)
+        e2 = hello(self.dep.url)["store_epoch"]
+        self.assertNotEqual(e1, e2)
+        self.assertIn("event=store.epoch_renewed reason=restore store_epoch=" + e2, self.srv.log())
+        self.assertFalse(os.path.exists(os.path.join(target, "RESTORED")))
+        self.assertEqual(self.texts("esther", cid)[-1:], ["een"])
+        # a plain restart keeps the epoch
+        self.restart_on(target)
+        self.assertEqual(hello(self.dep.url)["store_epoch"], e2)
 
 
 class NoH2(unittest.TestCase):
