@@ -127,7 +127,12 @@ class WebTest(unittest.TestCase):
         # the server's own endpoints still answer; nothing outside the folder
         self.assertEqual(self.get("/healthz")[:1], (200,))
         self.assertEqual(self.get("/healthz")[2], b"ok\n")
-        self.assertIn(b"casusd_connections_open", self.get("/metrics")[2])
+        # /metrics has a loopback listener of its own (ops2, docs/OPERATIONS.md "Monitoring")
+        self.assertEqual(self.get("/metrics")[0], 404)
+        mconn = http.client.HTTPConnection("127.0.0.1", self.srv.metrics_port, timeout=30)
+        mconn.request("GET", "/metrics")
+        self.assertIn(b"casusd_connections_open", mconn.getresponse().read())
+        mconn.close()
         self.assertEqual(self.get("/no-such-file.js")[0], 404)
         # SITE/../web-digest exists (the release digest): it must not be reachable
         for evil in ("/../web-digest", "/%2e%2e/web-digest", "/..%2fweb-digest", "/./../web-digest"):
