@@ -10,7 +10,15 @@
  *   CASUS_DB_AUDIT_CHECKPOINTS  seq[8]  -> signed checkpoint (CC_AUDIT_CP_BYTES)
  *   CASUS_DB_META               name    -> value; CASUS_META_AUDIT_ANCHOR is the
  *                                         signed checkpoint the trail starts
- *                                         from after pruning
+ *                                         from after pruning;
+ *                                         CASUS_META_LIVE_PREFIX || sid[8] ||
+ *                                         casus[16] -> a pending batch of live
+ *                                         deliveries (an unsealed audit entry,
+ *                                         server/audit.c)
+ *
+ * A batch of live deliveries (messages pushed to an open or watching session)
+ * becomes a `history_fetch` entry whose object starts with
+ * CASUS_AUDIT_LIVE_OBJECT, so readers can tell a live read from a fetch.
  */
 #ifndef CASUS_AUDIT_DB_H
 #define CASUS_AUDIT_DB_H
@@ -19,5 +27,7 @@
 #define CASUS_DB_AUDIT_CHECKPOINTS "auditcp"
 #define CASUS_DB_META "meta"
 #define CASUS_META_AUDIT_ANCHOR "audit_anchor"
+#define CASUS_META_LIVE_PREFIX "audit_live/"
+#define CASUS_AUDIT_LIVE_OBJECT "live delivery"
 
 #endif

@@ -769,14 +769,25 @@ static int cmd_query(casus_client *c, int argc, char **argv, int json)
 		trail_free(&t);
 		return rc;
 	}
+	/* actors are named by the display name the trail recorded for them
+	 * (auth entries, members added), looked up in the whole trail fetched */
+	cc_audit_entry *all = t.n ? malloc(t.n * sizeof(*all)) : NULL;
+	for (size_t i = 0; all && i < t.n; i++)
+		all[i] = t.r[i].e;
 	json_t *arr = json_array();
 	for (size_t i = 0; i < t.n; i++) {
 		if (!matches(&f, &t.r[i].e))
 			continue;
 		if (limit > 0 && json_array_size(arr) >= (size_t)limit)
 			break;
-		json_array_append_new(arr, entry_json(&t.r[i]));
+		json_t *o = entry_json(&t.r[i]);
+		char nm[CC_AUDIT_OBJECT_MAX + 1] = "";
+		if (all && t.r[i].e.actor_user[0])
+			(void)cc_audit_person_name(all, t.n, t.r[i].e.actor_user, nm, sizeof nm);
+		json_object_set_new(o, "name", json_string(nm));
+		json_array_append_new(arr, o);
 	}
+	free(all);
 	if (json) {
 		json_t *o = json_object();
 		json_object_set_new(o, "ok", json_true());
@@ -788,14 +799,30 @@ static int cmd_query(casus_client *c, int argc, char **argv, int json)
 		size_t i;
 		json_t *e;
 		json_array_foreach(arr, i, e) {
-			printf("%6lld %s %-16s %-8s %-10s %-16s %s\n",
+			/* who (user id and name), what, the level (from->to when it
+			 * changed), the object; never a reason (the trail keeps none of
+			 * the members' text) */
+			const char *nm = json_string_value(json_object_get(e, "name"));
+			const char *user = json_string_value(json_object_get(e, "user"));
+			char who[CC_AUDIT_USER_MAX + CC_AUDIT_OBJECT_MAX + 8];
+			snprintf(who, sizeof who, "%s%s%s%s", user, nm && nm[0] ? " (" : "", nm && nm[0] ? nm : "",
+			         nm && nm[0] ? ")" : "");
+			long long lv = json_integer_value(json_object_get(e, "level"));
+			long long lp = json_integer_value(json_object_get(e, "level_prev"));
+			char level[32] = "-";
+			if (lp && lp != lv)
+				snprintf(level, sizeof level, "L%lld->%lld", lp, lv);
+			else if (lv)
+				snprintf(level, sizeof level, "L%lld", lv);
+			const char *err = json_string_value(json_object_get(e, "error"));
+			printf("%6lld %s %-16s %-8s %-28s %-16s %-7s %s%s%s\n",
 			       (long long)json_integer_value(json_object_get(e, "seq")),
 			       json_string_value(json_object_get(e, "time")),
 			       json_string_value(json_object_get(e, "event")),
-			       json_string_value(json_object_get(e, "outcome")),
-			       json_string_value(json_object_get(e, "user")),
-			       json_string_value(json_object_get(e, "role")),
-			       json_string_value(json_object_get(e, "object")));
+			       json_string_value(json_object_get(e, "outcome")), who,
+			       json_string_value(json_object_get(e, "role")), level,
+			       json_string_value(json_object_get(e, "object")), err && err[0] ? " error " : "",
+			       err ? err : "");
 		}
 		json_decref(arr);
 		verified_line(&t);
@@ -933,11 +960,12 @@ static int cmd_report(casus_client *c, int argc, char **argv, int json)
 		trail_free(&t);
 		return rc;
 	}
+	/* the whole trail fetched: the report keeps the casus and period itself,
+	 * and finds people's names in entries outside the casus (sign-ins) */
 	cc_audit_entry *es = t.n ? malloc(t.n * sizeof(*es)) : NULL;
 	size_t ne = 0;
-	for (size_t i = 0; i < t.n; i++)
-		if (matches(&f, &t.r[i].e))
-			es[ne++] = t.r[i].e;
+	for (size_t i = 0; es && i < t.n; i++)
+		es[ne++] = t.r[i].e;
 	cc_audit_report_opts ro;
 	memset(&ro, 0, sizeof ro);
 	memcpy(ro.casus_id, f.casus, 16);
@@ -946,8 +974,8 @@ static int cmd_report(casus_client *c, int argc, char **argv, int json)
 	ro.generated_ms = now_ms();
 	int err = 0;
 	size_t nrows = 0;
-	cc_audit_report_row *rows = NULL;
-	if (cc_audit_report_rows(es, ne, &ro, &rows, &nrows) == CC_OK)
+	cc_audit_report_group *rows = NULL;
+	if (cc_audit_report_groups(es, ne, &ro, &rows, &nrows) == CC_OK)
 		free(rows);
 	if (html) {
 		char *s = cc_audit_report_html(es, ne, &ro);

@@ -38,7 +38,8 @@ struct audit_ctx {
 	int64_t last_cp_ms;
 	cc_audit_entry **queue;
 	size_t nqueue, capqueue;
-	int lost;   /* an entry of this request could not be queued */
+	int lost;      /* an entry of this request could not be queued */
+	int live_maybe; /* a batch of live deliveries may be pending in meta */
 	int resync; /* the store's chain moved under us (offline tool) */
 };
 
@@ -134,6 +135,7 @@ int audit_open(struct server *srv)
 	srv->audit = a;
 	if (load_key(srv, a) != 0 || resume(srv, a) != 0)
 		return -1;
+	a->live_maybe = 1; /* a crash may have left batches: the start-up flush looks */
 	return 0;
 }
 
@@ -328,4 +330,205 @@ void audit_tick(struct server *srv)
 	if (a->since_cp && srv->cfg.audit_checkpoint_secs &&
 	    clock_wall_ms() - a->last_cp_ms >= (int64_t)srv->cfg.audit_checkpoint_secs * 1000)
 		audit_checkpoint_now(srv);
+}
+
+/* ---- naming people ------------------------------------------------------------- */
+
+void audit_person(char *out, size_t cap, const cc_cert *c)
+{
+	char buf[CC_USER_ID_MAX + CC_NAME_MAX + CC_ROLE_MAX + CC_ORG_MAX + 16];
+	snprintf(buf, sizeof buf, "%s (%s, %s, %s)", c->user_id, c->name, c->role, c->org);
+	cc_audit_str_copy(out, cap, buf);
+}
+
+/* ---- live deliveries ------------------------------------------------------------ */
+
+/* A pending batch lives in the meta database, in the same transaction as the
+ * pushes it counts: a push leaves casusd only after its turn commits
+ * (reply.h), so a delivered message always has its batch on disk, and a batch
+ * left by a crash is written to the trail at the next start-up. The batch is
+ * an audit entry (history_fetch) that has no place in the chain yet, stored
+ * with seq 1 as a placeholder. */
+
+#define LIVE_PREFIX_LEN (sizeof CASUS_META_LIVE_PREFIX - 1)
+#define LIVE_KEY_LEN (LIVE_PREFIX_LEN + 8 + 16)
+
+static size_t live_key(uint8_t k[LIVE_KEY_LEN], uint64_t sid, const uint8_t cid[16])
+{
+	memcpy(k, CASUS_META_LIVE_PREFIX, LIVE_PREFIX_LEN);
+	store_be64(k + LIVE_PREFIX_LEN, sid);
+	memcpy(k + LIVE_PREFIX_LEN + 8, cid, 16);
+	return LIVE_KEY_LEN;
+}
+
+static void iso_minute(int64_t ms, char out[32])
+{
+	time_t t = (time_t)(ms / 1000);
+	struct tm tm;
+	if (!gmtime_r(&t, &tm) || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, 32, "?");
+}
+
+static void live_object(cc_audit_entry *e, int64_t first_ms, int64_t last_ms)
+{
+	char a[32], b[32];
+	iso_minute(first_ms, a);
+	iso_minute(last_ms, b);
+	snprintf(e->object, sizeof e->object, "%s: messages %u, first %s, last %s", CASUS_AUDIT_LIVE_OBJECT,
+	         (unsigned)e->n_msg_ids, a, b);
+}
+
+static int live_store(struct server *srv, const uint8_t *k, cc_audit_entry *e)
+{
+	cc_wbuf w;
+	cc_w_init(&w);
+	int rc = cc_audit_entry_encode(e, &w);
+	if (rc == CC_OK && !w.err)
+		rc = store_put(&srv->st, DB_META, k, LIVE_KEY_LEN, w.p, w.len, 0);
+	else if (rc == CC_OK)
+		rc = -1;
+	cc_w_free(&w);
+	return rc;
+}
+
+/* Move one stored batch into the trail and delete it (current transaction). */
+static void live_flush_one(struct server *srv, const uint8_t *k, const uint8_t *v, size_t vl)
+{
+	cc_audit_entry e;
+	uint8_t key[LIVE_KEY_LEN];
+	memcpy(key, k, LIVE_KEY_LEN);
+	if (cc_audit_entry_decode(v, vl, &e) != CC_OK) {
+		/* unreadable: keep it out of the trail but say so loudly */
+		log_event(LOG_ERROR, "audit.live_batch_unreadable", NULL);
+	} else {
+		e.seq = 0;
+		audit_log(srv, NULL, &e); /* keeps the actor stored with the batch; time = now */
+	}
+	if (store_del(&srv->st, DB_META, key, LIVE_KEY_LEN) != 0)
+		fail_turn(srv, "live_batch_delete", CC_AUDIT_EV_HISTORY_FETCH);
+}
+
+void audit_live_read(struct server *srv, const struct session *s, const uint8_t cid[16], const char *purpose,
+                     const char *basis, uint8_t level, uint64_t seq, const uint8_t msg_id[16])
+{
+	uint8_t k[LIVE_KEY_LEN];
+	live_key(k, s->sid, cid);
+	cc_audit_entry e;
+	MDB_val v;
+	int64_t now = clock_wall_ms(), first = now;
+	if (store_get(&srv->st, DB_META, k, LIVE_KEY_LEN, &v) == 0 &&
+	    cc_audit_entry_decode(v.mv_data, v.mv_size, &e) == CC_OK && e.n_msg_ids < CC_AUDIT_MSG_IDS_MAX) {
+		first = e.time_ms;
+		if (seq < e.seq_from)
+			e.seq_from = seq;
+		if (seq > e.seq_to)
+			e.seq_to = seq;
+	} else {
+		cc_audit_entry_init(&e);
+		e.version = CC_AUDIT_VERSION;
+		e.seq = 1;
+		e.event = CC_AUDIT_EV_HISTORY_FETCH;
+		e.time_ms = now;
+		memcpy(e.casus_id, cid, 16);
+		cc_audit_str_copy(e.purpose, sizeof e.purpose, purpose);
+		cc_audit_str_copy(e.legal_basis, sizeof e.legal_basis, basis);
+		cc_audit_str_copy(e.access_point, sizeof e.access_point, s->peer);
+		cc_audit_str_copy(e.actor_user, sizeof e.actor_user, s->cert.user_id);
+		memcpy(e.actor_device, s->cert.device_id, CC_AUDIT_ID_BYTES);
+		cc_audit_str_copy(e.actor_role, sizeof e.actor_role, s->cert.role);
+		cc_audit_str_copy(e.actor_org, sizeof e.actor_org, s->cert.org);
+		e.seq_from = e.seq_to = seq;
+	}
+	e.level = level;
+	memcpy(e.msg_ids[e.n_msg_ids++], msg_id, 16);
+	srv->audit->live_maybe = 1;
+	live_object(&e, first, now);
+	if (e.n_msg_ids == CC_AUDIT_MSG_IDS_MAX) {
+		/* full: into the trail now, in this request */
+		e.seq = 0;
+		audit_log(srv, NULL, &e);
+		if (store_del(&srv->st, DB_META, k, LIVE_KEY_LEN) != 0 && store_get(&srv->st, DB_META, k, LIVE_KEY_LEN, &v) == 0)
+			fail_turn(srv, "live_batch_delete", CC_AUDIT_EV_HISTORY_FETCH);
+		return;
+	}
+	if (live_store(srv, k, &e) != 0) {
+		/* a delivery must not leave without its record */
+		log_event(LOG_ERROR, "audit.live_batch_store_failed", "sid=%llu", (unsigned long long)s->sid);
+		fail_turn(srv, "live_batch_store", CC_AUDIT_EV_HISTORY_FETCH);
+	}
+}
+
+/* Walk the stored batches (of one session if sid != 0) in the current
+ * transaction and move those due into the trail. */
+static void live_flush(struct server *srv, uint64_t sid, int64_t older_than_ms)
+{
+	if (!srv->audit->live_maybe)
+		return;
+	MDB_cursor *cur = NULL;
+	uint8_t start[LIVE_PREFIX_LEN + 8];
+	memcpy(start, CASUS_META_LIVE_PREFIX, LIVE_PREFIX_LEN);
+	store_be64(start + LIVE_PREFIX_LEN, sid);
+	size_t plen = sid ? sizeof start : LIVE_PREFIX_LEN;
+	if (!store_txn(&srv->st) || mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_META], &cur) != 0)
+		return;
+	/* collect first: deleting under a cursor walk is avoided */
+	uint8_t (*due)[LIVE_KEY_LEN] = NULL;
+	size_t ndue = 0, cap = 0, left = 0;
+	MDB_val k = {plen, start}, v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		if (k.mv_size < plen || memcmp(k.mv_data, start, plen) != 0)
+			break;
+		if (k.mv_size != LIVE_KEY_LEN)
+			continue;
+		left++;
+		if (older_than_ms) {
+			cc_audit_entry e;
+			if (cc_audit_entry_decode(v.mv_data, v.mv_size, &e) == CC_OK && e.time_ms > older_than_ms)
+				continue;
+		}
+		if (ndue == cap) {
+			size_t ncap = cap ? cap * 2 : 8;
+			uint8_t (*n)[LIVE_KEY_LEN] = realloc(due, ncap * sizeof(*n));
+			if (!n)
+				break; /* the rest waits for the next flush */
+			due = n;
+			cap = ncap;
+		}
+		memcpy(due[ndue++], k.mv_data, LIVE_KEY_LEN);
+	}
+	mdb_cursor_close(cur);
+	for (size_t i = 0; i < ndue; i++) {
+		MDB_val bv;
+		if (store_get(&srv->st, DB_META, due[i], LIVE_KEY_LEN, &bv) != 0)
+			continue;
+		/* copy out: bv points into the map and the delete may move it */
+		uint8_t *copy = malloc(bv.mv_size ? bv.mv_size : 1);
+		if (!copy)
+			break;
+		memcpy(copy, bv.mv_data, bv.mv_size);
+		live_flush_one(srv, due[i], copy, bv.mv_size);
+		free(copy);
+		left--;
+	}
+	free(due);
+	if (!sid && left == 0)
+		srv->audit->live_maybe = 0;
+	audit_request_done(srv, 1);
+}
+
+void audit_live_session_closed(struct server *srv, uint64_t sid)
+{
+	if (sid)
+		live_flush(srv, sid, 0);
+}
+
+void audit_live_flush_all(struct server *srv)
+{
+	live_flush(srv, 0, 0);
+}
+
+void audit_live_tick(struct server *srv)
+{
+	live_flush(srv, 0, clock_wall_ms() - AUDIT_LIVE_MAX_AGE_MS);
 }

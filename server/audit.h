@@ -17,6 +17,7 @@
 
 #include <audit_db.h>
 #include <cc_audit.h>
+#include <cc_cert.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -45,6 +46,26 @@ void audit_unsealed(const struct server *srv, uint64_t *entries, int64_t *since_
 const uint8_t *audit_public_key(const struct server *srv);
 /* Write a checkpoint now in the current transaction (used at shutdown, export). */
 int audit_checkpoint_now(struct server *srv);
+
+/* "user (Name, role, org)" from a certificate, a valid audit string. */
+void audit_person(char *out, size_t cap, const cc_cert *c);
+
+/* Live deliveries: a message pushed to session s is a read. It is added to
+ * the session's pending batch for the casus, stored in the meta database in
+ * the current (request) transaction, so the push and its record commit
+ * together. A batch becomes one history_fetch entry (object
+ * CASUS_AUDIT_LIVE_OBJECT ..., msg_ids, seq range) when it holds
+ * CC_AUDIT_MSG_IDS_MAX messages, when the session closes, when it is
+ * AUDIT_LIVE_MAX_AGE_MS old (audit_live_tick, once a second), and at start-up
+ * and shutdown (audit_live_flush_all). */
+#define AUDIT_LIVE_MAX_AGE_MS 60000
+void audit_live_read(struct server *srv, const struct session *s, const uint8_t cid[16], const char *purpose,
+                     const char *basis, uint8_t level, uint64_t seq, const uint8_t msg_id[16]);
+void audit_live_session_closed(struct server *srv, uint64_t sid);
+void audit_live_tick(struct server *srv);
+/* Every pending batch into the trail, in the current transaction (opened if
+ * needed); the caller commits. */
+void audit_live_flush_all(struct server *srv);
 
 /* meta key of the anchor checkpoint after pruning (121 bytes), audit_db.h. */
 #define AUDIT_ANCHOR_KEY CASUS_META_AUDIT_ANCHOR

@@ -248,6 +248,7 @@ void dispatch_turn_end(struct server *srv, dispatch_deliver_fn deliver, void *ar
 
 void dispatch_tick(struct server *srv)
 {
+	audit_live_tick(srv);
 	audit_tick(srv);
 	casus_purge_due(srv);
 	int dead = 0;
@@ -260,6 +261,8 @@ void dispatch_session_gone(struct server *srv, struct session *s)
 	reply_session_gone(srv, s);
 	verify_session_gone(srv, s);
 	fanout_session_closed(s);
+	/* its pending live reads go into the trail (committed at the turn's end) */
+	audit_live_session_closed(srv, s->sid);
 }
 
 /* ---- opening and closing ---------------------------------------------------------- */

@@ -2,6 +2,7 @@
  * fanout.c: subscriptions and the one filtered push (see fanout.h).
  */
 #include "fanout.h"
+#include "audit.h"
 #include "reply.h"
 #include "server.h"
 
@@ -114,6 +115,24 @@ size_t fanout_push(struct casus_rt *rt, const struct fanout_filter *f, struct ou
 		if (!d || !admitted(f, d, s))
 			continue;
 		push_later(s, buf);
+		n++;
+	}
+	return n;
+}
+
+size_t fanout_push_msg(struct server *srv, struct casus_rt *rt, const struct fanout_filter *f, struct outbuf *buf,
+                       uint64_t seq, const uint8_t msg_id[16])
+{
+	size_t n = 0;
+	if (!rt || !buf)
+		return 0;
+	for (size_t i = 0; i < rt->nsubs; i++) {
+		struct session *s = rt->subs[i];
+		const struct rt_dev *d = dev_find(rt, s->cert.device_id);
+		if (!d || !admitted(f, d, s))
+			continue;
+		push_later(s, buf);
+		audit_live_read(srv, s, rt->id, rt->purpose, rt->basis, rt->level, seq, msg_id);
 		n++;
 	}
 	return n;

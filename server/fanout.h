@@ -35,6 +35,11 @@ int fanout_subscribe(struct casus_rt *rt, struct session *s);
 void fanout_roster_changed(struct server *srv, struct casus_rt *rt);
 /* Push buf to every subscribed session the filter admits. Returns the count. */
 size_t fanout_push(struct casus_rt *rt, const struct fanout_filter *f, struct outbuf *buf);
+/* The same for a message push (seq, message id): every delivery is also
+ * recorded as a live read of that session (audit_live_read, audit.h), in the
+ * transaction the push waits for. */
+size_t fanout_push_msg(struct server *srv, struct casus_rt *rt, const struct fanout_filter *f, struct outbuf *buf,
+                       uint64_t seq, const uint8_t msg_id[16]);
 /* A session closed: drop its subscriptions. */
 void fanout_session_closed(struct session *s);
 /* Drop every session's subscriptions (the runtime table is being rebuilt). */

@@ -113,6 +113,79 @@ int commit_time_ok(int64_t t)
 
 /* ---- commit.post ------------------------------------------------------------ */
 
+/* The people who joined ("+user (Name, role, org)") and left ("-user (...)")
+ * between two roster states, named from their certificates, one string each
+ * in a heap array (free with people_free). Devices of one user are named once
+ * per direction. Returns the count; 0 also when out of memory (then *out is
+ * NULL and the entry still has the counts). */
+static size_t commit_people(const cc_chain_state *old, const cc_chain_state *neu, char ***out)
+{
+	size_t n = 0;
+	size_t cap = (size_t)(old ? old->nroster : 0) + (size_t)(neu ? neu->nroster : 0);
+	char **v = cap ? calloc(cap, sizeof(*v)) : NULL;
+	*out = NULL;
+	if (!v)
+		return 0;
+	for (int dir = 0; dir < 2; dir++) {
+		const cc_chain_state *a = dir == 0 ? neu : old, *b = dir == 0 ? old : neu;
+		for (size_t i = 0; a && i < a->nroster; i++) {
+			const cc_cert *c = &a->roster[i].cert;
+			if (b && cc_chain_find(b, c->device_id) >= 0)
+				continue;
+			int dup = 0; /* another device of the same user already named */
+			for (size_t j = 0; j < i && !dup; j++)
+				dup = strcmp(a->roster[j].cert.user_id, c->user_id) == 0 &&
+				      !(b && cc_chain_find(b, a->roster[j].cert.device_id) >= 0);
+			if (dup)
+				continue;
+			char p[CC_AUDIT_OBJECT_MAX + 1];
+			audit_person(p + 1, sizeof p - 1, c);
+			p[0] = dir == 0 ? '+' : '-';
+			v[n] = strdup(p);
+			if (!v[n])
+				break;
+			n++;
+		}
+	}
+	*out = v;
+	return n;
+}
+
+static void people_free(char **v, size_t n)
+{
+	for (size_t i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Log the commit entry e (object starts with head) naming every person in
+ * who[]: as many as fit in the first entry, the rest in further entries of
+ * the same event whose object says "(continued)", so nobody is cut off. */
+static void log_commit_people(struct server *srv, struct session *s, cc_audit_entry *e, const char *head,
+                              char **who, size_t nwho)
+{
+	size_t i = 0;
+	int first = 1;
+	do {
+		cc_audit_entry x = *e;
+		int len = snprintf(x.object, sizeof x.object, "%s%s", head, first ? "" : " (continued)");
+		for (int k = 0; i < nwho && len > 0 && (size_t)len < sizeof x.object; k++) {
+			size_t need = strlen(who[i]) + 2;
+			if ((size_t)len + need >= sizeof x.object && k > 0)
+				break; /* next entry */
+			len += snprintf(x.object + len, sizeof x.object - (size_t)len, "%s%s", k ? ", " : ": ", who[i]);
+			i++;
+		}
+		/* a single name longer than the room left is cut by the cap */
+		x.object[sizeof x.object - 1] = 0;
+		char clean[sizeof x.object];
+		cc_audit_str_copy(clean, sizeof clean, x.object);
+		memcpy(x.object, clean, sizeof clean);
+		audit_log(srv, s, &x);
+		first = 0;
+	} while (i < nwho);
+}
+
 static uint16_t commit_event(int type)
 {
 	switch (type) {
@@ -279,9 +352,14 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 	}
 	uint8_t level_before = rt->level;
 	size_t before = rt->st->nroster;
+	/* who joined and who left, named from their certificates, before the
+	 * runtime drops the old state */
+	char **who = NULL;
+	size_t nwho = commit_people(rt->st, st, &who);
 	cc_chain_state *applied = st;
 	st = NULL; /* owned by the runtime from here on, also on error */
 	if (rt_set_chain(srv, cid, applied) != 0) {
+		people_free(who, nwho);
 		reply_error(s, id, PE_INTERNAL, "could not index the commit");
 		goto out;
 	}
@@ -300,10 +378,19 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 	e.seq_from = e.seq_to = applied->epoch;
 	/* no reason: it is the members' text (end-to-end encrypted in newer
 	 * commits); the entry says who changed what, when, and the level */
-	snprintf(e.object, sizeof e.object, "commit %s epoch %llu members %zu->%zu",
-	         cc_commit_type_name(type) ? cc_commit_type_name(type) : "?", (unsigned long long)applied->epoch,
-	         before, (size_t)applied->nroster);
-	audit_log(srv, s, &e);
+	{
+		char lv[64] = "";
+		if (applied->level != level_before)
+			snprintf(lv, sizeof lv, " level %u->%u", (unsigned)level_before, (unsigned)applied->level);
+		char head[160];
+		snprintf(head, sizeof head, "commit %s epoch %llu%s members %zu->%zu",
+		         cc_commit_type_name(type) ? cc_commit_type_name(type) : "?", (unsigned long long)applied->epoch, lv,
+		         before, (size_t)applied->nroster);
+		log_commit_people(srv, s, &e, head, who, nwho);
+		people_free(who, nwho);
+		who = NULL;
+		nwho = 0;
+	}
 	(void)bg;
 	if (type == CC_COMMIT_ESCALATE)
 		notify_escalation(srv, rt, level_before, applied->level);

@@ -105,13 +105,28 @@ int h_grant_post(struct session *s, json_t *req, uint64_t id)
 	e.event = CC_AUDIT_EV_GRANT;
 	fill_casus(&e, rt);
 	e.ground = g.ground;
-	cc_audit_str_copy(e.reason, sizeof e.reason, g.reason);
+	/* no reason: the grant's motivation is the members' text, like a commit's */
 	for (uint16_t i = 0; i < g.nitems && i < CC_AUDIT_MSG_IDS_MAX; i++)
 		memcpy(e.msg_ids[i], g.items[i].message_id, 16);
 	e.n_msg_ids = (uint8_t)(g.nitems < CC_AUDIT_MSG_IDS_MAX ? g.nitems : CC_AUDIT_MSG_IDS_MAX);
-	char dev[33];
-	cc_device_id_hex(g.devices[0].device_id, dev);
-	snprintf(e.object, sizeof e.object, "messages %u to %u device(s), first %s", g.nitems, g.ndevices, dev);
+	{
+		/* name the recipients from their certificates in the roster */
+		char obj[CC_AUDIT_OBJECT_MAX * 2];
+		int len = snprintf(obj, sizeof obj, "messages %u to", g.nitems);
+		for (uint16_t d = 0; d < g.ndevices && len > 0 && (size_t)len < sizeof obj; d++) {
+			int ri = rt->st ? cc_chain_find(rt->st, g.devices[d].device_id) : -1;
+			char who[CC_AUDIT_OBJECT_MAX + 1];
+			if (ri >= 0) {
+				audit_person(who, sizeof who, &rt->st->roster[ri].cert);
+			} else {
+				char dev[33];
+				cc_device_id_hex(g.devices[d].device_id, dev);
+				snprintf(who, sizeof who, "device %s", dev);
+			}
+			len += snprintf(obj + len, sizeof obj - (size_t)len, "%s %s", d ? "," : "", who);
+		}
+		cc_audit_str_copy(e.object, sizeof e.object, obj);
+	}
 	audit_log(srv, s, &e);
 	reply_later(s, id, proto_ok(id));
 	keep = 1;

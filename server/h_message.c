@@ -142,7 +142,7 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 	}
 	/* every entitled subscriber except the posting session (it gets the ack) */
 	struct fanout_filter f = {m.h.audience, NULL, 0, s};
-	fanout_push(rt, &f, pb);
+	fanout_push_msg(srv, rt, &f, pb, seq, m.h.message_id);
 	outbuf_unref(pb);
 	cc_audit_entry e;
 	cc_audit_entry_init(&e);

@@ -72,6 +72,15 @@ static void audit_auth(struct session *s, int ok, const char *err, const cc_cert
 		cc_audit_str_copy(e.actor_role, sizeof e.actor_role, c->role);
 		cc_audit_str_copy(e.actor_org, sizeof e.actor_org, c->org);
 	}
+	if (c) {
+		/* the person, by the name in the certificate: readers of the trail
+		 * name the actor of later entries of this device from here */
+		char p[CC_AUDIT_OBJECT_MAX + 1];
+		audit_person(p, sizeof p, c);
+		char obj[CC_AUDIT_OBJECT_MAX + 16];
+		snprintf(obj, sizeof obj, "person %s", p);
+		cc_audit_str_copy(e.object, sizeof e.object, obj);
+	}
 	audit_log(s->srv, s, &e);
 }
 

@@ -629,6 +629,7 @@ int main(int argc, char **argv)
 		cc_audit_entry e;
 		cc_audit_entry_init(&e);
 		e.event = CC_AUDIT_EV_SERVER_START;
+		audit_live_flush_all(&srv); /* live reads a crash left pending */
 		char ep[2 * sizeof srv.st.epoch + 1];
 		sodium_bin2hex(ep, sizeof ep, srv.st.epoch, sizeof srv.st.epoch);
 		/* after a restore the first entry says so: the trail shows where the store went back */
@@ -650,6 +651,7 @@ int main(int argc, char **argv)
 		cc_audit_entry e;
 		cc_audit_entry_init(&e);
 		e.event = CC_AUDIT_EV_SERVER_STOP;
+		audit_live_flush_all(&srv); /* live reads of sessions still open */
 		audit_log(&srv, NULL, &e);
 		store_txn(&srv.st);
 		audit_request_done(&srv, 1);
