@@ -664,6 +664,13 @@ char *cc_audit_report_json(const cc_audit_entry *entries, size_t n, const cc_aud
 		bad |= json_object_set_new(r, "organisation", json_string(g->org));
 		bad |= json_object_set_new(r, "role", json_string(g->role));
 		bad |= json_object_set_new(r, "concerns", json_string(g->object));
+		const char *an = action_nl(g->event);
+		char act[128];
+		snprintf(act, sizeof act, "%s%s", an ? an : "overige actie",
+		         g->outcome == CC_AUDIT_OUTCOME_DENIED  ? " (geweigerd)"
+		         : g->outcome == CC_AUDIT_OUTCOME_ERROR ? " (mislukt)"
+		                                                : "");
+		bad |= json_object_set_new(r, "action", json_string(act));
 		bad |= json_object_set_new(r, "text_nl", json_string(g->text_nl));
 		bad |= json_object_set_new(r, "text_en", json_string(g->text_en));
 		bad |= json_object_set_new(r, "event", ev ? json_string(ev) : json_integer(g->event));
