@@ -233,6 +233,27 @@ class AuditWalk(harness.CasusTest):
         for r in REASONS:
             self.assertNotIn(r, text)
 
+    def test_live_reads_survive_a_crash(self):
+        """Pushes wait for their turn's commit, and so does the pending batch of
+        live reads (in the store's meta database): a SIGKILL while the live
+        view is open loses no read; the restarted casusd writes the batch."""
+        cid = self.new_casus("anna", ("esther", "gijs"), title="Mevrouw K.")
+        w = self.watch("gijs", cid)
+        posts = [self.post("anna", cid, "bericht %d" % i) for i in range(3)]
+        w.wait_for(lambda ps: {p.get("seq") for p in ps} >= {x["seq"] for x in posts})
+        self.srv.kill()
+        pushed = {header(p["msg"])["id"] for p in w.stop() if p.get("push") == "msg" and not p.get("resumed")}
+        self.assertEqual(pushed, {x["id"] for x in posts})
+        self.srv = harness.Server(self.dep, self.config, data_dir=self.srv.data).start()
+        es = self.trail(cid)
+        live = self.live_entries(es, "gijs")
+        self.assertEqual({i for e in live for i in e["msg_ids"]}, pushed, live)
+        # written at start-up, before the start entry of the new run
+        starts = [e for e in self.dep.ok("fenna", "audit", "--key", self.key)["entries"]
+                  if e["event"] == "server_start"]
+        self.assertEqual(len(starts), 2)
+        self.assertTrue(all(e["seq"] < starts[1]["seq"] for e in live), (live, starts))
+
 
 if __name__ == "__main__":
     harness.main()
