@@ -294,7 +294,13 @@ delivered:
 		snprintf(msgid_hex, 33, "%s", json_string_value(json_object_get(e, "id")));
 	outbox_remove(c, name);
 	if (seq && *seq) {
-		lc_track_mark(c, hex, *seq);
+		/* A post made just now is shown by its caller and marked seen. A
+		 * post from the outbox (flushed at a reconnect) is not: marking it
+		 * would move the followed casus's resume point past it and past
+		 * whatever others posted meanwhile, and the live view would never
+		 * show either; the resume fetch that follows the flush brings both. */
+		if (!from_disk)
+			lc_track_mark(c, hex, *seq);
 		/* our own message, for the cache */
 		struct loaded *L = NULL;
 		uint8_t *mb = NULL;

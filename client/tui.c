@@ -17,6 +17,11 @@
  * terminal has colour). If the server goes away the header says OFFLINE,
  * posts wait in the outbox (shown as "queued") and the view reconnects by
  * itself (backoff with jitter), sends them and fetches what it missed.
+ * Long messages wrap at the terminal width (continuation rows indented);
+ * PageUp/PageDown scroll back and forth through what was shown (the separator
+ * says how far back), new messages do not move a scrolled-back view. The
+ * member line takes a second row when it needs one; the status sits on the
+ * separator, the ground prompt uses two rows, so everything fits 80 columns.
  * Ctrl-D or /quit leaves. It runs in any terminal ncurses knows (TERM),
  * including over ssh, and redraws on resize.
  */
@@ -42,14 +47,18 @@ struct view {
 	size_t aud;      /* index into auds */
 	char *lines[MAX_LINES];
 	int bad[MAX_LINES];
+	char qid[MAX_LINES][33]; /* message id of a "(queued ...)" line, else "" */
 	size_t nlines;
 	char input[INPUT_MAX];
 	size_t ilen;
 	char status[256];
 	int online;
+	int scroll; /* display rows scrolled back from the newest (PageUp/PageDown) */
 	int offline_retry_ms;
 	int color;
 };
+
+static int line_rows(const struct view *v, size_t k, int cols);
 
 static void add_line(struct view *v, const char *s, int bad)
 {
@@ -57,13 +66,34 @@ static void add_line(struct view *v, const char *s, int bad)
 		free(v->lines[0]);
 		memmove(v->lines, v->lines + 1, (MAX_LINES - 1) * sizeof(char *));
 		memmove(v->bad, v->bad + 1, (MAX_LINES - 1) * sizeof(int));
+		memmove(v->qid, v->qid + 1, (MAX_LINES - 1) * sizeof(v->qid[0]));
 		v->nlines--;
 	}
 	v->lines[v->nlines] = strdup(s);
 	v->bad[v->nlines] = v->lines[v->nlines] ? bad : 0;
+	v->qid[v->nlines][0] = 0;
 	if (!v->lines[v->nlines])
 		return;
 	v->nlines++;
+	/* a view scrolled back stays where it is */
+	if (v->scroll && COLS > 0)
+		v->scroll += line_rows(v, v->nlines - 1, COLS);
+}
+
+/* A queued post was delivered: its "(queued ...)" line goes, the message
+ * itself is shown by the caller. */
+static void drop_queued(struct view *v, const char *id)
+{
+	for (size_t k = 0; id && id[0] && k < v->nlines; k++) {
+		if (strcmp(v->qid[k], id) != 0)
+			continue;
+		free(v->lines[k]);
+		memmove(v->lines + k, v->lines + k + 1, (v->nlines - k - 1) * sizeof(char *));
+		memmove(v->bad + k, v->bad + k + 1, (v->nlines - k - 1) * sizeof(int));
+		memmove(v->qid + k, v->qid + k + 1, (v->nlines - k - 1) * sizeof(v->qid[0]));
+		v->nlines--;
+		return;
+	}
 }
 
 static void add_msg(struct view *v, json_t *o)
@@ -84,6 +114,7 @@ static void add_msg(struct view *v, json_t *o)
 	         ground && strcmp(ground, "none") ? TC(ground) : "", ok ? "" : " !! NOT VERIFIED",
 	         ok ? TC(json_string_value(json_object_get(o, "text")))
 	            : TC(json_string_value(json_object_get(o, "error"))));
+	drop_queued(v, json_string_value(json_object_get(o, "id")));
 	add_line(v, line, !ok);
 	json_int_t seq = json_integer_value(json_object_get(o, "seq"));
 	if (seq > 0)
@@ -118,27 +149,75 @@ static void reload(struct view *v)
 		v->aud = 0;
 }
 
+/* How many bytes of s (len bytes) fit in cols columns, one column per UTF-8
+ * character; with wordwrap, the cut goes after the last space that fits (if
+ * any, so a long word is still cut at the width). At least one character. */
+static size_t fit_bytes(const char *s, size_t len, int cols, int wordwrap)
+{
+	size_t i = 0, last_space = 0;
+	int w = 0;
+	while (i < len && w < cols) {
+		size_t n = 1;
+		while (i + n < len && ((unsigned char)s[i + n] & 0xC0) == 0x80)
+			n++;
+		if (s[i] == ' ')
+			last_space = i + 1;
+		i += n;
+		w++;
+	}
+	if (i >= len)
+		return len;
+	if (wordwrap && last_space > 0 && s[i] != ' ')
+		return last_space;
+	return i ? i : 1;
+}
+
+/* Draw s from row y on, wrapped at cols, at most maxrows rows (continuation
+ * rows indented by indent); with draw = 0 only count. Returns the rows used. */
+static int put_wrapped(int y, const char *s, int cols, int maxrows, int indent, int draw)
+{
+	size_t len = strlen(s), off = 0;
+	int r = 0;
+	while (r < maxrows && (off < len || r == 0)) {
+		int ind = r ? indent : 0;
+		int room = cols - ind > 1 ? cols - ind : 1;
+		size_t take = off < len ? fit_bytes(s + off, len - off, room, 1) : 0;
+		if (draw) {
+			if (ind)
+				mvhline(y + r, 0, ' ', ind);
+			mvaddnstr(y + r, ind, s + off, (int)take);
+		}
+		off += take;
+		while (off < len && s[off] == ' ')
+			off++;
+		r++;
+	}
+	return r;
+}
+
+/* Rows the message line k takes at this width. */
+static int line_rows(const struct view *v, size_t k, int cols)
+{
+	return put_wrapped(0, v->lines[k], cols, 1000, 2, 0);
+}
+
 static void draw(struct view *v)
 {
 	int rows, cols;
 	getmaxyx(stdscr, rows, cols);
 	erase();
-	/* header: casus, level, members */
+	/* header: casus, connection, level, members; the status has its own place */
 	attron(A_REVERSE);
 	mvhline(0, 0, ' ', cols);
 	char head[512];
-	char conn[64];
-	if (v->online)
-		snprintf(conn, sizeof conn, "online");
-	else
-		snprintf(conn, sizeof conn, "OFFLINE, retrying");
-	snprintf(head, sizeof head, " casus %.8s | level %lld %s | %zu members | %s | %s", v->cid,
-	         json_integer_value(json_object_get(v->members, "level")),
+	snprintf(head, sizeof head, " casus %.8s | %s | level %lld %s | %zu members", v->cid,
+	         v->online ? "online" : "OFFLINE, retrying", json_integer_value(json_object_get(v->members, "level")),
 	         json_string_value(json_object_get(v->members, "level_name")) ?: "",
-	         json_array_size(json_object_get(v->members, "members")), conn, v->status);
+	         json_array_size(json_object_get(v->members, "members")));
 	mvaddnstr(0, 0, head, cols);
 	attroff(A_REVERSE);
-	char mline[1024] = "members:";
+	/* the member line: wrapped onto a second row where it needs one */
+	char mline[2048] = "members:";
 	size_t i;
 	json_t *m;
 	json_array_foreach(json_object_get(v->members, "members"), i, m) {
@@ -147,31 +226,78 @@ static void draw(struct view *v)
 		         TC(json_string_value(json_object_get(m, "role"))),
 		         json_is_true(json_object_get(m, "break_glass")) ? " BREAK-GLASS" : "");
 	}
-	mvaddnstr(1, 0, mline, cols);
-	/* messages: the newest that fit */
-	int area = rows - 4;
-	size_t first = v->nlines > (size_t)(area > 0 ? area : 0) ? v->nlines - (size_t)area : 0;
-	for (size_t k = first; k < v->nlines; k++) {
+	int mrows = put_wrapped(1, mline, cols, 2, 2, 1);
+	/* messages: wrapped; the newest that fit, or scrolled back by PageUp */
+	int top = 1 + mrows, area = rows - 2 - top;
+	if (area < 1)
+		area = 0;
+	int total = 0;
+	for (size_t k = 0; k < v->nlines; k++)
+		total += line_rows(v, k, cols);
+	int maxscroll = total > area ? total - area : 0;
+	if (v->scroll > maxscroll)
+		v->scroll = maxscroll;
+	if (v->scroll < 0)
+		v->scroll = 0;
+	/* the display rows [skip, skip + area) of all the wrapped lines */
+	int skip = total - area - v->scroll;
+	if (skip < 0)
+		skip = 0;
+	int row = 0;
+	for (size_t k = 0; k < v->nlines && row < skip + area; k++) {
+		int lr = line_rows(v, k, cols);
+		if (row + lr <= skip) {
+			row += lr;
+			continue;
+		}
 		attr_t at = v->bad[k] == 1 ? (A_BOLD | (v->color ? COLOR_PAIR(1) : 0)) : v->bad[k] == 2 ? A_DIM : 0;
 		if (at)
 			attron(at);
-		mvaddnstr(2 + (int)(k - first), 0, v->lines[k], cols);
+		if (row >= skip && row + lr <= skip + area) {
+			put_wrapped(top + row - skip, v->lines[k], cols, lr, 2, 1);
+		} else {
+			/* partly visible: draw its rows one by one into a scratch count */
+			for (int r = 0; r < lr; r++) {
+				int y = row + r - skip;
+				if (y < 0 || y >= area)
+					continue;
+				/* the r-th row of the wrapped line */
+				const char *t = v->lines[k];
+				size_t len = strlen(t), off = 0;
+				for (int q = 0; q < r && off < len; q++) {
+					int room = cols - (q ? 2 : 0) > 1 ? cols - (q ? 2 : 0) : 1;
+					off += fit_bytes(t + off, len - off, room, 1);
+					while (off < len && t[off] == ' ')
+						off++;
+				}
+				int ind = r ? 2 : 0;
+				int room = cols - ind > 1 ? cols - ind : 1;
+				mvaddnstr(top + y, ind, t + off, (int)fit_bytes(t + off, len - off, room, 1));
+			}
+		}
 		if (at)
 			attroff(at);
+		row += lr;
 	}
-	/* input line with the audience */
+	/* separator: the status on the left, the keys on the right where they fit */
 	json_t *a = json_array_get(v->auds, v->aud);
 	const char *an = a ? json_string_value(json_object_get(a, "name")) : "-";
 	mvhline(rows - 2, 0, '-', cols);
+	char st[320];
+	if (v->scroll)
+		snprintf(st, sizeof st, "- scrolled back %d rows (PgDn) %s%s ", v->scroll, v->status[0] ? "| " : "",
+		         v->status);
+	else
+		snprintf(st, sizeof st, "%s%s%s", v->status[0] ? "- " : "", v->status, v->status[0] ? " " : "");
+	mvaddnstr(rows - 2, 0, st, cols);
+	static const char keys[] = " PgUp/PgDn: scroll  Tab: audience  Ctrl-D: leave ";
+	int kl = (int)sizeof keys - 1;
+	if ((int)strlen(st) + kl + 2 <= cols)
+		mvaddstr(rows - 2, cols - kl, keys);
 	mvprintw(rows - 1, 0, "to %s%s > ", an,
 	         a && json_is_true(json_object_get(a, "ground_required")) ? " (ground)" : "");
 	int x = getcurx(stdscr);
 	int room = cols - x - 1;
-	if (room > 12 && cols > 60) {
-		/* the key hint, right-aligned on the separator */
-		mvaddstr(rows - 2, cols - 34, " Tab: audience  Ctrl-D: leave ");
-		move(rows - 1, x);
-	}
 	const char *shown = v->input;
 	if ((int)v->ilen > room && room > 0)
 		shown = v->input + v->ilen - (size_t)room;
@@ -194,9 +320,13 @@ static const char *ask_ground(void)
 	int rows, cols;
 	getmaxyx(stdscr, rows, cols);
 	(void)cols;
+	/* two rows, each within 80 columns */
+	move(rows - 2, 0);
+	clrtoeol();
+	mvaddnstr(rows - 2, 0, "Ground needed for this audience (Esc: cancel):", cols);
 	move(rows - 1, 0);
 	clrtoeol();
-	printw("Ground needed: 1 consent 2 legal_duty 3 conflict_of_duties 4 right_to_report 5 no_care_info (Esc) ");
+	mvaddnstr(rows - 1, 0, "1 consent 2 legal_duty 3 conflict_of_duties 4 right_to_report 5 no_care_info ", cols);
 	refresh();
 	timeout(-1);
 	int ch;
@@ -229,12 +359,15 @@ static void send_input(struct view *v)
 		}
 	}
 	uint64_t seq = 0;
-	int rc = casus_post(v->c, v->cid, json_string_value(json_object_get(a, "name")), ground, v->input, &seq, NULL);
+	char mid[33] = "";
+	int rc = casus_post(v->c, v->cid, json_string_value(json_object_get(a, "name")), ground, v->input, &seq, mid);
 	if (rc == CASUS_E_QUEUED) {
 		char line[INPUT_MAX + 64];
 		snprintf(line, sizeof line, "(queued, sent when the connection is back) [%s] %s",
 		         json_string_value(json_object_get(a, "name")), v->input);
 		add_line(v, line, 2);
+		if (v->nlines)
+			snprintf(v->qid[v->nlines - 1], sizeof v->qid[0], "%s", mid);
 		v->online = casus_is_online(v->c);
 		sodium_wipe(v->input, sizeof v->input);
 		v->ilen = 0;
@@ -275,6 +408,8 @@ static void handle_event(struct view *v, json_t *p)
 		v->online = st && strcmp(st, "online") == 0;
 		if (v->online && !was) {
 			add_line(v, "-- connected again --", 0);
+			if (strcmp(v->status, "queued in the outbox") == 0)
+				v->status[0] = 0; /* the outbox went out first; its posts follow as messages */
 			reload(v);
 		} else if (!v->online && was) {
 			add_line(v, "-- connection lost: reconnecting; posts wait in the outbox --", 1);
@@ -337,6 +472,14 @@ static void handle_key(struct view *v, int ch, int *running)
 	} else if (ch == 21) { /* Ctrl-U: clear the line */
 		sodium_wipe(v->input, sizeof v->input);
 		v->ilen = 0;
+	} else if (ch == KEY_PPAGE || ch == KEY_NPAGE) {
+		int rows, cols;
+		getmaxyx(stdscr, rows, cols);
+		(void)cols;
+		int page = rows - 6 > 1 ? rows - 6 : 1;
+		v->scroll += ch == KEY_PPAGE ? page : -page; /* draw() keeps it in range */
+		if (v->scroll < 0)
+			v->scroll = 0;
 	} else if (ch == KEY_RESIZE) {
 		clear();
 	} else if (ch >= 32 && ch < 256 && ch != 127 && v->ilen + 1 < INPUT_MAX) {
