@@ -472,6 +472,11 @@ static void sentences(cc_audit_report_group *g)
 		break;
 	}
 	case CC_AUDIT_KIND_FILE:
+		if (g->event == CC_AUDIT_EV_CASUS_CREATE && g->object[0]) {
+			snprintf(what_nl, sizeof what_nl, "opende het dossier met: %s", g->object);
+			snprintf(what_en, sizeof what_en, "opened the file with: %s", g->object);
+			break;
+		}
 		snprintf(what_nl, sizeof what_nl, "%s",
 		         g->event == CC_AUDIT_EV_CASUS_CREATE  ? "opende het dossier"
 		         : g->event == CC_AUDIT_EV_CASUS_CLOSE ? "sloot het dossier"
@@ -603,7 +608,7 @@ int cc_audit_report_groups(const cc_audit_entry *entries, size_t n, const cc_aud
 		into->count += cnt;
 		into->entries++;
 		if (kind == CC_AUDIT_KIND_ADD || kind == CC_AUDIT_KIND_REMOVE || kind == CC_AUDIT_KIND_LEVEL ||
-		    kind == CC_AUDIT_KIND_SHARE)
+		    kind == CC_AUDIT_KIND_SHARE || e->event == CC_AUDIT_EV_CASUS_CREATE)
 			people_text(e, into->object, sizeof into->object);
 	}
 	for (size_t k = 0; k < ng; k++)

@@ -158,8 +158,9 @@ int h_casus_create(struct session *s, json_t *req, uint64_t id)
 	cc_audit_entry_init(&e);
 	e.event = CC_AUDIT_EV_CASUS_CREATE;
 	fill_casus(&e, rt);
-	snprintf(e.object, sizeof e.object, "members %u", (unsigned)rt->ndevs);
-	audit_log(srv, s, &e);
+	char head[64];
+	snprintf(head, sizeof head, "members %u", (unsigned)rt->ndevs);
+	audit_log_people(srv, s, &e, head, NULL, rt->st); /* names the first members */
 
 	json_t *r = proto_ok(id);
 	proto_set_id16(r, "casus", cid_copy);

@@ -186,6 +186,15 @@ static void log_commit_people(struct server *srv, struct session *s, cc_audit_en
 	} while (i < nwho);
 }
 
+void audit_log_people(struct server *srv, struct session *s, cc_audit_entry *e, const char *head,
+                      const cc_chain_state *old, const cc_chain_state *neu)
+{
+	char **who = NULL;
+	size_t nwho = commit_people(old, neu, &who);
+	log_commit_people(srv, s, e, head, who, nwho);
+	people_free(who, nwho);
+}
+
 static uint16_t commit_event(int type)
 {
 	switch (type) {

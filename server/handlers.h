@@ -86,6 +86,12 @@ int h_audit_key(struct session *s, json_t *req, uint64_t id);
 int handler_err(int cc);
 /* Fill an audit entry's casus fields (id, purpose, legal basis, level). */
 void fill_casus(cc_audit_entry *e, const struct casus_rt *rt);
+/* Log e with object "HEAD: +user (Name, role, org), -user (...)" naming who
+ * joined and left between two roster states (old NULL: everyone in neu
+ * joined), in further "(continued)" entries when they do not fit (h_commit.c). */
+struct cc_chain_state;
+void audit_log_people(struct server *srv, struct session *s, cc_audit_entry *e, const char *head,
+                      const struct cc_chain_state *old, const struct cc_chain_state *neu);
 /* deny() with the casus's fields in the audit entry (rt, else just cid). */
 int deny_casus(struct session *s, uint64_t id, int code, const char *msg, unsigned event, const struct casus_rt *rt,
                const uint8_t *cid);

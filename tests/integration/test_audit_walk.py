@@ -172,6 +172,8 @@ class AuditWalk(harness.CasusTest):
         # the creation names the first members too
         create = [e for e in es if e["event"] == "casus_create"]
         self.assertEqual(len(create), 1)
+        for who in ("+anna (Anna Jansen,", "+esther (Esther de Vries,", "+gijs (Gijs Bakker,"):
+            self.assertIn(who, create[0]["object"])
         # no typed reason anywhere in the trail
         for e in es:
             self.assertEqual(e["reason"], "", e)
