@@ -846,11 +846,10 @@ int main(int argc, char **argv)
 		sodium_memzero(g_pass, sizeof g_pass);
 		return rc;
 	}
-	static const char *const known[] = {"list",   "new",    "post",       "history",    "members",
-	                                    "add",    "remove", "escalate",   "deescalate", "rotate",
-	                                    "share",  "audit",  "open",       "watch",      "raw",
-	                                    "whoami", "outbox", "add-device", "close",      "overzicht",
-	                                    "overview", "monitor", NULL};
+	static const char *const known[] = {"list",   "new",       "post",       "history", "members", "add",
+	                                    "remove", "escalate",  "deescalate", "rotate",  "share",   "audit",
+	                                    "open",   "watch",     "raw",        "whoami",  "outbox",  "add-device",
+	                                    "close",  "overzicht", "overview",   "monitor", NULL};
 	int ok = 0;
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;

@@ -130,7 +130,8 @@ static int cmd_overview(casus_client *c, int json)
 		char note[16], mem[16];
 		date_of(json_object_get(o, "last_note"), note, sizeof note);
 		date_of(json_object_get(o, "last_member_change"), mem, sizeof mem);
-		printf("%-32s %-3lld %-20.20s %5lld  %-10s %-10s %-5s %-5s", json_string_value(json_object_get(o, "casus")),
+		printf("%-32s %-3lld %-20.20s %5lld  %-10s %-10s %-5s %-5s",
+		       json_string_value(json_object_get(o, "casus")),
 		       (long long)json_integer_value(json_object_get(o, "level")),
 		       json_string_value(json_object_get(o, "level_name")),
 		       (long long)json_integer_value(json_object_get(o, "days_at_level")), note, mem,
@@ -237,7 +238,8 @@ static void monitor_text(json_t *r)
 	json_array_foreach(json_object_get(r, "levels"), i, o)
 		printf("  %lld %-24s %6s\n", (long long)json_integer_value(json_object_get(o, "level")),
 		       json_string_value(json_object_get(o, "name")), cell(json_object_get(o, "open"), b, sizeof b));
-	printf("\nEscalaties %s, de-escalaties %s, open escalaties %s\n", cell(json_object_get(r, "escalations"), b, sizeof b),
+	printf("\nEscalaties %s, de-escalaties %s, open escalaties %s\n",
+	       cell(json_object_get(r, "escalations"), b, sizeof b),
 	       cell(json_object_get(r, "deescalations"), c2, sizeof c2),
 	       cell(json_object_get(r, "open_escalations"), c3, sizeof c3));
 	json_t *tt = json_object_get(r, "time_to_deescalation");
@@ -250,7 +252,8 @@ static void monitor_text(json_t *r)
 	printf("\n%-8s %8s %8s %10s %13s\n", "maand", "geopend", "gesloten", "escalaties", "de-escalaties");
 	json_array_foreach(json_object_get(r, "months"), i, o)
 		printf("%-8s %8s %8s %10s %13s\n", json_string_value(json_object_get(o, "month")),
-		       cell(json_object_get(o, "opened"), b, sizeof b), cell(json_object_get(o, "closed"), c2, sizeof c2),
+		       cell(json_object_get(o, "opened"), b, sizeof b),
+		       cell(json_object_get(o, "closed"), c2, sizeof c2),
 		       cell(json_object_get(o, "escalations"), c3, sizeof c3),
 		       cell(json_object_get(o, "deescalations"), c4, sizeof c4));
 	printf("\nOpen casussen per organisatie\n");
@@ -310,11 +313,13 @@ static void svg_bars(FILE *f, const char *title, const struct bar *bars, size_t 
 		if (json_is_integer(bars[i].value)) {
 			long long v = json_integer_value(bars[i].value);
 			int w = (int)(v * width / max);
-			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"20\" class=\"bar\"/>\n", left, y + 4, w);
+			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"20\" class=\"bar\"/>\n", left, y + 4,
+			        w);
 			fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"val\">%lld</text>\n", left + w + 6, y + 18, v);
 		} else {
 			fprintf(f, "<rect x=\"%d\" y=\"%d\" width=\"14\" height=\"20\" class=\"sup\"/>\n", left, y + 4);
-			fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"val\">&lt;5 (niet getoond)</text>\n", left + 20, y + 18);
+			fprintf(f, "<text x=\"%d\" y=\"%d\" class=\"val\">&lt;5 (niet getoond)</text>\n", left + 20,
+			        y + 18);
 		}
 	}
 	fprintf(f, "</svg>\n");
@@ -350,9 +355,10 @@ static int monitor_html(json_t *r, const char *path)
 	fprintf(f, "<h1>Monitoring procesregie</h1>\n<p>Deployment <strong>");
 	esc(f, json_string_value(json_object_get(r, "deployment")));
 	fprintf(f, "</strong>, gemaakt op %s (UTC).</p>\n", gen);
-	fprintf(f, "<p class=\"note\">Dit rapport bevat alleen aantallen, geen inhoud en geen namen. "
-	           "Aantallen van 1 tot en met 4 worden niet getoond (&lt;5), zodat niemand herkenbaar is. "
-	           "Er staan geen totalen naast een verdeling, zodat een verborgen aantal niet kan worden teruggerekend.</p>\n");
+	fprintf(f,
+	        "<p class=\"note\">Dit rapport bevat alleen aantallen, geen inhoud en geen namen. "
+	        "Aantallen van 1 tot en met 4 worden niet getoond (&lt;5), zodat niemand herkenbaar is. "
+	        "Er staan geen totalen naast een verdeling, zodat een verborgen aantal niet kan worden teruggerekend.</p>\n");
 
 	/* levels */
 	size_t nl = json_array_size(json_object_get(r, "levels"));
@@ -364,7 +370,8 @@ static int monitor_html(json_t *r, const char *path)
 	json_array_foreach(json_object_get(r, "levels"), i, o) {
 		if (!bars || !labels)
 			break;
-		snprintf(labels[i], sizeof labels[i], "%lld %s", (long long)json_integer_value(json_object_get(o, "level")),
+		snprintf(labels[i], sizeof labels[i], "%lld %s",
+		         (long long)json_integer_value(json_object_get(o, "level")),
 		         json_string_value(json_object_get(o, "name")));
 		bars[i].label = labels[i];
 		bars[i].value = json_object_get(o, "open");
@@ -388,7 +395,8 @@ static int monitor_html(json_t *r, const char *path)
 	json_t *tt = json_object_get(r, "time_to_deescalation");
 	json_t *med = json_object_get(tt, "median_days");
 	if (json_is_number(med))
-		fprintf(f, "<p>Tijd van escalatie tot de-escalatie: mediaan <strong>%.1f dagen</strong> (%s de-escalaties).</p>\n",
+		fprintf(f,
+		        "<p>Tijd van escalatie tot de-escalatie: mediaan <strong>%.1f dagen</strong> (%s de-escalaties).</p>\n",
 		        json_number_value(med), cell(json_object_get(tt, "count"), b, sizeof b));
 	else
 		fprintf(f, "<p>Tijd van escalatie tot de-escalatie: niet getoond (minder dan 5 de-escalaties).</p>\n");
@@ -412,14 +420,16 @@ static int monitor_html(json_t *r, const char *path)
 		svg_bars(f, "Casussen geopend en gesloten per maand", mb, 2 * nm);
 	free(mb);
 	free(ml);
-	fprintf(f, "<table><caption>Per maand</caption>\n<tr><th scope=\"col\">Maand</th><th scope=\"col\">Geopend</th>"
-	           "<th scope=\"col\">Gesloten</th><th scope=\"col\">Escalaties</th><th scope=\"col\">De-escalaties</th></tr>\n");
+	fprintf(f,
+	        "<table><caption>Per maand</caption>\n<tr><th scope=\"col\">Maand</th><th scope=\"col\">Geopend</th>"
+	        "<th scope=\"col\">Gesloten</th><th scope=\"col\">Escalaties</th><th scope=\"col\">De-escalaties</th></tr>\n");
 	json_array_foreach(months, i, o) {
 		char c3[32], c4[32];
 		fprintf(f, "<tr><th scope=\"row\">");
 		esc(f, json_string_value(json_object_get(o, "month")));
 		fprintf(f, "</th><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
-		        cell(json_object_get(o, "opened"), b, sizeof b), cell(json_object_get(o, "closed"), c2, sizeof c2),
+		        cell(json_object_get(o, "opened"), b, sizeof b),
+		        cell(json_object_get(o, "closed"), c2, sizeof c2),
 		        cell(json_object_get(o, "escalations"), c3, sizeof c3),
 		        cell(json_object_get(o, "deescalations"), c4, sizeof c4));
 	}
@@ -428,12 +438,14 @@ static int monitor_html(json_t *r, const char *path)
 	/* organisations */
 	json_t *orgs = json_object_get(r, "organisations");
 	size_t no = json_array_size(orgs);
-	fprintf(f, "<h2>Open casussen per organisatie</h2>\n<p>Een casus telt mee bij elke organisatie die er een lid in heeft.</p>\n");
+	fprintf(f,
+	        "<h2>Open casussen per organisatie</h2>\n<p>Een casus telt mee bij elke organisatie die er een lid in heeft.</p>\n");
 	struct bar *ob = calloc(no + 1, sizeof *ob);
 	json_array_foreach(orgs, i, o) {
 		if (!ob)
 			break;
-		ob[i] = (struct bar){json_string_value(json_object_get(o, "organisation")), json_object_get(o, "casus")};
+		ob[i] = (struct bar){json_string_value(json_object_get(o, "organisation")),
+		                     json_object_get(o, "casus")};
 	}
 	if (ob && no)
 		svg_bars(f, "Open casussen per organisatie", ob, no);

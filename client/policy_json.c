@@ -86,11 +86,11 @@ static int get_flag(const json_t *obj, const char *key, uint8_t *out, const char
 
 static int parse_role(const json_t *o, cc_policy *p, unsigned i, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"name",       "min_level",       "care",
-	                                   "never_key",  "may_create",      "may_add",
-	                                   "may_remove", "escalate_max",    "may_deescalate",
-	                                   "may_grant",  "may_break_glass", "audit_scope",
-	                                   "may_overview", "may_monitor", NULL};
+	static const char *const keys[] = {"name",         "min_level",       "care",
+	                                   "never_key",    "may_create",      "may_add",
+	                                   "may_remove",   "escalate_max",    "may_deescalate",
+	                                   "may_grant",    "may_break_glass", "audit_scope",
+	                                   "may_overview", "may_monitor",     NULL};
 	cc_policy_role *r = &p->roles[i];
 	char where[64], field[96];
 	const json_t *v;
@@ -129,8 +129,8 @@ static int parse_role(const json_t *o, cc_policy *p, unsigned i, char *err, size
 	    (rc = get_flag(o, "may_monitor", &r->may_monitor, where, err, errlen)) != CC_OK)
 		return rc;
 	if ((r->may_overview || r->may_monitor) && p->version != CC_POLICY_VERSION_REGIE)
-		return fail(err, errlen, CC_ERR_MALFORMED, "%s: may_overview and may_monitor need \"version\": %d", where,
-		            CC_POLICY_VERSION_REGIE);
+		return fail(err, errlen, CC_ERR_MALFORMED, "%s: may_overview and may_monitor need \"version\": %d",
+		            where, CC_POLICY_VERSION_REGIE);
 	if ((v = json_object_get(o, "escalate_max"))) {
 		snprintf(field, sizeof field, "%s.escalate_max", where);
 		if ((rc = get_int(v, 0, p->nlevels, &x, field, err, errlen)) != CC_OK)
@@ -216,7 +216,8 @@ static int parse_stagnation(const json_t *v, cc_policy *p, char *err, size_t err
 	if (!json_is_array(v))
 		return fail(err, errlen, CC_ERR_MALFORMED, "stagnation: must be an array of objects");
 	if (p->version != CC_POLICY_VERSION_REGIE)
-		return fail(err, errlen, CC_ERR_MALFORMED, "stagnation: needs \"version\": %d", CC_POLICY_VERSION_REGIE);
+		return fail(err, errlen, CC_ERR_MALFORMED, "stagnation: needs \"version\": %d",
+		            CC_POLICY_VERSION_REGIE);
 	json_array_foreach((json_t *)(uintptr_t)v, i, e) {
 		char where[48], field[96];
 		snprintf(where, sizeof where, "stagnation[%zu]", i);

@@ -44,13 +44,13 @@
 #include <string.h>
 #include <time.h>
 
-#define REGIE_EVERY_TICKS 60   /* stagnation scan: at start, then once a minute */
-#define REGIE_SMALL_CELL 5     /* counts 1..4 are suppressed */
-#define REGIE_MONTHS_MAX 240   /* months in the monitoring table */
-#define REGIE_ORGS_MAX 256     /* organisations in the monitoring table */
-#define REGIE_MEMBERS_MAX 64   /* (role, organisation) pairs per casus */
-#define REGIE_SIGNAL_NOTE 1    /* no note for stale_note_days */
-#define REGIE_SIGNAL_LEVEL 2   /* no level change for stale_level_weeks */
+#define REGIE_EVERY_TICKS 60 /* stagnation scan: at start, then once a minute */
+#define REGIE_SMALL_CELL 5   /* counts 1..4 are suppressed */
+#define REGIE_MONTHS_MAX 240 /* months in the monitoring table */
+#define REGIE_ORGS_MAX 256   /* organisations in the monitoring table */
+#define REGIE_MEMBERS_MAX 64 /* (role, organisation) pairs per casus */
+#define REGIE_SIGNAL_NOTE 1  /* no note for stale_note_days */
+#define REGIE_SIGNAL_LEVEL 2 /* no level change for stale_level_weeks */
 
 /* A member kind of a casus: role and organisation, and how many users. */
 struct regie_member {
@@ -79,8 +79,8 @@ struct regie_facts {
 /* A level event, for the monitoring figures. */
 struct regie_event {
 	int64_t time;
-	int up;                /* 1 escalation, 0 de-escalation */
-	int64_t since_up;      /* de-escalation: time of the latest escalation before it (0: none) */
+	int up;           /* 1 escalation, 0 de-escalation */
+	int64_t since_up; /* de-escalation: time of the latest escalation before it (0: none) */
 };
 
 struct regie_events {
@@ -325,7 +325,8 @@ int h_regie_overview(struct session *s, json_t *req, uint64_t id)
 	struct server *srv = s->srv;
 	(void)req;
 	if (!cc_policy_may_overview(&srv->policy, s->role))
-		return deny(s, id, PE_FORBIDDEN, "your role may not read the overview of every casus (policy: may_overview)",
+		return deny(s, id, PE_FORBIDDEN,
+		            "your role may not read the overview of every casus (policy: may_overview)",
 		            CC_AUDIT_EV_OVERVIEW, NULL);
 	struct overview_ctx ctx = {json_array(), clock_wall_s()};
 	size_t n = each_casus(srv, ctx.now, NULL, overview_one, &ctx);
@@ -339,10 +340,10 @@ int h_regie_overview(struct session *s, json_t *req, uint64_t id)
 	json_object_set_new(r, "now", json_integer((json_int_t)ctx.now));
 	json_t *stag = json_array();
 	for (unsigned i = 0; i < srv->policy.nlevels; i++)
-		json_array_append_new(stag, json_pack("{sisisi}", "level", (int)srv->policy.levels[i].level, "no_note_days",
-		                                      (int)srv->policy.levels[i].stale_note_days,
-		                                      "no_level_change_weeks",
-		                                      (int)srv->policy.levels[i].stale_level_weeks));
+		json_array_append_new(stag,
+		                      json_pack("{sisisi}", "level", (int)srv->policy.levels[i].level, "no_note_days",
+		                                (int)srv->policy.levels[i].stale_note_days, "no_level_change_weeks",
+		                                (int)srv->policy.levels[i].stale_level_weeks));
 	json_object_set_new(r, "stagnation", stag);
 	reply_later(s, id, r);
 	return 1;
@@ -493,8 +494,9 @@ int h_regie_monitor(struct session *s, json_t *req, uint64_t id)
 	json_t *r = proto_ok(id);
 	json_t *levels = json_array();
 	for (unsigned l = 1; l <= srv->policy.nlevels; l++)
-		json_array_append_new(levels, json_pack("{sissso}", "level", (int)l, "name", level_name(srv, (uint8_t)l),
-		                                        "open", cell(m->open_per_level[l])));
+		json_array_append_new(levels,
+		                      json_pack("{sissso}", "level", (int)l, "name", level_name(srv, (uint8_t)l),
+		                                "open", cell(m->open_per_level[l])));
 	json_object_set_new(r, "levels", levels);
 	json_object_set_new(r, "escalations", cell(esc));
 	json_object_set_new(r, "deescalations", cell(desc));
@@ -513,16 +515,16 @@ int h_regie_monitor(struct session *s, json_t *req, uint64_t id)
 	for (size_t i = 0; i < m->nmonths; i++) {
 		char ym[16];
 		snprintf(ym, sizeof ym, "%04d-%02d", m->months[i].ym / 100, m->months[i].ym % 100);
-		json_array_append_new(months, json_pack("{sssosososo}", "month", ym, "opened", cell(m->months[i].opened),
-		                                        "closed", cell(m->months[i].closed), "escalations",
-		                                        cell(m->months[i].escalations), "deescalations",
+		json_array_append_new(months, json_pack("{sssosososo}", "month", ym, "opened",
+		                                        cell(m->months[i].opened), "closed", cell(m->months[i].closed),
+		                                        "escalations", cell(m->months[i].escalations), "deescalations",
 		                                        cell(m->months[i].deescalations)));
 	}
 	json_object_set_new(r, "months", months);
 	json_t *orgs = json_array();
 	for (size_t i = 0; i < m->norgs; i++)
-		json_array_append_new(orgs,
-		                      json_pack("{ssso}", "organisation", m->orgs[i].org, "casus", cell(m->orgs[i].casus)));
+		json_array_append_new(orgs, json_pack("{ssso}", "organisation", m->orgs[i].org, "casus",
+		                                      cell(m->orgs[i].casus)));
 	json_object_set_new(r, "organisations", orgs);
 	json_object_set_new(r, "small_cell", json_integer(REGIE_SMALL_CELL));
 	json_object_set_new(r, "generated", json_integer((json_int_t)now));
@@ -571,7 +573,8 @@ static unsigned notify_overview_users(struct server *srv, json_t *n)
 	char(*done)[CC_USER_ID_MAX + 1] = NULL;
 	size_t ndone = 0, capdone = 0;
 	if (text && mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_CERTS], &cur) == 0) {
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
 			cc_cert c;
 			if (cc_cert_decode(v.mv_data, v.mv_size, &c) != CC_OK ||
 			    !cc_policy_may_overview(&srv->policy, cc_policy_role_index(&srv->policy, c.role)))
@@ -637,8 +640,8 @@ static void stagnation_one(struct server *srv, struct regie_facts *f, void *arg)
 		json_object_set_new(n, "level_name", json_string(level_name(srv, f->level)));
 		json_object_set_new(n, "since", json_integer((json_int_t)ref));
 		json_object_set_new(n, "days", json_integer((json_int_t)((ctx->now - ref) / 86400)));
-		json_object_set_new(n, "threshold_days", json_integer(sig == REGIE_SIGNAL_NOTE
-		                                                          ? (json_int_t)pl->stale_note_days
+		json_object_set_new(n, "threshold_days",
+		                    json_integer(sig == REGIE_SIGNAL_NOTE ? (json_int_t)pl->stale_note_days
 		                                                          : (json_int_t)pl->stale_level_weeks * 7));
 		json_object_set_new(n, "time", json_integer((json_int_t)ctx->now));
 		unsigned users = notify_overview_users(srv, n);
@@ -653,8 +656,8 @@ static void stagnation_one(struct server *srv, struct regie_facts *f, void *arg)
 		memcpy(e.casus_id, f->id, 16);
 		e.level = f->level;
 		snprintf(e.object, sizeof e.object, "signal %s after %lld days, users noticed %u",
-		         sig == REGIE_SIGNAL_NOTE ? "no_note" : "no_level_change", (long long)((ctx->now - ref) / 86400),
-		         users);
+		         sig == REGIE_SIGNAL_NOTE ? "no_note" : "no_level_change",
+		         (long long)((ctx->now - ref) / 86400), users);
 		snprintf(e.access_point, sizeof e.access_point, "casusd procesregie");
 		audit_log(srv, NULL, &e);
 		log_event(LOG_INFO, "regie.stagnation", "signal=%u users=%u", sig, users);

@@ -145,9 +145,9 @@ static void test_strict(void)
 	    CC_ERR_MALFORMED, "may_overview");
 	{
 		const char *v2 = HEAD2 "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"may_overview\":true},"
-		                       "{\"name\":\"mo\",\"min_level\":0,\"never_key\":true,\"may_monitor\":true}],"
-		                       "\"audiences\":[],\"stagnation\":[{\"level\":2,\"no_note_days\":9,"
-		                       "\"no_level_change_weeks\":3}]}";
+				       "{\"name\":\"mo\",\"min_level\":0,\"never_key\":true,\"may_monitor\":true}],"
+				       "\"audiences\":[],\"stagnation\":[{\"level\":2,\"no_note_days\":9,"
+				       "\"no_level_change_weeks\":3}]}";
 		CHECK_EQ_INT(cc_policy_from_json(v2, strlen(v2), &p, err, sizeof err), CC_OK);
 		CHECK_EQ_INT(p.version, 2);
 		CHECK_EQ_INT(cc_policy_may_overview(&p, 0), 1);
