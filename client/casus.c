@@ -337,6 +337,16 @@ static int cmd_list(casus_client *c)
 		json_array_foreach(json_object_get(res, "notices"), i, o) {
 			/* a notice names only the casus and its level (the reason is
 			 * end-to-end encrypted to the members, never in a notice) */
+			const char *kind = json_string_value(json_object_get(o, "notice"));
+			if (kind && strcmp(kind, "stagnation") == 0) {
+				const char *sig = json_string_value(json_object_get(o, "signal"));
+				printf("melding: casus %s stagneert op niveau %lld: %s sinds %lld dagen\n",
+				       TC(json_string_value(json_object_get(o, "casus"))),
+				       json_integer_value(json_object_get(o, "level")),
+				       sig && strcmp(sig, "no_note") == 0 ? "geen notitie" : "niveau ongewijzigd",
+				       json_integer_value(json_object_get(o, "days")));
+				continue;
+			}
 			printf("notice: casus %s needs you at level %lld\n",
 			       TC(json_string_value(json_object_get(o, "casus"))),
 			       json_integer_value(json_object_get(o, "level")));

@@ -174,6 +174,9 @@ class Regie(harness.CasusTest):
         self.assertEqual(set(n), {"notice", "casus", "signal", "level", "level_name", "since", "days",
                                   "threshold_days", "time"})
         self.assertNotIn(marker, json.dumps(n))
+        p = subprocess.run([harness.CASUS, "--profile", self.dep.users["paula"], "list"], env=self.dep.env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertIn("melding: casus %s stagneert op niveau 2: geen notitie" % stuck, p.stdout)
         # only the overview roles get it
         for user in ("anna", "gijs", "bea"):
             self.assertEqual(self.notices(user), [], user)
