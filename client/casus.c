@@ -15,6 +15,7 @@
 #include "casus_version.h"
 #include "cli_args.h"
 #include "cli_audit.h"
+#include "cli_regie.h"
 #include "tclean.h"
 #include "tui.h"
 
@@ -73,6 +74,8 @@ static void usage_to(FILE *to)
 	        "  share CASUS --to USER --messages ID[,ID...] --ground G --reason R\n"
 	        "  audit [--casus C] [--user U] [--limit N]       (privacy officer, process director)\n"
 	        "  audit key | export | verify | report ...       see docs/AUDIT.md\n"
+	        "  overzicht                                      every casus without content (process director)\n"
+	        "  monitor [--csv | --html FILE]                  figures, counts under 5 suppressed\n"
 	        "  open CASUS                                     live case conference\n"
 	        "  watch CASUS [--count N] [--seconds S]          print pushes as they arrive\n"
 	        "  whoami                                         this device, its certificate, the server\n"
@@ -334,6 +337,16 @@ static int cmd_list(casus_client *c)
 		json_array_foreach(json_object_get(res, "notices"), i, o) {
 			/* a notice names only the casus and its level (the reason is
 			 * end-to-end encrypted to the members, never in a notice) */
+			const char *kind = json_string_value(json_object_get(o, "notice"));
+			if (kind && strcmp(kind, "stagnation") == 0) {
+				const char *sig = json_string_value(json_object_get(o, "signal"));
+				printf("melding: casus %s stagneert op niveau %lld: %s sinds %lld dagen\n",
+				       TC(json_string_value(json_object_get(o, "casus"))),
+				       json_integer_value(json_object_get(o, "level")),
+				       sig && strcmp(sig, "no_note") == 0 ? "geen notitie" : "niveau ongewijzigd",
+				       json_integer_value(json_object_get(o, "days")));
+				continue;
+			}
 			printf("notice: casus %s needs you at level %lld\n",
 			       TC(json_string_value(json_object_get(o, "casus"))),
 			       json_integer_value(json_object_get(o, "level")));
@@ -843,10 +856,10 @@ int main(int argc, char **argv)
 		sodium_memzero(g_pass, sizeof g_pass);
 		return rc;
 	}
-	static const char *const known[] = {"list",   "new",    "post",       "history",    "members",
-	                                    "add",    "remove", "escalate",   "deescalate", "rotate",
-	                                    "share",  "audit",  "open",       "watch",      "raw",
-	                                    "whoami", "outbox", "add-device", "close",      NULL};
+	static const char *const known[] = {"list",   "new",       "post",       "history", "members", "add",
+	                                    "remove", "escalate",  "deescalate", "rotate",  "share",   "audit",
+	                                    "open",   "watch",     "raw",        "whoami",  "outbox",  "add-device",
+	                                    "close",  "overzicht", "overview",   "monitor", NULL};
 	int ok = 0;
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
@@ -904,6 +917,8 @@ int main(int argc, char **argv)
 		rc = cmd_share(c, sargc, sargv);
 	else if (strcmp(cmd, "audit") == 0)
 		rc = cli_audit(c, sargc, sargv, g_json);
+	else if (strcmp(cmd, "overzicht") == 0 || strcmp(cmd, "overview") == 0 || strcmp(cmd, "monitor") == 0)
+		rc = cli_regie(c, cmd, sargc, sargv, g_json);
 	else if (strcmp(cmd, "raw") == 0)
 		rc = cmd_raw(c);
 	else if (strcmp(cmd, "watch") == 0)

@@ -86,11 +86,11 @@ static int get_flag(const json_t *obj, const char *key, uint8_t *out, const char
 
 static int parse_role(const json_t *o, cc_policy *p, unsigned i, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"name",       "min_level",       "care",
-	                                   "never_key",  "may_create",      "may_add",
-	                                   "may_remove", "escalate_max",    "may_deescalate",
-	                                   "may_grant",  "may_break_glass", "audit_scope",
-	                                   NULL};
+	static const char *const keys[] = {"name",         "min_level",       "care",
+	                                   "never_key",    "may_create",      "may_add",
+	                                   "may_remove",   "escalate_max",    "may_deescalate",
+	                                   "may_grant",    "may_break_glass", "audit_scope",
+	                                   "may_overview", "may_monitor",     NULL};
 	cc_policy_role *r = &p->roles[i];
 	char where[64], field[96];
 	const json_t *v;
@@ -124,8 +124,13 @@ static int parse_role(const json_t *o, cc_policy *p, unsigned i, char *err, size
 	    (rc = get_flag(o, "may_remove", &r->may_remove, where, err, errlen)) != CC_OK ||
 	    (rc = get_flag(o, "may_deescalate", &r->may_deescalate, where, err, errlen)) != CC_OK ||
 	    (rc = get_flag(o, "may_grant", &r->may_grant, where, err, errlen)) != CC_OK ||
-	    (rc = get_flag(o, "may_break_glass", &r->may_break_glass, where, err, errlen)) != CC_OK)
+	    (rc = get_flag(o, "may_break_glass", &r->may_break_glass, where, err, errlen)) != CC_OK ||
+	    (rc = get_flag(o, "may_overview", &r->may_overview, where, err, errlen)) != CC_OK ||
+	    (rc = get_flag(o, "may_monitor", &r->may_monitor, where, err, errlen)) != CC_OK)
 		return rc;
+	if ((r->may_overview || r->may_monitor) && p->version != CC_POLICY_VERSION_REGIE)
+		return fail(err, errlen, CC_ERR_MALFORMED, "%s: may_overview and may_monitor need \"version\": %d",
+		            where, CC_POLICY_VERSION_REGIE);
 	if ((v = json_object_get(o, "escalate_max"))) {
 		snprintf(field, sizeof field, "%s.escalate_max", where);
 		if ((rc = get_int(v, 0, p->nlevels, &x, field, err, errlen)) != CC_OK)
@@ -199,10 +204,55 @@ static int parse_audience(const json_t *o, cc_policy *p, unsigned i, char *err, 
 	return get_flag(o, "ground_required", &a->ground_required, where, err, errlen);
 }
 
+/* "stagnation": [ {"level": N, "no_note_days": D, "no_level_change_weeks": W} ] */
+static int parse_stagnation(const json_t *v, cc_policy *p, char *err, size_t errlen)
+{
+	static const char *const keys[] = {"level", "no_note_days", "no_level_change_weeks", NULL};
+	const json_t *e, *f;
+	size_t i;
+	long long x = 0;
+	int rc;
+
+	if (!json_is_array(v))
+		return fail(err, errlen, CC_ERR_MALFORMED, "stagnation: must be an array of objects");
+	if (p->version != CC_POLICY_VERSION_REGIE)
+		return fail(err, errlen, CC_ERR_MALFORMED, "stagnation: needs \"version\": %d",
+		            CC_POLICY_VERSION_REGIE);
+	json_array_foreach((json_t *)(uintptr_t)v, i, e) {
+		char where[48], field[96];
+		snprintf(where, sizeof where, "stagnation[%zu]", i);
+		if (!json_is_object(e))
+			return fail(err, errlen, CC_ERR_MALFORMED, "%s: must be an object", where);
+		if ((rc = check_keys(e, keys, where, err, errlen)) != CC_OK)
+			return rc;
+		snprintf(field, sizeof field, "%s.level", where);
+		if (!(f = json_object_get(e, "level")))
+			return fail(err, errlen, CC_ERR_MALFORMED, "%s: missing", field);
+		if ((rc = get_int(f, 1, p->nlevels, &x, field, err, errlen)) != CC_OK)
+			return rc;
+		cc_policy_level *l = &p->levels[x - 1];
+		if (l->stale_note_days || l->stale_level_weeks)
+			return fail(err, errlen, CC_ERR_MALFORMED, "%s: level %lld listed twice", field, x);
+		snprintf(field, sizeof field, "%s.no_note_days", where);
+		if ((f = json_object_get(e, "no_note_days"))) {
+			if ((rc = get_int(f, 0, UINT16_MAX, &x, field, err, errlen)) != CC_OK)
+				return rc;
+			l->stale_note_days = (uint16_t)x;
+		}
+		snprintf(field, sizeof field, "%s.no_level_change_weeks", where);
+		if ((f = json_object_get(e, "no_level_change_weeks"))) {
+			if ((rc = get_int(f, 0, UINT16_MAX, &x, field, err, errlen)) != CC_OK)
+				return rc;
+			l->stale_level_weeks = (uint16_t)x;
+		}
+	}
+	return CC_OK;
+}
+
 static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"version", "number", "deployment", "issued_at",
-	                                   "levels",  "roles",  "audiences",  NULL};
+	static const char *const keys[] = {"version", "number",    "deployment", "issued_at", "levels",
+	                                   "roles",   "audiences", "stagnation", NULL};
 	const json_t *v, *e;
 	long long x = 0; /* gcc 12 -O3 cannot see get_int sets it (Release build) */
 	size_t i;
@@ -214,9 +264,11 @@ static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen
 		return rc;
 	if (!(v = json_object_get(root, "version")))
 		return fail(err, errlen, CC_ERR_MALFORMED, "version: missing");
-	if (!json_is_integer(v) || json_integer_value(v) != CC_POLICY_VERSION)
-		return fail(err, errlen, CC_ERR_VERSION, "version: must be %d", CC_POLICY_VERSION);
-	p->version = CC_POLICY_VERSION;
+	if (!json_is_integer(v) ||
+	    (json_integer_value(v) != CC_POLICY_VERSION && json_integer_value(v) != CC_POLICY_VERSION_REGIE))
+		return fail(err, errlen, CC_ERR_VERSION, "version: must be %d or %d", CC_POLICY_VERSION,
+		            CC_POLICY_VERSION_REGIE);
+	p->version = (uint8_t)json_integer_value(v);
 	if (!(v = json_object_get(root, "number")))
 		return fail(err, errlen, CC_ERR_MALFORMED, "number: missing");
 	if ((rc = get_int(v, 0, INT64_MAX, &x, "number", err, errlen)) != CC_OK)
@@ -274,6 +326,9 @@ static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen
 			return rc;
 	}
 	p->naudiences = (uint8_t)json_array_size(v);
+
+	if ((v = json_object_get(root, "stagnation")) && (rc = parse_stagnation(v, p, err, errlen)) != CC_OK)
+		return rc;
 
 	if ((rc = cc_policy_check(p)) != CC_OK)
 		return fail(err, errlen, rc, "policy: inconsistent (%s)", cc_strerror(rc));
@@ -378,6 +433,10 @@ char *cc_policy_to_json(const cc_policy *p)
 		json_object_set_new(o, "may_grant", json_boolean(r->may_grant));
 		json_object_set_new(o, "may_break_glass", json_boolean(r->may_break_glass));
 		json_object_set_new(o, "audit_scope", json_string(AUDIT_NAMES[r->audit_scope]));
+		if (p->version == CC_POLICY_VERSION_REGIE) {
+			json_object_set_new(o, "may_overview", json_boolean(r->may_overview));
+			json_object_set_new(o, "may_monitor", json_boolean(r->may_monitor));
+		}
 		json_array_append_new(roles, o);
 	}
 	for (unsigned i = 0; i < p->naudiences; i++) {
@@ -399,6 +458,19 @@ char *cc_policy_to_json(const cc_policy *p)
 	json_object_set(root, "levels", levels);
 	json_object_set(root, "roles", roles);
 	json_object_set(root, "audiences", auds);
+	if (p->version == CC_POLICY_VERSION_REGIE) {
+		json_t *stag = json_array();
+		for (unsigned i = 0; stag && i < p->nlevels; i++) {
+			const cc_policy_level *l = &p->levels[i];
+			if (!l->stale_note_days && !l->stale_level_weeks)
+				continue;
+			json_array_append_new(stag, json_pack("{sisisi}", "level", (int)l->level, "no_note_days",
+			                                      (int)l->stale_note_days, "no_level_change_weeks",
+			                                      (int)l->stale_level_weeks));
+		}
+		if (stag)
+			json_object_set_new(root, "stagnation", stag);
+	}
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 out:
 	json_decref(levels);

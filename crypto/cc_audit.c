@@ -48,6 +48,9 @@ static const struct code_name event_names[] = {
 	{CC_AUDIT_EV_SERVER_START, "server_start"},
 	{CC_AUDIT_EV_SERVER_STOP, "server_stop"},
 	{CC_AUDIT_EV_REQUEST_DENIED, "request_denied"},
+	{CC_AUDIT_EV_OVERVIEW, "overview"},
+	{CC_AUDIT_EV_MONITOR, "monitor"},
+	{CC_AUDIT_EV_STAGNATION, "stagnation_notice"},
 };
 
 static const struct code_name outcome_names[] = {

@@ -126,7 +126,10 @@ enum cc_audit_event {
 	CC_AUDIT_EV_CERT_REVOKE = 43,        /* revocation list installed */
 	CC_AUDIT_EV_SERVER_START = 50,
 	CC_AUDIT_EV_SERVER_STOP = 51,
-	CC_AUDIT_EV_REQUEST_DENIED = 60 /* request refused before it could be classified */
+	CC_AUDIT_EV_REQUEST_DENIED = 60, /* request refused before it could be classified */
+	CC_AUDIT_EV_OVERVIEW = 70,       /* content-free overview of every casus read (procesregie) */
+	CC_AUDIT_EV_MONITOR = 71,        /* aggregated monitoring figures read */
+	CC_AUDIT_EV_STAGNATION = 72      /* stagnation signal noticed to the overview roles */
 };
 
 enum cc_audit_outcome {

@@ -14,7 +14,14 @@
  *                u8 may_deescalate  u8 may_grant  u8 may_break_glass  u8 audit_scope }
  *   u8       naudiences (0..8)
  *     naudiences x { str name (1..64, [a-z0-9._@-])  u32 roles  u8 ground_required }
+ *   only if version = 2, the procesregie section:
+ *     nroles x { u8 may_overview  u8 may_monitor }
+ *     nlevels x { u16 stale_note_days  u16 stale_level_weeks }   (0 = no signal)
  *   fixed[32] root_pk   fixed[64] sig
+ *
+ * Version 1 is the format without the procesregie section; its policies keep
+ * their bytes, hashes and signatures. A version 1 policy has every procesregie
+ * field 0 (so one policy has one encoding).
  *
  * Flags are exactly 0 or 1 so that the encoding stays canonical. Consistency
  * rules (cc_policy_check): unique level, role and audience names; min_level and
@@ -42,7 +49,7 @@ int cc_policy_check(const cc_policy *p)
 
 	if (!p)
 		return CC_ERR_INVALID_ARG;
-	if (p->version != CC_POLICY_VERSION)
+	if (p->version != CC_POLICY_VERSION && p->version != CC_POLICY_VERSION_REGIE)
 		return CC_ERR_VERSION;
 	if ((rc = cc_text_check(p->deployment, CC_POLICY_NAME_MAX)) != CC_OK)
 		return rc;
@@ -62,6 +69,8 @@ int cc_policy_check(const cc_policy *p)
 		for (unsigned j = 0; j < i; j++)
 			if (strcmp(p->levels[j].name, l->name) == 0)
 				return CC_ERR_MALFORMED;
+		if (p->version == CC_POLICY_VERSION && (l->stale_note_days || l->stale_level_weeks))
+			return CC_ERR_MALFORMED;
 	}
 	for (unsigned i = 0; i < p->nroles; i++) {
 		const cc_policy_role *r = &p->roles[i];
@@ -77,6 +86,10 @@ int cc_policy_check(const cc_policy *p)
 		    !flag_ok(r->may_break_glass))
 			return CC_ERR_MALFORMED;
 		if (r->never_key && r->min_level != 0)
+			return CC_ERR_MALFORMED;
+		if (!flag_ok(r->may_overview) || !flag_ok(r->may_monitor))
+			return CC_ERR_MALFORMED;
+		if (p->version == CC_POLICY_VERSION && (r->may_overview || r->may_monitor))
 			return CC_ERR_MALFORMED;
 	}
 	for (unsigned i = 0; i < p->naudiences; i++) {
@@ -134,6 +147,16 @@ static int policy_encode_body(const cc_policy *p, const uint8_t root_pk[CC_SIGN_
 		cc_w_u32(w, p->audiences[i].roles);
 		cc_w_u8(w, p->audiences[i].ground_required);
 	}
+	if (p->version == CC_POLICY_VERSION_REGIE) {
+		for (unsigned i = 0; i < p->nroles; i++) {
+			cc_w_u8(w, p->roles[i].may_overview);
+			cc_w_u8(w, p->roles[i].may_monitor);
+		}
+		for (unsigned i = 0; i < p->nlevels; i++) {
+			cc_w_u16(w, p->levels[i].stale_note_days);
+			cc_w_u16(w, p->levels[i].stale_level_weeks);
+		}
+	}
 	cc_w_fixed(w, root_pk, CC_SIGN_PK_BYTES);
 	return w->err;
 }
@@ -167,7 +190,7 @@ int cc_policy_decode(const uint8_t *b, size_t n, cc_policy *out)
 	if (!r.err && memcmp(m, POLICY_MAGIC, sizeof m) != 0)
 		r.err = CC_ERR_VERSION;
 	p->version = cc_r_u8(&r);
-	if (!r.err && p->version != CC_POLICY_VERSION)
+	if (!r.err && p->version != CC_POLICY_VERSION && p->version != CC_POLICY_VERSION_REGIE)
 		r.err = CC_ERR_VERSION;
 	p->number = cc_r_u64(&r);
 	cc_r_str(&r, p->deployment, sizeof p->deployment);
@@ -204,6 +227,16 @@ int cc_policy_decode(const uint8_t *b, size_t n, cc_policy *out)
 		cc_r_str(&r, p->audiences[i].name, sizeof p->audiences[i].name);
 		p->audiences[i].roles = cc_r_u32(&r);
 		p->audiences[i].ground_required = cc_r_u8(&r);
+	}
+	if (!r.err && p->version == CC_POLICY_VERSION_REGIE) {
+		for (unsigned i = 0; i < p->nroles && !r.err; i++) {
+			p->roles[i].may_overview = cc_r_u8(&r);
+			p->roles[i].may_monitor = cc_r_u8(&r);
+		}
+		for (unsigned i = 0; i < p->nlevels && !r.err; i++) {
+			p->levels[i].stale_note_days = cc_r_u16(&r);
+			p->levels[i].stale_level_weeks = cc_r_u16(&r);
+		}
 	}
 	cc_r_fixed(&r, p->root_pk, sizeof p->root_pk);
 	cc_r_fixed(&r, p->sig, sizeof p->sig);
@@ -362,6 +395,18 @@ int cc_policy_ground_required(const cc_policy *p, int audience, int role, uint8_
 		if (!p->roles[i].care && cc_policy_in_audience(p, audience, i, level))
 			return 1;
 	return 0;
+}
+
+int cc_policy_may_overview(const cc_policy *p, int role)
+{
+	const cc_policy_role *r = role_at(p, role);
+	return r && p->version == CC_POLICY_VERSION_REGIE && r->may_overview;
+}
+
+int cc_policy_may_monitor(const cc_policy *p, int role)
+{
+	const cc_policy_role *r = role_at(p, role);
+	return r && p->version == CC_POLICY_VERSION_REGIE && r->may_monitor;
 }
 
 static const char *const GROUND_NAMES[] = {

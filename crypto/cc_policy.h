@@ -19,7 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CC_POLICY_VERSION 1
+#define CC_POLICY_VERSION 1       /* the base format */
+#define CC_POLICY_VERSION_REGIE 2 /* the base format and the procesregie section (see cc_policy.c) */
 #define CC_POLICY_MAX_LEVELS 16
 #define CC_POLICY_MAX_ROLES 32 /* roles fit a uint32_t mask */
 #define CC_POLICY_MAX_AUDIENCES 8
@@ -33,6 +34,11 @@
 typedef struct cc_policy_level {
 	uint8_t level;                     /* 1..nlevels, in order */
 	char name[CC_POLICY_NAME_MAX + 1]; /* e.g. "Stapteam" */
+	/* Stagnation signals (version 2; 0 = no signal): a casus at this level
+	 * with no note for stale_note_days days, or at this level for
+	 * stale_level_weeks weeks, is flagged in the overview. */
+	uint16_t stale_note_days;
+	uint16_t stale_level_weeks;
 } cc_policy_level;
 
 typedef struct cc_policy_role {
@@ -48,6 +54,9 @@ typedef struct cc_policy_role {
 	uint8_t may_grant;       /* may share history onward */
 	uint8_t may_break_glass; /* may admit someone outside the ladder, with a reason */
 	uint8_t audit_scope;     /* CC_AUDIT_* */
+	/* version 2 (procesregie): */
+	uint8_t may_overview; /* may read the content-free overview of every casus (and gets stagnation notices) */
+	uint8_t may_monitor;  /* may read the aggregated monitoring figures (small cells suppressed) */
 } cc_policy_role;
 
 typedef struct cc_policy_audience {
@@ -93,6 +102,9 @@ int cc_policy_may_escalate(const cc_policy *p, int role, uint8_t from, uint8_t t
 int cc_policy_may_deescalate(const cc_policy *p, int role, uint8_t from, uint8_t to);
 /* Disclosure ground needed when `role` posts to `audience` at `level`. */
 int cc_policy_ground_required(const cc_policy *p, int audience, int role, uint8_t level);
+/* The procesregie rights (version 2 policies; always 0 under version 1). */
+int cc_policy_may_overview(const cc_policy *p, int role);
+int cc_policy_may_monitor(const cc_policy *p, int role);
 
 /* Disclosure grounds, recorded in message headers and grants. */
 enum cc_ground {
@@ -114,7 +126,9 @@ int cc_ground_from_name(const char *name); /* enum value, or -1 */
  * names, 1..32 roles with unique [a-z0-9._@-] names, flags exactly 0 or 1,
  * min_level and escalate_max <= nlevels, audit_scope <= CC_AUDIT_ALL, at most
  * 8 audiences with unique names whose masks name only existing roles, and a
- * never_key role has min_level 0 and is in no audience. CC_OK or
+ * never_key role has min_level 0 and is in no audience; version 1 or 2, and
+ * under version 1 every procesregie field (may_overview, may_monitor,
+ * stale_note_days, stale_level_weeks) is 0. CC_OK or
  * CC_ERR_VERSION / CC_ERR_MALFORMED / CC_ERR_TOO_LARGE. Encode and sign refuse
  * a policy that fails it. */
 int cc_policy_check(const cc_policy *p) __attribute__((warn_unused_result));

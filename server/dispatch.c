@@ -55,6 +55,8 @@ static const struct route routes[] = {
 	{"transfer.fetch", h_transfer_fetch, AP},
 	{"audit.query", h_audit_query, AP},
 	{"audit.key", h_audit_key, A},
+	{"regie.overview", h_regie_overview, AP},
+	{"regie.monitor", h_regie_monitor, AP},
 	{NULL, NULL, 0},
 };
 #undef A
@@ -251,6 +253,7 @@ void dispatch_tick(struct server *srv)
 	audit_live_tick(srv);
 	audit_tick(srv);
 	casus_purge_due(srv);
+	regie_tick(srv);
 	int dead = 0;
 	if (srv->st.env)
 		mdb_reader_check(srv->st.env, &dead);

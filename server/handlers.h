@@ -15,6 +15,7 @@
  *   h_grant.c     grant.post, grant.fetch
  *   h_transfer.c  transfer.post, transfer.fetch
  *   h_audit.c     audit.query, audit.key
+ *   h_regie.c     regie.overview, regie.monitor (and the stagnation scan, regie_tick)
  */
 #ifndef CASUSD_HANDLERS_H
 #define CASUSD_HANDLERS_H
@@ -79,6 +80,12 @@ int h_transfer_fetch(struct session *s, json_t *req, uint64_t id);
 /* h_audit.c */
 int h_audit_query(struct session *s, json_t *req, uint64_t id);
 int h_audit_key(struct session *s, json_t *req, uint64_t id);
+
+/* h_regie.c */
+int h_regie_overview(struct session *s, json_t *req, uint64_t id);
+int h_regie_monitor(struct session *s, json_t *req, uint64_t id);
+/* From the tick: notice stagnating casus to the overview roles (once a minute). */
+void regie_tick(struct server *srv);
 
 /* ---- shared (handlers.c) ------------------------------------------------------ */
 

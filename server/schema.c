@@ -20,6 +20,7 @@
 _Static_assert(SCHEMA_KEY_XFER == XFER_PFX_LEN + 48, "transfer key length");
 _Static_assert(SCHEMA_AUDIT_HASH == CC_HASH_BYTES, "audit record hash length");
 _Static_assert(SCHEMA_KEY_XFER_PFX == XFER_PFX_LEN + 32, "transfer prefix length");
+_Static_assert(SCHEMA_KEY_STAGNATION == SCHEMA_STAGNATION_PREFIX_LEN + 17, "stagnation key length");
 
 size_t schema_key_casus(uint8_t k[SCHEMA_KEY_CASUS], const uint8_t casus[16], enum schema_casus_kind kind)
 {
@@ -64,6 +65,14 @@ size_t schema_key_xfer(uint8_t k[SCHEMA_KEY_XFER], const uint8_t to[16], const u
 	schema_key_xfer_prefix(k, to, casus);
 	memcpy(k + SCHEMA_KEY_XFER_PFX, from, 16);
 	return SCHEMA_KEY_XFER;
+}
+
+size_t schema_key_stagnation(uint8_t k[SCHEMA_KEY_STAGNATION], const uint8_t casus[16], uint8_t signal)
+{
+	memcpy(k, SCHEMA_STAGNATION_PREFIX, SCHEMA_STAGNATION_PREFIX_LEN);
+	memcpy(k + SCHEMA_STAGNATION_PREFIX_LEN, casus, 16);
+	k[SCHEMA_STAGNATION_PREFIX_LEN + 16] = signal;
+	return SCHEMA_KEY_STAGNATION;
 }
 
 static size_t user_prefix(uint8_t *k, const char *user)

@@ -11,6 +11,7 @@
  *   meta      name (SCHEMA_META_*)                     see the name
  *             "xfer/" to[16] casus[16] from[16]        device key transfer bytes
  *             "removed/" device[16] casus[16]          u64 epoch of the commit that removed it
+ *             "stag/" casus[16] signal                 i64 reference time of the last stagnation notice
  *   certs     device[16]                               encoded certificate
  *   users     user 0 device[16]                        "" (a user's devices)
  *   casus     casus[16] 'r'                            casus record (schema_casus_rec_*)
@@ -60,6 +61,9 @@
 #define SCHEMA_REMOVED_PREFIX_LEN 8
 #define SCHEMA_KEY_REMOVED 40 /* "removed/" device[16] casus[16] */
 #define SCHEMA_KEY_USER_MAX (SCHEMA_USER_MAX + 1 + 16)
+#define SCHEMA_STAGNATION_PREFIX "stag/" /* meta keys of stagnation notices sent (h_regie.c) */
+#define SCHEMA_STAGNATION_PREFIX_LEN 5
+#define SCHEMA_KEY_STAGNATION 22 /* "stag/" casus[16] u8 signal */
 
 enum schema_casus_kind {
 	SCHEMA_CASUS_RECORD = 'r',
@@ -80,6 +84,10 @@ size_t schema_key_xfer_prefix(uint8_t k[SCHEMA_KEY_XFER_PFX], const uint8_t to[1
  * or holds a 0 byte. The prefix of a user's keys is the user id and its 0. */
 size_t schema_key_user_device(uint8_t k[SCHEMA_KEY_USER_MAX], const char *user, const uint8_t device[16]);
 size_t schema_key_user_seq(uint8_t k[SCHEMA_KEY_USER_MAX], const char *user, uint64_t seq);
+
+/* The meta key recording which stagnation signal of a casus was noticed
+ * (value: the i64 reference time it was noticed for). */
+size_t schema_key_stagnation(uint8_t k[SCHEMA_KEY_STAGNATION], const uint8_t casus[16], uint8_t signal);
 
 /* audit, auditcp (seq) */
 #define SCHEMA_KEY_AUDIT 8

@@ -122,6 +122,7 @@ struct server {
 	void (*on_tick)(struct server *srv); /* main.c's once-a-second hook (systemd watchdog), or NULL */
 	int policy_checked;                  /* 0 not yet, 1 current, -1 older than the store's (dispatch.c) */
 	unsigned purge_ticks;                /* ticks since start, for the retention purge (retention.c) */
+	unsigned regie_ticks;                /* ticks since start, for the stagnation scan (h_regie.c) */
 	struct ka_table *ka;                 /* keepalive: last frame per session (loop.c) */
 	struct ev_loop *evloop;              /* libev loop handed to lws, or NULL (poll loop) */
 	struct verifier *ver;                /* the verifier thread and its jobs (verify.c) */

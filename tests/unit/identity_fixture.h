@@ -67,8 +67,10 @@ static inline void kat_audience(cc_policy *p, const char *name, const char *cons
 	a->ground_required = ground;
 }
 
-/* The default ladder of docs/domain.md, identical to deploy/policy/default.json
- * (json_test_policy checks that). Unsigned; issued_at = KAT_NOT_BEFORE. */
+/* The default ladder of docs/domain.md in the version 1 format (the identity
+ * and e2e vectors are built on it); deploy/policy/default.json is this ladder
+ * plus the procesregie section, kat_regie_policy below (json_test_policy
+ * checks that). Unsigned; issued_at = KAT_NOT_BEFORE. */
 static inline void kat_default_policy(cc_policy *p)
 {
 	static const char *const levels[] = {"Stapteam", "Ketenzorg", "Procesregie", "Zorg en Veiligheid",
@@ -102,6 +104,24 @@ static inline void kat_default_policy(cc_policy *p)
 	kat_audience(p, "zorg", zorg, 0);
 	kat_audience(p, "overleg", overleg, 1);
 	kat_audience(p, "regie", regie, 1);
+}
+
+/* deploy/policy/default.json: the default ladder as a version 2 policy, with
+ * the procesregie rights (procesregisseur: overview and figures; beleid:
+ * figures) and the stagnation signals per level. Unsigned. */
+static inline void kat_regie_policy(cc_policy *p)
+{
+	static const uint16_t note_days[5] = {30, 21, 14, 7, 7};
+	static const uint16_t level_weeks[5] = {26, 16, 8, 8, 4};
+	kat_default_policy(p);
+	p->version = CC_POLICY_VERSION_REGIE;
+	p->roles[4].may_overview = 1; /* procesregisseur */
+	p->roles[4].may_monitor = 1;
+	p->roles[7].may_monitor = 1; /* beleid */
+	for (unsigned i = 0; i < 5; i++) {
+		p->levels[i].stale_note_days = note_days[i];
+		p->levels[i].stale_level_weeks = level_weeks[i];
+	}
 }
 
 typedef struct kat_set {

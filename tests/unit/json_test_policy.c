@@ -34,12 +34,12 @@ static void test_default_matches_vector(void)
 	if (rc != CC_OK)
 		fprintf(stderr, "default.json: %s\n", err);
 	p.issued_at = KAT_NOT_BEFORE;
-	kat_default_policy(&kp);
+	kat_regie_policy(&kp);
 	CHECK(memcmp(&p, &kp, sizeof p) == 0);
 	CHECK_EQ_INT(cc_policy_sign(&p, k.root), CC_OK);
 	cc_w_init(&w);
 	CHECK_EQ_INT(cc_policy_encode(&p, &w), CC_OK);
-	CHECK(kat_matches("policy", w.p, w.len));
+	CHECK(kat_matches("policy_v2", w.p, w.len));
 	cc_w_free(&w);
 	kat_free(&k);
 }
@@ -124,8 +124,40 @@ static void test_strict(void)
 	bad(HEAD ROLES "\"audiences\":[]} x", CC_ERR_MALFORMED, "line");
 	bad(HEAD ROLES "\"audiences\":[],\"extra\":1}", CC_ERR_MALFORMED, "unknown key \"extra\"");
 	bad(HEAD ROLES "\"audiences\":[],\"number\":3}", CC_ERR_MALFORMED, "duplicate");
-	bad("{\"version\":2,\"number\":2,\"deployment\":\"t\",\"levels\":[\"A\"]," ROLES "\"audiences\":[]}",
+	bad("{\"version\":3,\"number\":2,\"deployment\":\"t\",\"levels\":[\"A\"]," ROLES "\"audiences\":[]}",
 	    CC_ERR_VERSION, "version");
+	/* the procesregie fields need version 2, and are strict there too */
+	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"may_overview\":true}],\"audiences\":[]}",
+	    CC_ERR_MALFORMED, "need \"version\": 2");
+	bad(HEAD ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"no_note_days\":3}]}", CC_ERR_MALFORMED,
+	    "stagnation: needs");
+#define HEAD2 "{\"version\":2,\"number\":2,\"deployment\":\"t\",\"levels\":[\"A\",\"B\"],"
+	bad(HEAD2 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":3,\"no_note_days\":3}]}", CC_ERR_MALFORMED,
+	    "stagnation[0].level");
+	bad(HEAD2 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"no_note_days\":-1}]}", CC_ERR_MALFORMED,
+	    "stagnation[0].no_note_days");
+	bad(HEAD2 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"no_note_days\":2},{\"level\":1,"
+	                "\"no_note_days\":4}]}",
+	    CC_ERR_MALFORMED, "listed twice");
+	bad(HEAD2 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"weeks\":2}]}", CC_ERR_MALFORMED,
+	    "unknown key \"weeks\"");
+	bad(HEAD2 "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"may_overview\":1}],\"audiences\":[]}",
+	    CC_ERR_MALFORMED, "may_overview");
+	{
+		const char *v2 = HEAD2 "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"may_overview\":true},"
+				       "{\"name\":\"mo\",\"min_level\":0,\"never_key\":true,\"may_monitor\":true}],"
+				       "\"audiences\":[],\"stagnation\":[{\"level\":2,\"no_note_days\":9,"
+				       "\"no_level_change_weeks\":3}]}";
+		CHECK_EQ_INT(cc_policy_from_json(v2, strlen(v2), &p, err, sizeof err), CC_OK);
+		CHECK_EQ_INT(p.version, 2);
+		CHECK_EQ_INT(cc_policy_may_overview(&p, 0), 1);
+		CHECK_EQ_INT(cc_policy_may_monitor(&p, 0), 0);
+		CHECK_EQ_INT(cc_policy_may_overview(&p, 1), 0);
+		CHECK_EQ_INT(cc_policy_may_monitor(&p, 1), 1);
+		CHECK_EQ_INT(p.levels[0].stale_note_days, 0);
+		CHECK_EQ_INT(p.levels[1].stale_note_days, 9);
+		CHECK_EQ_INT(p.levels[1].stale_level_weeks, 3);
+	}
 	bad("{\"version\":1,\"number\":\"2\",\"deployment\":\"t\",\"levels\":[\"A\"],\"roles\":[],\"audiences\":[]}",
 	    CC_ERR_MALFORMED, "number");
 	bad("{\"version\":1,\"number\":-1,\"deployment\":\"t\",\"levels\":[\"A\"],\"roles\":[],\"audiences\":[]}",

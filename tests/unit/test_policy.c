@@ -25,6 +25,78 @@ static void test_kat(void)
 	kat_free(&k);
 }
 
+/* Write $CASUS_VECTORS/identity/<name>.hex (CASUS_VECTORS_WRITE=1, after a
+ * deliberate format change). */
+static void kat_write(const char *name, const uint8_t *p, size_t n)
+{
+	char path[1024];
+	const char *dir = getenv("CASUS_VECTORS");
+	FILE *f;
+	if (!dir)
+		return;
+	snprintf(path, sizeof path, "%s/identity/%s.hex", dir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (!f)
+		return;
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%02x", p[i]);
+	fputc('\n', f);
+	CHECK(fclose(f) == 0);
+}
+
+/* The version 2 default (deploy/policy/default.json): known answer, round
+ * trip, every truncation, the procesregie decisions. */
+static void test_kat_v2(void)
+{
+	kat_set k;
+	cc_policy p, d;
+	cc_wbuf w;
+	int pr, bel, cm;
+
+	CHECK_EQ_INT(kat_build(&k), CC_OK);
+	kat_regie_policy(&p);
+	CHECK_EQ_INT(cc_policy_sign(&p, k.root), CC_OK);
+	cc_w_init(&w);
+	CHECK_EQ_INT(cc_policy_encode(&p, &w), CC_OK);
+	if (getenv("CASUS_VECTORS_WRITE"))
+		kat_write("policy_v2", w.p, w.len);
+	CHECK(kat_matches("policy_v2", w.p, w.len));
+	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_OK);
+	CHECK(memcmp(&p, &d, sizeof p) == 0);
+	CHECK_EQ_INT(cc_policy_verify(&d, k.root->pk, NULL), CC_OK);
+	/* the v2 encoding is the v1 one plus 2 bytes a role and 4 a level */
+	CHECK(w.len == k.policy_enc.len + 2u * p.nroles + 4u * p.nlevels);
+	for (size_t cut = 0; cut < w.len; cut++)
+		CHECK_EQ_INT(cc_policy_decode(w.p, cut, &d), CC_ERR_TRUNCATED);
+	/* the procesregie section is signed: a flipped right does not verify */
+	size_t right = w.len - CC_SIGN_PK_BYTES - CC_SIG_BYTES - 4u * p.nlevels - 2u * p.nroles + 2u * 1u;
+	w.p[right] ^= 1; /* ervaringsdeskundige's may_overview: 0 -> 1 */
+	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_OK);
+	CHECK_EQ_INT(d.roles[1].may_overview, 1);
+	CHECK_EQ_INT(cc_policy_verify(&d, k.root->pk, NULL), CC_ERR_BAD_SIGNATURE);
+	w.p[right] ^= 1;
+	cc_w_free(&w);
+
+	pr = cc_policy_role_index(&p, "procesregisseur");
+	bel = cc_policy_role_index(&p, "beleid");
+	cm = cc_policy_role_index(&p, "casemanager");
+	CHECK_EQ_INT(cc_policy_may_overview(&p, pr), 1);
+	CHECK_EQ_INT(cc_policy_may_monitor(&p, pr), 1);
+	CHECK_EQ_INT(cc_policy_may_overview(&p, bel), 0);
+	CHECK_EQ_INT(cc_policy_may_monitor(&p, bel), 1);
+	CHECK_EQ_INT(cc_policy_may_overview(&p, cm), 0);
+	CHECK_EQ_INT(cc_policy_may_monitor(&p, cm), 0);
+	CHECK_EQ_INT(cc_policy_may_overview(&p, -1), 0);
+	CHECK_EQ_INT(cc_policy_may_overview(&p, 99), 0);
+	CHECK_EQ_INT(p.levels[2].stale_note_days, 14);
+	/* the version 1 default grants neither */
+	kat_default_policy(&p);
+	CHECK_EQ_INT(cc_policy_may_overview(&p, pr), 0);
+	CHECK_EQ_INT(cc_policy_may_monitor(&p, bel), 0);
+	kat_free(&k);
+}
+
 static void test_decisions(void)
 {
 	cc_policy p;
@@ -175,8 +247,19 @@ static void test_consistency(void)
 	p.deployment[0] = '\0';
 	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_MALFORMED);
 	p = base;
-	p.version = 2;
+	p.version = 3;
 	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_VERSION);
+	/* a version 1 policy has no procesregie fields: one policy, one encoding */
+	p = base;
+	p.roles[4].may_overview = 1;
+	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_MALFORMED);
+	p = base;
+	p.levels[0].stale_note_days = 1;
+	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_MALFORMED);
+	kat_regie_policy(&p);
+	CHECK_EQ_INT(cc_policy_check(&p), CC_OK);
+	p.roles[4].may_monitor = 2;
+	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_MALFORMED);
 	/* an inconsistent policy is never signed */
 	p = base;
 	p.roles[0].care = 2;
@@ -235,8 +318,10 @@ static void test_encoding(void)
 	cc_w_u8(&w, 0);
 	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_ERR_TRAILING);
 	w.len--;
-	w.p[4] = 2;
+	w.p[4] = 3;
 	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_ERR_VERSION);
+	w.p[4] = 2; /* a version 1 body read as version 2 lacks the procesregie section */
+	CHECK(cc_policy_decode(w.p, w.len, &d) != CC_OK);
 	w.p[4] = 1;
 
 	/* stale: an older or equal number is refused, a newer one replaces */
@@ -261,6 +346,7 @@ int main(void)
 	test_rng_install();
 	CHECK(sodium_init() >= 0);
 	CHECK_RUN(test_kat);
+	CHECK_RUN(test_kat_v2);
 	CHECK_RUN(test_decisions);
 	CHECK_RUN(test_consistency);
 	CHECK_RUN(test_encoding);

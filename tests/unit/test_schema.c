@@ -219,6 +219,15 @@ static void test_keys(void)
 	schema_key_user_seq(ku, "anna", 0);
 	CHECK(memcmp(ku2, ku, 3) == 0 && ku2[3] == 0 && ku[3] == 'a' && memcmp(ku2, ku, 13) < 0);
 
+	/* stagnation notices: "stag/" casus signal, one key per casus and signal */
+	uint8_t kst[SCHEMA_KEY_STAGNATION], kst2[SCHEMA_KEY_STAGNATION];
+	CHECK_EQ_INT(schema_key_stagnation(kst, a, 1), 22);
+	CHECK(memcmp(kst, "stag/", 5) == 0 && memcmp(kst + 5, a, 16) == 0 && kst[21] == 1);
+	schema_key_stagnation(kst2, a, 2);
+	CHECK(memcmp(kst, kst2, sizeof kst) < 0);
+	schema_key_stagnation(kst2, b, 1);
+	CHECK(memcmp(kst, kst2, sizeof kst) != 0);
+
 	uint8_t ka[SCHEMA_KEY_AUDIT], ka2[SCHEMA_KEY_AUDIT];
 	schema_key_audit(ka, 255);
 	schema_key_audit(ka2, 256);
