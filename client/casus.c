@@ -513,6 +513,16 @@ static int cmd_members(casus_client *c, int argc, char **argv)
 			       TC(json_string_value(json_object_get(m, "org"))),
 			       json_is_true(json_object_get(m, "break_glass")) ? "BREAK-GLASS" : "");
 		}
+		/* the chain's changes; the reason is decrypted by this device (members only) */
+		printf("changes:\n");
+		json_array_foreach(json_object_get(res, "changes"), i, m) {
+			const char *why = json_string_value(json_object_get(m, "reason"));
+			printf("  epoch %-4lld %-12s level %lld by %-16s%s%s\n",
+			       json_integer_value(json_object_get(m, "epoch")),
+			       TC(json_string_value(json_object_get(m, "type"))),
+			       json_integer_value(json_object_get(m, "level")), TC(json_string_value(json_object_get(m, "by"))),
+			       why ? " reden: " : "", why ? TC(why) : "");
+		}
 	}
 	json_decref(res);
 	return 0;

@@ -205,8 +205,24 @@ int casus_members(casus_client *c, const char *casus_hex, json_t **out)
 	}
 	const char *lname =
 		st->level >= 1 && st->level <= c->policy.nlevels ? c->policy.levels[st->level - 1].name : "";
-	*out = json_pack("{sisssIso}", "level", st->level, "level_name", lname, "epoch", (json_int_t)st->epoch,
-	                 "members", members);
+	/* The chain's changes, with each reason this device could decrypt (the
+	 * reason is end-to-end encrypted to the roster the commit made). */
+	json_t *changes = json_array();
+	for (uint64_t e = 0; e < ccore_epochs(L->k); e++) {
+		ccore_commit_info_t ci;
+		if (ccore_commit_info(L->k, e, &ci) != CCORE_OK)
+			continue;
+		const cc_cert *by = ccore_cert(L->k, ci.actor);
+		const char *tname = cc_commit_type_name(ci.type);
+		json_t *ch = json_pack("{sIsssisIss}", "epoch", (json_int_t)ci.epoch, "type", tname ? tname : "?",
+		                       "level", (int)ci.level, "time", (json_int_t)ci.time, "by", by ? by->user_id : "?");
+		if (ch && ci.reason)
+			json_object_set_new(ch, "reason", json_string(ci.reason));
+		if (ch)
+			json_array_append_new(changes, ch);
+	}
+	*out = json_pack("{sisssIsoso}", "level", st->level, "level_name", lname, "epoch", (json_int_t)st->epoch,
+	                 "members", members, "changes", changes);
 	return CASUS_OK;
 }
 

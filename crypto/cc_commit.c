@@ -18,8 +18,9 @@
 #define CTX_COMMIT_SIG "casus.e2e.v1.commit.sig"
 #define CTX_COMMIT_HASH "casus.e2e.v1.commit.hash"
 #define CTX_KEY_COMMIT "casus.e2e.v1.epochkey.commit"
+#define CTX_REASON "casus.e2e.v2.commit.reason"
 #define BOX_KIND_EPOCH_KEY 0x01
-#define STATE_VERSION 1
+#define STATE_VERSION 2
 
 /* Context strings are written with their NUL so no context is a prefix of another. */
 static void w_ctx(cc_wbuf *w, const char *ctx)
@@ -59,11 +60,9 @@ static int is_zero(const uint8_t *p, size_t n)
 static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 {
 	int rc;
-	if (c->nroster > CC_ROSTER_MAX || c->naudiences > CC_POLICY_MAX_AUDIENCES)
+	if (c->nroster > CC_ROSTER_MAX || c->naudiences > CC_POLICY_MAX_AUDIENCES || c->reason_len > CC_REASON_BOX_MAX ||
+	    c->reason.nrecipients > CC_ROSTER_MAX)
 		return CC_ERR_TOO_LARGE;
-	/* The reason ends up in audit trails and user interfaces: valid UTF-8, no control characters. */
-	if ((rc = cc_text_check(c->reason, CC_COMMIT_REASON_MAX)) != CC_OK)
-		return rc;
 	cc_w_u8(w, c->version);
 	cc_w_u8(w, c->type);
 	cc_w_fixed(w, c->casus_id, CC_CASUS_ID_BYTES);
@@ -72,8 +71,8 @@ static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 	cc_w_u8(w, c->level_before);
 	cc_w_u8(w, c->level_after);
 	cc_w_i64(w, c->time);
+	cc_w_u64(w, c->policy);
 	cc_w_fixed(w, c->actor, CC_DEVICE_ID_BYTES);
-	cc_w_str(w, c->reason);
 	cc_w_u16(w, c->nroster);
 	for (size_t i = 0; i < c->nroster; i++) {
 		cc_wbuf cw;
@@ -100,6 +99,15 @@ static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 		for (size_t j = 0; j < au->nrecipients; j++) {
 			cc_w_fixed(w, au->recipients[j].device_id, CC_DEVICE_ID_BYTES);
 			cc_w_fixed(w, au->recipients[j].box, CC_SEALED_KEY_BYTES);
+		}
+	}
+	cc_w_var16(w, c->reason_box, c->reason_len);
+	if (c->reason_len) {
+		cc_w_fixed(w, c->reason.key_commit, CC_HASH_BYTES);
+		cc_w_u16(w, c->reason.nrecipients);
+		for (size_t j = 0; j < c->reason.nrecipients; j++) {
+			cc_w_fixed(w, c->reason.recipients[j].device_id, CC_DEVICE_ID_BYTES);
+			cc_w_fixed(w, c->reason.recipients[j].box, CC_SEALED_KEY_BYTES);
 		}
 	}
 	return w->err;
@@ -190,6 +198,7 @@ void cc_commit_free(cc_commit *c)
 	free(c->roster);
 	for (size_t a = 0; a < CC_POLICY_MAX_AUDIENCES; a++)
 		free(c->audiences[a].recipients);
+	free(c->reason.recipients);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -209,6 +218,49 @@ static int decode_entry(cc_rbuf *r, cc_roster_entry *e)
 	if (crypto_generichash(e->cert_hash, CC_HASH_BYTES, cp, cn, NULL, 0) != 0)
 		return CC_ERR_CRYPTO;
 	return CC_OK;
+}
+
+/* A reason box has one of the lengths nonce + k blocks + tag (k >= 1); when
+ * present, its key is sealed to every roster entry, in roster order. */
+static int reason_len_valid(size_t n)
+{
+	size_t fixed = CC_REASON_NONCE_BYTES + CC_REASON_MAC_BYTES;
+	return n > fixed && n <= CC_REASON_BOX_MAX && (n - fixed) % CC_REASON_BLOCK == 0;
+}
+
+static int decode_reason(cc_rbuf *r, cc_commit *c)
+{
+	const uint8_t *bp;
+	size_t bn;
+	cc_r_var16(r, &bp, &bn, CC_REASON_BOX_MAX);
+	if (r->err)
+		return r->err;
+	if (bn == 0)
+		return CC_OK;
+	if (!reason_len_valid(bn))
+		return CC_ERR_MALFORMED;
+	memcpy(c->reason_box, bp, bn);
+	c->reason_len = (uint16_t)bn;
+	c->reason.audience = CC_REASON_AUDIENCE;
+	cc_r_fixed(r, c->reason.key_commit, CC_HASH_BYTES);
+	c->reason.nrecipients = cc_r_u16(r);
+	if (r->err)
+		return r->err;
+	if (c->reason.nrecipients != c->nroster)
+		return CC_ERR_MALFORMED;
+	if (cc_r_left(r) < (size_t)c->reason.nrecipients * (CC_DEVICE_ID_BYTES + CC_SEALED_KEY_BYTES))
+		return CC_ERR_TRUNCATED;
+	c->reason.recipients = calloc(c->reason.nrecipients, sizeof *c->reason.recipients);
+	if (!c->reason.recipients)
+		return CC_ERR_NOMEM;
+	for (size_t j = 0; j < c->reason.nrecipients; j++) {
+		cc_r_fixed(r, c->reason.recipients[j].device_id, CC_DEVICE_ID_BYTES);
+		cc_r_fixed(r, c->reason.recipients[j].box, CC_SEALED_KEY_BYTES);
+		if (!r->err &&
+		    memcmp(c->reason.recipients[j].device_id, c->roster[j].cert.device_id, CC_DEVICE_ID_BYTES) != 0)
+			return CC_ERR_MALFORMED; /* the reason goes to exactly the roster, in order */
+	}
+	return r->err;
 }
 
 int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
@@ -242,15 +294,13 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 	c.level_before = cc_r_u8(&r);
 	c.level_after = cc_r_u8(&r);
 	c.time = cc_r_i64(&r);
+	c.policy = cc_r_u64(&r);
 	cc_r_fixed(&r, c.actor, CC_DEVICE_ID_BYTES);
-	cc_r_str(&r, c.reason, sizeof c.reason);
 	c.nroster = cc_r_u16(&r);
 	if (r.err) {
 		rc = r.err;
 		goto fail;
 	}
-	if ((rc = cc_text_check(c.reason, CC_COMMIT_REASON_MAX)) != CC_OK)
-		goto fail;
 	if (c.nroster == 0 || c.nroster > CC_ROSTER_MAX) {
 		rc = c.nroster ? CC_ERR_TOO_LARGE : CC_ERR_MALFORMED;
 		goto fail;
@@ -306,6 +356,8 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 			cc_r_fixed(&r, au->recipients[j].box, CC_SEALED_KEY_BYTES);
 		}
 	}
+	if (!r.err && (rc = decode_reason(&r, &c)) != CC_OK)
+		goto fail;
 	cc_r_fixed(&r, c.sig, CC_SIG_BYTES);
 	if ((rc = cc_r_finish(&r)) != CC_OK)
 		goto fail;
@@ -397,6 +449,141 @@ int cc_commit_key_commitment(const uint8_t key[CC_EPOCH_KEY_BYTES], const uint8_
 	return rc;
 }
 
+/* ---- the encrypted reason ---------------------------------------------------- */
+
+#define REASON_AD_BYTES (sizeof(CTX_REASON) + CC_CASUS_ID_BYTES + 8)
+
+static void reason_ad(uint8_t ad[REASON_AD_BYTES], const uint8_t casus_id[CC_CASUS_ID_BYTES], uint64_t epoch)
+{
+	size_t o = sizeof(CTX_REASON); /* with its NUL */
+	memcpy(ad, CTX_REASON, o);
+	memcpy(ad + o, casus_id, CC_CASUS_ID_BYTES);
+	o += CC_CASUS_ID_BYTES;
+	for (int i = 0; i < 8; i++)
+		ad[o++] = (uint8_t)(epoch >> (56 - 8 * i));
+}
+
+/* Encrypt reason (already checked: text, <= CC_COMMIT_REASON_MAX) under a
+ * fresh key and seal that key to every entry of c's roster. Empty: no box. */
+static int seal_reason(cc_commit *c, const char *reason)
+{
+	uint8_t plain[CC_REASON_BOX_MAX];
+	uint8_t ad[REASON_AD_BYTES];
+	uint8_t *key = NULL;
+	size_t len = reason ? strlen(reason) : 0, padded;
+	unsigned long long clen = 0;
+	int rc = CC_OK;
+	if (len == 0)
+		return CC_OK;
+	padded = (len / CC_REASON_BLOCK + 1) * CC_REASON_BLOCK; /* room for the 0x80 byte */
+	if (CC_REASON_NONCE_BYTES + padded + CC_REASON_MAC_BYTES > CC_REASON_BOX_MAX)
+		return CC_ERR_TOO_LARGE;
+	key = sodium_malloc(CC_EPOCH_KEY_BYTES);
+	if (!key)
+		return CC_ERR_NOMEM;
+	randombytes_buf(key, CC_EPOCH_KEY_BYTES);
+	memset(plain, 0, sizeof plain);
+	memcpy(plain, reason, len);
+	plain[len] = 0x80;
+	reason_ad(ad, c->casus_id, c->epoch);
+	randombytes_buf(c->reason_box, CC_REASON_NONCE_BYTES);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(c->reason_box + CC_REASON_NONCE_BYTES, &clen, plain, padded, ad,
+	                                               sizeof ad, NULL, c->reason_box, key) != 0) {
+		rc = CC_ERR_CRYPTO;
+		goto out;
+	}
+	c->reason_len = (uint16_t)(CC_REASON_NONCE_BYTES + clen);
+	c->reason.audience = CC_REASON_AUDIENCE;
+	if ((rc = cc_commit_key_commitment(key, c->casus_id, CC_REASON_AUDIENCE, c->epoch, c->reason.key_commit)) !=
+	    CC_OK)
+		goto out;
+	c->reason.recipients = calloc(c->nroster, sizeof *c->reason.recipients);
+	if (!c->reason.recipients) {
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t j = 0; j < c->nroster; j++) {
+		const cc_roster_entry *e = &c->roster[j];
+		cc_commit_recipient *rcpt = &c->reason.recipients[c->reason.nrecipients++];
+		memcpy(rcpt->device_id, e->cert.device_id, CC_DEVICE_ID_BYTES);
+		if ((rc = cc_commit_seal_key(rcpt->box, e->cert.box_pk, e->cert.device_id, c->casus_id,
+		                             CC_REASON_AUDIENCE, c->epoch, key)) != CC_OK)
+			goto out;
+	}
+out:
+	sodium_memzero(plain, sizeof plain);
+	sodium_free(key);
+	return rc;
+}
+
+int cc_commit_open_reason(const uint8_t *p, size_t n, const cc_device_keys *self, char *out, size_t cap)
+{
+	uint8_t plain[CC_REASON_BOX_MAX];
+	uint8_t ad[REASON_AD_BYTES];
+	uint8_t commit[CC_HASH_BYTES];
+	uint8_t *key = NULL;
+	unsigned long long plen = 0;
+	cc_commit c;
+	int rc, idx = -1;
+	if (!p || !self || !out || cap < CC_COMMIT_REASON_MAX + 1)
+		return CC_ERR_INVALID_ARG;
+	out[0] = '\0';
+	if ((rc = cc_commit_decode(p, n, &c)) != CC_OK)
+		return rc;
+	memset(plain, 0, sizeof plain);
+	if (c.reason_len == 0) {
+		rc = CC_ERR_NOT_FOUND;
+		goto out;
+	}
+	for (size_t j = 0; j < c.reason.nrecipients; j++)
+		if (memcmp(c.reason.recipients[j].device_id, self->device_id, CC_DEVICE_ID_BYTES) == 0)
+			idx = (int)j;
+	if (idx < 0) {
+		rc = CC_ERR_NOT_RECIPIENT;
+		goto out;
+	}
+	key = sodium_malloc(CC_EPOCH_KEY_BYTES);
+	if (!key) {
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = cc_commit_open_key(c.reason.recipients[idx].box, self, c.casus_id, CC_REASON_AUDIENCE, c.epoch,
+	                             key)) != CC_OK)
+		goto out;
+	if ((rc = cc_commit_key_commitment(key, c.casus_id, CC_REASON_AUDIENCE, c.epoch, commit)) != CC_OK)
+		goto out;
+	if (sodium_memcmp(commit, c.reason.key_commit, CC_HASH_BYTES) != 0) {
+		rc = CC_ERR_KEY_COMMITMENT; /* the actor sealed different keys to different members */
+		goto out;
+	}
+	reason_ad(ad, c.casus_id, c.epoch);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, c.reason_box + CC_REASON_NONCE_BYTES,
+	                                               c.reason_len - CC_REASON_NONCE_BYTES, ad, sizeof ad,
+	                                               c.reason_box, key) != 0) {
+		rc = CC_ERR_DECRYPT;
+		goto out;
+	}
+	/* ISO/IEC 7816-4: the text, 0x80, zeros. */
+	size_t end = (size_t)plen;
+	while (end > 0 && plain[end - 1] == 0)
+		end--;
+	if (end == 0 || plain[end - 1] != 0x80 || end - 1 == 0 || end - 1 > CC_COMMIT_REASON_MAX) {
+		rc = CC_ERR_MALFORMED; /* no padding mark, or an empty or overlong reason */
+		goto out;
+	}
+	memcpy(out, plain, end - 1);
+	out[end - 1] = '\0';
+	if ((rc = cc_text_check(out, CC_COMMIT_REASON_MAX)) != CC_OK || strlen(out) != end - 1) {
+		sodium_memzero(out, end);
+		rc = CC_ERR_MALFORMED;
+	}
+out:
+	sodium_memzero(plain, sizeof plain);
+	sodium_free(key);
+	cc_commit_free(&c);
+	return rc;
+}
+
 /* ---- chain state ------------------------------------------------------------ */
 
 int cc_chain_state_new(cc_chain_state **out)
@@ -449,6 +636,7 @@ int cc_chain_state_encode(const cc_chain_state *st, cc_wbuf *w)
 	cc_w_fixed(w, st->head, CC_HASH_BYTES);
 	cc_w_u8(w, st->level);
 	cc_w_i64(w, st->time);
+	cc_w_u64(w, st->policy);
 	cc_w_u16(w, st->nroster);
 	for (size_t i = 0; i < st->nroster; i++) {
 		cc_wbuf cw;
@@ -488,6 +676,7 @@ int cc_chain_state_decode(const uint8_t *p, size_t n, cc_chain_state **out)
 	cc_r_fixed(&r, st->head, CC_HASH_BYTES);
 	st->level = cc_r_u8(&r);
 	st->time = cc_r_i64(&r);
+	st->policy = cc_r_u64(&r);
 	st->nroster = cc_r_u16(&r);
 	if (r.err) {
 		rc = r.err;
@@ -707,6 +896,14 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 		}
 	}
 
+	/* 1b. The policy the commit was made under: never newer than the one the
+	 * verifier holds, never older than one the chain already named; a fresh
+	 * submission must be made under the verifier's own (current) policy. */
+	if (c.policy > pol->number || (st->started && c.policy < st->policy) || (!historic && c.policy != pol->number)) {
+		rc = CC_ERR_STALE;
+		goto out;
+	}
+
 	/* 2. The actor: a current member (the creator: in the new roster), with a
 	 * valid certificate, whose signature covers every byte. */
 	{
@@ -746,8 +943,10 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 		rc = CC_ERR_LEVEL;
 		goto out;
 	}
+	/* The reason is sealed to exactly the new roster (cc_commit_decode checks
+	 * the recipient list); only members can check it opens to non-empty text. */
 	if ((c.type == CC_COMMIT_ESCALATE || c.type == CC_COMMIT_DEESCALATE || c.type == CC_COMMIT_BREAK_GLASS) &&
-	    c.reason[0] == '\0') {
+	    c.reason_len == 0) {
 		rc = CC_ERR_MALFORMED; /* level changes and break-glass must say why */
 		goto out;
 	}
@@ -911,6 +1110,7 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 	memcpy(st->head, hash, CC_HASH_BYTES);
 	st->level = c.level_after;
 	st->time = c.time;
+	st->policy = c.policy;
 	if (hash_out)
 		memcpy(hash_out, hash, CC_HASH_BYTES);
 	rc = CC_OK;
@@ -982,8 +1182,9 @@ int cc_commit_build(const cc_chain_state *st, const cc_commit_change *chg, const
 	c.version = CC_COMMIT_VERSION;
 	c.type = chg->type;
 	memcpy(c.actor, actor->device_id, CC_DEVICE_ID_BYTES);
-	if (chg->reason)
-		memcpy(c.reason, chg->reason, strlen(chg->reason) + 1);
+	if (chg->reason && (rc = cc_text_check(chg->reason, CC_COMMIT_REASON_MAX)) != CC_OK)
+		return rc;
+	c.policy = pol->number;
 	c.time = now;
 	if (chg->type == CC_COMMIT_CREATE) {
 		memcpy(c.casus_id, chg->casus_id, CC_CASUS_ID_BYTES);
@@ -1083,6 +1284,8 @@ int cc_commit_build(const cc_chain_state *st, const cc_commit_change *chg, const
 		}
 		sodium_memzero(key, CC_EPOCH_KEY_BYTES);
 	}
+	if ((rc = seal_reason(&c, chg->reason)) != CC_OK)
+		goto out;
 	if ((rc = cc_commit_sign(&c, actor)) != CC_OK)
 		goto out;
 	if ((rc = cc_commit_encode(&c, &w)) != CC_OK)

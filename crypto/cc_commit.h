@@ -28,7 +28,8 @@
  *
  * Byte layout of a commit (big-endian, cc_buf.h); tables also in docs/CRYPTO.md (end-to-end part):
  *
- *   u8        version (1)
+ *   u8        version (2; version 1, which carried the reason in the clear and
+ *             no policy number, is refused: CC_ERR_VERSION)
  *   u8        type (CC_COMMIT_*)
  *   fixed16   casus id
  *   u64       epoch (= sequence number; 0 for create)
@@ -36,8 +37,8 @@
  *   u8        level before (0 for create)
  *   u8        level after
  *   i64       time (UTC seconds, not before the previous commit's time)
+ *   u64       policy number the actor made the commit under (cc_policy.number)
  *   fixed16   actor device id
- *   str       reason (<= CC_COMMIT_REASON_MAX bytes)
  *   u16       roster entries (1..CC_ROSTER_MAX), sorted by device id, unique
  *     u8        flags (CC_ROSTER_BREAK_GLASS)
  *     var16     encoded device certificate (<= CC_CERT_MAX)
@@ -50,8 +51,27 @@
  *       fixed[CC_SEALED_KEY_BYTES] crypto_box_seal to the recipient's X25519 key of
  *                 u8 0x01 || fixed16 recipient id || fixed16 casus || u8 aud ||
  *                 u64 epoch || fixed32 epoch key
+ *   var16     reason box: empty (no reason), or fixed24 nonce || XChaCha20-Poly1305-IETF
+ *             ciphertext (key = reason key, additional data
+ *             "casus.e2e.v2.commit.reason\0" || casus || u64 epoch) of the UTF-8
+ *             reason padded ISO/IEC 7816-4 to a multiple of CC_REASON_BLOCK bytes;
+ *             length 24 + 16 + k * CC_REASON_BLOCK, 1 <= k, at most CC_REASON_BOX_MAX
+ *   only if the reason box is not empty:
+ *     fixed32   reason key commitment (the key commitment above with audience
+ *               CC_REASON_AUDIENCE)
+ *     u16       recipients (= roster entries)
+ *       fixed16   device id of every roster entry, in roster order
+ *       fixed[CC_SEALED_KEY_BYTES] the reason key sealed like an epoch key, audience
+ *                 CC_REASON_AUDIENCE (0xff)
  *   fixed64   Ed25519 signature by the actor over
  *             "casus.e2e.v1.commit.sig\0" || every byte above
+ *
+ * The reason ("signalen van uitbuiting") is case content: only the devices of
+ * the new roster can read it; the server and every verifier without a device
+ * key see its length class only. Verifiers check that it is present where the
+ * policy requires one (level changes, break-glass) and sealed to exactly the
+ * roster; members check with cc_commit_open_reason that it opens to non-empty
+ * text (cc_casus does so when it applies a commit).
  *
  * Commit hash (the chain link and the messages' "epoch hash"):
  *   BLAKE2b-256("casus.e2e.v1.commit.hash\0" || the full commit incl. signature).
@@ -66,12 +86,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CC_COMMIT_VERSION 1
+#define CC_COMMIT_VERSION 2
 #define CC_CASUS_ID_BYTES 16
 #define CC_EPOCH_KEY_BYTES 32
 #define CC_ROSTER_MAX 256                /* devices in one casus */
 #define CC_COMMIT_REASON_MAX 1024        /* bytes of UTF-8 */
 #define CC_COMMIT_MAX_BYTES (512 * 1024) /* no valid commit is larger */
+#define CC_REASON_AUDIENCE 0xff          /* audience byte of the reason key's box and commitment */
+#define CC_REASON_BLOCK 32               /* reason plaintext padding block */
+#define CC_REASON_NONCE_BYTES 24
+#define CC_REASON_MAC_BYTES 16
+/* Largest reason box: nonce, the longest reason plus its padding byte rounded up to a block, tag. */
+#define CC_REASON_BOX_MAX                                                                                  \
+	(CC_REASON_NONCE_BYTES + ((CC_COMMIT_REASON_MAX + CC_REASON_BLOCK) / CC_REASON_BLOCK) * CC_REASON_BLOCK + \
+	 CC_REASON_MAC_BYTES)
 /* Plaintext inside an epoch-key box: kind, recipient, casus, audience, epoch, key. */
 #define CC_SEALED_KEY_PLAIN_BYTES (1 + CC_DEVICE_ID_BYTES + CC_CASUS_ID_BYTES + 1 + 8 + CC_EPOCH_KEY_BYTES)
 #define CC_SEALED_KEY_BYTES (crypto_box_SEALBYTES + CC_SEALED_KEY_PLAIN_BYTES)
@@ -120,12 +148,15 @@ typedef struct cc_commit {
 	uint8_t level_before;
 	uint8_t level_after;
 	int64_t time;
+	uint64_t policy; /* number of the policy the actor made it under */
 	uint8_t actor[CC_DEVICE_ID_BYTES];
-	char reason[CC_COMMIT_REASON_MAX + 1];
 	uint16_t nroster;
 	cc_roster_entry *roster; /* heap, owned */
 	uint8_t naudiences;
 	cc_commit_audience audiences[CC_POLICY_MAX_AUDIENCES];
+	uint16_t reason_len; /* 0: no reason */
+	uint8_t reason_box[CC_REASON_BOX_MAX];
+	cc_commit_audience reason; /* key commitment and the boxes of the reason key (audience 0xff) */
 	uint8_t sig[CC_SIG_BYTES];
 } cc_commit;
 
@@ -160,6 +191,18 @@ int cc_commit_open_key(const uint8_t box[CC_SEALED_KEY_BYTES], const cc_device_k
 int cc_commit_key_commitment(const uint8_t key[CC_EPOCH_KEY_BYTES], const uint8_t casus_id[CC_CASUS_ID_BYTES],
                              uint8_t audience, uint64_t epoch, uint8_t out[CC_HASH_BYTES]);
 
+/* The reason of an encoded commit, for a member: decodes it, finds this
+ * device among the reason's recipients, opens its box (cc_commit_open_key,
+ * audience CC_REASON_AUDIENCE), checks the key against the commitment
+ * (CC_ERR_KEY_COMMITMENT), decrypts (CC_ERR_DECRYPT), removes the padding and
+ * checks the text (valid UTF-8, no control characters, not empty:
+ * CC_ERR_MALFORMED). No reason in the commit: CC_ERR_NOT_FOUND; this device
+ * not a recipient: CC_ERR_NOT_RECIPIENT. out (cap >= CC_COMMIT_REASON_MAX + 1)
+ * gets the NUL-terminated text. It does not verify the commit's signature or
+ * chain: callers use it on commits cc_chain_apply accepted. */
+int cc_commit_open_reason(const uint8_t *commit, size_t n, const cc_device_keys *self, char *out, size_t cap)
+	__attribute__((warn_unused_result));
+
 /* ---- chain state: everything public needed to verify the next commit ------- */
 
 /* Heap object owned by the caller; cc_chain_state_free. It holds no secrets. */
@@ -170,6 +213,7 @@ typedef struct cc_chain_state {
 	uint8_t head[CC_HASH_BYTES]; /* hash of the head commit = current epoch hash */
 	uint8_t level;               /* current level */
 	int64_t time;                /* head commit's time */
+	uint64_t policy;             /* highest policy number a commit of the chain named */
 	uint16_t nroster;
 	cc_roster_entry *roster; /* heap, sorted by device id */
 } cc_chain_state;
@@ -179,8 +223,9 @@ int cc_chain_state_new(cc_chain_state **out);
 void cc_chain_state_free(cc_chain_state *st);
 int cc_chain_state_copy(const cc_chain_state *st, cc_chain_state **out);
 /* Storage form for the server (LMDB) and client cache:
- *   u8 version(1) | u8 started | fixed16 casus | u64 epoch | fixed32 head | u8 level |
- *   i64 time | u16 n | n x (u8 flags | var16 cert)
+ *   u8 version(2) | u8 started | fixed16 casus | u64 epoch | fixed32 head | u8 level |
+ *   i64 time | u64 policy | u16 n | n x (u8 flags | var16 cert)
+ * (version 1, without the policy number, is refused: CC_ERR_VERSION)
  * Decoding re-decodes the certificates (syntax) but does not re-verify them:
  * the bytes are trusted local storage. */
 int cc_chain_state_encode(const cc_chain_state *st, struct cc_wbuf *w);
@@ -198,7 +243,14 @@ int cc_chain_state_decode(const uint8_t *p, size_t n, cc_chain_state **out) __at
  * Errors: CC_ERR_CHAIN (casus id, prev hash or time), CC_ERR_EPOCH,
  * CC_ERR_NOT_MEMBER (actor not in roster), CC_ERR_BAD_SIGNATURE, certificate
  * errors, CC_ERR_UNKNOWN_ROLE, CC_ERR_FORBIDDEN, CC_ERR_LEVEL, CC_ERR_ROSTER,
- * CC_ERR_REVOKED, CC_ERR_MALFORMED (e.g. missing reason), decoding errors. */
+ * CC_ERR_REVOKED, CC_ERR_MALFORMED (e.g. missing reason), decoding errors.
+ * Policy number: a commit naming a policy newer than `policy` (the verifier
+ * does not know it yet) or older than the highest number the chain named so
+ * far is CC_ERR_STALE; cc_chain_apply (fresh submissions: the server, the
+ * builder's self-check) also refuses any number other than policy->number.
+ * Reason: a level change or break-glass without a reason box, or a reason box
+ * not sealed to exactly the new roster in roster order, is CC_ERR_MALFORMED
+ * (the verifier cannot see the text; members check it opens). */
 int cc_chain_apply(cc_chain_state *st, const uint8_t *commit, size_t n, const cc_policy *policy,
                    const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const struct cc_revlist *revs,
                    uint8_t hash_out[CC_HASH_BYTES]) __attribute__((warn_unused_result));
@@ -235,7 +287,8 @@ typedef struct cc_commit_change {
 	size_t nadd;
 	const uint8_t (*remove)[CC_DEVICE_ID_BYTES]; /* remove: device ids to remove */
 	size_t nremove;
-	const char *reason; /* required (non-empty) for level changes and break-glass */
+	const char *reason; /* required (non-empty) for level changes and break-glass; NULL or ""
+	                       for none; encrypted to the new roster (reason box) */
 } cc_commit_change;
 
 void cc_commit_new_casus_id(uint8_t casus_id[CC_CASUS_ID_BYTES]);

@@ -40,8 +40,10 @@ static const struct {
          "A certificate is not valid at the verifier's time."},
 	{CCORE_E_GRANT_AUDIENCE, "grant_audience", "Gedeeld bericht buiten wat uw rol mag lezen.",
          "A grant of an audience your role may not read."},
-	{CCORE_E_STALE_POLICY, "stale_policy", "Een ouder beleid dan het bekende.",
-         "A policy older than the one held."},
+	{CCORE_E_STALE_POLICY, "stale_policy",
+         "Een ouder beleid dan het bekende, of een wijziging onder een ander beleid dan het geldende.",
+         "A policy older than the one held, or a commit naming a policy older than the chain's or newer "
+         "than this device holds."},
 	{CCORE_E_BAD_SIGNATURE, "bad_signature", "Een handtekening klopt niet.", "A signature does not verify."},
 	{CCORE_E_REPLAY, "replay", "Een herhaald bericht of herhaalde wijziging.", "A replayed message or commit."},
 	{CCORE_E_GHOST, "ghost_commit", "Een wijziging van iemand die geen lid is.",

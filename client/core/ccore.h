@@ -159,7 +159,9 @@ size_t ccore_certs(const ccore_casus *k, const cc_cert **out);
  * the verified copy (ROLLBACK: a diverging chain), time not before the
  * previous commit's and at most CCORE_SKEW_SECS after now (FUTURE), the chain
  * rules as of the commit's time with the revocation list
- * (cc_casus_apply_commit). For the head (head = 1: the newest commit the
+ * (cc_casus_apply_commit), and, where this device is in the new roster, that
+ * the commit's reason opens to non-empty text (cc_commit_open_reason;
+ * TAMPERED otherwise, unless the chain rules refuse the commit too). For the head (head = 1: the newest commit the
  * server serves) the actor's certificate and every certificate it admits
  * must be valid and unrevoked at `now` as well (EXPIRED / REVOKED: a
  * backdated commit by an expired or revoked key). Earlier commits are judged
@@ -177,6 +179,20 @@ int ccore_chain_done(ccore_casus *k, int64_t now) __attribute__((warn_unused_res
  * kept and this is CCORE_E_ROLLBACK if this device is still in the verified
  * roster (0 if it is not a member: nothing to keep). */
 int ccore_unverified_removal(const ccore_casus *k) __attribute__((warn_unused_result));
+
+/* One verified commit of the chain, for listings: its type, level after,
+ * time, actor and, for a device of the roster it made, its reason decrypted
+ * (NULL when the commit has none or this device may not read it; owned by k,
+ * valid until k is freed). CCORE_E_INVALID for an epoch not verified. */
+typedef struct ccore_commit_info_t {
+	uint64_t epoch;
+	uint8_t type, level;
+	int64_t time;
+	uint8_t actor[CC_DEVICE_ID_BYTES];
+	const char *reason;
+} ccore_commit_info_t;
+int ccore_commit_info(const ccore_casus *k, uint64_t epoch, ccore_commit_info_t *out)
+	__attribute__((warn_unused_result));
 
 /* The pending own commit: -1 if none, else how many devices it removes. */
 int ccore_pending(const ccore_casus *k);

@@ -28,6 +28,9 @@ struct epoch_info {
 	uint64_t first_seq;                    /* seq of the first message of this epoch seen (0: none) */
 	uint8_t (*roster)[CC_DEVICE_ID_BYTES]; /* the devices of this epoch */
 	size_t nroster;
+	uint8_t type, level;                   /* the commit's type and level after */
+	uint8_t actor[CC_DEVICE_ID_BYTES];
+	char *reason; /* the decrypted reason (sodium_malloc, wiped), NULL if none for this device */
 };
 
 struct ccore_casus {
@@ -119,8 +122,10 @@ void ccore_casus_free(ccore_casus *k)
 	if (!k)
 		return;
 	cc_casus_free(k->cs);
-	for (size_t i = 0; i < k->nep; i++)
+	for (size_t i = 0; i < k->nep; i++) {
 		free(k->ep[i].roster);
+		sodium_free(k->ep[i].reason);
+	}
 	free(k->ep);
 	free(k->certs);
 	free(k->pos);
@@ -228,6 +233,7 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 	if (!p || cc_commit_decode(p, n, &cm) != CC_OK)
 		return ccore_fail(c, CCORE_E_INVALID, "(commit %zu does not decode)", k->nep);
 	const cc_chain_state *st = cc_casus_chain(k->cs);
+	char *reason = NULL;
 	int rc = CCORE_OK;
 	if (memcmp(cm.casus_id, k->id, CC_CASUS_ID_BYTES) != 0) {
 		rc = ccore_fail(c, CCORE_E_WRONG_CASUS, "(commit %llu)", (unsigned long long)cm.epoch);
@@ -265,11 +271,42 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 		goto out;
 	}
 	k->ep = ne;
+	/* The reason is the members' text: a member checks it opens to
+	 * non-empty text before accepting the commit. When it does not, the
+	 * chain rules decide the verdict if they refuse the commit as well (a
+	 * forgery is named as such), else the reason itself is the fault. */
+	reason = sodium_malloc(CC_COMMIT_REASON_MAX + 1);
+	if (!reason) {
+		rc = CCORE_E_NOMEM;
+		goto out;
+	}
+	int rr = cc_commit_open_reason(p, n, c->keys, reason, CC_COMMIT_REASON_MAX + 1);
+	if (rr != CC_OK && rr != CC_ERR_NOT_FOUND && rr != CC_ERR_NOT_RECIPIENT) {
+		cc_chain_state *copy = NULL;
+		int vr = cc_chain_state_copy(st, &copy);
+		if (vr == CC_OK)
+			vr = cc_chain_apply_historic(copy, p, n, &c->policy, c->root, now, ccore_revlist(c), NULL);
+		cc_chain_state_free(copy);
+		rc = vr != CC_OK ? ccore_fail(c, ccore_from_cc(vr), "(commit %llu: %s)", (unsigned long long)cm.epoch,
+		                              cc_errname(vr))
+		                 : ccore_fail(c, CCORE_E_TAMPERED, "(commit %llu: its reason does not open: %s)",
+		                              (unsigned long long)cm.epoch, cc_errname(rr));
+		goto out;
+	}
 	int r = cc_casus_apply_commit(k->cs, p, n, &c->policy, c->root, now, ccore_revlist(c));
 	if (r != CC_OK) {
 		rc = ccore_fail(c, ccore_from_cc(r), "(commit %llu: %s)", (unsigned long long)cm.epoch, cc_errname(r));
 		goto out;
 	}
+	if (rr == CC_OK) {
+		k->ep[k->nep].reason = reason;
+		reason = NULL;
+	} else {
+		k->ep[k->nep].reason = NULL;
+	}
+	k->ep[k->nep].type = cm.type;
+	k->ep[k->nep].level = cm.level_after;
+	memcpy(k->ep[k->nep].actor, cm.actor, CC_DEVICE_ID_BYTES);
 	k->ep[k->nep].time = cm.time;
 	k->ep[k->nep].first_seq = 0;
 	k->ep[k->nep].nroster = 0;
@@ -280,6 +317,7 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 	k->nep++;
 	remember_certs(k, &cm);
 out:
+	sodium_free(reason);
 	cc_commit_free(&cm);
 	return rc;
 }
@@ -770,4 +808,18 @@ void ccore_casus_restore(ccore_casus *k, const json_t *saved)
 	k->pending_epoch = u64_of(p, "epoch");
 	k->pending_own_rm = (size_t)u64_of(p, "removes");
 	k->pending = 1;
+}
+
+int ccore_commit_info(const ccore_casus *k, uint64_t epoch, ccore_commit_info_t *out)
+{
+	if (!k || !out || epoch >= k->nep)
+		return CCORE_E_INVALID;
+	const struct epoch_info *e = &k->ep[epoch];
+	out->epoch = epoch;
+	out->type = e->type;
+	out->level = e->level;
+	out->time = e->time;
+	memcpy(out->actor, e->actor, CC_DEVICE_ID_BYTES);
+	out->reason = e->reason;
+	return CCORE_OK;
 }

@@ -6,14 +6,15 @@
  * byte offsets, so it keeps working when the commit format grows fields.
  *
  *   casus_forge resign --keystore KS --passfile FILE --in COMMIT --out COMMIT
- *                      [--time UNIX_SECONDS]
+ *                      [--time UNIX_SECONDS] [--policy-number N]
  *   casus_forge grant --keystore KS --passfile FILE --cert CERT --policy POLICY
  *                     --root HEX --commit C0 [--commit C1 ...] --msg MSG
  *                     --to DEVICE_HEX --reason TEXT --out GRANT
  *
  * resign: decodes a commit, makes the keystore's device its actor (e.g. a
  * device that is not in the roster: a ghost commit), optionally sets its
- * time, signs it with that device's key and writes the encoding. Files are
+ * time and the policy number it names (a commit made under an older policy
+ * by a client that does not check), signs it with that device's key and writes the encoding. Files are
  * the raw commit bytes.
  * grant: replays the chain (commit files in order) as the keystore's device,
  * which must be able to read MSG, and grants MSG to the device TO with
@@ -103,7 +104,8 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
 static int resign(int argc, char **argv)
 {
 	const char *ksp = opt(argc, argv, "--keystore"), *pp = opt(argc, argv, "--passfile"),
-		   *inp = opt(argc, argv, "--in"), *outp = opt(argc, argv, "--out"), *tp = opt(argc, argv, "--time");
+		   *inp = opt(argc, argv, "--in"), *outp = opt(argc, argv, "--out"), *tp = opt(argc, argv, "--time"),
+		   *np = opt(argc, argv, "--policy-number");
 	if (!ksp || !pp || !inp || !outp) {
 		fprintf(stderr, "forge resign: --keystore, --passfile, --in and --out are required\n");
 		return 1;
@@ -132,6 +134,8 @@ static int resign(int argc, char **argv)
 	memcpy(c.actor, keys->device_id, sizeof c.actor);
 	if (tp)
 		c.time = strtoll(tp, NULL, 10);
+	if (np)
+		c.policy = strtoull(np, NULL, 10);
 	if ((rc = cc_commit_sign(&c, keys)) != CC_OK || (rc = cc_commit_encode(&c, &w)) != CC_OK || w.err) {
 		fprintf(stderr, "forge resign: cannot sign or encode: %s\n", cc_strerror(rc ? rc : CC_ERR_NOMEM));
 		rc = rc ? rc : CC_ERR_NOMEM;

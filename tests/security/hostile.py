@@ -121,13 +121,16 @@ class HostileTest(harness.CasusTest):
         if p.returncode != 0:
             raise AssertionError("casus_forge %s failed: %s" % (args[0], p.stderr))
 
-    def resign_commit(self, commit_b64, user, time=None):
-        """A commit re-signed by user's device as its actor (base64 in, base64 out)."""
+    def resign_commit(self, commit_b64, user, time=None, policy_number=None):
+        """A commit re-signed by user's device as its actor (base64 in, base64 out),
+        optionally with another time or policy number."""
         src = os.path.join(self.dep.dir, "forge-in.bin")
         dst = os.path.join(self.dep.dir, "forge-out.bin")
         with open(src, "wb") as f:
             f.write(base64.b64decode(commit_b64))
         extra = ["--time", str(int(time))] if time is not None else []
+        if policy_number is not None:
+            extra += ["--policy-number", str(int(policy_number))]
         self.forge("resign", "--keystore", os.path.join(self.dep.users[user], "keys.casusks"),
                    "--passfile", self.dep.passfile, "--in", src, "--out", dst, *extra)
         with open(dst, "rb") as f:

@@ -9,7 +9,8 @@ UTF-16, base64 at every alignment, hex) in: casusd's LMDB files and log, every
 frame the server received or sent, the privacy officer's audit export, and
 what a process director who is no member receives (the escalation notice in
 `casus list`). Contract: found nowhere; a notice to a non-member says only
-which casus needs them and at which level. The casus purpose (stored in the
+which casus needs them and at which level. Members read the reason in
+`casus members` (decrypted by their device). The casus purpose (stored in the
 clear by design) must be found by the same search, so the test can fail.
 """
 import json
@@ -25,12 +26,6 @@ import test_plaintext
 class Reasons(hostile.HostileTest):
     users = hostile.users("anna", "esther", "gijs", "paula", "fenna")
 
-    # OPEN HOLE (issue #11): commit reasons are still plaintext inside the signed commit, so the
-    # server's LMDB and frames carry them (notices and audit entries no longer do).
-    # Kept as an expected failure so the suite stays honest: it reports this
-    # case as an expected failure while the hole is open, and an unexpected
-    # success (a failed run) the day it is closed, so the mark must then go.
-    @unittest.expectedFailure
     def test_reasons_never_in_the_clear(self):
         marker = "UITBUITING-" + secrets.token_hex(10)
         purpose = "DOEL-" + secrets.token_hex(10)
@@ -40,6 +35,14 @@ class Reasons(hostile.HostileTest):
         self.dep.ok("anna", "escalate", cid, "3", "--reason", reason)
         self.dep.ok("anna", "remove", cid, "esther", "--reason", reason)
         self.dep.ok("anna", "rotate", cid, "--reason", reason)
+        # members read the reason: decrypted by their own device
+        seen = self.dep.ok("gijs", "members", cid)
+        reasons = {ch["type"]: ch.get("reason") for ch in seen["changes"]}
+        print("[member] gijs reads the changes: %s" % seen["changes"])
+        for kind in ("escalate", "remove", "rotate"):
+            self.assertEqual(reasons.get(kind), reason, "gijs cannot read the %s reason" % kind)
+        text = self.run_casus("gijs", "members", cid, json_out=False)
+        self.assertIn(marker, text.stdout, "the reason is not shown in the text output")
         notices = self.run_casus("paula", "list")
         self.show("paula (procesregisseur, no member) lists her notices", notices)
         key = self.dep.ok("fenna", "audit", "key")["audit_key"]

@@ -91,6 +91,53 @@ static void earlier_time(cc_commit *c, void *arg)
 	c->time -= 1000;
 }
 
+static int has_bytes(const uint8_t *p, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(p + i, needle, k) == 0)
+			return 1;
+	return 0;
+}
+static void set_version1(cc_commit *c, void *arg)
+{
+	(void)arg;
+	c->version = 1;
+}
+static void set_policy_number(cc_commit *c, void *arg)
+{
+	c->policy = *(const uint64_t *)arg;
+}
+static void drop_reason(cc_commit *c, void *arg)
+{
+	(void)arg;
+	free(c->reason.recipients);
+	c->reason.recipients = NULL;
+	c->reason.nrecipients = 0;
+	c->reason_len = 0;
+}
+static void rename_reason_recipient(cc_commit *c, void *arg)
+{
+	memcpy(c->reason.recipients[0].device_id, arg, CC_DEVICE_ID_BYTES);
+}
+static void flip_reason_byte(cc_commit *c, void *arg)
+{
+	(void)arg;
+	c->reason_box[c->reason_len - 1] ^= 0x01;
+}
+/* Seal another key to one member (the actor equivocates): its commitment check fails. */
+static void reseal_reason_other_key(cc_commit *c, void *arg)
+{
+	const e2e_dev *d = arg;
+	uint8_t key[CC_EPOCH_KEY_BYTES];
+	randombytes_buf(key, sizeof key);
+	for (size_t j = 0; j < c->reason.nrecipients; j++)
+		if (memcmp(c->reason.recipients[j].device_id, d->cert.device_id, CC_DEVICE_ID_BYTES) == 0)
+			CHECK_EQ_INT(cc_commit_seal_key(c->reason.recipients[j].box, d->cert.box_pk, d->cert.device_id,
+			                                c->casus_id, CC_REASON_AUDIENCE, c->epoch, key),
+			             CC_OK);
+}
+
 /* Swap in a box sealed to the first zorg recipient but naming another device inside. */
 struct rebox {
 	const e2e_dev *target;      /* whose pk the box is sealed to */
@@ -592,6 +639,122 @@ int main(void)
 		cc_w_free(&c0);
 		cc_w_free(&c1);
 		cc_device_keys_free(sk);
+	}
+
+	/* ---- commit v2: the policy number and the reason encrypted to the roster */
+	{
+		const char *secret = "signalen van uitbuiting R7Q2-MARKER";
+		cc_policy pol2 = pol;
+		pol2.number = pol.number + 1;
+		cc_chain_state *s = NULL;
+		cc_wbuf c0, c1, f;
+		cc_commit c;
+		char text[CC_COMMIT_REASON_MAX + 1];
+		uint8_t cid2[CC_CASUS_ID_BYTES];
+		cc_cert others[2] = {dev[ED].cert, dev[GGD].cert};
+		cc_commit_new_casus_id(cid2);
+		cc_w_init(&c0);
+		cc_w_init(&c1);
+		CHECK_EQ_INT(cc_commit_create(cid2, 1, others, 2, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW,
+		                              secret, &c0),
+		             CC_OK);
+		/* the reason is not in the commit's bytes; the policy number is */
+		CHECK(!has_bytes(c0.p, c0.len, "R7Q2-MARKER"));
+		CHECK(!has_bytes(c0.p, c0.len, "uitbuiting"));
+		CHECK_EQ_INT(cc_commit_decode(c0.p, c0.len, &c), CC_OK);
+		CHECK(c.version == 2 && c.policy == pol.number && c.reason_len > 0);
+		CHECK_EQ_INT(c.reason.nrecipients, 3);
+		cc_commit_free(&c);
+		/* every member reads it; a device outside the roster cannot */
+		CHECK_EQ_INT(cc_commit_open_reason(c0.p, c0.len, dev[GGD].keys, text, sizeof text), CC_OK);
+		CHECK(strcmp(text, secret) == 0);
+		CHECK_EQ_INT(cc_commit_open_reason(c0.p, c0.len, dev[CM0].keys, text, sizeof text), CC_OK);
+		CHECK(strcmp(text, secret) == 0);
+		CHECK_EQ_INT(cc_commit_open_reason(c0.p, c0.len, dev[PR].keys, text, sizeof text), CC_ERR_NOT_RECIPIENT);
+		CHECK_EQ_INT(text[0], 0);
+		CHECK_EQ_INT(cc_commit_open_reason(c0.p, c0.len, dev[GGD].keys, text, 16), CC_ERR_INVALID_ARG);
+		/* a version 1 commit (reason in the clear, no policy number) is refused */
+		resign(&c0, set_version1, NULL, dev[CM0].keys, &f);
+		CHECK_EQ_INT(cc_commit_decode(f.p, f.len, &c), CC_ERR_VERSION);
+		cc_w_free(&f);
+
+		/* a fresh submission must name the verifier's policy: newer or older is STALE */
+		CHECK_EQ_INT(cc_chain_state_new(&s), CC_OK);
+		CHECK_EQ_INT(cc_chain_apply(s, c0.p, c0.len, &pol2, root_pk, E2E_NOW, NULL, NULL), CC_ERR_STALE);
+		resign(&c0, set_policy_number, &pol2.number, dev[CM0].keys, &f);
+		CHECK_EQ_INT(cc_chain_apply(s, f.p, f.len, &pol, root_pk, E2E_NOW, NULL, NULL), CC_ERR_STALE);
+		CHECK_EQ_INT(cc_chain_apply_historic(s, f.p, f.len, &pol, root_pk, E2E_NOW, NULL, NULL), CC_ERR_STALE);
+		cc_w_free(&f);
+		CHECK_EQ_INT(s->started, 0); /* nothing changed */
+		/* replaying a chain: a commit made under an older policy is fine until the chain named a newer one */
+		CHECK_EQ_INT(cc_chain_apply_historic(s, c0.p, c0.len, &pol2, root_pk, E2E_NOW, NULL, NULL), CC_OK);
+		CHECK(s->policy == pol.number);
+		CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk, E2E_NOW + 1, NULL, "", &c1),
+		             CC_OK);
+		CHECK_EQ_INT(cc_chain_apply(s, c1.p, c1.len, &pol2, root_pk, E2E_NOW + 1, NULL, NULL), CC_OK);
+		CHECK(s->policy == pol2.number);
+		/* the chain state keeps the number across encode/decode */
+		{
+			cc_wbuf sw;
+			cc_chain_state *back = NULL;
+			cc_w_init(&sw);
+			CHECK_EQ_INT(cc_chain_state_encode(s, &sw), CC_OK);
+			CHECK_EQ_INT(cc_chain_state_decode(sw.p, sw.len, &back), CC_OK);
+			CHECK(back && back->policy == pol2.number);
+			cc_chain_state_free(back);
+			sw.p[0] = 1; /* version 1 state has no policy number */
+			CHECK_EQ_INT(cc_chain_state_decode(sw.p, sw.len, &back), CC_ERR_VERSION);
+			cc_w_free(&sw);
+		}
+		/* after a commit under policy N+1, one under N is refused, replay or not; the builder refuses too */
+		{
+			cc_wbuf c2, old2;
+			cc_w_init(&c2);
+			cc_w_init(&old2);
+			CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW + 2, NULL, "",
+			                              &c2),
+			             CC_ERR_STALE);
+			CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk, E2E_NOW + 2, NULL,
+			                              "", &c2),
+			             CC_OK);
+			resign(&c2, set_policy_number, &pol.number, dev[CM0].keys, &old2);
+			CHECK_EQ_INT(cc_chain_apply_historic(s, old2.p, old2.len, &pol2, root_pk, E2E_NOW + 2, NULL, NULL),
+			             CC_ERR_STALE);
+			CHECK_EQ_INT(cc_chain_apply(s, c2.p, c2.len, &pol2, root_pk, E2E_NOW + 2, NULL, NULL), CC_OK);
+			cc_w_free(&c2);
+			cc_w_free(&old2);
+		}
+
+		/* reason rules the verifier can check: present for a level change, sealed to exactly the roster */
+		{
+			cc_wbuf esc;
+			cc_w_init(&esc);
+			CHECK_EQ_INT(cc_commit_set_level(s, 3, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk, E2E_NOW + 3,
+			                                 NULL, secret, &esc),
+			             CC_OK);
+			resign(&esc, drop_reason, NULL, dev[CM0].keys, &f);
+			CHECK_EQ_INT(cc_chain_apply(s, f.p, f.len, &pol2, root_pk, E2E_NOW + 3, NULL, NULL), CC_ERR_MALFORMED);
+			cc_w_free(&f);
+			resign(&esc, rename_reason_recipient, dev[PR].cert.device_id, dev[CM0].keys, &f);
+			CHECK_EQ_INT(cc_commit_decode(f.p, f.len, &c), CC_ERR_MALFORMED);
+			cc_w_free(&f);
+			/* what only members can check: the text opens, and every member gets the same key */
+			resign(&esc, flip_reason_byte, NULL, dev[CM0].keys, &f);
+			CHECK_EQ_INT(cc_commit_open_reason(f.p, f.len, dev[GGD].keys, text, sizeof text), CC_ERR_DECRYPT);
+			cc_w_free(&f);
+			resign(&esc, reseal_reason_other_key, &dev[GGD], dev[CM0].keys, &f);
+			CHECK_EQ_INT(cc_commit_open_reason(f.p, f.len, dev[GGD].keys, text, sizeof text),
+			             CC_ERR_KEY_COMMITMENT);
+			CHECK_EQ_INT(cc_commit_open_reason(f.p, f.len, dev[ED].keys, text, sizeof text), CC_OK);
+			cc_w_free(&f);
+			CHECK_EQ_INT(cc_chain_apply(s, esc.p, esc.len, &pol2, root_pk, E2E_NOW + 3, NULL, NULL), CC_OK);
+			/* a rotate without a reason has no reason box */
+			CHECK_EQ_INT(cc_commit_open_reason(c1.p, c1.len, dev[GGD].keys, text, sizeof text), CC_ERR_NOT_FOUND);
+			cc_w_free(&esc);
+		}
+		cc_chain_state_free(s);
+		cc_w_free(&c0);
+		cc_w_free(&c1);
 	}
 
 	cc_w_free(&old);
