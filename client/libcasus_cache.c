@@ -73,11 +73,12 @@ char *lc_dump_wipeable(const json_t *o, size_t *len)
 /* The cache holds only what this device verified itself: the public commits
  * (verified again when loaded) and the messages it decrypted. No key is
  * stored; a device that leaves a casus deletes its copy (lc_cache_forget). */
-void lc_cache_save(casus_client *c, struct loaded *L)
+static int cache_write(casus_client *c, struct loaded *L, int sync)
 {
 	char path[1024], bind[80];
+	int rc = -1;
 	if (!c->cache_key || !L->next_epoch)
-		return;
+		return -1;
 	json_t *o =
 		json_pack("{sisssIsIsOsOso}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "upto",
 	                  (json_int_t)L->upto, "commits", L->commits, "hist", L->hist, "core", ccore_casus_save(L->k));
@@ -85,13 +86,26 @@ void lc_cache_save(casus_client *c, struct loaded *L)
 	char *text = o ? lc_dump_wipeable(o, &n) : NULL;
 	json_decref(o);
 	if (!text)
-		return;
+		return -1;
 	lc_cache_path(c, L->hex, path, sizeof path);
 	cache_bind(c, L->hex, bind, sizeof bind);
-	if (sealed_write(path, c->cache_key, "cache", bind, (const uint8_t *)text, n, 0) == 0)
+	if (sealed_write(path, c->cache_key, "cache", bind, (const uint8_t *)text, n, sync) == 0) {
 		L->dirty = 0;
+		rc = 0;
+	}
 	L->saved_ms = lc_mono_ms();
 	sealed_free(text, n + 1);
+	return rc;
+}
+
+void lc_cache_save(casus_client *c, struct loaded *L)
+{
+	(void)cache_write(c, L, 0);
+}
+
+int lc_cache_save_durable(casus_client *c, struct loaded *L)
+{
+	return cache_write(c, L, 1);
 }
 
 static void cache_load(casus_client *c, struct loaded *L)

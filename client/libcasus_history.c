@@ -121,6 +121,9 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		return CASUS_OK;
 	}
 	uint64_t last = 0;
+	int ended = 0; /* the server said there is no more: missing numbers are gaps now */
+	/* a listing from the start: every sender's stream must begin at number 1 */
+	ccore_history_begin(L->k, after == 0);
 	/* granted messages from before this device joined come first */
 	json_t *gm;
 	json_array_foreach(L->granted, i, gm) {
@@ -182,6 +185,7 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 				last = seq;
 		}
 		int more = json_is_true(json_object_get(r, "more"));
+		ended = !more;
 		json_decref(r);
 		int step = ccore_paging_step(&pg, got, more && !limit);
 		if (step < 0) {
@@ -191,6 +195,10 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		if (!step)
 			break;
 	}
+	if (ended)
+		(void)ccore_history_done(L->k); /* warns "gap" for every number still missing */
+	else
+		ccore_history_begin(L->k, 0);
 	if ((rc = refused_fail(c)) != CASUS_OK) {
 		json_decref(res);
 		return rc; /* the local copy does not move past a refused message */

@@ -138,6 +138,9 @@ int lc_aud_default(casus_client *c, const cc_chain_state *st);
 void lc_cache_forget(casus_client *c, const char *hex);
 void lc_cache_path(const casus_client *c, const char *hex, char *out, size_t cap);
 void lc_cache_save(casus_client *c, struct loaded *L);
+/* The same, written with fsync before the rename; 0 only when it is on disk
+ * (the send counters: stored before a message leaves the device). */
+int lc_cache_save_durable(casus_client *c, struct loaded *L);
 json_t *lc_cert_json(const cc_cert *ct);
 void lc_clear_err(casus_client *c);
 int lc_core_fail(casus_client *c, int crc);

@@ -107,14 +107,19 @@ static int outbox_encrypt(casus_client *c, struct loaded *L, json_t *e)
 		return lc_fail(c, CASUS_E_USAGE, "the text is not valid UTF-8");
 	cc_wbuf w;
 	cc_w_init(&w);
-	/* counters must grow across restarts of the client: start from the clock */
-	uint64_t floor = now_us();
-	if (floor <= c->counter_floor)
-		floor = c->counter_floor + 1;
-	c->counter_floor = floor;
-	cc_casus_set_send_counter(ccore_cc(L->k), floor);
+	/* the counter is gap-free per (epoch, audience): the core's stored state,
+	 * raised past this device's own messages seen in the history */
+	(void)ccore_prepare_send(L->k);
 	int crc = cc_casus_encrypt(ccore_cc(L->k), &c->policy, aud, (uint8_t)g, (const uint8_t *)pt, ptl,
 	                           (int64_t)time(NULL), &w);
+	/* the used number is on disk before the message can leave the device:
+	 * a crash never reuses it */
+	L->dirty = 1;
+	if (crc == CC_OK && lc_cache_save_durable(c, L) != 0) {
+		sealed_free(pt, ptl + 1);
+		cc_w_free(&w);
+		return lc_fail(c, CASUS_E_PROFILE, "cannot store the send counter in %s/cache", c->dir);
+	}
 	sealed_free(pt, ptl + 1);
 	int rc = CASUS_OK;
 	cc_message m;

@@ -60,7 +60,9 @@ struct cc_casus {
 	size_t nkeys, capkeys;
 	grant_rec *grants;
 	size_t ngrants, capgrants;
-	uint64_t send_counter; /* last counter used; never decreases */
+	int send_started;                               /* 1 once send_epoch is set */
+	uint64_t send_epoch;                            /* epoch of the counters below */
+	uint64_t send_ctr[CC_POLICY_MAX_AUDIENCES];     /* last counter used per audience in send_epoch */
 	cc_replay *replay;
 };
 
@@ -194,10 +196,50 @@ static const key_rec *key_find(const cc_casus *cs, uint64_t epoch, uint8_t audie
 	return NULL;
 }
 
+/* The send epoch follows the chain: counters of an older epoch are void. */
+static void send_sync(cc_casus *cs)
+{
+	uint64_t e = cs->chain->epoch;
+	if (!cs->send_started || cs->send_epoch < e) {
+		cs->send_started = 1;
+		cs->send_epoch = e;
+		memset(cs->send_ctr, 0, sizeof cs->send_ctr);
+	}
+}
+
 void cc_casus_set_send_counter(cc_casus *cs, uint64_t floor)
 {
-	if (cs && floor > cs->send_counter)
-		cs->send_counter = floor;
+	if (!cs)
+		return;
+	send_sync(cs);
+	for (size_t a = 0; a < CC_POLICY_MAX_AUDIENCES; a++)
+		if (floor > cs->send_ctr[a])
+			cs->send_ctr[a] = floor;
+}
+
+int cc_casus_send_state(const cc_casus *cs, uint64_t *epoch, uint64_t ctr[CC_POLICY_MAX_AUDIENCES])
+{
+	if (!cs || !epoch || !ctr || !cs->send_started)
+		return 0;
+	*epoch = cs->send_epoch;
+	memcpy(ctr, cs->send_ctr, sizeof cs->send_ctr);
+	return 1;
+}
+
+void cc_casus_set_send_state(cc_casus *cs, uint64_t epoch, const uint64_t ctr[CC_POLICY_MAX_AUDIENCES])
+{
+	if (!cs || !ctr)
+		return;
+	if (cs->send_started && epoch < cs->send_epoch)
+		return;
+	if (!cs->send_started || epoch > cs->send_epoch) {
+		cs->send_started = 1;
+		cs->send_epoch = epoch;
+		memset(cs->send_ctr, 0, sizeof cs->send_ctr);
+	}
+	for (size_t a = 0; a < CC_POLICY_MAX_AUDIENCES; a++)
+		if (ctr[a] > cs->send_ctr[a])
+			cs->send_ctr[a] = ctr[a];
 }
 
 int cc_casus_has_epoch_key(const cc_casus *cs, uint64_t epoch, int audience)
@@ -357,15 +399,17 @@ int cc_casus_encrypt(cc_casus *cs, const cc_policy *policy, int audience, uint8_
 	h.ground = ground;
 	if ((rc = cc_message_check_ground(&h, policy, role, cs->chain->level)) != CC_OK)
 		return rc;
-	/* One counter for all epochs: it only ever grows, so it also grows per epoch. */
-	if (cs->send_counter == UINT64_MAX) {
+	/* Gap-free per (epoch, audience): the next number after the last used. */
+	send_sync(cs);
+	if (cs->send_epoch != h.epoch || (size_t)audience >= CC_POLICY_MAX_AUDIENCES ||
+	    cs->send_ctr[audience] == UINT64_MAX) {
 		sodium_memzero(&h, sizeof h);
-		return CC_ERR_COUNTER;
+		return CC_ERR_COUNTER; /* a stored state from a later epoch than the chain */
 	}
-	h.counter = cs->send_counter + 1;
+	h.counter = cs->send_ctr[audience] + 1;
 	if ((rc = cc_message_derive_key(k->key, &h, mk)) == CC_OK &&
 	    (rc = cc_message_seal(&h, mk, cs->self, pt, pt_len, out)) == CC_OK)
-		cs->send_counter = h.counter;
+		cs->send_ctr[audience] = h.counter;
 	sodium_memzero(mk, sizeof mk);
 	return rc;
 }

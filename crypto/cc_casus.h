@@ -46,12 +46,21 @@ int cc_casus_apply_commit(cc_casus *cs, const uint8_t *commit, size_t n, const c
 /* 1 if this device holds the key of (epoch, audience). */
 int cc_casus_has_epoch_key(const cc_casus *cs, uint64_t epoch, int audience);
 
-/* Raise this device's send counter so the next message carries a counter
- * greater than floor (never lowers it). The counter is one sequence across all
- * epochs. A client that restarts without its saved counter (e.g. restored
- * state) sets a floor from the clock (microseconds) so receivers do not see a
- * counter that went backwards (CC_ERR_COUNTER). Nonces are random, so a
- * repeated counter is never a cryptographic problem, only a rejected message. */
+/* Send counters: gap-free per (epoch, audience) of this device. The first
+ * message of an epoch to an audience carries 1, the next 2, ...; a new epoch
+ * starts again at 1 (cc_casus_encrypt). The driver stores the state after
+ * every encryption and BEFORE the message leaves the device (so a crash never
+ * reuses a number), and gives it back with cc_casus_set_send_state after a
+ * restart. A number used for a message that never arrives shows to readers
+ * as a gap; a reused one as a duplicate or reorder: never silent.
+ * cc_casus_send_state: 1 and the epoch and counters (last used, per audience)
+ * if this device has sent in some epoch, else 0.
+ * cc_casus_set_send_state: adopt a stored state; never moves back (an older
+ * epoch is ignored, within the same epoch each counter only grows). */
+int cc_casus_send_state(const cc_casus *cs, uint64_t *epoch, uint64_t ctr[CC_POLICY_MAX_AUDIENCES]);
+void cc_casus_set_send_state(cc_casus *cs, uint64_t epoch, const uint64_t ctr[CC_POLICY_MAX_AUDIENCES]);
+/* Raise every counter of the current epoch to at least floor (tools and the
+ * benchmark only: it leaves a gap that readers are shown). */
 void cc_casus_set_send_counter(cc_casus *cs, uint64_t floor);
 
 /* Encrypt a message to `audience` at the current epoch. Refuses if this device

@@ -356,6 +356,7 @@ out:
 typedef struct replay_counter {
 	uint8_t sender[CC_DEVICE_ID_BYTES];
 	uint64_t epoch;
+	uint8_t audience;
 	uint64_t counter;
 } replay_counter;
 
@@ -431,7 +432,8 @@ static void id_put(cc_replay *r, const uint8_t id[CC_MESSAGE_ID_BYTES])
 static replay_counter *find_counter(const cc_replay *r, const cc_message_header *h)
 {
 	for (size_t i = 0; i < r->nctr; i++)
-		if (r->ctr[i].epoch == h->epoch && memcmp(r->ctr[i].sender, h->sender, CC_DEVICE_ID_BYTES) == 0)
+		if (r->ctr[i].epoch == h->epoch && r->ctr[i].audience == h->audience &&
+		    memcmp(r->ctr[i].sender, h->sender, CC_DEVICE_ID_BYTES) == 0)
 			return &r->ctr[i];
 	return NULL;
 }
@@ -487,6 +489,7 @@ int cc_replay_record(cc_replay *r, const cc_message_header *h)
 		c = &r->ctr[r->nctr++];
 		memcpy(c->sender, h->sender, CC_DEVICE_ID_BYTES);
 		c->epoch = h->epoch;
+		c->audience = h->audience;
 		c->counter = 0;
 	}
 	if (h->counter > c->counter)

@@ -19,7 +19,8 @@
  *     u64      epoch
  *     fixed32  epoch hash (hash of the commit that opened the epoch)
  *     fixed16  sender device id
- *     u64      counter (per sender and epoch, starts at 1, strictly increasing)
+ *     u64      counter (per sender device, epoch and audience: 1, 2, 3, ... with no
+ *              gap, so a receiver can tell a dropped message; see cc_casus_encrypt)
  *     fixed16  message id (random)
  *     i64      time (UTC seconds)
  *     u8       disclosure ground (enum cc_ground)
@@ -133,12 +134,13 @@ int cc_message_open(const cc_message *m, const uint8_t sender_sign_pk[CC_SIGN_PK
 /* ---- replay and ordering tracker (client side) ----------------------------- */
 
 /* Remembers every accepted message id and the highest counter per (sender,
- * epoch). Opaque heap object; cc_replay_free. */
+ * epoch, audience). Opaque heap object; cc_replay_free. */
 typedef struct cc_replay cc_replay;
 int cc_replay_new(cc_replay **out);
 void cc_replay_free(cc_replay *r);
 /* CC_OK if new; CC_ERR_REPLAY if the id was accepted before; CC_ERR_COUNTER if
- * the counter is not greater than the last accepted from that sender in that epoch. */
+ * the counter is not greater than the last accepted from that sender in that
+ * epoch and audience. */
 int cc_replay_check(const cc_replay *r, const cc_message_header *h) __attribute__((warn_unused_result));
 /* Record an accepted message (call after it opened). */
 int cc_replay_record(cc_replay *r, const cc_message_header *h);

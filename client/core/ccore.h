@@ -217,15 +217,37 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
  * later epoch in seq order, and signed no later than the closing commit's
  * time + CCORE_SKEW_SECS) and from a sender whose certificate was valid and
  * unrevoked at the message's time (STALE_EPOCH), a message time at most
- * CCORE_SKEW_SECS ahead of now. Per sender and epoch, counters out of seq
- * order ("reorder") and a repeated message id or counter ("duplicate") are
- * warnings; the message is still opened (a duplicate sets CCORE_F_DUPLICATE in
+ * CCORE_SKEW_SECS ahead of now. Per sender, epoch and audience, counters out
+ * of seq order ("reorder"), a repeated message id or counter ("duplicate")
+ * and skipped numbers ("gap", see ccore_history_done) are warnings (not for
+ * a message opened with a granted key); the message is still opened (a duplicate sets CCORE_F_DUPLICATE in
  * *flags, which may be NULL, so the driver shows it once). A sender the
  * closing commit removed must have dated the message before that commit (no
  * skew). The plaintext is appended to pt (cc_w_init_secret). */
 int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n, int live, int64_t now, cc_wbuf *pt,
                        cc_message_header *hdr, unsigned *flags) __attribute__((warn_unused_result));
 #define CCORE_F_DUPLICATE 1u /* *flags: the same message (sender, epoch, counter) seen at an earlier place */
+/* Gaps (issue #11 item 9). Counters are gap-free per (sender device, epoch,
+ * audience). A listing of history in seq order is framed by
+ * ccore_history_begin (from_start = 1 when it starts at the beginning of the
+ * casus's history, so a stream's first number must be 1) and
+ * ccore_history_done, called when the server said there is no more: every
+ * number still missing then is warned "gap" (the server did not deliver it;
+ * a number that arrives later in the listing was warned "reorder" instead).
+ * Missing numbers are kept with the stream positions (ccore_casus_save), so
+ * a gap is shown on every later listing too. In the live stream (live = 1,
+ * delivered in order) a skipped number is warned at once. The last messages
+ * of a stream cannot be told from messages never written.
+ * Returns how many gaps were warned. */
+void ccore_history_begin(ccore_casus *k, int from_start);
+int ccore_history_done(ccore_casus *k);
+/* Before encrypting: raise this device's send counters of the current epoch
+ * to the highest of its own numbers seen in the stream (a device whose stored
+ * state was lost continues after its own messages instead of repeating
+ * them). The driver stores ccore_casus_save after encrypting and before
+ * sending. */
+int ccore_prepare_send(ccore_casus *k);
+
 /* A grant addressed to this device: verified by cc_casus_accept_grant after
  * every message it carries has been checked to be in an audience this
  * device's role may read at the casus's level (GRANT_AUDIENCE otherwise;

@@ -15,11 +15,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Where one sender's stream stands in one epoch (in the server's seq order). */
+/* Where one sender's stream stands in one epoch and audience (in the
+ * server's seq order). Counters are gap-free per (sender device, epoch,
+ * audience): the numbers skipped so far are kept as ranges until they arrive
+ * (late: a reorder) or the listing ends (then they are a gap: dropped). */
+#define MISS_MAX 8
 struct sender_pos {
 	uint8_t dev[CC_DEVICE_ID_BYTES];
 	uint64_t epoch, counter, seq;
+	uint8_t audience;
 	int dup_at_seq; /* the message at seq was a duplicate */
+	int nmiss;      /* ranges in miss */
+	int miss_more;  /* more missing numbers than MISS_MAX ranges hold */
+	struct {
+		uint64_t lo, hi;
+	} miss[MISS_MAX];
 };
 
 struct epoch_info {
@@ -43,6 +53,7 @@ struct ccore_casus {
 	size_t ncerts;
 	struct sender_pos *pos;
 	size_t npos;
+	int from_start; /* the current listing starts at the beginning of the history */
 	/* own commit waiting to be the verified head */
 	int pending;
 	uint64_t pending_epoch;
@@ -472,10 +483,10 @@ static int member_at(const ccore_casus *k, size_t e, const uint8_t dev[CC_DEVICE
 	return 0;
 }
 
-static struct sender_pos *sender_get(ccore_casus *k, const uint8_t dev[16], uint64_t epoch)
+static struct sender_pos *sender_get(ccore_casus *k, const uint8_t dev[16], uint64_t epoch, uint8_t audience)
 {
 	for (size_t i = 0; i < k->npos; i++)
-		if (k->pos[i].epoch == epoch && memcmp(k->pos[i].dev, dev, 16) == 0)
+		if (k->pos[i].epoch == epoch && k->pos[i].audience == audience && memcmp(k->pos[i].dev, dev, 16) == 0)
 			return &k->pos[i];
 	struct sender_pos *np = realloc(k->pos, (k->npos + 1) * sizeof(*np));
 	if (!np)
@@ -484,16 +495,109 @@ static struct sender_pos *sender_get(ccore_casus *k, const uint8_t dev[16], uint
 	memset(&k->pos[k->npos], 0, sizeof k->pos[k->npos]);
 	memcpy(k->pos[k->npos].dev, dev, 16);
 	k->pos[k->npos].epoch = epoch;
+	k->pos[k->npos].audience = audience;
 	return &k->pos[k->npos++];
 }
 
+static void miss_add(struct sender_pos *sp, uint64_t lo, uint64_t hi)
+{
+	if (lo > hi)
+		return;
+	if (sp->nmiss == MISS_MAX) {
+		sp->miss_more = 1;
+		return;
+	}
+	sp->miss[sp->nmiss].lo = lo;
+	sp->miss[sp->nmiss].hi = hi;
+	sp->nmiss++;
+}
+
+/* A number that was missing arrived after all (late: a reorder, not a drop). */
+static void miss_remove(struct sender_pos *sp, uint64_t n)
+{
+	for (int i = 0; i < sp->nmiss; i++) {
+		if (n < sp->miss[i].lo || n > sp->miss[i].hi)
+			continue;
+		if (sp->miss[i].lo == sp->miss[i].hi) {
+			sp->miss[i] = sp->miss[--sp->nmiss];
+		} else if (n == sp->miss[i].lo) {
+			sp->miss[i].lo++;
+		} else if (n == sp->miss[i].hi) {
+			sp->miss[i].hi--;
+		} else {
+			uint64_t hi = sp->miss[i].hi;
+			sp->miss[i].hi = n - 1;
+			miss_add(sp, n + 1, hi);
+		}
+		return;
+	}
+}
+
+static void warn_gap(ccore *c, const ccore_casus *k, const struct sender_pos *sp, uint64_t lo, uint64_t hi)
+{
+	const cc_cert *ct = ccore_cert(k, sp->dev);
+	const char *who = ct ? ct->user_id : "?";
+	const char *an = sp->audience < c->policy.naudiences ? c->policy.audiences[sp->audience].name : "?";
+	char nums[48];
+	if (lo == hi)
+		snprintf(nums, sizeof nums, "number %llu", (unsigned long long)lo);
+	else
+		snprintf(nums, sizeof nums, "numbers %llu..%llu", (unsigned long long)lo, (unsigned long long)hi);
+	ccore_warn(c, "gap",
+	           "Bericht(en) van %s ontbreken. Messages of %s are missing from the history (%s, epoch %llu, %s): "
+	           "the server did not deliver them.",
+	           who, who, an, (unsigned long long)sp->epoch, nums);
+}
+
+void ccore_history_begin(ccore_casus *k, int from_start)
+{
+	if (k)
+		k->from_start = from_start != 0;
+}
+
+int ccore_history_done(ccore_casus *k)
+{
+	int n = 0;
+	if (!k)
+		return 0;
+	for (size_t i = 0; i < k->npos; i++) {
+		const struct sender_pos *sp = &k->pos[i];
+		for (int j = 0; j < sp->nmiss; j++, n++)
+			warn_gap(k->core, k, sp, sp->miss[j].lo, sp->miss[j].hi);
+		if (sp->miss_more) {
+			warn_gap(k->core, k, sp, 1, sp->counter);
+			n++;
+		}
+	}
+	k->from_start = 0;
+	return n;
+}
+
+int ccore_prepare_send(ccore_casus *k)
+{
+	uint64_t ctr[CC_POLICY_MAX_AUDIENCES] = {0};
+	uint64_t epoch = cc_casus_chain(k->cs)->epoch;
+	int any = 0;
+	for (size_t i = 0; i < k->npos; i++) {
+		const struct sender_pos *sp = &k->pos[i];
+		if (sp->epoch != epoch || sp->audience >= CC_POLICY_MAX_AUDIENCES ||
+		    memcmp(sp->dev, k->core->keys->device_id, CC_DEVICE_ID_BYTES) != 0)
+			continue;
+		ctr[sp->audience] = sp->counter;
+		any = 1;
+	}
+	if (any)
+		cc_casus_set_send_state(k->cs, epoch, ctr);
+	return CCORE_OK;
+}
+
 /* Returns 1 if the message repeats one seen at an earlier place. */
-static int track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *h)
+static int track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *h, int live)
 {
 	ccore *c = k->core;
 	if (!seq)
 		return 0;
-	struct sender_pos *sp = sender_get(k, h->sender, h->epoch);
+	struct sender_pos *sp = sender_get(k, h->sender, h->epoch, h->audience);
 	if (!sp)
 		return 0;
 	if (seq < sp->seq)
@@ -522,12 +626,22 @@ static int track_stream(ccore_casus *k, uint64_t seq, const cc_message_header *h
 			c, "duplicate",
 			"Bericht van %s dubbel afgeleverd. A message of %s was delivered twice (#%llu repeats #%llu).",
 			who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
-	else if (sp->seq && h->counter < sp->counter)
+	else if (sp->seq && h->counter < sp->counter) {
 		ccore_warn(
 			c, "reorder",
 			"Berichten van %s in andere volgorde. Messages of %s were reordered (#%llu was written before "
 			"#%llu).",
 			who, who, (unsigned long long)seq, (unsigned long long)sp->seq);
+		miss_remove(sp, h->counter);
+	} else if (h->counter > sp->counter + 1 && (sp->seq || k->from_start)) {
+		/* numbers skipped: in a live stream (delivered in order) they are
+		 * gone; in a listing they may still come later (a reorder), so they
+		 * are a gap only when the listing ends (ccore_history_done) */
+		if (live)
+			warn_gap(c, k, sp, sp->counter + 1, h->counter - 1);
+		else
+			miss_add(sp, sp->counter + 1, h->counter - 1);
+	}
 	if (h->counter > sp->counter)
 		sp->counter = h->counter;
 	sp->seq = seq;
@@ -598,7 +712,9 @@ int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n,
 	}
 	if (seq && (!k->ep[m.h.epoch].first_seq || seq < k->ep[m.h.epoch].first_seq))
 		k->ep[m.h.epoch].first_seq = seq;
-	int dup = track_stream(k, seq, &m.h);
+	/* a message opened with a granted key is one of a few shared: its
+	 * sender's other messages are not for this device, so no stream order */
+	int dup = held ? track_stream(k, seq, &m.h, live) : 0;
 	uint64_t first = seq ? seen_at(k, id64(m.h.message_id), seq) : 0;
 	if (first && seq > first) {
 		const cc_cert *ct = ccore_cert(k, m.h.sender);
@@ -714,9 +830,27 @@ json_t *ccore_casus_save(const ccore_casus *k)
 	for (size_t i = 0; i < k->npos; i++) {
 		char dev[33];
 		hex_of(k->pos[i].dev, 16, dev);
-		json_array_append_new(pos, json_pack("{sssIsIsI}", "dev", dev, "epoch", (json_int_t)k->pos[i].epoch,
-		                                     "counter", (json_int_t)k->pos[i].counter, "seq",
-		                                     (json_int_t)k->pos[i].seq));
+		json_t *p = json_pack("{sssIsIsIsi}", "dev", dev, "epoch", (json_int_t)k->pos[i].epoch, "counter",
+		                      (json_int_t)k->pos[i].counter, "seq", (json_int_t)k->pos[i].seq, "aud",
+		                      (int)k->pos[i].audience);
+		if (p && (k->pos[i].nmiss || k->pos[i].miss_more)) {
+			json_t *miss = json_array();
+			for (int j = 0; j < k->pos[i].nmiss; j++)
+				json_array_append_new(miss, json_pack("[II]", (json_int_t)k->pos[i].miss[j].lo,
+				                                      (json_int_t)k->pos[i].miss[j].hi));
+			json_object_set_new(p, "miss", miss);
+			json_object_set_new(p, "miss_more", json_boolean(k->pos[i].miss_more));
+		}
+		json_array_append_new(pos, p);
+	}
+	{
+		uint64_t se, ctr[CC_POLICY_MAX_AUDIENCES];
+		if (cc_casus_send_state(k->cs, &se, ctr)) {
+			json_t *a = json_array();
+			for (size_t j = 0; j < CC_POLICY_MAX_AUDIENCES; j++)
+				json_array_append_new(a, json_integer((json_int_t)ctr[j]));
+			json_object_set_new(o, "send", json_pack("{sIso}", "epoch", (json_int_t)se, "ctr", a));
+		}
 	}
 	json_object_set_new(o, "senders", pos);
 	json_t *first = json_array();
@@ -768,10 +902,35 @@ void ccore_casus_restore(ccore_casus *k, const json_t *saved)
 		uint8_t dev[16];
 		if (!bin_of(json_string_value(json_object_get(s, "dev")), dev, 16))
 			continue;
-		struct sender_pos *sp = sender_get(k, dev, u64_of(s, "epoch"));
+		json_int_t aud = json_integer_value(json_object_get(s, "aud"));
+		if (aud < 0 || aud >= CC_POLICY_MAX_AUDIENCES)
+			continue;
+		struct sender_pos *sp = sender_get(k, dev, u64_of(s, "epoch"), (uint8_t)aud);
 		if (sp) {
+			size_t j;
+			json_t *r;
 			sp->counter = u64_of(s, "counter");
 			sp->seq = u64_of(s, "seq");
+			sp->nmiss = 0;
+			sp->miss_more = json_is_true(json_object_get(s, "miss_more"));
+			json_array_foreach(json_object_get(s, "miss"), j, r) {
+				json_int_t lo = json_integer_value(json_array_get(r, 0));
+				json_int_t hi = json_integer_value(json_array_get(r, 1));
+				if (lo > 0 && hi >= lo)
+					miss_add(sp, (uint64_t)lo, (uint64_t)hi);
+			}
+		}
+	}
+	{
+		json_t *snd = json_object_get(saved, "send");
+		json_t *a = json_object_get(snd, "ctr");
+		if (json_is_array(a) && json_array_size(a) == CC_POLICY_MAX_AUDIENCES) {
+			uint64_t ctr[CC_POLICY_MAX_AUDIENCES];
+			for (size_t j = 0; j < CC_POLICY_MAX_AUDIENCES; j++) {
+				json_int_t v = json_integer_value(json_array_get(a, j));
+				ctr[j] = v > 0 ? (uint64_t)v : 0;
+			}
+			cc_casus_set_send_state(k->cs, u64_of(snd, "epoch"), ctr);
 		}
 	}
 	json_array_foreach(json_object_get(saved, "first"), i, s) {

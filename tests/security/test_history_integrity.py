@@ -9,8 +9,6 @@ Contract: exit 0, a top-level `warnings` entry `gap` / `reorder` /
 `duplicate` in `--json`, and in text output a line starting with
 `WAARSCHUWING:`.
 """
-import unittest
-
 import hostile
 
 
@@ -37,12 +35,6 @@ class HistoryIntegrity(hostile.HostileTest):
     def texts(self, res):
         return [m.get("text") for m in (res.out or {}).get("messages", []) if m.get("verified")]
 
-    # OPEN HOLE (issue #11): a dropped message is not detected: the send counter is clock-based, not
-    # gap-free per sender and casus, so the client cannot tell a gap from a pause.
-    # Kept as an expected failure so the suite stays honest: it reports this
-    # case as an expected failure while the hole is open, and an unexpected
-    # success (a failed run) the day it is closed, so the mark must then go.
-    @unittest.expectedFailure
     def test_dropped_message(self):
         cid = self.setup_notes()
         self.rewrite_history(cid, lambda m: [x for x in m if x["seq"] != 3], "dropped")
@@ -52,12 +44,6 @@ class HistoryIntegrity(hostile.HostileTest):
         self.assertNotIn("notitie 2", self.texts(res))  # the attack: the note is gone
         self.assertWarned(res, "gap", "a dropped message is not shown")
 
-    # OPEN HOLE (issue #11): a dropped message is not detected: the send counter is clock-based, not
-    # gap-free per sender and casus, so the client cannot tell a gap from a pause.
-    # Kept as an expected failure so the suite stays honest: it reports this
-    # case as an expected failure while the hole is open, and an unexpected
-    # success (a failed run) the day it is closed, so the mark must then go.
-    @unittest.expectedFailure
     def test_dropped_message_text_output(self):
         cid = self.setup_notes()
         self.rewrite_history(cid, lambda m: [x for x in m if x["seq"] != 3], "dropped")
