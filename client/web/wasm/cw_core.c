@@ -64,7 +64,6 @@ static struct {
 		ccore_casus *k;
 	} casus[CWC_MAX_CASUS];
 	size_t ncasus;
-	uint64_t counter_floor; /* send counters grow across posts (from the clock, in µs) */
 } g;
 
 void cw_core_forget(void)
@@ -456,14 +455,10 @@ CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *g
 	if (!pt)
 		return CC_ERR_NOMEM;
 	size_t ptl = strlen(pt);
-	/* counters must grow across reloads of the page too: start from the clock */
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	uint64_t floor = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-	if (floor <= g.counter_floor)
-		floor = g.counter_floor + 1;
-	g.counter_floor = floor;
-	cc_casus_set_send_counter(ccore_cc(k), floor);
+	/* counters are gap-free per (epoch, audience) (issue #11 item 9): after a
+	 * reload the core continues after this device's own messages seen in the
+	 * loaded history (a clock floor would show readers a gap) */
+	(void)ccore_prepare_send(k);
 	cc_wbuf w;
 	cc_w_init(&w);
 	int rc =
