@@ -4,10 +4,11 @@
  *   casus [--profile DIR] [--json] COMMAND ...
  *
  * Every command prints a readable result, or with --json one JSON document for
- * scripts. Exit codes: 0 done; 1 the server refused (the reason is printed);
- * 2 usage; 3 profile or passphrase; 4 network; 5 something did not verify;
- * 6 not found; 7 queued (kept in the outbox, sent on the next connect).
- * Errors say what to do next. When the server cannot be reached, history,
+ * scripts. Exit codes: one table for every command, cli_exit.h (`casus help`
+ * prints it). Errors say what to do next. `casus help [COMMAND]` and
+ * `casus COMMAND --help` print help and never open a profile or run anything.
+ * A casus may be named by a unique prefix of its id (at least 4 hex digits),
+ * a message (share) by its number (#18) or a unique prefix of its id. When the server cannot be reached, history,
  * members, whoami and outbox work from the local copy (marked offline) and
  * post queues the message.
  */
@@ -15,16 +16,24 @@
 #include "casus_version.h"
 #include "cli_args.h"
 #include "cli_audit.h"
+#include "cli_exit.h"
 #include "cli_regie.h"
 #include "tclean.h"
 #include "tui.h"
 
+#include <cc_cert.h>
 #include <cc_policy.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int g_json;
 static const char *g_profile;
@@ -53,37 +62,79 @@ static void take_warnings(json_t *into)
 	json_decref(w);
 }
 
+/* One row per command: the synopsis line and what it does (Dutch, English).
+ * `casus help`, `casus --help` and `casus COMMAND --help` print from here. */
+static const struct {
+	const char *name, *synopsis, *nl, *en;
+} g_cmds[] = {
+	{"init", "init --server URL --root HEX --user ID --role ROLE [--name N] [--org O] [--ca FILE]",
+	 "maakt de sleutels van dit apparaat en een certificaataanvraag",
+	 "creates this device's keys and a certificate request"},
+	{"install-cert", "install-cert FILE", "installeert het certificaat van de beheerder",
+	 "installs the certificate the administrator sent back"},
+	{"list", "list", "uw casussen, ongelezen berichten en meldingen", "your casus, unread counts and notices"},
+	{"new", "new --title T --purpose P --basis B [--level N] [--retention-days D] [--member USER]...",
+	 "opent een nieuwe casus", "opens a new casus"},
+	{"post", "post CASUS [--audience A] [--ground G] [TEXT | -]",
+	 "plaatst een bericht (zonder TEXT: van standaardinvoer, eindig met Ctrl-D)",
+	 "posts a note (without TEXT: from standard input, end with Ctrl-D)"},
+	{"history", "history CASUS [--limit N] [--after SEQ] [--offline]",
+	 "de berichten; --limit N: de nieuwste N; --after SEQ: die na SEQ",
+	 "the notes; --limit N: the newest N; --after SEQ: those after SEQ (with --limit: the first N)"},
+	{"members", "members CASUS", "de leden, hun rol en organisatie", "the members, their role and organisation"},
+	{"add", "add CASUS USER [--break-glass REASON]", "voegt een lid toe", "adds a member"},
+	{"add-device", "add-device CASUS --code CODE",
+	 "voegt uw nieuwe apparaat toe (CODE: de koppelcode van `casus whoami` daar)",
+	 "adds your new device (CODE: the pairing code its `casus whoami` shows)"},
+	{"remove", "remove CASUS USER [--reason R]", "verwijdert een lid; de sleutels wisselen",
+	 "removes a member; the keys rotate"},
+	{"escalate", "escalate CASUS LEVEL --reason R", "schaalt op naar niveau LEVEL (een getal)",
+	 "escalates to level LEVEL (a number)"},
+	{"deescalate", "deescalate CASUS LEVEL --reason R", "schaalt af; rollen die het niveau niet toelaat gaan eruit",
+	 "de-escalates; roles the level does not admit are removed"},
+	{"rotate", "rotate CASUS [--reason R]", "nieuwe sleutels voor de casus", "new keys for the casus"},
+	{"close", "close CASUS --reason R", "sluit de casus; de inhoud wordt na de bewaartermijn gewist",
+	 "closes the casus; its content is purged after retention"},
+	{"share", "share CASUS --to USER --messages ID[,ID...] --ground G --reason R",
+	 "deelt eerdere berichten (ID: #18 uit history, of een unieke begin van de id)",
+	 "shares earlier notes (ID: #18 as history shows it, or a unique prefix of the id)"},
+	{"audit", "audit [--casus C] [--user U] [--limit N] | audit key|export|verify|report ...",
+	 "het auditspoor (privacyfunctionaris, procesregisseur); zie docs/AUDIT.md",
+	 "the audit trail (privacy officer, process director); see docs/AUDIT.md"},
+	{"overzicht", "overzicht", "elke casus zonder inhoud (procesregisseur); ook: overview",
+	 "every casus without content (process director); also: overview"},
+	{"monitor", "monitor [--csv | --html FILE]", "cijfers; aantallen onder 5 onderdrukt",
+	 "figures, counts under 5 suppressed"},
+	{"open", "open CASUS", "live casusoverleg in de terminal", "live case conference in the terminal"},
+	{"watch", "watch [CASUS] [--count N] [--seconds S]",
+	 "toont berichten en wijzigingen zodra ze binnenkomen (--json: als JSON-regels)",
+	 "prints notes and changes as they arrive (--json: as JSON lines)"},
+	{"whoami", "whoami", "dit apparaat, zijn certificaat, de server", "this device, its certificate, the server"},
+	{"outbox", "outbox", "verstuurt wachtende berichten en toont wat over is",
+	 "sends queued posts, lists what is left"},
+	{"raw", "raw", "JSON-verzoeken op standaardinvoer (tests)", "JSON requests on stdin (tests)"},
+	{"help", "help [COMMAND]", "deze hulp", "this help"},
+};
+#define NCMDS (sizeof g_cmds / sizeof g_cmds[0])
+
+static int cmd_index(const char *name)
+{
+	for (size_t i = 0; name && i < NCMDS; i++)
+		if (strcmp(g_cmds[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
 static void usage_to(FILE *to)
 {
-	fprintf(to,
-	        "usage: casus [--profile DIR] [--json] COMMAND ...\n"
-	        "  init --server URL --root HEX --user ID --role ROLE [--name N] [--org O] [--ca FILE]\n"
-	        "  install-cert FILE\n"
-	        "  list\n"
-	        "  new --title T --purpose P --basis B [--level N] [--retention-days D] [--member USER]...\n"
-	        "  post CASUS [--audience A] [--ground G] [TEXT | -]\n"
-	        "  history CASUS [--after SEQ] [--limit N] [--offline]\n"
-	        "  members CASUS\n"
-	        "  add CASUS USER [--break-glass REASON]\n"
-	        "  add-device CASUS --code CODE                   add your new device (CODE: its `casus whoami` pairing)\n"
-	        "  remove CASUS USER [--reason R]\n"
-	        "  escalate CASUS LEVEL --reason R\n"
-	        "  deescalate CASUS LEVEL --reason R\n"
-	        "  rotate CASUS [--reason R]\n"
-	        "  close CASUS --reason R                         no new content; purged after retention\n"
-	        "  share CASUS --to USER --messages ID[,ID...] --ground G --reason R\n"
-	        "  audit [--casus C] [--user U] [--limit N]       (privacy officer, process director)\n"
-	        "  audit key | export | verify | report ...       see docs/AUDIT.md\n"
-	        "  overzicht                                      every casus without content (process director)\n"
-	        "  monitor [--csv | --html FILE]                  figures, counts under 5 suppressed\n"
-	        "  open CASUS                                     live case conference\n"
-	        "  watch CASUS [--count N] [--seconds S]          print pushes as they arrive\n"
-	        "  whoami                                         this device, its certificate, the server\n"
-	        "  outbox                                         send queued posts, list what is left\n"
-	        "  raw                                            JSON requests on stdin (tests)\n"
-	        "The profile folder comes from --profile or CASUS_PROFILE; the passphrase from a\n"
-	        "prompt or the file named by CASUS_PASSPHRASE_FILE. --json, --profile, --help and\n"
-	        "--version may stand anywhere on the line; options take --name VALUE or --name=VALUE.\n");
+	fprintf(to, "usage: casus [--profile DIR] [--json] COMMAND ...\n");
+	for (size_t i = 0; i < NCMDS; i++)
+		fprintf(to, "  %s\n", g_cmds[i].synopsis);
+	fprintf(to, "CASUS: its 32 hex digits or a unique prefix of at least 4 (casus list shows them).\n"
+	            "The profile folder comes from --profile or CASUS_PROFILE; the passphrase from a\n"
+	            "prompt or the file named by CASUS_PASSPHRASE_FILE. --json, --profile, --help and\n"
+	            "--version may stand anywhere on the line; options take --name VALUE or --name=VALUE.\n"
+	            "casus help COMMAND (or casus COMMAND --help) tells more; nothing is run.\n");
 }
 
 static void usage(void)
@@ -91,33 +142,33 @@ static void usage(void)
 	usage_to(stderr);
 }
 
+/* casus help [COMMAND]: never opens a profile, never connects. */
+static int help(const char *cmd)
+{
+	int k = cmd_index(cmd);
+	if (k >= 0 && strcmp(cmd, "help") != 0) {
+		printf("usage: casus [--profile DIR] [--json] %s\n  %s\n  %s\n", g_cmds[k].synopsis, g_cmds[k].nl,
+		       g_cmds[k].en);
+	} else {
+		if (cmd && k < 0)
+			printf("casus: onbekend commando / unknown command %s\n", TC(cmd));
+		usage_to(stdout);
+	}
+	cli_exit_print(stdout);
+	return cmd && k < 0 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+}
+
 static int exit_code(int rc)
 {
-	switch (rc) {
-	case CASUS_OK:
-		return 0;
-	case CASUS_E_USAGE:
-		return 2;
-	case CASUS_E_PROFILE:
-	case CASUS_E_PASSPHRASE:
-		return 3;
-	case CASUS_E_NETWORK:
-		return 4;
-	case CASUS_E_VERIFY:
-		return 5;
-	case CASUS_E_NOT_FOUND:
-		return 6;
-	case CASUS_E_QUEUED:
-		return 7;
-	default:
-		return 1;
-	}
+	return cli_exit_of(rc, g_cli ? casus_error_code(g_cli) : NULL, g_cli ? casus_error(g_cli) : NULL);
 }
 
 static int report_err(int rc, const char *code, const char *msg)
 {
+	int ex = cli_exit_of(rc, code, msg);
 	if (g_json) {
-		json_t *o = json_pack("{sbs{ssss}}", "ok", 0, "error", "code", code, "message", msg);
+		json_t *o = json_pack("{sbs{ssssss}}", "ok", 0, "error", "code", code, "kind", cli_exit_kind(ex),
+		                      "message", msg);
 		take_warnings(o);
 		char *s = json_dumps(o, JSON_COMPACT);
 		printf("%s\n", s);
@@ -127,7 +178,35 @@ static int report_err(int rc, const char *code, const char *msg)
 		take_warnings(NULL);
 		fprintf(stderr, "casus: %s\n", TC(msg));
 	}
-	return exit_code(rc);
+	return ex;
+}
+
+/* A usage error in the caller's form (--json: a JSON document). */
+static int usage_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_err(const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return report_err(CASUS_E_USAGE, "usage", msg);
+}
+
+/* A count or number option: digits only, at most max. 0 if absent (*out
+ * untouched), 1 if set, or a usage error's exit code (negative). */
+static int num_opt(const char *name, const char *v, unsigned long long max, unsigned long long *out)
+{
+	if (!v)
+		return 0;
+	char *end = NULL;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (!*v || !isdigit((unsigned char)v[0]) || *end || errno || x > max)
+		return -usage_err("%s verwacht een getal 0..%llu, niet \"%s\" / %s needs a number 0..%llu, not \"%s\"",
+		                  name, max, v, name, max, v);
+	*out = x;
+	return 1;
 }
 
 static int fail_client(casus_client *c, int rc)
@@ -178,14 +257,24 @@ static const char *positional(int argc, char **argv, int n)
 static char g_pass[1024];
 static size_t g_passlen;
 
+/* 0, or the exit code of an error already reported. */
 static int get_pass(const char *prompt)
 {
 	if (g_passlen)
 		return 0;
-	if (casus_read_passphrase(prompt, g_pass, sizeof g_pass, &g_passlen) != 0) {
-		fprintf(stderr, "casus: cannot read a passphrase (set CASUS_PASSPHRASE_FILE or run in a terminal)\n");
-		return -1;
+	const char *file = getenv("CASUS_PASSPHRASE_FILE");
+	if (file && *file && access(file, R_OK) != 0) {
+		char msg[1200];
+		snprintf(msg, sizeof msg,
+		         "het wachtwoordbestand %s (CASUS_PASSPHRASE_FILE) is niet te lezen: %s / the passphrase "
+		         "file %s (CASUS_PASSPHRASE_FILE) cannot be read: %s",
+		         file, strerror(errno), file, strerror(errno));
+		return report_err(CASUS_E_PASSPHRASE, "passphrase", msg);
 	}
+	if (casus_read_passphrase(prompt, g_pass, sizeof g_pass, &g_passlen) != 0)
+		return report_err(CASUS_E_PASSPHRASE, "passphrase",
+		                  "geen wachtwoord: zet CASUS_PASSPHRASE_FILE of gebruik een terminal / cannot read a "
+		                  "passphrase: set CASUS_PASSPHRASE_FILE or run in a terminal");
 	return 0;
 }
 
@@ -195,10 +284,13 @@ static int g_offline; /* the server could not be reached: local copy, outbox */
 static int open_client(casus_client **c, int connect)
 {
 	char err[512];
+	int rc0;
 	if (!g_profile)
-		return report_err(CASUS_E_USAGE, "usage", "no profile: give --profile DIR or set CASUS_PROFILE");
-	if (get_pass("Passphrase: ") != 0)
-		return 3;
+		return report_err(CASUS_E_USAGE, "usage",
+		                  "geen profiel: geef --profile MAP of zet CASUS_PROFILE / no profile: give --profile "
+		                  "DIR or set CASUS_PROFILE (casus help: what each command does)");
+	if ((rc0 = get_pass("Passphrase: ")) != 0)
+		return rc0;
 	int rc = casus_client_open(c, g_profile, g_pass, g_passlen, err, sizeof err);
 	if (rc)
 		return report_err(rc, rc == CASUS_E_PASSPHRASE ? "passphrase" : "profile", err);
@@ -269,12 +361,11 @@ static int cmd_init(int argc, char **argv)
 	o.name = opt(argc, argv, "--name");
 	o.org = opt(argc, argv, "--org");
 	o.role = opt(argc, argv, "--role");
-	if (!o.dir || !o.server || !o.root_hex || !o.user || !o.role) {
-		usage();
-		return 2;
-	}
-	if (get_pass("New passphrase for this device: ") != 0)
-		return 3;
+	if (!o.dir || !o.server || !o.root_hex || !o.user || !o.role)
+		return usage_err("casus --profile DIR %s", g_cmds[cmd_index("init")].synopsis);
+	int prc = get_pass("New passphrase for this device: ");
+	if (prc)
+		return prc;
 	o.pass = g_pass;
 	o.passlen = g_passlen;
 	int rc = casus_profile_init(&o, err, sizeof err);
@@ -296,12 +387,11 @@ static int cmd_install_cert(int argc, char **argv)
 {
 	char err[512];
 	const char *file = positional(argc, argv, 0);
-	if (!file || !g_profile) {
-		usage();
-		return 2;
-	}
-	if (get_pass("Passphrase: ") != 0)
-		return 3;
+	if (!file || !g_profile)
+		return usage_err("casus --profile DIR install-cert FILE");
+	int prc = get_pass("Passphrase: ");
+	if (prc)
+		return prc;
 	int rc = casus_profile_install_cert(g_profile, g_pass, g_passlen, file, err, sizeof err);
 	if (rc)
 		return report_err(rc, "install_cert", err);
@@ -310,6 +400,20 @@ static int cmd_install_cert(int argc, char **argv)
 	else
 		printf("Certificate installed. Try: casus list\n");
 	return 0;
+}
+
+/* 1 if this device's role may open a casus (the verified policy says so). */
+static int may_create(casus_client *c)
+{
+	json_t *pol = casus_policy_json(c), *r;
+	size_t i;
+	int yes = 0;
+	const char *me = casus_self_role(c);
+	json_array_foreach(json_object_get(pol, "roles"), i, r)
+		if (me && strcmp(json_string_value(json_object_get(r, "name")) ?: "", me) == 0)
+			yes = json_is_true(json_object_get(r, "may_create"));
+	json_decref(pol);
+	return yes;
 }
 
 static int cmd_list(casus_client *c)
@@ -324,15 +428,24 @@ static int cmd_list(casus_client *c)
 	} else {
 		size_t i;
 		json_t *o;
-		if (!json_array_size(json_object_get(res, "casus")))
-			printf("You are not a member of any casus yet. Open one with: casus new --title ...\n");
+		if (!json_array_size(json_object_get(res, "casus"))) {
+			if (may_create(c))
+				printf("U bent nog geen lid van een casus. Open er een met: casus new --title ...\n"
+				       "You are not a member of any casus yet. Open one with: casus new --title ...\n");
+			else
+				printf("U bent nog geen lid van een casus; een lid dat mag toevoegen voegt u toe.\n"
+				       "You are not a member of any casus yet; a member who may add people adds you.\n");
+		}
 		json_array_foreach(json_object_get(res, "casus"), i, o) {
-			printf("%s  level %lld %-18s  %3lld unread  %s\n",
+			/* the title where this device can read it, else the purpose */
+			const char *title = json_string_value(json_object_get(o, "title"));
+			printf("%s  level %lld %-18s  %3lld unread  %s%s\n",
 			       TC(json_string_value(json_object_get(o, "casus"))),
 			       json_integer_value(json_object_get(o, "level")),
 			       TC(json_string_value(json_object_get(o, "level_name"))),
 			       json_integer_value(json_object_get(o, "unread")),
-			       TC(json_string_value(json_object_get(o, "purpose"))));
+			       title && *title ? TC(title) : TC(json_string_value(json_object_get(o, "purpose"))),
+			       title && *title ? "" : " (doel / purpose)");
 		}
 		json_array_foreach(json_object_get(res, "notices"), i, o) {
 			/* a notice names only the casus and its level (the reason is
@@ -392,11 +505,29 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 	char *owned = NULL;
 	if (!cid)
 		return report_err(CASUS_E_USAGE, "usage", "casus post CASUS [--audience A] [--ground G] TEXT");
-	if (!text || strcmp(text, "-") == 0)
+	if (!text || strcmp(text, "-") == 0) {
+		if (isatty(STDIN_FILENO))
+			fprintf(stderr, "Typ het bericht; sluit af met Ctrl-D op een nieuwe regel (Ctrl-C breekt af).\n"
+			                "Type the message; end it with Ctrl-D on a new line (Ctrl-C cancels).\n");
 		text = owned = read_stdin();
+	}
 	if (!text || !*text) {
 		free(owned);
-		return report_err(CASUS_E_USAGE, "usage", "nothing to post: give TEXT or pipe it on standard input");
+		return report_err(CASUS_E_USAGE, "usage",
+		                  "niets te plaatsen: geef TEXT of tekst op standaardinvoer / nothing to post: give "
+		                  "TEXT or pipe it on standard input");
+	}
+	/* which audience the post goes to: the one asked for, else the policy's
+	 * first one this device may use (what casus_post takes) */
+	const char *aud = opt(argc, argv, "--audience");
+	char audbuf[80] = "";
+	if (!aud) {
+		json_t *mine = NULL;
+		if (casus_my_audiences(c, cid, &mine) == CASUS_OK && json_array_size(mine))
+			snprintf(audbuf, sizeof audbuf, "%s",
+			         json_string_value(json_object_get(json_array_get(mine, 0), "name")) ?: "");
+		json_decref(mine);
+		aud = audbuf;
 	}
 	uint64_t seq = 0;
 	char mid[33] = "";
@@ -407,36 +538,59 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 	}
 	if (rc == CASUS_E_QUEUED) {
 		if (g_json) {
-			json_t *o = json_pack("{sbsbsss{ssss}}", "ok", 0, "queued", 1, "id", mid, "error", "code",
-			                      "queued", "message", casus_error(c));
+			json_t *o = json_pack("{sbsbsssss{ssssss}}", "ok", 0, "queued", 1, "id", mid, "audience", aud,
+			                      "error", "code", "queued", "kind", "queued", "message", casus_error(c));
 			print_json(o);
 			json_decref(o);
 		} else {
-			printf("Not sent yet: the server cannot be reached. The message waits (encrypted) in the outbox\n"
-			       "and goes out the next time casus connects (any command, or: casus outbox).\n");
+			printf("Nog niet verstuurd (publiek %s): de server is onbereikbaar; het bericht wacht versleuteld\n"
+			       "in de outbox. Not sent yet (audience %s): the server cannot be reached. The message waits\n"
+			       "(encrypted) in the outbox and goes out the next time casus connects (any command, or: casus "
+			       "outbox).\n",
+			       TC(aud), TC(aud));
 		}
 		return exit_code(rc);
 	}
 	if (rc)
 		return fail_client(c, rc);
-	if (g_json)
-		printf("{\"ok\":true,\"seq\":%llu,\"id\":\"%s\"}\n", (unsigned long long)seq, mid);
+	/* the audience it went to, as this device holds the delivered entry */
+	json_t *ent = NULL;
+	if (casus_entry(c, cid, seq, &ent) == CASUS_OK && json_string_value(json_object_get(ent, "audience")))
+		snprintf(audbuf, sizeof audbuf, "%s", json_string_value(json_object_get(ent, "audience")));
 	else
-		printf("Posted as message %llu (%s).\n", (unsigned long long)seq, mid);
+		snprintf(audbuf, sizeof audbuf, "%s", aud);
+	json_decref(ent);
+	if (g_json) {
+		json_t *o = json_pack("{sbsIssss}", "ok", 1, "seq", (json_int_t)seq, "id", mid, "audience", audbuf);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("Geplaatst als bericht #%llu (%.8s) voor publiek %s.\nPosted as message #%llu (%.8s) to "
+		       "audience %s.\n",
+		       (unsigned long long)seq, mid, TC(audbuf), (unsigned long long)seq, mid, TC(audbuf));
+	}
 	return 0;
 }
 
 static int cmd_history(casus_client *c, int argc, char **argv)
 {
 	const char *cid = positional(argc, argv, 0);
-	const char *after = opt(argc, argv, "--after"), *limit = opt(argc, argv, "--limit");
+	unsigned long long after = 0, limit = 0;
+	int prc;
 	if (!cid)
-		return report_err(CASUS_E_USAGE, "usage", "casus history CASUS");
+		return usage_err("casus %s", g_cmds[cmd_index("history")].synopsis);
+	if ((prc = num_opt("--after", opt(argc, argv, "--after"), UINT64_MAX >> 12, &after)) < 0 ||
+	    (prc = num_opt("--limit", opt(argc, argv, "--limit"), 100000, &limit)) < 0)
+		return -prc;
 	json_t *res = NULL;
-	int rc = casus_history(c, cid, after ? strtoull(after, NULL, 10) : 0, limit ? strtoul(limit, NULL, 10) : 0,
-	                       &res);
+	/* --limit N alone: the newest N (the whole history, cut from the front);
+	 * with --after SEQ: the first N after SEQ (paging forward) */
+	int newest = limit && !after;
+	int rc = casus_history(c, cid, after, newest ? 0 : (size_t)limit, &res);
 	if (rc)
 		return fail_client(c, rc);
+	while (newest && json_array_size(res) > limit)
+		json_array_remove(res, 0);
 	int offline = !casus_is_online(c);
 	json_t *info = NULL;
 	json_int_t saved = 0;
@@ -465,7 +619,8 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 			int ok = json_is_true(json_object_get(o, "verified"));
 			/* everything that came from the server or from other members is
 			 * cleaned of control characters: no forged lines, no escapes */
-			printf("#%lld %s [%s%s%s] %s (%s, %s)%s\n", json_integer_value(json_object_get(o, "seq")), when,
+			printf("#%lld %.8s %s [%s%s%s] %s (%s, %s)%s\n", json_integer_value(json_object_get(o, "seq")),
+			       json_string_value(json_object_get(o, "id")) ?: "-", when,
 			       TC(json_string_value(json_object_get(o, "audience"))),
 			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none") ? " ground="
 			                                                                                 : "",
@@ -807,6 +962,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	rest[n++] = av[0];
+	int want_help = 0;
+	char bad[512] = "";
 	for (int k = 1; k < ac; k++) {
 		const char *a = av[k];
 		int report = cmd0 && strcmp(cmd0, "audit") == 0 && n > 2 && strcmp(rest[2], "report") == 0;
@@ -818,20 +975,21 @@ int main(int argc, char **argv)
 		if (strcmp(a, "--json") == 0 && !report) {
 			g_json = 1;
 		} else if (strcmp(a, "--profile") == 0) {
-			if (k + 1 >= ac) {
-				fprintf(stderr, "casus: --profile needs a folder\n");
-				return 2;
-			}
-			g_profile = av[++k];
+			if (k + 1 >= ac)
+				snprintf(bad, sizeof bad, "--profile verwacht een map / --profile needs a folder");
+			else
+				g_profile = av[++k];
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-			usage_to(stdout);
-			return 0;
+			want_help = 1;
 		} else if (strcmp(a, "--version") == 0) {
 			printf("casus %s\n", CASUS_VERSION);
 			return 0;
 		} else if (!cmd0 && strncmp(a, "--", 2) == 0) {
-			fprintf(stderr, "casus: unknown option %s before the command (see casus --help)\n", a);
-			return 2;
+			if (!*bad)
+				snprintf(bad, sizeof bad,
+				         "onbekende optie %.100s voor het commando / unknown option %.100s before the "
+				         "command (casus help)",
+				         a, a);
 		} else {
 			if (!cmd0)
 				cmd0 = a;
@@ -842,6 +1000,13 @@ int main(int argc, char **argv)
 	argc = n;
 	argv = rest;
 	int i = 1;
+	/* help never opens a profile and never runs the command it explains */
+	if (want_help)
+		return help(cmd0);
+	if (cmd0 && strcmp(cmd0, "help") == 0)
+		return help(argc > 2 ? argv[2] : NULL);
+	if (*bad)
+		return usage_err("%s", bad);
 	if (i >= argc) {
 		usage();
 		return 2;
@@ -873,11 +1038,8 @@ int main(int argc, char **argv)
 	int ok = 0;
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
-	if (!ok) {
-		fprintf(stderr, "casus: unknown command %s\n", cmd);
-		usage();
-		return 2;
-	}
+	if (!ok)
+		return usage_err("onbekend commando / unknown command %s (casus help lists them)", cmd);
 	casus_client *c = NULL;
 	int mode = 1;
 	if (strcmp(cmd, "history") == 0 && flag(sargc, sargv, "--offline"))

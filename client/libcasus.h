@@ -96,6 +96,12 @@ const char *casus_self_role(const casus_client *c);
  * pairing,outbox}; pairing is this device's pairing code (casus_add_device_paired) */
 int casus_whoami(casus_client *c, json_t **out);
 
+/* The verified policy this client holds, in its readable JSON form
+ * (policy_json.h: levels, roles with min_level, may_create, ..., audiences),
+ * or NULL before one was verified. New reference. For explaining refusals:
+ * the decisions themselves stay in the client core. */
+json_t *casus_policy_json(casus_client *c);
+
 /* casus list: [{casus, level, level_name, purpose, basis, unread, title?}], notices */
 int casus_list(casus_client *c, json_t **out);
 /* casus new: creator + members (user ids; each user's current devices). */

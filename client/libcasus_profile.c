@@ -3,6 +3,7 @@
  * and freeing a client, whoami (libcasus_int.h).
  */
 #include "libcasus_int.h"
+#include "policy_json.h"
 
 /* ---- errors ------------------------------------------------------------------ */
 
@@ -494,4 +495,16 @@ int casus_entry(casus_client *c, const char *casus_hex, uint64_t seq, json_t **o
 			}
 	}
 	return lc_fail(c, CASUS_E_NOT_FOUND, "message %llu is not held on this device", (unsigned long long)seq);
+}
+
+json_t *casus_policy_json(casus_client *c)
+{
+	if (!c || !c->have_policy)
+		return NULL;
+	char *s = cc_policy_to_json(&c->policy);
+	if (!s)
+		return NULL;
+	json_t *o = json_loads(s, 0, NULL);
+	free(s);
+	return o;
 }
