@@ -22,6 +22,7 @@
 #include "tui.h"
 
 #include <cc_cert.h>
+#include <cc_err.h>
 #include <cc_policy.h>
 #include <ctype.h>
 #include <dirent.h>
@@ -662,11 +663,21 @@ static int cmd_members(casus_client *c, int argc, char **argv)
 		       json_integer_value(json_object_get(res, "epoch")));
 		size_t i;
 		json_t *m;
+		/* columns as wide as their longest entry (long role names stay aligned) */
+		int wu = 4, wr = 4, wo = 3;
 		json_array_foreach(json_object_get(res, "members"), i, m) {
-			printf("  %-20s %-18s %-30s %s\n", TC(json_string_value(json_object_get(m, "user"))),
-			       TC(json_string_value(json_object_get(m, "role"))),
-			       TC(json_string_value(json_object_get(m, "org"))),
-			       json_is_true(json_object_get(m, "break_glass")) ? "BREAK-GLASS" : "");
+			int lu = (int)strlen(TC(json_string_value(json_object_get(m, "user"))));
+			int lr = (int)strlen(TC(json_string_value(json_object_get(m, "role"))));
+			int lo = (int)strlen(TC(json_string_value(json_object_get(m, "org"))));
+			wu = lu > wu ? (lu > 64 ? 64 : lu) : wu;
+			wr = lr > wr ? (lr > 64 ? 64 : lr) : wr;
+			wo = lo > wo ? (lo > 64 ? 64 : lo) : wo;
+		}
+		json_array_foreach(json_object_get(res, "members"), i, m) {
+			int bg = json_is_true(json_object_get(m, "break_glass"));
+			printf("  %-*s  %-*s  %-*s%s\n", wu, TC(json_string_value(json_object_get(m, "user"))), wr,
+			       TC(json_string_value(json_object_get(m, "role"))), bg ? wo : 0,
+			       TC(json_string_value(json_object_get(m, "org"))), bg ? "  BREAK-GLASS" : "");
 		}
 		/* the chain's changes; the reason is decrypted by this device (members only) */
 		printf("changes:\n");
@@ -695,6 +706,86 @@ static int done_ok(const char *what)
 	return 0;
 }
 
+/* A refusal by the policy (exit 1), in words: Dutch / English. */
+static int refused(casus_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int refused(casus_client *c, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	(void)c;
+	return report_err(CASUS_E_USAGE, "forbidden", msg);
+}
+
+/* The role the server's directory gives a user (a hint for the message
+ * only: what is added is judged by the client core), or "" if unknown. */
+static void dir_role(casus_client *c, const char *user, char *out, size_t cap)
+{
+	out[0] = 0;
+	json_t *req = json_pack("{ssss}", "type", "dir.lookup", "user", user);
+	json_t *r = req ? casus_raw_request(c, req) : NULL;
+	json_decref(req);
+	json_t *d = json_array_get(json_object_get(r, "devices"), 0);
+	size_t n = 0;
+	const char *b64 = json_string_value(json_object_get(d, "cert"));
+	uint8_t *bin = b64 ? malloc(strlen(b64)) : NULL;
+	cc_cert ct;
+	if (bin &&
+	    sodium_base642bin(bin, strlen(b64), b64, strlen(b64), NULL, &n, NULL, sodium_base64_VARIANT_ORIGINAL) ==
+	            0 &&
+	    cc_cert_decode(bin, n, &ct) == CC_OK)
+		snprintf(out, cap, "%s", ct.role);
+	free(bin);
+	json_decref(r);
+}
+
+/* casus add refused by the policy: say whether the level does not admit the
+ * role or this device's role may not add. */
+static int refused_add(casus_client *c, const char *cid, const char *user)
+{
+	char role[80];
+	json_t *mem = NULL, *pol = casus_policy_json(c), *r;
+	long long level = 0;
+	if (casus_members(c, cid, &mem) == CASUS_OK)
+		level = json_integer_value(json_object_get(mem, "level"));
+	json_decref(mem);
+	dir_role(c, user, role, sizeof role);
+	long long min = -1;
+	int may_add = 0;
+	size_t i;
+	json_array_foreach(json_object_get(pol, "roles"), i, r) {
+		const char *nm = json_string_value(json_object_get(r, "name")) ?: "";
+		if (*role && strcmp(nm, role) == 0)
+			min = json_integer_value(json_object_get(r, "min_level"));
+		if (strcmp(nm, casus_self_role(c) ?: "") == 0)
+			may_add = json_is_true(json_object_get(r, "may_add"));
+	}
+	const char *lname = json_string_value(json_array_get(json_object_get(pol, "levels"), (size_t)(level - 1)));
+	int rc;
+	char from_nl[64] = "", from_en[64] = "";
+	if (min > 0) {
+		snprintf(from_nl, sizeof from_nl, ", pas vanaf niveau %lld", min);
+		snprintf(from_en, sizeof from_en, "; it is from level %lld", min);
+	}
+	if (min == 0 || (min > 0 && min > level))
+		rc = refused(c,
+		             "geweigerd door het beleid: de rol %s (%s) wordt op niveau %lld (%s) niet toegelaten%s / "
+		             "refused by the policy: the role %s (%s) is not admitted at level %lld (%s)%s",
+		             role, TC(user), level, lname ?: "?", from_nl, role, TC(user), level, lname ?: "?", from_en);
+	else if (!may_add)
+		rc = refused(c, "geweigerd door het beleid: uw rol (%s) mag geen leden toevoegen / refused by the "
+		                "policy: your role (%s) may not add members",
+		             casus_self_role(c), casus_self_role(c));
+	else
+		rc = refused(c, "geweigerd door het beleid: %s kan hier niet worden toegevoegd / refused by the policy: "
+		                "%s cannot be added here (%s)",
+		             TC(user), TC(user), casus_error(c));
+	json_decref(pol);
+	return rc;
+}
+
 static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
 {
 	const char *cid = positional(argc, argv, 0), *user = positional(argc, argv, 1);
@@ -703,6 +794,8 @@ static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
 	json_t *sealed = NULL;
 	int rc = add ? casus_add_shown(c, cid, user, opt(argc, argv, "--break-glass"), &sealed)
 	             : casus_remove(c, cid, user, opt(argc, argv, "--reason"));
+	if (rc && add && rc != CASUS_E_SERVER && strcmp(casus_error_code(c), "forbidden") == 0)
+		return refused_add(c, cid, user);
 	if (rc)
 		return fail_client(c, rc);
 	if (!add)
@@ -732,10 +825,22 @@ static int cmd_level(casus_client *c, int argc, char **argv, int up)
 	const char *cid = positional(argc, argv, 0), *lvl = positional(argc, argv, 1);
 	const char *reason = opt(argc, argv, "--reason");
 	if (!cid || !lvl || !reason)
-		return report_err(CASUS_E_USAGE, "usage",
-		                  up ? "casus escalate CASUS LEVEL --reason TEXT"
-		                     : "casus deescalate CASUS LEVEL --reason TEXT");
-	int rc = casus_set_level(c, cid, (uint8_t)atoi(lvl), reason);
+		return usage_err("casus %s", g_cmds[cmd_index(up ? "escalate" : "deescalate")].synopsis);
+	json_t *pol = casus_policy_json(c);
+	size_t nlev = json_array_size(json_object_get(pol, "levels"));
+	json_decref(pol);
+	char *end = NULL;
+	unsigned long level = strtoul(lvl, &end, 10);
+	if (!isdigit((unsigned char)lvl[0]) || *end || level < 1 || level > 255 || (nlev && level > nlev)) {
+		return usage_err("niveau \"%s\" bestaat niet: geef een getal 1..%zu (casus members toont het "
+		                 "huidige) / level \"%s\" does not exist: give a number 1..%zu",
+		                 lvl, nlev, lvl, nlev);
+	}
+	int rc = casus_set_level(c, cid, (uint8_t)level, reason);
+	if (rc && strcmp(casus_error_code(c), "forbidden") == 0 && rc != CASUS_E_SERVER)
+		return refused(c, "uw rol (%s) mag deze casus niet naar niveau %lu brengen / your role (%s) may not "
+		                  "move this casus to level %lu",
+		               casus_self_role(c), level, casus_self_role(c), level);
 	if (rc)
 		return fail_client(c, rc);
 	return done_ok(up ? "Casus escalated."
