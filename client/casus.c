@@ -349,6 +349,8 @@ static void fmt_time(long long t, char *out, size_t cap)
 	strftime(out, cap, "%Y-%m-%d %H:%M", &tm);
 }
 
+static void print_entry(const json_t *o);
+
 static int cmd_init(int argc, char **argv)
 {
 	struct casus_init_opts o;
@@ -613,30 +615,8 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 		}
 		size_t i;
 		json_t *o;
-		json_array_foreach(res, i, o) {
-			char when[32];
-			fmt_time(json_integer_value(json_object_get(o, "time")), when, sizeof when);
-			json_t *snd = json_object_get(o, "sender");
-			int ok = json_is_true(json_object_get(o, "verified"));
-			/* everything that came from the server or from other members is
-			 * cleaned of control characters: no forged lines, no escapes */
-			printf("#%lld %.8s %s [%s%s%s] %s (%s, %s)%s\n", json_integer_value(json_object_get(o, "seq")),
-			       json_string_value(json_object_get(o, "id")) ?: "-", when,
-			       TC(json_string_value(json_object_get(o, "audience"))),
-			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none") ? " ground="
-			                                                                                 : "",
-			       strcmp(json_string_value(json_object_get(o, "ground")) ?: "none", "none")
-			               ? TC(json_string_value(json_object_get(o, "ground")))
-			               : "",
-			       snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
-			       snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
-			       snd ? TC(json_string_value(json_object_get(snd, "org"))) : "?",
-			       ok ? "" : "  !! NOT VERIFIED");
-			if (ok)
-				printf("    %s\n", TC(json_string_value(json_object_get(o, "text"))));
-			else
-				printf("    (%s)\n", TC(json_string_value(json_object_get(o, "error"))));
-		}
+		json_array_foreach(res, i, o)
+			print_entry(o);
 	}
 	json_decref(res);
 	return 0;
@@ -873,12 +853,71 @@ static long mono_now_ms(void)
 	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* One history entry as readable lines (history, watch). */
+static void print_entry(const json_t *o)
+{
+	char when[32];
+	fmt_time(json_integer_value(json_object_get(o, "time")), when, sizeof when);
+	json_t *snd = json_object_get(o, "sender");
+	int ok = json_is_true(json_object_get(o, "verified"));
+	const char *ground = json_string_value(json_object_get(o, "ground")) ?: "none";
+	int has_ground = strcmp(ground, "none") != 0;
+	/* everything that came from the server or from other members is cleaned
+	 * of control characters: no forged lines, no escapes */
+	printf("#%lld %.8s %s [%s%s%s] %s (%s, %s)%s\n", json_integer_value(json_object_get(o, "seq")),
+	       json_string_value(json_object_get(o, "id")) ?: "-", when,
+	       TC(json_string_value(json_object_get(o, "audience"))), has_ground ? " ground=" : "",
+	       has_ground ? TC(ground) : "", snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
+	       snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
+	       snd ? TC(json_string_value(json_object_get(snd, "org"))) : "?", ok ? "" : "  !! NOT VERIFIED");
+	if (ok)
+		printf("    %s\n", TC(json_string_value(json_object_get(o, "text"))));
+	else
+		printf("    (%s)\n", TC(json_string_value(json_object_get(o, "error"))));
+}
+
+/* watch without --json: a readable line per push, never the ciphertext. */
+static void print_push(casus_client *c, const json_t *p)
+{
+	const char *kind = json_string_value(json_object_get(p, "push")) ?: "?";
+	const char *cid = json_string_value(json_object_get(p, "casus"));
+	if (strcmp(kind, "msg") == 0) {
+		json_t *e = NULL;
+		int rc = casus_decode_push(c, p, &e);
+		if (rc == CASUS_OK && e)
+			print_entry(e);
+		else
+			printf("casus %.8s: een bericht dat niet opent / a message that does not open (%s)\n",
+			       cid ? TC(cid) : "?", TC(casus_error(c)));
+		json_decref(e);
+	} else if (strcmp(kind, "commit") == 0) {
+		printf("casus %.8s: leden of niveau gewijzigd / membership or level changed (casus members %.8s)\n",
+		       cid ? TC(cid) : "?", cid ? TC(cid) : "CASUS");
+	} else if (strcmp(kind, "removed") == 0) {
+		printf("casus %.8s: u bent verwijderd / you were removed\n", cid ? TC(cid) : "?");
+	} else if (strcmp(kind, "grant") == 0) {
+		printf("casus %.8s: eerdere berichten met u gedeeld / earlier notes were shared with you (casus "
+		       "history %.8s)\n",
+		       cid ? TC(cid) : "?", cid ? TC(cid) : "CASUS");
+	} else if (strcmp(kind, "notice") == 0) {
+		printf("melding / notice: casus %.8s heeft u nodig op niveau %lld / needs you at level %lld\n",
+		       cid ? TC(cid) : "?", json_integer_value(json_object_get(p, "level")),
+		       json_integer_value(json_object_get(p, "level")));
+	} else {
+		printf("casus %.8s: %s\n", cid ? TC(cid) : "?", TC(kind));
+	}
+}
+
 static int cmd_watch(casus_client *c, int argc, char **argv)
 {
-	const char *cnt = opt(argc, argv, "--count"), *secs = opt(argc, argv, "--seconds");
 	const char *cid = positional(argc, argv, 0);
-	long want = cnt ? atol(cnt) : -1;
-	long end_ms = mono_now_ms() + (secs ? atol(secs) : 3600) * 1000;
+	unsigned long long cnt = 0, secs = 3600;
+	int prc, have_cnt;
+	if ((have_cnt = num_opt("--count", opt(argc, argv, "--count"), 1000000000, &cnt)) < 0 ||
+	    (prc = num_opt("--seconds", opt(argc, argv, "--seconds"), 100000000, &secs)) < 0)
+		return have_cnt < 0 ? -have_cnt : -prc;
+	long want = have_cnt ? (long)cnt : -1;
+	long end_ms = mono_now_ms() + (long)secs * 1000;
 	long got = 0;
 	/* follow the casus: after a reconnect, what was missed is fetched */
 	uint64_t latest = 0;
@@ -896,10 +935,12 @@ static int cmd_watch(casus_client *c, int argc, char **argv)
 			continue;
 		const char *kind = json_string_value(json_object_get(p, "push"));
 		int conn_event = kind && strcmp(kind, "connection") == 0;
-		if (g_json || !conn_event)
+		if (g_json)
 			print_json(p);
+		else if (conn_event)
+			fprintf(stderr, "verbinding / connection %s\n", json_string_value(json_object_get(p, "state")));
 		else
-			fprintf(stderr, "connection %s\n", json_string_value(json_object_get(p, "state")));
+			print_push(c, p);
 		fflush(stdout);
 		json_decref(p);
 		if (!conn_event)
@@ -981,8 +1022,10 @@ static int cmd_outbox(casus_client *c)
 			printf("%s\n",
 			       casus_is_online(c) ? "" : "Offline: waiting messages go out on the next connect.");
 	}
+	size_t nfailed = json_array_size(json_object_get(res, "failed"));
 	json_decref(res);
-	return npend && !casus_is_online(c) ? 7 : 0;
+	/* a post refused for good is a refusal (1); one still waiting offline is queued (7) */
+	return nfailed ? CLI_EXIT_REFUSED : npend && !casus_is_online(c) ? CLI_EXIT_QUEUED : CLI_EXIT_OK;
 }
 
 static int cmd_add_device(casus_client *c, int argc, char **argv)
