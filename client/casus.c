@@ -33,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -350,6 +351,14 @@ static void fmt_time(long long t, char *out, size_t cap)
 }
 
 static void print_entry(const json_t *o);
+
+static int is_hex(const char *s)
+{
+	for (; *s; s++)
+		if (!isxdigit((unsigned char)*s))
+			return 0;
+	return 1;
+}
 
 static int cmd_init(int argc, char **argv)
 {
@@ -827,6 +836,15 @@ static int cmd_level(casus_client *c, int argc, char **argv, int up)
 	                  : "Casus de-escalated; members the level no longer admits were removed.");
 }
 
+static int not_found_msg(const char *t)
+{
+	char msg[300];
+	snprintf(msg, sizeof msg,
+	         "geen bericht %.64s in deze casus (casus history) / no message %.64s in this casus (casus history)",
+	         t, t);
+	return report_err(CASUS_E_NOT_FOUND, "not_found", msg);
+}
+
 static int cmd_share(casus_client *c, int argc, char **argv)
 {
 	const char *cid = positional(argc, argv, 0), *to = opt(argc, argv, "--to"),
@@ -840,6 +858,43 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 	size_t n = 0;
 	for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < 256; t = strtok_r(NULL, ",", &save))
 		list[n++] = t;
+	/* #18 (as history shows it), 18, or a unique prefix of a message id */
+	static char full[256][33];
+	json_t *hist = NULL;
+	for (size_t k = 0; k < n; k++) {
+		const char *t = list[k];
+		if (strlen(t) == 32 && is_hex(t))
+			continue;
+		if (!hist) {
+			int hrc = casus_history(c, cid, 0, 0, &hist);
+			if (hrc)
+				return fail_client(c, hrc);
+		}
+		const char *num = t[0] == '#' ? t + 1 : t;
+		int by_seq = *num && strspn(num, "0123456789") == strlen(num) && (t[0] == '#' || strlen(num) < 4);
+		size_t i, hits = 0;
+		json_t *e;
+		json_array_foreach(hist, i, e) {
+			const char *id = json_string_value(json_object_get(e, "id"));
+			if (!id)
+				continue;
+			int match = by_seq ? json_integer_value(json_object_get(e, "seq")) == atoll(num)
+			                   : strlen(t) >= 4 && strncasecmp(id, t, strlen(t)) == 0;
+			if (match && (!hits || strcmp(full[k], id) != 0)) {
+				snprintf(full[k], sizeof full[k], "%s", id);
+				hits++;
+			}
+		}
+		if (hits != 1) {
+			json_decref(hist);
+			return hits ? usage_err("bericht %s is niet uniek; geef meer tekens / message %s is not unique; give "
+			                        "more digits",
+			                        t, t)
+			            : not_found_msg(t);
+		}
+		list[k] = full[k];
+	}
+	json_decref(hist);
 	int rc = casus_share(c, cid, to, list, n, opt(argc, argv, "--ground"), opt(argc, argv, "--reason"));
 	if (rc)
 		return fail_client(c, rc);
@@ -1094,6 +1149,79 @@ static int cmd_raw(casus_client *c)
 	return rc;
 }
 
+/* A casus named by a prefix of its id (4..31 hex digits): the one casus the
+ * server lists for this device or this device holds a local copy of whose id
+ * starts with it. 0 with out set (out is arg unchanged when it is not a
+ * prefix: the library then judges it), or the exit code of a reported
+ * error: not found (6) or not unique (2). */
+static int resolve_casus(casus_client *c, const char *arg, char out[33])
+{
+	size_t n = strlen(arg);
+	snprintf(out, 33, "%s", arg);
+	if (n < 4 || n >= 32 || !is_hex(arg))
+		return 0;
+	char want[33];
+	for (size_t i = 0; i <= n; i++)
+		want[i] = (char)tolower((unsigned char)arg[i]);
+	json_t *cand = json_object(); /* id -> true */
+	json_t *res = NULL, *o;
+	size_t i;
+	if (casus_is_online(c) && casus_list(c, &res) == CASUS_OK)
+		json_array_foreach(json_object_get(res, "casus"), i, o) {
+			const char *id = json_string_value(json_object_get(o, "casus"));
+			if (id && strncmp(id, want, n) == 0)
+				json_object_set_new(cand, id, json_true());
+		}
+	json_decref(res);
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s/cache", g_profile ? g_profile : ".");
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		char id[33];
+		if (strlen(de->d_name) == 36 && strcmp(de->d_name + 32, ".bin") == 0) {
+			memcpy(id, de->d_name, 32);
+			id[32] = 0;
+			if (is_hex(id) && strncmp(id, want, n) == 0)
+				json_object_set_new(cand, id, json_true());
+		}
+	}
+	if (d)
+		closedir(d);
+	size_t k = json_object_size(cand);
+	int rc = 0;
+	if (k == 1) {
+		snprintf(out, 33, "%s", json_object_iter_key(json_object_iter(cand)));
+	} else if (k == 0) {
+		rc = report_err(CASUS_E_NOT_FOUND, "not_found",
+		                "geen casus van u begint met deze id (casus list) / no casus of yours starts with "
+		                "this id (casus list)");
+	} else {
+		char list[600] = "";
+		const char *key;
+		json_t *v;
+		json_object_foreach(cand, key, v) {
+			if (strlen(list) + 40 < sizeof list)
+				snprintf(list + strlen(list), sizeof list - strlen(list), " %s", key);
+		}
+		rc = usage_err("de korte id %s is niet uniek; geef meer tekens:%s / the short id %s is not unique; "
+		               "give more digits",
+		               arg, list, arg);
+	}
+	json_decref(cand);
+	return rc;
+}
+
+/* The index in argv of the n-th positional argument (as positional()), or -1. */
+static int positional_index(int argc, char **argv, int n)
+{
+	const char *p = positional(argc, argv, n);
+	for (int i = 0; p && i < argc; i++)
+		if (argv[i] == p)
+			return i;
+	return -1;
+}
+
 /* The argument parser: "--name=value" is split (cli_args.h), and the global
  * options --json, --profile DIR, --help and --version are taken from anywhere
  * on the line, before or after the command ("casus list --json"). After
@@ -1199,6 +1327,24 @@ int main(int argc, char **argv)
 		return rc;
 	g_cli = c;
 	sodium_memzero(g_pass, sizeof g_pass);
+	/* a unique prefix of a casus id stands for the whole id */
+	static char cidbuf[33];
+	int at = -1;
+	if (strcmp(cmd, "audit") == 0) {
+		for (int k = 0; k + 1 < sargc; k++)
+			if (strcmp(sargv[k], "--casus") == 0)
+				at = k + 1;
+	} else if (strcmp(cmd, "list") != 0 && strcmp(cmd, "new") != 0 && strcmp(cmd, "whoami") != 0 &&
+	           strcmp(cmd, "outbox") != 0 && strcmp(cmd, "raw") != 0) {
+		at = positional_index(sargc, sargv, 0);
+	}
+	if (at >= 0 && (rc = resolve_casus(c, sargv[at], cidbuf)) != 0) {
+		g_cli = NULL;
+		casus_client_free(c);
+		return rc;
+	}
+	if (at >= 0)
+		sargv[at] = cidbuf;
 	if (strcmp(cmd, "list") == 0)
 		rc = cmd_list(c);
 	else if (strcmp(cmd, "new") == 0)
