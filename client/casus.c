@@ -434,12 +434,24 @@ static int cmd_list(casus_client *c)
 	int rc = casus_list(c, &res);
 	if (rc)
 		return fail_client(c, rc);
+	size_t i;
+	json_t *o;
+	/* the title: the list's own where it has one, else the verified title
+	 * note (#1) this device holds; never fetched just for the list */
+	json_array_foreach(json_object_get(res, "casus"), i, o) {
+		json_t *first = NULL;
+		if (!json_string_value(json_object_get(o, "title")) &&
+		    casus_entry(c, json_string_value(json_object_get(o, "casus")) ?: "", 1, &first) == CASUS_OK &&
+		    json_is_true(json_object_get(first, "verified")) &&
+		    strcmp(json_string_value(json_object_get(first, "kind")) ?: "", "title") == 0 &&
+		    json_string_value(json_object_get(first, "text")))
+			json_object_set(o, "title", json_object_get(first, "text"));
+		json_decref(first);
+	}
 	if (g_json) {
 		json_object_set_new(res, "ok", json_true());
 		print_json(res);
 	} else {
-		size_t i;
-		json_t *o;
 		if (!json_array_size(json_object_get(res, "casus"))) {
 			if (may_create(c))
 				printf("U bent nog geen lid van een casus. Open er een met: casus new --title ...\n"
@@ -861,15 +873,13 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 	/* #18 (as history shows it), 18, or a unique prefix of a message id */
 	static char full[256][33];
 	json_t *hist = NULL;
+	int hrc = casus_history(c, cid, 0, 0, &hist);
+	if (hrc)
+		return fail_client(c, hrc);
 	for (size_t k = 0; k < n; k++) {
 		const char *t = list[k];
 		if (strlen(t) == 32 && is_hex(t))
 			continue;
-		if (!hist) {
-			int hrc = casus_history(c, cid, 0, 0, &hist);
-			if (hrc)
-				return fail_client(c, hrc);
-		}
 		const char *num = t[0] == '#' ? t + 1 : t;
 		int by_seq = *num && strspn(num, "0123456789") == strlen(num) && (t[0] == '#' || strlen(num) < 4);
 		size_t i, hits = 0;
@@ -894,8 +904,43 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 		}
 		list[k] = full[k];
 	}
+	/* a note of an audience the recipient's role may not read is refused by
+	 * the policy: say so in words (the client core refuses it in any case) */
+	char role[80];
+	dir_role(c, to, role, sizeof role);
+	json_t *pol = casus_policy_json(c), *a, *e;
+	size_t ai, ei;
+	int rc = CASUS_OK;
+	json_array_foreach(hist, ei, e) {
+		const char *id = json_string_value(json_object_get(e, "id"));
+		const char *aud = json_string_value(json_object_get(e, "audience"));
+		int wanted = 0;
+		for (size_t k = 0; id && k < n; k++)
+			wanted |= strcmp(list[k], id) == 0;
+		if (!wanted || !aud || !*role)
+			continue;
+		json_array_foreach(json_object_get(pol, "audiences"), ai, a) {
+			if (strcmp(json_string_value(json_object_get(a, "name")) ?: "", aud) != 0)
+				continue;
+			int in = 0;
+			size_t ri;
+			json_t *r;
+			json_array_foreach(json_object_get(a, "roles"), ri, r)
+				in |= strcmp(json_string_value(r) ?: "", role) == 0;
+			if (!in && rc == CASUS_OK)
+				rc = refused(c,
+				             "geweigerd door het beleid: de rol %s (%s) mag publiek %s niet lezen; bericht "
+				             "#%lld wordt niet gedeeld / refused by the policy: the role %s (%s) may not read "
+				             "audience %s; message #%lld is not shared",
+				             role, TC(to), TC(aud), json_integer_value(json_object_get(e, "seq")), role, TC(to),
+				             TC(aud), json_integer_value(json_object_get(e, "seq")));
+		}
+	}
+	json_decref(pol);
 	json_decref(hist);
-	int rc = casus_share(c, cid, to, list, n, opt(argc, argv, "--ground"), opt(argc, argv, "--reason"));
+	if (rc)
+		return rc;
+	rc = casus_share(c, cid, to, list, n, opt(argc, argv, "--ground"), opt(argc, argv, "--reason"));
 	if (rc)
 		return fail_client(c, rc);
 	return done_ok("Shared; the grant is recorded in the audit trail.");

@@ -483,12 +483,12 @@ int casus_entry(casus_client *c, const char *casus_hex, uint64_t seq, json_t **o
 {
 	lc_clear_err(c);
 	*out = NULL;
-	for (size_t i = 0; i < c->ncache; i++) {
-		if (strcmp(c->cache[i].hex, casus_hex) != 0)
-			continue;
+	struct loaded *L = NULL;
+	/* the verified local copy (read from the cache file if not loaded yet) */
+	if (lc_load_casus_local(c, casus_hex, &L)) {
 		size_t j;
 		json_t *o;
-		json_array_foreach(c->cache[i].hist, j, o)
+		json_array_foreach(L->hist, j, o)
 			if ((uint64_t)json_integer_value(json_object_get(o, "seq")) == seq) {
 				*out = json_incref(o);
 				return CASUS_OK;
