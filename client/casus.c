@@ -320,7 +320,9 @@ static char *read_stdin(void)
 	while (buf) {
 		size_t r = fread(buf + n, 1, cap - n - 1, stdin);
 		n += r;
-		if (r == 0)
+		/* end of input (Ctrl-D on a terminal) ends it at once: a terminal
+		 * would otherwise be read again after its end-of-file */
+		if (r == 0 || feof(stdin) || ferror(stdin))
 			break;
 		if (n + 1 == cap) {
 			if (cap > (1u << 20))

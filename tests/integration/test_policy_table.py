@@ -30,9 +30,9 @@ import policy_doc
 DEFAULT_POLICY = os.path.join(harness.SRC, "deploy", "policy", "default.json")
 FOUR_LEVEL_POLICY = os.path.join(harness.SRC, "deploy", "policy", "four-level.json")
 GROUNDS = ("consent",)
-# exit codes a refusal may have: 1 server refused, 2 refused locally (usage/policy),
-# 5 does not verify (a change the chain rules refuse), 6 not found
-REFUSAL_RCS = (1, 2, 5, 6)
+# exit codes a refusal may have (client/cli_exit.h): 1 refused, 2 usage,
+# 5 does not verify (a change the chain rules refuse), 6 not found, 8 not a member
+REFUSAL_RCS = (1, 2, 5, 6, 8)
 
 
 def users_for(policy_path):

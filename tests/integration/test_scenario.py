@@ -95,7 +95,7 @@ class SourceCase(harness.CasusTest):
         self.assertFalse([p for p in wkarel.stop() if p.get("push") == "notice"])
         # paula is not a member before she is added
         rc, res, err = self.dep.cli("paula", "history", cid)
-        self.assertEqual(rc, 1)
+        self.assertEqual(rc, 8)  # not a member (cli_exit.h)
         self.assertEqual(res["error"]["code"], "forbidden")
         self.dep.ok("anna", "add", cid, "paula")
         # a care role posting to overleg now needs a ground: refused without, exit 2
