@@ -509,9 +509,15 @@ static int cmd_new(casus_client *c, int argc, char **argv)
 		if (strcmp(argv[i], "--member") == 0)
 			members[n++] = argv[++i];
 	char hex[33];
-	const char *ret = opt(argc, argv, "--retention-days");
-	int rc = casus_new_retention(c, title, purpose, basis, (uint8_t)(lvl ? atoi(lvl) : 1), ret ? atol(ret) : -1,
-	                             members, n, hex);
+	unsigned long long level = 1, ret = 0;
+	int prc, have_ret = 0;
+	if ((prc = num_opt("--level", lvl, 255, &level)) < 0 ||
+	    (prc = have_ret = num_opt("--retention-days", opt(argc, argv, "--retention-days"), 100000, &ret)) < 0)
+		return -prc;
+	if (level < 1)
+		return usage_err("--level begint bij 1 / --level starts at 1");
+	int rc = casus_new_retention(c, title, purpose, basis, (uint8_t)level, have_ret ? (long)ret : -1, members, n,
+	                             hex);
 	if (rc)
 		return fail_client(c, rc);
 	if (g_json) {
@@ -1331,6 +1337,8 @@ int main(int argc, char **argv)
 	if (*bad)
 		return usage_err("%s", bad);
 	if (i >= argc) {
+		if (g_json)
+			return usage_err("geen commando / no command (casus help lists them)");
 		usage();
 		return 2;
 	}
