@@ -70,50 +70,50 @@ static const struct {
 	const char *name, *synopsis, *nl, *en;
 } g_cmds[] = {
 	{"init", "init --server URL --root HEX --user ID --role ROLE [--name N] [--org O] [--ca FILE]",
-	 "maakt de sleutels van dit apparaat en een certificaataanvraag",
-	 "creates this device's keys and a certificate request"},
+         "maakt de sleutels van dit apparaat en een certificaataanvraag",
+         "creates this device's keys and a certificate request"},
 	{"install-cert", "install-cert FILE", "installeert het certificaat van de beheerder",
-	 "installs the certificate the administrator sent back"},
+         "installs the certificate the administrator sent back"},
 	{"list", "list", "uw casussen, ongelezen berichten en meldingen", "your casus, unread counts and notices"},
 	{"new", "new --title T --purpose P --basis B [--level N] [--retention-days D] [--member USER]...",
-	 "opent een nieuwe casus", "opens a new casus"},
+         "opent een nieuwe casus", "opens a new casus"},
 	{"post", "post CASUS [--audience A] [--ground G] [TEXT | -]",
-	 "plaatst een bericht (zonder TEXT: van standaardinvoer, eindig met Ctrl-D)",
-	 "posts a note (without TEXT: from standard input, end with Ctrl-D)"},
+         "plaatst een bericht (zonder TEXT: van standaardinvoer, eindig met Ctrl-D)",
+         "posts a note (without TEXT: from standard input, end with Ctrl-D)"},
 	{"history", "history CASUS [--limit N] [--after SEQ] [--offline]",
-	 "de berichten; --limit N: de nieuwste N; --after SEQ: die na SEQ",
-	 "the notes; --limit N: the newest N; --after SEQ: those after SEQ (with --limit: the first N)"},
+         "de berichten; --limit N: de nieuwste N; --after SEQ: die na SEQ",
+         "the notes; --limit N: the newest N; --after SEQ: those after SEQ (with --limit: the first N)"},
 	{"members", "members CASUS", "de leden, hun rol en organisatie", "the members, their role and organisation"},
 	{"add", "add CASUS USER [--break-glass REASON]", "voegt een lid toe", "adds a member"},
 	{"add-device", "add-device CASUS --code CODE",
-	 "voegt uw nieuwe apparaat toe (CODE: de koppelcode van `casus whoami` daar)",
-	 "adds your new device (CODE: the pairing code its `casus whoami` shows)"},
+         "voegt uw nieuwe apparaat toe (CODE: de koppelcode van `casus whoami` daar)",
+         "adds your new device (CODE: the pairing code its `casus whoami` shows)"},
 	{"remove", "remove CASUS USER [--reason R]", "verwijdert een lid; de sleutels wisselen",
-	 "removes a member; the keys rotate"},
+         "removes a member; the keys rotate"},
 	{"escalate", "escalate CASUS LEVEL --reason R", "schaalt op naar niveau LEVEL (een getal)",
-	 "escalates to level LEVEL (a number)"},
+         "escalates to level LEVEL (a number)"},
 	{"deescalate", "deescalate CASUS LEVEL --reason R", "schaalt af; rollen die het niveau niet toelaat gaan eruit",
-	 "de-escalates; roles the level does not admit are removed"},
+         "de-escalates; roles the level does not admit are removed"},
 	{"rotate", "rotate CASUS [--reason R]", "nieuwe sleutels voor de casus", "new keys for the casus"},
 	{"close", "close CASUS --reason R", "sluit de casus; de inhoud wordt na de bewaartermijn gewist",
-	 "closes the casus; its content is purged after retention"},
+         "closes the casus; its content is purged after retention"},
 	{"share", "share CASUS --to USER --messages ID[,ID...] --ground G --reason R",
-	 "deelt eerdere berichten (ID: #18 uit history, of een unieke begin van de id)",
-	 "shares earlier notes (ID: #18 as history shows it, or a unique prefix of the id)"},
+         "deelt eerdere berichten (ID: #18 uit history, of een unieke begin van de id)",
+         "shares earlier notes (ID: #18 as history shows it, or a unique prefix of the id)"},
 	{"audit", "audit [--casus C] [--user U] [--limit N] | audit key|export|verify|report ...",
-	 "het auditspoor (privacyfunctionaris, procesregisseur); zie docs/AUDIT.md",
-	 "the audit trail (privacy officer, process director); see docs/AUDIT.md"},
+         "het auditspoor (privacyfunctionaris, procesregisseur); zie docs/AUDIT.md",
+         "the audit trail (privacy officer, process director); see docs/AUDIT.md"},
 	{"overzicht", "overzicht", "elke casus zonder inhoud (procesregisseur); ook: overview",
-	 "every casus without content (process director); also: overview"},
+         "every casus without content (process director); also: overview"},
 	{"monitor", "monitor [--csv | --html FILE]", "cijfers; aantallen onder 5 onderdrukt",
-	 "figures, counts under 5 suppressed"},
+         "figures, counts under 5 suppressed"},
 	{"open", "open CASUS", "live casusoverleg in de terminal", "live case conference in the terminal"},
 	{"watch", "watch [CASUS] [--count N] [--seconds S]",
-	 "toont berichten en wijzigingen zodra ze binnenkomen (--json: als JSON-regels)",
-	 "prints notes and changes as they arrive (--json: as JSON lines)"},
+         "toont berichten en wijzigingen zodra ze binnenkomen (--json: als JSON-regels)",
+         "prints notes and changes as they arrive (--json: as JSON lines)"},
 	{"whoami", "whoami", "dit apparaat, zijn certificaat, de server", "this device, its certificate, the server"},
 	{"outbox", "outbox", "verstuurt wachtende berichten en toont wat over is",
-	 "sends queued posts, lists what is left"},
+         "sends queued posts, lists what is left"},
 	{"raw", "raw", "JSON-verzoeken op standaardinvoer (tests)", "JSON requests on stdin (tests)"},
 	{"help", "help [COMMAND]", "deze hulp", "this help"},
 };
@@ -782,14 +782,17 @@ static int refused_add(casus_client *c, const char *cid, const char *user)
 		rc = refused(c,
 		             "geweigerd door het beleid: de rol %s (%s) wordt op niveau %lld (%s) niet toegelaten%s / "
 		             "refused by the policy: the role %s (%s) is not admitted at level %lld (%s)%s",
-		             role, TC(user), level, lname ?: "?", from_nl, role, TC(user), level, lname ?: "?", from_en);
+		             role, TC(user), level, lname ?: "?", from_nl, role, TC(user), level, lname ?: "?",
+		             from_en);
 	else if (!may_add)
-		rc = refused(c, "geweigerd door het beleid: uw rol (%s) mag geen leden toevoegen / refused by the "
-		                "policy: your role (%s) may not add members",
+		rc = refused(c,
+		             "geweigerd door het beleid: uw rol (%s) mag geen leden toevoegen / refused by the "
+		             "policy: your role (%s) may not add members",
 		             casus_self_role(c), casus_self_role(c));
 	else
-		rc = refused(c, "geweigerd door het beleid: %s kan hier niet worden toegevoegd / refused by the policy: "
-		                "%s cannot be added here (%s)",
+		rc = refused(c,
+		             "geweigerd door het beleid: %s kan hier niet worden toegevoegd / refused by the policy: "
+		             "%s cannot be added here (%s)",
 		             TC(user), TC(user), casus_error(c));
 	json_decref(pol);
 	return rc;
@@ -847,8 +850,9 @@ static int cmd_level(casus_client *c, int argc, char **argv, int up)
 	}
 	int rc = casus_set_level(c, cid, (uint8_t)level, reason);
 	if (rc && strcmp(casus_error_code(c), "forbidden") == 0 && rc != CASUS_E_SERVER)
-		return refused(c, "uw rol (%s) mag deze casus niet naar niveau %lu brengen / your role (%s) may not "
-		                  "move this casus to level %lu",
+		return refused(c,
+		               "uw rol (%s) mag deze casus niet naar niveau %lu brengen / your role (%s) may not "
+		               "move this casus to level %lu",
 		               casus_self_role(c), level, casus_self_role(c), level);
 	if (rc)
 		return fail_client(c, rc);
@@ -860,8 +864,8 @@ static int not_found_msg(const char *t)
 {
 	char msg[300];
 	snprintf(msg, sizeof msg,
-	         "geen bericht %.64s in deze casus (casus history) / no message %.64s in this casus (casus history)",
-	         t, t);
+	         "geen bericht %.64s in deze casus (casus history) / no message %.64s in this casus (casus history)", t,
+	         t);
 	return report_err(CASUS_E_NOT_FOUND, "not_found", msg);
 }
 
@@ -905,9 +909,10 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 		}
 		if (hits != 1) {
 			json_decref(hist);
-			return hits ? usage_err("bericht %s is niet uniek; geef meer tekens / message %s is not unique; give "
-			                        "more digits",
-			                        t, t)
+			return hits ? usage_err(
+					      "bericht %s is niet uniek; geef meer tekens / message %s is not unique; give "
+					      "more digits",
+					      t, t)
 			            : not_found_msg(t);
 		}
 		list[k] = full[k];
@@ -936,12 +941,13 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 			json_array_foreach(json_object_get(a, "roles"), ri, r)
 				in |= strcmp(json_string_value(r) ?: "", role) == 0;
 			if (!in && rc == CASUS_OK)
-				rc = refused(c,
-				             "geweigerd door het beleid: de rol %s (%s) mag publiek %s niet lezen; bericht "
-				             "#%lld wordt niet gedeeld / refused by the policy: the role %s (%s) may not read "
-				             "audience %s; message #%lld is not shared",
-				             role, TC(to), TC(aud), json_integer_value(json_object_get(e, "seq")), role, TC(to),
-				             TC(aud), json_integer_value(json_object_get(e, "seq")));
+				rc = refused(
+					c,
+					"geweigerd door het beleid: de rol %s (%s) mag publiek %s niet lezen; bericht "
+					"#%lld wordt niet gedeeld / refused by the policy: the role %s (%s) may not read "
+					"audience %s; message #%lld is not shared",
+					role, TC(to), TC(aud), json_integer_value(json_object_get(e, "seq")), role,
+					TC(to), TC(aud), json_integer_value(json_object_get(e, "seq")));
 		}
 	}
 	json_decref(pol);
