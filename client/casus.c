@@ -35,9 +35,11 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static int g_json;
+static struct timespec g_started; /* when this command started (outbox: refused now or before) */
 static const char *g_profile;
 static casus_client *g_cli; /* for the warnings of the client core */
 
@@ -1102,6 +1104,19 @@ static int cmd_outbox(casus_client *c)
 	if (rc)
 		return fail_client(c, rc);
 	size_t npend = json_array_size(json_object_get(res, "pending"));
+	size_t nfailed_now = 0, fi;
+	json_t *fe;
+	json_array_foreach(json_object_get(res, "failed"), fi, fe) {
+		char path[PATH_MAX];
+		struct stat sb;
+		snprintf(path, sizeof path, "%s/outbox/%s.failed", g_profile ? g_profile : ".",
+		         json_string_value(json_object_get(fe, "entry")) ?: "");
+		int now = stat(path, &sb) == 0 &&
+		          (sb.st_mtim.tv_sec > g_started.tv_sec ||
+		           (sb.st_mtim.tv_sec == g_started.tv_sec && sb.st_mtim.tv_nsec >= g_started.tv_nsec));
+		json_object_set_new(fe, "refused_now", json_boolean(now));
+		nfailed_now += (size_t)now;
+	}
 	if (g_json) {
 		json_object_set_new(res, "ok", json_true());
 		json_object_set_new(res, "offline", json_boolean(!casus_is_online(c)));
@@ -1136,10 +1151,11 @@ static int cmd_outbox(casus_client *c)
 			printf("%s\n",
 			       casus_is_online(c) ? "" : "Offline: waiting messages go out on the next connect.");
 	}
-	size_t nfailed = json_array_size(json_object_get(res, "failed"));
 	json_decref(res);
-	/* a post refused for good is a refusal (1); one still waiting offline is queued (7) */
-	return nfailed ? CLI_EXIT_REFUSED : npend && !casus_is_online(c) ? CLI_EXIT_QUEUED : CLI_EXIT_OK;
+	/* a post refused for good while this command ran (when it connected) is
+	 * a refusal (1); refusals of earlier runs stay listed but do not fail
+	 * every later run; a post still waiting offline is queued (7) */
+	return nfailed_now ? CLI_EXIT_REFUSED : npend && !casus_is_online(c) ? CLI_EXIT_QUEUED : CLI_EXIT_OK;
 }
 
 static int cmd_add_device(casus_client *c, int argc, char **argv)
@@ -1292,6 +1308,7 @@ int main(int argc, char **argv)
 	int ac = 0, n = 0;
 	const char *cmd0 = NULL;
 	g_profile = getenv("CASUS_PROFILE");
+	clock_gettime(CLOCK_REALTIME, &g_started);
 	if (cli_args_expand(argc, argv, &ac, &av) != 0 || !(rest = calloc((size_t)ac + 1, sizeof *rest))) {
 		fprintf(stderr, "casus: out of memory\n");
 		return 1;

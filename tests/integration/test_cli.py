@@ -145,6 +145,10 @@ class Cli(harness.CasusTest):
         rc, out, err = self.run_text("esther", "outbox")
         self.assertIn("REFUSED", out)
         self.assertEqual(rc, 1, (out, err))
+        # still listed afterwards, but an old refusal does not fail every later run
+        rc, out, err = self.run_text("esther", "outbox")
+        self.assertIn("REFUSED", out)
+        self.assertEqual(rc, 0, (out, err))
 
     def test_members_aligns_long_role_names(self):
         cid = self.new_casus()
