@@ -561,6 +561,8 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 			snprintf(audbuf, sizeof audbuf, "%s",
 			         json_string_value(json_object_get(json_array_get(mine, 0), "name")) ?: "");
 		json_decref(mine);
+		if (!audbuf[0]) /* not known here (e.g. offline without a local copy) */
+			snprintf(audbuf, sizeof audbuf, "standaard/default");
 		aud = audbuf;
 	}
 	uint64_t seq = 0;
