@@ -193,7 +193,7 @@ class SourceCase(harness.CasusTest):
         # the server refuses him content; it serves him the commits up to the
         # one that removed him (epoch_before + 1) and nothing after, so his
         # client verifies its removal and drops its copy (no rollback alarm)
-        removed_answer = (1, "forbidden")
+        removed_answer = (8, "forbidden")  # not (or no longer) a member: exit 8 (client/cli_exit.h)
         rc, res, err = self.dep.cli("peter", "history", cid)
         self.assertEqual((rc, res["error"]["code"]), removed_answer, (res, err))
         rc, resps, _ = raw(self.dep, "peter", [{"type": "history", "casus": cid},
