@@ -149,7 +149,7 @@ static void usage(void)
 /* casus help [COMMAND]: never opens a profile, never connects. */
 static int help(const char *cmd)
 {
-	int k = cmd_index(cmd);
+	int k = cmd_index(cmd && strcmp(cmd, "overview") == 0 ? "overzicht" : cmd);
 	if (k >= 0 && strcmp(cmd, "help") != 0) {
 		printf("usage: casus [--profile DIR] [--json] %s\n  %s\n  %s\n", g_cmds[k].synopsis, g_cmds[k].nl,
 		       g_cmds[k].en);
@@ -1415,7 +1415,8 @@ int main(int argc, char **argv)
 			if (strcmp(sargv[k], "--casus") == 0)
 				at = k + 1;
 	} else if (strcmp(cmd, "list") != 0 && strcmp(cmd, "new") != 0 && strcmp(cmd, "whoami") != 0 &&
-	           strcmp(cmd, "outbox") != 0 && strcmp(cmd, "raw") != 0) {
+	           strcmp(cmd, "outbox") != 0 && strcmp(cmd, "raw") != 0 && strcmp(cmd, "overzicht") != 0 &&
+	           strcmp(cmd, "overview") != 0 && strcmp(cmd, "monitor") != 0) {
 		at = positional_index(sargc, sargv, 0);
 	}
 	if (at >= 0 && (rc = resolve_casus(c, sargv[at], cidbuf)) != 0) {
