@@ -83,7 +83,7 @@ if [ "$OLD" != "$PORT" ]; then
   echo "quickstart: $STATE was set up for port ${OLD:-?}; rewriting it for port $PORT"
   tmp="$STATE/casusd.json.tmp"
   sed "s/^\( *\"port\": *\)[0-9][0-9]*/\1$PORT/" "$STATE/casusd.json" >"$tmp" && mv "$tmp" "$STATE/casusd.json"
-  for p in "$STATE"/users/*/profile.json; do
+  for p in "$STATE"/users/*/profile.json "$STATE"/browser/*/profile.json; do
     [ -f "$p" ] || continue
     sed "s#\"wss://localhost:[0-9]*\"#\"wss://localhost:$PORT\"#" "$p" >"$p.tmp" && chmod 600 "$p.tmp" &&
       mv "$p.tmp" "$p"
@@ -105,7 +105,7 @@ In a second terminal:
   casus --profile $STATE/users/gijs open CASUS        # ... and a second participant
   casus help                                          # every command and exit code
 
-The web client (if it was built, docs/WEB.md): https://localhost:8443/ (development
+The web client (if it was built, docs/WEB.md): https://localhost:$PORT/ (development
 certificate: accept it once). Under "Of: een bestaand profiel gebruiken" pick
 $STATE/browser/bente/keys.casusks (or pieter), deployment key $(cat "$STATE/root.pub"),
 passphrase demo; add bente with: casus --profile $STATE/users/anna add CASUS bente
