@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <cc_buf.h>
+#include <cc_commit.h>
 #include <cc_keys.h>
 #include <errno.h>
 #include <sodium.h>
@@ -190,9 +191,32 @@ static int put_epoch(MDB_txn *txn, struct store *st, uint8_t epoch[SCHEMA_EPOCH_
 	return mdb_put(txn, st->dbi[DB_META], &k, &v, 0);
 }
 
-/* 1 -> 2: the store gets its epoch. */
+/* 1 -> 2: the store gets its epoch. Format 2 also came with commit format 2
+ * (policy number, encrypted reason). Commits are signed by members' devices,
+ * so casusd cannot convert a format-1 commit: a store that still holds one is
+ * refused (MDB_INCOMPATIBLE) with the count, and nothing is written. */
 static int migrate_1_to_2(MDB_txn *txn, struct store *st)
 {
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	size_t old = 0;
+	int rc = mdb_cursor_open(txn, st->dbi[DB_COMMITS], &c);
+	if (rc)
+		return rc;
+	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
+		if (v.mv_size < 1 || ((const uint8_t *)v.mv_data)[0] != CC_COMMIT_VERSION)
+			old++;
+	mdb_cursor_close(c);
+	if (rc != MDB_NOTFOUND)
+		return rc;
+	if (old) {
+		log_event(LOG_ERROR, "store.migration_refused",
+		          "from=1 to=2 old_commits=%zu msg=\"this store holds commits in commit format 1, which "
+		          "members' devices signed and casusd cannot convert; keep the previous casusd for this store, "
+		          "or start a new store (docs/OPERATIONS.md, Upgrading)\"",
+		          old);
+		return MDB_INCOMPATIBLE;
+	}
 	uint8_t e[SCHEMA_EPOCH_BYTES];
 	return put_epoch(txn, st, e);
 }

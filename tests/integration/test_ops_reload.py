@@ -380,8 +380,28 @@ class Upgrade(harness.CasusTest):
         new_epoch = hello(self.dep.url)["store_epoch"]
         self.assertRegex(new_epoch, r"^[0-9a-f]{32}$")
         self.assertNotEqual(new_epoch, epoch)
-        # and a format newer than this casusd is refused, naming both
+        # a format-1 store that still holds a format-1 commit is refused, not half migrated:
+        # members' devices signed those commits, casusd cannot convert them
         self.srv.stop()
+        secs = dump_store(old)
+        meta = section(secs, "meta")
+        meta["pairs"] = [(k, (1).to_bytes(8, "big") if k == b"schema" else v) for k, v in meta["pairs"]
+                         if k != b"store_epoch"]
+        commits = section(secs, "commits")
+        self.assertTrue(commits["pairs"])
+        k0, v0 = commits["pairs"][0]
+        self.assertEqual(v0[0], 2)
+        commits["pairs"][0] = (k0, b"\x01" + v0[1:])
+        oldc = self.srv.data + "-v1c"
+        load_store(secs, oldc)
+        for f in ("audit.key", "audit.pub"):
+            shutil.copy(os.path.join(self.srv.data, f), oldc)
+        srv = harness.Server(self.dep, None, data_dir=oldc)
+        with self.assertRaises(AssertionError) as e:
+            srv.start()
+        self.assertIn("store.migration_refused", str(e.exception))
+        self.assertIn("old_commits=1", str(e.exception))
+        # and a format newer than this casusd is refused, naming both
         secs = dump_store(old)
         meta = section(secs, "meta")
         meta["pairs"] = [(k, (3).to_bytes(8, "big") if k == b"schema" else v) for k, v in meta["pairs"]]
