@@ -24,9 +24,28 @@
 #include <string.h>
 #include <time.h>
 
-/* Put a frame on a session's send queue now (reply_release's delivery). A full
- * queue marks a slow reader: it is closed and catches up from history when it
- * reconnects. */
+/* Close a slow reader: drop what is queued, queue nothing more, close. It
+ * catches up from history when it reconnects. */
+static void slow_close(struct session *s, const char *why)
+{
+	s->srv->m.slow_closed++;
+	log_event(LOG_WARN, "session.slow_reader", "sid=%llu why=%s queued=%u bytes=%zu", (unsigned long long)s->sid,
+	          why, s->qcount, s->qbytes + s->pending_bytes);
+	s->drop_output = 1;
+	while (s->qhead) {
+		struct outq *q = s->qhead;
+		s->qhead = q->next;
+		outbuf_unref(q->buf);
+		free(q);
+	}
+	s->qtail = NULL;
+	s->qcount = 0;
+	s->qbytes = 0;
+	session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader: catch up from history");
+}
+
+/* Put a frame on a session's send queue now (reply_release's delivery). A
+ * queue over max_queue frames or max_queue_bytes bytes marks a slow reader. */
 static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 {
 	(void)arg;
@@ -34,20 +53,11 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 		outbuf_unref(buf);
 		return;
 	}
-	if (s->qcount >= s->srv->cfg.lim.max_queue) {
+	const struct limits *l = &s->srv->cfg.lim;
+	if (s->qcount >= l->max_queue || buf->len > l->max_queue_bytes - s->qbytes ||
+	    s->qbytes > l->max_queue_bytes) {
 		outbuf_unref(buf);
-		s->srv->m.slow_closed++;
-		log_event(LOG_WARN, "session.slow_reader", "sid=%llu queued=%u", (unsigned long long)s->sid, s->qcount);
-		s->drop_output = 1;
-		while (s->qhead) {
-			struct outq *q = s->qhead;
-			s->qhead = q->next;
-			outbuf_unref(q->buf);
-			free(q);
-		}
-		s->qtail = NULL;
-		s->qcount = 0;
-		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader: catch up from history");
+		slow_close(s, s->qcount >= l->max_queue ? "frames" : "bytes");
 		return;
 	}
 	struct outq *q = malloc(sizeof(*q));
@@ -57,12 +67,15 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 	}
 	q->next = NULL;
 	q->buf = buf;
+	if (!s->qhead && !(s->wsi && lws_partial_buffered(s->wsi)))
+		s->tx_progress_ms = clock_mono_ms(); /* the stall clock starts with the first unsent byte */
 	if (s->qtail)
 		s->qtail->next = q;
 	else
 		s->qhead = q;
 	s->qtail = q;
 	s->qcount++;
+	s->qbytes += buf->len;
 	lws_callback_on_writable(s->wsi);
 }
 
@@ -141,7 +154,21 @@ static void ka_tick(struct server *srv)
 {
 	uint64_t t = clock_mono_ms();
 	uint64_t ping_ms = (uint64_t)srv->cfg.lim.ping_s * 1000u, hup_ms = (uint64_t)srv->cfg.lim.hangup_s * 1000u;
+	uint64_t slow_ms = (uint64_t)srv->cfg.lim.slow_reader_s * 1000u;
 	for (struct session *s = srv->sessions; s; s = s->next) {
+		/* A peer that takes no bytes for slow_reader_s while some wait (on our
+		 * queue or in lws' partial buffer) is dropped at once: a close frame
+		 * would never reach it. Draining sessions too. */
+		if (s->state != SS_CLOSING && s->wsi && (s->qhead || lws_partial_buffered(s->wsi)) &&
+		    t - s->tx_progress_ms >= slow_ms && !s->stall_killed) {
+			s->stall_killed = 1;
+			srv->m.slow_closed++;
+			log_event(LOG_WARN, "session.slow_reader", "sid=%llu why=stalled queued=%u bytes=%zu",
+			          (unsigned long long)s->sid, s->qcount, s->qbytes);
+			s->drop_output = 1;
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+			continue;
+		}
 		struct ka *k = ka_find(s);
 		if (!k || s->state == SS_CLOSING || s->close_pending)
 			continue;
@@ -190,6 +217,7 @@ static int session_open(struct server *srv, struct session *s, struct lws *wsi)
 	    srv->addr_count[s->addr_slot] >= srv->cfg.lim.conn_per_addr) {
 		log_event(LOG_WARN, "session.refused", "reason=connection_limit peer=%s", s->peer);
 		s->state = SS_CLOSING;
+		s->srv = NULL; /* never counted: session_gone must not uncount it */
 		return -1;
 	}
 	srv->addr_count[s->addr_slot]++;
@@ -257,6 +285,19 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a web client file was sent (web.c) */
 		return web_file_done(wsi);
 
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		/* An upgrade that names no subprotocol is bound by lws to protocols[0]
+		 * ("http"): refuse it, and anything not casus.v1, before the 101. */
+		const struct lws_protocols *p = lws_get_protocol(wsi);
+		if (!p || !p->name || strcmp(p->name, PROTO_SUBPROTOCOL) != 0 ||
+		    lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) <= 0) {
+			srv->m.frames_rejected++;
+			log_event(LOG_WARN, "session.refused", "reason=no_subprotocol");
+			return 1;
+		}
+		break;
+	}
+
 	case LWS_CALLBACK_ESTABLISHED:
 		if (session_open(srv, s, wsi) != 0) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"connection limit",
@@ -300,6 +341,12 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		s->rxlen += len;
 		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 			break;
+		if (s->qbytes + s->pending_bytes >= srv->cfg.lim.max_queue_bytes) {
+			/* asks faster than it reads: its answers would pile up in memory */
+			s->rxlen = 0;
+			slow_close(s, "bytes");
+			break;
+		}
 		dispatch_frame(s, s->rx, s->rxlen);
 		s->rxlen = 0;
 		if (s->rxcap > 65536) { /* do not keep a large buffer per idle session */
@@ -331,6 +378,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 				break;
 			}
 		}
+		s->tx_progress_ms = clock_mono_ms(); /* the socket is taking data */
 		for (int i = 0; i < 64 && s->qhead; i++) {
 			struct outq *q = s->qhead;
 			int n = lws_write(wsi, q->buf->data + REPLY_PRE, q->buf->len, LWS_WRITE_TEXT);
@@ -338,6 +386,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			if (!s->qhead)
 				s->qtail = NULL;
 			s->qcount--;
+			s->qbytes -= q->buf->len;
 			outbuf_unref(q->buf);
 			free(q);
 			if (n < 0)
