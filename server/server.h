@@ -34,6 +34,7 @@ struct after;
 struct ka_table;
 struct verifier;
 struct ev_loop;
+struct listener;
 
 struct outq {
 	struct outq *next;
@@ -129,6 +130,7 @@ struct server {
 	unsigned purge_ticks;                /* ticks since start, for the retention purge (retention.c) */
 	struct ka_table *ka;                 /* keepalive: last frame per session (loop.c) */
 	struct ev_loop *evloop;              /* libev loop handed to lws, or NULL (poll loop) */
+	struct listener *lsn;                /* casusd's own listening socket on evloop, or NULL (loop.c) */
 	struct verifier *ver;                /* the verifier thread and its jobs (verify.c) */
 	void *foreign_loops[1];
 	void *tls_ctx;                        /* the service vhost's SSL_CTX, for a reload (ops.c), or NULL */

@@ -11,7 +11,10 @@ real casusd on loopback and checks a bound from the outside:
 - a member that asks for far more history than it reads is closed once its
   answers pass max_queue_bytes, while /healthz keeps answering (measured,
   bound 5 s on a busy machine) and casusd's peak RSS stays under 256 MiB;
-- a reader that stops reading is dropped after slow_reader_s.
+- a reader that stops reading is dropped after slow_reader_s;
+- out of file descriptors (RLIMIT_NOFILE lowered with prlimit), casusd
+  pauses accepting instead of spinning, logs the pause at most once per
+  10 s, and serves again once descriptors are free.
 
 The big-message casus is filled by bench/casus-bench (durable-check mode, one
 sender); the bursts come from casus-bench's history-burst mode, an
@@ -270,6 +273,48 @@ class StalledReader(BigHistory):
         self.assertGreaterEqual(self.srv.metrics()["casusd_slow_readers_closed_total"], 1)
         # and casusd serves others afterwards
         self.assertLess(self.healthz_s(), HEALTHZ_BOUND_S)
+
+
+class OutOfDescriptors(harness.CasusTest):
+    users = harness.DEFAULT_USERS[:1]
+    NOFILE = 64
+
+    def cpu_s(self):
+        with open("/proc/%d/stat" % self.srv.proc.pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def accept_lines(self):
+        return [line for line in self.srv.log().splitlines() if "accept" in line]
+
+    def test_emfile_pauses_accept(self):
+        pid = self.srv.proc.pid
+        subprocess.run(["prlimit", "--pid", str(pid), "--nofile=%d:%d" % (self.NOFILE, self.NOFILE)], check=True)
+        socks = []
+        try:
+            # more connections than casusd has descriptors; the kernel's backlog takes the rest
+            for _ in range(self.NOFILE + 40):
+                socks.append(socket.create_connection(("127.0.0.1", self.dep.port), timeout=20))
+            wait_for(lambda: any("server.accept_paused" in line for line in self.accept_lines()), 60,
+                     "casusd to pause accepting")
+            cpu0, lines0, t0 = self.cpu_s(), len(self.accept_lines()), time.monotonic()
+            time.sleep(3)  # a window to measure (not a wait for a condition)
+            cpu = self.cpu_s() - cpu0
+            wall = time.monotonic() - t0
+            lines = len(self.accept_lines()) - lines0
+            print("out of descriptors: %.2f s CPU in %.2f s, %d accept log lines" % (cpu, wall, lines))
+            self.assertLess(cpu, 0.5 * wall, "casusd spins while out of descriptors")
+            self.assertLessEqual(lines, 1, "casusd logs every failed accept")
+        finally:
+            for s in socks:
+                s.close()
+        # descriptors free again: casusd serves (accept resumes within its pause)
+        def healthy():
+            try:
+                return urllib.request.urlopen("http://127.0.0.1:%d/healthz" % self.dep.port, timeout=5).status == 200
+            except OSError:
+                return False
+        wait_for(healthy, 60, "casusd to serve again")
 
 
 if __name__ == "__main__":
