@@ -96,6 +96,7 @@ void reply_release(struct server *srv, int ok, reply_deliver_fn deliver, void *a
 				a->buf = NULL;
 			} else if (a->is_reply) {
 				srv->m.errors++; /* a storage error, answered as one */
+				srv->m.errors_by_code[PE_STORAGE]++;
 				json_t *e = proto_error(a->req_id, PE_STORAGE,
 				                        "the store could not commit; nothing was saved, retry");
 				struct outbuf *b = outbuf_from_json(e);
