@@ -19,6 +19,11 @@
  *                  server goes away or --seconds pass (crash test).
  *   dump           prints "HIST <seq> <msgid>" for every stored message of a
  *                  casus (history pages; headers decoded, nothing decrypted).
+ *   history-burst  sends --messages N history requests (limit 500, from the
+ *                  start) of --casus-id at once on one connection and reads
+ *                  the answers; with --stall 1 it stops reading after sending
+ *                  (a hostile or stuck reader). Prints "SENT n", then
+ *                  "BURST replies=.. bytes=.. closed=.." (abuse tests).
  *
  * Set-up uses libcasus (profiles, casus_new); messages are encrypted with the
  * crypto library directly (cc_casus) so that the load phase only sends bytes.
@@ -61,7 +66,8 @@ enum role {
 	R_SENDER = 1,
 	R_RECEIVER,
 	R_IDLE,
-	R_DUMP
+	R_DUMP,
+	R_BURST
 };
 enum cstate {
 	C_CONNECTING = 0,
@@ -158,6 +164,8 @@ static struct {
 	uint64_t unmatched; /* durable-check: acks or refusals that matched no request in flight */
 	int dump_done;
 	uint64_t dump_after;
+	int stall;                                   /* history-burst: stop reading after sending */
+	uint64_t burst_sent, burst_replies, burst_bytes; /* history-burst */
 	volatile sig_atomic_t stop;
 	lws_sorted_usec_list_t sul_tick;
 	char last_err[256];
@@ -669,6 +677,14 @@ static void on_frame(struct bconn *c, const char *p, size_t n)
 			sl->used = 0;
 		if (sender_may_send(c))
 			lws_callback_on_writable(c->wsi);
+	} else if (c->role == R_BURST) {
+		B.burst_replies++;
+		B.burst_bytes += n;
+		if (!ok) {
+			char *t = json_dumps(o, JSON_COMPACT);
+			fprintf(stderr, "casus-bench: history refused: %.200s\n", t ? t : "?");
+			free(t);
+		}
 	} else if (c->role == R_DUMP) {
 		if (!ok)
 			die("history refused", NULL);
@@ -753,6 +769,28 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		}
 		if (c->role == R_SENDER)
 			sender_send_some(c);
+		if (c->role == R_BURST && c->st == C_READY && B.phase == 1) {
+			while (B.burst_sent < B.messages) {
+				char t[256];
+				int l = snprintf(t, sizeof t,
+				                 "{\"id\":%llu,\"type\":\"history\",\"casus\":\"%s\",\"after\":0,\"limit\":500}",
+				                 (unsigned long long)(100 + B.burst_sent), B.casus_hex[0]);
+				if (send_text(c, t, (size_t)l) != 0)
+					return -1;
+				B.burst_sent++;
+				if (lws_partial_buffered(wsi)) {
+					lws_callback_on_writable(wsi);
+					break;
+				}
+			}
+			if (B.burst_sent == B.messages) {
+				B.phase = 2;
+				if (B.stall)
+					lws_rx_flow_control(wsi, 0);
+				printf("SENT %llu\n", (unsigned long long)B.burst_sent);
+				fflush(stdout);
+			}
+		}
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		if (c) {
@@ -1087,7 +1125,7 @@ static void usage(void)
 	        "usage: casus-bench throughput|latency|connections|durable-check|dump --url ws://127.0.0.1:PORT --state DIR\n"
 	        "         [--sender UID] [--receivers U1,U2,..] [--idle U1,..] [--casus K] [--casus-id HEX]\n"
 	        "         [--senders S] [--window W] [--messages N] [--rate R] [--seconds T] [--conns C]\n"
-	        "         [--recv-conns N] [--size BYTES] [--pid CASUSD_PID]\n");
+	        "         [--recv-conns N] [--size BYTES] [--pid CASUSD_PID] [--stall 0|1]\n");
 	exit(2);
 }
 
@@ -1142,6 +1180,8 @@ int main(int argc, char **argv)
 			B.recv_conns = (unsigned)atoi(v);
 		else if (!strcmp(a, "--size"))
 			B.size = (unsigned)atoi(v);
+		else if (!strcmp(a, "--stall"))
+			B.stall = atoi(v);
 		else if (!strcmp(a, "--pid"))
 			B.pid = atoi(v);
 		else
@@ -1190,6 +1230,32 @@ int main(int argc, char **argv)
 			svc();
 		lws_context_destroy(B.ctx);
 		return B.dump_done ? 0 : 1;
+	}
+
+	if (!strcmp(B.mode, "history-burst")) {
+		if (!B.casus_hex_arg)
+			die("history-burst needs --casus-id", NULL);
+		B.ncasus = 1;
+		snprintf(B.casus_hex[0], 33, "%s", B.casus_hex_arg);
+		B.nconns = 1;
+		B.conns_v = calloc(1, sizeof *B.conns_v);
+		B.conns_v[0].role = R_BURST;
+		B.conns_v[0].dev = B.sender_dev;
+		create_context(1);
+		g_want_ready = 1;
+		open_conns(0, 1, 1);
+		if (B.conns_v[0].st != C_READY)
+			die("cannot connect", B.last_err);
+		B.phase = 1;
+		lws_callback_on_writable(B.conns_v[0].wsi);
+		uint64_t t0 = mono_ns();
+		while (!B.stop && B.conns_v[0].st == C_READY && (double)(mono_ns() - t0) / 1e9 < B.seconds &&
+		       !(B.phase == 2 && B.burst_replies >= B.messages))
+			svc();
+		printf("BURST replies=%llu bytes=%llu closed=%d\n", (unsigned long long)B.burst_replies,
+		       (unsigned long long)B.burst_bytes, B.conns_v[0].st != C_READY);
+		fflush(stdout);
+		_exit(0);
 	}
 
 	if (!strcmp(B.mode, "durable-check")) {

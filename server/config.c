@@ -38,11 +38,14 @@ void config_defaults(struct config *c)
 	c->lim.req_burst = 1000;
 	c->lim.max_queue = 4096;
 	c->lim.conn_per_device = 8;
-	c->lim.conn_per_addr = 20000;
+	c->lim.conn_per_addr = 64;
 	c->lim.max_connections = 20000;
 	c->lim.ping_s = 30;
 	c->lim.hangup_s = 75;
 	c->lim.history_page_max = 500;
+	c->lim.history_page_bytes = 1u << 20;
+	c->lim.max_queue_bytes = 8u << 20;
+	c->lim.slow_reader_s = 30;
 }
 
 static int get_str(json_t *o, const char *k, char *out, size_t cap, char *why, size_t wl)
@@ -182,11 +185,14 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		UINT_FIELD(l, "req_burst", c->lim.req_burst, 1, 1000000);
 		UINT_FIELD(l, "max_queue", c->lim.max_queue, 1, 1000000);
 		UINT_FIELD(l, "conn_per_device", c->lim.conn_per_device, 1, 100000);
-		UINT_FIELD(l, "conn_per_addr", c->lim.conn_per_addr, 1, 1000000);
+		UINT_FIELD(l, "conn_per_addr", c->lim.conn_per_addr, 1, 65535); /* uint16_t counters */
 		UINT_FIELD(l, "max_connections", c->lim.max_connections, 1, 1000000);
 		UINT_FIELD(l, "ping_s", c->lim.ping_s, 1, 3600);
 		UINT_FIELD(l, "hangup_s", c->lim.hangup_s, 1, 3600);
 		UINT_FIELD(l, "history_page_max", c->lim.history_page_max, 1, 100000);
+		UINT_FIELD(l, "history_page_bytes", c->lim.history_page_bytes, 1024, 64u << 20);
+		UINT_FIELD(l, "max_queue_bytes", c->lim.max_queue_bytes, 64u << 10, 1u << 30);
+		UINT_FIELD(l, "slow_reader_s", c->lim.slow_reader_s, 1, 3600);
 	}
 	json_decref(root);
 	return 0;

@@ -21,6 +21,9 @@ struct limits {
 	unsigned ping_s;           /* idle seconds before a ping */
 	unsigned hangup_s;         /* idle seconds before hanging up */
 	unsigned history_page_max; /* messages per history page */
+	size_t history_page_bytes; /* message bytes per history page (at least one message) */
+	size_t max_queue_bytes;    /* bytes queued or being built for one session before it is closed as slow */
+	unsigned slow_reader_s;    /* seconds a session may hold unsent data without the socket taking any */
 };
 
 struct config {

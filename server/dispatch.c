@@ -243,7 +243,9 @@ void dispatch_turn_end(struct server *srv, dispatch_deliver_fn deliver, void *ar
 		rt_turn_failed(srv);
 	} else {
 		audit_turn_committed(srv);
+		srv->m.messages_stored += srv->turn_stored;
 	}
+	srv->turn_stored = 0;
 	reply_release(srv, rc == 0, deliver, arg);
 	srv->pending_turn = 0;
 }

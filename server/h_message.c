@@ -116,7 +116,7 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 		goto out;
 	}
 	rt->next_msg_seq = seq + 1;
-	srv->m.messages_stored++;
+	srv->turn_stored++; /* counted in messages_stored once the turn commits (dispatch.c) */
 
 	/* The push frame, written directly (the same compact JSON proto_dump
 	 * makes, without building an object: this is the hot path) and shared
@@ -211,6 +211,7 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 	uint8_t k[SCHEMA_KEY_SEQ];
 	MDB_val kk = {schema_key_seq(k, cid, backward ? before : after + 1), k}, vv;
 	uint64_t lo = 0, hi = 0, n = 0;
+	size_t bytes = 0;
 	int more = 0;
 	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_MESSAGES], &cur) == 0) {
 		int rc = mdb_cursor_get(cur, &kk, &vv, MDB_SET_RANGE);
@@ -228,10 +229,14 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 			/* the audiences the device may read, from its join onward */
 			if (!(mask & (1u << aud)) || ep < join)
 				continue;
-			if (n == limit) {
+			/* a page holds at most limit messages and history_page_bytes of
+			 * message bytes (base64 as sent), but always at least one */
+			size_t b64 = (msg_len + 2) / 3 * 4;
+			if (n == limit || (n && b64 > srv->cfg.lim.history_page_bytes - bytes)) {
 				more = 1;
 				break;
 			}
+			bytes = b64 > srv->cfg.lim.history_page_bytes - bytes ? srv->cfg.lim.history_page_bytes : bytes + b64;
 			uint64_t seq = schema_key_tail64(kk.mv_data, kk.mv_size);
 			json_t *o = json_object();
 			json_object_set_new(o, "seq", json_integer((json_int_t)seq));

@@ -17,16 +17,41 @@
 #include "server.h"
 #include "web.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
 #include <ev.h>
+#include <fcntl.h>
+#include <netinet/in.h>
 #include <proto.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
-/* Put a frame on a session's send queue now (reply_release's delivery). A full
- * queue marks a slow reader: it is closed and catches up from history when it
- * reconnects. */
+/* Close a slow reader: drop what is queued, queue nothing more, close. It
+ * catches up from history when it reconnects. */
+static void slow_close(struct session *s, const char *why)
+{
+	s->srv->m.slow_closed++;
+	log_event(LOG_WARN, "session.slow_reader", "sid=%llu why=%s queued=%u bytes=%zu", (unsigned long long)s->sid,
+	          why, s->qcount, s->qbytes + s->pending_bytes);
+	s->drop_output = 1;
+	while (s->qhead) {
+		struct outq *q = s->qhead;
+		s->qhead = q->next;
+		outbuf_unref(q->buf);
+		free(q);
+	}
+	s->qtail = NULL;
+	s->qcount = 0;
+	s->qbytes = 0;
+	session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader: catch up from history");
+}
+
+/* Put a frame on a session's send queue now (reply_release's delivery). A
+ * queue over max_queue frames or max_queue_bytes bytes marks a slow reader. */
 static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 {
 	(void)arg;
@@ -34,20 +59,11 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 		outbuf_unref(buf);
 		return;
 	}
-	if (s->qcount >= s->srv->cfg.lim.max_queue) {
+	const struct limits *l = &s->srv->cfg.lim;
+	if (s->qcount >= l->max_queue || buf->len > l->max_queue_bytes - s->qbytes ||
+	    s->qbytes > l->max_queue_bytes) {
 		outbuf_unref(buf);
-		s->srv->m.slow_closed++;
-		log_event(LOG_WARN, "session.slow_reader", "sid=%llu queued=%u", (unsigned long long)s->sid, s->qcount);
-		s->drop_output = 1;
-		while (s->qhead) {
-			struct outq *q = s->qhead;
-			s->qhead = q->next;
-			outbuf_unref(q->buf);
-			free(q);
-		}
-		s->qtail = NULL;
-		s->qcount = 0;
-		session_close(s, LWS_CLOSE_STATUS_POLICY_VIOLATION, "slow reader: catch up from history");
+		slow_close(s, s->qcount >= l->max_queue ? "frames" : "bytes");
 		return;
 	}
 	struct outq *q = malloc(sizeof(*q));
@@ -57,12 +73,15 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 	}
 	q->next = NULL;
 	q->buf = buf;
+	if (!s->qhead && !(s->wsi && lws_partial_buffered(s->wsi)))
+		s->tx_progress_ms = clock_mono_ms(); /* the stall clock starts with the first unsent byte */
 	if (s->qtail)
 		s->qtail->next = q;
 	else
 		s->qhead = q;
 	s->qtail = q;
 	s->qcount++;
+	s->qbytes += buf->len;
 	lws_callback_on_writable(s->wsi);
 }
 
@@ -141,7 +160,21 @@ static void ka_tick(struct server *srv)
 {
 	uint64_t t = clock_mono_ms();
 	uint64_t ping_ms = (uint64_t)srv->cfg.lim.ping_s * 1000u, hup_ms = (uint64_t)srv->cfg.lim.hangup_s * 1000u;
+	uint64_t slow_ms = (uint64_t)srv->cfg.lim.slow_reader_s * 1000u;
 	for (struct session *s = srv->sessions; s; s = s->next) {
+		/* A peer that takes no bytes for slow_reader_s while some wait (on our
+		 * queue or in lws' partial buffer) is dropped at once: a close frame
+		 * would never reach it. Draining sessions too. */
+		if (s->state != SS_CLOSING && s->wsi && (s->qhead || lws_partial_buffered(s->wsi)) &&
+		    t - s->tx_progress_ms >= slow_ms && !s->stall_killed) {
+			s->stall_killed = 1;
+			srv->m.slow_closed++;
+			log_event(LOG_WARN, "session.slow_reader", "sid=%llu why=stalled queued=%u bytes=%zu",
+			          (unsigned long long)s->sid, s->qcount, s->qbytes);
+			s->drop_output = 1;
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_CLOSE_SEND, LWS_TO_KILL_ASYNC);
+			continue;
+		}
 		struct ka *k = ka_find(s);
 		if (!k || s->state == SS_CLOSING || s->close_pending)
 			continue;
@@ -190,6 +223,7 @@ static int session_open(struct server *srv, struct session *s, struct lws *wsi)
 	    srv->addr_count[s->addr_slot] >= srv->cfg.lim.conn_per_addr) {
 		log_event(LOG_WARN, "session.refused", "reason=connection_limit peer=%s", s->peer);
 		s->state = SS_CLOSING;
+		s->srv = NULL; /* never counted: session_gone must not uncount it */
 		return -1;
 	}
 	srv->addr_count[s->addr_slot]++;
@@ -257,6 +291,19 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION: /* a web client file was sent (web.c) */
 		return web_file_done(wsi);
 
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		/* An upgrade that names no subprotocol is bound by lws to protocols[0]
+		 * ("http"): refuse it, and anything not casus.v1, before the 101. */
+		const struct lws_protocols *p = lws_get_protocol(wsi);
+		if (!p || !p->name || strcmp(p->name, PROTO_SUBPROTOCOL) != 0 ||
+		    lws_hdr_total_length(wsi, WSI_TOKEN_PROTOCOL) <= 0) {
+			srv->m.frames_rejected++;
+			log_event(LOG_WARN, "session.refused", "reason=no_subprotocol");
+			return 1;
+		}
+		break;
+	}
+
 	case LWS_CALLBACK_ESTABLISHED:
 		if (session_open(srv, s, wsi) != 0) {
 			lws_close_reason(wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, (unsigned char *)"connection limit",
@@ -300,6 +347,12 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		s->rxlen += len;
 		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 			break;
+		if (s->qbytes + s->pending_bytes >= srv->cfg.lim.max_queue_bytes) {
+			/* asks faster than it reads: its answers would pile up in memory */
+			s->rxlen = 0;
+			slow_close(s, "bytes");
+			break;
+		}
 		dispatch_frame(s, s->rx, s->rxlen);
 		s->rxlen = 0;
 		if (s->rxcap > 65536) { /* do not keep a large buffer per idle session */
@@ -331,6 +384,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 				break;
 			}
 		}
+		s->tx_progress_ms = clock_mono_ms(); /* the socket is taking data */
 		for (int i = 0; i < 64 && s->qhead; i++) {
 			struct outq *q = s->qhead;
 			int n = lws_write(wsi, q->buf->data + REPLY_PRE, q->buf->len, LWS_WRITE_TEXT);
@@ -338,6 +392,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			if (!s->qhead)
 				s->qtail = NULL;
 			s->qcount--;
+			s->qbytes -= q->buf->len;
 			outbuf_unref(q->buf);
 			free(q);
 			if (n < 0)
@@ -396,6 +451,99 @@ static void lws_log_to_ours(int level, const char *line)
 	log_event(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s", log_q(trimmed, q, sizeof q));
 }
 
+/* ---- accepting -------------------------------------------------------------
+ * With the libev loop casusd listens and accepts itself and hands each socket
+ * to lws (lws_adopt_socket_vhost). lws' own accept, out of descriptors
+ * (EMFILE), logs and returns with the listening socket still readable: the
+ * loop spun and logged 574k lines in 10 s. Here accept is paused for a second
+ * instead (the connections wait in the kernel's backlog) and the pause is
+ * logged at most once per ACCEPT_LOG_MS, with the number of pauses since. */
+#define ACCEPT_BATCH 64
+#define ACCEPT_PAUSE_S 1.0
+#define ACCEPT_LOG_MS 10000u
+
+struct listener {
+	ev_io io;
+	ev_timer resume;
+	struct server *srv;
+	struct lws_vhost *vh;
+	uint64_t logged_ms;
+	uint64_t pauses, pauses_unlogged;
+};
+
+static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *l = (struct listener *)w;
+	(void)revents;
+	for (int i = 0; i < ACCEPT_BATCH; i++) {
+		int fd = accept(w->fd, NULL, NULL);
+		if (fd < 0) {
+			int e = errno;
+			if (e == EAGAIN || e == EWOULDBLOCK || e == EINTR || e == ECONNABORTED)
+				return;
+			/* EMFILE, ENFILE, ENOBUFS, ENOMEM or worse: pause, do not spin */
+			ev_io_stop(loop, &l->io);
+			ev_timer_set(&l->resume, ACCEPT_PAUSE_S, 0.);
+			ev_timer_start(loop, &l->resume);
+			l->pauses++;
+			l->pauses_unlogged++;
+			uint64_t t = clock_mono_ms();
+			if (!l->logged_ms || t - l->logged_ms >= ACCEPT_LOG_MS) {
+				log_event(LOG_WARN, "server.accept_paused", "errno=%d pauses=%llu open=%llu", e,
+				          (unsigned long long)l->pauses_unlogged,
+				          (unsigned long long)l->srv->m.connections_open);
+				l->logged_ms = t;
+				l->pauses_unlogged = 0;
+			}
+			return;
+		}
+		int fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0 ||
+		    !lws_adopt_socket_vhost(l->vh, fd))
+			close(fd); /* lws could not take it (its own fd limit): refused */
+	}
+}
+
+static void accept_resume_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct listener *l = lws_container_of(w, struct listener, resume);
+	(void)revents;
+	ev_io_start(loop, &l->io);
+}
+
+/* Bind cfg->listen (numeric, resolved by main.c) and cfg->port. The socket or -1. */
+static int listen_socket(const struct config *cfg)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof ss);
+	if (strchr(cfg->listen, ':')) {
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons((uint16_t)cfg->port);
+		if (inet_pton(AF_INET6, cfg->listen, &a->sin6_addr) != 1)
+			return -1;
+		sl = sizeof *a;
+	} else {
+		struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+		a->sin_family = AF_INET;
+		a->sin_port = htons((uint16_t)cfg->port);
+		if (inet_pton(AF_INET, cfg->listen, &a->sin_addr) != 1)
+			return -1;
+		sl = sizeof *a;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	int one = 1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
+	    listen(fd, SOMAXCONN) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* The event loop: libev with the epoll backend, owned by casusd and handed to
  * lws as a foreign loop. lws' default loop calls poll() over every descriptor
  * on every turn: with 10,000 idle connections that was half of casusd's CPU
@@ -427,6 +575,7 @@ int server_init(struct server *srv, const struct config *cfg)
 	memset(&info, 0, sizeof info);
 	info.port = cfg->port;
 	info.iface = cfg->listen[0] ? cfg->listen : NULL;
+	int lfd = -1;
 	info.protocols = protocols;
 	info.user = srv;
 	info.retry_and_idle_policy = &srv->retry;
@@ -440,6 +589,13 @@ int server_init(struct server *srv, const struct config *cfg)
 			srv->foreign_loops[0] = srv->evloop;
 			info.options |= LWS_SERVER_OPTION_LIBEV;
 			info.foreign_loops = srv->foreign_loops;
+			/* casusd's own listener (see accept_cb); lws serves without one */
+			lfd = listen_socket(cfg);
+			if (lfd < 0) {
+				log_event(LOG_ERROR, "server.listen_failed", "port=%d errno=%d", cfg->port, errno);
+				return -1;
+			}
+			info.port = CONTEXT_PORT_NO_LISTEN_SERVER;
 		} else {
 			log_event(LOG_WARN, "server.no_epoll", "msg=\"falling back to the poll loop\"");
 		}
@@ -457,11 +613,27 @@ int server_init(struct server *srv, const struct config *cfg)
 		return -1;
 	srv->ctx = lws_create_context(&info);
 	if (!srv->ctx) {
+		if (lfd >= 0)
+			close(lfd);
 		log_event(LOG_ERROR, "server.listen_failed", "port=%d", cfg->port);
 		return -1;
 	}
 	if (ops_metrics_listen(srv) != 0) /* /metrics on its own listener */
 		return -1;
+	if (lfd >= 0) {
+		struct listener *l = calloc(1, sizeof(*l));
+		if (!l || !(l->vh = lws_get_vhost_by_name(srv->ctx, "default"))) {
+			free(l);
+			close(lfd);
+			log_event(LOG_ERROR, "server.listen_failed", "port=%d why=no_vhost", cfg->port);
+			return -1;
+		}
+		l->srv = srv;
+		ev_io_init(&l->io, accept_cb, lfd, EV_READ);
+		ev_timer_init(&l->resume, accept_resume_cb, ACCEPT_PAUSE_S, 0.);
+		ev_io_start(srv->evloop, &l->io);
+		srv->lsn = l;
+	}
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
 	dispatch_start(srv);
 	log_event(LOG_INFO, "server.listening", "addr=%s port=%d tls=%s", cfg->listen, cfg->port,
@@ -488,6 +660,13 @@ int server_run(struct server *srv)
 void server_free(struct server *srv)
 {
 	dispatch_stop(srv); /* before the context goes: the verifier may call lws_cancel_service */
+	if (srv->lsn) {
+		ev_io_stop(srv->evloop, &srv->lsn->io);
+		ev_timer_stop(srv->evloop, &srv->lsn->resume);
+		close(srv->lsn->io.fd);
+		free(srv->lsn);
+		srv->lsn = NULL;
+	}
 	if (srv->ctx) {
 		lws_sul_cancel(&srv->sul_tick);
 		lws_context_destroy(srv->ctx);

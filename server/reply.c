@@ -19,6 +19,7 @@ static void after_add(struct server *srv, struct session *s, struct outbuf *buf,
 	}
 	a->s = s;
 	a->buf = buf;
+	s->pending_bytes += buf->len; /* the session's share of this turn's memory (loop.c caps it) */
 	a->is_reply = is_reply;
 	a->req_id = id;
 	if (srv->after_tail)
@@ -86,12 +87,16 @@ void reply_release(struct server *srv, int ok, reply_deliver_fn deliver, void *a
 	for (; a; a = next) {
 		next = a->next;
 		if (a->s) {
+			size_t blen = a->buf ? a->buf->len : 0;
+			a->s->pending_bytes = a->s->pending_bytes > blen ? a->s->pending_bytes - blen : 0;
 			if (ok) {
 				if (!a->is_reply)
 					srv->m.pushes_sent++;
 				deliver(a->s, a->buf, arg);
 				a->buf = NULL;
 			} else if (a->is_reply) {
+				srv->m.errors++; /* a storage error, answered as one */
+				srv->m.errors_by_code[PE_STORAGE]++;
 				json_t *e = proto_error(a->req_id, PE_STORAGE,
 				                        "the store could not commit; nothing was saved, retry");
 				struct outbuf *b = outbuf_from_json(e);

@@ -34,6 +34,7 @@ struct after;
 struct ka_table;
 struct verifier;
 struct ev_loop;
+struct listener;
 
 struct outq {
 	struct outq *next;
@@ -57,6 +58,7 @@ struct session {
 	lws_sorted_usec_list_t sul_auth; /* closes the session if it does not authenticate */
 	int close_pending;               /* close once the send queue drains */
 	int drop_output;                 /* slow reader: queue nothing more */
+	int stall_killed;                /* slow reader: the connection is being dropped */
 	enum lws_close_status close_code;
 	const char *close_reason; /* static string */
 	cc_cert cert;             /* valid once SS_AUTHED */
@@ -71,6 +73,9 @@ struct session {
 	/* send queue */
 	struct outq *qhead, *qtail;
 	unsigned qcount;
+	size_t qbytes;         /* bytes on the send queue */
+	size_t pending_bytes;  /* bytes of replies and pushes built this turn, not yet queued (reply.c) */
+	uint64_t tx_progress_ms; /* last time the socket took data, or the queue became non-empty */
 	/* rate limit: token bucket */
 	double tokens;
 	uint64_t tokens_ms;
@@ -104,6 +109,7 @@ struct server {
 	uint64_t next_sid;
 	struct after *after_head, *after_tail;
 	unsigned pending_turn;   /* requests handled this turn */
+	uint64_t turn_stored;    /* messages stored this turn, not yet committed */
 	const char *cur_type;    /* type of the request being handled (audit of refusals) */
 	int quiet_refusal;       /* a refusal in a series: no audit entry of its own */
 	uint64_t turns_busy;     /* turns that handled at least one request (metrics) */
@@ -125,6 +131,7 @@ struct server {
 	unsigned regie_ticks;                /* ticks since start, for the stagnation scan (h_regie.c) */
 	struct ka_table *ka;                 /* keepalive: last frame per session (loop.c) */
 	struct ev_loop *evloop;              /* libev loop handed to lws, or NULL (poll loop) */
+	struct listener *lsn;                /* casusd's own listening socket on evloop, or NULL (loop.c) */
 	struct verifier *ver;                /* the verifier thread and its jobs (verify.c) */
 	void *foreign_loops[1];
 	void *tls_ctx;                        /* the service vhost's SSL_CTX, for a reload (ops.c), or NULL */

@@ -10,21 +10,29 @@ The posting client is bench/casus-bench in its durable-check mode: two
 pipelined connections (window 32 each) print "ACK <seq> <message id>" for every
 acknowledgement as it arrives; its dump mode lists the stored history
 ("HIST <seq> <message id>", headers decoded, nothing decrypted).
+
+After every restart the audit trail is checked: a hot backup of the store
+(`casusd backup`) is verified by the privacy officer's verifier
+(`casus audit verify --backup`) with the key casusd wrote to DATA/audit.pub.
+
+Short form: 20 kills (every test run). Long form: CASUS_KILLS=1000 (opt-in).
 """
 import os
 import random
+import shutil
 import subprocess
 import time
 import unittest
 
-from harness import BUILD, Deployment, Server, free_port
+from harness import BUILD, CASUSD, Deployment, Server, free_port
 
 BENCH = os.path.join(BUILD, "bench", "casus-bench")
 USERS = [
     ("bs0", "casemanager", "Bench Sender", "Bench"),
     ("br0", "ggd", "Bench Receiver", "Bench"),
+    ("fenna", "fg", "Fenna Dekker", "Gemeente"),
 ]
-KILLS = 4
+KILLS = int(os.environ.get("CASUS_KILLS", "20"))
 ASAN = "asan" in BUILD.lower() or "sanit" in BUILD.lower()
 
 
@@ -54,6 +62,20 @@ class Durability(unittest.TestCase):
                  "--receivers", "br0-d1", *args],
                 stdout=out, stderr=subprocess.PIPE, env=self.dep.env)
 
+    def verify_audit(self, data, round_no):
+        """The trail in a hot backup of the running store verifies under the audit key."""
+        with open(os.path.join(data, "audit.pub")) as f:
+            key = f.read().strip()
+        bk = os.path.join(self.dep.dir, "bk-%d" % round_no)
+        r = subprocess.run([CASUSD, "backup", "--data", data, "--out", bk], capture_output=True, text=True,
+                           timeout=120)
+        self.assertEqual(r.returncode, 0, "round %d: backup: %s" % (round_no, r.stderr))
+        rc, out, err = self.dep.cli("fenna", "audit", "verify", "--backup", bk, "--key", key)
+        self.assertEqual(rc, 0, "round %d: audit verify: %s %s" % (round_no, out, err))
+        self.assertTrue(out["verified"], "round %d: %s" % (round_no, out))
+        shutil.rmtree(bk, ignore_errors=True)
+        return out
+
     def test_acked_messages_survive_sigkill(self):
         dep = self.dep
         dep.port = free_port()
@@ -64,6 +86,8 @@ class Durability(unittest.TestCase):
         rng = random.Random(7513)
         for round_no in range(KILLS):
             srv = Server(dep, data_dir=data).start()
+            if round_no:
+                self.verify_audit(data, round_no)
             out = os.path.join(dep.dir, "round-%d.txt" % round_no)
             args = ["--senders", "2", "--window", "32", "--seconds", "60"]
             if cid:
@@ -100,6 +124,7 @@ class Durability(unittest.TestCase):
         # restart once more and read the whole history back
         srv = Server(dep, data_dir=data).start()
         try:
+            self.verify_audit(data, KILLS)
             dump = os.path.join(dep.dir, "dump.txt")
             proc = self.bench("dump", dump, "--casus-id", cid)
             _, err = proc.communicate(timeout=120)
