@@ -680,11 +680,11 @@ int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n,
 			return ccore_fail(c, CCORE_E_STALE_EPOCH, "(epoch %llu closed before this message's time)",
 			                  (unsigned long long)m.h.epoch);
 		/* a sender the closing commit removed wrote it before that commit */
-		if (!member_at(k, m.h.epoch + 1, m.h.sender) && m.h.time >= k->ep[m.h.epoch + 1].time)
+		if (!member_at(k, (size_t)m.h.epoch + 1, m.h.sender) && m.h.time >= k->ep[m.h.epoch + 1].time)
 			return ccore_fail(c, CCORE_E_STALE_EPOCH,
 			                  "(the sender was removed when epoch %llu closed, before this message's time)",
 			                  (unsigned long long)m.h.epoch);
-		for (size_t e = m.h.epoch + 1; seq && e < k->nep; e++)
+		for (size_t e = (size_t)m.h.epoch + 1; seq && e < k->nep; e++)
 			if (k->ep[e].first_seq && k->ep[e].first_seq < seq)
 				return ccore_fail(c, CCORE_E_STALE_EPOCH, "(placed at #%llu, after #%llu of epoch %zu)",
 				                  (unsigned long long)seq, (unsigned long long)k->ep[e].first_seq, e);
