@@ -157,8 +157,8 @@ int cc_audit_report_rows(const cc_audit_entry *entries, size_t n, const cc_audit
 
 const char *cc_audit_report_kind_name(unsigned kind)
 {
-	static const char *const names[] = {NULL,    "read",  "write", "share", "add",
-	                                     "remove", "level", "file",  "audit", "other"};
+	static const char *const names[] = {NULL,     "read",  "write", "share", "add",
+	                                    "remove", "level", "file",  "audit", "other"};
 	return kind >= 1 && kind <= CC_AUDIT_KIND_MAX ? names[kind] : NULL;
 }
 
@@ -372,7 +372,8 @@ static void people_text(const cc_audit_entry *e, char *out, size_t cap)
 		const char *in = sp + 2, *comma = strstr(in, ", ");
 		char one[CC_AUDIT_OBJECT_MAX + 1];
 		if (comma && comma < close)
-			snprintf(one, sizeof one, "%.*s (%.*s)", (int)(comma - in), in, (int)(close - comma - 2), comma + 2);
+			snprintf(one, sizeof one, "%.*s (%.*s)", (int)(comma - in), in, (int)(close - comma - 2),
+			         comma + 2);
 		else
 			snprintf(one, sizeof one, "%.*s", (int)(close - in), in);
 		int w = snprintf(out + len, cap - len, "%s%s", len ? ", " : "", one);
@@ -420,7 +421,8 @@ static void moment(const cc_audit_report_group *g, int en, char *out, size_t cap
 		snprintf(out, cap,
 		         en ? "on %d %s %d between %02d:%02d and %02d:%02d UTC"
 		            : "op %d %s %d tussen %02d:%02d en %02d:%02d UTC",
-		         a.tm_mday, en ? men[mon] : mnl[mon], a.tm_year + 1900, a.tm_hour, a.tm_min, b.tm_hour, b.tm_min);
+		         a.tm_mday, en ? men[mon] : mnl[mon], a.tm_year + 1900, a.tm_hour, a.tm_min, b.tm_hour,
+		         b.tm_min);
 }
 
 static void sentences(cc_audit_report_group *g)
@@ -452,9 +454,11 @@ static void sentences(cc_audit_report_group *g)
 		break;
 	case CC_AUDIT_KIND_ADD:
 		snprintf(what_nl, sizeof what_nl, "%s: %s",
-		         g->break_glass ? "liet met noodtoegang toe tot het overleg" : "voegde toe aan het overleg", obj);
+		         g->break_glass ? "liet met noodtoegang toe tot het overleg" : "voegde toe aan het overleg",
+		         obj);
 		snprintf(what_en, sizeof what_en, "%s: %s",
-		         g->break_glass ? "admitted with emergency access to the conference" : "added to the conference",
+		         g->break_glass ? "admitted with emergency access to the conference"
+		                        : "added to the conference",
 		         obj);
 		break;
 	case CC_AUDIT_KIND_REMOVE:
@@ -496,8 +500,8 @@ static void sentences(cc_audit_report_group *g)
 		break;
 	default: {
 		const char *a = action_nl(g->event), *ev = cc_audit_event_name(g->event);
-		snprintf(what_nl, sizeof what_nl, "%s %s%s", denied ? "probeerde:" : "handeling:",
-		         a ? a : "overige actie", denied ? " (geweigerd)" : "");
+		snprintf(what_nl, sizeof what_nl, "%s %s%s",
+		         denied ? "probeerde:" : "handeling:", a ? a : "overige actie", denied ? " (geweigerd)" : "");
 		snprintf(what_en, sizeof what_en, "%s %s%s", denied ? "tried:" : "action:", ev ? ev : "other action",
 		         denied ? " (refused)" : "");
 		break;
@@ -556,18 +560,19 @@ int cc_audit_report_groups(const cc_audit_entry *entries, size_t n, const cc_aud
 		unsigned kind = entry_kind(e, &cnt);
 		if (!kind)
 			continue;
-		int groupable = kind == CC_AUDIT_KIND_READ || kind == CC_AUDIT_KIND_WRITE || kind == CC_AUDIT_KIND_SHARE ||
-		                kind == CC_AUDIT_KIND_ADD || kind == CC_AUDIT_KIND_REMOVE || kind == CC_AUDIT_KIND_OTHER ||
+		int groupable = kind == CC_AUDIT_KIND_READ || kind == CC_AUDIT_KIND_WRITE ||
+		                kind == CC_AUDIT_KIND_SHARE || kind == CC_AUDIT_KIND_ADD ||
+		                kind == CC_AUDIT_KIND_REMOVE || kind == CC_AUDIT_KIND_OTHER ||
 		                kind == CC_AUDIT_KIND_AUDIT;
 		cc_audit_report_group *into = NULL;
 		for (size_t k = ng; groupable && k-- > 0;) {
 			cc_audit_report_group *c = &g[k];
 			if (e->time_ms - c->last_ms > GROUP_GAP_MS)
 				continue;
-			if (c->kind == kind && c->event == e->event && c->outcome == e->outcome && c->ground == e->ground &&
-			    c->break_glass == (e->break_glass ? 1 : 0) && strcmp(c->user, e->actor_user) == 0 &&
-			    strcmp(c->role, e->actor_role) == 0 && strcmp(c->org, e->actor_org) == 0 &&
-			    same_day(c->first_ms, e->time_ms)) {
+			if (c->kind == kind && c->event == e->event && c->outcome == e->outcome &&
+			    c->ground == e->ground && c->break_glass == (e->break_glass ? 1 : 0) &&
+			    strcmp(c->user, e->actor_user) == 0 && strcmp(c->role, e->actor_role) == 0 &&
+			    strcmp(c->org, e->actor_org) == 0 && same_day(c->first_ms, e->time_ms)) {
 				into = c;
 				break;
 			}
@@ -686,8 +691,8 @@ char *cc_audit_report_json(const cc_audit_entry *entries, size_t n, const cc_aud
 	}
 	for (unsigned k = 1; leg && k <= CC_AUDIT_KIND_MAX; k++)
 		bad |= json_array_append_new(leg, json_pack("{ssssss}", "kind", cc_audit_report_kind_name(k), "nl",
-		                                             cc_audit_report_kind_meaning(k, 0), "en",
-		                                             cc_audit_report_kind_meaning(k, 1)));
+		                                            cc_audit_report_kind_meaning(k, 0), "en",
+		                                            cc_audit_report_kind_meaning(k, 1)));
 	char *out = NULL;
 	if (o && arr && leg) {
 		bad |= json_object_set_new(o, "rows", arr);

@@ -65,15 +65,15 @@ int cc_audit_report_rows(const cc_audit_entry *entries, size_t n, const cc_audit
 
 /* What a group is about. */
 enum cc_audit_report_kind {
-	CC_AUDIT_KIND_READ = 1,   /* messages read: fetched, live, shared ones received */
-	CC_AUDIT_KIND_WRITE,      /* messages written */
-	CC_AUDIT_KIND_SHARE,      /* earlier messages shared with a (new) member */
-	CC_AUDIT_KIND_ADD,        /* members added (also break-glass admission) */
-	CC_AUDIT_KIND_REMOVE,     /* members removed */
-	CC_AUDIT_KIND_LEVEL,      /* level changed */
-	CC_AUDIT_KIND_FILE,       /* casus opened, closed, content purged */
-	CC_AUDIT_KIND_AUDIT,      /* the audit trail of the file read or exported */
-	CC_AUDIT_KIND_OTHER,      /* anything else (unknown codes, refused requests) */
+	CC_AUDIT_KIND_READ = 1, /* messages read: fetched, live, shared ones received */
+	CC_AUDIT_KIND_WRITE,    /* messages written */
+	CC_AUDIT_KIND_SHARE,    /* earlier messages shared with a (new) member */
+	CC_AUDIT_KIND_ADD,      /* members added (also break-glass admission) */
+	CC_AUDIT_KIND_REMOVE,   /* members removed */
+	CC_AUDIT_KIND_LEVEL,    /* level changed */
+	CC_AUDIT_KIND_FILE,     /* casus opened, closed, content purged */
+	CC_AUDIT_KIND_AUDIT,    /* the audit trail of the file read or exported */
+	CC_AUDIT_KIND_OTHER,    /* anything else (unknown codes, refused requests) */
 	CC_AUDIT_KIND_MAX = CC_AUDIT_KIND_OTHER
 };
 
@@ -82,15 +82,15 @@ enum cc_audit_report_kind {
 typedef struct cc_audit_report_group {
 	int64_t first_ms, last_ms;
 	uint64_t first_seq;
-	unsigned kind;      /* enum cc_audit_report_kind */
-	uint16_t event;     /* event of the first entry */
+	unsigned kind;  /* enum cc_audit_report_kind */
+	uint16_t event; /* event of the first entry */
 	uint8_t outcome;
 	uint8_t ground;
 	int break_glass;
 	uint8_t level_prev, level; /* CC_AUDIT_KIND_LEVEL: of the first entry */
 	uint64_t count;            /* messages (read, write, share) or entries */
 	size_t entries;            /* audit entries in the group */
-	const char *user; /* point into the entry */
+	const char *user;          /* point into the entry */
 	const char *org;
 	const char *role;
 	char person[CC_AUDIT_OBJECT_MAX + 1]; /* display name, or the user id */

@@ -164,7 +164,7 @@ static struct {
 	uint64_t unmatched; /* durable-check: acks or refusals that matched no request in flight */
 	int dump_done;
 	uint64_t dump_after;
-	int stall;                                   /* history-burst: stop reading after sending */
+	int stall;                                       /* history-burst: stop reading after sending */
 	uint64_t burst_sent, burst_replies, burst_bytes; /* history-burst */
 	volatile sig_atomic_t stop;
 	lws_sorted_usec_list_t sul_tick;
@@ -772,9 +772,10 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		if (c->role == R_BURST && c->st == C_READY && B.phase == 1) {
 			while (B.burst_sent < B.messages) {
 				char t[256];
-				int l = snprintf(t, sizeof t,
-				                 "{\"id\":%llu,\"type\":\"history\",\"casus\":\"%s\",\"after\":0,\"limit\":500}",
-				                 (unsigned long long)(100 + B.burst_sent), B.casus_hex[0]);
+				int l = snprintf(
+					t, sizeof t,
+					"{\"id\":%llu,\"type\":\"history\",\"casus\":\"%s\",\"after\":0,\"limit\":500}",
+					(unsigned long long)(100 + B.burst_sent), B.casus_hex[0]);
 				if (send_text(c, t, (size_t)l) != 0)
 					return -1;
 				B.burst_sent++;

@@ -699,8 +699,9 @@ static int cmd_members(casus_client *c, int argc, char **argv)
 			printf("  epoch %-4lld %-12s level %lld by %-16s%s%s\n",
 			       json_integer_value(json_object_get(m, "epoch")),
 			       TC(json_string_value(json_object_get(m, "type"))),
-			       json_integer_value(json_object_get(m, "level")), TC(json_string_value(json_object_get(m, "by"))),
-			       why ? " reden: " : "", why ? TC(why) : "");
+			       json_integer_value(json_object_get(m, "level")),
+			       TC(json_string_value(json_object_get(m, "by"))), why ? " reden: " : "",
+			       why ? TC(why) : "");
 		}
 	}
 	json_decref(res);

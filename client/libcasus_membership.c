@@ -214,8 +214,9 @@ int casus_members(casus_client *c, const char *casus_hex, json_t **out)
 			continue;
 		const cc_cert *by = ccore_cert(L->k, ci.actor);
 		const char *tname = cc_commit_type_name(ci.type);
-		json_t *ch = json_pack("{sIsssisIss}", "epoch", (json_int_t)ci.epoch, "type", tname ? tname : "?",
-		                       "level", (int)ci.level, "time", (json_int_t)ci.time, "by", by ? by->user_id : "?");
+		json_t *ch =
+			json_pack("{sIsssisIss}", "epoch", (json_int_t)ci.epoch, "type", tname ? tname : "?", "level",
+		                  (int)ci.level, "time", (json_int_t)ci.time, "by", by ? by->user_id : "?");
 		if (ch && ci.reason)
 			json_object_set_new(ch, "reason", json_string(ci.reason));
 		if (ch)

@@ -60,9 +60,9 @@ struct cc_casus {
 	size_t nkeys, capkeys;
 	grant_rec *grants;
 	size_t ngrants, capgrants;
-	int send_started;                               /* 1 once send_epoch is set */
-	uint64_t send_epoch;                            /* epoch of the counters below */
-	uint64_t send_ctr[CC_POLICY_MAX_AUDIENCES];     /* last counter used per audience in send_epoch */
+	int send_started;                           /* 1 once send_epoch is set */
+	uint64_t send_epoch;                        /* epoch of the counters below */
+	uint64_t send_ctr[CC_POLICY_MAX_AUDIENCES]; /* last counter used per audience in send_epoch */
 	cc_replay *replay;
 };
 

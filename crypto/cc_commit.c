@@ -60,8 +60,8 @@ static int is_zero(const uint8_t *p, size_t n)
 static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 {
 	int rc;
-	if (c->nroster > CC_ROSTER_MAX || c->naudiences > CC_POLICY_MAX_AUDIENCES || c->reason_len > CC_REASON_BOX_MAX ||
-	    c->reason.nrecipients > CC_ROSTER_MAX)
+	if (c->nroster > CC_ROSTER_MAX || c->naudiences > CC_POLICY_MAX_AUDIENCES ||
+	    c->reason_len > CC_REASON_BOX_MAX || c->reason.nrecipients > CC_ROSTER_MAX)
 		return CC_ERR_TOO_LARGE;
 	cc_w_u8(w, c->version);
 	cc_w_u8(w, c->type);
@@ -899,7 +899,8 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 	/* 1b. The policy the commit was made under: never newer than the one the
 	 * verifier holds, never older than one the chain already named; a fresh
 	 * submission must be made under the verifier's own (current) policy. */
-	if (c.policy > pol->number || (st->started && c.policy < st->policy) || (!historic && c.policy != pol->number)) {
+	if (c.policy > pol->number || (st->started && c.policy < st->policy) ||
+	    (!historic && c.policy != pol->number)) {
 		rc = CC_ERR_STALE;
 		goto out;
 	}

@@ -97,8 +97,8 @@
 #define CC_REASON_NONCE_BYTES 24
 #define CC_REASON_MAC_BYTES 16
 /* Largest reason box: nonce, the longest reason plus its padding byte rounded up to a block, tag. */
-#define CC_REASON_BOX_MAX                                                                                  \
-	(CC_REASON_NONCE_BYTES + ((CC_COMMIT_REASON_MAX + CC_REASON_BLOCK) / CC_REASON_BLOCK) * CC_REASON_BLOCK + \
+#define CC_REASON_BOX_MAX                                                                                              \
+	(CC_REASON_NONCE_BYTES + ((CC_COMMIT_REASON_MAX + CC_REASON_BLOCK) / CC_REASON_BLOCK) * CC_REASON_BLOCK +      \
 	 CC_REASON_MAC_BYTES)
 /* Plaintext inside an epoch-key box: kind, recipient, casus, audience, epoch, key. */
 #define CC_SEALED_KEY_PLAIN_BYTES (1 + CC_DEVICE_ID_BYTES + CC_CASUS_ID_BYTES + 1 + 8 + CC_EPOCH_KEY_BYTES)

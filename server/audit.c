@@ -38,9 +38,9 @@ struct audit_ctx {
 	int64_t last_cp_ms;
 	cc_audit_entry **queue;
 	size_t nqueue, capqueue;
-	int lost;      /* an entry of this request could not be queued */
+	int lost;       /* an entry of this request could not be queued */
 	int live_maybe; /* a batch of live deliveries may be pending in meta */
-	int resync; /* the store's chain moved under us (offline tool) */
+	int resync;     /* the store's chain moved under us (offline tool) */
 };
 
 static int read_file(const char *path, uint8_t *buf, size_t n)
@@ -447,7 +447,8 @@ void audit_live_read(struct server *srv, const struct session *s, const uint8_t 
 		/* full: into the trail now, in this request */
 		e.seq = 0;
 		audit_log(srv, NULL, &e);
-		if (store_del(&srv->st, DB_META, k, LIVE_KEY_LEN) != 0 && store_get(&srv->st, DB_META, k, LIVE_KEY_LEN, &v) == 0)
+		if (store_del(&srv->st, DB_META, k, LIVE_KEY_LEN) != 0 &&
+		    store_get(&srv->st, DB_META, k, LIVE_KEY_LEN, &v) == 0)
 			fail_turn(srv, "live_batch_delete", CC_AUDIT_EV_HISTORY_FETCH);
 		return;
 	}
@@ -472,7 +473,7 @@ static void live_flush(struct server *srv, uint64_t sid, int64_t older_than_ms)
 	if (!store_txn(&srv->st) || mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_META], &cur) != 0)
 		return;
 	/* collect first: deleting under a cursor walk is avoided */
-	uint8_t (*due)[LIVE_KEY_LEN] = NULL;
+	uint8_t(*due)[LIVE_KEY_LEN] = NULL;
 	size_t ndue = 0, cap = 0, left = 0;
 	MDB_val k = {plen, start}, v;
 	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
@@ -489,7 +490,7 @@ static void live_flush(struct server *srv, uint64_t sid, int64_t older_than_ms)
 		}
 		if (ndue == cap) {
 			size_t ncap = cap ? cap * 2 : 8;
-			uint8_t (*n)[LIVE_KEY_LEN] = realloc(due, ncap * sizeof(*n));
+			uint8_t(*n)[LIVE_KEY_LEN] = realloc(due, ncap * sizeof(*n));
 			if (!n)
 				break; /* the rest waits for the next flush */
 			due = n;

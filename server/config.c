@@ -98,14 +98,29 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		snprintf(why, whylen, "config %s: not a JSON object", path);
 		goto fail;
 	}
-	static const char *const known[] = {"listen",          "port",        "tls",
-	                                    "tls_cert",        "tls_key",     "data_dir",
-	                                    "root_pub",        "policy",      "revocations",
-	                                    "certs_dir",       "web_dir",     "log_level",
-	                                    "map_size",        "audit",       "limits",
-	                                    "tls_min_version", "tls_ciphers", "tls_ciphersuites",
-	                                    "no_tls_public",   "metrics_listen", "metrics_port",
-	                                    "health",          NULL};
+	static const char *const known[] = {"listen",
+	                                    "port",
+	                                    "tls",
+	                                    "tls_cert",
+	                                    "tls_key",
+	                                    "data_dir",
+	                                    "root_pub",
+	                                    "policy",
+	                                    "revocations",
+	                                    "certs_dir",
+	                                    "web_dir",
+	                                    "log_level",
+	                                    "map_size",
+	                                    "audit",
+	                                    "limits",
+	                                    "tls_min_version",
+	                                    "tls_ciphers",
+	                                    "tls_ciphersuites",
+	                                    "no_tls_public",
+	                                    "metrics_listen",
+	                                    "metrics_port",
+	                                    "health",
+	                                    NULL};
 	const char *key;
 	json_t *val;
 	json_object_foreach(root, key, val) {

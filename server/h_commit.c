@@ -161,8 +161,8 @@ static void people_free(char **v, size_t n)
 /* Log the commit entry e (object starts with head) naming every person in
  * who[]: as many as fit in the first entry, the rest in further entries of
  * the same event whose object says "(continued)", so nobody is cut off. */
-static void log_commit_people(struct server *srv, struct session *s, cc_audit_entry *e, const char *head,
-                              char **who, size_t nwho)
+static void log_commit_people(struct server *srv, struct session *s, cc_audit_entry *e, const char *head, char **who,
+                              size_t nwho)
 {
 	size_t i = 0;
 	int first = 1;
@@ -393,8 +393,8 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 			snprintf(lv, sizeof lv, " level %u->%u", (unsigned)level_before, (unsigned)applied->level);
 		char head[160];
 		snprintf(head, sizeof head, "commit %s epoch %llu%s members %zu->%zu",
-		         cc_commit_type_name(type) ? cc_commit_type_name(type) : "?", (unsigned long long)applied->epoch, lv,
-		         before, (size_t)applied->nroster);
+		         cc_commit_type_name(type) ? cc_commit_type_name(type) : "?",
+		         (unsigned long long)applied->epoch, lv, before, (size_t)applied->nroster);
 		log_commit_people(srv, s, &e, head, who, nwho);
 		people_free(who, nwho);
 		who = NULL;

@@ -236,7 +236,8 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 				more = 1;
 				break;
 			}
-			bytes = b64 > srv->cfg.lim.history_page_bytes - bytes ? srv->cfg.lim.history_page_bytes : bytes + b64;
+			bytes = b64 > srv->cfg.lim.history_page_bytes - bytes ? srv->cfg.lim.history_page_bytes
+			                                                      : bytes + b64;
 			uint64_t seq = schema_key_tail64(kk.mv_data, kk.mv_size);
 			json_t *o = json_object();
 			json_object_set_new(o, "seq", json_integer((json_int_t)seq));

@@ -13,7 +13,10 @@
 #include <stdint.h>
 
 /* Upper bounds in seconds, ascending; +Inf is implied after the last. */
-#define HISTO_BOUNDS {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0}
+#define HISTO_BOUNDS                                                                                                   \
+	{                                                                                                              \
+		0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0                   \
+	}
 #define HISTO_NB 14
 
 struct histo {

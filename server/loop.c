@@ -60,8 +60,7 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 		return;
 	}
 	const struct limits *l = &s->srv->cfg.lim;
-	if (s->qcount >= l->max_queue || buf->len > l->max_queue_bytes - s->qbytes ||
-	    s->qbytes > l->max_queue_bytes) {
+	if (s->qcount >= l->max_queue || buf->len > l->max_queue_bytes - s->qbytes || s->qbytes > l->max_queue_bytes) {
 		outbuf_unref(buf);
 		slow_close(s, s->qcount >= l->max_queue ? "frames" : "bytes");
 		return;
@@ -536,8 +535,8 @@ static int listen_socket(const struct config *cfg)
 	if (fd < 0)
 		return -1;
 	int one = 1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 || bind(fd, (struct sockaddr *)&ss, sl) != 0 ||
-	    listen(fd, SOMAXCONN) != 0) {
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(fd, (struct sockaddr *)&ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
 		close(fd);
 		return -1;
 	}

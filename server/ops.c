@@ -38,7 +38,7 @@
 #define OPS_METRICS_MAX (64 * 1024)
 #define OPS_PROBE_EVERY_MS 5000
 #define OPS_FAIL_RECENT_NS (30ULL * 1000000000ULL) /* a failed commit keeps /healthz at 503 this long */
-#define OPS_META_PROBE "health_probe" /* meta: wall ms of the last store probe */
+#define OPS_META_PROBE "health_probe"              /* meta: wall ms of the last store probe */
 
 /* ---- reload --------------------------------------------------------------------- */
 
@@ -89,7 +89,8 @@ static int reload_tls(struct server *srv)
 		refused("tls", c->tls_cert, ssl_reason(eb, sizeof eb));
 		goto out;
 	}
-	if (SSL_CTX_use_PrivateKey_file(tmp, c->tls_key, SSL_FILETYPE_PEM) != 1 || SSL_CTX_check_private_key(tmp) != 1) {
+	if (SSL_CTX_use_PrivateKey_file(tmp, c->tls_key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(tmp) != 1) {
 		refused("tls", c->tls_key, ssl_reason(eb, sizeof eb));
 		goto out;
 	}
@@ -190,7 +191,7 @@ static int reload_policy(struct server *srv)
 		uint8_t h1[CC_HASH_BYTES], h2[CC_HASH_BYTES];
 		if (cc_policy_hash(&np, h1) == CC_OK && cc_policy_hash(&srv->policy, h2) == CC_OK &&
 		    memcmp(h1, h2, sizeof h1) == 0)
-			return 0; /* unchanged */
+			return 0;  /* unchanged */
 		rc = CC_ERR_STALE; /* another policy under the same number */
 	}
 	if (rc == CC_OK && srv->have_policy && np.number < srv->policy.number)
@@ -300,8 +301,8 @@ int ops_health(struct server *srv, char *why, size_t wl)
 	} else {
 		unsigned long long free_mb = (unsigned long long)vfs.f_bavail * vfs.f_frsize / (1024 * 1024);
 		if (free_mb < srv->cfg.health_min_free_mb)
-			reason(why, wl, &n, "disk near full: %llu MiB free in the data folder, threshold %u MiB", free_mb,
-			       srv->cfg.health_min_free_mb);
+			reason(why, wl, &n, "disk near full: %llu MiB free in the data folder, threshold %u MiB",
+			       free_mb, srv->cfg.health_min_free_mb);
 	}
 	uint64_t unsealed = 0;
 	int64_t since = 0;
@@ -482,7 +483,8 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 		MDB_envinfo info;
 		MDB_stat stat;
 		if (mdb_env_info(srv->st.env, &info) == 0 && mdb_env_stat(srv->st.env, &stat) == 0)
-			one(b, "casusd_store_used_bytes", "gauge", "LMDB pages in use (last page number times page size).",
+			one(b, "casusd_store_used_bytes", "gauge",
+			    "LMDB pages in use (last page number times page size).",
 			    ((double)info.me_last_pgno + 1.0) * (double)stat.ms_psize);
 	}
 	one(b, "casusd_store_last_commit_ok", "gauge", "1 if the newest commit succeeded, 0 if it failed.",
@@ -496,14 +498,15 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 		one(b, "casusd_disk_size_bytes", "gauge", "Size of the data folder's file system.",
 		    (double)vfs.f_blocks * (double)vfs.f_frsize);
 	}
-	one(b, "casusd_disk_min_free_bytes", "gauge", "Free space below which /healthz is not ready (health.min_free_mb).",
+	one(b, "casusd_disk_min_free_bytes", "gauge",
+	    "Free space below which /healthz is not ready (health.min_free_mb).",
 	    (double)srv->cfg.health_min_free_mb * 1024.0 * 1024.0);
 	/* audit */
 	uint64_t unsealed = 0;
 	int64_t since = 0;
 	audit_unsealed(srv, &unsealed, &since);
-	one(b, "casusd_audit_unsealed_entries", "gauge", "Audit entries committed but not yet under a signed checkpoint.",
-	    (double)unsealed);
+	one(b, "casusd_audit_unsealed_entries", "gauge",
+	    "Audit entries committed but not yet under a signed checkpoint.", (double)unsealed);
 	one(b, "casusd_audit_unsealed_seconds", "gauge", "Age of the oldest audit entry without a signed checkpoint.",
 	    unsealed && since ? (double)(clock_wall_ms() - since) / 1000.0 : 0.0);
 	char why[300];

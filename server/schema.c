@@ -303,8 +303,9 @@ int schema_open(struct store *st, const char *dir, size_t mapsize, int readonly)
 		          "msg=\"unsupported store format: found %llu, expected %d (this casusd migrates from %d "
 		          "on); %s see docs/OPERATIONS.md Upgrading\"",
 		          (unsigned long long)found, SCHEMA_STORE_FORMAT, SCHEMA_STORE_FORMAT_OLDEST,
-		          found > SCHEMA_STORE_FORMAT ? "the store is newer than this casusd: install the newer package;"
-		                                      : "");
+		          found > SCHEMA_STORE_FORMAT
+		                  ? "the store is newer than this casusd: install the newer package;"
+		                  : "");
 		rc = MDB_INCOMPATIBLE;
 	} else if (rc == 0 && found < SCHEMA_STORE_FORMAT) {
 		rc = migrate(txn, st, found);

@@ -73,8 +73,8 @@ struct session {
 	/* send queue */
 	struct outq *qhead, *qtail;
 	unsigned qcount;
-	size_t qbytes;         /* bytes on the send queue */
-	size_t pending_bytes;  /* bytes of replies and pushes built this turn, not yet queued (reply.c) */
+	size_t qbytes;           /* bytes on the send queue */
+	size_t pending_bytes;    /* bytes of replies and pushes built this turn, not yet queued (reply.c) */
 	uint64_t tx_progress_ms; /* last time the socket took data, or the queue became non-empty */
 	/* rate limit: token bucket */
 	double tokens;
@@ -134,12 +134,12 @@ struct server {
 	struct listener *lsn;                /* casusd's own listening socket on evloop, or NULL (loop.c) */
 	struct verifier *ver;                /* the verifier thread and its jobs (verify.c) */
 	void *foreign_loops[1];
-	void *tls_ctx;                        /* the service vhost's SSL_CTX, for a reload (ops.c), or NULL */
-	volatile sig_atomic_t reload;         /* SIGHUP seen: main.c's tick reloads (ops_reload) */
-	struct lws_vhost *metrics_vh;         /* the /metrics listener, or NULL (ops.c) */
-	int64_t health_probe_ms;              /* last store probe after a failed commit (ops.c) */
-	int64_t started_ms;                   /* wall clock at start (metrics) */
-	uint64_t reloads, reload_refusals;    /* SIGHUP reloads, files they refused (metrics) */
+	void *tls_ctx;                     /* the service vhost's SSL_CTX, for a reload (ops.c), or NULL */
+	volatile sig_atomic_t reload;      /* SIGHUP seen: main.c's tick reloads (ops_reload) */
+	struct lws_vhost *metrics_vh;      /* the /metrics listener, or NULL (ops.c) */
+	int64_t health_probe_ms;           /* last store probe after a failed commit (ops.c) */
+	int64_t started_ms;                /* wall clock at start (metrics) */
+	uint64_t reloads, reload_refusals; /* SIGHUP reloads, files they refused (metrics) */
 };
 
 /* Close a session once what is queued has been sent (reason, a static

@@ -41,14 +41,14 @@ struct store {
 	MDB_txn *txn; /* the loop turn's write transaction, or NULL */
 	MDB_txn *req; /* the current request's child transaction, or NULL */
 	size_t mapsize;
-	int failed;         /* the turn's transaction hit an error: abort at commit */
-	uint64_t commits;   /* durable commits so far (metrics) */
-	uint64_t commit_ns; /* time spent in commits (metrics) */
-	int last_rc;        /* result of the newest real commit: 0, or the LMDB error (health) */
-	int fail_rc;        /* the error of the newest failed commit (health) */
-	uint64_t fail_ns;   /* clock_mono_ns of the newest failed commit, 0 if none (health) */
-	uint8_t epoch[16];  /* the store epoch (schema.h), set by schema_open */
-	int restored;       /* schema_open renewed the epoch after a restore */
+	int failed;               /* the turn's transaction hit an error: abort at commit */
+	uint64_t commits;         /* durable commits so far (metrics) */
+	uint64_t commit_ns;       /* time spent in commits (metrics) */
+	int last_rc;              /* result of the newest real commit: 0, or the LMDB error (health) */
+	int fail_rc;              /* the error of the newest failed commit (health) */
+	uint64_t fail_ns;         /* clock_mono_ns of the newest failed commit, 0 if none (health) */
+	uint8_t epoch[16];        /* the store epoch (schema.h), set by schema_open */
+	int restored;             /* schema_open renewed the epoch after a restore */
 	struct histo commit_hist; /* duration of each mdb_txn_commit, its fsync included (metrics) */
 };
 

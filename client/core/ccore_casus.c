@@ -38,7 +38,7 @@ struct epoch_info {
 	uint64_t first_seq;                    /* seq of the first message of this epoch seen (0: none) */
 	uint8_t (*roster)[CC_DEVICE_ID_BYTES]; /* the devices of this epoch */
 	size_t nroster;
-	uint8_t type, level;                   /* the commit's type and level after */
+	uint8_t type, level; /* the commit's type and level after */
 	uint8_t actor[CC_DEVICE_ID_BYTES];
 	char *reason; /* the decrypted reason (sodium_malloc, wiped), NULL if none for this device */
 };

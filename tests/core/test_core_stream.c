@@ -84,7 +84,9 @@ static ccore_casus *reader(ccore *c, const uint8_t id[16], const cc_wbuf *cr)
 	return k;
 }
 
-enum { NM = 6 };
+enum {
+	NM = 6
+};
 
 int main(void)
 {

@@ -670,7 +670,8 @@ int main(void)
 		CHECK(strcmp(text, secret) == 0);
 		CHECK_EQ_INT(cc_commit_open_reason(c0.p, c0.len, dev[CM0].keys, text, sizeof text), CC_OK);
 		CHECK(strcmp(text, secret) == 0);
-		CHECK_EQ_INT(cc_commit_open_reason(c0.p, c0.len, dev[PR].keys, text, sizeof text), CC_ERR_NOT_RECIPIENT);
+		CHECK_EQ_INT(cc_commit_open_reason(c0.p, c0.len, dev[PR].keys, text, sizeof text),
+		             CC_ERR_NOT_RECIPIENT);
 		CHECK_EQ_INT(text[0], 0);
 		CHECK_EQ_INT(cc_commit_open_reason(c0.p, c0.len, dev[GGD].keys, text, 16), CC_ERR_INVALID_ARG);
 		/* a version 1 commit (reason in the clear, no policy number) is refused */
@@ -689,7 +690,8 @@ int main(void)
 		/* replaying a chain: a commit made under an older policy is fine until the chain named a newer one */
 		CHECK_EQ_INT(cc_chain_apply_historic(s, c0.p, c0.len, &pol2, root_pk, E2E_NOW, NULL, NULL), CC_OK);
 		CHECK(s->policy == pol.number);
-		CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk, E2E_NOW + 1, NULL, "", &c1),
+		CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk, E2E_NOW + 1, NULL, "",
+		                              &c1),
 		             CC_OK);
 		CHECK_EQ_INT(cc_chain_apply(s, c1.p, c1.len, &pol2, root_pk, E2E_NOW + 1, NULL, NULL), CC_OK);
 		CHECK(s->policy == pol2.number);
@@ -711,14 +713,15 @@ int main(void)
 			cc_wbuf c2, old2;
 			cc_w_init(&c2);
 			cc_w_init(&old2);
-			CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW + 2, NULL, "",
-			                              &c2),
+			CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol, root_pk, E2E_NOW + 2,
+			                              NULL, "", &c2),
 			             CC_ERR_STALE);
-			CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk, E2E_NOW + 2, NULL,
-			                              "", &c2),
+			CHECK_EQ_INT(cc_commit_rotate(s, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk, E2E_NOW + 2,
+			                              NULL, "", &c2),
 			             CC_OK);
 			resign(&c2, set_policy_number, &pol.number, dev[CM0].keys, &old2);
-			CHECK_EQ_INT(cc_chain_apply_historic(s, old2.p, old2.len, &pol2, root_pk, E2E_NOW + 2, NULL, NULL),
+			CHECK_EQ_INT(cc_chain_apply_historic(s, old2.p, old2.len, &pol2, root_pk, E2E_NOW + 2, NULL,
+			                                     NULL),
 			             CC_ERR_STALE);
 			CHECK_EQ_INT(cc_chain_apply(s, c2.p, c2.len, &pol2, root_pk, E2E_NOW + 2, NULL, NULL), CC_OK);
 			cc_w_free(&c2);
@@ -729,18 +732,20 @@ int main(void)
 		{
 			cc_wbuf esc;
 			cc_w_init(&esc);
-			CHECK_EQ_INT(cc_commit_set_level(s, 3, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk, E2E_NOW + 3,
-			                                 NULL, secret, &esc),
+			CHECK_EQ_INT(cc_commit_set_level(s, 3, dev[CM0].keys, &dev[CM0].cert, &pol2, root_pk,
+			                                 E2E_NOW + 3, NULL, secret, &esc),
 			             CC_OK);
 			resign(&esc, drop_reason, NULL, dev[CM0].keys, &f);
-			CHECK_EQ_INT(cc_chain_apply(s, f.p, f.len, &pol2, root_pk, E2E_NOW + 3, NULL, NULL), CC_ERR_MALFORMED);
+			CHECK_EQ_INT(cc_chain_apply(s, f.p, f.len, &pol2, root_pk, E2E_NOW + 3, NULL, NULL),
+			             CC_ERR_MALFORMED);
 			cc_w_free(&f);
 			resign(&esc, rename_reason_recipient, dev[PR].cert.device_id, dev[CM0].keys, &f);
 			CHECK_EQ_INT(cc_commit_decode(f.p, f.len, &c), CC_ERR_MALFORMED);
 			cc_w_free(&f);
 			/* what only members can check: the text opens, and every member gets the same key */
 			resign(&esc, flip_reason_byte, NULL, dev[CM0].keys, &f);
-			CHECK_EQ_INT(cc_commit_open_reason(f.p, f.len, dev[GGD].keys, text, sizeof text), CC_ERR_DECRYPT);
+			CHECK_EQ_INT(cc_commit_open_reason(f.p, f.len, dev[GGD].keys, text, sizeof text),
+			             CC_ERR_DECRYPT);
 			cc_w_free(&f);
 			resign(&esc, reseal_reason_other_key, &dev[GGD], dev[CM0].keys, &f);
 			CHECK_EQ_INT(cc_commit_open_reason(f.p, f.len, dev[GGD].keys, text, sizeof text),
@@ -749,7 +754,8 @@ int main(void)
 			cc_w_free(&f);
 			CHECK_EQ_INT(cc_chain_apply(s, esc.p, esc.len, &pol2, root_pk, E2E_NOW + 3, NULL, NULL), CC_OK);
 			/* a rotate without a reason has no reason box */
-			CHECK_EQ_INT(cc_commit_open_reason(c1.p, c1.len, dev[GGD].keys, text, sizeof text), CC_ERR_NOT_FOUND);
+			CHECK_EQ_INT(cc_commit_open_reason(c1.p, c1.len, dev[GGD].keys, text, sizeof text),
+			             CC_ERR_NOT_FOUND);
 			cc_w_free(&esc);
 		}
 		cc_chain_state_free(s);

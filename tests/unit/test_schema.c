@@ -382,7 +382,8 @@ static void test_on_lmdb(void)
 		CHECK(store_txn(&st) != NULL);
 		CHECK_EQ_INT(schema_meta_get_u64(&st, SCHEMA_META_VERSION, &fv2), 0);
 		CHECK(fv == SCHEMA_STORE_FORMAT);
-		CHECK_EQ_INT(store_get(&st, DB_META, SCHEMA_META_STORE_EPOCH, sizeof SCHEMA_META_STORE_EPOCH - 1, &ev), 0);
+		CHECK_EQ_INT(store_get(&st, DB_META, SCHEMA_META_STORE_EPOCH, sizeof SCHEMA_META_STORE_EPOCH - 1, &ev),
+		             0);
 		CHECK(ev.mv_size == SCHEMA_EPOCH_BYTES);
 		CHECK(memcmp(ev.mv_data, st.epoch, SCHEMA_EPOCH_BYTES) == 0);
 		CHECK(memcmp(st.epoch, epoch1, sizeof epoch1) != 0);
