@@ -89,6 +89,24 @@ int casus_new(casus_client *c, const char *title, const char *purpose, const cha
 	return casus_new_retention(c, title, purpose, basis, level, -1, members, nmembers, casus_hex);
 }
 
+/* 1 unless the verified policy says this device's role may not close a casus
+ * (the server's rule: a role that may open or de-escalate one). Without a
+ * policy or role at hand: 1, the server decides. */
+static int role_may_close(casus_client *c)
+{
+	json_t *pol = casus_policy_json(c), *r;
+	const char *me = casus_self_role(c);
+	size_t i;
+	int yes = 1;
+	if (pol && me)
+		json_array_foreach(json_object_get(pol, "roles"), i, r)
+			if (strcmp(json_string_value(json_object_get(r, "name")) ?: "", me) == 0)
+				yes = json_is_true(json_object_get(r, "may_create")) ||
+				      json_is_true(json_object_get(r, "may_deescalate"));
+	json_decref(pol);
+	return yes;
+}
+
 int casus_close(casus_client *c, const char *casus_hex, const char *reason, int64_t *purge_after)
 {
 	uint8_t id[16];
@@ -98,8 +116,32 @@ int casus_close(casus_client *c, const char *casus_hex, const char *reason, int6
 		return rc;
 	if (!reason || !*reason)
 		return lc_fail(c, CASUS_E_USAGE, "closing a casus needs --reason");
+	/* The reason is case content: it goes to the members as an ordinary
+	 * end-to-end encrypted note, before the casus is closed (a closed casus
+	 * takes no posts). The server never sees it; without the note, no close. */
+	if (!role_may_close(c))
+		goto ask; /* no note: the server refuses (and records the attempt) */
+	static const char mark[] = "Casus gesloten / closed: ";
+	size_t rl = strlen(reason);
+	if (rl > 4096)
+		return lc_fail(c, CASUS_E_USAGE, "the closing reason is too long (at most 4096 bytes)");
+	char *note = malloc(sizeof mark + rl);
+	if (!note)
+		return lc_fail(c, CASUS_E_INTERNAL, "out of memory");
+	memcpy(note, mark, sizeof mark - 1);
+	memcpy(note + sizeof mark - 1, reason, rl + 1);
+	uint64_t seq = 0;
+	char msgid[33];
+	rc = casus_post(c, casus_hex, NULL, NULL, note, &seq, msgid);
+	free(note);
+	if (rc == CASUS_E_QUEUED)
+		return lc_fail(c, CASUS_E_QUEUED,
+		               "offline: the closing note is queued, the casus is not closed; close it again when online");
+	if (rc)
+		return rc;
+ask:;
 	json_t *r = NULL;
-	rc = lc_request(c, json_pack("{ssssss}", "type", "casus.close", "casus", casus_hex, "reason", reason), &r);
+	rc = lc_request(c, json_pack("{ssss}", "type", "casus.close", "casus", casus_hex), &r);
 	if (rc)
 		return rc;
 	uint64_t pa = 0;

@@ -255,16 +255,22 @@ int h_casus_read(struct session *s, json_t *req, uint64_t id)
 
 /* Close a casus: from now on nothing new is written to it (posts, commits,
  * grants, key transfers are refused); members can still read. The reason is
- * required but, being the members' text, not kept. */
+ * case content: the client posts it as an end-to-end encrypted note first;
+ * a request that carries a "reason" is refused, so none reaches the server. */
 
 int h_casus_close(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;
 	uint8_t cid[16];
-	const char *reason;
 	struct casus_record rec;
-	if (proto_get_id16(req, "casus", cid) || proto_get_str(req, "reason", 512, &reason) || !*reason) {
-		reply_error(s, id, PE_BAD_REQUEST, "casus.close needs \"casus\" and a non-empty \"reason\"");
+	if (json_object_get(req, "reason")) {
+		/* an older client would hand us the members' text in the clear */
+		reply_error(s, id, PE_BAD_REQUEST,
+		            "casus.close takes no \"reason\": the reason is an end-to-end encrypted note in the casus");
+		return 0;
+	}
+	if (proto_get_id16(req, "casus", cid)) {
+		reply_error(s, id, PE_BAD_REQUEST, "casus.close needs \"casus\"");
 		return 0;
 	}
 	struct casus_rt *rt = rt_get(srv, cid);
@@ -295,7 +301,7 @@ int h_casus_close(struct session *s, json_t *req, uint64_t id)
 	cc_audit_str_copy(e.purpose, sizeof e.purpose, rec.purpose);
 	cc_audit_str_copy(e.legal_basis, sizeof e.legal_basis, rec.basis);
 	e.level = rt->level;
-	/* the reason is the members' text: it is required, but not kept in the clear */
+	/* the reason is an encrypted note in the casus: the server never has it */
 	snprintf(e.object, sizeof e.object, "content retention %u days after closing", rec.retention_days);
 	audit_log(srv, s, &e);
 	json_t *r = proto_ok(id);

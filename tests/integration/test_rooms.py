@@ -7,7 +7,9 @@ test_rooms.py: server-side pieces of issue 12 that clients rely on.
   `invalid` ("commit time is in the future"), for `commit.post` and for
   `casus.create`; nothing of it is stored. The client runs under faketime.
 - The reason of a level change or of `casus.close` is the members' text: it is
-  in no audit entry and in no escalation notice.
+  in no audit entry and in no escalation notice. The closing reason is an
+  end-to-end encrypted note the members read; casusd refuses a `casus.close`
+  that carries a "reason" (an older client), so it never reaches the server.
 """
 import base64
 import os
@@ -101,7 +103,16 @@ class Rooms(harness.CasusTest):
         secret_close = "CLOSE-" + uuid.uuid4().hex
         cid = self.new_casus()
         self.dep.ok("anna", "escalate", cid, "3", "--reason", secret_esc)
+        # an old client's close with the reason in it is refused, nothing closes
+        rc, resps, _ = raw(self.dep, "anna", [{"type": "casus.close", "casus": cid, "reason": secret_close}])
+        self.assertEqual(code(resps[0]), "bad_request", resps)
+        self.assertIn("encrypted note", resps[0]["error"]["message"])
+        self.dep.ok("anna", "post", cid, "nog open")
         self.dep.ok("anna", "close", cid, "--reason", secret_close)
+        # the members read the reason as the closing note
+        self.assertIn("Casus gesloten / closed: " + secret_close, self.texts("esther", cid))
+        rc, out, _ = self.dep.cli("anna", "post", cid, "te laat")
+        self.assertNotEqual(rc, 0, out)
         notices = self.dep.ok("paula", "list")["notices"]
         self.assertEqual([(x["casus"], x["level"]) for x in notices], [(cid, 3)])
         self.assertNotIn(secret_esc, repr(notices))
