@@ -135,8 +135,9 @@ int casus_close(casus_client *c, const char *casus_hex, const char *reason, int6
 	rc = casus_post(c, casus_hex, NULL, NULL, note, &seq, msgid);
 	free(note);
 	if (rc == CASUS_E_QUEUED)
-		return lc_fail(c, CASUS_E_QUEUED,
-		               "offline: the closing note is queued, the casus is not closed; close it again when online");
+		return lc_fail(
+			c, CASUS_E_QUEUED,
+			"offline: the closing note is queued, the casus is not closed; close it again when online");
 	if (rc)
 		return rc;
 ask:;
