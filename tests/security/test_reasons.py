@@ -2,7 +2,8 @@
 test_reasons.py: move 14, case content in the clear.
 
 Commit reasons are case content ("signalen van uitbuiting"). Anna escalates,
-removes a member and rotates with reasons carrying a unique marker; every
+removes a member, rotates and closes the casus with reasons carrying a unique
+marker (the closing reason goes to the members as an encrypted note); every
 profile talks through the proxy, so the proxy sees exactly what the server
 sees. Afterwards the marker is searched (test_plaintext.py's encodings: raw,
 UTF-16, base64 at every alignment, hex) in: casusd's LMDB files and log, every
@@ -10,7 +11,7 @@ frame the server received or sent, the privacy officer's audit export, and
 what a process director who is no member receives (the escalation notice in
 `casus list`). Contract: found nowhere; a notice to a non-member says only
 which casus needs them and at which level. Members read the reason in
-`casus members` (decrypted by their device). The casus purpose (stored in the
+`casus members` and the closing note in `casus history` (decrypted by their device). The casus purpose (stored in the
 clear by design) must be found by the same search, so the test can fail.
 """
 import json
@@ -43,6 +44,10 @@ class Reasons(hostile.HostileTest):
             self.assertEqual(reasons.get(kind), reason, "gijs cannot read the %s reason" % kind)
         text = self.run_casus("gijs", "members", cid, json_out=False)
         self.assertIn(marker, text.stdout, "the reason is not shown in the text output")
+        # the closing reason: an end-to-end encrypted note the members read
+        self.dep.ok("anna", "close", cid, "--reason", reason)
+        notes = [m.get("text") for m in self.dep.ok("gijs", "history", cid)["messages"] if m.get("verified")]
+        self.assertIn("Casus gesloten / closed: " + reason, notes)
         notices = self.run_casus("paula", "list")
         self.show("paula (procesregisseur, no member) lists her notices", notices)
         key = self.dep.ok("fenna", "audit", "key")["audit_key"]
@@ -63,7 +68,7 @@ class Reasons(hostile.HostileTest):
         self.assertTrue(control, "the search cannot find the purpose that casusd stores in the clear")
         hits = test_plaintext.scan(places, marker)
         print("[server side] the reason is readable in: %s" % sorted({(os.path.basename(p), e) for p, e in hits}))
-        self.assertEqual(hits, [], "a commit reason is readable by the server")
+        self.assertEqual(hits, [], "a commit or closing reason is readable by the server")
         self.srv = hostile.harness.Server(self.dep, self.config, data_dir=self.srv.data).start()
 
 
