@@ -577,6 +577,7 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 {
 	cc_grant g;
 	uint8_t *mks = NULL; /* sodium_malloc, nmsgs x 32 */
+	uint8_t(*pks)[CC_BOX_PK_BYTES] = NULL;
 	cc_wbuf w;
 	int rc, gi, role;
 
@@ -605,7 +606,6 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 	memcpy(g.granter, cs->self->device_id, CC_DEVICE_ID_BYTES);
 	g.time = now;
 	g.ground = ground;
-	memcpy(g.reason, reason, strlen(reason) + 1);
 	g.nitems = (uint16_t)nmsgs;
 	g.ndevices = (uint16_t)ngrantees;
 	g.items = calloc(nmsgs, sizeof *g.items);
@@ -658,6 +658,17 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 			rc = CC_ERR_INVALID_ARG;
 			goto out;
 		}
+	/* The reason to the grantees and the granter only (the server stores the grant). */
+	pks = calloc(ngrantees, sizeof *pks);
+	if (!pks) {
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
+	for (size_t d = 0; d < ngrantees; d++)
+		memcpy(pks[d], cs->chain->roster[cc_chain_find(cs->chain, g.devices[d].device_id)].cert.box_pk,
+		       CC_BOX_PK_BYTES);
+	if ((rc = cc_grant_seal_reason(&g, reason, cs->self->box_pk, (const uint8_t(*)[CC_BOX_PK_BYTES])pks)) != CC_OK)
+		goto out;
 	if ((rc = cc_grant_sign(&g, cs->self)) != CC_OK)
 		goto out;
 	/* Self-check with the same public rules the server applies. */
@@ -670,6 +681,7 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 out:
 	if (mks)
 		sodium_free(mks);
+	free(pks);
 	cc_grant_free(&g);
 	cc_w_free(&w);
 	return rc;
@@ -679,6 +691,7 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
 {
 	cc_grant g;
 	grant_rec *staged = NULL;
+	char *reason = NULL;
 	const cc_grant_device *mine = NULL;
 	const epoch_rec *er;
 	long di = -1;
@@ -717,10 +730,6 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
 		rc = CC_ERR_GROUND_REQUIRED;
 		goto out;
 	}
-	if (g.reason[0] == '\0') {
-		rc = CC_ERR_MALFORMED;
-		goto out;
-	}
 	if ((rc = cc_grant_verify_sig(&g, cs->dir[di].cert.sign_pk)) != CC_OK)
 		goto out;
 	for (size_t d = 0; d < g.ndevices; d++)
@@ -730,6 +739,15 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
 		rc = CC_ERR_NOT_RECIPIENT;
 		goto out;
 	}
+	/* The reason is the members' text: it must open, to non-empty text, for
+	 * this grantee (cc_reason_open refuses an empty one). */
+	reason = sodium_malloc(CC_GRANT_REASON_MAX + 1);
+	if (!reason) {
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
+	if ((rc = cc_grant_open_reason(&g, cs->self, reason, CC_GRANT_REASON_MAX + 1)) != CC_OK)
+		goto out;
 	staged = sodium_malloc((size_t)g.nitems * sizeof *staged);
 	if (!staged) {
 		rc = CC_ERR_NOMEM;
@@ -759,6 +777,8 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
 out:
 	if (staged)
 		sodium_free(staged);
+	if (reason)
+		sodium_free(reason);
 	cc_grant_free(&g);
 	return rc;
 }

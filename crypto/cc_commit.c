@@ -463,36 +463,91 @@ static void reason_ad(uint8_t ad[REASON_AD_BYTES], const uint8_t casus_id[CC_CAS
 		ad[o++] = (uint8_t)(epoch >> (56 - 8 * i));
 }
 
+int cc_reason_box_len_valid(size_t n)
+{
+	return reason_len_valid(n);
+}
+
+int cc_reason_seal(const char *reason, const uint8_t *ad, size_t adlen, const uint8_t key[CC_EPOCH_KEY_BYTES],
+                   uint8_t box[CC_REASON_BOX_MAX], uint16_t *box_len)
+{
+	uint8_t plain[CC_REASON_BOX_MAX];
+	size_t len, padded;
+	unsigned long long clen = 0;
+	int rc = CC_OK;
+	if (!reason || !ad || !key || !box || !box_len)
+		return CC_ERR_INVALID_ARG;
+	len = strlen(reason);
+	if (len == 0)
+		return CC_ERR_INVALID_ARG;
+	padded = (len / CC_REASON_BLOCK + 1) * CC_REASON_BLOCK; /* room for the 0x80 byte */
+	if (len > CC_COMMIT_REASON_MAX || CC_REASON_NONCE_BYTES + padded + CC_REASON_MAC_BYTES > CC_REASON_BOX_MAX)
+		return CC_ERR_TOO_LARGE;
+	memset(plain, 0, sizeof plain);
+	memcpy(plain, reason, len);
+	plain[len] = 0x80;
+	randombytes_buf(box, CC_REASON_NONCE_BYTES);
+	if (crypto_aead_xchacha20poly1305_ietf_encrypt(box + CC_REASON_NONCE_BYTES, &clen, plain, padded, ad, adlen,
+	                                               NULL, box, key) != 0)
+		rc = CC_ERR_CRYPTO;
+	else
+		*box_len = (uint16_t)(CC_REASON_NONCE_BYTES + clen);
+	sodium_memzero(plain, sizeof plain);
+	return rc;
+}
+
+int cc_reason_open(const uint8_t *box, size_t box_len, const uint8_t *ad, size_t adlen,
+                   const uint8_t key[CC_EPOCH_KEY_BYTES], char *out, size_t cap)
+{
+	uint8_t plain[CC_REASON_BOX_MAX];
+	unsigned long long plen = 0;
+	int rc = CC_OK;
+	if (!box || !ad || !key || !out || cap < CC_COMMIT_REASON_MAX + 1)
+		return CC_ERR_INVALID_ARG;
+	out[0] = '\0';
+	if (!reason_len_valid(box_len))
+		return CC_ERR_MALFORMED;
+	memset(plain, 0, sizeof plain);
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, box + CC_REASON_NONCE_BYTES,
+	                                               box_len - CC_REASON_NONCE_BYTES, ad, adlen, box, key) != 0) {
+		rc = CC_ERR_DECRYPT;
+		goto out;
+	}
+	/* ISO/IEC 7816-4: the text, 0x80, zeros. */
+	size_t end = (size_t)plen;
+	while (end > 0 && plain[end - 1] == 0)
+		end--;
+	if (end == 0 || plain[end - 1] != 0x80 || end - 1 == 0 || end - 1 > CC_COMMIT_REASON_MAX) {
+		rc = CC_ERR_MALFORMED; /* no padding mark, or an empty or overlong reason */
+		goto out;
+	}
+	memcpy(out, plain, end - 1);
+	out[end - 1] = '\0';
+	if ((rc = cc_text_check(out, CC_COMMIT_REASON_MAX)) != CC_OK || strlen(out) != end - 1) {
+		sodium_memzero(out, end);
+		rc = CC_ERR_MALFORMED;
+	}
+out:
+	sodium_memzero(plain, sizeof plain);
+	return rc;
+}
+
 /* Encrypt reason (already checked: text, <= CC_COMMIT_REASON_MAX) under a
  * fresh key and seal that key to every entry of c's roster. Empty: no box. */
 static int seal_reason(cc_commit *c, const char *reason)
 {
-	uint8_t plain[CC_REASON_BOX_MAX];
 	uint8_t ad[REASON_AD_BYTES];
 	uint8_t *key = NULL;
-	size_t len = reason ? strlen(reason) : 0, padded;
-	unsigned long long clen = 0;
 	int rc = CC_OK;
-	if (len == 0)
+	if (!reason || !*reason)
 		return CC_OK;
-	padded = (len / CC_REASON_BLOCK + 1) * CC_REASON_BLOCK; /* room for the 0x80 byte */
-	if (CC_REASON_NONCE_BYTES + padded + CC_REASON_MAC_BYTES > CC_REASON_BOX_MAX)
-		return CC_ERR_TOO_LARGE;
 	key = sodium_malloc(CC_EPOCH_KEY_BYTES);
 	if (!key)
 		return CC_ERR_NOMEM;
 	randombytes_buf(key, CC_EPOCH_KEY_BYTES);
-	memset(plain, 0, sizeof plain);
-	memcpy(plain, reason, len);
-	plain[len] = 0x80;
 	reason_ad(ad, c->casus_id, c->epoch);
-	randombytes_buf(c->reason_box, CC_REASON_NONCE_BYTES);
-	if (crypto_aead_xchacha20poly1305_ietf_encrypt(c->reason_box + CC_REASON_NONCE_BYTES, &clen, plain, padded, ad,
-	                                               sizeof ad, NULL, c->reason_box, key) != 0) {
-		rc = CC_ERR_CRYPTO;
+	if ((rc = cc_reason_seal(reason, ad, sizeof ad, key, c->reason_box, &c->reason_len)) != CC_OK)
 		goto out;
-	}
-	c->reason_len = (uint16_t)(CC_REASON_NONCE_BYTES + clen);
 	c->reason.audience = CC_REASON_AUDIENCE;
 	if ((rc = cc_commit_key_commitment(key, c->casus_id, CC_REASON_AUDIENCE, c->epoch, c->reason.key_commit)) !=
 	    CC_OK)
@@ -511,18 +566,15 @@ static int seal_reason(cc_commit *c, const char *reason)
 			goto out;
 	}
 out:
-	sodium_memzero(plain, sizeof plain);
 	sodium_free(key);
 	return rc;
 }
 
 int cc_commit_open_reason(const uint8_t *p, size_t n, const cc_device_keys *self, char *out, size_t cap)
 {
-	uint8_t plain[CC_REASON_BOX_MAX];
 	uint8_t ad[REASON_AD_BYTES];
 	uint8_t commit[CC_HASH_BYTES];
 	uint8_t *key = NULL;
-	unsigned long long plen = 0;
 	cc_commit c;
 	int rc, idx = -1;
 	if (!p || !self || !out || cap < CC_COMMIT_REASON_MAX + 1)
@@ -530,7 +582,6 @@ int cc_commit_open_reason(const uint8_t *p, size_t n, const cc_device_keys *self
 	out[0] = '\0';
 	if ((rc = cc_commit_decode(p, n, &c)) != CC_OK)
 		return rc;
-	memset(plain, 0, sizeof plain);
 	if (c.reason_len == 0) {
 		rc = CC_ERR_NOT_FOUND;
 		goto out;
@@ -557,28 +608,8 @@ int cc_commit_open_reason(const uint8_t *p, size_t n, const cc_device_keys *self
 		goto out;
 	}
 	reason_ad(ad, c.casus_id, c.epoch);
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &plen, NULL, c.reason_box + CC_REASON_NONCE_BYTES,
-	                                               c.reason_len - CC_REASON_NONCE_BYTES, ad, sizeof ad,
-	                                               c.reason_box, key) != 0) {
-		rc = CC_ERR_DECRYPT;
-		goto out;
-	}
-	/* ISO/IEC 7816-4: the text, 0x80, zeros. */
-	size_t end = (size_t)plen;
-	while (end > 0 && plain[end - 1] == 0)
-		end--;
-	if (end == 0 || plain[end - 1] != 0x80 || end - 1 == 0 || end - 1 > CC_COMMIT_REASON_MAX) {
-		rc = CC_ERR_MALFORMED; /* no padding mark, or an empty or overlong reason */
-		goto out;
-	}
-	memcpy(out, plain, end - 1);
-	out[end - 1] = '\0';
-	if ((rc = cc_text_check(out, CC_COMMIT_REASON_MAX)) != CC_OK || strlen(out) != end - 1) {
-		sodium_memzero(out, end);
-		rc = CC_ERR_MALFORMED;
-	}
+	rc = cc_reason_open(c.reason_box, c.reason_len, ad, sizeof ad, key, out, cap);
 out:
-	sodium_memzero(plain, sizeof plain);
 	sodium_free(key);
 	cc_commit_free(&c);
 	return rc;

@@ -203,6 +203,21 @@ int cc_commit_key_commitment(const uint8_t key[CC_EPOCH_KEY_BYTES], const uint8_
 int cc_commit_open_reason(const uint8_t *commit, size_t n, const cc_device_keys *self, char *out, size_t cap)
 	__attribute__((warn_unused_result));
 
+/* The reason box shared by commits (v2) and grants (v2): the UTF-8 reason
+ * (1..CC_COMMIT_REASON_MAX bytes) padded ISO/IEC 7816-4 to a multiple of
+ * CC_REASON_BLOCK and encrypted with XChaCha20-Poly1305-IETF under key (a
+ * fresh random key the caller seals to the readers) with additional data ad;
+ * the box is fixed24 nonce || ciphertext, *box_len its length. */
+int cc_reason_seal(const char *reason, const uint8_t *ad, size_t adlen, const uint8_t key[CC_EPOCH_KEY_BYTES],
+                   uint8_t box[CC_REASON_BOX_MAX], uint16_t *box_len);
+/* Open a reason box: CC_ERR_DECRYPT, CC_ERR_MALFORMED (bad length, padding,
+ * empty, overlong or not text); out (cap >= CC_COMMIT_REASON_MAX + 1) gets the
+ * NUL-terminated text. */
+int cc_reason_open(const uint8_t *box, size_t box_len, const uint8_t *ad, size_t adlen,
+                   const uint8_t key[CC_EPOCH_KEY_BYTES], char *out, size_t cap) __attribute__((warn_unused_result));
+/* 1 if n is a possible reason box length (nonce + k blocks + tag, k >= 1). */
+int cc_reason_box_len_valid(size_t n);
+
 /* ---- chain state: everything public needed to verify the next commit ------- */
 
 /* Heap object owned by the caller; cc_chain_state_free. It holds no secrets. */

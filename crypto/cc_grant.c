@@ -12,6 +12,8 @@
 #include <string.h>
 
 #define CTX_GRANT_SIG "casus.e2e.v1.grant.sig"
+#define CTX_GRANT_REASON "casus.e2e.v2.grant.reason"
+#define GRANT_REASON_AD_BYTES (sizeof(CTX_GRANT_REASON) + CC_CASUS_ID_BYTES + 8 + CC_DEVICE_ID_BYTES)
 #define BOX_KIND_GRANT 0x02
 #define GRANT_BOX_PREFIX (CC_GRANT_BOX_PLAIN_BYTES - CC_MESSAGE_KEY_BYTES)
 
@@ -29,11 +31,10 @@ void cc_grant_free(cc_grant *g)
 
 static int grant_encode_body(const cc_grant *g, cc_wbuf *w)
 {
-	int rc;
 	if (g->nitems > CC_GRANT_MAX_MESSAGES || g->ndevices > CC_GRANT_MAX_DEVICES)
 		return CC_ERR_TOO_LARGE;
-	if ((rc = cc_text_check(g->reason, CC_GRANT_REASON_MAX)) != CC_OK)
-		return rc;
+	if (!cc_reason_box_len_valid(g->reason_len))
+		return CC_ERR_MALFORMED;
 	cc_w_u8(w, g->version);
 	cc_w_fixed(w, g->casus_id, CC_CASUS_ID_BYTES);
 	cc_w_u64(w, g->epoch);
@@ -41,7 +42,9 @@ static int grant_encode_body(const cc_grant *g, cc_wbuf *w)
 	cc_w_fixed(w, g->granter, CC_DEVICE_ID_BYTES);
 	cc_w_i64(w, g->time);
 	cc_w_u8(w, g->ground);
-	cc_w_str(w, g->reason);
+	cc_w_var16(w, g->reason_box, g->reason_len);
+	cc_w_fixed(w, g->reason_commit, CC_HASH_BYTES);
+	cc_w_fixed(w, g->granter_reason_key, CC_SEALED_KEY_BYTES);
 	cc_w_u16(w, g->nitems);
 	for (size_t i = 0; i < g->nitems; i++) {
 		cc_w_fixed(w, g->items[i].message_id, CC_MESSAGE_ID_BYTES);
@@ -51,6 +54,7 @@ static int grant_encode_body(const cc_grant *g, cc_wbuf *w)
 	cc_w_u16(w, g->ndevices);
 	for (size_t d = 0; d < g->ndevices; d++) {
 		cc_w_fixed(w, g->devices[d].device_id, CC_DEVICE_ID_BYTES);
+		cc_w_fixed(w, g->devices[d].reason_key, CC_SEALED_KEY_BYTES);
 		cc_w_fixed(w, g->devices[d].boxes, (size_t)g->nitems * CC_GRANT_BOX_BYTES);
 	}
 	return w->err;
@@ -123,11 +127,21 @@ int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out)
 	cc_r_fixed(&r, g.granter, CC_DEVICE_ID_BYTES);
 	g.time = cc_r_i64(&r);
 	g.ground = cc_r_u8(&r);
-	cc_r_str(&r, g.reason, sizeof g.reason);
+	const uint8_t *bp = NULL;
+	size_t bn = 0;
+	cc_r_var16(&r, &bp, &bn, CC_REASON_BOX_MAX);
+	if (!r.err && !cc_reason_box_len_valid(bn))
+		return CC_ERR_MALFORMED; /* a grant always has a reason */
+	if (!r.err) {
+		memcpy(g.reason_box, bp, bn);
+		g.reason_len = (uint16_t)bn;
+	}
+	cc_r_fixed(&r, g.reason_commit, CC_HASH_BYTES);
+	cc_r_fixed(&r, g.granter_reason_key, CC_SEALED_KEY_BYTES);
 	g.nitems = cc_r_u16(&r);
 	if (r.err)
 		return r.err;
-	if (g.ground > CC_GROUND_MAX || cc_text_check(g.reason, CC_GRANT_REASON_MAX) != CC_OK)
+	if (g.ground > CC_GROUND_MAX)
 		return CC_ERR_MALFORMED;
 	if (g.nitems == 0 || g.nitems > CC_GRANT_MAX_MESSAGES)
 		return g.nitems ? CC_ERR_TOO_LARGE : CC_ERR_MALFORMED;
@@ -151,7 +165,7 @@ int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out)
 		goto fail;
 	}
 	size_t per_dev = (size_t)g.nitems * CC_GRANT_BOX_BYTES;
-	if (cc_r_left(&r) < (size_t)g.ndevices * (CC_DEVICE_ID_BYTES + per_dev)) {
+	if (cc_r_left(&r) < (size_t)g.ndevices * (CC_DEVICE_ID_BYTES + CC_SEALED_KEY_BYTES + per_dev)) {
 		rc = CC_ERR_TRUNCATED;
 		goto fail;
 	}
@@ -162,6 +176,7 @@ int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out)
 	}
 	for (size_t d = 0; d < g.ndevices; d++) {
 		cc_r_fixed(&r, g.devices[d].device_id, CC_DEVICE_ID_BYTES);
+		cc_r_fixed(&r, g.devices[d].reason_key, CC_SEALED_KEY_BYTES);
 		g.devices[d].boxes = malloc(per_dev);
 		if (!g.devices[d].boxes) {
 			rc = CC_ERR_NOMEM;
@@ -201,7 +216,7 @@ int cc_grant_check_public(const cc_grant *g, const cc_chain_state *st, const cc_
 		return CC_ERR_FORBIDDEN;
 	if (g->ground == CC_GROUND_NONE)
 		return CC_ERR_GROUND_REQUIRED;
-	if (g->ground > CC_GROUND_MAX || g->reason[0] == '\0')
+	if (g->ground > CC_GROUND_MAX || !cc_reason_box_len_valid(g->reason_len))
 		return CC_ERR_MALFORMED;
 	for (size_t d = 0; d < g->ndevices; d++) {
 		int di = cc_chain_find(st, g->devices[d].device_id);
@@ -267,5 +282,86 @@ int cc_grant_open_key(const uint8_t box[CC_GRANT_BOX_BYTES], const cc_device_key
 	memcpy(mk, plain + GRANT_BOX_PREFIX, CC_MESSAGE_KEY_BYTES);
 out:
 	sodium_memzero(plain, sizeof plain);
+	return rc;
+}
+
+/* ---- the encrypted reason ---------------------------------------------------- */
+
+static void grant_reason_ad(uint8_t ad[GRANT_REASON_AD_BYTES], const cc_grant *g)
+{
+	size_t o = sizeof(CTX_GRANT_REASON); /* with its NUL */
+	memcpy(ad, CTX_GRANT_REASON, o);
+	memcpy(ad + o, g->casus_id, CC_CASUS_ID_BYTES);
+	o += CC_CASUS_ID_BYTES;
+	for (int i = 0; i < 8; i++)
+		ad[o++] = (uint8_t)(g->epoch >> (56 - 8 * i));
+	memcpy(ad + o, g->granter, CC_DEVICE_ID_BYTES);
+}
+
+int cc_grant_seal_reason(cc_grant *g, const char *reason, const uint8_t granter_box_pk[CC_BOX_PK_BYTES],
+                         const uint8_t (*device_box_pks)[CC_BOX_PK_BYTES])
+{
+	uint8_t ad[GRANT_REASON_AD_BYTES];
+	uint8_t *key;
+	int rc;
+	if (!g || !reason || !granter_box_pk || (g->ndevices && !device_box_pks))
+		return CC_ERR_INVALID_ARG;
+	if ((rc = cc_text_check(reason, CC_GRANT_REASON_MAX)) != CC_OK)
+		return rc;
+	if (!*reason)
+		return CC_ERR_INVALID_ARG;
+	key = sodium_malloc(CC_EPOCH_KEY_BYTES);
+	if (!key)
+		return CC_ERR_NOMEM;
+	randombytes_buf(key, CC_EPOCH_KEY_BYTES);
+	grant_reason_ad(ad, g);
+	if ((rc = cc_reason_seal(reason, ad, sizeof ad, key, g->reason_box, &g->reason_len)) != CC_OK)
+		goto out;
+	if ((rc = cc_commit_key_commitment(key, g->casus_id, CC_REASON_AUDIENCE, g->epoch, g->reason_commit)) != CC_OK)
+		goto out;
+	if ((rc = cc_commit_seal_key(g->granter_reason_key, granter_box_pk, g->granter, g->casus_id, CC_REASON_AUDIENCE,
+	                             g->epoch, key)) != CC_OK)
+		goto out;
+	for (size_t d = 0; d < g->ndevices; d++)
+		if ((rc = cc_commit_seal_key(g->devices[d].reason_key, device_box_pks[d], g->devices[d].device_id,
+		                             g->casus_id, CC_REASON_AUDIENCE, g->epoch, key)) != CC_OK)
+			goto out;
+out:
+	sodium_free(key);
+	return rc;
+}
+
+int cc_grant_open_reason(const cc_grant *g, const cc_device_keys *self, char *out, size_t cap)
+{
+	uint8_t ad[GRANT_REASON_AD_BYTES];
+	uint8_t commit[CC_HASH_BYTES];
+	const uint8_t *box = NULL;
+	uint8_t *key;
+	int rc;
+	if (!g || !self || !out || cap < CC_GRANT_REASON_MAX + 1)
+		return CC_ERR_INVALID_ARG;
+	out[0] = '\0';
+	if (memcmp(g->granter, self->device_id, CC_DEVICE_ID_BYTES) == 0)
+		box = g->granter_reason_key;
+	for (size_t d = 0; d < g->ndevices && !box; d++)
+		if (memcmp(g->devices[d].device_id, self->device_id, CC_DEVICE_ID_BYTES) == 0)
+			box = g->devices[d].reason_key;
+	if (!box)
+		return CC_ERR_NOT_RECIPIENT;
+	key = sodium_malloc(CC_EPOCH_KEY_BYTES);
+	if (!key)
+		return CC_ERR_NOMEM;
+	if ((rc = cc_commit_open_key(box, self, g->casus_id, CC_REASON_AUDIENCE, g->epoch, key)) != CC_OK)
+		goto out;
+	if ((rc = cc_commit_key_commitment(key, g->casus_id, CC_REASON_AUDIENCE, g->epoch, commit)) != CC_OK)
+		goto out;
+	if (sodium_memcmp(commit, g->reason_commit, CC_HASH_BYTES) != 0) {
+		rc = CC_ERR_KEY_COMMITMENT; /* different keys to different readers */
+		goto out;
+	}
+	grant_reason_ad(ad, g);
+	rc = cc_reason_open(g->reason_box, g->reason_len, ad, sizeof ad, key, out, cap);
+out:
+	sodium_free(key);
 	return rc;
 }

@@ -567,7 +567,6 @@ static void forge_grant(const cc_wbuf *m, const cc_chain_state *st, int granter,
 	memcpy(g.granter, dev[granter].cert.device_id, 16);
 	g.time = NOW + 2;
 	g.ground = CC_GROUND_CONSENT;
-	snprintf(g.reason, sizeof g.reason, "toestemming");
 	cc_grant_item item;
 	memcpy(item.message_id, msg.h.message_id, sizeof item.message_id);
 	item.audience = msg.h.audience;
@@ -592,6 +591,9 @@ static void forge_grant(const cc_wbuf *m, const cc_chain_state *st, int granter,
 	gd.boxes = box;
 	g.ndevices = 1;
 	g.devices = &gd;
+	CHECK_EQ_INT(cc_grant_seal_reason(&g, "toestemming", dev[granter].cert.box_pk,
+	                                  (const uint8_t(*)[CC_BOX_PK_BYTES])dev[grantee].cert.box_pk),
+	             CC_OK);
 	CHECK_EQ_INT(cc_grant_sign(&g, dev[granter].keys), CC_OK);
 	cc_w_init(out);
 	CHECK_EQ_INT(cc_grant_encode(&g, out), CC_OK);

@@ -176,7 +176,6 @@ static int assemble_grant(const cc_casus *cs, const cc_policy *pol, const uint8_
 	memcpy(g.granter, self->device_id, CC_DEVICE_ID_BYTES);
 	g.time = (int64_t)time(NULL);
 	g.ground = CC_GROUND_CONSENT;
-	memcpy(g.reason, reason, strlen(reason) + 1);
 	g.nitems = 1;
 	g.ndevices = 1;
 	g.items = calloc(1, sizeof *g.items);
@@ -190,6 +189,8 @@ static int assemble_grant(const cc_casus *cs, const cc_policy *pol, const uint8_
 	memcpy(g.devices[0].device_id, to, CC_DEVICE_ID_BYTES);
 	const cc_cert *gc = &st->roster[di].cert;
 	if ((rc = cc_message_hash(msg, msgl, g.items[0].message_hash)) != CC_OK ||
+	    (rc = cc_grant_seal_reason(&g, reason, self->box_pk, (const uint8_t(*)[CC_BOX_PK_BYTES]) & gc->box_pk)) !=
+	            CC_OK ||
 	    (rc = cc_grant_seal_key(g.devices[0].boxes, gc->box_pk, gc->device_id, g.casus_id, g.items[0].message_id,
 	                            g.items[0].message_hash, mk)) != CC_OK ||
 	    (rc = cc_grant_sign(&g, self)) != CC_OK || (rc = cc_grant_encode(&g, out)) != CC_OK)

@@ -2,7 +2,9 @@
 test_reasons.py: move 14, case content in the clear.
 
 Commit reasons are case content ("signalen van uitbuiting"). Anna escalates,
-removes a member, rotates and closes the casus with reasons carrying a unique
+removes a member, rotates, shares an earlier note with a returning member
+(grant v2: the reason in a box for the grantees) and closes the casus with
+reasons carrying a unique
 marker (the closing reason goes to the members as an encrypted note); every
 profile talks through the proxy, so the proxy sees exactly what the server
 sees. Afterwards the marker is searched (test_plaintext.py's encodings: raw,
@@ -34,6 +36,7 @@ class Reasons(hostile.HostileTest):
         cid = self.new_casus("anna", ("esther", "gijs"), purpose=purpose)
         reason = "signalen van uitbuiting %s" % marker
         self.dep.ok("anna", "escalate", cid, "3", "--reason", reason)
+        post = self.dep.ok("anna", "post", cid, "notitie voor later")
         self.dep.ok("anna", "remove", cid, "esther", "--reason", reason)
         self.dep.ok("anna", "rotate", cid, "--reason", reason)
         # members read the reason: decrypted by their own device
@@ -44,6 +47,12 @@ class Reasons(hostile.HostileTest):
             self.assertEqual(reasons.get(kind), reason, "gijs cannot read the %s reason" % kind)
         text = self.run_casus("gijs", "members", cid, json_out=False)
         self.assertIn(marker, text.stdout, "the reason is not shown in the text output")
+        # a grant's reason: esther comes back and gets the earlier note shared
+        self.dep.ok("anna", "add", cid, "esther")
+        self.dep.ok("anna", "share", cid, "--to", "esther", "--messages", post["id"], "--ground", "consent",
+                    "--reason", reason)
+        got = [m.get("text") for m in self.dep.ok("esther", "history", cid)["messages"] if m.get("verified")]
+        self.assertIn("notitie voor later", got, "esther cannot read the shared note")
         # the closing reason: an end-to-end encrypted note the members read
         self.dep.ok("anna", "close", cid, "--reason", reason)
         notes = [m.get("text") for m in self.dep.ok("gijs", "history", cid)["messages"] if m.get("verified")]
@@ -68,7 +77,7 @@ class Reasons(hostile.HostileTest):
         self.assertTrue(control, "the search cannot find the purpose that casusd stores in the clear")
         hits = test_plaintext.scan(places, marker)
         print("[server side] the reason is readable in: %s" % sorted({(os.path.basename(p), e) for p, e in hits}))
-        self.assertEqual(hits, [], "a commit or closing reason is readable by the server")
+        self.assertEqual(hits, [], "a commit, grant or closing reason is readable by the server")
         self.srv = hostile.harness.Server(self.dep, self.config, data_dir=self.srv.data).start()
 
 

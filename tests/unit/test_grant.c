@@ -151,6 +151,53 @@ int main(void)
 		for (size_t cut = 0; cut < g.len; cut += 11)
 			CHECK(cc_grant_decode(g.p, cut, &dg) != CC_OK);
 	}
+	/* grant v2: the reason is a box only the grantees and the granter open;
+	 * the server-side bytes do not hold it; v1 is refused */
+	{
+		static const char why[] = "overdracht aan ggd";
+		char out[CC_GRANT_REASON_MAX + 1];
+		cc_grant dg;
+		int found = 0;
+		for (size_t i = 0; i + sizeof why - 1 <= g.len; i++)
+			found |= memcmp(g.p + i, why, sizeof why - 1) == 0;
+		CHECK(!found);
+		CHECK_EQ_INT(cc_grant_decode(g.p, g.len, &dg), CC_OK);
+		CHECK_EQ_INT(dg.version, 2);
+		CHECK_EQ_INT(cc_grant_open_reason(&dg, dev[G0].keys, out, sizeof out), CC_OK);
+		CHECK(strcmp(out, why) == 0);
+		CHECK_EQ_INT(cc_grant_open_reason(&dg, dev[G1].keys, out, sizeof out), CC_OK);
+		CHECK(strcmp(out, why) == 0);
+		CHECK_EQ_INT(cc_grant_open_reason(&dg, dev[CM].keys, out, sizeof out), CC_OK);
+		CHECK(strcmp(out, why) == 0);
+		CHECK_EQ_INT(cc_grant_open_reason(&dg, dev[ED].keys, out, sizeof out), CC_ERR_NOT_RECIPIENT);
+		CHECK_EQ_INT(cc_grant_open_reason(&dg, dev[G0].keys, out, 8), CC_ERR_INVALID_ARG);
+		/* a re-signed grant whose reason box is damaged is refused by the grantee */
+		dg.reason_box[dg.reason_len - 1] ^= 0x01;
+		CHECK_EQ_INT(cc_grant_sign(&dg, dev[CM].keys), CC_OK);
+		cc_w_init(&bad);
+		CHECK_EQ_INT(cc_grant_encode(&dg, &bad), CC_OK);
+		CHECK_EQ_INT(cc_casus_accept_grant(dev[G0].cs, &pol, bad.p, bad.len), CC_ERR_DECRYPT);
+		cc_w_free(&bad);
+		/* the granter's copy of the key sealed to someone else: a different key */
+		dg.reason_box[dg.reason_len - 1] ^= 0x01;
+		uint8_t k2[CC_EPOCH_KEY_BYTES];
+		randombytes_buf(k2, sizeof k2);
+		size_t s0 = memcmp(dg.devices[0].device_id, dev[G0].cert.device_id, CC_DEVICE_ID_BYTES) == 0 ? 0 : 1;
+		CHECK_EQ_INT(cc_commit_seal_key(dg.devices[s0].reason_key, dev[G0].cert.box_pk, dev[G0].cert.device_id,
+		                                dg.casus_id, CC_REASON_AUDIENCE, dg.epoch, k2),
+		             CC_OK);
+		CHECK_EQ_INT(cc_grant_sign(&dg, dev[CM].keys), CC_OK);
+		cc_w_init(&bad);
+		CHECK_EQ_INT(cc_grant_encode(&dg, &bad), CC_OK);
+		CHECK_EQ_INT(cc_casus_accept_grant(dev[G0].cs, &pol, bad.p, bad.len), CC_ERR_KEY_COMMITMENT);
+		cc_w_free(&bad);
+		cc_grant_free(&dg);
+		/* format v1 (the reason in the clear) is refused */
+		g.p[0] = 1;
+		CHECK_EQ_INT(cc_grant_decode(g.p, g.len, &dg), CC_ERR_VERSION);
+		CHECK_EQ_INT(cc_casus_accept_grant(dev[G0].cs, &pol, g.p, g.len), CC_ERR_VERSION);
+		g.p[0] = 2;
+	}
 	/* tampered grant: every flipped byte is refused by the grantee and by the server */
 	{
 		int all = 1;
