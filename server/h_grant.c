@@ -105,7 +105,7 @@ int h_grant_post(struct session *s, json_t *req, uint64_t id)
 	e.event = CC_AUDIT_EV_GRANT;
 	fill_casus(&e, rt);
 	e.ground = g.ground;
-	/* no reason: the grant's motivation is the members' text, like a commit's */
+	/* no reason: the grant's motivation is an end-to-end encrypted box (grant v2) */
 	for (uint16_t i = 0; i < g.nitems && i < CC_AUDIT_MSG_IDS_MAX; i++)
 		memcpy(e.msg_ids[i], g.items[i].message_id, 16);
 	e.n_msg_ids = (uint8_t)(g.nitems < CC_AUDIT_MSG_IDS_MAX ? g.nitems : CC_AUDIT_MSG_IDS_MAX);
