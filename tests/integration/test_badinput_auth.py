@@ -173,7 +173,10 @@ class ForgedCommits(harness.CasusTest):
     def permissive_policy(self):
         with open(DEFAULT_POLICY) as f:
             data = json.load(f)
-        data["number"] = 99
+        # the same number as the deployment's policy: a commit names the policy
+        # number it was made under, and casusd refuses any other number as
+        # `invalid` before it looks at the rights; these forgeries must reach
+        # the rights check (the forging profile holds no policy, so it takes this one)
         for r in data["roles"]:
             if r["name"] in ("casemanager", "ervaringsdeskundige"):
                 r.update({"may_add": True, "may_remove": True, "escalate_max": 5, "may_deescalate": True,

@@ -154,7 +154,10 @@ class Cli(harness.CasusTest):
         cid = self.new_casus()
         rc, out, err = self.run_text("anna", "members", cid)
         self.assertEqual(rc, 0, err)
-        rows = [ln for ln in out.splitlines() if ln.startswith("  ")]
+        # the member rows come before the chain's changes ("changes:" and one row per commit)
+        lines = out.splitlines()
+        self.assertIn("changes:", lines, out)
+        rows = [ln for ln in lines[:lines.index("changes:")] if ln.startswith("  ")]
         self.assertEqual(len(rows), 3, out)
         # the organisation column starts at the same place on every row
         starts = {ln.index(org) for ln in rows for org in ("Leger des Heils", "GGD") if org in ln}

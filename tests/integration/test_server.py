@@ -158,7 +158,8 @@ class ServerEnforcement(harness.CasusTest):
         # serves a removed device the commits up to the one that removed it, so
         # her client verifies its removal and drops its copy: no rollback alarm)
         rc, res, err = self.dep.cli("esther", "history", cid)
-        self.assertEqual((rc, res["error"]["code"]), (1, "forbidden"), (res, err))
+        # exit 8: "not (or no longer) a member" in the CLI's exit-code table
+        self.assertEqual((rc, res["error"]["code"]), (8, "forbidden"), (res, err))
         r = raw_history(self.dep, "esther", cid)
         self.assertEqual(code(r), "forbidden", r)
         self.assertNotIn("messages", r)
