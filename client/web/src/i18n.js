@@ -66,6 +66,9 @@ const WORDS = {
     closed: 'Gesloten',
     notices: 'Meldingen',
     noticeEscalation: 'Casus {casus} is opgeschaald naar niveau {level}: uw rol is nodig.',
+    noticeStagnationNote: 'Casus {casus} (niveau {level}) stagneert: al {days} dagen geen notitie.',
+    noticeStagnationLevel: 'Casus {casus} (niveau {level}) stagneert: al {days} dagen niet van niveau veranderd.',
+    noticeUnknown: 'Melding over casus {casus} (soort onbekend voor deze versie).',
     policyLine: 'Beleid {number} van {deployment}, geverifieerd',
     unverifiedNote:
       'Niveau en aantallen komen van de server; de inhoud van een casus wordt pas getoond als deze browser hem zelf heeft geverifieerd.',
@@ -189,6 +192,9 @@ const WORDS = {
     closed: 'Closed',
     notices: 'Notices',
     noticeEscalation: 'Casus {casus} was escalated to level {level}: your role is needed.',
+    noticeStagnationNote: 'Casus {casus} (level {level}) is stagnating: no note for {days} days.',
+    noticeStagnationLevel: 'Casus {casus} (level {level}) is stagnating: no change of level for {days} days.',
+    noticeUnknown: 'Notice about casus {casus} (kind unknown to this version).',
     policyLine: 'Policy {number} of {deployment}, verified',
     unverifiedNote:
       'Level and counts come from the server; the content of a case is only shown once this browser has verified it itself.',

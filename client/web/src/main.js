@@ -333,7 +333,15 @@ function noticeText(n) {
     // a notice names only the casus and its level: the reason is the members' text,
     // end-to-end encrypted, and never reaches someone who is not (yet) a member
     return t('noticeEscalation', { casus: String(n.casus || '').slice(0, 8), level: `${n.level} ${n.level_name || levelName(n.level)}` });
-  return JSON.stringify(n);
+  if (n && n.notice === 'stagnation')
+    // content-free: which casus, its level, which signal and for how many days
+    return t(n.signal === 'no_note' ? 'noticeStagnationNote' : 'noticeStagnationLevel', {
+      casus: String(n.casus || '').slice(0, 8),
+      level: `${n.level} ${n.level_name || levelName(n.level)}`,
+      days: String(Number.isFinite(n.days) ? n.days : '?'),
+    });
+  // a notice kind this client does not know: say so rather than show raw data
+  return t('noticeUnknown', { casus: String((n && n.casus) || '').slice(0, 8) });
 }
 
 function renderList() {
