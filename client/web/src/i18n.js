@@ -281,3 +281,9 @@ export function t(key, vars) {
   if (vars) s = s.replace(/\{(\w+)\}/g, (_, k) => (vars[k] === undefined ? '' : String(vars[k])));
   return s;
 }
+
+// Words of a screen module (screens_words.js), added at start-up.
+export function addWords(nl, en) {
+  Object.assign(WORDS.nl, nl);
+  Object.assign(WORDS.en, en);
+}

@@ -7,6 +7,9 @@ import { Transport, NetworkError, ServerError, b64decode, b64encode } from './tr
 import { loadProfile, saveProfile, forgetProfile } from './storage.js';
 import { t, getLang, setLang } from './i18n.js';
 import { el, field, show, alertBox, download } from './ui.js';
+import * as adm from './conf_admin.js';
+import * as audit from './audit.js';
+import * as regie from './regie.js';
 
 const main = document.getElementById('main');
 const statusEl = document.getElementById('status');
@@ -270,7 +273,8 @@ async function authenticate(tr, profile) {
   // the client core holds the same policy and the revocation list; it
   // refuses either going back (as casus_client_connect in libcasus)
   try {
-    cw.corePolicy(b64decode(pol.policy));
+    // what this role may do (conf_admin.js, audit.js, regie.js offer only that)
+    policy.rights = cw.corePolicy(b64decode(pol.policy)).rights || {};
     const rl = await tr.request('revlist.get');
     cw.coreRevlist(rl.revlist ? b64decode(rl.revlist) : null);
   } catch (e) {
@@ -303,8 +307,12 @@ async function login(profile, passphrase) {
     onPush: (m) => {
       if ((m.push === 'notice' || m.push === 'commit' || m.push === 'msg') && current === listScreen) refreshList();
       if (session && session.conf && m.casus === session.conf.hex &&
-          ['msg', 'commit', 'removed', 'grant', 'closed'].includes(m.push))
+          ['msg', 'commit', 'removed', 'grant', 'closed', 'transfer'].includes(m.push)) {
+        if (m.push === 'grant') session.conf.wantGrants = true;
+        if (m.push === 'transfer') session.conf.wantKeys = true;
+        if (m.push === 'closed') session.conf.closed = true;
         confCatchUp();
+      }
     },
   });
   session = { transport, profile, policy: null, auth: null, list: null, conf: null, confs: new Map() };
@@ -389,7 +397,12 @@ async function listScreen() {
     el('p', { class: 'help', text: t('unverifiedNote') }),
     el('div', { id: 'list-msg', 'aria-live': 'polite' }),
     el('div', { id: 'list-region', 'aria-live': 'polite' }),
+    adm.pairingBox(),
     el('p', { class: 'actions' },
+      rightsOf().audit_scope && rightsOf().audit_scope !== 'none'
+        ? [el('button', { type: 'button', id: 'open-audit', text: t('auditOpen'), onclick: () => audit.auditScreen('') }), ' '] : null,
+      rightsOf().may_overview ? [el('button', { type: 'button', id: 'open-overview', text: t('regieOpen'), onclick: () => regie.overviewScreen() }), ' '] : null,
+      rightsOf().may_monitor ? [el('button', { type: 'button', id: 'open-monitor', text: t('monitorOpen'), onclick: () => regie.monitorScreen() }), ' '] : null,
       el('button', { type: 'button', id: 'refresh', text: t('refresh'), onclick: refreshList }),
       ' ',
       el('button', { type: 'button', class: 'secondary', id: 'logout', text: t('logout'), onclick: logout })));
@@ -478,6 +491,7 @@ async function confSyncHistory(conf) {
       }
       confWarn(conf, note.warnings);
       conf.last = seq;
+      note.raw = String(m.msg); // as served: what a share (grant) names
       conf.notes.push(note);
       appendNote(conf, note);
       got++;
@@ -497,7 +511,24 @@ function confCatchUp() {
     if (conf.shownEpoch !== conf.state.epoch) renderConfState(conf);
     // a verified commit removed this device: what it read stays, nothing new comes
     if (!conf.state.member) return;
-    await confSyncHistory(conf);
+    if (conf.wantKeys) {
+      // keys from this user's other device (pairing): read the history again
+      conf.wantKeys = false;
+      const n = await adm.syncKeys(conf);
+      if (n) {
+        conf.last = 0;
+        conf.notes = [];
+        const list = document.getElementById('notes');
+        if (list && session.conf === conf) list.replaceChildren();
+        confWarn(conf, [{ code: 'transfer', message: t('transferred', { n }) }]);
+      }
+    }
+    const added = await confSyncHistory(conf);
+    if (conf.wantGrants) {
+      conf.wantGrants = false;
+      await adm.syncGrants(conf);
+    }
+    if (added) adm.refreshShare(conf);
     const box = document.getElementById('conf-msg');
     if (box && box.querySelector('.alert')) box.replaceChildren();
   });
@@ -555,6 +586,7 @@ function renderConfState(conf) {
       el('td', { text: m.org }),
       el('td', { class: 'mono', text: `${m.fingerprint.slice(0, 16).replace(/(.{4})(?!$)/g, '$1 ')}${m.revoked ? ` (${t('revoked')})` : ''}` })))));
   renderPostForm(conf);
+  adm.renderAdmin(conf);
 }
 
 function renderPostForm(conf) {
@@ -661,7 +693,7 @@ async function confScreen(hex, purpose) {
   if (!session) return;
   // one record per casus for the session: what the core verified and opened stays shown
   if (!session.confs.has(hex))
-    session.confs.set(hex, { hex, purpose, state: null, last: 0, notes: [], warnings: [], queue: Promise.resolve(), draft: null });
+    session.confs.set(hex, { hex, purpose, state: null, last: 0, notes: [], warnings: [], queue: Promise.resolve(), draft: null, wantKeys: true, wantGrants: true });
   const conf = session.confs.get(hex);
   session.conf = conf;
   conf.shownEpoch = -1;
@@ -681,10 +713,31 @@ async function confScreen(hex, purpose) {
       el('div', { id: 'post-region' })),
     el('section', { 'aria-labelledby': 'members-h' },
       el('h2', { id: 'members-h', text: t('members') }),
-      el('table', { id: 'members', class: 'members' })));
+      el('table', { id: 'members', class: 'members' })),
+    el('section', { 'aria-labelledby': 'manage-h' },
+      el('h2', { id: 'manage-h', text: t('manage') }),
+      el('p', { class: 'help', text: t('manageIntro') }),
+      el('div', { id: 'admin-msg', 'aria-live': 'polite' }),
+      el('div', { id: 'admin-region' })));
   renderConfWarnings(conf);
   await confCatchUp();
 }
+
+function rightsOf() {
+  return (session && session.policy && session.policy.rights) || {};
+}
+
+// what the screen modules borrow from here
+const lent = {
+  session: () => session,
+  main: () => main,
+  setCurrent: (f) => { current = f; },
+  back: () => { if (session) { session.conf = null; listScreen(); } },
+  coreText, errorText, timeText, confRun, confSyncChain, confSyncHistory, renderConfState, appendNote, confWarn, confPost,
+};
+adm.init(lent);
+audit.init(lent);
+regie.init(lent);
 
 function logout() {
   if (session) session.transport.stop();

@@ -223,3 +223,59 @@ export function casusEncrypt(hex, audience, ground, text) {
     M._cw_casus_encrypt(h.ptr, a.ptr, g.ptr, t.ptr));
   return { msg: r.bin, info: r.info };
 }
+
+// ---- cw_admin.c: changes, shares, pairing, the audit trail --------------------------
+// Descriptions go in as JSON text (parsed by jansson in wasm); bytes received
+// from the server go in as they came (base64 inside it).
+function spec(o) {
+  return new Arg(enc.encode(JSON.stringify(o)));
+}
+
+// A change built and signed by the core ({op:'add'|'remove'|'level'|'add_own', ...});
+// returns {commit: bytes, info: {type, level, sealed}}. The core now expects it at the head.
+export function casusBuild(hex, change) {
+  const r = coreCall([str(hex), spec(change)], (h, s) => M._cw_casus_build(h.ptr, s.ptr, s.len));
+  return { commit: r.bin, info: r.info };
+}
+
+// The server did not take the commit: the core expects nothing at the head.
+export function casusExpectClear(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_expect_clear(h.ptr)).info;
+}
+
+// The verified chain's changes with the reasons this device may read.
+export function casusChanges(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_changes(h.ptr)).info;
+}
+
+// A grant of earlier messages ({user, ground, reason, msgs: [base64]}); returns {grant, info}.
+export function casusGrant(hex, share) {
+  const r = coreCall([str(hex), spec(share)], (h, s) => M._cw_casus_grant(h.ptr, s.ptr, s.len));
+  return { grant: r.bin, info: r.info };
+}
+
+// One grant of grant.fetch ({grant, messages: [{seq, msg}]}), judged by the core.
+export function casusAcceptGrant(hex, g) {
+  return coreCall([str(hex), spec({ grant: g.grant, messages: g.messages })], (h, s) =>
+    M._cw_casus_accept_grant(h.ptr, s.ptr, s.len)).info;
+}
+
+// This device's keys sealed to the user's other devices in the roster.
+export function casusTransfers(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_transfers(h.ptr)).info;
+}
+
+export function casusAcceptTransfer(hex, bytes) {
+  return coreCall([str(hex), new Arg(bytes)], (h, t) => M._cw_casus_accept_transfer(h.ptr, t.ptr, t.len)).info;
+}
+
+export function pairingCode() {
+  return coreCall([], () => M._cw_pairing_code()).info;
+}
+
+// audit.query pages verified in wasm (the whole chain when whole, the
+// privacy officer's unfiltered trail); the entries of casusHex and its report.
+export function auditVerify(pages, pinnedHex, casusHex, whole) {
+  return coreCall([new Arg(enc.encode(JSON.stringify(pages))), str(pinnedHex || ''), str(casusHex || '')],
+    (p, k, c) => M._cw_audit_verify(p.ptr, p.len, k.ptr, c.ptr, whole ? 1 : 0)).info;
+}

@@ -103,6 +103,24 @@ static int refuse_core(int crc)
 	return refuse(ccore_code(crc), g.core ? ccore_message(g.core) : "");
 }
 
+/* For cw_admin.c (cw_int.h). */
+ccore *cw_i_core(void)
+{
+	return g.core;
+}
+int cw_i_answer(json_t *o)
+{
+	return answer(o);
+}
+int cw_i_refuse(const char *code, const char *message)
+{
+	return refuse(code, message);
+}
+int cw_i_refuse_core(int crc)
+{
+	return refuse_core(crc);
+}
+
 static int hex16(const char *hex, uint8_t out[CC_CASUS_ID_BYTES])
 {
 	size_t n = 0;
@@ -135,6 +153,11 @@ static ccore_casus *casus_get(const char *hex, int create)
 	g.casus[g.ncasus].k = k;
 	g.ncasus++;
 	return k;
+}
+
+ccore_casus *cw_i_casus(const char *hex)
+{
+	return casus_get(hex, 0);
 }
 
 static json_t *policy_json(const cc_policy *p)
@@ -197,6 +220,24 @@ CW_API int cw_core_policy(const uint8_t *p, size_t n, int stored)
 	json_t *o = policy_json(ccore_policy(g.core));
 	if (o)
 		json_object_set_new(o, "changed", json_boolean(changed));
+	/* what the verified policy lets this device's role do: the screens offer
+	 * only these (the core and the server refuse the rest anyway) */
+	const cc_device_keys *keys = NULL;
+	const cc_cert *self = NULL;
+	const cc_policy *pol = ccore_policy(g.core);
+	int ri = o && cw_i_device(&keys, &self) == CC_OK ? cc_policy_role_index(pol, self->role) : -1;
+	if (ri >= 0) {
+		const cc_policy_role *r = &pol->roles[ri];
+		json_object_set_new(o, "rights",
+		                    json_pack("{sbsbsbsisbsbsssbsb}", "may_create", r->may_create, "may_add",
+		                              r->may_add, "may_remove", r->may_remove, "escalate_max",
+		                              (int)r->escalate_max, "may_deescalate", r->may_deescalate, "may_grant",
+		                              r->may_grant, "audit_scope",
+		                              r->audit_scope == CC_AUDIT_ALL        ? "all"
+		                              : r->audit_scope == CC_AUDIT_DIRECTED ? "directed"
+		                                                                    : "none",
+		                              "may_overview", r->may_overview, "may_monitor", r->may_monitor));
+	}
 	return answer(o);
 }
 

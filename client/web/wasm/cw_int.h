@@ -25,5 +25,15 @@ int cw_i_hex32(const char *hex, uint8_t out[32]) __attribute__((warn_unused_resu
 json_t *cw_i_cert_json(const cc_cert *c);
 /* cw_core.c: frees the core and every casus (called when the device closes). */
 void cw_core_forget(void);
+/* cw_core.c for cw_admin.c: the open device's core (NULL if none), a followed
+ * casus (NULL if not followed), and the JSON answer / refusal of cw_core.c
+ * (warnings added; refusals return -1). */
+struct ccore;
+struct ccore_casus;
+struct ccore *cw_i_core(void);
+struct ccore_casus *cw_i_casus(const char *hex);
+int cw_i_answer(json_t *o) __attribute__((warn_unused_result));
+int cw_i_refuse(const char *code, const char *message) __attribute__((warn_unused_result));
+int cw_i_refuse_core(int crc) __attribute__((warn_unused_result));
 
 #endif

@@ -1,0 +1,308 @@
+// screens.mjs: the browser's remaining screens against the real casusd
+// (started by test_screens.py), in Debian's Chromium driven by playwright-core.
+// See test_screens.py for the story. Every browser user is either a `casus`
+// profile imported into the browser (paula, peter, fenna) or a new device
+// enrolled in it (anna's second device, paired).
+//
+//   node screens.mjs CONFIG.json     (exit 0 = every check passed)
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+
+const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+const require = createRequire(join(cfg.node_modules, 'x.js'));
+const { chromium } = require('playwright-core');
+const axeSource = readFileSync(join(cfg.node_modules, 'axe-core', 'axe.min.js'), 'utf8');
+const T = 120000; // generous: Argon2id in wasm on a loaded 2-core machine
+
+let failures = 0;
+function check(cond, what) {
+  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`);
+  if (!cond) failures++;
+}
+
+rmSync(cfg.outdir, { recursive: true, force: true });
+mkdirSync(cfg.outdir, { recursive: true });
+const browser = await chromium.launch({
+  executablePath: cfg.chromium,
+  headless: true,
+  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${cfg.spki}`],
+});
+const violations = [];
+const requests = [];
+let inAxe = false; // axe-core itself injects styles, which the CSP rightly refuses
+
+async function newPage(label) {
+  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(T);
+  page.on('console', (m) => {
+    const t = m.text();
+    if (!inAxe && /Content Security Policy|Refused to|integrity|Trusted Type/i.test(t)) violations.push(`${label}: ${t}`);
+    if (m.type() === 'error') console.log(`console ${label}: ${t}`);
+  });
+  page.on('pageerror', (e) => violations.push(`${label} pageerror: ${e.message}`));
+  page.on('request', (r) => requests.push(r.url()));
+  page.on('dialog', (d) => d.accept()); // the close confirmation
+  return page;
+}
+
+async function axe(page, screen) {
+  inAxe = true;
+  const res = await page.evaluate(`${axeSource}\n;axe.run(document, {runOnly: ['wcag2a','wcag2aa','wcag21a','wcag21aa']})
+    .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length, help: v.help})))`);
+  await page.evaluate('0');
+  inAxe = false;
+  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+  for (const v of res) console.log(`  axe ${screen}: ${v.impact} ${v.id} (${v.n}): ${v.help}`);
+  check(bad.length === 0, `axe-core: no serious or critical violations on ${screen}`);
+}
+
+async function shot(page, name) {
+  await page.screenshot({ path: join(cfg.outdir, `${name}.png`), fullPage: true });
+}
+
+function run(argv, casus, text) {
+  const a = argv.map((x) => x.replace('{casus}', casus || '').replace('{text}', text || ''));
+  return execFileSync(a[0], a.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+}
+const lastJson = (s) => JSON.parse(s.trim().split('\n').pop());
+
+// a casus profile (keys.casusks) brought into a fresh browser, then login
+async function importAndLogin(page, user) {
+  const imp = cfg.imports[user];
+  await page.goto(cfg.url);
+  await page.waitForSelector('body[data-ready="1"]');
+  await page.getByLabel('Sleutelbestand (keys.casusks)').setInputFiles(imp.keystore);
+  await page.getByLabel('Installatiesleutel van het profiel').fill(cfg.root_hex);
+  await page.getByLabel('Wachtwoordzin van het profiel').fill(imp.passphrase);
+  await page.getByRole('button', { name: 'Profiel gebruiken' }).click();
+  await page.getByRole('heading', { name: 'Inloggen' }).waitFor();
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(imp.passphrase);
+  await page.getByRole('button', { name: 'Inloggen' }).click();
+  await page.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
+  await page.locator('#status[data-state="online"]').waitFor();
+}
+
+// a new device enrolled in the browser, certified by casus-admin, logged in
+async function enrolAndLogin(page, u) {
+  await page.goto(cfg.url);
+  await page.waitForSelector('body[data-ready="1"]');
+  await page.getByLabel('Gebruikersnaam').fill(u.user);
+  await page.getByLabel('Volledige naam').fill(u.name);
+  await page.getByLabel('Organisatie').fill(u.org);
+  await page.getByLabel('Rol', { exact: true }).fill(u.role);
+  await page.getByLabel('Sleutel van de installatie').fill(cfg.root_hex);
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByLabel('Wachtwoordzin herhalen').fill(cfg.passphrase);
+  await page.getByRole('button', { name: 'Sleutels maken' }).click();
+  await page.getByRole('heading', { name: 'Certificaat installeren' }).waitFor();
+  const [dl] = await Promise.all([page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Certificaatverzoek downloaden' }).click()]);
+  const req = join(cfg.outdir, `${u.user}-new.casusreq`);
+  const cert = join(cfg.outdir, `${u.user}-new.cert`);
+  await dl.saveAs(req);
+  execFileSync(cfg.certify[0], cfg.certify.slice(1).map((a) => a.replace('{req}', req).replace('{cert}', cert)), { stdio: 'inherit' });
+  await page.getByLabel('Certificaat van de beheerder').setInputFiles(cert);
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByRole('button', { name: 'Certificaat installeren' }).click();
+  await page.getByRole('heading', { name: 'Inloggen' }).waitFor();
+  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await page.getByRole('button', { name: 'Inloggen' }).click();
+  await page.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
+  await page.locator('#status[data-state="online"]').waitFor();
+}
+
+async function openCasus(page) {
+  await page.getByRole('button', { name: 'Vernieuwen' }).click();
+  await page.getByRole('button', { name: `Casus ${cfg.purpose} openen` }).click();
+  await page.getByRole('heading', { name: `Casus: ${cfg.purpose}` }).waitFor();
+  await page.locator('#conf-level').filter({ hasText: 'geverifieerd' }).waitFor();
+}
+
+function note(page, text) {
+  return page.locator('#notes li.note[data-verified="1"]').filter({ hasText: text });
+}
+
+async function adminOk(page, re) {
+  await page.locator('#admin-msg p.ok').filter({ hasText: re }).waitFor();
+}
+
+try {
+  const P = await newPage('paula');
+  const Q = await newPage('peter');
+  const F = await newPage('fenna');
+  const N = await newPage('anna-new');
+  await importAndLogin(P, 'paula');
+  await importAndLogin(Q, 'peter');
+  await importAndLogin(F, 'fenna');
+  check(true, 'paula, peter and fenna (casus profiles) logged in in their own browsers');
+
+  const casus = run(cfg.make_casus).trim().split('\n').pop();
+  check(/^[0-9a-f]{32}$/.test(casus), `the CLI made casus ${casus} at level 3 with paula`);
+
+  // ---- the process director's conference: escalate with a reason -------------
+  await openCasus(P);
+  await note(P, cfg.overleg_text).waitFor();
+  await P.locator('#conf-level').filter({ hasText: /Niveau 3 / }).waitFor();
+  await P.getByRole('heading', { name: 'Casus beheren' }).waitFor();
+  await axe(P, 'conference with management (process director)');
+  await shot(P, 'screens-01-manage');
+  // a level change without a reason is not built
+  await P.getByLabel('Nieuw niveau').selectOption('4');
+  await P.getByRole('button', { name: 'Niveau wijzigen' }).click();
+  await P.getByRole('alert').filter({ hasText: 'Geef een reden' }).waitFor();
+  check(true, 'a level change without a reason is refused in the browser');
+  const escReason = 'dreiging van geweld (browser)';
+  await P.getByLabel('Nieuw niveau').selectOption('4');
+  await P.locator('#level-form').getByLabel('Reden').fill(escReason);
+  await P.getByRole('button', { name: 'Niveau wijzigen' }).click();
+  await adminOk(P, /Niveau gewijzigd/);
+  await P.locator('#conf-level').filter({ hasText: /Niveau 4 / }).waitFor();
+  await P.locator('#changes li[data-type="escalate"]').filter({ hasText: escReason }).waitFor();
+  check(true, 'the browser escalated to 4 and shows the verified change with its reason');
+  let mem = lastJson(run(cfg.cli_members, casus));
+  check(mem.level === 4 && (mem.changes || []).some((c) => c.type === 'escalate' && c.level === 4 && c.reason === escReason),
+    'the CLI verifies the escalation and opens its end-to-end reason');
+
+  // ---- add the police user; he gets overleg, never zorg -------------------------
+  await P.locator('#add-form').getByLabel('Gebruikersnaam van het nieuwe lid').fill('peter');
+  await P.getByRole('button', { name: 'Toevoegen' }).click();
+  await adminOk(P, /peter toegevoegd/);
+  await P.locator('#members tr[data-user="peter"]').waitFor();
+  check(true, 'the browser added peter (the directory\'s certificate checked in wasm)');
+  await openCasus(Q);
+  await Q.locator('#conf-level').filter({ hasText: /Niveau 4 / }).waitFor();
+  const qAud = await Q.getByLabel('Publiek').locator('option').evaluateAll((os) => os.map((o) => o.value));
+  check(qAud.includes('overleg') && !qAud.includes('zorg'), `the police browser may write to ${qAud}, not zorg`);
+  check(!(await Q.locator('#notes').textContent()).includes(cfg.overleg_text), 'the police browser cannot read anna\'s earlier overleg note');
+
+  // ---- share anna's earlier overleg note with peter (grant v2) -----------------
+  const shareVal = await P.locator('#share-form select[name="note"] option').filter({ hasText: cfg.overleg_text.slice(0, 30) }).getAttribute('value');
+  await P.locator('#share-form select[name="note"]').selectOption(shareVal);
+  await P.locator('#share-form').getByLabel('Delen met').selectOption('peter');
+  await P.locator('#share-form').getByLabel('Grondslag voor het delen').selectOption('legal_duty');
+  await P.locator('#share-form').getByLabel('Reden').fill('politie moet dit weten (browser)');
+  await P.getByRole('button', { name: 'Delen', exact: true }).click();
+  await adminOk(P, /Gedeeld met peter/);
+  await note(Q, cfg.overleg_text).waitFor();
+  check(true, 'the shared note arrives in the police browser and is verified there');
+  await axe(Q, 'conference (police, shared note)');
+  await shot(Q, 'screens-02-police-shared');
+
+  // ---- de-escalate with a reason: the police browser loses overleg --------------
+  const deReason = 'situatie stabiel (browser)';
+  await P.getByLabel('Nieuw niveau').selectOption('3');
+  await P.locator('#level-form').getByLabel('Reden').fill(deReason);
+  await P.getByRole('button', { name: 'Niveau wijzigen' }).click();
+  await adminOk(P, /Niveau gewijzigd/);
+  await P.locator('#conf-level').filter({ hasText: /Niveau 3 / }).waitFor();
+  await Q.locator('#not-member').waitFor();
+  check(true, 'after the browser\'s de-escalation the police browser verified its removal');
+  mem = lastJson(run(cfg.cli_members, casus));
+  check(mem.level === 3 && !(mem.members || []).some((m) => m.user === 'peter') &&
+    (mem.changes || []).some((c) => c.type === 'deescalate' && c.reason === deReason),
+    'the CLI sees level 3 without peter and reads the de-escalation reason');
+  const after = 'Overlegnotitie na de-escalatie (paula)';
+  await P.getByLabel('Publiek').selectOption('overleg');
+  await P.locator('#post-region').getByLabel('Bericht', { exact: true }).fill(after);
+  await P.getByRole('button', { name: 'Versturen' }).click();
+  await note(P, after).waitFor();
+  const hist = lastJson(run(cfg.cli_history, casus));
+  check((hist.messages || []).some((m) => m.text === after), 'the CLI reads the note posted after the de-escalation');
+  check(!(await Q.locator('#notes').textContent()).includes(after), 'the note after the de-escalation does not reach the police browser');
+
+  // ---- remove a member -----------------------------------------------------------
+  await P.locator('#remove-form').getByLabel('Lid', { exact: true }).selectOption('gijs');
+  await P.getByRole('button', { name: 'Verwijderen' }).click();
+  await adminOk(P, /gijs verwijderd/);
+  mem = lastJson(run(cfg.cli_members, casus));
+  check(!(mem.members || []).some((m) => m.user === 'gijs') && (mem.changes || []).some((c) => c.type === 'remove'),
+    'the browser removed gijs; the CLI verifies the roster without him');
+
+  // ---- pairing: a new browser device of anna -----------------------------------
+  await enrolAndLogin(N, cfg.new_device);
+  const code = (await N.locator('#pairing-code').textContent()).trim();
+  check(/^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/.test(code), `the new device shows its pairing code ${code}`);
+  await axe(N, 'casus list with pairing code');
+  await shot(N, 'screens-03-pairing-code');
+  run(cfg.cli_add_device, casus, code);
+  await openCasus(N);
+  await note(N, cfg.note_marker).waitFor();
+  check(true, 'anna\'s CLI paired the browser; it reads anna\'s earlier note with the keys passed on');
+  await shot(N, 'screens-04-paired');
+
+  // ---- the overview and the monitor (content-free) ------------------------------
+  await P.getByRole('button', { name: 'Terug naar mijn casussen' }).click();
+  await P.getByRole('button', { name: 'Overzicht procesregie' }).click();
+  await P.locator(`#overview tr[data-casus="${casus}"]`).waitFor();
+  const row = (await P.locator(`#overview tr[data-casus="${casus}"]`).textContent());
+  check(/3 Procesregie/.test(row) && /casemanager/.test(row) && /procesregisseur/.test(row),
+    `the overview shows level and members' roles: ${row.replace(/\s+/g, ' ')}`);
+  const page = await P.locator('main').textContent();
+  check(!page.includes(cfg.title_marker) && !page.includes(cfg.note_marker) && !page.includes(cfg.overleg_text) && !page.includes(after),
+    'the overview never shows a title or a note');
+  await axe(P, 'process director\'s overview');
+  await shot(P, 'screens-05-overview');
+  await P.getByRole('button', { name: 'Terug naar mijn casussen' }).click();
+  await P.getByRole('button', { name: 'Monitor' }).click();
+  await P.locator('#mon-levels').waitFor();
+  check((await P.locator('#mon-levels').textContent()).includes('<5'), 'the monitor shows small counts suppressed as <5');
+  await axe(P, 'monitor');
+  await shot(P, 'screens-06-monitor');
+
+  // ---- close with a reason (an end-to-end note) --------------------------------
+  await P.getByRole('button', { name: 'Terug naar mijn casussen' }).click();
+  await openCasus(P);
+  const closeReason = 'afgerond, hulp loopt via wijkteam (browser)';
+  await P.locator('#close-form').getByLabel('Reden van sluiten').fill(closeReason);
+  await P.getByRole('button', { name: 'Casus sluiten' }).click();
+  await adminOk(P, /gesloten/);
+  const h2 = lastJson(run(cfg.cli_history, casus));
+  check((h2.messages || []).some((m) => m.text === `Casus gesloten / closed: ${closeReason}`),
+    'the closing reason reaches the CLI as an end-to-end note');
+  const list = lastJson(run(cfg.cli_list));
+  const row2 = (list.casus || []).find((c) => c.casus === casus);
+  check(row2 && row2.closed_at, 'the server holds the casus as closed');
+
+  // ---- the privacy officer's audit view ---------------------------------------
+  await F.getByRole('button', { name: 'Auditspoor' }).click();
+  await F.getByRole('heading', { name: 'Auditspoor' }).waitFor();
+  await F.getByLabel('Casus (32 tekens)').fill(casus);
+  await F.getByRole('button', { name: 'Spoor ophalen en controleren' }).click();
+  await F.locator('#audit-verdict[data-verified="1"]').waitFor();
+  check(true, `the whole audit trail verified in wasm: ${(await F.locator('#audit-verdict').textContent()).trim()}`);
+  const rep = await F.locator('#report').textContent();
+  check(/Paula Visser/.test(rep) && /Peter Smit/.test(rep), 'the data-subject report names who looked (Paula Visser, Peter Smit)');
+  const ent = await F.locator('#audit-entries tbody tr').count();
+  check(ent > 5, `the casus's audit entries are listed (${ent})`);
+  check(!(await F.locator('main').textContent()).includes(escReason), 'the audit view holds no reason (the trail keeps none of the members\' text)');
+  await axe(F, 'audit view');
+  await shot(F, 'screens-07-audit');
+  // a wrong pinned audit key: the trail is not trusted
+  await F.getByLabel('Auditsleutel van de installatie (optioneel)').fill('0'.repeat(64));
+  await F.getByRole('button', { name: 'Spoor ophalen en controleren' }).click();
+  await F.getByRole('alert').filter({ hasText: 'wijkt af' }).waitFor();
+  check(true, 'a pinned audit key that differs from the server\'s refuses the trail');
+
+  const origin = new URL(cfg.url).origin;
+  const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
+  check(foreign.length === 0, `no request leaves the casusd origin (${foreign.join(' ') || 'none'})`);
+  check(violations.length === 0, `no CSP, SRI or Trusted Types violation (${violations.join(' | ') || 'none'})`);
+} catch (e) {
+  failures++;
+  console.log(`FAIL ${e.stack || e}`);
+  for (const [i, c] of browser.contexts().entries()) {
+    try {
+      await c.pages()[0].screenshot({ path: join(cfg.outdir, `screens-99-failure-${i}.png`), fullPage: true });
+    } catch {
+      /* ignore */
+    }
+  }
+} finally {
+  await browser.close();
+}
+console.log(failures ? `${failures} check(s) failed` : 'all screen checks passed');
+process.exit(failures ? 1 : 0);
