@@ -6,62 +6,17 @@
 //
 //   node screens.mjs CONFIG.json     (exit 0 = every check passed)
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { createRequire } from 'node:module';
+import { start } from './lib.mjs';
 
-const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const require = createRequire(join(cfg.node_modules, 'x.js'));
-const { chromium } = require('playwright-core');
-const axeSource = readFileSync(join(cfg.node_modules, 'axe-core', 'axe.min.js'), 'utf8');
-const T = 120000; // generous: Argon2id in wasm on a loaded 2-core machine
-
-let failures = 0;
-function check(cond, what) {
-  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`);
-  if (!cond) failures++;
-}
-
-rmSync(cfg.outdir, { recursive: true, force: true });
-mkdirSync(cfg.outdir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: cfg.chromium,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${cfg.spki}`],
-});
-const violations = [];
-const requests = [];
-let inAxe = false; // axe-core itself injects styles, which the CSP rightly refuses
+const t = await start(process.argv[2]);
+const { cfg, check } = t;
+const axe = (page, screen) => t.axe(page, screen);
+const shot = (page, name) => t.shot(page, name);
 
 async function newPage(label) {
-  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('console', (m) => {
-    const t = m.text();
-    if (!inAxe && /Content Security Policy|Refused to|integrity|Trusted Type/i.test(t)) violations.push(`${label}: ${t}`);
-    if (m.type() === 'error') console.log(`console ${label}: ${t}`);
-  });
-  page.on('pageerror', (e) => violations.push(`${label} pageerror: ${e.message}`));
-  page.on('request', (r) => requests.push(r.url()));
+  const page = await t.newPage(label);
   page.on('dialog', (d) => d.accept()); // the close confirmation
   return page;
-}
-
-async function axe(page, screen) {
-  inAxe = true;
-  const res = await page.evaluate(`${axeSource}\n;axe.run(document, {runOnly: ['wcag2a','wcag2aa','wcag21a','wcag21aa']})
-    .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length, help: v.help})))`);
-  await page.evaluate('0');
-  inAxe = false;
-  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  for (const v of res) console.log(`  axe ${screen}: ${v.impact} ${v.id} (${v.n}): ${v.help}`);
-  check(bad.length === 0, `axe-core: no serious or critical violations on ${screen}`);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(cfg.outdir, `${name}.png`), fullPage: true });
 }
 
 function run(argv, casus, text) {
@@ -81,35 +36,6 @@ async function importAndLogin(page, user) {
   await page.getByRole('button', { name: 'Profiel gebruiken' }).click();
   await page.getByRole('heading', { name: 'Inloggen' }).waitFor();
   await page.getByLabel('Wachtwoordzin', { exact: true }).fill(imp.passphrase);
-  await page.getByRole('button', { name: 'Inloggen' }).click();
-  await page.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
-  await page.locator('#status[data-state="online"]').waitFor();
-}
-
-// a new device enrolled in the browser, certified by casus-admin, logged in
-async function enrolAndLogin(page, u) {
-  await page.goto(cfg.url);
-  await page.waitForSelector('body[data-ready="1"]');
-  await page.getByLabel('Gebruikersnaam').fill(u.user);
-  await page.getByLabel('Volledige naam').fill(u.name);
-  await page.getByLabel('Organisatie').fill(u.org);
-  await page.getByLabel('Rol', { exact: true }).fill(u.role);
-  await page.getByLabel('Sleutel van de installatie').fill(cfg.root_hex);
-  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
-  await page.getByLabel('Wachtwoordzin herhalen').fill(cfg.passphrase);
-  await page.getByRole('button', { name: 'Sleutels maken' }).click();
-  await page.getByRole('heading', { name: 'Certificaat installeren' }).waitFor();
-  const [dl] = await Promise.all([page.waitForEvent('download'),
-    page.getByRole('button', { name: 'Certificaatverzoek downloaden' }).click()]);
-  const req = join(cfg.outdir, `${u.user}-new.casusreq`);
-  const cert = join(cfg.outdir, `${u.user}-new.cert`);
-  await dl.saveAs(req);
-  execFileSync(cfg.certify[0], cfg.certify.slice(1).map((a) => a.replace('{req}', req).replace('{cert}', cert)), { stdio: 'inherit' });
-  await page.getByLabel('Certificaat van de beheerder').setInputFiles(cert);
-  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
-  await page.getByRole('button', { name: 'Certificaat installeren' }).click();
-  await page.getByRole('heading', { name: 'Inloggen' }).waitFor();
-  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
   await page.getByRole('button', { name: 'Inloggen' }).click();
   await page.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
   await page.locator('#status[data-state="online"]').waitFor();
@@ -223,7 +149,7 @@ try {
     'the browser removed gijs; the CLI verifies the roster without him');
 
   // ---- pairing: a new browser device of anna -----------------------------------
-  await enrolAndLogin(N, cfg.new_device);
+  await t.enrolAndLogin(N, cfg.new_device);
   const code = (await N.locator('#pairing-code').textContent()).trim();
   check(/^[0-9a-f]{4}(-[0-9a-f]{4}){3}$/.test(code), `the new device shows its pairing code ${code}`);
   await axe(N, 'casus list with pairing code');
@@ -233,6 +159,19 @@ try {
   await note(N, cfg.note_marker).waitFor();
   check(true, 'anna\'s CLI paired the browser; it reads anna\'s earlier note with the keys passed on');
   await shot(N, 'screens-04-paired');
+  // the browser as the approving device: anna's third device (a CLI profile)
+  // shows its pairing code; the browser adds exactly that device and passes its keys on
+  const code2 = lastJson(run(cfg.cli2_whoami)).pairing;
+  await N.locator('#pair-form').getByLabel('Koppelcode van het nieuwe apparaat').fill('0000-0000-0000-0000');
+  await N.getByRole('button', { name: 'Apparaat koppelen' }).click();
+  await N.locator('#admin-msg [role="alert"]').filter({ hasText: 'koppelcode' }).waitFor();
+  check(true, 'a pairing code no new device of anna shows is refused in wasm');
+  await N.locator('#pair-form').getByLabel('Koppelcode van het nieuwe apparaat').fill(code2);
+  await N.getByRole('button', { name: 'Apparaat koppelen' }).click();
+  await adminOk(N, /Apparaat toegevoegd/);
+  const h3 = lastJson(run(cfg.cli2_history, casus));
+  check((h3.messages || []).some((m) => m.text === cfg.note_marker),
+    'the browser paired anna\'s CLI device: it reads anna\'s earliest note with the keys the browser passed on');
 
   // ---- the overview and the monitor (content-free) ------------------------------
   await P.getByRole('button', { name: 'Terug naar mijn casussen' }).click();
@@ -287,22 +226,10 @@ try {
   await F.getByRole('alert').filter({ hasText: 'wijkt af' }).waitFor();
   check(true, 'a pinned audit key that differs from the server\'s refuses the trail');
 
-  const origin = new URL(cfg.url).origin;
-  const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
-  check(foreign.length === 0, `no request leaves the casusd origin (${foreign.join(' ') || 'none'})`);
-  check(violations.length === 0, `no CSP, SRI or Trusted Types violation (${violations.join(' | ') || 'none'})`);
+  t.originAndCsp();
 } catch (e) {
-  failures++;
+  t.failures++;
   console.log(`FAIL ${e.stack || e}`);
-  for (const [i, c] of browser.contexts().entries()) {
-    try {
-      await c.pages()[0].screenshot({ path: join(cfg.outdir, `screens-99-failure-${i}.png`), fullPage: true });
-    } catch {
-      /* ignore */
-    }
-  }
-} finally {
-  await browser.close();
+  await t.failureShots('screens-99-failure');
 }
-console.log(failures ? `${failures} check(s) failed` : 'all screen checks passed');
-process.exit(failures ? 1 : 0);
+await t.finish('all screen checks passed');

@@ -13,7 +13,8 @@ TLS serves the built web client; screens.mjs drives Debian's Chromium:
   and closes the casus (the reason arrives in the CLI as an end-to-end note);
 - a new browser device of anna is paired: it shows its pairing code, anna's
   CLI adds it with `casus add-device --code`, and the browser reads anna's
-  earlier note with the keys passed on;
+  earlier note with the keys passed on; then the browser approves anna's
+  third device (a CLI profile) by its pairing code, which reads that note too;
 - the privacy officer fenna verifies the whole audit trail in wasm and reads
   the data-subject report of the casus.
 
@@ -47,6 +48,8 @@ class ScreensTest(unittest.TestCase):
             if not os.path.exists(path):
                 raise AssertionError("missing %s: build with CASUS_WEB=ON (deploy/install-deps.sh)" % path)
         cls.dep = Deployment(users=[u for u in DEFAULT_USERS if u[0] in USERS], tls=True)
+        # anna's third device, a CLI profile not yet in any casus (paired by the browser)
+        cls.dep.add_user("anna", "casemanager", "Anna Jansen", "Leger des Heils", device="d3")
         cls.srv = Server(cls.dep, extra_config={"web_dir": SITE}).start()
 
     @classmethod
@@ -85,6 +88,8 @@ class ScreensTest(unittest.TestCase):
             "cli_history": anna + ["--json", "history", "{casus}"],
             "cli_list": anna + ["--json", "list"],
             "cli_add_device": anna + ["add-device", "{casus}", "--code", "{text}"],
+            "cli2_whoami": [CASUS, "--profile", d.users["anna-d3"], "--json", "whoami"],
+            "cli2_history": [CASUS, "--profile", d.users["anna-d3"], "--json", "history", "{casus}"],
         }
         cfg_path = os.path.join(d.dir, "screens.json")
         with open(cfg_path, "w") as f:
