@@ -109,7 +109,7 @@ try {
   const shareVal = await P.locator('#share-form select[name="note"] option').filter({ hasText: cfg.overleg_text.slice(0, 30) }).getAttribute('value');
   await P.locator('#share-form select[name="note"]').selectOption(shareVal);
   await P.locator('#share-form').getByLabel('Delen met').selectOption('peter');
-  await P.locator('#share-form').getByLabel('Grondslag voor het delen').selectOption('legal_duty');
+  await P.locator('#share-form').getByLabel('Grondslag om te delen').selectOption('legal_duty');
   await P.locator('#share-form').getByLabel('Reden').fill('politie moet dit weten (browser)');
   await P.getByRole('button', { name: 'Delen', exact: true }).click();
   await adminOk(P, /Gedeeld met peter/);

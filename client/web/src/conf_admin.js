@@ -157,7 +157,7 @@ function shareForm(conf) {
   const ground = el('select', { name: 'ground' }, GROUNDS.map((g) => el('option', { value: g, text: t(`ground_${g}`) })));
   const reason = el('textarea', { name: 'reason', rows: 2, maxlength: 4000 });
   return formBox('share-form', t('shareTitle'), null,
-    [field(t('shareNote'), noteSel), field(t('shareUser'), userSel), field(t('ground'), ground),
+    [field(t('shareNote'), noteSel), field(t('shareUser'), userSel), field(t('shareGround'), ground),
       field(t('reason'), reason, t('reasonHelp'))], t('shareBtn'), (msg) => {
       if (need(reason, msg, t('errReason'))) return null;
       const n = notes.find((x) => x.id === noteSel.value);
