@@ -192,13 +192,28 @@ try {
   await axe(P, 'monitor');
   await shot(P, 'screens-06-monitor');
 
-  // ---- close with a reason (an end-to-end note) --------------------------------
+  // ---- a de-escalation below the actor's own level removes the actor ----------
   await P.getByRole('button', { name: 'Terug naar mijn casussen' }).click();
   await openCasus(P);
+  const selfReason = 'regie niet meer nodig (browser)';
+  await P.getByLabel('Nieuw niveau').selectOption('2');
+  await P.locator('#level-form').getByLabel('Reden').fill(selfReason);
+  await P.getByRole('button', { name: 'Niveau wijzigen' }).click();
+  await P.locator('#not-member').waitFor();
+  check(await P.locator('#admin-msg [role="alert"]').count() === 0,
+    'de-escalating below her own level, the process director\'s browser verifies her own removal (no error)');
+  mem = lastJson(run(cfg.cli_members, casus));
+  check(mem.level === 2 && !(mem.members || []).some((m) => m.user === 'paula') &&
+    (mem.changes || []).some((c) => c.type === 'deescalate' && c.reason === selfReason),
+    'the CLI sees level 2 without paula and reads her reason');
+
+  // ---- close with a reason (an end-to-end note), from anna's browser ---------------
   const closeReason = 'afgerond, hulp loopt via wijkteam (browser)';
-  await P.locator('#close-form').getByLabel('Reden van sluiten').fill(closeReason);
-  await P.getByRole('button', { name: 'Casus sluiten' }).click();
-  await adminOk(P, /gesloten/);
+  await N.locator('#close-form').getByLabel('Reden van sluiten').fill(closeReason);
+  await N.getByRole('button', { name: 'Casus sluiten' }).click();
+  await adminOk(N, /gesloten/);
+  await note(N, `Casus gesloten / closed: ${closeReason}`).waitFor();
+  await shot(N, 'screens-08-closed');
   const h2 = lastJson(run(cfg.cli_history, casus));
   check((h2.messages || []).some((m) => m.text === `Casus gesloten / closed: ${closeReason}`),
     'the closing reason reaches the CLI as an end-to-end note');

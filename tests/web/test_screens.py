@@ -10,7 +10,9 @@ TLS serves the built web client; screens.mjs drives Debian's Chromium:
   his browser opens it), de-escalates with a reason (peter's browser verifies
   its removal, later notes do not reach it), removes gijs, sees the overview
   (level and members, never the title or a note: markers) and the monitor,
-  and closes the casus (the reason arrives in the CLI as an end-to-end note);
+  and de-escalates below her own level (her browser verifies her own removal);
+- anna's browser closes the casus (the reason arrives in the CLI as an
+  end-to-end note);
 - a new browser device of anna is paired: it shows its pairing code, anna's
   CLI adds it with `casus add-device --code`, and the browser reads anna's
   earlier note with the keys passed on; then the browser approves anna's
