@@ -113,8 +113,8 @@ try {
   await P.locator('#share-form').getByLabel('Reden').fill('politie moet dit weten (browser)');
   await P.getByRole('button', { name: 'Delen', exact: true }).click();
   await adminOk(P, /Gedeeld met peter/);
-  await note(Q, cfg.overleg_text).waitFor();
-  check(true, 'the shared note arrives in the police browser and is verified there');
+  await note(Q, cfg.overleg_text).locator('.granted').waitFor();
+  check(true, 'the shared note arrives in the police browser, verified and marked as shared');
   await axe(Q, 'conference (police, shared note)');
   await shot(Q, 'screens-02-police-shared');
 
@@ -235,6 +235,13 @@ try {
   check(!(await F.locator('main').textContent()).includes(escReason), 'the audit view holds no reason (the trail keeps none of the members\' text)');
   await axe(F, 'audit view');
   await shot(F, 'screens-07-audit');
+  await F.getByRole('button', { name: 'Switch to English' }).click();
+  await F.getByRole('button', { name: 'Fetch and check the trail' }).click();
+  await F.locator('#audit-verdict[data-verified="1"]').waitFor();
+  check(/Access report/.test(await F.locator('#report').textContent()), 'the audit view and the report in English');
+  await axe(F, 'audit view (English)');
+  await F.getByRole('button', { name: 'Schakel naar Nederlands' }).click();
+  await F.getByLabel('Casus (32 tekens)').fill(casus);
   // a wrong pinned audit key: the trail is not trusted
   await F.getByLabel('Auditsleutel van de installatie (optioneel)').fill('0'.repeat(64));
   await F.getByRole('button', { name: 'Spoor ophalen en controleren' }).click();

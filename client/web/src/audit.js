@@ -81,6 +81,7 @@ export function auditScreen(casusHex) {
       return;
     }
     submit.disabled = true;
+    X.setCurrent(() => auditScreen(hex)); // a language switch keeps the casus
     try {
       // the privacy officer reads the whole trail (verified as a chain) and
       // keeps the casus here; other roles get the casus's entries only

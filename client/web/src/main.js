@@ -550,7 +550,8 @@ function noteItem(n) {
       el('strong', { class: 'sender', text: person(n.sender) }), ' ',
       el('span', { text: n.time ? timeText(n.time) : '' }), ' · ',
       el('span', { class: 'audience', text: t('toAudience', { audience: n.audience || '?' }) }),
-      n.ground ? ` · ${t('groundShown', { ground: t(`ground_${n.ground}`) })}` : '', ' · ',
+      n.ground ? ` · ${t('groundShown', { ground: t(`ground_${n.ground}`) })}` : '',
+      n.granted ? el('span', { class: 'granted', text: ` · ${t('granted')}` }) : null, ' · ',
       el('span', { class: `verif ${ok ? 'yes' : 'no'}`, text: state })),
     ok ? el('p', { class: 'text', text: n.text }) : (n.message ? el('p', { class: 'help', text: n.message }) : null));
 }
