@@ -114,7 +114,9 @@ try {
   await P.getByRole('button', { name: 'Delen', exact: true }).click();
   await adminOk(P, /Gedeeld met peter/);
   await note(Q, cfg.overleg_text).locator('.granted').waitFor();
-  check(true, 'the shared note arrives in the police browser, verified and marked as shared');
+  const shared = (await note(Q, cfg.overleg_text).locator('.shared').textContent()).trim();
+  check(/Paula Visser/.test(shared) && /Wettelijke plicht/.test(shared) && shared.includes('politie moet dit weten (browser)'),
+    `the shared note arrives in the police browser, verified, with who shared it, the ground and the reason opened in wasm: ${shared}`);
   await axe(Q, 'conference (police, shared note)');
   await shot(Q, 'screens-02-police-shared');
 

@@ -280,8 +280,9 @@ export async function syncGrants(conf) {
   conf.granted = conf.granted || new Set();
   for (const g of Array.isArray(r.grants) ? r.grants : []) {
     const messages = Array.isArray(g.messages) ? g.messages : [];
+    let acc;
     try {
-      cw.casusAcceptGrant(conf.hex, { grant: String(g.grant), messages });
+      acc = cw.casusAcceptGrant(conf.hex, { grant: String(g.grant), messages });
     } catch (e) {
       X.confWarn(conf, [{ code: String(e.code), message: String(e.message) }]);
       continue;
@@ -296,11 +297,20 @@ export async function syncGrants(conf) {
         note = { ...e.info, refused: true };
       }
       note.granted = true;
+      note.share = { by: acc.by, ground: acc.ground, reason: acc.reason };
       conf.granted.add(seq);
       conf.notes.push(note);
       X.appendNote(conf, note);
     }
   }
+}
+
+// Who shared a note with this device, on which ground and why (verified in wasm).
+export function sharedLine(n) {
+  const sh = n.share || {};
+  const by = sh.by ? `${sh.by.name} (${sh.by.role}, ${sh.by.org})` : '?';
+  return el('p', { class: 'help shared', text: t('sharedBy', {
+    by, ground: sh.ground ? t(`ground_${sh.ground}`) : '?', reason: sh.reason || t('reasonHidden') }) });
 }
 
 // This device's pairing code (the new side shows it; `casus add-device CASUS --code` there).

@@ -553,7 +553,8 @@ function noteItem(n) {
       n.ground ? ` · ${t('groundShown', { ground: t(`ground_${n.ground}`) })}` : '',
       n.granted ? el('span', { class: 'granted', text: ` · ${t('granted')}` }) : null, ' · ',
       el('span', { class: `verif ${ok ? 'yes' : 'no'}`, text: state })),
-    ok ? el('p', { class: 'text', text: n.text }) : (n.message ? el('p', { class: 'help', text: n.message }) : null));
+    ok ? el('p', { class: 'text', text: n.text }) : (n.message ? el('p', { class: 'help', text: n.message }) : null),
+    n.granted ? adm.sharedLine(n) : null);
 }
 
 function appendNote(conf, n) {

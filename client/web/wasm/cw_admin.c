@@ -433,7 +433,8 @@ CW_API int cw_casus_grant(const char *hex, const uint8_t *specb, size_t specn)
  * The core checks every message is in an audience this device's role may
  * read at the casus's level, then the grant (granter, signature, ground,
  * reason box) and keeps the message keys; nothing is kept on a refusal.
- * JSON = {"messages"}. The messages are then opened with cw_casus_message. */
+ * JSON = {"messages","by":{user,name,org,role},"ground","reason"}: who shared
+ * them, on which ground and the reason opened for this device. The messages are then opened with cw_casus_message. */
 CW_API int cw_casus_accept_grant(const char *hex, const uint8_t *specb, size_t specn)
 {
 	cw_i_out_clear();
@@ -461,11 +462,36 @@ CW_API int cw_casus_accept_grant(const char *hex, const uint8_t *specb, size_t s
 		free(mb[i]);
 	free(mb);
 	free(ml);
-	free(gb);
 	json_decref(spec);
-	if (crc != CCORE_OK)
+	if (crc != CCORE_OK) {
+		free(gb);
 		return cw_i_refuse_core(crc);
-	return cw_i_answer(json_pack("{sI}", "messages", (json_int_t)n));
+	}
+	/* verified: who shared, on which ground and why (the reason box opened
+	 * for this device; the core checked it opens) */
+	json_t *o = json_pack("{sI}", "messages", (json_int_t)n);
+	cc_grant g;
+	const cc_device_keys *keys = NULL;
+	const cc_cert *self = NULL;
+	if (o && cc_grant_decode(gb, gl, &g) == CC_OK) {
+		char *reason = sodium_malloc(CC_GRANT_REASON_MAX + 1);
+		const cc_cert *by = ccore_cert(k, g.granter);
+		const char *gn = cc_ground_name(g.ground);
+		if (by)
+			json_object_set_new(o, "by",
+			                    json_pack("{ssssssss}", "user", by->user_id, "name", by->name, "org",
+			                              by->org, "role", by->role));
+		if (gn)
+			json_object_set_new(o, "ground", json_string(gn));
+		if (reason && cw_i_device(&keys, &self) == CC_OK &&
+		    cc_grant_open_reason(&g, keys, reason, CC_GRANT_REASON_MAX + 1) == CC_OK)
+			json_object_set_new(o, "reason", json_string(reason));
+		if (reason)
+			sodium_free(reason); /* wiped by sodium_free */
+		cc_grant_free(&g);
+	}
+	free(gb);
+	return cw_i_answer(o);
 }
 
 /* The approving side of pairing: this device's keys of the casus sealed to
