@@ -226,22 +226,6 @@ static void print_json(json_t *o)
 	free(s);
 }
 
-static const char *opt(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 /* Positional arguments: those not an option or an option's value. */
 static const char *positional(int argc, char **argv, int n)
 {
@@ -370,13 +354,13 @@ static int cmd_init(int argc, char **argv)
 	char err[512];
 	memset(&o, 0, sizeof o);
 	o.dir = g_profile;
-	o.server = opt(argc, argv, "--server");
-	o.root_hex = opt(argc, argv, "--root");
-	o.ca_file = opt(argc, argv, "--ca");
-	o.user = opt(argc, argv, "--user");
-	o.name = opt(argc, argv, "--name");
-	o.org = opt(argc, argv, "--org");
-	o.role = opt(argc, argv, "--role");
+	o.server = cli_opt(argc, argv, "--server");
+	o.root_hex = cli_opt(argc, argv, "--root");
+	o.ca_file = cli_opt(argc, argv, "--ca");
+	o.user = cli_opt(argc, argv, "--user");
+	o.name = cli_opt(argc, argv, "--name");
+	o.org = cli_opt(argc, argv, "--org");
+	o.role = cli_opt(argc, argv, "--role");
 	if (!o.dir || !o.server || !o.root_hex || !o.user || !o.role)
 		return usage_err("casus --profile DIR %s", g_cmds[cmd_index("init")].synopsis);
 	int prc = get_pass("New passphrase for this device: ");
@@ -499,8 +483,8 @@ static int cmd_list(casus_client *c)
 
 static int cmd_new(casus_client *c, int argc, char **argv)
 {
-	const char *title = opt(argc, argv, "--title"), *purpose = opt(argc, argv, "--purpose"),
-		   *basis = opt(argc, argv, "--basis"), *lvl = opt(argc, argv, "--level");
+	const char *title = cli_opt(argc, argv, "--title"), *purpose = cli_opt(argc, argv, "--purpose"),
+		   *basis = cli_opt(argc, argv, "--basis"), *lvl = cli_opt(argc, argv, "--level");
 	if (!title || !purpose || !basis)
 		return report_err(
 			CASUS_E_USAGE, "usage",
@@ -514,7 +498,7 @@ static int cmd_new(casus_client *c, int argc, char **argv)
 	unsigned long long level = 1, ret = 0;
 	int prc, have_ret = 0;
 	if ((prc = num_opt("--level", lvl, 255, &level)) < 0 ||
-	    (prc = have_ret = num_opt("--retention-days", opt(argc, argv, "--retention-days"), 100000, &ret)) < 0)
+	    (prc = have_ret = num_opt("--retention-days", cli_opt(argc, argv, "--retention-days"), 100000, &ret)) < 0)
 		return -prc;
 	if (level < 1)
 		return usage_err("--level begint bij 1 / --level starts at 1");
@@ -553,7 +537,7 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 	}
 	/* which audience the post goes to: the one asked for, else the policy's
 	 * first one this device may use (what casus_post takes) */
-	const char *aud = opt(argc, argv, "--audience");
+	const char *aud = cli_opt(argc, argv, "--audience");
 	char audbuf[80] = "";
 	if (!aud) {
 		json_t *mine = NULL;
@@ -567,7 +551,8 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 	}
 	uint64_t seq = 0;
 	char mid[33] = "";
-	int rc = casus_post(c, cid, opt(argc, argv, "--audience"), opt(argc, argv, "--ground"), text, &seq, mid);
+	int rc =
+		casus_post(c, cid, cli_opt(argc, argv, "--audience"), cli_opt(argc, argv, "--ground"), text, &seq, mid);
 	if (owned) {
 		sodium_memzero(owned, strlen(owned));
 		free(owned);
@@ -615,8 +600,8 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 	int prc;
 	if (!cid)
 		return usage_err("casus %s", g_cmds[cmd_index("history")].synopsis);
-	if ((prc = num_opt("--after", opt(argc, argv, "--after"), UINT64_MAX >> 12, &after)) < 0 ||
-	    (prc = num_opt("--limit", opt(argc, argv, "--limit"), 100000, &limit)) < 0)
+	if ((prc = num_opt("--after", cli_opt(argc, argv, "--after"), UINT64_MAX >> 12, &after)) < 0 ||
+	    (prc = num_opt("--limit", cli_opt(argc, argv, "--limit"), 100000, &limit)) < 0)
 		return -prc;
 	json_t *res = NULL;
 	/* --limit N alone: the newest N (the whole history, cut from the front);
@@ -809,8 +794,8 @@ static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
 	if (!cid || !user)
 		return report_err(CASUS_E_USAGE, "usage", add ? "casus add CASUS USER" : "casus remove CASUS USER");
 	json_t *sealed = NULL;
-	int rc = add ? casus_add_shown(c, cid, user, opt(argc, argv, "--break-glass"), &sealed)
-	             : casus_remove(c, cid, user, opt(argc, argv, "--reason"));
+	int rc = add ? casus_add_shown(c, cid, user, cli_opt(argc, argv, "--break-glass"), &sealed)
+	             : casus_remove(c, cid, user, cli_opt(argc, argv, "--reason"));
 	if (rc && add && rc != CASUS_E_SERVER && strcmp(casus_error_code(c), "forbidden") == 0)
 		return refused_add(c, cid, user);
 	if (rc)
@@ -840,7 +825,7 @@ static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
 static int cmd_level(casus_client *c, int argc, char **argv, int up)
 {
 	const char *cid = positional(argc, argv, 0), *lvl = positional(argc, argv, 1);
-	const char *reason = opt(argc, argv, "--reason");
+	const char *reason = cli_opt(argc, argv, "--reason");
 	if (!cid || !lvl || !reason)
 		return usage_err("casus %s", g_cmds[cmd_index(up ? "escalate" : "deescalate")].synopsis);
 	json_t *pol = casus_policy_json(c);
@@ -876,8 +861,8 @@ static int not_found_msg(const char *t)
 
 static int cmd_share(casus_client *c, int argc, char **argv)
 {
-	const char *cid = positional(argc, argv, 0), *to = opt(argc, argv, "--to"),
-		   *ids = opt(argc, argv, "--messages");
+	const char *cid = positional(argc, argv, 0), *to = cli_opt(argc, argv, "--to"),
+		   *ids = cli_opt(argc, argv, "--messages");
 	if (!cid || !to || !ids)
 		return report_err(CASUS_E_USAGE, "usage",
 		                  "casus share CASUS --to USER --messages ID[,ID...] --ground G --reason R");
@@ -959,7 +944,7 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 	json_decref(hist);
 	if (rc)
 		return rc;
-	rc = casus_share(c, cid, to, list, n, opt(argc, argv, "--ground"), opt(argc, argv, "--reason"));
+	rc = casus_share(c, cid, to, list, n, cli_opt(argc, argv, "--ground"), cli_opt(argc, argv, "--reason"));
 	if (rc)
 		return fail_client(c, rc);
 	return done_ok("Shared; the grant is recorded in the audit trail.");
@@ -1032,8 +1017,8 @@ static int cmd_watch(casus_client *c, int argc, char **argv)
 	const char *cid = positional(argc, argv, 0);
 	unsigned long long cnt = 0, secs = 3600;
 	int prc, have_cnt;
-	if ((have_cnt = num_opt("--count", opt(argc, argv, "--count"), 1000000000, &cnt)) < 0 ||
-	    (prc = num_opt("--seconds", opt(argc, argv, "--seconds"), 100000000, &secs)) < 0)
+	if ((have_cnt = num_opt("--count", cli_opt(argc, argv, "--count"), 1000000000, &cnt)) < 0 ||
+	    (prc = num_opt("--seconds", cli_opt(argc, argv, "--seconds"), 100000000, &secs)) < 0)
 		return have_cnt < 0 ? -have_cnt : -prc;
 	long want = have_cnt ? (long)cnt : -1;
 	long end_ms = mono_now_ms() + (long)secs * 1000;
@@ -1170,7 +1155,7 @@ static int cmd_add_device(casus_client *c, int argc, char **argv)
 			"casus add-device CASUS --code CODE (on a device that is already a member; CODE is the "
 			"pairing code `casus whoami` shows on the new device)");
 	json_t *res = NULL;
-	int rc = casus_add_device_paired(c, cid, opt(argc, argv, "--code"), &res);
+	int rc = casus_add_device_paired(c, cid, cli_opt(argc, argv, "--code"), &res);
 	if (rc)
 		return fail_client(c, rc);
 	if (g_json) {
@@ -1399,7 +1384,7 @@ int main(int argc, char **argv)
 		return usage_err("onbekend commando / unknown command %s (casus help lists them)", cmd);
 	casus_client *c = NULL;
 	int mode = 1;
-	if (strcmp(cmd, "history") == 0 && flag(sargc, sargv, "--offline"))
+	if (strcmp(cmd, "history") == 0 && cli_flag(sargc, sargv, "--offline"))
 		mode = 0;
 	else if (strcmp(cmd, "history") == 0 || strcmp(cmd, "post") == 0 || strcmp(cmd, "members") == 0 ||
 	         strcmp(cmd, "whoami") == 0 || strcmp(cmd, "outbox") == 0 || strcmp(cmd, "open") == 0)
@@ -1447,12 +1432,12 @@ int main(int argc, char **argv)
 		rc = cmd_level(c, sargc, sargv, 0);
 	else if (strcmp(cmd, "rotate") == 0) {
 		const char *cid = positional(sargc, sargv, 0);
-		rc = cid ? casus_rotate(c, cid, opt(sargc, sargv, "--reason")) : CASUS_E_USAGE;
+		rc = cid ? casus_rotate(c, cid, cli_opt(sargc, sargv, "--reason")) : CASUS_E_USAGE;
 		rc = rc ? fail_client(c, rc) : done_ok("Keys rotated.");
 	} else if (strcmp(cmd, "close") == 0) {
 		const char *cid = positional(sargc, sargv, 0);
 		int64_t purge_after = 0;
-		rc = cid ? casus_close(c, cid, opt(sargc, sargv, "--reason"), &purge_after)
+		rc = cid ? casus_close(c, cid, cli_opt(sargc, sargv, "--reason"), &purge_after)
 		         : report_err(CASUS_E_USAGE, "usage", "casus close CASUS --reason TEXT");
 		if (cid && rc)
 			rc = fail_client(c, rc);
