@@ -390,3 +390,30 @@ int ccore_paging_step(ccore_pager *pg, size_t new_items, int more)
 		return CCORE_E_PAGING;
 	return 1;
 }
+
+/* ---- a server that went back in time (issue #16) -------------------------------- */
+
+int ccore_store_epoch(ccore *c, const char *epoch, int stored)
+{
+	size_t n = epoch ? strlen(epoch) : 0;
+	if (!c || n == 0 || n > CCORE_STORE_EPOCH_MAX)
+		return CCORE_E_INVALID;
+	for (size_t i = 0; i < n; i++)
+		if (!((epoch[i] >= '0' && epoch[i] <= '9') || (epoch[i] >= 'a' && epoch[i] <= 'f')))
+			return CCORE_E_INVALID;
+	int rc = CCORE_OK;
+	if (!stored && c->store_epoch[0] && strcmp(c->store_epoch, epoch) != 0) {
+		ccore_warn(c, "rollback",
+		           "De server is teruggezet (bijvoorbeeld uit een back-up): wat u na die back-up zag, kan op "
+		           "de server ontbreken; uw eigen kopie blijft bewaard. The server was restored (from a "
+		           "backup?): what you saw after that backup may be missing there; your local copy is kept.");
+		rc = ccore_fail(c, CCORE_E_ROLLBACK, "(the server's store epoch changed)");
+	}
+	memcpy(c->store_epoch, epoch, n + 1);
+	return rc;
+}
+
+const char *ccore_store_epoch_held(const ccore *c)
+{
+	return c->store_epoch;
+}
