@@ -424,17 +424,12 @@ static int cmd_list(casus_client *c)
 		return fail_client(c, rc);
 	size_t i;
 	json_t *o;
-	/* the title: the list's own where it has one, else the verified title
-	 * note (#1) this device holds; never fetched just for the list */
-	json_array_foreach(json_object_get(res, "casus"), i, o) {
-		json_t *first = NULL;
-		if (!json_string_value(json_object_get(o, "title")) &&
-		    casus_entry(c, json_string_value(json_object_get(o, "casus")) ?: "", 1, &first) == CASUS_OK &&
-		    json_is_true(json_object_get(first, "verified")) &&
-		    strcmp(json_string_value(json_object_get(first, "kind")) ?: "", "title") == 0 &&
-		    json_string_value(json_object_get(first, "text")))
-			json_object_set(o, "title", json_object_get(first, "text"));
-		json_decref(first);
+	/* the title (casus_list: from the verified chain, end-to-end encrypted to
+	 * every member) also names the casus of a notice where this device holds it */
+	json_array_foreach(json_object_get(res, "notices"), i, o) {
+		const char *t = casus_title(c, json_string_value(json_object_get(o, "casus")));
+		if (t && !json_object_get(o, "title"))
+			json_object_set_new(o, "title", json_string(t));
 	}
 	if (g_json) {
 		json_object_set_new(res, "ok", json_true());
@@ -451,30 +446,36 @@ static int cmd_list(casus_client *c)
 		json_array_foreach(json_object_get(res, "casus"), i, o) {
 			/* the title where this device can read it, else the purpose */
 			const char *title = json_string_value(json_object_get(o, "title"));
-			printf("%s  level %lld %-18s  %3lld unread  %s%s\n",
+			printf("%s  level %lld %-18s  %3lld unread  %s%s%s\n",
 			       TC(json_string_value(json_object_get(o, "casus"))),
 			       json_integer_value(json_object_get(o, "level")),
 			       TC(json_string_value(json_object_get(o, "level_name"))),
 			       json_integer_value(json_object_get(o, "unread")),
 			       title && *title ? TC(title) : TC(json_string_value(json_object_get(o, "purpose"))),
-			       title && *title ? "" : " (doel / purpose)");
+			       title && *title ? "" : " (doel / purpose)",
+			       json_is_true(json_object_get(o, "rollback"))
+			               ? "  !! server teruggezet / server went back in time"
+			               : "");
 		}
 		json_array_foreach(json_object_get(res, "notices"), i, o) {
 			/* a notice names only the casus and its level (the reason is
 			 * end-to-end encrypted to the members, never in a notice) */
 			const char *kind = json_string_value(json_object_get(o, "notice"));
+			const char *nt = json_string_value(json_object_get(o, "title"));
 			if (kind && strcmp(kind, "stagnation") == 0) {
 				const char *sig = json_string_value(json_object_get(o, "signal"));
-				printf("melding: casus %s stagneert op niveau %lld: %s sinds %lld dagen\n",
+				printf("melding: casus %s stagneert op niveau %lld: %s sinds %lld dagen%s%s%s\n",
 				       TC(json_string_value(json_object_get(o, "casus"))),
 				       json_integer_value(json_object_get(o, "level")),
 				       sig && strcmp(sig, "no_note") == 0 ? "geen notitie" : "niveau ongewijzigd",
-				       json_integer_value(json_object_get(o, "days")));
+				       json_integer_value(json_object_get(o, "days")), nt ? " (" : "", nt ? TC(nt) : "",
+				       nt ? ")" : "");
 				continue;
 			}
-			printf("notice: casus %s needs you at level %lld\n",
+			printf("notice: casus %s needs you at level %lld%s%s%s\n",
 			       TC(json_string_value(json_object_get(o, "casus"))),
-			       json_integer_value(json_object_get(o, "level")));
+			       json_integer_value(json_object_get(o, "level")), nt ? " (" : "", nt ? TC(nt) : "",
+			       nt ? ")" : "");
 		}
 	}
 	json_decref(res);
@@ -973,7 +974,13 @@ static void print_entry(const json_t *o)
 	       TC(json_string_value(json_object_get(o, "audience"))), has_ground ? " ground=" : "",
 	       has_ground ? TC(ground) : "", snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
 	       snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
-	       snd ? TC(json_string_value(json_object_get(snd, "org"))) : "?", ok ? "" : "  !! NOT VERIFIED");
+	       snd ? TC(json_string_value(json_object_get(snd, "org"))) : "?",
+	       !ok ? "  !! NOT VERIFIED"
+	       : json_is_true(json_object_get(o, "diverged"))
+	               ? "  !! ANDERS DAN UW KOPIE, SERVER TERUGGEZET / DIFFERS FROM YOUR COPY, SERVER WENT BACK"
+	       : json_is_true(json_object_get(o, "late"))
+	               ? "  (eerder geschreven, later verzonden / written earlier, sent later)"
+	               : "");
 	if (ok)
 		printf("    %s\n", TC(json_string_value(json_object_get(o, "text"))));
 	else
@@ -1229,7 +1236,12 @@ static int resolve_casus(casus_client *c, const char *arg, char out[33])
 	json_t *cand = json_object(); /* id -> true */
 	json_t *res = NULL, *o;
 	size_t i;
-	if (casus_is_online(c) && casus_list(c, &res) == CASUS_OK)
+	/* the server's list as it is (casus_list would also load every chain for its title) */
+	json_t *req = json_pack("{ss}", "type", "casus.list");
+	if (casus_is_online(c) && req)
+		res = casus_raw_request(c, req);
+	json_decref(req);
+	if (res && json_is_true(json_object_get(res, "ok")))
 		json_array_foreach(json_object_get(res, "casus"), i, o) {
 			const char *id = json_string_value(json_object_get(o, "casus"));
 			if (id && strncmp(id, want, n) == 0)

@@ -402,13 +402,11 @@ int ccore_store_epoch(ccore *c, const char *epoch, int stored)
 		if (!((epoch[i] >= '0' && epoch[i] <= '9') || (epoch[i] >= 'a' && epoch[i] <= 'f')))
 			return CCORE_E_INVALID;
 	int rc = CCORE_OK;
-	if (!stored && c->store_epoch[0] && strcmp(c->store_epoch, epoch) != 0) {
-		ccore_warn(c, "rollback",
-		           "De server is teruggezet (bijvoorbeeld uit een back-up): wat u na die back-up zag, kan op "
-		           "de server ontbreken; uw eigen kopie blijft bewaard. The server was restored (from a "
-		           "backup?): what you saw after that backup may be missing there; your local copy is kept.");
+	/* not warned here: a device with nothing of that server's past at stake
+	 * (no local copy) has nothing to lose; each local copy made from the old
+	 * store is warned about when it is loaded (ccore_rollback_check) */
+	if (!stored && c->store_epoch[0] && strcmp(c->store_epoch, epoch) != 0)
 		rc = ccore_fail(c, CCORE_E_ROLLBACK, "(the server's store epoch changed)");
-	}
 	memcpy(c->store_epoch, epoch, n + 1);
 	return rc;
 }

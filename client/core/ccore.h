@@ -297,9 +297,11 @@ const char *ccore_title(const ccore_casus *k);
  * (in ccore_casus_save), the highest sequence number of a message opened
  * here and the epoch the local copy was last checked against.
  * ccore_store_epoch: the epoch hello/auth named (stored = 0), or the one the
- * driver stored (stored = 1, no verdict). A different one than held is
- * warned "rollback" and returns CCORE_E_ROLLBACK; either way it is held
- * from now on (the driver stores ccore_store_epoch_held). CCORE_E_INVALID
+ * driver stored (stored = 1, no verdict). A different one than held returns
+ * CCORE_E_ROLLBACK (not warned: only a device with a local copy made from the
+ * old store has something at stake, and ccore_rollback_check warns for each
+ * such copy when it is loaded); either way it is held from now on (the
+ * driver stores ccore_store_epoch_held). CCORE_E_INVALID
  * for anything but 1..CCORE_STORE_EPOCH_MAX lower-case hex digits.
  * ccore_rollback_check: after loading a casus (have_head = 0) or with the
  * server's newest sequence number of it (have_head = 1, head: casus.list's
