@@ -322,8 +322,10 @@ int ccore_seq_held(ccore_casus *k, uint64_t seq, const char *held_id, const char
 int ccore_diverged(const ccore_casus *k);
 uint64_t ccore_high_seq(const ccore_casus *k);
 
-/* State to store with the local copy (the per-sender stream positions and the
- * pending own commit): new reference; ccore_casus_restore reads it back. */
+/* State to store with the local copy (the per-sender stream positions, the
+ * pending own commit, and for a server going back in time the highest seq
+ * seen, the store epoch of the copy and the diverged mark): new reference;
+ * ccore_casus_restore reads it back. */
 json_t *ccore_casus_save(const ccore_casus *k);
 void ccore_casus_restore(ccore_casus *k, const json_t *saved);
 
