@@ -528,8 +528,9 @@ function confCatchUp() {
     if (session.offline) return;
     await confSyncChain(conf);
     if (conf.shownEpoch !== conf.state.epoch) renderConfState(conf);
-    // a verified commit removed this device: what it read stays, nothing new comes
-    if (!conf.state.member) return;
+    // a verified commit removed this device: what it read stays on screen for
+    // this session, nothing new comes, and the local copy goes (as the C client)
+    if (!conf.state.member) return off.dropCopy(conf.hex);
     await confSyncHistory(conf);
     await off.saveCopy(conf);
     const box = document.getElementById('conf-msg');
