@@ -15,7 +15,10 @@
 //  - a forged commit (one byte of the newest commit changed): refused, no
 //    note of that casus shown;
 //  - a replayed old commit served as the next one of a casus the browser
-//    already verified: refused, the verified copy stays.
+//    already verified: refused, the verified copy stays;
+//  - an older revocation list than the one accepted in an earlier session,
+//    offered after a reload: the login is refused ("revoked"), as the CLI
+//    refuses it with its revlist.bin.
 // axe-core on each screen with a warning or refusal; screenshots hos-*.png.
 //
 //   node hostile.mjs CONFIG.json     (exit 0 = every check passed)
@@ -91,8 +94,22 @@ try {
   await t.axe(B, 'conference refused (replayed commit)');
   await t.shot(B, 'hos-04-replayed-commit');
 
+  // 5. an older revocation list after a reload: the list kept from the earlier session wins
+  await t.phase('older_revlist');
+  await B.reload();
+  await B.getByRole('heading', { name: 'Inloggen' }).waitFor();
+  await B.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
+  await B.getByRole('button', { name: 'Inloggen' }).click();
+  const refusedLogin = B.getByRole('alert');
+  await refusedLogin.waitFor();
+  const rtext = (await refusedLogin.textContent()).trim();
+  check(/\(revoked\)/.test(rtext), `an older revocation list than the one kept is refused at login: ${rtext}`);
+  check(await B.getByRole('heading', { name: 'Mijn casussen' }).count() === 0, 'the browser does not log in under the older list');
+  await t.axe(B, 'login refused (older revocation list)');
+  await t.shot(B, 'hos-05-older-revlist');
+
   const hits = await t.phase('done');
-  for (const name of ['dropped', 'swap', 'forged', 'replayed'])
+  for (const name of ['dropped', 'swap', 'forged', 'replayed', 'older_revlist'])
     check((hits[name] || 0) > 0, `the proxy made the attack "${name}" (${hits[name] || 0}x)`);
   t.originAndCsp();
 } catch (e) {

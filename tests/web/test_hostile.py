@@ -10,7 +10,9 @@ it as it trusts casusd. hostile.mjs drives the browser; at each "phase" line
 it prints, this test makes casus with the CLI and installs the attacks:
 a message dropped from a history listing (shown as a gap warning), a casus
 swap (refused, wrong_casus), a forged commit (refused), an old commit
-replayed as the next one of a verified chain (refused, the copy kept). Each
+replayed as the next one of a verified chain (refused, the copy kept), an
+older revocation list after a reload (refused: the list is kept across
+sessions). Each
 attack is first proved to have happened (the proxy's hit counters).
 Screenshots: $CASUS_BUILD/web/test-output-hostile/.
 """
@@ -41,8 +43,17 @@ class HostileBrowserTest(unittest.TestCase):
         for path in (os.path.join(SITE, "index.html"), os.path.join(NODE_MODULES, "playwright-core"), CHROMIUM):
             if not os.path.exists(path):
                 raise AssertionError("missing %s: build with CASUS_WEB=ON (deploy/install-deps.sh)" % path)
-        cls.dep = Deployment(users=[u for u in DEFAULT_USERS if u[0] in ("anna", "esther")], tls=True)
-        cls.srv = Server(cls.dep, extra_config={"web_dir": SITE}).start()
+        cls.dep = dep = Deployment(users=[u for u in DEFAULT_USERS if u[0] in ("anna", "esther")], tls=True)
+        # revocation list 2 (anna's and esther's second devices), casusd runs it;
+        # list 1 (anna's only) is what the proxy offers after a reload
+        dep.add_user("anna", "casemanager", "Anna Jansen", "Leger des Heils", device="d2")
+        dep.add_user("esther", "ervaringsdeskundige", "Esther de Vries", "Leger des Heils", device="d2")
+        cls.revlist = os.path.join(dep.dir, "revoked.bin")
+        dep.admin("revoke", "--keystore", dep.root_ks, "--cert", os.path.join(dep.certs, "anna-d2.cert"),
+                  "--out", cls.revlist + ".1")
+        dep.admin("revoke", "--keystore", dep.root_ks, "--cert", os.path.join(dep.certs, "esther-d2.cert"),
+                  "--list", cls.revlist + ".1", "--out", cls.revlist)
+        cls.srv = Server(dep, extra_config={"web_dir": SITE, "revocations": cls.revlist}).start()
         cls.proxy = HostileProxy(cls.dep.tls_crt, cls.dep.tls_key, cls.dep.port).start()
 
     @classmethod
@@ -123,6 +134,20 @@ class HostileBrowserTest(unittest.TestCase):
         self.dep.ok("anna", "escalate", e, "2", "--reason", "zorgen (webtest hostile)")
         return {}
 
+    def phase_older_revlist(self):
+        with open(self.revlist + ".1", "rb") as f:
+            older = base64.b64encode(f.read()).decode()
+        before = self.proxy.on_request
+        p = self.proxy
+
+        def on_request(sess, req):
+            if req.get("type") == "revlist.get":
+                p.hit("older_revlist")
+                return Reply({"ok": True, "revlist": older, "number": 1})
+            return before(sess, req)
+        p.on_request = on_request
+        return {}
+
     def test_hostile_server_in_front_of_a_browser(self):
         d = self.dep
         cfg = {
@@ -146,6 +171,7 @@ class HostileBrowserTest(unittest.TestCase):
                 if line.startswith("phase "):
                     name = line.split()[1]
                     reply = {"enrolled": self.phase_enrolled, "replay": self.phase_replay,
+                             "older_revlist": self.phase_older_revlist,
                              "done": lambda: dict(self.proxy.hits)}[name]()
                     p.stdin.write(json.dumps(reply) + "\n")
                     p.stdin.flush()
@@ -156,7 +182,7 @@ class HostileBrowserTest(unittest.TestCase):
         print("proxy hits: %s" % self.proxy.hits)
         self.assertEqual(p.returncode, 0, "hostile-server browser checks failed (screenshots in %s)" % OUT)
         self.assertIn("all hostile-server checks passed\n", out)
-        for name in ("dropped", "swap", "forged", "replayed"):
+        for name in ("dropped", "swap", "forged", "replayed", "older_revlist"):
             self.assertGreater(self.proxy.count(name), 0, name)
         self.srv.check_log()
 

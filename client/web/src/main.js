@@ -278,7 +278,7 @@ async function authenticate(tr, profile) {
     const rb = rl.revlist ? b64decode(rl.revlist) : null;
     if (cw.coreRevlist(rb).changed && rb) kept = keepTrust(profile, 'revlist', rb);
   } catch (e) {
-    throw new Error(`${t('errPolicy')}: ${errorText(e)}`);
+    throw new Error(`${t('errPolicy')}: ${coreText(e)}`);
   }
   if (policy.number > (profile.policyNumber || 0)) {
     profile.policyNumber = policy.number;
