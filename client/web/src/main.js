@@ -338,7 +338,7 @@ async function refreshList() {
     if (session.offline) throw new NetworkError('offline');
     session.list = await session.transport.request('casus.list');
     renderList();
-    off.saveList(session.list).catch(() => {});
+    off.saveList(session.list).catch((e) => console.warn(`local copy of the list not kept: ${e.message}`));
   } catch (e) {
     if (e instanceof NetworkError && (await offlineList())) return;
     const m = document.getElementById('list-msg');
