@@ -16,6 +16,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
 
 export const T = 120000; // generous: Argon2id in wasm on a loaded 2-core machine
 
@@ -151,7 +152,22 @@ export async function start(configPath, opts = {}) {
     t.check(true, `${u.user} (${u.role}) enrolled, certified and logged in`);
   };
 
+  // A step the driving test takes between two browser steps (test_hostile.py:
+  // make casus, install the proxy's hooks): prints "phase NAME", resolves with
+  // the JSON line the test answers on stdin.
+  let lines = null;
+  const waiting = [];
+  t.phase = (name) => {
+    if (!lines) {
+      lines = createInterface({ input: process.stdin });
+      lines.on('line', (l) => waiting.length && waiting.shift()(l));
+    }
+    console.log(`phase ${name}`);
+    return new Promise((resolve) => waiting.push((l) => resolve(JSON.parse(l))));
+  };
+
   t.close = async () => {
+    if (lines) lines.close();
     if (t.ctx) await t.ctx.close();
     if (t.browser) await t.browser.close();
     if (t.profileDir) rmSync(t.profileDir, { recursive: true, force: true });

@@ -279,3 +279,53 @@ export function auditVerify(pages, pinnedHex, casusHex, whole) {
   return coreCall([new Arg(enc.encode(JSON.stringify(pages))), str(pinnedHex || ''), str(casusHex || '')],
     (p, k, c) => M._cw_audit_verify(p.ptr, p.len, k.ptr, c.ptr, whole ? 1 : 0)).info;
 }
+
+// ---- the local copy and the outbox (cw_core.c, docs/WEB.md "Offline") ------------
+// stored = true: bytes this device kept from an earlier session (profile.policy /
+// profile.revlist); the core verifies them again and then refuses anything older.
+export function corePolicyStored(bytes) {
+  return coreCall([new Arg(bytes)], (p) => M._cw_core_policy(p.ptr, p.len, 1)).info;
+}
+
+export function coreRevlistStored(bytes) {
+  return coreCall([new Arg(bytes)], (p) => M._cw_core_revlist(p.ptr, p.len, 1)).info;
+}
+
+const utf8 = new TextDecoder();
+
+// an object sealed under the keystore's cache key for purpose ('cache' | 'outbox') and name
+export function localSeal(purpose, name, obj) {
+  return coreCall([str(purpose), str(name), str(JSON.stringify(obj))], (p, b, t) =>
+    M._cw_local_seal(p.ptr, b.ptr, t.ptr, t.len)).bin;
+}
+
+export function localOpen(purpose, name, bytes) {
+  const r = coreCall([str(purpose), str(name), new Arg(bytes)], (p, b, x) => M._cw_local_open(p.ptr, b.ptr, x.ptr, x.len));
+  return JSON.parse(utf8.decode(r.bin));
+}
+
+export function casusSave(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_save(h.ptr)).info.core;
+}
+
+export function casusRestore(hex, core) {
+  return coreCall([str(hex), str(JSON.stringify({ core }))], (h, t) => M._cw_casus_restore(h.ptr, t.ptr)).info;
+}
+
+export function casusHistoryBegin(hex, fromStart) {
+  return coreCall([str(hex)], (h) => M._cw_casus_history_begin(h.ptr, fromStart ? 1 : 0)).info;
+}
+
+export function casusHistoryDone(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_history_done(h.ptr)).info;
+}
+
+export function casusRecipients(hex, audience) {
+  return coreCall([str(hex), str(audience)], (h, a) => M._cw_casus_recipients(h.ptr, a.ptr)).info.recipients;
+}
+
+// throws CoreError 'audience_widened' when the audience now reaches a device outside `recipients`
+export function casusOutboxCheck(hex, audience, recipients) {
+  return coreCall([str(hex), str(audience), str(recipients ? JSON.stringify(recipients) : '')], (h, a, q) =>
+    M._cw_casus_outbox_check(h.ptr, a.ptr, q.ptr)).info;
+}
