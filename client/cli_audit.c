@@ -373,12 +373,12 @@ static int verify_export(const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], c
 	if (!f) {
 		char m[600];
 		snprintf(m, sizeof m, "cannot read %s: %s", path, strerror(errno));
-		return fail_msg(json, 1, "io", m);
+		return fail_msg(json, CLI_EXIT_REFUSED, "io", m);
 	}
 	cc_audit_verifier *v = malloc(sizeof(*v));
 	if (!v) {
 		fclose(f);
-		return fail_msg(json, 1, "nomem", "out of memory");
+		return fail_msg(json, CLI_EXIT_REFUSED, "nomem", "out of memory");
 	}
 	unsigned long line = 0;
 	int bridged = 0;
@@ -420,7 +420,7 @@ static int verify_backup(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], co
 	if (!v || !res) {
 		free(v);
 		free(res);
-		return fail_msg(json, 1, "nomem", "out of memory");
+		return fail_msg(json, CLI_EXIT_REFUSED, "nomem", "out of memory");
 	}
 	int lrc = 0;
 	int rc = cc_audit_backup_verify(dir, pk, known, witness, v, res, &lrc);
@@ -428,7 +428,7 @@ static int verify_backup(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], co
 	if (rc == CC_ERR_IO) {
 		char m[600];
 		snprintf(m, sizeof m, "%s is not a readable casusd store: %s", dir, mdb_strerror(lrc));
-		ret = fail_msg(json, 1, "io", m);
+		ret = fail_msg(json, CLI_EXIT_REFUSED, "io", m);
 	} else {
 		ret = report_verdict(json, dir, rc, v, 0,
 		                     res->known_skipped
@@ -747,9 +747,9 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 	json_decref(pages);
 	if (rc < 0)
 		return fail_msg(json,
-		                rc == -4               ? 4
+		                rc == -4               ? CLI_EXIT_NETWORK
 		                : rc == -5 || rc == -6 ? EXIT_FAULT
-		                                       : 1,
+		                                       : CLI_EXIT_REFUSED,
 		                rc == -4   ? "network"
 		                : rc == -5 ? "audit_fault"
 		                           : ecode,
@@ -1027,7 +1027,7 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 		trail_free(&t);
 		char m[600];
 		snprintf(m, sizeof m, "cannot write %s: %s", outp, strerror(errno));
-		return fail_msg(json, 1, "io", m);
+		return fail_msg(json, CLI_EXIT_REFUSED, "io", m);
 	}
 	int err = 0;
 	uint64_t n = 0, ncp = 0;
@@ -1068,7 +1068,7 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 	err |= fclose(out) != 0;
 	if (err) {
 		trail_free(&t);
-		return fail_msg(json, 1, "io", "writing the export failed");
+		return fail_msg(json, CLI_EXIT_REFUSED, "io", "writing the export failed");
 	}
 	if (json) {
 		json_t *o = json_pack("{sbsssssIsIsb}", "ok", 1, "out", outp, "format", csv ? "csv" : "jsonl",
@@ -1146,7 +1146,7 @@ static int cmd_report(casus_client *c, int argc, char **argv, int json)
 	free(es);
 	if (err) {
 		trail_free(&t);
-		return fail_msg(json, 1, "io", "writing the report failed");
+		return fail_msg(json, CLI_EXIT_REFUSED, "io", "writing the report failed");
 	}
 	if (json) {
 		json_t *o = json_pack("{sbsIss*ss*}", "ok", 1, "rows", (json_int_t)nrows, "html", html, "json", jpath);
@@ -1170,7 +1170,8 @@ static int cmd_key(casus_client *c, int json)
 	const char *k = r ? json_string_value(json_object_get(r, "audit_key")) : NULL;
 	if (!k) {
 		json_decref(r);
-		return fail_msg(json, r ? 1 : 4, r ? "refused" : "network", "the server did not give its audit key");
+		return fail_msg(json, r ? CLI_EXIT_REFUSED : CLI_EXIT_NETWORK, r ? "refused" : "network",
+		                "the server did not give its audit key");
 	}
 	if (json) {
 		json_t *o = json_pack("{sbss}", "ok", 1, "audit_key", k);

@@ -210,6 +210,20 @@ class Witness(harness.CasusTest):
         self.assertEqual(out["anchor_seq"], pick["seq"])
         self.assertNotEqual(read(remember), early)
 
+    def test_audit_commands_speak_the_one_exit_vocabulary(self):
+        """issue 14: casus audit exits with cli_exit.h's codes and says the word as "kind"."""
+        rc, out, _ = self.dep.cli("fenna", "audit", "verify", "--backup", "/nonexistent")
+        self.assertEqual((rc, out["error"]["code"], out["error"]["kind"]), (2, "usage", "usage"), out)
+        rc, out, _ = self.dep.cli("anna", "audit", "witness", "--key", self.key)
+        self.assertEqual((rc, out["error"]["kind"]), (1, "refused"), out)
+        rc, out, _ = self.dep.cli("anna", "audit", "--key", self.key)
+        self.assertEqual((rc, out["error"]["kind"]), (1, "refused"), out)
+        rc, out, _ = self.dep.cli("fenna", "audit", "verify", "--backup", "/nonexistent", "--key", self.key)
+        self.assertEqual((rc, out["error"]["kind"]), (1, "refused"), out)
+        # a server whose key is not the pinned one: a verification fault, exit 5 "verify"
+        rc, out, _ = self.dep.cli("fenna", "audit", "--key", "00" * 32)
+        self.assertEqual((rc, out["error"]["code"], out["error"]["kind"]), (5, "audit_key_mismatch", "verify"), out)
+
 
 if __name__ == "__main__":
     harness.main()
