@@ -190,6 +190,29 @@ out:
 	return rc;
 }
 
+int cc_audit_backup_hashes(const char *dir, const uint64_t *seqs, size_t n, uint8_t (*hashes)[CC_HASH_BYTES],
+                           int *found)
+{
+	MDB_env *env = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi[3];
+	int rc = open_env(dir, &env, &txn, dbi, NULL);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t k8[8];
+		for (unsigned b = 0; b < 8; b++)
+			k8[b] = (uint8_t)(seqs[i] >> (56u - 8u * b));
+		MDB_val k = {sizeof k8, k8}, v;
+		found[i] = mdb_get(txn, dbi[0], &k, &v) == 0 && v.mv_size > CC_HASH_BYTES;
+		if (found[i])
+			memcpy(hashes[i], v.mv_data, CC_HASH_BYTES);
+	}
+	mdb_txn_abort(txn);
+	mdb_env_close(env);
+	return CC_OK;
+}
+
 struct ectx {
 	FILE *out;
 	uint64_t entries, cps, bad;

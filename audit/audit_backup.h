@@ -83,6 +83,12 @@ int cc_audit_backup_verify(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], 
                            const uint8_t *witness_pk, cc_audit_verifier *v, cc_audit_backup_result *res, int *lmdb_rc)
 	__attribute__((warn_unused_result));
 
+/* The stored hashes h[seq] of n entries of the store in dir (read-only, no
+ * lock file): found[i] = 1 and hashes[i] filled when entry seqs[i] is there.
+ * CC_OK or CC_ERR_IO. For checking a device's receipts against a backup. */
+int cc_audit_backup_hashes(const char *dir, const uint64_t *seqs, size_t n, uint8_t (*hashes)[CC_HASH_BYTES],
+                           int *found) __attribute__((warn_unused_result));
+
 /* Write the JSON-lines export of an open transaction's trail to out (header
  * with the anchor, then entries and checkpoints in merged order). A value
  * that does not decode cannot be written in the strict format: the export

@@ -9,10 +9,13 @@
  *                      --format jsonl|csv --out FILE [--key HEX]
  *   casus audit report CASUS [--from ISO] [--to ISO] [--html FILE] [--json FILE] [--key HEX]
  * Offline (no profile, no connection):
+ *   casus audit receipts [--key HEX]                 fetch, check and keep the signed receipts for this
+ *                                                    device's own reads (profile folder, audit_receipts.jsonl)
  *   casus audit witness [--key HEX]                  fg: verify the whole trail, check it extends the
  *                                                    checkpoint this device cosigned last, cosign the new ones
  *   casus audit verify FILE --key HEX [--anchor CHECKPOINT_HEX] [--remember STATEFILE] [--witness PK]
  *   casus audit verify --backup DIR --key HEX [--anchor CHECKPOINT_HEX] [--remember STATEFILE] [--witness PK]
+ *                      [--receipts FILE]             also check a device's receipts against the backup
  *
  * The verifier never trusts the server: checkpoints are checked with the key
  * the privacy officer pinned (--key, or CASUS_AUDIT_KEY). Online, the fg
@@ -51,6 +54,9 @@
 #define EXIT_FAULT CLI_EXIT_VERIFY
 /* the witness's state in the profile folder: the newest checkpoint it cosigned */
 #define WITNESS_STATE "audit_witness.cp"
+/* a device's receipts for its own reads, one JSON object per line */
+#define RECEIPTS_FILE "audit_receipts.jsonl"
+#define RECEIPTS_MAX_LINES 1000000
 #define PAGE 1000
 
 static const char *opt(int argc, char **argv, const char *name)
@@ -205,6 +211,8 @@ static char *cp_hex(const cc_audit_checkpoint *cp)
 /* --remember FILE: the newest checkpoint verified is kept there and fed as the
  * known checkpoint next time, so a cut tail is found without copying hex. */
 static const char *g_remember;
+/* receipts checked by verify --backup --receipts, merged into the JSON verdict */
+static json_t *g_receipts_report;
 
 static int cp_file_write(const char *path, const cc_audit_checkpoint *cp)
 {
@@ -314,6 +322,8 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 			json_object_set_new(o, "anchor_seq", json_integer((json_int_t)(v->first_seq - 1)));
 			json_object_set_new(o, "last_checkpoint", last ? json_string(last) : json_null());
 			witness_fields(o, v);
+			if (g_receipts_report)
+				json_object_update(o, g_receipts_report);
 			if (note)
 				json_object_set_new(o, "note", json_string(note));
 			print_json(o);
@@ -412,8 +422,138 @@ static int verify_export(const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], c
 	return ret;
 }
 
+struct receipt {
+	uint64_t seq;
+	uint8_t hash[CC_HASH_BYTES];
+	uint8_t sig[CC_SIG_BYTES];
+};
+
+static int hex_of(const json_t *o, const char *key, uint8_t *out, size_t n)
+{
+	const char *h = json_string_value(json_object_get(o, key));
+	return h ? parse_hex(h, out, n) : -1;
+}
+
+/* Read a receipts file (casus audit receipts): every line must be a receipt
+ * signed by pk. Returns the count, or -1 with the bad line in *bad_line. */
+static long receipts_read(const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], struct receipt **out,
+                          unsigned long *bad_line)
+{
+	*out = NULL;
+	*bad_line = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	struct receipt *r = NULL;
+	size_t n = 0, cap = 0;
+	char *line = NULL;
+	size_t lcap = 0;
+	unsigned long no = 0;
+	long ret = 0;
+	while (getline(&line, &lcap, f) > 0) {
+		no++;
+		json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+		struct receipt x;
+		json_t *sq = json_object_get(o, "seq");
+		int ok = json_is_integer(sq) && json_integer_value(sq) > 0 &&
+		         hex_of(o, "hash", x.hash, CC_HASH_BYTES) == 0 && hex_of(o, "sig", x.sig, CC_SIG_BYTES) == 0;
+		x.seq = ok ? (uint64_t)json_integer_value(sq) : 0;
+		json_decref(o);
+		if (!ok || cc_audit_receipt_verify(pk, x.seq, x.hash, x.sig) != CC_OK || no > RECEIPTS_MAX_LINES) {
+			*bad_line = no;
+			ret = -1;
+			break;
+		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct receipt *p = realloc(r, nc * sizeof(*p));
+			if (!p) {
+				ret = -1;
+				break;
+			}
+			r = p;
+			cap = nc;
+		}
+		r[n++] = x;
+	}
+	free(line);
+	fclose(f);
+	if (ret < 0) {
+		free(r);
+		return -1;
+	}
+	*out = r;
+	return (long)n;
+}
+
+/* Each receipt against the backup: the entry must be there with the hash
+ * the audit key signed (or pruned, before the anchor). 0, or the exit code
+ * after reporting. */
+static int receipts_check(const char *dir, const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], uint64_t anchor_seq,
+                          json_t *report, int json)
+{
+	struct receipt *r = NULL;
+	unsigned long bad = 0;
+	long n = receipts_read(path, pk, &r, &bad);
+	if (n < 0) {
+		char m[700];
+		snprintf(m, sizeof m, "%s line %lu: not a receipt signed by the pinned audit key", path, bad);
+		return fail_msg(json, EXIT_FAULT, "receipt_unreadable", m);
+	}
+	uint64_t *seqs = malloc(((size_t)n + 1) * sizeof(*seqs));
+	uint8_t(*hs)[CC_HASH_BYTES] = malloc(((size_t)n + 1) * sizeof(*hs));
+	int *found = malloc(((size_t)n + 1) * sizeof(*found));
+	int ret = 0;
+	if (!seqs || !hs || !found) {
+		ret = fail_msg(json, CLI_EXIT_INTERNAL, "nomem", "out of memory");
+		goto out;
+	}
+	for (long i = 0; i < n; i++)
+		seqs[i] = r[i].seq;
+	if (cc_audit_backup_hashes(dir, seqs, (size_t)n, hs, found) != CC_OK) {
+		ret = fail_msg(json, CLI_EXIT_REFUSED, "io", "the backup cannot be read for the receipts");
+		goto out;
+	}
+	long checked = 0, pruned = 0;
+	for (long i = 0; i < n; i++) {
+		if (r[i].seq <= anchor_seq) {
+			pruned++;
+			continue;
+		}
+		if (!found[i] || sodium_memcmp(hs[i], r[i].hash, CC_HASH_BYTES) != 0) {
+			const char *msg =
+				"an entry the audit key signed a receipt for is missing or different: the trail "
+				"was rewritten after the receipt was given";
+			if (json) {
+				json_t *o = json_pack("{sbsbsssssIss}", "ok", 0, "verified", 0, "source", dir, "fault",
+				                      found[i] ? "receipt_mismatch" : "receipt_missing", "fault_seq",
+				                      (json_int_t)r[i].seq, "kind", cli_exit_kind(EXIT_FAULT));
+				json_object_set_new(o, "message", json_string(msg));
+				json_object_set_new(o, "error",
+				                    json_pack("{ssss}", "code", "audit_fault", "message", msg));
+				print_json(o);
+				json_decref(o);
+			} else {
+				printf("FAULT: %s: %s at seq %" PRIu64 "\n  %s\n", dir,
+				       found[i] ? "receipt_mismatch" : "receipt_missing", r[i].seq, msg);
+			}
+			ret = EXIT_FAULT;
+			goto out;
+		}
+		checked++;
+	}
+	json_object_set_new(report, "receipts_checked", json_integer(checked));
+	json_object_set_new(report, "receipts_pruned", json_integer(pruned));
+out:
+	free(seqs);
+	free(hs);
+	free(found);
+	free(r);
+	return ret;
+}
+
 static int verify_backup(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
-                         const uint8_t *witness, int json)
+                         const uint8_t *witness, const char *receipts, int json)
 {
 	cc_audit_verifier *v = malloc(sizeof(*v));
 	cc_audit_backup_result *res = malloc(sizeof(*res));
@@ -425,6 +565,22 @@ static int verify_backup(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], co
 	int lrc = 0;
 	int rc = cc_audit_backup_verify(dir, pk, known, witness, v, res, &lrc);
 	int ret;
+	if (rc == CC_OK && receipts) {
+		/* the receipts first: a fault there is the verdict */
+		json_t *rep = json_object();
+		int rr = receipts_check(dir, receipts, pk, v->first_seq - 1, rep, json);
+		if (rr) {
+			json_decref(rep);
+			free(v);
+			free(res);
+			return rr;
+		}
+		if (!json)
+			printf("receipts: %lld checked against the trail, %lld pruned\n",
+			       (long long)json_integer_value(json_object_get(rep, "receipts_checked")),
+			       (long long)json_integer_value(json_object_get(rep, "receipts_pruned")));
+		g_receipts_report = rep;
+	}
 	if (rc == CC_ERR_IO) {
 		char m[600];
 		snprintf(m, sizeof m, "%s is not a readable casusd store: %s", dir, mdb_strerror(lrc));
@@ -439,6 +595,8 @@ static int verify_backup(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], co
 	}
 	free(v);
 	free(res);
+	json_decref(g_receipts_report);
+	g_receipts_report = NULL;
 	return ret;
 }
 
@@ -475,7 +633,8 @@ int cli_audit_offline(int argc, char **argv, int json)
 		                 "--witness takes a witness key as 64 hex digits (printed by `casus audit witness`)");
 	const char *backup = opt(argc, argv, "--backup");
 	if (backup)
-		return verify_backup(backup, pk, ah ? &known : NULL, wh ? wpk : NULL, json);
+		return verify_backup(backup, pk, ah ? &known : NULL, wh ? wpk : NULL, opt(argc, argv, "--receipts"),
+		                     json);
 	const char *file = positional(argc - 1, argv + 1, 0);
 	if (!file)
 		return usage_err(json, "casus audit verify FILE --key HEX [--anchor CP] | --backup DIR --key HEX");
@@ -1284,6 +1443,156 @@ static int cmd_witness(casus_client *c, int argc, char **argv, int json)
 	return 0;
 }
 
+/* casus audit receipts: the device keeps a receipt for every entry about its
+ * own reads: the entry, its place and hash, and the audit key's signature.
+ * Each is checked here (this device's read, the chain step from the hash
+ * before it, the signature with the pinned key) before it is kept. */
+static int cmd_receipts(casus_client *c, int argc, char **argv, int json)
+{
+	uint8_t pinned[CC_SIGN_PK_BYTES], dev[CC_AUDIT_ID_BYTES];
+	int pr = pinned_key(argc, argv, pinned);
+	if (pr < 0)
+		return usage_err(json, "--key takes the audit public key as 64 hex digits");
+	if (casus_self_device_id(c, dev) != 0)
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile", "this device has no certificate");
+	char path[1024];
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", casus_profile_dir(c), RECEIPTS_FILE) >= sizeof path)
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile", "the profile folder's path is too long");
+	uint8_t pk[CC_SIGN_PK_BYTES];
+	int have_pk = pr == 1;
+	if (have_pk) {
+		memcpy(pk, pinned, sizeof pk);
+	} else {
+		json_t *req = json_pack("{ss}", "type", "audit.key");
+		json_t *r = casus_raw_request(c, req);
+		json_decref(req);
+		const char *k = r ? json_string_value(json_object_get(r, "audit_key")) : NULL;
+		have_pk = k && parse_hex(k, pk, sizeof pk) == 0;
+		json_decref(r);
+		if (!have_pk)
+			return fail_msg(json, r ? CLI_EXIT_REFUSED : CLI_EXIT_NETWORK, r ? "refused" : "network",
+			                "the server did not give its audit key");
+		if (!json)
+			fprintf(stderr,
+			        "casus audit: warning: no pinned audit key (--key or CASUS_AUDIT_KEY); receipts are "
+			        "checked with the key the server sent\n");
+	}
+	/* where the kept receipts end (they are checked again with the key) */
+	uint64_t after = 0;
+	long kept = 0;
+	{
+		struct receipt *old = NULL;
+		unsigned long bad = 0;
+		kept = receipts_read(path, pk, &old, &bad);
+		if (kept < 0)
+			return fail_msg(json, EXIT_FAULT, "receipt_unreadable",
+			                "the kept receipts do not verify with the pinned key");
+		for (long i = 0; i < kept; i++)
+			if (old[i].seq > after)
+				after = old[i].seq;
+		free(old);
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	FILE *out = fd >= 0 ? fdopen(fd, "a") : NULL;
+	if (!out) {
+		if (fd >= 0)
+			close(fd);
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile",
+		                "cannot write the receipts file in the profile folder");
+	}
+	long added = 0;
+	int ret = 0;
+	for (int page = 0; page < 10000; page++) {
+		json_t *r = NULL;
+		int rc = casus_audit_receipts_fetch(c, after, &r);
+		if (rc != CASUS_OK) {
+			ret = fail_msg(json, cli_exit_of(rc, casus_error_code(c), casus_error(c)), casus_error_code(c),
+			               casus_error(c));
+			break;
+		}
+		const char *kh = json_string_value(json_object_get(r, "audit_key"));
+		uint8_t spk[CC_SIGN_PK_BYTES];
+		if (!kh || parse_hex(kh, spk, sizeof spk) != 0 || sodium_memcmp(spk, pk, sizeof pk) != 0) {
+			json_decref(r);
+			ret = fail_msg(json, EXIT_FAULT, "audit_key_mismatch",
+			               "the server's audit key differs from the pinned key: do not trust its receipts");
+			break;
+		}
+		size_t i;
+		json_t *o;
+		json_array_foreach(json_object_get(r, "receipts"), i, o) {
+			uint8_t *eb = NULL;
+			size_t el = 0;
+			uint8_t h[CC_HASH_BYTES], prev[CC_HASH_BYTES], sig[CC_SIG_BYTES], mine[CC_HASH_BYTES];
+			cc_audit_entry e;
+			json_t *sq = json_object_get(o, "seq");
+			int ok = json_is_integer(sq) && proto_get_b64(o, "entry", CC_AUDIT_ENTRY_MAX, &eb, &el) == 0 &&
+			         proto_get_b64_fixed(o, "hash", h, sizeof h) == 0 &&
+			         proto_get_b64_fixed(o, "prev", prev, sizeof prev) == 0 &&
+			         proto_get_b64_fixed(o, "sig", sig, sizeof sig) == 0 &&
+			         cc_audit_entry_decode(eb, el, &e) == CC_OK &&
+			         e.seq == (uint64_t)json_integer_value(sq) && e.seq > after &&
+			         memcmp(e.actor_device, dev, sizeof dev) == 0 &&
+			         cc_audit_entry_hash(prev, eb, el, mine) == CC_OK &&
+			         sodium_memcmp(mine, h, sizeof h) == 0 &&
+			         cc_audit_receipt_verify(pk, e.seq, h, sig) == CC_OK;
+			if (!ok) {
+				free(eb);
+				ret = fail_msg(
+					json, EXIT_FAULT, "receipt_invalid",
+					"a receipt from the server does not check out (not this device's read, wrong "
+					"hash or signature): not kept");
+				break;
+			}
+			char *eh = malloc(2 * el + 1);
+			char hh[2 * CC_HASH_BYTES + 1], ph[2 * CC_HASH_BYTES + 1], sh[2 * CC_SIG_BYTES + 1],
+				kh2[2 * CC_SIGN_PK_BYTES + 1];
+			if (!eh) {
+				free(eb);
+				ret = fail_msg(json, CLI_EXIT_INTERNAL, "nomem", "out of memory");
+				break;
+			}
+			sodium_bin2hex(eh, 2 * el + 1, eb, el);
+			sodium_bin2hex(hh, sizeof hh, h, sizeof h);
+			sodium_bin2hex(ph, sizeof ph, prev, sizeof prev);
+			sodium_bin2hex(sh, sizeof sh, sig, sizeof sig);
+			sodium_bin2hex(kh2, sizeof kh2, pk, sizeof pk);
+			json_t *line = json_pack("{sIssssssssss}", "seq", (json_int_t)e.seq, "hash", hh, "prev", ph,
+			                         "sig", sh, "audit_key", kh2, "entry", eh);
+			char *txt = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+			json_decref(line);
+			int werr = !txt || fprintf(out, "%s\n", txt) < 0;
+			free(txt);
+			free(eh);
+			free(eb);
+			if (werr) {
+				ret = fail_msg(json, CLI_EXIT_PROFILE, "profile", "writing the receipts file failed");
+				break;
+			}
+			after = e.seq;
+			added++;
+		}
+		int more = json_is_true(json_object_get(r, "more"));
+		json_decref(r);
+		if (ret || !more)
+			break;
+	}
+	if (fflush(out) != 0 || fsync(fileno(out)) != 0)
+		ret = ret ? ret : fail_msg(json, CLI_EXIT_PROFILE, "profile", "writing the receipts file failed");
+	fclose(out);
+	if (ret)
+		return ret;
+	if (json) {
+		json_t *o = json_pack("{sbsIsIss}", "ok", 1, "added", (json_int_t)added, "kept",
+		                      (json_int_t)(kept + added), "file", path);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("ontvangstbewijzen / receipts: %ld new, %ld kept in %s\n", added, kept + added, path);
+	}
+	return 0;
+}
+
 int cli_audit(casus_client *c, int argc, char **argv, int json)
 {
 	const char *sub = argc > 0 && strncmp(argv[0], "--", 2) != 0 ? argv[0] : NULL;
@@ -1295,7 +1604,9 @@ int cli_audit(casus_client *c, int argc, char **argv, int json)
 		return cmd_export(c, argc - 1, argv + 1, json);
 	if (strcmp(sub, "report") == 0)
 		return cmd_report(c, argc, argv, json);
+	if (strcmp(sub, "receipts") == 0)
+		return cmd_receipts(c, argc - 1, argv + 1, json);
 	if (strcmp(sub, "witness") == 0)
 		return cmd_witness(c, argc - 1, argv + 1, json);
-	return usage_err(json, "casus audit [query|key|export|report|witness|verify] ...");
+	return usage_err(json, "casus audit [query|key|export|report|witness|receipts|verify] ...");
 }

@@ -177,3 +177,18 @@ const char *casus_profile_dir(const casus_client *c)
 {
 	return c->dir;
 }
+
+int casus_audit_receipts_fetch(casus_client *c, uint64_t after, json_t **out)
+{
+	lc_clear_err(c);
+	json_t *req = json_pack("{sssI}", "type", "audit.receipts", "after", (json_int_t)after);
+	return lc_request(c, req, out);
+}
+
+int casus_self_device_id(const casus_client *c, uint8_t id[CC_AUDIT_ID_BYTES])
+{
+	if (!c->have_cert)
+		return -1;
+	memcpy(id, c->cert.device_id, CC_AUDIT_ID_BYTES);
+	return 0;
+}

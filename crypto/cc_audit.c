@@ -978,3 +978,33 @@ int cc_audit_verifier_known(cc_audit_verifier *v, const cc_audit_checkpoint *kno
 	cc_w_free(&w);
 	return rc < 0 ? rc : CC_OK;
 }
+
+static void receipt_msg(uint8_t m[CC_SIGN_PK_BYTES + 8 + CC_HASH_BYTES], const uint8_t audit_pk[CC_SIGN_PK_BYTES],
+                        uint64_t seq, const uint8_t hash[CC_HASH_BYTES])
+{
+	memcpy(m, audit_pk, CC_SIGN_PK_BYTES);
+	for (unsigned i = 0; i < 8; i++)
+		m[CC_SIGN_PK_BYTES + i] = (uint8_t)(seq >> (56u - 8u * i));
+	memcpy(m + CC_SIGN_PK_BYTES + 8, hash, CC_HASH_BYTES);
+}
+
+int cc_audit_receipt_sign(const uint8_t sk[CC_SIGN_SK_BYTES], const uint8_t audit_pk[CC_SIGN_PK_BYTES], uint64_t seq,
+                          const uint8_t hash[CC_HASH_BYTES], uint8_t sig[CC_SIG_BYTES])
+{
+	if (!sk || !audit_pk || !hash || !sig || seq == 0)
+		return CC_ERR_INVALID_ARG;
+	uint8_t m[CC_SIGN_PK_BYTES + 8 + CC_HASH_BYTES];
+	receipt_msg(m, audit_pk, seq, hash);
+	return cc_sign_ctx(sk, CC_AUDIT_RECEIPT_CONTEXT, m, sizeof m, sig);
+}
+
+int cc_audit_receipt_verify(const uint8_t audit_pk[CC_SIGN_PK_BYTES], uint64_t seq, const uint8_t hash[CC_HASH_BYTES],
+                            const uint8_t sig[CC_SIG_BYTES])
+{
+	if (!audit_pk || !hash || !sig || seq == 0)
+		return CC_ERR_INVALID_ARG;
+	uint8_t m[CC_SIGN_PK_BYTES + 8 + CC_HASH_BYTES];
+	receipt_msg(m, audit_pk, seq, hash);
+	return cc_verify_ctx(audit_pk, CC_AUDIT_RECEIPT_CONTEXT, m, sizeof m, sig) == CC_OK ? CC_OK
+	                                                                                    : CC_ERR_BAD_SIGNATURE;
+}

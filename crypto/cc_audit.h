@@ -399,6 +399,21 @@ typedef struct cc_audit_cosign {
 	uint8_t sig[CC_SIG_BYTES];
 } cc_audit_cosign;
 
+/* ---- receipts ---------------------------------------------------------------
+ * A device's receipt for an entry about its own read: the server signs with
+ * the audit key cc_sign_ctx(audit_sk, CC_AUDIT_RECEIPT_CONTEXT,
+ *   audit_pk[32] | u64 seq | h[seq][32]).
+ * h[seq] covers the entry's bytes and, through the chain, everything before
+ * it, so a receipt is the operator's signed word that the trail held this
+ * entry at this place; a later trail without it (rewritten, cut, reordered)
+ * contradicts a signature only the audit key could make. */
+#define CC_AUDIT_RECEIPT_CONTEXT "casus.v1 audit receipt"
+int cc_audit_receipt_sign(const uint8_t sk[CC_SIGN_SK_BYTES], const uint8_t audit_pk[CC_SIGN_PK_BYTES], uint64_t seq,
+                          const uint8_t hash[CC_HASH_BYTES], uint8_t sig[CC_SIG_BYTES])
+	__attribute__((warn_unused_result));
+int cc_audit_receipt_verify(const uint8_t audit_pk[CC_SIGN_PK_BYTES], uint64_t seq, const uint8_t hash[CC_HASH_BYTES],
+                            const uint8_t sig[CC_SIG_BYTES]) __attribute__((warn_unused_result));
+
 /* Fill and sign a cosignature over checkpoint cp of the trail audit_pk. */
 int cc_audit_cosign_make(cc_audit_cosign *out, const uint8_t audit_pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *cp,
                          int64_t time_ms, const uint8_t device[CC_AUDIT_ID_BYTES],

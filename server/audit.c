@@ -324,6 +324,15 @@ int audit_checkpoint_now(struct server *srv)
 	return write_checkpoint(srv);
 }
 
+int audit_sign_receipt(struct server *srv, uint64_t seq, const uint8_t hash[CC_HASH_BYTES], uint8_t sig[CC_SIG_BYTES])
+{
+	struct audit_ctx *a = srv->audit;
+	sodium_mprotect_readonly(a->sk);
+	int rc = cc_audit_receipt_sign(a->sk, a->pk, seq, hash, sig);
+	sodium_mprotect_noaccess(a->sk);
+	return rc;
+}
+
 int audit_restore_segment(struct server *srv)
 {
 	struct audit_ctx *a = srv->audit;

@@ -56,6 +56,7 @@ static const struct route routes[] = {
 	{"audit.query", h_audit_query, AP},
 	{"audit.key", h_audit_key, A},
 	{"audit.cosign", h_audit_cosign, AP},
+	{"audit.receipts", h_audit_receipts, A},
 	{"regie.overview", h_regie_overview, AP},
 	{"regie.monitor", h_regie_monitor, AP},
 	{NULL, NULL, 0},

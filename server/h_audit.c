@@ -64,6 +64,84 @@ static json_t *cosigns_of(struct server *srv, uint64_t seq)
 	return arr;
 }
 
+/* audit.receipts: the entries about this device's own reads (history, grant
+ * and key fetches) after "after", each with its hash, the hash before it
+ * (so the device can recompute the chain step) and a receipt signed with the
+ * audit key (cc_audit_receipt_sign). At most "limit" (<= 1000) receipts;
+ * "more" when the walk stopped early. The walk itself is recorded as an
+ * audit_query entry. */
+#define RECEIPTS_MAX 1000
+int h_audit_receipts(struct session *s, json_t *req, uint64_t id)
+{
+	struct server *srv = s->srv;
+	uint64_t after = 0, limit = RECEIPTS_MAX;
+	if ((json_object_get(req, "after") && proto_get_u64(req, "after", UINT64_MAX >> 2, &after)) ||
+	    (json_object_get(req, "limit") && proto_get_u64(req, "limit", RECEIPTS_MAX, &limit))) {
+		reply_error(s, id, PE_BAD_REQUEST, "audit.receipts takes optional \"after\" and \"limit\" (<= 1000)");
+		return 0;
+	}
+	json_t *arr = json_array();
+	MDB_cursor *cur = NULL;
+	uint8_t k8[8], prev[CC_HASH_BYTES] = {0};
+	int have_prev = 0, more = 0;
+	uint64_t n = 0, prev_seq = 0;
+	schema_key_audit(k8, after > 0 ? after : 1);
+	MDB_val k = {sizeof k8, k8}, v;
+	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_AUDIT], &cur) == 0) {
+		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			uint64_t kseq;
+			const uint8_t *hash, *enc;
+			size_t el;
+			if (schema_key_audit_decode(k.mv_data, k.mv_size, &kseq) != 0 ||
+			    schema_audit_rec_decode(v.mv_data, v.mv_size, &hash, &enc, &el) != 0) {
+				have_prev = 0;
+				continue;
+			}
+			cc_audit_entry e;
+			int mine = kseq > after && cc_audit_entry_decode(enc, el, &e) == CC_OK &&
+			           memcmp(e.actor_device, s->cert.device_id, 16) == 0 &&
+			           (e.event == CC_AUDIT_EV_HISTORY_FETCH || e.event == CC_AUDIT_EV_GRANT_FETCH ||
+			            e.event == CC_AUDIT_EV_KEY_FETCH);
+			if (mine && n == limit) {
+				more = 1;
+				break;
+			}
+			if (mine && (kseq == 1 || (have_prev && prev_seq == kseq - 1))) {
+				uint8_t sig[CC_SIG_BYTES];
+				if (audit_sign_receipt(srv, kseq, hash, sig) == CC_OK) {
+					json_t *o = json_object();
+					json_object_set_new(o, "seq", json_integer((json_int_t)kseq));
+					proto_set_b64(o, "entry", enc, el);
+					proto_set_b64(o, "hash", hash, CC_HASH_BYTES);
+					proto_set_b64(o, "prev", prev, CC_HASH_BYTES);
+					proto_set_b64(o, "sig", sig, CC_SIG_BYTES);
+					json_array_append_new(arr, o);
+					n++;
+				}
+			}
+			memcpy(prev, hash, CC_HASH_BYTES);
+			prev_seq = kseq;
+			have_prev = 1;
+		}
+		mdb_cursor_close(cur);
+	}
+	cc_audit_entry q;
+	cc_audit_entry_init(&q);
+	q.event = CC_AUDIT_EV_AUDIT_QUERY;
+	snprintf(q.object, sizeof q.object, "own read receipts %llu after %llu", (unsigned long long)n,
+	         (unsigned long long)after);
+	audit_log(srv, s, &q);
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "receipts", arr);
+	json_object_set_new(r, "more", json_boolean(more));
+	char hex[2 * CC_SIGN_PK_BYTES + 1];
+	sodium_bin2hex(hex, sizeof hex, audit_public_key(srv), CC_SIGN_PK_BYTES);
+	json_object_set_new(r, "audit_key", json_string(hex));
+	reply_later(s, id, r);
+	return 1;
+}
+
 int h_audit_cosign(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;

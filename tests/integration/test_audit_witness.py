@@ -210,6 +210,50 @@ class Witness(harness.CasusTest):
         self.assertEqual(out["anchor_seq"], pick["seq"])
         self.assertNotEqual(read(remember), early)
 
+    def test_read_receipts_expose_a_rewritten_read(self):
+        cid = self.activity(n=3)
+        rc, out, err = self.dep.cli("esther", "audit", "receipts", "--key", self.key)
+        self.assertEqual(rc, 0, (out, err))
+        self.assertGreaterEqual(out["added"], 3, out)  # her history fetches and key fetches
+        path = out["file"]
+        recs = lines(path)
+        self.assertEqual(oct(os.stat(path).st_mode & 0o777), "0o600")
+        self.assertTrue(all(r["audit_key"] == self.key for r in recs))
+        # a second run adds only what is new, and nothing of anna's
+        self.texts("esther", cid)
+        self.texts("anna", cid)
+        out2 = self.dep.ok("esther", "audit", "receipts", "--key", self.key)
+        self.assertGreaterEqual(out2["added"], 1)
+        self.assertEqual(out2["kept"], out["kept"] + out2["added"])
+        seqs = [r["seq"] for r in lines(path)]
+        self.assertEqual(len(seqs), len(set(seqs)))
+        # the privacy officer checks a device's receipts against a backup
+        bk = self.backup()
+        rc, v, err = self.verify("--backup", bk, "--receipts", path)
+        self.assertEqual(rc, 0, (v, err))
+        self.assertEqual(v["receipts_checked"], len(seqs), v)
+        # the operator rewrites one of esther's reads (re-hashed, re-signed, no witness around):
+        # the audit key alone is satisfied, her receipt is not
+        victim = lines(path)[0]["seq"]
+        self.srv.stop()
+        run(REWRITE, self.srv.data, str(victim), "object", "messages 0")
+        self.restart()
+        bk = self.backup("rewritten")
+        rc, v, err = self.verify("--backup", bk)
+        self.assertEqual(rc, 0, (v, err))
+        rc, v, err = self.verify("--backup", bk, "--receipts", path)
+        self.assertEqual(rc, FAULT_EXIT, (v, err))
+        self.assertEqual((v["fault"], v["fault_seq"]), ("receipt_mismatch", victim), v)
+        # a receipt file edited by hand is refused (not signed by the audit key)
+        forged = path + ".forged"
+        with open(forged, "w") as f:
+            r = lines(path)[0]
+            r["hash"] = "00" * 32
+            f.write(json.dumps(r) + "\n")
+        rc, v, err = self.verify("--backup", bk, "--receipts", forged)
+        self.assertEqual(rc, FAULT_EXIT, (v, err))
+        self.assertEqual(v["error"]["code"], "receipt_unreadable", v)
+
     def test_audit_commands_speak_the_one_exit_vocabulary(self):
         """issue 14: casus audit exits with cli_exit.h's codes and says the word as "kind"."""
         rc, out, _ = self.dep.cli("fenna", "audit", "verify", "--backup", "/nonexistent")
