@@ -839,6 +839,23 @@ static void test_remembered_checkpoint_after_a_prune(void)
 	}
 }
 
+static void test_read_receipts(void)
+{
+	uint8_t sig[CC_SIG_BYTES];
+	const uint8_t *h = chain[find(21, 0)].hash;
+	CHECK_EQ_INT(cc_audit_receipt_sign(audit_sk, audit_pk, 21, h, sig), CC_OK);
+	CHECK_EQ_INT(cc_audit_receipt_verify(audit_pk, 21, h, sig), CC_OK);
+	/* another place, another hash, another key: refused */
+	CHECK(cc_audit_receipt_verify(audit_pk, 22, h, sig) != CC_OK);
+	uint8_t h2[CC_HASH_BYTES];
+	memcpy(h2, h, sizeof h2);
+	h2[0] ^= 1;
+	CHECK(cc_audit_receipt_verify(audit_pk, 21, h2, sig) != CC_OK);
+	CHECK(cc_audit_receipt_verify(wit_pk, 21, h, sig) != CC_OK);
+	/* a receipt is not a checkpoint or a cosignature: contexts differ */
+	CHECK(cc_audit_receipt_sign(audit_sk, audit_pk, 0, h, sig) != CC_OK);
+}
+
 static void test_restore_segment(void)
 {
 	/* a chain of 7 with a checkpoint at 5; a restore seals 7, then the segment anchor at 8, sealed */
@@ -1105,6 +1122,7 @@ int main(void)
 	CHECK_RUN(test_witness_cosignatures);
 	CHECK_RUN(test_remembered_checkpoint_after_a_prune);
 	CHECK_RUN(test_restore_segment);
+	CHECK_RUN(test_read_receipts);
 	for (size_t i = 0; i < nchain; i++)
 		free(chain[i].p);
 	return check_done();
