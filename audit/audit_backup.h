@@ -8,6 +8,7 @@
  *   DB "audit"   : key seq (u64 big-endian) -> hash[32] || canonical entry
  *   DB "auditcp" : key seq (u64 big-endian) -> encoded checkpoint (121 bytes)
  *   DB "meta"    : "audit_anchor" -> encoded anchor checkpoint (after pruning)
+ *                  "audit_cosign/" seq device -> a witness's cosignature
  *
  * Records are fed to the streaming verifier merged by the LMDB key, each
  * checkpoint after the entry it seals, so that a changed, removed or swapped
@@ -47,7 +48,11 @@ int cc_audit_lmdb_walk(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, cc_au
  * call cc_audit_verifier_finish(v) for the verdict. Used by the backup
  * verifier below and by `casusd audit-prune` (which prunes nothing unless the
  * verdict is CC_OK). Returns what cc_audit_lmdb_walk returns. */
-int cc_audit_lmdb_feed(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, cc_audit_verifier *v);
+int cc_audit_lmdb_feed(MDB_txn *txn, MDB_dbi entries, MDB_dbi checkpoints, MDB_dbi meta, cc_audit_verifier *v);
+/* Feed the witnesses' cosignatures of checkpoint seq (meta keys
+ * CASUS_META_COSIGN_PREFIX || seq || device) to v; the feed above does this
+ * after each checkpoint. Returns how many were fed. */
+int cc_audit_lmdb_cosigns(MDB_txn *txn, MDB_dbi meta, uint64_t seq, cc_audit_verifier *v);
 
 /* Read the anchor from meta: 1 if present and decodable, 0 if absent, a
  * negative cc_err if present but undecodable. */
@@ -61,19 +66,28 @@ int cc_audit_known_applies(const cc_audit_checkpoint *anchor, const cc_audit_che
 typedef struct cc_audit_backup_result {
 	int has_anchor;
 	cc_audit_checkpoint anchor; /* valid if has_anchor */
-	int known_skipped;          /* known was older than the anchor */
+	int known_skipped;          /* known was older than the anchor, which a pinned witness cosigned */
 	int have_last_cp;           /* newest checkpoint matched, for remembering */
 	cc_audit_checkpoint last_cp;
 } cc_audit_backup_result;
 
 /* Verify the trail in the LMDB environment in dir (opened read-only and
- * without a lock file, so a backup on read-only media works). Returns CC_OK,
+ * without a lock file, so a backup on read-only media works). known: a
+ * checkpoint remembered from earlier (cc_audit_verifier_known); witness_pk
+ * (NULL: none): the witness key that counts (cc_audit_verifier_pin_witness).
+ * Returns CC_OK,
  * CC_ERR_AUDIT_CHAIN / CC_ERR_AUDIT_CHECKPOINT (see v->fault, v->fault_seq),
  * or CC_ERR_IO when dir is not an LMDB store with the audit databases
  * (*lmdb_rc then holds LMDB's code). */
 int cc_audit_backup_verify(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
-                           cc_audit_verifier *v, cc_audit_backup_result *res, int *lmdb_rc)
+                           const uint8_t *witness_pk, cc_audit_verifier *v, cc_audit_backup_result *res, int *lmdb_rc)
 	__attribute__((warn_unused_result));
+
+/* The stored hashes h[seq] of n entries of the store in dir (read-only, no
+ * lock file): found[i] = 1 and hashes[i] filled when entry seqs[i] is there.
+ * CC_OK or CC_ERR_IO. For checking a device's receipts against a backup. */
+int cc_audit_backup_hashes(const char *dir, const uint64_t *seqs, size_t n, uint8_t (*hashes)[CC_HASH_BYTES],
+                           int *found) __attribute__((warn_unused_result));
 
 /* Write the JSON-lines export of an open transaction's trail to out (header
  * with the anchor, then entries and checkpoints in merged order). A value

@@ -14,7 +14,11 @@
  *                                         CASUS_META_LIVE_PREFIX || sid[8] ||
  *                                         casus[16] -> a pending batch of live
  *                                         deliveries (an unsealed audit entry,
- *                                         server/audit.c)
+ *                                         server/audit.c);
+ *                                         CASUS_META_COSIGN_PREFIX || seq[8] ||
+ *                                         device[16] -> a witness's
+ *                                         cosignature of checkpoint seq
+ *                                         (cc_audit_cosign, server/h_audit.c)
  *
  * A batch of live deliveries (messages pushed to an open or watching session)
  * becomes a `history_fetch` entry whose object starts with
@@ -28,6 +32,7 @@
 #define CASUS_DB_META "meta"
 #define CASUS_META_AUDIT_ANCHOR "audit_anchor"
 #define CASUS_META_LIVE_PREFIX "audit_live/"
+#define CASUS_META_COSIGN_PREFIX "audit_cosign/"
 #define CASUS_AUDIT_LIVE_OBJECT "live delivery"
 
 #endif

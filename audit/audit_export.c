@@ -135,6 +135,32 @@ static json_t *cp_object(const uint8_t *raw, size_t n, cc_audit_checkpoint *cp)
 	return o;
 }
 
+static json_t *cosign_object(const uint8_t *raw, size_t n, cc_audit_cosign *c)
+{
+	if (cc_audit_cosign_decode(raw, n, c) != CC_OK)
+		return NULL;
+	json_t *o = json_object();
+	if (!o)
+		return NULL;
+	char t[CC_AUDIT_TIME_ISO_BYTES];
+	cc_audit_time_iso(c->time_ms, t);
+	int bad = 0;
+	bad |= set(o, "type", json_string("cosign"));
+	bad |= set(o, "seq", u64_json(c->seq));
+	bad |= set(o, "raw", hex_json(raw, n));
+	bad |= set(o, "entry_hash", hex_json(c->entry_hash, CC_HASH_BYTES));
+	bad |= set(o, "witness", json_string(c->user));
+	bad |= set(o, "witness_device", hex_json(c->device, CC_AUDIT_ID_BYTES));
+	bad |= set(o, "witness_key", hex_json(c->witness_pk, CC_SIGN_PK_BYTES));
+	bad |= set(o, "time", json_string(t));
+	bad |= set(o, "time_ms", json_integer((json_int_t)c->time_ms));
+	if (bad) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
+}
+
 static char *dump(json_t *o)
 {
 	if (!o)
@@ -158,6 +184,14 @@ char *cc_audit_export_checkpoint(const uint8_t *raw, size_t n)
 	if (!raw)
 		return NULL;
 	return dump(cp_object(raw, n, &cp));
+}
+
+char *cc_audit_export_cosign(const uint8_t *raw, size_t n)
+{
+	cc_audit_cosign c;
+	if (!raw)
+		return NULL;
+	return dump(cosign_object(raw, n, &c));
 }
 
 char *cc_audit_export_header(const uint8_t audit_pk[CC_SIGN_PK_BYTES], int64_t exported_ms,
@@ -275,6 +309,14 @@ int cc_audit_export_parse_line(const char *line, size_t len, cc_audit_record *ou
 			goto out;
 		built = cp_object(out->raw, out->raw_len, &out->cp);
 		rc = built && json_equal(o, built) ? CC_OK : CC_ERR_MALFORMED;
+	} else if (strcmp(type, "cosign") == 0) {
+		out->type = CC_AUDIT_REC_COSIGN;
+		rc = hex_field(o, "raw", out->raw, 1, CC_AUDIT_COSIGN_MAX, &out->raw_len);
+		if (rc)
+			goto out;
+		cc_audit_cosign c;
+		built = cosign_object(out->raw, out->raw_len, &c);
+		rc = built && json_equal(o, built) ? CC_OK : CC_ERR_MALFORMED;
 	} else {
 		rc = CC_ERR_VERSION;
 	}
@@ -312,6 +354,16 @@ static int read_line(FILE *in, char *buf, size_t cap, size_t *len)
 int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
                            cc_audit_verifier *v, unsigned long *line_no)
 {
+	return cc_audit_export_verify_ex(in, pk, known, NULL, v, line_no, NULL);
+}
+
+int cc_audit_export_verify_ex(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
+                              const uint8_t *witness_pk, cc_audit_verifier *v, unsigned long *line_no,
+                              int *known_bridged)
+{
+	int known_pending = 0;
+	if (known_bridged)
+		*known_bridged = 0;
 	if (line_no)
 		*line_no = 0;
 	if (!in || !pk || !v)
@@ -351,23 +403,28 @@ int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES], const c
 			}
 			started = 1;
 			cc_audit_verifier_init(v, pk, rec->has_anchor ? &rec->anchor : NULL);
-			if (known) {
-				cc_wbuf w;
-				cc_w_init(&w);
-				if (cc_audit_checkpoint_encode(known, &w) == CC_OK)
-					(void)cc_audit_verifier_checkpoint(v, w.p, w.len);
-				else
-					rc = CC_ERR_INVALID_ARG;
-				cc_w_free(&w);
-				if (rc)
-					goto out;
-			}
+			if (witness_pk)
+				cc_audit_verifier_pin_witness(v, witness_pk);
+			/* the remembered checkpoint is applied after the anchor's
+			 * cosignatures (the lines right after the header) */
+			known_pending = known != NULL;
 			if (v->err)
 				fault_line = no;
 			continue;
 		}
 		int was_err = v->err;
-		if (rec->type == CC_AUDIT_REC_ENTRY)
+		if (known_pending && rec->type != CC_AUDIT_REC_COSIGN) {
+			known_pending = 0;
+			if (cc_audit_verifier_known(v, known) == 1 && known_bridged)
+				*known_bridged = 1;
+			if (!was_err && v->err) {
+				fault_line = no;
+				was_err = 1;
+			}
+		}
+		if (rec->type == CC_AUDIT_REC_COSIGN)
+			(void)cc_audit_verifier_cosign(v, rec->raw, rec->raw_len);
+		else if (rec->type == CC_AUDIT_REC_ENTRY)
 			(void)cc_audit_verifier_entry(v, rec->raw, rec->raw_len, rec->hash);
 		else if (rec->type == CC_AUDIT_REC_CHECKPOINT)
 			(void)cc_audit_verifier_checkpoint(v, rec->raw, rec->raw_len);
@@ -383,6 +440,8 @@ int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES], const c
 		rc = CC_ERR_TRUNCATED; /* empty file: no header */
 		goto out;
 	}
+	if (known_pending && cc_audit_verifier_known(v, known) == 1 && known_bridged)
+		*known_bridged = 1;
 	rc = cc_audit_verifier_finish(v);
 	if (rc && !fault_line)
 		fault_line = no; /* tail cut: found at the end */

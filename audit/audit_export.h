@@ -8,6 +8,7 @@
  *    "exported_at":iso,"anchor":hex|null}
  *   {"type":"entry","seq":n,"hash":hex,"raw":hex, ...decoded fields...}
  *   {"type":"checkpoint","seq":n,"raw":hex, ...decoded fields...}
+ *   {"type":"cosign","seq":n,"raw":hex, ...decoded fields...}   (a witness)
  * The verifier works on "raw" (the canonical bytes), never on re-serialised
  * JSON. The decoded fields are there for people and tools (jq); the parser
  * insists they say exactly what "raw" says, so an edited field cannot mislead
@@ -39,13 +40,17 @@ char *cc_audit_export_header(const uint8_t audit_pk[CC_SIGN_PK_BYTES], int64_t e
                              const cc_audit_checkpoint *anchor);
 char *cc_audit_export_entry(const uint8_t *raw, size_t n, const uint8_t hash[CC_HASH_BYTES]);
 char *cc_audit_export_checkpoint(const uint8_t *raw, size_t n);
+/* A witness's cosignature (cc_audit_cosign encoding), written after the
+ * checkpoint it names (the anchor's right after the header). */
+char *cc_audit_export_cosign(const uint8_t *raw, size_t n);
 
 /* ---- reading --------------------------------------------------------------- */
 
 enum cc_audit_record_type {
 	CC_AUDIT_REC_HEADER = 1,
 	CC_AUDIT_REC_ENTRY = 2,
-	CC_AUDIT_REC_CHECKPOINT = 3
+	CC_AUDIT_REC_CHECKPOINT = 3,
+	CC_AUDIT_REC_COSIGN = 4
 };
 
 typedef struct cc_audit_record {
@@ -55,7 +60,7 @@ typedef struct cc_audit_record {
 	int has_anchor;
 	cc_audit_checkpoint anchor;
 	/* entry or checkpoint: the canonical bytes (points into raw_buf) */
-	uint8_t raw[CC_AUDIT_ENTRY_MAX];
+	uint8_t raw[CC_AUDIT_ENTRY_MAX]; /* also a cosignature's bytes */
 	size_t raw_len;
 	uint8_t hash[CC_HASH_BYTES]; /* entry: the stored hash */
 	cc_audit_entry entry;        /* entry, decoded from raw */
@@ -76,6 +81,14 @@ int cc_audit_export_parse_line(const char *line, size_t len, cc_audit_record *ou
  * error for an unreadable line. */
 int cc_audit_export_verify(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
                            cc_audit_verifier *v, unsigned long *line_no) __attribute__((warn_unused_result));
+
+/* The same, with a pinned witness key (NULL: none; see
+ * cc_audit_verifier_pin_witness) and the remembered checkpoint applied by
+ * cc_audit_verifier_known: *known_bridged is 1 when the trail was pruned past
+ * it and the anchor's witness proved the extension. */
+int cc_audit_export_verify_ex(FILE *in, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
+                              const uint8_t *witness_pk, cc_audit_verifier *v, unsigned long *line_no,
+                              int *known_bridged) __attribute__((warn_unused_result));
 
 /* ---- CSV (RFC 4180, CRLF) ------------------------------------------------ */
 

@@ -389,18 +389,63 @@ static void people_text(const cc_audit_entry *e, char *out, size_t cap)
 	}
 }
 
-static void utc_parts(int64_t ms, struct tm *tm)
+/* ---- Amsterdam time ---------------------------------------------------------
+ * The data subject reads times as the clock on the wall in the Netherlands
+ * (Europe/Amsterdam): CET (UTC+1), and CEST (UTC+2) from the last Sunday of
+ * March 01:00 UTC to the last Sunday of October 01:00 UTC (the EU rule, in
+ * force since 1996). Computed here instead of from the system's zone files,
+ * so the report is the same on every machine (and in the browser). */
+
+/* Days since 1970-01-01 of a date in the proleptic Gregorian calendar. */
+static int64_t days_from_civil(int64_t y, int m, int d)
 {
-	time_t t = (time_t)(ms / 1000);
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* 01:00 UTC on the last Sunday of month m (March or October: 31 days), in seconds. */
+static int64_t last_sunday_0100(int64_t y, int m)
+{
+	int64_t d31 = days_from_civil(y, m, 31);
+	int64_t wd = ((d31 % 7) + 7 + 4) % 7; /* 1970-01-01 was a Thursday; 0 = Sunday */
+	return (d31 - wd) * 86400 + 3600;
+}
+
+static void ams_parts(int64_t ms, struct tm *tm, const char **zone)
+{
+	int64_t s = ms / 1000;
+	struct tm u;
+	time_t t = (time_t)s;
+	int summer = 0;
+	if (gmtime_r(&t, &u)) {
+		int64_t y = (int64_t)u.tm_year + 1900;
+		summer = s >= last_sunday_0100(y, 3) && s < last_sunday_0100(y, 10);
+	}
+	t = (time_t)(s + (summer ? 7200 : 3600));
 	if (!gmtime_r(&t, tm))
 		memset(tm, 0, sizeof *tm);
+	if (zone)
+		*zone = summer ? "CEST" : "CET";
+}
+
+void cc_audit_time_amsterdam(int64_t ms, char out[CC_AUDIT_TIME_LOCAL_BYTES])
+{
+	struct tm tm;
+	const char *zone;
+	ams_parts(ms, &tm, &zone);
+	snprintf(out, CC_AUDIT_TIME_LOCAL_BYTES, "%04d-%02d-%02d %02d:%02d:%02d %s", tm.tm_year + 1900, tm.tm_mon + 1,
+	         tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, zone);
 }
 
 static int same_day(int64_t a, int64_t b)
 {
 	struct tm x, y;
-	utc_parts(a, &x);
-	utc_parts(b, &y);
+	ams_parts(a, &x, NULL);
+	ams_parts(b, &y, NULL);
 	return x.tm_year == y.tm_year && x.tm_yday == y.tm_yday;
 }
 
@@ -411,18 +456,25 @@ static void moment(const cc_audit_report_group *g, int en, char *out, size_t cap
 	static const char *const men[] = {"January", "February", "March",     "April",   "May",      "June",
 	                                  "July",    "August",   "September", "October", "November", "December"};
 	struct tm a, b;
-	utc_parts(g->first_ms, &a);
-	utc_parts(g->last_ms, &b);
+	const char *za, *zb;
+	ams_parts(g->first_ms, &a, &za);
+	ams_parts(g->last_ms, &b, &zb);
 	int mon = a.tm_mon >= 0 && a.tm_mon < 12 ? a.tm_mon : 0;
+	char zone[48];
+	/* the zone named; both when a group spans the change to or from summer time */
+	if (strcmp(za, zb) == 0)
+		snprintf(zone, sizeof zone, "%s, %s", en ? "Amsterdam time" : "Nederlandse tijd", za);
+	else
+		snprintf(zone, sizeof zone, "%s, %s-%s", en ? "Amsterdam time" : "Nederlandse tijd", za, zb);
 	if (a.tm_hour == b.tm_hour && a.tm_min == b.tm_min)
-		snprintf(out, cap, en ? "on %d %s %d at %02d:%02d UTC" : "op %d %s %d om %02d:%02d UTC", a.tm_mday,
-		         en ? men[mon] : mnl[mon], a.tm_year + 1900, a.tm_hour, a.tm_min);
+		snprintf(out, cap, en ? "on %d %s %d at %02d:%02d (%s)" : "op %d %s %d om %02d:%02d (%s)", a.tm_mday,
+		         en ? men[mon] : mnl[mon], a.tm_year + 1900, a.tm_hour, a.tm_min, zone);
 	else
 		snprintf(out, cap,
-		         en ? "on %d %s %d between %02d:%02d and %02d:%02d UTC"
-		            : "op %d %s %d tussen %02d:%02d en %02d:%02d UTC",
+		         en ? "on %d %s %d between %02d:%02d and %02d:%02d (%s)"
+		            : "op %d %s %d tussen %02d:%02d en %02d:%02d (%s)",
 		         a.tm_mday, en ? men[mon] : mnl[mon], a.tm_year + 1900, a.tm_hour, a.tm_min, b.tm_hour,
-		         b.tm_min);
+		         b.tm_min, zone);
 }
 
 static void sentences(cc_audit_report_group *g)
@@ -653,6 +705,7 @@ char *cc_audit_report_json(const cc_audit_entry *entries, size_t n, const cc_aud
 		bad |= json_object_set_new(o, "to", opts->to_ms ? json_string(t) : json_null());
 		cc_audit_time_iso(opts->generated_ms, t);
 		bad |= json_object_set_new(o, "generated", json_string(t));
+		bad |= json_object_set_new(o, "time_zone", json_string("Europe/Amsterdam"));
 	}
 	for (size_t i = 0; arr && i < nr; i++) {
 		const cc_audit_report_group *g = &rows[i];
@@ -666,6 +719,11 @@ char *cc_audit_report_json(const cc_audit_entry *entries, size_t n, const cc_aud
 		bad |= json_object_set_new(r, "time", json_string(t));
 		cc_audit_time_iso(g->last_ms, t);
 		bad |= json_object_set_new(r, "until", json_string(t));
+		char lt[CC_AUDIT_TIME_LOCAL_BYTES];
+		cc_audit_time_amsterdam(g->first_ms, lt);
+		bad |= json_object_set_new(r, "time_amsterdam", json_string(lt));
+		cc_audit_time_amsterdam(g->last_ms, lt);
+		bad |= json_object_set_new(r, "until_amsterdam", json_string(lt));
 		bad |= json_object_set_new(r, "kind", json_string(cc_audit_report_kind_name(g->kind)));
 		bad |= json_object_set_new(r, "count", json_integer((json_int_t)g->count));
 		bad |= json_object_set_new(r, "entries", json_integer((json_int_t)g->entries));
@@ -771,40 +829,43 @@ char *cc_audit_report_html(const cc_audit_entry *entries, size_t n, const cc_aud
 	             "<p>Dossier / file: ",
 	             f) == EOF;
 	bad |= cc_audit_html_escape(f, opts->subject ? opts->subject : casus) != CC_OK;
-	cc_audit_time_iso(opts->from_ms, t);
+	char lt[CC_AUDIT_TIME_LOCAL_BYTES];
+	(void)t;
+	cc_audit_time_amsterdam(opts->from_ms, lt);
 	bad |= fputs("<br>Periode / period: vanaf / from ", f) == EOF;
-	bad |= cc_audit_html_escape(f, t) != CC_OK;
+	bad |= cc_audit_html_escape(f, lt) != CC_OK;
 	if (opts->to_ms) {
-		cc_audit_time_iso(opts->to_ms, t);
+		cc_audit_time_amsterdam(opts->to_ms, lt);
 		bad |= fputs(" tot / until ", f) == EOF;
-		bad |= cc_audit_html_escape(f, t) != CC_OK;
+		bad |= cc_audit_html_escape(f, lt) != CC_OK;
 	}
-	cc_audit_time_iso(opts->generated_ms, t);
+	cc_audit_time_amsterdam(opts->generated_ms, lt);
 	bad |= fputs("<br>Opgesteld op / made on: ", f) == EOF;
-	bad |= cc_audit_html_escape(f, t) != CC_OK;
+	bad |= cc_audit_html_escape(f, lt) != CC_OK;
 	bad |= fputs("</p>\n<p>Hieronder staat wie (naam, rol en organisatie) wanneer wat in uw dossier heeft "
 	             "gedaan of geprobeerd, en op welke grond; handelingen van dezelfde persoon kort na elkaar "
-	             "staan op één regel. Tijden zijn in UTC. Noodtoegang is gemarkeerd.<br>"
+	             "staan op één regel. Tijden zijn in Nederlandse tijd (Europe/Amsterdam: CET in de winter, "
+	             "CEST in de zomer). Noodtoegang is gemarkeerd.<br>"
 	             "<i>Below is who (name, role and organisation) did or tried what in your file, when, and on "
-	             "which ground; actions of one person close together are one line. Times are UTC. Emergency "
-	             "access is marked.</i></p>\n",
+	             "which ground; actions of one person close together are one line. Times are Amsterdam time "
+	             "(Europe/Amsterdam: CET in winter, CEST in summer). Emergency access is marked.</i></p>\n",
 	             f) == EOF;
 	if (!nr) {
 		bad |= fputs("<p>In deze periode heeft niemand uw dossier ingezien of gewijzigd. <i>Nobody read or "
 		             "changed your file in this period.</i></p>\n",
 		             f) == EOF;
 	} else {
-		bad |= fputs("<table>\n<thead><tr><th>Van / from (UTC)</th><th>Tot / until</th><th>Wat er gebeurde</th>"
+		bad |= fputs("<table>\n<thead><tr><th>Van / from (Europe/Amsterdam)</th><th>Tot / until</th><th>Wat er gebeurde</th>"
 		             "<th>What happened</th><th>Grond / ground</th><th>Noodtoegang / emergency</th></tr></thead>\n"
 		             "<tbody>\n",
 		             f) == EOF;
 		for (size_t i = 0; i < nr; i++) {
 			bad |= fputs(rows[i].break_glass ? "<tr class=\"nood\"><td>" : "<tr><td>", f) == EOF;
-			cc_audit_time_iso(rows[i].first_ms, t);
-			bad |= cc_audit_html_escape(f, t) != CC_OK;
+			cc_audit_time_amsterdam(rows[i].first_ms, lt);
+			bad |= cc_audit_html_escape(f, lt) != CC_OK;
 			bad |= fputs("</td><td>", f) == EOF;
-			cc_audit_time_iso(rows[i].last_ms, t);
-			bad |= cc_audit_html_escape(f, t) != CC_OK;
+			cc_audit_time_amsterdam(rows[i].last_ms, lt);
+			bad |= cc_audit_html_escape(f, lt) != CC_OK;
 			bad |= fputs("</td><td>", f) == EOF;
 			bad |= cc_audit_html_escape(f, rows[i].text_nl) != CC_OK;
 			bad |= fputs("</td><td>", f) == EOF;

@@ -8,7 +8,7 @@
  *
  * What a data subject reads (the JSON and HTML renderings) is grouped by
  * person and moment (cc_audit_report_groups): "Peter Smit (politie, Politie)
- * las 4 berichten op 2 december 2026 tussen 10:02 en 10:40 (UTC)", in Dutch
+ * las 4 berichten op 2 december 2026 tussen 11:02 en 11:40 (Nederlandse tijd, CET)", in Dutch
  * and English. People are named by the display name in their certificate,
  * which the trail records when a device signs in (`auth`, object "person
  * USER (Name, role, org)") and when a member is added (object "+USER (...)");
@@ -78,7 +78,7 @@ enum cc_audit_report_kind {
 };
 
 /* One row of the report: entries of one person, one kind, one outcome, ground
- * and break-glass flag, on one UTC day, each within an hour of the previous. */
+ * and break-glass flag, on one day in Amsterdam, each within an hour of the previous. */
 typedef struct cc_audit_report_group {
 	int64_t first_ms, last_ms;
 	uint64_t first_seq;
@@ -119,6 +119,12 @@ const char *cc_audit_report_kind_meaning(unsigned kind, int english);
  * "legend":[{"kind","nl","en"}]}: one row per group. */
 char *cc_audit_report_json(const cc_audit_entry *entries, size_t n, const cc_audit_report_opts *opts);
 /* A complete HTML5 document. */
+/* A time as the Dutch wall clock shows it, zone named:
+ * "2026-12-02 11:02:00 CET" / "2026-07-01 14:00:00 CEST" (Europe/Amsterdam,
+ * the EU summer-time rule; computed without the system's zone files). */
+#define CC_AUDIT_TIME_LOCAL_BYTES 48
+void cc_audit_time_amsterdam(int64_t ms, char out[CC_AUDIT_TIME_LOCAL_BYTES]);
+
 char *cc_audit_report_html(const cc_audit_entry *entries, size_t n, const cc_audit_report_opts *opts);
 
 /* Write s with & < > " ' replaced by entities. */

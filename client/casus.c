@@ -102,7 +102,7 @@ static const struct {
 	{"share", "share CASUS --to USER --messages ID[,ID...] --ground G --reason R",
          "deelt eerdere berichten (ID: #18 uit history, of een unieke begin van de id)",
          "shares earlier notes (ID: #18 as history shows it, or a unique prefix of the id)"},
-	{"audit", "audit [--casus C] [--user U] [--limit N] | audit key|export|verify|report ...",
+	{"audit", "audit [--casus C] [--user U] [--limit N] | audit key|export|verify|report|witness|receipts ...",
          "het auditspoor (privacyfunctionaris, procesregisseur); zie docs/AUDIT.md",
          "the audit trail (privacy officer, process director); see docs/AUDIT.md"},
 	{"overzicht", "overzicht", "elke casus zonder inhoud (procesregisseur); ook: overview",

@@ -9,8 +9,13 @@
  *                      --format jsonl|csv --out FILE [--key HEX]
  *   casus audit report CASUS [--from ISO] [--to ISO] [--html FILE] [--json FILE] [--key HEX]
  * Offline (no profile, no connection):
- *   casus audit verify FILE --key HEX [--anchor CHECKPOINT_HEX] [--remember STATEFILE]
- *   casus audit verify --backup DIR --key HEX [--anchor CHECKPOINT_HEX] [--remember STATEFILE]
+ *   casus audit receipts [--key HEX]                 fetch, check and keep the signed receipts for this
+ *                                                    device's own reads (profile folder, audit_receipts.jsonl)
+ *   casus audit witness [--key HEX]                  fg: verify the whole trail, check it extends the
+ *                                                    checkpoint this device cosigned last, cosign the new ones
+ *   casus audit verify FILE --key HEX [--anchor CHECKPOINT_HEX] [--remember STATEFILE] [--witness PK]
+ *   casus audit verify --backup DIR --key HEX [--anchor CHECKPOINT_HEX] [--remember STATEFILE] [--witness PK]
+ *                      [--receipts FILE]             also check a device's receipts against the backup
  *
  * The verifier never trusts the server: checkpoints are checked with the key
  * the privacy officer pinned (--key, or CASUS_AUDIT_KEY). Online, the fg
@@ -20,7 +25,9 @@
  * checked one by one (they decode, the checkpoints that come along are
  * signed by the pinned key) but cannot be chained; the output says so.
  *
- * Exit codes: 0 ok, 1 refused/other, 2 usage, 4 network, 5 verification fault.
+ * Exit codes: the one vocabulary of cli_exit.h (0 ok, 1 refused, 2 usage,
+ * 3 profile, 4 network, 5 verify: a verification fault, 9 internal); with
+ * --json every error carries its word as "kind".
  * Nothing here prints content, keys (other than the public audit key) or
  * passphrases: audit entries hold none.
  */
@@ -28,6 +35,8 @@
 #include "audit_backup.h"
 #include "audit_export.h"
 #include "audit_report.h"
+#include "cli_exit.h"
+#include "libcasus_audit.h"
 
 #include <cc_buf.h>
 #include <cc_err.h>
@@ -42,7 +51,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_FAULT 5
+#define EXIT_FAULT CLI_EXIT_VERIFY
+/* the witness's state in the profile folder: the newest checkpoint it cosigned */
+#define WITNESS_STATE "audit_witness.cp"
+/* a device's receipts for its own reads, one JSON object per line */
+#define RECEIPTS_FILE "audit_receipts.jsonl"
+#define RECEIPTS_MAX_LINES 1000000
 #define PAGE 1000
 
 static const char *opt(int argc, char **argv, const char *name)
@@ -78,19 +92,21 @@ static void print_json(json_t *o)
 static int usage_err(int json, const char *msg)
 {
 	if (json) {
-		json_t *o = json_pack("{sbs{ssss}}", "ok", 0, "error", "code", "usage", "message", msg);
+		json_t *o = json_pack("{sbs{ssssss}}", "ok", 0, "error", "code", "usage", "kind",
+		                      cli_exit_kind(CLI_EXIT_USAGE), "message", msg);
 		print_json(o);
 		json_decref(o);
 	} else {
 		fprintf(stderr, "casus audit: %s\n", msg);
 	}
-	return 2;
+	return CLI_EXIT_USAGE;
 }
 
 static int fail_msg(int json, int code, const char *ecode, const char *msg)
 {
 	if (json) {
-		json_t *o = json_pack("{sbs{ssss}}", "ok", 0, "error", "code", ecode, "message", msg);
+		json_t *o = json_pack("{sbs{ssssss}}", "ok", 0, "error", "code", ecode, "kind", cli_exit_kind(code),
+		                      "message", msg);
 		print_json(o);
 		json_decref(o);
 	} else {
@@ -195,21 +211,23 @@ static char *cp_hex(const cc_audit_checkpoint *cp)
 /* --remember FILE: the newest checkpoint verified is kept there and fed as the
  * known checkpoint next time, so a cut tail is found without copying hex. */
 static const char *g_remember;
+/* receipts checked by verify --backup --receipts, merged into the JSON verdict */
+static json_t *g_receipts_report;
 
-static int remember_write(const cc_audit_checkpoint *cp)
+static int cp_file_write(const char *path, const cc_audit_checkpoint *cp)
 {
 	char *hex = cp_hex(cp);
 	char tmp[4200];
 	int ok = 0;
-	if (hex && strlen(g_remember) < sizeof tmp - 8) {
-		snprintf(tmp, sizeof tmp, "%s.tmp", g_remember);
+	if (hex && strlen(path) < sizeof tmp - 8) {
+		snprintf(tmp, sizeof tmp, "%s.tmp", path);
 		int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 		if (fd >= 0) {
 			size_t n = strlen(hex);
 			hex[n] = '\n';
 			ok = write(fd, hex, n + 1) == (ssize_t)(n + 1) && fsync(fd) == 0;
 			close(fd);
-			ok = ok && rename(tmp, g_remember) == 0;
+			ok = ok && rename(tmp, path) == 0;
 			if (!ok)
 				unlink(tmp);
 		}
@@ -218,9 +236,15 @@ static int remember_write(const cc_audit_checkpoint *cp)
 	return ok ? 0 : -1;
 }
 
-static int remember_read(cc_audit_checkpoint *cp)
+static int remember_write(const cc_audit_checkpoint *cp)
 {
-	FILE *f = fopen(g_remember, "r");
+	return cp_file_write(g_remember, cp);
+}
+
+/* 1 read, 0 no such file, -1 unreadable or not a checkpoint. */
+static int cp_file_read(const char *path, cc_audit_checkpoint *cp)
+{
+	FILE *f = fopen(path, "r");
 	if (!f)
 		return errno == ENOENT ? 0 : -1;
 	char buf[2 * CC_AUDIT_CP_BYTES + 8];
@@ -230,6 +254,56 @@ static int remember_read(cc_audit_checkpoint *cp)
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
 		buf[--n] = 0;
 	return parse_anchor(buf, cp) == 0 ? 1 : -1;
+}
+
+static int remember_read(cc_audit_checkpoint *cp)
+{
+	return cp_file_read(g_remember, cp);
+}
+
+/* What the verifier saw of witnesses and restore segments, for both outputs. */
+static void witness_fields(json_t *o, const cc_audit_verifier *v)
+{
+	json_object_set_new(o, "witnessed", json_integer((json_int_t)v->witnessed));
+	json_object_set_new(o, "cosignatures", json_integer((json_int_t)v->cosigns));
+	if (v->witness_pinned)
+		json_object_set_new(o, "cosignatures_other_keys", json_integer((json_int_t)v->cosigns_other));
+	if (v->witnessed) {
+		char pk[2 * CC_SIGN_PK_BYTES + 1];
+		sodium_bin2hex(pk, sizeof pk, v->last_witness_pk, CC_SIGN_PK_BYTES);
+		json_object_set_new(o, "last_witnessed_seq", json_integer((json_int_t)v->last_witnessed_seq));
+		json_object_set_new(o, "last_witness", json_string(v->last_witness_user));
+		json_object_set_new(o, "last_witness_key", json_string(pk));
+	}
+	json_object_set_new(o, "segments", json_integer((json_int_t)v->segments));
+	if (v->segments) {
+		json_object_set_new(o, "segment_seq", json_integer((json_int_t)v->segment_seq));
+		json_object_set_new(o, "segment_continues_from", json_integer((json_int_t)v->segment_from));
+		json_object_set_new(o, "segment_reason", json_string("restored from a backup"));
+	}
+}
+
+static void witness_text(FILE *to, const cc_audit_verifier *v)
+{
+	if (v->witnessed)
+		fprintf(to,
+		        "witnessed: %" PRIu64 " checkpoints countersigned (%" PRIu64
+		        " cosignatures%s), the newest at seq %" PRIu64 " by %s\n",
+		        v->witnessed, v->cosigns, v->witness_pinned ? " with the pinned witness key" : "",
+		        v->last_witnessed_seq, v->last_witness_user);
+	else
+		fprintf(to, "witnessed: no checkpoint is countersigned by a witness%s\n",
+		        v->witness_pinned ? " with the pinned witness key" : "");
+	if (v->cosigns_other)
+		fprintf(to,
+		        "note: %" PRIu64 " cosignatures by other keys than the pinned witness (checked, not counted)\n",
+		        v->cosigns_other);
+	if (v->segments)
+		fprintf(to,
+		        "segment: the store was restored from a backup; a new segment starts at seq %" PRIu64
+		        " and continues from seq %" PRIu64 " (entries the old server wrote after its backup are not in "
+		        "this trail)\n",
+		        v->segment_seq, v->segment_from);
 }
 
 static int report_verdict(int json, const char *source, int rc, const cc_audit_verifier *v, unsigned long line,
@@ -247,6 +321,9 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 			                      "unsealed", (json_int_t)cc_audit_verifier_unsealed(v));
 			json_object_set_new(o, "anchor_seq", json_integer((json_int_t)(v->first_seq - 1)));
 			json_object_set_new(o, "last_checkpoint", last ? json_string(last) : json_null());
+			witness_fields(o, v);
+			if (g_receipts_report)
+				json_object_update(o, g_receipts_report);
 			if (note)
 				json_object_set_new(o, "note", json_string(note));
 			print_json(o);
@@ -262,6 +339,7 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 				printf("note: the last %" PRIu64
 				       " entries are not sealed by a checkpoint yet (chain only)\n",
 				       cc_audit_verifier_unsealed(v));
+			witness_text(stdout, v);
 			if (note)
 				printf("note: %s\n", note);
 			if (last)
@@ -279,6 +357,8 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 		json_object_set_new(o, "error", json_pack("{ssss}", "code", "audit_fault", "message", ftext));
 		if (line)
 			json_object_set_new(o, "line", json_integer((json_int_t)line));
+		json_object_set_new(o, "kind", json_string(cli_exit_kind(EXIT_FAULT)));
+		witness_fields(o, v);
 		print_json(o);
 		json_decref(o);
 	} else {
@@ -288,6 +368,8 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 		if (line)
 			printf(", line %lu", line);
 		printf("\n  %s\n", ftext);
+		if (v->segments)
+			printf("  (the trail has a restore segment at seq %" PRIu64 ")\n", v->segment_seq);
 	}
 	return EXIT_FAULT;
 }
@@ -295,41 +377,26 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 /* ---- offline: verify an export or a backup ------------------------------------ */
 
 static int verify_export(const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
-                         int json)
+                         const uint8_t *witness, int json)
 {
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		char m[600];
 		snprintf(m, sizeof m, "cannot read %s: %s", path, strerror(errno));
-		return fail_msg(json, 1, "io", m);
-	}
-	/* peek at the header's anchor: a remembered checkpoint older than it was
-	 * pruned away (the trail's audit_prune entry says so) */
-	const char *note = NULL;
-	const cc_audit_checkpoint *feed = known;
-	if (known) {
-		char *line = NULL;
-		size_t cap = 0;
-		ssize_t n = getline(&line, &cap, f);
-		cc_audit_record *rec = malloc(sizeof(*rec));
-		if (n > 0 && rec && cc_audit_export_parse_line(line, (size_t)n, rec) == CC_OK &&
-		    rec->type == CC_AUDIT_REC_HEADER && rec->has_anchor &&
-		    !cc_audit_known_applies(&rec->anchor, known)) {
-			feed = NULL;
-			note = "the trail was pruned past the checkpoint given with --anchor";
-		}
-		free(rec);
-		free(line);
-		rewind(f);
+		return fail_msg(json, CLI_EXIT_REFUSED, "io", m);
 	}
 	cc_audit_verifier *v = malloc(sizeof(*v));
 	if (!v) {
 		fclose(f);
-		return fail_msg(json, 1, "nomem", "out of memory");
+		return fail_msg(json, CLI_EXIT_REFUSED, "nomem", "out of memory");
 	}
 	unsigned long line = 0;
-	int rc = cc_audit_export_verify(f, pk, feed, v, &line);
+	int bridged = 0;
+	int rc = cc_audit_export_verify_ex(f, pk, known, witness, v, &line, &bridged);
 	fclose(f);
+	const char *note = bridged ? "the trail was pruned past your remembered checkpoint; the new anchor is "
+	                             "countersigned by the pinned witness, which proves it extends it"
+	                           : NULL;
 	int ret;
 	if (rc == CC_OK || rc == CC_ERR_AUDIT_CHAIN || rc == CC_ERR_AUDIT_CHECKPOINT) {
 		ret = report_verdict(json, path, rc, v, line, note);
@@ -355,30 +422,181 @@ static int verify_export(const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], c
 	return ret;
 }
 
+struct receipt {
+	uint64_t seq;
+	uint8_t hash[CC_HASH_BYTES];
+	uint8_t sig[CC_SIG_BYTES];
+};
+
+static int hex_of(const json_t *o, const char *key, uint8_t *out, size_t n)
+{
+	const char *h = json_string_value(json_object_get(o, key));
+	return h ? parse_hex(h, out, n) : -1;
+}
+
+/* Read a receipts file (casus audit receipts): every line must be a receipt
+ * signed by pk. Returns the count, or -1 with the bad line in *bad_line. */
+static long receipts_read(const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], struct receipt **out,
+                          unsigned long *bad_line)
+{
+	*out = NULL;
+	*bad_line = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return errno == ENOENT ? 0 : -1;
+	struct receipt *r = NULL;
+	size_t n = 0, cap = 0;
+	char *line = NULL;
+	size_t lcap = 0;
+	unsigned long no = 0;
+	long ret = 0;
+	while (getline(&line, &lcap, f) > 0) {
+		no++;
+		json_t *o = json_loads(line, JSON_REJECT_DUPLICATES, NULL);
+		struct receipt x;
+		json_t *sq = json_object_get(o, "seq");
+		int ok = json_is_integer(sq) && json_integer_value(sq) > 0 &&
+		         hex_of(o, "hash", x.hash, CC_HASH_BYTES) == 0 && hex_of(o, "sig", x.sig, CC_SIG_BYTES) == 0;
+		x.seq = ok ? (uint64_t)json_integer_value(sq) : 0;
+		json_decref(o);
+		if (!ok || cc_audit_receipt_verify(pk, x.seq, x.hash, x.sig) != CC_OK || no > RECEIPTS_MAX_LINES) {
+			*bad_line = no;
+			ret = -1;
+			break;
+		}
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct receipt *p = realloc(r, nc * sizeof(*p));
+			if (!p) {
+				ret = -1;
+				break;
+			}
+			r = p;
+			cap = nc;
+		}
+		r[n++] = x;
+	}
+	free(line);
+	fclose(f);
+	if (ret < 0) {
+		free(r);
+		return -1;
+	}
+	*out = r;
+	return (long)n;
+}
+
+/* Each receipt against the backup: the entry must be there with the hash
+ * the audit key signed (or pruned, before the anchor). 0, or the exit code
+ * after reporting. */
+static int receipts_check(const char *dir, const char *path, const uint8_t pk[CC_SIGN_PK_BYTES], uint64_t anchor_seq,
+                          json_t *report, int json)
+{
+	struct receipt *r = NULL;
+	unsigned long bad = 0;
+	long n = receipts_read(path, pk, &r, &bad);
+	if (n < 0) {
+		char m[700];
+		snprintf(m, sizeof m, "%s line %lu: not a receipt signed by the pinned audit key", path, bad);
+		return fail_msg(json, EXIT_FAULT, "receipt_unreadable", m);
+	}
+	uint64_t *seqs = malloc(((size_t)n + 1) * sizeof(*seqs));
+	uint8_t(*hs)[CC_HASH_BYTES] = malloc(((size_t)n + 1) * sizeof(*hs));
+	int *found = malloc(((size_t)n + 1) * sizeof(*found));
+	int ret = 0;
+	if (!seqs || !hs || !found) {
+		ret = fail_msg(json, CLI_EXIT_INTERNAL, "nomem", "out of memory");
+		goto out;
+	}
+	for (long i = 0; i < n; i++)
+		seqs[i] = r[i].seq;
+	if (cc_audit_backup_hashes(dir, seqs, (size_t)n, hs, found) != CC_OK) {
+		ret = fail_msg(json, CLI_EXIT_REFUSED, "io", "the backup cannot be read for the receipts");
+		goto out;
+	}
+	long checked = 0, pruned = 0;
+	for (long i = 0; i < n; i++) {
+		if (r[i].seq <= anchor_seq) {
+			pruned++;
+			continue;
+		}
+		if (!found[i] || sodium_memcmp(hs[i], r[i].hash, CC_HASH_BYTES) != 0) {
+			const char *msg =
+				"an entry the audit key signed a receipt for is missing or different: the trail "
+				"was rewritten after the receipt was given";
+			if (json) {
+				json_t *o = json_pack("{sbsbsssssIss}", "ok", 0, "verified", 0, "source", dir, "fault",
+				                      found[i] ? "receipt_mismatch" : "receipt_missing", "fault_seq",
+				                      (json_int_t)r[i].seq, "kind", cli_exit_kind(EXIT_FAULT));
+				json_object_set_new(o, "message", json_string(msg));
+				json_object_set_new(o, "error",
+				                    json_pack("{ssss}", "code", "audit_fault", "message", msg));
+				print_json(o);
+				json_decref(o);
+			} else {
+				printf("FAULT: %s: %s at seq %" PRIu64 "\n  %s\n", dir,
+				       found[i] ? "receipt_mismatch" : "receipt_missing", r[i].seq, msg);
+			}
+			ret = EXIT_FAULT;
+			goto out;
+		}
+		checked++;
+	}
+	json_object_set_new(report, "receipts_checked", json_integer(checked));
+	json_object_set_new(report, "receipts_pruned", json_integer(pruned));
+out:
+	free(seqs);
+	free(hs);
+	free(found);
+	free(r);
+	return ret;
+}
+
 static int verify_backup(const char *dir, const uint8_t pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *known,
-                         int json)
+                         const uint8_t *witness, const char *receipts, int json)
 {
 	cc_audit_verifier *v = malloc(sizeof(*v));
 	cc_audit_backup_result *res = malloc(sizeof(*res));
 	if (!v || !res) {
 		free(v);
 		free(res);
-		return fail_msg(json, 1, "nomem", "out of memory");
+		return fail_msg(json, CLI_EXIT_REFUSED, "nomem", "out of memory");
 	}
 	int lrc = 0;
-	int rc = cc_audit_backup_verify(dir, pk, known, v, res, &lrc);
+	int rc = cc_audit_backup_verify(dir, pk, known, witness, v, res, &lrc);
 	int ret;
+	if (rc == CC_OK && receipts) {
+		/* the receipts first: a fault there is the verdict */
+		json_t *rep = json_object();
+		int rr = receipts_check(dir, receipts, pk, v->first_seq - 1, rep, json);
+		if (rr) {
+			json_decref(rep);
+			free(v);
+			free(res);
+			return rr;
+		}
+		if (!json)
+			printf("receipts: %lld checked against the trail, %lld pruned\n",
+			       (long long)json_integer_value(json_object_get(rep, "receipts_checked")),
+			       (long long)json_integer_value(json_object_get(rep, "receipts_pruned")));
+		g_receipts_report = rep;
+	}
 	if (rc == CC_ERR_IO) {
 		char m[600];
 		snprintf(m, sizeof m, "%s is not a readable casusd store: %s", dir, mdb_strerror(lrc));
-		ret = fail_msg(json, 1, "io", m);
+		ret = fail_msg(json, CLI_EXIT_REFUSED, "io", m);
 	} else {
 		ret = report_verdict(json, dir, rc, v, 0,
-		                     res->known_skipped ? "the trail was pruned past the checkpoint given with --anchor"
-		                                        : NULL);
+		                     res->known_skipped
+		                             ? "the trail was pruned past your remembered checkpoint; the new "
+		                               "anchor is countersigned by the pinned witness, which "
+		                               "proves it extends it"
+		                             : NULL);
 	}
 	free(v);
 	free(res);
+	json_decref(g_receipts_report);
+	g_receipts_report = NULL;
 	return ret;
 }
 
@@ -408,13 +626,19 @@ int cli_audit_offline(int argc, char **argv, int json)
 		if (r == 1)
 			ah = g_remember;
 	}
+	uint8_t wpk[CC_SIGN_PK_BYTES];
+	const char *wh = opt(argc, argv, "--witness");
+	if (wh && parse_hex(wh, wpk, sizeof wpk) != 0)
+		return usage_err(json,
+		                 "--witness takes a witness key as 64 hex digits (printed by `casus audit witness`)");
 	const char *backup = opt(argc, argv, "--backup");
 	if (backup)
-		return verify_backup(backup, pk, ah ? &known : NULL, json);
+		return verify_backup(backup, pk, ah ? &known : NULL, wh ? wpk : NULL, opt(argc, argv, "--receipts"),
+		                     json);
 	const char *file = positional(argc - 1, argv + 1, 0);
 	if (!file)
 		return usage_err(json, "casus audit verify FILE --key HEX [--anchor CP] | --backup DIR --key HEX");
-	return verify_export(file, pk, ah ? &known : NULL, json);
+	return verify_export(file, pk, ah ? &known : NULL, wh ? wpk : NULL, json);
 }
 
 /* ---- online: fetch, verify, filter --------------------------------------------- */
@@ -431,17 +655,27 @@ struct cprec {
 	uint8_t raw[CC_AUDIT_CP_BYTES];
 };
 
+struct csrec {
+	uint64_t seq;
+	uint8_t raw[CC_AUDIT_COSIGN_MAX];
+	size_t len;
+	uint8_t witness_pk[CC_SIGN_PK_BYTES];
+};
+
 struct trail {
 	struct rec *r;
 	size_t n, cap;
 	struct cprec *cp;
 	size_t ncp, capcp;
+	struct csrec *cs; /* witnesses' cosignatures, in the server's order (by seq) */
+	size_t ncs, capcs;
 	int has_anchor;
 	cc_audit_checkpoint anchor;
 	uint8_t server_pk[CC_SIGN_PK_BYTES];
 	int full;     /* the whole trail was fetched (fg) */
 	int verified; /* chain and checkpoints verified */
 	int key_pinned;
+	int known_bridged; /* pruned past the witness's checkpoint; its cosigned anchor proves the extension */
 	cc_audit_verifier v;
 };
 
@@ -458,6 +692,7 @@ static void trail_free(struct trail *t)
 		free(t->r[i].raw);
 	free(t->r);
 	free(t->cp);
+	free(t->cs);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -496,6 +731,53 @@ static int add_cp(struct trail *t, const uint8_t *raw, size_t len)
 	return 0;
 }
 
+static int add_cs(struct trail *t, const uint8_t *raw, size_t len)
+{
+	cc_audit_cosign c;
+	if (len > CC_AUDIT_COSIGN_MAX || cc_audit_cosign_decode(raw, len, &c) != CC_OK)
+		return -1;
+	if (t->ncs == t->capcs) {
+		size_t nc = t->capcs ? t->capcs * 2 : 16;
+		struct csrec *p = realloc(t->cs, nc * sizeof(*p));
+		if (!p)
+			return -1;
+		t->cs = p;
+		t->capcs = nc;
+	}
+	struct csrec *x = &t->cs[t->ncs++];
+	x->seq = c.seq;
+	memcpy(x->raw, raw, len);
+	x->len = len;
+	memcpy(x->witness_pk, c.witness_pk, CC_SIGN_PK_BYTES);
+	return 0;
+}
+
+/* An array of base64 cosignatures (audit.query's "cosigns", "anchor_cosigns"). */
+static int add_cosigns(struct trail *t, const json_t *arr)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o) {
+		json_t *wrap = json_pack("{sO}", "c", o);
+		uint8_t *b = NULL;
+		size_t bl = 0;
+		int bad = !wrap || proto_get_b64(wrap, "c", CC_AUDIT_COSIGN_MAX, &b, &bl) || add_cs(t, b, bl) != 0;
+		free(b);
+		json_decref(wrap);
+		if (bad)
+			return -1;
+	}
+	return 0;
+}
+
+/* Feed the cosignatures of checkpoint seq to v. */
+static void feed_cosigns(const struct trail *t, uint64_t seq, cc_audit_verifier *v)
+{
+	for (size_t i = 0; i < t->ncs; i++)
+		if (t->cs[i].seq == seq)
+			(void)cc_audit_verifier_cosign(v, t->cs[i].raw, t->cs[i].len);
+}
+
 static int cmp_cp(const void *a, const void *b)
 {
 	uint64_t x = ((const struct cprec *)a)->seq, y = ((const struct cprec *)b)->seq;
@@ -521,6 +803,10 @@ static int parse_page(const json_t *r, struct trail *t, char *err, size_t errlen
 			rc = -5;
 		} else {
 			t->has_anchor = 1;
+			if (add_cosigns(t, json_object_get(r, "anchor_cosigns")) != 0) {
+				snprintf(err, errlen, "a cosignature from the server does not decode");
+				rc = -5;
+			}
 		}
 		free(ab);
 	}
@@ -563,6 +849,9 @@ static int parse_page(const json_t *r, struct trail *t, char *err, size_t errlen
 		if (proto_get_b64(o, "checkpoint", CC_AUDIT_CP_BYTES, &cb, &cl) || add_cp(t, cb, cl) != 0) {
 			snprintf(err, errlen, "a checkpoint from the server does not decode");
 			rc = -5;
+		} else if (add_cosigns(t, json_object_get(o, "cosigns")) != 0) {
+			snprintf(err, errlen, "a cosignature from the server does not decode");
+			rc = -5;
 		}
 		free(cb);
 	}
@@ -572,7 +861,7 @@ static int parse_page(const json_t *r, struct trail *t, char *err, size_t errlen
 /* Fetch what the caller may see. fg: the whole trail, verified, filtered
  * later. Others: the server filters by casus (and user/period). */
 static int fetch_trail(casus_client *c, int argc, char **argv, const struct filter *f, const char *export_kind,
-                       struct trail *t, int json)
+                       const cc_audit_checkpoint *known, struct trail *t, int json)
 {
 	char err[300], ecode[64] = "refused";
 	uint8_t pinned[CC_SIGN_PK_BYTES];
@@ -617,9 +906,9 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 	json_decref(pages);
 	if (rc < 0)
 		return fail_msg(json,
-		                rc == -4               ? 4
+		                rc == -4               ? CLI_EXIT_NETWORK
 		                : rc == -5 || rc == -6 ? EXIT_FAULT
-		                                       : 1,
+		                                       : CLI_EXIT_REFUSED,
 		                rc == -4   ? "network"
 		                : rc == -5 ? "audit_fault"
 		                           : ecode,
@@ -650,16 +939,27 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 	}
 	cc_audit_verifier *v = &t->v;
 	if (cc_audit_verifier_init(v, pk, t->has_anchor ? &t->anchor : NULL) == CC_OK) {
+		/* this device is the witness that counts (its own cosignatures) */
+		uint8_t self_pk[CC_SIGN_PK_BYTES];
+		if (casus_self_sign_pk(c, self_pk) == 0)
+			cc_audit_verifier_pin_witness(v, self_pk);
+		if (t->has_anchor)
+			feed_cosigns(t, t->anchor.seq, v);
+		if (known && cc_audit_verifier_known(v, known) == 1)
+			t->known_bridged = 1;
 		size_t j = 0;
 		for (size_t i = 0; i < t->n; i++) {
 			while (j < t->ncp && t->cp[j].seq < t->r[i].e.seq) {
 				(void)cc_audit_verifier_checkpoint(v, t->cp[j].raw, CC_AUDIT_CP_BYTES);
+				feed_cosigns(t, t->cp[j].seq, v);
 				j++;
 			}
 			(void)cc_audit_verifier_entry(v, t->r[i].raw, t->r[i].len, t->r[i].hash);
 		}
-		for (; j < t->ncp; j++)
+		for (; j < t->ncp; j++) {
 			(void)cc_audit_verifier_checkpoint(v, t->cp[j].raw, CC_AUDIT_CP_BYTES);
+			feed_cosigns(t, t->cp[j].seq, v);
+		}
 	}
 	rc = cc_audit_verifier_finish(v);
 	if (rc != CC_OK)
@@ -741,15 +1041,17 @@ static void verified_fields(json_t *o, const struct trail *t)
 		json_object_set_new(o, "entries_verified", json_integer((json_int_t)t->v.entries));
 		json_object_set_new(o, "checkpoints_verified", json_integer((json_int_t)t->v.checkpoints));
 		json_object_set_new(o, "unsealed", json_integer((json_int_t)cc_audit_verifier_unsealed(&t->v)));
+		witness_fields(o, &t->v);
 	}
 }
 
 static void verified_line(const struct trail *t)
 {
-	if (t->verified)
+	if (t->verified) {
 		fprintf(stderr, "audit trail verified: %" PRIu64 " entries, %" PRIu64 " checkpoints%s\n", t->v.entries,
 		        t->v.checkpoints, t->key_pinned ? " (pinned key)" : " (server's key, not pinned)");
-	else
+		witness_text(stderr, &t->v);
+	} else
 		fprintf(stderr, "note: only the entries of one casus were returned; each was checked, but the chain "
 		                "can only be verified by the privacy officer (fg) on the whole trail\n");
 }
@@ -764,7 +1066,7 @@ static int cmd_query(casus_client *c, int argc, char **argv, int json)
 		return rc;
 	const char *lim = opt(argc, argv, "--limit");
 	long limit = lim ? atol(lim) : 0;
-	rc = fetch_trail(c, argc, argv, &f, NULL, &t, json);
+	rc = fetch_trail(c, argc, argv, &f, NULL, NULL, &t, json);
 	if (rc) {
 		trail_free(&t);
 		return rc;
@@ -849,6 +1151,15 @@ static int put_line(FILE *f, char *line)
 	return ok ? 0 : -1;
 }
 
+static int put_cosigns(FILE *f, const struct trail *t, uint64_t seq)
+{
+	int err = 0;
+	for (size_t i = 0; i < t->ncs; i++)
+		if (t->cs[i].seq == seq)
+			err |= put_line(f, cc_audit_export_cosign(t->cs[i].raw, t->cs[i].len));
+	return err;
+}
+
 static int cmd_export(casus_client *c, int argc, char **argv, int json)
 {
 	struct filter f;
@@ -864,7 +1175,7 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 	if ((!csv && strcmp(fmt, "jsonl") != 0) || !outp)
 		return usage_err(json, "casus audit export [--casus C] [--user U] [--from ISO] [--to ISO] "
 		                       "--format jsonl|csv --out FILE");
-	rc = fetch_trail(c, argc, argv, &f, csv ? "csv" : "jsonl", &t, json);
+	rc = fetch_trail(c, argc, argv, &f, csv ? "csv" : "jsonl", NULL, &t, json);
 	if (rc) {
 		trail_free(&t);
 		return rc;
@@ -875,7 +1186,7 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 		trail_free(&t);
 		char m[600];
 		snprintf(m, sizeof m, "cannot write %s: %s", outp, strerror(errno));
-		return fail_msg(json, 1, "io", m);
+		return fail_msg(json, CLI_EXIT_REFUSED, "io", m);
 	}
 	int err = 0;
 	uint64_t n = 0, ncp = 0;
@@ -893,10 +1204,13 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 		const uint8_t *pk = t.server_pk;
 		err |= put_line(out,
 		                cc_audit_export_header(pk, now_ms(), (!filtered && t.has_anchor) ? &t.anchor : NULL));
+		if (!filtered && t.has_anchor)
+			err |= put_cosigns(out, &t, t.anchor.seq);
 		size_t j = 0;
 		for (size_t i = 0; i < t.n && !err; i++) {
 			while (!filtered && j < t.ncp && t.cp[j].seq < t.r[i].e.seq) {
-				err |= put_line(out, cc_audit_export_checkpoint(t.cp[j++].raw, CC_AUDIT_CP_BYTES));
+				err |= put_line(out, cc_audit_export_checkpoint(t.cp[j].raw, CC_AUDIT_CP_BYTES));
+				err |= put_cosigns(out, &t, t.cp[j++].seq);
 				ncp++;
 			}
 			if (matches(&f, &t.r[i].e)) {
@@ -906,13 +1220,14 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 		}
 		for (; !filtered && j < t.ncp && !err; j++) {
 			err |= put_line(out, cc_audit_export_checkpoint(t.cp[j].raw, CC_AUDIT_CP_BYTES));
+			err |= put_cosigns(out, &t, t.cp[j].seq);
 			ncp++;
 		}
 	}
 	err |= fclose(out) != 0;
 	if (err) {
 		trail_free(&t);
-		return fail_msg(json, 1, "io", "writing the export failed");
+		return fail_msg(json, CLI_EXIT_REFUSED, "io", "writing the export failed");
 	}
 	if (json) {
 		json_t *o = json_pack("{sbsssssIsIsb}", "ok", 1, "out", outp, "format", csv ? "csv" : "jsonl",
@@ -955,7 +1270,7 @@ static int cmd_report(casus_client *c, int argc, char **argv, int json)
 	if (!cid || parse_hex(cid, f.casus, 16) != 0 || (!html && !jpath))
 		return usage_err(json, "casus audit report CASUS [--from ISO] [--to ISO] [--html FILE] [--json FILE]");
 	f.have_casus = 1;
-	rc = fetch_trail(c, argc, argv, &f, "report", &t, json);
+	rc = fetch_trail(c, argc, argv, &f, "report", NULL, &t, json);
 	if (rc) {
 		trail_free(&t);
 		return rc;
@@ -990,7 +1305,7 @@ static int cmd_report(casus_client *c, int argc, char **argv, int json)
 	free(es);
 	if (err) {
 		trail_free(&t);
-		return fail_msg(json, 1, "io", "writing the report failed");
+		return fail_msg(json, CLI_EXIT_REFUSED, "io", "writing the report failed");
 	}
 	if (json) {
 		json_t *o = json_pack("{sbsIss*ss*}", "ok", 1, "rows", (json_int_t)nrows, "html", html, "json", jpath);
@@ -1014,7 +1329,8 @@ static int cmd_key(casus_client *c, int json)
 	const char *k = r ? json_string_value(json_object_get(r, "audit_key")) : NULL;
 	if (!k) {
 		json_decref(r);
-		return fail_msg(json, r ? 1 : 4, r ? "refused" : "network", "the server did not give its audit key");
+		return fail_msg(json, r ? CLI_EXIT_REFUSED : CLI_EXIT_NETWORK, r ? "refused" : "network",
+		                "the server did not give its audit key");
 	}
 	if (json) {
 		json_t *o = json_pack("{sbss}", "ok", 1, "audit_key", k);
@@ -1029,6 +1345,254 @@ static int cmd_key(casus_client *c, int json)
 	return 0;
 }
 
+/* casus audit witness: the privacy officer's device as a witness. It fetches
+ * and verifies the whole trail, checks that the trail still extends the
+ * checkpoint it cosigned last (kept in the profile folder: a trail rewritten
+ * or pruned past it without proof fails, and nothing is signed or
+ * remembered), then countersigns every newer checkpoint with its identity
+ * key and stores the cosignatures on the server (audit.cosign). */
+static int cmd_witness(casus_client *c, int argc, char **argv, int json)
+{
+	const char *role = casus_self_role(c);
+	if (!role || strcmp(role, "fg") != 0)
+		return fail_msg(
+			json, CLI_EXIT_REFUSED, "forbidden",
+			"alleen de functionaris gegevensbescherming (fg) is getuige van het audit-spoor / only the "
+			"privacy officer (fg) witnesses the audit trail");
+	char state[1024];
+	if ((size_t)snprintf(state, sizeof state, "%s/%s", casus_profile_dir(c), WITNESS_STATE) >= sizeof state)
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile", "the profile folder's path is too long");
+	cc_audit_checkpoint last;
+	int have_last = cp_file_read(state, &last);
+	if (have_last < 0)
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile",
+		                "the witness state in the profile folder is damaged");
+	struct filter f;
+	memset(&f, 0, sizeof f);
+	struct trail t;
+	memset(&t, 0, sizeof t);
+	int rc = fetch_trail(c, argc, argv, &f, NULL, have_last == 1 ? &last : NULL, &t, json);
+	if (rc) {
+		trail_free(&t);
+		return rc;
+	}
+	uint8_t self_pk[CC_SIGN_PK_BYTES];
+	if (casus_self_sign_pk(c, self_pk) != 0) {
+		trail_free(&t);
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile", "this device has no certificate to witness with");
+	}
+	/* every verified checkpoint newer than the last one cosigned, not yet cosigned by this device */
+	cc_audit_checkpoint *todo = t.ncp ? malloc(t.ncp * sizeof(*todo)) : NULL;
+	size_t n = 0;
+	if (t.ncp && !todo) {
+		trail_free(&t);
+		return fail_msg(json, CLI_EXIT_INTERNAL, "nomem", "out of memory");
+	}
+	for (size_t i = 0; i < t.ncp; i++) {
+		if (have_last == 1 && t.cp[i].seq <= last.seq)
+			continue;
+		int mine = 0;
+		for (size_t k = 0; k < t.ncs && !mine; k++)
+			mine = t.cs[k].seq == t.cp[i].seq &&
+			       sodium_memcmp(t.cs[k].witness_pk, self_pk, CC_SIGN_PK_BYTES) == 0;
+		if (!mine && cc_audit_checkpoint_decode(t.cp[i].raw, CC_AUDIT_CP_BYTES, &todo[n]) == CC_OK)
+			n++;
+	}
+	rc = n ? casus_audit_cosign(c, t.server_pk, todo, n, now_ms()) : CASUS_OK;
+	free(todo);
+	if (rc != CASUS_OK) {
+		int ex = cli_exit_of(rc, casus_error_code(c), casus_error(c));
+		char m[600];
+		snprintf(m, sizeof m,
+		         "de server nam de medeondertekening niet aan / the server did not take the "
+		         "cosignatures: %s",
+		         casus_error(c));
+		trail_free(&t);
+		return fail_msg(json, ex, casus_error_code(c), m);
+	}
+	/* the newest checkpoint verified is the one to extend next time */
+	if (t.v.have_cp && cp_file_write(state, &t.v.last_cp) != 0) {
+		trail_free(&t);
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile",
+		                "could not write the witness state in the profile folder");
+	}
+	char pkhex[2 * CC_SIGN_PK_BYTES + 1];
+	sodium_bin2hex(pkhex, sizeof pkhex, self_pk, CC_SIGN_PK_BYTES);
+	uint64_t newest = t.v.have_cp ? t.v.last_cp.seq : 0;
+	if (json) {
+		json_t *o = json_pack("{sbsIsIss}", "ok", 1, "cosigned", (json_int_t)n, "newest_seq",
+		                      (json_int_t)newest, "witness_key", pkhex);
+		json_object_set_new(o, "extends_seq",
+		                    have_last == 1 ? json_integer((json_int_t)last.seq) : json_null());
+		if (t.known_bridged)
+			json_object_set_new(o, "note",
+			                    json_string("pruned past the last cosigned checkpoint; the anchor "
+			                                "is cosigned by this device"));
+		verified_fields(o, &t);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("medeondertekend / countersigned: %zu checkpoints, the newest at seq %" PRIu64 "\n", n, newest);
+		if (have_last == 1)
+			printf("the trail extends the checkpoint this device signed last (seq %" PRIu64 ")\n",
+			       last.seq);
+		printf("witness key (pass to `casus audit verify --witness`): %s\n", pkhex);
+		verified_line(&t);
+	}
+	trail_free(&t);
+	return 0;
+}
+
+/* casus audit receipts: the device keeps a receipt for every entry about its
+ * own reads: the entry, its place and hash, and the audit key's signature.
+ * Each is checked here (this device's read, the chain step from the hash
+ * before it, the signature with the pinned key) before it is kept. */
+static int cmd_receipts(casus_client *c, int argc, char **argv, int json)
+{
+	uint8_t pinned[CC_SIGN_PK_BYTES], dev[CC_AUDIT_ID_BYTES];
+	int pr = pinned_key(argc, argv, pinned);
+	if (pr < 0)
+		return usage_err(json, "--key takes the audit public key as 64 hex digits");
+	if (casus_self_device_id(c, dev) != 0)
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile", "this device has no certificate");
+	char path[1024];
+	if ((size_t)snprintf(path, sizeof path, "%s/%s", casus_profile_dir(c), RECEIPTS_FILE) >= sizeof path)
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile", "the profile folder's path is too long");
+	uint8_t pk[CC_SIGN_PK_BYTES];
+	int have_pk = pr == 1;
+	if (have_pk) {
+		memcpy(pk, pinned, sizeof pk);
+	} else {
+		json_t *req = json_pack("{ss}", "type", "audit.key");
+		json_t *r = casus_raw_request(c, req);
+		json_decref(req);
+		const char *k = r ? json_string_value(json_object_get(r, "audit_key")) : NULL;
+		have_pk = k && parse_hex(k, pk, sizeof pk) == 0;
+		json_decref(r);
+		if (!have_pk)
+			return fail_msg(json, r ? CLI_EXIT_REFUSED : CLI_EXIT_NETWORK, r ? "refused" : "network",
+			                "the server did not give its audit key");
+		if (!json)
+			fprintf(stderr,
+			        "casus audit: warning: no pinned audit key (--key or CASUS_AUDIT_KEY); receipts are "
+			        "checked with the key the server sent\n");
+	}
+	/* where the kept receipts end (they are checked again with the key) */
+	uint64_t after = 0;
+	long kept = 0;
+	{
+		struct receipt *old = NULL;
+		unsigned long bad = 0;
+		kept = receipts_read(path, pk, &old, &bad);
+		if (kept < 0)
+			return fail_msg(json, EXIT_FAULT, "receipt_unreadable",
+			                "the kept receipts do not verify with the pinned key");
+		for (long i = 0; i < kept; i++)
+			if (old[i].seq > after)
+				after = old[i].seq;
+		free(old);
+	}
+	int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	FILE *out = fd >= 0 ? fdopen(fd, "a") : NULL;
+	if (!out) {
+		if (fd >= 0)
+			close(fd);
+		return fail_msg(json, CLI_EXIT_PROFILE, "profile",
+		                "cannot write the receipts file in the profile folder");
+	}
+	long added = 0;
+	int ret = 0;
+	for (int page = 0; page < 10000; page++) {
+		json_t *r = NULL;
+		int rc = casus_audit_receipts_fetch(c, after, &r);
+		if (rc != CASUS_OK) {
+			ret = fail_msg(json, cli_exit_of(rc, casus_error_code(c), casus_error(c)), casus_error_code(c),
+			               casus_error(c));
+			break;
+		}
+		const char *kh = json_string_value(json_object_get(r, "audit_key"));
+		uint8_t spk[CC_SIGN_PK_BYTES];
+		if (!kh || parse_hex(kh, spk, sizeof spk) != 0 || sodium_memcmp(spk, pk, sizeof pk) != 0) {
+			json_decref(r);
+			ret = fail_msg(json, EXIT_FAULT, "audit_key_mismatch",
+			               "the server's audit key differs from the pinned key: do not trust its receipts");
+			break;
+		}
+		size_t i;
+		json_t *o;
+		json_array_foreach(json_object_get(r, "receipts"), i, o) {
+			uint8_t *eb = NULL;
+			size_t el = 0;
+			uint8_t h[CC_HASH_BYTES], prev[CC_HASH_BYTES], sig[CC_SIG_BYTES], mine[CC_HASH_BYTES];
+			cc_audit_entry e;
+			json_t *sq = json_object_get(o, "seq");
+			int ok = json_is_integer(sq) && proto_get_b64(o, "entry", CC_AUDIT_ENTRY_MAX, &eb, &el) == 0 &&
+			         proto_get_b64_fixed(o, "hash", h, sizeof h) == 0 &&
+			         proto_get_b64_fixed(o, "prev", prev, sizeof prev) == 0 &&
+			         proto_get_b64_fixed(o, "sig", sig, sizeof sig) == 0 &&
+			         cc_audit_entry_decode(eb, el, &e) == CC_OK &&
+			         e.seq == (uint64_t)json_integer_value(sq) && e.seq > after &&
+			         memcmp(e.actor_device, dev, sizeof dev) == 0 &&
+			         cc_audit_entry_hash(prev, eb, el, mine) == CC_OK &&
+			         sodium_memcmp(mine, h, sizeof h) == 0 &&
+			         cc_audit_receipt_verify(pk, e.seq, h, sig) == CC_OK;
+			if (!ok) {
+				free(eb);
+				ret = fail_msg(
+					json, EXIT_FAULT, "receipt_invalid",
+					"a receipt from the server does not check out (not this device's read, wrong "
+					"hash or signature): not kept");
+				break;
+			}
+			char *eh = malloc(2 * el + 1);
+			char hh[2 * CC_HASH_BYTES + 1], ph[2 * CC_HASH_BYTES + 1], sh[2 * CC_SIG_BYTES + 1],
+				kh2[2 * CC_SIGN_PK_BYTES + 1];
+			if (!eh) {
+				free(eb);
+				ret = fail_msg(json, CLI_EXIT_INTERNAL, "nomem", "out of memory");
+				break;
+			}
+			sodium_bin2hex(eh, 2 * el + 1, eb, el);
+			sodium_bin2hex(hh, sizeof hh, h, sizeof h);
+			sodium_bin2hex(ph, sizeof ph, prev, sizeof prev);
+			sodium_bin2hex(sh, sizeof sh, sig, sizeof sig);
+			sodium_bin2hex(kh2, sizeof kh2, pk, sizeof pk);
+			json_t *line = json_pack("{sIssssssssss}", "seq", (json_int_t)e.seq, "hash", hh, "prev", ph,
+			                         "sig", sh, "audit_key", kh2, "entry", eh);
+			char *txt = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+			json_decref(line);
+			int werr = !txt || fprintf(out, "%s\n", txt) < 0;
+			free(txt);
+			free(eh);
+			free(eb);
+			if (werr) {
+				ret = fail_msg(json, CLI_EXIT_PROFILE, "profile", "writing the receipts file failed");
+				break;
+			}
+			after = e.seq;
+			added++;
+		}
+		int more = json_is_true(json_object_get(r, "more"));
+		json_decref(r);
+		if (ret || !more)
+			break;
+	}
+	if (fflush(out) != 0 || fsync(fileno(out)) != 0)
+		ret = ret ? ret : fail_msg(json, CLI_EXIT_PROFILE, "profile", "writing the receipts file failed");
+	fclose(out);
+	if (ret)
+		return ret;
+	if (json) {
+		json_t *o = json_pack("{sbsIsIss}", "ok", 1, "added", (json_int_t)added, "kept",
+		                      (json_int_t)(kept + added), "file", path);
+		print_json(o);
+		json_decref(o);
+	} else {
+		printf("ontvangstbewijzen / receipts: %ld new, %ld kept in %s\n", added, kept + added, path);
+	}
+	return 0;
+}
+
 int cli_audit(casus_client *c, int argc, char **argv, int json)
 {
 	const char *sub = argc > 0 && strncmp(argv[0], "--", 2) != 0 ? argv[0] : NULL;
@@ -1040,5 +1604,9 @@ int cli_audit(casus_client *c, int argc, char **argv, int json)
 		return cmd_export(c, argc - 1, argv + 1, json);
 	if (strcmp(sub, "report") == 0)
 		return cmd_report(c, argc, argv, json);
-	return usage_err(json, "casus audit [query|key|export|report|verify] ...");
+	if (strcmp(sub, "receipts") == 0)
+		return cmd_receipts(c, argc - 1, argv + 1, json);
+	if (strcmp(sub, "witness") == 0)
+		return cmd_witness(c, argc - 1, argv + 1, json);
+	return usage_err(json, "casus audit [query|key|export|report|witness|receipts|verify] ...");
 }

@@ -3,6 +3,7 @@
  * a whole trail (libcasus_int.h).
  */
 #include "libcasus_int.h"
+#include "libcasus_audit.h"
 
 /* ---- audit ---------------------------------------------------------------------------- */
 
@@ -121,4 +122,73 @@ int casus_audit_fetch(casus_client *c, const json_t *query, const char *export_k
 	}
 	*pages = all;
 	return CASUS_OK;
+}
+
+/* Countersign checkpoints as a witness with this device's identity key
+ * (cc_audit_cosign) and hand them to the server (audit.cosign, in batches of
+ * 64). The caller has verified the trail they belong to. */
+int casus_audit_cosign(casus_client *c, const uint8_t audit_pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *cps,
+                       size_t n, int64_t now_ms)
+{
+	lc_clear_err(c);
+	if (!c->keys || !c->have_cert)
+		return lc_fail(c, CASUS_E_PROFILE, "this device has no certificate to witness with");
+	for (size_t at = 0; at < n;) {
+		json_t *arr = json_array();
+		for (size_t k = 0; k < 64 && at < n; k++, at++) {
+			cc_audit_cosign cs;
+			cc_wbuf w;
+			cc_w_init(&w);
+			int rc = cc_audit_cosign_make(&cs, audit_pk, &cps[at], now_ms, c->cert.device_id,
+			                              c->cert.sign_pk, c->cert.user_id, c->keys->sign_sk);
+			if (rc == CC_OK)
+				rc = cc_audit_cosign_encode(&cs, &w);
+			if (rc != CC_OK || w.err) {
+				cc_w_free(&w);
+				json_decref(arr);
+				return lc_fail(c, CASUS_E_INTERNAL, "could not make a cosignature");
+			}
+			json_t *tmp = json_object();
+			proto_set_b64(tmp, "c", w.p, w.len);
+			json_array_append(arr, json_object_get(tmp, "c"));
+			json_decref(tmp);
+			cc_w_free(&w);
+		}
+		json_t *req = json_pack("{ssso}", "type", "audit.cosign", "cosigns", arr);
+		json_t *r = NULL;
+		int rc = lc_request(c, req, &r);
+		json_decref(r);
+		if (rc)
+			return rc;
+	}
+	return CASUS_OK;
+}
+
+/* This device's identity (signing) public key: what a witness pins. */
+int casus_self_sign_pk(const casus_client *c, uint8_t pk[CC_SIGN_PK_BYTES])
+{
+	if (!c->have_cert)
+		return -1;
+	memcpy(pk, c->cert.sign_pk, CC_SIGN_PK_BYTES);
+	return 0;
+}
+
+const char *casus_profile_dir(const casus_client *c)
+{
+	return c->dir;
+}
+
+int casus_audit_receipts_fetch(casus_client *c, uint64_t after, json_t **out)
+{
+	lc_clear_err(c);
+	json_t *req = json_pack("{sssI}", "type", "audit.receipts", "after", (json_int_t)after);
+	return lc_request(c, req, out);
+}
+
+int casus_self_device_id(const casus_client *c, uint8_t id[CC_AUDIT_ID_BYTES])
+{
+	if (!c->have_cert)
+		return -1;
+	memcpy(id, c->cert.device_id, CC_AUDIT_ID_BYTES);
+	return 0;
 }

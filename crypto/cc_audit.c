@@ -12,6 +12,7 @@
 #include "cc_err.h"
 
 #include <sodium.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- names -------------------------------------------------------------- */
@@ -47,6 +48,8 @@ static const struct code_name event_names[] = {
 	{CC_AUDIT_EV_CERT_REVOKE, "cert_revoke"},
 	{CC_AUDIT_EV_SERVER_START, "server_start"},
 	{CC_AUDIT_EV_SERVER_STOP, "server_stop"},
+	{CC_AUDIT_EV_SEGMENT, "segment"},
+	{CC_AUDIT_EV_AUDIT_COSIGN, "audit_cosign"},
 	{CC_AUDIT_EV_REQUEST_DENIED, "request_denied"},
 	{CC_AUDIT_EV_OVERVIEW, "overview"},
 	{CC_AUDIT_EV_MONITOR, "monitor"},
@@ -526,6 +529,9 @@ static int fault_err(enum cc_audit_fault f)
 	case CC_AUDIT_FAULT_CP_MISSING:
 	case CC_AUDIT_FAULT_CP_MALFORMED:
 	case CC_AUDIT_FAULT_CP_ORDER:
+	case CC_AUDIT_FAULT_WITNESS_SIG:
+	case CC_AUDIT_FAULT_WITNESS:
+	case CC_AUDIT_FAULT_NOT_EXTENDING:
 		return CC_ERR_AUDIT_CHECKPOINT;
 	default:
 		return CC_ERR_AUDIT_CHAIN;
@@ -632,6 +638,18 @@ int cc_audit_verifier_entry(cc_audit_verifier *v, const uint8_t *entry, size_t l
 		return fail(v, CC_AUDIT_FAULT_MALFORMED, expect, e.seq);
 	if (stored_hash && sodium_memcmp(h, stored_hash, CC_HASH_BYTES) != 0)
 		return fail(v, CC_AUDIT_FAULT_HASH, expect, e.seq);
+	if (e.event == CC_AUDIT_EV_SEGMENT) {
+		/* a segment anchor names the head it continues from and the old
+		 * segment's last checkpoint: both must be what this walk saw */
+		uint64_t last_cp = v->have_cp ? v->last_cp.seq : 0;
+		if (e.seq_to != e.seq - 1 || e.seq_from != last_cp || e.n_msg_ids != 2 ||
+		    sodium_memcmp(e.msg_ids[0], v->prev, CC_AUDIT_ID_BYTES) != 0 ||
+		    sodium_memcmp(e.msg_ids[1], v->prev + CC_AUDIT_ID_BYTES, CC_AUDIT_ID_BYTES) != 0)
+			return fail(v, CC_AUDIT_FAULT_SEGMENT, e.seq, 0);
+		v->segments++;
+		v->segment_seq = e.seq;
+		v->segment_from = e.seq_to;
+	}
 	memcpy(v->prev, h, CC_HASH_BYTES);
 	v->last_seq = e.seq;
 	v->last_time_ms = e.time_ms;
@@ -728,6 +746,14 @@ const char *cc_audit_fault_name(enum cc_audit_fault f)
 		return "checkpoint_malformed";
 	case CC_AUDIT_FAULT_CP_ORDER:
 		return "checkpoint_order";
+	case CC_AUDIT_FAULT_SEGMENT:
+		return "segment_mismatch";
+	case CC_AUDIT_FAULT_WITNESS_SIG:
+		return "witness_signature";
+	case CC_AUDIT_FAULT_WITNESS:
+		return "witness_mismatch";
+	case CC_AUDIT_FAULT_NOT_EXTENDING:
+		return "not_extending";
 	}
 	return "unknown";
 }
@@ -757,6 +783,228 @@ const char *cc_audit_fault_text(enum cc_audit_fault f)
 		return "a checkpoint does not decode";
 	case CC_AUDIT_FAULT_CP_ORDER:
 		return "a checkpoint is out of place, or two differ for one entry";
+	case CC_AUDIT_FAULT_SEGMENT:
+		return "a segment anchor (restore) does not name the chain it continues: altered or forged";
+	case CC_AUDIT_FAULT_WITNESS_SIG:
+		return "a witness countersignature does not verify, or names another audit trail";
+	case CC_AUDIT_FAULT_WITNESS:
+		return "a checkpoint a witness countersigned was replaced: the trail was rewritten and re-signed "
+		       "after the witness saw it";
+	case CC_AUDIT_FAULT_NOT_EXTENDING:
+		return "the trail does not extend the checkpoint you remembered or witnessed: it was pruned or "
+		       "rewritten past it without proof";
 	}
 	return "unknown fault";
+}
+
+/* ---- segments and witnesses --------------------------------------------- */
+
+void cc_audit_segment_fill(cc_audit_entry *e, const cc_audit_chain *c)
+{
+	e->event = CC_AUDIT_EV_SEGMENT;
+	e->seq_from = c->last_cp_seq;
+	e->seq_to = c->last_seq;
+	e->n_msg_ids = 2;
+	memcpy(e->msg_ids[0], c->head, CC_AUDIT_ID_BYTES);
+	memcpy(e->msg_ids[1], c->head + CC_AUDIT_ID_BYTES, CC_AUDIT_ID_BYTES);
+	char hex[2 * CC_HASH_BYTES + 1];
+	sodium_bin2hex(hex, sizeof hex, c->head, CC_HASH_BYTES);
+	snprintf(e->object, sizeof e->object,
+	         "segment after a restore: continues from seq %llu (checkpoint %llu) head %s",
+	         (unsigned long long)c->last_seq, (unsigned long long)c->last_cp_seq, hex);
+	snprintf(e->reason, sizeof e->reason, "restored from a backup");
+}
+
+static void cosign_body(const cc_audit_cosign *c, cc_wbuf *w)
+{
+	cc_w_u8(w, c->version);
+	cc_w_fixed(w, c->audit_pk, CC_SIGN_PK_BYTES);
+	cc_w_u64(w, c->seq);
+	cc_w_fixed(w, c->entry_hash, CC_HASH_BYTES);
+	cc_w_i64(w, c->time_ms);
+	cc_w_fixed(w, c->device, CC_AUDIT_ID_BYTES);
+	cc_w_fixed(w, c->witness_pk, CC_SIGN_PK_BYTES);
+	cc_w_str(w, c->user);
+}
+
+static int cosign_user_ok(const char *u)
+{
+	size_t n = strlen(u);
+	if (n == 0 || n > CC_AUDIT_USER_MAX)
+		return 0;
+	char tmp[CC_AUDIT_USER_MAX + 1];
+	return cc_audit_str_copy(tmp, sizeof tmp, u) == 0;
+}
+
+int cc_audit_cosign_make(cc_audit_cosign *out, const uint8_t audit_pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *cp,
+                         int64_t time_ms, const uint8_t device[CC_AUDIT_ID_BYTES],
+                         const uint8_t witness_pk[CC_SIGN_PK_BYTES], const char *user,
+                         const uint8_t witness_sk[CC_SIGN_SK_BYTES])
+{
+	if (!out || !audit_pk || !cp || !device || !witness_pk || !user || !witness_sk || !cosign_user_ok(user))
+		return CC_ERR_INVALID_ARG;
+	memset(out, 0, sizeof(*out));
+	out->version = CC_AUDIT_COSIGN_VERSION;
+	memcpy(out->audit_pk, audit_pk, CC_SIGN_PK_BYTES);
+	out->seq = cp->seq;
+	memcpy(out->entry_hash, cp->entry_hash, CC_HASH_BYTES);
+	out->time_ms = time_ms;
+	memcpy(out->device, device, CC_AUDIT_ID_BYTES);
+	memcpy(out->witness_pk, witness_pk, CC_SIGN_PK_BYTES);
+	snprintf(out->user, sizeof out->user, "%s", user);
+	cc_wbuf w;
+	cc_w_init(&w);
+	cosign_body(out, &w);
+	int rc = w.err ? CC_ERR_NOMEM : cc_sign_ctx(witness_sk, CC_AUDIT_COSIGN_CONTEXT, w.p, w.len, out->sig);
+	cc_w_free(&w);
+	return rc;
+}
+
+int cc_audit_cosign_encode(const cc_audit_cosign *c, cc_wbuf *w)
+{
+	if (!c || !w || c->version != CC_AUDIT_COSIGN_VERSION || c->seq == 0 || !cosign_user_ok(c->user))
+		return CC_ERR_INVALID_ARG;
+	cosign_body(c, w);
+	cc_w_fixed(w, c->sig, CC_SIG_BYTES);
+	return w->err ? CC_ERR_NOMEM : CC_OK;
+}
+
+int cc_audit_cosign_decode(const uint8_t *p, size_t n, cc_audit_cosign *out)
+{
+	if (!out)
+		return CC_ERR_INVALID_ARG;
+	memset(out, 0, sizeof(*out));
+	if (!p || n > CC_AUDIT_COSIGN_MAX)
+		return CC_ERR_MALFORMED;
+	cc_rbuf r;
+	cc_r_init(&r, p, n);
+	out->version = cc_r_u8(&r);
+	cc_r_fixed(&r, out->audit_pk, CC_SIGN_PK_BYTES);
+	out->seq = cc_r_u64(&r);
+	cc_r_fixed(&r, out->entry_hash, CC_HASH_BYTES);
+	out->time_ms = cc_r_i64(&r);
+	cc_r_fixed(&r, out->device, CC_AUDIT_ID_BYTES);
+	cc_r_fixed(&r, out->witness_pk, CC_SIGN_PK_BYTES);
+	cc_r_str(&r, out->user, sizeof out->user);
+	cc_r_fixed(&r, out->sig, CC_SIG_BYTES);
+	if (cc_r_finish(&r) != CC_OK || out->version != CC_AUDIT_COSIGN_VERSION || out->seq == 0 ||
+	    !cosign_user_ok(out->user)) {
+		memset(out, 0, sizeof(*out));
+		return CC_ERR_MALFORMED;
+	}
+	return CC_OK;
+}
+
+int cc_audit_cosign_verify(const cc_audit_cosign *c)
+{
+	if (!c)
+		return CC_ERR_INVALID_ARG;
+	cc_wbuf w;
+	cc_w_init(&w);
+	cosign_body(c, &w);
+	int rc = w.err ? CC_ERR_NOMEM : cc_verify_ctx(c->witness_pk, CC_AUDIT_COSIGN_CONTEXT, w.p, w.len, c->sig);
+	cc_w_free(&w);
+	return rc == CC_OK ? CC_OK : CC_ERR_BAD_SIGNATURE;
+}
+
+void cc_audit_verifier_pin_witness(cc_audit_verifier *v, const uint8_t pk[CC_SIGN_PK_BYTES])
+{
+	if (!v || !pk)
+		return;
+	memcpy(v->witness_pk, pk, CC_SIGN_PK_BYTES);
+	v->witness_pinned = 1;
+}
+
+int cc_audit_verifier_cosign(cc_audit_verifier *v, const uint8_t *bytes, size_t len)
+{
+	if (!v)
+		return CC_ERR_INVALID_ARG;
+	if (v->finished)
+		return v->err ? v->err : CC_ERR_INVALID_ARG;
+	v->records++;
+	if (v->err)
+		return v->err;
+	cc_audit_cosign c;
+	if (cc_audit_cosign_decode(bytes, len, &c) != CC_OK)
+		return fail(v, CC_AUDIT_FAULT_WITNESS_SIG, v->last_seq, 0);
+	if (sodium_memcmp(c.audit_pk, v->pk, CC_SIGN_PK_BYTES) != 0 || cc_audit_cosign_verify(&c) != CC_OK)
+		return fail(v, CC_AUDIT_FAULT_WITNESS_SIG, c.seq, 0);
+	/* the checkpoint at c.seq that this walk holds */
+	const cc_audit_checkpoint *cp = NULL;
+	if (v->have_cp && v->last_cp.seq == c.seq)
+		cp = &v->last_cp;
+	for (unsigned i = 0; !cp && i < v->npending; i++)
+		if (v->pending[i].seq == c.seq)
+			cp = &v->pending[i];
+	if (!cp)
+		return CC_OK; /* nothing to compare with here: not counted */
+	if (sodium_memcmp(cp->entry_hash, c.entry_hash, CC_HASH_BYTES) != 0)
+		return fail(v, CC_AUDIT_FAULT_WITNESS, c.seq, 0);
+	if (v->witness_pinned && sodium_memcmp(c.witness_pk, v->witness_pk, CC_SIGN_PK_BYTES) != 0) {
+		v->cosigns_other++;
+		return CC_OK;
+	}
+	v->cosigns++;
+	if (c.seq != v->last_witnessed_seq)
+		v->witnessed++;
+	if (c.seq >= v->last_witnessed_seq) {
+		v->last_witnessed_seq = c.seq;
+		snprintf(v->last_witness_user, sizeof v->last_witness_user, "%s", c.user);
+		memcpy(v->last_witness_pk, c.witness_pk, CC_SIGN_PK_BYTES);
+	}
+	return CC_OK;
+}
+
+int cc_audit_verifier_known(cc_audit_verifier *v, const cc_audit_checkpoint *known)
+{
+	if (!v || !known)
+		return CC_ERR_INVALID_ARG;
+	if (v->err)
+		return v->err;
+	uint64_t anchor_seq = v->first_seq - 1;
+	if (anchor_seq > known->seq) {
+		/* pruned past it: only a witnessed anchor proves the extension */
+		if (v->witness_pinned && v->last_witnessed_seq == anchor_seq && v->cosigns)
+			return 1;
+		return fail(v, CC_AUDIT_FAULT_NOT_EXTENDING, known->seq, anchor_seq);
+	}
+	cc_wbuf w;
+	cc_w_init(&w);
+	int rc = cc_audit_checkpoint_encode(known, &w);
+	if (rc == CC_OK && !w.err) {
+		rc = cc_audit_verifier_checkpoint(v, w.p, w.len);
+		v->records--; /* not a record of the stream */
+	}
+	cc_w_free(&w);
+	return rc < 0 ? rc : CC_OK;
+}
+
+static void receipt_msg(uint8_t m[CC_SIGN_PK_BYTES + 8 + CC_HASH_BYTES], const uint8_t audit_pk[CC_SIGN_PK_BYTES],
+                        uint64_t seq, const uint8_t hash[CC_HASH_BYTES])
+{
+	memcpy(m, audit_pk, CC_SIGN_PK_BYTES);
+	for (unsigned i = 0; i < 8; i++)
+		m[CC_SIGN_PK_BYTES + i] = (uint8_t)(seq >> (56u - 8u * i));
+	memcpy(m + CC_SIGN_PK_BYTES + 8, hash, CC_HASH_BYTES);
+}
+
+int cc_audit_receipt_sign(const uint8_t sk[CC_SIGN_SK_BYTES], const uint8_t audit_pk[CC_SIGN_PK_BYTES], uint64_t seq,
+                          const uint8_t hash[CC_HASH_BYTES], uint8_t sig[CC_SIG_BYTES])
+{
+	if (!sk || !audit_pk || !hash || !sig || seq == 0)
+		return CC_ERR_INVALID_ARG;
+	uint8_t m[CC_SIGN_PK_BYTES + 8 + CC_HASH_BYTES];
+	receipt_msg(m, audit_pk, seq, hash);
+	return cc_sign_ctx(sk, CC_AUDIT_RECEIPT_CONTEXT, m, sizeof m, sig);
+}
+
+int cc_audit_receipt_verify(const uint8_t audit_pk[CC_SIGN_PK_BYTES], uint64_t seq, const uint8_t hash[CC_HASH_BYTES],
+                            const uint8_t sig[CC_SIG_BYTES])
+{
+	if (!audit_pk || !hash || !sig || seq == 0)
+		return CC_ERR_INVALID_ARG;
+	uint8_t m[CC_SIGN_PK_BYTES + 8 + CC_HASH_BYTES];
+	receipt_msg(m, audit_pk, seq, hash);
+	return cc_verify_ctx(audit_pk, CC_AUDIT_RECEIPT_CONTEXT, m, sizeof m, sig) == CC_OK ? CC_OK
+	                                                                                    : CC_ERR_BAD_SIGNATURE;
 }

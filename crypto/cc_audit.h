@@ -126,6 +126,8 @@ enum cc_audit_event {
 	CC_AUDIT_EV_CERT_REVOKE = 43,        /* revocation list installed */
 	CC_AUDIT_EV_SERVER_START = 50,
 	CC_AUDIT_EV_SERVER_STOP = 51,
+	CC_AUDIT_EV_SEGMENT = 52,        /* a restored server starts a new segment (see "segments" below) */
+	CC_AUDIT_EV_AUDIT_COSIGN = 34,   /* a witness countersigned checkpoints (audit.cosign) */
 	CC_AUDIT_EV_REQUEST_DENIED = 60, /* request refused before it could be classified */
 	CC_AUDIT_EV_OVERVIEW = 70,       /* content-free overview of every casus read (procesregie) */
 	CC_AUDIT_EV_MONITOR = 71,        /* aggregated monitoring figures read */
@@ -253,16 +255,20 @@ int cc_audit_chain_checkpoint(cc_audit_chain *c, int64_t time_ms, const uint8_t 
 
 enum cc_audit_fault {
 	CC_AUDIT_FAULT_NONE = 0,
-	CC_AUDIT_FAULT_MALFORMED = 1,    /* an entry does not decode: bytes changed */
-	CC_AUDIT_FAULT_HASH = 2,         /* stored hash differs: entry bytes changed */
-	CC_AUDIT_FAULT_GAP = 3,          /* sequence jumps: entry fault_seq deleted */
-	CC_AUDIT_FAULT_ORDER = 4,        /* entries swapped, duplicated or out of order */
-	CC_AUDIT_FAULT_TAIL_CUT = 5,     /* a checkpoint seals entries that are missing */
-	CC_AUDIT_FAULT_CP_SIGNATURE = 6, /* checkpoint (or anchor) signature invalid */
-	CC_AUDIT_FAULT_CP_MISMATCH = 7,  /* signed hash differs: an entry up to it was changed */
-	CC_AUDIT_FAULT_CP_MISSING = 8,   /* checkpoint count: a checkpoint was removed */
-	CC_AUDIT_FAULT_CP_MALFORMED = 9, /* a checkpoint does not decode */
-	CC_AUDIT_FAULT_CP_ORDER = 10     /* checkpoint out of place, or two for one seq */
+	CC_AUDIT_FAULT_MALFORMED = 1,     /* an entry does not decode: bytes changed */
+	CC_AUDIT_FAULT_HASH = 2,          /* stored hash differs: entry bytes changed */
+	CC_AUDIT_FAULT_GAP = 3,           /* sequence jumps: entry fault_seq deleted */
+	CC_AUDIT_FAULT_ORDER = 4,         /* entries swapped, duplicated or out of order */
+	CC_AUDIT_FAULT_TAIL_CUT = 5,      /* a checkpoint seals entries that are missing */
+	CC_AUDIT_FAULT_CP_SIGNATURE = 6,  /* checkpoint (or anchor) signature invalid */
+	CC_AUDIT_FAULT_CP_MISMATCH = 7,   /* signed hash differs: an entry up to it was changed */
+	CC_AUDIT_FAULT_CP_MISSING = 8,    /* checkpoint count: a checkpoint was removed */
+	CC_AUDIT_FAULT_CP_MALFORMED = 9,  /* a checkpoint does not decode */
+	CC_AUDIT_FAULT_CP_ORDER = 10,     /* checkpoint out of place, or two for one seq */
+	CC_AUDIT_FAULT_SEGMENT = 11,      /* a segment anchor does not name the chain it continues */
+	CC_AUDIT_FAULT_WITNESS_SIG = 12,  /* a cosignature does not verify or names another trail */
+	CC_AUDIT_FAULT_WITNESS = 13,      /* a witnessed checkpoint was replaced: the trail was rewritten */
+	CC_AUDIT_FAULT_NOT_EXTENDING = 14 /* the trail does not extend a checkpoint remembered or witnessed */
 };
 
 #define CC_AUDIT_PENDING_MAX 8
@@ -288,6 +294,19 @@ typedef struct cc_audit_verifier {
 	uint64_t fault_index; /* 0-based record number (entries + checkpoints) */
 	uint64_t records;     /* records fed so far */
 	int finished;
+	/* segments: restore boundaries met (an entry of event CC_AUDIT_EV_SEGMENT) */
+	uint64_t segments;
+	uint64_t segment_seq;  /* seq of the newest segment anchor entry */
+	uint64_t segment_from; /* the head it continues from (segment_seq - 1) */
+	/* witnesses: cosignatures checked against the checkpoint they name */
+	int witness_pinned; /* only cosignatures by witness_pk count as witnessed */
+	uint8_t witness_pk[CC_SIGN_PK_BYTES];
+	uint64_t cosigns;       /* cosignatures that verified and matched */
+	uint64_t cosigns_other; /* verified, but by another key than the pinned witness */
+	uint64_t witnessed;     /* distinct checkpoints witnessed (counted cosignatures) */
+	uint64_t last_witnessed_seq;
+	char last_witness_user[CC_AUDIT_USER_MAX + 1];
+	uint8_t last_witness_pk[CC_SIGN_PK_BYTES];
 } cc_audit_verifier;
 
 /* Start a verification. anchor NULL: from genesis (first entry seq 1, zero
@@ -312,7 +331,97 @@ int cc_audit_verifier_finish(cc_audit_verifier *v) __attribute__((warn_unused_re
 /* Entries after the newest matched checkpoint: no signature covers them yet. */
 uint64_t cc_audit_verifier_unsealed(const cc_audit_verifier *v);
 
+/* A cosignature (see "witnesses" below), placed after the checkpoint it
+ * names. It is checked against the checkpoint at its seq that the verifier
+ * holds (the newest matched one, the anchor, or one waiting for its entry):
+ * a bad signature or another audit key gives WITNESS_SIG, another hash at
+ * that seq gives WITNESS (the trail was rewritten and re-signed after the
+ * witness saw it). A cosignature for a checkpoint the verifier no longer
+ * holds is not counted. */
+int cc_audit_verifier_cosign(cc_audit_verifier *v, const uint8_t *bytes, size_t len);
+/* A checkpoint remembered from an earlier verification (the --remember file):
+ * call after init (and after feeding the anchor's cosignatures). If the trail
+ * still reaches it, it is fed as a checkpoint (a cut tail or rewrite then
+ * fails). If the trail was pruned past it (the anchor is newer), the anchor
+ * must prove it extends it: that proof is a cosignature on the anchor by the
+ * pinned witness (whose client only cosigns a trail that extends everything
+ * it cosigned before); then 1 is returned (the caller says so). Without it
+ * the verifier fails with NOT_EXTENDING at the remembered seq. */
+int cc_audit_verifier_known(cc_audit_verifier *v, const cc_audit_checkpoint *known);
+/* Count only cosignatures made with this witness key (the verifier's own, or
+ * one pinned out of band); others are still checked. */
+void cc_audit_verifier_pin_witness(cc_audit_verifier *v, const uint8_t pk[CC_SIGN_PK_BYTES]);
+
 const char *cc_audit_fault_name(enum cc_audit_fault f); /* "gap", ... */
 const char *cc_audit_fault_text(enum cc_audit_fault f); /* one English sentence */
+
+/* ---- segments (restore) --------------------------------------------------
+ *
+ * A casusd restored from a backup starts a new segment of the trail: it
+ * first seals the restored head with a checkpoint, then appends a segment
+ * anchor, an entry of event CC_AUDIT_EV_SEGMENT whose
+ *   seq_from  = the seq of the old segment's last checkpoint,
+ *   seq_to    = the old head's seq (the anchor's own seq - 1),
+ *   msg_ids   = two 16-byte halves of h[seq_to], the head it continues from,
+ *   object    = the same in words, reason "restored from a backup",
+ * and seals it with a checkpoint at once. The verifier checks these fields
+ * against the chain it walked (fault SEGMENT otherwise) and counts the
+ * boundary, so `casus audit verify` says where the store went back and why.
+ */
+/* Fill the segment fields of e (event, seq range, head) for a chain whose
+ * head is c and whose newest checkpoint is at c->last_cp_seq. */
+void cc_audit_segment_fill(cc_audit_entry *e, const cc_audit_chain *c);
+
+/* ---- witnesses (cosignatures) ---------------------------------------------
+ *
+ * A witness (the privacy officer's device) countersigns a checkpoint it
+ * verified with its device identity key. Layout, version 1:
+ *   u8 version=1 | fixed[32] audit_pk | u64 seq | fixed[32] entry_hash |
+ *   i64 time_ms (witness clock) | fixed[16] witness device id |
+ *   fixed[32] witness identity pk | str witness user <= 64 | fixed[64] sig
+ * sig = cc_sign_ctx(witness sk, CC_AUDIT_COSIGN_CONTEXT, all bytes before sig).
+ * It binds the trail (audit key), the position and the head hash: a trail
+ * rewritten and re-signed with the audit key no longer matches it.
+ */
+#define CC_AUDIT_COSIGN_VERSION 1
+#define CC_AUDIT_COSIGN_CONTEXT "casus.v1 audit cosign"
+#define CC_AUDIT_COSIGN_MAX (1 + 32 + 8 + 32 + 8 + 16 + 32 + 2 + CC_AUDIT_USER_MAX + 64)
+
+typedef struct cc_audit_cosign {
+	uint8_t version;
+	uint8_t audit_pk[CC_SIGN_PK_BYTES];
+	uint64_t seq;
+	uint8_t entry_hash[CC_HASH_BYTES];
+	int64_t time_ms;
+	uint8_t device[CC_AUDIT_ID_BYTES];
+	uint8_t witness_pk[CC_SIGN_PK_BYTES];
+	char user[CC_AUDIT_USER_MAX + 1];
+	uint8_t sig[CC_SIG_BYTES];
+} cc_audit_cosign;
+
+/* ---- receipts ---------------------------------------------------------------
+ * A device's receipt for an entry about its own read: the server signs with
+ * the audit key cc_sign_ctx(audit_sk, CC_AUDIT_RECEIPT_CONTEXT,
+ *   audit_pk[32] | u64 seq | h[seq][32]).
+ * h[seq] covers the entry's bytes and, through the chain, everything before
+ * it, so a receipt is the operator's signed word that the trail held this
+ * entry at this place; a later trail without it (rewritten, cut, reordered)
+ * contradicts a signature only the audit key could make. */
+#define CC_AUDIT_RECEIPT_CONTEXT "casus.v1 audit receipt"
+int cc_audit_receipt_sign(const uint8_t sk[CC_SIGN_SK_BYTES], const uint8_t audit_pk[CC_SIGN_PK_BYTES], uint64_t seq,
+                          const uint8_t hash[CC_HASH_BYTES], uint8_t sig[CC_SIG_BYTES])
+	__attribute__((warn_unused_result));
+int cc_audit_receipt_verify(const uint8_t audit_pk[CC_SIGN_PK_BYTES], uint64_t seq, const uint8_t hash[CC_HASH_BYTES],
+                            const uint8_t sig[CC_SIG_BYTES]) __attribute__((warn_unused_result));
+
+/* Fill and sign a cosignature over checkpoint cp of the trail audit_pk. */
+int cc_audit_cosign_make(cc_audit_cosign *out, const uint8_t audit_pk[CC_SIGN_PK_BYTES], const cc_audit_checkpoint *cp,
+                         int64_t time_ms, const uint8_t device[CC_AUDIT_ID_BYTES],
+                         const uint8_t witness_pk[CC_SIGN_PK_BYTES], const char *user,
+                         const uint8_t witness_sk[CC_SIGN_SK_BYTES]) __attribute__((warn_unused_result));
+int cc_audit_cosign_encode(const cc_audit_cosign *c, struct cc_wbuf *w) __attribute__((warn_unused_result));
+int cc_audit_cosign_decode(const uint8_t *p, size_t n, cc_audit_cosign *out) __attribute__((warn_unused_result));
+/* CC_OK when sig verifies with c->witness_pk. */
+int cc_audit_cosign_verify(const cc_audit_cosign *c) __attribute__((warn_unused_result));
 
 #endif

@@ -324,6 +324,42 @@ int audit_checkpoint_now(struct server *srv)
 	return write_checkpoint(srv);
 }
 
+int audit_sign_receipt(struct server *srv, uint64_t seq, const uint8_t hash[CC_HASH_BYTES], uint8_t sig[CC_SIG_BYTES])
+{
+	struct audit_ctx *a = srv->audit;
+	sodium_mprotect_readonly(a->sk);
+	int rc = cc_audit_receipt_sign(a->sk, a->pk, seq, hash, sig);
+	sodium_mprotect_noaccess(a->sk);
+	return rc;
+}
+
+int audit_restore_segment(struct server *srv)
+{
+	struct audit_ctx *a = srv->audit;
+	if (!store_txn(&srv->st))
+		return -1;
+	int rc = 0;
+	if (a->since_cp)
+		rc = write_checkpoint(srv); /* the old segment ends sealed */
+	cc_audit_entry e;
+	cc_audit_entry_init(&e);
+	cc_audit_segment_fill(&e, &a->chain);
+	cc_audit_str_copy(e.access_point, sizeof e.access_point, "casusd restore");
+	audit_log(srv, NULL, &e);
+	audit_request_done(srv, 1);
+	if (rc == 0 && !srv->st.failed && a->since_cp)
+		rc = write_checkpoint(srv); /* the segment anchor is signed at once */
+	if (rc == 0 && store_commit(&srv->st) == 0) {
+		audit_turn_committed(srv);
+		log_event(LOG_WARN, "audit.segment", "reason=restore continues_from=%llu",
+		          (unsigned long long)(a->chain.last_seq - 1));
+		return 0;
+	}
+	audit_turn_failed(srv);
+	log_event(LOG_ERROR, "audit.segment_failed", NULL);
+	return -1;
+}
+
 void audit_tick(struct server *srv)
 {
 	struct audit_ctx *a = srv->audit;

@@ -47,6 +47,15 @@ const uint8_t *audit_public_key(const struct server *srv);
 /* Write a checkpoint now in the current transaction (used at shutdown, export). */
 int audit_checkpoint_now(struct server *srv);
 
+/* Sign a receipt for entry seq with hash h[seq] (cc_audit_receipt_sign). */
+int audit_sign_receipt(struct server *srv, uint64_t seq, const uint8_t hash[CC_HASH_BYTES], uint8_t sig[CC_SIG_BYTES]);
+
+/* A store restored from a backup (st.restored): seal the restored head with a
+ * checkpoint, append the segment anchor (cc_audit_segment_fill: the head and
+ * checkpoint it continues from, reason "restored from a backup") and seal it
+ * at once, in one committed transaction. 0 or -1. */
+int audit_restore_segment(struct server *srv);
+
 /* "user (Name, role, org)" from a certificate, a valid audit string. */
 void audit_person(char *out, size_t cap, const cc_cert *c);
 

@@ -236,7 +236,7 @@ int audit_tool_prune(int argc, char **argv)
 	cc_audit_verifier v;
 	cc_audit_verifier_init(&v, pk, ha == 1 ? &old_anchor : NULL);
 	if (ha >= 0)
-		(void)cc_audit_lmdb_feed(txn, dbi[0], dbi[1], &v);
+		(void)cc_audit_lmdb_feed(txn, dbi[0], dbi[1], dbi[2], &v);
 	if (ha < 0 || cc_audit_verifier_finish(&v) != CC_OK) {
 		fprintf(stderr,
 		        "casusd audit-prune: the trail does not verify (%s at seq %" PRIu64 "); nothing was pruned\n",

@@ -180,12 +180,13 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		const char *hk;
 		json_t *hv;
 		json_object_foreach(h, hk, hv) {
-			if (strcmp(hk, "min_free_mb") != 0) {
+			if (strcmp(hk, "min_free_mb") != 0 && strcmp(hk, "audit_behind_secs") != 0) {
 				snprintf(why, whylen, "config: unknown key \"health.%s\"", hk);
 				goto fail;
 			}
 		}
 		UINT_FIELD(h, "min_free_mb", c->health_min_free_mb, 0, 1u << 30);
+		UINT_FIELD(h, "audit_behind_secs", c->health_audit_behind_secs, 0, 86400);
 	}
 	json_t *l = json_object_get(root, "limits");
 	if (l) {

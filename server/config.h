@@ -55,6 +55,9 @@ struct config {
 	char metrics_listen[64];
 	int metrics_port;
 	unsigned health_min_free_mb;
+	/* /healthz "audit chain behind" after entries waited this long for their
+	 * signed checkpoint; 0: audit_checkpoint_secs + 10 */
+	unsigned health_audit_behind_secs;
 	unsigned audit_checkpoint_every; /* entries */
 	unsigned audit_checkpoint_secs;
 	unsigned audit_retention_days;

@@ -55,6 +55,8 @@ static const struct route routes[] = {
 	{"transfer.fetch", h_transfer_fetch, AP},
 	{"audit.query", h_audit_query, AP},
 	{"audit.key", h_audit_key, A},
+	{"audit.cosign", h_audit_cosign, AP},
+	{"audit.receipts", h_audit_receipts, A},
 	{"regie.overview", h_regie_overview, AP},
 	{"regie.monitor", h_regie_monitor, AP},
 	{NULL, NULL, 0},

@@ -80,6 +80,8 @@ int h_transfer_fetch(struct session *s, json_t *req, uint64_t id);
 /* h_audit.c */
 int h_audit_query(struct session *s, json_t *req, uint64_t id);
 int h_audit_key(struct session *s, json_t *req, uint64_t id);
+int h_audit_cosign(struct session *s, json_t *req, uint64_t id);
+int h_audit_receipts(struct session *s, json_t *req, uint64_t id);
 
 /* h_regie.c */
 int h_regie_overview(struct session *s, json_t *req, uint64_t id);

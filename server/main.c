@@ -629,6 +629,12 @@ int main(int argc, char **argv)
 		cc_audit_entry e;
 		cc_audit_entry_init(&e);
 		e.event = CC_AUDIT_EV_SERVER_START;
+		/* a restored store starts a new, separately anchored audit segment */
+		if (srv.st.restored && audit_restore_segment(&srv) != 0) {
+			errmsg("could not start the audit segment of the restored store (see the log)\n");
+			server_free(&srv);
+			return 1;
+		}
 		audit_live_flush_all(&srv); /* live reads a crash left pending */
 		char ep[2 * sizeof srv.st.epoch + 1];
 		sodium_bin2hex(ep, sizeof ep, srv.st.epoch, sizeof srv.st.epoch);

@@ -307,7 +307,8 @@ int ops_health(struct server *srv, char *why, size_t wl)
 	uint64_t unsealed = 0;
 	int64_t since = 0;
 	audit_unsealed(srv, &unsealed, &since);
-	int64_t late_ms = ((int64_t)srv->cfg.audit_checkpoint_secs + 10) * 1000;
+	int64_t late_ms = srv->cfg.health_audit_behind_secs ? (int64_t)srv->cfg.health_audit_behind_secs * 1000
+	                                                    : ((int64_t)srv->cfg.audit_checkpoint_secs + 10) * 1000;
 	if (unsealed && since && clock_wall_ms() - since > late_ms)
 		reason(why, wl, &n, "audit chain behind: %llu entries without a signed checkpoint for %lld s",
 		       (unsigned long long)unsealed, (long long)((clock_wall_ms() - since) / 1000));

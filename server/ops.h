@@ -32,8 +32,8 @@ int ops_reload(struct server *srv);
  * is closed, the last commit failed or one failed in the last 30 s (with
  * LMDB's reason), the data folder's
  * file system has less than health_min_free_mb free, or audit entries have
- * waited longer than the checkpoint interval (plus 10 s) for their signed
- * checkpoint. */
+ * waited longer than health_audit_behind_secs (default: the checkpoint
+ * interval plus 10 s) for their signed checkpoint. */
 int ops_health(struct server *srv, char *why, size_t wl);
 
 /* Once a second (main.c's tick): after a failed commit, every 5 s put a

@@ -9,9 +9,13 @@ trail, from before the backup through entries written after the restore.
 restore.sh refuses a damaged backup, a backup without the key, and a data
 folder that a running casusd holds.
 
-Not covered here (later work, see docs/OPERATIONS.md): a restored server does
-not yet start a separately anchored audit segment, and clients are not told
-that the server went back in time.
+The restored casusd starts a new, separately anchored audit segment: it seals
+the restored head with a checkpoint and appends a segment anchor (event
+`segment`) that names the head and the checkpoint it continues from, sealed by
+a checkpoint of its own; `casus audit verify` walks both segments and says
+where the boundary is and why. A segment anchor altered in the store fails
+verification, also when the audit key holder re-hashes and re-signs the trail
+(tests/tools/audit_rewrite.c).
 """
 import os
 import shutil
@@ -26,6 +30,7 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 
 BACKUP = os.path.join(harness.SRC, "deploy", "backup.sh")
+REWRITE = os.path.join(harness.BUILD, "tests", "audit_rewrite")
 RESTORE = os.path.join(harness.SRC, "deploy", "restore.sh")
 
 
@@ -87,6 +92,8 @@ class BackupRestore(harness.CasusTest):
         self.assertRegex(manifest, r"[0-9a-f]{64}  audit\.key")
         rc, out, err = self.verify_backup(bk, key)
         self.assertEqual(rc, 0, (out, err))
+        self.assertEqual(out["segments"], 0, out)
+        backup_last = out["last_seq"]
 
         # restore.sh refuses the folder of the running casusd
         p = sh(RESTORE, bk, self.srv.data, check=False)
@@ -114,6 +121,37 @@ class BackupRestore(harness.CasusTest):
         self.assertEqual(rc, 0, (out, err))
         self.assertTrue(out["verified"], out)
         self.assertGreater(out.get("entries", 1), 0)
+        # ... across a new segment that starts right after the backup's head and says why
+        self.assertEqual(out["segments"], 1, out)
+        self.assertEqual(out["segment_continues_from"], backup_last, out)
+        self.assertEqual(out["segment_seq"], backup_last + 1, out)
+        self.assertEqual(out["segment_reason"], "restored from a backup")
+        self.assertEqual(out["first_seq"], 1)
+        seg = [e for e in self.dep.ok("fenna", "audit", "--key", key)["entries"] if e["event"] == "segment"]
+        self.assertEqual([e["seq"] for e in seg], [backup_last + 1])
+        self.assertEqual(seg[0]["seq_to"], backup_last)
+        self.assertIn("continues from seq %d" % backup_last, seg[0]["object"])
+        p = subprocess.run([harness.CASUS, "audit", "verify", "--backup", after, "--key", key],
+                           capture_output=True, text=True, timeout=120, env=self.dep.env)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("segment: the store was restored from a backup; a new segment starts at seq %d"
+                      % (backup_last + 1), p.stdout)
+        # tampering with the segment anchor fails verification: changed in place ...
+        bad = os.path.join(self.dep.dir, "seg-changed")
+        shutil.copytree(after, bad)
+        shutil.copy(os.path.join(newdata, "audit.key"), bad)  # the operator has the key
+        sh(REWRITE, bad, str(backup_last + 1), "object", "segment after a restore: nothing lost", "--no-resign")
+        rc, out, err = self.verify_backup(bad, key)
+        self.assertEqual(rc, 5, (out, err))
+        self.assertEqual(out["fault"], "checkpoint_mismatch", out)
+        # ... and rewritten by the audit key holder to continue from another checkpoint, re-signed
+        bad = os.path.join(self.dep.dir, "seg-forged")
+        shutil.copytree(after, bad)
+        shutil.copy(os.path.join(newdata, "audit.key"), bad)
+        sh(REWRITE, bad, str(backup_last + 1), "seq_from", "1")
+        rc, out, err = self.verify_backup(bad, key)
+        self.assertEqual(rc, 5, (out, err))
+        self.assertEqual((out["fault"], out["fault_seq"]), ("segment_mismatch", backup_last + 1), out)
 
     def test_restore_refuses_incomplete_or_damaged_backups(self):
         root = os.path.join(self.dep.dir, "bk2")

@@ -110,12 +110,13 @@ static void grouped(void)
 		CHECK_EQ_INT(r2->count, 3);
 		CHECK(strcmp(r1->person, "Peter Smit") == 0);
 		CHECK(strcmp(r1->text_nl,
-		             "Peter Smit (politie, Politie) las 4 berichten op 2 december 2026 tussen 10:02 en 10:40 UTC.") ==
-		      0);
+		             "Peter Smit (politie, Politie) las 4 berichten op 2 december 2026 tussen 11:02 en 11:40 (Nederlandse "
+		             "tijd, CET).") == 0);
 		CHECK(strcmp(r1->text_en,
-		             "Peter Smit (politie, Politie) read 4 messages on 2 December 2026 between 10:02 and 10:40 UTC.") ==
-		      0);
-		CHECK(strstr(r2->text_nl, "las 3 berichten op 2 december 2026 om 12:40 UTC") != NULL);
+		             "Peter Smit (politie, Politie) read 4 messages on 2 December 2026 between 11:02 and 11:40 (Amsterdam "
+		             "time, CET).") == 0);
+		CHECK(strstr(r2->text_nl, "las 3 berichten op 2 december 2026 om 13:40 (Nederlandse tijd, CET)") !=
+		      NULL);
 	}
 	const cc_audit_report_group *ad = find_group(g, ng, CC_AUDIT_KIND_ADD, "cm", 0);
 	CHECK(ad && strcmp(ad->object, "Anna Jansen (ggd, GGD Regio)") == 0);
@@ -138,6 +139,55 @@ static void grouped(void)
 	CHECK(html && strstr(html, cc_audit_report_kind_meaning(CC_AUDIT_KIND_READ, 1)) != NULL);
 	CHECK(html && strstr(html, "las 4 berichten") != NULL && strstr(html, "read 4 messages") != NULL);
 	free(html);
+}
+
+/* Times as the Dutch wall clock shows them, the zone named (issue 14). */
+static void amsterdam_time(void)
+{
+	char t[CC_AUDIT_TIME_LOCAL_BYTES];
+	cc_audit_time_amsterdam(1796205600000LL, t); /* 2026-12-02 10:00:00 UTC: winter */
+	CHECK(strcmp(t, "2026-12-02 11:00:00 CET") == 0);
+	cc_audit_time_amsterdam(1782914400000LL, t); /* 2026-07-01 14:00:00 UTC: summer */
+	CHECK(strcmp(t, "2026-07-01 16:00:00 CEST") == 0);
+	/* summer time starts on the last Sunday of March (2026-03-29) at 01:00 UTC ... */
+	cc_audit_time_amsterdam(1774745999000LL, t); /* 00:59:59 UTC */
+	CHECK(strcmp(t, "2026-03-29 01:59:59 CET") == 0);
+	cc_audit_time_amsterdam(1774746000000LL, t); /* 01:00:00 UTC */
+	CHECK(strcmp(t, "2026-03-29 03:00:00 CEST") == 0);
+	/* ... and ends on the last Sunday of October (2026-10-25) at 01:00 UTC */
+	cc_audit_time_amsterdam(1792889999000LL, t);
+	CHECK(strcmp(t, "2026-10-25 02:59:59 CEST") == 0);
+	cc_audit_time_amsterdam(1792890000000LL, t);
+	CHECK(strcmp(t, "2026-10-25 02:00:00 CET") == 0);
+	/* the report's sentences and page say Amsterdam time, not UTC */
+	cc_audit_entry e;
+	static const uint8_t cid[16] = {9};
+	mk(&e, 1, 1782914400000LL, CC_AUDIT_EV_HISTORY_FETCH, cid, "Politie", "politie");
+	snprintf(e.actor_user, sizeof e.actor_user, "peter");
+	snprintf(e.object, sizeof e.object, "messages 2");
+	e.seq_from = 1;
+	e.seq_to = 2;
+	cc_audit_report_opts o;
+	memset(&o, 0, sizeof o);
+	memcpy(o.casus_id, cid, 16);
+	cc_audit_report_group *g;
+	size_t ng;
+	CHECK_EQ_INT(cc_audit_report_groups(&e, 1, &o, &g, &ng), CC_OK);
+	CHECK(ng == 1 && strstr(g[0].text_nl, "om 16:00 (Nederlandse tijd, CEST)") != NULL);
+	CHECK(ng == 1 && strstr(g[0].text_en, "at 16:00 (Amsterdam time, CEST)") != NULL);
+	free(g);
+	char *html = cc_audit_report_html(&e, 1, &o);
+	CHECK(html && strstr(html, "2026-07-01 16:00:00 CEST") != NULL && strstr(html, "Europe/Amsterdam") != NULL);
+	CHECK(html && strstr(html, "UTC") == NULL);
+	free(html);
+	char *js = cc_audit_report_json(&e, 1, &o);
+	json_t *jo = js ? json_loads(js, 0, NULL) : NULL;
+	CHECK(jo && strcmp(json_string_value(json_object_get(jo, "time_zone")) ?: "", "Europe/Amsterdam") == 0);
+	json_t *row = json_array_get(json_object_get(jo, "rows"), 0);
+	CHECK(row &&
+	      strcmp(json_string_value(json_object_get(row, "time_amsterdam")) ?: "", "2026-07-01 16:00:00 CEST") == 0);
+	json_decref(jo);
+	free(js);
 }
 
 int main(void)
@@ -262,5 +312,6 @@ int main(void)
 	fclose(f);
 	CHECK(strcmp(buf, "a&lt;b&gt;&amp;&quot;c&#39;") == 0);
 	free(buf);
+	amsterdam_time();
 	return check_done();
 }
