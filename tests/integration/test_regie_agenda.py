@@ -193,6 +193,30 @@ class RegieAgenda(harness.CasusTest):
         finally:
             self.srv.start()
 
+    def meta_keys(self):
+        """The hex keys of casusd's meta database (mdb_dump, lmdb-utils)."""
+        p = subprocess.run(["mdb_dump", "-s", "meta", self.srv.data], capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        lines = p.stdout.split("HEADER=END", 1)[1].splitlines()[1:]
+        return [x.strip() for x in lines[0::2] if x.startswith(" ")]
+
+    def test_purge_removes_agenda_and_actions(self):
+        short = self.dep.ok("anna", "new", "--title", "Kort", "--purpose", "Kortlopend", "--basis", "Wmo 2015",
+                            "--retention-days", "0", "--member", "gijs")["casus"]
+        self.dep.ok("anna", "agenda", short, "--datum", day(3))
+        self.dep.ok("anna", "afspraak", short, "--wat", "Bellen", "--wie", "gijs", "--uiterlijk", day(3))
+        prefixes = [(b"agnd/" + bytes.fromhex(short)).hex(), (b"actn/" + bytes.fromhex(short)).hex()]
+        keys = self.meta_keys()
+        for pfx in prefixes:
+            self.assertEqual(len([k for k in keys if k.startswith(pfx)]), 1, (pfx, keys))
+        self.dep.ok("anna", "close", short, "--reason", "klaar")
+        wait_for(lambda: short not in [c["casus"] for c in self.dep.ok("paula", "overzicht")["casus"]], 60,
+                 "the purge")
+        self.assertEqual(self.dep.ok("paula", "agenda")["agenda"], [])
+        keys = self.meta_keys()
+        for pfx in prefixes:
+            self.assertEqual([k for k in keys if k.startswith(pfx)], [], pfx)
+
     # ---- notices go away ------------------------------------------------------------------
 
     def test_dismissed_notice_is_not_shown_again(self):
