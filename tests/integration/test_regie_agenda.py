@@ -63,6 +63,39 @@ class RegieAgenda(harness.CasusTest):
             files += [os.path.join(root, n) for n in names]
         return files + [self.srv.log_path]
 
+    def raw(self, user, *reqs):
+        lines = "".join(json.dumps(r) + "\n" for r in reqs)
+        p = subprocess.run([harness.CASUS, "--profile", self.dep.users[user], "raw"], env=self.dep.env,
+                           capture_output=True, text=True, input=lines, timeout=60)
+        return [json.loads(x) for x in p.stdout.splitlines() if x.strip() and '"push"' not in x]
+
+    def test_server_refuses_non_members_and_bad_requests(self):
+        a = self.new_casus(members=("esther",))
+        when = int(time.time()) + 86400
+        aid = uuid.uuid4().hex
+        r = self.raw("karel",
+                     {"type": "agenda.plan", "casus": a, "agenda": aid, "date": when},
+                     {"type": "action.disclose", "casus": a, "action": aid, "due": when, "done": False},
+                     {"type": "agenda.list"})
+        self.assertEqual([x["ok"] for x in r], [False, False, True], r)
+        self.assertEqual([x["error"]["code"] for x in r[:2]], ["forbidden", "forbidden"])
+        self.assertEqual(r[2]["agenda"], [])
+        # the process director may plan (date only) but not disclose actions of a casus she is no member of
+        r = self.raw("paula",
+                     {"type": "agenda.plan", "casus": a, "agenda": aid, "date": when},
+                     {"type": "action.disclose", "casus": a, "action": aid, "due": when, "done": False},
+                     {"type": "agenda.plan", "casus": a, "agenda": aid, "date": when + 3 * 366 * 86400},
+                     {"type": "agenda.plan", "casus": a, "agenda": "xyz", "date": when},
+                     {"type": "notice.dismiss", "notices": [0]},
+                     {"type": "notice.dismiss"})
+        self.assertEqual([x["ok"] for x in r], [True, False, False, False, False, False], r)
+        self.assertEqual([x["error"]["code"] for x in r[1:]],
+                         ["forbidden", "invalid", "bad_request", "bad_request", "bad_request"])
+        es = self.dep.ok("fenna", "audit", "--limit", "100000")["entries"]
+        denied = sorted((e["user"], e["event"]) for e in es if e.get("casus") == a and e.get("outcome") == "denied")
+        self.assertEqual(denied, [("karel", "action_disclose"), ("karel", "agenda_plan"),
+                                  ("paula", "action_disclose")])
+
     # ---- agenda ----------------------------------------------------------------------
 
     def test_agenda_round_trip_members_only(self):
