@@ -1048,9 +1048,23 @@ static void print_push(casus_client *c, const json_t *p)
 		       "history %.8s)\n",
 		       cid ? TC(cid) : "?", cid ? TC(cid) : "CASUS");
 	} else if (strcmp(kind, "notice") == 0) {
-		printf("melding / notice: casus %.8s heeft u nodig op niveau %lld / needs you at level %lld\n",
-		       cid ? TC(cid) : "?", json_integer_value(json_object_get(p, "level")),
-		       json_integer_value(json_object_get(p, "level")));
+		/* the notice's fields are in "notice" (casus id, level, date: no content) */
+		const json_t *n = json_object_get(p, "notice") ?: p;
+		const char *nk = json_string_value(json_object_get(n, "notice")) ?: "";
+		cid = json_string_value(json_object_get(n, "casus")) ?: cid;
+		char d[20];
+		ccore_date_format((int64_t)json_integer_value(json_object_get(n, "date")), d);
+		if (strcmp(nk, "agenda") == 0)
+			printf("melding / notice: casus %.8s staat op de agenda van %s / is on the agenda\n",
+			       cid ? TC(cid) : "?", d);
+		else if (strcmp(nk, "stagnation") == 0)
+			printf("melding / notice: casus %.8s stagneert op niveau %lld (%s)\n", cid ? TC(cid) : "?",
+			       json_integer_value(json_object_get(n, "level")),
+			       TC(json_string_value(json_object_get(n, "signal"))));
+		else
+			printf("melding / notice: casus %.8s heeft u nodig op niveau %lld / needs you at level %lld\n",
+			       cid ? TC(cid) : "?", json_integer_value(json_object_get(n, "level")),
+			       json_integer_value(json_object_get(n, "level")));
 	} else {
 		printf("casus %.8s: %s\n", cid ? TC(cid) : "?", TC(kind));
 	}

@@ -288,7 +288,18 @@ class RegieAgenda(harness.CasusTest):
 
     def test_notices_expire(self):
         a = self.new_casus(members=("esther", "gijs"))
-        self.dep.ok("anna", "agenda", a, "--datum", day(3))
+        # esther watches: the agenda note (a message) and the notice arrive, the notice readable
+        w = subprocess.Popen([harness.CASUS, "--profile", self.dep.users["esther"], "watch", "--count", "2"],
+                             env=self.dep.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("watching", w.stderr.readline())
+            self.dep.ok("anna", "agenda", a, "--datum", day(3))
+            out, _ = w.communicate(timeout=120)
+        finally:
+            if w.poll() is None:
+                w.kill()
+                w.communicate()
+        self.assertIn("melding / notice: casus %s staat op de agenda van %s" % (a[:8], day(3)), out)
         self.assertEqual(len(self.notices("esther", "agenda")), 1)
         self.restart_with_clock("+31d")
         self.assertEqual(self.notices("esther"), [])
