@@ -18,6 +18,8 @@
 #include "cli_audit.h"
 #include "cli_exit.h"
 #include "cli_regie.h"
+#include "cli_agenda.h"
+#include <ccore_notes.h>
 #include "tclean.h"
 #include "tui.h"
 
@@ -109,6 +111,17 @@ static const struct {
          "every casus without content (process director); also: overview"},
 	{"monitor", "monitor [--csv | --html FILE]", "cijfers; aantallen onder 5 onderdrukt",
          "figures, counts under 5 suppressed"},
+	{"agenda", "agenda [CASUS --datum JJJJ-MM-DD[TUU:MM] [--plaats P]]",
+         "de agenda van het casuïstiekoverleg; met CASUS: zet de casus op de agenda (leden krijgen een melding)",
+         "the case conference's agenda; with CASUS: put the casus on it (members get a notice)"},
+	{"afspraak", "afspraak CASUS --wat W --wie GEBRUIKER --uiterlijk JJJJ-MM-DD [--niet-delen] | --klaar ID",
+         "legt een afspraak vast in de casus (versleuteld), of meldt hem gedaan; ook: action",
+         "records an agreed action in the casus (encrypted), or marks it done; also: action"},
+	{"afspraken", "afspraken CASUS", "de afspraken van de casus, over tijd gemarkeerd; ook: actions",
+         "the casus's agreed actions, overdue ones marked; also: actions"},
+	{"meldingen", "meldingen [--weg ID[,ID...] | --alle]",
+         "uw meldingen; --weg haalt ze weg (na 30 dagen verlopen ze); ook: notices",
+         "your notices; --weg dismisses them (they expire after 30 days); also: notices"},
 	{"open", "open CASUS", "live casusoverleg in de terminal", "live case conference in the terminal"},
 	{"watch", "watch [CASUS] [--count N] [--seconds S]",
          "toont berichten en wijzigingen zodra ze binnenkomen (--json: als JSON-regels)",
@@ -149,7 +162,14 @@ static void usage(void)
 /* casus help [COMMAND]: never opens a profile, never connects. */
 static int help(const char *cmd)
 {
-	int k = cmd_index(cmd && strcmp(cmd, "overview") == 0 ? "overzicht" : cmd);
+	static const char *const alias[][2] = {{"overview", "overzicht"},
+	                                       {"action", "afspraak"},
+	                                       {"actions", "afspraken"},
+	                                       {"notices", "meldingen"}};
+	for (size_t a = 0; cmd && a < sizeof alias / sizeof alias[0]; a++)
+		if (strcmp(cmd, alias[a][0]) == 0)
+			cmd = alias[a][1];
+	int k = cmd_index(cmd);
 	if (k >= 0 && strcmp(cmd, "help") != 0) {
 		printf("usage: casus [--profile DIR] [--json] %s\n  %s\n  %s\n", g_cmds[k].synopsis, g_cmds[k].nl,
 		       g_cmds[k].en);
@@ -467,9 +487,20 @@ static int cmd_list(casus_client *c)
 				printf("melding: casus %s stagneert op niveau %lld: %s sinds %lld dagen%s%s%s\n",
 				       TC(json_string_value(json_object_get(o, "casus"))),
 				       json_integer_value(json_object_get(o, "level")),
-				       sig && strcmp(sig, "no_note") == 0 ? "geen notitie" : "niveau ongewijzigd",
+				       sig && strcmp(sig, "no_note") == 0           ? "geen notitie"
+				       : sig && strcmp(sig, "actions_overdue") == 0 ? "afspraken over tijd"
+				                                                    : "niveau ongewijzigd",
 				       json_integer_value(json_object_get(o, "days")), nt ? " (" : "", nt ? TC(nt) : "",
 				       nt ? ")" : "");
+				continue;
+			}
+			if (kind && strcmp(kind, "agenda") == 0) {
+				char d[20];
+				ccore_date_format((int64_t)json_integer_value(json_object_get(o, "date")), d);
+				printf("melding: casus %s%s%s%s staat op de agenda van %s (casus agenda)
+				       ",
+				       TC(json_string_value(json_object_get(o, "casus"))),
+				       nt ? " (" : "", nt ? TC(nt) : "", nt ? ")" : "", d);
 				continue;
 			}
 			printf("notice: casus %s needs you at level %lld%s%s%s\n",
@@ -1011,9 +1042,23 @@ static void print_push(casus_client *c, const json_t *p)
 		       "history %.8s)\n",
 		       cid ? TC(cid) : "?", cid ? TC(cid) : "CASUS");
 	} else if (strcmp(kind, "notice") == 0) {
-		printf("melding / notice: casus %.8s heeft u nodig op niveau %lld / needs you at level %lld\n",
-		       cid ? TC(cid) : "?", json_integer_value(json_object_get(p, "level")),
-		       json_integer_value(json_object_get(p, "level")));
+		/* the notice's fields are in "notice" (casus id, level, date: no content) */
+		const json_t *n = json_object_get(p, "notice") ?: p;
+		const char *nk = json_string_value(json_object_get(n, "notice")) ?: "";
+		cid = json_string_value(json_object_get(n, "casus")) ?: cid;
+		char d[20];
+		ccore_date_format((int64_t)json_integer_value(json_object_get(n, "date")), d);
+		if (strcmp(nk, "agenda") == 0)
+			printf("melding / notice: casus %.8s staat op de agenda van %s / is on the agenda\n",
+			       cid ? TC(cid) : "?", d);
+		else if (strcmp(nk, "stagnation") == 0)
+			printf("melding / notice: casus %.8s stagneert op niveau %lld (%s)\n", cid ? TC(cid) : "?",
+			       json_integer_value(json_object_get(n, "level")),
+			       TC(json_string_value(json_object_get(n, "signal"))));
+		else
+			printf("melding / notice: casus %.8s heeft u nodig op niveau %lld / needs you at level %lld\n",
+			       cid ? TC(cid) : "?", json_integer_value(json_object_get(n, "level")),
+			       json_integer_value(json_object_get(n, "level")));
 	} else {
 		printf("casus %.8s: %s\n", cid ? TC(cid) : "?", TC(kind));
 	}
@@ -1389,7 +1434,7 @@ int main(int argc, char **argv)
 	                                    "remove", "escalate",  "deescalate", "rotate",  "share",   "audit",
 	                                    "open",   "watch",     "raw",        "whoami",  "outbox",  "add-device",
 	                                    "close",  "overzicht", "overview",   "monitor", NULL};
-	int ok = 0;
+	int ok = cli_agenda_is(cmd);
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
 	if (!ok)
@@ -1414,7 +1459,8 @@ int main(int argc, char **argv)
 				at = k + 1;
 	} else if (strcmp(cmd, "list") != 0 && strcmp(cmd, "new") != 0 && strcmp(cmd, "whoami") != 0 &&
 	           strcmp(cmd, "outbox") != 0 && strcmp(cmd, "raw") != 0 && strcmp(cmd, "overzicht") != 0 &&
-	           strcmp(cmd, "overview") != 0 && strcmp(cmd, "monitor") != 0) {
+	           strcmp(cmd, "overview") != 0 && strcmp(cmd, "monitor") != 0 && strcmp(cmd, "meldingen") != 0 &&
+	           strcmp(cmd, "notices") != 0) {
 		at = positional_index(sargc, sargv, 0);
 	}
 	if (at >= 0 && (rc = resolve_casus(c, sargv[at], cidbuf)) != 0) {
@@ -1464,6 +1510,8 @@ int main(int argc, char **argv)
 		rc = cli_audit(c, sargc, sargv, g_json);
 	else if (strcmp(cmd, "overzicht") == 0 || strcmp(cmd, "overview") == 0 || strcmp(cmd, "monitor") == 0)
 		rc = cli_regie(c, cmd, sargc, sargv, g_json);
+	else if (cli_agenda_is(cmd))
+		rc = cli_agenda(c, cmd, sargc, sargv, g_json);
 	else if (strcmp(cmd, "raw") == 0)
 		rc = cmd_raw(c);
 	else if (strcmp(cmd, "watch") == 0)

@@ -129,12 +129,16 @@ int casus_close(casus_client *c, const char *casus_hex, const char *reason, int6
  * from the local copy of the casus) and goes out on the next connect. */
 int casus_post(casus_client *c, const char *casus_hex, const char *audience, const char *ground, const char *text,
                uint64_t *seq, char msgid_hex[33]);
+/* casus_post for a note of another kind (ccore_notes.h: "agenda", "afspraak"),
+ * with its structured part `data` (checked by ccore_note_check; may be NULL). */
+int casus_post_note(casus_client *c, const char *casus_hex, const char *audience, const char *ground, const char *kind,
+                    const char *text, const json_t *data, uint64_t *seq, char msgid_hex[33]);
 /* casus history: decrypted messages in the server's order (seq):
- * [{seq, id, time, audience, ground, sender:{user,name,org,role,device}, verified, text | error, diverged?}]
- * diverged: true for a message the server now holds at a number where this
- * device holds another one (the server went back in time: warned "rollback";
- * the held one is listed too and stays in the local copy). late: true for a
- * message written more than a minute (CASUS_LATE_SECS) before one listed
+ * [{seq, id, time, audience, ground, sender:{user,name,org,role,device}, verified, kind, text | error, diverged?,
+ * late?, data? | data_error?}] data: the structured part of an "agenda" or "afspraak" note, only if well formed
+ * (ccore_note_check); data_error "tampered" otherwise. diverged: true for a message the server now holds at a number
+ * where this device holds another one (the server went back in time: warned "rollback"; the held one is listed too and
+ * stays in the local copy). late: true for a message written more than a minute (CASUS_LATE_SECS) before one listed
  * above it, e.g. a post that waited in an outbox: the order stays the
  * server's, the same for every member.
  * after = 0 and limit = 0: everything, older messages from the local cache.
@@ -223,6 +227,33 @@ int casus_event_wait_ms(const casus_client *c);
 void casus_set_offline(casus_client *c);
 
 /* Low level, for tests and tools: one request over the authenticated connection. */
+/* ---- procesregie: agenda, agreed actions, notices (libcasus_regie.c) ----------
+ * casus_agenda_plan: put the casus on the case conference's agenda at `date`
+ * (UTC seconds): a member posts an "agenda" note (date, place) end to end
+ * encrypted into the casus, then discloses the date (agenda.plan); a role
+ * with may_overview that is not a member discloses the date only.
+ * *out: {casus, agenda, date, note (bool), seq, noticed}. */
+int casus_agenda_plan(casus_client *c, const char *casus_hex, int64_t date, const char *place, const char *audience,
+                      const char *ground, json_t **out);
+/* The agenda from a day ago on: [{casus, agenda, date, member, place?}] (place
+ * where this device can read the casus's agenda note). */
+int casus_agenda_list(casus_client *c, json_t **out);
+/* The casus's agreed actions, newest state each: [{action, what, who, due,
+ * done, disclosed, seq, time, by}] (ccore_actions_fold). */
+int casus_actions(casus_client *c, const char *casus_hex, json_t **out);
+/* A new action for `who` (a member) due at `due`; with disclose the due date
+ * and done flag go to the server (action.disclose) for the overdue signal. */
+int casus_action_add(casus_client *c, const char *casus_hex, const char *what, const char *who, int64_t due,
+                     int disclose, const char *audience, const char *ground, char action_hex[33]);
+/* Mark an action done (a unique prefix of its id, at least 4 digits). */
+int casus_action_done(casus_client *c, const char *casus_hex, const char *action_prefix, const char *audience,
+                      const char *ground, char action_hex[33]);
+/* Dismiss notices by id (ids: a JSON array of numbers; NULL: all of them).
+ * *out: {dismissed, unknown: [ids]}. */
+int casus_notice_dismiss(casus_client *c, const json_t *ids, json_t **out);
+/* The notices waiting for this user, each with its id: [{id, notice, ...}]. */
+int casus_notices(casus_client *c, json_t **out);
+
 json_t *casus_raw_request(casus_client *c, json_t *req);
 /* Next raw push (new reference) waiting up to timeout_ms. No reconnect. */
 json_t *casus_next_push(casus_client *c, int timeout_ms);

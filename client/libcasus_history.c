@@ -4,6 +4,8 @@
  */
 #include "libcasus_int.h"
 
+#include <ccore_notes.h>
+
 /* ---- history ----------------------------------------------------------------------- */
 
 json_t *lc_cert_json(const cc_cert *ct)
@@ -59,6 +61,12 @@ json_t *lc_decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uin
 		json_object_set_new(o, "verified", json_true());
 		json_object_set_new(o, "kind", json_string(kind ? kind : "note"));
 		json_object_set_new(o, "text", json_string(t ? t : ""));
+		/* a structured note kind: its data only if well formed (ccore_notes.h) */
+		json_t *data = json_object_get(body, "data");
+		if (data && ccore_note_check(kind, data) == CCORE_OK)
+			json_object_set(o, "data", data);
+		else if (data)
+			json_object_set_new(o, "data_error", json_string("tampered"));
 		json_decref(body);
 		lc_hist_add(L, o);
 	} else {

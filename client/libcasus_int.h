@@ -159,6 +159,9 @@ int lc_parse_casus(casus_client *c, const char *hex, uint8_t id[16]);
 void lc_path_in(char *out, size_t cap, const char *dir, const char *name);
 int lc_queue_post(casus_client *c, const char *hex, const char *audience, const char *ground, const char *kind,
                   const char *text, uint64_t *seq, char msgid_hex[33]);
+/* The same with the structured part of a note kind (ccore_notes.h; NULL: none). */
+int lc_queue_post_data(casus_client *c, const char *hex, const char *audience, const char *ground, const char *kind,
+                       const char *text, const json_t *data, uint64_t *seq, char msgid_hex[33]);
 int lc_request(casus_client *c, json_t *req, json_t **resp);
 void lc_resume_tracked(casus_client *c);
 void lc_track_mark(casus_client *c, const char *hex, uint64_t seq);

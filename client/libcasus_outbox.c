@@ -100,6 +100,8 @@ static int outbox_encrypt(casus_client *c, struct loaded *L, json_t *e)
 		json_object_set_new(e, "recipients", ccore_recipients(L->k, aud));
 	json_t *body = json_pack("{siss}", "v", 1, "kind", kind ? kind : "note");
 	json_object_set_new(body, "text", json_string(text));
+	if (json_is_object(json_object_get(e, "data"))) /* a structured note kind (ccore_notes.h) */
+		json_object_set(body, "data", json_object_get(e, "data"));
 	size_t ptl = 0;
 	char *pt = lc_dump_wipeable(body, &ptl);
 	json_decref(body);
@@ -325,6 +327,12 @@ delivered:
 int lc_queue_post(casus_client *c, const char *hex, const char *audience, const char *ground, const char *kind,
                   const char *text, uint64_t *seq, char msgid_hex[33])
 {
+	return lc_queue_post_data(c, hex, audience, ground, kind, text, NULL, seq, msgid_hex);
+}
+
+int lc_queue_post_data(casus_client *c, const char *hex, const char *audience, const char *ground, const char *kind,
+                       const char *text, const json_t *data, uint64_t *seq, char msgid_hex[33])
+{
 	char name[64];
 	uint8_t rnd[8];
 	randombytes_buf(rnd, sizeof rnd);
@@ -340,6 +348,8 @@ int lc_queue_post(casus_client *c, const char *hex, const char *audience, const 
 	}
 	if (ground)
 		json_object_set_new(e, "ground", json_string(ground));
+	if (data)
+		json_object_set_new(e, "data", json_deep_copy(data));
 	struct loaded *L = NULL;
 	if (lc_load_casus_local(c, hex, &L))
 		json_object_set_new(e, "after", json_integer((json_int_t)lc_hist_last(L)));
@@ -358,6 +368,12 @@ int lc_queue_post(casus_client *c, const char *hex, const char *audience, const 
 
 int casus_post(casus_client *c, const char *casus_hex, const char *audience, const char *ground, const char *text,
                uint64_t *seq, char msgid_hex[33])
+{
+	return casus_post_note(c, casus_hex, audience, ground, "note", text, NULL, seq, msgid_hex);
+}
+
+int casus_post_note(casus_client *c, const char *casus_hex, const char *audience, const char *ground, const char *kind,
+                    const char *text, const json_t *data, uint64_t *seq, char msgid_hex[33])
 {
 	lc_clear_err(c);
 	struct loaded *L = NULL;
@@ -387,14 +403,15 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 		 * audience and ground are checked when it is encrypted on delivery */
 		if (seq)
 			*seq = 0;
-		return lc_queue_post(c, casus_hex, audience ? audience : "", ground, "note", text, seq, msgid_hex);
+		return lc_queue_post_data(c, casus_hex, audience ? audience : "", ground, kind, text, data, seq,
+		                          msgid_hex);
 	}
 	int aud = audience ? cc_policy_audience_index(&c->policy, audience)
 	                   : (L ? lc_aud_default(c, ccore_chain(L->k)) : -2);
 	if (aud == -2) {
 		if (seq)
 			*seq = 0;
-		return lc_queue_post(c, casus_hex, "", ground, "note", text, seq, msgid_hex);
+		return lc_queue_post_data(c, casus_hex, "", ground, kind, text, data, seq, msgid_hex);
 	}
 	if (aud < 0 || aud >= c->policy.naudiences)
 		return lc_fail(c, CASUS_E_USAGE, "unknown audience %s", audience ? audience : "(none you may use)");
@@ -409,7 +426,8 @@ int casus_post(casus_client *c, const char *casus_hex, const char *audience, con
 		               c->policy.audiences[aud].name);
 	if (seq)
 		*seq = 0;
-	return lc_queue_post(c, casus_hex, c->policy.audiences[aud].name, ground, "note", text, seq, msgid_hex);
+	return lc_queue_post_data(c, casus_hex, c->policy.audiences[aud].name, ground, kind, text, data, seq,
+	                          msgid_hex);
 }
 
 /* casus outbox: deliver what can be delivered, list the rest. */

@@ -22,22 +22,36 @@
  * says how far back), new messages do not move a scrolled-back view. The
  * member line takes a second row when it needs one; the status sits on the
  * separator, the ground prompt uses two rows, so everything fits 80 columns.
+ * F2 (or /overzicht) shows the overview of every casus without content for a
+ * role whose policy has may_overview (the server refuses the others, and the
+ * panel says so); F3 (or /afspraken) shows this casus's agreed actions, the
+ * overdue ones marked; the same key, Esc or Enter on an empty line goes back.
  * Ctrl-D or /quit leaves. It runs in any terminal ncurses knows (TERM),
  * including over ssh, and redraws on resize.
  */
 #include "tclean.h"
 #include "tui.h"
 
+#include <ccore_notes.h>
+
 #include <curses.h>
 #include <errno.h>
 #include <locale.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define MAX_LINES 2000
 #define INPUT_MAX 2000
+#define PANEL_MAX 400 /* rows of the overview or actions panel */
+
+enum panel {
+	PANEL_NONE,
+	PANEL_OVERVIEW,
+	PANEL_ACTIONS
+};
 
 struct view {
 	casus_client *c;
@@ -56,10 +70,14 @@ struct view {
 	int scroll; /* display rows scrolled back from the newest (PageUp/PageDown) */
 	int offline_retry_ms;
 	int color;
-	long long newest; /* the newest message time shown (late ones are marked) */
+	long long newest;        /* the newest message time shown (late ones are marked) */
+	enum panel panel;        /* F2 overview, F3 actions (panel_*) */
+	char *plines[PANEL_MAX]; /* the panel's rows */
+	size_t nplines;
 };
 
 static int line_rows(const struct view *v, size_t k, int cols);
+static void draw_panel(struct view *v, int top, int area, int cols);
 
 static void add_line(struct view *v, const char *s, int bad)
 {
@@ -292,6 +310,8 @@ static void draw(struct view *v)
 			attroff(at);
 		row += lr;
 	}
+	if (v->panel != PANEL_NONE)
+		draw_panel(v, top, area, cols);
 	/* separator: the status on the left, the keys on the right where they fit */
 	json_t *a = json_array_get(v->auds, v->aud);
 	const char *an = a ? json_string_value(json_object_get(a, "name")) : "-";
@@ -409,6 +429,135 @@ static void send_input(struct view *v)
 	snprintf(v->status, sizeof v->status, "sent #%llu", (unsigned long long)seq);
 }
 
+/* ---- panels: the overview (F2) and the agreed actions (F3) ----------------------- */
+
+static void panel_clear(struct view *v)
+{
+	for (size_t i = 0; i < v->nplines; i++)
+		free(v->plines[i]);
+	v->nplines = 0;
+	v->panel = PANEL_NONE;
+}
+
+__attribute__((format(printf, 2, 3))) static void panel_add(struct view *v, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (v->nplines < PANEL_MAX && (v->plines[v->nplines] = strdup(line)))
+		v->nplines++;
+}
+
+static void day_str(json_t *t, char out[20])
+{
+	if (json_is_integer(t))
+		ccore_date_format((int64_t)json_integer_value(t), out);
+	else
+		snprintf(out, 20, "-");
+}
+
+/* The overview of every casus without content (regie.overview; the server
+ * decides who may read it and audits every read). */
+static void panel_overview(struct view *v)
+{
+	panel_clear(v);
+	v->panel = PANEL_OVERVIEW;
+	json_t *req = json_pack("{ss}", "type", "regie.overview");
+	json_t *r = req ? casus_raw_request(v->c, req) : NULL;
+	json_decref(req);
+	panel_add(v, "Overzicht van alle casussen, zonder inhoud (F2: terug) / overview without content");
+	if (!r) {
+		panel_add(v, "geen verbinding met de server / no connection");
+		return;
+	}
+	if (!json_is_true(json_object_get(r, "ok"))) {
+		const char *code = json_string_value(json_object_get(json_object_get(r, "error"), "code"));
+		panel_add(v, "geweigerd: uw rol heeft dit recht niet (refused: %s)", TC(code ? code : "?"));
+		json_decref(r);
+		return;
+	}
+	panel_add(v, "  %-8s %-3s %-18s %5s %-10s %-9s %s", "casus", "niv", "niveau", "dagen", "notitie", "afspraken",
+	          "signalen");
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(r, "casus"), i, o) {
+		const char *cid = json_string_value(json_object_get(o, "casus")) ?: "?";
+		char note[20], sig[200] = "";
+		day_str(json_object_get(o, "last_note"), note);
+		size_t k;
+		json_t *x;
+		json_array_foreach(json_object_get(o, "signals"), k, x) {
+			const char *s = json_string_value(x) ?: "";
+			size_t l = strlen(sig);
+			snprintf(sig + l, sizeof sig - l, "%s%s", l ? ", " : "",
+			         strcmp(s, "no_note") == 0           ? "geen notitie"
+			         : strcmp(s, "no_level_change") == 0 ? "niveau ongewijzigd"
+			         : strcmp(s, "actions_overdue") == 0 ? "afspraken over tijd"
+			                                             : s);
+		}
+		json_t *acts = json_object_get(o, "actions");
+		char act[16];
+		snprintf(act, sizeof act, "%lld/%lld", (long long)json_integer_value(json_object_get(acts, "overdue")),
+		         (long long)json_integer_value(json_object_get(acts, "open")));
+		panel_add(v, "%s %.8s %-3lld %-18.18s %5lld %-10s %-9s %s%s", strcmp(cid, v->cid) == 0 ? "*" : " ", cid,
+		          (long long)json_integer_value(json_object_get(o, "level")),
+		          TC(json_string_value(json_object_get(o, "level_name"))),
+		          (long long)json_integer_value(json_object_get(o, "days_at_level")), note, act,
+		          json_is_true(json_object_get(o, "closed")) ? "gesloten " : "", sig);
+	}
+	panel_add(v, "afspraken: over tijd/open (overdue/open)");
+	json_decref(r);
+}
+
+/* This casus's agreed actions (decrypted here; the server has dates only). */
+static void panel_actions(struct view *v)
+{
+	panel_clear(v);
+	v->panel = PANEL_ACTIONS;
+	panel_add(v, "Afspraken in deze casus (F3: terug) / agreed actions");
+	json_t *a = NULL;
+	if (casus_actions(v->c, v->cid, &a) != CASUS_OK) {
+		panel_add(v, "%s", TC(casus_error(v->c)));
+		return;
+	}
+	if (!json_array_size(a))
+		panel_add(v, "geen afspraken / none (casus afspraak CASUS --wat ... --wie ... --uiterlijk ...)");
+	int64_t now = (int64_t)time(NULL);
+	size_t i;
+	json_t *o;
+	json_array_foreach(a, i, o) {
+		char due[20];
+		day_str(json_object_get(o, "due"), due);
+		int done = json_is_true(json_object_get(o, "done"));
+		int over = !done && (int64_t)json_integer_value(json_object_get(o, "due")) <= now;
+		panel_add(v, "%.8s %-10s %-12s %-9s %s", json_string_value(json_object_get(o, "action")) ?: "?", due,
+		          TC(json_string_value(json_object_get(o, "who"))),
+		          done   ? "gedaan"
+		          : over ? "OVER TIJD"
+		                 : "open",
+		          TC(json_string_value(json_object_get(o, "what"))));
+	}
+	json_decref(a);
+}
+
+/* The panel over the message area (rows top .. top + area - 1). */
+static void draw_panel(struct view *v, int top, int area, int cols)
+{
+	for (int y = 0; y < area; y++) {
+		move(top + y, 0);
+		clrtoeol();
+	}
+	for (size_t k = 0; k < v->nplines && (int)k < area; k++) {
+		if (k == 0)
+			attron(A_BOLD);
+		mvaddnstr(top + (int)k, 0, v->plines[k], cols);
+		if (k == 0)
+			attroff(A_BOLD);
+	}
+}
+
 static void handle_event(struct view *v, json_t *p)
 {
 	const char *kind = json_string_value(json_object_get(p, "push"));
@@ -464,6 +613,25 @@ static void handle_key(struct view *v, int ch, int *running)
 {
 	if (ch == 4) { /* Ctrl-D */
 		*running = 0;
+	} else if (ch == KEY_F(2) || ch == KEY_F(3) || (ch == 27 && v->panel != PANEL_NONE)) {
+		enum panel want = ch == KEY_F(2) ? PANEL_OVERVIEW : ch == KEY_F(3) ? PANEL_ACTIONS : PANEL_NONE;
+		if (want == PANEL_NONE || v->panel == want)
+			panel_clear(v);
+		else if (want == PANEL_OVERVIEW)
+			panel_overview(v);
+		else
+			panel_actions(v);
+	} else if ((ch == '\n' || ch == '\r' || ch == KEY_ENTER) &&
+	           (strcmp(v->input, "/overzicht") == 0 || strcmp(v->input, "/afspraken") == 0 ||
+	            (!v->ilen && v->panel != PANEL_NONE))) {
+		if (!v->ilen)
+			panel_clear(v);
+		else if (strcmp(v->input, "/overzicht") == 0)
+			panel_overview(v);
+		else
+			panel_actions(v);
+		sodium_wipe(v->input, sizeof v->input);
+		v->ilen = 0;
 	} else if (ch == '\t') {
 		if (json_array_size(v->auds))
 			v->aud = (v->aud + 1) % json_array_size(v->auds);
@@ -582,6 +750,7 @@ int tui_run(casus_client *c, const char *casus_hex)
 		}
 	}
 	endwin();
+	panel_clear(&v);
 	for (size_t i = 0; i < v.nlines; i++)
 		free(v.lines[i]);
 	sodium_wipe(v.input, sizeof v.input);

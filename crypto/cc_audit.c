@@ -54,6 +54,8 @@ static const struct code_name event_names[] = {
 	{CC_AUDIT_EV_OVERVIEW, "overview"},
 	{CC_AUDIT_EV_MONITOR, "monitor"},
 	{CC_AUDIT_EV_STAGNATION, "stagnation_notice"},
+	{CC_AUDIT_EV_AGENDA, "agenda_plan"},
+	{CC_AUDIT_EV_ACTION, "action_disclose"},
 };
 
 static const struct code_name outcome_names[] = {

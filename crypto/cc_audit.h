@@ -131,7 +131,9 @@ enum cc_audit_event {
 	CC_AUDIT_EV_REQUEST_DENIED = 60, /* request refused before it could be classified */
 	CC_AUDIT_EV_OVERVIEW = 70,       /* content-free overview of every casus read (procesregie) */
 	CC_AUDIT_EV_MONITOR = 71,        /* aggregated monitoring figures read */
-	CC_AUDIT_EV_STAGNATION = 72      /* stagnation signal noticed to the overview roles */
+	CC_AUDIT_EV_STAGNATION = 72,     /* stagnation signal noticed to the overview roles */
+	CC_AUDIT_EV_AGENDA = 73,         /* casus put on a case conference's agenda (date only) */
+	CC_AUDIT_EV_ACTION = 74          /* an agreed action's due date and done flag disclosed */
 };
 
 enum cc_audit_outcome {

@@ -9,6 +9,7 @@
 #include "fanout.h"
 #include "handlers.h"
 #include "log.h"
+#include "notice.h"
 #include "reply.h"
 #include "retention.h"
 #include "rt.h"
@@ -59,6 +60,10 @@ static const struct route routes[] = {
 	{"audit.receipts", h_audit_receipts, A},
 	{"regie.overview", h_regie_overview, AP},
 	{"regie.monitor", h_regie_monitor, AP},
+	{"notice.dismiss", h_notice_dismiss, A},
+	{"agenda.plan", h_agenda_plan, AP},
+	{"agenda.list", h_agenda_list, AP},
+	{"action.disclose", h_action_disclose, AP},
 	{NULL, NULL, 0},
 };
 #undef A

@@ -11,6 +11,7 @@
 #include "fanout.h"
 #include "handlers.h"
 #include "log.h"
+#include "notice.h"
 #include "reply.h"
 #include "rt.h"
 #include "schema.h"
@@ -27,36 +28,10 @@
 #include <string.h>
 
 #define PURPOSE_MAX 256
-#define NOTICES_MAX 50 /* notices returned at login and in casus.list (newest) */
-
-/* Notices (escalations) waiting for a user: returned at login and in casus.list. */
-static json_t *notices_for(struct server *srv, const char *user)
-{
-	json_t *arr = json_array();
-	uint8_t pfx[SCHEMA_KEY_USER_MAX];
-	size_t kl = schema_key_user_seq(pfx, user, 0), pl = kl - 8;
-	MDB_cursor *cur = NULL;
-	MDB_val k = {pl, pfx}, v;
-	if (!kl || mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_NOTICES], &cur) != 0)
-		return arr;
-	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-	while (rc == 0 && k.mv_size == kl && memcmp(k.mv_data, pfx, pl) == 0) {
-		json_t *n = json_loadb(v.mv_data, v.mv_size, JSON_REJECT_DUPLICATES, NULL);
-		if (n)
-			json_array_append_new(arr, n);
-		/* the newest NOTICES_MAX only: the reply must stay far below a frame */
-		if (json_array_size(arr) > NOTICES_MAX)
-			json_array_remove(arr, 0);
-		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-	}
-	mdb_cursor_close(cur);
-	return arr;
-}
-
 void casus_session_authed(struct server *srv, struct session *s, json_t *reply)
 {
 	rt_subscribe_device(srv, s);
-	json_object_set_new(reply, "notices", notices_for(srv, s->cert.user_id));
+	json_object_set_new(reply, "notices", notice_list(srv, s->cert.user_id, clock_wall_s()));
 }
 
 /* ---- casus.create --------------------------------------------------------- */
@@ -222,7 +197,7 @@ int h_casus_list(struct session *s, json_t *req, uint64_t id)
 	audit_log(srv, s, &e);
 	json_t *r = proto_ok(id);
 	json_object_set_new(r, "casus", arr);
-	json_object_set_new(r, "notices", notices_for(srv, s->cert.user_id));
+	json_object_set_new(r, "notices", notice_list(srv, s->cert.user_id, clock_wall_s()));
 	reply_later(s, id, r);
 	return 1;
 }

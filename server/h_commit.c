@@ -9,6 +9,7 @@
 #include "fanout.h"
 #include "handlers.h"
 #include "log.h"
+#include "notice.h"
 #include "reply.h"
 #include "rt.h"
 #include "schema.h"
@@ -233,63 +234,7 @@ static void notify_escalation(struct server *srv, const struct casus_rt *rt, uin
 	json_object_set_new(n, "level_name",
 	                    json_string(to >= 1 && to <= srv->policy.nlevels ? srv->policy.levels[to - 1].name : ""));
 	json_object_set_new(n, "time", json_integer((json_int_t)clock_wall_s()));
-	char *text = json_dumps(n, JSON_COMPACT);
-	json_t *push = json_pack("{sssO}", "push", "notice", "notice", n);
-	struct outbuf *pb = outbuf_from_json(push);
-	json_decref(push);
-
-	/* every certified user whose role is notified: walk the directory */
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	/* The directory is keyed by device id: a user's devices are not adjacent,
-	 * so remember whom this escalation has noticed already (one notice per user). */
-	char(*done)[CC_USER_ID_MAX + 1] = NULL;
-	size_t ndone = 0, capdone = 0;
-	if (text && mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_CERTS], &cur) == 0) {
-		int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		for (; rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			cc_cert c;
-			if (cc_cert_decode(v.mv_data, v.mv_size, &c) != CC_OK)
-				continue;
-			int ri = cc_policy_role_index(&srv->policy, c.role);
-			if (ri < 0 || !(roles & (1u << ri)))
-				continue;
-			int seen = 0;
-			for (size_t i = 0; i < ndone && !seen; i++)
-				seen = strcmp(done[i], c.user_id) == 0;
-			if (seen)
-				continue;
-			if (ndone == capdone) {
-				size_t ncap = capdone ? capdone * 2 : 8;
-				char(*nd)[CC_USER_ID_MAX + 1] = realloc(done, ncap * sizeof(*nd));
-				if (!nd)
-					break;
-				done = nd;
-				capdone = ncap;
-			}
-			snprintf(done[ndone++], sizeof done[0], "%s", c.user_id);
-			uint8_t key[SCHEMA_KEY_USER_MAX];
-			uint64_t seq = 0;
-			size_t kl;
-			if (schema_meta_next(&srv->st, SCHEMA_META_NOTICE_SEQ, &seq) == 0 &&
-			    (kl = schema_key_user_seq(key, c.user_id, seq)) != 0 &&
-			    store_put(&srv->st, DB_NOTICES, key, kl, text, strlen(text), 0) != 0)
-				log_event(LOG_WARN, "notice.not_stored", NULL);
-		}
-		mdb_cursor_close(cur);
-	}
-	if (pb) {
-		for (struct session *o = srv->sessions; o; o = o->next) {
-			if (o->state != SS_AUTHED)
-				continue;
-			int ri = cc_policy_role_index(&srv->policy, o->cert.role);
-			if (ri >= 0 && (roles & (1u << ri)))
-				push_later(o, pb);
-		}
-		outbuf_unref(pb);
-	}
-	free(done);
-	free(text);
+	notice_to_roles(srv, roles, n);
 	json_decref(n);
 }
 

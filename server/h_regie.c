@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "handlers.h"
 #include "log.h"
+#include "notice.h"
 #include "outbuf.h"
 #include "reply.h"
 #include "rt.h"
@@ -44,13 +45,18 @@
 #include <string.h>
 #include <time.h>
 
-#define REGIE_EVERY_TICKS 60 /* stagnation scan: at start, then once a minute */
-#define REGIE_SMALL_CELL 5   /* counts 1..4 are suppressed */
-#define REGIE_MONTHS_MAX 240 /* months in the monitoring table */
-#define REGIE_ORGS_MAX 256   /* organisations in the monitoring table */
-#define REGIE_MEMBERS_MAX 64 /* (role, organisation) pairs per casus */
-#define REGIE_SIGNAL_NOTE 1  /* no note for stale_note_days */
-#define REGIE_SIGNAL_LEVEL 2 /* no level change for stale_level_weeks */
+#define REGIE_EVERY_TICKS 60                   /* stagnation scan: at start, then once a minute */
+#define REGIE_SMALL_CELL 5                     /* counts 1..4 are suppressed */
+#define REGIE_MONTHS_MAX 240                   /* months in the monitoring table */
+#define REGIE_ORGS_MAX 256                     /* organisations in the monitoring table */
+#define REGIE_MEMBERS_MAX 64                   /* (role, organisation) pairs per casus */
+#define REGIE_SIGNAL_NOTE 1                    /* no note for stale_note_days */
+#define REGIE_SIGNAL_LEVEL 2                   /* no level change for stale_level_weeks */
+#define REGIE_SIGNAL_ACTION 4                  /* a disclosed agreed action is past its due date and not done */
+#define REGIE_SIGNAL_ACTION_KEY 3              /* its byte in the "stag/" meta key */
+#define REGIE_AGENDA_AHEAD (2 * 366 * 86400LL) /* a meeting at most two years ahead */
+#define REGIE_DUE_AHEAD (10 * 366 * 86400LL)   /* a due date at most ten years ahead */
+#define REGIE_AGENDA_MAX 1000                  /* entries in one agenda.list reply */
 
 /* A member kind of a casus: role and organisation, and how many users. */
 struct regie_member {
@@ -72,8 +78,11 @@ struct regie_facts {
 	unsigned escalations, deescalations;
 	struct regie_member members[REGIE_MEMBERS_MAX];
 	size_t nmembers;
-	unsigned signals; /* REGIE_SIGNAL_* */
-	int64_t note_ref; /* reference time of the no-note signal */
+	unsigned signals;                                /* REGIE_SIGNAL_* */
+	int64_t note_ref;                                /* reference time of the no-note signal */
+	unsigned actions, actions_open, actions_overdue; /* disclosed agreed actions */
+	int64_t overdue_ref;                             /* earliest due date of an overdue action */
+	int64_t next_agenda;                             /* next meeting date on the agenda (0: none) */
 };
 
 /* A level event, for the monitoring figures. */
@@ -229,6 +238,38 @@ static int casus_facts(struct server *srv, const uint8_t cid[16], const struct c
 		mdb_cursor_close(cur);
 	}
 
+	/* disclosed agreed actions (due date, done) and agenda dates: never content */
+	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_META], &cur) == 0) {
+		static const char *const pfx[] = {SCHEMA_ACTION_PREFIX, SCHEMA_AGENDA_PREFIX};
+		for (size_t p = 0; p < 2; p++) {
+			uint8_t kp[SCHEMA_KEY_REGIE];
+			size_t pl = schema_key_regie(kp, pfx[p], cid, NULL);
+			k.mv_size = pl;
+			k.mv_data = kp;
+			for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+			     rc == 0 && k.mv_size == SCHEMA_KEY_REGIE && memcmp(k.mv_data, kp, pl) == 0;
+			     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+				int64_t a, b;
+				int done;
+				if (p == 0 && schema_action_decode(v.mv_data, v.mv_size, &a, &done) == 0) {
+					f->actions++;
+					if (done)
+						continue;
+					f->actions_open++;
+					if (a <= now) {
+						f->actions_overdue++;
+						if (!f->overdue_ref || a < f->overdue_ref)
+							f->overdue_ref = a;
+					}
+				} else if (p == 1 && schema_agenda_decode(v.mv_data, v.mv_size, &a, &b) == 0 &&
+				           a >= now && (!f->next_agenda || a < f->next_agenda)) {
+					f->next_agenda = a;
+				}
+			}
+		}
+		mdb_cursor_close(cur);
+	}
+
 	/* stagnation signals of the current level (open casus only) */
 	if (!f->closed_at && f->level >= 1 && f->level <= srv->policy.nlevels) {
 		const cc_policy_level *pl = &srv->policy.levels[f->level - 1];
@@ -237,6 +278,8 @@ static int casus_facts(struct server *srv, const uint8_t cid[16], const struct c
 			f->signals |= REGIE_SIGNAL_NOTE;
 		if (pl->stale_level_weeks && now - f->level_since >= (int64_t)pl->stale_level_weeks * 7 * 86400)
 			f->signals |= REGIE_SIGNAL_LEVEL;
+		if (f->actions_overdue)
+			f->signals |= REGIE_SIGNAL_ACTION;
 	}
 	return 0;
 }
@@ -311,11 +354,17 @@ static void overview_one(struct server *srv, struct regie_facts *f, void *arg)
 		json_array_append_new(mem, json_pack("{sssssi}", "role", f->members[i].role, "organisation",
 		                                     f->members[i].org, "users", (int)f->members[i].users));
 	json_object_set_new(o, "members", mem);
+	json_object_set_new(o, "actions",
+	                    json_pack("{sisisi}", "disclosed", (int)f->actions, "open", (int)f->actions_open, "overdue",
+	                              (int)f->actions_overdue));
+	json_object_set_new(o, "next_agenda", time_or_null(f->next_agenda));
 	json_t *sig = json_array();
 	if (f->signals & REGIE_SIGNAL_NOTE)
 		json_array_append_new(sig, json_string("no_note"));
 	if (f->signals & REGIE_SIGNAL_LEVEL)
 		json_array_append_new(sig, json_string("no_level_change"));
+	if (f->signals & REGIE_SIGNAL_ACTION)
+		json_array_append_new(sig, json_string("actions_overdue"));
 	json_object_set_new(o, "signals", sig);
 	json_array_append_new(ctx->arr, o);
 }
@@ -543,6 +592,193 @@ int h_regie_monitor(struct session *s, json_t *req, uint64_t id)
 	return 1;
 }
 
+/* ---- the case conference's agenda and agreed actions ------------------------------------ */
+
+/* The casus of a regie request: open, and the caller a member (or, with
+ * overview_ok, a role with may_overview). 0 and *rt, or the refusal queued
+ * (audited as `event`) and -1. */
+static int regie_casus(struct session *s, json_t *req, uint64_t id, unsigned event, int overview_ok, uint8_t cid[16],
+                       struct casus_rt **out)
+{
+	struct server *srv = s->srv;
+	struct casus_rt *rt = rt_get(srv, cid);
+	if (!rt || !rt->st) {
+		deny(s, id, PE_NOT_FOUND, "no such casus", event, cid);
+		return -1;
+	}
+	if (!rt_is_member(rt, s->cert.device_id) && !(overview_ok && cc_policy_may_overview(&srv->policy, s->role))) {
+		deny_casus(s, id, PE_FORBIDDEN,
+		           overview_ok
+		                   ? "only a member of the casus or the process director (policy: may_overview) may "
+		                     "put it on the agenda"
+		                   : "only a member of the casus may do this",
+		           event, rt, cid);
+		return -1;
+	}
+	if (rt->closed_at) {
+		deny_casus(s, id, PE_INVALID, "the casus is closed", event, rt, cid);
+		return -1;
+	}
+	(void)req;
+	*out = rt;
+	return 0;
+}
+
+static const char *day_of(int64_t t, char *buf, size_t n)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	if (!gmtime_r(&tt, &tm) || !strftime(buf, n, "%Y-%m-%d", &tm))
+		snprintf(buf, n, "?");
+	return buf;
+}
+
+/* agenda.plan {casus, agenda (opaque hex id), date}: the casus is on the
+ * agenda of the case conference at `date` (UTC seconds). What, where and why
+ * travel end to end encrypted in the casus (an "agenda" note); the server
+ * keeps only casus, opaque id and date, and notices the casus's members. */
+int h_agenda_plan(struct session *s, json_t *req, uint64_t id)
+{
+	struct server *srv = s->srv;
+	uint8_t cid[16], aid[16];
+	uint64_t date;
+	int64_t now = clock_wall_s();
+	if (proto_get_id16(req, "casus", cid) || proto_get_id16(req, "agenda", aid) ||
+	    proto_get_u64(req, "date", (uint64_t)INT64_MAX, &date)) {
+		reply_error(s, id, PE_BAD_REQUEST,
+		            "agenda.plan needs \"casus\" (hex id), \"agenda\" (hex id) and \"date\" (UTC seconds)");
+		return 0;
+	}
+	if ((int64_t)date < now - 86400 || (int64_t)date > now + REGIE_AGENDA_AHEAD) {
+		reply_error(s, id, PE_INVALID,
+		            "the date of the meeting must lie between yesterday and two years ahead");
+		return 0;
+	}
+	struct casus_rt *rt;
+	if (regie_casus(s, req, id, CC_AUDIT_EV_AGENDA, 1, cid, &rt) != 0)
+		return 0;
+	uint8_t k[SCHEMA_KEY_REGIE], val[SCHEMA_AGENDA_VAL];
+	size_t kl = schema_key_regie(k, SCHEMA_AGENDA_PREFIX, cid, aid);
+	schema_agenda_encode(val, (int64_t)date, now);
+	if (store_put(&srv->st, DB_META, k, kl, val, sizeof val, 0) != 0)
+		return deny(s, id, PE_STORAGE, "cannot store the agenda entry", CC_AUDIT_EV_AGENDA, cid);
+	json_t *n = json_pack("{ss}", "notice", "agenda");
+	proto_set_id16(n, "casus", cid);
+	json_object_set_new(n, "date", json_integer((json_int_t)date));
+	json_object_set_new(n, "time", json_integer((json_int_t)now));
+	unsigned users = notice_to_roster(srv, cid, s->cert.user_id, n);
+	json_decref(n);
+	cc_audit_entry e;
+	cc_audit_entry_init(&e);
+	e.event = CC_AUDIT_EV_AGENDA;
+	memcpy(e.casus_id, cid, 16);
+	e.level = rt->st->level;
+	char day[16];
+	snprintf(e.object, sizeof e.object, "on the agenda of %s, members noticed %u",
+	         day_of((int64_t)date, day, sizeof day), users);
+	audit_log(srv, s, &e);
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "noticed", json_integer(users));
+	reply_later(s, id, r);
+	return 1;
+}
+
+/* agenda.list {from?}: the agenda entries from `from` (UTC seconds; default:
+ * a day ago) of the casus the caller is a member of, or of every casus for a
+ * role with may_overview: [{casus, agenda, date, member}]. Dates and ids
+ * only; what the caller may read of an entry is in the casus. */
+int h_agenda_list(struct session *s, json_t *req, uint64_t id)
+{
+	struct server *srv = s->srv;
+	uint64_t from = 0;
+	if (json_object_get(req, "from") && proto_get_u64(req, "from", (uint64_t)INT64_MAX, &from)) {
+		reply_error(s, id, PE_BAD_REQUEST, "agenda.list: \"from\" is UTC seconds");
+		return 0;
+	}
+	if (!json_object_get(req, "from"))
+		from = (uint64_t)(clock_wall_s() - 86400);
+	int all = cc_policy_may_overview(&srv->policy, s->role);
+	json_t *arr = json_array();
+	MDB_cursor *cur = NULL;
+	MDB_val k = {SCHEMA_REGIE_PREFIX_LEN, (void *)(uintptr_t)SCHEMA_AGENDA_PREFIX}, v;
+	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_META], &cur) == 0) {
+		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		     rc == 0 && k.mv_size == SCHEMA_KEY_REGIE &&
+		     memcmp(k.mv_data, SCHEMA_AGENDA_PREFIX, SCHEMA_REGIE_PREFIX_LEN) == 0 &&
+		     json_array_size(arr) < REGIE_AGENDA_MAX;
+		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+			int64_t date, planned;
+			const uint8_t *kb = k.mv_data;
+			if (schema_agenda_decode(v.mv_data, v.mv_size, &date, &planned) != 0 || date < (int64_t)from)
+				continue;
+			uint8_t cid[16], aid[16];
+			memcpy(cid, kb + SCHEMA_REGIE_PREFIX_LEN, 16);
+			memcpy(aid, kb + SCHEMA_REGIE_PREFIX_LEN + 16, 16);
+			struct casus_rt *rt = rt_get(srv, cid);
+			if (!rt || !rt->st || rt->closed_at)
+				continue;
+			int member = rt_is_member(rt, s->cert.device_id);
+			if (!member && !all)
+				continue;
+			json_t *o = json_object();
+			proto_set_id16(o, "casus", cid);
+			proto_set_id16(o, "agenda", aid);
+			json_object_set_new(o, "date", json_integer((json_int_t)date));
+			json_object_set_new(o, "member", json_boolean(member));
+			json_array_append_new(arr, o);
+		}
+		mdb_cursor_close(cur);
+	}
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "agenda", arr);
+	reply_later(s, id, r);
+	return 1;
+}
+
+/* action.disclose {casus, action (opaque hex id), due (UTC seconds), done}:
+ * a member discloses the due date and done flag of an agreed action, so the
+ * overview can flag it when overdue. What was agreed and by whom stays in the
+ * casus (an "afspraak" note). */
+int h_action_disclose(struct session *s, json_t *req, uint64_t id)
+{
+	struct server *srv = s->srv;
+	uint8_t cid[16], aid[16];
+	uint64_t due;
+	int done = 0;
+	int64_t now = clock_wall_s();
+	if (proto_get_id16(req, "casus", cid) || proto_get_id16(req, "action", aid) ||
+	    proto_get_u64(req, "due", (uint64_t)INT64_MAX, &due) || due == 0 || proto_get_bool(req, "done", &done)) {
+		reply_error(
+			s, id, PE_BAD_REQUEST,
+			"action.disclose needs \"casus\" and \"action\" (hex ids), \"due\" (UTC seconds) and \"done\"");
+		return 0;
+	}
+	if ((int64_t)due > now + REGIE_DUE_AHEAD) {
+		reply_error(s, id, PE_INVALID, "the due date lies more than ten years ahead");
+		return 0;
+	}
+	struct casus_rt *rt;
+	if (regie_casus(s, req, id, CC_AUDIT_EV_ACTION, 0, cid, &rt) != 0)
+		return 0;
+	uint8_t k[SCHEMA_KEY_REGIE], val[SCHEMA_ACTION_VAL];
+	size_t kl = schema_key_regie(k, SCHEMA_ACTION_PREFIX, cid, aid);
+	schema_action_encode(val, (int64_t)due, done);
+	if (store_put(&srv->st, DB_META, k, kl, val, sizeof val, 0) != 0)
+		return deny(s, id, PE_STORAGE, "cannot store the action", CC_AUDIT_EV_ACTION, cid);
+	cc_audit_entry e;
+	cc_audit_entry_init(&e);
+	e.event = CC_AUDIT_EV_ACTION;
+	memcpy(e.casus_id, cid, 16);
+	e.level = rt->st->level;
+	char day[16], hex[33];
+	proto_hex16(aid, hex);
+	snprintf(e.object, sizeof e.object, "action %.8s due %s%s", hex, day_of((int64_t)due, day, sizeof day),
+	         done ? ", done" : "");
+	audit_log(srv, s, &e);
+	reply_later(s, id, proto_ok(id));
+	return 1;
+}
+
 /* ---- stagnation notices (tick) ------------------------------------------------------------ */
 
 /* meta "stag/" casus[16] u8 signal -> i64 reference time already noticed */
@@ -559,61 +795,14 @@ static int noticed(struct server *srv, const uint8_t cid[16], unsigned signal, i
 	return store_put(&srv->st, DB_META, k, kl, val, sizeof val, 0) == 0;
 }
 
-/* Store the notice for every user whose role has may_overview, and push it
- * to those connected. Returns the number of users noticed. */
-static unsigned notify_overview_users(struct server *srv, json_t *n)
+/* The roles with may_overview (bit i: policy role i). */
+static uint32_t overview_roles(const struct server *srv)
 {
-	unsigned users = 0;
-	char *text = json_dumps(n, JSON_COMPACT);
-	json_t *push = json_pack("{sssO}", "push", "notice", "notice", n);
-	struct outbuf *pb = push ? outbuf_from_json(push) : NULL;
-	json_decref(push);
-	MDB_cursor *cur = NULL;
-	MDB_val k, v;
-	char(*done)[CC_USER_ID_MAX + 1] = NULL;
-	size_t ndone = 0, capdone = 0;
-	if (text && mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_CERTS], &cur) == 0) {
-		for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-		     rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-			cc_cert c;
-			if (cc_cert_decode(v.mv_data, v.mv_size, &c) != CC_OK ||
-			    !cc_policy_may_overview(&srv->policy, cc_policy_role_index(&srv->policy, c.role)))
-				continue;
-			int seen = 0;
-			for (size_t i = 0; i < ndone && !seen; i++)
-				seen = strcmp(done[i], c.user_id) == 0;
-			if (seen)
-				continue;
-			if (ndone == capdone) {
-				size_t ncap = capdone ? capdone * 2 : 8;
-				char(*nd)[CC_USER_ID_MAX + 1] = realloc(done, ncap * sizeof(*nd));
-				if (!nd)
-					break;
-				done = nd;
-				capdone = ncap;
-			}
-			snprintf(done[ndone++], sizeof done[0], "%s", c.user_id);
-			uint8_t key[SCHEMA_KEY_USER_MAX];
-			uint64_t seq = 0;
-			size_t kl;
-			if (schema_meta_next(&srv->st, SCHEMA_META_NOTICE_SEQ, &seq) == 0 &&
-			    (kl = schema_key_user_seq(key, c.user_id, seq)) != 0 &&
-			    store_put(&srv->st, DB_NOTICES, key, kl, text, strlen(text), 0) == 0)
-				users++;
-			else
-				log_event(LOG_WARN, "notice.not_stored", NULL);
-		}
-		mdb_cursor_close(cur);
-	}
-	if (pb) {
-		for (struct session *o = srv->sessions; o; o = o->next)
-			if (o->state == SS_AUTHED && cc_policy_may_overview(&srv->policy, o->role))
-				push_later(o, pb);
-		outbuf_unref(pb);
-	}
-	free(done);
-	free(text);
-	return users;
+	uint32_t roles = 0;
+	for (int r = 0; r < srv->policy.nroles; r++)
+		if (cc_policy_may_overview(&srv->policy, r))
+			roles |= 1u << r;
+	return roles;
 }
 
 struct tick_ctx {
@@ -624,29 +813,38 @@ struct tick_ctx {
 static void stagnation_one(struct server *srv, struct regie_facts *f, void *arg)
 {
 	struct tick_ctx *ctx = arg;
-	static const unsigned signals[] = {REGIE_SIGNAL_NOTE, REGIE_SIGNAL_LEVEL};
+	static const unsigned signals[] = {REGIE_SIGNAL_NOTE, REGIE_SIGNAL_LEVEL, REGIE_SIGNAL_ACTION};
 	for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) {
 		unsigned sig = signals[i];
 		if (!(f->signals & sig))
 			continue;
-		int64_t ref = sig == REGIE_SIGNAL_NOTE ? f->note_ref : f->level_since;
-		if (noticed(srv, f->id, sig, ref, 0))
+		int64_t ref = sig == REGIE_SIGNAL_NOTE    ? f->note_ref
+		              : sig == REGIE_SIGNAL_LEVEL ? f->level_since
+		                                          : f->overdue_ref;
+		unsigned skey = sig == REGIE_SIGNAL_ACTION ? REGIE_SIGNAL_ACTION_KEY : sig;
+		const char *sname = sig == REGIE_SIGNAL_NOTE    ? "no_note"
+		                    : sig == REGIE_SIGNAL_LEVEL ? "no_level_change"
+		                                                : "actions_overdue";
+		if (noticed(srv, f->id, skey, ref, 0))
 			continue;
 		const cc_policy_level *pl = &srv->policy.levels[f->level - 1];
 		json_t *n = json_pack("{ss}", "notice", "stagnation");
 		proto_set_id16(n, "casus", f->id);
-		json_object_set_new(n, "signal", json_string(sig == REGIE_SIGNAL_NOTE ? "no_note" : "no_level_change"));
+		json_object_set_new(n, "signal", json_string(sname));
 		json_object_set_new(n, "level", json_integer(f->level));
 		json_object_set_new(n, "level_name", json_string(level_name(srv, f->level)));
 		json_object_set_new(n, "since", json_integer((json_int_t)ref));
 		json_object_set_new(n, "days", json_integer((json_int_t)((ctx->now - ref) / 86400)));
 		json_object_set_new(n, "threshold_days",
-		                    json_integer(sig == REGIE_SIGNAL_NOTE ? (json_int_t)pl->stale_note_days
-		                                                          : (json_int_t)pl->stale_level_weeks * 7));
+		                    json_integer(sig == REGIE_SIGNAL_NOTE    ? (json_int_t)pl->stale_note_days
+		                                 : sig == REGIE_SIGNAL_LEVEL ? (json_int_t)pl->stale_level_weeks * 7
+		                                                             : 0));
+		if (sig == REGIE_SIGNAL_ACTION)
+			json_object_set_new(n, "overdue", json_integer(f->actions_overdue));
 		json_object_set_new(n, "time", json_integer((json_int_t)ctx->now));
-		unsigned users = notify_overview_users(srv, n);
+		unsigned users = notice_to_roles(srv, overview_roles(srv), n);
 		json_decref(n);
-		if (!noticed(srv, f->id, sig, ref, 1)) {
+		if (!noticed(srv, f->id, skey, ref, 1)) {
 			ctx->failed = 1;
 			continue;
 		}
@@ -655,8 +853,7 @@ static void stagnation_one(struct server *srv, struct regie_facts *f, void *arg)
 		e.event = CC_AUDIT_EV_STAGNATION;
 		memcpy(e.casus_id, f->id, 16);
 		e.level = f->level;
-		snprintf(e.object, sizeof e.object, "signal %s after %lld days, users noticed %u",
-		         sig == REGIE_SIGNAL_NOTE ? "no_note" : "no_level_change",
+		snprintf(e.object, sizeof e.object, "signal %s after %lld days, users noticed %u", sname,
 		         (long long)((ctx->now - ref) / 86400), users);
 		snprintf(e.access_point, sizeof e.access_point, "casusd procesregie");
 		audit_log(srv, NULL, &e);
@@ -666,13 +863,16 @@ static void stagnation_one(struct server *srv, struct regie_facts *f, void *arg)
 
 void regie_tick(struct server *srv)
 {
-	if (srv->regie_ticks++ % REGIE_EVERY_TICKS != 0 || !srv->st.env || !srv->have_policy ||
-	    srv->policy.version != CC_POLICY_VERSION_REGIE)
+	if (srv->regie_ticks++ % REGIE_EVERY_TICKS != 0 || !srv->st.env || !srv->have_policy)
 		return;
 	if (!store_txn(&srv->st) || store_req_begin(&srv->st) != 0)
 		return;
 	struct tick_ctx ctx = {clock_wall_s(), 0};
-	each_casus(srv, ctx.now, NULL, stagnation_one, &ctx);
+	size_t gone = notice_expire(srv, ctx.now);
+	if (gone)
+		log_event(LOG_INFO, "notice.expired", "count=%zu", gone);
+	if (srv->policy.version == CC_POLICY_VERSION_REGIE)
+		each_casus(srv, ctx.now, NULL, stagnation_one, &ctx);
 	int ok = !ctx.failed;
 	store_req_end(&srv->st, ok);
 	audit_request_done(srv, ok);

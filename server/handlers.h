@@ -15,7 +15,9 @@
  *   h_grant.c     grant.post, grant.fetch
  *   h_transfer.c  transfer.post, transfer.fetch
  *   h_audit.c     audit.query, audit.key
- *   h_regie.c     regie.overview, regie.monitor (and the stagnation scan, regie_tick)
+ *   h_regie.c     regie.overview, regie.monitor, agenda.plan, agenda.list, action.disclose
+ *                 (and the stagnation scan, regie_tick)
+ *   notice.c      notice.dismiss
  */
 #ifndef CASUSD_HANDLERS_H
 #define CASUSD_HANDLERS_H
@@ -86,6 +88,9 @@ int h_audit_receipts(struct session *s, json_t *req, uint64_t id);
 /* h_regie.c */
 int h_regie_overview(struct session *s, json_t *req, uint64_t id);
 int h_regie_monitor(struct session *s, json_t *req, uint64_t id);
+int h_agenda_plan(struct session *s, json_t *req, uint64_t id);
+int h_agenda_list(struct session *s, json_t *req, uint64_t id);
+int h_action_disclose(struct session *s, json_t *req, uint64_t id);
 /* From the tick: notice stagnating casus to the overview roles (once a minute). */
 void regie_tick(struct server *srv);
 

@@ -71,10 +71,14 @@ static int purge_one(struct server *srv, const uint8_t cid[16], struct casus_rec
 	                       SCHEMA_XFER_PREFIX_LEN + 16, 16);
 	long removed = del_where(srv, DB_META, (const uint8_t *)SCHEMA_REMOVED_PREFIX, SCHEMA_REMOVED_PREFIX_LEN, cid,
 	                         SCHEMA_REMOVED_PREFIX_LEN + 16, 16);
+	/* the content-free agenda dates and disclosed actions (h_regie.c) go too */
+	uint8_t rp[SCHEMA_KEY_REGIE];
+	long agenda = del_where(srv, DB_META, rp, schema_key_regie(rp, SCHEMA_AGENDA_PREFIX, cid, NULL), NULL, 0, 0);
+	long actions = del_where(srv, DB_META, rp, schema_key_regie(rp, SCHEMA_ACTION_PREFIX, cid, NULL), NULL, 0, 0);
 	uint8_t k[SCHEMA_KEY_CASUS];
 	int rc = store_del(&srv->st, DB_CASUS, k, schema_key_casus(k, cid, SCHEMA_CASUS_CHAIN));
-	if (msgs < 0 || ids < 0 || commits < 0 || grants < 0 || members < 0 || xfers < 0 || removed < 0 ||
-	    (rc && rc != MDB_NOTFOUND))
+	if (msgs < 0 || ids < 0 || commits < 0 || grants < 0 || members < 0 || xfers < 0 || removed < 0 || agenda < 0 ||
+	    actions < 0 || (rc && rc != MDB_NOTFOUND))
 		return -1;
 	rec->purged_at = clock_wall_s();
 	if (schema_casus_rec_put(&srv->st, cid, rec) != 0)

@@ -76,6 +76,46 @@ size_t schema_key_stagnation(uint8_t k[SCHEMA_KEY_STAGNATION], const uint8_t cas
 	return SCHEMA_KEY_STAGNATION;
 }
 
+size_t schema_key_regie(uint8_t k[SCHEMA_KEY_REGIE], const char *prefix, const uint8_t casus[16], const uint8_t *id)
+{
+	memcpy(k, prefix, SCHEMA_REGIE_PREFIX_LEN);
+	memcpy(k + SCHEMA_REGIE_PREFIX_LEN, casus, 16);
+	if (!id)
+		return SCHEMA_REGIE_PREFIX_LEN + 16;
+	memcpy(k + SCHEMA_REGIE_PREFIX_LEN + 16, id, 16);
+	return SCHEMA_KEY_REGIE;
+}
+
+void schema_agenda_encode(uint8_t out[SCHEMA_AGENDA_VAL], int64_t date, int64_t planned)
+{
+	store_be64(out, (uint64_t)date);
+	store_be64(out + 8, (uint64_t)planned);
+}
+
+int schema_agenda_decode(const void *p, size_t n, int64_t *date, int64_t *planned)
+{
+	if (n != SCHEMA_AGENDA_VAL)
+		return -1;
+	*date = (int64_t)store_rd64(p);
+	*planned = (int64_t)store_rd64((const uint8_t *)p + 8);
+	return 0;
+}
+
+void schema_action_encode(uint8_t out[SCHEMA_ACTION_VAL], int64_t due, int done)
+{
+	store_be64(out, (uint64_t)due);
+	out[8] = done ? 1 : 0;
+}
+
+int schema_action_decode(const void *p, size_t n, int64_t *due, int *done)
+{
+	if (n != SCHEMA_ACTION_VAL || ((const uint8_t *)p)[8] > 1)
+		return -1;
+	*due = (int64_t)store_rd64(p);
+	*done = ((const uint8_t *)p)[8];
+	return 0;
+}
+
 static size_t user_prefix(uint8_t *k, const char *user)
 {
 	size_t ul = strnlen(user, SCHEMA_USER_MAX + 1);

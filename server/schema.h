@@ -12,6 +12,8 @@
  *             "xfer/" to[16] casus[16] from[16]        device key transfer bytes
  *             "removed/" device[16] casus[16]          u64 epoch of the commit that removed it
  *             "stag/" casus[16] signal                 i64 reference time of the last stagnation notice
+ *             "agnd/" casus[16] agenda[16]             i64 meeting date | i64 planned at (content-free agenda entry)
+ *             "actn/" casus[16] action[16]             i64 due date | u8 done (a disclosed agreed action)
  *   certs     device[16]                               encoded certificate
  *   users     user 0 device[16]                        "" (a user's devices)
  *   casus     casus[16] 'r'                            casus record (schema_casus_rec_*)
@@ -63,7 +65,11 @@
 #define SCHEMA_KEY_USER_MAX (SCHEMA_USER_MAX + 1 + 16)
 #define SCHEMA_STAGNATION_PREFIX "stag/" /* meta keys of stagnation notices sent (h_regie.c) */
 #define SCHEMA_STAGNATION_PREFIX_LEN 5
-#define SCHEMA_KEY_STAGNATION 22 /* "stag/" casus[16] u8 signal */
+#define SCHEMA_KEY_STAGNATION 22     /* "stag/" casus[16] u8 signal */
+#define SCHEMA_AGENDA_PREFIX "agnd/" /* meta keys of agenda entries (h_regie.c) */
+#define SCHEMA_ACTION_PREFIX "actn/" /* meta keys of disclosed agreed actions (h_regie.c) */
+#define SCHEMA_REGIE_PREFIX_LEN 5
+#define SCHEMA_KEY_REGIE 37 /* prefix casus[16] id[16] */
 
 enum schema_casus_kind {
 	SCHEMA_CASUS_RECORD = 'r',
@@ -88,6 +94,20 @@ size_t schema_key_user_seq(uint8_t k[SCHEMA_KEY_USER_MAX], const char *user, uin
 /* The meta key recording which stagnation signal of a casus was noticed
  * (value: the i64 reference time it was noticed for). */
 size_t schema_key_stagnation(uint8_t k[SCHEMA_KEY_STAGNATION], const uint8_t casus[16], uint8_t signal);
+
+/* The meta key of an agenda entry or a disclosed action (prefix
+ * SCHEMA_AGENDA_PREFIX or SCHEMA_ACTION_PREFIX); with id NULL the
+ * prefix of one casus's entries (SCHEMA_REGIE_PREFIX_LEN + 16 bytes). */
+size_t schema_key_regie(uint8_t k[SCHEMA_KEY_REGIE], const char *prefix, const uint8_t casus[16], const uint8_t *id);
+
+/* An agenda value: i64 meeting date | i64 planned at (UTC seconds). */
+#define SCHEMA_AGENDA_VAL 16
+void schema_agenda_encode(uint8_t out[SCHEMA_AGENDA_VAL], int64_t date, int64_t planned);
+int schema_agenda_decode(const void *p, size_t n, int64_t *date, int64_t *planned) __attribute__((warn_unused_result));
+/* An action value: i64 due date | u8 done (0 or 1). */
+#define SCHEMA_ACTION_VAL 9
+void schema_action_encode(uint8_t out[SCHEMA_ACTION_VAL], int64_t due, int done);
+int schema_action_decode(const void *p, size_t n, int64_t *due, int *done) __attribute__((warn_unused_result));
 
 /* audit, auditcp (seq) */
 #define SCHEMA_KEY_AUDIT 8

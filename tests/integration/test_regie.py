@@ -171,7 +171,7 @@ class Regie(harness.CasusTest):
         self.assertEqual((n["casus"], n["signal"], n["level"]), (stuck, "no_note", 2))
         self.assertGreaterEqual(n["days"], 24)
         self.assertEqual(n["threshold_days"], 21)
-        self.assertEqual(set(n), {"notice", "casus", "signal", "level", "level_name", "since", "days",
+        self.assertEqual(set(n), {"notice", "casus", "signal", "level", "level_name", "since", "days", "id",
                                   "threshold_days", "time"})
         self.assertNotIn(marker, json.dumps(n))
         p = subprocess.run([harness.CASUS, "--profile", self.dep.users["paula"], "list"], env=self.dep.env,
