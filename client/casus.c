@@ -497,10 +497,9 @@ static int cmd_list(casus_client *c)
 			if (kind && strcmp(kind, "agenda") == 0) {
 				char d[20];
 				ccore_date_format((int64_t)json_integer_value(json_object_get(o, "date")), d);
-				printf("melding: casus %s%s%s%s staat op de agenda van %s (casus agenda)
-				       ",
-				       TC(json_string_value(json_object_get(o, "casus"))),
-				       nt ? " (" : "", nt ? TC(nt) : "", nt ? ")" : "", d);
+				printf("melding: casus %s%s%s%s staat op de agenda van %s (casus agenda)\n",
+				       TC(json_string_value(json_object_get(o, "casus"))), nt ? " (" : "",
+				       nt ? TC(nt) : "", nt ? ")" : "", d);
 				continue;
 			}
 			printf("notice: casus %s needs you at level %lld%s%s%s\n",
