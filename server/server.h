@@ -128,17 +128,17 @@ struct server {
 	struct session *sessions;
 	uint64_t next_sid;
 	struct after *after_head, *after_tail;
-	unsigned pending_turn;   /* requests handled this turn */
-	uint64_t turn_no;        /* loop turns since start (loop.c, per-turn budget) */
+	unsigned pending_turn;      /* requests handled this turn */
+	uint64_t turn_no;           /* loop turns since start (loop.c, per-turn budget) */
 	struct session *held_first; /* sessions holding frames for a later turn (loop.c) */
 	size_t trim_due;            /* bytes freed since the last malloc_trim (loop.c) */
-	uint64_t turn_stored;    /* messages stored this turn, not yet committed */
-	const char *cur_type;    /* type of the request being handled (audit of refusals) */
-	int quiet_refusal;       /* a refusal in a series: no audit entry of its own */
-	uint64_t turns_busy;     /* turns that handled at least one request (metrics) */
-	uint64_t turn_reqs_max;  /* most requests in one turn (metrics) */
-	uint64_t verified_posts; /* msg.post completed after the verifier thread (metrics) */
-	size_t verify_inflight;  /* jobs at the verifier after the last turn (metrics) */
+	uint64_t turn_stored;       /* messages stored this turn, not yet committed */
+	const char *cur_type;       /* type of the request being handled (audit of refusals) */
+	int quiet_refusal;          /* a refusal in a series: no audit entry of its own */
+	uint64_t turns_busy;        /* turns that handled at least one request (metrics) */
+	uint64_t turn_reqs_max;     /* most requests in one turn (metrics) */
+	uint64_t verified_posts;    /* msg.post completed after the verifier thread (metrics) */
+	size_t verify_inflight;     /* jobs at the verifier after the last turn (metrics) */
 	struct metrics m;
 	uint16_t addr_count[4096];
 	uint16_t dev_count[4096];
