@@ -26,7 +26,7 @@ Bounds (checked at the end; the run fails if one is broken):
 - RSS at the end (load stopped, clients gone) <= RSS_END_BOUND_MIB (96), and
   at most RSS_GROWTH_MIB (32) above the first sample after warm-up;
 - open descriptors at the end <= the count before the load + FD_SLACK (4);
-- every /healthz under HEALTHZ_BOUND_S (5 s);
+- every /healthz answered under HEALTHZ_BOUND_S (5 s), and ready (200);
 - per interval, 99% of loop turns under TURN_P99_BOUND_S (1 s) and 99% of
   posts acknowledged under POST_P99_BOUND_S (2.5 s);
 - the posting load ran to its end (the bench exits 0) and casusd exits
@@ -41,6 +41,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
@@ -99,10 +100,15 @@ def interval(h0, h1):
     return n, (h1[1] - h0[1]) / n, p99
 
 
-def healthz_s(port):
+def healthz(port):
+    """Seconds /healthz took to answer, and its reason if not ready (503)."""
     t = time.monotonic()
-    urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=60).read()
-    return time.monotonic() - t
+    try:
+        urllib.request.urlopen("http://127.0.0.1:%d/healthz" % port, timeout=60).read()
+        why = None
+    except urllib.error.HTTPError as e:
+        why = "%d %s" % (e.code, e.read().decode(errors="replace").strip())
+    return time.monotonic() - t, why
 
 
 async def churn(url, n=20):
@@ -156,10 +162,11 @@ class Soak:
     def sample(self, t0, prev):
         pid = self.srv.proc.pid
         body = metrics_raw(self.srv)
+        hz = healthz(self.dep.port)
         turn = histo(body, "casusd_turn_commit_seconds")
         post = histo(body, "casusd_post_ack_seconds")
         s = {"t": round(time.time() - t0), "rss_kib": proc_status(pid, "VmRSS"), "hwm_kib": proc_status(pid, "VmHWM"),
-             "fds": fds(pid), "healthz_s": round(healthz_s(self.dep.port), 4),
+             "fds": fds(pid), "healthz_s": round(hz[0], 4), "not_ready": hz[1],
              "conns": int(re.search(r"(?m)^casusd_connections_open (\S+)$", body).group(1).split(".")[0]),
              "load1": float(open("/proc/loadavg").read().split()[0])}
         if prev:
@@ -246,6 +253,8 @@ def main():
     if end["fds"] > fds_before + FD_SLACK:
         failures.append("descriptors %d at the end, %d before" % (end["fds"], fds_before))
     for s in samples + [end]:
+        if s["not_ready"]:
+            failures.append("/healthz not ready at t=%d: %s" % (s["t"], s["not_ready"]))
         if s["healthz_s"] >= HEALTHZ_BOUND_S:
             failures.append("/healthz took %.2f s at t=%d" % (s["healthz_s"], s["t"]))
         if s.get("turns") and s["turn_p99_le_s"] > TURN_P99_BOUND_S:
