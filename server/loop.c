@@ -181,7 +181,7 @@ static void held_unlink(struct server *srv, struct session *s)
  * the next turn without waiting for its socket (the loop must not block). */
 static int run_held(struct server *srv)
 {
-	int more = 0;
+	int more = 0, resumed = 0;
 	for (struct session **pp = &srv->held_first; *pp;) {
 		struct session *s = *pp;
 		if (s->state == SS_CLOSING || s->close_pending || s->drop_output)
@@ -203,14 +203,20 @@ static int run_held(struct server *srv)
 			*pp = s->held_next;
 			s->on_held = 0;
 			s->held_next = NULL;
-			if (s->state != SS_CLOSING)
+			if (s->state != SS_CLOSING && s->budget_paused) {
 				rx_pause(s, 0);
+				resumed = 1;
+			}
 			continue;
 		}
 		if (!drain_wait(s))
 			more = 1;
 		pp = &s->held_next;
 	}
+	/* lws may hold already-read bytes of a resumed session: wake its loop so
+	 * that its idle handler delivers them even if no socket becomes readable */
+	if (resumed && srv->ctx)
+		lws_cancel_service(srv->ctx);
 	return more;
 }
 
