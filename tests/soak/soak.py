@@ -80,7 +80,7 @@ def fds(pid):
 
 
 def metrics_raw(srv):
-    r = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=10)
+    r = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % srv.metrics_port, timeout=60)
     return r.read().decode()
 
 
@@ -161,12 +161,14 @@ class Soak:
 
     def sample(self, t0, prev):
         pid = self.srv.proc.pid
+        t_scrape = time.monotonic()
         body = metrics_raw(self.srv)
+        t_scrape = time.monotonic() - t_scrape
         hz = healthz(self.dep.port)
         turn = histo(body, "casusd_turn_commit_seconds")
         post = histo(body, "casusd_post_ack_seconds")
         s = {"t": round(time.time() - t0), "rss_kib": proc_status(pid, "VmRSS"), "hwm_kib": proc_status(pid, "VmHWM"),
-             "fds": fds(pid), "healthz_s": round(hz[0], 4), "not_ready": hz[1],
+             "fds": fds(pid), "healthz_s": round(hz[0], 4), "not_ready": hz[1], "metrics_s": round(t_scrape, 4),
              "conns": int(re.search(r"(?m)^casusd_connections_open (\S+)$", body).group(1).split(".")[0]),
              "load1": float(open("/proc/loadavg").read().split()[0])}
         if prev:
@@ -255,8 +257,8 @@ def main():
     for s in samples + [end]:
         if s["not_ready"]:
             failures.append("/healthz not ready at t=%d: %s" % (s["t"], s["not_ready"]))
-        if s["healthz_s"] >= HEALTHZ_BOUND_S:
-            failures.append("/healthz took %.2f s at t=%d" % (s["healthz_s"], s["t"]))
+        if s["healthz_s"] >= HEALTHZ_BOUND_S or s["metrics_s"] >= HEALTHZ_BOUND_S:
+            failures.append("/healthz took %.2f s, /metrics %.2f s at t=%d" % (s["healthz_s"], s["metrics_s"], s["t"]))
         if s.get("turns") and s["turn_p99_le_s"] > TURN_P99_BOUND_S:
             failures.append("turn p99 <= %g s at t=%d" % (s["turn_p99_le_s"], s["t"]))
         if s.get("posts") and s["post_p99_le_s"] > POST_P99_BOUND_S:
