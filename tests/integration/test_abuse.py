@@ -310,7 +310,10 @@ class MemoryReturned(BigHistory):
     config = {"limits": {"slow_reader_s": 2, "max_queue_bytes": 64 << 20, "conn_per_device": 32}}
     N_MESSAGES = 60
     DEVICES = 12
-    RSS_AFTER_BOUND_KB = (160 if SANITIZED else 48) * 1024
+    # ASan's allocator keeps up to 256 MiB of freed memory in its quarantine
+    # (malloc_trim does not reach it): under ASan the after-bound only says
+    # that nothing beyond the quarantine is kept
+    RSS_AFTER_BOUND_KB = (400 if SANITIZED else 48) * 1024
     # each stalled device makes casusd hold at most DRAIN_BYTES (1 MiB) plus one
     # page of answers; before, each held 24 pages (peak 284 MiB for the twelve)
     RSS_PEAK_BOUND_KB = (512 if SANITIZED else 128) * 1024
