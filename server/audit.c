@@ -36,6 +36,7 @@ struct audit_ctx {
 	uint64_t committed_since_cp;
 	int64_t unsealed_since_ms; /* when committed_since_cp last left 0 (health) */
 	int64_t last_cp_ms;
+	int cp_in_turn; /* a checkpoint was written in the turn not yet committed */
 	cc_audit_entry **queue;
 	size_t nqueue, capqueue;
 	int lost;       /* an entry of this request could not be queued */
@@ -221,6 +222,7 @@ static int write_checkpoint(struct server *srv)
 	if (rc == 0) {
 		a->since_cp = 0;
 		a->last_cp_ms = clock_wall_ms();
+		a->cp_in_turn = 1;
 	}
 	return rc;
 }
@@ -288,9 +290,10 @@ void audit_turn_committed(struct server *srv)
 	a->committed = a->chain;
 	if (!a->since_cp)
 		a->unsealed_since_ms = 0;
-	else if (!a->committed_since_cp || !a->unsealed_since_ms)
-		a->unsealed_since_ms = clock_wall_ms();
+	else if (!a->committed_since_cp || !a->unsealed_since_ms || a->cp_in_turn)
+		a->unsealed_since_ms = clock_wall_ms(); /* the backlog starts after this turn's checkpoint */
 	a->committed_since_cp = a->since_cp;
+	a->cp_in_turn = 0;
 }
 
 void audit_unsealed(const struct server *srv, uint64_t *entries, int64_t *since_ms)
@@ -305,6 +308,7 @@ void audit_turn_failed(struct server *srv)
 	struct audit_ctx *a = srv->audit;
 	a->chain = a->committed;
 	a->since_cp = a->committed_since_cp;
+	a->cp_in_turn = 0;
 	if (a->resync) {
 		a->resync = 0;
 		if (resume(srv, a) != 0)

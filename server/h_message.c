@@ -158,7 +158,7 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 
 	json_t *r = proto_ok(id);
 	json_object_set_new(r, "seq", json_integer((json_int_t)seq));
-	reply_later(s, id, r);
+	reply_later_timed(s, id, r, vj ? vj->t0_ns : s->rx_ns);
 	keep = 1;
 out:
 	return keep;

@@ -21,6 +21,7 @@
 #include <errno.h>
 #include <ev.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <proto.h>
 #include <sodium.h>
@@ -82,6 +83,141 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 	s->qcount++;
 	s->qbytes += buf->len;
 	lws_callback_on_writable(s->wsi);
+}
+
+/* ---- per-turn work budget --------------------------------------------------
+ * One session cannot hold the loop: in one turn casusd handles at most
+ * TURN_REQUESTS of a session's requests, and none once the replies built for
+ * it in this turn reach TURN_BYTES. Its further frames wait (struct held) and
+ * reading from its socket pauses (lws rx flow control, a reason bit of our
+ * own, apart from the verifier's) until a later turn, while the other sessions
+ * are served in this one. Replies are produced as the socket drains: while a
+ * session's send queue holds DRAIN_BYTES or more, its next request waits for
+ * the writeable callback to take the queue below that, so a member asking for
+ * pages faster than it reads holds at most one page (history_page_bytes) above
+ * DRAIN_BYTES in casusd, and TCP pushes back on it. */
+#define TURN_REQUESTS 16u
+#define TURN_BYTES (1u << 20)
+#define DRAIN_BYTES (1u << 20)
+#define RXFLOW_BUDGET (1 << 1) /* lws_rx_flow_control reason bit (the verifier uses USER_BOOL) */
+/* memory: malloc_trim once a tick after TRIM_DUE bytes of frames were freed */
+#define TRIM_DUE (4u << 20)
+
+static int drain_wait(const struct session *s)
+{
+	return s->qbytes >= DRAIN_BYTES;
+}
+
+static int over_budget(struct session *s)
+{
+	if (s->turn_no != s->srv->turn_no) {
+		s->turn_no = s->srv->turn_no;
+		s->turn_reqs = 0;
+	}
+	return s->turn_reqs >= TURN_REQUESTS || s->pending_bytes >= TURN_BYTES || drain_wait(s);
+}
+
+static void rx_pause(struct session *s, int pause)
+{
+	if (s->budget_paused == pause || !s->wsi)
+		return;
+	s->budget_paused = pause;
+	lws_rx_flow_control(s->wsi, (pause ? LWS_RXFLOW_REASON_APPLIES_DISABLE : LWS_RXFLOW_REASON_APPLIES_ENABLE) |
+	                                    RXFLOW_BUDGET);
+}
+
+/* Keep a complete frame for a later turn. 0, or -1 out of memory. */
+static int hold_frame(struct session *s, const unsigned char *frame, size_t len, uint64_t t0_ns)
+{
+	struct held *h = malloc(sizeof(*h) + len);
+	if (!h)
+		return -1;
+	h->next = NULL;
+	h->t0_ns = t0_ns;
+	h->len = len;
+	memcpy(h->data, frame, len);
+	if (s->held_tail)
+		s->held_tail->next = h;
+	else
+		s->held_head = h;
+	s->held_tail = h;
+	s->held_bytes += len;
+	s->srv->m.frames_deferred++;
+	if (!s->on_held) {
+		s->on_held = 1;
+		s->held_next = s->srv->held_first;
+		s->srv->held_first = s;
+	}
+	rx_pause(s, 1);
+	return 0;
+}
+
+static void held_free(struct session *s)
+{
+	while (s->held_head) {
+		struct held *h = s->held_head;
+		s->held_head = h->next;
+		free(h);
+	}
+	s->held_tail = NULL;
+	s->held_bytes = 0;
+}
+
+static void held_unlink(struct server *srv, struct session *s)
+{
+	if (!s->on_held)
+		return;
+	for (struct session **pp = &srv->held_first; *pp; pp = &(*pp)->held_next)
+		if (*pp == s) {
+			*pp = s->held_next;
+			break;
+		}
+	s->on_held = 0;
+	s->held_next = NULL;
+}
+
+/* Start of a turn: hand the held frames of each waiting session to dispatch,
+ * within its budget. Returns 1 if a session still holds frames it may run in
+ * the next turn without waiting for its socket (the loop must not block). */
+static int run_held(struct server *srv)
+{
+	int more = 0, resumed = 0;
+	for (struct session **pp = &srv->held_first; *pp;) {
+		struct session *s = *pp;
+		if (s->state == SS_CLOSING || s->close_pending || s->drop_output)
+			held_free(s);
+		while (s->held_head && !over_budget(s)) {
+			struct held *h = s->held_head;
+			s->held_head = h->next;
+			if (!s->held_head)
+				s->held_tail = NULL;
+			s->held_bytes -= h->len;
+			s->turn_reqs++;
+			s->rx_ns = h->t0_ns;
+			dispatch_frame(s, h->data, h->len);
+			free(h);
+			if (s->close_pending)
+				held_free(s);
+		}
+		if (!s->held_head) {
+			*pp = s->held_next;
+			s->on_held = 0;
+			s->held_next = NULL;
+			if (s->state != SS_CLOSING && s->budget_paused) {
+				rx_pause(s, 0);
+				resumed = 1;
+			}
+			continue;
+		}
+		if (!drain_wait(s))
+			more = 1;
+		pp = &s->held_next;
+	}
+	/* lws may hold already-read bytes of a resumed session: wake its loop so
+	 * that its idle handler delivers them even if no socket becomes readable */
+	if (resumed && srv->ctx)
+		lws_cancel_service(srv->ctx);
+	return more;
 }
 
 /* ---- keepalive ------------------------------------------------------------
@@ -259,6 +395,9 @@ static void session_gone(struct server *srv, struct session *s)
 		srv->dev_count[s->dev_slot]--;
 	dispatch_session_gone(srv, s);
 	ka_del(s);
+	held_unlink(srv, s);
+	held_free(s);
+	srv->trim_due += s->qbytes + s->rxcap;
 	while (s->qhead) {
 		struct outq *q = s->qhead;
 		s->qhead = q->next;
@@ -352,7 +491,16 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			slow_close(s, "bytes");
 			break;
 		}
-		dispatch_frame(s, s->rx, s->rxlen);
+		if (s->held_head || over_budget(s)) {
+			/* over its budget for this turn, or its queue must drain first:
+			 * the frame waits for a later turn (run_held), in order */
+			if (hold_frame(s, s->rx, s->rxlen, clock_mono_ns()) != 0)
+				return -1;
+		} else {
+			s->rx_ns = clock_mono_ns();
+			s->turn_reqs++;
+			dispatch_frame(s, s->rx, s->rxlen);
+		}
 		s->rxlen = 0;
 		if (s->rxcap > 65536) { /* do not keep a large buffer per idle session */
 			free(s->rx);
@@ -387,11 +535,15 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		for (int i = 0; i < 64 && s->qhead; i++) {
 			struct outq *q = s->qhead;
 			int n = lws_write(wsi, q->buf->data + REPLY_PRE, q->buf->len, LWS_WRITE_TEXT);
+			if (n >= 0 && q->buf->t0_ns)
+				histo_observe_ns(&srv->m.post_ack_hist, clock_mono_ns() - q->buf->t0_ns);
 			s->qhead = q->next;
 			if (!s->qhead)
 				s->qtail = NULL;
 			s->qcount--;
 			s->qbytes -= q->buf->len;
+			if (q->buf->len >= 65536)
+				srv->trim_due += q->buf->len;
 			outbuf_unref(q->buf);
 			free(q);
 			if (n < 0)
@@ -433,6 +585,13 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 	struct server *srv = lws_container_of(sul, struct server, sul_tick);
 	ka_tick(srv);
 	dispatch_tick(srv);
+	if (srv->trim_due >= TRIM_DUE) {
+		/* big frames or a closed session's queue were freed since the last
+		 * tick: hand the free heap back to the system (glibc keeps it) */
+		srv->trim_due = 0;
+		srv->m.trims++;
+		malloc_trim(0);
+	}
 	if (srv->on_tick)
 		srv->on_tick(srv);
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
@@ -643,9 +802,14 @@ int server_init(struct server *srv, const struct config *cfg)
 int server_run(struct server *srv)
 {
 	while (!srv->stop) {
+		srv->turn_no++;
+		/* frames held from earlier turns first, within their budget; if some
+		 * may run again next turn, do not block waiting for events */
+		int more = run_held(srv);
+		int nowait = more || srv->pending_turn;
 		if (srv->evloop)
-			ev_run(srv->evloop, EVRUN_ONCE);
-		else if (lws_service(srv->ctx, 0) < 0)
+			ev_run(srv->evloop, nowait ? EVRUN_NOWAIT : EVRUN_ONCE);
+		else if (lws_service(srv->ctx, nowait ? -1 : 0) < 0)
 			break;
 		uint64_t t0 = srv->pending_turn ? clock_mono_ns() : 0;
 		dispatch_turn_end(srv, enqueue, NULL);

@@ -479,6 +479,16 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 	      "End of each busy loop turn: waiting for verified posts, the commit with its fsync, replies queued; "
 	      "the server's share of post-to-ack.",
 	      &m->turn_end_hist);
+	histo(b, "casusd_post_ack_seconds",
+	      "msg.post: from its frame's arrival to the ack handed to the socket (verification, the turn's "
+	      "commit, waiting in the send queue).",
+	      &m->post_ack_hist);
+	one(b, "casusd_frames_deferred_total", "counter",
+	    "Frames held for a later loop turn: the session was over its per-turn budget or its send queue "
+	    "had to drain first.",
+	    (double)m->frames_deferred);
+	one(b, "casusd_malloc_trims_total", "counter", "Times freed heap memory was handed back to the system.",
+	    (double)m->trims);
 	one(b, "casusd_store_map_bytes", "gauge", "LMDB map size (grows by doubling).", (double)srv->st.mapsize);
 	if (srv->st.env) {
 		MDB_envinfo info;

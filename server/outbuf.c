@@ -16,6 +16,7 @@ struct outbuf *outbuf_new(size_t len)
 	if (b) {
 		b->refs = 1;
 		b->len = len;
+		b->t0_ns = 0;
 	}
 	return b;
 }

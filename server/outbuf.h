@@ -8,10 +8,12 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct outbuf {
 	unsigned refs;
 	size_t len;
+	uint64_t t0_ns;       /* an ack of msg.post: when its request arrived (clock_mono_ns), else 0 */
 	unsigned char data[]; /* REPLY_PRE bytes of headroom, then len bytes of JSON */
 };
 

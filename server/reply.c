@@ -40,6 +40,18 @@ void reply_later(struct session *s, uint64_t req_id, json_t *obj)
 	after_add(s->srv, s, b, 1, req_id);
 }
 
+void reply_later_timed(struct session *s, uint64_t req_id, json_t *obj, uint64_t t0_ns)
+{
+	struct outbuf *b = obj ? outbuf_from_json(obj) : NULL;
+	json_decref(obj);
+	if (!b) {
+		log_event(LOG_ERROR, "reply.alloc", "sid=%llu", (unsigned long long)s->sid);
+		return;
+	}
+	b->t0_ns = t0_ns;
+	after_add(s->srv, s, b, 1, req_id);
+}
+
 void reply_error(struct session *s, uint64_t req_id, int code, const char *message)
 {
 	struct server *srv = s->srv;

@@ -41,6 +41,15 @@ struct outq {
 	struct outbuf *buf;
 };
 
+/* A complete frame received but not yet handled: its session is over its
+ * per-turn budget or waits for its send queue to drain (loop.c). */
+struct held {
+	struct held *next;
+	uint64_t t0_ns; /* arrival */
+	size_t len;
+	unsigned char data[];
+};
+
 enum session_state {
 	SS_NEW = 0,
 	SS_HELLO,
@@ -70,6 +79,14 @@ struct session {
 	unsigned char *rx;
 	size_t rxlen, rxcap;
 	int rx_overflow;
+	uint64_t rx_ns; /* when the frame being handled arrived (post-to-ack histogram) */
+	/* per-turn work budget (loop.c): frames over it wait here for a later turn */
+	struct held *held_head, *held_tail;
+	size_t held_bytes;
+	struct session *held_next; /* on srv->held_first while it holds frames */
+	int on_held, budget_paused;
+	uint64_t turn_no;   /* the loop turn turn_reqs counts for */
+	unsigned turn_reqs; /* requests handled for it in that turn */
 	/* send queue */
 	struct outq *qhead, *qtail;
 	unsigned qcount;
@@ -92,6 +109,9 @@ struct metrics {
 	uint64_t slow_closed, rate_limited, commits_failed;
 	uint64_t errors_by_code[32]; /* by enum proto_err (reply_error), for /metrics */
 	struct histo turn_end_hist;  /* end of a busy turn: verification wait, commit, replies queued */
+	struct histo post_ack_hist;  /* msg.post: frame arrival to the ack handed to the socket */
+	uint64_t frames_deferred;    /* frames held for a later turn (budget or send queue) */
+	uint64_t trims;              /* malloc_trim calls after memory was freed */
 };
 
 struct server {
@@ -108,14 +128,17 @@ struct server {
 	struct session *sessions;
 	uint64_t next_sid;
 	struct after *after_head, *after_tail;
-	unsigned pending_turn;   /* requests handled this turn */
-	uint64_t turn_stored;    /* messages stored this turn, not yet committed */
-	const char *cur_type;    /* type of the request being handled (audit of refusals) */
-	int quiet_refusal;       /* a refusal in a series: no audit entry of its own */
-	uint64_t turns_busy;     /* turns that handled at least one request (metrics) */
-	uint64_t turn_reqs_max;  /* most requests in one turn (metrics) */
-	uint64_t verified_posts; /* msg.post completed after the verifier thread (metrics) */
-	size_t verify_inflight;  /* jobs at the verifier after the last turn (metrics) */
+	unsigned pending_turn;      /* requests handled this turn */
+	uint64_t turn_no;           /* loop turns since start (loop.c, per-turn budget) */
+	struct session *held_first; /* sessions holding frames for a later turn (loop.c) */
+	size_t trim_due;            /* bytes freed since the last malloc_trim (loop.c) */
+	uint64_t turn_stored;       /* messages stored this turn, not yet committed */
+	const char *cur_type;       /* type of the request being handled (audit of refusals) */
+	int quiet_refusal;          /* a refusal in a series: no audit entry of its own */
+	uint64_t turns_busy;        /* turns that handled at least one request (metrics) */
+	uint64_t turn_reqs_max;     /* most requests in one turn (metrics) */
+	uint64_t verified_posts;    /* msg.post completed after the verifier thread (metrics) */
+	size_t verify_inflight;     /* jobs at the verifier after the last turn (metrics) */
 	struct metrics m;
 	uint16_t addr_count[4096];
 	uint16_t dev_count[4096];

@@ -192,6 +192,7 @@ int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], c
 		return -1;
 	j->s = s;
 	j->req_id = req_id;
+	j->t0_ns = s->rx_ns;
 	memcpy(j->casus, casus, 16);
 	memcpy(j->sign_pk, sign_pk, 32);
 	j->msg = msg;

@@ -43,6 +43,7 @@ struct vjob {
 	struct vjob *next;
 	struct session *s; /* loop thread only; NULL once the session closed */
 	uint64_t req_id;
+	uint64_t t0_ns; /* when the request's frame arrived (session rx_ns), for post-to-ack */
 	uint8_t casus[16];
 	uint8_t sign_pk[32]; /* the roster's key the signature was checked against */
 	uint8_t *msg;        /* decoded message bytes (owned) */

@@ -6,7 +6,11 @@
 #
 #   format      tools/format-check.sh: every .c/.h file as .clang-format says
 #   normal      RelWithDebInfo build (build/), all of ctest: unit, fuzz-seed replay, integration
-#   asan        ASan + UBSan build (build-asan/), all of ctest again
+#   asan        ASan + UBSan build (build-asan/), all of ctest again, with two long tests in
+#               a representative short form (docs/RELIABILITY.md, "Test-command budget"):
+#               test_policy_table walks the lowest and highest level of each ladder
+#               (CASUS_POLICY_LEVELS=subset; the normal pass walks every level) and the
+#               kill loop does 8 kills (CASUS_KILLS=8; the normal pass does 20)
 #   release     Release build (build-release/), gcc -O3: must build, tests not run
 #   clang       clang build (build-clang/), -Werror, unit tests and fuzz-seed replay
 #   analyse     cppcheck over every casus source; findings fail unless tools/cppcheck.supp
@@ -142,8 +146,9 @@ if timed build-asan build build-asan -DCASUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debu
 	export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 	export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
+	export CASUS_POLICY_LEVELS=subset CASUS_KILLS=8
 	timed tests-asan ctest_pass tests-asan build-asan
-	unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
+	unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CASUS_POLICY_LEVELS CASUS_KILLS
 else
 	count build-asan 1
 fi

@@ -14,7 +14,9 @@ test_ops_reload.py: a casusd that reloads and reports honestly (issue 16).
   new epoch, which clients see in the hello answer.
 - /metrics is on its own loopback listener (404 on the service port), every
   family has HELP and TYPE lines, histograms are cumulative, errors are
-  counted by code, and the service port offers no HTTP/2 in TLS ALPN.
+  counted by code, post-to-ack latency (casusd_post_ack_seconds) has one
+  observation per acknowledged post, and the service port offers no HTTP/2
+  in TLS ALPN.
 """
 import asyncio
 import json
@@ -314,7 +316,7 @@ class Metrics(harness.CasusTest):
                 name = re.match(r"[a-z_]+", line).group(0)
                 family = re.sub(r"_(bucket|sum|count)$", "", name) if name not in types else name
                 self.assertIn(family, types, line)
-        for fam in ("casusd_store_fsync_seconds", "casusd_turn_commit_seconds"):
+        for fam in ("casusd_store_fsync_seconds", "casusd_turn_commit_seconds", "casusd_post_ack_seconds"):
             self.assertEqual(types[fam], "histogram")
             buckets = [int(v) for v in re.findall(r"(?m)^%s_bucket\{le=\"[^\"]+\"\} (\d+)$" % fam, body)]
             self.assertEqual(buckets, sorted(buckets), fam)
@@ -322,6 +324,14 @@ class Metrics(harness.CasusTest):
             self.assertEqual(buckets[-1], count)
             self.assertGreater(count, 0, fam)
         self.assertRegex(body, r'(?m)^casusd_errors_by_code_total\{code="unknown_type"\} [1-9]')
+        # post-to-ack: one observation per acknowledged post (each CLI post waits for its ack)
+        self.dep.ok("esther", "post", cid, "tweede")
+        body = self.scrape()
+        acks = int(re.search(r"(?m)^casusd_post_ack_seconds_count (\d+)$", body).group(1))
+        stored = int(re.search(r"(?m)^casusd_messages_stored_total (\d+)$", body).group(1))
+        self.assertEqual(acks, stored, "post-to-ack observations differ from acknowledged posts")
+        self.assertGreaterEqual(acks, 2)
+        self.assertGreater(float(re.search(r"(?m)^casusd_post_ack_seconds_sum (\S+)$", body).group(1)), 0.0)
         version = subprocess.run([CASUSD, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
         self.assertIn('casusd_build_info{version="%s"' % version.split(" ", 1)[1], body)
         for fam in ("casusd_disk_free_bytes", "casusd_store_used_bytes", "casusd_store_map_bytes",
