@@ -146,9 +146,13 @@ if timed build-asan build build-asan -DCASUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debu
 	export ASAN_OPTIONS="abort_on_error=1:detect_leaks=1:strict_string_checks=1:check_initialization_order=1"
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 	export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
-	export CASUS_POLICY_LEVELS=subset CASUS_KILLS=8
+	# the ASan pass's shorter forms, unless the caller set them (CASUS_KILLS=1000 is kept)
+	saved_levels=${CASUS_POLICY_LEVELS-} saved_kills=${CASUS_KILLS-}
+	export CASUS_POLICY_LEVELS="${CASUS_POLICY_LEVELS:-subset}" CASUS_KILLS="${CASUS_KILLS:-8}"
 	timed tests-asan ctest_pass tests-asan build-asan
 	unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CASUS_POLICY_LEVELS CASUS_KILLS
+	[ -z "$saved_levels" ] || export CASUS_POLICY_LEVELS="$saved_levels"
+	[ -z "$saved_kills" ] || export CASUS_KILLS="$saved_kills"
 else
 	count build-asan 1
 fi
