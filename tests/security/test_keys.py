@@ -254,6 +254,31 @@ class Issuance(harness.CasusTest):
         p, _ = self.certify(fresh, "--yes", "--renew")
         self.assertEqual(p.returncode, 1, p.stderr)
 
+    def test_casusd_refuses_a_second_device_under_a_known_id(self):
+        # a root holder who bypasses the log (another --log file) still cannot
+        # make casusd take a second device under anna's device id
+        with open(os.path.join(self.dep.users["anna"], "profile.json")) as f:
+            anna_id = json.load(f)["device"]
+        prof = self.new_profile("mallet", "casemanager", anna_id)
+        p, cert = self.certify(prof, "--yes", "--log", os.path.join(self.dep.dir, "elsewhere.log"))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        p = subprocess.run([harness.CASUS, "--profile", prof, "install-cert", cert], env=self.dep.env,
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        with open(os.path.join(prof, "profile.json")) as f:
+            data = json.load(f)
+        data["server"] = self.dep.url
+        with open(os.path.join(prof, "profile.json"), "w") as f:
+            json.dump(data, f)
+        p = subprocess.run([harness.CASUS, "--profile", prof, "--json", "raw"], env=self.dep.env,
+                           input=json.dumps({"type": "ping"}) + "\n", capture_output=True, text=True, timeout=120)
+        self.assertNotEqual(p.returncode, 0, p.stdout)
+        self.assertIn("belongs to another device", p.stdout + p.stderr)
+        self.assertIn("event=auth.device_taken", self.srv.log())
+        # anna herself is unaffected
+        rc, resps, _ = raw(self.dep, "anna", [{"type": "ping"}])
+        self.assertEqual(code(resps[0]), "ok", resps)
+
     def test_certify_asks_and_records(self):
         prof = self.new_profile("olga", "ggd")
         before = self.log_bytes()
