@@ -226,22 +226,6 @@ static void print_json(json_t *o)
 	free(s);
 }
 
-static const char *opt(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return 1;
-	return 0;
-}
-
 /* Positional arguments: those not an option or an option's value. */
 static const char *positional(int argc, char **argv, int n)
 {
@@ -370,13 +354,13 @@ static int cmd_init(int argc, char **argv)
 	char err[512];
 	memset(&o, 0, sizeof o);
 	o.dir = g_profile;
-	o.server = opt(argc, argv, "--server");
-	o.root_hex = opt(argc, argv, "--root");
-	o.ca_file = opt(argc, argv, "--ca");
-	o.user = opt(argc, argv, "--user");
-	o.name = opt(argc, argv, "--name");
-	o.org = opt(argc, argv, "--org");
-	o.role = opt(argc, argv, "--role");
+	o.server = cli_opt(argc, argv, "--server");
+	o.root_hex = cli_opt(argc, argv, "--root");
+	o.ca_file = cli_opt(argc, argv, "--ca");
+	o.user = cli_opt(argc, argv, "--user");
+	o.name = cli_opt(argc, argv, "--name");
+	o.org = cli_opt(argc, argv, "--org");
+	o.role = cli_opt(argc, argv, "--role");
 	if (!o.dir || !o.server || !o.root_hex || !o.user || !o.role)
 		return usage_err("casus --profile DIR %s", g_cmds[cmd_index("init")].synopsis);
 	int prc = get_pass("New passphrase for this device: ");
@@ -440,17 +424,12 @@ static int cmd_list(casus_client *c)
 		return fail_client(c, rc);
 	size_t i;
 	json_t *o;
-	/* the title: the list's own where it has one, else the verified title
-	 * note (#1) this device holds; never fetched just for the list */
-	json_array_foreach(json_object_get(res, "casus"), i, o) {
-		json_t *first = NULL;
-		if (!json_string_value(json_object_get(o, "title")) &&
-		    casus_entry(c, json_string_value(json_object_get(o, "casus")) ?: "", 1, &first) == CASUS_OK &&
-		    json_is_true(json_object_get(first, "verified")) &&
-		    strcmp(json_string_value(json_object_get(first, "kind")) ?: "", "title") == 0 &&
-		    json_string_value(json_object_get(first, "text")))
-			json_object_set(o, "title", json_object_get(first, "text"));
-		json_decref(first);
+	/* the title (casus_list: from the verified chain, end-to-end encrypted to
+	 * every member) also names the casus of a notice where this device holds it */
+	json_array_foreach(json_object_get(res, "notices"), i, o) {
+		const char *t = casus_title(c, json_string_value(json_object_get(o, "casus")));
+		if (t && !json_object_get(o, "title"))
+			json_object_set_new(o, "title", json_string(t));
 	}
 	if (g_json) {
 		json_object_set_new(res, "ok", json_true());
@@ -467,30 +446,36 @@ static int cmd_list(casus_client *c)
 		json_array_foreach(json_object_get(res, "casus"), i, o) {
 			/* the title where this device can read it, else the purpose */
 			const char *title = json_string_value(json_object_get(o, "title"));
-			printf("%s  level %lld %-18s  %3lld unread  %s%s\n",
+			printf("%s  level %lld %-18s  %3lld unread  %s%s%s\n",
 			       TC(json_string_value(json_object_get(o, "casus"))),
 			       json_integer_value(json_object_get(o, "level")),
 			       TC(json_string_value(json_object_get(o, "level_name"))),
 			       json_integer_value(json_object_get(o, "unread")),
 			       title && *title ? TC(title) : TC(json_string_value(json_object_get(o, "purpose"))),
-			       title && *title ? "" : " (doel / purpose)");
+			       title && *title ? "" : " (doel / purpose)",
+			       json_is_true(json_object_get(o, "rollback"))
+			               ? "  !! server teruggezet / server went back in time"
+			               : "");
 		}
 		json_array_foreach(json_object_get(res, "notices"), i, o) {
 			/* a notice names only the casus and its level (the reason is
 			 * end-to-end encrypted to the members, never in a notice) */
 			const char *kind = json_string_value(json_object_get(o, "notice"));
+			const char *nt = json_string_value(json_object_get(o, "title"));
 			if (kind && strcmp(kind, "stagnation") == 0) {
 				const char *sig = json_string_value(json_object_get(o, "signal"));
-				printf("melding: casus %s stagneert op niveau %lld: %s sinds %lld dagen\n",
+				printf("melding: casus %s stagneert op niveau %lld: %s sinds %lld dagen%s%s%s\n",
 				       TC(json_string_value(json_object_get(o, "casus"))),
 				       json_integer_value(json_object_get(o, "level")),
 				       sig && strcmp(sig, "no_note") == 0 ? "geen notitie" : "niveau ongewijzigd",
-				       json_integer_value(json_object_get(o, "days")));
+				       json_integer_value(json_object_get(o, "days")), nt ? " (" : "", nt ? TC(nt) : "",
+				       nt ? ")" : "");
 				continue;
 			}
-			printf("notice: casus %s needs you at level %lld\n",
+			printf("notice: casus %s needs you at level %lld%s%s%s\n",
 			       TC(json_string_value(json_object_get(o, "casus"))),
-			       json_integer_value(json_object_get(o, "level")));
+			       json_integer_value(json_object_get(o, "level")), nt ? " (" : "", nt ? TC(nt) : "",
+			       nt ? ")" : "");
 		}
 	}
 	json_decref(res);
@@ -499,8 +484,8 @@ static int cmd_list(casus_client *c)
 
 static int cmd_new(casus_client *c, int argc, char **argv)
 {
-	const char *title = opt(argc, argv, "--title"), *purpose = opt(argc, argv, "--purpose"),
-		   *basis = opt(argc, argv, "--basis"), *lvl = opt(argc, argv, "--level");
+	const char *title = cli_opt(argc, argv, "--title"), *purpose = cli_opt(argc, argv, "--purpose"),
+		   *basis = cli_opt(argc, argv, "--basis"), *lvl = cli_opt(argc, argv, "--level");
 	if (!title || !purpose || !basis)
 		return report_err(
 			CASUS_E_USAGE, "usage",
@@ -514,7 +499,7 @@ static int cmd_new(casus_client *c, int argc, char **argv)
 	unsigned long long level = 1, ret = 0;
 	int prc, have_ret = 0;
 	if ((prc = num_opt("--level", lvl, 255, &level)) < 0 ||
-	    (prc = have_ret = num_opt("--retention-days", opt(argc, argv, "--retention-days"), 100000, &ret)) < 0)
+	    (prc = have_ret = num_opt("--retention-days", cli_opt(argc, argv, "--retention-days"), 100000, &ret)) < 0)
 		return -prc;
 	if (level < 1)
 		return usage_err("--level begint bij 1 / --level starts at 1");
@@ -553,7 +538,7 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 	}
 	/* which audience the post goes to: the one asked for, else the policy's
 	 * first one this device may use (what casus_post takes) */
-	const char *aud = opt(argc, argv, "--audience");
+	const char *aud = cli_opt(argc, argv, "--audience");
 	char audbuf[80] = "";
 	if (!aud) {
 		json_t *mine = NULL;
@@ -567,7 +552,8 @@ static int cmd_post(casus_client *c, int argc, char **argv)
 	}
 	uint64_t seq = 0;
 	char mid[33] = "";
-	int rc = casus_post(c, cid, opt(argc, argv, "--audience"), opt(argc, argv, "--ground"), text, &seq, mid);
+	int rc =
+		casus_post(c, cid, cli_opt(argc, argv, "--audience"), cli_opt(argc, argv, "--ground"), text, &seq, mid);
 	if (owned) {
 		sodium_memzero(owned, strlen(owned));
 		free(owned);
@@ -615,8 +601,8 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 	int prc;
 	if (!cid)
 		return usage_err("casus %s", g_cmds[cmd_index("history")].synopsis);
-	if ((prc = num_opt("--after", opt(argc, argv, "--after"), UINT64_MAX >> 12, &after)) < 0 ||
-	    (prc = num_opt("--limit", opt(argc, argv, "--limit"), 100000, &limit)) < 0)
+	if ((prc = num_opt("--after", cli_opt(argc, argv, "--after"), UINT64_MAX >> 12, &after)) < 0 ||
+	    (prc = num_opt("--limit", cli_opt(argc, argv, "--limit"), 100000, &limit)) < 0)
 		return -prc;
 	json_t *res = NULL;
 	/* --limit N alone: the newest N (the whole history, cut from the front);
@@ -809,8 +795,8 @@ static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
 	if (!cid || !user)
 		return report_err(CASUS_E_USAGE, "usage", add ? "casus add CASUS USER" : "casus remove CASUS USER");
 	json_t *sealed = NULL;
-	int rc = add ? casus_add_shown(c, cid, user, opt(argc, argv, "--break-glass"), &sealed)
-	             : casus_remove(c, cid, user, opt(argc, argv, "--reason"));
+	int rc = add ? casus_add_shown(c, cid, user, cli_opt(argc, argv, "--break-glass"), &sealed)
+	             : casus_remove(c, cid, user, cli_opt(argc, argv, "--reason"));
 	if (rc && add && rc != CASUS_E_SERVER && strcmp(casus_error_code(c), "forbidden") == 0)
 		return refused_add(c, cid, user);
 	if (rc)
@@ -840,7 +826,7 @@ static int cmd_add_remove(casus_client *c, int argc, char **argv, int add)
 static int cmd_level(casus_client *c, int argc, char **argv, int up)
 {
 	const char *cid = positional(argc, argv, 0), *lvl = positional(argc, argv, 1);
-	const char *reason = opt(argc, argv, "--reason");
+	const char *reason = cli_opt(argc, argv, "--reason");
 	if (!cid || !lvl || !reason)
 		return usage_err("casus %s", g_cmds[cmd_index(up ? "escalate" : "deescalate")].synopsis);
 	json_t *pol = casus_policy_json(c);
@@ -876,8 +862,8 @@ static int not_found_msg(const char *t)
 
 static int cmd_share(casus_client *c, int argc, char **argv)
 {
-	const char *cid = positional(argc, argv, 0), *to = opt(argc, argv, "--to"),
-		   *ids = opt(argc, argv, "--messages");
+	const char *cid = positional(argc, argv, 0), *to = cli_opt(argc, argv, "--to"),
+		   *ids = cli_opt(argc, argv, "--messages");
 	if (!cid || !to || !ids)
 		return report_err(CASUS_E_USAGE, "usage",
 		                  "casus share CASUS --to USER --messages ID[,ID...] --ground G --reason R");
@@ -959,7 +945,7 @@ static int cmd_share(casus_client *c, int argc, char **argv)
 	json_decref(hist);
 	if (rc)
 		return rc;
-	rc = casus_share(c, cid, to, list, n, opt(argc, argv, "--ground"), opt(argc, argv, "--reason"));
+	rc = casus_share(c, cid, to, list, n, cli_opt(argc, argv, "--ground"), cli_opt(argc, argv, "--reason"));
 	if (rc)
 		return fail_client(c, rc);
 	return done_ok("Shared; the grant is recorded in the audit trail.");
@@ -988,7 +974,13 @@ static void print_entry(const json_t *o)
 	       TC(json_string_value(json_object_get(o, "audience"))), has_ground ? " ground=" : "",
 	       has_ground ? TC(ground) : "", snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
 	       snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
-	       snd ? TC(json_string_value(json_object_get(snd, "org"))) : "?", ok ? "" : "  !! NOT VERIFIED");
+	       snd ? TC(json_string_value(json_object_get(snd, "org"))) : "?",
+	       !ok ? "  !! NOT VERIFIED"
+	       : json_is_true(json_object_get(o, "diverged"))
+	               ? "  !! ANDERS DAN UW KOPIE, SERVER TERUGGEZET / DIFFERS FROM YOUR COPY, SERVER WENT BACK"
+	       : json_is_true(json_object_get(o, "late"))
+	               ? "  (eerder geschreven, later verzonden / written earlier, sent later)"
+	               : "");
 	if (ok)
 		printf("    %s\n", TC(json_string_value(json_object_get(o, "text"))));
 	else
@@ -1032,8 +1024,8 @@ static int cmd_watch(casus_client *c, int argc, char **argv)
 	const char *cid = positional(argc, argv, 0);
 	unsigned long long cnt = 0, secs = 3600;
 	int prc, have_cnt;
-	if ((have_cnt = num_opt("--count", opt(argc, argv, "--count"), 1000000000, &cnt)) < 0 ||
-	    (prc = num_opt("--seconds", opt(argc, argv, "--seconds"), 100000000, &secs)) < 0)
+	if ((have_cnt = num_opt("--count", cli_opt(argc, argv, "--count"), 1000000000, &cnt)) < 0 ||
+	    (prc = num_opt("--seconds", cli_opt(argc, argv, "--seconds"), 100000000, &secs)) < 0)
 		return have_cnt < 0 ? -have_cnt : -prc;
 	long want = have_cnt ? (long)cnt : -1;
 	long end_ms = mono_now_ms() + (long)secs * 1000;
@@ -1170,7 +1162,7 @@ static int cmd_add_device(casus_client *c, int argc, char **argv)
 			"casus add-device CASUS --code CODE (on a device that is already a member; CODE is the "
 			"pairing code `casus whoami` shows on the new device)");
 	json_t *res = NULL;
-	int rc = casus_add_device_paired(c, cid, opt(argc, argv, "--code"), &res);
+	int rc = casus_add_device_paired(c, cid, cli_opt(argc, argv, "--code"), &res);
 	if (rc)
 		return fail_client(c, rc);
 	if (g_json) {
@@ -1244,7 +1236,12 @@ static int resolve_casus(casus_client *c, const char *arg, char out[33])
 	json_t *cand = json_object(); /* id -> true */
 	json_t *res = NULL, *o;
 	size_t i;
-	if (casus_is_online(c) && casus_list(c, &res) == CASUS_OK)
+	/* the server's list as it is (casus_list would also load every chain for its title) */
+	json_t *req = json_pack("{ss}", "type", "casus.list");
+	if (casus_is_online(c) && req)
+		res = casus_raw_request(c, req);
+	json_decref(req);
+	if (res && json_is_true(json_object_get(res, "ok")))
 		json_array_foreach(json_object_get(res, "casus"), i, o) {
 			const char *id = json_string_value(json_object_get(o, "casus"));
 			if (id && strncmp(id, want, n) == 0)
@@ -1399,7 +1396,7 @@ int main(int argc, char **argv)
 		return usage_err("onbekend commando / unknown command %s (casus help lists them)", cmd);
 	casus_client *c = NULL;
 	int mode = 1;
-	if (strcmp(cmd, "history") == 0 && flag(sargc, sargv, "--offline"))
+	if (strcmp(cmd, "history") == 0 && cli_flag(sargc, sargv, "--offline"))
 		mode = 0;
 	else if (strcmp(cmd, "history") == 0 || strcmp(cmd, "post") == 0 || strcmp(cmd, "members") == 0 ||
 	         strcmp(cmd, "whoami") == 0 || strcmp(cmd, "outbox") == 0 || strcmp(cmd, "open") == 0)
@@ -1447,12 +1444,12 @@ int main(int argc, char **argv)
 		rc = cmd_level(c, sargc, sargv, 0);
 	else if (strcmp(cmd, "rotate") == 0) {
 		const char *cid = positional(sargc, sargv, 0);
-		rc = cid ? casus_rotate(c, cid, opt(sargc, sargv, "--reason")) : CASUS_E_USAGE;
+		rc = cid ? casus_rotate(c, cid, cli_opt(sargc, sargv, "--reason")) : CASUS_E_USAGE;
 		rc = rc ? fail_client(c, rc) : done_ok("Keys rotated.");
 	} else if (strcmp(cmd, "close") == 0) {
 		const char *cid = positional(sargc, sargv, 0);
 		int64_t purge_after = 0;
-		rc = cid ? casus_close(c, cid, opt(sargc, sargv, "--reason"), &purge_after)
+		rc = cid ? casus_close(c, cid, cli_opt(sargc, sargv, "--reason"), &purge_after)
 		         : report_err(CASUS_E_USAGE, "usage", "casus close CASUS --reason TEXT");
 		if (cid && rc)
 			rc = fail_client(c, rc);

@@ -16,27 +16,13 @@
  */
 #include "cli_regie.h"
 
+#include "cli_args.h"
+
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-static const char *opt(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i + 1 < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return argv[i + 1];
-	return NULL;
-}
-
-static int flag(int argc, char **argv, const char *name)
-{
-	for (int i = 0; i < argc; i++)
-		if (strcmp(argv[i], name) == 0)
-			return 1;
-	return 0;
-}
 
 static void print_json(json_t *o)
 {
@@ -466,7 +452,7 @@ static int monitor_html(json_t *r, const char *path)
 static int cmd_monitor(casus_client *c, int argc, char **argv, int json)
 {
 	int rc = 0;
-	const char *html = opt(argc, argv, "--html");
+	const char *html = cli_opt(argc, argv, "--html");
 	json_t *r = request(c, "regie.monitor", json, &rc);
 	if (!r)
 		return rc;
@@ -483,7 +469,7 @@ static int cmd_monitor(casus_client *c, int argc, char **argv, int json)
 		} else {
 			printf("Rapport geschreven: %s\n", html);
 		}
-	} else if (flag(argc, argv, "--csv")) {
+	} else if (cli_flag(argc, argv, "--csv")) {
 		monitor_csv(r);
 	} else if (json) {
 		print_json(r);

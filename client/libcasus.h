@@ -102,8 +102,16 @@ int casus_whoami(casus_client *c, json_t **out);
  * the decisions themselves stay in the client core. */
 json_t *casus_policy_json(casus_client *c);
 
-/* casus list: [{casus, level, level_name, purpose, basis, unread, title?}], notices */
+/* casus list: [{casus, level, level_name, purpose, basis, unread, last_seq, title?, rollback?}], notices.
+ * title: the casus's title (casus_title), fetching the verified chain of a
+ * casus this device holds no copy of yet; rollback: true when the server
+ * went back in time for this casus (warned "rollback", casus_take_warnings). */
 int casus_list(casus_client *c, json_t **out);
+/* The title of a casus as this device holds it (end-to-end encrypted in the
+ * verified chain, readable by every member; for a casus made before that,
+ * its title note #1), or NULL. No network. Owned by the client, valid until
+ * the next call on it. */
+const char *casus_title(casus_client *c, const char *casus_hex);
 /* casus new: creator + members (user ids; each user's current devices). */
 int casus_new(casus_client *c, const char *title, const char *purpose, const char *basis, uint8_t level,
               const char *const *members, size_t nmembers, char casus_hex[33]);
@@ -121,8 +129,14 @@ int casus_close(casus_client *c, const char *casus_hex, const char *reason, int6
  * from the local copy of the casus) and goes out on the next connect. */
 int casus_post(casus_client *c, const char *casus_hex, const char *audience, const char *ground, const char *text,
                uint64_t *seq, char msgid_hex[33]);
-/* casus history: decrypted messages, oldest first:
- * [{seq, id, time, audience, ground, sender:{user,name,org,role,device}, verified, text | error}]
+/* casus history: decrypted messages in the server's order (seq):
+ * [{seq, id, time, audience, ground, sender:{user,name,org,role,device}, verified, text | error, diverged?}]
+ * diverged: true for a message the server now holds at a number where this
+ * device holds another one (the server went back in time: warned "rollback";
+ * the held one is listed too and stays in the local copy). late: true for a
+ * message written more than a minute (CASUS_LATE_SECS) before one listed
+ * above it, e.g. a post that waited in an outbox: the order stays the
+ * server's, the same for every member.
  * after = 0 and limit = 0: everything, older messages from the local cache.
  * Offline (casus_is_online() == 0): the local copy only. */
 int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t limit, json_t **out);
@@ -130,7 +144,8 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 int casus_entry(casus_client *c, const char *casus_hex, uint64_t seq, json_t **out);
 /* {cached: bool, saved: unix time of the local copy} */
 int casus_cache_info(casus_client *c, const char *casus_hex, json_t **out);
-/* casus members: {level, level_name, epoch, members:[{user,name,org,role,devices,break_glass}]}
+/* casus members: {level, level_name, epoch, title?, members:[{user,name,org,role,devices,break_glass}],
+ *  changes:[{epoch,type,level,time,by,reason?}]}
  * (offline: from the verified local copy of the chain) */
 int casus_members(casus_client *c, const char *casus_hex, json_t **out);
 int casus_add(casus_client *c, const char *casus_hex, const char *user, const char *break_glass_reason);

@@ -49,6 +49,7 @@ static void loaded_reset(casus_client *c, struct loaded *L)
 	L->next_epoch = 0;
 	json_array_clear(L->commits);
 	json_array_clear(L->hist);
+	json_object_clear(L->raw);
 	L->upto = 0;
 }
 
@@ -216,6 +217,7 @@ static struct loaded *get_loaded(casus_client *c, const char *hex)
 	L->granted = json_array();
 	L->commits = json_array();
 	L->hist = json_array();
+	L->raw = json_object();
 	c->ncache++;
 	if (c->have_policy)
 		cache_load(c, L);
@@ -335,6 +337,11 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 	}
 	if (drc != CCORE_OK)
 		return lc_core_fail(c, drc);
+	/* a server that went back in time: warned, the local copy kept as it is */
+	if (ccore_rollback_check(L->k, 0, 0) == CCORE_E_ROLLBACK) {
+		L->dirty = 1;
+		lc_cache_save(c, L);
+	}
 	if (!ccore_is_member(L->k)) {
 		/* the verified chain removed this device (or never had it): no copy,
 		 * also none of the commits just fetched (casusd serves a removed

@@ -107,6 +107,28 @@ int casus_is_online(const casus_client *c)
 	return c->conn && conn_is_open(c->conn);
 }
 
+/* The store epoch hello named: the core judges a change (a restored server,
+ * warned "rollback"); the new one is kept in the profile, so the warning is
+ * given once per restore (each casus's local copy is checked on its own,
+ * ccore_rollback_check). A server that names none is not judged. */
+static void store_epoch(casus_client *c, const char *ep)
+{
+	if (!ep)
+		return;
+	char old[CCORE_STORE_EPOCH_MAX + 1];
+	snprintf(old, sizeof old, "%s", ccore_store_epoch_held(c->core));
+	if (ccore_store_epoch(c->core, ep, 0) == CCORE_E_INVALID) {
+		ccore_warn(c->core, "tampered", "the server named a malformed store epoch: it cannot be checked");
+		return;
+	}
+	if (strcmp(old, ep) == 0)
+		return;
+	char path[1024];
+	lc_path_in(path, sizeof path, c->dir, "store_epoch");
+	if (fio_write_atomic(path, ep, strlen(ep), 0600) != 0)
+		ccore_warn(c->core, "profile", "cannot store the server's store epoch in %s", path);
+}
+
 int casus_client_connect(casus_client *c)
 {
 	char err[256];
@@ -128,6 +150,7 @@ int casus_client_connect(casus_client *c)
 		json_decref(r);
 		return lc_fail(c, CASUS_E_NETWORK, "the server sent no challenge");
 	}
+	store_epoch(c, json_string_value(json_object_get(r, "store_epoch")));
 	json_decref(r);
 	if (cc_sign_ctx(c->keys->sign_sk, "casus.v1 auth", challenge, sizeof challenge, sig) != CC_OK)
 		return lc_fail(c, CASUS_E_INTERNAL, "cannot sign the challenge");

@@ -98,6 +98,69 @@ static int seq_in(const json_t *arr, uint64_t seq)
 	return 0;
 }
 
+/* The message id the local copy holds at seq (out: 32 hex digits): 1, else 0. */
+static int held_id(const struct loaded *L, uint64_t seq, char out[33])
+{
+	size_t lo = 0, hi = json_array_size(L->hist);
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t s = (uint64_t)json_integer_value(json_object_get(json_array_get(L->hist, mid), "seq"));
+		if (s < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	json_t *e = json_array_get(L->hist, lo);
+	const char *id = json_string_value(json_object_get(e, "id"));
+	if (!e || (uint64_t)json_integer_value(json_object_get(e, "seq")) != seq || !id || strlen(id) != 32)
+		return 0;
+	memcpy(out, id, 33);
+	return 1;
+}
+
+/* Stable sort of a listing by seq (entries of one seq keep their order). */
+static void sort_by_seq(json_t *res)
+{
+	size_t n = json_array_size(res);
+	for (size_t i = 1; i < n; i++) {
+		json_t *e = json_incref(json_array_get(res, i));
+		json_int_t s = json_integer_value(json_object_get(e, "seq"));
+		size_t j = i;
+		while (j > 0 && json_integer_value(json_object_get(json_array_get(res, j - 1), "seq")) > s)
+			j--;
+		if (j != i) {
+			json_array_remove(res, i);
+			json_array_insert(res, j, e);
+		}
+		json_decref(e);
+	}
+}
+
+/* Queued posts (issue #14): a post written offline is encrypted, and so
+ * dated, when it is written, and takes its place (seq) when the outbox sends
+ * it, after whatever others posted meanwhile; the listing keeps the server's
+ * order (the same for every member), and marks such an entry "late": written
+ * more than CASUS_LATE_SECS (default 60) before a message listed above it. */
+static void mark_late(json_t *res)
+{
+	const char *env = getenv("CASUS_LATE_SECS");
+	json_int_t slack = env && *env ? (json_int_t)strtoll(env, NULL, 10) : 60, newest = 0;
+	size_t i;
+	json_t *e;
+	json_array_foreach(res, i, e) {
+		json_int_t t = json_integer_value(json_object_get(e, "time"));
+		if (t && newest && t + slack < newest) {
+			json_t *copy = json_copy(e); /* the local copy's entry stays as it is */
+			if (copy) {
+				json_object_set_new(copy, "late", json_true());
+				json_array_set_new(res, i, copy);
+			}
+		}
+		if (t > newest)
+			newest = t;
+	}
+}
+
 int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t limit, json_t **out)
 {
 	lc_clear_err(c);
@@ -117,6 +180,7 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			if (seq > after && (!limit || json_array_size(res) < limit))
 				json_array_append(res, o);
 		}
+		mark_late(res);
 		*out = res;
 		return CASUS_OK;
 	}
@@ -142,6 +206,9 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 	}
 	uint64_t cursor = after;
 	int whole = !after && !limit;
+	/* the server went back in time for this casus (ccore_rollback_check): the
+	 * whole history is listed again and compared with the held copy */
+	int recheck = whole && ccore_diverged(L->k);
 	if (whole) {
 		/* the whole history: what this device decrypted before (every message
 		 * up to L->upto) comes from the cache, only newer ones from the server */
@@ -150,8 +217,8 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			if (seq <= L->upto && !seq_in(res, seq))
 				json_array_append(res, o);
 		}
-		cursor = L->upto;
-		last = cursor;
+		cursor = recheck ? 0 : L->upto;
+		last = L->upto;
 	}
 	for (;;) {
 		json_t *r = NULL;
@@ -176,8 +243,26 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 				free(mb); /* not after the cursor: no progress */
 				continue;
 			}
-			if (!seq_in(res, seq))
-				json_array_append_new(res, lc_decode_one(c, L, seq, mb, ml, 0));
+			/* a number this device holds with another message: the server
+			 * went back in time. The held copy stays (and is listed); the
+			 * server's message is listed too, marked "diverged". */
+			char held[33], gid[33];
+			cc_message hm;
+			int differs = held_id(L, seq, held) && cc_message_decode(mb, ml, &hm) == CC_OK &&
+			              (proto_hex16(hm.h.message_id, gid), strcmp(held, gid) != 0);
+			if (differs) {
+				(void)ccore_seq_held(L->k, seq, held, gid);
+				json_t *e = lc_decode_one(c, L, seq, mb, ml, 0);
+				json_object_set_new(e, "diverged", json_true());
+				json_array_append_new(res, e);
+			} else if (!seq_in(res, seq)) {
+				json_t *e = lc_decode_one(c, L, seq, mb, ml, 0);
+				/* kept as listed: casus_share grants these bytes, no second listing */
+				const char *id = json_string_value(json_object_get(e, "id"));
+				if (id && json_object_size(L->raw) < RAW_MAX)
+					json_object_set(L->raw, id, o);
+				json_array_append_new(res, e);
+			}
 			free(mb);
 			cursor = seq;
 			got++;
@@ -195,6 +280,8 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		if (!step)
 			break;
 	}
+	sort_by_seq(res); /* granted, held and fetched entries in the server's order */
+	mark_late(res);
 	if (ended)
 		(void)ccore_history_done(L->k); /* warns "gap" for every number still missing */
 	else

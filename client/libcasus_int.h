@@ -75,6 +75,7 @@
 #define BACKOFF_MAX_MS 15000u
 #define HIST_CACHE_MAX 20000
 #define RING 512
+#define RAW_MAX 5000
 
 struct loaded {
 	char hex[33];
@@ -87,6 +88,8 @@ struct loaded {
 	int dirty;           /* hist or commits changed since the cache was written */
 	uint64_t saved_ms;   /* when the cache was last written (monotonic) */
 	int xfer_checked;    /* key transfers fetched in this process */
+	json_t *raw;         /* messages as the server listed them in this process, by id: {id: {seq, msg}}
+	                      * (at most RAW_MAX; casus_share grants them without listing again) */
 };
 
 /* A casus whose live stream is followed (casus_track): the messages already

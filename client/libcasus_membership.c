@@ -17,8 +17,53 @@ int casus_list(casus_client *c, json_t **out)
 	json_t *res =
 		json_pack("{sOsO}", "casus", json_object_get(r, "casus"), "notices", json_object_get(r, "notices"));
 	json_decref(r);
+	size_t i;
+	json_t *o;
+	json_array_foreach(json_object_get(res, "casus"), i, o) {
+		const char *hex = json_string_value(json_object_get(o, "casus"));
+		struct loaded *L = NULL;
+		if (!hex)
+			continue;
+		/* the title is in the verified chain (end-to-end encrypted to every
+		 * member): fetched once when this device holds no copy with one */
+		if ((!lc_load_casus_local(c, hex, &L) || !ccore_title(L->k)) && lc_load_casus(c, hex, &L) != CASUS_OK)
+			L = NULL;
+		lc_clear_err(c);
+		if (!L)
+			continue;
+		const char *title = casus_title(c, hex);
+		if (title)
+			json_object_set_new(o, "title", json_string(title));
+		/* the server's newest number below what this device saw: went back in time */
+		uint64_t head = 0;
+		int have_head = proto_get_u64(o, "last_seq", UINT64_MAX >> 12, &head) == 0;
+		if (ccore_rollback_check(L->k, have_head, head) == CCORE_E_ROLLBACK) {
+			L->dirty = 1;
+			lc_cache_save(c, L);
+		}
+		if (ccore_diverged(L->k))
+			json_object_set_new(o, "rollback", json_true());
+	}
+	lc_clear_err(c);
 	*out = res;
 	return CASUS_OK;
+}
+
+const char *casus_title(casus_client *c, const char *casus_hex)
+{
+	struct loaded *L = NULL;
+	if (!casus_hex || !lc_load_casus_local(c, casus_hex, &L))
+		return NULL;
+	const char *t = ccore_title(L->k);
+	if (t)
+		return t;
+	/* a casus made before the title travelled in the chain: its title note #1 */
+	json_t *first = json_array_get(L->hist, 0);
+	if (json_integer_value(json_object_get(first, "seq")) == 1 &&
+	    json_is_true(json_object_get(first, "verified")) &&
+	    strcmp(json_string_value(json_object_get(first, "kind")) ?: "", "title") == 0)
+		return json_string_value(json_object_get(first, "text"));
+	return NULL;
 }
 
 /* Current, valid certificates of a user from the directory. */
@@ -190,6 +235,14 @@ int casus_new_retention(casus_client *c, const char *title, const char *purpose,
 	                        .reason = "casus opened"};
 	memcpy(chg.casus_id, id, sizeof id);
 	int crc = ccore_casus_new(c->core, id, &fresh);
+	/* the title goes to every member in the reason box of each commit */
+	if (crc == CCORE_OK && title && *title && ccore_set_title(fresh, title) != CCORE_OK) {
+		ccore_casus_free(fresh);
+		rc = lc_fail(c, CASUS_E_USAGE,
+		             "de titel is te lang of bevat stuurtekens / the title must be text of at most %d bytes",
+		             CCORE_TITLE_MAX);
+		goto out;
+	}
 	if (crc == CCORE_OK)
 		crc = ccore_build(fresh, &chg, (int64_t)time(NULL), &w);
 	ccore_casus_free(fresh);
@@ -212,11 +265,22 @@ int casus_new_retention(casus_client *c, const char *title, const char *purpose,
 		struct loaded *L = NULL;
 		if ((rc = lc_load_casus(c, casus_hex, &L)))
 			goto out;
-		/* the title travels encrypted, like every other content */
+		/* also as note #1 for the creator's audience (the history shows
+		 * it; clients from before the title travelled in the chain read it) */
 		int aud = lc_aud_default(c, ccore_chain(L->k));
+		uint64_t seq = 0;
 		if (aud >= 0)
-			rc = lc_queue_post(c, casus_hex, c->policy.audiences[aud].name, NULL, "title", title, NULL,
+			rc = lc_queue_post(c, casus_hex, c->policy.audiences[aud].name, NULL, "title", title, &seq,
 			                   NULL);
+		/* the creator wrote it: not unread for them */
+		json_t *rr = NULL;
+		if (rc == CASUS_OK && seq &&
+		    lc_request(c,
+		               json_pack("{sssssI}", "type", "casus.read", "casus", casus_hex, "seq", (json_int_t)seq),
+		               &rr) == CASUS_OK)
+			json_decref(rr);
+		if (rc == CASUS_OK)
+			lc_clear_err(c);
 	}
 out:
 	cc_w_free(&w);
@@ -267,6 +331,9 @@ int casus_members(casus_client *c, const char *casus_hex, json_t **out)
 	}
 	*out = json_pack("{sisssIsoso}", "level", st->level, "level_name", lname, "epoch", (json_int_t)st->epoch,
 	                 "members", members, "changes", changes);
+	const char *title = casus_title(c, casus_hex);
+	if (*out && title)
+		json_object_set_new(*out, "title", json_string(title));
 	return CASUS_OK;
 }
 
@@ -551,7 +618,30 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 	size_t found = 0;
 	uint64_t cursor = 0;
 	ccore_pager pg = {0};
-	while (found < n && rc == CASUS_OK) {
+	/* messages this client listed already (casus_history) are granted as
+	 * they were listed: a listing is a read the audit trail records, so the
+	 * server is asked again only for the ids not listed here yet */
+	for (size_t k = 0; msgs && lens && k < n; k++) {
+		json_t *o = json_object_get(L->raw, msgids[k]);
+		uint8_t *mb = NULL;
+		size_t ml = 0;
+		cc_message m;
+		char mid[33];
+		if (!o || proto_get_b64(o, "msg", PROTO_MAX_FRAME, &mb, &ml) != 0 ||
+		    cc_message_decode(mb, ml, &m) != CC_OK) {
+			free(mb);
+			continue;
+		}
+		proto_hex16(m.h.message_id, mid);
+		if (strcmp(mid, msgids[k]) != 0) {
+			free(mb);
+			continue;
+		}
+		msgs[k] = mb;
+		lens[k] = ml;
+		found++;
+	}
+	while (msgs && lens && found < n && rc == CASUS_OK) {
 		json_t *r = NULL;
 		rc = lc_request(c,
 		                json_pack("{sssssIsi}", "type", "history", "casus", casus_hex, "after",

@@ -416,6 +416,15 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 		if (pb && ccore_revlist_offer(c->core, pb, n, (int64_t)time(NULL), 1, &changed) != CCORE_OK)
 			ccore_warn(c->core, "revoked", "the stored revocation list does not verify: fetched again");
 		free(pb);
+		/* the server's store epoch seen last (a restored server names another) */
+		lc_path_in(path, sizeof path, dir, "store_epoch");
+		pb = fio_read(path, CCORE_STORE_EPOCH_MAX, &n);
+		if (pb) {
+			char ep[CCORE_STORE_EPOCH_MAX + 1];
+			snprintf(ep, sizeof ep, "%.*s", (int)n, (const char *)pb);
+			(void)ccore_store_epoch(c->core, ep, 1); /* a damaged file: none held */
+		}
+		free(pb);
 	}
 	if (rc != CASUS_OK) {
 		casus_client_free(c);
@@ -438,6 +447,7 @@ void casus_client_free(casus_client *c)
 		json_decref(c->cache[i].granted);
 		json_decref(c->cache[i].commits);
 		json_decref(c->cache[i].hist);
+		json_decref(c->cache[i].raw);
 	}
 	json_decref(c->pending);
 	json_decref(c->delivered);

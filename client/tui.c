@@ -56,6 +56,7 @@ struct view {
 	int scroll; /* display rows scrolled back from the newest (PageUp/PageDown) */
 	int offline_retry_ms;
 	int color;
+	long long newest; /* the newest message time shown (late ones are marked) */
 };
 
 static int line_rows(const struct view *v, size_t k, int cols);
@@ -106,12 +107,23 @@ static void add_msg(struct view *v, json_t *o)
 	json_t *snd = json_object_get(o, "sender");
 	int ok = json_is_true(json_object_get(o, "verified"));
 	const char *ground = json_string_value(json_object_get(o, "ground"));
+	/* written well before a message shown above it (a post that waited in
+	 * an outbox): kept in the server's order, marked (casus_history "late") */
+	const char *env = getenv("CASUS_LATE_SECS");
+	long long slack = env && *env ? strtoll(env, NULL, 10) : 60;
+	int late = json_is_true(json_object_get(o, "late")) || (t && v->newest && (long long)t + slack < v->newest);
+	if ((long long)t > v->newest)
+		v->newest = (long long)t;
 	/* content from other members and the server, cleaned of control characters */
 	snprintf(line, sizeof line, "%s %s (%s) [%s%s%s]%s %s", when,
 	         snd ? TC(json_string_value(json_object_get(snd, "name"))) : "?",
 	         snd ? TC(json_string_value(json_object_get(snd, "role"))) : "?",
 	         TC(json_string_value(json_object_get(o, "audience"))), ground && strcmp(ground, "none") ? " " : "",
-	         ground && strcmp(ground, "none") ? TC(ground) : "", ok ? "" : " !! NOT VERIFIED",
+	         ground && strcmp(ground, "none") ? TC(ground) : "",
+	         !ok                                            ? " !! NOT VERIFIED"
+	         : json_is_true(json_object_get(o, "diverged")) ? " !! ANDERS OP DE SERVER / DIFFERS ON THE SERVER"
+	         : late ? " (eerder geschreven, later verzonden / written earlier, sent later)"
+	                : "",
 	         ok ? TC(json_string_value(json_object_get(o, "text")))
 	            : TC(json_string_value(json_object_get(o, "error"))));
 	drop_queued(v, json_string_value(json_object_get(o, "id")));
@@ -210,10 +222,11 @@ static void draw(struct view *v)
 	attron(A_REVERSE);
 	mvhline(0, 0, ' ', cols);
 	char head[512];
-	snprintf(head, sizeof head, " casus %.8s | %s | level %lld %s | %zu members", v->cid,
+	const char *title = json_string_value(json_object_get(v->members, "title"));
+	snprintf(head, sizeof head, " casus %.8s | %s | level %lld %s | %zu members%s%s", v->cid,
 	         v->online ? "online" : "OFFLINE, retrying", json_integer_value(json_object_get(v->members, "level")),
 	         json_string_value(json_object_get(v->members, "level_name")) ?: "",
-	         json_array_size(json_object_get(v->members, "members")));
+	         json_array_size(json_object_get(v->members, "members")), title ? " | " : "", title ? TC(title) : "");
 	mvaddnstr(0, 0, head, cols);
 	attroff(A_REVERSE);
 	/* the member line: wrapped onto a second row where it needs one */
@@ -512,6 +525,7 @@ int tui_run(casus_client *c, const char *casus_hex)
 			add_msg(&v, o);
 	}
 	json_decref(h);
+	show_warnings(&v); /* e.g. a server that went back in time, found while loading */
 	if (!v.online)
 		add_line(&v, "-- OFFLINE: showing the local copy; reconnecting --", 1);
 

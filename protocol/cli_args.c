@@ -46,3 +46,19 @@ int cli_args_expand(int argc, char **argv, int *out_argc, char ***out)
 	*out = v;
 	return 0;
 }
+
+const char *cli_opt(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i + 1 < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return argv[i + 1];
+	return NULL;
+}
+
+int cli_flag(int argc, char **argv, const char *name)
+{
+	for (int i = 0; i < argc; i++)
+		if (strcmp(argv[i], name) == 0)
+			return 1;
+	return 0;
+}

@@ -17,4 +17,14 @@
  */
 int cli_args_expand(int argc, char **argv, int *out_argc, char ***out) __attribute__((warn_unused_result));
 
+/*
+ * The value after the first argument equal to name ("--audience"), or NULL if
+ * name is absent or is the last argument. argv is borrowed; the result points
+ * into it.
+ */
+const char *cli_opt(int argc, char **argv, const char *name);
+
+/* 1 if an argument equals name ("--json"), else 0. */
+int cli_flag(int argc, char **argv, const char *name);
+
 #endif

@@ -390,3 +390,28 @@ int ccore_paging_step(ccore_pager *pg, size_t new_items, int more)
 		return CCORE_E_PAGING;
 	return 1;
 }
+
+/* ---- a server that went back in time (issue #16) -------------------------------- */
+
+int ccore_store_epoch(ccore *c, const char *epoch, int stored)
+{
+	size_t n = epoch ? strlen(epoch) : 0;
+	if (!c || n == 0 || n > CCORE_STORE_EPOCH_MAX)
+		return CCORE_E_INVALID;
+	for (size_t i = 0; i < n; i++)
+		if (!((epoch[i] >= '0' && epoch[i] <= '9') || (epoch[i] >= 'a' && epoch[i] <= 'f')))
+			return CCORE_E_INVALID;
+	int rc = CCORE_OK;
+	/* not warned here: a device with nothing of that server's past at stake
+	 * (no local copy) has nothing to lose; each local copy made from the old
+	 * store is warned about when it is loaded (ccore_rollback_check) */
+	if (!stored && c->store_epoch[0] && strcmp(c->store_epoch, epoch) != 0)
+		rc = ccore_fail(c, CCORE_E_ROLLBACK, "(the server's store epoch changed)");
+	memcpy(c->store_epoch, epoch, n + 1);
+	return rc;
+}
+
+const char *ccore_store_epoch_held(const ccore *c)
+{
+	return c->store_epoch;
+}

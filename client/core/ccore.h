@@ -48,6 +48,8 @@
 #define CCORE_REVLIST_MAX_AGE (7 * 86400) /* a revocation list older than this is not fresh */
 #define CCORE_PAGING_IDLE_MAX 3           /* pages without progress before paging gives up */
 #define CCORE_PAGING_MAX 100000           /* pages of one listing at most */
+#define CCORE_TITLE_MAX 200               /* bytes of a casus title */
+#define CCORE_STORE_EPOCH_MAX 64          /* hex digits of a server's store epoch */
 
 enum ccore_rc {
 	CCORE_OK = 0,
@@ -268,8 +270,62 @@ json_t *ccore_recipients(const ccore_casus *k, int audience);
 int ccore_outbox_may_encrypt(const ccore_casus *k, int audience, const json_t *queued)
 	__attribute__((warn_unused_result));
 
-/* State to store with the local copy (the per-sender stream positions and the
- * pending own commit): new reference; ccore_casus_restore reads it back. */
+/* ---- title --------------------------------------------------------------------
+ * A casus has a title people recognise ("Mevrouw A."), end-to-end encrypted
+ * to every member, whatever audiences their role reads, later members too.
+ * It travels in the reason box of every commit (cc_commit.h: sealed to
+ * exactly the commit's new roster): the box holds REASON U+241E TITLE
+ * (REASON may be empty). ccore_apply_commit splits it, so ccore_commit_info's
+ * reason is the reason alone; ccore_build appends the title this device holds
+ * to the reason of every commit it builds, so each new roster (a member
+ * added, a level that admits new roles) can read it. A level change or
+ * break-glass without a reason gets no title either (the chain rules must
+ * still refuse it). The server never sees the title.
+ * ccore_set_title: the title of a casus this device creates (before
+ * ccore_build of the create commit): text of 1..CCORE_TITLE_MAX bytes without
+ * control characters or U+241E, else CCORE_E_INVALID.
+ * ccore_title: the title of the newest verified commit that carried one this
+ * device could open, else the one set here, else NULL. Owned by k. */
+int ccore_set_title(ccore_casus *k, const char *title) __attribute__((warn_unused_result));
+const char *ccore_title(const ccore_casus *k);
+
+/* ---- a server that went back in time (issue #16) ------------------------------
+ * A restored server (a backup put back) forgets what came after the backup
+ * and hands out those sequence numbers again. casusd names its store in
+ * hello/auth ("store_epoch", renewed by a restore). The core keeps, per
+ * server, that epoch (the driver stores it with the profile) and, per casus
+ * (in ccore_casus_save), the highest sequence number of a message opened
+ * here and the epoch the local copy was last checked against.
+ * ccore_store_epoch: the epoch hello/auth named (stored = 0), or the one the
+ * driver stored (stored = 1, no verdict). A different one than held returns
+ * CCORE_E_ROLLBACK (not warned: only a device with a local copy made from the
+ * old store has something at stake, and ccore_rollback_check warns for each
+ * such copy when it is loaded); either way it is held from now on (the
+ * driver stores ccore_store_epoch_held). CCORE_E_INVALID
+ * for anything but 1..CCORE_STORE_EPOCH_MAX lower-case hex digits.
+ * ccore_rollback_check: after loading a casus (have_head = 0) or with the
+ * server's newest sequence number of it (have_head = 1, head: casus.list's
+ * last_seq): the local copy was made from another store, or head is below
+ * the highest number seen here: warned "rollback" (once per casus and
+ * process), the casus is marked diverged (kept in the saved state) and
+ * CCORE_E_ROLLBACK returned. Not an error to stop on: the local copy is
+ * kept, never overwritten, and the user is told.
+ * ccore_seq_held: a listing served message got_id (32 hex) at seq where the
+ * local copy holds held_id: different is a rollback, as above.
+ * ccore_diverged: 1 once a rollback was seen for this casus (the driver then
+ * lists the whole history again and compares it with the held copy).
+ * ccore_high_seq: the highest sequence number seen. */
+int ccore_store_epoch(ccore *c, const char *epoch, int stored);
+const char *ccore_store_epoch_held(const ccore *c); /* "" if none */
+int ccore_rollback_check(ccore_casus *k, int have_head, uint64_t head);
+int ccore_seq_held(ccore_casus *k, uint64_t seq, const char *held_id, const char *got_id);
+int ccore_diverged(const ccore_casus *k);
+uint64_t ccore_high_seq(const ccore_casus *k);
+
+/* State to store with the local copy (the per-sender stream positions, the
+ * pending own commit, and for a server going back in time the highest seq
+ * seen, the store epoch of the copy and the diverged mark): new reference;
+ * ccore_casus_restore reads it back. */
 json_t *ccore_casus_save(const ccore_casus *k);
 void ccore_casus_restore(ccore_casus *k, const json_t *saved);
 

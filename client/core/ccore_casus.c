@@ -10,7 +10,9 @@
 #include <cc_err.h>
 #include <cc_grant.h>
 #include <cc_message.h>
+#include <cc_keys.h>
 #include <sodium.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,8 @@ struct epoch_info {
 	size_t nroster;
 	uint8_t type, level; /* the commit's type and level after */
 	uint8_t actor[CC_DEVICE_ID_BYTES];
-	char *reason; /* the decrypted reason (sodium_malloc, wiped), NULL if none for this device */
+	char *reason;      /* the decrypted reason (sodium_malloc, wiped), NULL if none for this device */
+	const char *title; /* the casus title the reason box carried (inside reason's buffer), NULL if none */
 };
 
 struct ccore_casus {
@@ -68,9 +71,19 @@ struct ccore_casus {
 		uint64_t id, seq;
 	} * seen;
 	size_t nseen, capseen;
+	/* the title (ccore_set_title / ccore_title) */
+	char *own_title; /* sodium_malloc: the title set for the next commit built here (a new casus) */
+	/* a server that went back in time (ccore_rollback_check) */
+	uint64_t high;                              /* highest seq of a message opened here */
+	char seen_epoch[CCORE_STORE_EPOCH_MAX + 1]; /* store epoch the local copy was checked against */
+	int diverged;                               /* the server's copy may differ from the held one */
+	int rb_warned;                              /* warned once in this process */
 };
 
 #define SEEN_MAX 200000
+
+static void rollback_save(const ccore_casus *k, json_t *o);
+static void rollback_restore(ccore_casus *k, const json_t *saved);
 
 static uint64_t id64(const uint8_t id[CC_MESSAGE_ID_BYTES])
 {
@@ -137,6 +150,7 @@ void ccore_casus_free(ccore_casus *k)
 		free(k->ep[i].roster);
 		sodium_free(k->ep[i].reason);
 	}
+	sodium_free(k->own_title);
 	free(k->ep);
 	free(k->certs);
 	free(k->pos);
@@ -235,6 +249,23 @@ static int check_at_now(ccore_casus *k, const cc_commit *cm, const cc_chain_stat
 	return CCORE_OK;
 }
 
+/* The title travels in the reason box of every commit (ccore.h, "Title"):
+ * "REASON" U+241E "TITLE". Splits the opened text in place at the last
+ * separator: the reason keeps what comes before it, the title (returned;
+ * NULL when empty or absent) what comes after. */
+#define TITLE_SEP "\xe2\x90\x9e" /* U+241E SYMBOL FOR RECORD SEPARATOR */
+static const char *title_split(char *reason)
+{
+	char *at = NULL, *p = reason;
+	while ((p = strstr(p, TITLE_SEP)) != NULL)
+		at = p++;
+	if (!at)
+		return NULL;
+	*at = '\0';
+	at += sizeof TITLE_SEP - 1;
+	return *at ? at : NULL;
+}
+
 int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, int head)
 {
 	ccore *c = k->core;
@@ -309,7 +340,9 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 		rc = ccore_fail(c, ccore_from_cc(r), "(commit %llu: %s)", (unsigned long long)cm.epoch, cc_errname(r));
 		goto out;
 	}
+	k->ep[k->nep].title = NULL;
 	if (rr == CC_OK) {
+		k->ep[k->nep].title = title_split(reason);
 		k->ep[k->nep].reason = reason;
 		reason = NULL;
 	} else {
@@ -505,6 +538,34 @@ static int refuse_expired_members(ccore_casus *k, const cc_commit_change *chg, i
 	return CCORE_OK;
 }
 
+/* The reason to seal for chg: the reason, the separator and the title this
+ * device holds (*out NULL: chg's reason as it is). A level change or
+ * break-glass without a reason stays without one (the chain rules refuse
+ * it; a title must not stand in for the reason they require). */
+static int title_reason(ccore_casus *k, const cc_commit_change *chg, char **out)
+{
+	*out = NULL;
+	const char *title = ccore_title(k);
+	const char *reason = chg->reason ? chg->reason : "";
+	int needs = chg->type == CC_COMMIT_ESCALATE || chg->type == CC_COMMIT_DEESCALATE ||
+	            chg->type == CC_COMMIT_BREAK_GLASS;
+	if ((!title && !strstr(reason, TITLE_SEP)) || (needs && !*reason))
+		return CCORE_OK;
+	size_t rl = strlen(reason), tl = title ? strlen(title) : 0;
+	if (rl + sizeof TITLE_SEP - 1 + tl > CC_COMMIT_REASON_MAX)
+		return ccore_fail(k->core, CCORE_E_INVALID,
+		                  "(de reden is te lang / the reason is too long: at most %zu bytes besides the title)",
+		                  CC_COMMIT_REASON_MAX - (sizeof TITLE_SEP - 1) - tl);
+	char *s = sodium_malloc(rl + sizeof TITLE_SEP + tl);
+	if (!s)
+		return CCORE_E_NOMEM;
+	memcpy(s, reason, rl);
+	memcpy(s + rl, TITLE_SEP, sizeof TITLE_SEP - 1);
+	memcpy(s + rl + sizeof TITLE_SEP - 1, title ? title : "", tl + 1);
+	*out = s;
+	return CCORE_OK;
+}
+
 int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbuf *out)
 {
 	ccore *c = k->core;
@@ -513,8 +574,18 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
 	int e = refuse_expired_members(k, chg, now);
 	if (e != CCORE_OK)
 		return e;
-	int r = cc_commit_build(cc_casus_chain(k->cs), chg, c->keys, &c->cert, &c->policy, c->root, now,
+	/* every commit carries the title to its whole new roster (ccore.h, "Title") */
+	cc_commit_change with = *chg;
+	char *rt = NULL;
+	int trc = title_reason(k, chg, &rt);
+	if (trc != CCORE_OK)
+		return trc;
+	if (rt)
+		with.reason = rt;
+	int r = cc_commit_build(cc_casus_chain(k->cs), &with, c->keys, &c->cert, &c->policy, c->root, now,
 	                        ccore_revlist(c), out);
+	if (rt)
+		sodium_free(rt);
 	if (r == CC_ERR_ROSTER || r == CC_ERR_LEVEL || r == CC_ERR_UNKNOWN_ROLE || r == CC_ERR_FORBIDDEN)
 		return ccore_fail(c, CCORE_E_FORBIDDEN, "(%s)",
 		                  cc_strerror(r)); /* the policy says no, not the server */
@@ -776,6 +847,8 @@ int ccore_open_message(ccore_casus *k, uint64_t seq, const uint8_t *p, size_t n,
 			(unsigned long long)first);
 		dup = 1;
 	}
+	if (seq > k->high)
+		k->high = seq; /* a server showing less later went back in time */
 	if (dup && flags)
 		*flags |= CCORE_F_DUPLICATE;
 	return CCORE_OK;
@@ -929,6 +1002,7 @@ json_t *ccore_casus_save(const ccore_casus *k)
 		json_array_append_new(rm, json_string(dev));
 	}
 	json_object_set_new(o, "blocked", rm);
+	rollback_save(k, o);
 	if (k->pending) {
 		char h[65];
 		hex_of(k->pending_hash, 32, h);
@@ -1009,6 +1083,7 @@ void ccore_casus_restore(ccore_casus *k, const json_t *saved)
 		if (bin_of(json_string_value(s), dev, 16) && blocked_add(k, dev) != 0)
 			break;
 	}
+	rollback_restore(k, saved);
 	const json_t *p = json_object_get(saved, "pending");
 	if (!p)
 		return;
@@ -1030,6 +1105,109 @@ int ccore_commit_info(const ccore_casus *k, uint64_t epoch, ccore_commit_info_t 
 	out->level = e->level;
 	out->time = e->time;
 	memcpy(out->actor, e->actor, CC_DEVICE_ID_BYTES);
-	out->reason = e->reason;
+	out->reason = e->reason && e->reason[0] ? e->reason : NULL;
 	return CCORE_OK;
+}
+
+/* ---- title --------------------------------------------------------------------- */
+
+int ccore_set_title(ccore_casus *k, const char *title)
+{
+	if (!k || !title || !*title || strlen(title) > CCORE_TITLE_MAX ||
+	    cc_text_check(title, CCORE_TITLE_MAX) != CC_OK || strstr(title, TITLE_SEP))
+		return CCORE_E_INVALID;
+	size_t n = strlen(title);
+	char *t = sodium_malloc(n + 1);
+	if (!t)
+		return CCORE_E_NOMEM;
+	memcpy(t, title, n + 1);
+	sodium_free(k->own_title);
+	k->own_title = t;
+	return CCORE_OK;
+}
+
+const char *ccore_title(const ccore_casus *k)
+{
+	for (size_t i = k ? k->nep : 0; i > 0; i--)
+		if (k->ep[i - 1].title)
+			return k->ep[i - 1].title;
+	return k ? k->own_title : NULL;
+}
+
+/* ---- a server that went back in time (issue #16) -------------------------------- */
+
+static int rollback_hit(ccore_casus *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int rollback_hit(ccore_casus *k, const char *fmt, ...)
+{
+	char what[256], hex[33];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	k->diverged = 1;
+	hex_of(k->id, CC_CASUS_ID_BYTES, hex);
+	if (!k->rb_warned) {
+		k->rb_warned = 1;
+		ccore_warn(k->core, "rollback",
+		           "De server is teruggezet naar een eerdere stand (casus %.8s): berichten kunnen ontbreken "
+		           "of een nummer opnieuw gebruiken; uw eigen kopie blijft bewaard, meld het de beheerder. "
+		           "The server went back in time (casus %.8s: %s): messages may be missing or reuse a "
+		           "number; your local copy is kept, tell the administrator.",
+		           hex, hex, what);
+	}
+	return ccore_fail(k->core, CCORE_E_ROLLBACK, "(casus %.8s: %s)", hex, what);
+}
+
+int ccore_rollback_check(ccore_casus *k, int have_head, uint64_t head)
+{
+	const char *cur = k->core->store_epoch;
+	int rc = CCORE_OK;
+	if (cur[0] && k->seen_epoch[0] && strcmp(cur, k->seen_epoch) != 0)
+		rc = rollback_hit(k, "its store is not the one this copy was made from");
+	else if (have_head && head < k->high)
+		rc = rollback_hit(k, "it holds messages up to #%llu, this device saw #%llu", (unsigned long long)head,
+		                  (unsigned long long)k->high);
+	if (cur[0])
+		memcpy(k->seen_epoch, cur, sizeof k->seen_epoch);
+	return rc;
+}
+
+int ccore_seq_held(ccore_casus *k, uint64_t seq, const char *held_id, const char *got_id)
+{
+	if (!held_id || !got_id || strcmp(held_id, got_id) == 0)
+		return CCORE_OK;
+	return rollback_hit(k, "message #%llu differs from the copy held here", (unsigned long long)seq);
+}
+
+int ccore_diverged(const ccore_casus *k)
+{
+	return k->diverged;
+}
+
+uint64_t ccore_high_seq(const ccore_casus *k)
+{
+	return k->high;
+}
+
+static void rollback_save(const ccore_casus *k, json_t *o)
+{
+	json_object_set_new(o, "high", json_integer((json_int_t)k->high));
+	/* the epoch last checked against; a copy never checked is from the current one */
+	const char *ep = k->seen_epoch[0] ? k->seen_epoch : k->core->store_epoch;
+	if (ep[0])
+		json_object_set_new(o, "store_epoch", json_string(ep));
+	if (k->diverged)
+		json_object_set_new(o, "diverged", json_true());
+}
+
+static void rollback_restore(ccore_casus *k, const json_t *saved)
+{
+	uint64_t h = u64_of(saved, "high");
+	const char *ep = json_string_value(json_object_get(saved, "store_epoch"));
+	if (h > k->high)
+		k->high = h;
+	if (ep && strlen(ep) <= CCORE_STORE_EPOCH_MAX)
+		snprintf(k->seen_epoch, sizeof k->seen_epoch, "%s", ep);
+	if (json_is_true(json_object_get(saved, "diverged")))
+		k->diverged = 1;
 }

@@ -16,6 +16,7 @@ struct ccore {
 	int have_revs;
 	json_t *warnings;
 	char msg[512];
+	char store_epoch[CCORE_STORE_EPOCH_MAX + 1]; /* the server's store epoch (ccore_store_epoch), "" if none */
 };
 
 /* Sets the sentence for rc (plus a detail) and returns rc. */

@@ -8,68 +8,17 @@ the ground prompt answers the disclosure rule; resizing the window keeps the
 header (level, members) and the input line; a server restart shows OFFLINE
 and the view comes back by itself.
 """
-import os
-import shutil
-import subprocess
 import time
-import unittest
 
 import harness
+import tmux_util
 
-TMUX = shutil.which("tmux")
 
+class LiveView(tmux_util.TmuxView, harness.CasusTest):
 
-class LiveView(harness.CasusTest):
-
-    @classmethod
-    def setUpClass(cls):
-        # never skipped in silence: deploy/install-deps.sh installs tmux
-        assert TMUX, "tmux is not installed (deploy/install-deps.sh installs it)"
-        super().setUpClass()
-
-    def setUp(self):
-        super().setUp()
-        self.sock = "casus-tui-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
-        self.sessions = []
-
-    def tearDown(self):
-        for s in self.sessions:
-            self.tmux("kill-session", "-t", s, check=False)
-        self.tmux("kill-server", check=False)
-        super().tearDown()
-
-    def tmux(self, *args, check=True):
-        p = subprocess.run([TMUX, "-L", self.sock, *args], capture_output=True, text=True, timeout=30)
-        if check and p.returncode != 0:
-            raise AssertionError("tmux %s: %s" % (args, p.stderr))
-        return p.stdout
-
-    def open_view(self, user, cid):
-        name = "v-" + user
-        cmd = "%s --profile %s open %s" % (harness.CASUS, self.dep.users[user], cid)
-        self.tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40",
-                  "-e", "CASUS_PASSPHRASE_FILE=" + self.dep.passfile, "-e", "TERM=screen-256color", cmd)
-        self.tmux("set-option", "-t", name, "remain-on-exit", "on")
-        self.sessions.append(name)
-        self.wait_screen(name, lambda s: "level" in s and "to " in s, 60, "the live view")
-        return name
-
-    def screen(self, name):
-        return self.tmux("capture-pane", "-p", "-t", name)
-
-    def wait_screen(self, name, pred, timeout=10, what="text"):
-        deadline = time.time() + timeout
-        s = ""
-        while time.time() < deadline:
-            s = self.screen(name)
-            if pred(s):
-                return s
-            time.sleep(0.02)
-        raise AssertionError("%s: no %s on screen:\n%s" % (name, what, s))
-
-    def type(self, name, text):
-        self.tmux("send-keys", "-t", name, "-l", text)
-        self.tmux("send-keys", "-t", name, "Enter")
+    SOCK_PREFIX = "casus-tui"
+    WAIT_TIMEOUT = 10
+    POLL = 0.02
 
     def test_two_members_chat_switch_audience_ground_resize(self):
         cid = self.new_casus(members=("esther", "gijs"))

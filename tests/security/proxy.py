@@ -32,8 +32,16 @@ direction "c2s", "s2c" (as received), "inj" (what the hook sent instead);
 `proxy.hits` counts named events a hook records with `proxy.hit(name)`, so a
 test can first prove its attack actually happened before it judges the
 client. The WebSocket framing is python3-websockets (Debian 12: 10.4).
+
+A browser loads the page from the origin it then opens its WebSocket to, so
+plain HTTP requests (no WebSocket upgrade) are fetched from casusd and
+relayed as they are (tests/web/test_hostile.py): the browser trusts the proxy
+with the same certificate as casusd and runs the same files under the same
+CSP, only every frame goes through the hooks.
 """
 import asyncio
+import http
+import http.client
 import itertools
 import json
 import ssl
@@ -99,6 +107,7 @@ class HostileProxy:
         self.tls_crt = tls_crt
         self.tls_key = tls_key
         self.upstream_url = "wss://%s:%d" % (upstream_host, upstream_port)
+        self.upstream_host, self.upstream_port = upstream_host, upstream_port
         self.on_request = None
         self.on_response = None
         self.on_push = None
@@ -169,10 +178,30 @@ class HostileProxy:
         sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         sctx.load_cert_chain(self.tls_crt, self.tls_key)
         async with websockets.serve(self._handle, "127.0.0.1", 0, ssl=sctx, subprotocols=["casus.v1"],
-                                    max_size=None, ping_interval=None) as srv:
+                                    max_size=None, ping_interval=None, process_request=self._http) as srv:
             self.port = srv.sockets[0].getsockname()[1]
             self._ready.set()
             await self._stop
+
+    async def _http(self, path, headers):
+        """A request without a WebSocket upgrade (a browser loading the page): casusd's answer, relayed."""
+        if (headers.get("Upgrade") or "").lower() == "websocket":
+            return None
+        return await asyncio.get_running_loop().run_in_executor(None, self._fetch, path)
+
+    def _fetch(self, path):
+        conn = http.client.HTTPSConnection(self.upstream_host, self.upstream_port, timeout=30,
+                                           context=ssl.create_default_context(cafile=self.tls_crt))
+        try:
+            conn.request("GET", path)
+            r = conn.getresponse()
+            body = r.read()
+            skip = ("connection", "keep-alive", "transfer-encoding", "content-length")
+            return http.HTTPStatus(r.status), [(k, v) for k, v in r.getheaders() if k.lower() not in skip], body
+        except OSError:
+            return http.HTTPStatus.BAD_GATEWAY, [], b"upstream unreachable\n"
+        finally:
+            conn.close()
 
     async def _handle(self, client, path=None):
         cctx = ssl.create_default_context(cafile=self.tls_crt)

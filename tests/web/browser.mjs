@@ -7,85 +7,26 @@
 //
 //   node browser.mjs CONFIG.json     (exit 0 = every check passed)
 //
+// Start-up (Chromium, TLS pin, pages, axe, screenshots): lib.mjs.
+//
 // CONFIG: {url, spki, chromium, node_modules, outdir, root_hex, user, role,
 //          name, org, passphrase, certify: [argv with {req} {cert}],
 //          after_login: [[argv], ...] run once the browser user has logged in,
 //          expect: {purpose, reason, level},
 //          restart: {pid, argv, log, port}: casusd to stop and start again (reconnect)}
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, openSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { openSync } from 'node:fs';
 import { join } from 'node:path';
-import { createRequire } from 'node:module';
+import { portOpen, start, until } from './lib.mjs';
 
-const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const require = createRequire(join(cfg.node_modules, 'x.js'));
-const { chromium } = require('playwright-core');
-const axeSource = readFileSync(join(cfg.node_modules, 'axe-core', 'axe.min.js'), 'utf8');
-const T = 120000; // generous: Argon2id in wasm on a loaded 2-core machine
-
-let failures = 0;
-function check(cond, what) {
-  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`);
-  if (!cond) failures++;
-}
-
-rmSync(cfg.outdir, { recursive: true, force: true }); // no screenshot of an earlier run survives
-mkdirSync(cfg.outdir, { recursive: true });
-const profileDir = mkdtempSync(join(tmpdir(), 'casus-chromium-'));
-const ctx = await chromium.launchPersistentContext(profileDir, {
-  executablePath: cfg.chromium,
-  headless: true,
-  acceptDownloads: true,
-  viewport: { width: 1100, height: 800 },
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${cfg.spki}`],
-});
-const page = ctx.pages()[0] || (await ctx.newPage());
-page.setDefaultTimeout(T);
-const violations = [];
-let inAxe = false; // axe-core itself injects styles, which the CSP rightly refuses
-page.on('console', (m) => {
-  const t = m.text();
-  if (!inAxe && /Content Security Policy|Refused to|integrity|Trusted Type/i.test(t)) violations.push(t);
-  if (m.type() === 'error') console.log(`console: ${t}`);
-});
-page.on('pageerror', (e) => violations.push(`pageerror: ${e.message}`));
-const requests = [];
-page.on('request', (r) => requests.push(r.url()));
-
-async function axe(screen) {
-  // Runtime.evaluate is not subject to the page's CSP, so axe-core needs no exception in it
-  inAxe = true;
-  const res = await page.evaluate(`${axeSource}\n;axe.run(document, {runOnly: ['wcag2a','wcag2aa','wcag21a','wcag21aa']})
-    .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length, help: v.help})))`);
-  await page.evaluate('0'); // let console messages from the run arrive before inAxe drops
-  inAxe = false;
-  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  for (const v of res) console.log(`  axe ${screen}: ${v.impact} ${v.id} (${v.n}): ${v.help}`);
-  check(bad.length === 0, `axe-core: no serious or critical violations on ${screen}`);
-}
-
-function portOpen(port) {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.on('connect', () => { s.destroy(); resolve(true); });
-    s.on('error', () => resolve(false));
-  });
-}
-
-async function until(what, f) {
-  for (const end = Date.now() + T; Date.now() < end; await new Promise((r) => setTimeout(r, 100)))
-    if (await f()) return;
-  throw new Error(`timed out waiting for ${what}`);
-}
+const t = await start(process.argv[2], { persistent: true });
+const { cfg, check } = t;
+const page = await t.newPage();
+const axe = (screen) => t.axe(page, screen);
 
 let restarted = null; // the casusd this script started again
 
-async function shot(name) {
-  await page.screenshot({ path: join(cfg.outdir, `${name}.png`), fullPage: true });
-}
+const shot = (name) => t.shot(page, name);
 
 try {
   await page.goto(cfg.url);
@@ -187,18 +128,11 @@ try {
   await axe('casus list (English)');
   await shot('05-casus-list-en');
 
-  const origin = new URL(cfg.url).origin;
-  const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
-  check(foreign.length === 0, `no request leaves the casusd origin (${foreign.join(' ') || 'none'})`);
-  check(violations.length === 0, `no CSP, SRI or Trusted Types violation (${violations.join(' | ') || 'none'})`);
+  t.originAndCsp();
 } catch (e) {
-  failures++;
+  t.failures++;
   console.log(`FAIL ${e.stack || e}`);
-  try {
-    await shot('99-failure');
-  } catch {
-    /* ignore */
-  }
+  await t.failureShots('99-failure');
 } finally {
   if (restarted && restarted.exitCode === null) {
     const gone = new Promise((r) => restarted.on('exit', r));
@@ -206,8 +140,5 @@ try {
     await gone;
     check(restarted.exitCode === 0, `the restarted casusd exited cleanly (${restarted.exitCode})`);
   }
-  await ctx.close();
-  rmSync(profileDir, { recursive: true, force: true });
 }
-console.log(failures ? `${failures} check(s) failed` : 'all browser checks passed');
-process.exit(failures ? 1 : 0);
+await t.finish('all browser checks passed');

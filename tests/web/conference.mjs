@@ -17,6 +17,8 @@
 //
 //   node conference.mjs CONFIG.json     (exit 0 = every check passed)
 //
+// Start-up (Chromium, TLS pin, pages, axe, screenshots): lib.mjs.
+//
 // CONFIG: {url, spki, chromium, node_modules, outdir, root_hex, passphrase,
 //          users: [{user, role, name, org}, {…}], certify: [argv with {req} {cert}],
 //          make_casus: [argv] printing the casus id, purpose, anna_text,
@@ -24,94 +26,14 @@
 //          cli_escalate, cli_police_in, cli_police_out: [argv with {casus}],
 //          import: {user, keystore, passphrase}: a casus profile to bring into a browser}
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
-import { createRequire } from 'node:module';
+import { start } from './lib.mjs';
 
-const cfg = JSON.parse(readFileSync(process.argv[2], 'utf8'));
-const require = createRequire(join(cfg.node_modules, 'x.js'));
-const { chromium } = require('playwright-core');
-const axeSource = readFileSync(join(cfg.node_modules, 'axe-core', 'axe.min.js'), 'utf8');
-const T = 120000; // generous: Argon2id in wasm on a loaded 2-core machine
-
-let failures = 0;
-function check(cond, what) {
-  console.log(`${cond ? 'ok  ' : 'FAIL'} ${what}`);
-  if (!cond) failures++;
-}
-
-rmSync(cfg.outdir, { recursive: true, force: true }); // no screenshot of an earlier run survives
-mkdirSync(cfg.outdir, { recursive: true });
-const browser = await chromium.launch({
-  executablePath: cfg.chromium,
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-    '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${cfg.spki}`],
-});
-const violations = [];
-const requests = [];
-let inAxe = false; // axe-core itself injects styles, which the CSP rightly refuses
-
-async function newPage(label) {
-  const ctx = await browser.newContext({ acceptDownloads: true, viewport: { width: 1100, height: 900 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(T);
-  page.on('console', (m) => {
-    const t = m.text();
-    if (!inAxe && /Content Security Policy|Refused to|integrity|Trusted Type/i.test(t)) violations.push(`${label}: ${t}`);
-    if (m.type() === 'error') console.log(`console ${label}: ${t}`);
-  });
-  page.on('pageerror', (e) => violations.push(`${label} pageerror: ${e.message}`));
-  page.on('request', (r) => requests.push(r.url()));
-  return page;
-}
-
-async function axe(page, screen) {
-  inAxe = true;
-  const res = await page.evaluate(`${axeSource}\n;axe.run(document, {runOnly: ['wcag2a','wcag2aa','wcag21a','wcag21aa']})
-    .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, n: v.nodes.length, help: v.help})))`);
-  await page.evaluate('0');
-  inAxe = false;
-  const bad = res.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-  for (const v of res) console.log(`  axe ${screen}: ${v.impact} ${v.id} (${v.n}): ${v.help}`);
-  check(bad.length === 0, `axe-core: no serious or critical violations on ${screen}`);
-}
-
-async function shot(page, name) {
-  await page.screenshot({ path: join(cfg.outdir, `${name}.png`), fullPage: true });
-}
-
-// enrolment, certification by casus-admin, certificate, login (as browser.mjs)
-async function enrolAndLogin(page, u) {
-  await page.goto(cfg.url);
-  await page.waitForSelector('body[data-ready="1"]');
-  await page.getByRole('heading', { name: 'Dit apparaat aanmelden' }).waitFor();
-  await page.getByLabel('Gebruikersnaam').fill(u.user);
-  await page.getByLabel('Volledige naam').fill(u.name);
-  await page.getByLabel('Organisatie').fill(u.org);
-  await page.getByLabel('Rol', { exact: true }).fill(u.role);
-  await page.getByLabel('Sleutel van de installatie').fill(cfg.root_hex);
-  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
-  await page.getByLabel('Wachtwoordzin herhalen').fill(cfg.passphrase);
-  await page.getByRole('button', { name: 'Sleutels maken' }).click();
-  await page.getByRole('heading', { name: 'Certificaat installeren' }).waitFor();
-  const [dl] = await Promise.all([page.waitForEvent('download'),
-    page.getByRole('button', { name: 'Certificaatverzoek downloaden' }).click()]);
-  const req = join(cfg.outdir, `${u.user}.casusreq`);
-  const cert = join(cfg.outdir, `${u.user}.cert`);
-  await dl.saveAs(req);
-  execFileSync(cfg.certify[0], cfg.certify.slice(1).map((a) => a.replace('{req}', req).replace('{cert}', cert)),
-    { stdio: 'inherit' });
-  await page.getByLabel('Certificaat van de beheerder').setInputFiles(cert);
-  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
-  await page.getByRole('button', { name: 'Certificaat installeren' }).click();
-  await page.getByRole('heading', { name: 'Inloggen' }).waitFor();
-  await page.getByLabel('Wachtwoordzin', { exact: true }).fill(cfg.passphrase);
-  await page.getByRole('button', { name: 'Inloggen' }).click();
-  await page.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
-  await page.locator('#status[data-state="online"]').waitFor();
-  check(true, `${u.user} (${u.role}) enrolled, certified and logged in`);
-}
+const t = await start(process.argv[2]);
+const { cfg, check } = t;
+const newPage = (label) => t.newPage(label);
+const axe = (page, screen) => t.axe(page, screen);
+const shot = (page, name) => t.shot(page, name);
+const enrolAndLogin = (page, u) => t.enrolAndLogin(page, u);
 
 function note(page, text) {
   return page.locator('#notes li.note[data-verified="1"]').filter({ hasText: text });
@@ -276,22 +198,10 @@ try {
   await axe(A, 'conference (English)');
   await shot(A, 'conf-04-conference-en');
 
-  const origin = new URL(cfg.url).origin;
-  const foreign = requests.filter((u) => !u.startsWith(origin) && !u.startsWith('blob:') && !u.startsWith('data:'));
-  check(foreign.length === 0, `no request leaves the casusd origin (${foreign.join(' ') || 'none'})`);
-  check(violations.length === 0, `no CSP, SRI or Trusted Types violation (${violations.join(' | ') || 'none'})`);
+  t.originAndCsp();
 } catch (e) {
-  failures++;
+  t.failures++;
   console.log(`FAIL ${e.stack || e}`);
-  for (const [i, c] of browser.contexts().entries()) {
-    try {
-      await c.pages()[0].screenshot({ path: join(cfg.outdir, `conf-99-failure-${i}.png`), fullPage: true });
-    } catch {
-      /* ignore */
-    }
-  }
-} finally {
-  await browser.close();
+  await t.failureShots('conf-99-failure');
 }
-console.log(failures ? `${failures} check(s) failed` : 'all conference checks passed');
-process.exit(failures ? 1 : 0);
+await t.finish('all conference checks passed');

@@ -108,6 +108,12 @@ const WORDS = {
     noteText: 'Bericht',
     send: 'Versturen',
     sent: 'Verstuurd.',
+    queuedMsg: 'In de wachtrij: wordt verstuurd zodra de verbinding terug is.',
+    offlineCopy: 'Offline: u ziet de lokale kopie van {time}. Berichten wachten tot de verbinding terug is.',
+    offlineNoCopy: 'Offline: de server is niet bereikbaar. Berichten wachten tot de verbinding terug is.',
+    outboxTitle: 'Wachtrij (nog niet verstuurd)',
+    outboxQueued: 'In de wachtrij',
+    outboxFailed: 'Niet verstuurd: {code}',
     errGround: 'Kies een grondslag: dit publiek vraagt er een.',
     errEmpty: 'Het bericht is leeg.',
     errSend: 'Niet verstuurd',
@@ -234,6 +240,12 @@ const WORDS = {
     noteText: 'Note',
     send: 'Send',
     sent: 'Sent.',
+    queuedMsg: 'Queued: it will be sent once the connection is back.',
+    offlineCopy: 'Offline: you are seeing the local copy of {time}. Messages wait until the connection is back.',
+    offlineNoCopy: 'Offline: the server cannot be reached. Messages wait until the connection is back.',
+    outboxTitle: 'Outbox (not sent yet)',
+    outboxQueued: 'Queued',
+    outboxFailed: 'Not sent: {code}',
     errGround: 'Choose a ground: this audience asks for one.',
     errEmpty: 'The note is empty.',
     errSend: 'Not sent',
@@ -280,4 +292,10 @@ export function t(key, vars) {
   let s = WORDS[lang][key] ?? WORDS.nl[key] ?? key;
   if (vars) s = s.replace(/\{(\w+)\}/g, (_, k) => (vars[k] === undefined ? '' : String(vars[k])));
   return s;
+}
+
+// Words of a screen module (screens_words.js), added at start-up.
+export function addWords(nl, en) {
+  Object.assign(WORDS.nl, nl);
+  Object.assign(WORDS.en, en);
 }

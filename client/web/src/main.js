@@ -4,9 +4,13 @@
 // wasm verified, and the server's word only where it is labelled as such.
 import * as cw from './wasm.js';
 import { Transport, NetworkError, ServerError, b64decode, b64encode } from './transport.js';
-import { loadProfile, saveProfile, forgetProfile } from './storage.js';
+import { loadProfile, saveProfile, forgetAll } from './storage.js';
+import * as off from './offline.js';
 import { t, getLang, setLang } from './i18n.js';
 import { el, field, show, alertBox, download } from './ui.js';
+import * as adm from './conf_admin.js';
+import * as audit from './audit.js';
+import * as regie from './regie.js';
 
 const main = document.getElementById('main');
 const statusEl = document.getElementById('status');
@@ -216,7 +220,7 @@ function forgetButton() {
     onclick: async () => {
       if (!window.confirm(t('forgetConfirm'))) return;
       cw.close();
-      await forgetProfile();
+      await forgetAll();
       enrolScreen();
     },
   }));
@@ -269,31 +273,40 @@ async function authenticate(tr, profile) {
   }
   // the client core holds the same policy and the revocation list; it
   // refuses either going back (as casus_client_connect in libcasus)
+  let kept = false;
   try {
-    cw.corePolicy(b64decode(pol.policy));
+    const pb = b64decode(pol.policy);
+    const cp = cw.corePolicy(pb);
+    // what this role may do (conf_admin.js, audit.js, regie.js offer only that)
+    policy.rights = cp.rights || {};
+    if (cp.changed || !profile.policy) kept = keepTrust(profile, 'policy', pb);
     const rl = await tr.request('revlist.get');
-    cw.coreRevlist(rl.revlist ? b64decode(rl.revlist) : null);
+    const rb = rl.revlist ? b64decode(rl.revlist) : null;
+    if (cw.coreRevlist(rb).changed && rb) kept = keepTrust(profile, 'revlist', rb);
   } catch (e) {
-    throw new Error(`${t('errPolicy')}: ${errorText(e)}`);
+    throw new Error(`${t('errPolicy')}: ${coreText(e)}`);
   }
   if (policy.number > (profile.policyNumber || 0)) {
     profile.policyNumber = policy.number;
-    await saveProfile(profile);
+    kept = true;
   }
+  if (kept) await saveProfile(profile);
   return { auth, policy };
 }
 
 async function login(profile, passphrase) {
   cw.open(profile.keystore, passphrase);
   cw.coreStart(profile.root);
+  const storedPolicy = loadTrust(profile);
   const url = `wss://${location.host}/`;
   const transport = new Transport(url, {
-    onState: (s) => setStatus(s),
+    onState: (s) => offlineState(s),
     onOpen: async (tr) => {
       const r = await authenticate(tr, profile);
       if (session) {
         session.auth = r.auth;
         session.policy = r.policy;
+        backOnline();
         if (current === listScreen) refreshList();
         // back online: what was missed while away is fetched and verified
         if (session.conf) confCatchUp();
@@ -303,21 +316,41 @@ async function login(profile, passphrase) {
     onPush: (m) => {
       if ((m.push === 'notice' || m.push === 'commit' || m.push === 'msg') && current === listScreen) refreshList();
       if (session && session.conf && m.casus === session.conf.hex &&
-          ['msg', 'commit', 'removed', 'grant', 'closed'].includes(m.push))
+          ['msg', 'commit', 'removed', 'grant', 'closed', 'transfer'].includes(m.push)) {
+        if (m.push === 'grant') session.conf.wantGrants = true;
+        if (m.push === 'transfer') session.conf.wantKeys = true;
+        if (m.push === 'closed') session.conf.closed = true;
         confCatchUp();
+      }
     },
   });
-  session = { transport, profile, policy: null, auth: null, list: null, conf: null, confs: new Map() };
-  await transport.start();
+  session = { transport, profile, policy: null, auth: null, list: null, conf: null, confs: new Map(), offline: false, outbox: [] };
+  session.outbox = await off.outboxEntries();
+  try {
+    await transport.start();
+  } catch (e) {
+    // casusd cannot be reached: work from the local copy with the policy kept
+    // from an earlier session, and keep trying to connect in the background
+    if (!(e instanceof NetworkError) || !storedPolicy) throw e;
+    session.offline = true;
+    session.policy = storedPolicy;
+    session.offlineSince = Date.now();
+    transport.retry();
+    return;
+  }
+  outboxFlush();
 }
 
 // ---- casus list --------------------------------------------------------------
 async function refreshList() {
   if (!session) return;
   try {
+    if (session.offline) throw new NetworkError('offline');
     session.list = await session.transport.request('casus.list');
     renderList();
+    off.saveList(session.list).catch((e) => console.warn(`local copy of the list not kept: ${e.message}`));
   } catch (e) {
+    if (e instanceof NetworkError && (await offlineList())) return;
     const m = document.getElementById('list-msg');
     if (m) m.replaceChildren(alertBox(errorText(e)));
   }
@@ -387,12 +420,19 @@ async function listScreen() {
       ` (${String(a.role ?? session.profile.role)})`),
     pol ? el('p', { class: 'policy', text: t('policyLine', { number: pol.number, deployment: pol.deployment }) }) : null,
     el('p', { class: 'help', text: t('unverifiedNote') }),
+    el('div', { id: 'offline-banner', 'aria-live': 'polite' }),
     el('div', { id: 'list-msg', 'aria-live': 'polite' }),
     el('div', { id: 'list-region', 'aria-live': 'polite' }),
+    adm.pairingBox(),
     el('p', { class: 'actions' },
+      rightsOf().audit_scope && rightsOf().audit_scope !== 'none'
+        ? [el('button', { type: 'button', id: 'open-audit', text: t('auditOpen'), onclick: () => audit.auditScreen('') }), ' '] : null,
+      rightsOf().may_overview ? [el('button', { type: 'button', id: 'open-overview', text: t('regieOpen'), onclick: () => regie.overviewScreen() }), ' '] : null,
+      rightsOf().may_monitor ? [el('button', { type: 'button', id: 'open-monitor', text: t('monitorOpen'), onclick: () => regie.monitorScreen() }), ' '] : null,
       el('button', { type: 'button', id: 'refresh', text: t('refresh'), onclick: refreshList }),
       ' ',
       el('button', { type: 'button', class: 'secondary', id: 'logout', text: t('logout'), onclick: logout })));
+  renderOffline();
   if (session.list) renderList();
   await refreshList();
 }
@@ -420,6 +460,7 @@ function confRun(f) {
 }
 
 function confFail(conf, e) {
+  if (e instanceof NetworkError) return renderOffline(); // shown by the offline banner, the copy stays
   const box = document.getElementById('conf-msg');
   if (box && session && session.conf === conf) box.replaceChildren(alertBox(`${t('errVerify')}: ${coreText(e)}`));
 }
@@ -444,6 +485,7 @@ async function confSyncChain(conf) {
     list.forEach((c, i) => {
       const res = cw.casusCommit(conf.hex, b64decode(c.commit), !more && i === list.length - 1);
       epochs = res.epochs;
+      conf.commits.push(c.commit);
       confWarn(conf, res.warnings);
     });
     if (!more) break;
@@ -460,6 +502,7 @@ async function confSyncChain(conf) {
 async function confSyncHistory(conf) {
   const tr = session.transport;
   let added = 0;
+  confWarn(conf, cw.casusHistoryBegin(conf.hex, conf.last === 0).warnings);
   for (let idle = 0, pages = 0; pages < 100000; pages++) {
     const r = await tr.request('history', { casus: conf.hex, after: conf.last, limit: 500 });
     const msgs = Array.isArray(r.messages) ? r.messages : [];
@@ -478,12 +521,17 @@ async function confSyncHistory(conf) {
       }
       confWarn(conf, note.warnings);
       conf.last = seq;
+      note.raw = String(m.msg); // as served: what a share (grant) names
       conf.notes.push(note);
       appendNote(conf, note);
       got++;
       added++;
     }
-    if (r.more !== true) break;
+    if (r.more !== true) {
+      // the listing is complete: a sender number it never delivered is a gap (as the C client)
+      confWarn(conf, cw.casusHistoryDone(conf.hex).warnings);
+      break;
+    }
     idle = got ? 0 : idle + 1;
     if (idle >= 3) throw new Error('paging: the server keeps saying "more" without sending anything');
   }
@@ -493,11 +541,31 @@ async function confSyncHistory(conf) {
 
 function confCatchUp() {
   return confRun(async (conf) => {
+    if (session.offline) return;
     await confSyncChain(conf);
     if (conf.shownEpoch !== conf.state.epoch) renderConfState(conf);
-    // a verified commit removed this device: what it read stays, nothing new comes
-    if (!conf.state.member) return;
-    await confSyncHistory(conf);
+    // a verified commit removed this device: what it read stays on screen for
+    // this session, nothing new comes, and the local copy goes (as the C client)
+    if (!conf.state.member) return off.dropCopy(conf.hex);
+    if (conf.wantKeys) {
+      // keys from this user's other device (pairing): read the history again
+      conf.wantKeys = false;
+      const n = await adm.syncKeys(conf);
+      if (n) {
+        conf.last = 0;
+        conf.notes = [];
+        const list = document.getElementById('notes');
+        if (list && session.conf === conf) list.replaceChildren();
+        confWarn(conf, [{ code: 'transfer', message: t('transferred', { n }) }]);
+      }
+    }
+    const added = await confSyncHistory(conf);
+    if (conf.wantGrants) {
+      conf.wantGrants = false;
+      await adm.syncGrants(conf);
+    }
+    if (added) adm.refreshShare(conf);
+    await off.saveCopy(conf);
     const box = document.getElementById('conf-msg');
     if (box && box.querySelector('.alert')) box.replaceChildren();
   });
@@ -519,9 +587,11 @@ function noteItem(n) {
       el('strong', { class: 'sender', text: person(n.sender) }), ' ',
       el('span', { text: n.time ? timeText(n.time) : '' }), ' · ',
       el('span', { class: 'audience', text: t('toAudience', { audience: n.audience || '?' }) }),
-      n.ground ? ` · ${t('groundShown', { ground: t(`ground_${n.ground}`) })}` : '', ' · ',
+      n.ground ? ` · ${t('groundShown', { ground: t(`ground_${n.ground}`) })}` : '',
+      n.granted ? el('span', { class: 'granted', text: ` · ${t('granted')}` }) : null, ' · ',
       el('span', { class: `verif ${ok ? 'yes' : 'no'}`, text: state })),
-    ok ? el('p', { class: 'text', text: n.text }) : (n.message ? el('p', { class: 'help', text: n.message }) : null));
+    ok ? el('p', { class: 'text', text: n.text }) : (n.message ? el('p', { class: 'help', text: n.message }) : null),
+    n.granted ? adm.sharedLine(n) : null);
 }
 
 function appendNote(conf, n) {
@@ -555,12 +625,13 @@ function renderConfState(conf) {
       el('td', { text: m.org }),
       el('td', { class: 'mono', text: `${m.fingerprint.slice(0, 16).replace(/(.{4})(?!$)/g, '$1 ')}${m.revoked ? ` (${t('revoked')})` : ''}` })))));
   renderPostForm(conf);
+  adm.renderAdmin(conf);
 }
 
 function renderPostForm(conf) {
   const region = document.getElementById('post-region');
   if (!region || session.conf !== conf) return;
-  const mine = conf.state.audiences.filter((a) => a.mine);
+  const mine = conf.state.audiences.filter((a) => a.mine || offlineWritable(a));
   if (!conf.state.member) {
     region.replaceChildren(el('p', { class: 'alert', id: 'not-member', role: 'alert', text: t('notMember') }));
     return;
@@ -616,12 +687,15 @@ function renderPostForm(conf) {
     busy(form, true);
     confRun(async (c) => {
       try {
-        await confPost(c, aud.value, ground.value, text.value);
+        const queued = await confPostOrQueue(c, aud.value, ground.value, text.value);
         conf.draft = { audience: aud.value };
         text.value = '';
         ground.value = '';
-        msg.replaceChildren(el('p', { class: 'ok', role: 'status', text: t('sent') }));
-        await confSyncHistory(c);
+        msg.replaceChildren(el('p', { class: 'ok', role: 'status', text: t(queued ? 'queuedMsg' : 'sent') }));
+        if (!queued) {
+          await confSyncHistory(c);
+          await off.saveCopy(c);
+        }
       } catch (e) {
         if (e instanceof cw.CoreError && e.code === 'ground_required') {
           groundField.hidden = false;
@@ -639,30 +713,10 @@ function renderPostForm(conf) {
   update();
 }
 
-// encrypted by the core for the current epoch, then msg.post; a stale epoch
-// (the membership changed meanwhile) is verified and encrypted again
-async function confPost(conf, audience, ground, text) {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const { msg } = cw.casusEncrypt(conf.hex, audience, ground, text);
-    try {
-      await session.transport.request('msg.post', { casus: conf.hex, msg: b64encode(msg) });
-      return;
-    } catch (e) {
-      if (e instanceof ServerError && e.code === 'duplicate') return; // an earlier attempt arrived
-      if (!(e instanceof ServerError && e.code === 'stale_epoch')) throw e;
-      await confSyncChain(conf);
-      renderConfState(conf);
-    }
-  }
-  throw new ServerError('stale_epoch', 'the membership keeps changing');
-}
-
 async function confScreen(hex, purpose) {
   if (!session) return;
   // one record per casus for the session: what the core verified and opened stays shown
-  if (!session.confs.has(hex))
-    session.confs.set(hex, { hex, purpose, state: null, last: 0, notes: [], warnings: [], queue: Promise.resolve(), draft: null });
-  const conf = session.confs.get(hex);
+  const conf = await confRecord(hex, purpose);
   session.conf = conf;
   conf.shownEpoch = -1;
   current = () => confScreen(hex, purpose);
@@ -670,21 +724,47 @@ async function confScreen(hex, purpose) {
     el('h1', { text: t('confTitle', { purpose }) }),
     el('p', {}, el('button', { type: 'button', class: 'secondary', id: 'back', text: t('back'), onclick: () => { session.conf = null; listScreen(); } })),
     el('p', { id: 'conf-level', class: 'policy', text: t('loading') }),
+    el('div', { id: 'offline-banner', 'aria-live': 'polite' }),
     el('div', { id: 'conf-msg', 'aria-live': 'assertive' }),
     el('section', { id: 'conf-warnings', class: 'warnings', 'aria-live': 'polite' }),
     el('section', { 'aria-labelledby': 'notes-h' },
       el('h2', { id: 'notes-h', text: t('notes') }),
       el('ol', { id: 'notes', class: 'notes', 'aria-live': 'polite', 'aria-relevant': 'additions' },
-        conf.notes.length ? conf.notes.map(noteItem) : el('li', { id: 'notes-empty', class: 'empty', text: t('noNotes') }))),
+        conf.notes.length ? conf.notes.map(noteItem) : el('li', { id: 'notes-empty', class: 'empty', text: t('noNotes') })),
+      el('div', { id: 'outbox-region', 'aria-live': 'polite' })),
     el('section', { 'aria-labelledby': 'post-h' },
       el('h2', { id: 'post-h', text: t('postTitle') }),
       el('div', { id: 'post-region' })),
     el('section', { 'aria-labelledby': 'members-h' },
       el('h2', { id: 'members-h', text: t('members') }),
-      el('table', { id: 'members', class: 'members' })));
+      el('table', { id: 'members', class: 'members' })),
+    el('section', { 'aria-labelledby': 'manage-h' },
+      el('h2', { id: 'manage-h', text: t('manage') }),
+      el('p', { class: 'help', text: t('manageIntro') }),
+      el('div', { id: 'admin-msg', 'aria-live': 'polite' }),
+      el('div', { id: 'admin-region' })));
   renderConfWarnings(conf);
+  renderOffline();
+  renderOutbox(conf);
+  if (conf.state) renderConfState(conf); // the local copy, until the server is reached
   await confCatchUp();
 }
+
+function rightsOf() {
+  return (session && session.policy && session.policy.rights) || {};
+}
+
+// what the screen modules borrow from here
+const lent = {
+  session: () => session,
+  main: () => main,
+  setCurrent: (f) => { current = f; },
+  back: () => { if (session) { session.conf = null; listScreen(); } },
+  coreText, errorText, timeText, confRun, confSyncChain, confSyncHistory, renderConfState, appendNote, confWarn, confPost,
+};
+adm.init(lent);
+audit.init(lent);
+regie.init(lent);
 
 function logout() {
   if (session) session.transport.stop();
@@ -692,6 +772,227 @@ function logout() {
   cw.close();
   setStatus('offline');
   loginScreen();
+}
+
+// ---- offline: the local copy, the outbox, the policy kept (docs/WEB.md "Offline") ----
+// As the C client: the newest policy and revocation list are kept with the
+// profile and offered to the core again (stored = 1) at every login, so a
+// server can never make them go back; the local copy of each casus and the
+// outbox are sealed in wasm (offline.js). Without casusd the page shows the
+// copy, marked offline, and posts wait in the outbox; the transport keeps
+// reconnecting with backoff and the outbox is sent once it is back.
+function loadTrust(profile) {
+  if (!(profile.policy instanceof Uint8Array)) return null;
+  try {
+    const policy = cw.policyCheck(profile.root, profile.policy, 0); // verified again against the root
+    cw.corePolicyStored(profile.policy);
+    if (profile.revlist instanceof Uint8Array) cw.coreRevlistStored(profile.revlist);
+    return policy;
+  } catch {
+    return null; // a stored copy that does not verify is not used: the server's is checked as on a first login
+  }
+}
+
+function keepTrust(profile, key, bytes) {
+  profile[key] = bytes;
+  return true;
+}
+
+function offlineState(s) {
+  setStatus(s);
+  if (session && s === 'reconnecting' && !session.offline) {
+    session.offline = true;
+    session.offlineSince = Date.now();
+    renderOffline();
+  }
+}
+
+function backOnline() {
+  if (!session.offline) return;
+  session.offline = false;
+  renderOffline();
+  outboxFlush();
+}
+
+function renderOffline() {
+  const box = document.getElementById('offline-banner');
+  if (!box || !session) return;
+  if (!session.offline) {
+    box.replaceChildren();
+    return;
+  }
+  const saved = session.conf ? session.conf.saved : session.listSaved;
+  box.replaceChildren(el('p', {
+    class: 'offline', id: 'offline', role: 'status',
+    text: saved ? t('offlineCopy', { time: timeText(saved) }) : t('offlineNoCopy'),
+  }));
+}
+
+async function offlineList() {
+  const r = await off.loadList();
+  if (!r || !session) return false;
+  session.list = r.list;
+  session.listSaved = r.saved;
+  renderOffline();
+  renderList();
+  return true;
+}
+
+// offline the epoch keys may be missing; a post to an audience this device
+// is a recipient of is queued as sealed text and encrypted when back
+function offlineWritable(a) {
+  return session.offline && a.readers.some((r) => r.user === session.profile.user);
+}
+
+// one record per casus for the session, started from the local copy
+async function confRecord(hex, purpose) {
+  let conf = session.confs.get(hex);
+  if (conf) return conf;
+  conf = { hex, purpose, state: null, last: 0, notes: [], warnings: [], queue: Promise.resolve(), draft: null, commits: [], saved: 0, wantKeys: true, wantGrants: true };
+  session.confs.set(hex, conf);
+  conf.queue = conf.queue.then(() => off.loadCopy(conf)).catch(() => false);
+  await conf.queue;
+  return conf;
+}
+
+// The C client's order: encrypted first (its message id fixed), stored
+// sealed, then sent; removed when the server acknowledges it or answers
+// "duplicate" (an earlier attempt arrived). After stale_epoch the history is
+// searched for its id before it is encrypted again, for the new epoch and
+// never for a device outside the recipients it was written for.
+async function sendEntry(conf, e) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (!e.msg) {
+      cw.casusOutboxCheck(conf.hex, e.audience, e.recipients);
+      const { msg, info } = cw.casusEncrypt(conf.hex, e.audience, e.ground, e.text);
+      e.msg = b64encode(msg);
+      e.id = info.id;
+      if (!e.recipients) e.recipients = info.recipients;
+      await off.saveEntry(e.name, e);
+    }
+    try {
+      await session.transport.request('msg.post', { casus: conf.hex, msg: e.msg });
+    } catch (err) {
+      if (!(err instanceof ServerError && (err.code === 'duplicate' || err.code === 'stale_epoch'))) throw err;
+      if (err.code === 'stale_epoch') {
+        await confSyncChain(conf);
+        renderConfState(conf);
+        await confSyncHistory(conf);
+        if (!conf.notes.some((n) => n.id === e.id)) {
+          e.msg = null;
+          e.id = null;
+          continue;
+        }
+      }
+    }
+    await off.removeEntry(e.name);
+    return;
+  }
+  throw new ServerError('stale_epoch', 'the membership keeps changing');
+}
+
+// A note sent now or not at all, never queued: the close form's reason must be
+// on the server before casus.close (conf_admin.js). Refused or unsent: the
+// sealed entry is removed and the caller shows why.
+async function confPost(conf, audience, ground, text) {
+  if (session.offline) throw new NetworkError('offline');
+  const e = await off.queuePost(conf, audience, ground, text, null);
+  try {
+    await sendEntry(conf, e);
+  } catch (err) {
+    await off.removeEntry(e.name);
+    throw err;
+  }
+}
+
+// true: queued (offline), false: sent
+async function confPostOrQueue(conf, audience, ground, text) {
+  let recipients = null;
+  try {
+    recipients = cw.casusRecipients(conf.hex, audience);
+  } catch {
+    /* not known yet: decided when it is encrypted */
+  }
+  const e = await off.queuePost(conf, audience, ground, text, recipients);
+  if (!session.offline) {
+    try {
+      await sendEntry(conf, e);
+      return false;
+    } catch (err) {
+      if (!(err instanceof NetworkError)) {
+        await off.removeEntry(e.name); // refused now: the user sees why and decides again
+        throw err;
+      }
+    }
+  }
+  session.outbox.push(e);
+  renderOutbox(conf);
+  return true;
+}
+
+let flushing = null;
+function outboxFlush() {
+  if (!session || flushing) return flushing;
+  const s = session;
+  flushing = (async () => {
+    for (const e of [...s.outbox]) {
+      if (e.failed || session !== s || s.offline) continue;
+      const conf = await confRecord(e.casus, e.purpose || e.casus.slice(0, 8));
+      let done = false;
+      conf.queue = conf.queue.then(async () => {
+        try {
+          await confSyncChain(conf); // the verified chain and this epoch's keys first
+          if (session.conf === conf) renderConfState(conf);
+          await sendEntry(conf, e);
+          done = true;
+          await confSyncHistory(conf);
+          await off.saveCopy(conf);
+        } catch (err) {
+          if (err instanceof NetworkError) return;
+          e.failed = err instanceof cw.CoreError || err instanceof ServerError ? err.code : String(err.message || err);
+          await off.saveEntry(e.name, e);
+          confWarn(conf, [{ code: 'outbox', message: t('outboxFailed', { code: e.failed }) }]);
+        }
+      });
+      await conf.queue;
+      if (done) s.outbox = s.outbox.filter((x) => x !== e);
+      renderOutbox(conf);
+    }
+  })().finally(() => {
+    flushing = null;
+  });
+  return flushing;
+}
+
+function renderOutbox(conf) {
+  const region = document.getElementById('outbox-region');
+  if (!region || !session || session.conf !== conf) return;
+  const mine = session.outbox.filter((e) => e.casus === conf.hex);
+  region.replaceChildren(...(mine.length ? [
+    el('h3', { id: 'outbox-h', text: t('outboxTitle') }),
+    el('ol', { id: 'outbox', class: 'notes', 'aria-labelledby': 'outbox-h' }, mine.map((e) =>
+      el('li', { class: 'note queued', 'data-queued': '1', 'data-failed': e.failed ? '1' : '0' },
+        el('p', { class: 'meta' },
+          el('span', { class: 'audience', text: t('toAudience', { audience: e.audience }) }), ' · ',
+          el('span', { class: 'verif no', text: e.failed ? t('outboxFailed', { code: e.failed }) : t('outboxQueued') })),
+        el('p', { class: 'text', text: e.text })))),
+  ] : []));
+}
+
+// The service worker (sw.js) keeps this page's own files for a reload while
+// casusd cannot be reached. The CSP requires Trusted Types: the one URL it
+// may register goes through a policy that allows only it.
+function keepFilesOffline() {
+  if (!('serviceWorker' in navigator)) return;
+  let url = 'sw.js';
+  if (window.trustedTypes) url = window.trustedTypes.createPolicy('casus-sw', {
+    createScriptURL: (u) => {
+      if (u !== 'sw.js') throw new Error('only sw.js');
+      return u;
+    },
+  }).createScriptURL('sw.js');
+  // without it the page works online as before; a reload offline then cannot open it
+  navigator.serviceWorker.register(url, { scope: './' }).catch((e) => console.warn(`service worker: ${e.message}`));
 }
 
 // ---- start -----------------------------------------------------------------------
@@ -704,6 +1005,7 @@ async function boot() {
     show(main, el('h1', { text: 'casus' }), alertBox(`wasm: ${errorText(e)}`));
     return;
   }
+  keepFilesOffline();
   const p = await loadProfile();
   if (!p) enrolScreen();
   else if (!p.certified) installScreen();

@@ -6,7 +6,8 @@
 // connection drops, it reconnects with exponential backoff (0.5 s doubling
 // to 30 s, with jitter) and calls onOpen again, where the caller
 // authenticates anew; requests in flight fail with a NetworkError. The first
-// connection is not retried: start() rejects, so the login screen can say so.
+// connection is not retried: start() rejects, so the login screen can say so;
+// a page that then works offline from its local copy calls retry().
 // This layer trusts nothing it receives: it only frames and routes.
 
 export class NetworkError extends Error {}
@@ -110,6 +111,16 @@ export class Transport {
     this.backoff = Math.min(BACKOFF_MAX, this.backoff * 2);
     this.setState('reconnecting', err);
     this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  // After a first connection that failed (start() rejected): keep trying in
+  // the background with the same backoff, the page working from its local
+  // copy meanwhile; onOpen authenticates when casusd is back.
+  retry() {
+    this.stopped = false;
+    this.firstOpen = null;
+    this.backoff = BACKOFF_MIN;
+    this.scheduleReconnect(new NetworkError('offline'));
   }
 
   stop() {

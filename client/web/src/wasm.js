@@ -223,3 +223,109 @@ export function casusEncrypt(hex, audience, ground, text) {
     M._cw_casus_encrypt(h.ptr, a.ptr, g.ptr, t.ptr));
   return { msg: r.bin, info: r.info };
 }
+
+// ---- cw_admin.c: changes, shares, pairing, the audit trail --------------------------
+// Descriptions go in as JSON text (parsed by jansson in wasm); bytes received
+// from the server go in as they came (base64 inside it).
+function spec(o) {
+  return new Arg(enc.encode(JSON.stringify(o)));
+}
+
+// A change built and signed by the core ({op:'add'|'remove'|'level'|'add_own', ...});
+// returns {commit: bytes, info: {type, level, sealed}}. The core now expects it at the head.
+export function casusBuild(hex, change) {
+  const r = coreCall([str(hex), spec(change)], (h, s) => M._cw_casus_build(h.ptr, s.ptr, s.len));
+  return { commit: r.bin, info: r.info };
+}
+
+// The server did not take the commit: the core expects nothing at the head.
+export function casusExpectClear(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_expect_clear(h.ptr)).info;
+}
+
+// The verified chain's changes with the reasons this device may read.
+export function casusChanges(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_changes(h.ptr)).info;
+}
+
+// A grant of earlier messages ({user, ground, reason, msgs: [base64]}); returns {grant, info}.
+export function casusGrant(hex, share) {
+  const r = coreCall([str(hex), spec(share)], (h, s) => M._cw_casus_grant(h.ptr, s.ptr, s.len));
+  return { grant: r.bin, info: r.info };
+}
+
+// One grant of grant.fetch ({grant, messages: [{seq, msg}]}), judged by the core.
+export function casusAcceptGrant(hex, g) {
+  return coreCall([str(hex), spec({ grant: g.grant, messages: g.messages })], (h, s) =>
+    M._cw_casus_accept_grant(h.ptr, s.ptr, s.len)).info;
+}
+
+// This device's keys sealed to the user's other devices in the roster.
+export function casusTransfers(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_transfers(h.ptr)).info;
+}
+
+export function casusAcceptTransfer(hex, bytes) {
+  return coreCall([str(hex), new Arg(bytes)], (h, t) => M._cw_casus_accept_transfer(h.ptr, t.ptr, t.len)).info;
+}
+
+export function pairingCode() {
+  return coreCall([], () => M._cw_pairing_code()).info;
+}
+
+// audit.query pages verified in wasm (the whole chain when whole, the
+// privacy officer's unfiltered trail); the entries of casusHex and its report.
+export function auditVerify(pages, pinnedHex, casusHex, whole) {
+  return coreCall([new Arg(enc.encode(JSON.stringify(pages))), str(pinnedHex || ''), str(casusHex || '')],
+    (p, k, c) => M._cw_audit_verify(p.ptr, p.len, k.ptr, c.ptr, whole ? 1 : 0)).info;
+}
+
+// ---- the local copy and the outbox (cw_core.c, docs/WEB.md "Offline") ------------
+// stored = true: bytes this device kept from an earlier session (profile.policy /
+// profile.revlist); the core verifies them again and then refuses anything older.
+export function corePolicyStored(bytes) {
+  return coreCall([new Arg(bytes)], (p) => M._cw_core_policy(p.ptr, p.len, 1)).info;
+}
+
+export function coreRevlistStored(bytes) {
+  return coreCall([new Arg(bytes)], (p) => M._cw_core_revlist(p.ptr, p.len, 1)).info;
+}
+
+const utf8 = new TextDecoder();
+
+// an object sealed under the keystore's cache key for purpose ('cache' | 'outbox') and name
+export function localSeal(purpose, name, obj) {
+  return coreCall([str(purpose), str(name), str(JSON.stringify(obj))], (p, b, t) =>
+    M._cw_local_seal(p.ptr, b.ptr, t.ptr, t.len)).bin;
+}
+
+export function localOpen(purpose, name, bytes) {
+  const r = coreCall([str(purpose), str(name), new Arg(bytes)], (p, b, x) => M._cw_local_open(p.ptr, b.ptr, x.ptr, x.len));
+  return JSON.parse(utf8.decode(r.bin));
+}
+
+export function casusSave(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_save(h.ptr)).info.core;
+}
+
+export function casusRestore(hex, core) {
+  return coreCall([str(hex), str(JSON.stringify({ core }))], (h, t) => M._cw_casus_restore(h.ptr, t.ptr)).info;
+}
+
+export function casusHistoryBegin(hex, fromStart) {
+  return coreCall([str(hex)], (h) => M._cw_casus_history_begin(h.ptr, fromStart ? 1 : 0)).info;
+}
+
+export function casusHistoryDone(hex) {
+  return coreCall([str(hex)], (h) => M._cw_casus_history_done(h.ptr)).info;
+}
+
+export function casusRecipients(hex, audience) {
+  return coreCall([str(hex), str(audience)], (h, a) => M._cw_casus_recipients(h.ptr, a.ptr)).info.recipients;
+}
+
+// throws CoreError 'audience_widened' when the audience now reaches a device outside `recipients`
+export function casusOutboxCheck(hex, audience, recipients) {
+  return coreCall([str(hex), str(audience), str(recipients ? JSON.stringify(recipients) : '')], (h, a, q) =>
+    M._cw_casus_outbox_check(h.ptr, a.ptr, q.ptr)).info;
+}

@@ -52,6 +52,8 @@ let html = readFileSync(join(args.src, 'static', 'index.html'), 'utf8');
 html = html.replace(/@SRI:([a-z.-]+)@/g, (_, f) => sri(readFileSync(join(out, f)))).replace('@BUILD@', buildId);
 if (/@[A-Z]+[:@]/.test(html)) throw new Error('index.html: placeholder left');
 writeFileSync(join(out, 'index.html'), html);
+// the service worker that keeps these files for a reload while offline (docs/WEB.md "Offline")
+writeFileSync(join(out, 'sw.js'), readFileSync(join(args.src, 'static', 'sw.js'), 'utf8').replace('@BUILD@', buildId));
 
 const files = readdirSync(out).filter((f) => f !== 'web-digest.txt').sort();
 const manifest = files.map((f) => `${sha256(readFileSync(join(out, f)))}  ${f}\n`).join('');

@@ -187,6 +187,15 @@ int cw_i_device(const cc_device_keys **keys, const cc_cert **cert)
 	return CC_OK;
 }
 
+int cw_i_cache_key(const uint8_t **key, char devhex[33])
+{
+	size_t l = 0;
+	if (!g_dev.ks || !g_dev.keys || cc_keystore_get(g_dev.ks, "cache", key, &l) != CC_OK || l != CW_CACHE_KEY_BYTES)
+		return CC_ERR_NOT_FOUND;
+	cc_device_id_hex(g_dev.keys->device_id, devhex);
+	return CC_OK;
+}
+
 /* ---- exported ---------------------------------------------------------------- */
 
 /* libsodium and jansson set up; must be called first. */

@@ -43,4 +43,29 @@ int cw_casus_message(const char *hex, double seq, const uint8_t *p, size_t n, in
 int cw_casus_encrypt(const char *hex, const char *audience, const char *ground, const char *text)
 	__attribute__((warn_unused_result));
 
+/* cw_admin.c: changes, grants, pairing and the audit trail (same answers). */
+int cw_casus_build(const char *hex, const uint8_t *spec, size_t n) __attribute__((warn_unused_result));
+int cw_casus_expect_clear(const char *hex) __attribute__((warn_unused_result));
+int cw_casus_changes(const char *hex) __attribute__((warn_unused_result));
+int cw_casus_grant(const char *hex, const uint8_t *spec, size_t n) __attribute__((warn_unused_result));
+int cw_casus_accept_grant(const char *hex, const uint8_t *spec, size_t n) __attribute__((warn_unused_result));
+int cw_casus_transfers(const char *hex) __attribute__((warn_unused_result));
+int cw_casus_accept_transfer(const char *hex, const uint8_t *p, size_t n) __attribute__((warn_unused_result));
+int cw_pairing_code(void) __attribute__((warn_unused_result));
+int cw_audit_verify(const uint8_t *pages, size_t n, const char *pinned_hex, const char *casus_hex, int whole)
+	__attribute__((warn_unused_result));
+
+/* cw_core.c: the local copy and the outbox (docs/WEB.md "Offline"). */
+int cw_local_seal(const char *purpose, const char *bind, const uint8_t *pt, size_t n)
+	__attribute__((warn_unused_result));
+int cw_local_open(const char *purpose, const char *bind, const uint8_t *p, size_t n)
+	__attribute__((warn_unused_result));
+int cw_casus_save(const char *hex) __attribute__((warn_unused_result));
+int cw_casus_restore(const char *hex, const char *text) __attribute__((warn_unused_result));
+int cw_casus_history_begin(const char *hex, int from_start) __attribute__((warn_unused_result));
+int cw_casus_history_done(const char *hex) __attribute__((warn_unused_result));
+int cw_casus_recipients(const char *hex, const char *audience) __attribute__((warn_unused_result));
+int cw_casus_outbox_check(const char *hex, const char *audience, const char *queued)
+	__attribute__((warn_unused_result));
+
 #endif

@@ -103,6 +103,24 @@ static int refuse_core(int crc)
 	return refuse(ccore_code(crc), g.core ? ccore_message(g.core) : "");
 }
 
+/* For cw_admin.c (cw_int.h). */
+ccore *cw_i_core(void)
+{
+	return g.core;
+}
+int cw_i_answer(json_t *o)
+{
+	return answer(o);
+}
+int cw_i_refuse(const char *code, const char *message)
+{
+	return refuse(code, message);
+}
+int cw_i_refuse_core(int crc)
+{
+	return refuse_core(crc);
+}
+
 static int hex16(const char *hex, uint8_t out[CC_CASUS_ID_BYTES])
 {
 	size_t n = 0;
@@ -135,6 +153,11 @@ static ccore_casus *casus_get(const char *hex, int create)
 	g.casus[g.ncasus].k = k;
 	g.ncasus++;
 	return k;
+}
+
+ccore_casus *cw_i_casus(const char *hex)
+{
+	return casus_get(hex, 0);
 }
 
 static json_t *policy_json(const cc_policy *p)
@@ -197,6 +220,24 @@ CW_API int cw_core_policy(const uint8_t *p, size_t n, int stored)
 	json_t *o = policy_json(ccore_policy(g.core));
 	if (o)
 		json_object_set_new(o, "changed", json_boolean(changed));
+	/* what the verified policy lets this device's role do: the screens offer
+	 * only these (the core and the server refuse the rest anyway) */
+	const cc_device_keys *keys = NULL;
+	const cc_cert *self = NULL;
+	const cc_policy *pol = ccore_policy(g.core);
+	int ri = o && cw_i_device(&keys, &self) == CC_OK ? cc_policy_role_index(pol, self->role) : -1;
+	if (ri >= 0) {
+		const cc_policy_role *r = &pol->roles[ri];
+		json_object_set_new(o, "rights",
+		                    json_pack("{sbsbsbsisbsbsssbsb}", "may_create", r->may_create, "may_add",
+		                              r->may_add, "may_remove", r->may_remove, "escalate_max",
+		                              (int)r->escalate_max, "may_deescalate", r->may_deescalate, "may_grant",
+		                              r->may_grant, "audit_scope",
+		                              r->audit_scope == CC_AUDIT_ALL        ? "all"
+		                              : r->audit_scope == CC_AUDIT_DIRECTED ? "directed"
+		                                                                    : "none",
+		                              "may_overview", r->may_overview, "may_monitor", r->may_monitor));
+	}
 	return answer(o);
 }
 
@@ -510,4 +551,200 @@ CW_API int cw_core_own_cert(const char *root_hex)
 		return refuse(ccore_code(crc), "het certificaat past niet bij deze installatie of dit apparaat / "
 		                               "the certificate does not fit this deployment or this device");
 	return answer(cw_i_cert_json(&out));
+}
+
+/* ---- the local copy and the outbox (docs/WEB.md "Offline") ----------------------- */
+/* As the C client's sealed files (client/sealed.c, docs/CLIENT.md): "CASUSLC1"
+ * || nonce (24) || XChaCha20-Poly1305-IETF ciphertext, additional data =
+ * "CASUSLC1" || purpose || 0 || bind || "/" || device id hex, under the
+ * keystore's "cache" key, which never leaves wasm. JavaScript names the record
+ * (bind: the casus id, or the outbox entry's name); the device id is added
+ * here, so a record copied to another casus, entry or profile does not open. */
+#define CWL_MAGIC "CASUSLC1"
+#define CWL_MAGIC_LEN 8
+#define CWL_NONCE crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define CWL_ABYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define CWL_MAX (64u * 1024u * 1024u)
+#define CWL_BIND_MAX 128
+
+/* additional data into ad (cap bytes); its length, or 0 when purpose or bind is not allowed */
+static size_t local_ad(const char *purpose, const char *bind, const char *devhex, unsigned char *ad, size_t cap)
+{
+	if (!purpose || !bind || (strcmp(purpose, "cache") != 0 && strcmp(purpose, "outbox") != 0))
+		return 0;
+	size_t pl = strlen(purpose), bl = strlen(bind), dl = strlen(devhex);
+	if (bl == 0 || bl > CWL_BIND_MAX || bl != strspn(bind, "0123456789abcdefghijklmnopqrstuvwxyz._-"))
+		return 0;
+	size_t n = CWL_MAGIC_LEN + pl + 1 + bl + 1 + dl;
+	if (n > cap)
+		return 0;
+	memcpy(ad, CWL_MAGIC, CWL_MAGIC_LEN);
+	memcpy(ad + CWL_MAGIC_LEN, purpose, pl);
+	ad[CWL_MAGIC_LEN + pl] = 0;
+	memcpy(ad + CWL_MAGIC_LEN + pl + 1, bind, bl);
+	ad[CWL_MAGIC_LEN + pl + 1 + bl] = '/';
+	memcpy(ad + CWL_MAGIC_LEN + pl + 2 + bl, devhex, dl);
+	return n;
+}
+
+/* Seals n bytes for purpose ("cache" | "outbox") and bind ([a-z0-9._-], up to
+ * 128). BIN = the sealed record. */
+CW_API int cw_local_seal(const char *purpose, const char *bind, const uint8_t *pt, size_t n)
+{
+	const uint8_t *key = NULL;
+	char dev[33];
+	unsigned char ad[256];
+	cw_i_out_clear();
+	if (cw_i_cache_key(&key, dev) != CC_OK)
+		return refuse("no_cache_key",
+		              "dit profiel heeft geen sleutel voor de lokale kopie / this profile has no "
+		              "key for the local copy");
+	size_t adl = local_ad(purpose, bind, dev, ad, sizeof ad);
+	if (!adl || (n && !pt) || n > CWL_MAX)
+		return refuse("invalid", "local record name or size");
+	size_t total = CWL_MAGIC_LEN + CWL_NONCE + n + CWL_ABYTES;
+	uint8_t *buf = malloc(total);
+	if (!buf)
+		return CC_ERR_NOMEM;
+	memcpy(buf, CWL_MAGIC, CWL_MAGIC_LEN);
+	randombytes_buf(buf + CWL_MAGIC_LEN, CWL_NONCE);
+	unsigned long long cl = 0;
+	crypto_aead_xchacha20poly1305_ietf_encrypt(buf + CWL_MAGIC_LEN + CWL_NONCE, &cl, pt, n, ad, adl, NULL,
+	                                           buf + CWL_MAGIC_LEN, key);
+	int rc = cw_i_out_bin(buf, total);
+	free(buf);
+	if (rc != CC_OK)
+		return CC_ERR_NOMEM;
+	return answer(json_object());
+}
+
+/* Opens a sealed record. BIN = the plaintext; "damaged" when it does not open
+ * (another key, casus, entry or device, or changed bytes). */
+CW_API int cw_local_open(const char *purpose, const char *bind, const uint8_t *p, size_t n)
+{
+	const uint8_t *key = NULL;
+	char dev[33];
+	unsigned char ad[256];
+	cw_i_out_clear();
+	if (cw_i_cache_key(&key, dev) != CC_OK)
+		return refuse("no_cache_key",
+		              "dit profiel heeft geen sleutel voor de lokale kopie / this profile has no "
+		              "key for the local copy");
+	size_t adl = local_ad(purpose, bind, dev, ad, sizeof ad);
+	if (!adl)
+		return refuse("invalid", "local record name");
+	if (!p || n < CWL_MAGIC_LEN + CWL_NONCE + CWL_ABYTES || n > CWL_MAX + CWL_MAGIC_LEN + CWL_NONCE + CWL_ABYTES ||
+	    memcmp(p, CWL_MAGIC, CWL_MAGIC_LEN) != 0)
+		return refuse("damaged", "de lokale kopie is beschadigd / the local copy is damaged");
+	size_t ctl = n - CWL_MAGIC_LEN - CWL_NONCE;
+	uint8_t *out = sodium_malloc(ctl - CWL_ABYTES + 1);
+	if (!out)
+		return CC_ERR_NOMEM;
+	unsigned long long ml = 0;
+	int rc;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, &ml, NULL, p + CWL_MAGIC_LEN + CWL_NONCE, ctl, ad, adl,
+	                                               p + CWL_MAGIC_LEN, key) != 0)
+		rc = refuse("damaged", "de lokale kopie opent niet / the local copy does not open");
+	else if (cw_i_out_bin(out, (size_t)ml) != CC_OK)
+		rc = CC_ERR_NOMEM;
+	else
+		rc = answer(json_object());
+	sodium_free(out);
+	return rc;
+}
+
+/* The core's state of a followed casus to keep with the local copy (per-sender
+ * stream positions and counters, message ids seen, a pending own commit):
+ * JSON = {"core": ...} (ccore_casus_save). */
+CW_API int cw_casus_save(const char *hex)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	json_t *s = ccore_casus_save(k);
+	return answer(json_pack("{so}", "core", s ? s : json_null()));
+}
+
+/* Reads back what cw_casus_save gave (text: its JSON), after the stored
+ * commits were applied again (cw_casus_commit). */
+CW_API int cw_casus_restore(const char *hex, const char *text)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	json_t *o = text ? json_loads(text, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	if (!o || !json_is_object(o)) {
+		json_decref(o);
+		return refuse("damaged", "core state");
+	}
+	ccore_casus_restore(k, json_object_get(o, "core"));
+	json_decref(o);
+	return answer(json_object());
+}
+
+/* A history listing begins (from_start: at the first message) and ends: the
+ * end warns "gap" for every sender number the listing never delivered, as
+ * the C client's history does (ccore_history_begin / ccore_history_done). */
+CW_API int cw_casus_history_begin(const char *hex, int from_start)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	ccore_history_begin(k, from_start != 0);
+	return answer(json_object());
+}
+
+CW_API int cw_casus_history_done(const char *hex)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	int gaps = ccore_history_done(k);
+	return answer(json_pack("{si}", "gaps", gaps));
+}
+
+/* The devices an audience (its name) of a casus would be encrypted for now:
+ * JSON = {"recipients": [32-hex device ids]} (ccore_recipients), kept with a
+ * post queued in the outbox. */
+CW_API int cw_casus_recipients(const char *hex, const char *audience)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	const cc_policy *pol = g.core ? ccore_policy(g.core) : NULL;
+	if (!k || !pol)
+		return refuse("invalid", "casus not followed");
+	int aud = audience ? cc_policy_audience_index(pol, audience) : -1;
+	if (aud < 0)
+		return refuse("invalid", "unknown audience");
+	json_t *r = ccore_recipients(k, aud);
+	return answer(json_pack("{so}", "recipients", r ? r : json_array()));
+}
+
+/* May a post queued when `queued` (JSON text of a device id array, or NULL)
+ * were its recipients be encrypted now? "audience_widened" when the audience
+ * now holds a device outside them (ccore_outbox_may_encrypt). */
+CW_API int cw_casus_outbox_check(const char *hex, const char *audience, const char *queued)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	const cc_policy *pol = g.core ? ccore_policy(g.core) : NULL;
+	if (!k || !pol)
+		return refuse("invalid", "casus not followed");
+	int aud = audience ? cc_policy_audience_index(pol, audience) : -1;
+	if (aud < 0)
+		return refuse("invalid", "unknown audience");
+	json_t *q = queued && *queued ? json_loads(queued, JSON_REJECT_DUPLICATES, NULL) : NULL;
+	if (queued && *queued && !json_is_array(q)) {
+		json_decref(q);
+		return refuse("damaged", "queued recipients");
+	}
+	int crc = ccore_outbox_may_encrypt(k, aud, q);
+	json_decref(q);
+	if (crc != CCORE_OK)
+		return refuse_core(crc);
+	return answer(json_object());
 }

@@ -23,7 +23,21 @@ int cw_i_device(const cc_device_keys **keys, const cc_cert **cert) __attribute__
 int cw_i_hex32(const char *hex, uint8_t out[32]) __attribute__((warn_unused_result));
 /* A certificate's public description ({user,name,org,role,device,fingerprint,...}); NULL on failure. */
 json_t *cw_i_cert_json(const cc_cert *c);
+/* The open keystore's "cache" key (32 bytes, borrowed until cw_close) and the
+ * device id in hex: 0, or CC_ERR_NOT_FOUND (no device open, or a keystore
+ * without a cache key). The key seals the local copy and the outbox. */
+int cw_i_cache_key(const uint8_t **key, char devhex[33]) __attribute__((warn_unused_result));
 /* cw_core.c: frees the core and every casus (called when the device closes). */
 void cw_core_forget(void);
+/* cw_core.c for cw_admin.c: the open device's core (NULL if none), a followed
+ * casus (NULL if not followed), and the JSON answer / refusal of cw_core.c
+ * (warnings added; refusals return -1). */
+struct ccore;
+struct ccore_casus;
+struct ccore *cw_i_core(void);
+struct ccore_casus *cw_i_casus(const char *hex);
+int cw_i_answer(json_t *o) __attribute__((warn_unused_result));
+int cw_i_refuse(const char *code, const char *message) __attribute__((warn_unused_result));
+int cw_i_refuse_core(int crc) __attribute__((warn_unused_result));
 
 #endif
