@@ -41,6 +41,7 @@ export CASUS_PASSPHRASE_FILE="$STATE/passphrase" CASUS_ADMIN_FAST_KDF=1
 "$ADMIN" root-init --keystore "$STATE/root.casusks" --pub "$STATE/root.pub" >/dev/null
 "$ADMIN" sign-policy --keystore "$STATE/root.casusks" --policy "$ROOT/deploy/policy/default.json" \
   --out "$STATE/policy.bin" >/dev/null
+"$ADMIN" revlist-init --keystore "$STATE/root.casusks" --out "$STATE/revocations.bin" >/dev/null
 ROOTHEX=$(cat "$STATE/root.pub")
 mkdir -p "$STATE/users" "$STATE/certs"
 # bs0 posts (casemanager may create casus); br0..br9 are the 10 receiving
@@ -49,7 +50,7 @@ mk_user() {
   P="$STATE/users/$1"
   "$CASUS" --profile "$P" init --server "ws://127.0.0.1:$PORT" --root "$ROOTHEX" \
     --user "$1" --role "$2" --name "Bench $1" --org "Bench" >/dev/null
-  "$ADMIN" certify --keystore "$STATE/root.casusks" --request "$P/request.casusreq" --out "$P/device.cert" >/dev/null
+  "$ADMIN" certify --keystore "$STATE/root.casusks" --request "$P/request.casusreq" --out "$P/device.cert" --yes >/dev/null
   "$CASUS" --profile "$P" install-cert "$P/device.cert" >/dev/null
   cp "$P/device.cert" "$STATE/certs/$1.cert"
 }
@@ -67,7 +68,7 @@ cat > "$STATE/casusd.json" <<JSON
 {
   "listen": "127.0.0.1", "port": $PORT, "tls": false, "metrics_port": $((PORT + 1)),
   "data_dir": "$STATE/data", "root_pub": "$STATE/root.pub", "policy": "$STATE/policy.bin",
-  "certs_dir": "$STATE/certs", "log_level": "warn",
+  "revocations": "$STATE/revocations.bin", "certs_dir": "$STATE/certs", "log_level": "warn",
   "limits": {"req_per_s": 1000000, "req_burst": 1000000, "conn_per_device": 20000,
              "max_connections": 20000, "conn_per_addr": 20000, "ping_s": 10, "hangup_s": 30}
 }

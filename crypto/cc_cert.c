@@ -36,11 +36,13 @@
 #define CTX_CERT "casus.v1 cert"
 #define CTX_CERTREQ "casus.v1 certreq"
 #define CTX_REVLIST "casus.v1 revlist"
+#define CTX_ISSUANCE "casus.v1 issuance"
 #define REVOKED_ENTRY_BYTES (8 + CC_DEVICE_ID_BYTES + 8)
 
 static const uint8_t CERT_MAGIC[4] = {'C', 'C', 'R', 'T'};
 static const uint8_t REQ_MAGIC[4] = {'C', 'C', 'R', 'Q'};
 static const uint8_t REVLIST_MAGIC[4] = {'C', 'C', 'R', 'L'};
+static const uint8_t ISSUANCE_MAGIC[4] = {'C', 'C', 'I', 'S'};
 
 /* Reads magic and version: CC_ERR_VERSION for another object type or version. */
 static int read_head(cc_rbuf *r, const uint8_t magic[4], uint8_t version, uint8_t *got)
@@ -595,4 +597,218 @@ int cc_revlist_contains(const cc_revlist *l, uint64_t serial, const uint8_t devi
 			if (memcmp(l->entries[i].device_id, device_id, CC_DEVICE_ID_BYTES) == 0)
 				return 1;
 	return 0;
+}
+
+/* ---- issuance log ---------------------------------------------------------- */
+
+static int issuance_encode_body(const cc_issuance *e, const uint8_t root_pk[CC_SIGN_PK_BYTES], cc_wbuf *w)
+{
+	if (e->version != CC_ISSUANCE_VERSION)
+		return CC_ERR_VERSION;
+	cc_wbuf cw;
+	cc_w_init(&cw);
+	int rc = cc_cert_encode(&e->cert, &cw);
+	if (rc == CC_OK && cw.err)
+		rc = cw.err;
+	if (rc == CC_OK) {
+		cc_w_fixed(w, ISSUANCE_MAGIC, sizeof ISSUANCE_MAGIC);
+		cc_w_u8(w, e->version);
+		cc_w_u64(w, e->seq);
+		cc_w_fixed(w, e->prev, CC_HASH_BYTES);
+		cc_w_i64(w, e->issued_at);
+		cc_w_var16(w, cw.p, cw.len);
+		cc_w_fixed(w, root_pk, CC_SIGN_PK_BYTES);
+		rc = w->err;
+	}
+	cc_w_free(&cw);
+	return rc;
+}
+
+int cc_issuance_sign(cc_issuance *e, const cc_root_key *root)
+{
+	cc_wbuf w;
+	uint8_t sig[CC_SIG_BYTES];
+	int rc;
+
+	if (!e || !root)
+		return CC_ERR_INVALID_ARG;
+	cc_w_init(&w);
+	if ((rc = issuance_encode_body(e, root->pk, &w)) == CC_OK &&
+	    (rc = cc_sign_ctx(root->sk, CTX_ISSUANCE, w.p, w.len, sig)) == CC_OK) {
+		memcpy(e->root_pk, root->pk, sizeof e->root_pk);
+		memcpy(e->sig, sig, sizeof e->sig);
+	}
+	cc_w_free(&w);
+	return rc;
+}
+
+int cc_issuance_encode(const cc_issuance *e, struct cc_wbuf *w)
+{
+	int rc;
+	if (!e || !w)
+		return CC_ERR_INVALID_ARG;
+	if ((rc = issuance_encode_body(e, e->root_pk, w)) != CC_OK)
+		return rc;
+	cc_w_fixed(w, e->sig, sizeof e->sig);
+	return w->err;
+}
+
+int cc_issuance_decode(const uint8_t *p, size_t n, cc_issuance *out, size_t *used)
+{
+	cc_issuance e;
+	cc_rbuf r;
+	const uint8_t *cp = NULL;
+	size_t cn = 0;
+	int rc;
+
+	if (!out || !used || (!p && n))
+		return CC_ERR_INVALID_ARG;
+	memset(out, 0, sizeof *out);
+	memset(&e, 0, sizeof e);
+	cc_r_init(&r, p, n);
+	if ((rc = read_head(&r, ISSUANCE_MAGIC, CC_ISSUANCE_VERSION, &e.version)) != CC_OK)
+		return rc;
+	e.seq = cc_r_u64(&r);
+	cc_r_fixed(&r, e.prev, CC_HASH_BYTES);
+	e.issued_at = cc_r_i64(&r);
+	cc_r_var16(&r, &cp, &cn, CC_CERT_MAX);
+	cc_r_fixed(&r, e.root_pk, CC_SIGN_PK_BYTES);
+	cc_r_fixed(&r, e.sig, CC_SIG_BYTES);
+	if (r.err)
+		return r.err;
+	if ((rc = cc_cert_decode(cp, cn, &e.cert)) != CC_OK)
+		return rc;
+	*used = n - cc_r_left(&r);
+	*out = e;
+	return CC_OK;
+}
+
+int cc_issuance_hash(const cc_issuance *e, uint8_t out[CC_HASH_BYTES])
+{
+	cc_wbuf w;
+	int rc;
+
+	if (!e || !out)
+		return CC_ERR_INVALID_ARG;
+	cc_w_init(&w);
+	if ((rc = cc_issuance_encode(e, &w)) == CC_OK &&
+	    crypto_generichash(out, CC_HASH_BYTES, w.p, w.len, NULL, 0) != 0)
+		rc = CC_ERR_CRYPTO;
+	cc_w_free(&w);
+	return rc;
+}
+
+/* What a device is: one device id is one identity key and one wrap key of
+ * one user; a renewal repeats all of it, nothing else may repeat any part. */
+struct iss_dev {
+	uint8_t did[CC_DEVICE_ID_BYTES];
+	uint8_t spk[CC_SIGN_PK_BYTES];
+	uint8_t bpk[CC_BOX_PK_BYTES];
+	char user[CC_USER_ID_MAX + 1];
+};
+
+static int dev_same(const struct iss_dev *a, const struct iss_dev *b)
+{
+	return memcmp(a->did, b->did, sizeof a->did) == 0 && memcmp(a->spk, b->spk, sizeof a->spk) == 0 &&
+	       memcmp(a->bpk, b->bpk, sizeof a->bpk) == 0 && strcmp(a->user, b->user) == 0;
+}
+
+static int by_did(const void *a, const void *b)
+{
+	return memcmp(((const struct iss_dev *)a)->did, ((const struct iss_dev *)b)->did, CC_DEVICE_ID_BYTES);
+}
+
+static int by_spk(const void *a, const void *b)
+{
+	return memcmp(((const struct iss_dev *)a)->spk, ((const struct iss_dev *)b)->spk, CC_SIGN_PK_BYTES);
+}
+
+static int by_bpk(const void *a, const void *b)
+{
+	return memcmp(((const struct iss_dev *)a)->bpk, ((const struct iss_dev *)b)->bpk, CC_BOX_PK_BYTES);
+}
+
+/* CC_OK if every device id, identity key and wrap key names one device. */
+static int devs_unique(struct iss_dev *d, size_t n)
+{
+	int (*cmp[3])(const void *, const void *) = {by_did, by_spk, by_bpk};
+	for (int k = 0; k < 3; k++) {
+		qsort(d, n, sizeof *d, cmp[k]);
+		for (size_t i = 1; i < n; i++)
+			if (cmp[k](&d[i - 1], &d[i]) == 0 && !dev_same(&d[i - 1], &d[i]))
+				return CC_ERR_MALFORMED;
+	}
+	return CC_OK;
+}
+
+int cc_issuance_log_verify(const uint8_t *p, size_t n, const uint8_t root_pk[CC_SIGN_PK_BYTES], cc_issuance_log *out,
+                           int (*each)(const cc_issuance *e, void *ctx), void *ctx)
+{
+	cc_issuance_log st;
+	struct iss_dev *devs = NULL;
+	size_t ndevs = 0, cap = 0, off = 0;
+	int rc = CC_OK;
+
+	if (!root_pk || (!p && n))
+		return CC_ERR_INVALID_ARG;
+	memset(&st, 0, sizeof st);
+	while (off < n) {
+		cc_issuance e;
+		size_t used = 0;
+		cc_wbuf w;
+		if (st.count >= CC_ISSUANCE_MAX_ENTRIES) {
+			rc = CC_ERR_TOO_LARGE;
+			break;
+		}
+		if ((rc = cc_issuance_decode(p + off, n - off, &e, &used)) != CC_OK)
+			break;
+		if (e.seq != st.count || sodium_memcmp(e.prev, st.head, CC_HASH_BYTES) != 0 ||
+		    (st.count && e.issued_at < st.last_at)) {
+			rc = CC_ERR_CHAIN;
+			break;
+		}
+		if (sodium_memcmp(e.root_pk, root_pk, CC_SIGN_PK_BYTES) != 0) {
+			rc = CC_ERR_WRONG_ROOT;
+			break;
+		}
+		cc_w_init(&w);
+		rc = issuance_encode_body(&e, e.root_pk, &w);
+		if (rc == CC_OK)
+			rc = cc_verify_ctx(root_pk, CTX_ISSUANCE, w.p, w.len, e.sig);
+		cc_w_free(&w);
+		/* the certificate itself: same root, good signature; its validity
+		 * period is not the log's business (an expired entry stays) */
+		if (rc == CC_OK)
+			rc = cc_cert_verify(&e.cert, root_pk, e.cert.not_before, NULL);
+		if (rc != CC_OK)
+			break;
+		if (ndevs == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct iss_dev *nd = realloc(devs, ncap * sizeof *nd);
+			if (!nd) {
+				rc = CC_ERR_NOMEM;
+				break;
+			}
+			devs = nd;
+			cap = ncap;
+		}
+		memcpy(devs[ndevs].did, e.cert.device_id, CC_DEVICE_ID_BYTES);
+		memcpy(devs[ndevs].spk, e.cert.sign_pk, CC_SIGN_PK_BYTES);
+		memcpy(devs[ndevs].bpk, e.cert.box_pk, CC_BOX_PK_BYTES);
+		memcpy(devs[ndevs].user, e.cert.user_id, sizeof devs[ndevs].user);
+		ndevs++;
+		if ((rc = cc_issuance_hash(&e, st.head)) != CC_OK)
+			break;
+		st.last_at = e.issued_at;
+		st.count++;
+		off += used;
+		if (each && (rc = each(&e, ctx)) != 0)
+			break;
+	}
+	if (rc == CC_OK && ndevs > 1)
+		rc = devs_unique(devs, ndevs);
+	free(devs);
+	if (rc == CC_OK && out)
+		*out = st;
+	return rc;
 }

@@ -112,6 +112,51 @@ int cc_revlist_verify(const cc_revlist *l, const uint8_t root_pk[CC_SIGN_PK_BYTE
 /* 1 if revoked (by serial or by device id), 0 if not. */
 int cc_revlist_contains(const cc_revlist *l, uint64_t serial, const uint8_t device_id[CC_DEVICE_ID_BYTES]);
 
+/* ---- issuance log ---------------------------------------------------------
+ * Every certificate casus-admin issues is appended to a log signed by the
+ * root: an append-only, hash-chained sequence of entries (docs/CRYPTO.md
+ * "Issuance log"). Entry i carries seq = i, the BLAKE2b-256 hash of entry
+ * i-1's full encoding (zeros for entry 0), the time of issue and the encoded
+ * certificate, signed by the root under the context "casus.v1 issuance". The
+ * log file is the concatenation of the entries. */
+#define CC_ISSUANCE_VERSION 1
+#define CC_ISSUANCE_MAX_ENTRIES 1000000
+
+typedef struct cc_issuance {
+	uint8_t version;
+	uint64_t seq;
+	uint8_t prev[CC_HASH_BYTES];
+	int64_t issued_at;
+	cc_cert cert;
+	uint8_t root_pk[CC_SIGN_PK_BYTES];
+	uint8_t sig[CC_SIG_BYTES];
+} cc_issuance;
+
+/* Fill e->root_pk and e->sig (the other fields set by the caller). */
+int cc_issuance_sign(cc_issuance *e, const cc_root_key *root);
+int cc_issuance_encode(const cc_issuance *e, struct cc_wbuf *w);
+/* Decode the entry at the start of p[0..n); *used = its length. Syntax only. */
+int cc_issuance_decode(const uint8_t *p, size_t n, cc_issuance *out, size_t *used) __attribute__((warn_unused_result));
+/* BLAKE2b-256 over the full encoding: what the next entry's prev names. */
+int cc_issuance_hash(const cc_issuance *e, uint8_t out[CC_HASH_BYTES]);
+
+/* The result of walking a whole log. */
+typedef struct cc_issuance_log {
+	uint64_t count;              /* entries */
+	uint8_t head[CC_HASH_BYTES]; /* hash of the last entry; zeros if empty */
+	int64_t last_at;             /* issued_at of the last entry */
+} cc_issuance_log;
+
+/* Verify a whole log: every entry signed by root_pk, seq 0,1,2,..., each prev
+ * the hash of the entry before, issued_at not decreasing, each certificate
+ * signed by the same root, and every device id, identity key and wrap key
+ * naming one device (one device id, its two keys and its user id; a renewal
+ * repeats all four, anything else is CC_ERR_MALFORMED). If each != NULL it is called
+ * for every entry in order; a non-zero return stops the walk and is returned.
+ * An empty input is a valid, empty log. */
+int cc_issuance_log_verify(const uint8_t *p, size_t n, const uint8_t root_pk[CC_SIGN_PK_BYTES], cc_issuance_log *out,
+                           int (*each)(const cc_issuance *e, void *ctx), void *ctx) __attribute__((warn_unused_result));
+
 /* ---- added by the identity layer (additions only) ------------------------ */
 /* Notes:
  *  - decode functions zero *out (cc_revlist_decode: leaves it empty) on

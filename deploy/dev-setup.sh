@@ -23,6 +23,8 @@ export CASUS_ADMIN_FAST_KDF=1
 "$ADMIN" root-init --keystore "$STATE/root.casusks" --pub "$STATE/root.pub" >/dev/null
 "$ADMIN" sign-policy --keystore "$STATE/root.casusks" --policy "$ROOT/deploy/policy/default.json" \
   --out "$STATE/policy.bin" >/dev/null
+# casusd does not start without a signed revocation list: an empty one to begin
+"$ADMIN" revlist-init --keystore "$STATE/root.casusks" --out "$STATE/revocations.bin" >/dev/null
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 825 \
   -subj "/CN=localhost" -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
@@ -45,6 +47,8 @@ cat > "$STATE/casusd.json" <<JSON
   "data_dir": "$STATE/data",
   "root_pub": "$STATE/root.pub",
   "policy": "$STATE/policy.bin",
+  "revocations": "$STATE/revocations.bin",
+  "issuance_log": "$STATE/issuance.log",
   "certs_dir": "$STATE/certs",
   $WEBLINE
   "log_level": "info"
@@ -59,7 +63,7 @@ while IFS='|' read -r uid role name org; do
   P="$STATE/users/$uid"
   "$CASUS" --profile "$P" init --server "wss://localhost:$PORT" --root "$ROOTHEX" --ca "$STATE/tls.crt" \
     --user "$uid" --role "$role" --name "$name" --org "$org" >/dev/null
-  "$ADMIN" certify --keystore "$STATE/root.casusks" --request "$P/request.casusreq" --out "$P/device.cert" >/dev/null
+  "$ADMIN" certify --keystore "$STATE/root.casusks" --request "$P/request.casusreq" --out "$P/device.cert" --yes >/dev/null
   "$CASUS" --profile "$P" install-cert "$P/device.cert" >/dev/null
   cp "$P/device.cert" "$STATE/certs/$uid.cert"
   echo "dev-setup: demo user $uid ($role, $org)"
@@ -80,7 +84,7 @@ while IFS='|' read -r uid role name org; do
   P="$STATE/browser/$uid"
   "$CASUS" --profile "$P" init --server "wss://localhost:$PORT" --root "$ROOTHEX" --ca "$STATE/tls.crt" \
     --user "$uid" --role "$role" --name "$name" --org "$org" >/dev/null
-  "$ADMIN" certify --keystore "$STATE/root.casusks" --request "$P/request.casusreq" --out "$P/device.cert" >/dev/null
+  "$ADMIN" certify --keystore "$STATE/root.casusks" --request "$P/request.casusreq" --out "$P/device.cert" --yes >/dev/null
   "$CASUS" --profile "$P" install-cert "$P/device.cert" >/dev/null
   cp "$P/device.cert" "$STATE/certs/$uid.cert"
   echo "dev-setup: browser demo user $uid ($role, $org): $P/keys.casusks"

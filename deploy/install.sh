@@ -24,6 +24,6 @@ case "$DEB" in /*) ;; *) DEB="./$DEB" ;; esac
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 $SUDO apt-get install -y "$DEB"
-echo "installed; put root.pub, policy.bin, TLS files and certificates in /etc/casus, check with"
+echo "installed; put root.pub, policy.bin, revocations.bin (casus-admin revlist-init), TLS files and certificates in /etc/casus, check with"
 echo "  casusd --config /etc/casus/casusd.json --check-config"
 echo "then: systemctl enable --now casusd casus-backup.timer"

@@ -78,6 +78,17 @@ done
 # 3. the deployment in state/, on this port
 echo "quickstart: [3/3] ontwikkelomgeving / development deployment in $STATE"
 CASUS_PORT=$PORT ./deploy/dev-setup.sh "$STATE" "$BUILD"
+# casusd does not start without a signed revocation list (docs/OPERATIONS.md);
+# a state/ made before that rule gets an empty list now
+if ! grep -q '"revocations"' "$STATE/casusd.json"; then
+  echo "quickstart: $STATE has no revocation list; creating an empty one"
+  [ -f "$STATE/revocations.bin" ] ||
+    CASUS_PASSPHRASE_FILE="$STATE/demo-passphrase" CASUS_ADMIN_FAST_KDF=1 \
+      "$BUILD/client/casus-admin" revlist-init --keystore "$STATE/root.casusks" --out "$STATE/revocations.bin" >/dev/null
+  tmp="$STATE/casusd.json.tmp"
+  sed "s#^\( *\)\"policy\": *\(\"[^\"]*\"\),#&\n\1\"revocations\": \"$STATE/revocations.bin\",#" "$STATE/casusd.json" >"$tmp" &&
+    mv "$tmp" "$STATE/casusd.json"
+fi
 OLD=$(sed -n 's/^ *"port": *\([0-9][0-9]*\).*/\1/p' "$STATE/casusd.json" | head -n 1)
 if [ "$OLD" != "$PORT" ]; then
   echo "quickstart: $STATE was set up for port ${OLD:-?}; rewriting it for port $PORT"

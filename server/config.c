@@ -107,6 +107,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	                                    "root_pub",
 	                                    "policy",
 	                                    "revocations",
+	                                    "issuance_log",
 	                                    "certs_dir",
 	                                    "web_dir",
 	                                    "log_level",
@@ -139,6 +140,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	    get_str(root, "root_pub", c->root_pub, sizeof c->root_pub, why, whylen) ||
 	    get_str(root, "policy", c->policy, sizeof c->policy, why, whylen) ||
 	    get_str(root, "revocations", c->revocations, sizeof c->revocations, why, whylen) ||
+	    get_str(root, "issuance_log", c->issuance_log, sizeof c->issuance_log, why, whylen) ||
 	    get_str(root, "certs_dir", c->certs_dir, sizeof c->certs_dir, why, whylen) ||
 	    get_str(root, "web_dir", c->web_dir, sizeof c->web_dir, why, whylen) ||
 	    get_str(root, "log_level", c->log_level, sizeof c->log_level, why, whylen) ||

@@ -33,11 +33,12 @@ struct config {
 	char tls_cert[512];
 	char tls_key[512];
 	char data_dir[512];
-	char root_pub[512];    /* file: 64 hex digits of the deployment root public key */
-	char policy[512];      /* file: signed policy (binary) */
-	char revocations[512]; /* file: signed revocation list (optional) */
-	char certs_dir[512];   /* folder of *.cert files imported into the directory at start */
-	char web_dir[512];     /* folder of the browser client served at / (empty: none; web.c) */
+	char root_pub[512];     /* file: 64 hex digits of the deployment root public key */
+	char policy[512];       /* file: signed policy (binary) */
+	char revocations[512];  /* file: signed revocation list (required: casusd does not start without) */
+	char issuance_log[512]; /* file: the root-signed issuance log, served by issuance.get (optional) */
+	char certs_dir[512];    /* folder of *.cert files imported into the directory at start */
+	char web_dir[512];      /* folder of the browser client served at / (empty: none; web.c) */
 	char log_level[16];
 	/* TLS (docs/OPERATIONS.md "TLS"): lowest protocol version "1.2" or "1.3"
 	 * (default "1.3"), the TLS 1.2 cipher list and the TLS 1.3 suites in

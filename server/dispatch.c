@@ -39,6 +39,7 @@ static const struct route routes[] = {
 	{"auth", h_auth, 0},
 	{"ping", h_ping, 0},
 	{"revlist.get", h_revlist_get, 0},
+	{"issuance.get", h_issuance_get, A},
 	{"policy.get", h_policy_get, A},
 	{"dir.publish", h_dir_publish, A},
 	{"dir.lookup", h_dir_lookup, A},

@@ -84,6 +84,28 @@ static void audit_auth(struct session *s, int ok, const char *err, const cc_cert
 	audit_log(s->srv, s, &e);
 }
 
+/* The per-device connection limit is per whole device id. dev_count[] counts
+ * the authenticated sessions per bucket (a hash of all 16 bytes); a bucket
+ * that reaches the limit is only a hint, and the sessions of exactly this
+ * device are counted before a refusal, so two devices whose ids share a
+ * bucket never limit each other. */
+static uint32_t dev_slot_of(const uint8_t id[CC_DEVICE_ID_BYTES])
+{
+	uint32_t h = 2166136261u; /* FNV-1a over the whole id */
+	for (size_t i = 0; i < CC_DEVICE_ID_BYTES; i++)
+		h = (h ^ id[i]) * 16777619u;
+	return h % 4096u;
+}
+
+static unsigned dev_sessions(struct server *srv, const uint8_t id[CC_DEVICE_ID_BYTES])
+{
+	unsigned n = 0;
+	for (struct session *o = srv->sessions; o; o = o->next)
+		if (o->dev_counted && memcmp(o->cert.device_id, id, CC_DEVICE_ID_BYTES) == 0)
+			n++;
+	return n;
+}
+
 int h_auth(struct session *s, json_t *req, uint64_t id)
 {
 	struct server *srv = s->srv;
@@ -121,8 +143,19 @@ int h_auth(struct session *s, json_t *req, uint64_t id)
 		free(certb);
 		return 0;
 	}
-	uint32_t slot = (uint32_t)(((unsigned)c.device_id[0] << 8 | c.device_id[1]) % 4096u);
-	if (srv->dev_count[slot] >= srv->cfg.lim.conn_per_device) {
+	/* one device id is one device in the whole deployment: a certificate that
+	 * names a known device id with other keys or another user is refused */
+	if (dir_device_taken(srv, &c)) {
+		srv->m.auth_fail++;
+		log_event(LOG_WARN, "auth.device_taken", "sid=%llu", (unsigned long long)s->sid);
+		audit_auth(s, 0, "device_id_taken", &c);
+		reply_error(s, id, PE_AUTH_FAILED, "this device id belongs to another device");
+		free(certb);
+		return 0;
+	}
+	uint32_t slot = dev_slot_of(c.device_id);
+	if (srv->dev_count[slot] >= srv->cfg.lim.conn_per_device &&
+	    dev_sessions(srv, c.device_id) >= srv->cfg.lim.conn_per_device) {
 		audit_auth(s, 0, "connection_limit", &c);
 		reply_error(s, id, PE_BUSY, "too many connections for this device");
 		free(certb);
@@ -181,6 +214,23 @@ int h_revlist_get(struct session *s, json_t *req, uint64_t id)
 	return 1;
 }
 
+/* The issuance log casusd holds (revlist.h), as loaded: every certificate the
+ * root issued, signed and hash-chained; clients verify it against their
+ * pinned root. null and count 0 when the server has none configured. */
+int h_issuance_get(struct session *s, json_t *req, uint64_t id)
+{
+	struct server *srv = s->srv;
+	(void)req;
+	json_t *r = proto_ok(id);
+	if (srv->issued_bytes && srv->issued_len)
+		proto_set_b64(r, "log", srv->issued_bytes, srv->issued_len);
+	else
+		json_object_set_new(r, "log", json_null());
+	json_object_set_new(r, "count", json_integer((json_int_t)srv->issued_count));
+	reply_later(s, id, r);
+	return 1;
+}
+
 int h_policy_get(struct session *s, json_t *req, uint64_t id)
 {
 	(void)req;
@@ -199,12 +249,25 @@ int h_policy_get(struct session *s, json_t *req, uint64_t id)
 	return 1;
 }
 
+int dir_device_taken(struct server *srv, const cc_cert *c)
+{
+	MDB_val v;
+	cc_cert old;
+	if (store_get(&srv->st, DB_CERTS, c->device_id, CC_DEVICE_ID_BYTES, &v) != 0 ||
+	    cc_cert_decode(v.mv_data, v.mv_size, &old) != CC_OK)
+		return 0;
+	return sodium_memcmp(old.sign_pk, c->sign_pk, CC_SIGN_PK_BYTES) != 0 ||
+	       sodium_memcmp(old.box_pk, c->box_pk, CC_BOX_PK_BYTES) != 0 || strcmp(old.user_id, c->user_id) != 0;
+}
+
 int dir_store_cert(struct server *srv, const cc_cert *c, const uint8_t *enc, size_t len)
 {
 	MDB_val v;
 	if (store_get(&srv->st, DB_CERTS, c->device_id, 16, &v) == 0 && v.mv_size == len &&
 	    memcmp(v.mv_data, enc, len) == 0)
 		return 0;
+	if (dir_device_taken(srv, c))
+		return DIR_DEVICE_TAKEN;
 	int rc = store_put(&srv->st, DB_CERTS, c->device_id, 16, enc, len, 0);
 	uint8_t key[SCHEMA_KEY_USER_MAX];
 	size_t kl = schema_key_user_device(key, c->user_id, c->device_id);
@@ -231,6 +294,9 @@ int h_dir_publish(struct session *s, json_t *req, uint64_t id)
 	}
 	rc = dir_store_cert(s->srv, &c, certb, len);
 	free(certb);
+	if (rc == DIR_DEVICE_TAKEN)
+		return deny(s, id, PE_INVALID, "this device id belongs to another device", CC_AUDIT_EV_CERT_ENROL,
+		            NULL);
 	if (rc) {
 		reply_error(s, id, PE_STORAGE, "could not store the certificate");
 		return 0;

@@ -43,8 +43,14 @@ int h_revlist_get(struct session *s, json_t *req, uint64_t id);
 int h_policy_get(struct session *s, json_t *req, uint64_t id);
 int h_dir_publish(struct session *s, json_t *req, uint64_t id);
 int h_dir_lookup(struct session *s, json_t *req, uint64_t id);
-/* Store a certificate in the directory (idempotent). 0 or an LMDB error. */
+int h_issuance_get(struct session *s, json_t *req, uint64_t id);
+/* Store a certificate in the directory (idempotent). 0, DIR_DEVICE_TAKEN (the
+ * device id is stored with other keys or another user: refused), or an LMDB
+ * error. */
+#define DIR_DEVICE_TAKEN (-2)
 int dir_store_cert(struct server *srv, const cc_cert *c, const uint8_t *enc, size_t len);
+/* 1 if the directory holds c's device id with other keys or another user. */
+int dir_device_taken(struct server *srv, const cc_cert *c);
 
 /* h_casus.c */
 int h_casus_create(struct session *s, json_t *req, uint64_t id);

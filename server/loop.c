@@ -844,6 +844,8 @@ void server_free(struct server *srv)
 	cc_revlist_free(&srv->revs);
 	free(srv->revs_bytes);
 	srv->revs_bytes = NULL;
+	free(srv->issued_bytes);
+	srv->issued_bytes = NULL;
 	if (srv->ka) {
 		for (size_t i = 0; i < KA_BUCKETS; i++)
 			while (srv->ka->b[i]) {

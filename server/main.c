@@ -331,8 +331,20 @@ static int load_revs(struct server *srv, const char *path)
 	size_t n = 0;
 	uint8_t *b = fio_read(path, 16 << 20, &n);
 	if (!b)
-		return errno == ENOENT ? CC_OK : CC_ERR_IO;
+		return CC_ERR_IO;            /* fail closed: a missing list is not an empty one */
 	int rc = revlist_install(srv, b, n); /* keeps b on success */
+	if (rc != CC_OK)
+		free(b);
+	return rc;
+}
+
+static int load_issuance(struct server *srv, const char *path)
+{
+	size_t n = 0;
+	uint8_t *b = fio_read(path, 256u << 20, &n);
+	if (!b)
+		return CC_ERR_IO;
+	int rc = issuance_install(srv, b, n); /* keeps b on success */
 	if (rc != CC_OK)
 		free(b);
 	return rc;
@@ -559,25 +571,42 @@ int main(int argc, char **argv)
 		        log_priority_prefixes() ? "<4>" : "");
 	}
 	cc_revlist_init(&srv.revs);
-	if (cfg.revocations[0]) {
+	if (!cfg.revocations[0]) {
+		errmsg("no revocation list (--revocations FILE, \"revocations\" in the config): casusd does not "
+		       "start without one; create an empty list with `casus-admin revlist-init` "
+		       "(docs/OPERATIONS.md)\n");
+		return 2;
+	}
+	{
 		int rc = load_revs(&srv, cfg.revocations);
 		if (rc != CC_OK) {
-			errmsg("revocation list %s refused: %s\n", cfg.revocations, cc_strerror(rc));
+			errmsg("revocation list %s refused: %s%s%s\n", cfg.revocations, cc_strerror(rc),
+			       rc == CC_ERR_IO ? ": " : "", rc == CC_ERR_IO ? strerror(errno) : "");
+			revlist_free(&srv);
+			return 2;
+		}
+	}
+	if (cfg.issuance_log[0]) {
+		int rc = load_issuance(&srv, cfg.issuance_log);
+		if (rc != CC_OK) {
+			errmsg("issuance log %s refused: %s%s%s\n", cfg.issuance_log, cc_strerror(rc),
+			       rc == CC_ERR_IO ? ": " : "", rc == CC_ERR_IO ? strerror(errno) : "");
+			revlist_free(&srv);
 			return 2;
 		}
 	}
 
 	if (check_only) {
-		printf("casusd: configuration OK: listen %s port %d (%s, TLS >= %s), data %s, policy %llu%s\n",
+		printf("casusd: configuration OK: listen %s port %d (%s, TLS >= %s), data %s, policy %llu, revocation list %llu\n",
 		       cfg.listen, cfg.port, cfg.tls ? "wss" : "ws", cfg.tls_min_version, cfg.data_dir,
-		       (unsigned long long)srv.policy.number, srv.have_revs ? ", revocation list" : "");
-		cc_revlist_free(&srv.revs);
+		       (unsigned long long)srv.policy.number, (unsigned long long)srv.revs.number);
+		revlist_free(&srv);
 		return 0;
 	}
 	lock_fd = lock_data_dir(cfg.data_dir, why, sizeof why);
 	if (lock_fd < 0) {
 		errmsg("%s\n", why);
-		cc_revlist_free(&srv.revs);
+		revlist_free(&srv);
 		return 1;
 	}
 	if (try_bind(&laddr, laddr_len, why, sizeof why, cfg.listen, cfg.port) != 0) {
@@ -585,7 +614,7 @@ int main(int argc, char **argv)
 		log_event(LOG_ERROR, "server.listen_failed", "addr=%s port=%d msg=%s", cfg.listen, cfg.port,
 		          log_q(why, q, sizeof q));
 		errmsg("%s\n", why);
-		cc_revlist_free(&srv.revs);
+		revlist_free(&srv);
 		return 1;
 	}
 
@@ -610,6 +639,12 @@ int main(int argc, char **argv)
 		errmsg("could not start (see the log lines above)\n");
 		server_free(&srv);
 		return 1;
+	}
+	if (revlist_check_store(&srv, why, sizeof why) != 0) {
+		log_event(LOG_ERROR, "revocations.stale", "number=%llu", (unsigned long long)srv.revs.number);
+		errmsg("%s\n", why);
+		server_free(&srv);
+		return 2;
 	}
 	if (!listener_present(&laddr)) {
 		errmsg("no listening socket on %s port %d after start; exiting\n", cfg.listen, cfg.port);

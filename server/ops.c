@@ -171,6 +171,28 @@ static int reload_revs(struct server *srv)
 	return 0;
 }
 
+/* The issuance log grows: a new version must extend the held one (revlist.h). */
+static int reload_issuance(struct server *srv)
+{
+	const char *path = srv->cfg.issuance_log;
+	size_t n = 0;
+	if (!path[0])
+		return 0;
+	uint8_t *b = fio_read(path, 256u << 20, &n);
+	if (!b) {
+		refused("issuance_log", path, strerror(errno));
+		return -1;
+	}
+	int rc = issuance_install(srv, b, n); /* keeps b on success */
+	if (rc != CC_OK) {
+		free(b);
+		refused("issuance_log", path, cc_strerror(rc));
+		return -1;
+	}
+	log_event(LOG_INFO, "reload.issuance_log", "entries=%llu", (unsigned long long)srv->issued_count);
+	return 0;
+}
+
 static int reload_policy(struct server *srv)
 {
 	const char *path = srv->cfg.policy;
@@ -256,6 +278,7 @@ int ops_reload(struct server *srv)
 	log_event(LOG_INFO, "reload.start", NULL);
 	bad += reload_tls(srv) != 0;
 	bad += reload_revs(srv) != 0;
+	bad += reload_issuance(srv) != 0;
 	bad += reload_policy(srv) != 0;
 	reload_certs(srv);
 	srv->reload_refusals += (uint64_t)bad;

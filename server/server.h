@@ -125,6 +125,9 @@ struct server {
 	int have_revs;
 	uint8_t *revs_bytes; /* the revocation list exactly as loaded (revlist.h) */
 	size_t revs_len;
+	uint8_t *issued_bytes; /* the issuance log as loaded, or NULL (revlist.h) */
+	size_t issued_len;
+	uint64_t issued_count;
 	struct session *sessions;
 	uint64_t next_sid;
 	struct after *after_head, *after_tail;

@@ -490,6 +490,54 @@ int ccore_may_post(const ccore_casus *k)
 	return CCORE_OK;
 }
 
+/* 1 if the change removes dev (a removal, or a de-escalation the builder decides). */
+static int change_removes(const cc_commit_change *chg, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	if (chg->type != CC_COMMIT_REMOVE)
+		return 0;
+	for (size_t i = 0; i < chg->nremove; i++)
+		if (memcmp(chg->remove[i], dev, CC_DEVICE_ID_BYTES) == 0)
+			return 1;
+	return 0;
+}
+
+/* Key expiry (issue 17): a commit seals fresh epoch keys to every member that
+ * stays, so no member whose certificate has expired, or is revoked, at now may
+ * stay: the core refuses to seal to them and proposes their removal (one
+ * "remove_member" warning per device, naming the user), whatever the change
+ * is. A removal that takes all of them out goes through. The actor's own
+ * certificate is cc_commit_build's check. */
+static int refuse_expired_members(ccore_casus *k, const cc_commit_change *chg, int64_t now)
+{
+	ccore *c = k->core;
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	if (chg->type == CC_COMMIT_CREATE || !st || !st->started)
+		return CCORE_OK;
+	int rc = CCORE_OK;
+	for (uint32_t i = 0; i < st->nroster; i++) {
+		const cc_cert *ct = &st->roster[i].cert;
+		if (change_removes(chg, ct->device_id) ||
+		    memcmp(ct->device_id, c->cert.device_id, CC_DEVICE_ID_BYTES) == 0)
+			continue;
+		int expired = now >= ct->not_after, revoked = ccore_is_revoked(c, ct) != 0;
+		if (!expired && !revoked)
+			continue;
+		char dev[33];
+		cc_device_id_hex(ct->device_id, dev);
+		ccore_warn(c, "remove_member",
+		           "%s (apparaat %.8s) is %s: verwijder dit lid uit de casus (casus remove) / %s (device %.8s) "
+		           "is %s: remove this member from the casus (casus remove)",
+		           ct->user_id, dev, revoked ? "ingetrokken" : "verlopen", ct->user_id, dev,
+		           revoked ? "revoked" : "expired");
+		if (rc == CCORE_OK)
+			rc = revoked ? CCORE_E_REVOKED : CCORE_E_EXPIRED;
+	}
+	if (rc != CCORE_OK)
+		return ccore_fail(c, rc, "(no new keys for a member whose certificate %s; remove them first)",
+		                  rc == CCORE_E_REVOKED ? "is revoked" : "has expired");
+	return CCORE_OK;
+}
+
 /* The reason to seal for chg: the reason, the separator and the title this
  * device holds (*out NULL: chg's reason as it is). A level change or
  * break-glass without a reason stays without one (the chain rules refuse
@@ -523,6 +571,9 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
 	ccore *c = k->core;
 	if (!c->have_policy)
 		return ccore_fail(c, CCORE_E_NO_POLICY, NULL);
+	int e = refuse_expired_members(k, chg, now);
+	if (e != CCORE_OK)
+		return e;
 	/* every commit carries the title to its whole new roster (ccore.h, "Title") */
 	cc_commit_change with = *chg;
 	char *rt = NULL;

@@ -2,7 +2,8 @@
 harness.py: the integration-test harness every test under tests/integration uses.
 
 It builds a small deployment in a temporary folder with the real tools
-(casus-admin creates a root key and signs the policy, each test user gets a
+(casus-admin creates a root key, signs the policy and an empty revocation
+list (casusd does not start without one), each test user gets a
 device with `casus init`, a certificate from `casus-admin certify` and
 `casus install-cert`), starts the real casusd on a free loopback port with
 its own LMDB data folder, and talks to it with the real `casus` command and,
@@ -73,6 +74,11 @@ class Deployment:
         self.policy = os.path.join(self.dir, "policy.bin")
         self.admin("sign-policy", "--keystore", self.root_ks, "--policy",
                    policy or os.path.join(SRC, "deploy", "policy", "default.json"), "--out", self.policy)
+        # casusd does not start without a revocation list: an empty, signed one
+        self.revlist = os.path.join(self.dir, "revocations.bin")
+        self.admin("revlist-init", "--keystore", self.root_ks, "--out", self.revlist)
+        # every certificate is recorded here (casus-admin's default: beside the keystore)
+        self.issuance_log = os.path.join(self.dir, "issuance.log")
         if tls:
             self.tls_crt = os.path.join(self.dir, "tls.crt")
             self.tls_key = os.path.join(self.dir, "tls.key")
@@ -115,7 +121,7 @@ class Deployment:
         assert p.returncode == 0, p.stderr
         cert = os.path.join(prof, "device.cert")
         self.admin("certify", "--keystore", self.root_ks, "--request", os.path.join(prof, "request.casusreq"),
-                   "--out", cert)
+                   "--out", cert, "--yes")
         p = subprocess.run([CASUS, "--profile", prof, "install-cert", cert], env=self.env,
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
@@ -157,6 +163,7 @@ class Server:
         cfg = {
             "listen": "127.0.0.1", "port": dep.port, "tls": dep.tls, "data_dir": self.data,
             "root_pub": dep.root_pub, "policy": dep.policy, "certs_dir": dep.certs, "log_level": "info",
+            "revocations": dep.revlist,
             # /metrics has a listener of its own (loopback); the service port answers /healthz only
             "metrics_port": free_port(),
         }

@@ -106,7 +106,8 @@ class Ops(unittest.TestCase):
     def cfg(self, **over):
         c = {"listen": "127.0.0.1", "port": harness.free_port(), "tls": False,
              "data_dir": tempfile.mkdtemp(prefix="data-", dir=self.dep.dir), "root_pub": self.dep.root_pub,
-             "policy": self.dep.policy, "certs_dir": self.dep.certs, "log_level": "info"}
+             "policy": self.dep.policy, "certs_dir": self.dep.certs, "log_level": "info",
+             "revocations": self.dep.revlist}
         c.update(over)
         return c
 
@@ -382,7 +383,8 @@ class OpsTls(unittest.TestCase):
     def server(self, **over):
         cfg = {"listen": "127.0.0.1", "port": harness.free_port(), "tls": True, "tls_cert": self.crt,
                "tls_key": self.key, "data_dir": tempfile.mkdtemp(prefix="data-", dir=self.dep.dir),
-               "root_pub": self.dep.root_pub, "policy": self.dep.policy, "log_level": "info"}
+               "root_pub": self.dep.root_pub, "policy": self.dep.policy, "log_level": "info",
+               "revocations": self.dep.revlist}
         cfg.update(over)
         for attempt in range(3):
             p = Proc(self.dep, cfg)

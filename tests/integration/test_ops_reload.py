@@ -114,6 +114,7 @@ class Reload(unittest.TestCase):
         shutil.copy(self.dep.tls_crt, self.crt)
         shutil.copy(self.dep.tls_key, self.key)
         self.revs = os.path.join(self.tmp, "revocations.bin")
+        shutil.copy(self.dep.revlist, self.revs)  # casusd does not start without a list
         self.policy = os.path.join(self.tmp, "policy.bin")
         shutil.copy(self.dep.policy, self.policy)
         cfg = {"tls_cert": self.crt, "tls_key": self.key, "revocations": self.revs, "policy": self.policy,
@@ -141,7 +142,10 @@ class Reload(unittest.TestCase):
                                               open_timeout=30, ping_interval=None) as ws:
                     # revoke esther's device and reload while this connection is open
                     self.dep.admin("revoke", "--keystore", self.dep.root_ks, "--cert",
-                                   os.path.join(self.dep.certs, "esther-d1.cert"), "--out", self.revs)
+                                   os.path.join(self.dep.certs, "esther-d1.cert"), "--list", self.revs,
+                                   "--out", self.revs)
+                    # the deployment's list from now on (clients keep the newest they saw)
+                    shutil.copy(self.revs, self.dep.revlist)
                     await asyncio.to_thread(reload, self.srv, 0)
                     await ws.send(json.dumps({"id": 1, "type": "hello", "version": 1}))
                     return json.loads(await asyncio.wait_for(ws.recv(), 30))

@@ -24,13 +24,15 @@ from casus_util import code, raw
 FAKETIME = "/usr/bin/faketime"
 
 
-class NoRevlist(harness.CasusTest):
+class EmptyRevlist(harness.CasusTest):
 
-    def test_revlist_get_without_a_list(self):
+    def test_revlist_get_with_the_empty_list(self):
+        # casusd does not start without a list; the harness gives it an empty one (number 1)
         rc, resps, _ = raw(self.dep, "anna", [{"type": "revlist.get"}])
         self.assertEqual(code(resps[0]), "ok", resps)
-        self.assertIsNone(resps[0]["revlist"])
-        self.assertEqual(resps[0]["number"], 0)
+        with open(self.dep.revlist, "rb") as f:
+            self.assertEqual(base64.b64decode(resps[0]["revlist"]), f.read())
+        self.assertEqual(resps[0]["number"], 1)
 
 
 class Rooms(harness.CasusTest):
@@ -42,7 +44,8 @@ class Rooms(harness.CasusTest):
         # rita's device is revoked: the list casusd is started with
         cls.revlist = os.path.join(cls.dep.dir, "revoked.bin")
         p = cls.dep.admin("revoke", "--keystore", cls.dep.root_ks, "--cert",
-                          os.path.join(cls.dep.certs, "rita-d1.cert"), "--out", cls.revlist)
+                          os.path.join(cls.dep.certs, "rita-d1.cert"), "--list", cls.dep.revlist, "--out",
+                          cls.revlist)
         cls.revnumber = int(re.search(r"revocation list (\d+)", p.stdout).group(1))
         cls.config = {"revocations": cls.revlist, "audit": {"checkpoint_every": 5, "checkpoint_secs": 1}}
 

@@ -182,21 +182,22 @@ class Package(unittest.TestCase):
                  root_hex, "--ca", d + "/tls.crt", "--user", uid, "--role", role, "--name", uid, "--org", "Test"],
                 env=env)
             run([adm, "certify", "--keystore", d + "/root.casusks", "--request", prof + "/request.casusreq",
-                 "--out", prof + "/device.cert"], env=env)
+                 "--out", prof + "/device.cert", "--yes"], env=env)
             run(["/usr/bin/casus", "--profile", prof, "install-cert", prof + "/device.cert"], env=env)
             shutil.copy(prof + "/device.cert", d + "/certs/%s.cert" % uid)
             profiles[uid] = prof
         # the server side's files belong to the service user, as /etc/casus would
         srvdir = os.path.join(d, "srv")
         os.makedirs(srvdir)
-        for f in ("root.pub", "policy.bin", "tls.crt", "tls.key"):
+        run([adm, "revlist-init", "--keystore", d + "/root.casusks", "--out", d + "/revocations.bin"], env=env)
+        for f in ("root.pub", "policy.bin", "tls.crt", "tls.key", "revocations.bin"):
             shutil.copy(os.path.join(d, f), srvdir)
         shutil.copytree(d + "/certs", srvdir + "/certs")
         cfg = json.load(open("/etc/casus/casusd.json"))  # the packaged default, pointed at this test's files
         cfg.update({"listen": "127.0.0.1", "port": port, "tls_cert": srvdir + "/tls.crt",
                     "tls_key": srvdir + "/tls.key", "data_dir": srvdir + "/data", "root_pub": srvdir + "/root.pub",
                     "policy": srvdir + "/policy.bin", "certs_dir": srvdir + "/certs"})
-        cfg.pop("revocations", None)
+        cfg["revocations"] = srvdir + "/revocations.bin"
         with open(srvdir + "/casusd.json", "w") as f:
             json.dump(cfg, f)
         run(["chown", "-R", "%s:%s" % (user, user), srvdir])

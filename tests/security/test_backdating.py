@@ -28,7 +28,7 @@ class Backdating(hostile.HostileTest):
         prof = dep.add_user("gerrit", "ggd", "Gerrit Smit", "GGD")
         short = os.path.join(dep.certs, "gerrit-d1.cert")
         dep.admin("certify", "--keystore", dep.root_ks, "--request", os.path.join(prof, "request.casusreq"),
-                  "--out", short, "--days", "1")
+                  "--out", short, "--days", "1", "--renew", "--yes")
         p = subprocess.run([hostile.harness.CASUS, "--profile", prof, "install-cert", short], env=dep.env,
                            capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr

@@ -14,6 +14,7 @@ is refused (`revoked`).
 """
 import base64
 import os
+import shutil
 import time
 
 import hostile
@@ -32,9 +33,16 @@ class RevokedBase(hostile.HostileTest):
         dep.add_user("gijs", "ggd", "Gijs Bakker", "GGD", device="d2")
         cls.revlist = os.path.join(dep.dir, "revoked.bin")
         dep.admin("revoke", "--keystore", dep.root_ks, "--cert", os.path.join(dep.certs, "anna-d2.cert"),
-                  "--out", cls.revlist + ".1")
+                  "--list", dep.revlist, "--out", cls.revlist + ".1")
         dep.admin("revoke", "--keystore", dep.root_ks, "--cert", os.path.join(dep.certs, "gijs-d2.cert"),
                   "--list", cls.revlist + ".1", "--out", cls.revlist)
+
+    def restart_server(self, extra_config=None):
+        super().restart_server(extra_config)
+        # clients keep the newest list they verified and refuse an older one, and
+        # casusd always serves a list: later servers of this class serve this one
+        if (extra_config or {}).get("revocations"):
+            shutil.copy(extra_config["revocations"], self.dep.revlist)
 
     def cert_b64(self, name):
         with open(os.path.join(self.dep.certs, name), "rb") as f:
@@ -90,19 +98,19 @@ class Revoked(RevokedBase):
     def test_older_revocation_list(self):
         cid = self.new_casus("anna", ("esther",))
         self.restart_server({"revocations": self.revlist})
-        self.dep.ok("anna", "members", cid)  # casusd serves list 2 (both phones revoked)
+        self.dep.ok("anna", "members", cid)  # casusd serves list 3 (both phones revoked)
         with open(self.revlist + ".1", "rb") as f:
             older = base64.b64encode(f.read()).decode()
 
         def on_request(sess, req):
             if sess.user == "anna" and req.get("type") == "revlist.get":
                 self.proxy.hit("older_revlist")
-                return Reply({"ok": True, "revlist": older, "number": 1})
+                return Reply({"ok": True, "revlist": older, "number": 2})
             return None
         self.proxy.on_request = on_request
         self.via_proxy("anna")
         res = self.run_casus("anna", "members", cid)
-        self.show("members while the server offers revocation list 1 after list 2", res)
+        self.show("members while the server offers revocation list 2 after list 3", res)
         self.assertTrue(self.proxy.count("older_revlist"),
                         "the client never asks the server for the revocation list (revlist.get)")
         self.assertRefused(res, "revoked", "an older revocation list than the one held")
@@ -128,7 +136,7 @@ class RevokedLater(hostile.HostileTest):
             time.sleep(0.2)  # waits for the wall clock's next seconds, asserts nothing about time
         later = os.path.join(self.dep.dir, "revoked-later.bin")
         self.dep.admin("revoke", "--keystore", self.dep.root_ks, "--cert", os.path.join(self.dep.certs, "anna-d2.cert"),
-                       "--out", later)
+                       "--list", self.dep.revlist, "--out", later)
         self.restart_server({"revocations": later})
         self.via_proxy("gijs")
         res = self.run_casus("gijs", "members", cid)

@@ -157,7 +157,7 @@ class WebTest(unittest.TestCase):
             "node_modules": NODE_MODULES, "outdir": OUT, "root_hex": d.root_hex,
             "user": BROWSER_USER[0], "role": BROWSER_USER[1], "name": BROWSER_USER[2], "org": BROWSER_USER[3],
             "passphrase": PASSPHRASE,
-            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}"],
+            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}", "--yes"],
             "after_login": [["sh", steps]],
             "expect": {"purpose": PURPOSE, "reason": REASON, "notice": "opgeschaald naar niveau 3", "level": 3},
             "restart": {"pid": self.srv.proc.pid, "argv": [CASUSD, "--config", self.srv.config],

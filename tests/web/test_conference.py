@@ -73,7 +73,7 @@ class ConferenceTest(unittest.TestCase):
             "url": "https://localhost:%d/" % d.port, "spki": spki_hash(d.tls_crt), "chromium": CHROMIUM,
             "node_modules": NODE_MODULES, "outdir": OUT, "root_hex": d.root_hex, "passphrase": PASSPHRASE,
             "users": BROWSER_USERS,
-            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}"],
+            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}", "--yes"],
             "make_casus": ["sh", make], "purpose": PURPOSE, "anna_text": ANNA_TEXT,
             "cli_post": anna + ["post", "{casus}", "{text}"],
             "cli_history": anna + ["--json", "history", "{casus}"],

@@ -50,7 +50,7 @@ class HostileBrowserTest(unittest.TestCase):
         dep.add_user("esther", "ervaringsdeskundige", "Esther de Vries", "Leger des Heils", device="d2")
         cls.revlist = os.path.join(dep.dir, "revoked.bin")
         dep.admin("revoke", "--keystore", dep.root_ks, "--cert", os.path.join(dep.certs, "anna-d2.cert"),
-                  "--out", cls.revlist + ".1")
+                  "--list", dep.revlist, "--out", cls.revlist + ".1")
         dep.admin("revoke", "--keystore", dep.root_ks, "--cert", os.path.join(dep.certs, "esther-d2.cert"),
                   "--list", cls.revlist + ".1", "--out", cls.revlist)
         cls.srv = Server(dep, extra_config={"web_dir": SITE, "revocations": cls.revlist}).start()
@@ -154,7 +154,7 @@ class HostileBrowserTest(unittest.TestCase):
             "url": "https://localhost:%d/" % self.proxy.port, "spki": spki_hash(d.tls_crt), "chromium": CHROMIUM,
             "node_modules": NODE_MODULES, "outdir": OUT, "root_hex": d.root_hex, "passphrase": PASSPHRASE,
             "user": BROWSER_USER,
-            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}"],
+            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}", "--yes"],
         }
         cfg_path = os.path.join(d.dir, "hostile.json")
         with open(cfg_path, "w") as f:

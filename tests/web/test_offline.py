@@ -59,7 +59,7 @@ class OfflineTest(unittest.TestCase):
             "url": "https://localhost:%d/" % d.port, "spki": spki_hash(d.tls_crt), "chromium": CHROMIUM,
             "node_modules": NODE_MODULES, "outdir": OUT, "root_hex": d.root_hex, "passphrase": PASSPHRASE,
             "user": BROWSER_USER,
-            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}"],
+            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}", "--yes"],
             "make_casus": ["sh", make], "purpose": PURPOSE, "anna_text": ANNA_TEXT,
             "cli_history": anna + ["--json", "history", "{casus}"],
             "restart": {"pid": self.srv.proc.pid, "argv": [CASUSD, "--config", self.srv.config],

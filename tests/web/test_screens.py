@@ -83,7 +83,7 @@ class ScreensTest(unittest.TestCase):
             "imports": {u: {"keystore": os.path.join(d.users[u], "keys.casusks"), "passphrase": cli_pass}
                         for u in ("paula", "peter", "fenna")},
             "new_device": {"user": "anna", "role": "casemanager", "name": "Anna Jansen", "org": "Leger des Heils"},
-            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}"],
+            "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}", "--yes"],
             "make_casus": ["sh", make], "purpose": PURPOSE, "title_marker": TITLE_MARKER,
             "note_marker": NOTE_MARKER, "overleg_text": OVERLEG_TEXT,
             "cli_members": anna + ["--json", "members", "{casus}"],
