@@ -1044,7 +1044,9 @@ static void print_push(casus_client *c, const json_t *p)
 		/* the notice's fields are in "notice" (casus id, level, date: no content) */
 		const json_t *n = json_object_get(p, "notice") ?: p;
 		const char *nk = json_string_value(json_object_get(n, "notice")) ?: "";
-		cid = json_string_value(json_object_get(n, "casus")) ?: cid;
+		const char *ncid = json_string_value(json_object_get(n, "casus"));
+		if (ncid)
+			cid = ncid;
 		char d[20];
 		ccore_date_format((int64_t)json_integer_value(json_object_get(n, "date")), d);
 		if (strcmp(nk, "agenda") == 0)
