@@ -5,7 +5,7 @@
 //
 //   node regie.mjs CONFIG.json     (exit 0 = every check passed)
 import { execFileSync } from 'node:child_process';
-import { start, until } from './lib.mjs';
+import { start, until, T } from './lib.mjs';
 
 const t = await start(process.argv[2]);
 const { cfg, check } = t;
@@ -50,6 +50,7 @@ try {
   await login(P, imp.passphrase);
   const casus = run(cfg.make_casus).trim().split('\n').pop();
   check(/^[0-9a-f]{32}$/.test(casus), `the CLI made casus ${casus} at level 3 with paula`);
+  await t.phase('backup'); // the store as it is now, before any note: restored at the end
 
   // ---- an action made in the browser, read by the CLI ----------------------------
   await openCasus(P);
@@ -126,6 +127,27 @@ try {
   await login(P, imp.passphrase);
   await P.locator('#list-region table').waitFor();
   check((await P.locator('#notices li[data-kind="agenda"]').count()) === 0, 'after a reload and a new login the dismissed notice is not shown');
+
+  // ---- the server goes back in time (issue 16) ------------------------------------
+  await t.phase('restore');
+  const rb = P.locator('#rollback[role="alert"]');
+  await rb.waitFor({ timeout: T });
+  const rbText = await rb.textContent();
+  check(/De server is terug in de tijd gegaan/.test(rbText) && rbText.includes(cfg.purpose) && /kopie blijft bewaard/.test(rbText),
+    `back online with the restored server, the list says so: ${rbText.trim()}`);
+  await t.axe(P, 'list with the rollback warning');
+  await t.shot(P, 'regie-04-rollback-list');
+  await openCasus(P);
+  await P.locator('#rollback[role="alert"]').filter({ hasText: 'terug in de tijd' }).waitFor();
+  await P.locator('#conf-warnings li[data-code="rollback"]').waitFor();
+  check((await P.locator('#notes li.note[data-verified="1"]').filter({ hasText: 'Huisbezoek plannen' }).count()) === 1 &&
+    (await P.locator('#actions tr').filter({ hasText: 'Gesprek met school' }).count()) === 1,
+  'the conference warns too, and the notes and actions read before stay shown from the local copy');
+  await P.getByRole('button', { name: 'Switch to English' }).click();
+  await P.locator('#rollback').filter({ hasText: 'The server went back in time' }).waitFor();
+  check(true, 'the warning in English: the server went back in time');
+  await t.axe(P, 'conference with the rollback warning (English)');
+  await t.shot(P, 'regie-05-rollback-conf');
 
   t.originAndCsp();
 } catch (e) {

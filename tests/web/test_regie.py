@@ -12,11 +12,16 @@ regie.mjs drives Debian's Chromium:
 - anna's CLI puts the casus on the agenda: paula's browser shows the place
   (end-to-end encrypted in the casus) and the agenda notice in words; paula
   dismisses the notice, and after a reload and a new login it is gone;
-  paula plans a meeting in the browser and anna's CLI lists it with its place.
+  paula plans a meeting in the browser and anna's CLI lists it with its place;
+- the server goes back in time (issue 16): the store was backed up before
+  any note, and that backup is restored into a new casusd (deploy/backup.sh,
+  deploy/restore.sh, as test_rollback.py). paula's browser reconnects, the
+  core in wasm sees the new store epoch against its local copy: the list and
+  the conference say "de server is terug in de tijd gegaan", and the notes
+  read before stay shown from the local copy.
 
 axe-core on the new screen states (no serious or critical finding), no CSP or
 SRI violation, screenshots in $CASUS_BUILD/web/test-output-regie/.
-The rollback warning (issue 16) is not driven here: see docs/WEB.md.
 """
 import datetime
 import json
@@ -24,10 +29,12 @@ import os
 import shlex
 import subprocess
 import sys
+import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from harness import BUILD, CASUS, DEFAULT_USERS, Deployment, Server  # noqa: E402
+from test_backup_restore import BACKUP, RESTORE, sh  # noqa: E402
 from test_browser import CHROMIUM, NODE_MODULES, SITE, spki_hash  # noqa: E402
 
 OUT = os.path.join(BUILD, "web", "test-output-regie")
@@ -84,12 +91,43 @@ class RegieWebTest(unittest.TestCase):
         cfg_path = os.path.join(d.dir, "regie.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
-        p = subprocess.run(["node", os.path.join(HERE, "regie.mjs"), cfg_path], env=d.env,
-                           capture_output=True, text=True, timeout=600)
-        sys.stdout.write(p.stdout)
-        sys.stderr.write(p.stderr[-4000:])
+        errpath = os.path.join(d.dir, "regie.stderr")
+        backups = os.path.join(d.dir, "backups")
+        state = {}
+
+        def backup():
+            state["bk"] = sh(BACKUP, self.srv.data, backups).stdout.strip().split("backup: ", 1)[1]
+            return {}
+
+        def restore():
+            # the server is lost; the backup is restored into a new casusd on the same address
+            self.srv.stop()
+            newdata = os.path.join(d.dir, "restored-data")
+            sh(RESTORE, state["bk"], newdata)
+            type(self).srv = Server(d, {"web_dir": SITE}, data_dir=newdata).start()
+            return {}
+
+        with open(errpath, "w") as err:
+            p = subprocess.Popen(["node", os.path.join(HERE, "regie.mjs"), cfg_path], env=d.env, text=True,
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
+            watchdog = threading.Timer(600, p.kill)
+            watchdog.start()
+            out = []
+            try:
+                for line in p.stdout:
+                    sys.stdout.write(line)
+                    out.append(line)
+                    if line.startswith("phase "):
+                        reply = {"backup": backup, "restore": restore}[line.split()[1]]()
+                        p.stdin.write(json.dumps(reply) + "\n")
+                        p.stdin.flush()
+                p.wait(timeout=60)
+            finally:
+                watchdog.cancel()
+        with open(errpath) as f:
+            sys.stderr.write(f.read()[-4000:])
         self.assertEqual(p.returncode, 0, "agenda and action checks failed (screenshots in %s)" % OUT)
-        self.assertIn("all agenda and action checks passed", p.stdout)
+        self.assertIn("all agenda and action checks passed\n", out)
         self.srv.check_log()
 
 

@@ -343,6 +343,9 @@ export function check(conf, head) {
     conf.diverged = true;
     X.confWarn(conf, r.warnings);
     X.saveCopy(conf).catch(() => {});
+    const box = document.getElementById('rollback');
+    const s = X.session();
+    if (box && s && s.conf === conf) box.replaceWith(rollbackBanner(t('rollbackConf')));
   }
   if (r.diverged) conf.diverged = true;
   return conf.diverged === true;

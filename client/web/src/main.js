@@ -574,6 +574,8 @@ function confCatchUp() {
     // a verified commit removed this device: what it read stays on screen for
     // this session, nothing new comes, and the local copy goes (as the C client)
     if (!conf.state.member) return off.dropCopy(conf.hex);
+    // this copy against the store the server names now (issue 16): warned and kept
+    creg.check(conf, null);
     if (conf.wantKeys) {
       // keys from this user's other device (pairing): read the history again
       conf.wantKeys = false;
