@@ -33,8 +33,8 @@ async function openCasus(page) {
 
 // the note's audience: overleg, with the ground the policy asks there
 async function audience(form) {
-  await form.getByLabel('Publiek van de notitie').selectOption('overleg');
-  const g = form.getByLabel('Grondslag');
+  await form.getByLabel('Wie mag de notitie lezen').selectOption('overleg');
+  const g = form.getByLabel('Rechtsgrond om te delen');
   if (await g.isVisible()) await g.selectOption('consent');
 }
 

@@ -32,7 +32,8 @@ addWords({
   agendaAddTitle: 'Op de agenda zetten', agendaDate: 'Datum van het overleg', agendaTime: 'Tijd (UTC, optioneel)',
   agendaPlace: 'Plaats', agendaPlaceHelp: 'Alleen de leden kunnen de plaats lezen; de server kent alleen de datum.',
   agendaAdd: 'Op de agenda zetten', agendaAdded: 'De casus staat op de agenda; {n} leden kregen een melding.',
-  regieAudience: 'Publiek van de notitie',
+  regieAudience: 'Wie mag de notitie lezen',
+  regieGround: 'Rechtsgrond om te delen',
   errRegie2: 'Niet gelukt',
   errNotOnline: 'Niet verbonden met de server: probeer het opnieuw als de verbinding terug is.',
   noticeAgenda: 'Casus {casus} staat op de agenda van {date}.',
@@ -59,7 +60,8 @@ addWords({
   agendaAddTitle: 'Put on the agenda', agendaDate: 'Date of the meeting', agendaTime: 'Time (UTC, optional)',
   agendaPlace: 'Place', agendaPlaceHelp: 'Only the members can read the place; the server knows only the date.',
   agendaAdd: 'Put on the agenda', agendaAdded: 'The casus is on the agenda; {n} members were noticed.',
-  regieAudience: 'Audience of the note',
+  regieAudience: 'Who may read the note',
+  regieGround: 'Legal ground for sharing',
   errRegie2: 'Failed',
   errNotOnline: 'Not connected to the server: try again once the connection is back.',
   noticeAgenda: 'Casus {casus} is on the agenda of {date}.',
@@ -108,7 +110,7 @@ function audienceFields(conf, idp) {
   if (keep && mine.some((a) => a.name === keep)) aud.value = keep;
   const ground = el('select', { name: `${idp}-ground` }, el('option', { value: '', text: t('groundChoose') }),
     ['consent', 'legal_duty', 'conflict_of_duties', 'right_to_report', 'no_care_info'].map((g) => el('option', { value: g, text: t(`ground_${g}`) })));
-  const gf = field(t('ground'), ground, t('groundHelp'));
+  const gf = field(t('regieGround'), ground, t('groundHelp'));
   const upd = () => {
     const a = mine.find((x) => x.name === aud.value);
     gf.hidden = !(a && a.ground_required);
@@ -151,7 +153,11 @@ function markDone(conf, a) {
       return;
     }
     const form = document.getElementById('regie-conf-region');
-    const af = { aud: { value: (c.draft && c.draft.audience) || firstAudience(c) }, ground: { value: (c.draft && c.draft.ground) || '' } };
+    // the done mark goes to the audience (and ground) of the action's newest note, so its readers see it
+    const last = c.notes.filter((n) => n.verified === true && n.kind === 'afspraak' && n.data && n.data.action === a.action).pop();
+    const mine = c.state.audiences.filter((x) => x.mine).map((x) => x.name);
+    const useLast = last && mine.includes(last.audience);
+    const af = { aud: { value: useLast ? last.audience : firstAudience(c) }, ground: { value: useLast ? last.ground || '' : '' } };
     const d = made.data;
     const ok = await postNote(c, form, af, made, d.disclosed
       ? { type: 'action.disclose', body: { casus: c.hex, action: d.action, due: d.due, done: true } } : null);
