@@ -11,6 +11,7 @@ import { el, field, show, alertBox, download } from './ui.js';
 import * as adm from './conf_admin.js';
 import * as audit from './audit.js';
 import * as regie from './regie.js';
+import * as creg from './conf_regie.js';
 
 const main = document.getElementById('main');
 const statusEl = document.getElementById('status');
@@ -264,6 +265,21 @@ async function authenticate(tr, profile) {
   const hello = await tr.request('hello', { version: 1 });
   const sig = cw.authSign(b64decode(hello.challenge));
   const auth = await tr.request('auth', { cert: b64encode(cw.certBytes()), sig: b64encode(sig) });
+  // the server's store epoch (renewed by a restore): the core judges each
+  // local copy against it (issue 16); kept with the profile as the C client does
+  let epochKept = false;
+  const ep = auth.store_epoch || hello.store_epoch;
+  if (typeof ep === 'string' && ep) {
+    try {
+      const se = cw.coreStoreEpoch(ep, false);
+      if (se.held !== profile.storeEpoch) {
+        profile.storeEpoch = se.held;
+        epochKept = true;
+      }
+    } catch (e) {
+      console.warn(`store epoch: ${coreText(e)}`);
+    }
+  }
   const pol = await tr.request('policy.get');
   let policy;
   try {
@@ -273,7 +289,7 @@ async function authenticate(tr, profile) {
   }
   // the client core holds the same policy and the revocation list; it
   // refuses either going back (as casus_client_connect in libcasus)
-  let kept = false;
+  let kept = epochKept;
   try {
     const pb = b64decode(pol.policy);
     const cp = cw.corePolicy(pb);
@@ -297,6 +313,13 @@ async function authenticate(tr, profile) {
 async function login(profile, passphrase) {
   cw.open(profile.keystore, passphrase);
   cw.coreStart(profile.root);
+  if (typeof profile.storeEpoch === 'string' && profile.storeEpoch) {
+    try {
+      cw.coreStoreEpoch(profile.storeEpoch, true);
+    } catch {
+      /* a damaged value: none held, the server's is taken */
+    }
+  }
   const storedPolicy = loadTrust(profile);
   const url = `wss://${location.host}/`;
   const transport = new Transport(url, {
@@ -347,6 +370,7 @@ async function refreshList() {
   try {
     if (session.offline) throw new NetworkError('offline');
     session.list = await session.transport.request('casus.list');
+    session.rollback = await creg.rollbackList(session.list);
     renderList();
     off.saveList(session.list).catch((e) => console.warn(`local copy of the list not kept: ${e.message}`));
   } catch (e) {
@@ -366,6 +390,7 @@ function noticeText(n) {
     // a notice names only the casus and its level: the reason is the members' text,
     // end-to-end encrypted, and never reaches someone who is not (yet) a member
     return t('noticeEscalation', { casus: String(n.casus || '').slice(0, 8), level: `${n.level} ${n.level_name || levelName(n.level)}` });
+  if (n && n.notice === 'agenda') return creg.agendaNoticeText(session.list || {}, n);
   if (n && n.notice === 'stagnation')
     // content-free: which casus, its level, which signal and for how many days
     return t(n.signal === 'no_note' ? 'noticeStagnationNote' : 'noticeStagnationLevel', {
@@ -383,10 +408,11 @@ function renderList() {
   const rows = Array.isArray(session.list.casus) ? session.list.casus : [];
   const notices = Array.isArray(session.list.notices) ? session.list.notices : [];
   const kids = [];
+  if (session.rollback && session.rollback.length) kids.push(creg.rollbackBanner(t('rollbackList', { list: session.rollback.join(', ') })));
   if (notices.length) {
     kids.push(el('section', { 'aria-labelledby': 'notices-h', class: 'notices' },
       el('h2', { id: 'notices-h', text: t('notices') }),
-      el('ul', {}, notices.map((n) => el('li', { class: 'notice', text: noticeText(n) })))));
+      el('ul', { id: 'notices' }, notices.map((n) => creg.noticeItem(n, noticeText(n))))));
   }
   if (!rows.length) kids.push(el('p', { class: 'empty', text: t('none') }));
   else {
@@ -536,6 +562,7 @@ async function confSyncHistory(conf) {
     if (idle >= 3) throw new Error('paging: the server keeps saying "more" without sending anything');
   }
   if (added && conf.last) tr.request('casus.read', { casus: conf.hex, seq: conf.last }).catch(() => {});
+  if (added) creg.render(conf);
   return added;
 }
 
@@ -547,6 +574,8 @@ function confCatchUp() {
     // a verified commit removed this device: what it read stays on screen for
     // this session, nothing new comes, and the local copy goes (as the C client)
     if (!conf.state.member) return off.dropCopy(conf.hex);
+    // this copy against the store the server names now (issue 16): warned and kept
+    creg.check(conf, null);
     if (conf.wantKeys) {
       // keys from this user's other device (pairing): read the history again
       conf.wantKeys = false;
@@ -626,6 +655,7 @@ function renderConfState(conf) {
       el('td', { class: 'mono', text: `${m.fingerprint.slice(0, 16).replace(/(.{4})(?!$)/g, '$1 ')}${m.revoked ? ` (${t('revoked')})` : ''}` })))));
   renderPostForm(conf);
   adm.renderAdmin(conf);
+  creg.render(conf);
 }
 
 function renderPostForm(conf) {
@@ -725,6 +755,7 @@ async function confScreen(hex, purpose) {
     el('p', {}, el('button', { type: 'button', class: 'secondary', id: 'back', text: t('back'), onclick: () => { session.conf = null; listScreen(); } })),
     el('p', { id: 'conf-level', class: 'policy', text: t('loading') }),
     el('div', { id: 'offline-banner', 'aria-live': 'polite' }),
+    conf.diverged ? creg.rollbackBanner(t('rollbackConf')) : el('div', { id: 'rollback' }),
     el('div', { id: 'conf-msg', 'aria-live': 'assertive' }),
     el('section', { id: 'conf-warnings', class: 'warnings', 'aria-live': 'polite' }),
     el('section', { 'aria-labelledby': 'notes-h' },
@@ -732,6 +763,7 @@ async function confScreen(hex, purpose) {
       el('ol', { id: 'notes', class: 'notes', 'aria-live': 'polite', 'aria-relevant': 'additions' },
         conf.notes.length ? conf.notes.map(noteItem) : el('li', { id: 'notes-empty', class: 'empty', text: t('noNotes') })),
       el('div', { id: 'outbox-region', 'aria-live': 'polite' })),
+    creg.section(),
     el('section', { 'aria-labelledby': 'post-h' },
       el('h2', { id: 'post-h', text: t('postTitle') }),
       el('div', { id: 'post-region' })),
@@ -761,7 +793,9 @@ const lent = {
   setCurrent: (f) => { current = f; },
   back: () => { if (session) { session.conf = null; listScreen(); } },
   coreText, errorText, timeText, confRun, confSyncChain, confSyncHistory, renderConfState, appendNote, confWarn, confPost,
+  confPostNote, confRecord, refreshList, saveCopy: (c) => off.saveCopy(c),
 };
+creg.init(lent);
 adm.init(lent);
 audit.init(lent);
 regie.init(lent);
@@ -850,7 +884,10 @@ async function confRecord(hex, purpose) {
   if (conf) return conf;
   conf = { hex, purpose, state: null, last: 0, notes: [], warnings: [], queue: Promise.resolve(), draft: null, commits: [], saved: 0, wantKeys: true, wantGrants: true };
   session.confs.set(hex, conf);
-  conf.queue = conf.queue.then(() => off.loadCopy(conf)).catch(() => false);
+  conf.queue = conf.queue.then(async () => {
+    // a copy made from another store, or beyond what the server holds: warned, kept (issue 16)
+    if (await off.loadCopy(conf)) creg.check(conf, null);
+  }).catch(() => false);
   await conf.queue;
   return conf;
 }
@@ -864,7 +901,9 @@ async function sendEntry(conf, e) {
   for (let attempt = 0; attempt < 3; attempt++) {
     if (!e.msg) {
       cw.casusOutboxCheck(conf.hex, e.audience, e.recipients);
-      const { msg, info } = cw.casusEncrypt(conf.hex, e.audience, e.ground, e.text);
+      const { msg, info } = e.kind && e.kind !== 'note' && e.data
+        ? cw.casusEncryptNote(conf.hex, e.audience, e.ground, e.kind, e.data)
+        : cw.casusEncrypt(conf.hex, e.audience, e.ground, e.text);
       e.msg = b64encode(msg);
       e.id = info.id;
       if (!e.recipients) e.recipients = info.recipients;
@@ -897,6 +936,19 @@ async function sendEntry(conf, e) {
 async function confPost(conf, audience, ground, text) {
   if (session.offline) throw new NetworkError('offline');
   const e = await off.queuePost(conf, audience, ground, text, null);
+  try {
+    await sendEntry(conf, e);
+  } catch (err) {
+    await off.removeEntry(e.name);
+    throw err;
+  }
+}
+
+// An agenda entry or an agreed action (made in wasm, conf_regie.js), sent now
+// or not at all: its disclosure to the server follows it.
+async function confPostNote(conf, audience, ground, made) {
+  if (session.offline) throw new NetworkError('offline');
+  const e = await off.queuePost(conf, audience, ground, made.text, null, made.kind, made.data);
   try {
     await sendEntry(conf, e);
   } catch (err) {

@@ -11,7 +11,8 @@
 // kept), so nothing new can be read from the copy alone.
 //
 // Outbox entry (store "outbox", key = entry name, oldest first): {v, casus,
-// purpose, audience, ground, kind, text, queued, after, recipients, msg, id,
+// purpose, audience, ground, kind, data (an agenda entry's or agreed action's,
+// ccore_notes.h), text, queued, after, recipients, msg, id,
 // failed}. recipients: the devices the audience reached when the post was
 // written; it is never encrypted for a device outside them
 // (ccore_outbox_may_encrypt). msg/id: the encrypted message and its id, stored
@@ -88,11 +89,11 @@ export async function loadList() {
 }
 
 // ---- outbox ---------------------------------------------------------------------------
-export async function queuePost(conf, audience, ground, text, recipients) {
+export async function queuePost(conf, audience, ground, text, recipients, kind, data) {
   const rand = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join('');
   const name = `${Date.now().toString(36).padStart(10, '0')}-${conf.hex}-${rand}`;
   const entry = {
-    v: 1, casus: conf.hex, purpose: conf.purpose, audience, ground: ground || '', kind: 'note', text, queued: now(),
+    v: 1, casus: conf.hex, purpose: conf.purpose, audience, ground: ground || '', kind: kind || 'note', data: data || undefined, text, queued: now(),
     after: conf.last, recipients: recipients || null, msg: null, id: null, failed: null,
   };
   await saveEntry(name, entry);

@@ -329,3 +329,46 @@ export function casusOutboxCheck(hex, audience, recipients) {
   return coreCall([str(hex), str(audience), str(recipients ? JSON.stringify(recipients) : '')], (h, a, q) =>
     M._cw_casus_outbox_check(h.ptr, a.ptr, q.ptr)).info;
 }
+
+// ---- agenda and agreed actions (cw_core.c, ccore_notes.h), the server going back ----
+// the history as the core opened it, trimmed to what the fold reads
+function histText(notes) {
+  return JSON.stringify((notes || []).filter((n) => n.verified === true && n.data).map((n) => ({
+    seq: n.seq, time: n.time, kind: n.kind, data: n.data, verified: true, sender: n.sender ? { user: n.sender.user } : null,
+  })));
+}
+
+// {kind, data, text}: a new agenda entry ({date, place}), a new action
+// ({what, who, due, disclosed}) or an action marked done ({action}), made and checked in wasm
+export function noteMake(hex, kind, spec, notes) {
+  return coreCall([str(hex), str(kind), str(JSON.stringify(spec)), str(histText(notes))], (h, k, s, n) =>
+    M._cw_note_make(h.ptr, k.ptr, s.ptr, n.ptr)).info;
+}
+
+// like casusEncrypt, for a structured note (kind, data from noteMake)
+export function casusEncryptNote(hex, audience, ground, kind, data) {
+  const r = coreCall([str(hex), str(audience), str(ground || ''), str(kind), str(JSON.stringify(data))],
+    (h, a, g, k, d) => M._cw_casus_encrypt_note(h.ptr, a.ptr, g.ptr, k.ptr, d.ptr));
+  return { msg: r.bin, info: r.info };
+}
+
+// {actions: [{action, what, who, due, done, overdue, disclosed, by}], agenda: [{agenda, date, place, past, by}]}
+export function casusRegie(notes) {
+  return coreCall([str(histText(notes))], (n) => M._cw_casus_regie(n.ptr)).info;
+}
+
+// 'YYYY-MM-DD' or 'YYYY-MM-DDTHH:MM' (UTC) -> UTC seconds; CoreError 'invalid' otherwise
+export function dateParse(s) {
+  return coreCall([str(s)], (p) => M._cw_date_parse(p.ptr)).info.time;
+}
+
+// {held, changed}
+export function coreStoreEpoch(epoch, stored) {
+  return coreCall([str(epoch)], (e) => M._cw_core_store_epoch(e.ptr, stored ? 1 : 0)).info;
+}
+
+// {rollback, diverged, high, warnings}; head: casus.list's last_seq, or null after loading a copy
+export function casusRollback(hex, head) {
+  const have = Number.isSafeInteger(head) && head >= 0;
+  return coreCall([str(hex)], (h) => M._cw_casus_rollback(h.ptr, have ? 1 : 0, have ? head : 0)).info;
+}

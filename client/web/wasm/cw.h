@@ -68,4 +68,15 @@ int cw_casus_recipients(const char *hex, const char *audience) __attribute__((wa
 int cw_casus_outbox_check(const char *hex, const char *audience, const char *queued)
 	__attribute__((warn_unused_result));
 
+/* cw_core.c: agenda entries and agreed actions (ccore_notes.h), a server that
+ * went back in time (ccore_rollback_check). */
+int cw_note_make(const char *hex, const char *kind, const char *spec, const char *history)
+	__attribute__((warn_unused_result));
+int cw_casus_encrypt_note(const char *hex, const char *audience, const char *ground, const char *kind, const char *data)
+	__attribute__((warn_unused_result));
+int cw_casus_regie(const char *history) __attribute__((warn_unused_result));
+int cw_date_parse(const char *s) __attribute__((warn_unused_result));
+int cw_core_store_epoch(const char *epoch, int stored) __attribute__((warn_unused_result));
+int cw_casus_rollback(const char *hex, int have_head, double head) __attribute__((warn_unused_result));
+
 #endif

@@ -29,6 +29,7 @@
 #include "cw_int.h"
 
 #include <ccore.h>
+#include <ccore_notes.h>
 
 #include <cc_buf.h>
 #include <cc_casus.h>
@@ -440,6 +441,13 @@ CW_API int cw_casus_message(const char *hex, double seqd, const uint8_t *p, size
 		json_object_set_new(o, "verified", json_true());
 		json_object_set_new(o, "kind", json_string(kind ? kind : "note"));
 		json_object_set_new(o, "text", json_string(t ? t : ""));
+		/* a structured note kind (ccore_notes.h): its data only if well
+		 * formed, as the C client's history (libcasus_history.c) */
+		json_t *data = json_object_get(body, "data");
+		if (data && ccore_note_check(kind, data) == CCORE_OK)
+			json_object_set(o, "data", data);
+		else if (data)
+			json_object_set_new(o, "data_error", json_string("tampered"));
 		json_decref(body);
 	} else {
 		json_object_set_new(o, "verified", json_false());
@@ -460,7 +468,8 @@ CW_API int cw_casus_message(const char *hex, double seqd, const uint8_t *p, size
  * ground must be given where the policy asks ("ground_required"). text is
  * UTF-8 of at most CWC_TEXT_MAX bytes. BIN = the encrypted message for
  * msg.post, JSON = {"id","epoch","audience","recipients"}. */
-CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *ground, const char *text)
+static int encrypt_body(const char *hex, const char *audience, const char *ground, const char *text, const char *kind,
+                        const json_t *data)
 {
 	cw_i_out_clear();
 	ccore_casus *k = casus_get(hex, 0);
@@ -483,7 +492,7 @@ CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *g
 		return refuse_core(crc);
 	if (!cc_casus_has_epoch_key(ccore_cc(k), st->epoch, aud))
 		return refuse("no_key", "u zit niet in dit publiek / you are not in this audience");
-	json_t *body = json_pack("{siss}", "v", 1, "kind", "note");
+	json_t *body = json_pack("{siss}", "v", 1, "kind", kind);
 	json_t *tj = json_string(text); /* NULL for invalid UTF-8 */
 	if (!body || !tj) {
 		json_decref(body);
@@ -491,6 +500,8 @@ CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *g
 		return refuse("invalid", "the text is not valid UTF-8");
 	}
 	json_object_set_new(body, "text", tj);
+	if (data)
+		json_object_set(body, "data", (json_t *)(uintptr_t)data);
 	char *pt = json_dumps(body, JSON_COMPACT);
 	json_decref(body);
 	if (!pt)
@@ -519,10 +530,220 @@ CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *g
 		                      "recipients", ccore_recipients(k, aud));
 		if (o)
 			set_hex(o, "id", m.h.message_id, CC_MESSAGE_ID_BYTES);
+		if (o && data)
+			json_object_set_new(o, "data", json_deep_copy(data));
 		rc = answer(o);
 	}
 	cc_w_free(&w);
 	return rc;
+}
+
+CW_API int cw_casus_encrypt(const char *hex, const char *audience, const char *ground, const char *text)
+{
+	return encrypt_body(hex, audience, ground, text, "note", NULL);
+}
+
+/* ---- agenda entries and agreed actions (issue 20, ccore_notes.h) ----------------- */
+#define CWN_SPEC_MAX (4u * 1024u)
+#define CWN_HIST_MAX (32u * 1024u * 1024u)
+
+/* The user is in the verified roster of the casus. */
+static int roster_has(ccore_casus *k, const char *user)
+{
+	const cc_chain_state *st = ccore_chain(k);
+	for (uint16_t i = 0; st && user && i < st->nroster; i++)
+		if (strcmp(st->roster[i].cert.user_id, user) == 0)
+			return 1;
+	return 0;
+}
+
+/* The data of a new structured note, checked by the core (ccore_note_agenda,
+ * ccore_note_action): kind "agenda" with spec {"date": UTC s, "place"}, or
+ * "afspraak" with {"what","who","due": UTC s,"disclosed"} for a new action
+ * (a fresh random id, made here) or {"action": HEX32} to mark that action of
+ * the casus done (history: its notes as cw_casus_message gave them; the
+ * newest version counts, ccore_actions_fold). "who" must be in the verified
+ * roster. JSON = {"kind","data","text"} (text: the readable Dutch sentence). */
+CW_API int cw_note_make(const char *hex, const char *kind, const char *spec, const char *history)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	if (!kind || !spec || strlen(spec) > CWN_SPEC_MAX)
+		return refuse("invalid", "note spec");
+	json_t *s = json_loads(spec, JSON_REJECT_DUPLICATES, NULL);
+	json_t *data = NULL;
+	uint8_t id[16];
+	randombytes_buf(id, sizeof id);
+	json_t *date = json_object_get(s, "date"), *due = json_object_get(s, "due");
+	if (!json_is_object(s)) {
+		json_decref(s);
+		return refuse("invalid", "note spec");
+	}
+	if (strcmp(kind, "agenda") == 0 && json_is_integer(date)) {
+		data = ccore_note_agenda(id, (int64_t)json_integer_value(date),
+		                         json_string_value(json_object_get(s, "place")), 1);
+	} else if (strcmp(kind, "afspraak") == 0 && json_is_string(json_object_get(s, "action"))) {
+		json_t *h = history && strlen(history) <= CWN_HIST_MAX ? json_loads(history, 0, NULL) : NULL;
+		json_t *acts = ccore_actions_fold(h);
+		const char *want = json_string_value(json_object_get(s, "action"));
+		size_t i;
+		json_t *a;
+		json_array_foreach(acts, i, a) {
+			if (strcmp(json_string_value(json_object_get(a, "action")), want) != 0)
+				continue;
+			size_t bl = 0;
+			if (sodium_hex2bin(id, sizeof id, want, strlen(want), NULL, &bl, NULL) == 0 && bl == sizeof id)
+				data = ccore_note_action(id, json_string_value(json_object_get(a, "what")),
+				                         json_string_value(json_object_get(a, "who")),
+				                         (int64_t)json_integer_value(json_object_get(a, "due")), 1,
+				                         json_is_true(json_object_get(a, "disclosed")));
+		}
+		json_decref(acts);
+		json_decref(h);
+		if (!data) {
+			json_decref(s);
+			return refuse("not_found",
+			              "deze afspraak staat niet in de casus / no such action in this casus");
+		}
+	} else if (strcmp(kind, "afspraak") == 0 && json_is_integer(due)) {
+		const char *who = json_string_value(json_object_get(s, "who"));
+		if (!roster_has(k, who)) {
+			json_decref(s);
+			return refuse("not_member", "wie de afspraak uitvoert moet lid van de casus zijn / who carries "
+			                            "out the action must be a member of the casus");
+		}
+		data = ccore_note_action(id, json_string_value(json_object_get(s, "what")), who,
+		                         (int64_t)json_integer_value(due), 0,
+		                         json_is_true(json_object_get(s, "disclosed")));
+	}
+	json_decref(s);
+	char text[1200];
+	if (!data || ccore_note_text(kind, data, text, sizeof text) != CCORE_OK) {
+		json_decref(data);
+		return refuse("invalid",
+		              "vul alles in: een datum, en een plaats of omschrijving van hoogstens 200 of 500 "
+		              "tekens / fill in everything: a date, and a place or description of at most "
+		              "200 or 500 characters");
+	}
+	return answer(json_pack("{ssssso}", "kind", kind, "text", text, "data", data));
+}
+
+/* A structured note (kind and data as cw_note_make gave them, checked again
+ * by the core) encrypted as cw_casus_encrypt does a plain one; its text is
+ * made here. BIN = the message, JSON = as cw_casus_encrypt plus "data". */
+CW_API int cw_casus_encrypt_note(const char *hex, const char *audience, const char *ground, const char *kind,
+                                 const char *data_text)
+{
+	cw_i_out_clear();
+	json_t *data = data_text && strlen(data_text) <= CWN_SPEC_MAX
+	                       ? json_loads(data_text, JSON_REJECT_DUPLICATES, NULL)
+	                       : NULL;
+	char text[1200];
+	if (!kind || !data || ccore_note_check(kind, data) != CCORE_OK ||
+	    ccore_note_text(kind, data, text, sizeof text) != CCORE_OK) {
+		json_decref(data);
+		return refuse("invalid", "note data");
+	}
+	int rc = encrypt_body(hex, audience, ground, text, kind, data);
+	json_decref(data);
+	return rc;
+}
+
+/* The agreed actions and agenda entries of a casus from its opened history
+ * (JSON text: the notes as cw_casus_message gave them): JSON =
+ * {"actions": [ccore_actions_fold rows + "overdue": not done and due now or
+ * earlier], "agenda": [{agenda,date,place,disclosed,seq,time,by,"past"}] in
+ * order of date}. Only verified notes with well-formed data count. */
+CW_API int cw_casus_regie(const char *history)
+{
+	cw_i_out_clear();
+	if (!history || strlen(history) > CWN_HIST_MAX)
+		return refuse("invalid", "history size");
+	json_t *h = json_loads(history, 0, NULL);
+	if (!json_is_array(h)) {
+		json_decref(h);
+		return refuse("invalid", "history");
+	}
+	int64_t now = (int64_t)time(NULL);
+	json_t *acts = ccore_actions_fold(h), *agenda = json_array();
+	size_t i;
+	json_t *o;
+	json_array_foreach(acts, i, o) {
+		int over = !json_is_true(json_object_get(o, "done")) &&
+		           (int64_t)json_integer_value(json_object_get(o, "due")) <= now;
+		json_object_set_new(o, "overdue", json_boolean(over));
+	}
+	json_array_foreach(h, i, o) {
+		const char *kind = json_string_value(json_object_get(o, "kind"));
+		json_t *d = json_object_get(o, "data");
+		if (!json_is_true(json_object_get(o, "verified")) || !kind || strcmp(kind, "agenda") != 0 ||
+		    ccore_note_check(kind, d) != CCORE_OK)
+			continue;
+		json_t *row = json_deep_copy(d);
+		const char *by = json_string_value(json_object_get(json_object_get(o, "sender"), "user"));
+		json_object_set(row, "seq", json_object_get(o, "seq"));
+		json_object_set(row, "time", json_object_get(o, "time"));
+		json_object_set_new(row, "by", json_string(by ? by : "?"));
+		json_object_set_new(row, "past",
+		                    json_boolean((int64_t)json_integer_value(json_object_get(d, "date")) + 86400 <=
+		                                 now));
+		size_t at = json_array_size(agenda), j;
+		json_t *x;
+		json_array_foreach(agenda, j, x)
+			if (at == json_array_size(agenda) && json_integer_value(json_object_get(x, "date")) >
+			                                             json_integer_value(json_object_get(d, "date")))
+				at = j;
+		json_array_insert_new(agenda, at, row);
+	}
+	json_decref(h);
+	return answer(json_pack("{soso}", "actions", acts, "agenda", agenda));
+}
+
+/* Dates as the C client reads and writes them (ccore_date_parse/format):
+ * "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM" (UTC) to JSON = {"time": UTC s}. */
+CW_API int cw_date_parse(const char *s)
+{
+	int64_t t = 0;
+	cw_i_out_clear();
+	if (!s || strlen(s) > 32 || ccore_date_parse(s, &t) != 0)
+		return refuse("invalid", "datum als JJJJ-MM-DD / date as YYYY-MM-DD");
+	return answer(json_pack("{sI}", "time", (json_int_t)t));
+}
+
+/* ---- a server that went back in time (issue #16, ccore.h) ------------------------ */
+
+/* The store epoch hello/auth named (stored = 0), or the one kept with the
+ * profile (stored = 1). JSON = {"held": the epoch held now, "changed": it
+ * differs from the one held before}. A malformed one is refused ("invalid"). */
+CW_API int cw_core_store_epoch(const char *epoch, int stored)
+{
+	cw_i_out_clear();
+	if (!g.core)
+		return refuse("no_device", "no core");
+	int crc = ccore_store_epoch(g.core, epoch, stored != 0);
+	if (crc == CCORE_E_INVALID)
+		return refuse("tampered", "the server named a malformed store epoch: it cannot be checked");
+	return answer(json_pack("{sssb}", "held", ccore_store_epoch_held(g.core), "changed", crc == CCORE_E_ROLLBACK));
+}
+
+/* After loading a casus's local copy (have_head = 0) or with casus.list's
+ * last_seq (have_head = 1, head): ccore_rollback_check. JSON = {"rollback":
+ * went back in time now, "diverged": ever, for this copy, "high": the highest
+ * number seen here}; the core's "rollback" warning in "warnings". The local
+ * copy is kept: JavaScript saves it again (cw_casus_save keeps the mark). */
+CW_API int cw_casus_rollback(const char *hex, int have_head, double headd)
+{
+	cw_i_out_clear();
+	ccore_casus *k = casus_get(hex, 0);
+	if (!k)
+		return refuse("invalid", "casus not followed");
+	if (have_head && !(headd >= 0 && headd <= 9007199254740992.0))
+		return refuse("tampered", "last_seq");
+	int crc = ccore_rollback_check(k, have_head != 0, have_head ? (uint64_t)headd : 0);
+	return answer(json_pack("{sbsbsI}", "rollback", crc == CCORE_E_ROLLBACK, "diverged", ccore_diverged(k), "high",
+	                        (json_int_t)ccore_high_seq(k)));
 }
 
 /* The open device's own certificate checked as `casus install-cert` checks
