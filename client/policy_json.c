@@ -128,9 +128,10 @@ static int parse_role(const json_t *o, cc_policy *p, unsigned i, char *err, size
 	    (rc = get_flag(o, "may_overview", &r->may_overview, where, err, errlen)) != CC_OK ||
 	    (rc = get_flag(o, "may_monitor", &r->may_monitor, where, err, errlen)) != CC_OK)
 		return rc;
-	if ((r->may_overview || r->may_monitor) && p->version != CC_POLICY_VERSION_REGIE)
-		return fail(err, errlen, CC_ERR_MALFORMED, "%s: may_overview and may_monitor need \"version\": %d",
-		            where, CC_POLICY_VERSION_REGIE);
+	if ((r->may_overview || r->may_monitor) && p->version < CC_POLICY_VERSION_REGIE)
+		return fail(err, errlen, CC_ERR_MALFORMED,
+		            "%s: may_overview and may_monitor need \"version\": %d or %d", where,
+		            CC_POLICY_VERSION_REGIE, CC_POLICY_VERSION_OVERDUE);
 	if ((v = json_object_get(o, "escalate_max"))) {
 		snprintf(field, sizeof field, "%s.escalate_max", where);
 		if ((rc = get_int(v, 0, p->nlevels, &x, field, err, errlen)) != CC_OK)
@@ -204,20 +205,23 @@ static int parse_audience(const json_t *o, cc_policy *p, unsigned i, char *err, 
 	return get_flag(o, "ground_required", &a->ground_required, where, err, errlen);
 }
 
-/* "stagnation": [ {"level": N, "no_note_days": D, "no_level_change_weeks": W} ] */
+/* "stagnation": [ {"level": N, "no_note_days": D, "no_level_change_weeks": W,
+ *                  "overdue_actions_days": A (version 3)} ] */
 static int parse_stagnation(const json_t *v, cc_policy *p, char *err, size_t errlen)
 {
-	static const char *const keys[] = {"level", "no_note_days", "no_level_change_weeks", NULL};
+	static const char *const keys[] = {"level", "no_note_days", "no_level_change_weeks", "overdue_actions_days",
+	                                   NULL};
 	const json_t *e, *f;
 	size_t i;
 	long long x = 0;
+	uint32_t seen = 0; /* bit l-1: level l listed */
 	int rc;
 
 	if (!json_is_array(v))
 		return fail(err, errlen, CC_ERR_MALFORMED, "stagnation: must be an array of objects");
-	if (p->version != CC_POLICY_VERSION_REGIE)
-		return fail(err, errlen, CC_ERR_MALFORMED, "stagnation: needs \"version\": %d",
-		            CC_POLICY_VERSION_REGIE);
+	if (p->version < CC_POLICY_VERSION_REGIE)
+		return fail(err, errlen, CC_ERR_MALFORMED, "stagnation: needs \"version\": %d or %d",
+		            CC_POLICY_VERSION_REGIE, CC_POLICY_VERSION_OVERDUE);
 	json_array_foreach((json_t *)(uintptr_t)v, i, e) {
 		char where[48], field[96];
 		snprintf(where, sizeof where, "stagnation[%zu]", i);
@@ -231,8 +235,9 @@ static int parse_stagnation(const json_t *v, cc_policy *p, char *err, size_t err
 		if ((rc = get_int(f, 1, p->nlevels, &x, field, err, errlen)) != CC_OK)
 			return rc;
 		cc_policy_level *l = &p->levels[x - 1];
-		if (l->stale_note_days || l->stale_level_weeks)
+		if (seen >> (x - 1) & 1u)
 			return fail(err, errlen, CC_ERR_MALFORMED, "%s: level %lld listed twice", field, x);
+		seen |= 1u << (x - 1);
 		snprintf(field, sizeof field, "%s.no_note_days", where);
 		if ((f = json_object_get(e, "no_note_days"))) {
 			if ((rc = get_int(f, 0, UINT16_MAX, &x, field, err, errlen)) != CC_OK)
@@ -244,6 +249,15 @@ static int parse_stagnation(const json_t *v, cc_policy *p, char *err, size_t err
 			if ((rc = get_int(f, 0, UINT16_MAX, &x, field, err, errlen)) != CC_OK)
 				return rc;
 			l->stale_level_weeks = (uint16_t)x;
+		}
+		snprintf(field, sizeof field, "%s.overdue_actions_days", where);
+		if ((f = json_object_get(e, "overdue_actions_days"))) {
+			if (p->version < CC_POLICY_VERSION_OVERDUE)
+				return fail(err, errlen, CC_ERR_MALFORMED, "%s: needs \"version\": %d", field,
+				            CC_POLICY_VERSION_OVERDUE);
+			if ((rc = get_int(f, 0, UINT16_MAX, &x, field, err, errlen)) != CC_OK)
+				return rc;
+			l->overdue_actions_days = (uint16_t)x;
 		}
 	}
 	return CC_OK;
@@ -265,9 +279,10 @@ static int parse_root(const json_t *root, cc_policy *p, char *err, size_t errlen
 	if (!(v = json_object_get(root, "version")))
 		return fail(err, errlen, CC_ERR_MALFORMED, "version: missing");
 	if (!json_is_integer(v) ||
-	    (json_integer_value(v) != CC_POLICY_VERSION && json_integer_value(v) != CC_POLICY_VERSION_REGIE))
-		return fail(err, errlen, CC_ERR_VERSION, "version: must be %d or %d", CC_POLICY_VERSION,
-		            CC_POLICY_VERSION_REGIE);
+	    (json_integer_value(v) != CC_POLICY_VERSION && json_integer_value(v) != CC_POLICY_VERSION_REGIE &&
+	     json_integer_value(v) != CC_POLICY_VERSION_OVERDUE))
+		return fail(err, errlen, CC_ERR_VERSION, "version: must be %d, %d or %d", CC_POLICY_VERSION,
+		            CC_POLICY_VERSION_REGIE, CC_POLICY_VERSION_OVERDUE);
 	p->version = (uint8_t)json_integer_value(v);
 	if (!(v = json_object_get(root, "number")))
 		return fail(err, errlen, CC_ERR_MALFORMED, "number: missing");
@@ -433,7 +448,7 @@ char *cc_policy_to_json(const cc_policy *p)
 		json_object_set_new(o, "may_grant", json_boolean(r->may_grant));
 		json_object_set_new(o, "may_break_glass", json_boolean(r->may_break_glass));
 		json_object_set_new(o, "audit_scope", json_string(AUDIT_NAMES[r->audit_scope]));
-		if (p->version == CC_POLICY_VERSION_REGIE) {
+		if (p->version >= CC_POLICY_VERSION_REGIE) {
 			json_object_set_new(o, "may_overview", json_boolean(r->may_overview));
 			json_object_set_new(o, "may_monitor", json_boolean(r->may_monitor));
 		}
@@ -458,15 +473,18 @@ char *cc_policy_to_json(const cc_policy *p)
 	json_object_set(root, "levels", levels);
 	json_object_set(root, "roles", roles);
 	json_object_set(root, "audiences", auds);
-	if (p->version == CC_POLICY_VERSION_REGIE) {
+	if (p->version >= CC_POLICY_VERSION_REGIE) {
 		json_t *stag = json_array();
 		for (unsigned i = 0; stag && i < p->nlevels; i++) {
 			const cc_policy_level *l = &p->levels[i];
-			if (!l->stale_note_days && !l->stale_level_weeks)
+			if (!l->stale_note_days && !l->stale_level_weeks && !l->overdue_actions_days)
 				continue;
-			json_array_append_new(stag, json_pack("{sisisi}", "level", (int)l->level, "no_note_days",
-			                                      (int)l->stale_note_days, "no_level_change_weeks",
-			                                      (int)l->stale_level_weeks));
+			json_t *o =
+				json_pack("{sisisi}", "level", (int)l->level, "no_note_days", (int)l->stale_note_days,
+			                  "no_level_change_weeks", (int)l->stale_level_weeks);
+			if (o && p->version >= CC_POLICY_VERSION_OVERDUE)
+				json_object_set_new(o, "overdue_actions_days", json_integer(l->overdue_actions_days));
+			json_array_append_new(stag, o);
 		}
 		if (stag)
 			json_object_set_new(root, "stagnation", stag);

@@ -7,7 +7,8 @@
  * offending field (e.g. "roles[3].min_level: must be an integer 0..5").
  *
  *   {
- *     "version": 2,                      required, 1 or 2 (2 = with the procesregie fields)
+ *     "version": 3,                      required, 1, 2 or 3 (2 = with the procesregie fields,
+ *                                        3 = and the overdue threshold per level)
  *     "number": 1,                       required, 0..2^63-1; raise it for every change
  *     "deployment": "gemeente-x",        required, 1..64 bytes UTF-8
  *     "issued_at": 1767225600,           optional, UTC seconds (casus-admin sets it)
@@ -21,18 +22,22 @@
  *                                          may_break_glass
  *         "escalate_max": 3,             optional, 0..number of levels, default 0
  *         "audit_scope": "none",         optional, "none" | "directed" | "all"
- *         "may_overview": true,          optional, version 2: the content-free overview
- *         "may_monitor": true            optional, version 2: the monitoring figures
+ *         "may_overview": true,          optional, version 2+: the content-free overview
+ *         "may_monitor": true            optional, version 2+: the monitoring figures
  *     } ],
  *     "audiences": [ {                   required (may be empty), at most 8
  *         "name": "zorg",                required, [a-z0-9._@-]{1,64}
  *         "roles": ["casemanager", ...], required, names from "roles", no repeats
  *         "ground_required": false       optional, default false
  *     } ],
- *     "stagnation": [ {                  optional, version 2 only; a level at most once
+ *     "stagnation": [ {                  optional, version 2 or 3; a level at most once
  *         "level": 1,                    required, 1..number of levels
  *         "no_note_days": 14,            optional, 0..65535, 0 = no signal
- *         "no_level_change_weeks": 8     optional, 0..65535, 0 = no signal
+ *         "no_level_change_weeks": 8,    optional, 0..65535, 0 = no signal
+ *         "overdue_actions_days": 14     optional, version 3 only, 0..65535: days past its
+ *                                        due date an open agreed action flags the casus,
+ *                                        0 (or absent) = no overdue signal at this level;
+ *                                        under version 2 every level flags from the due date
  *     } ]
  *   }
  *

@@ -14,14 +14,19 @@
  *                u8 may_deescalate  u8 may_grant  u8 may_break_glass  u8 audit_scope }
  *   u8       naudiences (0..8)
  *     naudiences x { str name (1..64, [a-z0-9._@-])  u32 roles  u8 ground_required }
- *   only if version = 2, the procesregie section:
+ *   only if version >= 2, the procesregie section:
  *     nroles x { u8 may_overview  u8 may_monitor }
  *     nlevels x { u16 stale_note_days  u16 stale_level_weeks }   (0 = no signal)
+ *   only if version = 3, the overdue section:
+ *     nlevels x { u16 overdue_actions_days }                     (0 = no signal)
  *   fixed[32] root_pk   fixed[64] sig
  *
- * Version 1 is the format without the procesregie section; its policies keep
- * their bytes, hashes and signatures. A version 1 policy has every procesregie
- * field 0 (so one policy has one encoding).
+ * Version 1 is the format without the procesregie section, version 2 the one
+ * without the overdue section; their policies keep their bytes, hashes,
+ * signatures and meaning (version 2 flags an agreed action from its due date
+ * on, at every level). A version 1 policy has every procesregie field 0 and a
+ * version 1 or 2 policy every overdue_actions_days 0 (so one policy has one
+ * encoding).
  *
  * Flags are exactly 0 or 1 so that the encoding stays canonical. Consistency
  * rules (cc_policy_check): unique level, role and audience names; min_level and
@@ -49,7 +54,8 @@ int cc_policy_check(const cc_policy *p)
 
 	if (!p)
 		return CC_ERR_INVALID_ARG;
-	if (p->version != CC_POLICY_VERSION && p->version != CC_POLICY_VERSION_REGIE)
+	if (p->version != CC_POLICY_VERSION && p->version != CC_POLICY_VERSION_REGIE &&
+	    p->version != CC_POLICY_VERSION_OVERDUE)
 		return CC_ERR_VERSION;
 	if ((rc = cc_text_check(p->deployment, CC_POLICY_NAME_MAX)) != CC_OK)
 		return rc;
@@ -70,6 +76,8 @@ int cc_policy_check(const cc_policy *p)
 			if (strcmp(p->levels[j].name, l->name) == 0)
 				return CC_ERR_MALFORMED;
 		if (p->version == CC_POLICY_VERSION && (l->stale_note_days || l->stale_level_weeks))
+			return CC_ERR_MALFORMED;
+		if (p->version < CC_POLICY_VERSION_OVERDUE && l->overdue_actions_days)
 			return CC_ERR_MALFORMED;
 	}
 	for (unsigned i = 0; i < p->nroles; i++) {
@@ -147,7 +155,7 @@ static int policy_encode_body(const cc_policy *p, const uint8_t root_pk[CC_SIGN_
 		cc_w_u32(w, p->audiences[i].roles);
 		cc_w_u8(w, p->audiences[i].ground_required);
 	}
-	if (p->version == CC_POLICY_VERSION_REGIE) {
+	if (p->version >= CC_POLICY_VERSION_REGIE) {
 		for (unsigned i = 0; i < p->nroles; i++) {
 			cc_w_u8(w, p->roles[i].may_overview);
 			cc_w_u8(w, p->roles[i].may_monitor);
@@ -157,6 +165,9 @@ static int policy_encode_body(const cc_policy *p, const uint8_t root_pk[CC_SIGN_
 			cc_w_u16(w, p->levels[i].stale_level_weeks);
 		}
 	}
+	if (p->version >= CC_POLICY_VERSION_OVERDUE)
+		for (unsigned i = 0; i < p->nlevels; i++)
+			cc_w_u16(w, p->levels[i].overdue_actions_days);
 	cc_w_fixed(w, root_pk, CC_SIGN_PK_BYTES);
 	return w->err;
 }
@@ -190,7 +201,8 @@ int cc_policy_decode(const uint8_t *b, size_t n, cc_policy *out)
 	if (!r.err && memcmp(m, POLICY_MAGIC, sizeof m) != 0)
 		r.err = CC_ERR_VERSION;
 	p->version = cc_r_u8(&r);
-	if (!r.err && p->version != CC_POLICY_VERSION && p->version != CC_POLICY_VERSION_REGIE)
+	if (!r.err && p->version != CC_POLICY_VERSION && p->version != CC_POLICY_VERSION_REGIE &&
+	    p->version != CC_POLICY_VERSION_OVERDUE)
 		r.err = CC_ERR_VERSION;
 	p->number = cc_r_u64(&r);
 	cc_r_str(&r, p->deployment, sizeof p->deployment);
@@ -228,7 +240,7 @@ int cc_policy_decode(const uint8_t *b, size_t n, cc_policy *out)
 		p->audiences[i].roles = cc_r_u32(&r);
 		p->audiences[i].ground_required = cc_r_u8(&r);
 	}
-	if (!r.err && p->version == CC_POLICY_VERSION_REGIE) {
+	if (!r.err && p->version >= CC_POLICY_VERSION_REGIE) {
 		for (unsigned i = 0; i < p->nroles && !r.err; i++) {
 			p->roles[i].may_overview = cc_r_u8(&r);
 			p->roles[i].may_monitor = cc_r_u8(&r);
@@ -238,6 +250,9 @@ int cc_policy_decode(const uint8_t *b, size_t n, cc_policy *out)
 			p->levels[i].stale_level_weeks = cc_r_u16(&r);
 		}
 	}
+	if (!r.err && p->version >= CC_POLICY_VERSION_OVERDUE)
+		for (unsigned i = 0; i < p->nlevels && !r.err; i++)
+			p->levels[i].overdue_actions_days = cc_r_u16(&r);
 	cc_r_fixed(&r, p->root_pk, sizeof p->root_pk);
 	cc_r_fixed(&r, p->sig, sizeof p->sig);
 	if ((rc = cc_r_finish(&r)) != CC_OK)
@@ -400,13 +415,27 @@ int cc_policy_ground_required(const cc_policy *p, int audience, int role, uint8_
 int cc_policy_may_overview(const cc_policy *p, int role)
 {
 	const cc_policy_role *r = role_at(p, role);
-	return r && p->version == CC_POLICY_VERSION_REGIE && r->may_overview;
+	return r && p->version >= CC_POLICY_VERSION_REGIE && r->may_overview;
 }
 
 int cc_policy_may_monitor(const cc_policy *p, int role)
 {
 	const cc_policy_role *r = role_at(p, role);
-	return r && p->version == CC_POLICY_VERSION_REGIE && r->may_monitor;
+	return r && p->version >= CC_POLICY_VERSION_REGIE && r->may_monitor;
+}
+
+int cc_policy_overdue_after(const cc_policy *p, uint8_t level, int64_t *after)
+{
+	if (!p || !after || !level_ok(p, level) || level > CC_POLICY_MAX_LEVELS)
+		return 0;
+	if (p->version == CC_POLICY_VERSION_REGIE) {
+		*after = 0; /* version 2: from the due date on, at every level */
+		return 1;
+	}
+	if (p->version != CC_POLICY_VERSION_OVERDUE || p->levels[level - 1].overdue_actions_days == 0)
+		return 0;
+	*after = (int64_t)p->levels[level - 1].overdue_actions_days * 86400;
+	return 1;
 }
 
 static const char *const GROUND_NAMES[] = {

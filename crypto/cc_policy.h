@@ -19,8 +19,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CC_POLICY_VERSION 1       /* the base format */
-#define CC_POLICY_VERSION_REGIE 2 /* the base format and the procesregie section (see cc_policy.c) */
+#define CC_POLICY_VERSION 1         /* the base format */
+#define CC_POLICY_VERSION_REGIE 2   /* the base format and the procesregie section (see cc_policy.c) */
+#define CC_POLICY_VERSION_OVERDUE 3 /* version 2 and the overdue threshold per level */
 #define CC_POLICY_MAX_LEVELS 16
 #define CC_POLICY_MAX_ROLES 32 /* roles fit a uint32_t mask */
 #define CC_POLICY_MAX_AUDIENCES 8
@@ -39,6 +40,11 @@ typedef struct cc_policy_level {
 	 * stale_level_weeks weeks, is flagged in the overview. */
 	uint16_t stale_note_days;
 	uint16_t stale_level_weeks;
+	/* Version 3: an open disclosed agreed action more than
+	 * overdue_actions_days days past its due date flags the casus (0 = no
+	 * overdue signal at this level). Version 2 has no such field and flags
+	 * an action from its due date on; version 1 has no procesregie at all. */
+	uint16_t overdue_actions_days;
 } cc_policy_level;
 
 typedef struct cc_policy_role {
@@ -102,9 +108,15 @@ int cc_policy_may_escalate(const cc_policy *p, int role, uint8_t from, uint8_t t
 int cc_policy_may_deescalate(const cc_policy *p, int role, uint8_t from, uint8_t to);
 /* Disclosure ground needed when `role` posts to `audience` at `level`. */
 int cc_policy_ground_required(const cc_policy *p, int audience, int role, uint8_t level);
-/* The procesregie rights (version 2 policies; always 0 under version 1). */
+/* The procesregie rights (version 2 and 3 policies; always 0 under version 1). */
 int cc_policy_may_overview(const cc_policy *p, int role);
 int cc_policy_may_monitor(const cc_policy *p, int role);
+/* The overdue signal of a level: after how many seconds past its due date an
+ * open agreed action flags the casus. 1 and *after set (version 3: the level's
+ * overdue_actions_days x 86400; version 2: 0, from the due date on), or 0 when
+ * the level has no overdue signal (version 3 with 0 days, version 1, a level
+ * not on the ladder). */
+int cc_policy_overdue_after(const cc_policy *p, uint8_t level, int64_t *after);
 
 /* Disclosure grounds, recorded in message headers and grants. */
 enum cc_ground {
@@ -126,9 +138,10 @@ int cc_ground_from_name(const char *name); /* enum value, or -1 */
  * names, 1..32 roles with unique [a-z0-9._@-] names, flags exactly 0 or 1,
  * min_level and escalate_max <= nlevels, audit_scope <= CC_AUDIT_ALL, at most
  * 8 audiences with unique names whose masks name only existing roles, and a
- * never_key role has min_level 0 and is in no audience; version 1 or 2, and
+ * never_key role has min_level 0 and is in no audience; version 1, 2 or 3,
  * under version 1 every procesregie field (may_overview, may_monitor,
- * stale_note_days, stale_level_weeks) is 0. CC_OK or
+ * stale_note_days, stale_level_weeks) is 0, and under versions 1 and 2
+ * overdue_actions_days is 0. CC_OK or
  * CC_ERR_VERSION / CC_ERR_MALFORMED / CC_ERR_TOO_LARGE. Encode and sign refuse
  * a policy that fails it. */
 int cc_policy_check(const cc_policy *p) __attribute__((warn_unused_result));

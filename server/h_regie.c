@@ -21,6 +21,11 @@
  * the last note, or of the last level change), so a casus that stays stuck is
  * not noticed again every tick, and one that moves and sticks again is. The
  * server's wall clock is the only clock (tests shift it with faketime).
+ * Agreed actions: an open disclosed action flags the casus once it is more
+ * than the level's overdue_actions_days past its due date (version 3; 0 = no
+ * overdue signal at that level); under a version 2 policy from its due date on
+ * at every level (cc_policy_overdue_after). The overview's actions.overdue
+ * still counts every open action past its due date.
  *
  * Monitoring figures are counts; any count from 1 to 4 is suppressed (sent as
  * null) so that no person can be singled out, and no totals are sent next to
@@ -81,7 +86,8 @@ struct regie_facts {
 	unsigned signals;                                /* REGIE_SIGNAL_* */
 	int64_t note_ref;                                /* reference time of the no-note signal */
 	unsigned actions, actions_open, actions_overdue; /* disclosed agreed actions */
-	int64_t overdue_ref;                             /* earliest due date of an overdue action */
+	unsigned actions_flagged;                        /* open ones past the level's overdue threshold */
+	int64_t overdue_ref;                             /* earliest due date of a flagged action */
 	int64_t next_agenda;                             /* next meeting date on the agenda (0: none) */
 };
 
@@ -239,6 +245,8 @@ static int casus_facts(struct server *srv, const uint8_t cid[16], const struct c
 	}
 
 	/* disclosed agreed actions (due date, done) and agenda dates: never content */
+	int64_t overdue_after = 0;
+	int overdue_signal = !f->closed_at && cc_policy_overdue_after(&srv->policy, f->level, &overdue_after);
 	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_META], &cur) == 0) {
 		static const char *const pfx[] = {SCHEMA_ACTION_PREFIX, SCHEMA_AGENDA_PREFIX};
 		for (size_t p = 0; p < 2; p++) {
@@ -256,8 +264,10 @@ static int casus_facts(struct server *srv, const uint8_t cid[16], const struct c
 					if (done)
 						continue;
 					f->actions_open++;
-					if (a <= now) {
+					if (a <= now)
 						f->actions_overdue++;
+					if (a <= now && overdue_signal && now - a >= overdue_after) {
+						f->actions_flagged++;
 						if (!f->overdue_ref || a < f->overdue_ref)
 							f->overdue_ref = a;
 					}
@@ -278,7 +288,7 @@ static int casus_facts(struct server *srv, const uint8_t cid[16], const struct c
 			f->signals |= REGIE_SIGNAL_NOTE;
 		if (pl->stale_level_weeks && now - f->level_since >= (int64_t)pl->stale_level_weeks * 7 * 86400)
 			f->signals |= REGIE_SIGNAL_LEVEL;
-		if (f->actions_overdue)
+		if (f->actions_flagged)
 			f->signals |= REGIE_SIGNAL_ACTION;
 	}
 	return 0;
@@ -388,11 +398,18 @@ int h_regie_overview(struct session *s, json_t *req, uint64_t id)
 	json_object_set_new(r, "casus", ctx.arr);
 	json_object_set_new(r, "now", json_integer((json_int_t)ctx.now));
 	json_t *stag = json_array();
-	for (unsigned i = 0; i < srv->policy.nlevels; i++)
-		json_array_append_new(stag,
-		                      json_pack("{sisisi}", "level", (int)srv->policy.levels[i].level, "no_note_days",
-		                                (int)srv->policy.levels[i].stale_note_days, "no_level_change_weeks",
-		                                (int)srv->policy.levels[i].stale_level_weeks));
+	for (unsigned i = 0; i < srv->policy.nlevels; i++) {
+		int64_t after = 0;
+		json_t *o = json_pack("{sisisi}", "level", (int)srv->policy.levels[i].level, "no_note_days",
+		                      (int)srv->policy.levels[i].stale_note_days, "no_level_change_weeks",
+		                      (int)srv->policy.levels[i].stale_level_weeks);
+		/* days past the due date; null: no overdue signal at this level */
+		json_object_set_new(o, "overdue_actions_days",
+		                    cc_policy_overdue_after(&srv->policy, srv->policy.levels[i].level, &after)
+		                            ? json_integer((json_int_t)(after / 86400))
+		                            : json_null());
+		json_array_append_new(stag, o);
+	}
 	json_object_set_new(r, "stagnation", stag);
 	reply_later(s, id, r);
 	return 1;
@@ -838,9 +855,9 @@ static void stagnation_one(struct server *srv, struct regie_facts *f, void *arg)
 		json_object_set_new(n, "threshold_days",
 		                    json_integer(sig == REGIE_SIGNAL_NOTE    ? (json_int_t)pl->stale_note_days
 		                                 : sig == REGIE_SIGNAL_LEVEL ? (json_int_t)pl->stale_level_weeks * 7
-		                                                             : 0));
+		                                                             : (json_int_t)pl->overdue_actions_days));
 		if (sig == REGIE_SIGNAL_ACTION)
-			json_object_set_new(n, "overdue", json_integer(f->actions_overdue));
+			json_object_set_new(n, "overdue", json_integer(f->actions_flagged));
 		json_object_set_new(n, "time", json_integer((json_int_t)ctx->now));
 		unsigned users = notice_to_roles(srv, overview_roles(srv), n);
 		json_decref(n);
@@ -871,7 +888,7 @@ void regie_tick(struct server *srv)
 	size_t gone = notice_expire(srv, ctx.now);
 	if (gone)
 		log_event(LOG_INFO, "notice.expired", "count=%zu", gone);
-	if (srv->policy.version == CC_POLICY_VERSION_REGIE)
+	if (srv->policy.version >= CC_POLICY_VERSION_REGIE)
 		each_casus(srv, ctx.now, NULL, stagnation_one, &ctx);
 	int ok = !ctx.failed;
 	store_req_end(&srv->st, ok);

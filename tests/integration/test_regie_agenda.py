@@ -12,10 +12,14 @@ with the real casusd, the real `casus` client and real LMDB.
   no file of casusd's data folder, its log, any notice or any reply a
   non-member gets holds the marker (while the casus purpose, stored in the
   clear by design, is found by the same search, so the search can fail).
-- Overdue: casusd restarted under libfaketime 3 days ahead flags the casus's
-  disclosed open action in the overview ("actions_overdue") and sends the
-  process director a notice; an action kept from the server (--niet-delen)
-  and one marked done do not count.
+- Overdue, per level (the policy's overdue_actions_days; default.json:
+  Stapteam 14 days, Ketenzorg 7): casusd restarted under libfaketime 10 days
+  ahead flags the level 2 casus's disclosed open action ("actions_overdue")
+  and sends the process director a notice, while the level 1 casus's action,
+  as far past its due date, is counted as overdue but neither flagged nor
+  noticed; 17 days ahead the level 1 casus is flagged and noticed too (and the
+  level 2 one not noticed again). An action kept from the server
+  (--niet-delen) and one marked done do not count.
 - Notices: listed with an id (`casus meldingen`), dismissed by id or all
   (`--weg`, `--alle`), never shown again after; another user's id is
   unknown; casusd 31 days ahead shows none and deletes them.
@@ -163,10 +167,19 @@ class RegieAgenda(harness.CasusTest):
 
     # ---- agreed actions and the overdue signal ------------------------------------------
 
+    def stagnation_view(self, user="paula"):
+        return sorted((n["casus"], n["signal"], n["overdue"], n["level"], n["threshold_days"])
+                      for n in self.notices(user, "stagnation"))
+
     def test_actions_round_trip_and_overdue_signal(self):
         marker = "AFSPRAAK-" + uuid.uuid4().hex
         a = self.new_casus(members=("esther", "gijs"))
         quiet = self.new_casus(members=("esther",))
+        # b: the same kind of action, in a casus at level 2 (Ketenzorg: flagged 7 days past the due date)
+        b = self.new_casus(members=("esther", "gijs"))
+        self.dep.ok("anna", "afspraak", b, "--wat", "Overleg plannen " + marker, "--wie", "gijs",
+                    "--uiterlijk", day(1))
+        self.dep.ok("anna", "escalate", b, "2", "--reason", "stagnatie")
         first = self.dep.ok("anna", "afspraak", a, "--wat", "Huisbezoek plannen " + marker, "--wie", "gijs",
                             "--uiterlijk", day(1))["action"]
         second = self.dep.ok("anna", "afspraak", a, "--wat", "Uitkering regelen " + marker, "--wie", "esther",
@@ -197,17 +210,38 @@ class RegieAgenda(harness.CasusTest):
         self.assertNotEqual(rc, 0, out)
         self.assertNotIn(marker, json.dumps(out))
 
-        by_id = {c["casus"]: c for c in self.dep.ok("paula", "overzicht")["casus"]}
+        doc = self.dep.ok("paula", "overzicht")
+        by_id = {c["casus"]: c for c in doc["casus"]}
         self.assertEqual(by_id[a]["actions"], {"disclosed": 2, "open": 1, "overdue": 0})
         self.assertEqual(by_id[a]["signals"], [])
+        self.assertEqual((by_id[b]["level"], by_id[b]["actions"]), (2, {"disclosed": 1, "open": 1, "overdue": 0}))
+        self.assertEqual({s["level"]: s["overdue_actions_days"] for s in doc["stagnation"]},
+                         {1: 14, 2: 7, 3: 7, 4: 3, 5: 3})
         self.assertEqual(self.notices("paula", "stagnation"), [])
 
-        self.restart_with_clock("+3d")
+        # 10 days on both actions are 9 to 10 days past their due date: over level 2's
+        # threshold (7), under level 1's (14)
+        self.restart_with_clock("+10d")
         got = wait_for(lambda: self.notices("paula", "stagnation"), timeout=90, what="an overdue notice for paula")
-        self.assertEqual([(n["casus"], n["signal"], n["overdue"]) for n in got], [(a, "actions_overdue", 1)])
+        # one scan notices every casus in one transaction: a's absence is the level's threshold
+        self.assertEqual(self.stagnation_view(), [(b, "actions_overdue", 1, 2, 7)])
         self.assertNotIn(marker, json.dumps(got))
         for user in ("anna", "gijs", "bea"):
             self.assertEqual(self.notices(user, "stagnation"), [], user)
+        doc = self.dep.ok("paula", "overzicht")
+        by_id = {c["casus"]: c for c in doc["casus"]}
+        self.assertEqual(by_id[b]["signals"], ["actions_overdue"])
+        self.assertEqual(by_id[a]["signals"], [])
+        self.assertEqual(by_id[a]["actions"], {"disclosed": 2, "open": 1, "overdue": 1})  # past due, not flagged
+        self.assertEqual(by_id[quiet]["signals"], [])
+        self.assertNotIn(marker, json.dumps(doc))
+
+        # 17 days on a's action is 16 to 17 days past its due date: over level 1's 14
+        self.restart_with_clock("+17d")
+        wait_for(lambda: [n for n in self.notices("paula", "stagnation") if n["casus"] == a], timeout=90,
+                 what="an overdue notice for casus a")
+        self.assertEqual(self.stagnation_view(),
+                         sorted([(a, "actions_overdue", 1, 1, 14), (b, "actions_overdue", 1, 2, 7)]))
         doc = self.dep.ok("paula", "overzicht")
         by_id = {c["casus"]: c for c in doc["casus"]}
         self.assertEqual(by_id[a]["signals"], ["actions_overdue"])
@@ -216,11 +250,13 @@ class RegieAgenda(harness.CasusTest):
         self.assertNotIn(marker, json.dumps(doc))
         rc, text, _ = self.run_text("paula", "list")
         self.assertIn("melding: casus %s stagneert op niveau 1: afspraken over tijd" % a, text)
+        self.assertIn("melding: casus %s stagneert op niveau 2: afspraken over tijd" % b, text)
         es = self.dep.ok("fenna", "audit", "--limit", "100000")["entries"]
         self.assertEqual(len([e for e in es if e.get("event") == "action_disclose" and e.get("casus") == a]), 3)
-        s = [e for e in es if e.get("event") == "stagnation_notice" and e.get("casus") == a]
-        self.assertEqual(len(s), 1)
-        self.assertIn("actions_overdue", s[0]["object"])
+        for cid in (a, b):
+            s = [e for e in es if e.get("event") == "stagnation_notice" and e.get("casus") == cid]
+            self.assertEqual(len(s), 1, cid)
+            self.assertIn("actions_overdue", s[0]["object"])
         self.assertFalse([e for e in es if marker in json.dumps(e)])
         self.srv.stop()
         try:

@@ -106,7 +106,8 @@ static inline void kat_default_policy(cc_policy *p)
 	kat_audience(p, "regie", regie, 1);
 }
 
-/* deploy/policy/default.json: the default ladder as a version 2 policy, with
+/* The default ladder as a version 2 policy (deploy/policy/default.json before
+ * version 3; tests/vectors/identity/policy_v2.hex), with
  * the procesregie rights (procesregisseur: overview and figures; beleid:
  * figures) and the stagnation signals per level. Unsigned. */
 static inline void kat_regie_policy(cc_policy *p)
@@ -122,6 +123,18 @@ static inline void kat_regie_policy(cc_policy *p)
 		p->levels[i].stale_note_days = note_days[i];
 		p->levels[i].stale_level_weeks = level_weeks[i];
 	}
+}
+
+/* deploy/policy/default.json: the version 2 ladder above as a version 3
+ * policy, with the overdue threshold per level (days past the due date after
+ * which an open agreed action flags the casus). Unsigned. */
+static inline void kat_overdue_policy(cc_policy *p)
+{
+	static const uint16_t overdue_days[5] = {14, 7, 7, 3, 3};
+	kat_regie_policy(p);
+	p->version = CC_POLICY_VERSION_OVERDUE;
+	for (unsigned i = 0; i < 5; i++)
+		p->levels[i].overdue_actions_days = overdue_days[i];
 }
 
 typedef struct kat_set {

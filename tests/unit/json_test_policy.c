@@ -34,12 +34,12 @@ static void test_default_matches_vector(void)
 	if (rc != CC_OK)
 		fprintf(stderr, "default.json: %s\n", err);
 	p.issued_at = KAT_NOT_BEFORE;
-	kat_regie_policy(&kp);
+	kat_overdue_policy(&kp);
 	CHECK(memcmp(&p, &kp, sizeof p) == 0);
 	CHECK_EQ_INT(cc_policy_sign(&p, k.root), CC_OK);
 	cc_w_init(&w);
 	CHECK_EQ_INT(cc_policy_encode(&p, &w), CC_OK);
-	CHECK(kat_matches("policy_v2", w.p, w.len));
+	CHECK(kat_matches("policy_v3", w.p, w.len));
 	cc_w_free(&w);
 	kat_free(&k);
 }
@@ -124,11 +124,13 @@ static void test_strict(void)
 	bad(HEAD ROLES "\"audiences\":[]} x", CC_ERR_MALFORMED, "line");
 	bad(HEAD ROLES "\"audiences\":[],\"extra\":1}", CC_ERR_MALFORMED, "unknown key \"extra\"");
 	bad(HEAD ROLES "\"audiences\":[],\"number\":3}", CC_ERR_MALFORMED, "duplicate");
-	bad("{\"version\":3,\"number\":2,\"deployment\":\"t\",\"levels\":[\"A\"]," ROLES "\"audiences\":[]}",
+	bad("{\"version\":4,\"number\":2,\"deployment\":\"t\",\"levels\":[\"A\"]," ROLES "\"audiences\":[]}",
+	    CC_ERR_VERSION, "version");
+	bad("{\"version\":0,\"number\":2,\"deployment\":\"t\",\"levels\":[\"A\"]," ROLES "\"audiences\":[]}",
 	    CC_ERR_VERSION, "version");
 	/* the procesregie fields need version 2, and are strict there too */
 	bad(HEAD "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"may_overview\":true}],\"audiences\":[]}",
-	    CC_ERR_MALFORMED, "need \"version\": 2");
+	    CC_ERR_MALFORMED, "need \"version\": 2 or 3");
 	bad(HEAD ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"no_note_days\":3}]}", CC_ERR_MALFORMED,
 	    "stagnation: needs");
 #define HEAD2 "{\"version\":2,\"number\":2,\"deployment\":\"t\",\"levels\":[\"A\",\"B\"],"
@@ -143,6 +145,50 @@ static void test_strict(void)
 	    "unknown key \"weeks\"");
 	bad(HEAD2 "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"may_overview\":1}],\"audiences\":[]}",
 	    CC_ERR_MALFORMED, "may_overview");
+	/* the overdue threshold needs version 3, and is strict there too */
+	bad(HEAD2 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"overdue_actions_days\":3}]}", CC_ERR_MALFORMED,
+	    "stagnation[0].overdue_actions_days: needs \"version\": 3");
+	bad(HEAD2 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"overdue_actions_days\":0}]}", CC_ERR_MALFORMED,
+	    "needs \"version\": 3");
+#define HEAD3 "{\"version\":3,\"number\":2,\"deployment\":\"t\",\"levels\":[\"A\",\"B\"],"
+	bad(HEAD3 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"overdue_actions_days\":-1}]}",
+	    CC_ERR_MALFORMED, "stagnation[0].overdue_actions_days");
+	bad(HEAD3 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"overdue_actions_days\":65536}]}",
+	    CC_ERR_MALFORMED, "stagnation[0].overdue_actions_days");
+	bad(HEAD3 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"overdue_actions_days\":\"7\"}]}",
+	    CC_ERR_MALFORMED, "stagnation[0].overdue_actions_days");
+	bad(HEAD3 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"overdue_actions_days\":1.5}]}",
+	    CC_ERR_MALFORMED, "stagnation[0].overdue_actions_days");
+	bad(HEAD3 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":2,\"overdue_actions_days\":0},{\"level\":2,"
+	                "\"overdue_actions_days\":5}]}",
+	    CC_ERR_MALFORMED, "listed twice");
+	bad(HEAD3 ROLES "\"audiences\":[],\"stagnation\":[{\"level\":1,\"overdue_days\":2}]}", CC_ERR_MALFORMED,
+	    "unknown key \"overdue_days\"");
+	{
+		const char *v3 = HEAD3 "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"may_overview\":true}],"
+				       "\"audiences\":[],\"stagnation\":[{\"level\":1,\"no_note_days\":9},"
+				       "{\"level\":2,\"overdue_actions_days\":5}]}";
+		int64_t after = -1;
+		char *text;
+		cc_policy q;
+		CHECK_EQ_INT(cc_policy_from_json(v3, strlen(v3), &p, err, sizeof err), CC_OK);
+		CHECK_EQ_INT(p.version, 3);
+		CHECK_EQ_INT(cc_policy_may_overview(&p, 0), 1);
+		CHECK_EQ_INT(p.levels[0].stale_note_days, 9);
+		CHECK_EQ_INT(p.levels[0].overdue_actions_days, 0);
+		CHECK_EQ_INT(p.levels[1].overdue_actions_days, 5);
+		CHECK_EQ_INT(cc_policy_overdue_after(&p, 1, &after), 0); /* absent: no overdue signal at level 1 */
+		CHECK_EQ_INT(cc_policy_overdue_after(&p, 2, &after), 1);
+		CHECK(after == 5 * 86400);
+		/* and back: the readable form names the threshold, the round trip is exact */
+		text = cc_policy_to_json(&p);
+		CHECK(text != NULL && strstr(text, "\"overdue_actions_days\": 5") != NULL);
+		if (text) {
+			CHECK_EQ_INT(cc_policy_from_json(text, strlen(text), &q, err, sizeof err), CC_OK);
+			CHECK(memcmp(&p, &q, sizeof p) == 0);
+			free(text);
+		}
+	}
 	{
 		const char *v2 = HEAD2 "\"roles\":[{\"name\":\"zz\",\"min_level\":1,\"may_overview\":true},"
 				       "{\"name\":\"mo\",\"min_level\":0,\"never_key\":true,\"may_monitor\":true}],"

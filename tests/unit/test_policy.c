@@ -90,10 +90,93 @@ static void test_kat_v2(void)
 	CHECK_EQ_INT(cc_policy_may_overview(&p, -1), 0);
 	CHECK_EQ_INT(cc_policy_may_overview(&p, 99), 0);
 	CHECK_EQ_INT(p.levels[2].stale_note_days, 14);
+	for (unsigned i = 0; i < p.nlevels; i++)
+		CHECK_EQ_INT(p.levels[i].overdue_actions_days, 0);
 	/* the version 1 default grants neither */
 	kat_default_policy(&p);
 	CHECK_EQ_INT(cc_policy_may_overview(&p, pr), 0);
 	CHECK_EQ_INT(cc_policy_may_monitor(&p, bel), 0);
+	kat_free(&k);
+}
+
+/* The version 3 default (deploy/policy/default.json): known answer, round
+ * trip, every truncation, the overdue threshold per level signed, and the
+ * threshold under versions 1 and 2 unchanged (2: from the due date on). */
+static void test_kat_v3(void)
+{
+	kat_set k;
+	cc_policy p, d, v2;
+	cc_wbuf w, w2;
+	int64_t after = -1;
+
+	CHECK_EQ_INT(kat_build(&k), CC_OK);
+	kat_overdue_policy(&p);
+	CHECK_EQ_INT(cc_policy_sign(&p, k.root), CC_OK);
+	cc_w_init(&w);
+	CHECK_EQ_INT(cc_policy_encode(&p, &w), CC_OK);
+	if (getenv("CASUS_VECTORS_WRITE"))
+		kat_write("policy_v3", w.p, w.len);
+	CHECK(kat_matches("policy_v3", w.p, w.len));
+	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_OK);
+	CHECK(memcmp(&p, &d, sizeof p) == 0);
+	CHECK_EQ_INT(cc_policy_verify(&d, k.root->pk, NULL), CC_OK);
+	CHECK_EQ_INT(d.levels[0].overdue_actions_days, 14);
+	CHECK_EQ_INT(d.levels[4].overdue_actions_days, 3);
+	/* the v3 encoding is the v2 one plus 2 bytes a level, the rest unchanged */
+	kat_regie_policy(&v2);
+	CHECK_EQ_INT(cc_policy_sign(&v2, k.root), CC_OK);
+	cc_w_init(&w2);
+	CHECK_EQ_INT(cc_policy_encode(&v2, &w2), CC_OK);
+	CHECK(w.len == w2.len + 2u * p.nlevels);
+	size_t body = w2.len - CC_SIGN_PK_BYTES - CC_SIG_BYTES;
+	CHECK(w.len > body && memcmp(w.p + 5, w2.p + 5, body - 5) == 0);
+	/* the v2 bytes with the version byte set to 3 lack the overdue section */
+	w2.p[4] = CC_POLICY_VERSION_OVERDUE;
+	CHECK_EQ_INT(cc_policy_decode(w2.p, w2.len, &d), CC_ERR_TRUNCATED);
+	w2.p[4] = CC_POLICY_VERSION_REGIE;
+	cc_w_free(&w2);
+	for (size_t cut = 0; cut < w.len; cut++)
+		CHECK_EQ_INT(cc_policy_decode(w.p, cut, &d), CC_ERR_TRUNCATED);
+	/* an unknown version is refused, not read as the nearest known one */
+	w.p[4] = 4;
+	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_ERR_VERSION);
+	w.p[4] = CC_POLICY_VERSION_OVERDUE;
+	/* the threshold is signed: level 1's 14 days changed to 270 do not verify */
+	size_t lvl1 = w.len - CC_SIGN_PK_BYTES - CC_SIG_BYTES - 2u * p.nlevels;
+	w.p[lvl1] ^= 1;
+	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_OK);
+	CHECK_EQ_INT(d.levels[0].overdue_actions_days, 14 + 256);
+	CHECK_EQ_INT(cc_policy_verify(&d, k.root->pk, NULL), CC_ERR_BAD_SIGNATURE);
+	w.p[lvl1] ^= 1;
+	cc_w_free(&w);
+
+	/* the threshold per level: version 3 the level's days, 0 days no signal */
+	CHECK_EQ_INT(cc_policy_overdue_after(&p, 1, &after), 1);
+	CHECK(after == 14 * 86400);
+	CHECK_EQ_INT(cc_policy_overdue_after(&p, 4, &after), 1);
+	CHECK(after == 3 * 86400);
+	p.levels[1].overdue_actions_days = 0;
+	after = -1;
+	CHECK_EQ_INT(cc_policy_overdue_after(&p, 2, &after), 0);
+	CHECK(after == -1);
+	CHECK_EQ_INT(cc_policy_overdue_after(&p, 0, &after), 0);
+	CHECK_EQ_INT(cc_policy_overdue_after(&p, 6, &after), 0);
+	CHECK_EQ_INT(cc_policy_overdue_after(&p, 1, NULL), 0);
+	CHECK_EQ_INT(cc_policy_overdue_after(NULL, 1, &after), 0);
+	/* version 2: every level from the due date on (today's behaviour) */
+	for (uint8_t l = 1; l <= v2.nlevels; l++) {
+		after = -1;
+		CHECK_EQ_INT(cc_policy_overdue_after(&v2, l, &after), 1);
+		CHECK(after == 0);
+	}
+	/* version 1: no procesregie, no overdue signal */
+	kat_default_policy(&d);
+	CHECK_EQ_INT(cc_policy_overdue_after(&d, 1, &after), 0);
+	/* the procesregie rights hold under version 3 as under version 2 */
+	kat_overdue_policy(&p);
+	CHECK_EQ_INT(cc_policy_may_overview(&p, cc_policy_role_index(&p, "procesregisseur")), 1);
+	CHECK_EQ_INT(cc_policy_may_monitor(&p, cc_policy_role_index(&p, "beleid")), 1);
+	CHECK_EQ_INT(cc_policy_may_overview(&p, cc_policy_role_index(&p, "casemanager")), 0);
 	kat_free(&k);
 }
 
@@ -247,8 +330,21 @@ static void test_consistency(void)
 	p.deployment[0] = '\0';
 	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_MALFORMED);
 	p = base;
-	p.version = 3;
+	p.version = 4;
 	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_VERSION);
+	p.version = 0;
+	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_VERSION);
+	/* versions 1 and 2 have no overdue threshold: one policy, one encoding */
+	p = base;
+	p.levels[0].overdue_actions_days = 1;
+	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_MALFORMED);
+	kat_regie_policy(&p);
+	p.levels[4].overdue_actions_days = 1;
+	CHECK_EQ_INT(cc_policy_check(&p), CC_ERR_MALFORMED);
+	p.version = CC_POLICY_VERSION_OVERDUE;
+	CHECK_EQ_INT(cc_policy_check(&p), CC_OK);
+	p.levels[4].overdue_actions_days = UINT16_MAX;
+	CHECK_EQ_INT(cc_policy_check(&p), CC_OK);
 	/* a version 1 policy has no procesregie fields: one policy, one encoding */
 	p = base;
 	p.roles[4].may_overview = 1;
@@ -318,9 +414,11 @@ static void test_encoding(void)
 	cc_w_u8(&w, 0);
 	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_ERR_TRAILING);
 	w.len--;
-	w.p[4] = 3;
+	w.p[4] = 4;
 	CHECK_EQ_INT(cc_policy_decode(w.p, w.len, &d), CC_ERR_VERSION);
 	w.p[4] = 2; /* a version 1 body read as version 2 lacks the procesregie section */
+	CHECK(cc_policy_decode(w.p, w.len, &d) != CC_OK);
+	w.p[4] = 3; /* and read as version 3 the overdue section too */
 	CHECK(cc_policy_decode(w.p, w.len, &d) != CC_OK);
 	w.p[4] = 1;
 
@@ -347,6 +445,7 @@ int main(void)
 	CHECK(sodium_init() >= 0);
 	CHECK_RUN(test_kat);
 	CHECK_RUN(test_kat_v2);
+	CHECK_RUN(test_kat_v3);
 	CHECK_RUN(test_decisions);
 	CHECK_RUN(test_consistency);
 	CHECK_RUN(test_encoding);
