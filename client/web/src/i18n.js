@@ -68,6 +68,7 @@ const WORDS = {
     noticeEscalation: 'Casus {casus} is opgeschaald naar niveau {level}: uw rol is nodig.',
     noticeStagnationNote: 'Casus {casus} (niveau {level}) stagneert: al {days} dagen geen notitie.',
     noticeStagnationLevel: 'Casus {casus} (niveau {level}) stagneert: al {days} dagen niet van niveau veranderd.',
+    noticeStagnationOverdue: 'Casus {casus} (niveau {level}) stagneert: afspraken zijn over tijd.',
     noticeUnknown: 'Melding over casus {casus} (soort onbekend voor deze versie).',
     policyLine: 'Beleid {number} van {deployment}, geverifieerd',
     unverifiedNote:
@@ -200,6 +201,7 @@ const WORDS = {
     noticeEscalation: 'Casus {casus} was escalated to level {level}: your role is needed.',
     noticeStagnationNote: 'Casus {casus} (level {level}) is stagnating: no note for {days} days.',
     noticeStagnationLevel: 'Casus {casus} (level {level}) is stagnating: no change of level for {days} days.',
+    noticeStagnationOverdue: 'Casus {casus} (level {level}) is stagnating: agreed actions are overdue.',
     noticeUnknown: 'Notice about casus {casus} (kind unknown to this version).',
     policyLine: 'Policy {number} of {deployment}, verified',
     unverifiedNote:

@@ -393,7 +393,8 @@ function noticeText(n) {
   if (n && n.notice === 'agenda') return creg.agendaNoticeText(session.list || {}, n);
   if (n && n.notice === 'stagnation')
     // content-free: which casus, its level, which signal and for how many days
-    return t(n.signal === 'no_note' ? 'noticeStagnationNote' : 'noticeStagnationLevel', {
+    return t(n.signal === 'no_note' ? 'noticeStagnationNote'
+      : n.signal === 'actions_overdue' ? 'noticeStagnationOverdue' : 'noticeStagnationLevel', {
       casus: String(n.casus || '').slice(0, 8),
       level: `${n.level} ${n.level_name || levelName(n.level)}`,
       days: String(Number.isFinite(n.days) ? n.days : '?'),
