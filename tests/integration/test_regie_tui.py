@@ -1,6 +1,6 @@
 """
 test_regie_tui.py: the overview and the agreed actions in the live view
-(issue 20 part 4), under tmux as test_tui_live.py does.
+(issue 20 part 4), under tmux (tmux_util.TmuxView, as test_tui_live.py).
 
 - The process director, in the live view of a casus she is a member of,
   presses F2: the overview of every casus appears (also one she is no member
@@ -10,67 +10,19 @@ test_regie_tui.py: the overview and the agreed actions in the live view
 - F3 shows the casus's agreed actions (decrypted in the view), and /afspraken
   does the same.
 """
-import os
-import shutil
-import subprocess
 import time
 import uuid
 
 import harness
-
-TMUX = shutil.which("tmux")
+from tmux_util import TmuxView
 
 
 def day(offset_days):
     return time.strftime("%Y-%m-%d", time.gmtime(time.time() + offset_days * 86400))
 
 
-class RegieLiveView(harness.CasusTest):
-
-    @classmethod
-    def setUpClass(cls):
-        assert TMUX, "tmux is not installed (deploy/install-deps.sh installs it)"
-        super().setUpClass()
-
-    def setUp(self):
-        super().setUp()
-        self.sock = "casus-regie-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
-        self.sessions = []
-
-    def tearDown(self):
-        for s in self.sessions:
-            self.tmux("kill-session", "-t", s, check=False)
-        self.tmux("kill-server", check=False)
-        super().tearDown()
-
-    def tmux(self, *args, check=True):
-        p = subprocess.run([TMUX, "-L", self.sock, *args], capture_output=True, text=True, timeout=30)
-        if check and p.returncode != 0:
-            raise AssertionError("tmux %s: %s" % (args, p.stderr))
-        return p.stdout
-
-    def open_view(self, user, cid, x=120, y=40):
-        name = "v-" + user
-        cmd = "%s --profile %s open %s" % (harness.CASUS, self.dep.users[user], cid)
-        self.tmux("new-session", "-d", "-s", name, "-x", str(x), "-y", str(y),
-                  "-e", "CASUS_PASSPHRASE_FILE=" + self.dep.passfile, "-e", "TERM=screen-256color", cmd)
-        self.tmux("set-option", "-t", name, "remain-on-exit", "on")
-        self.sessions.append(name)
-        self.wait_screen(name, lambda s: "level" in s and "to " in s, 60, "the live view")
-        return name
-
-    def screen(self, name):
-        return self.tmux("capture-pane", "-p", "-t", name)
-
-    def wait_screen(self, name, pred, timeout=20, what="text"):
-        deadline = time.time() + timeout
-        s = ""
-        while time.time() < deadline:
-            s = self.screen(name)
-            if pred(s):
-                return s
-            time.sleep(0.05)
-        raise AssertionError("%s: no %s on screen:\n%s" % (name, what, s))
+class RegieLiveView(TmuxView, harness.CasusTest):
+    SOCK_PREFIX = "casus-regie"
 
     def test_overview_and_actions_panels(self):
         marker = "TITEL-" + uuid.uuid4().hex[:12]
