@@ -32,6 +32,7 @@
 #include <cc_policy.h>
 
 #include <jansson.h>
+#include <malloc.h>
 #include <sodium.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,7 +119,9 @@ static int out_json(json_t *o)
 	json_decref(o);
 	if (!text)
 		return CC_ERR_NOMEM;
-	int rc = out_set(CW_OUT_JSON, text, strlen(text));
+	size_t tl = strlen(text);
+	int rc = out_set(CW_OUT_JSON, text, tl);
+	sodium_memzero(text, tl); /* answers carry decrypted notes and reasons */
 	free(text);
 	return rc;
 }
@@ -198,11 +201,28 @@ int cw_i_cache_key(const uint8_t **key, char devhex[33])
 
 /* ---- exported ---------------------------------------------------------------- */
 
+/* jansson's memory is wiped when it is freed, as the C client does
+ * (libcasus_profile.c): decrypted notes, grant reasons and agreed actions pass
+ * through JSON objects and the answer text in this module. */
+static void *json_alloc(size_t n)
+{
+	return malloc(n);
+}
+
+static void json_wipe_free(void *p)
+{
+	if (p) {
+		sodium_memzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
 /* libsodium and jansson set up; must be called first. */
 CW_API int cw_init(void)
 {
 	if (sodium_init() < 0)
 		return CC_ERR_CRYPTO;
+	json_set_alloc_funcs(json_alloc, json_wipe_free);
 	g_ready = 1;
 	return CC_OK;
 }
