@@ -99,7 +99,7 @@ class Nats:
 class Node:
     """One casusd in cluster mode: its own data folder, port and log."""
 
-    def __init__(self, dep, name, nats_urls, base, lease_ttl_ms=2000):
+    def __init__(self, dep, name, nats_urls, base, lease_ttl_ms=2000, extra=None):
         self.dep = dep
         self.name = name
         self.port = free_port()
@@ -112,6 +112,9 @@ class Node:
             "cluster": {"nats": nats_urls, "node": name, "advertise": self.url, "replicas": 3,
                         "lease_ttl_ms": lease_ttl_ms, "publish_timeout_ms": 1000},
         }
+        cfg.update(extra or {})
+        if not nats_urls:
+            del cfg["cluster"]  # a single node, for comparison (bench/cluster/run.py)
         self.metrics_port = cfg["metrics_port"]
         self.config = os.path.join(base, "casusd-%s.json" % name)
         with open(self.config, "w") as f:
