@@ -26,7 +26,7 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 os.environ.setdefault("CASUS_BUILD", sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build"))
 os.environ.setdefault("CASUS_SRC", ROOT)
 sys.path.insert(0, os.path.join(ROOT, "tests", "cluster"))
-from cluster_util import NATS_SERVER, Nats, Node, wait_for, writer_of  # noqa: E402
+from cluster_util import NATS_SERVER, Nats, Node, set_servers, wait_for, writer_of  # noqa: E402
 from harness import BUILD, Deployment  # noqa: E402
 
 BENCH = os.path.join(BUILD, "bench", "casus-bench")
@@ -72,6 +72,7 @@ def main():
     try:
         single = Node(dep, "single", None, base, extra=LIMITS).start()
         wait_for(single.serving, 60, "the single node")
+        set_servers(dep, [single.url])
         runs(dep, single, "single node (no cluster)")
         single.stop()
 
@@ -86,6 +87,7 @@ def main():
                 g.write(f.read())
             os.chmod(os.path.join(n.data, "audit.key"), 0o600)
             n.start()
+        set_servers(dep, [n.url for n in nodes])
         runs(dep, nodes[0], "cluster: 3 nats-server (R3 stream), 3 casusd, writer node0")
 
         print("## take-over (lease TTL 2000 ms, renewed every 500 ms)")

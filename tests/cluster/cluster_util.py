@@ -179,6 +179,17 @@ class Node:
         return self.proc.returncode
 
 
+def set_servers(dep, urls):
+    """Every profile of the deployment names these addresses (a client's list)."""
+    for prof in dep.users.values():
+        pj = os.path.join(prof, "profile.json")
+        with open(pj) as f:
+            data = json.load(f)
+        data["server"] = ",".join(urls)
+        with open(pj, "w") as f:
+            json.dump(data, f)
+
+
 def writer_of(nodes):
     """The one node that serves, or None. Two serving at once can be seen for a
     moment on a stalled machine (a deposed writer that has not yet noticed):
