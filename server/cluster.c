@@ -206,8 +206,8 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 					nats_err = 1;
 				break;
 			}
-			int r = clog_apply(txn, st->dbi, seq + 1, (const uint8_t *)natsMsg_GetData(m),
-			                   (size_t)natsMsg_GetDataLength(m));
+			int r = clog_apply(txn, st->dbi, DB__COUNT, st->dbi[DB_META], seq + 1,
+			                   (const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
 			natsMsg_Destroy(m);
 			if (r == CLOG_FENCED) {
 				log_event(LOG_WARN, "cluster.entry_fenced", "seq=%llu", (unsigned long long)(seq + 1));
@@ -480,8 +480,7 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		while (g == 0 && rc == 0) {
 			int own = d == DB_META && k.mv_size >= 8 && memcmp(k.mv_data, "cluster.", 8) == 0;
 			if (!own)
-				rc = clog_ops_put(&cl->ops, (enum store_db)d, k.mv_data, k.mv_size, v.mv_data,
-				                  v.mv_size);
+				rc = clog_ops_put(&cl->ops, (unsigned)d, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
 			g = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
 		}
 		mdb_cursor_close(cur);

@@ -70,9 +70,9 @@ static uint64_t rd(const uint8_t *in, int bytes)
 	return v;
 }
 
-static int add(struct clog_ops *o, int kind, enum store_db db, const void *k, size_t kl, const void *v, size_t vl)
+static int add(struct clog_ops *o, int kind, unsigned db, const void *k, size_t kl, const void *v, size_t vl)
 {
-	if ((unsigned)db >= DB__COUNT || kl > CLOG_KEY_MAX || vl > UINT32_MAX || o->n == UINT32_MAX)
+	if (db > 255 || kl > CLOG_KEY_MAX || vl > UINT32_MAX || o->n == UINT32_MAX)
 		return -1;
 	if (room(o, 4 + kl + (kind == CLOG_OP_PUT ? 4 + vl : 0)) != 0)
 		return -1;
@@ -94,19 +94,19 @@ static int add(struct clog_ops *o, int kind, enum store_db db, const void *k, si
 	return 0;
 }
 
-int clog_ops_put(struct clog_ops *o, enum store_db db, const void *k, size_t kl, const void *v, size_t vl)
+int clog_ops_put(struct clog_ops *o, unsigned db, const void *k, size_t kl, const void *v, size_t vl)
 {
 	return add(o, CLOG_OP_PUT, db, k, kl, v, vl);
 }
 
-int clog_ops_del(struct clog_ops *o, enum store_db db, const void *k, size_t kl)
+int clog_ops_del(struct clog_ops *o, unsigned db, const void *k, size_t kl)
 {
 	return add(o, CLOG_OP_DEL, db, k, kl, NULL, 0);
 }
 
 int clog_ops_clear(struct clog_ops *o)
 {
-	return add(o, CLOG_OP_CLEAR, DB_META, NULL, 0, NULL, 0);
+	return add(o, CLOG_OP_CLEAR, 0, NULL, 0, NULL, 0);
 }
 
 void clog_ops_seal(struct clog_ops *o, uint64_t fence)
@@ -119,7 +119,8 @@ void clog_ops_seal(struct clog_ops *o, uint64_t fence)
 }
 
 /* Walk the ops; with txn != NULL apply them. 0 or -1 (layout) / LMDB error. */
-static int walk(const uint8_t *p, size_t n, MDB_txn *txn, const MDB_dbi *dbi, uint64_t *fence, uint32_t *count)
+static int walk(const uint8_t *p, size_t n, unsigned ndb, MDB_txn *txn, const MDB_dbi *dbi, uint64_t *fence,
+                uint32_t *count)
 {
 	if (n < CLOG_HDR || memcmp(p, "CSL1", 4) != 0)
 		return -1;
@@ -129,10 +130,10 @@ static int walk(const uint8_t *p, size_t n, MDB_txn *txn, const MDB_dbi *dbi, ui
 	for (uint32_t i = 0; i < *count; i++) {
 		if (n - off < 4)
 			return -1;
-		int kind = p[off], db = p[off + 1];
+		unsigned kind = p[off], db = p[off + 1];
 		size_t kl = (size_t)rd(p + off + 2, 2);
 		off += 4;
-		if (db >= DB__COUNT || kl > CLOG_KEY_MAX || n - off < kl)
+		if (db >= ndb || kl > CLOG_KEY_MAX || n - off < kl)
 			return -1;
 		if (kind == CLOG_OP_CLEAR && kl != 0)
 			return -1;
@@ -162,7 +163,7 @@ static int walk(const uint8_t *p, size_t n, MDB_txn *txn, const MDB_dbi *dbi, ui
 		else if (kind == CLOG_OP_DEL)
 			rc = mdb_del(txn, dbi[db], &k, NULL);
 		else
-			for (int d = 0; d < DB__COUNT && rc == 0; d++)
+			for (unsigned d = 0; d < ndb && rc == 0; d++)
 				rc = mdb_drop(txn, dbi[d], 0);
 		if (rc == MDB_NOTFOUND && kind == CLOG_OP_DEL)
 			rc = 0; /* deleted by an earlier op of the same entry */
@@ -172,9 +173,9 @@ static int walk(const uint8_t *p, size_t n, MDB_txn *txn, const MDB_dbi *dbi, ui
 	return off == n ? 0 : -1;
 }
 
-int clog_entry_check(const uint8_t *p, size_t n, uint64_t *fence, uint32_t *count)
+int clog_entry_check(const uint8_t *p, size_t n, unsigned ndb, uint64_t *fence, uint32_t *count)
 {
-	return walk(p, n, NULL, NULL, fence, count) == 0 ? 0 : -1;
+	return walk(p, n, ndb, NULL, NULL, fence, count) == 0 ? 0 : -1;
 }
 
 int clog_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *v)
@@ -200,32 +201,31 @@ int clog_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v)
 	return mdb_put(txn, meta, &k, &d, 0);
 }
 
-int clog_apply(MDB_txn *txn, const MDB_dbi dbi[DB__COUNT], uint64_t seq, const uint8_t *p, size_t n)
+int clog_apply(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi meta, uint64_t seq, const uint8_t *p, size_t n)
 {
 	uint64_t applied = 0, high = 0, fence = 0;
 	uint32_t count = 0;
-	if (clog_meta_get(txn, dbi[DB_META], CLOG_META_SEQ, &applied) ||
-	    clog_meta_get(txn, dbi[DB_META], CLOG_META_FENCE, &high))
+	if (clog_meta_get(txn, meta, CLOG_META_SEQ, &applied) || clog_meta_get(txn, meta, CLOG_META_FENCE, &high))
 		return CLOG_DBERR;
 	if (seq <= applied)
 		return CLOG_APPLIED; /* exactly once: already in this store */
 	if (seq != applied + 1)
 		return CLOG_BAD;
-	if (clog_entry_check(p, n, &fence, &count) != 0)
+	if (clog_entry_check(p, n, ndb, &fence, &count) != 0)
 		return CLOG_BAD;
 	int result = CLOG_APPLIED;
 	if (fence < high) {
 		result = CLOG_FENCED;
 	} else {
-		if (walk(p, n, txn, dbi, &fence, &count) != 0)
+		if (walk(p, n, ndb, txn, dbi, &fence, &count) != 0)
 			return CLOG_DBERR;
 		/* a clear dropped the meta keys too: written again below */
-		if (clog_meta_put(txn, dbi[DB_META], CLOG_META_FENCE, fence))
+		if (clog_meta_put(txn, meta, CLOG_META_FENCE, fence))
 			return CLOG_DBERR;
 	}
-	if (clog_meta_put(txn, dbi[DB_META], CLOG_META_SEQ, seq))
+	if (clog_meta_put(txn, meta, CLOG_META_SEQ, seq))
 		return CLOG_DBERR;
-	if (result == CLOG_FENCED && high && clog_meta_put(txn, dbi[DB_META], CLOG_META_FENCE, high))
+	if (result == CLOG_FENCED && high && clog_meta_put(txn, meta, CLOG_META_FENCE, high))
 		return CLOG_DBERR;
 	return result;
 }

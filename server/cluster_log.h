@@ -16,8 +16,6 @@
 #ifndef CASUSD_CLUSTER_LOG_H
 #define CASUSD_CLUSTER_LOG_H
 
-#include "store.h"
-
 #include <lmdb.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -33,6 +31,9 @@
 #define CLOG_META_SEQ "cluster.seq"
 #define CLOG_META_FENCE "cluster.fence"
 
+/* Databases are named by their index (store.h's enum store_db); the reader
+ * is told how many there are. This header does not include store.h (store.c
+ * includes this one). */
 struct clog_ops {
 	uint8_t *p; /* CLOG_HDR bytes of room for the header, then the ops */
 	size_t len, cap, mark;
@@ -44,14 +45,14 @@ void clog_ops_free(struct clog_ops *o);
 void clog_ops_reset(struct clog_ops *o);
 void clog_ops_mark(struct clog_ops *o);   /* a request begins */
 void clog_ops_rewind(struct clog_ops *o); /* the request's writes were dropped */
-int clog_ops_put(struct clog_ops *o, enum store_db db, const void *k, size_t kl, const void *v, size_t vl);
-int clog_ops_del(struct clog_ops *o, enum store_db db, const void *k, size_t kl);
+int clog_ops_put(struct clog_ops *o, unsigned db, const void *k, size_t kl, const void *v, size_t vl);
+int clog_ops_del(struct clog_ops *o, unsigned db, const void *k, size_t kl);
 int clog_ops_clear(struct clog_ops *o);
 /* Write the header (fence, count) in place; the entry is o->p, o->len bytes. */
 void clog_ops_seal(struct clog_ops *o, uint64_t fence);
 
-/* Check an entry's layout completely without applying it. 0 or -1. */
-int clog_entry_check(const uint8_t *p, size_t n, uint64_t *fence, uint32_t *count);
+/* Check an entry's layout completely without applying it (ndb databases). 0 or -1. */
+int clog_entry_check(const uint8_t *p, size_t n, unsigned ndb, uint64_t *fence, uint32_t *count);
 
 /* The applied sequence and fence of a store (0 when absent). */
 int clog_meta_get(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t *v);
@@ -68,6 +69,6 @@ enum clog_apply_result {
  * after a gap is an error (CLOG_BAD), an entry with a fence below the highest
  * applied one is refused (CLOG_FENCED: the sequence still advances, nothing
  * else is written). The applied sequence is written in the same txn. */
-int clog_apply(MDB_txn *txn, const MDB_dbi dbi[DB__COUNT], uint64_t seq, const uint8_t *p, size_t n);
+int clog_apply(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi meta, uint64_t seq, const uint8_t *p, size_t n);
 
 #endif

@@ -256,7 +256,7 @@ int store_put(struct store *st, enum store_db db, const void *k, size_t kl, cons
 		return MDB_BAD_TXN;
 	MDB_val key = {kl, (void *)(uintptr_t)k}, val = {vl, (void *)(uintptr_t)v};
 	int rc = note_err(st, mdb_put(t, st->dbi[db], &key, &val, flags));
-	if (rc == 0 && st->oplog && clog_ops_put(st->oplog, db, k, kl, v, vl) != 0)
+	if (rc == 0 && st->oplog && clog_ops_put(st->oplog, (unsigned)db, k, kl, v, vl) != 0)
 		st->failed = 1; /* a write the log cannot carry must not be committed */
 	return rc;
 }
@@ -284,7 +284,7 @@ int store_del(struct store *st, enum store_db db, const void *k, size_t kl)
 
 void store_note_del(struct store *st, enum store_db db, const void *k, size_t kl)
 {
-	if (st->oplog && clog_ops_del(st->oplog, db, k, kl) != 0)
+	if (st->oplog && clog_ops_del(st->oplog, (unsigned)db, k, kl) != 0)
 		st->failed = 1;
 }
 

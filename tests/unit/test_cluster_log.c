@@ -71,7 +71,7 @@ static int apply(struct store *st, uint64_t seq, const uint8_t *p, size_t n)
 	MDB_txn *txn = NULL;
 	if (mdb_txn_begin(st->env, NULL, 0, &txn) != 0)
 		return -100;
-	int r = clog_apply(txn, st->dbi, seq, p, n);
+	int r = clog_apply(txn, st->dbi, DB__COUNT, st->dbi[DB_META], seq, p, n);
 	if (r == CLOG_APPLIED || r == CLOG_FENCED)
 		mdb_txn_commit(txn);
 	else
@@ -140,7 +140,7 @@ static void test_replay(void)
 	CHECK(cap.p != NULL);
 	uint64_t fence = 0;
 	uint32_t count = 0;
-	CHECK_EQ_INT(clog_entry_check(cap.p, cap.n, &fence, &count), 0);
+	CHECK_EQ_INT(clog_entry_check(cap.p, cap.n, DB__COUNT, &fence, &count), 0);
 	CHECK_EQ_INT(fence, 7);
 	CHECK_EQ_INT(count, 2);
 	uint8_t *e1 = cap.p;
@@ -225,33 +225,33 @@ static void test_malformed(void)
 	clog_ops_seal(&o, 1);
 	uint64_t fence;
 	uint32_t count;
-	CHECK_EQ_INT(clog_entry_check(o.p, o.len, &fence, &count), 0);
+	CHECK_EQ_INT(clog_entry_check(o.p, o.len, DB__COUNT, &fence, &count), 0);
 	/* every truncation is refused */
 	int refused = 1;
 	for (size_t n = 0; n < o.len; n++)
-		refused &= clog_entry_check(o.p, n, &fence, &count) != 0;
+		refused &= clog_entry_check(o.p, n, DB__COUNT, &fence, &count) != 0;
 	CHECK(refused);
 	/* trailing bytes, a count too high, a bad database, a bad kind, a bad magic */
 	uint8_t buf[256];
 	memcpy(buf, o.p, o.len);
 	buf[o.len] = 0;
-	CHECK(clog_entry_check(buf, o.len + 1, &fence, &count) != 0);
+	CHECK(clog_entry_check(buf, o.len + 1, DB__COUNT, &fence, &count) != 0);
 	memcpy(buf, o.p, o.len);
 	buf[15] = 3;
-	CHECK(clog_entry_check(buf, o.len, &fence, &count) != 0);
+	CHECK(clog_entry_check(buf, o.len, DB__COUNT, &fence, &count) != 0);
 	memcpy(buf, o.p, o.len);
 	buf[CLOG_HDR + 1] = DB__COUNT;
-	CHECK(clog_entry_check(buf, o.len, &fence, &count) != 0);
+	CHECK(clog_entry_check(buf, o.len, DB__COUNT, &fence, &count) != 0);
 	memcpy(buf, o.p, o.len);
 	buf[CLOG_HDR] = 9;
-	CHECK(clog_entry_check(buf, o.len, &fence, &count) != 0);
+	CHECK(clog_entry_check(buf, o.len, DB__COUNT, &fence, &count) != 0);
 	memcpy(buf, o.p, o.len);
 	buf[0] = 'X';
-	CHECK(clog_entry_check(buf, o.len, &fence, &count) != 0);
+	CHECK(clog_entry_check(buf, o.len, DB__COUNT, &fence, &count) != 0);
 	/* a value length beyond the end */
 	memcpy(buf, o.p, o.len);
 	buf[CLOG_HDR + 4 + 3] = 0xff;
-	CHECK(clog_entry_check(buf, o.len, &fence, &count) != 0);
+	CHECK(clog_entry_check(buf, o.len, DB__COUNT, &fence, &count) != 0);
 	/* a malformed entry is not applied and does not move the sequence */
 	CHECK_EQ_INT(apply(&f, 1, buf, o.len), CLOG_BAD);
 	CHECK_EQ_INT(applied_seq(&f), 0);
@@ -260,7 +260,7 @@ static void test_malformed(void)
 	/* keys LMDB cannot hold are refused when recorded */
 	static uint8_t big[CLOG_KEY_MAX + 1];
 	CHECK(clog_ops_put(&o, DB_USERS, big, sizeof big, "v", 1) != 0);
-	CHECK(clog_ops_put(&o, DB__COUNT, "k", 1, "v", 1) != 0);
+	CHECK(clog_ops_put(&o, 256, "k", 1, "v", 1) != 0);
 	clog_ops_free(&o);
 	store_close(&f);
 }
