@@ -138,6 +138,35 @@ class Cluster(unittest.TestCase):
         self.assertGreater(len(got), 0, "nothing acknowledged by %s: %s" % (writer.name, err.decode(errors="replace")))
         return cid, got, t_first, t_kill
 
+    def test_cluster_config_checked(self):
+        """A wrong cluster block is refused at --check-config, with the reason; a good one passes."""
+        import json
+        cases = [
+            ({"nats": ["nats://127.0.0.1:4222"], "node": "n1", "sharding": 1}, "cluster.sharding"),
+            ({"nats": [], "node": "n1"}, "cluster.nats"),
+            ({"nats": ["http://127.0.0.1:4222"], "node": "n1"}, "cluster.nats"),
+            ({"nats": ["nats://127.0.0.1:4222"]}, "cluster.node"),
+            ({"nats": ["nats://127.0.0.1:4222"], "node": "a b"}, "cluster.node"),
+            ({"nats": ["nats://127.0.0.1:4222"], "node": "n1", "replicas": 9}, "replicas"),
+            ({"nats": ["nats://127.0.0.1:4222"], "node": "n1", "lease_ttl_ms": 1000,
+              "publish_timeout_ms": 2000}, "publish_timeout_ms"),
+            # a good one passes (--check-config does not connect to NATS)
+            ({"nats": ["nats://127.0.0.1:4222", "nats://127.0.0.1:4223"], "node": "n-1", "replicas": 3,
+              "lease_ttl_ms": 3000, "publish_timeout_ms": 2000, "stream": "CASUS", "lease_bucket": "casus_lease",
+              "advertise": "wss://127.0.0.1:8443"}, None),
+        ]
+        for i, (cl, why) in enumerate(cases):
+            path = os.path.join(self.dep.dir, "bad-cluster-%d.json" % i)
+            with open(path, "w") as f:
+                json.dump({"listen": "127.0.0.1", "port": free_port(), "tls": False, "data_dir": self.dep.dir,
+                           "root_pub": self.dep.root_pub, "policy": self.dep.policy,
+                           "revocations": self.dep.revlist, "cluster": cl}, f)
+            p = subprocess.run([CASUSD, "--config", path, "--check-config"], capture_output=True, text=True,
+                               timeout=60)
+            self.assertEqual(p.returncode, 2 if why else 0, (cl, p.stdout, p.stderr))
+            if why:
+                self.assertIn(why, p.stderr, cl)
+
     def test_writer_killed_nothing_acked_lost(self):
         dep = self.dep
         self.nats.start_all()
