@@ -36,6 +36,7 @@ struct cluster {
 	uint64_t lease_rev;
 	uint64_t last_seq; /* the newest stream sequence in this node's store */
 	uint64_t lease_ok_ms;
+	int turn_published; /* this turn's entry is in the stream, its LMDB commit not yet done */
 	struct clog_ops ops;
 	pthread_t renewer;
 	int renewing;
@@ -393,6 +394,7 @@ out:
 static int publish_turn(struct store *st, void *arg)
 {
 	struct cluster *cl = arg;
+	cl->turn_published = 0;
 	if (cl->ops.n == 0)
 		return 0; /* a turn that wrote nothing: nothing to replicate */
 	if (cl->ops.len > (size_t)natsConnection_GetMaxPayload(cl->nc)) {
@@ -417,6 +419,7 @@ static int publish_turn(struct store *st, void *arg)
 		step_down(w); /* unknown or refused: another writer, or no quorum */
 	}
 	cl->last_seq = ack->Sequence;
+	cl->turn_published = 1;
 	jsPubAck_Destroy(ack);
 	int rc = clog_meta_put(st->txn, st->dbi[DB_META], CLOG_META_SEQ, cl->last_seq);
 	if (rc == 0)
@@ -424,6 +427,21 @@ static int publish_turn(struct store *st, void *arg)
 	if (rc) /* in the stream but not here: only the stream is right now */
 		step_down("the store cannot record the applied sequence");
 	return 0;
+}
+
+/* The stream took the turn but the LMDB commit failed (map full, disk):
+ * this store now lacks an entry every other node applies. Nothing of the
+ * turn is acked; the node restarts as a follower and applies it. */
+static void commit_failed(struct store *st, int rc, void *arg)
+{
+	struct cluster *cl = arg;
+	(void)st;
+	if (!cl->turn_published)
+		return;
+	char w[160];
+	snprintf(w, sizeof w, "entry %llu is in the stream but the local commit failed: %s",
+	         (unsigned long long)cl->last_seq, mdb_strerror(rc));
+	step_down(w);
 }
 
 static void *renew_main(void *arg)
@@ -553,6 +571,7 @@ int cluster_writer_start(struct cluster *cl, struct server *srv, char *why, size
 	clog_ops_reset(&cl->ops);
 	srv->st.oplog = &cl->ops;
 	srv->st.pre_commit = publish_turn;
+	srv->st.commit_failed = commit_failed;
 	srv->st.pre_commit_arg = cl;
 	if (pthread_create(&cl->renewer, NULL, renew_main, cl) != 0) {
 		snprintf(why, wl, "cluster: cannot start the lease renewal");
@@ -569,6 +588,7 @@ void cluster_stop(struct cluster *cl, struct server *srv)
 	if (srv && srv->st.oplog == &cl->ops) {
 		srv->st.oplog = NULL;
 		srv->st.pre_commit = NULL;
+		srv->st.commit_failed = NULL;
 		srv->st.pre_commit_arg = NULL;
 	}
 	if (cl->renewing) {

@@ -199,6 +199,8 @@ int store_commit(struct store *st)
 		uint64_t t0 = clock_mono_ns();
 		rc = mdb_txn_commit(st->txn);
 		st->txn = NULL;
+		if (rc && st->commit_failed)
+			st->commit_failed(st, rc, st->pre_commit_arg);
 		uint64_t dt = clock_mono_ns() - t0;
 		st->commit_ns += dt;
 		histo_observe_ns(&st->commit_hist, dt);

@@ -55,6 +55,9 @@ struct store {
 	 * the replicated log before the LMDB commit. */
 	struct clog_ops *oplog;
 	int (*pre_commit)(struct store *st, void *arg);
+	/* ...and the one that hears that the LMDB commit failed after it (the
+	 * log has the turn, this store does not) */
+	void (*commit_failed)(struct store *st, int rc, void *arg);
 	void *pre_commit_arg;
 };
 
