@@ -129,6 +129,41 @@ static void store_epoch(casus_client *c, const char *ep)
 		ccore_warn(c->core, "profile", "cannot store the server's store epoch in %s", path);
 }
 
+/* The profile's server may be a list of addresses separated by commas (the
+ * nodes of a cluster, docs/SCALING.md): try each in turn, from the one that
+ * worked last, and move on when one cannot be reached. Only the node that
+ * holds the writer lease listens, so "reachable" is "the writer". */
+#define MAX_SERVER_URLS 16
+static int open_any(casus_client *c, char *err, size_t errlen)
+{
+	char list[sizeof c->server];
+	char *urls[MAX_SERVER_URLS], *save = NULL;
+	int n = 0;
+	snprintf(list, sizeof list, "%s", c->server);
+	for (char *t = strtok_r(list, ",", &save); t && n < MAX_SERVER_URLS; t = strtok_r(NULL, ",", &save)) {
+		while (*t == ' ')
+			t++;
+		size_t l = strlen(t);
+		while (l && t[l - 1] == ' ')
+			t[--l] = 0;
+		if (*t)
+			urls[n++] = t;
+	}
+	if (n == 0) {
+		snprintf(err, errlen, "the profile names no server");
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		int j = (c->server_next + i) % n;
+		if (conn_open(&c->conn, urls[j], c->ca[0] ? c->ca : NULL, REQ_TIMEOUT_MS, err, errlen) == 0) {
+			c->server_next = j;
+			return 0;
+		}
+	}
+	c->server_next = (c->server_next + 1) % n;
+	return -1;
+}
+
 int casus_client_connect(casus_client *c)
 {
 	char err[256];
@@ -139,7 +174,7 @@ int casus_client_connect(casus_client *c)
 		return CASUS_OK;
 	conn_close(c->conn);
 	c->conn = NULL;
-	if (conn_open(&c->conn, c->server, c->ca[0] ? c->ca : NULL, REQ_TIMEOUT_MS, err, sizeof err) != 0)
+	if (open_any(c, err, sizeof err) != 0)
 		return lc_fail(c, CASUS_E_NETWORK, "cannot reach %s: %s", c->server, err);
 	json_t *r = NULL;
 	int rc = lc_request(c, json_pack("{sssi}", "type", "hello", "version", PROTO_VERSION), &r);

@@ -103,7 +103,8 @@ struct tracked {
 
 struct casus_client {
 	char dir[512];
-	char server[256];
+	char server[1024]; /* one wss:// URL, or several separated by commas (a cluster) */
+	int server_next;   /* the address of that list to try first */
 	char ca[512];
 	uint8_t root[CC_SIGN_PK_BYTES];
 	cc_keystore *ks;

@@ -4,6 +4,8 @@
 set -eu
 PKGS="build-essential cmake pkg-config clang libsodium-dev liblmdb-dev lmdb-utils libjansson-dev libev-dev \
 libwebsockets-dev libssl-dev libncurses-dev openssl python3 python3-websockets tmux faketime"
+# --- cluster mode (issue 18, docs/SCALING.md): the NATS server and its C client
+PKGS="$PKGS nats-server libnats-dev"
 # --- operations (issue 16): sd_notify (libsystemd-dev); the package (cpack DEB
 # needs dpkg-shlibdeps from dpkg-dev and file); systemd-analyze for the unit's
 # security score (systemd); setpriv and flock (util-linux) for the package test

@@ -86,6 +86,88 @@ static int get_uint(json_t *o, const char *k, unsigned long long min, unsigned l
 			dst = (__typeof__(dst))v_;                                                                     \
 	} while (0)
 
+/* ---- cluster ------------------------------------------------------------------
+ * "cluster": {"nats": ["nats://h:4222", ...], "node": "n1", "advertise":
+ * "wss://h:8443", "stream": "CASUS", "lease_bucket": "casus_lease", "replicas": 3,
+ * "lease_ttl_ms": 3000, "publish_timeout_ms": 2000}. Absent: a single node. */
+static int cluster_name_ok(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') || *s == '_' ||
+		      *s == '-'))
+			return 0;
+	return 1;
+}
+
+static int cluster_load(struct config *c, json_t *cl, char *why, size_t whylen)
+{
+	struct cluster_config *k = &c->cluster;
+	if (!cl)
+		return 0;
+	if (!json_is_object(cl)) {
+		snprintf(why, whylen, "config: \"cluster\" must be an object");
+		return -1;
+	}
+	snprintf(k->stream, sizeof k->stream, "CASUS");
+	snprintf(k->lease_bucket, sizeof k->lease_bucket, "casus_lease");
+	k->replicas = 3;
+	k->lease_ttl_ms = 3000;
+	k->publish_timeout_ms = 2000;
+	static const char *const known[] = {"nats",         "node",     "advertise",          "stream", "lease_bucket",
+	                                    "lease_ttl_ms", "replicas", "publish_timeout_ms", NULL};
+	const char *key;
+	json_t *val;
+	json_object_foreach(cl, key, val) {
+		int ok = 0;
+		for (int i = 0; known[i]; i++)
+			ok |= strcmp(known[i], key) == 0;
+		if (!ok) {
+			snprintf(why, whylen, "config: unknown key \"cluster.%s\"", key);
+			return -1;
+		}
+	}
+	json_t *urls = json_object_get(cl, "nats");
+	if (!json_is_array(urls) || json_array_size(urls) < 1 || json_array_size(urls) > CLUSTER_MAX_URLS) {
+		snprintf(why, whylen, "config: \"cluster.nats\" must be a list of 1 to %d NATS URLs", CLUSTER_MAX_URLS);
+		return -1;
+	}
+	size_t i;
+	json_t *u;
+	json_array_foreach(urls, i, u) {
+		const char *s = json_string_value(u);
+		if (!s || strncmp(s, "nats://", 7) != 0 || strlen(s) >= sizeof k->nats[0]) {
+			snprintf(why, whylen, "config: \"cluster.nats\" entries must be nats://host:port URLs");
+			return -1;
+		}
+		snprintf(k->nats[i], sizeof k->nats[i], "%s", s);
+	}
+	k->n_nats = (int)json_array_size(urls);
+	if (get_str(cl, "node", k->node, sizeof k->node, why, whylen) ||
+	    get_str(cl, "advertise", k->advertise, sizeof k->advertise, why, whylen) ||
+	    get_str(cl, "stream", k->stream, sizeof k->stream, why, whylen) ||
+	    get_str(cl, "lease_bucket", k->lease_bucket, sizeof k->lease_bucket, why, whylen))
+		return -1;
+	if (!cluster_name_ok(k->node) || !cluster_name_ok(k->stream) || !cluster_name_ok(k->lease_bucket)) {
+		snprintf(why, whylen,
+		         "config: \"cluster.node\", \"cluster.stream\" and \"cluster.lease_bucket\" must be "
+		         "non-empty names of letters, digits, - and _");
+		return -1;
+	}
+	UINT_FIELD(cl, "replicas", k->replicas, 1, 5);
+	UINT_FIELD(cl, "lease_ttl_ms", k->lease_ttl_ms, 1000, 600000);
+	UINT_FIELD(cl, "publish_timeout_ms", k->publish_timeout_ms, 100, 60000);
+	if (k->publish_timeout_ms >= k->lease_ttl_ms) {
+		snprintf(why, whylen, "config: \"cluster.publish_timeout_ms\" must be below \"cluster.lease_ttl_ms\"");
+		return -1;
+	}
+	k->on = 1;
+	return 0;
+fail:
+	return -1;
+}
+
 int config_load(struct config *c, const char *path, char *why, size_t whylen)
 {
 	json_error_t err;
@@ -121,6 +203,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	                                    "metrics_listen",
 	                                    "metrics_port",
 	                                    "health",
+	                                    "cluster",
 	                                    NULL};
 	const char *key;
 	json_t *val;
@@ -212,6 +295,8 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		UINT_FIELD(l, "max_queue_bytes", c->lim.max_queue_bytes, 64u << 10, 1u << 30);
 		UINT_FIELD(l, "slow_reader_s", c->lim.slow_reader_s, 1, 3600);
 	}
+	if (cluster_load(c, json_object_get(root, "cluster"), why, whylen) != 0)
+		goto fail;
 	json_decref(root);
 	return 0;
 fail:

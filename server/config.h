@@ -26,6 +26,22 @@ struct limits {
 	unsigned slow_reader_s;    /* seconds a session may hold unsent data without the socket taking any */
 };
 
+/* Cluster mode (docs/SCALING.md "Cluster mode", docs/OPERATIONS.md "A
+ * cluster"): off unless the config has a "cluster" object. */
+#define CLUSTER_MAX_URLS 8
+struct cluster_config {
+	int on;
+	char nats[CLUSTER_MAX_URLS][256]; /* NATS server URLs (nats://host:port) */
+	int n_nats;
+	char node[64];         /* this node's name, unique in the cluster */
+	char advertise[256];   /* the WebSocket URL clients reach this node at (in the lease) */
+	char stream[64];       /* JetStream stream of the replicated log */
+	char lease_bucket[64]; /* JetStream key-value bucket of the writer lease */
+	unsigned replicas;     /* copies of the stream and the bucket (1..5) */
+	unsigned lease_ttl_ms; /* a lease not renewed for this long lapses */
+	unsigned publish_timeout_ms;
+};
+
 struct config {
 	char listen[64];
 	int port;
@@ -63,6 +79,7 @@ struct config {
 	unsigned audit_checkpoint_secs;
 	unsigned audit_retention_days;
 	struct limits lim;
+	struct cluster_config cluster;
 };
 
 void config_defaults(struct config *c);

@@ -22,6 +22,7 @@
  */
 #include <fileio.h>
 #include "audit.h"
+#include "cluster.h"
 #include "log.h"
 #include "loop.h"
 #include "ops.h"
@@ -609,6 +610,18 @@ int main(int argc, char **argv)
 		revlist_free(&srv);
 		return 1;
 	}
+	/* cluster mode: follow the replicated log until this node is the writer (cluster.h) */
+	struct cluster *cluster = NULL;
+	if (cfg.cluster.on) {
+		int cr = cluster_follow(&cfg, &cluster, why, sizeof why);
+		if (cr != 0) {
+			if (cr < 0)
+				errmsg("%s\n", why);
+			revlist_free(&srv);
+			close(lock_fd);
+			return cr < 0 ? 1 : 0;
+		}
+	}
 	if (try_bind(&laddr, laddr_len, why, sizeof why, cfg.listen, cfg.port) != 0) {
 		char q[700];
 		log_event(LOG_ERROR, "server.listen_failed", "addr=%s port=%d msg=%s", cfg.listen, cfg.port,
@@ -637,6 +650,12 @@ int main(int argc, char **argv)
 	g_srv = &srv;
 	if (server_init(&srv, &cfg) != 0) {
 		errmsg("could not start (see the log lines above)\n");
+		server_free(&srv);
+		return 1;
+	}
+	if (cluster && cluster_writer_start(cluster, &srv, why, sizeof why) != 0) {
+		errmsg("%s\n", why);
+		cluster_stop(cluster, &srv);
 		server_free(&srv);
 		return 1;
 	}
@@ -700,6 +719,7 @@ int main(int argc, char **argv)
 		if (store_commit(&srv.st) == 0)
 			audit_turn_committed(&srv);
 	}
+	cluster_stop(cluster, &srv);
 	server_free(&srv);
 	log_event(LOG_INFO, "server.stopped", NULL);
 	close(lock_fd); /* releases the lock: the store is closed */

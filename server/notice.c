@@ -202,6 +202,7 @@ static size_t del_notices(struct server *srv, const uint8_t *pfx, size_t pl, int
 			memcpy(last, k.mv_data, kl);
 			if (mdb_cursor_del(cur, 0) != 0)
 				break;
+			store_note_del(&srv->st, DB_NOTICES, last, kl); /* cluster mode: into the log */
 			n++;
 			k.mv_size = kl;
 			k.mv_data = last;

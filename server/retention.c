@@ -48,6 +48,7 @@ static long del_where(struct server *srv, enum store_db db, const uint8_t *prefi
 				n = -1;
 				break;
 			}
+			store_note_del(&srv->st, db, last, kl); /* cluster mode: into the log */
 			n++;
 			k.mv_size = kl;
 			k.mv_data = last;

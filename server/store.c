@@ -3,6 +3,7 @@
  */
 #include "store.h"
 #include "clock.h"
+#include "cluster_log.h"
 #include "log.h"
 
 #include <audit_db.h>
@@ -135,6 +136,8 @@ int store_req_begin(struct store *st)
 		st->req = NULL;
 		st->failed = 1;
 	}
+	if (st->oplog)
+		clog_ops_mark(st->oplog);
 	return rc;
 }
 
@@ -150,6 +153,8 @@ int store_req_end(struct store *st, int ok)
 	} else {
 		mdb_txn_abort(st->req);
 	}
+	if (st->oplog && (!ok || rc))
+		clog_ops_rewind(st->oplog); /* the request's writes are gone: so are its ops */
 	st->req = NULL;
 	return rc;
 }
@@ -186,15 +191,23 @@ int store_commit(struct store *st)
 		st->txn = NULL;
 		st->failed = 0;
 		rc = MDB_BAD_TXN;
+	} else if (st->pre_commit && (rc = st->pre_commit(st, st->pre_commit_arg)) != 0) {
+		/* cluster mode: the replicated log did not take the turn: nothing of it is kept */
+		mdb_txn_abort(st->txn);
+		st->txn = NULL;
 	} else {
 		uint64_t t0 = clock_mono_ns();
 		rc = mdb_txn_commit(st->txn);
 		st->txn = NULL;
+		if (rc && st->commit_failed)
+			st->commit_failed(st, rc, st->pre_commit_arg);
 		uint64_t dt = clock_mono_ns() - t0;
 		st->commit_ns += dt;
 		histo_observe_ns(&st->commit_hist, dt);
 		st->commits++;
 	}
+	if (st->oplog)
+		clog_ops_reset(st->oplog);
 	st->last_rc = rc;
 	if (rc) {
 		st->fail_rc = rc;
@@ -226,6 +239,8 @@ void store_abort(struct store *st)
 		mdb_txn_abort(st->txn);
 		st->txn = NULL;
 	}
+	if (st->oplog)
+		clog_ops_reset(st->oplog);
 	st->failed = 0;
 }
 
@@ -242,7 +257,10 @@ int store_put(struct store *st, enum store_db db, const void *k, size_t kl, cons
 	if (!t)
 		return MDB_BAD_TXN;
 	MDB_val key = {kl, (void *)(uintptr_t)k}, val = {vl, (void *)(uintptr_t)v};
-	return note_err(st, mdb_put(t, st->dbi[db], &key, &val, flags));
+	int rc = note_err(st, mdb_put(t, st->dbi[db], &key, &val, flags));
+	if (rc == 0 && st->oplog && clog_ops_put(st->oplog, (unsigned)db, k, kl, v, vl) != 0)
+		st->failed = 1; /* a write the log cannot carry must not be committed */
+	return rc;
 }
 
 int store_get(struct store *st, enum store_db db, const void *k, size_t kl, MDB_val *v)
@@ -260,7 +278,16 @@ int store_del(struct store *st, enum store_db db, const void *k, size_t kl)
 	if (!t)
 		return MDB_BAD_TXN;
 	MDB_val key = {kl, (void *)(uintptr_t)k};
-	return note_err(st, mdb_del(t, st->dbi[db], &key, NULL));
+	int rc = note_err(st, mdb_del(t, st->dbi[db], &key, NULL));
+	if (rc == 0)
+		store_note_del(st, db, k, kl);
+	return rc;
+}
+
+void store_note_del(struct store *st, enum store_db db, const void *k, size_t kl)
+{
+	if (st->oplog && clog_ops_del(st->oplog, (unsigned)db, k, kl) != 0)
+		st->failed = 1;
 }
 
 int store_backup(const char *dir, const char *out_dir)

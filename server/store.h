@@ -50,6 +50,15 @@ struct store {
 	uint8_t epoch[16];        /* the store epoch (schema.h), set by schema_open */
 	int restored;             /* schema_open renewed the epoch after a restore */
 	struct histo commit_hist; /* duration of each mdb_txn_commit, its fsync included (metrics) */
+	/* Cluster mode only (cluster.h; NULL/0 on a single node): the turn's
+	 * writes as a replayable op list, and the hook that publishes them to
+	 * the replicated log before the LMDB commit. */
+	struct clog_ops *oplog;
+	int (*pre_commit)(struct store *st, void *arg);
+	/* ...and the one that hears that the LMDB commit failed after it (the
+	 * log has the turn, this store does not) */
+	void (*commit_failed)(struct store *st, int rc, void *arg);
+	void *pre_commit_arg;
 };
 
 /* Open (creating if needed) the store in dir. Runs mdb_reader_check. It
@@ -76,6 +85,10 @@ int store_put(struct store *st, enum store_db db, const void *k, size_t kl, cons
 /* *v points into the map: valid only until the transaction ends. */
 int store_get(struct store *st, enum store_db db, const void *k, size_t kl, MDB_val *v);
 int store_del(struct store *st, enum store_db db, const void *k, size_t kl);
+
+/* Cluster mode: note a delete made through an LMDB cursor (the store_del of
+ * a cursor walk), so that the replicated log carries it. No-op otherwise. */
+void store_note_del(struct store *st, enum store_db db, const void *k, size_t kl);
 
 /* Read-only snapshot for backup and tools. */
 int store_backup(const char *dir, const char *out_dir);
