@@ -90,6 +90,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--writers", type=int, default=10, help="devices that post (the notes are split among them)")
     ap.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    ap.add_argument("--compare", metavar="BUILD2",
+                    help="also time BUILD2's casus on the same casus and server, runs interleaved (before/after)")
     a = ap.parse_args()
     casus = os.path.join(a.build, "client", "casus")
     admin = os.path.join(a.build, "client", "casus-admin")
@@ -163,10 +165,14 @@ def main():
             run([fill, os.path.join(st, "users", uid), cid, str(n), str(a.size)], env)
         print("filled casus %s with %d notes of %d B in %.1f s" % (cid, a.messages, a.size, time.monotonic() - t0))
         print("load average before: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
-        hist = [casus, "--profile", reader, "--json", "history", cid]
+        clients = [("", casus)]
+        if a.compare:
+            clients = [(a.build, casus), (a.compare, os.path.join(a.compare, "client", "casus"))]
         cache = os.path.join(reader, "cache", cid + ".bin")
-        rows = {"cold": [], "warm": []}
-        for r in range(a.runs):
+        rows = {}
+        outputs = {}
+        for r, (label, exe) in [(r, c) for r in range(a.runs) for c in clients]:
+            hist = [exe, "--profile", reader, "--json", "history", cid]
             for kind in ("cold", "warm"):
                 if kind == "cold" and os.path.exists(cache):
                     os.unlink(cache)
@@ -185,15 +191,19 @@ def main():
                 if not ok:
                     raise SystemExit("history as br0 is not the %d verified notes posted (%d listed): %s" %
                                      (a.messages, len(msgs), [m for m in msgs if m not in notes][:3]))
-                rows[kind].append((wall, cpu, s1 - s0))
-                print("run %d %-4s wall %6.3f s  client CPU %6.3f s  casusd CPU %6.3f s  (%d messages, %d B of JSON)"
-                      % (r + 1, kind, wall, cpu, s1 - s0, len(msgs), len(data)))
+                rows.setdefault((label, kind), []).append((wall, cpu, s1 - s0))
+                outputs.setdefault((r, kind), set()).add(data)
+                print("%srun %d %-4s wall %6.3f s  client CPU %6.3f s  casusd CPU %6.3f s  (%d messages, %d B of JSON)"
+                      % (label and label + ": ", r + 1, kind, wall, cpu, s1 - s0, len(msgs), len(data)))
+        if a.compare:
+            same = all(len(v) == 1 for v in outputs.values())
+            print("both builds printed byte-identical documents in every run: %s" % ("yes" if same else "NO"))
         print("load average after: %s" % " ".join(open("/proc/loadavg").read().split()[:3]))
-        for kind in ("cold", "warm"):
-            w = median([x[0] for x in rows[kind]])
-            c = median([x[1] for x in rows[kind]])
-            s = median([x[2] for x in rows[kind]])
-            print("median %-4s wall %.3f s  client CPU %.3f s  casusd CPU %.3f s" % (kind, w, c, s))
+        for (label, kind), xs in rows.items():
+            w = median([x[0] for x in xs])
+            c = median([x[1] for x in xs])
+            s = median([x[2] for x in xs])
+            print("%smedian %-4s wall %.3f s  client CPU %.3f s  casusd CPU %.3f s" % (label and label + ": ", kind, w, c, s))
     finally:
         if srv and srv.poll() is None:
             srv.send_signal(signal.SIGTERM)
