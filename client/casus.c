@@ -650,11 +650,28 @@ static int cmd_history(casus_client *c, int argc, char **argv)
 		saved = json_integer_value(json_object_get(info, "saved"));
 	json_decref(info);
 	if (g_json) {
-		json_t *r = json_pack("{sbsOsb}", "ok", 1, "messages", res, "offline", offline);
+		/* {"ok":true,"messages":[...],"offline":B[,"cached_at":T][,"warnings":[...]]}, byte for
+		 * byte what json_dumps prints for it, written one message at a time (no document of
+		 * 10,000 messages built, and none held in one string) */
+		json_t *tail = json_pack("{sb}", "offline", offline);
 		if (offline)
-			json_object_set_new(r, "cached_at", json_integer(saved));
-		print_json(r);
-		json_decref(r);
+			json_object_set_new(tail, "cached_at", json_integer(saved));
+		take_warnings(tail);
+		char *t = json_dumps(tail, JSON_COMPACT);
+		fputs("{\"ok\":true,\"messages\":[", stdout);
+		size_t i;
+		json_t *o;
+		json_array_foreach(res, i, o) {
+			if (i)
+				putchar(',');
+			json_dumpf(o, stdout, JSON_COMPACT);
+		}
+		if (t && t[0] == '{')
+			printf("],%s\n", t + 1);
+		else /* out of memory for the tail: its first field still */
+			printf("],\"offline\":%s}\n", offline ? "true" : "false");
+		free(t);
+		json_decref(tail);
 	} else {
 		if (offline) {
 			char when[32];

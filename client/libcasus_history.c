@@ -3,6 +3,7 @@
  * paging bounded (libcasus_int.h).
  */
 #include "libcasus_int.h"
+#include "arena.h"
 
 #include <ccore_notes.h>
 
@@ -16,9 +17,17 @@ json_t *lc_cert_json(const cc_cert *ct)
 	                 "device", dev);
 }
 
-/* live: a pushed message (replay tracker and counter order apply); else history.
- * The core decides whether it is shown; a refusal is kept in c->refused. */
 json_t *lc_decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml, int live)
+{
+	return lc_decode_one_in(c, L, seq, mb, ml, live, NULL);
+}
+
+/* live: a pushed message (replay tracker and counter order apply); else history.
+ * The core decides whether it is shown; a refusal is kept in c->refused.
+ * arena: the plaintext's secure buffer for a batch (arena.h), or NULL: one of
+ * its own, freed here. */
+json_t *lc_decode_one_in(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml, int live,
+                         struct lc_arena *arena)
 {
 	json_t *o = json_object();
 	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
@@ -46,16 +55,19 @@ json_t *lc_decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uin
 	const cc_cert *sc = lc_known_cert(L, m.h.sender);
 	if (sc)
 		json_object_set_new(o, "sender", lc_cert_json(sc));
-	cc_wbuf pt;
-	cc_w_init_secret(&pt);
+	cc_wbuf own, *pt = &own;
+	if (arena)
+		pt = lc_arena_take(arena);
+	else
+		cc_w_init_secret(&own);
 	unsigned flags = 0;
-	int rc = ccore_open_message(L->k, seq, mb, ml, live, (int64_t)time(NULL), &pt, NULL, &flags);
+	int rc = ccore_open_message(L->k, seq, mb, ml, live, (int64_t)time(NULL), pt, NULL, &flags);
 	if (rc == CCORE_OK && (flags & CCORE_F_DUPLICATE)) {
 		/* shown once: the repeat is listed without its text (and warned about) */
 		json_object_set_new(o, "verified", json_false());
 		json_object_set_new(o, "error", json_string("duplicate"));
 	} else if (rc == CCORE_OK) {
-		json_t *body = json_loadb((const char *)pt.p, pt.len, JSON_REJECT_DUPLICATES, NULL);
+		json_t *body = json_loadb((const char *)pt->p, pt->len, JSON_REJECT_DUPLICATES, NULL);
 		const char *t = json_string_value(json_object_get(body, "text"));
 		const char *kind = json_string_value(json_object_get(body, "kind"));
 		json_object_set_new(o, "verified", json_true());
@@ -80,7 +92,10 @@ json_t *lc_decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uin
 		if (rc == CCORE_E_NO_KEY)
 			lc_hist_add(L, o); /* kept without content, so it stays marked */
 	}
-	cc_w_free(&pt);
+	if (arena)
+		(void)lc_arena_take(arena); /* wiped now, not only when the next message comes */
+	else
+		cc_w_free(&own);
 	return o;
 }
 
@@ -94,16 +109,6 @@ static int refused_fail(casus_client *c)
 	snprintf(c->code, sizeof c->code, "%s", ccore_code(r));
 	snprintf(c->err, sizeof c->err, "%s", c->refused_msg);
 	return CASUS_E_VERIFY;
-}
-
-static int seq_in(const json_t *arr, uint64_t seq)
-{
-	size_t j;
-	json_t *x;
-	json_array_foreach(arr, j, x)
-		if ((uint64_t)json_integer_value(json_object_get(x, "seq")) == seq)
-			return 1;
-	return 0;
 }
 
 /* The message id the local copy holds at seq (out: 32 hex digits): 1, else 0. */
@@ -194,6 +199,15 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 	}
 	uint64_t last = 0;
 	int ended = 0; /* the server said there is no more: missing numbers are gaps now */
+	/* one secure buffer for every plaintext of this listing, and the numbers
+	 * it holds already (arena.h) */
+	lc_arena arena;
+	lc_seqset seen;
+	lc_seqset_init(&seen);
+	if (lc_arena_init(&arena, 16384) != 0) {
+		json_decref(res);
+		return lc_fail(c, CASUS_E_INTERNAL, "out of memory");
+	}
 	/* a listing from the start: every sender's stream must begin at number 1 */
 	ccore_history_begin(L->k, after == 0);
 	/* granted messages from before this device joined come first */
@@ -207,10 +221,12 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			free(mb);
 			continue;
 		}
-		json_t *e = lc_decode_one(c, L, seq, mb, ml, 0);
+		json_t *e = lc_decode_one_in(c, L, seq, mb, ml, 0, &arena);
 		json_object_set_new(e, "granted", json_true());
 		json_array_append_new(res, e);
 		free(mb);
+		if (lc_seqset_add(&seen, seq) != 0)
+			goto nomem;
 	}
 	uint64_t cursor = after;
 	int whole = !after && !limit;
@@ -222,8 +238,11 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		 * up to L->upto) comes from the cache, only newer ones from the server */
 		json_array_foreach(L->hist, i, o) {
 			uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
-			if (seq <= L->upto && !seq_in(res, seq))
+			if (seq <= L->upto && !lc_seqset_has(&seen, seq)) {
 				json_array_append(res, o);
+				if (lc_seqset_add(&seen, seq) != 0)
+					goto nomem;
+			}
 		}
 		cursor = recheck ? 0 : L->upto;
 		last = L->upto;
@@ -232,10 +251,8 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		json_t *r = NULL;
 		json_t *req = json_pack("{sssssIsI}", "type", "history", "casus", casus_hex, "after",
 		                        (json_int_t)cursor, "limit", (json_int_t)(limit ? limit : 500));
-		if ((rc = lc_request(c, req, &r))) {
-			json_decref(res);
-			return rc;
-		}
+		if ((rc = lc_request(c, req, &r)))
+			goto fail;
 		json_t *msgs = json_object_get(r, "messages");
 		size_t got = 0;
 		json_array_foreach(msgs, i, o) {
@@ -260,11 +277,11 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 			              (proto_hex16(hm.h.message_id, gid), strcmp(held, gid) != 0);
 			if (differs) {
 				(void)ccore_seq_held(L->k, seq, held, gid);
-				json_t *e = lc_decode_one(c, L, seq, mb, ml, 0);
+				json_t *e = lc_decode_one_in(c, L, seq, mb, ml, 0, &arena);
 				json_object_set_new(e, "diverged", json_true());
 				json_array_append_new(res, e);
-			} else if (!seq_in(res, seq)) {
-				json_t *e = lc_decode_one(c, L, seq, mb, ml, 0);
+			} else if (!lc_seqset_has(&seen, seq)) {
+				json_t *e = lc_decode_one_in(c, L, seq, mb, ml, 0, &arena);
 				/* kept as listed: casus_share grants these bytes, no second listing */
 				const char *id = json_string_value(json_object_get(e, "id"));
 				if (id && json_object_size(L->raw) < RAW_MAX)
@@ -272,6 +289,10 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 				json_array_append_new(res, e);
 			}
 			free(mb);
+			if (lc_seqset_add(&seen, seq) != 0) {
+				json_decref(r);
+				goto nomem;
+			}
 			cursor = seq;
 			got++;
 			if (seq > last)
@@ -282,12 +303,14 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		json_decref(r);
 		int step = ccore_paging_step(&pg, got, more && !limit);
 		if (step < 0) {
-			json_decref(res);
-			return lc_core_fail(c, step);
+			rc = lc_core_fail(c, step);
+			goto fail;
 		}
 		if (!step)
 			break;
 	}
+	lc_arena_free(&arena);
+	lc_seqset_free(&seen);
 	sort_by_seq(res); /* granted, held and fetched entries in the server's order */
 	mark_late(res);
 	if (ended)
@@ -314,6 +337,13 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		lc_cache_save(c, L);
 	*out = res;
 	return CASUS_OK;
+nomem:
+	rc = lc_fail(c, CASUS_E_INTERNAL, "out of memory");
+fail:
+	lc_arena_free(&arena);
+	lc_seqset_free(&seen);
+	json_decref(res);
+	return rc;
 }
 
 int casus_cache_info(casus_client *c, const char *casus_hex, json_t **out)

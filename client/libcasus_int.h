@@ -149,6 +149,10 @@ json_t *lc_cert_json(const cc_cert *ct);
 void lc_clear_err(casus_client *c);
 int lc_core_fail(casus_client *c, int crc);
 json_t *lc_decode_one(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml, int live);
+struct lc_arena;
+/* The same with the plaintext in a batch's secure buffer (arena.h; NULL: a buffer of its own). */
+json_t *lc_decode_one_in(casus_client *c, struct loaded *L, uint64_t seq, const uint8_t *mb, size_t ml, int live,
+                         struct lc_arena *arena);
 char *lc_dump_wipeable(const json_t *o, size_t *len);
 void lc_hist_add(struct loaded *L, json_t *entry);
 uint64_t lc_hist_last(const struct loaded *L);
