@@ -141,6 +141,8 @@ struct casus_client {
 	size_t nwraps;
 	uint32_t wrap_newest;    /* highest version this device ever made */
 	uint32_t wrap_published; /* highest version the server accepted */
+	ino_t ks_ino;            /* the keystore file as last read or written (another process may rotate) */
+	struct timespec ks_mtim;
 };
 
 /* Wrap keys (libcasus_profile.c): rotate if due (or if force), publish what

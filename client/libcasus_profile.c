@@ -337,6 +337,7 @@ static void json_wipe_free(void *p)
 }
 
 static int wraps_load(casus_client *c);
+static void ks_stamp(casus_client *c);
 
 int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err, size_t errlen)
 {
@@ -404,6 +405,7 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 		/* the passphrase, to save the keystore after a wrap-key rotation,
 		 * and the wrap secrets this device holds */
 		c->pass = sodium_malloc(passlen + 1);
+		ks_stamp(c);
 		if (!c->pass || wraps_load(c) != CASUS_OK) {
 			snprintf(err, errlen, "out of memory");
 			rc = CASUS_E_INTERNAL;
@@ -528,10 +530,12 @@ static int wraps_load(casus_client *c)
 	}
 	const uint8_t *v;
 	size_t l;
-	c->wrap_newest = c->wrap_published = 0;
+	/* the versions only grow (this process may know a later answer than the file) */
 	if (cc_keystore_get(c->ks, "wrapstate", &v, &l) == CC_OK && l == 8) {
-		c->wrap_newest = rd32(v);
-		c->wrap_published = rd32(v + 4);
+		if (rd32(v) > c->wrap_newest)
+			c->wrap_newest = rd32(v);
+		if (rd32(v + 4) > c->wrap_published)
+			c->wrap_published = rd32(v + 4);
 	}
 	const cc_wrap_secret *nw = cc_wrap_newest(c->wraps, c->nwraps);
 	if (nw && nw->version > c->wrap_newest)
@@ -545,6 +549,42 @@ static int wraps_load(casus_client *c)
 	return CASUS_OK;
 }
 
+/* Remember which keystore file we hold (a rename makes a new inode). */
+static void ks_stamp(casus_client *c)
+{
+	char path[1024];
+	struct stat st;
+	lc_path_in(path, sizeof path, c->dir, "keys.casusks");
+	if (stat(path, &st) == 0) {
+		c->ks_ino = st.st_ino;
+		c->ks_mtim = st.st_mtim;
+	}
+}
+
+/* Another process of this profile (a live view and a command) may have
+ * rotated or wiped since we read the keystore: read it again before changing
+ * it, so that neither overwrites the other's wrap secrets. Called under the
+ * profile's key lock. */
+static int ks_refresh(casus_client *c)
+{
+	char path[1024];
+	struct stat st;
+	lc_path_in(path, sizeof path, c->dir, "keys.casusks");
+	if (stat(path, &st) != 0)
+		return lc_fail(c, CASUS_E_PROFILE, "cannot read %s", path);
+	if (st.st_ino == c->ks_ino && st.st_mtim.tv_sec == c->ks_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == c->ks_mtim.tv_nsec)
+		return CASUS_OK;
+	cc_keystore *ks = NULL;
+	if (!c->pass || cc_keystore_open(path, c->pass, c->passlen, &ks) != CC_OK)
+		return lc_fail(c, CASUS_E_PROFILE, "cannot read %s again", path);
+	cc_keystore_free(c->ks);
+	c->ks = ks;
+	c->ks_ino = st.st_ino;
+	c->ks_mtim = st.st_mtim;
+	return wraps_load(c);
+}
+
 static int wraps_save(casus_client *c)
 {
 	uint8_t st[8];
@@ -555,6 +595,7 @@ static int wraps_save(casus_client *c)
 	if (!c->pass || cc_keystore_put(c->ks, "wrapstate", st, sizeof st) != CC_OK ||
 	    cc_keystore_save(c->ks, path, c->pass, c->passlen) != CC_OK)
 		return lc_fail(c, CASUS_E_PROFILE, "cannot write the new wrap key to %s", path);
+	ks_stamp(c);
 	return CASUS_OK;
 }
 
@@ -591,6 +632,16 @@ static int wrap_maintain(casus_client *c, int force, json_t **info)
 	int64_t grace = env_secs("CASUS_WRAPKEY_GRACE", CC_WRAP_GRACE_DEFAULT);
 	json_t *wiped = json_array();
 	int rc = CASUS_OK;
+	/* one process of this profile at a time changes the keystore */
+	char lpath[1024];
+	lc_path_in(lpath, sizeof lpath, c->dir, "keys.lock");
+	int lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+		rc = lc_fail(c, CASUS_E_PROFILE, "cannot lock %s", lpath);
+		goto out;
+	}
+	if ((rc = ks_refresh(c)) != CASUS_OK)
+		goto out;
 	if (!c->wraps && (rc = wraps_load(c)) != CASUS_OK)
 		goto out;
 	if (force || cc_wrap_rotation_due(c->wraps, c->nwraps, now, interval)) {
@@ -656,14 +707,15 @@ static int wrap_maintain(casus_client *c, int force, json_t **info)
 		}
 		i++;
 	}
-	uint8_t st[8];
-	const uint8_t *sv;
-	size_t sl;
-	wr32(st, c->wrap_newest);
-	wr32(st + 4, c->wrap_published);
-	if (changed || cc_keystore_get(c->ks, "wrapstate", &sv, &sl) != CC_OK || sl != 8 || memcmp(sv, st, 8) != 0)
+	/* the published version in the keystore is written with the next change
+	 * (each connect publishes again; the wipe rule uses this process's answer) */
+	if (changed)
 		rc = wraps_save(c);
 out:
+	if (lfd >= 0) {
+		flock(lfd, LOCK_UN);
+		close(lfd);
+	}
 	if (rc == CASUS_OK || c->wraps)
 		(void)wraps_load(c);
 	if (info && rc == CASUS_OK) {
