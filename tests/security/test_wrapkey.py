@@ -89,6 +89,11 @@ class WrapKey(hostile.HostileTest):
         post = self.dep.ok("esther", "post", cid, "esther na het wissen")
         self.assertTrue(post.get("ok"), post)
         self.assertIn("esther na het wissen", self.texts("anna", cid))
+        seen = self.texts("esther", cid)
+        print("[esther after the wipe] reads %r" % seen)
+        self.assertIn("na de rotatie", seen)
+        # the note of the retired epoch stays readable from her local sealed copy
+        self.assertIn("voor de rotatie", seen)
 
         boxes, summary = steal(self.srv.data, ks, self.dep.passfile)
         print("[thief, after the grace period] %s" % summary)
