@@ -14,6 +14,9 @@ test_wrapkey.py: device wrap keys that rotate (issue 17; docs/CRYPTO.md, "Device
 2. A server that swaps a device's wrap key in the directory for one its
    identity key did not sign is refused: the client that builds the commit
    exits 5 (bad_signature) and posts nothing.
+3. casusd keeps the newest signed wrap key per device: an older or equal
+   version, a bad signature, another device's record and a wrong length are
+   refused.
 """
 import base64
 import json
@@ -105,6 +108,46 @@ class WrapKey(hostile.HostileTest):
         self.assertFalse([b for b in old if b["opened"]], "a key stolen after the rotation opens an older epoch")
         self.assertTrue(all(b["opened"] and b["with"] == "wrap %d" % v2 for b in new),
                         "the thief should open the current epoch (else the test proves nothing): %r" % new)
+
+    def test_server_keeps_newest_signed_wrap_key(self):
+        """casusd stores the newest wrap key per device and refuses an older or
+        equal version, a bad signature and another device's record."""
+        def record(user):
+            dev = self.dep.ok(user, "whoami")["device"]
+            r = self.raw(user, {"type": "dir.lookup", "devices": [dev]})
+            self.assertTrue(r.get("ok"), r)
+            return r["devices"][0].get("wrapkey")
+        self.device_keys("gijs")
+        first = self.device_keys("esther")["version"]
+        old = record("esther")
+        self.assertTrue(old, "esther's wrap key is not in the directory")
+        newer = self.device_keys("esther", rotate=True)["version"]
+        self.assertEqual(newer, first + 1)
+        cur = record("esther")
+        self.assertNotEqual(cur, old)
+        self.assertEqual(int.from_bytes(base64.b64decode(cur)[21:25], "big"), newer)
+        # the same record again: answered, nothing changes
+        same = self.raw("esther", {"type": "dir.publish", "wrapkey": cur})
+        self.assertTrue(same.get("ok"), same)
+        # rollback: the older, genuinely signed record is refused
+        back = self.raw("esther", {"type": "dir.publish", "wrapkey": old})
+        self.assertFalse(back.get("ok"), back)
+        self.assertEqual(back["error"]["code"], "invalid", back)
+        self.assertEqual(record("esther"), cur, "the server went back to an older wrap key")
+        # a record with a higher version but a key the device did not sign
+        forged = bytearray(base64.b64decode(cur))
+        forged[21:25] = (newer + 5).to_bytes(4, "big")
+        bad = self.raw("esther", {"type": "dir.publish", "wrapkey": base64.b64encode(bytes(forged)).decode()})
+        self.assertFalse(bad.get("ok"), bad)
+        self.assertEqual(bad["error"]["code"], "bad_signature", bad)
+        # gijs's record published over esther's session
+        foreign = self.raw("esther", {"type": "dir.publish", "wrapkey": record("gijs")})
+        self.assertFalse(foreign.get("ok"), foreign)
+        self.assertEqual(foreign["error"]["code"], "forbidden", foreign)
+        # wrong length
+        short = self.raw("esther", {"type": "dir.publish", "wrapkey": base64.b64encode(bytes(forged[:100])).decode()})
+        self.assertFalse(short.get("ok"), short)
+        self.assertEqual(record("esther"), cur)
 
     def test_server_swaps_wrap_key(self):
         for u in ("anna", "esther", "gijs"):
