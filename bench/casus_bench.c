@@ -219,6 +219,34 @@ static int load_device(const char *uid)
 	return B.ndevs++;
 }
 
+/* The device's wrap secrets as its keystore holds them now (libcasus
+ * publishes a wrap key at connect, and commits seal to it: docs/CRYPTO.md
+ * "Device wrap keys"). */
+static void load_wraps(const struct device *d, cc_casus *cs)
+{
+	char path[1024];
+	snprintf(path, sizeof path, "%s/users/%s/keys.casusks", B.state, d->uid);
+	cc_keystore *ks = NULL;
+	if (cc_keystore_open(path, g_pass, g_passlen, &ks) != CC_OK)
+		die("cannot open keystore", path);
+	cc_wrap_secret *ws = sodium_malloc(CC_WRAP_MAX * sizeof *ws);
+	size_t n = 0;
+	uint32_t newest = 0;
+	const uint8_t *v;
+	size_t l;
+	for (size_t i = 0; ws && i < cc_keystore_count(ks); i++) {
+		const char *name = cc_keystore_name(ks, i);
+		if (name && strncmp(name, "wrap/", 5) == 0 && n < CC_WRAP_MAX &&
+		    cc_keystore_get(ks, name, &v, &l) == CC_OK && cc_wrap_secret_decode(v, l, &ws[n]) == CC_OK &&
+		    ws[n++].version > newest)
+			newest = ws[n - 1].version;
+	}
+	if (!ws || cc_casus_set_wraps(cs, ws, n, newest) != CC_OK)
+		die("cannot load the wrap keys of", path);
+	sodium_free(ws);
+	cc_keystore_free(ks);
+}
+
 static void load_deployment(void)
 {
 	char path[1024];
@@ -291,6 +319,7 @@ static void setup_casus(void)
 		struct device *sd = &B.devs[B.sender_dev];
 		if (cc_casus_new(sd->keys, &sd->cert, &B.cs[k]) != CC_OK)
 			die("cc_casus_new", NULL);
+		load_wraps(sd, B.cs[k]);
 		uint64_t from = 0;
 		for (;;) {
 			json_t *req = json_pack("{sssssI}", "type", "commit.fetch", "casus", B.casus_hex[k], "from",

@@ -127,6 +127,11 @@ static const struct {
          "toont berichten en wijzigingen zodra ze binnenkomen (--json: als JSON-regels)",
          "prints notes and changes as they arrive (--json: as JSON lines)"},
 	{"whoami", "whoami", "dit apparaat, zijn certificaat, de server", "this device, its certificate, the server"},
+	{"sleutel", "sleutel [vernieuwen | toon]",
+         "vernieuwen: dit apparaat krijgt nu een nieuwe sleutel voor epochsleutels (anders wekelijks vanzelf); "
+         "toon: de sleutels die het bewaart; ook: device rotate | device show",
+         "rotate: this device gets a new wrap key for epoch keys now (otherwise weekly by itself); "
+         "show: the wrap keys it holds; also: device rotate | device show"},
 	{"outbox", "outbox", "verstuurt wachtende berichten en toont wat over is",
          "sends queued posts, lists what is left"},
 	{"raw", "raw", "JSON-verzoeken op standaardinvoer (tests)", "JSON requests on stdin (tests)"},
@@ -165,7 +170,8 @@ static int help(const char *cmd)
 	static const char *const alias[][2] = {{"overview", "overzicht"},
 	                                       {"action", "afspraak"},
 	                                       {"actions", "afspraken"},
-	                                       {"notices", "meldingen"}};
+	                                       {"notices", "meldingen"},
+	                                       {"device", "sleutel"}};
 	for (size_t a = 0; cmd && a < sizeof alias / sizeof alias[0]; a++)
 		if (strcmp(cmd, alias[a][0]) == 0)
 			cmd = alias[a][1];
@@ -1123,6 +1129,52 @@ static int cmd_watch(casus_client *c, int argc, char **argv)
 	return want < 0 || got >= want ? 0 : 1;
 }
 
+/* casus sleutel vernieuwen|toon (device rotate|show): this device's wrap keys (docs/CRYPTO.md). */
+static int cmd_device_key(casus_client *c, int argc, char **argv)
+{
+	const char *sub = positional(argc, argv, 0);
+	int rotate = sub && (strcmp(sub, "vernieuwen") == 0 || strcmp(sub, "rotate") == 0);
+	if (!rotate && sub && strcmp(sub, "toon") != 0 && strcmp(sub, "show") != 0)
+		return report_err(CASUS_E_USAGE, "usage", "casus sleutel [vernieuwen | toon] (device rotate | show)");
+	json_t *res = NULL;
+	int rc = rotate ? casus_device_rotate(c, &res) : casus_device_keys(c, &res);
+	if (rc)
+		return fail_client(c, rc);
+	if (g_json) {
+		json_object_set_new(res, "ok", json_true());
+		print_json(res);
+		return 0;
+	}
+	char when[32];
+	fmt_time(json_integer_value(json_object_get(res, "created")), when, sizeof when);
+	json_int_t v = json_integer_value(json_object_get(res, "version"));
+	if (rotate)
+		printf("Nieuwe sleutel %lld gepubliceerd; de volgende wijziging van elke casus verzegelt ermee. / New wrap "
+		       "key %lld published; the next commit of every casus seals to it.\n",
+		       (long long)v, (long long)v);
+	else if (v)
+		printf("Sleutel %lld van %s%s / wrap key %lld of %s%s\n", (long long)v, when,
+		       json_is_true(json_object_get(res, "due")) ? " (toe aan vernieuwing)" : "", (long long)v, when,
+		       json_is_true(json_object_get(res, "due")) ? " (due for rotation)" : "");
+	else
+		printf("Nog geen eigen sleutel: epochsleutels gaan naar de gecertificeerde sleutel. / No wrap key yet: "
+		       "epoch keys are sealed to the certified key.\n");
+	json_t *held = json_object_get(res, "held"), *wiped = json_object_get(res, "wiped"), *x;
+	size_t i;
+	printf("  bewaard / held:");
+	json_array_foreach(held, i, x)
+		printf(" %lld", (long long)json_integer_value(x));
+	printf("\n");
+	if (json_array_size(wiped)) {
+		printf("  gewist / wiped:");
+		json_array_foreach(wiped, i, x)
+			printf(" %lld", (long long)json_integer_value(x));
+		printf("\n");
+	}
+	json_decref(res);
+	return 0;
+}
+
 static int cmd_whoami(casus_client *c)
 {
 	json_t *res = NULL;
@@ -1448,10 +1500,11 @@ int main(int argc, char **argv)
 		sodium_memzero(g_pass, sizeof g_pass);
 		return rc;
 	}
-	static const char *const known[] = {"list",   "new",       "post",       "history", "members", "add",
-	                                    "remove", "escalate",  "deescalate", "rotate",  "share",   "audit",
-	                                    "open",   "watch",     "raw",        "whoami",  "outbox",  "add-device",
-	                                    "close",  "overzicht", "overview",   "monitor", NULL};
+	static const char *const known[] = {"list",     "new",     "post",       "history",    "members",
+	                                    "add",      "remove",  "escalate",   "deescalate", "rotate",
+	                                    "share",    "audit",   "open",       "watch",      "raw",
+	                                    "whoami",   "outbox",  "add-device", "close",      "overzicht",
+	                                    "overview", "monitor", "sleutel",    "device",     NULL};
 	int ok = cli_agenda_is(cmd);
 	for (int k = 0; known[k]; k++)
 		ok |= strcmp(known[k], cmd) == 0;
@@ -1462,7 +1515,8 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "history") == 0 && cli_flag(sargc, sargv, "--offline"))
 		mode = 0;
 	else if (strcmp(cmd, "history") == 0 || strcmp(cmd, "post") == 0 || strcmp(cmd, "members") == 0 ||
-	         strcmp(cmd, "whoami") == 0 || strcmp(cmd, "outbox") == 0 || strcmp(cmd, "open") == 0)
+	         strcmp(cmd, "whoami") == 0 || strcmp(cmd, "outbox") == 0 || strcmp(cmd, "open") == 0 ||
+	         strcmp(cmd, "sleutel") == 0 || strcmp(cmd, "device") == 0)
 		mode = 2;
 	if ((rc = open_client(&c, mode)) != 0)
 		return rc;
@@ -1478,7 +1532,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "list") != 0 && strcmp(cmd, "new") != 0 && strcmp(cmd, "whoami") != 0 &&
 	           strcmp(cmd, "outbox") != 0 && strcmp(cmd, "raw") != 0 && strcmp(cmd, "overzicht") != 0 &&
 	           strcmp(cmd, "overview") != 0 && strcmp(cmd, "monitor") != 0 && strcmp(cmd, "meldingen") != 0 &&
-	           strcmp(cmd, "notices") != 0) {
+	           strcmp(cmd, "notices") != 0 && strcmp(cmd, "sleutel") != 0 && strcmp(cmd, "device") != 0) {
 		at = positional_index(sargc, sargv, 0);
 	}
 	if (at >= 0 && (rc = resolve_casus(c, sargv[at], cidbuf)) != 0) {
@@ -1536,6 +1590,8 @@ int main(int argc, char **argv)
 		rc = cmd_watch(c, sargc, sargv);
 	else if (strcmp(cmd, "whoami") == 0)
 		rc = cmd_whoami(c);
+	else if (strcmp(cmd, "sleutel") == 0 || strcmp(cmd, "device") == 0)
+		rc = cmd_device_key(c, sargc, sargv);
 	else if (strcmp(cmd, "outbox") == 0)
 		rc = cmd_outbox(c);
 	else if (strcmp(cmd, "add-device") == 0)

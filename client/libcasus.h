@@ -160,6 +160,12 @@ int casus_add_shown(casus_client *c, const char *casus_hex, const char *user, co
 int casus_remove(casus_client *c, const char *casus_hex, const char *user, const char *reason);
 int casus_set_level(casus_client *c, const char *casus_hex, uint8_t level, const char *reason);
 int casus_rotate(casus_client *c, const char *casus_hex, const char *reason);
+/* casus sleutel vernieuwen / device rotate: publish a new wrap key for this
+ * device now (docs/CRYPTO.md, "Device wrap keys"); *out (new reference):
+ * {version, created, published, held:[versions], wiped:[versions]}. Connects. */
+int casus_device_rotate(casus_client *c, json_t **out);
+/* The device's wrap keys without rotating: {version, created, published, held, due}. */
+int casus_device_keys(casus_client *c, json_t **out);
 int casus_share(casus_client *c, const char *casus_hex, const char *user, const char *const *msgids, size_t n,
                 const char *ground, const char *reason);
 /* casus audit: query (object with casus/user/from_ms/to_ms) -> {entries:[...decoded], verified, fault} */

@@ -204,6 +204,9 @@ int casus_client_connect(casus_client *c)
 		return rc;
 	c->ever_connected = 1;
 	c->backoff_ms = BACKOFF_MIN_MS;
+	/* device wrap keys: rotate when due, publish, wipe what is past its grace
+	 * (docs/CRYPTO.md, "Device wrap keys"); a failure here waits for the next connect */
+	(void)lc_wrap_maintain(c, 0);
 	/* what was queued while the server was away goes out first, then the
 	 * followed casus catch up on what they missed */
 	(void)casus_outbox_flush(c);

@@ -49,6 +49,7 @@
 #include <cc_policy.h>
 #include <cc_audit.h>
 #include <cc_transfer.h>
+#include <cc_wrapkey.h>
 #include <ccore.h>
 #include <dirent.h>
 #include <errno.h>
@@ -134,7 +135,23 @@ struct casus_client {
 	int building; /* a commit is being built: a withheld earlier one does not block */
 	int refused;  /* first verdict of the core on a message since reset (0: none) */
 	char refused_msg[512];
+	/* device wrap keys (issue 17; libcasus_profile.c) */
+	char *pass; /* sodium_malloc: the passphrase, to save the keystore after a rotation */
+	size_t passlen;
+	cc_wrap_secret *wraps; /* sodium_malloc, CC_WRAP_MAX entries */
+	size_t nwraps;
+	uint32_t wrap_newest;    /* highest version this device ever made */
+	uint32_t wrap_published; /* highest version the server accepted */
+	ino_t ks_ino;            /* the keystore file as last read or written (another process may rotate) */
+	struct timespec ks_mtim;
 };
+
+/* Wrap keys (libcasus_profile.c): rotate if due (or if force), publish what
+ * the server lacks, wipe secrets past their grace period. Needs a connection. */
+int lc_wrap_maintain(casus_client *c, int force);
+/* Learn the newest wrap keys of the given devices from the directory and
+ * have the core verify each against its certificate (libcasus_membership.c). */
+int lc_wrap_fetch(casus_client *c, const cc_cert *const *certs, size_t n);
 
 __attribute__((format(printf, 3, 4))) int lc_fail(casus_client *c, int rc, const char *fmt, ...);
 void lc_accept_transfers(casus_client *c, struct loaded *L);

@@ -66,6 +66,69 @@ const char *casus_title(casus_client *c, const char *casus_hex)
 	return NULL;
 }
 
+/* Device wrap keys (issue 17): the newest wrap key the directory holds for
+ * each device, verified by the core against the device's certificate (the
+ * server is not trusted: a record not signed by the device is refused and
+ * nothing is sealed). A device without one gets its certified box key. */
+int lc_wrap_fetch(casus_client *c, const cc_cert *const *certs, size_t n)
+{
+	if (!n)
+		return CASUS_OK;
+	json_t *ids = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char hex[33];
+		cc_device_id_hex(certs[i]->device_id, hex);
+		json_array_append_new(ids, json_string(hex));
+	}
+	json_t *req = json_pack("{ssso}", "type", "dir.lookup", "devices", ids), *r = NULL;
+	int rc = lc_request(c, req, &r);
+	if (rc)
+		return rc;
+	json_t *devs = json_object_get(r, "devices"), *o;
+	size_t i;
+	json_array_foreach(devs, i, o) {
+		uint8_t dev[16];
+		uint8_t *b = NULL;
+		size_t bl = 0;
+		const char *hex = json_string_value(json_object_get(o, "device"));
+		if (!json_object_get(o, "wrapkey") || !hex || cc_device_id_from_hex(hex, dev) != CC_OK)
+			continue;
+		const cc_cert *ct = NULL;
+		for (size_t j = 0; j < n && !ct; j++)
+			if (memcmp(certs[j]->device_id, dev, 16) == 0)
+				ct = certs[j];
+		if (!ct)
+			continue; /* not asked for */
+		int crc = proto_get_b64(o, "wrapkey", CC_WRAPKEY_BYTES, &b, &bl) == 0
+		                  ? ccore_wrap_learn(c->core, b, bl, ct)
+		                  : CCORE_E_TAMPERED;
+		free(b);
+		if (crc != CCORE_OK) {
+			json_decref(r);
+			return lc_core_fail(c, crc);
+		}
+	}
+	json_decref(r);
+	return CASUS_OK;
+}
+
+/* The wrap keys of every device a change on st seals to: the roster and the devices it adds. */
+static int wrap_fetch_for(casus_client *c, const cc_chain_state *st, const cc_commit_change *chg)
+{
+	size_t n = (st ? st->nroster : 0) + chg->nadd;
+	const cc_cert **certs = calloc(n ? n : 1, sizeof *certs);
+	if (!certs)
+		return lc_fail(c, CASUS_E_INTERNAL, "out of memory");
+	size_t k = 0;
+	for (size_t i = 0; st && i < st->nroster; i++)
+		certs[k++] = &st->roster[i].cert;
+	for (size_t i = 0; i < chg->nadd; i++)
+		certs[k++] = &chg->add[i];
+	int rc = lc_wrap_fetch(c, certs, k);
+	free(certs);
+	return rc;
+}
+
 /* Current, valid certificates of a user from the directory. */
 static int lookup_user(casus_client *c, const char *user, cc_cert **certs, size_t *n)
 {
@@ -243,6 +306,10 @@ int casus_new_retention(casus_client *c, const char *title, const char *purpose,
 		             CCORE_TITLE_MAX);
 		goto out;
 	}
+	if (crc == CCORE_OK && (rc = wrap_fetch_for(c, NULL, &chg)) != CASUS_OK) {
+		ccore_casus_free(fresh);
+		goto out;
+	}
 	if (crc == CCORE_OK)
 		crc = ccore_build(fresh, &chg, (int64_t)time(NULL), &w);
 	ccore_casus_free(fresh);
@@ -404,6 +471,9 @@ static int post_commit(casus_client *c, struct loaded *L, cc_wbuf *w)
 /* Build a change with the core (the policy, root and revocation list it holds). */
 static int core_build(casus_client *c, struct loaded *L, const cc_commit_change *chg, cc_wbuf *w)
 {
+	int wrc = wrap_fetch_for(c, ccore_chain(L->k), chg);
+	if (wrc != CASUS_OK)
+		return wrc;
 	int crc = ccore_build(L->k, chg, (int64_t)time(NULL), w);
 	if (crc == CCORE_E_FORBIDDEN) {
 		snprintf(c->code, sizeof c->code, "forbidden");

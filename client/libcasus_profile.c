@@ -336,6 +336,9 @@ static void json_wipe_free(void *p)
 	}
 }
 
+static int wraps_load(casus_client *c);
+static void ks_stamp(casus_client *c);
+
 int casus_client_open(casus_client **out, const char *dir, const char *pass, size_t passlen, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -399,6 +402,20 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 		rc = CASUS_E_INTERNAL;
 	}
 	if (rc == CASUS_OK) {
+		/* the passphrase, to save the keystore after a wrap-key rotation,
+		 * and the wrap secrets this device holds */
+		c->pass = sodium_malloc(passlen + 1);
+		ks_stamp(c);
+		if (!c->pass || wraps_load(c) != CASUS_OK) {
+			snprintf(err, errlen, "out of memory");
+			rc = CASUS_E_INTERNAL;
+		} else {
+			memcpy(c->pass, pass, passlen);
+			c->pass[passlen] = 0;
+			c->passlen = passlen;
+		}
+	}
+	if (rc == CASUS_OK) {
 		/* the newest policy and revocation list seen before, if any: the
 		 * core verifies them again and never lets them go back */
 		char path[1024];
@@ -452,6 +469,8 @@ void casus_client_free(casus_client *c)
 	json_decref(c->pending);
 	json_decref(c->delivered);
 	sodium_free(c->cache_key);
+	sodium_free(c->pass);
+	sodium_free(c->wraps);
 	ccore_free(c->core);
 	cc_device_keys_free(c->keys);
 	cc_keystore_free(c->ks);
@@ -460,6 +479,277 @@ void casus_client_free(casus_client *c)
 }
 
 /* ---- who am I ------------------------------------------------------------------------ */
+
+/* ---- device wrap keys (issue 17; docs/CRYPTO.md "Device wrap keys") ----------------
+ *
+ * Keystore entries: "wrap/<10-digit version>" (cc_wrap_secret encoding) per
+ * held secret, and "wrapstate" = u32 highest version made | u32 highest
+ * version the server accepted. The schedule (cc_wrap_rotation_due,
+ * cc_wrap_expired) is given the time; the intervals come from the
+ * environment: CASUS_WRAPKEY_INTERVAL and CASUS_WRAPKEY_GRACE, in seconds. */
+
+static int64_t env_secs(const char *name, int64_t dflt)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return dflt;
+	char *end = NULL;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	return (errno == 0 && end && !*end && x >= 0 && x <= 3650LL * 86400) ? (int64_t)x : dflt;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static void wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+/* Read the wrap secrets from the keystore and hand them to the core and to
+ * every casus already loaded. */
+static int wraps_load(casus_client *c)
+{
+	if (!c->wraps && !(c->wraps = sodium_malloc(CC_WRAP_MAX * sizeof *c->wraps)))
+		return CASUS_E_INTERNAL;
+	c->nwraps = 0;
+	for (size_t i = 0; i < cc_keystore_count(c->ks); i++) {
+		const char *name = cc_keystore_name(c->ks, i);
+		const uint8_t *v;
+		size_t l;
+		if (!name || strncmp(name, "wrap/", 5) != 0 || cc_keystore_get(c->ks, name, &v, &l) != CC_OK)
+			continue;
+		if (c->nwraps < CC_WRAP_MAX && cc_wrap_secret_decode(v, l, &c->wraps[c->nwraps]) == CC_OK)
+			c->nwraps++;
+	}
+	const uint8_t *v;
+	size_t l;
+	/* the versions only grow (this process may know a later answer than the file) */
+	if (cc_keystore_get(c->ks, "wrapstate", &v, &l) == CC_OK && l == 8) {
+		if (rd32(v) > c->wrap_newest)
+			c->wrap_newest = rd32(v);
+		if (rd32(v + 4) > c->wrap_published)
+			c->wrap_published = rd32(v + 4);
+	}
+	const cc_wrap_secret *nw = cc_wrap_newest(c->wraps, c->nwraps);
+	if (nw && nw->version > c->wrap_newest)
+		c->wrap_newest = nw->version;
+	if (c->core && ccore_set_wraps(c->core, c->wraps, c->nwraps, c->wrap_newest) != CCORE_OK)
+		return CASUS_E_INTERNAL;
+	for (size_t i = 0; i < c->ncache; i++)
+		if (c->cache[i].k &&
+		    cc_casus_set_wraps(ccore_cc(c->cache[i].k), c->wraps, c->nwraps, c->wrap_newest) != CC_OK)
+			return CASUS_E_INTERNAL;
+	return CASUS_OK;
+}
+
+/* Remember which keystore file we hold (a rename makes a new inode). */
+static void ks_stamp(casus_client *c)
+{
+	char path[1024];
+	struct stat st;
+	lc_path_in(path, sizeof path, c->dir, "keys.casusks");
+	if (stat(path, &st) == 0) {
+		c->ks_ino = st.st_ino;
+		c->ks_mtim = st.st_mtim;
+	}
+}
+
+/* Another process of this profile (a live view and a command) may have
+ * rotated or wiped since we read the keystore: read it again before changing
+ * it, so that neither overwrites the other's wrap secrets. Called under the
+ * profile's key lock. */
+static int ks_refresh(casus_client *c)
+{
+	char path[1024];
+	struct stat st;
+	lc_path_in(path, sizeof path, c->dir, "keys.casusks");
+	if (stat(path, &st) != 0)
+		return lc_fail(c, CASUS_E_PROFILE, "cannot read %s", path);
+	if (st.st_ino == c->ks_ino && st.st_mtim.tv_sec == c->ks_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == c->ks_mtim.tv_nsec)
+		return CASUS_OK;
+	cc_keystore *ks = NULL;
+	if (!c->pass || cc_keystore_open(path, c->pass, c->passlen, &ks) != CC_OK)
+		return lc_fail(c, CASUS_E_PROFILE, "cannot read %s again", path);
+	cc_keystore_free(c->ks);
+	c->ks = ks;
+	c->ks_ino = st.st_ino;
+	c->ks_mtim = st.st_mtim;
+	return wraps_load(c);
+}
+
+static int wraps_save(casus_client *c)
+{
+	uint8_t st[8];
+	char path[1024];
+	wr32(st, c->wrap_newest);
+	wr32(st + 4, c->wrap_published);
+	lc_path_in(path, sizeof path, c->dir, "keys.casusks");
+	if (!c->pass || cc_keystore_put(c->ks, "wrapstate", st, sizeof st) != CC_OK ||
+	    cc_keystore_save(c->ks, path, c->pass, c->passlen) != CC_OK)
+		return lc_fail(c, CASUS_E_PROFILE, "cannot write the new wrap key to %s", path);
+	ks_stamp(c);
+	return CASUS_OK;
+}
+
+static json_t *versions_json(const cc_wrap_secret *ws, size_t n)
+{
+	json_t *a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_integer((json_int_t)ws[i].version));
+	return a;
+}
+
+static json_t *wraps_json(casus_client *c, int64_t now)
+{
+	const cc_wrap_secret *nw = cc_wrap_newest(c->wraps, c->nwraps);
+	json_t *o = json_object();
+	json_object_set_new(o, "version", json_integer(nw ? (json_int_t)nw->version : 0));
+	json_object_set_new(o, "created", json_integer(nw ? (json_int_t)nw->created : 0));
+	json_object_set_new(o, "published", json_integer((json_int_t)c->wrap_published));
+	json_object_set_new(o, "held", versions_json(c->wraps, c->nwraps));
+	json_object_set_new(o, "due",
+	                    json_boolean(cc_wrap_rotation_due(c->wraps, c->nwraps, now,
+	                                                      env_secs("CASUS_WRAPKEY_INTERVAL",
+	                                                               CC_WRAP_INTERVAL_DEFAULT))));
+	return o;
+}
+
+/* Rotate (if due or forced), publish the newest if the server lacks it, then
+ * wipe the secrets whose grace period is over. *info (may be NULL) gets what
+ * was done. */
+static int wrap_maintain(casus_client *c, int force, json_t **info)
+{
+	int64_t now = (int64_t)time(NULL);
+	int64_t interval = env_secs("CASUS_WRAPKEY_INTERVAL", CC_WRAP_INTERVAL_DEFAULT);
+	int64_t grace = env_secs("CASUS_WRAPKEY_GRACE", CC_WRAP_GRACE_DEFAULT);
+	json_t *wiped = json_array();
+	int rc = CASUS_OK;
+	/* one process of this profile at a time changes the keystore */
+	char lpath[1024];
+	lc_path_in(lpath, sizeof lpath, c->dir, "keys.lock");
+	int lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+		rc = lc_fail(c, CASUS_E_PROFILE, "cannot lock %s", lpath);
+		goto out;
+	}
+	if ((rc = ks_refresh(c)) != CASUS_OK)
+		goto out;
+	if (!c->wraps && (rc = wraps_load(c)) != CASUS_OK)
+		goto out;
+	if (force || cc_wrap_rotation_due(c->wraps, c->nwraps, now, interval)) {
+		if (c->nwraps >= CC_WRAP_MAX) {
+			rc = lc_fail(c, CASUS_E_INTERNAL, "this device holds %d wrap keys already", CC_WRAP_MAX);
+			goto out;
+		}
+		cc_wrap_secret *s = &c->wraps[c->nwraps];
+		char name[24];
+		cc_wbuf w;
+		cc_w_init_secret(&w);
+		if (cc_wrap_secret_generate(c->wrap_newest + 1, now, s) != CC_OK ||
+		    cc_wrap_secret_encode(s, &w) != CC_OK ||
+		    (cc_wrap_secret_name(s->version, name, sizeof name), cc_keystore_put(c->ks, name, w.p, w.len)) !=
+		            CC_OK) {
+			cc_w_free(&w);
+			rc = lc_fail(c, CASUS_E_INTERNAL, "cannot make a new wrap key");
+			goto out;
+		}
+		cc_w_free(&w);
+		c->wrap_newest = s->version;
+		c->nwraps++;
+		/* on disk before anyone can seal to it */
+		if ((rc = wraps_save(c)) != CASUS_OK)
+			goto out;
+	}
+	/* The newest is published at every connect: the server answers the same
+	 * record at once and stores nothing; a server restored from an older
+	 * backup gets it back. */
+	const cc_wrap_secret *nw = cc_wrap_newest(c->wraps, c->nwraps);
+	if (nw) {
+		cc_wrapkey pub;
+		cc_wbuf w;
+		cc_w_init(&w);
+		json_t *req = json_pack("{ss}", "type", "dir.publish"), *r = NULL;
+		if (cc_wrap_secret_publication(nw, c->keys, &pub) != CC_OK || cc_wrapkey_encode(&pub, &w) != CC_OK) {
+			cc_w_free(&w);
+			json_decref(req);
+			rc = lc_fail(c, CASUS_E_INTERNAL, "cannot sign the wrap key");
+			goto out;
+		}
+		proto_set_b64(req, "wrapkey", w.p, w.len);
+		cc_w_free(&w);
+		if ((rc = lc_request(c, req, &r)) != CASUS_OK)
+			goto out; /* published on a later connect */
+		json_decref(r);
+		c->wrap_published = nw->version;
+	}
+	/* wipe: superseded by a published key for at least the grace period */
+	int changed = 0;
+	for (size_t i = 0; i < c->nwraps;) {
+		if (c->wraps[i].version < c->wrap_published && cc_wrap_expired(c->wraps, c->nwraps, i, now, grace)) {
+			char name[24];
+			cc_wrap_secret_name(c->wraps[i].version, name, sizeof name);
+			(void)cc_keystore_del(c->ks, name);
+			json_array_append_new(wiped, json_integer((json_int_t)c->wraps[i].version));
+			sodium_memzero(&c->wraps[i], sizeof c->wraps[i]);
+			c->wraps[i] = c->wraps[c->nwraps - 1];
+			sodium_memzero(&c->wraps[c->nwraps - 1], sizeof c->wraps[i]);
+			c->nwraps--;
+			changed = 1;
+			continue;
+		}
+		i++;
+	}
+	/* the published version in the keystore is written with the next change
+	 * (each connect publishes again; the wipe rule uses this process's answer) */
+	if (changed)
+		rc = wraps_save(c);
+out:
+	if (lfd >= 0) {
+		flock(lfd, LOCK_UN);
+		close(lfd);
+	}
+	if (rc == CASUS_OK || c->wraps)
+		(void)wraps_load(c);
+	if (info && rc == CASUS_OK) {
+		*info = wraps_json(c, now);
+		json_object_set_new(*info, "wiped", wiped);
+		wiped = NULL;
+	}
+	json_decref(wiped);
+	return rc;
+}
+
+int lc_wrap_maintain(casus_client *c, int force)
+{
+	return wrap_maintain(c, force, NULL);
+}
+
+int casus_device_rotate(casus_client *c, json_t **out)
+{
+	lc_clear_err(c);
+	*out = NULL;
+	int rc = casus_client_connect(c);
+	if (rc)
+		return rc;
+	return wrap_maintain(c, 1, out);
+}
+
+int casus_device_keys(casus_client *c, json_t **out)
+{
+	lc_clear_err(c);
+	if (!c->wraps && wraps_load(c) != CASUS_OK)
+		return lc_fail(c, CASUS_E_INTERNAL, "out of memory");
+	*out = wraps_json(c, (int64_t)time(NULL));
+	return CASUS_OK;
+}
 
 int casus_whoami(casus_client *c, json_t **out)
 {

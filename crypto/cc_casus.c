@@ -64,6 +64,9 @@ struct cc_casus {
 	uint64_t send_epoch;                        /* epoch of the counters below */
 	uint64_t send_ctr[CC_POLICY_MAX_AUDIENCES]; /* last counter used per audience in send_epoch */
 	cc_replay *replay;
+	cc_wrap_secret *wraps; /* sodium_malloc: this device's wrap secrets (cc_casus_set_wraps) */
+	size_t nwraps;
+	uint32_t wrap_newest; /* highest wrap version this device ever made (0: none) */
 };
 
 /* Grow a sodium_malloc'd array: allocate, copy, free (which wipes) the old one. */
@@ -141,6 +144,8 @@ void cc_casus_free(cc_casus *cs)
 		sodium_free(cs->keys);
 	if (cs->grants)
 		sodium_free(cs->grants);
+	if (cs->wraps)
+		sodium_free(cs->wraps);
 	for (size_t e = 0; e < cs->nepochs; e++) {
 		free(cs->epochs[e].members);
 		free(cs->epochs[e].bglass);
@@ -249,6 +254,26 @@ int cc_casus_has_epoch_key(const cc_casus *cs, uint64_t epoch, int audience)
 	return key_find(cs, epoch, (uint8_t)audience) != NULL;
 }
 
+int cc_casus_set_wraps(cc_casus *cs, const cc_wrap_secret *wraps, size_t n, uint32_t newest)
+{
+	if (!cs || (n && !wraps) || n > CC_WRAP_MAX)
+		return CC_ERR_INVALID_ARG;
+	cc_wrap_secret *copy = NULL;
+	if (n && !(copy = sodium_malloc(n * sizeof *copy)))
+		return CC_ERR_NOMEM;
+	if (n)
+		memcpy(copy, wraps, n * sizeof *copy);
+	if (cs->wraps)
+		sodium_free(cs->wraps);
+	cs->wraps = copy;
+	cs->nwraps = n;
+	cs->wrap_newest = newest;
+	const cc_wrap_secret *nw = cc_wrap_newest(copy, n);
+	if (nw && nw->version > cs->wrap_newest)
+		cs->wrap_newest = nw->version;
+	return CC_OK;
+}
+
 int cc_casus_apply_commit(cc_casus *cs, const uint8_t *p, size_t n, const cc_policy *policy,
                           const uint8_t root_pk[CC_SIGN_PK_BYTES], int64_t now, const cc_revlist *revs)
 {
@@ -286,8 +311,16 @@ int cc_casus_apply_commit(cc_casus *cs, const uint8_t *p, size_t n, const cc_pol
 			key_rec *k = &staged[nstaged];
 			k->epoch = c.epoch;
 			k->audience = au->audience;
-			if ((rc = cc_commit_open_key(au->recipients[j].box, cs->self, c.casus_id, au->audience, c.epoch,
-			                             k->key)) != CC_OK)
+			const cc_wrap_secret *ws = NULL;
+			uint32_t wv = au->recipients[j].wrap;
+			if (wv != 0 && !(ws = cc_wrap_find(cs->wraps, cs->nwraps, wv))) {
+				if (wv <= cs->wrap_newest)
+					break; /* sealed to a wrap key this device retired: no key for this epoch */
+				rc = CC_ERR_NOT_RECIPIENT; /* a version this device never made */
+				goto out;
+			}
+			if ((rc = cc_commit_open_key_wrap(au->recipients[j].box, cs->self, ws, c.casus_id, au->audience,
+			                                  c.epoch, k->key)) != CC_OK)
 				goto out;
 			if ((rc = cc_commit_key_commitment(k->key, c.casus_id, au->audience, c.epoch, kc)) != CC_OK)
 				goto out;

@@ -32,6 +32,15 @@ const cc_chain_state *cc_casus_chain(const cc_casus *cs);
 const cc_device_keys *cc_casus_self(const cc_casus *cs);
 const cc_cert *cc_casus_self_cert(const cc_casus *cs);
 
+/* This device's wrap secrets (cc_wrapkey.h; copied into sodium_malloc memory,
+ * replacing any earlier set) and the highest wrap version it ever made. A box
+ * addressed to wrap version v >= 1 is opened with the secret of v; if the
+ * device no longer holds it and v <= newest, the key was retired after its
+ * grace period and the epoch is applied without a key for that audience (the
+ * history of that epoch stays readable only from the local copy); a version
+ * above newest is refused (CC_ERR_NOT_RECIPIENT). */
+int cc_casus_set_wraps(cc_casus *cs, const cc_wrap_secret *wraps, size_t n, uint32_t newest);
+
 /* Verify the next commit (cc_chain_apply_historic: certificates judged as of
  * the commit's time, so an old chain still replays after certificates expire
  * or are revoked; commits more than 300 s in the future are refused) and,

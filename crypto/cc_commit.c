@@ -57,6 +57,31 @@ static int is_zero(const uint8_t *p, size_t n)
 
 /* ---- encoding --------------------------------------------------------------- */
 
+/* One recipient: device id, the wrap version (version 3 only; a version 2
+ * commit cannot name one), the box. */
+static int put_recipient(cc_wbuf *w, uint8_t version, const cc_commit_recipient *r)
+{
+	cc_w_fixed(w, r->device_id, CC_DEVICE_ID_BYTES);
+	if (version == CC_COMMIT_VERSION_WRAP)
+		cc_w_u32(w, r->wrap);
+	else if (r->wrap != 0)
+		return CC_ERR_MALFORMED;
+	cc_w_fixed(w, r->box, CC_SEALED_KEY_BYTES);
+	return CC_OK;
+}
+
+static size_t recipient_bytes(uint8_t version)
+{
+	return (size_t)CC_DEVICE_ID_BYTES + (version == CC_COMMIT_VERSION_WRAP ? 4u : 0u) + (size_t)CC_SEALED_KEY_BYTES;
+}
+
+static void get_recipient(cc_rbuf *r, uint8_t version, cc_commit_recipient *out)
+{
+	cc_r_fixed(r, out->device_id, CC_DEVICE_ID_BYTES);
+	out->wrap = version == CC_COMMIT_VERSION_WRAP ? cc_r_u32(r) : 0;
+	cc_r_fixed(r, out->box, CC_SEALED_KEY_BYTES);
+}
+
 static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 {
 	int rc;
@@ -97,8 +122,8 @@ static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 		cc_w_fixed(w, au->key_commit, CC_HASH_BYTES);
 		cc_w_u16(w, au->nrecipients);
 		for (size_t j = 0; j < au->nrecipients; j++) {
-			cc_w_fixed(w, au->recipients[j].device_id, CC_DEVICE_ID_BYTES);
-			cc_w_fixed(w, au->recipients[j].box, CC_SEALED_KEY_BYTES);
+			if ((rc = put_recipient(w, c->version, &au->recipients[j])) != CC_OK)
+				return rc;
 		}
 	}
 	cc_w_var16(w, c->reason_box, c->reason_len);
@@ -106,8 +131,8 @@ static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 		cc_w_fixed(w, c->reason.key_commit, CC_HASH_BYTES);
 		cc_w_u16(w, c->reason.nrecipients);
 		for (size_t j = 0; j < c->reason.nrecipients; j++) {
-			cc_w_fixed(w, c->reason.recipients[j].device_id, CC_DEVICE_ID_BYTES);
-			cc_w_fixed(w, c->reason.recipients[j].box, CC_SEALED_KEY_BYTES);
+			if ((rc = put_recipient(w, c->version, &c->reason.recipients[j])) != CC_OK)
+				return rc;
 		}
 	}
 	return w->err;
@@ -248,14 +273,13 @@ static int decode_reason(cc_rbuf *r, cc_commit *c)
 		return r->err;
 	if (c->reason.nrecipients != c->nroster)
 		return CC_ERR_MALFORMED;
-	if (cc_r_left(r) < (size_t)c->reason.nrecipients * (CC_DEVICE_ID_BYTES + CC_SEALED_KEY_BYTES))
+	if (cc_r_left(r) < (size_t)c->reason.nrecipients * recipient_bytes(c->version))
 		return CC_ERR_TRUNCATED;
 	c->reason.recipients = calloc(c->reason.nrecipients, sizeof *c->reason.recipients);
 	if (!c->reason.recipients)
 		return CC_ERR_NOMEM;
 	for (size_t j = 0; j < c->reason.nrecipients; j++) {
-		cc_r_fixed(r, c->reason.recipients[j].device_id, CC_DEVICE_ID_BYTES);
-		cc_r_fixed(r, c->reason.recipients[j].box, CC_SEALED_KEY_BYTES);
+		get_recipient(r, c->version, &c->reason.recipients[j]);
 		if (!r->err &&
 		    memcmp(c->reason.recipients[j].device_id, c->roster[j].cert.device_id, CC_DEVICE_ID_BYTES) != 0)
 			return CC_ERR_MALFORMED; /* the reason goes to exactly the roster, in order */
@@ -279,7 +303,7 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 		return CC_ERR_TOO_LARGE;
 	cc_r_init(&r, p, n);
 	c.version = cc_r_u8(&r);
-	if (!r.err && c.version != CC_COMMIT_VERSION) {
+	if (!r.err && c.version != CC_COMMIT_VERSION && c.version != CC_COMMIT_VERSION_WRAP) {
 		rc = CC_ERR_VERSION;
 		goto fail;
 	}
@@ -340,7 +364,7 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 			rc = CC_ERR_TOO_LARGE;
 			goto fail;
 		}
-		if (cc_r_left(&r) < (size_t)au->nrecipients * (CC_DEVICE_ID_BYTES + CC_SEALED_KEY_BYTES)) {
+		if (cc_r_left(&r) < (size_t)au->nrecipients * recipient_bytes(c.version)) {
 			rc = CC_ERR_TRUNCATED;
 			goto fail;
 		}
@@ -352,8 +376,7 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 			}
 		}
 		for (size_t j = 0; j < au->nrecipients; j++) {
-			cc_r_fixed(&r, au->recipients[j].device_id, CC_DEVICE_ID_BYTES);
-			cc_r_fixed(&r, au->recipients[j].box, CC_SEALED_KEY_BYTES);
+			get_recipient(&r, c.version, &au->recipients[j]);
 		}
 	}
 	if (!r.err && (rc = decode_reason(&r, &c)) != CC_OK)
@@ -408,12 +431,20 @@ int cc_commit_open_key(const uint8_t box[CC_SEALED_KEY_BYTES], const cc_device_k
                        const uint8_t casus_id[CC_CASUS_ID_BYTES], uint8_t audience, uint64_t epoch,
                        uint8_t key[CC_EPOCH_KEY_BYTES])
 {
+	return cc_commit_open_key_wrap(box, self, NULL, casus_id, audience, epoch, key);
+}
+
+int cc_commit_open_key_wrap(const uint8_t box[CC_SEALED_KEY_BYTES], const cc_device_keys *self,
+                            const cc_wrap_secret *wrap, const uint8_t casus_id[CC_CASUS_ID_BYTES], uint8_t audience,
+                            uint64_t epoch, uint8_t key[CC_EPOCH_KEY_BYTES])
+{
 	uint8_t plain[CC_SEALED_KEY_PLAIN_BYTES];
 	uint8_t expect[KEY_BOX_PREFIX];
 	int rc = CC_OK;
 	if (!box || !self || !casus_id || !key)
 		return CC_ERR_INVALID_ARG;
-	if (crypto_box_seal_open(plain, box, CC_SEALED_KEY_BYTES, self->box_pk, self->box_sk) != 0) {
+	if (crypto_box_seal_open(plain, box, CC_SEALED_KEY_BYTES, wrap ? wrap->pk : self->box_pk,
+	                         wrap ? wrap->sk : self->box_sk) != 0) {
 		rc = CC_ERR_DECRYPT;
 		goto out;
 	}
@@ -534,7 +565,22 @@ out:
 
 /* Encrypt reason (already checked: text, <= CC_COMMIT_REASON_MAX) under a
  * fresh key and seal that key to every entry of c's roster. Empty: no box. */
-static int seal_reason(cc_commit *c, const char *reason)
+/* The key to seal to for a roster entry: its wrap target if the change lists
+ * one (and the commit becomes version 3), else its certified box key. */
+static const uint8_t *seal_pk(cc_commit *c, const cc_wrap_target *wraps, size_t nwraps, const cc_cert *cert,
+                              uint32_t *wrap)
+{
+	*wrap = 0;
+	for (size_t i = 0; wraps && i < nwraps; i++)
+		if (wraps[i].version != 0 && memcmp(wraps[i].device_id, cert->device_id, CC_DEVICE_ID_BYTES) == 0) {
+			*wrap = wraps[i].version;
+			c->version = CC_COMMIT_VERSION_WRAP;
+			return wraps[i].pk;
+		}
+	return cert->box_pk;
+}
+
+static int seal_reason(cc_commit *c, const char *reason, const cc_wrap_target *wraps, size_t nwraps)
 {
 	uint8_t ad[REASON_AD_BYTES];
 	uint8_t *key = NULL;
@@ -561,8 +607,9 @@ static int seal_reason(cc_commit *c, const char *reason)
 		const cc_roster_entry *e = &c->roster[j];
 		cc_commit_recipient *rcpt = &c->reason.recipients[c->reason.nrecipients++];
 		memcpy(rcpt->device_id, e->cert.device_id, CC_DEVICE_ID_BYTES);
-		if ((rc = cc_commit_seal_key(rcpt->box, e->cert.box_pk, e->cert.device_id, c->casus_id,
-		                             CC_REASON_AUDIENCE, c->epoch, key)) != CC_OK)
+		const uint8_t *pk = seal_pk(c, wraps, nwraps, &e->cert, &rcpt->wrap);
+		if ((rc = cc_commit_seal_key(rcpt->box, pk, e->cert.device_id, c->casus_id, CC_REASON_AUDIENCE,
+		                             c->epoch, key)) != CC_OK)
 			goto out;
 	}
 out:
@@ -572,6 +619,13 @@ out:
 
 int cc_commit_open_reason(const uint8_t *p, size_t n, const cc_device_keys *self, char *out, size_t cap)
 {
+	return cc_commit_open_reason_wraps(p, n, self, NULL, 0, out, cap);
+}
+
+int cc_commit_open_reason_wraps(const uint8_t *p, size_t n, const cc_device_keys *self, const cc_wrap_secret *wraps,
+                                size_t nwraps, char *out, size_t cap)
+{
+	const cc_wrap_secret *ws = NULL;
 	uint8_t ad[REASON_AD_BYTES];
 	uint8_t commit[CC_HASH_BYTES];
 	uint8_t *key = NULL;
@@ -593,13 +647,17 @@ int cc_commit_open_reason(const uint8_t *p, size_t n, const cc_device_keys *self
 		rc = CC_ERR_NOT_RECIPIENT;
 		goto out;
 	}
+	if (c.reason.recipients[idx].wrap != 0 && !(ws = cc_wrap_find(wraps, nwraps, c.reason.recipients[idx].wrap))) {
+		rc = CC_ERR_NO_KEY; /* sealed to a wrap key this device does not hold (any more) */
+		goto out;
+	}
 	key = sodium_malloc(CC_EPOCH_KEY_BYTES);
 	if (!key) {
 		rc = CC_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = cc_commit_open_key(c.reason.recipients[idx].box, self, c.casus_id, CC_REASON_AUDIENCE, c.epoch,
-	                             key)) != CC_OK)
+	if ((rc = cc_commit_open_key_wrap(c.reason.recipients[idx].box, self, ws, c.casus_id, CC_REASON_AUDIENCE,
+	                                  c.epoch, key)) != CC_OK)
 		goto out;
 	if ((rc = cc_commit_key_commitment(key, c.casus_id, CC_REASON_AUDIENCE, c.epoch, commit)) != CC_OK)
 		goto out;
@@ -1310,13 +1368,14 @@ int cc_commit_build(const cc_chain_state *st, const cc_commit_change *chg, const
 				continue;
 			cc_commit_recipient *rcpt = &au->recipients[au->nrecipients++];
 			memcpy(rcpt->device_id, e->cert.device_id, CC_DEVICE_ID_BYTES);
-			if ((rc = cc_commit_seal_key(rcpt->box, e->cert.box_pk, e->cert.device_id, c.casus_id,
-			                             au->audience, c.epoch, key)) != CC_OK)
+			const uint8_t *pk = seal_pk(&c, chg->wraps, chg->nwraps, &e->cert, &rcpt->wrap);
+			if ((rc = cc_commit_seal_key(rcpt->box, pk, e->cert.device_id, c.casus_id, au->audience,
+			                             c.epoch, key)) != CC_OK)
 				goto out;
 		}
 		sodium_memzero(key, CC_EPOCH_KEY_BYTES);
 	}
-	if ((rc = seal_reason(&c, chg->reason)) != CC_OK)
+	if ((rc = seal_reason(&c, chg->reason, chg->wraps, chg->nwraps)) != CC_OK)
 		goto out;
 	if ((rc = cc_commit_sign(&c, actor)) != CC_OK)
 		goto out;

@@ -28,8 +28,9 @@
  *
  * Byte layout of a commit (big-endian, cc_buf.h); tables also in docs/CRYPTO.md (end-to-end part):
  *
- *   u8        version (2; version 1, which carried the reason in the clear and
- *             no policy number, is refused: CC_ERR_VERSION)
+ *   u8        version (2, or 3 when a box is sealed to a device wrap key:
+ *             version 1, which carried the reason in the clear and no policy
+ *             number, is refused: CC_ERR_VERSION)
  *   u8        type (CC_COMMIT_*)
  *   fixed16   casus id
  *   u64       epoch (= sequence number; 0 for create)
@@ -48,6 +49,9 @@
  *                 "casus.e2e.v1.epochkey.commit\0" || casus || u8 aud || u64 epoch)
  *     u16       recipients
  *       fixed16   recipient device id
+ *       u32       (version 3 only) wrap version the box is sealed to: 0 = the
+ *                 certified box key, n >= 1 = the device's signed wrap key n
+ *                 (cc_wrapkey.h); in version 2 every box is sealed to version 0
  *       fixed[CC_SEALED_KEY_BYTES] crypto_box_seal to the recipient's X25519 key of
  *                 u8 0x01 || fixed16 recipient id || fixed16 casus || u8 aud ||
  *                 u64 epoch || fixed32 epoch key
@@ -61,6 +65,7 @@
  *               CC_REASON_AUDIENCE)
  *     u16       recipients (= roster entries)
  *       fixed16   device id of every roster entry, in roster order
+ *       u32       (version 3 only) wrap version, as above
  *       fixed[CC_SEALED_KEY_BYTES] the reason key sealed like an epoch key, audience
  *                 CC_REASON_AUDIENCE (0xff)
  *   fixed64   Ed25519 signature by the actor over
@@ -82,11 +87,13 @@
 #include "cc_cert.h"
 #include "cc_keys.h"
 #include "cc_policy.h"
+#include "cc_wrapkey.h"
 #include <sodium.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define CC_COMMIT_VERSION 2
+#define CC_COMMIT_VERSION_WRAP 3 /* the same with a wrap version per box; the builder writes it only when needed */
 #define CC_CASUS_ID_BYTES 16
 #define CC_EPOCH_KEY_BYTES 32
 #define CC_ROSTER_MAX 256                /* devices in one casus */
@@ -128,6 +135,7 @@ typedef struct cc_roster_entry {
 
 typedef struct cc_commit_recipient {
 	uint8_t device_id[CC_DEVICE_ID_BYTES];
+	uint32_t wrap; /* wrap version the box is sealed to (0: certified box key; always 0 in version 2) */
 	uint8_t box[CC_SEALED_KEY_BYTES];
 } cc_commit_recipient;
 
@@ -181,6 +189,11 @@ int cc_commit_hash(const uint8_t *p, size_t n, uint8_t out[CC_HASH_BYTES]);
 int cc_commit_seal_key(uint8_t box[CC_SEALED_KEY_BYTES], const uint8_t recipient_box_pk[CC_BOX_PK_BYTES],
                        const uint8_t recipient_id[CC_DEVICE_ID_BYTES], const uint8_t casus_id[CC_CASUS_ID_BYTES],
                        uint8_t audience, uint64_t epoch, const uint8_t key[CC_EPOCH_KEY_BYTES]);
+/* Open a box with a wrap secret of this device (NULL: its certified box key,
+ * wrap version 0), checking the bound fields like cc_commit_open_key. */
+int cc_commit_open_key_wrap(const uint8_t box[CC_SEALED_KEY_BYTES], const cc_device_keys *self,
+                            const cc_wrap_secret *wrap, const uint8_t casus_id[CC_CASUS_ID_BYTES], uint8_t audience,
+                            uint64_t epoch, uint8_t key[CC_EPOCH_KEY_BYTES]) __attribute__((warn_unused_result));
 /* Open a box with this device's keys and check every bound field: a box for
  * another device, casus, audience or epoch is CC_ERR_NOT_RECIPIENT; a box that
  * does not open is CC_ERR_DECRYPT. key is written only on success. */
@@ -201,6 +214,12 @@ int cc_commit_key_commitment(const uint8_t key[CC_EPOCH_KEY_BYTES], const uint8_
  * gets the NUL-terminated text. It does not verify the commit's signature or
  * chain: callers use it on commits cc_chain_apply accepted. */
 int cc_commit_open_reason(const uint8_t *commit, size_t n, const cc_device_keys *self, char *out, size_t cap)
+	__attribute__((warn_unused_result));
+/* The same for a device that holds wrap secrets wraps[0..nwraps): the box is
+ * opened with the secret of the version it names; a version this device does
+ * not hold is CC_ERR_NO_KEY. */
+int cc_commit_open_reason_wraps(const uint8_t *commit, size_t n, const cc_device_keys *self,
+                                const cc_wrap_secret *wraps, size_t nwraps, char *out, size_t cap)
 	__attribute__((warn_unused_result));
 
 /* The reason box shared by commits (v2) and grants (v2): the UTF-8 reason
@@ -304,6 +323,12 @@ typedef struct cc_commit_change {
 	size_t nremove;
 	const char *reason; /* required (non-empty) for level changes and break-glass; NULL or ""
 	                       for none; encrypted to the new roster (reason box) */
+	/* Wrap keys to seal to (the caller verified each against its device's
+	 * certificate: cc_wrapkey_verify). A roster device listed here gets its
+	 * boxes (epoch keys and reason key) sealed to that key and the commit is
+	 * version 3; a device not listed gets them sealed to its certified box key. */
+	const cc_wrap_target *wraps;
+	size_t nwraps;
 } cc_commit_change;
 
 void cc_commit_new_casus_id(uint8_t casus_id[CC_CASUS_ID_BYTES]);

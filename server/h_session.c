@@ -11,6 +11,7 @@
 
 #include <cc_buf.h>
 #include <cc_err.h>
+#include <cc_wrapkey.h>
 #include <proto.h>
 #include <sodium.h>
 #include <stdlib.h>
@@ -276,13 +277,95 @@ int dir_store_cert(struct server *srv, const cc_cert *c, const uint8_t *enc, siz
 	return rc;
 }
 
+/* The stored wrap-key publication of a device: 0 and *out, MDB_NOTFOUND, or -1 if damaged. */
+static int wrap_get(struct server *srv, const uint8_t dev[16], MDB_val *v, cc_wrapkey *out)
+{
+	uint8_t k[SCHEMA_KEY_WRAP];
+	int rc = store_get(&srv->st, DB_META, k, schema_key_wrap(k, dev), v);
+	if (rc)
+		return rc;
+	return cc_wrapkey_decode(v->mv_data, v->mv_size, out) == CC_OK ? 0 : -1;
+}
+
+/* dir.publish with "wrapkey" (issue 17): the authenticated device publishes
+ * its own new wrap key, signed by its identity key. The server keeps the
+ * newest accepted one per device: a bad signature, another device's record,
+ * or a version not above the stored one (except the very same record again)
+ * is refused. Clients verify every record themselves (the server is not
+ * trusted); this check keeps the directory clean and makes rollback visible. */
+static int publish_wrapkey(struct session *s, json_t *req, uint64_t id)
+{
+	uint8_t *b = NULL;
+	size_t n = 0;
+	if (proto_get_b64(req, "wrapkey", CC_WRAPKEY_BYTES, &b, &n)) {
+		reply_error(s, id, PE_BAD_REQUEST, "dir.publish: \"wrapkey\" must be base64 of a wrap-key record");
+		return 0;
+	}
+	cc_wrapkey wk, old;
+	int rc = cc_wrapkey_decode(b, n, &wk);
+	if (rc != CC_OK) {
+		free(b);
+		reply_error(s, id, PE_INVALID, cc_strerror(rc));
+		return 0;
+	}
+	if (sodium_memcmp(wk.device_id, s->cert.device_id, CC_DEVICE_ID_BYTES) != 0) {
+		free(b);
+		reply_error(s, id, PE_FORBIDDEN, "a device publishes only its own wrap key");
+		return 0;
+	}
+	if (cc_wrapkey_verify(&wk, &s->cert) != CC_OK) {
+		free(b);
+		reply_error(s, id, PE_BAD_SIGNATURE, "the wrap key is not signed by this device's identity key");
+		return 0;
+	}
+	MDB_val v;
+	int g = wrap_get(s->srv, wk.device_id, &v, &old);
+	if (g == 0 && v.mv_size == n && memcmp(v.mv_data, b, n) == 0) {
+		free(b);
+		json_t *r = proto_ok(id);
+		json_object_set_new(r, "version", json_integer((json_int_t)wk.version));
+		reply_later(s, id, r);
+		return 1;
+	}
+	if (g == 0 && old.version >= wk.version) {
+		free(b);
+		reply_error(s, id, PE_INVALID, "a wrap key with this or a newer version is already published");
+		return 0;
+	}
+	uint8_t k[SCHEMA_KEY_WRAP];
+	rc = store_put(&s->srv->st, DB_META, k, schema_key_wrap(k, wk.device_id), b, n, 0);
+	free(b);
+	if (rc) {
+		reply_error(s, id, PE_STORAGE, "could not store the wrap key");
+		return 0;
+	}
+	char dev[33];
+	cc_device_id_hex(wk.device_id, dev);
+	log_event(LOG_INFO, "dir.wrapkey", "device=%.8s version=%u", dev, wk.version);
+	json_t *r = proto_ok(id);
+	json_object_set_new(r, "version", json_integer((json_int_t)wk.version));
+	reply_later(s, id, r);
+	return 1;
+}
+
+/* The stored wrap key of dev as base64 into o's "wrapkey", if there is one. */
+static void wrap_attach(struct server *srv, const uint8_t dev[16], json_t *o)
+{
+	MDB_val v;
+	cc_wrapkey wk;
+	if (wrap_get(srv, dev, &v, &wk) == 0)
+		proto_set_b64(o, "wrapkey", v.mv_data, v.mv_size);
+}
+
 int h_dir_publish(struct session *s, json_t *req, uint64_t id)
 {
 	uint8_t *certb = NULL;
 	size_t len = 0;
 	cc_cert c;
+	if (json_object_get(req, "wrapkey") && !json_object_get(req, "cert"))
+		return publish_wrapkey(s, req, id);
 	if (proto_get_b64(req, "cert", CC_CERT_MAX, &certb, &len)) {
-		reply_error(s, id, PE_BAD_REQUEST, "dir.publish needs a base64 \"cert\"");
+		reply_error(s, id, PE_BAD_REQUEST, "dir.publish needs a base64 \"cert\" (or a \"wrapkey\")");
 		return 0;
 	}
 	int rc = cc_cert_decode(certb, len, &c);
@@ -314,9 +397,34 @@ int h_dir_publish(struct session *s, json_t *req, uint64_t id)
 
 int h_dir_lookup(struct session *s, json_t *req, uint64_t id)
 {
+	json_t *want = json_object_get(req, "devices");
+	if (want) { /* the wrap keys of the devices named (hex ids), e.g. a casus's roster */
+		if (!json_is_array(want) || json_array_size(want) > 256) {
+			reply_error(s, id, PE_BAD_REQUEST,
+			            "dir.lookup: \"devices\" is an array of at most 256 device ids");
+			return 0;
+		}
+		json_t *arr = json_array(), *d;
+		size_t i;
+		json_array_foreach(want, i, d) {
+			uint8_t dev[16];
+			if (!json_is_string(d) || cc_device_id_from_hex(json_string_value(d), dev) != CC_OK) {
+				json_decref(arr);
+				reply_error(s, id, PE_BAD_REQUEST, "dir.lookup: a device id is 32 hex digits");
+				return 0;
+			}
+			json_t *o = json_pack("{ss}", "device", json_string_value(d));
+			wrap_attach(s->srv, dev, o);
+			json_array_append_new(arr, o);
+		}
+		json_t *r = proto_ok(id);
+		json_object_set_new(r, "devices", arr);
+		reply_later(s, id, r);
+		return 1;
+	}
 	const char *user;
 	if (proto_get_str(req, "user", CC_USER_ID_MAX, &user) || !*user) {
-		reply_error(s, id, PE_BAD_REQUEST, "dir.lookup needs a \"user\"");
+		reply_error(s, id, PE_BAD_REQUEST, "dir.lookup needs a \"user\" (or \"devices\")");
 		return 0;
 	}
 	static const uint8_t nodev[16];
@@ -338,6 +446,7 @@ int h_dir_lookup(struct session *s, json_t *req, uint64_t id)
 				                   s->srv->have_revs ? &s->srv->revs : NULL) == CC_OK) {
 					json_t *o = json_object();
 					proto_set_b64(o, "cert", cv.mv_data, cv.mv_size);
+					wrap_attach(s->srv, dev, o);
 					json_array_append_new(arr, o);
 				}
 			}

@@ -52,6 +52,15 @@ size_t schema_key_grant(uint8_t k[SCHEMA_KEY_GRANT], const uint8_t device[16], c
 	return SCHEMA_KEY_GRANT;
 }
 
+/* Device wrap keys (issue 17): one meta key per device, the newest accepted publication. */
+_Static_assert(SCHEMA_KEY_WRAP == SCHEMA_WRAP_PREFIX_LEN + 16, "wrap key length");
+size_t schema_key_wrap(uint8_t k[SCHEMA_KEY_WRAP], const uint8_t device[16])
+{
+	memcpy(k, SCHEMA_WRAP_PREFIX, SCHEMA_WRAP_PREFIX_LEN);
+	memcpy(k + SCHEMA_WRAP_PREFIX_LEN, device, 16);
+	return SCHEMA_KEY_WRAP;
+}
+
 size_t schema_key_xfer_prefix(uint8_t k[SCHEMA_KEY_XFER_PFX], const uint8_t to[16], const uint8_t casus[16])
 {
 	memcpy(k, XFER_PFX, XFER_PFX_LEN);

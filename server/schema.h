@@ -14,6 +14,7 @@
  *             "stag/" casus[16] signal                 i64 reference time of the last stagnation notice
  *             "agnd/" casus[16] agenda[16]             i64 meeting date | i64 planned at (content-free agenda entry)
  *             "actn/" casus[16] action[16]             i64 due date | u8 done (a disclosed agreed action)
+ *             "wrap/" device[16]                       the device's newest accepted wrap-key publication (CCWK)
  *   certs     device[16]                               encoded certificate
  *   users     user 0 device[16]                        "" (a user's devices)
  *   casus     casus[16] 'r'                            casus record (schema_casus_rec_*)
@@ -55,6 +56,10 @@
 #define SCHEMA_KEY_SEQ 24          /* id[16] seq[8] */
 #define SCHEMA_KEY_PAIR 32         /* id[16] id[16] */
 #define SCHEMA_KEY_GRANT 40        /* device[16] casus[16] gseq[8] */
+#define SCHEMA_WRAP_PREFIX "wrap/" /* meta keys of device wrap keys (h_session.c, dir.publish) */
+#define SCHEMA_WRAP_PREFIX_LEN 5
+#define SCHEMA_KEY_WRAP 21 /* "wrap/" device[16] */
+size_t schema_key_wrap(uint8_t k[SCHEMA_KEY_WRAP], const uint8_t device[16]);
 #define SCHEMA_XFER_PREFIX "xfer/" /* meta keys of device key transfers */
 #define SCHEMA_XFER_PREFIX_LEN 5
 #define SCHEMA_KEY_XFER 53 /* "xfer/" to[16] casus[16] from[16] */

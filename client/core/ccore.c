@@ -152,6 +152,7 @@ void ccore_free(ccore *c)
 		return;
 	if (c->keys)
 		sodium_free(c->keys); /* wipes */
+	ccore_wraps_free(c);
 	cc_revlist_free(&c->revs);
 	json_decref(c->warnings);
 	free(c);

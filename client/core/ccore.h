@@ -207,6 +207,25 @@ int ccore_pending(const ccore_casus *k);
 int ccore_expect_head(ccore_casus *k, const uint8_t *commit, size_t n);
 int ccore_may_post(const ccore_casus *k) __attribute__((warn_unused_result));
 
+/* Device wrap keys (issue 17; docs/CRYPTO.md "Device wrap keys").
+ * ccore_set_wraps: this device's wrap secrets (copied into sodium_malloc
+ *   memory) and the highest version it ever made; every casus opened after
+ *   the call opens boxes with them (cc_casus_set_wraps).
+ * ccore_wrap_learn: a wrap-key publication of another (or this) device as the
+ *   directory served it, judged against that device's certificate, which the
+ *   caller verified (ccore_dir_cert, or a roster certificate): a record not
+ *   signed by the certificate's identity key is CCORE_E_BAD_SIGNATURE, one
+ *   naming another device or malformed CCORE_E_TAMPERED. The newest verified
+ *   version per device is kept; an older one than held is ignored (the server
+ *   cannot roll a device back within this process).
+ * ccore_build seals each device's boxes to its newest learned wrap key, and
+ *   to its certified box key if none was learned (a device that never
+ *   published one, e.g. the browser client).
+ * ccore_wrap_known: the version learned for a device (0: none). */
+int ccore_set_wraps(ccore *c, const cc_wrap_secret *ws, size_t n, uint32_t newest);
+int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert) __attribute__((warn_unused_result));
+uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES]);
+
 /* Builders: cc_commit_build with the core's policy, root and revocation list
  * (a revoked device is never sealed to). */
 int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbuf *out)

@@ -123,6 +123,114 @@ static uint64_t seen_at(ccore_casus *k, uint64_t id, uint64_t seq)
 	return 0;
 }
 
+/* ---- device wrap keys (issue 17) ------------------------------------------------ */
+
+struct ccore_wraps {
+	cc_wrap_secret *own; /* sodium_malloc */
+	size_t nown;
+	uint32_t newest;
+	cc_wrap_target *known; /* newest verified publication per device (public) */
+	size_t nknown, capknown;
+};
+
+void ccore_wraps_free(ccore *c)
+{
+	if (!c || !c->wraps)
+		return;
+	if (c->wraps->own)
+		sodium_free(c->wraps->own);
+	free(c->wraps->known);
+	free(c->wraps);
+	c->wraps = NULL;
+}
+
+static struct ccore_wraps *wraps_of(ccore *c)
+{
+	if (!c->wraps)
+		c->wraps = calloc(1, sizeof *c->wraps);
+	return c->wraps;
+}
+
+/* Keep (dev, version, pk) if it is newer than what is known of dev. */
+static int known_upsert(ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES], uint32_t version,
+                        const uint8_t pk[CC_BOX_PK_BYTES])
+{
+	struct ccore_wraps *w = wraps_of(c);
+	if (!w)
+		return CCORE_E_NOMEM;
+	for (size_t i = 0; i < w->nknown; i++)
+		if (memcmp(w->known[i].device_id, dev, CC_DEVICE_ID_BYTES) == 0) {
+			if (version > w->known[i].version) {
+				w->known[i].version = version;
+				memcpy(w->known[i].pk, pk, CC_BOX_PK_BYTES);
+			}
+			return CCORE_OK;
+		}
+	if (w->nknown == w->capknown) {
+		size_t nc = w->capknown ? 2 * w->capknown : 16;
+		cc_wrap_target *nk = realloc(w->known, nc * sizeof *nk);
+		if (!nk)
+			return CCORE_E_NOMEM;
+		w->known = nk;
+		w->capknown = nc;
+	}
+	cc_wrap_target *t = &w->known[w->nknown++];
+	memcpy(t->device_id, dev, CC_DEVICE_ID_BYTES);
+	t->version = version;
+	memcpy(t->pk, pk, CC_BOX_PK_BYTES);
+	return CCORE_OK;
+}
+
+int ccore_set_wraps(ccore *c, const cc_wrap_secret *ws, size_t n, uint32_t newest)
+{
+	if (!c || (n && !ws) || n > CC_WRAP_MAX)
+		return CCORE_E_INVALID;
+	struct ccore_wraps *w = wraps_of(c);
+	if (!w)
+		return CCORE_E_NOMEM;
+	cc_wrap_secret *copy = NULL;
+	if (n && !(copy = sodium_malloc(n * sizeof *copy)))
+		return CCORE_E_NOMEM;
+	if (n)
+		memcpy(copy, ws, n * sizeof *copy);
+	if (w->own)
+		sodium_free(w->own);
+	w->own = copy;
+	w->nown = n;
+	w->newest = newest;
+	/* this device seals its own boxes to its newest wrap key too */
+	const cc_wrap_secret *nw = cc_wrap_newest(copy, n);
+	if (nw && nw->version > w->newest)
+		w->newest = nw->version;
+	return nw ? known_upsert(c, c->keys->device_id, nw->version, nw->pk) : CCORE_OK;
+}
+
+uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	for (size_t i = 0; c && c->wraps && i < c->wraps->nknown; i++)
+		if (memcmp(c->wraps->known[i].device_id, dev, CC_DEVICE_ID_BYTES) == 0)
+			return c->wraps->known[i].version;
+	return 0;
+}
+
+int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert)
+{
+	if (!c || !rec || !cert)
+		return CCORE_E_INVALID;
+	cc_wrapkey wk;
+	char dev[33];
+	cc_device_id_hex(cert->device_id, dev);
+	int r = cc_wrapkey_check(rec, n, cert, &wk);
+	if (r == CC_ERR_BAD_SIGNATURE)
+		return ccore_fail(c, CCORE_E_BAD_SIGNATURE,
+		                  "(de sleutel van apparaat %.8s is niet door dat apparaat ondertekend / the wrap key "
+		                  "served for device %.8s is not signed by its identity key: nothing is sealed to it)",
+		                  dev, dev);
+	if (r != CC_OK)
+		return ccore_fail(c, CCORE_E_TAMPERED, "(wrap key served for device %.8s: %s)", dev, cc_errname(r));
+	return known_upsert(c, wk.device_id, wk.version, wk.pk);
+}
+
 int ccore_casus_new(ccore *c, const uint8_t id[CC_CASUS_ID_BYTES], ccore_casus **out)
 {
 	*out = NULL;
@@ -134,6 +242,11 @@ int ccore_casus_new(ccore *c, const uint8_t id[CC_CASUS_ID_BYTES], ccore_casus *
 	k->core = c;
 	memcpy(k->id, id, sizeof k->id);
 	if (cc_casus_new(c->keys, &c->cert, &k->cs) != CC_OK) {
+		free(k);
+		return CCORE_E_NOMEM;
+	}
+	if (c->wraps && cc_casus_set_wraps(k->cs, c->wraps->own, c->wraps->nown, c->wraps->newest) != CC_OK) {
+		cc_casus_free(k->cs);
 		free(k);
 		return CCORE_E_NOMEM;
 	}
@@ -322,7 +435,12 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 		rc = CCORE_E_NOMEM;
 		goto out;
 	}
-	int rr = cc_commit_open_reason(p, n, c->keys, reason, CC_COMMIT_REASON_MAX + 1);
+	int rr = cc_commit_open_reason_wraps(p, n, c->keys, c->wraps ? c->wraps->own : NULL,
+	                                     c->wraps ? c->wraps->nown : 0, reason, CC_COMMIT_REASON_MAX + 1);
+	/* sealed to a wrap key this device retired after its grace period: the
+	 * reason of that old commit is no longer readable (cc_casus_set_wraps) */
+	if (rr == CC_ERR_NO_KEY)
+		rr = CC_ERR_NOT_RECIPIENT;
 	if (rr != CC_OK && rr != CC_ERR_NOT_FOUND && rr != CC_ERR_NOT_RECIPIENT) {
 		cc_chain_state *copy = NULL;
 		int vr = cc_chain_state_copy(st, &copy);
@@ -582,6 +700,10 @@ int ccore_build(ccore_casus *k, const cc_commit_change *chg, int64_t now, cc_wbu
 		return trc;
 	if (rt)
 		with.reason = rt;
+	if (c->wraps && c->wraps->nknown) { /* newest verified wrap key per device (ccore_wrap_learn) */
+		with.wraps = c->wraps->known;
+		with.nwraps = c->wraps->nknown;
+	}
 	int r = cc_commit_build(cc_casus_chain(k->cs), &with, c->keys, &c->cert, &c->policy, c->root, now,
 	                        ccore_revlist(c), out);
 	if (rt)

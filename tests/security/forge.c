@@ -69,6 +69,12 @@ static uint8_t *read_file(const char *path, size_t max, size_t *len)
 	return p;
 }
 
+/* The device's wrap secrets (docs/CRYPTO.md "Device wrap keys"), for applying
+ * commits sealed to them. */
+static cc_wrap_secret g_wraps[CC_WRAP_MAX];
+static size_t g_nwraps;
+static uint32_t g_wrap_newest;
+
 static int load_device(const char *ks_path, const char *pass_path, cc_device_keys **keys)
 {
 	size_t pl = 0;
@@ -88,6 +94,14 @@ static int load_device(const char *ks_path, const char *pass_path, cc_device_key
 	rc = cc_keystore_get(ks, "device", &v, &vl);
 	if (rc == CC_OK)
 		rc = cc_device_keys_decode(v, vl, keys);
+	for (size_t i = 0; rc == CC_OK && i < cc_keystore_count(ks); i++) {
+		const char *name = cc_keystore_name(ks, i);
+		if (name && strncmp(name, "wrap/", 5) == 0 && g_nwraps < CC_WRAP_MAX &&
+		    cc_keystore_get(ks, name, &v, &vl) == CC_OK &&
+		    cc_wrap_secret_decode(v, vl, &g_wraps[g_nwraps]) == CC_OK)
+			if (g_wraps[g_nwraps++].version > g_wrap_newest)
+				g_wrap_newest = g_wraps[g_nwraps - 1].version;
+	}
 	cc_keystore_free(ks);
 	return rc;
 }
@@ -233,7 +247,8 @@ static int grant(int argc, char **argv)
 		goto out;
 	}
 	if ((rc = cc_cert_decode(certb, certl, &cert)) != CC_OK || (rc = cc_policy_decode(polb, poll, &pol)) != CC_OK ||
-	    (rc = load_device(ksp, pp, &keys)) != CC_OK || (rc = cc_casus_new(keys, &cert, &cs)) != CC_OK) {
+	    (rc = load_device(ksp, pp, &keys)) != CC_OK || (rc = cc_casus_new(keys, &cert, &cs)) != CC_OK ||
+	    (rc = cc_casus_set_wraps(cs, g_wraps, g_nwraps, g_wrap_newest)) != CC_OK) {
 		fprintf(stderr, "forge grant: cannot set up the granter: %s\n", cc_strerror(rc));
 		goto out;
 	}

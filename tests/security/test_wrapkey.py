@@ -1,0 +1,185 @@
+"""
+test_wrapkey.py: device wrap keys that rotate (issue 17; docs/CRYPTO.md, "Device wrap keys").
+
+1. A device key stolen after a rotation opens no older epoch. Esther's device
+   publishes wrap key v, anna opens a casus (its boxes for esther are sealed
+   to v), esther rotates to v+1 (`casus sleutel vernieuwen`), anna rotates the
+   casus (the new epoch is sealed to v+1). Before the grace period is over the
+   thief (tests/security/wrap_steal.c: a copy of the server's LMDB folder and
+   esther's keystore with its passphrase, trying every secret it holds on
+   every box addressed to her) still opens the old epoch: the test can fail.
+   After the grace period (CASUS_WRAPKEY_GRACE=0 for esther's next connect)
+   the secret of v is wiped, and the same thief opens the current epoch but
+   no box of the epoch before the rotation.
+2. A server that swaps a device's wrap key in the directory for one its
+   identity key did not sign is refused: the client that builds the commit
+   exits 5 (bad_signature) and posts nothing.
+3. casusd keeps the newest signed wrap key per device: an older or equal
+   version, a bad signature, another device's record and a wrong length are
+   refused.
+"""
+import base64
+import json
+import os
+import subprocess
+
+import hostile  # puts tests/integration on the path
+
+import harness  # noqa: E402
+
+
+def steal(data_dir, keystore, passfile):
+    tool = os.path.join(harness.BUILD, "tests", "security", "casus_wrap_steal")
+    p = subprocess.run([tool, data_dir, keystore, passfile], capture_output=True, text=True, timeout=120)
+    if p.returncode != 0:
+        raise AssertionError("casus_wrap_steal failed: %s" % p.stderr)
+    lines = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
+    return lines[:-1], lines[-1]
+
+
+class WrapKey(hostile.HostileTest):
+    users = hostile.users("anna", "esther", "gijs")
+
+    def device_keys(self, user, env=None, rotate=False):
+        args = [harness.CASUS, "--profile", self.dep.users[user], "--json", "sleutel",
+                "vernieuwen" if rotate else "toon"]
+        p = subprocess.run(args, env=dict(self.dep.env, **(env or {})), capture_output=True, text=True, timeout=120)
+        self.assertEqual(p.returncode, 0, "casus sleutel: %s %s" % (p.stdout, p.stderr))
+        return json.loads([x for x in p.stdout.splitlines() if x.strip()][-1])
+
+    def test_stolen_key_after_rotation_opens_no_older_epoch(self):
+        # every device publishes a wrap key at its first connect
+        for u in ("anna", "gijs"):
+            self.device_keys(u)
+        before = self.device_keys("esther")
+        v1 = before["version"]
+        self.assertGreaterEqual(v1, 1, "esther published no wrap key at connect: %r" % before)
+        self.assertEqual(before["published"], v1)
+
+        cid = self.new_casus("anna", ("esther", "gijs"))
+        self.dep.ok("anna", "post", cid, "voor de rotatie")
+        self.assertIn("voor de rotatie", self.texts("esther", cid))
+
+        rot = self.device_keys("esther", rotate=True)
+        v2 = rot["version"]
+        self.assertEqual(v2, v1 + 1, "sleutel vernieuwen made no newer key: %r" % rot)
+        self.assertEqual(rot["published"], v2)
+        self.assertIn(v1, rot["held"], "the old secret is wiped before its grace period")
+        self.dep.ok("anna", "rotate", cid)
+        self.dep.ok("anna", "post", cid, "na de rotatie")
+        self.assertIn("na de rotatie", self.texts("esther", cid))
+
+        ks = os.path.join(self.dep.users["esther"], "keys.casusks")
+        boxes, summary = steal(self.srv.data, ks, self.dep.passfile)
+        print("\n[thief, within the grace period] %s" % summary)
+        by_epoch = {}
+        for b in boxes:
+            if b["casus"] == cid:
+                by_epoch.setdefault(b["epoch"], []).append(b)
+        self.assertEqual(sorted(by_epoch), [0, 1], "boxes for esther: %r" % boxes)
+        self.assertEqual({b["wrap"] for b in by_epoch[0]}, {v1}, "epoch 0 must be sealed to wrap key v1")
+        self.assertEqual({b["wrap"] for b in by_epoch[1]}, {v2}, "epoch 1 must be sealed to wrap key v2")
+        # within the grace period the old secret is still held: the thief opens epoch 0
+        self.assertTrue(all(b["opened"] for b in by_epoch[0]), "grace period: %r" % by_epoch[0])
+
+        # without the grace period passing nothing is wiped
+        self.assertIn(v1, self.device_keys("esther")["held"])
+        # the grace period passes (esther's next connect, with the knob at 0)
+        after = self.device_keys("esther", env={"CASUS_WRAPKEY_GRACE": "0"})
+        self.assertNotIn(v1, after["held"], "the secret of v1 was not wiped: %r" % after)
+        self.assertIn(v2, after["held"])
+        # esther still follows the casus (the retired epoch has no key for her any more)
+        post = self.dep.ok("esther", "post", cid, "esther na het wissen")
+        self.assertTrue(post.get("ok"), post)
+        self.assertIn("esther na het wissen", self.texts("anna", cid))
+        seen = self.texts("esther", cid)
+        print("[esther after the wipe] reads %r" % seen)
+        self.assertIn("na de rotatie", seen)
+        # the note of the retired epoch stays readable from her local sealed copy
+        self.assertIn("voor de rotatie", seen)
+
+        boxes, summary = steal(self.srv.data, ks, self.dep.passfile)
+        print("[thief, after the grace period] %s" % summary)
+        self.assertNotIn(v1, summary["keys"], "the stolen keystore still holds wrap secret v1")
+        mine = [b for b in boxes if b["casus"] == cid]
+        old = [b for b in mine if b["epoch"] == 0]
+        new = [b for b in mine if b["epoch"] == 1]
+        self.assertTrue(old and new, mine)
+        self.assertFalse([b for b in old if b["opened"]], "a key stolen after the rotation opens an older epoch")
+        self.assertTrue(all(b["opened"] and b["with"] == "wrap %d" % v2 for b in new),
+                        "the thief should open the current epoch (else the test proves nothing): %r" % new)
+
+    def test_server_keeps_newest_signed_wrap_key(self):
+        """casusd stores the newest wrap key per device and refuses an older or
+        equal version, a bad signature and another device's record."""
+        def record(user):
+            dev = self.dep.ok(user, "whoami")["device"]
+            r = self.raw(user, {"type": "dir.lookup", "devices": [dev]})
+            self.assertTrue(r.get("ok"), r)
+            return r["devices"][0].get("wrapkey")
+        self.device_keys("gijs")
+        first = self.device_keys("esther")["version"]
+        old = record("esther")
+        self.assertTrue(old, "esther's wrap key is not in the directory")
+        newer = self.device_keys("esther", rotate=True)["version"]
+        self.assertEqual(newer, first + 1)
+        cur = record("esther")
+        self.assertNotEqual(cur, old)
+        self.assertEqual(int.from_bytes(base64.b64decode(cur)[21:25], "big"), newer)
+        # the same record again: answered, nothing changes
+        same = self.raw("esther", {"type": "dir.publish", "wrapkey": cur})
+        self.assertTrue(same.get("ok"), same)
+        # rollback: the older, genuinely signed record is refused
+        back = self.raw("esther", {"type": "dir.publish", "wrapkey": old})
+        self.assertFalse(back.get("ok"), back)
+        self.assertEqual(back["error"]["code"], "invalid", back)
+        self.assertEqual(record("esther"), cur, "the server went back to an older wrap key")
+        # a record with a higher version but a key the device did not sign
+        forged = bytearray(base64.b64decode(cur))
+        forged[21:25] = (newer + 5).to_bytes(4, "big")
+        bad = self.raw("esther", {"type": "dir.publish", "wrapkey": base64.b64encode(bytes(forged)).decode()})
+        self.assertFalse(bad.get("ok"), bad)
+        self.assertEqual(bad["error"]["code"], "bad_signature", bad)
+        # gijs's record published over esther's session
+        foreign = self.raw("esther", {"type": "dir.publish", "wrapkey": record("gijs")})
+        self.assertFalse(foreign.get("ok"), foreign)
+        self.assertEqual(foreign["error"]["code"], "forbidden", foreign)
+        # wrong length
+        short = self.raw("esther", {"type": "dir.publish", "wrapkey": base64.b64encode(bytes(forged[:100])).decode()})
+        self.assertFalse(short.get("ok"), short)
+        self.assertEqual(record("esther"), cur)
+
+    def test_server_swaps_wrap_key(self):
+        for u in ("anna", "esther", "gijs"):
+            self.device_keys(u)
+        cid = self.new_casus("anna", ("esther", "gijs"))
+        epoch_before = self.dep.ok("anna", "members", cid)["epoch"]
+        esther_dev = self.dep.ok("esther", "whoami")["device"]
+
+        def on_response(sess, req, resp):
+            if sess.user != "anna" or req.get("type") != "dir.lookup" or not resp.get("ok"):
+                return None
+            devs = []
+            for d in resp.get("devices", []):
+                d = dict(d)
+                if d.get("device") == esther_dev and d.get("wrapkey"):
+                    rec = bytearray(base64.b64decode(d["wrapkey"]))
+                    rec[33:65] = os.urandom(32)  # the server's own X25519 key, the signature left as it was
+                    d["wrapkey"] = base64.b64encode(bytes(rec)).decode()
+                    self.proxy.hit("swapped")
+                devs.append(d)
+            return dict(resp, devices=devs)
+        self.proxy.on_response = on_response
+        self.via_proxy("anna")
+        res = self.run_casus("anna", "rotate", cid)
+        self.show("anna rotates while the server swaps esther's wrap key", res)
+        self.assertHit("swapped")
+        self.assertRefused(res, "bad_signature", "a wrap key not signed by esther's identity key")
+        self.proxy.on_response = None
+        self.direct("anna")
+        self.assertEqual(self.dep.ok("anna", "members", cid)["epoch"], epoch_before,
+                         "a commit was posted although a wrap key did not verify")
+
+
+if __name__ == "__main__":
+    hostile.main()
