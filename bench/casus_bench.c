@@ -442,7 +442,7 @@ static struct mstats get_metrics(void)
 	struct sockaddr_in a;
 	memset(&a, 0, sizeof a);
 	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)B.port);
+	a.sin_port = htons((uint16_t)(B.port + 1)); /* casusd's metrics_port: bench/run.sh sets port + 1 */
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
 	struct timeval tv = {2, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
