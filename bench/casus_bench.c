@@ -136,7 +136,8 @@ static struct {
 	double res_el_ack, res_el_all, res_srv_cpu, res_self_cpu;
 	double lat[5], ack_lat[3]; /* p50 p90 p99 p99.9 max; ack p50 p90 p99 (ms), -1 if none */
 	uint64_t messages;
-	double rate, seconds, max_s; /* max_s: flat out, stop posting after this many seconds (0: all --messages) */
+	double rate, seconds, max_s, connect_s; /* connect_s: budget for opening connections (default 120 s) */
+	double unused_pad; /* max_s: flat out, stop posting after this many seconds (0: all --messages) */
 	int pid;
 	char host[128];
 	int port;
@@ -966,7 +967,7 @@ static void open_conns(size_t from, size_t to, size_t par)
 {
 	size_t next = from;
 	uint64_t t0 = mono_ns();
-	while (!B.stop && (double)(mono_ns() - t0) / 1e9 < 120) {
+	while (!B.stop && (double)(mono_ns() - t0) / 1e9 < B.connect_s) {
 		size_t busy = 0, done = 0;
 		for (size_t i = from; i < next; i++) {
 			enum cstate s = B.conns_v[i].st;
@@ -1770,7 +1771,7 @@ static void usage(void)
 	        "         [--sender UID] [--receivers U1,U2,..] [--idle U1,..] [--casus K] [--casus-id HEX]\n"
 	        "         [--senders S] [--window W] [--messages N] [--rate R] [--seconds T] [--conns C]\n"
 	        "         [--recv-conns N] [--size BYTES] [--pid SERVER_PID] [--stall 0|1] [--ca CERT.pem]\n"
-	        "         [--max-seconds T (flat out: stop posting after T s)] [--members N (peers)]\n"
+	        "         [--max-seconds T (flat out: stop posting after T s)] [--members N (peers)] [--connect-seconds T]\n"
 	        "       casus-bench throughput|latency --url mqtt://127.0.0.1:PORT [--topic T] --members N ...\n"
 	        "       casus-bench throughput|latency --url xmpp://127.0.0.1:PORT --room ROOM@conference.HOST --members N ...\n");
 	exit(2);
@@ -1792,6 +1793,7 @@ int main(int argc, char **argv)
 	B.conns = 10000;
 	B.size = 200;
 	B.recv_conns = 1;
+	B.connect_s = 120;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
@@ -1831,6 +1833,8 @@ int main(int argc, char **argv)
 			B.stall = atoi(v);
 		else if (!strcmp(a, "--pid"))
 			B.pid = atoi(v);
+		else if (!strcmp(a, "--connect-seconds"))
+			B.connect_s = atof(v);
 		else if (!strcmp(a, "--max-seconds"))
 			B.max_s = atof(v);
 		else if (!strcmp(a, "--ca"))

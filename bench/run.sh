@@ -335,7 +335,7 @@ ROUND=0
 # 10,000 idle TLS connections: casusd's memory, with 200 msg/s flowing to 10 members
 [ "${NOCONN:-0}" = 1 ] || { start_casusd true
 bench casus-tls connections --url "$URL" --ca "$STATE/tls.crt" --state "$STATE" --pid "$SRV_PID" --senders 1 \
-  --casus 1 --conns "$CONNS" --rate 200 --seconds "$LAT_S" --size 1024
+  --casus 1 --conns "$CONNS" --connect-seconds 400 --rate 200 --seconds "$LAT_S" --size 1024
 stop_srv; }
 log "LOAD end $(cut -d' ' -f1-3 /proc/loadavg) $(fsync_probe)"
 python3 "$ROOT/bench/summarise.py" "$OUTDIR" "$ROOT/bench/RESULTS.md"
