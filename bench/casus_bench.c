@@ -129,10 +129,15 @@ struct srec {
 
 static struct {
 	const char *url, *state, *sender_uid, *receivers_csv, *idle_csv, *casus_hex_arg;
-	const char *mode;
-	unsigned ncasus, nsenders, window, conns, size, recv_conns;
+	const char *mode, *system, *ca, *room, *topic;
+	int tls;
+	unsigned ncasus, nsenders, window, conns, size, recv_conns, members;
+	uint64_t res_members;
+	double res_el_ack, res_el_all, res_srv_cpu, res_self_cpu;
+	double lat[5], ack_lat[3]; /* p50 p90 p99 p99.9 max; ack p50 p90 p99 (ms), -1 if none */
 	uint64_t messages;
-	double rate, seconds;
+	double rate, seconds, max_s, connect_s; /* connect_s: budget for opening connections (default 120 s) */
+	double unused_pad; /* max_s: flat out, stop posting after this many seconds (0: all --messages) */
 	int pid;
 	char host[128];
 	int port;
@@ -164,8 +169,9 @@ static struct {
 	uint64_t unmatched; /* durable-check: acks or refusals that matched no request in flight */
 	int dump_done;
 	uint64_t dump_after;
-	int stall;                                       /* history-burst: stop reading after sending */
-	uint64_t burst_sent, burst_replies, burst_bytes; /* history-burst */
+	int stall;                                                 /* history-burst: stop reading after sending */
+	uint64_t burst_sent, burst_replies, burst_bytes;           /* history-burst */
+	uint64_t post_bytes, post_frames, push_bytes, push_frames; /* wire bytes (protocol framing, no TCP/IP) */
 	volatile sig_atomic_t stop;
 	lws_sorted_usec_list_t sul_tick;
 	char last_err[256];
@@ -361,12 +367,21 @@ static void setup_casus(void)
 /* Encrypt one message for casus k into m. */
 static void make_msg(struct pmsg *m, unsigned k, uint64_t idx)
 {
-	uint8_t pt[65536];
-	size_t len = B.size < sizeof pt ? B.size : sizeof pt;
-	memset(pt, 'x', len);
-	int w = snprintf((char *)pt, len, "bench message %llu", (unsigned long long)idx);
-	if (w > 0 && (size_t)w < len)
-		pt[w] = ' ';
+	/* what the casus client encrypts for a note (client/libcasus_outbox.c): the
+	 * body {"v":1,"kind":"note","text":...}, the text --size bytes, the same
+	 * text the peers get as their payload */
+	char text[65536], body[65536 + 64];
+	size_t tl = B.size < sizeof text - 1 ? B.size : sizeof text - 1;
+	memset(text, 'x', tl);
+	int w = snprintf(text, tl + 1, "bench message %llu", (unsigned long long)idx);
+	if (w > 0 && (size_t)w < tl)
+		text[w] = ' ';
+	text[tl] = 0;
+	int bl = snprintf(body, sizeof body, "{\"v\":1,\"kind\":\"note\",\"text\":\"%s\"}", text);
+	if (bl < 0 || (size_t)bl >= sizeof body)
+		die("note too large", NULL);
+	const uint8_t *pt = (const uint8_t *)body;
+	size_t len = (size_t)bl;
 	cc_wbuf out;
 	cc_w_init(&out);
 	int rc = cc_casus_encrypt(B.cs[k], &B.policy, B.audience, 0, pt, len, (int64_t)time(NULL), &out);
@@ -457,7 +472,7 @@ static struct mstats get_metrics(void)
 	struct sockaddr_in a;
 	memset(&a, 0, sizeof a);
 	a.sin_family = AF_INET;
-	a.sin_port = htons((uint16_t)B.port);
+	a.sin_port = htons((uint16_t)(B.port + 1)); /* casusd's metrics_port: bench/run.sh sets port + 1 */
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
 	struct timeval tv = {2, 0};
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
@@ -510,13 +525,37 @@ static void queue_ctrl(struct bconn *c, json_t *obj)
 	lws_callback_on_writable(c->wsi);
 }
 
-static uint64_t g_msg_budget; /* messages the rate limiter allows so far (latency modes) */
+static void print_stats(const char *label, double el_ack, double el_all, double srv_cpu, double self_cpu);
+static uint64_t g_msg_budget;
+
+/* The send time a message is measured from: when it was due (open-loop, fixed
+ * rate: a late sender counts against the latency, no coordinated omission) or
+ * now (flat out). The same for every system. */
+static uint64_t sched_ns(uint64_t idx)
+{
+	if (B.rate > 0)
+		return B.t_load_ns + (uint64_t)((double)idx * 1e9 / B.rate);
+	return mono_ns();
+}
+
+/* WebSocket header bytes of an unmasked frame of n payload bytes (RFC 6455 5.2) */
+static size_t ws_hdr(size_t n)
+{
+	return n < 126 ? 2 : n < 65536 ? 4 : 10;
+} /* messages the rate limiter allows so far (latency modes) */
 
 static int sender_may_send(struct bconn *c)
 {
-	if (B.phase != 1 || c->st != C_READY || c->inflight >= B.window)
+	if (B.phase != 1 || c->st != C_READY)
+		return 0;
+	/* flat out: at most --window in flight; at a fixed rate the sending is
+	 * open-loop (every message leaves when it is due, whatever is in flight),
+	 * so an overloaded server shows as growing latency, not a slower sender */
+	if (B.rate <= 0 && c->inflight >= B.window)
 		return 0;
 	if (!B.durable && B.next_msg >= B.nmsgs)
+		return 0;
+	if (B.max_s > 0 && (double)(mono_ns() - B.t_load_ns) / 1e9 >= B.max_s)
 		return 0;
 	if (B.rate > 0 && B.next_msg >= g_msg_budget)
 		return 0;
@@ -556,7 +595,9 @@ static void sender_send_some(struct bconn *c)
 		memcpy(frame + (size_t)n + m->b64len, "\"}", 2);
 		size_t fl = (size_t)n + m->b64len + 2;
 		if (B.send_ns)
-			B.send_ns[idx] = mono_ns();
+			B.send_ns[idx] = sched_ns(idx);
+		B.post_bytes += fl + ws_hdr(fl) + 4; /* client frames are masked */
+		B.post_frames++;
 		if (B.durable) {
 			free(tmp.b64);
 			tmp.b64 = NULL;
@@ -605,6 +646,8 @@ static void on_frame(struct bconn *c, const char *p, size_t n)
 			return;
 		c->pushes++;
 		B.total_pushes++;
+		B.push_bytes += n + ws_hdr(n);
+		B.push_frames++;
 		if (B.recvs && B.nrecvs < B.caprecvs) {
 			const char *cs = find_key(p, head, "\"casus\":\"");
 			const char *sq = find_key(p, head, "\"seq\":");
@@ -852,6 +895,7 @@ static void connect_one(struct bconn *c)
 	ci.protocol = PROTO_SUBPROTOCOL;
 	ci.opaque_user_data = c;
 	ci.pwsi = &c->wsi;
+	ci.ssl_connection = B.tls ? LCCSCF_USE_SSL : 0; /* the server's certificate is checked against --ca */
 	c->st = C_CONNECTING;
 	if (!lws_client_connect_via_info(&ci)) {
 		c->st = C_CLOSED;
@@ -918,6 +962,10 @@ static void create_context(size_t nconns)
 	retry.secs_since_valid_hangup = 0;
 	info.retry_and_idle_policy = &retry;
 	info.pt_serv_buf_size = 64 * 1024;
+	if (B.tls) {
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		info.client_ssl_ca_filepath = B.ca;
+	}
 	lws_set_log_level(LLL_ERR, NULL);
 	if (!getenv("CASUS_BENCH_POLL")) {
 		g_loop = ev_loop_new(EVBACKEND_EPOLL | EVFLAG_NOENV);
@@ -948,7 +996,7 @@ static void open_conns(size_t from, size_t to, size_t par)
 {
 	size_t next = from;
 	uint64_t t0 = mono_ns();
-	while (!B.stop && (double)(mono_ns() - t0) / 1e9 < 120) {
+	while (!B.stop && (double)(mono_ns() - t0) / 1e9 < B.connect_s) {
 		size_t busy = 0, done = 0;
 		for (size_t i = from; i < next; i++) {
 			enum cstate s = B.conns_v[i].st;
@@ -1014,6 +1062,9 @@ static void latency_report(const char *label)
 			nl = na;
 			printf("%s ack latency (post->durable ack, ms): n=%zu p50=%.3f p90=%.3f p99=%.3f max=%.3f\n",
 			       label, na, PCT(0.50), PCT(0.90), PCT(0.99), (double)lat[na - 1] / 1e6);
+			B.ack_lat[0] = PCT(0.50);
+			B.ack_lat[1] = PCT(0.90);
+			B.ack_lat[2] = PCT(0.99);
 			nl = nl_save;
 			nl = 0;
 			for (uint64_t i = 0; i < B.nrecvs; i++) {
@@ -1027,6 +1078,11 @@ static void latency_report(const char *label)
 	}
 	printf("%s latency (post->delivery, ms): n=%zu p50=%.3f p90=%.3f p99=%.3f p99.9=%.3f max=%.3f\n", label, nl,
 	       PCT(0.50), PCT(0.90), PCT(0.99), PCT(0.999), (double)lat[nl - 1] / 1e6);
+	B.lat[0] = PCT(0.50);
+	B.lat[1] = PCT(0.90);
+	B.lat[2] = PCT(0.99);
+	B.lat[3] = PCT(0.999);
+	B.lat[4] = (double)lat[nl - 1] / 1e6;
 #undef PCT
 	free(lat);
 }
@@ -1037,7 +1093,7 @@ static int load_done(void)
 {
 	if (B.durable)
 		return B.stop;
-	if (B.next_msg < B.nmsgs)
+	if (B.next_msg < B.nmsgs && !(B.max_s > 0 && (double)(mono_ns() - B.t_load_ns) / 1e9 >= B.max_s))
 		return 0;
 	for (size_t i = 0; i < B.nconns; i++)
 		if (B.conns_v[i].role == R_SENDER && B.conns_v[i].st == C_READY && B.conns_v[i].inflight)
@@ -1125,18 +1181,8 @@ static int run_load(const char *label, double max_s)
 	uint64_t t_end = mono_ns();
 	double cpu1 = B.pid ? proc_cpu_s(B.pid) : 0, self1 = self_cpu_s();
 	struct mstats m1 = get_metrics();
-	double el_ack = (double)(t_acked - B.t_load_ns) / 1e9, el_all = (double)(t_end - B.t_load_ns) / 1e9;
-	printf("%s: senders=%u window=%u casus=%u receivers=%d x %u conn, plaintext=%uB\n", label, B.nsenders, B.window,
-	       B.ncasus, B.nrecv_devs, B.recv_conns, B.size);
-	printf("%s: acked=%llu refused=%llu in %.3f s -> %.0f durable msg/s\n", label,
-	       (unsigned long long)B.total_acked, (unsigned long long)B.total_refused, el_ack,
-	       (double)B.total_acked / el_ack);
-	printf("%s: deliveries=%llu (expected %llu) in %.3f s -> %.0f deliveries/s\n", label,
-	       (unsigned long long)B.total_pushes, (unsigned long long)g_expect_pushes, el_all,
-	       (double)B.total_pushes / el_all);
-	if (B.pid)
-		printf("%s: casusd CPU %.2f s over %.2f s = %.0f%% of one core; bench CPU %.0f%%\n", label, cpu1 - cpu0,
-		       el_all, 100.0 * (cpu1 - cpu0) / el_all, 100.0 * (self1 - self0) / el_all);
+	print_stats(label, (double)(t_acked - B.t_load_ns) / 1e9, (double)(t_end - B.t_load_ns) / 1e9, cpu1 - cpu0,
+	            self1 - self0);
 	if (m0.ok && m1.ok) {
 		double commits = m1.commits - m0.commits, cs = m1.commit_s - m0.commit_s, st = m1.stored - m0.stored;
 		printf("%s: server commits=%.0f (%.1f msg/commit), commit time %.3f s (%.3f ms/commit), stored=%.0f pushes=%.0f\n",
@@ -1149,13 +1195,614 @@ static int run_load(const char *label, double max_s)
 	return 0;
 }
 
+static void print_stats(const char *label, double el_ack, double el_all, double srv_cpu, double self_cpu)
+{
+	printf("%s: system=%s%s senders=%u window=%u%s casus=%u members=%llu, payload=%uB\n", label, B.system,
+	       B.tls ? " (TLS)" : "", B.nsenders, B.window, B.rate > 0 ? " (not used: open-loop)" : "", B.ncasus,
+	       (unsigned long long)B.res_members, B.size);
+	printf("%s: acked=%llu refused=%llu of %llu in %.3f s -> %.0f durable msg/s%s\n", label,
+	       (unsigned long long)B.total_acked, (unsigned long long)B.total_refused, (unsigned long long)B.next_msg,
+	       el_ack, (double)B.total_acked / el_ack, B.rate > 0 ? " (offered: --rate)" : "");
+	printf("%s: deliveries=%llu (expected %llu) in %.3f s -> %.0f deliveries/s\n", label,
+	       (unsigned long long)B.total_pushes, (unsigned long long)g_expect_pushes, el_all,
+	       (double)B.total_pushes / el_all);
+	for (size_t i = 0; i < B.nconns; i++)
+		if (B.conns_v && B.conns_v[i].role == R_SENDER)
+			printf("%s: sender %zu sent=%llu acked=%llu refused=%llu\n", label, i,
+			       (unsigned long long)B.conns_v[i].sent, (unsigned long long)B.conns_v[i].acked,
+			       (unsigned long long)B.conns_v[i].refused);
+	printf("%s: wire bytes per post %.0f, per delivery %.0f (protocol frames; TCP/IP%s not counted)\n", label,
+	       B.post_frames ? (double)B.post_bytes / (double)B.post_frames : 0,
+	       B.push_frames ? (double)B.push_bytes / (double)B.push_frames : 0, B.tls ? " and TLS records" : "");
+	if (B.pid)
+		printf("%s: server CPU %.2f s over %.2f s = %.0f%% of one core (%.3f s per 1,000 messages); bench CPU %.0f%%\n",
+		       label, srv_cpu, el_all, 100.0 * srv_cpu / el_all,
+		       B.total_acked ? srv_cpu * 1000.0 / (double)B.total_acked : 0, 100.0 * self_cpu / el_all);
+	B.res_el_ack = el_ack;
+	B.res_el_all = el_all;
+	B.res_srv_cpu = srv_cpu;
+	B.res_self_cpu = self_cpu;
+}
+
+/* One machine-readable line per run for bench/run.sh's summary (bench/summarise.py). */
+static void print_result(void)
+{
+	printf("RESULT system=%s tls=%d mode=%s members=%llu size=%u rate=%.0f window=%u offered=%llu acked=%llu "
+	       "refused=%llu msg_s=%.1f deliveries=%llu expected=%llu deliv_s=%.1f srv_cpu_s=%.3f bench_cpu_s=%.3f "
+	       "el_s=%.3f post_wire=%.0f push_wire=%.0f p50=%.3f p90=%.3f p99=%.3f p999=%.3f max=%.3f ack_p50=%.3f "
+	       "ack_p99=%.3f closed=%llu\n",
+	       B.system, B.tls, B.mode, (unsigned long long)B.res_members, B.size, B.rate, B.window,
+	       (unsigned long long)B.next_msg, (unsigned long long)B.total_acked, (unsigned long long)B.total_refused,
+	       B.res_el_ack > 0 ? (double)B.total_acked / B.res_el_ack : 0, (unsigned long long)B.total_pushes,
+	       (unsigned long long)g_expect_pushes, B.res_el_all > 0 ? (double)B.total_pushes / B.res_el_all : 0,
+	       B.res_srv_cpu, B.res_self_cpu, B.res_el_all,
+	       B.post_frames ? (double)B.post_bytes / (double)B.post_frames : 0,
+	       B.push_frames ? (double)B.push_bytes / (double)B.push_frames : 0, B.lat[0], B.lat[1], B.lat[2], B.lat[3],
+	       B.lat[4], B.ack_lat[0], B.ack_lat[2], (unsigned long long)B.closed_early);
+	fflush(stdout);
+}
+
+#if defined(CASUS_BENCH_MQTT) || defined(CASUS_BENCH_XMPP)
+/* ---- peers: the same schedule, payload and measurement against MQTT and XMPP ---------------- */
+
+/* The plaintext a casus note carries (make_msg), sent as-is to the peers:
+ * "bench message <index> xxxx..." of --size bytes. Receivers read the index back. */
+static char *peer_payload(uint64_t idx, size_t *len)
+{
+	char *p = malloc(B.size + 1);
+	if (!p)
+		die("out of memory", NULL);
+	memset(p, 'x', B.size);
+	int w = snprintf(p, B.size + 1, "bench message %llu", (unsigned long long)idx);
+	if (w > 0 && (size_t)w < B.size)
+		p[w] = ' ';
+	p[B.size] = 0;
+	*len = B.size;
+	return p;
+}
+
+static int payload_index(const char *p, size_t n, uint64_t *idx)
+{
+	static const char pre[] = "bench message ";
+	char digits[24];
+	size_t i = 0;
+	if (n < sizeof pre || memcmp(p, pre, sizeof pre - 1) != 0)
+		return -1;
+	for (size_t j = sizeof pre - 1; j < n && i < sizeof digits - 1 && p[j] >= '0' && p[j] <= '9'; j++)
+		digits[i++] = p[j];
+	digits[i] = 0;
+	if (!i)
+		return -1;
+	*idx = strtoull(digits, NULL, 10);
+	return *idx < B.nmsgs ? 0 : -1;
+}
+
+static uint64_t g_peer_inflight;
+
+/* A delivery to a member: the same record the casus path makes (key = message index). */
+static void peer_delivered(uint64_t idx, size_t wire)
+{
+	B.total_pushes++;
+	B.push_bytes += wire;
+	B.push_frames++;
+	if (B.recvs && B.nrecvs < B.caprecvs) {
+		B.recvs[B.nrecvs].casus = 0;
+		B.recvs[B.nrecvs].seq = idx;
+		B.recvs[B.nrecvs].t_ns = mono_ns();
+		B.nrecvs++;
+	}
+}
+
+static void peer_acked(uint64_t idx)
+{
+	if (g_peer_inflight)
+		g_peer_inflight--;
+	B.total_acked++;
+	if (B.ackd_ns && idx < B.nmsgs && !B.ackd_ns[idx])
+		B.ackd_ns[idx] = mono_ns();
+}
+
+struct peer_ops {
+	void (*service)(int timeout_ms);
+	int (*publish)(uint64_t idx); /* 0 sent, -1 connection lost */
+	int (*alive)(void);
+};
+
+/* The sending schedule, shared with the casus path: flat out = at most
+ * --window unacknowledged; --rate = open-loop, message i due at t0 + i/rate. */
+static void peer_load(const struct peer_ops *ops)
+{
+	B.acks = calloc(B.nmsgs + 1, sizeof *B.acks);
+	B.send_ns = calloc(B.nmsgs + 1, sizeof *B.send_ns);
+	B.ackd_ns = calloc(B.nmsgs + 1, sizeof *B.ackd_ns);
+	B.caprecvs = B.nmsgs * B.res_members;
+	B.recvs = calloc(B.caprecvs + 1, sizeof *B.recvs);
+	if (!B.acks || !B.send_ns || !B.ackd_ns || !B.recvs)
+		die("out of memory", NULL);
+	double cpu0 = B.pid ? proc_cpu_s(B.pid) : 0, self0 = self_cpu_s();
+	B.phase = 1;
+	B.t_load_ns = mono_ns();
+	double max_s = B.rate > 0 ? (double)B.nmsgs / B.rate * 3 + 30 : 120;
+	while (!B.stop && ops->alive()) {
+		uint64_t now = mono_ns();
+		if ((double)(now - B.t_load_ns) / 1e9 > max_s)
+			break;
+		if (B.max_s > 0 && B.rate <= 0 && (double)(now - B.t_load_ns) / 1e9 >= B.max_s)
+			B.nmsgs = B.next_msg; /* flat out for --max-seconds: no more posts */
+		if (B.next_msg >= B.nmsgs && g_peer_inflight == 0)
+			break;
+		int sent = 0;
+		while (B.next_msg < B.nmsgs && sent < 64) {
+			uint64_t idx = B.next_msg;
+			if (B.rate > 0) {
+				if (B.t_load_ns + (uint64_t)((double)idx * 1e9 / B.rate) > now)
+					break;
+			} else if (g_peer_inflight >= B.window) {
+				break;
+			}
+			B.send_ns[idx] = sched_ns(idx);
+			B.acks[idx].casus = 0;
+			B.acks[idx].seq = idx;
+			B.acks[idx].t_ns = B.send_ns[idx];
+			B.nacks = idx + 1;
+			g_peer_inflight++;
+			B.next_msg++;
+			sent++;
+			if (ops->publish(idx) != 0)
+				break;
+		}
+		ops->service(sent ? 0 : 1);
+	}
+	uint64_t t_acked = mono_ns();
+	B.phase = 2;
+	g_expect_pushes = B.total_acked * B.res_members;
+	uint64_t t0 = mono_ns();
+	while (!B.stop && ops->alive() && B.total_pushes < g_expect_pushes && (double)(mono_ns() - t0) / 1e9 < 10)
+		ops->service(1);
+	uint64_t t_end = mono_ns();
+	double cpu1 = B.pid ? proc_cpu_s(B.pid) : 0, self1 = self_cpu_s();
+	print_stats(B.mode, (double)(t_acked - B.t_load_ns) / 1e9, (double)(t_end - B.t_load_ns) / 1e9, cpu1 - cpu0,
+	            self1 - self0);
+	if (!ops->alive())
+		printf("%s: WARNING a connection was lost (%s)\n", B.mode, B.last_err);
+	if (B.rate > 0)
+		latency_report(B.mode);
+}
+
+static int peer_port(void)
+{
+	return B.port;
+}
+
+#endif /* any peer */
+
+#ifdef CASUS_BENCH_MQTT
+#include <mosquitto.h>
+#include <poll.h>
+
+/* MQTT 3.1.1 over TCP with libmosquitto (the broker's own client library),
+ * one thread, non-blocking: we poll the sockets and call loop_read/write. */
+struct mqc {
+	struct mosquitto *m;
+	int sender, connected, subscribed, lost;
+};
+static struct mqc *g_mq;
+static size_t g_nmq;
+static uint64_t g_mid_idx[65536];
+
+static size_t mqtt_varint_len(size_t n)
+{
+	return n < 128 ? 1 : n < 16384 ? 2 : n < 2097152 ? 3 : 4;
+}
+
+static void mq_on_connect(struct mosquitto *m, void *ud, int rc)
+{
+	struct mqc *q = ud;
+	if (rc != 0) {
+		snprintf(B.last_err, sizeof B.last_err, "MQTT connect refused: %s", mosquitto_connack_string(rc));
+		q->lost = 1;
+		return;
+	}
+	q->connected = 1;
+	if (q->sender)
+		q->subscribed = 1;
+	else if (mosquitto_subscribe(m, NULL, B.topic, 1) != MOSQ_ERR_SUCCESS)
+		q->lost = 1;
+}
+
+static void mq_on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const int *granted)
+{
+	struct mqc *q = ud;
+	(void)m;
+	(void)mid;
+	if (n >= 1 && granted[0] == 1)
+		q->subscribed = 1;
+	else
+		q->lost = 1;
+}
+
+static void mq_on_disconnect(struct mosquitto *m, void *ud, int rc)
+{
+	struct mqc *q = ud;
+	(void)m;
+	if (B.phase < 2 || rc != 0) {
+		q->lost = 1;
+		snprintf(B.last_err, sizeof B.last_err, "MQTT disconnected: %s", mosquitto_strerror(rc));
+	}
+}
+
+static void mq_on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg)
+{
+	(void)m;
+	(void)ud;
+	uint64_t idx;
+	if (!msg->payload || payload_index(msg->payload, (size_t)msg->payloadlen, &idx) != 0)
+		return;
+	/* PUBLISH as it arrived: fixed header, remaining length, topic, packet id (QoS 1), payload */
+	size_t rem = 2 + strlen(msg->topic) + (msg->qos > 0 ? 2 : 0) + (size_t)msg->payloadlen;
+	peer_delivered(idx, 1 + mqtt_varint_len(rem) + rem);
+}
+
+static void mq_on_publish(struct mosquitto *m, void *ud, int mid)
+{
+	(void)m;
+	(void)ud;
+	peer_acked(g_mid_idx[(unsigned)mid & 0xffff]);
+}
+
+static void mq_service(int timeout_ms)
+{
+	struct pollfd pf[1024];
+	size_t n = g_nmq < 1024 ? g_nmq : 1024;
+	for (size_t i = 0; i < n; i++) {
+		pf[i].fd = mosquitto_socket(g_mq[i].m);
+		pf[i].events = (short)(POLLIN | (mosquitto_want_write(g_mq[i].m) ? POLLOUT : 0));
+		pf[i].revents = 0;
+	}
+	if (poll(pf, n, timeout_ms) < 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (pf[i].revents & (POLLIN | POLLHUP | POLLERR))
+			if (mosquitto_loop_read(g_mq[i].m, 64) != MOSQ_ERR_SUCCESS && B.phase < 2)
+				g_mq[i].lost = 1;
+		if (pf[i].revents & POLLOUT)
+			mosquitto_loop_write(g_mq[i].m, 64);
+	}
+	static uint64_t last_misc;
+	uint64_t now = mono_ns();
+	if (now - last_misc > 100000000ULL) {
+		last_misc = now;
+		for (size_t i = 0; i < n; i++)
+			mosquitto_loop_misc(g_mq[i].m);
+	}
+}
+
+static char **g_mq_payloads;
+
+static int mq_publish(uint64_t idx)
+{
+	int mid = 0;
+	size_t len = 0;
+	char *p = g_mq_payloads ? g_mq_payloads[idx] : peer_payload(idx, &len);
+	len = B.size;
+	int rc = mosquitto_publish(g_mq[0].m, &mid, B.topic, (int)len, p, 1, false);
+	if (!g_mq_payloads)
+		free(p);
+	if (rc != MOSQ_ERR_SUCCESS) {
+		g_mq[0].lost = 1;
+		snprintf(B.last_err, sizeof B.last_err, "publish: %s", mosquitto_strerror(rc));
+		return -1;
+	}
+	g_mid_idx[(unsigned)mid & 0xffff] = idx;
+	/* PUBLISH QoS 1 as sent */
+	size_t rem = 2 + strlen(B.topic) + 2 + len;
+	B.post_bytes += 1 + mqtt_varint_len(rem) + rem;
+	B.post_frames++;
+	return 0;
+}
+
+static int mq_alive(void)
+{
+	for (size_t i = 0; i < g_nmq; i++)
+		if (g_mq[i].lost)
+			return 0;
+	return 1;
+}
+
+static void mqtt_main(void)
+{
+	static const struct peer_ops ops = {mq_service, mq_publish, mq_alive};
+	if (!B.topic)
+		B.topic = "casus/bench";
+	mosquitto_lib_init();
+	g_nmq = 1 + B.res_members;
+	g_mq = calloc(g_nmq, sizeof *g_mq);
+	if (!g_mq)
+		die("out of memory", NULL);
+	for (size_t i = 0; i < g_nmq; i++) {
+		char id[64];
+		snprintf(id, sizeof id, "bench-%d-%zu", (int)getpid(), i);
+		g_mq[i].sender = i == 0;
+		g_mq[i].m = mosquitto_new(id, true, &g_mq[i]);
+		if (!g_mq[i].m)
+			die("mosquitto_new failed", NULL);
+		/* client side: the bench's window (--window) is the only limit */
+		mosquitto_int_option(g_mq[i].m, MOSQ_OPT_SEND_MAXIMUM, 65535);
+		mosquitto_connect_callback_set(g_mq[i].m, mq_on_connect);
+		mosquitto_subscribe_callback_set(g_mq[i].m, mq_on_subscribe);
+		mosquitto_disconnect_callback_set(g_mq[i].m, mq_on_disconnect);
+		mosquitto_message_callback_set(g_mq[i].m, mq_on_message);
+		mosquitto_publish_callback_set(g_mq[i].m, mq_on_publish);
+		if (mosquitto_connect(g_mq[i].m, B.host, peer_port(), 60) != MOSQ_ERR_SUCCESS)
+			die("cannot connect to the MQTT broker", B.url);
+	}
+	uint64_t t0 = mono_ns();
+	for (;;) {
+		size_t ready = 0;
+		for (size_t i = 0; i < g_nmq; i++)
+			ready += g_mq[i].subscribed ? 1u : 0u;
+		if (ready == g_nmq)
+			break;
+		if (!mq_alive() || (double)(mono_ns() - t0) / 1e9 > 30)
+			die("MQTT clients not ready", B.last_err);
+		mq_service(10);
+	}
+	g_mq_payloads = calloc(B.nmsgs, sizeof *g_mq_payloads);
+	for (uint64_t i = 0; g_mq_payloads && i < B.nmsgs; i++) {
+		size_t l;
+		g_mq_payloads[i] = peer_payload(i, &l);
+	}
+	peer_load(&ops);
+	for (size_t i = 0; i < g_nmq; i++)
+		mosquitto_disconnect(g_mq[i].m);
+}
+#endif
+
+#ifdef CASUS_BENCH_XMPP
+#include <strophe.h>
+
+/* XMPP (RFC 6120, plain c2s, no TLS in the plain run) with libstrophe (expat
+ * underneath): every member is an occupant of one MUC room; the publisher's
+ * own message reflected by the room (after the archive took it) is its ack. */
+struct xc {
+	xmpp_conn_t *conn;
+	int sender, joined, configured, lost;
+	char nick[32];
+};
+static xmpp_ctx_t *g_xctx;
+static struct xc *g_xc;
+static size_t g_nxc;
+
+static int xc_on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct xc *q = ud;
+	(void)conn;
+	const char *type = xmpp_stanza_get_type(st);
+	if (!type || strcmp(type, "groupchat") != 0)
+		return 1;
+	char *body = xmpp_message_get_body(st);
+	uint64_t idx;
+	if (body && payload_index(body, strlen(body), &idx) == 0) {
+		if (q->sender) {
+			peer_acked(idx);
+		} else {
+			/* stanza size re-serialised (what the server framed), measured on every 16th */
+			static size_t last_wire;
+			if (!last_wire || (B.total_pushes & 15) == 0) {
+				char *t = NULL;
+				size_t tl = 0;
+				if (xmpp_stanza_to_text(st, &t, &tl) == XMPP_EOK) {
+					last_wire = tl;
+					xmpp_free(g_xctx, t);
+				}
+			}
+			peer_delivered(idx, last_wire);
+		}
+	}
+	if (body)
+		xmpp_free(g_xctx, body);
+	return 1;
+}
+
+static int xc_on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct xc *q = ud;
+	(void)conn;
+	const char *from = xmpp_stanza_get_from(st), *type = xmpp_stanza_get_type(st);
+	char me[320];
+	snprintf(me, sizeof me, "%s/%s", B.room, q->nick);
+	if (from && strcmp(from, me) == 0) {
+		if (type && strcmp(type, "error") == 0) {
+			snprintf(B.last_err, sizeof B.last_err, "MUC join refused for %s", q->nick);
+			q->lost = 1;
+		} else {
+			q->joined = 1;
+		}
+	}
+	return 1;
+}
+
+static int xc_on_config(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
+{
+	struct xc *q = ud;
+	(void)conn;
+	const char *type = xmpp_stanza_get_type(st);
+	if (type && strcmp(type, "result") == 0)
+		q->configured = 1;
+	else {
+		snprintf(B.last_err, sizeof B.last_err, "room configuration refused");
+		q->lost = 1;
+	}
+	return 0;
+}
+
+static void xc_on_conn(xmpp_conn_t *conn, xmpp_conn_event_t ev, int err, xmpp_stream_error_t *se, void *ud)
+{
+	struct xc *q = ud;
+	(void)se;
+	if (ev == XMPP_CONN_CONNECT) {
+		xmpp_handler_add(conn, xc_on_message, NULL, "message", NULL, q);
+		xmpp_handler_add(conn, xc_on_presence, NULL, "presence", NULL, q);
+		char p[512];
+		int n = snprintf(p, sizeof p,
+		                 "<presence to='%s/%s'><x xmlns='http://jabber.org/protocol/muc'>"
+		                 "<history maxstanzas='0'/></x></presence>",
+		                 B.room, q->nick);
+		xmpp_send_raw(conn, p, (size_t)n);
+	} else {
+		if (B.phase < 2)
+			snprintf(B.last_err, sizeof B.last_err, "XMPP connection lost (error %d)", err);
+		q->lost = 1;
+	}
+}
+
+static int xc_alive(void)
+{
+	for (size_t i = 0; i < g_nxc; i++)
+		if (g_xc[i].lost)
+			return 0;
+	return 1;
+}
+
+static void xc_service(int timeout_ms)
+{
+	xmpp_run_once(g_xctx, (unsigned long)timeout_ms);
+}
+
+static char **g_xc_frames;
+static size_t *g_xc_lens;
+
+static int xc_publish(uint64_t idx)
+{
+	xmpp_send_raw(g_xc[0].conn, g_xc_frames[idx], g_xc_lens[idx]);
+	B.post_bytes += g_xc_lens[idx];
+	B.post_frames++;
+	return 0;
+}
+
+static void xc_connect(struct xc *q, size_t i)
+{
+	q->conn = xmpp_conn_new(g_xctx);
+	if (!q->conn)
+		die("xmpp_conn_new failed", NULL);
+	xmpp_conn_set_flags(q->conn, XMPP_CONN_FLAG_DISABLE_TLS);
+	/* SASL ANONYMOUS (the bench server allows it): no accounts to create */
+	const char *at = strchr(B.room, '@'), *dot = at ? strchr(at + 1, '.') : NULL;
+	xmpp_conn_set_jid(q->conn, dot ? dot + 1 : "localhost");
+	snprintf(q->nick, sizeof q->nick, "%s%zu", i == 0 ? "pub" : "m", i);
+	q->sender = i == 0;
+	if (xmpp_connect_client(q->conn, B.host, (unsigned short)peer_port(), xc_on_conn, q) != XMPP_EOK)
+		die("cannot connect to the XMPP server", B.url);
+}
+
+static void xmpp_main(void)
+{
+	static const struct peer_ops ops = {xc_service, xc_publish, xc_alive};
+	if (!B.room)
+		die("xmpp needs --room ROOM@conference.DOMAIN", NULL);
+	xmpp_initialize();
+	g_xctx = xmpp_ctx_new(NULL, NULL);
+	g_nxc = 1 + B.res_members;
+	g_xc = calloc(g_nxc, sizeof *g_xc);
+	if (!g_xctx || !g_xc)
+		die("out of memory", NULL);
+	/* the publisher creates the room (instant room, archived: the server's default room options) */
+	xc_connect(&g_xc[0], 0);
+	uint64_t t0 = mono_ns();
+	while (!g_xc[0].joined && xc_alive() && (double)(mono_ns() - t0) / 1e9 < 30)
+		xc_service(10);
+	if (!g_xc[0].joined)
+		die("XMPP publisher could not join the room", B.last_err);
+	xmpp_id_handler_add(g_xc[0].conn, xc_on_config, "cfg1", &g_xc[0]);
+	char iq[512];
+	int n = snprintf(iq, sizeof iq,
+	                 "<iq type='set' to='%s' id='cfg1'><query xmlns='http://jabber.org/protocol/muc#owner'>"
+	                 "<x xmlns='jabber:x:data' type='submit'/></query></iq>",
+	                 B.room);
+	xmpp_send_raw(g_xc[0].conn, iq, (size_t)n);
+	while (!g_xc[0].configured && xc_alive() && (double)(mono_ns() - t0) / 1e9 < 30)
+		xc_service(10);
+	for (size_t i = 1; i < g_nxc; i++)
+		xc_connect(&g_xc[i], i);
+	for (;;) {
+		size_t ready = 0;
+		for (size_t i = 0; i < g_nxc; i++)
+			ready += g_xc[i].joined ? 1u : 0u;
+		if (ready == g_nxc)
+			break;
+		if (!xc_alive() || (double)(mono_ns() - t0) / 1e9 > 60)
+			die("XMPP members not ready", B.last_err);
+		xc_service(10);
+	}
+	g_xc_frames = calloc(B.nmsgs, sizeof *g_xc_frames);
+	g_xc_lens = calloc(B.nmsgs, sizeof *g_xc_lens);
+	if (!g_xc_frames || !g_xc_lens)
+		die("out of memory", NULL);
+	for (uint64_t i = 0; i < B.nmsgs; i++) {
+		size_t l;
+		char *p = peer_payload(i, &l); /* digits, spaces and 'x': nothing to escape in XML */
+		size_t cap = l + strlen(B.room) + 128;
+		g_xc_frames[i] = malloc(cap);
+		if (!g_xc_frames[i])
+			die("out of memory", NULL);
+		int w = snprintf(g_xc_frames[i], cap,
+		                 "<message to='%s' type='groupchat' id='b%llu'><body>%s</body></message>", B.room,
+		                 (unsigned long long)i, p);
+		g_xc_lens[i] = (size_t)w;
+		free(p);
+	}
+	peer_load(&ops);
+	for (size_t i = 0; i < g_nxc; i++)
+		xmpp_disconnect(g_xc[i].conn);
+	for (int k = 0; k < 50; k++)
+		xc_service(10);
+}
+#endif
+
+static void peer_main(void)
+{
+	B.nsenders = 1;
+	B.ncasus = 1;
+	if (B.members < 1)
+		B.members = 10;
+	B.res_members = B.members;
+	if (!strcmp(B.mode, "latency")) {
+		if (B.rate <= 0)
+			B.rate = 2000;
+		B.nmsgs = (uint64_t)(B.rate * B.seconds);
+	} else if (!strcmp(B.mode, "throughput")) {
+		B.rate = 0;
+		B.nmsgs = B.messages;
+	} else {
+		die("peers run the modes throughput and latency", B.mode);
+	}
+#ifdef CASUS_BENCH_MQTT
+	if (!strcmp(B.system, "mqtt")) {
+		mqtt_main();
+		print_result();
+		return;
+	}
+#endif
+#ifdef CASUS_BENCH_XMPP
+	if (!strcmp(B.system, "xmpp")) {
+		xmpp_main();
+		print_result();
+		return;
+	}
+#endif
+	die("this casus-bench was built without support for", B.system);
+}
+
 static void usage(void)
 {
 	fprintf(stderr,
 	        "usage: casus-bench throughput|latency|connections|durable-check|dump --url ws://127.0.0.1:PORT --state DIR\n"
 	        "         [--sender UID] [--receivers U1,U2,..] [--idle U1,..] [--casus K] [--casus-id HEX]\n"
 	        "         [--senders S] [--window W] [--messages N] [--rate R] [--seconds T] [--conns C]\n"
-	        "         [--recv-conns N] [--size BYTES] [--pid CASUSD_PID] [--stall 0|1]\n");
+	        "         [--recv-conns N] [--size BYTES] [--pid SERVER_PID] [--stall 0|1] [--ca CERT.pem]\n"
+	        "         [--max-seconds T (flat out: stop posting after T s)] [--members N (peers)] [--connect-seconds T]\n"
+	        "       casus-bench throughput|latency --url mqtt://127.0.0.1:PORT [--topic T] --members N ...\n"
+	        "       casus-bench throughput|latency --url xmpp://127.0.0.1:PORT --room ROOM@conference.HOST --members N ...\n");
 	exit(2);
 }
 
@@ -1175,6 +1822,7 @@ int main(int argc, char **argv)
 	B.conns = 10000;
 	B.size = 200;
 	B.recv_conns = 1;
+	B.connect_s = 120;
 	for (int i = 2; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (!v)
@@ -1214,30 +1862,61 @@ int main(int argc, char **argv)
 			B.stall = atoi(v);
 		else if (!strcmp(a, "--pid"))
 			B.pid = atoi(v);
+		else if (!strcmp(a, "--connect-seconds"))
+			B.connect_s = atof(v);
+		else if (!strcmp(a, "--max-seconds"))
+			B.max_s = atof(v);
+		else if (!strcmp(a, "--ca"))
+			B.ca = v;
+		else if (!strcmp(a, "--system"))
+			B.system = v;
+		else if (!strcmp(a, "--room"))
+			B.room = v;
+		else if (!strcmp(a, "--topic"))
+			B.topic = v;
+		else if (!strcmp(a, "--members"))
+			B.members = (unsigned)atoi(v);
 		else
 			usage();
 	}
-	if (!B.url || !B.state || B.ncasus < 1 || B.ncasus > MAX_CASUS || B.nsenders < 1 || B.window < 1 || B.size < 1)
+	if (!B.url || B.ncasus < 1 || B.ncasus > MAX_CASUS || B.nsenders < 1 || B.window < 1 || B.size < 1)
 		usage();
 	{
 		char buf[256];
 		const char *prot = NULL, *addr = NULL, *path = NULL;
 		snprintf(buf, sizeof buf, "%s", B.url);
-		if (lws_parse_uri(buf, &prot, &addr, &B.port, &path) || strcmp(prot, "ws") != 0)
-			die("--url must be ws://127.0.0.1:PORT (loopback, no TLS)", B.url);
+		if (lws_parse_uri(buf, &prot, &addr, &B.port, &path))
+			die("--url must be ws://, wss://, mqtt:// or xmpp://127.0.0.1:PORT", B.url);
+		B.tls = strcmp(prot, "wss") == 0;
+		if (!B.system)
+			B.system = !strcmp(prot, "mqtt") ? "mqtt" : !strcmp(prot, "xmpp") ? "xmpp" : "casus";
+		if (!strcmp(B.system, "casus") && strcmp(prot, "ws") != 0 && !B.tls)
+			die("casus: --url must be ws:// or wss://", B.url);
+		if (B.tls && !B.ca)
+			die("wss:// needs --ca FILE (the server's certificate)", NULL);
 		snprintf(B.host, sizeof B.host, "%s", addr);
 		if (strcmp(B.host, "127.0.0.1") != 0 && strcmp(B.host, "localhost") != 0)
 			die("loopback only", B.host);
 	}
-	if (sodium_init() < 0)
-		die("libsodium", NULL);
+	for (int i = 0; i < 5; i++)
+		B.lat[i] = -1;
+	B.ack_lat[0] = B.ack_lat[1] = B.ack_lat[2] = -1;
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_sig);
 	signal(SIGTERM, on_sig);
+	if (strcmp(B.system, "casus") != 0) {
+		peer_main();
+		return 0;
+	}
+	if (!B.state)
+		usage();
+	if (sodium_init() < 0)
+		die("libsodium", NULL);
 	read_pass();
 	load_deployment();
 	B.sender_dev = load_device(B.sender_uid);
 	split_devices(B.receivers_csv, B.recv_devs, &B.nrecv_devs);
+	B.res_members = (uint64_t)B.nrecv_devs * B.recv_conns;
 
 	if (!strcmp(B.mode, "dump")) {
 		if (!B.casus_hex_arg)
@@ -1366,6 +2045,8 @@ int main(int argc, char **argv)
 	int rc = run_load(latency ? "latency" : conn_mode ? "connections" : "throughput", B.seconds * 3 + 60);
 	if (rc == 0 && (latency || conn_mode))
 		latency_report(latency ? "latency" : "connections");
+	if (rc == 0)
+		print_result();
 	if (conn_mode) {
 		size_t still = 0;
 		for (size_t i = 0; i < idle; i++)
