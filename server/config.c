@@ -31,6 +31,7 @@ void config_defaults(struct config *c)
 	c->audit_checkpoint_every = 1000;
 	c->audit_checkpoint_secs = 60;
 	c->audit_retention_days = 5 * 366;
+	c->verify_threads = -1; /* performance lane: one verifier per online core */
 	c->lim.max_frame = 256 * 1024;
 	c->lim.max_frame_preauth = 8 * 1024;
 	c->lim.auth_timeout_s = 10;
@@ -204,6 +205,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	                                    "metrics_port",
 	                                    "health",
 	                                    "cluster",
+	                                    "verify_threads",
 	                                    NULL};
 	const char *key;
 	json_t *val;
@@ -273,6 +275,8 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		UINT_FIELD(h, "min_free_mb", c->health_min_free_mb, 0, 1u << 30);
 		UINT_FIELD(h, "audit_behind_secs", c->health_audit_behind_secs, 0, 86400);
 	}
+	/* performance lane: signature verifier threads (0 = on the event loop) */
+	UINT_FIELD(root, "verify_threads", c->verify_threads, 0, 256);
 	json_t *l = json_object_get(root, "limits");
 	if (l) {
 		if (!json_is_object(l)) {

@@ -78,6 +78,9 @@ struct config {
 	unsigned audit_checkpoint_every; /* entries */
 	unsigned audit_checkpoint_secs;
 	unsigned audit_retention_days;
+	/* signature verifier threads (verify.c): -1 (default) one per online
+	 * core, 0 verify on the event loop, else that many */
+	int verify_threads;
 	struct limits lim;
 	struct cluster_config cluster;
 };

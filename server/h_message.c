@@ -156,9 +156,7 @@ static int msg_post(struct session *s, uint64_t id, const uint8_t cid[16], const
 	snprintf(e.object, sizeof e.object, "audience %s epoch %llu", an, (unsigned long long)m.h.epoch);
 	audit_log(srv, s, &e);
 
-	json_t *r = proto_ok(id);
-	json_object_set_new(r, "seq", json_integer((json_int_t)seq));
-	reply_later_timed(s, id, r, vj ? vj->t0_ns : s->rx_ns);
+	reply_ok_seq_timed(s, id, seq, vj ? vj->t0_ns : s->rx_ns);
 	keep = 1;
 out:
 	return keep;

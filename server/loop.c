@@ -15,6 +15,7 @@
 #include "outbuf.h"
 #include "schema.h"
 #include "server.h"
+#include "verify.h"
 #include "web.h"
 
 #include <arpa/inet.h>
@@ -31,6 +32,34 @@
 #include <time.h>
 #include <unistd.h>
 
+/* Send-queue nodes are reused (one per frame sent: a malloc and a free each
+ * on the hot path otherwise). Loop thread only; at most OUTQ_SPARE kept. */
+#define OUTQ_SPARE 16384u
+static struct outq *outq_spare;
+static unsigned outq_nspare;
+
+static struct outq *outq_alloc(void)
+{
+	struct outq *q = outq_spare;
+	if (q) {
+		outq_spare = q->next;
+		outq_nspare--;
+		return q;
+	}
+	return malloc(sizeof(*q));
+}
+
+static void outq_free(struct outq *q)
+{
+	if (outq_nspare >= OUTQ_SPARE) {
+		free(q);
+		return;
+	}
+	q->next = outq_spare;
+	outq_spare = q;
+	outq_nspare++;
+}
+
 /* Close a slow reader: drop what is queued, queue nothing more, close. It
  * catches up from history when it reconnects. */
 static void slow_close(struct session *s, const char *why)
@@ -43,7 +72,7 @@ static void slow_close(struct session *s, const char *why)
 		struct outq *q = s->qhead;
 		s->qhead = q->next;
 		outbuf_unref(q->buf);
-		free(q);
+		outq_free(q);
 	}
 	s->qtail = NULL;
 	s->qcount = 0;
@@ -66,7 +95,7 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 		slow_close(s, s->qcount >= l->max_queue ? "frames" : "bytes");
 		return;
 	}
-	struct outq *q = malloc(sizeof(*q));
+	struct outq *q = outq_alloc();
 	if (!q) {
 		outbuf_unref(buf);
 		return;
@@ -97,6 +126,14 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
  * pages faster than it reads holds at most one page (history_page_bytes) above
  * DRAIN_BYTES in casusd, and TCP pushes back on it. */
 #define TURN_REQUESTS 16u
+/* A msg.post handed to the verifiers costs the loop only its check step: it
+ * counts POST_UNITS of a request's REQ_UNITS, so a posting session gets up to
+ * TURN_REQUESTS * REQ_UNITS / POST_UNITS (128) posts into one turn, and one
+ * commit, instead of 16 (the rest of what lws read had to be copied aside and
+ * waited for the next commit). Its verifier queue still bounds it
+ * (VERIFY_QUEUE_SOFT pauses its input). */
+#define REQ_UNITS 8u
+#define POST_UNITS 1u
 #define TURN_BYTES (1u << 20)
 #define DRAIN_BYTES (1u << 20)
 #define RXFLOW_BUDGET (1 << 1) /* lws_rx_flow_control reason bit (the verifier uses USER_BOOL) */
@@ -114,7 +151,7 @@ static int over_budget(struct session *s)
 		s->turn_no = s->srv->turn_no;
 		s->turn_reqs = 0;
 	}
-	return s->turn_reqs >= TURN_REQUESTS || s->pending_bytes >= TURN_BYTES || drain_wait(s);
+	return s->turn_reqs >= TURN_REQUESTS * REQ_UNITS || s->pending_bytes >= TURN_BYTES || drain_wait(s);
 }
 
 static void rx_pause(struct session *s, int pause)
@@ -124,6 +161,16 @@ static void rx_pause(struct session *s, int pause)
 	s->budget_paused = pause;
 	lws_rx_flow_control(s->wsi, (pause ? LWS_RXFLOW_REASON_APPLIES_DISABLE : LWS_RXFLOW_REASON_APPLIES_ENABLE) |
 	                                    RXFLOW_BUDGET);
+}
+
+/* Dispatch one frame within the session's turn budget (over_budget said yes). */
+static void run_frame(struct session *s, const unsigned char *frame, size_t len)
+{
+	size_t vin = verify_inflight(s->srv);
+	s->turn_reqs += REQ_UNITS;
+	dispatch_frame(s, frame, len);
+	if (verify_inflight(s->srv) > vin) /* a post queued for the verifiers */
+		s->turn_reqs -= REQ_UNITS - POST_UNITS;
 }
 
 /* Keep a complete frame for a later turn. 0, or -1 out of memory. */
@@ -192,9 +239,8 @@ static int run_held(struct server *srv)
 			if (!s->held_head)
 				s->held_tail = NULL;
 			s->held_bytes -= h->len;
-			s->turn_reqs++;
 			s->rx_ns = h->t0_ns;
-			dispatch_frame(s, h->data, h->len);
+			run_frame(s, h->data, h->len);
 			free(h);
 			if (s->close_pending)
 				held_free(s);
@@ -402,7 +448,7 @@ static void session_gone(struct server *srv, struct session *s)
 		struct outq *q = s->qhead;
 		s->qhead = q->next;
 		outbuf_unref(q->buf);
-		free(q);
+		outq_free(q);
 	}
 	free(s->rx);
 	sodium_memzero(s->challenge, sizeof s->challenge);
@@ -498,8 +544,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 				return -1;
 		} else {
 			s->rx_ns = clock_mono_ns();
-			s->turn_reqs++;
-			dispatch_frame(s, s->rx, s->rxlen);
+			run_frame(s, s->rx, s->rxlen);
 		}
 		s->rxlen = 0;
 		if (s->rxcap > 65536) { /* do not keep a large buffer per idle session */
@@ -545,7 +590,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			if (q->buf->len >= 65536)
 				srv->trim_due += q->buf->len;
 			outbuf_unref(q->buf);
-			free(q);
+			outq_free(q);
 			if (n < 0)
 				return -1;
 			/* lws' documented check between writes in one callback; unlike

@@ -5,6 +5,8 @@
 
 #include <libwebsockets.h>
 #include <proto.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,6 +33,23 @@ struct outbuf *outbuf_from_json(const json_t *obj)
 	if (b)
 		memcpy(b->data + REPLY_PRE, s, len);
 	free(s);
+	return b;
+}
+
+struct outbuf *outbuf_printf(size_t cap, const char *fmt, ...)
+{
+	struct outbuf *b = outbuf_new(cap);
+	if (!b)
+		return NULL;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf((char *)b->data + REPLY_PRE, cap, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= cap) {
+		free(b);
+		return NULL;
+	}
+	b->len = (size_t)n;
 	return b;
 }
 

@@ -24,6 +24,11 @@ struct outbuf {
 struct outbuf *outbuf_from_json(const json_t *obj);
 /* A frame of len bytes to be filled by the caller (refs 1). NULL on error. */
 struct outbuf *outbuf_new(size_t len);
+/* A frame written with a printf-style format into a buffer of at most cap
+ * bytes (refs 1): NULL if it does not fit or on error, never a truncated
+ * frame. For frames made only of numbers and fixed keys (no string needs
+ * JSON escaping); the caller keeps the text valid JSON. */
+struct outbuf *outbuf_printf(size_t cap, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 struct outbuf *outbuf_ref(struct outbuf *b);
 void outbuf_unref(struct outbuf *b);
 

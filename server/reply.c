@@ -10,9 +10,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* After-list nodes are reused (one per reply and one per push recipient:
+ * a malloc and a free each on the hot path otherwise). Loop thread only; at
+ * most AFTER_SPARE spare nodes are kept. */
+#define AFTER_SPARE 8192u
+static struct after *after_spare;
+static unsigned after_nspare;
+
+static struct after *after_alloc(void)
+{
+	struct after *a = after_spare;
+	if (a) {
+		after_spare = a->next;
+		after_nspare--;
+		memset(a, 0, sizeof(*a));
+		return a;
+	}
+	return calloc(1, sizeof(*a));
+}
+
+static void after_free(struct after *a)
+{
+	if (after_nspare >= AFTER_SPARE) {
+		free(a);
+		return;
+	}
+	a->next = after_spare;
+	after_spare = a;
+	after_nspare++;
+}
+
 static void after_add(struct server *srv, struct session *s, struct outbuf *buf, int is_reply, uint64_t id)
 {
-	struct after *a = calloc(1, sizeof(*a));
+	struct after *a = after_alloc();
 	if (!a) {
 		outbuf_unref(buf);
 		return;
@@ -44,6 +74,19 @@ void reply_later_timed(struct session *s, uint64_t req_id, json_t *obj, uint64_t
 {
 	struct outbuf *b = obj ? outbuf_from_json(obj) : NULL;
 	json_decref(obj);
+	if (!b) {
+		log_event(LOG_ERROR, "reply.alloc", "sid=%llu", (unsigned long long)s->sid);
+		return;
+	}
+	b->t0_ns = t0_ns;
+	after_add(s->srv, s, b, 1, req_id);
+}
+
+void reply_ok_seq_timed(struct session *s, uint64_t req_id, uint64_t seq, uint64_t t0_ns)
+{
+	/* two integers and fixed keys: nothing to escape; 64 bytes hold any values */
+	struct outbuf *b = outbuf_printf(64, "{\"id\":%llu,\"ok\":true,\"seq\":%llu}", (unsigned long long)req_id,
+	                                 (unsigned long long)seq);
 	if (!b) {
 		log_event(LOG_ERROR, "reply.alloc", "sid=%llu", (unsigned long long)s->sid);
 		return;
@@ -118,7 +161,7 @@ void reply_release(struct server *srv, int ok, reply_deliver_fn deliver, void *a
 			}
 		}
 		outbuf_unref(a->buf);
-		free(a);
+		after_free(a);
 	}
 }
 

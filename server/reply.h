@@ -38,6 +38,9 @@ void reply_later(struct session *s, uint64_t req_id, json_t *obj);
 /* The same for the ack of a msg.post whose frame arrived at t0_ns (clock_mono_ns):
  * the loop records arrival-to-sent in casusd_post_ack_seconds when it goes out. */
 void reply_later_timed(struct session *s, uint64_t req_id, json_t *obj, uint64_t t0_ns);
+/* The ack of a stored msg.post, {"id":ID,"ok":true,"seq":SEQ}, written
+ * directly (no JSON object: the hot path), timed as reply_later_timed. */
+void reply_ok_seq_timed(struct session *s, uint64_t req_id, uint64_t seq, uint64_t t0_ns);
 /* Queue an error reply for after the commit, with its audit entry (see above). */
 void reply_error(struct session *s, uint64_t req_id, int code, const char *message);
 /* Queue a push frame for after the commit (takes its own reference on buf). */

@@ -1,7 +1,7 @@
 /*
- * verify.c: the verifier thread for message signatures (see verify.h).
+ * verify.c: the verifier pool for message signatures (see verify.h).
  *
- * Threading: the verifier thread touches only the job lists (under v->mu) and
+ * Threading: a verifier thread touches only the job lists (under v->mu) and
  * the jobs' bytes; it never reads sessions, the store or the chain state.
  * Everything else (sessions, pausing, completing) happens on the loop thread.
  * The only libwebsockets call from the verifier is lws_cancel_service().
@@ -16,18 +16,29 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
-/* The verifier of one server (srv->ver): its thread and its job lists. */
+/* The verifier pool of one server (srv->ver): its threads and its jobs.
+ *
+ * Every job submitted and not yet drained is on one list in arrival order
+ * (head..tail). The verifiers take jobs in that order (take points at the
+ * first job no verifier has taken; the jobs from take on are the waiting
+ * ones), finish them in any order (one verification may take longer than
+ * the next) and mark them done; the loop drains only the prefix of the list
+ * that is done. So jobs leave in the order they arrived, across sessions and
+ * therefore within each session, however many verifiers run. */
+#define VERIFY_THREADS_MAX 64
+
 struct verifier {
-	pthread_t th;
-	int running, stopping;
+	pthread_t th[VERIFY_THREADS_MAX];
+	unsigned nthreads; /* running verifier threads (0: verification inline) */
+	int stopping;
 	struct lws_context *ctx;
-	struct vjob *pend_head, *pend_tail; /* waiting for the verifier */
-	struct vjob *done_head, *done_tail; /* verified, waiting for the loop */
-	struct vjob *busy;                  /* being verified now */
-	size_t inflight;                    /* submitted and not yet drained */
-	int woken;                          /* the loop was woken since its last drain */
-	struct session **paused;            /* loop thread: sessions paused by flow control */
+	struct vjob *head, *tail; /* submitted, not yet drained, in arrival order */
+	struct vjob *take;        /* first job no verifier has taken (NULL: none waiting) */
+	size_t inflight;          /* submitted and not yet drained (loop thread) */
+	int woken;                /* the loop was woken since its last drain */
+	struct session **paused;  /* loop thread: sessions paused by flow control */
 	size_t npaused, cappaused;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -48,18 +59,15 @@ static void *verifier(void *arg)
 	struct verifier *v = arg;
 	pthread_mutex_lock(&v->mu);
 	for (;;) {
-		while (!v->stopping && !v->pend_head)
+		while (!v->stopping && !v->take)
 			pthread_cond_wait(&v->cv, &v->mu);
 		if (v->stopping)
 			break;
-		struct vjob *j = v->pend_head;
-		v->pend_head = j->next;
-		if (!v->pend_head)
-			v->pend_tail = NULL;
-		j->next = NULL;
-		v->busy = j;
+		struct vjob *j = v->take;
+		v->take = j->next;
 		pthread_mutex_unlock(&v->mu);
 
+		/* only this thread touches j's bytes and result until it is marked done */
 		cc_message m;
 		int rc = cc_message_decode(j->msg, j->len, &m);
 		if (rc == CC_OK)
@@ -67,26 +75,33 @@ static void *verifier(void *arg)
 		j->rc = rc;
 
 		pthread_mutex_lock(&v->mu);
-		v->busy = NULL;
+		j->done = 1;
 		v->pending--;
 		if (!v->pending || v->pending == VERIFY_QUEUE_HARD - 1)
 			pthread_cond_broadcast(&v->idle_cv); /* idle, or room again */
-		if (v->done_tail)
-			v->done_tail->next = j;
-		else
-			v->done_head = j;
-		v->done_tail = j;
-		int wake = !v->woken;
-		v->woken = 1;
-		if (wake) {
-			/* wake the loop once per drain; it picks up everything done by then */
+		/* wake the loop once per drain, when the oldest job is done: it then
+		 * takes every finished job in front of the first unfinished one */
+		if (v->head && v->head->done && !v->woken) {
+			v->woken = 1;
 			pthread_mutex_unlock(&v->mu);
-			lws_cancel_service(v->ctx);
+			if (v->ctx)
+				lws_cancel_service(v->ctx);
 			pthread_mutex_lock(&v->mu);
 		}
 	}
 	pthread_mutex_unlock(&v->mu);
 	return NULL;
+}
+
+/* verify_threads from the configuration: -1 one per online core. */
+static unsigned threads_wanted(const struct server *srv)
+{
+	int n = srv->cfg.verify_threads;
+	if (n < 0) {
+		long c = sysconf(_SC_NPROCESSORS_ONLN);
+		n = c > 0 ? (int)c : 1;
+	}
+	return n > VERIFY_THREADS_MAX ? VERIFY_THREADS_MAX : (unsigned)n;
 }
 
 int verify_start(struct server *srv)
@@ -105,25 +120,24 @@ int verify_start(struct server *srv)
 		pthread_cond_init(&v->idle_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	if (getenv("CASUSD_VERIFY_INLINE")) { /* for comparisons (bench/RESULTS.md) */
+	unsigned want = threads_wanted(srv);
+	if (getenv("CASUSD_VERIFY_INLINE")) /* for comparisons (bench/RESULTS.md) */
+		want = 0;
+	if (!want) {
 		log_event(LOG_INFO, "verify.inline", "msg=\"signatures are verified on the event loop\"");
 		return 0;
 	}
-	if (pthread_create(&v->th, NULL, verifier, v) != 0) {
+	for (unsigned i = 0; i < want; i++) {
+		if (pthread_create(&v->th[i], NULL, verifier, v) != 0)
+			break;
+		v->nthreads++;
+	}
+	if (!v->nthreads) {
 		log_event(LOG_WARN, "verify.no_thread", "msg=\"signatures are verified on the event loop\"");
 		return -1;
 	}
-	v->running = 1;
+	log_event(LOG_INFO, "verify.threads", "n=%u wanted=%u", v->nthreads, want);
 	return 0;
-}
-
-static void free_list(struct vjob *j)
-{
-	while (j) {
-		struct vjob *n = j->next;
-		job_free(j);
-		j = n;
-	}
 }
 
 void verify_stop(struct server *srv)
@@ -131,19 +145,23 @@ void verify_stop(struct server *srv)
 	struct verifier *v = srv->ver;
 	if (!v)
 		return;
-	if (v->running) {
+	if (v->nthreads) {
 		pthread_mutex_lock(&v->mu);
 		v->stopping = 1;
-		pthread_cond_signal(&v->cv);
+		pthread_cond_broadcast(&v->cv);
+		pthread_cond_broadcast(&v->idle_cv);
 		pthread_mutex_unlock(&v->mu);
-		pthread_join(v->th, NULL);
-		v->running = 0;
+		for (unsigned i = 0; i < v->nthreads; i++)
+			pthread_join(v->th[i], NULL);
+		v->nthreads = 0;
 	}
-	/* jobs never completed were never stored nor acknowledged */
-	free_list(v->pend_head);
-	free_list(v->done_head);
-	job_free(v->busy);
-	v->pend_head = v->pend_tail = v->done_head = v->done_tail = v->busy = NULL;
+	/* jobs never drained were never stored nor acknowledged */
+	for (struct vjob *j = v->head; j;) {
+		struct vjob *n = j->next;
+		job_free(j);
+		j = n;
+	}
+	v->head = v->tail = v->take = NULL;
 	v->inflight = 0;
 	free(v->paused);
 	pthread_cond_destroy(&v->idle_cv);
@@ -153,10 +171,15 @@ void verify_stop(struct server *srv)
 	srv->ver = NULL;
 }
 
+unsigned verify_threads(const struct server *srv)
+{
+	return srv->ver ? srv->ver->nthreads : 0;
+}
+
 int verify_enabled(const struct server *srv)
 {
 	const struct verifier *v = srv->ver;
-	return v && v->running && !v->stopping;
+	return v && v->nthreads && !v->stopping;
 }
 
 size_t verify_inflight(const struct server *srv)
@@ -204,11 +227,13 @@ int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], c
 	 * overtake the same session's queued ones. */
 	while (v->pending >= VERIFY_QUEUE_HARD && !v->stopping)
 		pthread_cond_wait(&v->idle_cv, &v->mu);
-	if (v->pend_tail)
-		v->pend_tail->next = j;
+	if (v->tail)
+		v->tail->next = j;
 	else
-		v->pend_head = j;
-	v->pend_tail = j;
+		v->head = j;
+	v->tail = j;
+	if (!v->take)
+		v->take = j;
 	v->pending++;
 	pthread_cond_signal(&v->cv);
 	pthread_mutex_unlock(&v->mu);
@@ -221,11 +246,21 @@ int verify_submit(struct session *s, uint64_t req_id, const uint8_t casus[16], c
 size_t verify_drain(struct server *srv, verify_done_fn fn, void *arg)
 {
 	struct verifier *v = srv->ver;
-	if (!v || !v->running)
+	if (!v || !v->nthreads)
 		return 0;
+	/* detach the finished prefix: arrival order, nothing overtakes an
+	 * unfinished job */
 	pthread_mutex_lock(&v->mu);
-	struct vjob *j = v->done_head;
-	v->done_head = v->done_tail = NULL;
+	struct vjob *j = NULL, *last = NULL;
+	for (struct vjob *k = v->head; k && k->done; k = k->next)
+		last = k;
+	if (last) {
+		j = v->head;
+		v->head = last->next;
+		if (!v->head)
+			v->tail = NULL;
+		last->next = NULL;
+	}
 	v->woken = 0;
 	pthread_mutex_unlock(&v->mu);
 	size_t n = 0;
@@ -250,7 +285,7 @@ size_t verify_drain(struct server *srv, verify_done_fn fn, void *arg)
 void verify_wait(struct server *srv, unsigned max_pending, unsigned max_us)
 {
 	struct verifier *v = srv->ver;
-	if (!v || !v->running)
+	if (!v || !v->nthreads)
 		return;
 	pthread_mutex_lock(&v->mu);
 	if (v->pending && v->pending <= max_pending) {
@@ -279,16 +314,13 @@ void verify_session_gone(struct server *srv, struct session *s)
 			break;
 		}
 	}
-	if (!v->running)
+	if (!v->nthreads)
 		return;
+	/* j->s is the loop's alone (the verifiers never read it); the lock keeps
+	 * the list's links steady while a verifier may append nothing but marks */
 	pthread_mutex_lock(&v->mu);
-	for (struct vjob *j = v->pend_head; j; j = j->next)
+	for (struct vjob *j = v->head; j; j = j->next)
 		if (j->s == s)
 			j->s = NULL;
-	for (struct vjob *j = v->done_head; j; j = j->next)
-		if (j->s == s)
-			j->s = NULL;
-	if (v->busy && v->busy->s == s)
-		v->busy->s = NULL;
 	pthread_mutex_unlock(&v->mu);
 }
