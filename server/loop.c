@@ -844,6 +844,29 @@ int server_init(struct server *srv, const struct config *cfg)
 	return 0;
 }
 
+/* Group commit across TLS records: over TLS libwebsockets hands over one
+ * record (one frame) per readiness and keeps the rest in the TLS buffer for
+ * its next pass, so a turn that committed after one pass stored one post per
+ * fdatasync (the benchmark measured 777 commits for 777 posts, ~100 posts/s).
+ * While the turn has requests and a pass without waiting still brings new
+ * ones, take them into the same turn (at most GATHER_PASSES passes; the
+ * per-session budget still bounds each session, since turn_no stays). */
+#define GATHER_PASSES 64
+static int gather(struct server *srv)
+{
+	for (int i = 0; i < GATHER_PASSES && srv->pending_turn && !srv->stop; i++) {
+		uint64_t before = srv->m.requests;
+		if (srv->evloop)
+			ev_run(srv->evloop, EVRUN_NOWAIT);
+		else if (lws_service(srv->ctx, -1) < 0)
+			return -1;
+		if (srv->m.requests == before)
+			break;
+		srv->m.gather_passes++;
+	}
+	return 0;
+}
+
 int server_run(struct server *srv)
 {
 	while (!srv->stop) {
@@ -855,6 +878,8 @@ int server_run(struct server *srv)
 		if (srv->evloop)
 			ev_run(srv->evloop, nowait ? EVRUN_NOWAIT : EVRUN_ONCE);
 		else if (lws_service(srv->ctx, nowait ? -1 : 0) < 0)
+			break;
+		if (gather(srv) < 0)
 			break;
 		uint64_t t0 = srv->pending_turn ? clock_mono_ns() : 0;
 		dispatch_turn_end(srv, enqueue, NULL);

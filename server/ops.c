@@ -510,6 +510,9 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 	    "Frames held for a later loop turn: the session was over its per-turn budget or its send queue "
 	    "had to drain first.",
 	    (double)m->frames_deferred);
+	one(b, "casusd_gather_passes_total", "counter",
+	    "Extra event-loop passes that took more requests into a turn before its commit (group commit over TLS).",
+	    (double)m->gather_passes);
 	one(b, "casusd_malloc_trims_total", "counter", "Times freed heap memory was handed back to the system.",
 	    (double)m->trims);
 	one(b, "casusd_store_map_bytes", "gauge", "LMDB map size (grows by doubling).", (double)srv->st.mapsize);

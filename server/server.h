@@ -111,6 +111,7 @@ struct metrics {
 	struct histo turn_end_hist;  /* end of a busy turn: verification wait, commit, replies queued */
 	struct histo post_ack_hist;  /* msg.post: frame arrival to the ack handed to the socket */
 	uint64_t frames_deferred;    /* frames held for a later turn (budget or send queue) */
+	uint64_t gather_passes;      /* extra passes that took more requests into a turn (loop.c gather) */
 	uint64_t trims;              /* malloc_trim calls after memory was freed */
 };
 
