@@ -203,14 +203,9 @@ static int cmd_actions(casus_client *c, int argc, char **argv, int json)
 	int rc = casus_actions(c, cid, &a);
 	if (rc)
 		return fail(c, json, rc);
-	int64_t now = (int64_t)time(NULL);
+	ccore_actions_mark_overdue(a, (int64_t)time(NULL));
 	size_t i;
 	json_t *o;
-	json_array_foreach(a, i, o) {
-		int over = !json_is_true(json_object_get(o, "done")) &&
-		           (int64_t)json_integer_value(json_object_get(o, "due")) <= now;
-		json_object_set_new(o, "overdue", json_boolean(over));
-	}
 	if (json)
 		return ok_doc(json, json_pack("{so}", "actions", a), NULL);
 	if (!json_array_size(a))

@@ -35,6 +35,7 @@
 #include "audit_backup.h"
 #include "audit_export.h"
 #include "audit_report.h"
+#include "audit_trail.h"
 #include "cli_exit.h"
 #include "libcasus_audit.h"
 
@@ -262,27 +263,6 @@ static int remember_read(cc_audit_checkpoint *cp)
 }
 
 /* What the verifier saw of witnesses and restore segments, for both outputs. */
-static void witness_fields(json_t *o, const cc_audit_verifier *v)
-{
-	json_object_set_new(o, "witnessed", json_integer((json_int_t)v->witnessed));
-	json_object_set_new(o, "cosignatures", json_integer((json_int_t)v->cosigns));
-	if (v->witness_pinned)
-		json_object_set_new(o, "cosignatures_other_keys", json_integer((json_int_t)v->cosigns_other));
-	if (v->witnessed) {
-		char pk[2 * CC_SIGN_PK_BYTES + 1];
-		sodium_bin2hex(pk, sizeof pk, v->last_witness_pk, CC_SIGN_PK_BYTES);
-		json_object_set_new(o, "last_witnessed_seq", json_integer((json_int_t)v->last_witnessed_seq));
-		json_object_set_new(o, "last_witness", json_string(v->last_witness_user));
-		json_object_set_new(o, "last_witness_key", json_string(pk));
-	}
-	json_object_set_new(o, "segments", json_integer((json_int_t)v->segments));
-	if (v->segments) {
-		json_object_set_new(o, "segment_seq", json_integer((json_int_t)v->segment_seq));
-		json_object_set_new(o, "segment_continues_from", json_integer((json_int_t)v->segment_from));
-		json_object_set_new(o, "segment_reason", json_string("restored from a backup"));
-	}
-}
-
 static void witness_text(FILE *to, const cc_audit_verifier *v)
 {
 	if (v->witnessed)
@@ -321,7 +301,7 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 			                      "unsealed", (json_int_t)cc_audit_verifier_unsealed(v));
 			json_object_set_new(o, "anchor_seq", json_integer((json_int_t)(v->first_seq - 1)));
 			json_object_set_new(o, "last_checkpoint", last ? json_string(last) : json_null());
-			witness_fields(o, v);
+			cc_audit_trail_witness_json(o, v);
 			if (g_receipts_report)
 				json_object_update(o, g_receipts_report);
 			if (note)
@@ -358,7 +338,7 @@ static int report_verdict(int json, const char *source, int rc, const cc_audit_v
 		if (line)
 			json_object_set_new(o, "line", json_integer((json_int_t)line));
 		json_object_set_new(o, "kind", json_string(cli_exit_kind(EXIT_FAULT)));
-		witness_fields(o, v);
+		cc_audit_trail_witness_json(o, v);
 		print_json(o);
 		json_decref(o);
 	} else {
@@ -643,37 +623,10 @@ int cli_audit_offline(int argc, char **argv, int json)
 
 /* ---- online: fetch, verify, filter --------------------------------------------- */
 
-struct rec {
-	uint8_t *raw;
-	size_t len;
-	uint8_t hash[CC_HASH_BYTES];
-	cc_audit_entry e;
-};
-
-struct cprec {
-	uint64_t seq;
-	uint8_t raw[CC_AUDIT_CP_BYTES];
-};
-
-struct csrec {
-	uint64_t seq;
-	uint8_t raw[CC_AUDIT_COSIGN_MAX];
-	size_t len;
-	uint8_t witness_pk[CC_SIGN_PK_BYTES];
-};
-
 struct trail {
-	struct rec *r;
-	size_t n, cap;
-	struct cprec *cp;
-	size_t ncp, capcp;
-	struct csrec *cs; /* witnesses' cosignatures, in the server's order (by seq) */
-	size_t ncs, capcs;
-	int has_anchor;
-	cc_audit_checkpoint anchor;
-	uint8_t server_pk[CC_SIGN_PK_BYTES];
-	int full;     /* the whole trail was fetched (fg) */
-	int verified; /* chain and checkpoints verified */
+	cc_audit_trail a; /* entries, checkpoints and cosignatures as the server sent them */
+	int full;         /* the whole trail was fetched (fg) */
+	int verified;     /* chain and checkpoints verified */
 	int key_pinned;
 	int known_bridged; /* pruned past the witness's checkpoint; its cosigned anchor proves the extension */
 	cc_audit_verifier v;
@@ -688,11 +641,7 @@ struct filter {
 
 static void trail_free(struct trail *t)
 {
-	for (size_t i = 0; i < t->n; i++)
-		free(t->r[i].raw);
-	free(t->r);
-	free(t->cp);
-	free(t->cs);
+	cc_audit_trail_free(&t->a);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -707,155 +656,6 @@ static int matches(const struct filter *f, const cc_audit_entry *e)
 	if (f->to_ms && e->time_ms >= f->to_ms)
 		return 0;
 	return 1;
-}
-
-static int add_cp(struct trail *t, const uint8_t *raw, size_t len)
-{
-	cc_audit_checkpoint cp;
-	if (len != CC_AUDIT_CP_BYTES || cc_audit_checkpoint_decode(raw, len, &cp) != CC_OK)
-		return -1;
-	for (size_t i = 0; i < t->ncp; i++)
-		if (t->cp[i].seq == cp.seq && memcmp(t->cp[i].raw, raw, len) == 0)
-			return 0;
-	if (t->ncp == t->capcp) {
-		size_t nc = t->capcp ? t->capcp * 2 : 16;
-		struct cprec *p = realloc(t->cp, nc * sizeof(*p));
-		if (!p)
-			return -1;
-		t->cp = p;
-		t->capcp = nc;
-	}
-	t->cp[t->ncp].seq = cp.seq;
-	memcpy(t->cp[t->ncp].raw, raw, len);
-	t->ncp++;
-	return 0;
-}
-
-static int add_cs(struct trail *t, const uint8_t *raw, size_t len)
-{
-	cc_audit_cosign c;
-	if (len > CC_AUDIT_COSIGN_MAX || cc_audit_cosign_decode(raw, len, &c) != CC_OK)
-		return -1;
-	if (t->ncs == t->capcs) {
-		size_t nc = t->capcs ? t->capcs * 2 : 16;
-		struct csrec *p = realloc(t->cs, nc * sizeof(*p));
-		if (!p)
-			return -1;
-		t->cs = p;
-		t->capcs = nc;
-	}
-	struct csrec *x = &t->cs[t->ncs++];
-	x->seq = c.seq;
-	memcpy(x->raw, raw, len);
-	x->len = len;
-	memcpy(x->witness_pk, c.witness_pk, CC_SIGN_PK_BYTES);
-	return 0;
-}
-
-/* An array of base64 cosignatures (audit.query's "cosigns", "anchor_cosigns"). */
-static int add_cosigns(struct trail *t, const json_t *arr)
-{
-	size_t i;
-	json_t *o;
-	json_array_foreach(arr, i, o) {
-		json_t *wrap = json_pack("{sO}", "c", o);
-		uint8_t *b = NULL;
-		size_t bl = 0;
-		int bad = !wrap || proto_get_b64(wrap, "c", CC_AUDIT_COSIGN_MAX, &b, &bl) || add_cs(t, b, bl) != 0;
-		free(b);
-		json_decref(wrap);
-		if (bad)
-			return -1;
-	}
-	return 0;
-}
-
-/* Feed the cosignatures of checkpoint seq to v. */
-static void feed_cosigns(const struct trail *t, uint64_t seq, cc_audit_verifier *v)
-{
-	for (size_t i = 0; i < t->ncs; i++)
-		if (t->cs[i].seq == seq)
-			(void)cc_audit_verifier_cosign(v, t->cs[i].raw, t->cs[i].len);
-}
-
-static int cmp_cp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct cprec *)a)->seq, y = ((const struct cprec *)b)->seq;
-	return x < y ? -1 : x > y;
-}
-
-/* One audit.query answer (fetched by casus_audit_fetch) into t. Returns 0,
- * or <0 on error (message in err). */
-static int parse_page(const json_t *r, struct trail *t, char *err, size_t errlen)
-{
-	const char *kh = json_string_value(json_object_get(r, "audit_key"));
-	if (!kh || parse_hex(kh, t->server_pk, CC_SIGN_PK_BYTES) != 0) {
-		snprintf(err, errlen, "the server sent no audit key");
-		return -5;
-	}
-	int rc = 0;
-	if (json_object_get(r, "anchor") && !t->has_anchor) {
-		uint8_t *ab = NULL;
-		size_t al = 0;
-		if (proto_get_b64(r, "anchor", CC_AUDIT_CP_BYTES, &ab, &al) ||
-		    cc_audit_checkpoint_decode(ab, al, &t->anchor) != CC_OK) {
-			snprintf(err, errlen, "the server's anchor checkpoint does not decode");
-			rc = -5;
-		} else {
-			t->has_anchor = 1;
-			if (add_cosigns(t, json_object_get(r, "anchor_cosigns")) != 0) {
-				snprintf(err, errlen, "a cosignature from the server does not decode");
-				rc = -5;
-			}
-		}
-		free(ab);
-	}
-	size_t i;
-	json_t *o;
-	json_array_foreach(json_object_get(r, "entries"), i, o) {
-		if (rc)
-			break;
-		uint8_t *eb = NULL;
-		size_t el = 0;
-		if (t->n == t->cap) {
-			size_t nc = t->cap ? t->cap * 2 : 64;
-			struct rec *p = realloc(t->r, nc * sizeof(*p));
-			if (!p) {
-				snprintf(err, errlen, "out of memory");
-				rc = -1;
-				break;
-			}
-			t->r = p;
-			t->cap = nc;
-		}
-		struct rec *x = &t->r[t->n];
-		if (proto_get_b64(o, "entry", CC_AUDIT_ENTRY_MAX, &eb, &el) ||
-		    proto_get_b64_fixed(o, "hash", x->hash, CC_HASH_BYTES) ||
-		    cc_audit_entry_decode(eb, el, &x->e) != CC_OK) {
-			free(eb);
-			snprintf(err, errlen, "an audit entry from the server does not decode");
-			rc = -5;
-			break;
-		}
-		x->raw = eb;
-		x->len = el;
-		t->n++;
-	}
-	json_array_foreach(json_object_get(r, "checkpoints"), i, o) {
-		if (rc)
-			break;
-		uint8_t *cb = NULL;
-		size_t cl = 0;
-		if (proto_get_b64(o, "checkpoint", CC_AUDIT_CP_BYTES, &cb, &cl) || add_cp(t, cb, cl) != 0) {
-			snprintf(err, errlen, "a checkpoint from the server does not decode");
-			rc = -5;
-		} else if (add_cosigns(t, json_object_get(o, "cosigns")) != 0) {
-			snprintf(err, errlen, "a cosignature from the server does not decode");
-			rc = -5;
-		}
-		free(cb);
-	}
-	return rc;
 }
 
 /* Fetch what the caller may see. fg: the whole trail, verified, filtered
@@ -899,8 +699,11 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 		size_t pi;
 		json_t *pgj;
 		json_array_foreach(pages, pi, pgj) {
-			if ((rc = parse_page(pgj, t, err, sizeof err)) < 0)
+			int prc = cc_audit_trail_add_page(&t->a, pgj, err, sizeof err);
+			if (prc != CC_OK) {
+				rc = prc == CC_ERR_NOMEM ? -1 : -5;
 				break;
+			}
 		}
 	}
 	json_decref(pages);
@@ -913,10 +716,10 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 		                : rc == -5 ? "audit_fault"
 		                           : ecode,
 		                err);
-	const uint8_t *pk = t->server_pk;
+	const uint8_t *pk = t->a.server_pk;
 	if (pr == 1) {
 		t->key_pinned = 1;
-		if (sodium_memcmp(pinned, t->server_pk, CC_SIGN_PK_BYTES) != 0)
+		if (sodium_memcmp(pinned, t->a.server_pk, CC_SIGN_PK_BYTES) != 0)
 			return fail_msg(json, EXIT_FAULT, "audit_key_mismatch",
 			                "the server's audit key differs from the pinned key: do not trust this trail");
 		pk = pinned;
@@ -924,44 +727,19 @@ static int fetch_trail(casus_client *c, int argc, char **argv, const struct filt
 		fprintf(stderr, "casus audit: warning: no pinned audit key (--key or CASUS_AUDIT_KEY); checkpoints are "
 		                "checked with the key the server sent\n");
 	}
-	if (t->ncp)
-		qsort(t->cp, t->ncp, sizeof(*t->cp), cmp_cp);
 	if (!t->full) {
 		/* a part of the trail: every entry decoded; checkpoints are signed */
-		for (size_t i = 0; i < t->ncp; i++) {
-			cc_audit_checkpoint cp;
-			if (cc_audit_checkpoint_decode(t->cp[i].raw, CC_AUDIT_CP_BYTES, &cp) != CC_OK ||
-			    cc_audit_checkpoint_verify(&cp, pk) != CC_OK)
-				return fail_msg(json, EXIT_FAULT, "audit_fault",
-				                "a checkpoint from the server is not signed by the audit key");
-		}
+		if (cc_audit_trail_check_signed(&t->a, pk) != CC_OK)
+			return fail_msg(json, EXIT_FAULT, "audit_fault",
+			                "a checkpoint from the server is not signed by the audit key");
 		return 0;
 	}
+	/* the whole trail (audit/audit_trail.c, the browser's driver too); this
+	 * device is the witness that counts (its own cosignatures) */
+	uint8_t self_pk[CC_SIGN_PK_BYTES];
+	int have_self = casus_self_sign_pk(c, self_pk) == 0;
 	cc_audit_verifier *v = &t->v;
-	if (cc_audit_verifier_init(v, pk, t->has_anchor ? &t->anchor : NULL) == CC_OK) {
-		/* this device is the witness that counts (its own cosignatures) */
-		uint8_t self_pk[CC_SIGN_PK_BYTES];
-		if (casus_self_sign_pk(c, self_pk) == 0)
-			cc_audit_verifier_pin_witness(v, self_pk);
-		if (t->has_anchor)
-			feed_cosigns(t, t->anchor.seq, v);
-		if (known && cc_audit_verifier_known(v, known) == 1)
-			t->known_bridged = 1;
-		size_t j = 0;
-		for (size_t i = 0; i < t->n; i++) {
-			while (j < t->ncp && t->cp[j].seq < t->r[i].e.seq) {
-				(void)cc_audit_verifier_checkpoint(v, t->cp[j].raw, CC_AUDIT_CP_BYTES);
-				feed_cosigns(t, t->cp[j].seq, v);
-				j++;
-			}
-			(void)cc_audit_verifier_entry(v, t->r[i].raw, t->r[i].len, t->r[i].hash);
-		}
-		for (; j < t->ncp; j++) {
-			(void)cc_audit_verifier_checkpoint(v, t->cp[j].raw, CC_AUDIT_CP_BYTES);
-			feed_cosigns(t, t->cp[j].seq, v);
-		}
-	}
-	rc = cc_audit_verifier_finish(v);
+	rc = cc_audit_trail_verify(&t->a, pk, have_self ? self_pk : NULL, known, v, &t->known_bridged);
 	if (rc != CC_OK)
 		return report_verdict(json, "server", rc, v, 0, NULL);
 	t->verified = 1;
@@ -985,7 +763,7 @@ static int parse_filter(int argc, char **argv, struct filter *f, int json)
 	return 0;
 }
 
-static json_t *entry_json(const struct rec *x)
+static json_t *entry_json(const cc_audit_trail_rec *x)
 {
 	const cc_audit_entry *e = &x->e;
 	char cid[33], dev[33], hash[2 * CC_HASH_BYTES + 1], when[CC_AUDIT_TIME_ISO_BYTES];
@@ -1041,7 +819,7 @@ static void verified_fields(json_t *o, const struct trail *t)
 		json_object_set_new(o, "entries_verified", json_integer((json_int_t)t->v.entries));
 		json_object_set_new(o, "checkpoints_verified", json_integer((json_int_t)t->v.checkpoints));
 		json_object_set_new(o, "unsealed", json_integer((json_int_t)cc_audit_verifier_unsealed(&t->v)));
-		witness_fields(o, &t->v);
+		cc_audit_trail_witness_json(o, &t->v);
 	}
 }
 
@@ -1073,19 +851,19 @@ static int cmd_query(casus_client *c, int argc, char **argv, int json)
 	}
 	/* actors are named by the display name the trail recorded for them
 	 * (auth entries, members added), looked up in the whole trail fetched */
-	cc_audit_entry *all = t.n ? malloc(t.n * sizeof(*all)) : NULL;
-	for (size_t i = 0; all && i < t.n; i++)
-		all[i] = t.r[i].e;
+	cc_audit_entry *all = t.a.n ? malloc(t.a.n * sizeof(*all)) : NULL;
+	for (size_t i = 0; all && i < t.a.n; i++)
+		all[i] = t.a.r[i].e;
 	json_t *arr = json_array();
-	for (size_t i = 0; i < t.n; i++) {
-		if (!matches(&f, &t.r[i].e))
+	for (size_t i = 0; i < t.a.n; i++) {
+		if (!matches(&f, &t.a.r[i].e))
 			continue;
 		if (limit > 0 && json_array_size(arr) >= (size_t)limit)
 			break;
-		json_t *o = entry_json(&t.r[i]);
+		json_t *o = entry_json(&t.a.r[i]);
 		char nm[CC_AUDIT_OBJECT_MAX + 1] = "";
-		if (all && t.r[i].e.actor_user[0])
-			(void)cc_audit_person_name(all, t.n, t.r[i].e.actor_user, nm, sizeof nm);
+		if (all && t.a.r[i].e.actor_user[0])
+			(void)cc_audit_person_name(all, t.a.n, t.a.r[i].e.actor_user, nm, sizeof nm);
 		json_object_set_new(o, "name", json_string(nm));
 		json_array_append_new(arr, o);
 	}
@@ -1154,9 +932,9 @@ static int put_line(FILE *f, char *line)
 static int put_cosigns(FILE *f, const struct trail *t, uint64_t seq)
 {
 	int err = 0;
-	for (size_t i = 0; i < t->ncs; i++)
-		if (t->cs[i].seq == seq)
-			err |= put_line(f, cc_audit_export_cosign(t->cs[i].raw, t->cs[i].len));
+	for (size_t i = 0; i < t->a.ncs; i++)
+		if (t->a.cs[i].seq == seq)
+			err |= put_line(f, cc_audit_export_cosign(t->a.cs[i].raw, t->a.cs[i].len));
 	return err;
 }
 
@@ -1192,35 +970,35 @@ static int cmd_export(casus_client *c, int argc, char **argv, int json)
 	uint64_t n = 0, ncp = 0;
 	if (csv) {
 		err |= cc_audit_csv_header(out) != 0;
-		for (size_t i = 0; i < t.n && !err; i++)
-			if (matches(&f, &t.r[i].e)) {
-				err |= cc_audit_csv_entry(out, &t.r[i].e, t.r[i].hash) != 0;
+		for (size_t i = 0; i < t.a.n && !err; i++)
+			if (matches(&f, &t.a.r[i].e)) {
+				err |= cc_audit_csv_entry(out, &t.a.r[i].e, t.a.r[i].hash) != 0;
 				n++;
 			}
 	} else {
 		/* unfiltered: the whole verified trail with its checkpoints and
 		 * anchor, verifiable with `casus audit verify`. Filtered: the
 		 * matching entries only, for reading (verification reports a gap). */
-		const uint8_t *pk = t.server_pk;
-		err |= put_line(out,
-		                cc_audit_export_header(pk, now_ms(), (!filtered && t.has_anchor) ? &t.anchor : NULL));
-		if (!filtered && t.has_anchor)
-			err |= put_cosigns(out, &t, t.anchor.seq);
+		const uint8_t *pk = t.a.server_pk;
+		err |= put_line(out, cc_audit_export_header(pk, now_ms(),
+		                                            (!filtered && t.a.has_anchor) ? &t.a.anchor : NULL));
+		if (!filtered && t.a.has_anchor)
+			err |= put_cosigns(out, &t, t.a.anchor.seq);
 		size_t j = 0;
-		for (size_t i = 0; i < t.n && !err; i++) {
-			while (!filtered && j < t.ncp && t.cp[j].seq < t.r[i].e.seq) {
-				err |= put_line(out, cc_audit_export_checkpoint(t.cp[j].raw, CC_AUDIT_CP_BYTES));
-				err |= put_cosigns(out, &t, t.cp[j++].seq);
+		for (size_t i = 0; i < t.a.n && !err; i++) {
+			while (!filtered && j < t.a.ncp && t.a.cp[j].seq < t.a.r[i].e.seq) {
+				err |= put_line(out, cc_audit_export_checkpoint(t.a.cp[j].raw, CC_AUDIT_CP_BYTES));
+				err |= put_cosigns(out, &t, t.a.cp[j++].seq);
 				ncp++;
 			}
-			if (matches(&f, &t.r[i].e)) {
-				err |= put_line(out, cc_audit_export_entry(t.r[i].raw, t.r[i].len, t.r[i].hash));
+			if (matches(&f, &t.a.r[i].e)) {
+				err |= put_line(out, cc_audit_export_entry(t.a.r[i].raw, t.a.r[i].len, t.a.r[i].hash));
 				n++;
 			}
 		}
-		for (; !filtered && j < t.ncp && !err; j++) {
-			err |= put_line(out, cc_audit_export_checkpoint(t.cp[j].raw, CC_AUDIT_CP_BYTES));
-			err |= put_cosigns(out, &t, t.cp[j].seq);
+		for (; !filtered && j < t.a.ncp && !err; j++) {
+			err |= put_line(out, cc_audit_export_checkpoint(t.a.cp[j].raw, CC_AUDIT_CP_BYTES));
+			err |= put_cosigns(out, &t, t.a.cp[j].seq);
 			ncp++;
 		}
 	}
@@ -1277,10 +1055,10 @@ static int cmd_report(casus_client *c, int argc, char **argv, int json)
 	}
 	/* the whole trail fetched: the report keeps the casus and period itself,
 	 * and finds people's names in entries outside the casus (sign-ins) */
-	cc_audit_entry *es = t.n ? malloc(t.n * sizeof(*es)) : NULL;
+	cc_audit_entry *es = t.a.n ? malloc(t.a.n * sizeof(*es)) : NULL;
 	size_t ne = 0;
-	for (size_t i = 0; es && i < t.n; i++)
-		es[ne++] = t.r[i].e;
+	for (size_t i = 0; es && i < t.a.n; i++)
+		es[ne++] = t.a.r[i].e;
 	cc_audit_report_opts ro;
 	memset(&ro, 0, sizeof ro);
 	memcpy(ro.casus_id, f.casus, 16);
@@ -1382,23 +1160,23 @@ static int cmd_witness(casus_client *c, int argc, char **argv, int json)
 		return fail_msg(json, CLI_EXIT_PROFILE, "profile", "this device has no certificate to witness with");
 	}
 	/* every verified checkpoint newer than the last one cosigned, not yet cosigned by this device */
-	cc_audit_checkpoint *todo = t.ncp ? malloc(t.ncp * sizeof(*todo)) : NULL;
+	cc_audit_checkpoint *todo = t.a.ncp ? malloc(t.a.ncp * sizeof(*todo)) : NULL;
 	size_t n = 0;
-	if (t.ncp && !todo) {
+	if (t.a.ncp && !todo) {
 		trail_free(&t);
 		return fail_msg(json, CLI_EXIT_INTERNAL, "nomem", "out of memory");
 	}
-	for (size_t i = 0; i < t.ncp; i++) {
-		if (have_last == 1 && t.cp[i].seq <= last.seq)
+	for (size_t i = 0; i < t.a.ncp; i++) {
+		if (have_last == 1 && t.a.cp[i].seq <= last.seq)
 			continue;
 		int mine = 0;
-		for (size_t k = 0; k < t.ncs && !mine; k++)
-			mine = t.cs[k].seq == t.cp[i].seq &&
-			       sodium_memcmp(t.cs[k].witness_pk, self_pk, CC_SIGN_PK_BYTES) == 0;
-		if (!mine && cc_audit_checkpoint_decode(t.cp[i].raw, CC_AUDIT_CP_BYTES, &todo[n]) == CC_OK)
+		for (size_t k = 0; k < t.a.ncs && !mine; k++)
+			mine = t.a.cs[k].seq == t.a.cp[i].seq &&
+			       sodium_memcmp(t.a.cs[k].witness_pk, self_pk, CC_SIGN_PK_BYTES) == 0;
+		if (!mine && cc_audit_checkpoint_decode(t.a.cp[i].raw, CC_AUDIT_CP_BYTES, &todo[n]) == CC_OK)
 			n++;
 	}
-	rc = n ? casus_audit_cosign(c, t.server_pk, todo, n, now_ms()) : CASUS_OK;
+	rc = n ? casus_audit_cosign(c, t.a.server_pk, todo, n, now_ms()) : CASUS_OK;
 	free(todo);
 	if (rc != CASUS_OK) {
 		int ex = cli_exit_of(rc, casus_error_code(c), casus_error(c));

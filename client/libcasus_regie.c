@@ -52,12 +52,14 @@ int casus_agenda_plan(casus_client *c, const char *casus_hex, int64_t date, cons
 		char text[600];
 		if (!data || ccore_note_text("agenda", data, text, sizeof text) != CCORE_OK) {
 			json_decref(data);
+			sodium_memzero(text, sizeof text);
 			return lc_fail(c, CASUS_E_USAGE,
 			               "the place is empty or longer than %d bytes, or the date is invalid",
 			               CCORE_NOTE_PLACE_MAX);
 		}
 		char mid[33];
 		rc = casus_post_note(c, casus_hex, audience, ground, "agenda", text, data, &seq, mid);
+		sodium_memzero(text, sizeof text); /* the note's sentence (the place): plaintext */
 		json_decref(data);
 		if (rc)
 			return rc; /* queued too: the date is disclosed only once the note is in the casus */
@@ -149,6 +151,7 @@ static int action_note(casus_client *c, const char *casus_hex, const uint8_t aid
 	char text[1200];
 	if (!data || ccore_note_text("afspraak", data, text, sizeof text) != CCORE_OK) {
 		json_decref(data);
+		sodium_memzero(text, sizeof text);
 		return lc_fail(c, CASUS_E_USAGE,
 		               "what was agreed is empty or longer than %d bytes, or the date is invalid",
 		               CCORE_NOTE_WHAT_MAX);
@@ -156,6 +159,7 @@ static int action_note(casus_client *c, const char *casus_hex, const uint8_t aid
 	uint64_t seq = 0;
 	char mid[33], ahex[33];
 	int rc = casus_post_note(c, casus_hex, audience, ground, "afspraak", text, data, &seq, mid);
+	sodium_memzero(text, sizeof text); /* the note's sentence: plaintext */
 	json_decref(data);
 	if (rc || !disclose)
 		return rc;

@@ -6,6 +6,7 @@
 
 #include <cc_cert.h>
 #include <cc_keys.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,22 +74,12 @@ int ccore_note_check(const char *kind, const json_t *data)
 	return data ? CCORE_E_INVALID : CCORE_OK;
 }
 
-static void hex16(const uint8_t id[16], char out[33])
-{
-	static const char d[] = "0123456789abcdef";
-	for (int i = 0; i < 16; i++) {
-		out[2 * i] = d[id[i] >> 4];
-		out[2 * i + 1] = d[id[i] & 15];
-	}
-	out[32] = 0;
-}
-
 json_t *ccore_note_agenda(const uint8_t id[16], int64_t date, const char *place, int disclosed)
 {
 	char h[33];
 	if (!id || !place)
 		return NULL;
-	hex16(id, h);
+	sodium_bin2hex(h, sizeof h, id, 16);
 	json_t *o = json_pack("{sssIsssb}", "agenda", h, "date", (json_int_t)date, "place", place, "disclosed",
 	                      disclosed ? 1 : 0);
 	if (o && ccore_note_check("agenda", o) != CCORE_OK) {
@@ -103,7 +94,7 @@ json_t *ccore_note_action(const uint8_t id[16], const char *what, const char *wh
 	char h[33];
 	if (!id || !what || !who)
 		return NULL;
-	hex16(id, h);
+	sodium_bin2hex(h, sizeof h, id, 16);
 	json_t *o = json_pack("{sssssssIsbsb}", "action", h, "what", what, "who", who, "due", (json_int_t)due, "done",
 	                      done ? 1 : 0, "disclosed", disclosed ? 1 : 0);
 	if (o && ccore_note_check("afspraak", o) != CCORE_OK) {
@@ -243,4 +234,15 @@ void ccore_date_format(int64_t t, char out[20])
 		snprintf(out, 20, "%04u-%02u-%02u %02u:%02u", yy, m, d, hh, mi);
 	else
 		snprintf(out, 20, "%04u-%02u-%02u", yy, m, d);
+}
+
+void ccore_actions_mark_overdue(json_t *actions, int64_t now)
+{
+	size_t i;
+	json_t *o;
+	json_array_foreach(actions, i, o) {
+		int over = !json_is_true(json_object_get(o, "done")) &&
+		           (int64_t)json_integer_value(json_object_get(o, "due")) <= now;
+		json_object_set_new(o, "overdue", json_boolean(over));
+	}
 }

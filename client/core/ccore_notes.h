@@ -53,6 +53,11 @@ int ccore_note_text(const char *kind, const json_t *data, char *out, size_t n);
  * New reference; never NULL. */
 json_t *ccore_actions_fold(const json_t *history);
 
+/* The overdue rule, one place for the CLI and the browser: each row of
+ * actions (as ccore_actions_fold gives them) gets "overdue": not done and due
+ * at or before now (UTC seconds; the caller reads the clock). */
+void ccore_actions_mark_overdue(json_t *actions, int64_t now);
+
 /* Dates: "YYYY-MM-DD" or "YYYY-MM-DDTHH:MM" (UTC) to UTC seconds, and back
  * ("YYYY-MM-DD", or with " HH:MM" when the time is not midnight). 0 or -1. */
 int ccore_date_parse(const char *s, int64_t *out);

@@ -92,6 +92,26 @@ static void test_fold_newest_wins(void)
 	json_decref(h);
 }
 
+/* the overdue rule of the CLI and the browser: not done and due at or before now */
+static void test_overdue(void)
+{
+	uint8_t id2[16];
+	memcpy(id2, ID, 16);
+	id2[0] = 98;
+	json_t *h = json_array();
+	json_array_append_new(h, entry(1, 1, ccore_note_action(ID, "Huisbezoek", "ggd.visser", DUE, 0, 1), "x"));
+	json_array_append_new(h, entry(2, 1, ccore_note_action(id2, "Uitkering", "cm.jansen", DUE, 1, 0), "x"));
+	json_t *f = ccore_actions_fold(h);
+	ccore_actions_mark_overdue(f, DUE - 1);
+	CHECK(json_is_false(json_object_get(json_array_get(f, 0), "overdue")));
+	ccore_actions_mark_overdue(f, DUE);
+	CHECK(json_is_true(json_object_get(json_array_get(f, 0), "overdue")));
+	CHECK(json_is_false(json_object_get(json_array_get(f, 1), "overdue"))); /* done: never overdue */
+	ccore_actions_mark_overdue(NULL, DUE);                                  /* nothing to mark */
+	json_decref(f);
+	json_decref(h);
+}
+
 static void test_dates(void)
 {
 	int64_t t;
@@ -117,6 +137,7 @@ int main(void)
 {
 	CHECK_RUN(test_check_kinds);
 	CHECK_RUN(test_fold_newest_wins);
+	CHECK_RUN(test_overdue);
 	CHECK_RUN(test_dates);
 	return check_done();
 }

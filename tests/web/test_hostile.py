@@ -19,15 +19,14 @@ Screenshots: $CASUS_BUILD/web/test-output-hostile/.
 import base64
 import json
 import os
-import subprocess
 import sys
-import threading
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "security"))
 from harness import ADMIN, BUILD, DEFAULT_USERS, Deployment, Server  # noqa: E402
+from phased import run_phased  # noqa: E402
 from proxy import HostileProxy, Reply  # noqa: E402
 from test_browser import CHROMIUM, NODE_MODULES, SITE, spki_hash  # noqa: E402
 
@@ -159,28 +158,12 @@ class HostileBrowserTest(unittest.TestCase):
         cfg_path = os.path.join(d.dir, "hostile.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
-        p = subprocess.Popen(["node", os.path.join(HERE, "hostile.mjs"), cfg_path], env=d.env, text=True,
-                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        watchdog = threading.Timer(800, p.kill)
-        watchdog.start()
-        out = []
-        try:
-            for line in p.stdout:
-                sys.stdout.write(line)
-                out.append(line)
-                if line.startswith("phase "):
-                    name = line.split()[1]
-                    reply = {"enrolled": self.phase_enrolled, "replay": self.phase_replay,
-                             "older_revlist": self.phase_older_revlist,
-                             "done": lambda: dict(self.proxy.hits)}[name]()
-                    p.stdin.write(json.dumps(reply) + "\n")
-                    p.stdin.flush()
-            p.wait(timeout=60)
-        finally:
-            watchdog.cancel()
-        sys.stderr.write(p.stderr.read()[-4000:])
+        rc, out = run_phased(["node", os.path.join(HERE, "hostile.mjs"), cfg_path], d.env,
+                             {"enrolled": self.phase_enrolled, "replay": self.phase_replay,
+                              "older_revlist": self.phase_older_revlist, "done": lambda: dict(self.proxy.hits)},
+                             os.path.join(d.dir, "hostile.stderr"), watchdog=800)
         print("proxy hits: %s" % self.proxy.hits)
-        self.assertEqual(p.returncode, 0, "hostile-server browser checks failed (screenshots in %s)" % OUT)
+        self.assertEqual(rc, 0, "hostile-server browser checks failed (screenshots in %s)" % OUT)
         self.assertIn("all hostile-server checks passed\n", out)
         for name in ("dropped", "swap", "forged", "replayed", "older_revlist"):
             self.assertGreater(self.proxy.count(name), 0, name)

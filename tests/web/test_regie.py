@@ -27,13 +27,12 @@ import datetime
 import json
 import os
 import shlex
-import subprocess
 import sys
-import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from harness import BUILD, CASUS, DEFAULT_USERS, Deployment, Server  # noqa: E402
+from phased import run_phased  # noqa: E402
 from test_backup_restore import BACKUP, RESTORE, sh  # noqa: E402
 from test_browser import CHROMIUM, NODE_MODULES, SITE, spki_hash  # noqa: E402
 
@@ -107,26 +106,9 @@ class RegieWebTest(unittest.TestCase):
             type(self).srv = Server(d, {"web_dir": SITE}, data_dir=newdata).start()
             return {}
 
-        with open(errpath, "w") as err:
-            p = subprocess.Popen(["node", os.path.join(HERE, "regie.mjs"), cfg_path], env=d.env, text=True,
-                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err)
-            watchdog = threading.Timer(600, p.kill)
-            watchdog.start()
-            out = []
-            try:
-                for line in p.stdout:
-                    sys.stdout.write(line)
-                    out.append(line)
-                    if line.startswith("phase "):
-                        reply = {"backup": backup, "restore": restore}[line.split()[1]]()
-                        p.stdin.write(json.dumps(reply) + "\n")
-                        p.stdin.flush()
-                p.wait(timeout=60)
-            finally:
-                watchdog.cancel()
-        with open(errpath) as f:
-            sys.stderr.write(f.read()[-4000:])
-        self.assertEqual(p.returncode, 0, "agenda and action checks failed (screenshots in %s)" % OUT)
+        rc, out = run_phased(["node", os.path.join(HERE, "regie.mjs"), cfg_path], d.env,
+                             {"backup": backup, "restore": restore}, errpath)
+        self.assertEqual(rc, 0, "agenda and action checks failed (screenshots in %s)" % OUT)
         self.assertIn("all agenda and action checks passed\n", out)
         self.srv.check_log()
 

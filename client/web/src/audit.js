@@ -88,10 +88,14 @@ export function auditScreen(casusHex) {
       const whole = rights.audit_scope === 'all';
       const pages = await fetchPages(s.transport, whole ? {} : { casus: hex });
       const v = cw.auditVerify(pages, key.value.trim().toLowerCase(), hex, whole);
-      msg.replaceChildren(
+      msg.replaceChildren(...[
         el('p', { class: 'ok', role: 'status', id: 'audit-verdict', 'data-verified': v.verified ? '1' : '0',
           text: v.verified ? t('auditOk', { entries: v.entries_verified, cps: v.checkpoints_verified }) : t('auditPartial') }),
-        el('p', { class: v.key_pinned ? 'help' : 'warning', text: v.key_pinned ? t('auditPinned') : t('auditNotPinned') }));
+        el('p', { class: v.key_pinned ? 'help' : 'warning', text: v.key_pinned ? t('auditPinned') : t('auditNotPinned') }),
+        // the witnesses' cosignatures (this device's key counts), as `casus audit` reports them
+        v.verified ? el('p', { class: 'help', id: 'audit-witness', 'data-witnessed': String(v.witnessed || 0),
+          text: v.witnessed ? t('auditWitnessed', { n: v.witnessed, seq: v.last_witnessed_seq, who: v.last_witness })
+            : t('auditNotWitnessed') }) : null].filter(Boolean));
       result.replaceChildren(
         v.report ? reportSection(v.report, document.documentElement.lang !== 'en') : null,
         el('section', { 'aria-labelledby': 'entries-h' }, el('h2', { id: 'entries-h', text: t('auditEntries') }), entriesTable(v.entries)));

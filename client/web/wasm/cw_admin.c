@@ -34,6 +34,7 @@
 
 #include <audit_export.h>
 #include <audit_report.h>
+#include <audit_trail.h>
 #include <cc_audit.h>
 #include <cc_buf.h>
 #include <cc_casus.h>
@@ -64,7 +65,6 @@
 #define CWA_GRANT_MSGS 64                   /* messages in one grant */
 #define CWA_REASON_MAX 4096                 /* bytes of a typed reason */
 #define CWA_CERTS_MAX 64                    /* directory entries of one user */
-#define CWA_AUDIT_ENTRIES (1024u * 1024u)   /* entries of one trail */
 
 /* A JSON document from the caller (bytes, length), parsed by jansson. */
 static json_t *spec_load(const uint8_t *p, size_t n)
@@ -569,24 +569,6 @@ CW_API int cw_pairing_code(void)
 
 /* ---- the audit trail ------------------------------------------------------------ */
 
-struct arec {
-	uint8_t *raw;
-	size_t len;
-	uint8_t hash[CC_HASH_BYTES];
-	cc_audit_entry e;
-};
-
-struct acp {
-	uint64_t seq;
-	uint8_t raw[CC_AUDIT_CP_BYTES];
-};
-
-static int cmp_acp(const void *a, const void *b)
-{
-	uint64_t x = ((const struct acp *)a)->seq, y = ((const struct acp *)b)->seq;
-	return x < y ? -1 : x > y;
-}
-
 static int hexn(const char *h, uint8_t *out, size_t n)
 {
 	size_t bl = 0;
@@ -596,7 +578,7 @@ static int hexn(const char *h, uint8_t *out, size_t n)
 	return sodium_hex2bin(out, n, h, 2 * n, NULL, &bl, &end) == 0 && bl == n && *end == 0 ? 0 : -1;
 }
 
-static json_t *audit_entry_json(const struct arec *x, const cc_audit_entry *all, size_t nall)
+static json_t *audit_entry_json(const cc_audit_trail_rec *x, const cc_audit_entry *all, size_t nall)
 {
 	const cc_audit_entry *e = &x->e;
 	char cid[33], when[CC_AUDIT_TIME_ISO_BYTES], nm[CC_AUDIT_OBJECT_MAX + 1] = "";
@@ -626,15 +608,18 @@ static json_t *audit_entry_json(const struct arec *x, const cc_audit_entry *all,
 }
 
 /* audit.query pages as the server answered them (bytes of a JSON array of
- * the answers, in order), verified as `casus audit` verifies them
- * (client/cli_audit.c): every entry must decode; with whole = 1 (the privacy
- * officer's unfiltered trail) the whole hash chain and every checkpoint are
- * verified from genesis or the signed anchor (cc_audit_verifier), else each
- * checkpoint must be signed by the audit key. pinned_hex: the audit key
+ * the answers, in order), verified by the driver `casus audit` uses
+ * (audit/audit_trail.c): every entry must decode; with whole = 1 (the privacy
+ * officer's unfiltered trail) the whole hash chain, every checkpoint and
+ * every witness cosignature are verified from genesis or the signed anchor
+ * (a rewritten trail whose checkpoints were re-signed fails on the
+ * cosignatures), with this device's key as the witness that counts, else
+ * each checkpoint must be signed by the audit key. pinned_hex: the audit key
  * typed by the user (64 hex digits) or "" to use the key the server sent (the
  * answer says which). casus_hex: "" or the casus to list and report on.
  * JSON = {"verified","scope","key_pinned","entries_verified",
- * "checkpoints_verified","unsealed","entries":[...of the casus],
+ * "checkpoints_verified","unsealed","witnessed","cosignatures",
+ * "last_witness"...,"entries":[...of the casus],
  * "report":{cc_audit_report_json}|null}; a fault is -1 with code
  * "audit_fault" (or "audit_key_mismatch") and the fault named. */
 CW_API int cw_audit_verify(const uint8_t *pagesb, size_t pagesn, const char *pinned_hex, const char *casus_hex,
@@ -649,135 +634,41 @@ CW_API int cw_audit_verify(const uint8_t *pagesb, size_t pagesn, const char *pin
 		return cw_i_refuse("audit_fault", "de server stuurde geen leesbaar auditspoor / the server's audit "
 		                                  "answer does not decode");
 	}
-	uint8_t casus[16], pinned[CC_SIGN_PK_BYTES], server_pk[CC_SIGN_PK_BYTES];
-	int have_casus = casus_hex && *casus_hex, key_pinned = pinned_hex && *pinned_hex, have_pk = 0;
+	uint8_t casus[16], pinned[CC_SIGN_PK_BYTES];
+	int have_casus = casus_hex && *casus_hex, key_pinned = pinned_hex && *pinned_hex;
 	if ((have_casus && hexn(casus_hex, casus, 16) != 0) ||
 	    (key_pinned && hexn(pinned_hex, pinned, CC_SIGN_PK_BYTES) != 0)) {
 		json_decref(pages);
 		return cw_i_refuse("invalid", "casus id (32) or audit key (64 hex digits)");
 	}
-	struct arec *r = NULL;
-	struct acp *cp = NULL;
-	size_t n = 0, cap = 0, ncp = 0, capcp = 0;
-	cc_audit_checkpoint anchor;
-	int has_anchor = 0;
-	const char *fault = NULL;
-	size_t pi, i;
-	json_t *pg, *o;
+	cc_audit_trail t;
+	cc_audit_trail_init(&t);
+	char fault[200] = "";
+	size_t pi;
+	json_t *pg;
 	json_array_foreach(pages, pi, pg) {
-		if (fault)
+		if (cc_audit_trail_add_page(&t, pg, fault, sizeof fault) != CC_OK)
 			break;
-		const char *kh = jstr(pg, "audit_key");
-		if (!kh || hexn(kh, server_pk, CC_SIGN_PK_BYTES) != 0) {
-			fault = "the server sent no audit key";
-			break;
-		}
-		have_pk = 1;
-		if (json_object_get(pg, "anchor") && !has_anchor) {
-			uint8_t *ab = NULL;
-			size_t al = 0;
-			if (b64_get(jstr(pg, "anchor"), CC_AUDIT_CP_BYTES, &ab, &al) != 0 ||
-			    cc_audit_checkpoint_decode(ab, al, &anchor) != CC_OK)
-				fault = "the server's anchor checkpoint does not decode";
-			else
-				has_anchor = 1;
-			free(ab);
-		}
-		json_array_foreach(json_object_get(pg, "entries"), i, o) {
-			if (fault)
-				break;
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 64;
-				struct arec *p = nc <= CWA_AUDIT_ENTRIES ? realloc(r, nc * sizeof *p) : NULL;
-				if (!p) {
-					fault = "too many entries";
-					break;
-				}
-				r = p;
-				cap = nc;
-			}
-			struct arec *x = &r[n];
-			uint8_t *hb = NULL;
-			size_t hl = 0;
-			if (b64_get(jstr(o, "entry"), CC_AUDIT_ENTRY_MAX, &x->raw, &x->len) != 0 ||
-			    b64_get(jstr(o, "hash"), CC_HASH_BYTES, &hb, &hl) != 0 || hl != CC_HASH_BYTES ||
-			    cc_audit_entry_decode(x->raw, x->len, &x->e) != CC_OK) {
-				free(x->raw);
-				free(hb);
-				fault = "an audit entry from the server does not decode";
-				break;
-			}
-			memcpy(x->hash, hb, CC_HASH_BYTES);
-			free(hb);
-			n++;
-		}
-		json_array_foreach(json_object_get(pg, "checkpoints"), i, o) {
-			uint8_t *cb = NULL;
-			size_t cl = 0;
-			cc_audit_checkpoint c;
-			if (fault)
-				break;
-			if (b64_get(jstr(o, "checkpoint"), CC_AUDIT_CP_BYTES, &cb, &cl) != 0 ||
-			    cl != CC_AUDIT_CP_BYTES || cc_audit_checkpoint_decode(cb, cl, &c) != CC_OK) {
-				free(cb);
-				fault = "a checkpoint from the server does not decode";
-				break;
-			}
-			int dup = 0;
-			for (size_t j = 0; j < ncp; j++)
-				dup |= cp[j].seq == c.seq && memcmp(cp[j].raw, cb, cl) == 0;
-			if (!dup) {
-				if (ncp == capcp) {
-					size_t nc = capcp ? capcp * 2 : 16;
-					struct acp *p = realloc(cp, nc * sizeof *p);
-					if (!p) {
-						free(cb);
-						fault = "out of memory";
-						break;
-					}
-					cp = p;
-					capcp = nc;
-				}
-				cp[ncp].seq = c.seq;
-				memcpy(cp[ncp].raw, cb, cl);
-				ncp++;
-			}
-			free(cb);
-		}
 	}
 	json_decref(pages);
 	int rc = 0;
 	cc_audit_verifier v;
 	memset(&v, 0, sizeof v);
-	const uint8_t *pk = key_pinned ? pinned : server_pk;
-	if (fault || !have_pk)
-		rc = cw_i_refuse("audit_fault", fault ? fault : "the server sent no audit key");
-	else if (key_pinned && sodium_memcmp(pinned, server_pk, CC_SIGN_PK_BYTES) != 0)
+	const uint8_t *pk = key_pinned ? pinned : t.server_pk;
+	if (fault[0] || !t.has_key)
+		rc = cw_i_refuse("audit_fault", fault[0] ? fault : "the server sent no audit key");
+	else if (key_pinned && sodium_memcmp(pinned, t.server_pk, CC_SIGN_PK_BYTES) != 0)
 		rc = cw_i_refuse("audit_key_mismatch", "De auditsleutel van de server wijkt af van de vastgelegde "
 		                                       "sleutel: vertrouw dit spoor niet. / The server's audit key "
 		                                       "differs from the pinned key: do not trust this trail.");
-	if (rc == 0 && ncp)
-		qsort(cp, ncp, sizeof *cp, cmp_acp);
-	if (rc == 0 && !whole) {
-		for (size_t j = 0; rc == 0 && j < ncp; j++) {
-			cc_audit_checkpoint c;
-			if (cc_audit_checkpoint_decode(cp[j].raw, CC_AUDIT_CP_BYTES, &c) != CC_OK ||
-			    cc_audit_checkpoint_verify(&c, pk) != CC_OK)
-				rc = cw_i_refuse("audit_fault",
-				                 "a checkpoint from the server is not signed by the audit key");
-		}
-	} else if (rc == 0) {
-		if (cc_audit_verifier_init(&v, pk, has_anchor ? &anchor : NULL) == CC_OK) {
-			size_t j = 0;
-			for (size_t e = 0; e < n; e++) {
-				while (j < ncp && cp[j].seq < r[e].e.seq)
-					(void)cc_audit_verifier_checkpoint(&v, cp[j++].raw, CC_AUDIT_CP_BYTES);
-				(void)cc_audit_verifier_entry(&v, r[e].raw, r[e].len, r[e].hash);
-			}
-			for (; j < ncp; j++)
-				(void)cc_audit_verifier_checkpoint(&v, cp[j].raw, CC_AUDIT_CP_BYTES);
-		}
-		if (cc_audit_verifier_finish(&v) != CC_OK) {
+	else if (!whole) {
+		if (cc_audit_trail_check_signed(&t, pk) != CC_OK)
+			rc = cw_i_refuse("audit_fault", "a checkpoint from the server is not signed by the audit key");
+	} else {
+		const cc_device_keys *keys = NULL;
+		const cc_cert *self = NULL;
+		const uint8_t *witness = cw_i_device(&keys, &self) == CC_OK ? self->sign_pk : NULL;
+		if (cc_audit_trail_verify(&t, pk, witness, NULL, &v, NULL) != CC_OK) {
 			char m[400];
 			snprintf(
 				m, sizeof m,
@@ -788,16 +679,17 @@ CW_API int cw_audit_verify(const uint8_t *pagesb, size_t pagesn, const char *pin
 			rc = cw_i_refuse("audit_fault", m);
 		}
 	}
+	size_t n = t.n;
 	cc_audit_entry *all = rc == 0 && n ? malloc(n * sizeof *all) : NULL;
 	if (rc == 0 && n && !all)
-		rc = CC_ERR_NOMEM;
+		rc = cw_i_refuse("audit_fault", "out of memory");
 	if (rc == 0) {
 		for (size_t e = 0; e < n; e++)
-			all[e] = r[e].e;
+			all[e] = t.r[e].e;
 		json_t *list = json_array();
 		for (size_t e = 0; list && e < n; e++)
-			if (!have_casus || memcmp(r[e].e.casus_id, casus, 16) == 0)
-				json_array_append_new(list, audit_entry_json(&r[e], all, n));
+			if (!have_casus || memcmp(t.r[e].e.casus_id, casus, 16) == 0)
+				json_array_append_new(list, audit_entry_json(&t.r[e], all, n));
 		json_t *report = json_null();
 		if (have_casus) {
 			cc_audit_report_opts ro;
@@ -815,15 +707,14 @@ CW_API int cw_audit_verify(const uint8_t *pagesb, size_t pagesn, const char *pin
 		json_t *out =
 			json_pack("{sbsssbsIsIsIsoso}", "verified", whole ? 1 : 0, "scope", whole ? "full" : "casus",
 		                  "key_pinned", key_pinned, "entries_verified", (json_int_t)(whole ? v.entries : n),
-		                  "checkpoints_verified", (json_int_t)(whole ? v.checkpoints : ncp), "unsealed",
+		                  "checkpoints_verified", (json_int_t)(whole ? v.checkpoints : t.ncp), "unsealed",
 		                  (json_int_t)(whole ? cc_audit_verifier_unsealed(&v) : 0), "entries",
 		                  list ? list : json_array(), "report", report);
+		if (out && whole)
+			cc_audit_trail_witness_json(out, &v);
 		rc = cw_i_answer(out);
 	}
 	free(all);
-	for (size_t e = 0; e < n; e++)
-		free(r[e].raw);
-	free(r);
-	free(cp);
+	cc_audit_trail_free(&t);
 	return rc;
 }

@@ -622,12 +622,15 @@ CW_API int cw_note_make(const char *hex, const char *kind, const char *spec, con
 	char text[1200];
 	if (!data || ccore_note_text(kind, data, text, sizeof text) != CCORE_OK) {
 		json_decref(data);
+		sodium_memzero(text, sizeof text);
 		return refuse("invalid",
 		              "vul alles in: een datum, en een plaats of omschrijving van hoogstens 200 of 500 "
 		              "tekens / fill in everything: a date, and a place or description of at most "
 		              "200 or 500 characters");
 	}
-	return answer(json_pack("{ssssso}", "kind", kind, "text", text, "data", data));
+	int rc = answer(json_pack("{ssssso}", "kind", kind, "text", text, "data", data));
+	sodium_memzero(text, sizeof text); /* the note's sentence: plaintext, copied into the answer */
+	return rc;
 }
 
 /* A structured note (kind and data as cw_note_make gave them, checked again
@@ -644,9 +647,11 @@ CW_API int cw_casus_encrypt_note(const char *hex, const char *audience, const ch
 	if (!kind || !data || ccore_note_check(kind, data) != CCORE_OK ||
 	    ccore_note_text(kind, data, text, sizeof text) != CCORE_OK) {
 		json_decref(data);
+		sodium_memzero(text, sizeof text);
 		return refuse("invalid", "note data");
 	}
 	int rc = encrypt_body(hex, audience, ground, text, kind, data);
+	sodium_memzero(text, sizeof text); /* the note's sentence: plaintext */
 	json_decref(data);
 	return rc;
 }
@@ -670,11 +675,7 @@ CW_API int cw_casus_regie(const char *history)
 	json_t *acts = ccore_actions_fold(h), *agenda = json_array();
 	size_t i;
 	json_t *o;
-	json_array_foreach(acts, i, o) {
-		int over = !json_is_true(json_object_get(o, "done")) &&
-		           (int64_t)json_integer_value(json_object_get(o, "due")) <= now;
-		json_object_set_new(o, "overdue", json_boolean(over));
-	}
+	ccore_actions_mark_overdue(acts, now);
 	json_array_foreach(h, i, o) {
 		const char *kind = json_string_value(json_object_get(o, "kind"));
 		json_t *d = json_object_get(o, "data");
