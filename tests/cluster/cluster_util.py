@@ -19,6 +19,17 @@ import urllib.request
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 from harness import CASUSD, SANITIZER_MARKS, free_port  # noqa: E402
 
+_TAKEN = set()
+
+
+def fresh_port():
+    """A free loopback port that no other part of this cluster was given (three
+    nats-servers with three ports each and three casusd with two: the kernel may
+    hand out the same free port twice)."""
+    port = free_port(other_than=_TAKEN)
+    _TAKEN.add(port)
+    return port
+
 NATS_SERVER = shutil.which("nats-server") or ("/usr/sbin/nats-server" if os.path.exists("/usr/sbin/nats-server")
                                               else None)
 
@@ -39,9 +50,9 @@ class Nats:
     def __init__(self, base, n=3):
         self.base = base
         self.n = n
-        self.client_ports = [free_port() for _ in range(n)]
-        self.route_ports = [free_port() for _ in range(n)]
-        self.http_ports = [free_port() for _ in range(n)]
+        self.client_ports = [fresh_port() for _ in range(n)]
+        self.route_ports = [fresh_port() for _ in range(n)]
+        self.http_ports = [fresh_port() for _ in range(n)]
         self.procs = [None] * n
         self.logs = [os.path.join(base, "nats-%d.log" % i) for i in range(n)]
 
@@ -102,13 +113,13 @@ class Node:
     def __init__(self, dep, name, nats_urls, base, lease_ttl_ms=2000, extra=None):
         self.dep = dep
         self.name = name
-        self.port = free_port()
+        self.port = fresh_port()
         self.data = os.path.join(base, "data-" + name)
         self.log_path = os.path.join(base, "casusd-%s.log" % name)
         cfg = {
             "listen": "127.0.0.1", "port": self.port, "tls": False, "data_dir": self.data,
             "root_pub": dep.root_pub, "policy": dep.policy, "certs_dir": dep.certs, "log_level": "info",
-            "revocations": dep.revlist, "metrics_port": free_port(),
+            "revocations": dep.revlist, "metrics_port": fresh_port(),
             "cluster": {"nats": nats_urls, "node": name, "advertise": self.url, "replicas": 3,
                         "lease_ttl_ms": lease_ttl_ms, "publish_timeout_ms": 1000},
         }

@@ -48,10 +48,16 @@ DEFAULT_USERS = [
 ]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(other_than=()):
+    """A loopback port free now, not one of other_than (the kernel may hand out
+    the same free port twice in a row: casusd refuses a /metrics port that is
+    its service port)."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in other_than:
+            return port
 
 
 class Deployment:
@@ -165,7 +171,7 @@ class Server:
             "root_pub": dep.root_pub, "policy": dep.policy, "certs_dir": dep.certs, "log_level": "info",
             "revocations": dep.revlist,
             # /metrics has a listener of its own (loopback); the service port answers /healthz only
-            "metrics_port": free_port(),
+            "metrics_port": free_port(other_than=(dep.port,)),
         }
         if dep.tls:
             cfg["tls_cert"] = dep.tls_crt

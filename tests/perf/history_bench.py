@@ -42,10 +42,13 @@ import urllib.request
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_port(other_than=()):
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in other_than:
+            return port
 
 
 def cpu_of(pid):
@@ -130,7 +133,7 @@ def main():
                  os.path.join(prof, "device.cert"), "--yes"], env)
             run([casus, "--profile", prof, "install-cert", os.path.join(prof, "device.cert")], env)
             shutil.copy(os.path.join(prof, "device.cert"), os.path.join(st, "certs", uid + ".cert"))
-        cfg = {"listen": "127.0.0.1", "port": port, "tls": False, "metrics_port": free_port(),
+        cfg = {"listen": "127.0.0.1", "port": port, "tls": False, "metrics_port": free_port(other_than=(port,)),
                "data_dir": os.path.join(st, "data"), "root_pub": os.path.join(st, "root.pub"),
                "policy": os.path.join(st, "policy.bin"), "revocations": os.path.join(st, "revocations.bin"),
                "certs_dir": os.path.join(st, "certs"), "log_level": "warn",
