@@ -124,7 +124,11 @@ static int wrap_fetch_for(casus_client *c, const cc_chain_state *st, const cc_co
 		certs[k++] = &st->roster[i].cert;
 	for (size_t i = 0; i < chg->nadd; i++)
 		certs[k++] = &chg->add[i];
-	int rc = lc_wrap_fetch(c, certs, k);
+	/* the server answers at most 256 devices per dir.lookup (a roster of 256
+	 * that removes one and adds one names 257): ask in pieces */
+	int rc = CASUS_OK;
+	for (size_t off = 0; off < k && rc == CASUS_OK; off += 256)
+		rc = lc_wrap_fetch(c, certs + off, k - off < 256 ? k - off : 256);
 	free(certs);
 	return rc;
 }

@@ -622,6 +622,62 @@ static json_t *wraps_json(casus_client *c, int64_t now)
 	return o;
 }
 
+/* When the server first accepted a version: keystore entry
+ * "wrappub/<10-digit version>" = i64 big-endian seconds. The grace period of
+ * a superseded secret runs from its successor's first acceptance, not from the
+ * successor's creation: a device that made a key and could not publish it for
+ * weeks must keep the previous secret, which is the one the others sealed to
+ * meanwhile (review). */
+static void wrap_pub_name(uint32_t version, char *name, size_t cap)
+{
+	snprintf(name, cap, "wrappub/%010u", (unsigned)version);
+}
+
+static int wrap_pubtime(casus_client *c, uint32_t version, int64_t *t)
+{
+	char name[32];
+	const uint8_t *v;
+	size_t l;
+	wrap_pub_name(version, name, sizeof name);
+	if (cc_keystore_get(c->ks, name, &v, &l) != CC_OK || l != 8)
+		return 0;
+	uint64_t x = (uint64_t)rd32(v) << 32 | rd32(v + 4);
+	*t = (int64_t)x;
+	return 1;
+}
+
+/* Record "first accepted now" for every held version the server has accepted
+ * (the newest just now, older ones at the latest by now). 1 if one was added. */
+static int wrap_pubtimes_note(casus_client *c, int64_t now)
+{
+	int added = 0;
+	for (size_t i = 0; i < c->nwraps; i++) {
+		int64_t t;
+		if (c->wraps[i].version > c->wrap_published || wrap_pubtime(c, c->wraps[i].version, &t))
+			continue;
+		char name[32];
+		uint8_t v[8];
+		wr32(v, (uint32_t)((uint64_t)now >> 32));
+		wr32(v + 4, (uint32_t)(uint64_t)now);
+		wrap_pub_name(c->wraps[i].version, name, sizeof name);
+		if (cc_keystore_put(c->ks, name, v, sizeof v) == CC_OK)
+			added = 1;
+	}
+	return added;
+}
+
+/* Secret i may go: a newer version supersedes it, and the next newer one was
+ * first accepted by the server at least `grace` ago. */
+static int wrap_superseded_long_enough(casus_client *c, size_t i, int64_t now, int64_t grace)
+{
+	const cc_wrap_secret *succ = NULL;
+	for (size_t j = 0; j < c->nwraps; j++)
+		if (c->wraps[j].version > c->wraps[i].version && (!succ || c->wraps[j].version < succ->version))
+			succ = &c->wraps[j];
+	int64_t t;
+	return succ && succ->version <= c->wrap_published && wrap_pubtime(c, succ->version, &t) && now - t >= grace;
+}
+
 /* Rotate (if due or forced), publish the newest if the server lacks it, then
  * wipe the secrets whose grace period is over. *info (may be NULL) gets what
  * was done. */
@@ -690,13 +746,16 @@ static int wrap_maintain(casus_client *c, int force, json_t **info)
 		json_decref(r);
 		c->wrap_published = nw->version;
 	}
-	/* wipe: superseded by a published key for at least the grace period */
-	int changed = 0;
+	/* wipe: superseded by a key the server accepted at least the grace period ago */
+	int changed = wrap_pubtimes_note(c, now);
 	for (size_t i = 0; i < c->nwraps;) {
-		if (c->wraps[i].version < c->wrap_published && cc_wrap_expired(c->wraps, c->nwraps, i, now, grace)) {
-			char name[24];
+		if (c->wraps[i].version < c->wrap_published && cc_wrap_expired(c->wraps, c->nwraps, i, now, grace) &&
+		    wrap_superseded_long_enough(c, i, now, grace)) {
+			char name[24], pname[32];
 			cc_wrap_secret_name(c->wraps[i].version, name, sizeof name);
 			(void)cc_keystore_del(c->ks, name);
+			wrap_pub_name(c->wraps[i].version, pname, sizeof pname);
+			(void)cc_keystore_del(c->ks, pname);
 			json_array_append_new(wiped, json_integer((json_int_t)c->wraps[i].version));
 			sodium_memzero(&c->wraps[i], sizeof c->wraps[i]);
 			c->wraps[i] = c->wraps[c->nwraps - 1];

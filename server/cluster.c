@@ -181,6 +181,31 @@ static int read_applied(struct store *st, uint64_t *seq)
 	return rc;
 }
 
+/* Double the follower's map (no transaction open in this process). */
+static int follower_grow(struct store *st)
+{
+	size_t want = st->mapsize * 2;
+	int rc = mdb_env_set_mapsize(st->env, want);
+	if (rc) {
+		log_event(LOG_ERROR, "cluster.map_grow_failed", "rc=%d", rc);
+		return rc;
+	}
+	st->mapsize = want;
+	log_event(LOG_WARN, "store.map_grown", "mapsize=%zu", want);
+	return 0;
+}
+
+/* Grow ahead of need, as the writer's store_commit does (80% used). */
+static void follower_grow_ahead(struct store *st)
+{
+	MDB_envinfo info;
+	MDB_stat stat;
+	mdb_env_info(st->env, &info);
+	mdb_env_stat(st->env, &stat);
+	if ((info.me_last_pgno + 1) * (size_t)stat.ms_psize > st->mapsize / 10 * 8)
+		(void)follower_grow(st);
+}
+
 /* Apply what the stream holds after *applied, in transactions of up to
  * APPLY_BATCH entries. The count applied, 0 when there was nothing new,
  * -1 on a NATS error (retry), -2 on an entry or store error (stop). */
@@ -212,6 +237,11 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 			natsMsg_Destroy(m);
 			if (r == CLOG_FENCED) {
 				log_event(LOG_WARN, "cluster.entry_fenced", "seq=%llu", (unsigned long long)(seq + 1));
+			} else if (r == CLOG_DBERR && clog_last_dberr() == MDB_MAP_FULL) {
+				/* the store is as large as its map: grow it, apply the batch again */
+				mdb_txn_abort(txn);
+				txn = NULL;
+				break;
 			} else if (r != CLOG_APPLIED) {
 				mdb_txn_abort(txn);
 				snprintf(why, wl, "cluster: stream entry %llu %s", (unsigned long long)(seq + 1),
@@ -222,14 +252,23 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 			seq++;
 			n++;
 		}
+		if (!txn) { /* MDB_MAP_FULL while applying */
+			if (follower_grow(st) != 0) {
+				snprintf(why, wl, "cluster: the store's map is full and cannot grow");
+				return -2;
+			}
+			continue;
+		}
 		if (n == 0) {
 			mdb_txn_abort(txn);
 			return nats_err ? -1 : total;
 		}
 		rc = mdb_txn_commit(txn);
 		if (rc == MDB_MAP_FULL) {
-			mdb_env_set_mapsize(st->env, st->mapsize * 2);
-			st->mapsize *= 2;
+			if (follower_grow(st) != 0) {
+				snprintf(why, wl, "cluster: the store's map is full and cannot grow");
+				return -2;
+			}
 			continue;
 		}
 		if (rc) {
@@ -238,6 +277,7 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 		}
 		*applied = seq;
 		total += n;
+		follower_grow_ahead(st);
 		if (!more || nats_err)
 			return total;
 	}

@@ -201,12 +201,33 @@ int clog_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v)
 	return mdb_put(txn, meta, &k, &d, 0);
 }
 
+static int last_dberr; /* the LMDB code behind the last CLOG_DBERR (one applier per process) */
+
+int clog_last_dberr(void)
+{
+	return last_dberr;
+}
+
+static int apply_inner(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi meta, uint64_t seq, const uint8_t *p,
+                       size_t n);
+
 int clog_apply(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi meta, uint64_t seq, const uint8_t *p, size_t n)
+{
+	last_dberr = 0;
+	return apply_inner(txn, dbi, ndb, meta, seq, p, n);
+}
+
+#define DBERR(rc) (last_dberr = (rc), CLOG_DBERR)
+
+static int apply_inner(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi meta, uint64_t seq, const uint8_t *p,
+                       size_t n)
 {
 	uint64_t applied = 0, high = 0, fence = 0;
 	uint32_t count = 0;
-	if (clog_meta_get(txn, meta, CLOG_META_SEQ, &applied) || clog_meta_get(txn, meta, CLOG_META_FENCE, &high))
-		return CLOG_DBERR;
+	int rc;
+	if ((rc = clog_meta_get(txn, meta, CLOG_META_SEQ, &applied)) ||
+	    (rc = clog_meta_get(txn, meta, CLOG_META_FENCE, &high)))
+		return DBERR(rc);
 	if (seq <= applied)
 		return CLOG_APPLIED; /* exactly once: already in this store */
 	if (seq != applied + 1)
@@ -217,15 +238,15 @@ int clog_apply(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi meta, uin
 	if (fence < high) {
 		result = CLOG_FENCED;
 	} else {
-		if (walk(p, n, ndb, txn, dbi, &fence, &count) != 0)
-			return CLOG_DBERR;
+		if ((rc = walk(p, n, ndb, txn, dbi, &fence, &count)) != 0)
+			return DBERR(rc);
 		/* a clear dropped the meta keys too: written again below */
-		if (clog_meta_put(txn, meta, CLOG_META_FENCE, fence))
-			return CLOG_DBERR;
+		if ((rc = clog_meta_put(txn, meta, CLOG_META_FENCE, fence)))
+			return DBERR(rc);
 	}
-	if (clog_meta_put(txn, meta, CLOG_META_SEQ, seq))
-		return CLOG_DBERR;
-	if (result == CLOG_FENCED && high && clog_meta_put(txn, meta, CLOG_META_FENCE, high))
-		return CLOG_DBERR;
+	if ((rc = clog_meta_put(txn, meta, CLOG_META_SEQ, seq)))
+		return DBERR(rc);
+	if (result == CLOG_FENCED && high && (rc = clog_meta_put(txn, meta, CLOG_META_FENCE, high)))
+		return DBERR(rc);
 	return result;
 }

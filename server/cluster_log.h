@@ -70,5 +70,8 @@ enum clog_apply_result {
  * applied one is refused (CLOG_FENCED: the sequence still advances, nothing
  * else is written). The applied sequence is written in the same txn. */
 int clog_apply(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi meta, uint64_t seq, const uint8_t *p, size_t n);
+/* The LMDB code behind the last CLOG_DBERR (e.g. MDB_MAP_FULL: grow the map and
+ * apply the batch again), -1 for a layout error inside a write. */
+int clog_last_dberr(void);
 
 #endif
