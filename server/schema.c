@@ -253,7 +253,7 @@ static int migrate_1_to_2(MDB_txn *txn, struct store *st)
 	if (rc)
 		return rc;
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-		if (v.mv_size < 1 || ((const uint8_t *)v.mv_data)[0] != CC_COMMIT_VERSION)
+		if (v.mv_size < 1 || ((const uint8_t *)v.mv_data)[0] < CC_COMMIT_VERSION) /* 1; 3 is 2 with wrap versions */
 			old++;
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)

@@ -404,7 +404,7 @@ class Upgrade(harness.CasusTest):
         commits = section(secs, "commits")
         self.assertTrue(commits["pairs"])
         k0, v0 = commits["pairs"][0]
-        self.assertEqual(v0[0], 2)
+        self.assertIn(v0[0], (2, 3))  # 3: format 2 with the wrap version of each box (device wrap keys)
         commits["pairs"][0] = (k0, b"\x01" + v0[1:])
         oldc = self.srv.data + "-v1c"
         load_store(secs, oldc)
