@@ -1143,6 +1143,7 @@ static int cmd_device_key(casus_client *c, int argc, char **argv)
 	if (g_json) {
 		json_object_set_new(res, "ok", json_true());
 		print_json(res);
+		json_decref(res);
 		return 0;
 	}
 	char when[32];

@@ -354,8 +354,15 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 	}
 	snprintf(c->dir, sizeof c->dir, "%s", dir);
 	int rc = load_profile_json(c, err, errlen);
-	if (rc == CASUS_OK)
+	if (rc == CASUS_OK) {
+		/* stamp the file before reading it: another process of this profile
+		 * may save a new wrap key while the passphrase is stretched, and a
+		 * stamp taken after the read would let this process believe its older
+		 * copy current and make a second key of the same version (the
+		 * server keeps the first; commits sealed to it would not open here) */
+		ks_stamp(c);
 		rc = open_keystore(dir, pass, passlen, &c->ks, err, errlen);
+	}
 	const uint8_t *v;
 	size_t l;
 	if (rc == CASUS_OK &&
@@ -405,7 +412,6 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 		/* the passphrase, to save the keystore after a wrap-key rotation,
 		 * and the wrap secrets this device holds */
 		c->pass = sodium_malloc(passlen + 1);
-		ks_stamp(c);
 		if (!c->pass || wraps_load(c) != CASUS_OK) {
 			snprintf(err, errlen, "out of memory");
 			rc = CASUS_E_INTERNAL;

@@ -17,6 +17,10 @@ test_wrapkey.py: device wrap keys that rotate (issue 17; docs/CRYPTO.md, "Device
 3. casusd keeps the newest signed wrap key per device: an older or equal
    version, a bad signature, another device's record and a wrong length are
    refused.
+4. Six processes of one profile connecting at once for the first time make
+   one wrap key between them: the one the server keeps is the one the device
+   holds, so a commit sealed to it opens (a process that stamped the keystore
+   after reading it once made a second key of the same version).
 """
 import base64
 import json
@@ -46,6 +50,22 @@ class WrapKey(hostile.HostileTest):
         p = subprocess.run(args, env=dict(self.dep.env, **(env or {})), capture_output=True, text=True, timeout=120)
         self.assertEqual(p.returncode, 0, "casus sleutel: %s %s" % (p.stdout, p.stderr))
         return json.loads([x for x in p.stdout.splitlines() if x.strip()][-1])
+
+    def test_concurrent_first_connects_make_one_wrap_key(self):
+        # gijs has never connected (the tests run in name order): no wrap key yet
+        procs = [subprocess.Popen([harness.CASUS, "--profile", self.dep.users["gijs"], "--json", "list"],
+                                  env=self.dep.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(6)]
+        for p in procs:
+            out, err = p.communicate(timeout=300)
+            self.assertEqual(p.returncode, 0, "casus list: %s %s" % (out, err))
+        keys = self.device_keys("gijs")
+        self.assertEqual(keys["version"], 1, "six first connects made more than one key: %r" % keys)
+        self.assertEqual(keys["published"], 1)
+        self.device_keys("anna")
+        cid = self.new_casus("anna", ("gijs",))
+        self.dep.ok("anna", "post", cid, "na de wedloop")
+        self.assertIn("na de wedloop", self.texts("gijs", cid))
 
     def test_stolen_key_after_rotation_opens_no_older_epoch(self):
         # every device publishes a wrap key at its first connect
