@@ -252,8 +252,9 @@ static int migrate_1_to_2(MDB_txn *txn, struct store *st)
 	int rc = mdb_cursor_open(txn, st->dbi[DB_COMMITS], &c);
 	if (rc)
 		return rc;
+	/* format 1 is old; 3 is format 2 with the wrap version of each box */
 	for (rc = mdb_cursor_get(c, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_NEXT))
-		if (v.mv_size < 1 || ((const uint8_t *)v.mv_data)[0] < CC_COMMIT_VERSION) /* 1; 3 is 2 with wrap versions */
+		if (v.mv_size < 1 || ((const uint8_t *)v.mv_data)[0] < CC_COMMIT_VERSION)
 			old++;
 	mdb_cursor_close(c);
 	if (rc != MDB_NOTFOUND)
