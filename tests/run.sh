@@ -10,7 +10,8 @@
 #               a representative short form (docs/RELIABILITY.md, "Test-command budget"):
 #               test_policy_table walks the lowest and highest level of each ladder
 #               (CASUS_POLICY_LEVELS=subset; the normal pass walks every level) and the
-#               kill loop does 8 kills (CASUS_KILLS=8; the normal pass does 20)
+#               kill loop does 8 kills (CASUS_KILLS=8; the normal pass does 20), and the
+#               cluster test kills its writer twice (CASUS_CLUSTER_KILLS=2; normal: 4)
 #   release     Release build (build-release/), gcc -O3: must build, tests not run
 #   clang       clang build (build-clang/), -Werror, unit tests and fuzz-seed replay
 #   analyse     cppcheck over every casus source; findings fail unless tools/cppcheck.supp
@@ -147,12 +148,14 @@ if timed build-asan build build-asan -DCASUS_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debu
 	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 	export LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp:print_suppressions=0"
 	# the ASan pass's shorter forms, unless the caller set them (CASUS_KILLS=1000 is kept)
-	saved_levels=${CASUS_POLICY_LEVELS-} saved_kills=${CASUS_KILLS-}
+	saved_levels=${CASUS_POLICY_LEVELS-} saved_kills=${CASUS_KILLS-} saved_ckills=${CASUS_CLUSTER_KILLS-}
 	export CASUS_POLICY_LEVELS="${CASUS_POLICY_LEVELS:-subset}" CASUS_KILLS="${CASUS_KILLS:-8}"
+	export CASUS_CLUSTER_KILLS="${CASUS_CLUSTER_KILLS:-2}"
 	timed tests-asan ctest_pass tests-asan build-asan
-	unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CASUS_POLICY_LEVELS CASUS_KILLS
+	unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS CASUS_POLICY_LEVELS CASUS_KILLS CASUS_CLUSTER_KILLS
 	[ -z "$saved_levels" ] || export CASUS_POLICY_LEVELS="$saved_levels"
 	[ -z "$saved_kills" ] || export CASUS_KILLS="$saved_kills"
+	[ -z "$saved_ckills" ] || export CASUS_CLUSTER_KILLS="$saved_ckills"
 else
 	count build-asan 1
 fi
