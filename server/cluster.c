@@ -457,6 +457,7 @@ static int publish_turn(struct store *st, void *arg)
 		         (unsigned long long)(cl->last_seq + 1), s != NATS_OK ? nats_why(s) : "unexpected sequence",
 		         (int)jerr);
 		step_down(w); /* unknown or refused: another writer, or no quorum */
+		return -1;    /* not reached: step_down exits */
 	}
 	cl->last_seq = ack->Sequence;
 	cl->turn_published = 1;

@@ -68,6 +68,10 @@ static uint8_t *seal(size_t pt_len, size_t *len)
 	free(pt);
 	uint8_t *out = malloc(w.len);
 	CHECK(out != NULL);
+	if (!out) {
+		cc_w_free(&w);
+		return NULL;
+	}
 	memcpy(out, w.p, w.len);
 	*len = w.len;
 	cc_w_free(&w);
