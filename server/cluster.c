@@ -644,7 +644,9 @@ void cluster_stop(struct cluster *cl, struct server *srv)
 	if (cl->js)
 		jsCtx_Destroy(cl->js);
 	if (cl->nc) {
-		natsConnection_Flush(cl->nc);
+		/* bounded: with a NATS server gone the connection may be reconnecting,
+		 * and a plain flush waits 10 s for it (a stop must not hang on that) */
+		(void)natsConnection_FlushTimeout(cl->nc, 1000);
 		natsConnection_Destroy(cl->nc);
 	}
 	if (cl->opts)

@@ -182,7 +182,9 @@ class Node:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
-                self.proc.wait(timeout=30)
+                # generous: a node's stop gives the lease back and closes its NATS
+                # connection, each bounded by NATS timeouts, on a machine that may be busy
+                self.proc.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 raise AssertionError("%s ignored SIGTERM:\n%s" % (self.name, self.log()[-4000:]))
