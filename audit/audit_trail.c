@@ -64,25 +64,43 @@ static int hex_get(const json_t *o, const char *key, uint8_t *out, size_t n)
 	return sodium_hex2bin(out, n, h, 2 * n, NULL, &bl, &end) == 0 && bl == n && *end == 0 ? 0 : -1;
 }
 
+/* Grow an array of n elements of size sz to hold one more (doubling from 16),
+ * never past CC_AUDIT_TRAIL_ENTRIES_MAX elements: a server cannot make a client
+ * allocate without bound. */
+static int grow(void **arr, size_t *cap, size_t n, size_t sz)
+{
+	if (n < *cap)
+		return CC_OK;
+	if (n >= CC_AUDIT_TRAIL_ENTRIES_MAX)
+		return CC_ERR_TOO_LARGE;
+	size_t nc = *cap ? *cap * 2 : 16;
+	if (nc > CC_AUDIT_TRAIL_ENTRIES_MAX)
+		nc = CC_AUDIT_TRAIL_ENTRIES_MAX;
+	if (nc > SIZE_MAX / sz)
+		return CC_ERR_NOMEM;
+	void *p = realloc(*arr, nc * sz);
+	if (!p)
+		return CC_ERR_NOMEM;
+	*arr = p;
+	*cap = nc;
+	return CC_OK;
+}
+
+/* Checkpoints are appended as they come; sort_cps drops the repeats (a
+ * checkpoint can come in several pages), in O(n log n) rather than a scan per
+ * checkpoint. */
 static int add_cp(cc_audit_trail *t, const uint8_t *raw, size_t len)
 {
 	cc_audit_checkpoint cp;
 	if (len != CC_AUDIT_CP_BYTES || cc_audit_checkpoint_decode(raw, len, &cp) != CC_OK)
 		return CC_ERR_MALFORMED;
-	for (size_t i = 0; i < t->ncp; i++)
-		if (t->cp[i].seq == cp.seq && memcmp(t->cp[i].raw, raw, len) == 0)
-			return CC_OK;
-	if (t->ncp == t->capcp) {
-		size_t nc = t->capcp ? t->capcp * 2 : 16;
-		cc_audit_trail_cp *p = realloc(t->cp, nc * sizeof(*p));
-		if (!p)
-			return CC_ERR_NOMEM;
-		t->cp = p;
-		t->capcp = nc;
-	}
+	int rc = grow((void **)&t->cp, &t->capcp, t->ncp, sizeof(*t->cp));
+	if (rc != CC_OK)
+		return rc;
 	t->cp[t->ncp].seq = cp.seq;
 	memcpy(t->cp[t->ncp].raw, raw, len);
 	t->ncp++;
+	t->sorted = 0;
 	return CC_OK;
 }
 
@@ -91,14 +109,10 @@ static int add_cs(cc_audit_trail *t, const uint8_t *raw, size_t len)
 	cc_audit_cosign c;
 	if (len > CC_AUDIT_COSIGN_MAX || cc_audit_cosign_decode(raw, len, &c) != CC_OK)
 		return CC_ERR_MALFORMED;
-	if (t->ncs == t->capcs) {
-		size_t nc = t->capcs ? t->capcs * 2 : 16;
-		cc_audit_trail_cs *p = realloc(t->cs, nc * sizeof(*p));
-		if (!p)
-			return CC_ERR_NOMEM;
-		t->cs = p;
-		t->capcs = nc;
-	}
+	int rc = grow((void **)&t->cs, &t->capcs, t->ncs, sizeof(*t->cs));
+	if (rc != CC_OK)
+		return rc;
+	t->sorted = 0;
 	cc_audit_trail_cs *x = &t->cs[t->ncs++];
 	x->seq = c.seq;
 	memcpy(x->raw, raw, len);
@@ -202,14 +216,60 @@ int cc_audit_trail_add_page(cc_audit_trail *t, const json_t *r, char *err, size_
 
 static int cmp_cp(const void *a, const void *b)
 {
-	uint64_t x = ((const cc_audit_trail_cp *)a)->seq, y = ((const cc_audit_trail_cp *)b)->seq;
-	return x < y ? -1 : x > y;
+	const cc_audit_trail_cp *x = a, *y = b;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return memcmp(x->raw, y->raw, CC_AUDIT_CP_BYTES);
 }
 
+/* Cosignatures by checkpoint; within one, in the server's order (the index
+ * breaks ties, qsort is not stable). */
+static int cmp_cs(const void *a, const void *b)
+{
+	const cc_audit_trail_cs *x = a, *y = b;
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Checkpoints sorted by sequence with exact repeats dropped, cosignatures
+ * sorted by the checkpoint they sign. */
 static void sort_cps(cc_audit_trail *t)
 {
-	if (t->ncp)
+	if (t->sorted)
+		return;
+	if (t->ncp) {
 		qsort(t->cp, t->ncp, sizeof(*t->cp), cmp_cp);
+		size_t k = 1;
+		for (size_t i = 1; i < t->ncp; i++)
+			if (cmp_cp(&t->cp[i], &t->cp[k - 1]) != 0)
+				t->cp[k++] = t->cp[i];
+		t->ncp = k;
+	}
+	if (t->ncs) {
+		for (size_t i = 0; i < t->ncs; i++)
+			t->cs[i].order = i;
+		qsort(t->cs, t->ncs, sizeof(*t->cs), cmp_cs);
+	}
+	t->sorted = 1;
+}
+
+void cc_audit_trail_cosigns_at(cc_audit_trail *t, uint64_t seq, size_t *first, size_t *count)
+{
+	sort_cps(t);
+	size_t lo = 0, hi = t->ncs;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (t->cs[mid].seq < seq)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t end = lo;
+	while (end < t->ncs && t->cs[end].seq == seq)
+		end++;
+	*first = lo;
+	*count = end - lo;
 }
 
 int cc_audit_trail_check_signed(cc_audit_trail *t, const uint8_t pk[CC_SIGN_PK_BYTES])
@@ -225,14 +285,15 @@ int cc_audit_trail_check_signed(cc_audit_trail *t, const uint8_t pk[CC_SIGN_PK_B
 }
 
 /* Feed the cosignatures of checkpoint seq to v. */
-static void feed_cosigns(const cc_audit_trail *t, uint64_t seq, cc_audit_verifier *v)
+static void feed_cosigns(cc_audit_trail *t, uint64_t seq, cc_audit_verifier *v)
 {
-	for (size_t i = 0; i < t->ncs; i++)
-		if (t->cs[i].seq == seq)
-			(void)cc_audit_verifier_cosign(v, t->cs[i].raw, t->cs[i].len);
+	size_t first = 0, count = 0;
+	cc_audit_trail_cosigns_at(t, seq, &first, &count);
+	for (size_t i = first; i < first + count; i++)
+		(void)cc_audit_verifier_cosign(v, t->cs[i].raw, t->cs[i].len);
 }
 
-static void feed_cp(const cc_audit_trail *t, size_t j, cc_audit_verifier *v)
+static void feed_cp(cc_audit_trail *t, size_t j, cc_audit_verifier *v)
 {
 	(void)cc_audit_verifier_checkpoint(v, t->cp[j].raw, CC_AUDIT_CP_BYTES);
 	feed_cosigns(t, t->cp[j].seq, v);

@@ -41,6 +41,7 @@ typedef struct cc_audit_trail_cs {
 	uint8_t raw[CC_AUDIT_COSIGN_MAX];
 	size_t len;
 	uint8_t witness_pk[CC_SIGN_PK_BYTES];
+	size_t order; /* its place in the server's order (sorting) */
 } cc_audit_trail_cs;
 
 typedef struct cc_audit_trail {
@@ -48,8 +49,9 @@ typedef struct cc_audit_trail {
 	size_t n, cap;
 	cc_audit_trail_cp *cp; /* checkpoints, distinct; sorted by seq once verified */
 	size_t ncp, capcp;
-	cc_audit_trail_cs *cs; /* witnesses' cosignatures, in the server's order */
+	cc_audit_trail_cs *cs; /* witnesses' cosignatures; sorted by seq once verified */
 	size_t ncs, capcs;
+	int sorted; /* cp and cs sorted (and cp's repeats dropped) since the last add */
 	int has_anchor;
 	cc_audit_checkpoint anchor;
 	int has_key;
@@ -62,9 +64,14 @@ void cc_audit_trail_free(cc_audit_trail *t);
 /* One audit.query answer into t: its audit_key, anchor (and the anchor's
  * cosignatures), entries and checkpoints (each with its cosignatures).
  * CC_OK, CC_ERR_MALFORMED (something does not decode; err says what),
- * CC_ERR_TOO_LARGE (more than CC_AUDIT_TRAIL_ENTRIES_MAX entries) or
+ * CC_ERR_TOO_LARGE (more than CC_AUDIT_TRAIL_ENTRIES_MAX entries, checkpoints
+ * or cosignatures) or
  * CC_ERR_NOMEM. */
 int cc_audit_trail_add_page(cc_audit_trail *t, const json_t *page, char *err, size_t errlen);
+
+/* The cosignatures of checkpoint seq: cs[*first .. *first + *count)
+ * (sorts the trail first). */
+void cc_audit_trail_cosigns_at(cc_audit_trail *t, uint64_t seq, size_t *first, size_t *count);
 
 /* A part of the trail (a casus, a user, a period): every checkpoint must be
  * signed by pk. Sorts the checkpoints. CC_OK or CC_ERR_AUDIT_CHECKPOINT. */

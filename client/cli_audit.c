@@ -929,12 +929,13 @@ static int put_line(FILE *f, char *line)
 	return ok ? 0 : -1;
 }
 
-static int put_cosigns(FILE *f, const struct trail *t, uint64_t seq)
+static int put_cosigns(FILE *f, struct trail *t, uint64_t seq)
 {
 	int err = 0;
-	for (size_t i = 0; i < t->a.ncs; i++)
-		if (t->a.cs[i].seq == seq)
-			err |= put_line(f, cc_audit_export_cosign(t->a.cs[i].raw, t->a.cs[i].len));
+	size_t first = 0, count = 0;
+	cc_audit_trail_cosigns_at(&t->a, seq, &first, &count);
+	for (size_t i = first; i < first + count; i++)
+		err |= put_line(f, cc_audit_export_cosign(t->a.cs[i].raw, t->a.cs[i].len));
 	return err;
 }
 

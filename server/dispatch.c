@@ -210,7 +210,7 @@ void dispatch_frame(struct session *s, const unsigned char *frame, size_t len)
 	json_decref(req);
 }
 
-/* A msg.post whose signature the verifier thread has checked: its store step,
+/* A msg.post whose signature a verifier of the pool has checked: its store step,
  * in this turn's transaction, like a fresh request. */
 static void complete_verified(struct session *s, const struct vjob *job, void *arg)
 {

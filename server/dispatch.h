@@ -28,9 +28,9 @@ struct outbuf;
 
 /* Open the rooms on an opened store: audit trail, casus runtime. 0 or -1. */
 int dispatch_open(struct server *srv);
-/* Start the verifier thread (after the lws context exists). */
+/* Start the verifier pool (after the lws context exists). */
 void dispatch_start(struct server *srv);
-/* Stop the verifier thread (before the lws context goes). */
+/* Stop the verifier pool (before the lws context goes). */
 void dispatch_stop(struct server *srv);
 /* Drop everything not committed, close the rooms. */
 void dispatch_close(struct server *srv);
@@ -41,7 +41,7 @@ void dispatch_frame(struct session *s, const unsigned char *frame, size_t len);
 
 /* Where released replies and pushes go (takes the reference on buf). */
 typedef void (*dispatch_deliver_fn)(struct session *s, struct outbuf *buf, void *arg);
-/* End of a loop turn: finish the messages the verifier thread has checked,
+/* End of a loop turn: finish the messages the verifier pool has checked,
  * commit the turn (one fsync) and release its replies and pushes through
  * deliver (as storage errors if the commit failed). */
 void dispatch_turn_end(struct server *srv, dispatch_deliver_fn deliver, void *arg);

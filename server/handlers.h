@@ -73,7 +73,7 @@ struct outbuf *commit_push(const uint8_t cid[16], uint64_t epoch, const uint8_t 
 
 /* h_message.c */
 int h_msg_post(struct session *s, json_t *req, uint64_t id);
-/* The store step of a msg.post whose signature the verifier thread checked. */
+/* The store step of a msg.post whose signature a verifier of the pool checked. */
 int h_msg_post_verified(struct session *s, const struct vjob *job);
 int h_history(struct session *s, json_t *req, uint64_t id);
 

@@ -165,6 +165,47 @@ static void test_witnessed_trail_verifies(void)
 	json_decref(ps);
 }
 
+/* A checkpoint and its cosignatures that come again in a later page (pages
+ * overlap, or a server repeats itself) count once: the repeats are dropped when
+ * the trail is sorted, and the cosignatures are found by their checkpoint. */
+static void test_repeated_checkpoints_count_once(void)
+{
+	json_t *ps = pages(0, wit_pk, wit_sk);
+	json_t *again = json_pack("{sOs[]s[]}", "audit_key", json_object_get(json_array_get(ps, 0), "audit_key"),
+	                          "entries", "checkpoints");
+	size_t pi;
+	json_t *pg;
+	json_array_foreach(ps, pi, pg) {
+		size_t i;
+		json_t *o;
+		json_array_foreach(json_object_get(pg, "checkpoints"), i, o)
+			json_array_append(json_object_get(again, "checkpoints"), o);
+	}
+	json_array_append_new(ps, again);
+	cc_audit_trail t;
+	char err[200] = "";
+	CHECK_EQ_INT(load(&t, ps, err, sizeof err), CC_OK);
+	CHECK_EQ_INT(t.ncp, 2 * (N / EVERY)); /* as they came */
+	CHECK_EQ_INT(t.ncs, 4);
+	cc_audit_verifier v;
+	CHECK_EQ_INT(cc_audit_trail_verify(&t, audit_pk, wit_pk, NULL, &v, NULL), CC_OK);
+	CHECK_EQ_INT(t.ncp, N / EVERY); /* repeats dropped */
+	CHECK_EQ_INT(v.entries, N);
+	CHECK_EQ_INT(v.checkpoints, N / EVERY);
+	CHECK_EQ_INT(v.witnessed, 2);
+	for (size_t i = 1; i < t.ncp; i++)
+		CHECK(t.cp[i - 1].seq < t.cp[i].seq);
+	size_t first = 0, count = 0;
+	cc_audit_trail_cosigns_at(&t, 20, &first, &count);
+	CHECK_EQ_INT(count, 2); /* the one cosignature of checkpoint 20, twice */
+	for (size_t i = first; i < first + count; i++)
+		CHECK_EQ_INT(t.cs[i].seq, 20);
+	cc_audit_trail_cosigns_at(&t, 21, &first, &count);
+	CHECK_EQ_INT(count, 0);
+	cc_audit_trail_free(&t);
+	json_decref(ps);
+}
+
 static void test_rewritten_resigned_trail_is_caught_by_the_cosignatures(void)
 {
 	cc_audit_trail t;
@@ -240,6 +281,7 @@ int main(void)
 	crypto_sign_keypair(wit_pk, wit_sk);
 	crypto_sign_keypair(other_pk, other_sk);
 	CHECK_RUN(test_witnessed_trail_verifies);
+	CHECK_RUN(test_repeated_checkpoints_count_once);
 	CHECK_RUN(test_rewritten_resigned_trail_is_caught_by_the_cosignatures);
 	CHECK_RUN(test_other_witness_keys_are_not_counted);
 	CHECK_RUN(test_pages_that_do_not_decode_are_refused);
