@@ -15,17 +15,24 @@ the casus command and Chromium, wrapkey.mjs checks that
 4. a commit built in the browser (an escalation) fetches and verifies the
    roster's wrap keys and seals anna's boxes to her wrap key and the browser's
    own to its new wrap key 2;
-5. anna's casus command reads the note the browser writes in that epoch.
+5. anna's casus command reads the note the browser writes in that epoch;
+6. a server that swaps a wrap key in its dir.lookup answer (the hostile-server
+   suite's proxy, tests/security/proxy.py, in front of casusd: a flipped
+   signature byte in every record) gets the browser's next change refused
+   (bad_signature) and no commit.post at all.
 """
+import base64
 import json
 import os
 import shlex
-import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "security"))
 from harness import ADMIN, BUILD, CASUS, DEFAULT_USERS, Deployment, Server  # noqa: E402
+from phased import run_phased  # noqa: E402
+from proxy import HostileProxy  # noqa: E402
 from test_browser import CHROMIUM, NODE_MODULES, SITE, spki_hash  # noqa: E402
 
 OUT = os.path.join(BUILD, "web", "test-output-wrapkey")
@@ -45,11 +52,41 @@ class WrapKeyBrowserTest(unittest.TestCase):
                 raise AssertionError("missing %s: build with CASUS_WEB=ON (and the casus_wrap_steal target)" % path)
         cls.dep = Deployment(users=[u for u in DEFAULT_USERS if u[0] == "anna"], tls=True)
         cls.srv = Server(cls.dep, extra_config={"web_dir": SITE}).start()
+        # the page comes through the proxy (it relays casusd unchanged until phase "swap")
+        cls.proxy = HostileProxy(cls.dep.tls_crt, cls.dep.tls_key, cls.dep.port).start()
 
     @classmethod
     def tearDownClass(cls):
+        cls.proxy.stop()
         cls.srv.stop()
         cls.dep.cleanup()
+
+    def phase_swap(self):
+        """From now on every wrap-key record the browser is served by
+        dir.lookup "devices" carries a flipped signature byte (a key the
+        server chose), and every commit.post it sends is counted."""
+        p = self.proxy
+
+        def on_request(sess, req):
+            if sess.user == "bente" and req.get("type") == "commit.post":
+                p.hit("commit_post_after_swap")
+            return None
+
+        def on_response(sess, req, resp):
+            if sess.user != "bente" or req.get("type") != "dir.lookup" or "devices" not in req or not resp.get("ok"):
+                return None
+            devs = []
+            for d in resp.get("devices", []):
+                if d.get("wrapkey"):
+                    rec = bytearray(base64.b64decode(d["wrapkey"]))
+                    rec[-1] ^= 0x01
+                    d = dict(d, wrapkey=base64.b64encode(bytes(rec)).decode())
+                    p.hit("wrap_swapped")
+                devs.append(d)
+            return dict(resp, devices=devs)
+        p.on_request = on_request
+        p.on_response = on_response
+        return {}
 
     def test_browser_wrap_keys(self):
         d = self.dep
@@ -63,7 +100,7 @@ class WrapKeyBrowserTest(unittest.TestCase):
             f.write("%s post \"$CID\" %s >/dev/null\n" % (" ".join(map(shlex.quote, anna)), shlex.quote(ANNA_TEXT)))
             f.write("echo \"$CID\"\n")
         cfg = {
-            "url": "https://localhost:%d/" % d.port, "spki": spki_hash(d.tls_crt), "chromium": CHROMIUM,
+            "url": "https://localhost:%d/" % self.proxy.port, "spki": spki_hash(d.tls_crt), "chromium": CHROMIUM,
             "node_modules": NODE_MODULES, "outdir": OUT, "root_hex": d.root_hex, "passphrase": PASSPHRASE,
             "users": [{"user": "bente", "role": "casemanager", "name": "Bente Smit", "org": "Wijkteam Noord"}],
             "certify": [ADMIN, "certify", "--keystore", d.root_ks, "--request", "{req}", "--out", "{cert}", "--yes"],
@@ -77,12 +114,14 @@ class WrapKeyBrowserTest(unittest.TestCase):
         cfg_path = os.path.join(d.dir, "wrapkey.json")
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
-        p = subprocess.run(["node", os.path.join(HERE, "wrapkey.mjs"), cfg_path], env=d.env,
-                           capture_output=True, text=True, timeout=800)
-        sys.stdout.write(p.stdout)
-        sys.stderr.write(p.stderr[-4000:])
-        self.assertEqual(p.returncode, 0, "wrap-key checks failed (screenshots in %s)" % OUT)
-        self.assertIn("all wrap-key checks passed", p.stdout)
+        rc, out = run_phased(["node", os.path.join(HERE, "wrapkey.mjs"), cfg_path], d.env,
+                             {"swap": self.phase_swap, "done": lambda: dict(self.proxy.hits)},
+                             os.path.join(d.dir, "wrapkey.stderr"), watchdog=800)
+        print("proxy hits: %s" % self.proxy.hits)
+        self.assertEqual(rc, 0, "wrap-key checks failed (screenshots in %s)" % OUT)
+        self.assertIn("all wrap-key checks passed\n", out)
+        self.assertGreater(self.proxy.count("wrap_swapped"), 0, "the swap never happened")
+        self.assertEqual(self.proxy.count("commit_post_after_swap"), 0, "a commit went out with a swapped wrap key")
         self.srv.check_log()
 
 

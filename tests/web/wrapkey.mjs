@@ -3,7 +3,8 @@
 // story). The box versions are read by the thief tool of the security suite
 // (tests/security/wrap_steal.c) from the server's LMDB, with the keystore
 // this browser stored in IndexedDB (the same cc_keystore format as
-// keys.casusks) or anna's keys.casusks.
+// keys.casusks) or anna's keys.casusks. At the end the hostile-server proxy
+// in front of casusd swaps the wrap keys it serves (phase "swap").
 //
 //   node wrapkey.mjs CONFIG.json     (exit 0 = every check passed)
 import { execFileSync } from 'node:child_process';
@@ -117,6 +118,19 @@ try {
     return texts.includes(cfg.browser_text);
   });
   check(texts.includes(cfg.browser_text), 'anna (casus command) reads the browser\'s note of the epoch the browser sealed');
+
+  // 6. a server that swaps the wrap keys it serves: the change is refused in wasm, nothing is posted
+  await t.phase('swap');
+  await B.getByLabel('Nieuw niveau').selectOption('3');
+  await B.locator('#level-form').getByLabel('Reden').fill('zorgen over veiligheid (browser)');
+  await B.getByRole('button', { name: 'Niveau wijzigen' }).click();
+  await B.locator('#admin-msg [role="alert"]').filter({ hasText: 'bad_signature' }).waitFor();
+  check(true, 'a wrap key the server swapped (not signed by its device) refuses the browser\'s change: bad_signature');
+  await t.axe(B, 'conference with the refused change');
+  await t.shot(B, 'wrapkey-02-swap-refused');
+  const hits = await t.phase('done');
+  check(hits.wrap_swapped > 0 && !hits.commit_post_after_swap,
+    `the proxy swapped ${hits.wrap_swapped} wrap key(s) and the browser posted no commit (${hits.commit_post_after_swap || 0})`);
   t.originAndCsp();
 } catch (e) {
   console.log(`FAIL ${e.stack || e}`);

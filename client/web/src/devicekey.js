@@ -49,6 +49,11 @@ function locked(f) {
   return f();
 }
 
+// wasm may hold a key that never reached IndexedDB (sealing or storing
+// failed): the next run opens the stored image first, so that key is never
+// published
+let stale = false;
+
 async function store(profile, image) {
   profile.keystore = image;
   profile.keystoreGen = (profile.keystoreGen || 0) + 1;
@@ -62,13 +67,20 @@ async function store(profile, image) {
 export function maintain(tr, profile, force) {
   return locked(async () => {
     const stored = await loadProfile();
-    if (stored && stored.keystore instanceof Uint8Array && !same(stored.keystore, profile.keystore)) {
+    if (stored && stored.keystore instanceof Uint8Array && (stale || !same(stored.keystore, profile.keystore))) {
       cw.keystoreReload(stored.keystore);
       profile.keystore = stored.keystore;
       profile.keystoreGen = stored.keystoreGen || 0;
+      stale = false;
     }
-    const r = cw.wrapRotate(force);
-    if (r.keystore) await store(profile, r.keystore);
+    let r;
+    try {
+      r = cw.wrapRotate(force);
+      if (r.keystore) await store(profile, r.keystore);
+    } catch (e) {
+      stale = true;
+      throw e;
+    }
     await tr.request('dir.publish', { wrapkey: b64encode(r.record) });
     const a = cw.wrapAccepted(r.info.version);
     if (a.keystore) await store(profile, a.keystore);
