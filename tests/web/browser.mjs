@@ -93,7 +93,7 @@ try {
 
   // 4. a CLI user makes a casus with this browser user in it, escalates it
   for (const argv of cfg.after_login) execFileSync(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'inherit'] });
-  await page.getByRole('button', { name: 'Vernieuwen' }).click();
+  await page.getByRole('button', { name: 'Vernieuwen', exact: true }).click();
   const row = page.locator('table.casus tbody tr').filter({ hasText: cfg.expect.purpose });
   await row.waitFor();
   const level = (await row.locator('td.level').textContent()).trim();
@@ -116,7 +116,7 @@ try {
     const log = openSync(cfg.restart.log, 'a');
     restarted = spawn(cfg.restart.argv[0], cfg.restart.argv.slice(1), { stdio: ['ignore', log, log] });
     await page.locator('#status[data-state="online"]').waitFor();
-    await page.getByRole('button', { name: 'Vernieuwen' }).click();
+    await page.getByRole('button', { name: 'Vernieuwen', exact: true }).click();
     await row.waitFor();
     check(!(await page.getByRole('alert').count()), 'after the restart the page reconnected, logged in again and lists the casus');
   }

@@ -70,7 +70,7 @@ try {
   check(/^[0-9a-f]{32}$/.test(casus), `the CLI made casus ${casus}`);
 
   for (const [p, u] of [[A, ua], [B, ub]]) {
-    await p.getByRole('button', { name: 'Vernieuwen' }).click();
+    await p.getByRole('button', { name: 'Vernieuwen', exact: true }).click();
     await p.getByRole('button', { name: `Casus ${cfg.purpose} openen` }).click();
     await p.getByRole('heading', { name: `Casus: ${cfg.purpose}` }).waitFor();
     await note(p, cfg.anna_text).waitFor();
@@ -140,7 +140,7 @@ try {
   // the police browser. It gets overleg, never zorg.
   cli(cfg.cli_police_in, casus);
   await Promise.all([A, B].map((p) => p.locator('#conf-level').filter({ hasText: /Niveau 4 / }).waitFor()));
-  await C.getByRole('button', { name: 'Vernieuwen' }).click();
+  await C.getByRole('button', { name: 'Vernieuwen', exact: true }).click();
   await C.getByRole('button', { name: `Casus ${cfg.purpose} openen` }).click();
   await C.getByRole('heading', { name: `Casus: ${cfg.purpose}` }).waitFor();
   await C.locator('#conf-level').filter({ hasText: /Niveau 4 / }).waitFor();

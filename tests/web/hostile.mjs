@@ -37,7 +37,7 @@ function verified(page, text) {
 async function openCasus(page, purpose) {
   if (await page.locator('#back').count()) await page.locator('#back').click();
   await page.getByRole('heading', { name: 'Mijn casussen' }).waitFor();
-  await page.getByRole('button', { name: 'Vernieuwen' }).click();
+  await page.getByRole('button', { name: 'Vernieuwen', exact: true }).click();
   await page.getByRole('button', { name: `Casus ${purpose} openen` }).click();
   await page.getByRole('heading', { name: `Casus: ${purpose}` }).waitFor();
 }

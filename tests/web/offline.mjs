@@ -79,7 +79,7 @@ try {
   await t.enrolAndLogin(B, cfg.user);
   const casus = execFileSync(cfg.make_casus[0], cfg.make_casus.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop();
   check(/^[0-9a-f]{32}$/.test(casus), `the CLI made casus ${casus}`);
-  await B.getByRole('button', { name: 'Vernieuwen' }).click();
+  await B.getByRole('button', { name: 'Vernieuwen', exact: true }).click();
   await openCasus(B);
   await note(B, cfg.anna_text).waitFor();
   const online1 = `Notitie 1 van ${cfg.user.user} (online)`;

@@ -25,7 +25,7 @@ async function login(page, pass) {
 }
 
 async function openCasus(page) {
-  await page.getByRole('button', { name: 'Vernieuwen' }).click();
+  await page.getByRole('button', { name: 'Vernieuwen', exact: true }).click();
   await page.getByRole('button', { name: `Casus ${cfg.purpose} openen` }).click();
   await page.getByRole('heading', { name: `Casus: ${cfg.purpose}` }).waitFor();
   await page.locator('#conf-level').filter({ hasText: 'geverifieerd' }).waitFor();

@@ -42,7 +42,7 @@ async function importAndLogin(page, user) {
 }
 
 async function openCasus(page) {
-  await page.getByRole('button', { name: 'Vernieuwen' }).click();
+  await page.getByRole('button', { name: 'Vernieuwen', exact: true }).click();
   await page.getByRole('button', { name: `Casus ${cfg.purpose} openen` }).click();
   await page.getByRole('heading', { name: `Casus: ${cfg.purpose}` }).waitFor();
   await page.locator('#conf-level').filter({ hasText: 'geverifieerd' }).waitFor();

@@ -33,10 +33,31 @@ function busy(form, on) {
   form.setAttribute('aria-busy', on ? 'true' : 'false');
 }
 
-// The directory's certificates of a user (base64 as served); the core judges them.
+// The directory's certificates of a user (base64 as served) and the wrap-key
+// records served with them; the core judges both.
 async function directory(user) {
   const r = await X.session().transport.request('dir.lookup', { user });
-  return (Array.isArray(r.devices) ? r.devices : []).map((d) => String(d.cert || ''));
+  const devs = Array.isArray(r.devices) ? r.devices : [];
+  return {
+    certs: devs.map((d) => String(d.cert || '')),
+    wrapkeys: devs.filter((d) => d && d.wrapkey).map((d) => String(d.wrapkey)),
+  };
+}
+
+// Device wrap keys (issue 17): the directory's newest wrap key of every
+// device in the verified roster (dir.lookup "devices", at most 256 a
+// request), as libcasus's wrap_fetch_for. The core verifies each against the
+// device's certificate when it builds (cw_casus_build): one not signed by
+// its device refuses the change, and nothing is posted.
+async function rosterWrapKeys(conf) {
+  const tr = X.session().transport;
+  const devices = [...new Set(((conf.state && conf.state.members) || []).map((m) => String(m.device)))];
+  const recs = [];
+  for (let i = 0; i < devices.length; i += 256) {
+    const r = await tr.request('dir.lookup', { devices: devices.slice(i, i + 256) });
+    for (const d of Array.isArray(r.devices) ? r.devices : []) if (d && d.wrapkey) recs.push(String(d.wrapkey));
+  }
+  return recs;
 }
 
 // Build, post, verify: the change is done only when the fetched chain's
@@ -47,6 +68,7 @@ async function commitChange(conf, makeChange) {
   for (let attempt = 0; attempt < 5; attempt++) {
     await X.confSyncChain(conf);
     const change = await makeChange(conf);
+    change.wrapkeys = [...(change.wrapkeys || []), ...(await rosterWrapKeys(conf))];
     const { commit, info } = cw.casusBuild(conf.hex, change);
     try {
       await tr.request('commit.post', { casus: conf.hex, commit: b64encode(commit) });
@@ -119,8 +141,8 @@ function addForm() {
     if (need(user, msg, t('errUser'))) return null;
     const u = user.value.trim();
     return async (c) => {
-      const certs = await directory(u);
-      const info = await commitChange(c, () => ({ op: 'add', user: u, certs }));
+      const { certs, wrapkeys } = await directory(u);
+      const info = await commitChange(c, () => ({ op: 'add', user: u, certs, wrapkeys }));
       user.value = '';
       ok(msg, t('addDone', { user: u, list: info.sealed.map((d) => `${d.user} (${d.role}) ${d.code}`).join(', ') }));
     };
@@ -201,8 +223,8 @@ function pairForm() {
     if (need(code, msg, t('pairCode'))) return null;
     const pc = code.value.trim().toLowerCase();
     return async (c) => {
-      const certs = await directory(X.session().profile.user);
-      await commitChange(c, () => ({ op: 'add_own', code: pc, certs }));
+      const { certs, wrapkeys } = await directory(X.session().profile.user);
+      await commitChange(c, () => ({ op: 'add_own', code: pc, certs, wrapkeys }));
       const { transfers } = cw.casusTransfers(c.hex);
       for (const x of transfers) await X.session().transport.request('transfer.post', { casus: c.hex, transfer: x.transfer });
       code.value = '';

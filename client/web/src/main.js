@@ -12,6 +12,7 @@ import * as adm from './conf_admin.js';
 import * as audit from './audit.js';
 import * as regie from './regie.js';
 import * as creg from './conf_regie.js';
+import * as devkey from './devicekey.js';
 
 const main = document.getElementById('main');
 const statusEl = document.getElementById('status');
@@ -326,6 +327,14 @@ async function login(profile, passphrase) {
     onState: (s) => offlineState(s),
     onOpen: async (tr) => {
       const r = await authenticate(tr, profile);
+      // this device's rotating key: made when due, stored, published, old
+      // ones wiped after the grace period (devicekey.js); a failure waits for
+      // the next connect, as in the casus command
+      try {
+        await devkey.maintain(tr, profile, false);
+      } catch (e) {
+        console.warn(`device key: ${errorText(e)}`);
+      }
       if (session) {
         session.auth = r.auth;
         session.policy = r.policy;
@@ -451,6 +460,7 @@ async function listScreen() {
     el('div', { id: 'list-msg', 'aria-live': 'polite' }),
     el('div', { id: 'list-region', 'aria-live': 'polite' }),
     adm.pairingBox(),
+    devkey.deviceKeyBox(() => session),
     el('p', { class: 'actions' },
       rightsOf().audit_scope && rightsOf().audit_scope !== 'none'
         ? [el('button', { type: 'button', id: 'open-audit', text: t('auditOpen'), onclick: () => audit.auditScreen('') }), ' '] : null,

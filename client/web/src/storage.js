@@ -1,7 +1,7 @@
 // storage.js: the browser's local copy in IndexedDB (database "casus").
 //
 // Object store "profile", key "device": {user, role, device, root,
-// keystore, request, policyNumber}. keystore is the sealed keystore image
+// keystore, keystoreGen, request, policyNumber}. keystore is the sealed keystore image
 // made in wasm (cc_keystore: Argon2id + XChaCha20-Poly1305, the C client's
 // keys.casusks format): without the passphrase it is ciphertext. request is
 // the certificate request (public). root is the pinned deployment root key
@@ -10,7 +10,9 @@
 // revocation list the client core accepted (public, signed by the root; as
 // the C client's policy.bin and revlist.bin): offered to the core again with
 // stored = 1 at every login, so a server can never make it go back, not even
-// across sessions.
+// across sessions. The keystore also holds this device's wrap keys
+// (devicekey.js): keystoreGen grows with every save of a new image, so that
+// a tab never puts back an older keystore (which would lose a wrap secret).
 //
 // Object store "cache", key = casus id (32 hex) or "list": the local copy of
 // a casus (the C client's cache/<casus>.bin) and the last casus list, each a
@@ -56,9 +58,33 @@ export async function loadProfile() {
   return (await tx('readonly', (s) => s.get('device'))) || null;
 }
 
-// Resolves once the transaction is committed.
+// Resolves once the transaction is committed. The keystore changes on its
+// own (a wrap key made or wiped: devicekey.js), and another tab of the same
+// profile may have stored a newer one: keystoreGen counts the keystore's
+// saves, and a save never puts back an older keystore than the stored one
+// (read and write in one transaction); p then takes the stored keystore.
 export async function saveProfile(p) {
-  await tx('readwrite', (s) => s.put(p, 'device'));
+  const db = await openDb();
+  try {
+    await new Promise((resolve, reject) => {
+      const t = db.transaction(PROFILE, 'readwrite', { durability: 'strict' });
+      const s = t.objectStore(PROFILE);
+      const g = s.get('device');
+      g.onsuccess = () => {
+        const cur = g.result;
+        if (cur && cur.keystore instanceof Uint8Array && (cur.keystoreGen || 0) > (p.keystoreGen || 0)) {
+          p.keystore = cur.keystore;
+          p.keystoreGen = cur.keystoreGen;
+        }
+        s.put(p, 'device');
+      };
+      t.oncomplete = () => resolve();
+      t.onerror = () => reject(t.error);
+      t.onabort = () => reject(t.error);
+    });
+  } finally {
+    db.close();
+  }
 }
 
 export async function forgetProfile() {

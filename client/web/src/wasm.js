@@ -372,3 +372,27 @@ export function casusRollback(hex, head) {
   const have = Number.isSafeInteger(head) && head >= 0;
   return coreCall([str(hex)], (h) => M._cw_casus_rollback(h.ptr, have ? 1 : 0, have ? head : 0)).info;
 }
+
+// ---- this device's wrap keys (cw.c, ccore_wrapks.h; docs/WEB.md "Device key") ------
+// A new one when due (force: at once). keystore: the new sealed image, only
+// when a key was made (store it before publishing); record: the signed
+// publication for dir.publish; info: {made, version, created, published, held, due}.
+export function wrapRotate(force) {
+  const r = call([], () => M._cw_wrap_rotate(force ? 1 : 0));
+  return { keystore: r.bin, record: r.aux, info: r.info };
+}
+
+// The server accepted version: {keystore (image to store, or null), info: {..., wiped}}.
+export function wrapAccepted(version) {
+  const r = call([], () => M._cw_wrap_accepted(version));
+  return { keystore: r.bin, info: r.info };
+}
+
+export function wrapInfo() {
+  return call([], () => M._cw_wrap_info()).info;
+}
+
+// The keystore image another tab stored, opened with the passphrase held in wasm.
+export function keystoreReload(image) {
+  return call([new Arg(image)], (k) => M._cw_keystore_reload(k.ptr, k.len)).info;
+}

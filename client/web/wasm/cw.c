@@ -30,6 +30,9 @@
 #include <cc_keys.h>
 #include <cc_keystore.h>
 #include <cc_policy.h>
+#include <cc_wrapkey.h>
+#include <ccore.h>
+#include <ccore_wrapks.h>
 
 #include <jansson.h>
 #include <malloc.h>
@@ -71,6 +74,9 @@ static struct {
 	cc_device_keys *keys;
 	cc_cert cert;
 	int have_cert;
+	char *pass; /* sodium_malloc: re-seals the keystore after a wrap-key change */
+	size_t passlen;
+	ccore_wrapks wk; /* this device's wrap keys (ccore_wrapks.h) */
 } g_dev;
 
 static int g_ready;
@@ -129,6 +135,9 @@ static int out_json(json_t *o)
 static void dev_close(void)
 {
 	cw_core_forget(); /* the core holds copies of the device keys */
+	ccore_wrapks_free(&g_dev.wk);
+	if (g_dev.pass)
+		sodium_free(g_dev.pass);
 	cc_keystore_free(g_dev.ks);
 	cc_device_keys_free(g_dev.keys);
 	sodium_memzero(&g_dev, sizeof g_dev);
@@ -330,6 +339,19 @@ CW_API int cw_open(const uint8_t *img, size_t imglen, const char *pass, size_t p
 			goto out;
 		g_dev.have_cert = 1;
 	}
+	/* the passphrase stays (in sodium_malloc memory) to save the keystore
+	 * after a wrap-key rotation, as the C client keeps it */
+	if (!(g_dev.pass = sodium_malloc(passlen + 1))) {
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(g_dev.pass, pass, passlen);
+	g_dev.pass[passlen] = 0;
+	g_dev.passlen = passlen;
+	if (ccore_wrapks_load(g_dev.ks, &g_dev.wk) != CCORE_OK) {
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
 	char dev[2 * CC_DEVICE_ID_BYTES + 1];
 	cc_device_id_hex(g_dev.keys->device_id, dev);
 	json_t *c = g_dev.have_cert ? cw_i_cert_json(&g_dev.cert) : json_null();
@@ -467,4 +489,160 @@ CW_API int cw_cert_check(const char *root_hex, const uint8_t *cert, size_t len)
 	    (rc = cc_cert_verify(&c, root, (int64_t)time(NULL), NULL)) != CC_OK)
 		return rc;
 	return out_json(cw_i_cert_json(&c));
+}
+
+/* ---- this device's wrap keys (issue 17; docs/CRYPTO.md "Device wrap keys") ----------
+ *
+ * The same schedule as the C client (client/core/ccore_wrapks.h): at every
+ * connect JavaScript calls cw_wrap_rotate(0), stores the new keystore image
+ * (BIN, only when a key was made) durably BEFORE sending dir.publish with the
+ * record (AUX), and on the server's yes calls cw_wrap_accepted(version),
+ * which notes the acceptance and wipes the secrets past their grace period
+ * (BIN = the keystore image to store, when it changed). */
+
+void cw_i_wraps(const struct cc_wrap_secret **ws, size_t *n, uint32_t *newest)
+{
+	*ws = g_dev.wk.ws;
+	*n = g_dev.wk.ws ? g_dev.wk.n : 0;
+	*newest = g_dev.wk.newest;
+}
+
+static json_t *wrap_json(void)
+{
+	const cc_wrap_secret *nw = g_dev.wk.ws ? cc_wrap_newest(g_dev.wk.ws, g_dev.wk.n) : NULL;
+	json_t *held = json_array();
+	for (size_t i = 0; held && g_dev.wk.ws && i < g_dev.wk.n; i++)
+		json_array_append_new(held, json_integer((json_int_t)g_dev.wk.ws[i].version));
+	return json_pack("{sIsIsIsoso}", "version", (json_int_t)(nw ? nw->version : 0), "created",
+	                 (json_int_t)(nw ? nw->created : 0), "published", (json_int_t)g_dev.wk.published, "held",
+	                 held ? held : json_array(), "due",
+	                 json_boolean(cc_wrap_rotation_due(g_dev.wk.ws, g_dev.wk.ws ? g_dev.wk.n : 0,
+	                                                   (int64_t)time(NULL), CC_WRAP_INTERVAL_DEFAULT)));
+}
+
+/* The keystore sealed again under the passphrase into BIN. */
+static int ks_image(void)
+{
+	uint8_t *img = NULL;
+	size_t imglen = 0;
+	int rc = cc_keystore_set_limits(g_dev.ks, CW_OPSLIMIT, CW_MEMLIMIT);
+	if (rc == CC_OK)
+		rc = cc_keystore_save_mem(g_dev.ks, g_dev.pass, g_dev.passlen, &img, &imglen);
+	if (rc == CC_OK)
+		rc = out_set(CW_OUT_BIN, img, imglen);
+	free(img);
+	return rc;
+}
+
+/* Make a new wrap key when due (force: at once) and give the newest's signed
+ * record. Out: BIN = keystore image (only when one was made: store it before
+ * publishing), AUX = the CCWK record for dir.publish, JSON = {made, version,
+ * created, published, held, due}. */
+CW_API int cw_wrap_rotate(int force)
+{
+	out_clear_all();
+	if (!g_dev.ks || !g_dev.keys || !g_dev.have_cert || !g_dev.pass)
+		return CC_ERR_NOT_FOUND;
+	int made = 0, rc = CC_OK;
+	if (ccore_wrapks_rotate(g_dev.ks, &g_dev.wk, (int64_t)time(NULL), CC_WRAP_INTERVAL_DEFAULT, force, &made) !=
+	    CCORE_OK)
+		return CC_ERR_NOMEM;
+	if (made && (rc = ks_image()) != CC_OK)
+		goto out;
+	if (made && (rc = cw_core_wraps_changed()) != CC_OK)
+		goto out;
+	cc_wbuf w;
+	cc_w_init(&w);
+	if (ccore_wrapks_publication(&g_dev.wk, g_dev.keys, &w) != CCORE_OK)
+		rc = CC_ERR_NOMEM;
+	else
+		rc = out_set(CW_OUT_AUX, w.p, w.len);
+	cc_w_free(&w);
+	json_t *o = rc == CC_OK ? wrap_json() : NULL;
+	if (o) {
+		json_object_set_new(o, "made", json_boolean(made));
+		rc = out_json(o);
+	} else if (rc == CC_OK)
+		rc = CC_ERR_NOMEM;
+out:
+	if (rc != CC_OK)
+		out_clear_all();
+	return rc;
+}
+
+/* The server accepted this device's wrap key `version` (dir.publish answered).
+ * Out: BIN = keystore image when it changed (store it), JSON = {version,
+ * created, published, held, due, wiped: [versions]}. */
+CW_API int cw_wrap_accepted(double version)
+{
+	out_clear_all();
+	if (!g_dev.ks || !g_dev.pass || !g_dev.wk.ws)
+		return CC_ERR_NOT_FOUND;
+	if (!(version >= 1) || version > 4294967295.0)
+		return CC_ERR_INVALID_ARG;
+	uint32_t wiped[CC_WRAP_MAX];
+	size_t nw = 0;
+	int changed = 0, rc = CC_OK;
+	if (ccore_wrapks_accepted(g_dev.ks, &g_dev.wk, (uint32_t)version, (int64_t)time(NULL), CC_WRAP_GRACE_DEFAULT,
+	                          wiped, &nw, &changed) != CCORE_OK)
+		return CC_ERR_INVALID_ARG;
+	if (changed && (rc = ks_image()) != CC_OK)
+		goto out;
+	if (nw && (rc = cw_core_wraps_changed()) != CC_OK)
+		goto out;
+	json_t *o = wrap_json(), *a = json_array();
+	for (size_t i = 0; a && i < nw; i++)
+		json_array_append_new(a, json_integer((json_int_t)wiped[i]));
+	if (!o || !a) {
+		json_decref(o);
+		json_decref(a);
+		rc = CC_ERR_NOMEM;
+		goto out;
+	}
+	json_object_set_new(o, "wiped", a);
+	rc = out_json(o);
+out:
+	if (rc != CC_OK)
+		out_clear_all();
+	return rc;
+}
+
+/* JSON = {version, created, published, held, due} of the open device. */
+CW_API int cw_wrap_info(void)
+{
+	out_clear_all();
+	if (!g_dev.ks || !g_dev.wk.ws)
+		return CC_ERR_NOT_FOUND;
+	return out_json(wrap_json());
+}
+
+/* Another tab of this browser saved the keystore (a wrap key made or wiped):
+ * open that image with the passphrase held and take it, if it is this very
+ * device's. The wrap keys are read again and handed to the core. */
+CW_API int cw_keystore_reload(const uint8_t *img, size_t imglen)
+{
+	out_clear_all();
+	if (!g_dev.ks || !g_dev.keys || !g_dev.pass)
+		return CC_ERR_NOT_FOUND;
+	if (!img || imglen == 0 || imglen > CW_KEYSTORE_MAX)
+		return CC_ERR_INVALID_ARG;
+	cc_keystore *ks = NULL;
+	cc_device_keys *keys = NULL;
+	const uint8_t *v;
+	size_t l;
+	int rc = cc_keystore_open_mem(img, imglen, g_dev.pass, g_dev.passlen, &ks);
+	if (rc == CC_OK && (rc = cc_keystore_get(ks, "device", &v, &l)) == CC_OK)
+		rc = cc_device_keys_decode(v, l, &keys);
+	if (rc == CC_OK && sodium_memcmp(keys->sign_sk, g_dev.keys->sign_sk, sizeof keys->sign_sk) != 0)
+		rc = CC_ERR_NOT_MEMBER; /* another device's keystore */
+	cc_device_keys_free(keys);
+	if (rc != CC_OK) {
+		cc_keystore_free(ks);
+		return rc;
+	}
+	cc_keystore_free(g_dev.ks);
+	g_dev.ks = ks;
+	if (ccore_wrapks_load(g_dev.ks, &g_dev.wk) != CCORE_OK || cw_core_wraps_changed() != CC_OK)
+		return CC_ERR_NOMEM;
+	return out_json(wrap_json());
 }

@@ -79,4 +79,11 @@ int cw_date_parse(const char *s) __attribute__((warn_unused_result));
 int cw_core_store_epoch(const char *epoch, int stored) __attribute__((warn_unused_result));
 int cw_casus_rollback(const char *hex, int have_head, double head) __attribute__((warn_unused_result));
 
+/* cw.c: this device's wrap keys (issue 17; docs/WEB.md "Device key"), kept in
+ * the open keystore with client/core/ccore_wrapks.h. */
+int cw_wrap_rotate(int force) __attribute__((warn_unused_result));
+int cw_wrap_accepted(double version) __attribute__((warn_unused_result));
+int cw_wrap_info(void) __attribute__((warn_unused_result));
+int cw_keystore_reload(const uint8_t *img, size_t imglen) __attribute__((warn_unused_result));
+
 #endif

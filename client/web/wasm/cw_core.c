@@ -201,7 +201,28 @@ CW_API int cw_core_start(const char *root_hex)
 		g.core = NULL;
 		return refuse(ccore_code(crc), "");
 	}
+	/* the device's wrap secrets: boxes sealed to them open (docs/CRYPTO.md) */
+	if (cw_core_wraps_changed() != CC_OK) {
+		cw_core_forget();
+		return refuse("internal", "out of memory");
+	}
 	return answer(json_object());
+}
+
+int cw_core_wraps_changed(void)
+{
+	const cc_wrap_secret *ws = NULL;
+	size_t n = 0;
+	uint32_t newest = 0;
+	if (!g.core)
+		return CC_OK;
+	cw_i_wraps(&ws, &n, &newest);
+	if (ccore_set_wraps(g.core, ws, n, newest) != CCORE_OK)
+		return CC_ERR_NOMEM;
+	for (size_t i = 0; i < g.ncasus; i++)
+		if (cc_casus_set_wraps(ccore_cc(g.casus[i].k), ws, n, newest) != CC_OK)
+			return CC_ERR_NOMEM;
+	return CC_OK;
 }
 
 /* The signed policy the server served (policy.get), or the stored one

@@ -27,6 +27,13 @@ json_t *cw_i_cert_json(const cc_cert *c);
  * device id in hex: 0, or CC_ERR_NOT_FOUND (no device open, or a keystore
  * without a cache key). The key seals the local copy and the outbox. */
 int cw_i_cache_key(const uint8_t **key, char devhex[33]) __attribute__((warn_unused_result));
+/* The open device's wrap secrets (borrowed until the next cw_wrap_* call or
+ * cw_close; n may be 0) and the highest version it made. */
+struct cc_wrap_secret;
+void cw_i_wraps(const struct cc_wrap_secret **ws, size_t *n, uint32_t *newest);
+/* cw_core.c: hands the device's wrap secrets (cw_i_wraps) to the core and to
+ * every followed casus; CC_OK or CC_ERR_NOMEM. */
+int cw_core_wraps_changed(void) __attribute__((warn_unused_result));
 /* cw_core.c: frees the core and every casus (called when the device closes). */
 void cw_core_forget(void);
 /* cw_core.c for cw_admin.c: the open device's core (NULL if none), a followed
