@@ -764,11 +764,22 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 		rc = lc_fail(c, CASUS_E_NOT_FOUND, "%zu of the %zu messages are not in the history you can read",
 		             n - found, n);
 	if (rc == CASUS_OK) {
+		/* the grantees' newest wrap keys, each verified against its
+		 * certificate: the boxes are sealed to them (docs/CRYPTO.md) */
+		const cc_cert **gcerts = calloc(ng, sizeof *gcerts);
+		for (size_t k = 0; gcerts && k < ng; k++)
+			gcerts[k] = &st->roster[cc_chain_find(st, grantees[k])].cert;
+		rc = gcerts ? lc_wrap_fetch(c, gcerts, ng) : lc_fail(c, CASUS_E_INTERNAL, "out of memory");
+		free(gcerts);
+	}
+	if (rc == CASUS_OK) {
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc = cc_casus_grant(ccore_cc(L->k), &c->policy, (const uint8_t(*)[16])grantees, ng,
-		                         (const uint8_t *const *)msgs, lens, n, (uint8_t)g, reason, (int64_t)time(NULL),
-		                         &w);
+		size_t nwt = 0;
+		const cc_wrap_target *wt = ccore_wrap_targets(c->core, &nwt);
+		int crc = cc_casus_grant_wraps(ccore_cc(L->k), &c->policy, (const uint8_t(*)[16])grantees, ng,
+		                               (const uint8_t *const *)msgs, lens, n, (uint8_t)g, reason, wt, nwt,
+		                               (int64_t)time(NULL), &w);
 		if (crc != CC_OK || w.err) {
 			rc = crc == CC_ERR_FORBIDDEN ? build_err(c, crc)
 			                             : lc_fail(c, CASUS_E_VERIFY, "cannot share: %s", cc_strerror(crc));
@@ -895,9 +906,14 @@ int casus_add_device_paired(casus_client *c, const char *casus_hex, const char *
 		if (strcmp(ct->user_id, c->cert.user_id) != 0 || memcmp(ct->device_id, c->keys->device_id, 16) == 0 ||
 		    strcmp(ct->role, c->cert.role) != 0)
 			continue;
+		/* sealed to the device's newest verified wrap key (its certified
+		 * box key if it never published one) */
+		if ((rc = lc_wrap_fetch(c, &ct, 1)) != CASUS_OK)
+			break;
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc = cc_casus_transfer_create(ccore_cc(L->k), ct, (int64_t)time(NULL), &w);
+		int crc = cc_casus_transfer_create_wrap(ccore_cc(L->k), ct, ccore_wrap_target(c->core, ct->device_id),
+		                                        (int64_t)time(NULL), &w);
 		if (crc != CC_OK || w.err) {
 			rc = lc_fail(c, CASUS_E_VERIFY, "cannot seal the keys for device: %s", cc_strerror(crc));
 		} else {

@@ -225,6 +225,11 @@ int ccore_may_post(const ccore_casus *k) __attribute__((warn_unused_result));
 int ccore_set_wraps(ccore *c, const cc_wrap_secret *ws, size_t n, uint32_t newest);
 int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert) __attribute__((warn_unused_result));
 uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES]);
+/* Every newest verified wrap key the core holds (for grants and transfers:
+ * cc_casus_grant_wraps); *n gets the count. NULL when none. */
+const cc_wrap_target *ccore_wrap_targets(const ccore *c, size_t *n);
+/* The newest verified wrap key of one device, or NULL. */
+const cc_wrap_target *ccore_wrap_target(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES]);
 
 /* Builders: cc_commit_build with the core's policy, root and revocation list
  * (a revoked device is never sealed to). */

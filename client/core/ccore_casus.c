@@ -213,6 +213,20 @@ uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
 	return 0;
 }
 
+const cc_wrap_target *ccore_wrap_targets(const ccore *c, size_t *n)
+{
+	*n = c && c->wraps ? c->wraps->nknown : 0;
+	return *n ? c->wraps->known : NULL;
+}
+
+const cc_wrap_target *ccore_wrap_target(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	for (size_t i = 0; c && c->wraps && i < c->wraps->nknown; i++)
+		if (memcmp(c->wraps->known[i].device_id, dev, CC_DEVICE_ID_BYTES) == 0)
+			return &c->wraps->known[i];
+	return NULL;
+}
+
 int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert)
 {
 	if (!c || !rec || !cert)

@@ -21,6 +21,11 @@ test_wrapkey.py: device wrap keys that rotate (issue 17; docs/CRYPTO.md, "Device
    one wrap key between them: the one the server keeps is the one the device
    holds, so a commit sealed to it opens (a process that stamped the keystore
    after reading it once made a second key of the same version).
+5. The same for grants and device key transfers: a grant to esther and a
+   transfer to anna's second device are sealed to their newest wrap keys;
+   within the grace period the thief opens both with that wrap secret (not
+   with the certified key), after the rotation and the grace period with
+   nothing.
 """
 import base64
 import json
@@ -94,7 +99,7 @@ class WrapKey(hostile.HostileTest):
         print("\n[thief, within the grace period] %s" % summary)
         by_epoch = {}
         for b in boxes:
-            if b["casus"] == cid:
+            if b["kind"] == "commit" and b["casus"] == cid:
                 by_epoch.setdefault(b["epoch"], []).append(b)
         self.assertEqual(sorted(by_epoch), [0, 1], "boxes for esther: %r" % boxes)
         self.assertEqual({b["wrap"] for b in by_epoch[0]}, {v1}, "epoch 0 must be sealed to wrap key v1")
@@ -121,13 +126,67 @@ class WrapKey(hostile.HostileTest):
         boxes, summary = steal(self.srv.data, ks, self.dep.passfile)
         print("[thief, after the grace period] %s" % summary)
         self.assertNotIn(v1, summary["keys"], "the stolen keystore still holds wrap secret v1")
-        mine = [b for b in boxes if b["casus"] == cid]
+        mine = [b for b in boxes if b["kind"] == "commit" and b["casus"] == cid]
         old = [b for b in mine if b["epoch"] == 0]
         new = [b for b in mine if b["epoch"] == 1]
         self.assertTrue(old and new, mine)
         self.assertFalse([b for b in old if b["opened"]], "a key stolen after the rotation opens an older epoch")
         self.assertTrue(all(b["opened"] and b["with"] == "wrap %d" % v2 for b in new),
                         "the thief should open the current epoch (else the test proves nothing): %r" % new)
+
+    def test_stolen_key_opens_no_older_grant_or_transfer(self):
+        if "anna-d2" not in self.dep.users:
+            self.dep.add_user("anna", "casemanager", "Anna Jansen", "Leger des Heils", device="d2")
+        for u in ("anna", "gijs"):
+            self.device_keys(u)
+        ev = self.device_keys("esther")["version"]
+        dv = self.device_keys("anna-d2")["version"]
+        self.assertGreaterEqual(min(ev, dv), 1)
+
+        cid = self.new_casus("anna", ("gijs",))
+        post = self.dep.ok("anna", "post", cid, "voor het delen")
+        self.dep.ok("anna", "add", cid, "esther")
+        self.assertNotIn("voor het delen", self.texts("esther", cid))  # a new member starts fresh
+        self.dep.ok("anna", "share", cid, "--to", "esther", "--messages", post["id"], "--ground", "consent",
+                    "--reason", "client stemt in")
+        self.assertIn("voor het delen", self.texts("esther", cid), "the grant did not open for esther")
+        added = self.dep.ok("anna", "add-device", cid, *self.pairing("anna-d2"))
+        self.assertEqual(len(added["transferred"]), 1, added)
+        self.assertIn("voor het delen", self.texts("anna-d2", cid), "the transfer did not open for the phone")
+
+        def stolen(user):
+            ks = os.path.join(self.dep.users[user], "keys.casusks")
+            boxes, summary = steal(self.srv.data, ks, self.dep.passfile)
+            return [b for b in boxes if b["casus"] == cid and b["kind"] in ("grant", "transfer")], summary
+
+        grants, summary = stolen("esther")
+        print("\n[thief of esther, within the grace period] %s %s" % (grants, summary))
+        self.assertEqual([(b["kind"], b["wrap"]) for b in grants], [("grant", ev)], grants)
+        self.assertTrue(grants[0]["opened"] and grants[0]["with"] == "wrap %d" % ev,
+                        "the grant must be sealed to esther's wrap key, not her certified key: %r" % grants)
+        xfers, summary = stolen("anna-d2")
+        print("[thief of the phone, within the grace period] %s %s" % (xfers, summary))
+        self.assertEqual([(b["kind"], b["wrap"]) for b in xfers], [("transfer", dv)], xfers)
+        self.assertTrue(xfers[0]["opened"] and xfers[0]["with"] == "wrap %d" % dv,
+                        "the transfer must be sealed to the phone's wrap key: %r" % xfers)
+
+        # both rotate; the grace period passes (the knob at 0 on the next connect)
+        for u, v in (("esther", ev), ("anna-d2", dv)):
+            self.assertEqual(self.device_keys(u, rotate=True)["version"], v + 1)
+            after = self.device_keys(u, env={"CASUS_WRAPKEY_GRACE": "0"})
+            self.assertNotIn(v, after["held"], "%s still holds wrap secret %d: %r" % (u, v, after))
+
+        grants, summary = stolen("esther")
+        print("[thief of esther, after the grace period] %s %s" % (grants, summary))
+        self.assertEqual(len(grants), 1, grants)
+        self.assertFalse(grants[0]["opened"], "a key stolen after the rotation opens an older grant: %r" % grants)
+        xfers, summary = stolen("anna-d2")
+        print("[thief of the phone, after the grace period] %s %s" % (xfers, summary))
+        self.assertEqual(len(xfers), 1, xfers)
+        self.assertFalse(xfers[0]["opened"], "a key stolen after the rotation opens an older transfer: %r" % xfers)
+        # the history stays readable from the local sealed copies
+        self.assertIn("voor het delen", self.texts("esther", cid))
+        self.assertIn("voor het delen", self.texts("anna-d2", cid))
 
     def test_server_keeps_newest_signed_wrap_key(self):
         """casusd stores the newest wrap key per device and refuses an older or
