@@ -109,6 +109,25 @@ int lc_wrap_fetch(casus_client *c, const cc_cert *const *certs, size_t n)
 		}
 	}
 	json_decref(r);
+	/* kept for the next process: a directory serving an older key later is refused */
+	(void)lc_wrapkeys_save(c);
+	/* a wrap key older than rotation interval + grace: the device should have
+	 * rotated since (it is offline, or the server withholds its newer key) */
+	int64_t now = (int64_t)time(NULL), stale = lc_wrap_stale_after();
+	for (size_t j = 0; j < n; j++) {
+		const cc_wrap_target *t = ccore_wrap_target(c->core, certs[j]->device_id);
+		int64_t created = ccore_wrap_created(c->core, certs[j]->device_id);
+		if (!t || memcmp(certs[j]->device_id, c->keys->device_id, 16) == 0 || created >= now - stale)
+			continue;
+		char dev[33];
+		cc_device_id_hex(certs[j]->device_id, dev);
+		ccore_warn(c->core, "stale_wrapkey",
+		           "De sleutel van apparaat %.8s (%s) is %lld dagen oud. The newest wrap key of device %.8s "
+		           "(%s) is %lld days old (version %u): the device is offline, or the server withholds a newer "
+		           "one; its epoch keys are sealed to it anyway (the device checks at its next connect)",
+		           dev, certs[j]->user_id, (long long)((now - created) / 86400), dev, certs[j]->user_id,
+		           (long long)((now - created) / 86400), t->version);
+	}
 	return CASUS_OK;
 }
 

@@ -21,6 +21,15 @@ test_wrapkey.py: device wrap keys that rotate (issue 17; docs/CRYPTO.md, "Device
    one wrap key between them: the one the server keeps is the one the device
    holds, so a commit sealed to it opens (a process that stamped the keystore
    after reading it once made a second key of the same version).
+6. Verified wrap keys persist: a client that verified esther's newest wrap
+   key refuses (`rollback`, exit 5, nothing posted) a directory that serves
+   her older, genuinely signed record in a later process; without its kept
+   state (wrapkeys.bin removed) the same answer is sealed to, so the test
+   can fail.
+7. A withheld wrap key is detected: esther's own connect refuses a
+   directory that returns an older record of her or none
+   (`withheld_wrapkey`, exit 5); a committer warns `stale_wrapkey` for a
+   wrap key older than CASUS_WRAPKEY_STALE (default interval + grace).
 5. The same for grants and device key transfers: a grant to esther and a
    transfer to anna's second device are sealed to their newest wrap keys;
    within the grace period the thief opens both with that wrap secret (not
@@ -31,6 +40,7 @@ import base64
 import json
 import os
 import subprocess
+import time
 
 import hostile  # puts tests/integration on the path
 
@@ -187,6 +197,91 @@ class WrapKey(hostile.HostileTest):
         # the history stays readable from the local sealed copies
         self.assertIn("voor het delen", self.texts("esther", cid))
         self.assertIn("voor het delen", self.texts("anna-d2", cid))
+
+    def record_of(self, user):
+        dev = self.dep.ok(user, "whoami")["device"]
+        r = self.raw(user, {"type": "dir.lookup", "devices": [dev]})
+        self.assertTrue(r.get("ok"), r)
+        return dev, r["devices"][0].get("wrapkey")
+
+    def serve_record(self, victim_user, dev, record, hit):
+        """The proxy answers victim_user's dir.lookup with `record` (None: no
+        wrap key) for device dev."""
+        def on_response(sess, req, resp):
+            if sess.user != victim_user or req.get("type") != "dir.lookup" or not resp.get("ok"):
+                return None
+            devs = []
+            for d in resp.get("devices", []):
+                d = dict(d)
+                if d.get("device") == dev:
+                    if record is None:
+                        d.pop("wrapkey", None)
+                    else:
+                        d["wrapkey"] = record
+                    self.proxy.hit(hit)
+                devs.append(d)
+            return dict(resp, devices=devs)
+        self.proxy.on_response = on_response
+        self.via_proxy(victim_user)
+
+    def test_verified_wrap_key_never_goes_back(self):
+        for u in ("anna", "gijs"):
+            self.device_keys(u)
+        self.device_keys("esther")
+        dev, old = self.record_of("esther")
+        self.assertTrue(old)
+        self.device_keys("esther", rotate=True)
+        cid = self.new_casus("anna", ("esther", "gijs"))  # anna verifies esther's newest (and keeps it)
+        epoch = self.dep.ok("anna", "members", cid)["epoch"]
+        self.serve_record("anna", dev, old, "older")
+        res = self.run_casus("anna", "rotate", cid)
+        self.show("anna rotates while the server serves esther's older wrap key", res)
+        self.assertHit("older")
+        self.assertRefused(res, "rollback", "an older wrap key than one verified before")
+        self.proxy.on_response = None
+        self.direct("anna")
+        self.assertEqual(self.dep.ok("anna", "members", cid)["epoch"], epoch, "a commit was posted")
+        # without the kept state the older record is believed: the check is what refuses it
+        os.unlink(os.path.join(self.dep.users["anna"], "wrapkeys.bin"))
+        self.serve_record("anna", dev, old, "older")
+        res = self.run_casus("anna", "rotate", cid)
+        self.proxy.on_response = None
+        self.direct("anna")
+        self.assertEqual(res.rc, 0, "without wrapkeys.bin the older key is sealed to: %r" % res)
+        self.assertEqual(self.dep.ok("anna", "members", cid)["epoch"], epoch + 1)
+
+    def test_withheld_own_wrap_key_is_reported(self):
+        self.device_keys("esther")
+        dev, old = self.record_of("esther")
+        self.device_keys("esther", rotate=True)
+        for record, hit in ((old, "older_own"), (None, "no_own")):
+            self.serve_record("esther", dev, record, hit)
+            res = self.run_casus("esther", "list")
+            self.show("esther connects while the directory returns %s" % hit, res)
+            self.assertHit(hit)
+            self.assertRefused(res, "withheld_wrapkey", "the directory withholds esther's newest wrap key")
+            self.proxy.on_response = None
+            self.direct("esther")
+        self.assertEqual(self.run_casus("esther", "list").rc, 0)
+
+    def test_stale_wrap_key_is_warned(self):
+        for u in ("anna", "gijs"):
+            self.device_keys(u)
+        created = self.device_keys("esther")["created"]
+        cid = self.new_casus("anna", ("esther", "gijs"))
+        res = self.run_casus("anna", "rotate", cid)
+        self.assertEqual(res.rc, 0, res)
+        self.assertNotIn("stale_wrapkey", res.warnings(), "a fresh wrap key is not stale: %r" % res)
+        # wait for the wall clock to pass created + 1 (asserts nothing about time)
+        while int(time.time()) <= created + 1:
+            time.sleep(0.2)
+        env = dict(self.dep.env, CASUS_WRAPKEY_STALE="1")
+        p = subprocess.run([harness.CASUS, "--profile", self.dep.users["anna"], "--json", "rotate", cid], env=env,
+                           capture_output=True, text=True, timeout=180)
+        out = json.loads([x for x in p.stdout.splitlines() if x.strip()][-1])
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        codes = [w.get("code") for w in out.get("warnings", [])]
+        self.assertIn("stale_wrapkey", codes, "a wrap key older than the limit is reported: %r" % out)
 
     def test_server_keeps_newest_signed_wrap_key(self):
         """casusd stores the newest wrap key per device and refuses an older or
