@@ -163,6 +163,14 @@ int lc_wrapkeys_save(casus_client *c);
  * "withheld_wrapkey"; a newer one than this device holds (a keystore restored
  * from a backup) is a warning "wrapkey_ahead". */
 int lc_wrap_check_own(casus_client *c);
+/* Before applying a commit: if it seals a box of this device to a wrap
+ * version newer than this process holds, read the keystore again (another
+ * process of the profile rotated). 1: reloaded and now held, 0: nothing to do
+ * (or still not held: the core refuses the commit), < 0: the keystore could
+ * not be read again. */
+int lc_wraps_for_commit(casus_client *c, const uint8_t *p, size_t n);
+/* The same for a grant or transfer naming wrap version `need` for this device. */
+int lc_wraps_need(casus_client *c, uint32_t need);
 /* Seconds after which a device's newest wrap key counts as stale for a
  * committer: CASUS_WRAPKEY_STALE, else rotation interval + grace. */
 int64_t lc_wrap_stale_after(void);

@@ -835,8 +835,11 @@ void lc_accept_transfers(casus_client *c, struct loaded *L)
 	json_array_foreach(json_object_get(r, "transfers"), i, o) {
 		uint8_t *tb = NULL;
 		size_t tl = 0, got = 0;
+		cc_transfer t;
 		if (proto_get_b64(o, "transfer", CC_TRANSFER_MAX_BYTES, &tb, &tl) == 0 &&
-		    ccore_accept_transfer(L->k, tb, tl, &got) == CCORE_OK)
+		    cc_transfer_decode(tb, tl, &t) == CC_OK && memcmp(t.to, c->keys->device_id, 16) == 0)
+			(void)lc_wraps_need(c, t.wrap); /* a wrap key another process made */
+		if (tb && ccore_accept_transfer(L->k, tb, tl, &got) == CCORE_OK)
 			total += got;
 		free(tb);
 	}

@@ -592,6 +592,38 @@ static int ks_refresh(casus_client *c)
 	return wraps_load(c);
 }
 
+int lc_wraps_for_commit(casus_client *c, const uint8_t *p, size_t n)
+{
+	cc_commit cm;
+	if (!c->keys || cc_commit_decode(p, n, &cm) != CC_OK)
+		return 0; /* the core judges it */
+	uint32_t need = 0;
+	for (size_t a = 0; a <= cm.naudiences; a++) {
+		const cc_commit_audience *au = a < cm.naudiences ? &cm.audiences[a] : &cm.reason;
+		for (size_t j = 0; j < au->nrecipients; j++)
+			if (au->recipients[j].wrap > need &&
+			    memcmp(au->recipients[j].device_id, c->keys->device_id, CC_DEVICE_ID_BYTES) == 0)
+				need = au->recipients[j].wrap;
+	}
+	cc_commit_free(&cm);
+	return lc_wraps_need(c, need);
+}
+
+int lc_wraps_need(casus_client *c, uint32_t need)
+{
+	if (need <= c->wrap_newest)
+		return 0;
+	/* sealed to a wrap key made after this process read the keystore (another
+	 * process of this profile rotated, e.g. `casus sleutel vernieuwen` beside
+	 * a live view): read the keystore again */
+	int rc = ks_refresh(c);
+	if (rc != CASUS_OK) {
+		lc_clear_err(c);
+		return rc;
+	}
+	return need <= c->wrap_newest ? 1 : 0;
+}
+
 static int wraps_save(casus_client *c)
 {
 	uint8_t st[8];

@@ -30,6 +30,10 @@ test_wrapkey.py: device wrap keys that rotate (issue 17; docs/CRYPTO.md, "Device
    directory that returns an older record of her or none
    (`withheld_wrapkey`, exit 5); a committer warns `stale_wrapkey` for a
    wrap key older than CASUS_WRAPKEY_STALE (default interval + grace).
+8. A live process follows a rotation made by another process of the same
+   profile: esther's `casus watch` runs, `casus sleutel vernieuwen` runs
+   beside it, anna rotates the casus (sealed to the new key) and posts; the
+   watching process reads the keystore again and shows the note.
 5. The same for grants and device key transfers: a grant to esther and a
    transfer to anna's second device are sealed to their newest wrap keys;
    within the grace period the thief opens both with that wrap secret (not
@@ -40,6 +44,7 @@ import base64
 import json
 import os
 import subprocess
+import threading
 import time
 
 import hostile  # puts tests/integration on the path
@@ -282,6 +287,52 @@ class WrapKey(hostile.HostileTest):
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
         codes = [w.get("code") for w in out.get("warnings", [])]
         self.assertIn("stale_wrapkey", codes, "a wrap key older than the limit is reported: %r" % out)
+
+    def test_live_view_follows_rotation_in_another_process(self):
+        for u in ("anna", "gijs"):
+            self.device_keys(u)
+        self.device_keys("esther")
+        cid = self.new_casus("anna", ("esther", "gijs"))
+        self.assertIn("Mevrouw A.", self.texts("esther", cid))
+        proc = subprocess.Popen([harness.CASUS, "--profile", self.dep.users["esther"], "watch", cid, "--seconds",
+                                 "300"], env=self.dep.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err, cond = [], [], threading.Condition()
+
+        def pump(stream, into):
+            for line in stream:
+                with cond:
+                    into.append(line)
+                    cond.notify_all()
+        threads = [threading.Thread(target=pump, args=(proc.stdout, out), daemon=True),
+                   threading.Thread(target=pump, args=(proc.stderr, err), daemon=True)]
+        for t in threads:
+            t.start()
+
+        def wait_for(pred, what, timeout=120):
+            deadline = time.time() + timeout
+            with cond:
+                while not pred() and time.time() < deadline and proc.poll() is None:
+                    cond.wait(timeout=0.5)
+                ok = pred()
+            self.assertTrue(ok, "%s: stdout %r stderr %r" % (what, "".join(out), "".join(err)))
+        try:
+            wait_for(lambda: any("watching" in x for x in err), "the watch never started")
+            rot = self.device_keys("esther", rotate=True)  # another process of esther's profile
+            self.dep.ok("anna", "rotate", cid)
+            commit = self.dep.ok("anna", "members", cid)
+            self.assertGreaterEqual(commit["epoch"], 1)
+            self.dep.ok("anna", "post", cid, "na de vernieuwing")
+            wait_for(lambda: any("na de vernieuwing" in x for x in out),
+                     "the live process did not pick up wrap key %d" % rot["version"])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for t in threads:
+                t.join(timeout=5)
 
     def test_server_keeps_newest_signed_wrap_key(self):
         """casusd stores the newest wrap key per device and refuses an older or
