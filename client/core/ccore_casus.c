@@ -286,6 +286,8 @@ json_t *ccore_wraps_save(const ccore *c)
 	json_t *arr = json_array();
 	for (size_t i = 0; c && c->wraps && i < c->wraps->nknown; i++) {
 		const cc_wrap_target *t = &c->wraps->known[i];
+		if (memcmp(t->device_id, c->keys->device_id, CC_DEVICE_ID_BYTES) == 0)
+			continue; /* this device's own keys come from its keystore */
 		char dev[33], pk[2 * CC_BOX_PK_BYTES + 1];
 		cc_device_id_hex(t->device_id, dev);
 		sodium_bin2hex(pk, sizeof pk, t->pk, CC_BOX_PK_BYTES);
@@ -312,6 +314,8 @@ int ccore_wraps_restore(ccore *c, const json_t *o)
 		    strlen(ph) != 2 * CC_BOX_PK_BYTES ||
 		    sodium_hex2bin(pk, sizeof pk, ph, strlen(ph), NULL, &n, NULL) != 0 || n != sizeof pk)
 			return CCORE_E_INVALID;
+		if (memcmp(dev, c->keys->device_id, CC_DEVICE_ID_BYTES) == 0)
+			continue; /* never sealed to a key this device's keystore may not hold */
 		int rc = known_upsert(c, dev, (uint32_t)v, (int64_t)cr, pk);
 		if (rc != CCORE_OK)
 			return rc;
