@@ -334,6 +334,7 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 			/* the core decides: bound to this casus, continuing the verified
 			 * copy, not dated ahead, the head also valid at this device's time */
 			int head = !more && i + 1 == json_array_size(arr);
+			(void)lc_wraps_for_commit(c, cb, cl); /* a wrap key another process made */
 			int crc = ccore_apply_commit(L->k, cb, cl, now, head);
 			free(cb);
 			if (crc != CCORE_OK) {
@@ -401,6 +402,14 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 		json_array_foreach(ms, j, m) {
 			if (grc == CCORE_OK && proto_get_b64(m, "msg", PROTO_MAX_FRAME, &mb[j], &ml[j]) != 0)
 				grc = CCORE_E_TAMPERED;
+		}
+		cc_grant gd;
+		if (grc == CCORE_OK && cc_grant_decode(gb, gl, &gd) == CC_OK) {
+			for (size_t d = 0; d < gd.ndevices; d++)
+				if (memcmp(gd.devices[d].device_id, c->keys->device_id, 16) == 0)
+					(void)lc_wraps_need(c,
+					                    gd.devices[d].wrap); /* a wrap key another process made */
+			cc_grant_free(&gd);
 		}
 		if (grc == CCORE_OK)
 			grc = ccore_accept_grant(L->k, gb, gl, (const uint8_t *const *)mb, ml, nm);

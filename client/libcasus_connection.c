@@ -207,6 +207,10 @@ int casus_client_connect(casus_client *c)
 	/* device wrap keys: rotate when due, publish, wipe what is past its grace
 	 * (docs/CRYPTO.md, "Device wrap keys"); a failure here waits for the next connect */
 	(void)lc_wrap_maintain(c, 0);
+	/* the directory must hand out this device's newest wrap key, or other
+	 * members seal to an older one (a thief's, or one already wiped) */
+	if ((rc = lc_wrap_check_own(c)) != CASUS_OK)
+		return rc;
 	/* what was queued while the server was away goes out first, then the
 	 * followed casus catch up on what they missed */
 	(void)casus_outbox_flush(c);

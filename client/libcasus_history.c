@@ -238,7 +238,12 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		 * up to L->upto) comes from the cache, only newer ones from the server */
 		json_array_foreach(L->hist, i, o) {
 			uint64_t seq = (uint64_t)json_integer_value(json_object_get(o, "seq"));
-			if (seq <= L->upto && !lc_seqset_has(&seen, seq)) {
+			/* a granted note decrypted before (it may lie beyond upto)
+			 * stays listed when its grant no longer opens: sealed to a
+			 * wrap key this device wiped after its grace period */
+			int granted = json_is_true(json_object_get(o, "granted")) &&
+			              json_is_true(json_object_get(o, "verified"));
+			if ((seq <= L->upto || granted) && !lc_seqset_has(&seen, seq)) {
 				json_array_append(res, o);
 				if (lc_seqset_add(&seen, seq) != 0)
 					goto nomem;

@@ -152,6 +152,28 @@ int lc_wrap_maintain(casus_client *c, int force);
 /* Learn the newest wrap keys of the given devices from the directory and
  * have the core verify each against its certificate (libcasus_membership.c). */
 int lc_wrap_fetch(casus_client *c, const cc_cert *const *certs, size_t n);
+/* The newest verified wrap key per device, kept across processes in the
+ * profile's sealed file wrapkeys.bin (libcasus_profile.c): load restores it
+ * into the core (the floor a directory is held to); save merges the file
+ * with the core's set (highest version per device) and writes it back. */
+void lc_wrapkeys_load(casus_client *c);
+int lc_wrapkeys_save(casus_client *c);
+/* At connect, after publishing: the directory must return this device's own
+ * newest wrap key. Older, missing or another key: CASUS_E_VERIFY, code
+ * "withheld_wrapkey"; a newer one than this device holds (a keystore restored
+ * from a backup) is a warning "wrapkey_ahead". */
+int lc_wrap_check_own(casus_client *c);
+/* Before applying a commit: if it seals a box of this device to a wrap
+ * version newer than this process holds, read the keystore again (another
+ * process of the profile rotated). 1: reloaded and now held, 0: nothing to do
+ * (or still not held: the core refuses the commit), < 0: the keystore could
+ * not be read again. */
+int lc_wraps_for_commit(casus_client *c, const uint8_t *p, size_t n);
+/* The same for a grant or transfer naming wrap version `need` for this device. */
+int lc_wraps_need(casus_client *c, uint32_t need);
+/* Seconds after which a device's newest wrap key counts as stale for a
+ * committer: CASUS_WRAPKEY_STALE, else rotation interval + grace. */
+int64_t lc_wrap_stale_after(void);
 
 __attribute__((format(printf, 3, 4))) int lc_fail(casus_client *c, int rc, const char *fmt, ...);
 void lc_accept_transfers(casus_client *c, struct loaded *L);

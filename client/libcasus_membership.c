@@ -109,6 +109,25 @@ int lc_wrap_fetch(casus_client *c, const cc_cert *const *certs, size_t n)
 		}
 	}
 	json_decref(r);
+	/* kept for the next process: a directory serving an older key later is refused */
+	(void)lc_wrapkeys_save(c);
+	/* a wrap key older than rotation interval + grace: the device should have
+	 * rotated since (it is offline, or the server withholds its newer key) */
+	int64_t now = (int64_t)time(NULL), stale = lc_wrap_stale_after();
+	for (size_t j = 0; j < n; j++) {
+		const cc_wrap_target *t = ccore_wrap_target(c->core, certs[j]->device_id);
+		int64_t created = ccore_wrap_created(c->core, certs[j]->device_id);
+		if (!t || memcmp(certs[j]->device_id, c->keys->device_id, 16) == 0 || created >= now - stale)
+			continue;
+		char dev[33];
+		cc_device_id_hex(certs[j]->device_id, dev);
+		ccore_warn(c->core, "stale_wrapkey",
+		           "De sleutel van apparaat %.8s (%s) is %lld dagen oud. The newest wrap key of device %.8s "
+		           "(%s) is %lld days old (version %u): the device is offline, or the server withholds a newer "
+		           "one; its epoch keys are sealed to it anyway (the device checks at its next connect)",
+		           dev, certs[j]->user_id, (long long)((now - created) / 86400), dev, certs[j]->user_id,
+		           (long long)((now - created) / 86400), t->version);
+	}
 	return CASUS_OK;
 }
 
@@ -764,11 +783,22 @@ int casus_share(casus_client *c, const char *casus_hex, const char *user, const 
 		rc = lc_fail(c, CASUS_E_NOT_FOUND, "%zu of the %zu messages are not in the history you can read",
 		             n - found, n);
 	if (rc == CASUS_OK) {
+		/* the grantees' newest wrap keys, each verified against its
+		 * certificate: the boxes are sealed to them (docs/CRYPTO.md) */
+		const cc_cert **gcerts = calloc(ng, sizeof *gcerts);
+		for (size_t k = 0; gcerts && k < ng; k++)
+			gcerts[k] = &st->roster[cc_chain_find(st, grantees[k])].cert;
+		rc = gcerts ? lc_wrap_fetch(c, gcerts, ng) : lc_fail(c, CASUS_E_INTERNAL, "out of memory");
+		free(gcerts);
+	}
+	if (rc == CASUS_OK) {
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc = cc_casus_grant(ccore_cc(L->k), &c->policy, (const uint8_t(*)[16])grantees, ng,
-		                         (const uint8_t *const *)msgs, lens, n, (uint8_t)g, reason, (int64_t)time(NULL),
-		                         &w);
+		size_t nwt = 0;
+		const cc_wrap_target *wt = ccore_wrap_targets(c->core, &nwt);
+		int crc = cc_casus_grant_wraps(ccore_cc(L->k), &c->policy, (const uint8_t(*)[16])grantees, ng,
+		                               (const uint8_t *const *)msgs, lens, n, (uint8_t)g, reason, wt, nwt,
+		                               (int64_t)time(NULL), &w);
 		if (crc != CC_OK || w.err) {
 			rc = crc == CC_ERR_FORBIDDEN ? build_err(c, crc)
 			                             : lc_fail(c, CASUS_E_VERIFY, "cannot share: %s", cc_strerror(crc));
@@ -805,8 +835,11 @@ void lc_accept_transfers(casus_client *c, struct loaded *L)
 	json_array_foreach(json_object_get(r, "transfers"), i, o) {
 		uint8_t *tb = NULL;
 		size_t tl = 0, got = 0;
+		cc_transfer t;
 		if (proto_get_b64(o, "transfer", CC_TRANSFER_MAX_BYTES, &tb, &tl) == 0 &&
-		    ccore_accept_transfer(L->k, tb, tl, &got) == CCORE_OK)
+		    cc_transfer_decode(tb, tl, &t) == CC_OK && memcmp(t.to, c->keys->device_id, 16) == 0)
+			(void)lc_wraps_need(c, t.wrap); /* a wrap key another process made */
+		if (tb && ccore_accept_transfer(L->k, tb, tl, &got) == CCORE_OK)
 			total += got;
 		free(tb);
 	}
@@ -895,9 +928,14 @@ int casus_add_device_paired(casus_client *c, const char *casus_hex, const char *
 		if (strcmp(ct->user_id, c->cert.user_id) != 0 || memcmp(ct->device_id, c->keys->device_id, 16) == 0 ||
 		    strcmp(ct->role, c->cert.role) != 0)
 			continue;
+		/* sealed to the device's newest verified wrap key (its certified
+		 * box key if it never published one) */
+		if ((rc = lc_wrap_fetch(c, &ct, 1)) != CASUS_OK)
+			break;
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc = cc_casus_transfer_create(ccore_cc(L->k), ct, (int64_t)time(NULL), &w);
+		int crc = cc_casus_transfer_create_wrap(ccore_cc(L->k), ct, ccore_wrap_target(c->core, ct->device_id),
+		                                        (int64_t)time(NULL), &w);
 		if (crc != CC_OK || w.err) {
 			rc = lc_fail(c, CASUS_E_VERIFY, "cannot seal the keys for device: %s", cc_strerror(crc));
 		} else {

@@ -416,6 +416,7 @@ int casus_client_open(casus_client **out, const char *dir, const char *pass, siz
 			snprintf(err, errlen, "out of memory");
 			rc = CASUS_E_INTERNAL;
 		} else {
+			lc_wrapkeys_load(c); /* other devices' wrap keys verified before */
 			memcpy(c->pass, pass, passlen);
 			c->pass[passlen] = 0;
 			c->passlen = passlen;
@@ -589,6 +590,38 @@ static int ks_refresh(casus_client *c)
 	c->ks_ino = st.st_ino;
 	c->ks_mtim = st.st_mtim;
 	return wraps_load(c);
+}
+
+int lc_wraps_for_commit(casus_client *c, const uint8_t *p, size_t n)
+{
+	cc_commit cm;
+	if (!c->keys || cc_commit_decode(p, n, &cm) != CC_OK)
+		return 0; /* the core judges it */
+	uint32_t need = 0;
+	for (size_t a = 0; a <= cm.naudiences; a++) {
+		const cc_commit_audience *au = a < cm.naudiences ? &cm.audiences[a] : &cm.reason;
+		for (size_t j = 0; j < au->nrecipients; j++)
+			if (au->recipients[j].wrap > need &&
+			    memcmp(au->recipients[j].device_id, c->keys->device_id, CC_DEVICE_ID_BYTES) == 0)
+				need = au->recipients[j].wrap;
+	}
+	cc_commit_free(&cm);
+	return lc_wraps_need(c, need);
+}
+
+int lc_wraps_need(casus_client *c, uint32_t need)
+{
+	if (need <= c->wrap_newest)
+		return 0;
+	/* sealed to a wrap key made after this process read the keystore (another
+	 * process of this profile rotated, e.g. `casus sleutel vernieuwen` beside
+	 * a live view): read the keystore again */
+	int rc = ks_refresh(c);
+	if (rc != CASUS_OK) {
+		lc_clear_err(c);
+		return rc;
+	}
+	return need <= c->wrap_newest ? 1 : 0;
 }
 
 static int wraps_save(casus_client *c)
@@ -790,6 +823,102 @@ out:
 	}
 	json_decref(wiped);
 	return rc;
+}
+
+/* ---- verified wrap keys of other devices, kept (issue 17, review point 2) ---------- */
+
+#define WRAPKEYS_PURPOSE "wrapkeys"
+
+void lc_wrapkeys_load(casus_client *c)
+{
+	char path[1024];
+	uint8_t *pt = NULL;
+	size_t n = 0;
+	if (!c->cache_key || !c->core)
+		return;
+	lc_path_in(path, sizeof path, c->dir, "wrapkeys.bin");
+	if (sealed_read(path, c->cache_key, WRAPKEYS_PURPOSE, c->devhex, &pt, &n) != 0)
+		return; /* none yet (or damaged: the directory is judged from scratch) */
+	json_t *o = json_loadb((const char *)pt, n, JSON_REJECT_DUPLICATES, NULL);
+	sealed_free(pt, n + 1);
+	(void)ccore_wraps_restore(c->core, o);
+	json_decref(o);
+}
+
+int lc_wrapkeys_save(casus_client *c)
+{
+	char path[1024], lpath[1024];
+	if (!c->cache_key || !c->core)
+		return -1;
+	/* another process of this profile may have learned other devices' keys:
+	 * merge (the highest version per device wins) under the profile's lock */
+	lc_path_in(lpath, sizeof lpath, c->dir, "keys.lock");
+	int lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	lc_wrapkeys_load(c);
+	json_t *o = ccore_wraps_save(c->core);
+	size_t n = 0;
+	char *text = o ? lc_dump_wipeable(o, &n) : NULL;
+	json_decref(o);
+	int rc = -1;
+	if (text) {
+		lc_path_in(path, sizeof path, c->dir, "wrapkeys.bin");
+		rc = sealed_write(path, c->cache_key, WRAPKEYS_PURPOSE, c->devhex, (const uint8_t *)text, n, 1);
+		sealed_free(text, n + 1);
+	}
+	flock(lfd, LOCK_UN);
+	close(lfd);
+	return rc;
+}
+
+int64_t lc_wrap_stale_after(void)
+{
+	return env_secs("CASUS_WRAPKEY_STALE", env_secs("CASUS_WRAPKEY_INTERVAL", CC_WRAP_INTERVAL_DEFAULT) +
+	                                               env_secs("CASUS_WRAPKEY_GRACE", CC_WRAP_GRACE_DEFAULT));
+}
+
+int lc_wrap_check_own(casus_client *c)
+{
+	const cc_wrap_secret *nw = c->wraps ? cc_wrap_newest(c->wraps, c->nwraps) : NULL;
+	if (!nw || c->wrap_published < nw->version)
+		return CASUS_OK; /* nothing published yet (it is, at a later connect) */
+	json_t *req = json_pack("{sss[s]}", "type", "dir.lookup", "devices", c->devhex), *r = NULL;
+	int rc = lc_request(c, req, &r);
+	if (rc)
+		return rc;
+	uint8_t *b = NULL;
+	size_t bl = 0, i;
+	json_t *o, *mine = NULL;
+	json_array_foreach(json_object_get(r, "devices"), i, o)
+		if (strcmp(json_string_value(json_object_get(o, "device")) ?: "", c->devhex) == 0)
+			mine = o;
+	cc_wrapkey wk;
+	int have = mine && json_object_get(mine, "wrapkey") &&
+	           proto_get_b64(mine, "wrapkey", CC_WRAPKEY_BYTES, &b, &bl) == 0 &&
+	           cc_wrapkey_check(b, bl, &c->cert, &wk) == CC_OK;
+	free(b);
+	json_decref(r);
+	if (have && wk.version > nw->version) {
+		ccore_warn(c->core, "wrapkey_ahead",
+		           "De server heeft een nieuwere sleutel van dit apparaat (%u) dan het zelf heeft (%u): "
+		           "voer `casus sleutel vernieuwen` uit. The directory holds wrap key %u of this device, newer "
+		           "than the %u it holds (a keystore restored from a backup?): run `casus sleutel vernieuwen` "
+		           "until it passes the server's",
+		           wk.version, nw->version, wk.version, nw->version);
+		return CASUS_OK;
+	}
+	if (have && wk.version == nw->version && sodium_memcmp(wk.pk, nw->pk, CC_BOX_PK_BYTES) == 0)
+		return CASUS_OK;
+	snprintf(c->code, sizeof c->code, "withheld_wrapkey");
+	return lc_fail(c, CASUS_E_VERIFY,
+	               "De server geeft niet de nieuwste sleutel van dit apparaat terug. The directory does not return "
+	               "this device's newest wrap key (version %u; it returns %s): other members would seal to an "
+	               "older key. Report this to the administrator.",
+	               nw->version, have ? (wk.version < nw->version ? "an older one" : "another key") : "none");
 }
 
 int lc_wrap_maintain(casus_client *c, int force)

@@ -604,9 +604,41 @@ static int cmp_grant_dev(const void *a, const void *b)
 	              CC_DEVICE_ID_BYTES);
 }
 
+/* The secret to open a box addressed to wrap version v of this device: NULL
+ * for version 0 (the certified box key). A version it made but no longer
+ * holds (wiped after its grace period) is CC_ERR_NO_KEY; one it never made
+ * is CC_ERR_NOT_RECIPIENT (fails closed like a box for another device). */
+static int wrap_for_open(const cc_casus *cs, uint32_t v, const cc_wrap_secret **ws)
+{
+	*ws = NULL;
+	if (v == 0)
+		return CC_OK;
+	if ((*ws = cc_wrap_find(cs->wraps, cs->nwraps, v)) != NULL)
+		return CC_OK;
+	return v <= cs->wrap_newest ? CC_ERR_NO_KEY : CC_ERR_NOT_RECIPIENT;
+}
+
+static const cc_wrap_target *wrap_target_of(const cc_wrap_target *wraps, size_t nwraps,
+                                            const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	for (size_t i = 0; wraps && i < nwraps; i++)
+		if (wraps[i].version != 0 && memcmp(wraps[i].device_id, dev, CC_DEVICE_ID_BYTES) == 0)
+			return &wraps[i];
+	return NULL;
+}
+
 int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*grantees)[CC_DEVICE_ID_BYTES],
                    size_t ngrantees, const uint8_t *const *msgs, const size_t *msg_lens, size_t nmsgs, uint8_t ground,
                    const char *reason, int64_t now, cc_wbuf *out)
+{
+	return cc_casus_grant_wraps(cs, policy, grantees, ngrantees, msgs, msg_lens, nmsgs, ground, reason, NULL, 0,
+	                            now, out);
+}
+
+int cc_casus_grant_wraps(const cc_casus *cs, const cc_policy *policy, const uint8_t (*grantees)[CC_DEVICE_ID_BYTES],
+                         size_t ngrantees, const uint8_t *const *msgs, const size_t *msg_lens, size_t nmsgs,
+                         uint8_t ground, const char *reason, const cc_wrap_target *wraps, size_t nwraps, int64_t now,
+                         cc_wbuf *out)
 {
 	cc_grant g;
 	uint8_t *mks = NULL; /* sodium_malloc, nmsgs x 32 */
@@ -616,7 +648,7 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 
 	memset(&g, 0, sizeof g);
 	cc_w_init(&w);
-	if (!cs || !policy || !grantees || !msgs || !msg_lens || !out || !reason)
+	if (!cs || !policy || !grantees || !msgs || !msg_lens || !out || !reason || (nwraps && !wraps))
 		return CC_ERR_INVALID_ARG;
 	if (ngrantees == 0 || nmsgs == 0 || reason[0] == '\0')
 		return CC_ERR_INVALID_ARG;
@@ -679,10 +711,13 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 			goto out;
 		}
 		const cc_cert *gc = &cs->chain->roster[di].cert;
+		/* the grantee's newest verified wrap key, else its certified box key */
+		const cc_wrap_target *wt = wrap_target_of(wraps, nwraps, gc->device_id);
+		gd->wrap = wt ? wt->version : 0;
 		for (size_t i = 0; i < nmsgs; i++)
-			if ((rc = cc_grant_seal_key(gd->boxes + i * CC_GRANT_BOX_BYTES, gc->box_pk, gc->device_id,
-			                            g.casus_id, g.items[i].message_id, g.items[i].message_hash,
-			                            mks + i * CC_MESSAGE_KEY_BYTES)) != CC_OK)
+			if ((rc = cc_grant_seal_key(gd->boxes + i * CC_GRANT_BOX_BYTES, wt ? wt->pk : gc->box_pk,
+			                            gc->device_id, g.casus_id, g.items[i].message_id,
+			                            g.items[i].message_hash, mks + i * CC_MESSAGE_KEY_BYTES)) != CC_OK)
 				goto out;
 	}
 	qsort(g.devices, ngrantees, sizeof *g.devices, cmp_grant_dev);
@@ -697,10 +732,21 @@ int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*
 		rc = CC_ERR_NOMEM;
 		goto out;
 	}
-	for (size_t d = 0; d < ngrantees; d++)
-		memcpy(pks[d], cs->chain->roster[cc_chain_find(cs->chain, g.devices[d].device_id)].cert.box_pk,
+	int wrapped = 0;
+	for (size_t d = 0; d < ngrantees; d++) {
+		const cc_wrap_target *wt = wrap_target_of(wraps, nwraps, g.devices[d].device_id);
+		memcpy(pks[d],
+		       wt ? wt->pk : cs->chain->roster[cc_chain_find(cs->chain, g.devices[d].device_id)].cert.box_pk,
 		       CC_BOX_PK_BYTES);
-	if ((rc = cc_grant_seal_reason(&g, reason, cs->self->box_pk, (const uint8_t(*)[CC_BOX_PK_BYTES])pks)) != CC_OK)
+		wrapped |= wt != NULL;
+	}
+	/* the granter's own copy of the reason key: to its newest wrap key */
+	const cc_wrap_secret *own = cc_wrap_newest(cs->wraps, cs->nwraps);
+	g.granter_wrap = own ? own->version : 0;
+	if (own || wrapped)
+		g.version = CC_GRANT_VERSION_WRAP; /* version 3 only when some box names a wrap key */
+	if ((rc = cc_grant_seal_reason(&g, reason, own ? own->pk : cs->self->box_pk,
+	                               (const uint8_t(*)[CC_BOX_PK_BYTES])pks)) != CC_OK)
 		goto out;
 	if ((rc = cc_grant_sign(&g, cs->self)) != CC_OK)
 		goto out;
@@ -779,7 +825,11 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
 		rc = CC_ERR_NOMEM;
 		goto out;
 	}
-	if ((rc = cc_grant_open_reason(&g, cs->self, reason, CC_GRANT_REASON_MAX + 1)) != CC_OK)
+	const cc_wrap_secret *ws = NULL;
+	if ((rc = wrap_for_open(cs, mine->wrap, &ws)) != CC_OK)
+		goto out; /* sealed to a wrap key this device wiped (NO_KEY) or never made (NOT_RECIPIENT) */
+	if ((rc = cc_grant_open_reason_wraps(&g, cs->self, cs->wraps, cs->nwraps, reason, CC_GRANT_REASON_MAX + 1)) !=
+	    CC_OK)
 		goto out;
 	staged = sodium_malloc((size_t)g.nitems * sizeof *staged);
 	if (!staged) {
@@ -789,8 +839,9 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
 	for (size_t i = 0; i < g.nitems; i++) {
 		memcpy(staged[i].message_id, g.items[i].message_id, CC_MESSAGE_ID_BYTES);
 		memcpy(staged[i].message_hash, g.items[i].message_hash, CC_HASH_BYTES);
-		if ((rc = cc_grant_open_key(mine->boxes + i * CC_GRANT_BOX_BYTES, cs->self, g.casus_id,
-		                            g.items[i].message_id, g.items[i].message_hash, staged[i].mk)) != CC_OK)
+		if ((rc = cc_grant_open_key_wrap(mine->boxes + i * CC_GRANT_BOX_BYTES, cs->self, ws, g.casus_id,
+		                                 g.items[i].message_id, g.items[i].message_hash, staged[i].mk)) !=
+		    CC_OK)
 			goto out;
 	}
 	if ((rc = sec_reserve((void **)&cs->grants, &cs->capgrants, cs->ngrants + g.nitems, sizeof *cs->grants)) !=
@@ -832,9 +883,17 @@ static int self_cert_index(const cc_casus *cs, const uint8_t dev[CC_DEVICE_ID_BY
 
 int cc_casus_transfer_create(const cc_casus *cs, const cc_cert *to, int64_t now, struct cc_wbuf *out)
 {
+	return cc_casus_transfer_create_wrap(cs, to, NULL, now, out);
+}
+
+int cc_casus_transfer_create_wrap(const cc_casus *cs, const cc_cert *to, const cc_wrap_target *wrap, int64_t now,
+                                  struct cc_wbuf *out)
+{
 	const cc_chain_state *st = cs ? cs->chain : NULL;
 	if (!cs || !to || !out || !st || !st->started)
 		return CC_ERR_INVALID_ARG;
+	if (wrap && (wrap->version == 0 || memcmp(wrap->device_id, to->device_id, CC_DEVICE_ID_BYTES) != 0))
+		return CC_ERR_INVALID_ARG; /* a wrap key of another device, or none */
 	if (cc_chain_find(st, cs->self->device_id) < 0)
 		return CC_ERR_NOT_MEMBER;
 	int ti = cc_chain_find(st, to->device_id);
@@ -864,7 +923,7 @@ int cc_casus_transfer_create(const cc_casus *cs, const cc_cert *to, int64_t now,
 		sealed = malloc(slen);
 		if (!sealed)
 			rc = CC_ERR_NOMEM;
-		else if (crypto_box_seal(sealed, pt.p, pt.len, tc->box_pk) != 0)
+		else if (crypto_box_seal(sealed, pt.p, pt.len, wrap ? wrap->pk : tc->box_pk) != 0)
 			rc = CC_ERR_CRYPTO;
 	}
 	cc_w_free(&pt);
@@ -874,10 +933,12 @@ int cc_casus_transfer_create(const cc_casus *cs, const cc_cert *to, int64_t now,
 	}
 	cc_wbuf w;
 	cc_w_init(&w);
-	cc_w_u8(&w, CC_TRANSFER_VERSION);
+	cc_w_u8(&w, wrap ? CC_TRANSFER_VERSION_WRAP : CC_TRANSFER_VERSION);
 	cc_w_fixed(&w, st->casus_id, CC_CASUS_ID_BYTES);
 	cc_w_fixed(&w, cs->self->device_id, CC_DEVICE_ID_BYTES);
 	cc_w_fixed(&w, tc->device_id, CC_DEVICE_ID_BYTES);
+	if (wrap)
+		cc_w_u32(&w, wrap->version);
 	cc_w_u64(&w, st->epoch);
 	cc_w_i64(&w, now);
 	cc_w_var32(&w, sealed, slen);
@@ -919,13 +980,17 @@ int cc_casus_transfer_accept(cc_casus *cs, const uint8_t *p, size_t n, size_t *i
 		return CC_ERR_FORBIDDEN;
 	if ((rc = cc_transfer_verify_sig(&t, from->sign_pk)) != CC_OK)
 		return rc;
+	const cc_wrap_secret *ws = NULL;
+	if ((rc = wrap_for_open(cs, t.wrap, &ws)) != CC_OK)
+		return rc; /* sealed to a wrap key this device wiped (NO_KEY) or never made (NOT_RECIPIENT) */
 	size_t ptl = t.sealed_len - crypto_box_SEALBYTES;
 	uint8_t *pt = sodium_malloc(ptl ? ptl : 1);
 	if (!pt)
 		return CC_ERR_NOMEM;
 	key_rec *staged = NULL;
 	size_t nst = 0;
-	if (crypto_box_seal_open(pt, t.sealed, t.sealed_len, cs->self->box_pk, cs->self->box_sk) != 0) {
+	if (crypto_box_seal_open(pt, t.sealed, t.sealed_len, ws ? ws->pk : cs->self->box_pk,
+	                         ws ? ws->sk : cs->self->box_sk) != 0) {
 		rc = CC_ERR_DECRYPT;
 		goto out;
 	}

@@ -110,11 +110,22 @@ int cc_casus_message_key(const cc_casus *cs, const cc_policy *policy, const uint
 int cc_casus_grant(const cc_casus *cs, const cc_policy *policy, const uint8_t (*grantees)[CC_DEVICE_ID_BYTES],
                    size_t ngrantees, const uint8_t *const *msgs, const size_t *msg_lens, size_t nmsgs, uint8_t ground,
                    const char *reason, int64_t now, struct cc_wbuf *out);
+/* The same, sealing each grantee's boxes to its wrap key in wraps[0..nwraps)
+ * (the newest the caller verified: ccore_wrap_learn) and to its certified
+ * box key if it has none there; the granter's own copy of the reason key is
+ * sealed to its newest wrap secret (cc_casus_set_wraps). Writes grant version
+ * 3 when any box names a wrap key, else version 2 (cc_grant.h). */
+int cc_casus_grant_wraps(const cc_casus *cs, const cc_policy *policy, const uint8_t (*grantees)[CC_DEVICE_ID_BYTES],
+                         size_t ngrantees, const uint8_t *const *msgs, const size_t *msg_lens, size_t nmsgs,
+                         uint8_t ground, const char *reason, const cc_wrap_target *wraps, size_t nwraps, int64_t now,
+                         struct cc_wbuf *out);
 
 /* Verify a grant addressed (among others) to this device: granter was a
  * member with may_grant at the grant's epoch, signature, ground and reason,
  * then open this device's boxes and keep the message keys (each bound to its
- * message hash). CC_ERR_NOT_RECIPIENT if the grant has nothing for this device. */
+ * message hash). CC_ERR_NOT_RECIPIENT if the grant has nothing for this device
+ * or names a wrap version this device never made; CC_ERR_NO_KEY if it names
+ * one this device wiped (cc_casus_set_wraps). */
 int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *grant, size_t n)
 	__attribute__((warn_unused_result));
 
@@ -124,10 +135,17 @@ int cc_casus_accept_grant(cc_casus *cs, const cc_policy *policy, const uint8_t *
  * signed by this device. Appends to out. */
 int cc_casus_transfer_create(const cc_casus *cs, const cc_cert *to, int64_t now, struct cc_wbuf *out)
 	__attribute__((warn_unused_result));
+/* The same, sealed to the recipient's wrap key `wrap` (verified by the caller;
+ * its device id must be to's, version >= 1: transfer version 2); wrap NULL
+ * seals to the certified box key (version 1). */
+int cc_casus_transfer_create_wrap(const cc_casus *cs, const cc_cert *to, const cc_wrap_target *wrap, int64_t now,
+                                  struct cc_wbuf *out) __attribute__((warn_unused_result));
 /* Verify a transfer addressed to this device (sender once in the roster, same
  * user id and role, signature, binding) and keep its keys, each checked
  * against the key commitment of its epoch (CC_ERR_KEY_COMMITMENT: nothing is
- * kept). *imported (may be NULL): keys that were new. */
+ * kept). A transfer sealed to a wrap version this device wiped is
+ * CC_ERR_NO_KEY, to one it never made CC_ERR_NOT_RECIPIENT. *imported (may
+ * be NULL): keys that were new. */
 int cc_casus_transfer_accept(cc_casus *cs, const uint8_t *p, size_t n, size_t *imported)
 	__attribute__((warn_unused_result));
 

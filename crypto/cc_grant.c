@@ -45,6 +45,10 @@ static int grant_encode_body(const cc_grant *g, cc_wbuf *w)
 	cc_w_var16(w, g->reason_box, g->reason_len);
 	cc_w_fixed(w, g->reason_commit, CC_HASH_BYTES);
 	cc_w_fixed(w, g->granter_reason_key, CC_SEALED_KEY_BYTES);
+	if (g->version == CC_GRANT_VERSION_WRAP)
+		cc_w_u32(w, g->granter_wrap);
+	else if (g->granter_wrap != 0)
+		return CC_ERR_VERSION; /* version 2 names no wrap key */
 	cc_w_u16(w, g->nitems);
 	for (size_t i = 0; i < g->nitems; i++) {
 		cc_w_fixed(w, g->items[i].message_id, CC_MESSAGE_ID_BYTES);
@@ -54,6 +58,10 @@ static int grant_encode_body(const cc_grant *g, cc_wbuf *w)
 	cc_w_u16(w, g->ndevices);
 	for (size_t d = 0; d < g->ndevices; d++) {
 		cc_w_fixed(w, g->devices[d].device_id, CC_DEVICE_ID_BYTES);
+		if (g->version == CC_GRANT_VERSION_WRAP)
+			cc_w_u32(w, g->devices[d].wrap);
+		else if (g->devices[d].wrap != 0)
+			return CC_ERR_VERSION;
 		cc_w_fixed(w, g->devices[d].reason_key, CC_SEALED_KEY_BYTES);
 		cc_w_fixed(w, g->devices[d].boxes, (size_t)g->nitems * CC_GRANT_BOX_BYTES);
 	}
@@ -119,8 +127,9 @@ int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out)
 		return CC_ERR_INVALID_ARG;
 	cc_r_init(&r, p, n);
 	g.version = cc_r_u8(&r);
-	if (!r.err && g.version != CC_GRANT_VERSION)
+	if (!r.err && g.version != CC_GRANT_VERSION && g.version != CC_GRANT_VERSION_WRAP)
 		return CC_ERR_VERSION;
+	const size_t wrap_bytes = g.version == CC_GRANT_VERSION_WRAP ? 4 : 0;
 	cc_r_fixed(&r, g.casus_id, CC_CASUS_ID_BYTES);
 	g.epoch = cc_r_u64(&r);
 	cc_r_fixed(&r, g.epoch_hash, CC_HASH_BYTES);
@@ -138,6 +147,8 @@ int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out)
 	}
 	cc_r_fixed(&r, g.reason_commit, CC_HASH_BYTES);
 	cc_r_fixed(&r, g.granter_reason_key, CC_SEALED_KEY_BYTES);
+	if (wrap_bytes)
+		g.granter_wrap = cc_r_u32(&r);
 	g.nitems = cc_r_u16(&r);
 	if (r.err)
 		return r.err;
@@ -165,7 +176,7 @@ int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out)
 		goto fail;
 	}
 	size_t per_dev = (size_t)g.nitems * CC_GRANT_BOX_BYTES;
-	if (cc_r_left(&r) < (size_t)g.ndevices * (CC_DEVICE_ID_BYTES + CC_SEALED_KEY_BYTES + per_dev)) {
+	if (cc_r_left(&r) < (size_t)g.ndevices * (CC_DEVICE_ID_BYTES + wrap_bytes + CC_SEALED_KEY_BYTES + per_dev)) {
 		rc = CC_ERR_TRUNCATED;
 		goto fail;
 	}
@@ -176,6 +187,8 @@ int cc_grant_decode(const uint8_t *p, size_t n, cc_grant *out)
 	}
 	for (size_t d = 0; d < g.ndevices; d++) {
 		cc_r_fixed(&r, g.devices[d].device_id, CC_DEVICE_ID_BYTES);
+		if (wrap_bytes)
+			g.devices[d].wrap = cc_r_u32(&r);
 		cc_r_fixed(&r, g.devices[d].reason_key, CC_SEALED_KEY_BYTES);
 		g.devices[d].boxes = malloc(per_dev);
 		if (!g.devices[d].boxes) {
@@ -265,12 +278,21 @@ int cc_grant_open_key(const uint8_t box[CC_GRANT_BOX_BYTES], const cc_device_key
                       const uint8_t casus_id[CC_CASUS_ID_BYTES], const uint8_t message_id[CC_MESSAGE_ID_BYTES],
                       const uint8_t message_hash[CC_HASH_BYTES], uint8_t mk[CC_MESSAGE_KEY_BYTES])
 {
+	return cc_grant_open_key_wrap(box, self, NULL, casus_id, message_id, message_hash, mk);
+}
+
+int cc_grant_open_key_wrap(const uint8_t box[CC_GRANT_BOX_BYTES], const cc_device_keys *self,
+                           const cc_wrap_secret *wrap, const uint8_t casus_id[CC_CASUS_ID_BYTES],
+                           const uint8_t message_id[CC_MESSAGE_ID_BYTES], const uint8_t message_hash[CC_HASH_BYTES],
+                           uint8_t mk[CC_MESSAGE_KEY_BYTES])
+{
 	uint8_t plain[CC_GRANT_BOX_PLAIN_BYTES]; /* wiped before returning */
 	uint8_t expect[GRANT_BOX_PREFIX];
 	int rc = CC_OK;
 	if (!box || !self || !casus_id || !message_id || !message_hash || !mk)
 		return CC_ERR_INVALID_ARG;
-	if (crypto_box_seal_open(plain, box, CC_GRANT_BOX_BYTES, self->box_pk, self->box_sk) != 0) {
+	if (crypto_box_seal_open(plain, box, CC_GRANT_BOX_BYTES, wrap ? wrap->pk : self->box_pk,
+	                         wrap ? wrap->sk : self->box_sk) != 0) {
 		rc = CC_ERR_DECRYPT;
 		goto out;
 	}
@@ -333,25 +355,39 @@ out:
 
 int cc_grant_open_reason(const cc_grant *g, const cc_device_keys *self, char *out, size_t cap)
 {
+	return cc_grant_open_reason_wraps(g, self, NULL, 0, out, cap);
+}
+
+int cc_grant_open_reason_wraps(const cc_grant *g, const cc_device_keys *self, const cc_wrap_secret *wraps,
+                               size_t nwraps, char *out, size_t cap)
+{
 	uint8_t ad[GRANT_REASON_AD_BYTES];
 	uint8_t commit[CC_HASH_BYTES];
 	const uint8_t *box = NULL;
+	const cc_wrap_secret *ws = NULL;
+	uint32_t wv = 0;
 	uint8_t *key;
 	int rc;
-	if (!g || !self || !out || cap < CC_GRANT_REASON_MAX + 1)
+	if (!g || !self || !out || cap < CC_GRANT_REASON_MAX + 1 || (nwraps && !wraps))
 		return CC_ERR_INVALID_ARG;
 	out[0] = '\0';
-	if (memcmp(g->granter, self->device_id, CC_DEVICE_ID_BYTES) == 0)
+	if (memcmp(g->granter, self->device_id, CC_DEVICE_ID_BYTES) == 0) {
 		box = g->granter_reason_key;
+		wv = g->granter_wrap;
+	}
 	for (size_t d = 0; d < g->ndevices && !box; d++)
-		if (memcmp(g->devices[d].device_id, self->device_id, CC_DEVICE_ID_BYTES) == 0)
+		if (memcmp(g->devices[d].device_id, self->device_id, CC_DEVICE_ID_BYTES) == 0) {
 			box = g->devices[d].reason_key;
+			wv = g->devices[d].wrap;
+		}
 	if (!box)
 		return CC_ERR_NOT_RECIPIENT;
+	if (wv != 0 && !(ws = cc_wrap_find(wraps, nwraps, wv)))
+		return CC_ERR_NO_KEY; /* a wrap key this device does not hold (never made, or wiped) */
 	key = sodium_malloc(CC_EPOCH_KEY_BYTES);
 	if (!key)
 		return CC_ERR_NOMEM;
-	if ((rc = cc_commit_open_key(box, self, g->casus_id, CC_REASON_AUDIENCE, g->epoch, key)) != CC_OK)
+	if ((rc = cc_commit_open_key_wrap(box, self, ws, g->casus_id, CC_REASON_AUDIENCE, g->epoch, key)) != CC_OK)
 		goto out;
 	if ((rc = cc_commit_key_commitment(key, g->casus_id, CC_REASON_AUDIENCE, g->epoch, commit)) != CC_OK)
 		goto out;

@@ -14,8 +14,8 @@
  * (cc_casus_decrypt). A handover note is simply a normal message.
  *
  * Byte layout (big-endian, cc_buf.h):
- *   u8       version (2; version 1 carried the reason in the clear and is
- *            refused with CC_ERR_VERSION)
+ *   u8       version (2, or 3 when a box is sealed to a device wrap key; version
+ *            1 carried the reason in the clear and is refused with CC_ERR_VERSION)
  *   fixed16  casus id
  *   u64      epoch of the chain when granted
  *   fixed32  that epoch's hash
@@ -30,17 +30,26 @@
  *            audience CC_REASON_AUDIENCE, the grant's epoch)
  *   fixed[CC_SEALED_KEY_BYTES] the reason key sealed to the granter
  *            (cc_commit_seal_key, audience CC_REASON_AUDIENCE, the grant's epoch)
+ *   u32      (version 3 only) the granter's wrap version that box is sealed to
+ *            (0: its certified box key; n >= 1: its wrap key n, cc_wrapkey.h)
  *   u16      messages (1..CC_GRANT_MAX_MESSAGES)
  *     fixed16  message id
  *     u8       audience of the message
  *     fixed32  message hash (cc_message_hash of the full message)
  *   u16      grantee devices (1..CC_GRANT_MAX_DEVICES), sorted, unique
  *     fixed16  device id
+ *     u32      (version 3 only) the wrap version this device's reason key and
+ *              message boxes are sealed to (as above; in version 2 every box
+ *              is sealed to the certified box key, version 0)
  *     fixed[CC_SEALED_KEY_BYTES] the reason key sealed to this device (as above)
  *     messages x fixed[CC_GRANT_BOX_BYTES]: crypto_box_seal of
  *              u8 0x02 || fixed16 grantee id || fixed16 casus || fixed16 message id ||
  *              fixed32 message hash || fixed32 message key
  *   fixed64  Ed25519 signature over "casus.e2e.v1.grant.sig\0" || every byte above
+ *
+ * The wrap versions are inside the signed bytes (as in commit version 3): the
+ * server cannot move a box to another key. A builder writes version 3 only
+ * when some box is sealed to a wrap key (cc_casus_grant_wraps).
  */
 #ifndef CASUS_CC_GRANT_H
 #define CASUS_CC_GRANT_H
@@ -51,6 +60,7 @@
 #include <stdint.h>
 
 #define CC_GRANT_VERSION 2
+#define CC_GRANT_VERSION_WRAP 3                  /* the same with a wrap version per box owner */
 #define CC_GRANT_REASON_MAX CC_COMMIT_REASON_MAX /* the reason box holds at most that */
 #define CC_GRANT_MAX_MESSAGES 1024
 #define CC_GRANT_MAX_DEVICES 16
@@ -66,6 +76,7 @@ typedef struct cc_grant_item {
 
 typedef struct cc_grant_device {
 	uint8_t device_id[CC_DEVICE_ID_BYTES];
+	uint32_t wrap; /* wrap version this device's boxes are sealed to (0: certified box key; 0 in version 2) */
 	uint8_t reason_key[CC_SEALED_KEY_BYTES]; /* the reason key sealed to this device */
 	uint8_t *boxes;                          /* nitems x CC_GRANT_BOX_BYTES, heap, owned by the cc_grant */
 } cc_grant_device;
@@ -83,6 +94,7 @@ typedef struct cc_grant {
 	uint8_t reason_box[CC_REASON_BOX_MAX];
 	uint8_t reason_commit[CC_HASH_BYTES];
 	uint8_t granter_reason_key[CC_SEALED_KEY_BYTES];
+	uint32_t granter_wrap; /* wrap version granter_reason_key is sealed to (0 in version 2) */
 	uint16_t nitems;
 	cc_grant_item *items;
 	uint16_t ndevices;
@@ -118,6 +130,11 @@ int cc_grant_seal_reason(cc_grant *g, const char *reason, const uint8_t granter_
  * CC_ERR_MALFORMED. out (cap >= CC_GRANT_REASON_MAX + 1) gets the text. */
 int cc_grant_open_reason(const cc_grant *g, const cc_device_keys *self, char *out, size_t cap)
 	__attribute__((warn_unused_result));
+/* The same for a device holding wrap secrets wraps[0..nwraps): its box is
+ * opened with the secret of the version the grant names for it (0: the
+ * certified box key); a version it does not hold is CC_ERR_NO_KEY. */
+int cc_grant_open_reason_wraps(const cc_grant *g, const cc_device_keys *self, const cc_wrap_secret *wraps,
+                               size_t nwraps, char *out, size_t cap) __attribute__((warn_unused_result));
 
 /* Seal one message key to one grantee device (box layout above). */
 int cc_grant_seal_key(uint8_t box[CC_GRANT_BOX_BYTES], const uint8_t grantee_box_pk[CC_BOX_PK_BYTES],
@@ -129,5 +146,10 @@ int cc_grant_open_key(const uint8_t box[CC_GRANT_BOX_BYTES], const cc_device_key
                       const uint8_t casus_id[CC_CASUS_ID_BYTES], const uint8_t message_id[CC_MESSAGE_ID_BYTES],
                       const uint8_t message_hash[CC_HASH_BYTES], uint8_t mk[CC_MESSAGE_KEY_BYTES])
 	__attribute__((warn_unused_result));
+/* The same with a wrap secret of this device (NULL: the certified box key). */
+int cc_grant_open_key_wrap(const uint8_t box[CC_GRANT_BOX_BYTES], const cc_device_keys *self,
+                           const cc_wrap_secret *wrap, const uint8_t casus_id[CC_CASUS_ID_BYTES],
+                           const uint8_t message_id[CC_MESSAGE_ID_BYTES], const uint8_t message_hash[CC_HASH_BYTES],
+                           uint8_t mk[CC_MESSAGE_KEY_BYTES]) __attribute__((warn_unused_result));
 
 #endif

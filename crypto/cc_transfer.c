@@ -22,9 +22,13 @@ int cc_transfer_decode(const uint8_t *p, size_t n, cc_transfer *out)
 		return CC_ERR_TOO_LARGE;
 	cc_r_init(&r, p, n);
 	out->version = cc_r_u8(&r);
+	if (!r.err && out->version != CC_TRANSFER_VERSION && out->version != CC_TRANSFER_VERSION_WRAP)
+		return CC_ERR_VERSION;
 	cc_r_fixed(&r, out->casus_id, sizeof out->casus_id);
 	cc_r_fixed(&r, out->from, sizeof out->from);
 	cc_r_fixed(&r, out->to, sizeof out->to);
+	if (!r.err && out->version == CC_TRANSFER_VERSION_WRAP)
+		out->wrap = cc_r_u32(&r);
 	out->epoch = cc_r_u64(&r);
 	out->time = cc_r_i64(&r);
 	cc_r_var32(&r, &out->sealed, &out->sealed_len, CC_TRANSFER_SEALED_MAX);
@@ -36,8 +40,8 @@ int cc_transfer_decode(const uint8_t *p, size_t n, cc_transfer *out)
 	int rc = cc_r_finish(&r);
 	if (rc != CC_OK)
 		return rc;
-	if (out->version != CC_TRANSFER_VERSION)
-		return CC_ERR_VERSION;
+	if (out->version == CC_TRANSFER_VERSION_WRAP && out->wrap == 0)
+		return CC_ERR_MALFORMED; /* version 2 names a wrap key; version 0 is written as version 1 */
 	if (out->sealed_len < crypto_box_SEALBYTES + 3 * 16 + 4)
 		return CC_ERR_MALFORMED;
 	return CC_OK;

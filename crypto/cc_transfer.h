@@ -9,13 +9,16 @@
  * boxes. The keys of earlier epochs only exist on the user's other devices;
  * a transfer carries them, signed by the old device and sealed to the new one:
  *
- *   u8       version (1)
+ *   u8       version (1, or 2 when sealed to a device wrap key)
  *   fixed16  casus id
  *   fixed16  from device (the sender, a device of the same user and role)
  *   fixed16  to device (the recipient)
+ *   u32      (version 2 only) the recipient's wrap version the keys are sealed
+ *            to (>= 1, cc_wrapkey.h; version 1 seals to the certified box key)
  *   u64      epoch (the sender's chain head when it made the transfer)
  *   i64      time (UTC seconds)
- *   var32    sealed keys: crypto_box_seal to the recipient's box key of
+ *   var32    sealed keys: crypto_box_seal to the recipient's wrap key of that
+ *            version (version 1: its certified box key) of
  *              fixed16 casus id || fixed16 from || fixed16 to ||
  *              u32 count || count x (u64 epoch || u8 audience || fixed32 key)
  *   fixed64  Ed25519 signature of the sender over
@@ -27,7 +30,9 @@
  * verifies, the box opens and binds the same ids, and every key matches the
  * key commitment published in the verified commit of its epoch. So a server
  * or another member cannot slip in a key, and the transfer gives the new
- * device nothing the user's other device could not already read.
+ * device nothing the user's other device could not already read. The wrap
+ * version is inside the signed bytes: the server cannot move the box to
+ * another key.
  */
 #ifndef CASUS_CC_TRANSFER_H
 #define CASUS_CC_TRANSFER_H
@@ -37,16 +42,18 @@
 #include <stdint.h>
 
 #define CC_TRANSFER_VERSION 1
+#define CC_TRANSFER_VERSION_WRAP 2 /* with the recipient's wrap version */
 #define CC_TRANSFER_KEY_BYTES (8 + 1 + CC_EPOCH_KEY_BYTES)
 #define CC_TRANSFER_MAX_KEYS 65536u
 #define CC_TRANSFER_SEALED_MAX (48u + 4u + 48u + CC_TRANSFER_MAX_KEYS * CC_TRANSFER_KEY_BYTES)
-#define CC_TRANSFER_MAX_BYTES (1u + 16u * 3u + 8u + 8u + 4u + CC_TRANSFER_SEALED_MAX + 64u)
+#define CC_TRANSFER_MAX_BYTES (1u + 16u * 3u + 4u + 8u + 8u + 4u + CC_TRANSFER_SEALED_MAX + 64u)
 
 typedef struct cc_transfer {
 	uint8_t version;
 	uint8_t casus_id[CC_CASUS_ID_BYTES];
 	uint8_t from[CC_DEVICE_ID_BYTES];
 	uint8_t to[CC_DEVICE_ID_BYTES];
+	uint32_t wrap; /* the recipient's wrap version (0 in version 1: certified box key) */
 	uint64_t epoch;
 	int64_t time;
 	const uint8_t *sealed; /* points into the decoded buffer */

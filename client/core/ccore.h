@@ -216,8 +216,11 @@ int ccore_may_post(const ccore_casus *k) __attribute__((warn_unused_result));
  *   caller verified (ccore_dir_cert, or a roster certificate): a record not
  *   signed by the certificate's identity key is CCORE_E_BAD_SIGNATURE, one
  *   naming another device or malformed CCORE_E_TAMPERED. The newest verified
- *   version per device is kept; an older one than held is ignored (the server
- *   cannot roll a device back within this process).
+ *   version per device is kept; an older one than held (in this process or
+ *   restored with ccore_wraps_restore) is CCORE_E_ROLLBACK, the same version
+ *   with another key CCORE_E_TAMPERED: a server cannot swap a device back to
+ *   an older key. This device's own record is never refused (its own keys
+ *   come from its keystore).
  * ccore_build seals each device's boxes to its newest learned wrap key, and
  *   to its certified box key if none was learned (a device that never
  *   published one, e.g. the browser client).
@@ -225,6 +228,20 @@ int ccore_may_post(const ccore_casus *k) __attribute__((warn_unused_result));
 int ccore_set_wraps(ccore *c, const cc_wrap_secret *ws, size_t n, uint32_t newest);
 int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert) __attribute__((warn_unused_result));
 uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES]);
+/* Every newest verified wrap key the core holds (for grants and transfers:
+ * cc_casus_grant_wraps); *n gets the count. NULL when none. */
+const cc_wrap_target *ccore_wrap_targets(const ccore *c, size_t *n);
+/* The newest verified wrap key of one device, or NULL; and its creation time
+ * (the device's clock; 0 if none is known). */
+const cc_wrap_target *ccore_wrap_target(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES]);
+int64_t ccore_wrap_created(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES]);
+/* The newest verified wrap key per device as JSON, for the driver to keep in
+ * its local state ({"v":1,"devices":[{"device","version","created","pk"}]}),
+ * and back: restored entries count as verified (the driver keeps them sealed,
+ * sealed.h) and are the floor ccore_wrap_learn holds a directory to. A
+ * malformed entry is CCORE_E_INVALID (entries before it are kept). */
+json_t *ccore_wraps_save(const ccore *c);
+int ccore_wraps_restore(ccore *c, const json_t *o);
 
 /* Builders: cc_commit_build with the core's policy, root and revocation list
  * (a revoked device is never sealed to). */

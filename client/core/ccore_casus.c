@@ -130,6 +130,7 @@ struct ccore_wraps {
 	size_t nown;
 	uint32_t newest;
 	cc_wrap_target *known; /* newest verified publication per device (public) */
+	int64_t *created;      /* known[i]'s creation time (the device's clock) */
 	size_t nknown, capknown;
 };
 
@@ -140,6 +141,7 @@ void ccore_wraps_free(ccore *c)
 	if (c->wraps->own)
 		sodium_free(c->wraps->own);
 	free(c->wraps->known);
+	free(c->wraps->created);
 	free(c->wraps);
 	c->wraps = NULL;
 }
@@ -152,7 +154,7 @@ static struct ccore_wraps *wraps_of(ccore *c)
 }
 
 /* Keep (dev, version, pk) if it is newer than what is known of dev. */
-static int known_upsert(ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES], uint32_t version,
+static int known_upsert(ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES], uint32_t version, int64_t created,
                         const uint8_t pk[CC_BOX_PK_BYTES])
 {
 	struct ccore_wraps *w = wraps_of(c);
@@ -162,6 +164,7 @@ static int known_upsert(ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES], uint32_
 		if (memcmp(w->known[i].device_id, dev, CC_DEVICE_ID_BYTES) == 0) {
 			if (version > w->known[i].version) {
 				w->known[i].version = version;
+				w->created[i] = created;
 				memcpy(w->known[i].pk, pk, CC_BOX_PK_BYTES);
 			}
 			return CCORE_OK;
@@ -172,8 +175,13 @@ static int known_upsert(ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES], uint32_
 		if (!nk)
 			return CCORE_E_NOMEM;
 		w->known = nk;
+		int64_t *ncr = realloc(w->created, nc * sizeof *ncr);
+		if (!ncr)
+			return CCORE_E_NOMEM;
+		w->created = ncr;
 		w->capknown = nc;
 	}
+	w->created[w->nknown] = created;
 	cc_wrap_target *t = &w->known[w->nknown++];
 	memcpy(t->device_id, dev, CC_DEVICE_ID_BYTES);
 	t->version = version;
@@ -202,7 +210,7 @@ int ccore_set_wraps(ccore *c, const cc_wrap_secret *ws, size_t n, uint32_t newes
 	const cc_wrap_secret *nw = cc_wrap_newest(copy, n);
 	if (nw && nw->version > w->newest)
 		w->newest = nw->version;
-	return nw ? known_upsert(c, c->keys->device_id, nw->version, nw->pk) : CCORE_OK;
+	return nw ? known_upsert(c, c->keys->device_id, nw->version, nw->created, nw->pk) : CCORE_OK;
 }
 
 uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
@@ -211,6 +219,20 @@ uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
 		if (memcmp(c->wraps->known[i].device_id, dev, CC_DEVICE_ID_BYTES) == 0)
 			return c->wraps->known[i].version;
 	return 0;
+}
+
+const cc_wrap_target *ccore_wrap_targets(const ccore *c, size_t *n)
+{
+	*n = c && c->wraps ? c->wraps->nknown : 0;
+	return *n ? c->wraps->known : NULL;
+}
+
+const cc_wrap_target *ccore_wrap_target(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	for (size_t i = 0; c && c->wraps && i < c->wraps->nknown; i++)
+		if (memcmp(c->wraps->known[i].device_id, dev, CC_DEVICE_ID_BYTES) == 0)
+			return &c->wraps->known[i];
+	return NULL;
 }
 
 int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert)
@@ -228,7 +250,77 @@ int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert
 		                  dev, dev);
 	if (r != CC_OK)
 		return ccore_fail(c, CCORE_E_TAMPERED, "(wrap key served for device %.8s: %s)", dev, cc_errname(r));
-	return known_upsert(c, wk.device_id, wk.version, wk.pk);
+	/* never back: the newest version verified before (in this process or
+	 * restored from the local state, ccore_wraps_restore) stays the floor */
+	const cc_wrap_target *k = ccore_wrap_target(c, wk.device_id);
+	int own = memcmp(wk.device_id, c->keys->device_id, CC_DEVICE_ID_BYTES) == 0;
+	if (k && (wk.version < k->version ||
+	          (wk.version == k->version && sodium_memcmp(wk.pk, k->pk, CC_BOX_PK_BYTES) != 0))) {
+		if (own)
+			return CCORE_OK; /* this device's own keys come from its keystore (the connect check
+			                  * reports a directory that is behind) */
+		if (wk.version < k->version)
+			return ccore_fail(
+				c, CCORE_E_ROLLBACK,
+				"(de server geeft een oudere sleutel van apparaat %.8s / the directory served wrap "
+				"key %u of device %.8s, older than version %u verified before: nothing is sealed)",
+				dev, wk.version, dev, k->version);
+		return ccore_fail(
+			c, CCORE_E_TAMPERED,
+			"(wrap key %u of device %.8s differs from the one verified before: nothing is sealed)",
+			wk.version, dev);
+	}
+	return known_upsert(c, wk.device_id, wk.version, wk.created, wk.pk);
+}
+
+int64_t ccore_wrap_created(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	for (size_t i = 0; c && c->wraps && i < c->wraps->nknown; i++)
+		if (memcmp(c->wraps->known[i].device_id, dev, CC_DEVICE_ID_BYTES) == 0)
+			return c->wraps->created[i];
+	return 0;
+}
+
+json_t *ccore_wraps_save(const ccore *c)
+{
+	json_t *arr = json_array();
+	for (size_t i = 0; c && c->wraps && i < c->wraps->nknown; i++) {
+		const cc_wrap_target *t = &c->wraps->known[i];
+		if (memcmp(t->device_id, c->keys->device_id, CC_DEVICE_ID_BYTES) == 0)
+			continue; /* this device's own keys come from its keystore */
+		char dev[33], pk[2 * CC_BOX_PK_BYTES + 1];
+		cc_device_id_hex(t->device_id, dev);
+		sodium_bin2hex(pk, sizeof pk, t->pk, CC_BOX_PK_BYTES);
+		json_array_append_new(arr, json_pack("{sssIsIss}", "device", dev, "version", (json_int_t)t->version,
+		                                     "created", (json_int_t)c->wraps->created[i], "pk", pk));
+	}
+	return json_pack("{siso}", "v", 1, "devices", arr);
+}
+
+int ccore_wraps_restore(ccore *c, const json_t *o)
+{
+	if (!c || !json_is_object(o) || json_integer_value(json_object_get(o, "v")) != 1)
+		return CCORE_E_INVALID;
+	size_t i;
+	json_t *e;
+	json_array_foreach(json_object_get(o, "devices"), i, e) {
+		uint8_t dev[CC_DEVICE_ID_BYTES], pk[CC_BOX_PK_BYTES];
+		size_t n = 0;
+		const char *dh = json_string_value(json_object_get(e, "device"));
+		const char *ph = json_string_value(json_object_get(e, "pk"));
+		json_int_t v = json_integer_value(json_object_get(e, "version"));
+		json_int_t cr = json_integer_value(json_object_get(e, "created"));
+		if (!dh || !ph || cc_device_id_from_hex(dh, dev) != CC_OK || v < 1 || v > (json_int_t)UINT32_MAX ||
+		    strlen(ph) != 2 * CC_BOX_PK_BYTES ||
+		    sodium_hex2bin(pk, sizeof pk, ph, strlen(ph), NULL, &n, NULL) != 0 || n != sizeof pk)
+			return CCORE_E_INVALID;
+		if (memcmp(dev, c->keys->device_id, CC_DEVICE_ID_BYTES) == 0)
+			continue; /* never sealed to a key this device's keystore may not hold */
+		int rc = known_upsert(c, dev, (uint32_t)v, (int64_t)cr, pk);
+		if (rc != CCORE_OK)
+			return rc;
+	}
+	return CCORE_OK;
 }
 
 int ccore_casus_new(ccore *c, const uint8_t id[CC_CASUS_ID_BYTES], ccore_casus **out)

@@ -587,6 +587,7 @@ static void forge_grant(const cc_wbuf *m, const cc_chain_state *st, int granter,
 	memcpy(plain + o, mk, sizeof mk);
 	CHECK_EQ_INT(crypto_box_seal(box, plain, sizeof plain, dev[grantee].cert.box_pk), 0);
 	cc_grant_device gd;
+	memset(&gd, 0, sizeof gd); /* version 2: no wrap version */
 	memcpy(gd.device_id, dev[grantee].cert.device_id, 16);
 	gd.boxes = box;
 	g.ndevices = 1;

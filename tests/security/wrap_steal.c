@@ -9,16 +9,25 @@
  *   casus_wrap_steal DATA KEYSTORE PASSFILE
  *
  * One JSON line per box addressed to the device:
- *   {"casus":HEX,"epoch":N,"audience":A,"wrap":V,"opened":true|false,"with":"certified"|"wrap N"|null}
+ *   {"kind":"commit","casus":HEX,"epoch":N,"audience":A,"wrap":V,"opened":true|false,"with":"certified"|"wrap N"|null}
  * A box counts as opened only if its key matches the commit's public key
- * commitment. Last line: {"keys":[...versions tried, 0 = certified],"boxes":N,"opened":N}.
+ * commitment. Then one line per history grant (the "grants" database) and per
+ * device key transfer (grants' and transfers' boxes, issue 17) addressed to
+ * the device:
+ *   {"kind":"grant"|"transfer","casus":HEX,"epoch":N,"wrap":V,"opened":...,"with":...}
+ * A grant counts as opened if one of its message-key boxes for the device
+ * opens and binds the device, casus, message id and hash; a transfer if its
+ * sealed keys open. Last line: {"keys":[...versions tried, 0 = certified],"boxes":N,"opened":N}
+ * (every kind counted).
  * Exit 0 done, 1 error, 2 usage.
  */
 #include <cc_buf.h>
 #include <cc_commit.h>
 #include <cc_err.h>
+#include <cc_grant.h>
 #include <cc_keys.h>
 #include <cc_keystore.h>
+#include <cc_transfer.h>
 #include <cc_wrapkey.h>
 #include <lmdb.h>
 #include <sodium.h>
@@ -49,6 +58,14 @@ static char *read_pass(const char *path, size_t *len)
 	p[n] = 0;
 	*len = n;
 	return p;
+}
+
+static void name_secret(char *with, size_t cap, const cc_wrap_secret *ws)
+{
+	if (ws)
+		snprintf(with, cap, "wrap %u", ws->version);
+	else
+		snprintf(with, cap, "certified");
 }
 
 int main(int argc, char **argv)
@@ -129,7 +146,7 @@ int main(int argc, char **argv)
 				}
 				sodium_memzero(key, sizeof key);
 				opened += with[0] != 0;
-				printf("{\"casus\":\"%s\",\"epoch\":%llu,\"audience\":%u,\"wrap\":%u,\"opened\":%s,\"with\":%s%s%s}\n",
+				printf("{\"kind\":\"commit\",\"casus\":\"%s\",\"epoch\":%llu,\"audience\":%u,\"wrap\":%u,\"opened\":%s,\"with\":%s%s%s}\n",
 				       chex, (unsigned long long)c.epoch, au->audience, au->recipients[j].wrap,
 				       with[0] ? "true" : "false", with[0] ? "\"" : "", with[0] ? with : "null",
 				       with[0] ? "\"" : "");
@@ -137,11 +154,76 @@ int main(int argc, char **argv)
 		}
 		cc_commit_free(&c);
 	}
+	mdb_cursor_close(cur);
+	cur = NULL;
+	/* history grants: every box for the device, every secret */
+	if ((rc = mdb_dbi_open(txn, "grants", 0, &dbi)) == 0 && (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+			cc_grant g;
+			if (cc_grant_decode(val.mv_data, val.mv_size, &g) != CC_OK)
+				continue;
+			for (size_t d = 0; d < g.ndevices; d++) {
+				if (memcmp(g.devices[d].device_id, dev->device_id, CC_DEVICE_ID_BYTES) != 0)
+					continue;
+				boxes++;
+				char with[32] = "";
+				for (size_t t = 0; t <= nw && !with[0]; t++) {
+					const cc_wrap_secret *ws = t == 0 ? NULL : &wraps[t - 1];
+					for (size_t i = 0; i < g.nitems && !with[0]; i++) {
+						uint8_t mk[CC_MESSAGE_KEY_BYTES];
+						if (cc_grant_open_key_wrap(g.devices[d].boxes + i * CC_GRANT_BOX_BYTES,
+						                           dev, ws, g.casus_id, g.items[i].message_id,
+						                           g.items[i].message_hash, mk) == CC_OK)
+							name_secret(with, sizeof with, ws);
+						sodium_memzero(mk, sizeof mk);
+					}
+				}
+				opened += with[0] != 0;
+				char chex[33];
+				cc_device_id_hex(g.casus_id, chex);
+				printf("{\"kind\":\"grant\",\"casus\":\"%s\",\"epoch\":%llu,\"wrap\":%u,\"opened\":%s,\"with\":%s%s%s}\n",
+				       chex, (unsigned long long)g.epoch, g.devices[d].wrap, with[0] ? "true" : "false",
+				       with[0] ? "\"" : "", with[0] ? with : "null", with[0] ? "\"" : "");
+			}
+			cc_grant_free(&g);
+		}
+		mdb_cursor_close(cur);
+		cur = NULL;
+	}
+	/* device key transfers (kept in the meta database): sealed to the device */
+	if ((rc = mdb_dbi_open(txn, "meta", 0, &dbi)) == 0 && (rc = mdb_cursor_open(txn, dbi, &cur)) == 0) {
+		for (rc = mdb_cursor_get(cur, &k, &val, MDB_FIRST); rc == 0;
+		     rc = mdb_cursor_get(cur, &k, &val, MDB_NEXT)) {
+			cc_transfer t;
+			if (cc_transfer_decode(val.mv_data, val.mv_size, &t) != CC_OK ||
+			    memcmp(t.to, dev->device_id, CC_DEVICE_ID_BYTES) != 0)
+				continue;
+			boxes++;
+			char with[32] = "";
+			uint8_t *pt = sodium_malloc(t.sealed_len - crypto_box_SEALBYTES);
+			for (size_t s = 0; pt && s <= nw && !with[0]; s++) {
+				const cc_wrap_secret *ws = s == 0 ? NULL : &wraps[s - 1];
+				if (crypto_box_seal_open(pt, t.sealed, t.sealed_len, ws ? ws->pk : dev->box_pk,
+				                         ws ? ws->sk : dev->box_sk) == 0)
+					name_secret(with, sizeof with, ws);
+			}
+			if (pt)
+				sodium_free(pt);
+			opened += with[0] != 0;
+			char chex[33];
+			cc_device_id_hex(t.casus_id, chex);
+			printf("{\"kind\":\"transfer\",\"casus\":\"%s\",\"epoch\":%llu,\"wrap\":%u,\"opened\":%s,\"with\":%s%s%s}\n",
+			       chex, (unsigned long long)t.epoch, t.wrap, with[0] ? "true" : "false",
+			       with[0] ? "\"" : "", with[0] ? with : "null", with[0] ? "\"" : "");
+		}
+		mdb_cursor_close(cur);
+		cur = NULL;
+	}
 	printf("{\"keys\":[0");
 	for (size_t i = 0; i < nw; i++)
 		printf(",%u", wraps[i].version);
 	printf("],\"boxes\":%zu,\"opened\":%zu}\n", boxes, opened);
-	mdb_cursor_close(cur);
 	mdb_txn_abort(txn);
 	mdb_env_close(env);
 	sodium_free(wraps);
