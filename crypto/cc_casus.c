@@ -311,6 +311,9 @@ int cc_casus_apply_commit(cc_casus *cs, const uint8_t *p, size_t n, const cc_pol
 			key_rec *k = &staged[nstaged];
 			k->epoch = c.epoch;
 			k->audience = au->audience;
+			if (!au->recipients[j].has_box)
+				break; /* version 4, box not delivered (retention deleted it): like a retired wrap key
+				        */
 			const cc_wrap_secret *ws = NULL;
 			uint32_t wv = au->recipients[j].wrap;
 			if (wv != 0 && !(ws = cc_wrap_find(cs->wraps, cs->nwraps, wv))) {

@@ -19,6 +19,7 @@
 #define CTX_COMMIT_HASH "casus.e2e.v1.commit.hash"
 #define CTX_KEY_COMMIT "casus.e2e.v1.epochkey.commit"
 #define CTX_REASON "casus.e2e.v2.commit.reason"
+#define CTX_BOX_DIGEST "casus.e2e.v4.commit.box"
 #define BOX_KIND_EPOCH_KEY 0x01
 #define STATE_VERSION 2
 
@@ -57,29 +58,108 @@ static int is_zero(const uint8_t *p, size_t n)
 
 /* ---- encoding --------------------------------------------------------------- */
 
-/* One recipient: device id, the wrap version (version 3 only; a version 2
- * commit cannot name one), the box. */
-static int put_recipient(cc_wbuf *w, uint8_t version, const cc_commit_recipient *r)
+int cc_commit_box_digest(const uint8_t casus_id[CC_CASUS_ID_BYTES], uint64_t epoch, uint8_t audience,
+                         const uint8_t device_id[CC_DEVICE_ID_BYTES], uint32_t wrap,
+                         const uint8_t box[CC_SEALED_KEY_BYTES], uint8_t out[CC_HASH_BYTES])
+{
+	crypto_generichash_state h;
+	uint8_t mid[8 + 1 + CC_DEVICE_ID_BYTES + 4];
+	size_t o = 0;
+	if (!casus_id || !device_id || !box || !out)
+		return CC_ERR_INVALID_ARG;
+	for (int i = 0; i < 8; i++)
+		mid[o++] = (uint8_t)(epoch >> (56 - 8 * i));
+	mid[o++] = audience;
+	memcpy(mid + o, device_id, CC_DEVICE_ID_BYTES);
+	o += CC_DEVICE_ID_BYTES;
+	for (int i = 0; i < 4; i++)
+		mid[o++] = (uint8_t)(wrap >> (24 - 8 * i));
+	if (crypto_generichash_init(&h, NULL, 0, CC_HASH_BYTES) != 0 ||
+	    crypto_generichash_update(&h, (const uint8_t *)CTX_BOX_DIGEST, strlen(CTX_BOX_DIGEST) + 1) != 0 ||
+	    crypto_generichash_update(&h, casus_id, CC_CASUS_ID_BYTES) != 0 ||
+	    crypto_generichash_update(&h, mid, sizeof mid) != 0 ||
+	    crypto_generichash_update(&h, box, CC_SEALED_KEY_BYTES) != 0 ||
+	    crypto_generichash_final(&h, out, CC_HASH_BYTES) != 0)
+		return CC_ERR_CRYPTO;
+	return CC_OK;
+}
+
+/* One recipient: device id, the wrap version (versions 3 and 4; a version 2
+ * commit cannot name one), then the box (2, 3) or the digest of the box (4:
+ * computed from the box when the struct holds it, so a changed box re-signs
+ * consistently; else the decoded digest). */
+static int put_recipient(cc_wbuf *w, const cc_commit *c, uint8_t audience, const cc_commit_recipient *r)
 {
 	cc_w_fixed(w, r->device_id, CC_DEVICE_ID_BYTES);
-	if (version == CC_COMMIT_VERSION_WRAP)
+	if (c->version >= CC_COMMIT_VERSION_WRAP)
 		cc_w_u32(w, r->wrap);
 	else if (r->wrap != 0)
 		return CC_ERR_MALFORMED;
-	cc_w_fixed(w, r->box, CC_SEALED_KEY_BYTES);
+	if (c->version == CC_COMMIT_VERSION_BOXES) {
+		uint8_t d[CC_HASH_BYTES];
+		if (r->has_box) {
+			int rc =
+				cc_commit_box_digest(c->casus_id, c->epoch, audience, r->device_id, r->wrap, r->box, d);
+			if (rc != CC_OK)
+				return rc;
+		} else {
+			memcpy(d, r->digest, CC_HASH_BYTES);
+		}
+		cc_w_fixed(w, d, CC_HASH_BYTES);
+	} else {
+		if (!r->has_box)
+			return CC_ERR_INVALID_ARG; /* versions 2 and 3 carry every box */
+		cc_w_fixed(w, r->box, CC_SEALED_KEY_BYTES);
+	}
 	return CC_OK;
 }
 
 static size_t recipient_bytes(uint8_t version)
 {
-	return (size_t)CC_DEVICE_ID_BYTES + (version == CC_COMMIT_VERSION_WRAP ? 4u : 0u) + (size_t)CC_SEALED_KEY_BYTES;
+	return (size_t)CC_DEVICE_ID_BYTES + (version >= CC_COMMIT_VERSION_WRAP ? 4u : 0u) +
+	       (version == CC_COMMIT_VERSION_BOXES ? (size_t)CC_HASH_BYTES : (size_t)CC_SEALED_KEY_BYTES);
 }
 
 static void get_recipient(cc_rbuf *r, uint8_t version, cc_commit_recipient *out)
 {
 	cc_r_fixed(r, out->device_id, CC_DEVICE_ID_BYTES);
-	out->wrap = version == CC_COMMIT_VERSION_WRAP ? cc_r_u32(r) : 0;
-	cc_r_fixed(r, out->box, CC_SEALED_KEY_BYTES);
+	out->wrap = version >= CC_COMMIT_VERSION_WRAP ? cc_r_u32(r) : 0;
+	if (version == CC_COMMIT_VERSION_BOXES) {
+		cc_r_fixed(r, out->digest, CC_HASH_BYTES);
+		out->has_box = 0; /* until the box section brings it */
+	} else {
+		cc_r_fixed(r, out->box, CC_SEALED_KEY_BYTES);
+		out->has_box = 1;
+	}
+}
+
+/* Version 4: the boxes the commit carries, after the signature, in signed
+ * order (audiences in commit order, then the reason), each (u8 audience,
+ * fixed16 device, box). */
+static int put_box_section(cc_wbuf *w, const cc_commit *c)
+{
+	size_t nb = 0;
+	for (size_t a = 0; a < c->naudiences; a++)
+		for (size_t j = 0; j < c->audiences[a].nrecipients; j++)
+			nb += c->audiences[a].recipients[j].has_box ? 1u : 0u;
+	for (size_t j = 0; c->reason_len && j < c->reason.nrecipients; j++)
+		nb += c->reason.recipients[j].has_box ? 1u : 0u;
+	if (nb > UINT16_MAX)
+		return CC_ERR_TOO_LARGE;
+	cc_w_u16(w, (uint16_t)nb);
+	for (size_t a = 0; a <= c->naudiences; a++) {
+		const cc_commit_audience *au = a < c->naudiences ? &c->audiences[a] : &c->reason;
+		if (a == c->naudiences && !c->reason_len)
+			break;
+		for (size_t j = 0; j < au->nrecipients; j++) {
+			if (!au->recipients[j].has_box)
+				continue;
+			cc_w_u8(w, a < c->naudiences ? au->audience : CC_REASON_AUDIENCE);
+			cc_w_fixed(w, au->recipients[j].device_id, CC_DEVICE_ID_BYTES);
+			cc_w_fixed(w, au->recipients[j].box, CC_SEALED_KEY_BYTES);
+		}
+	}
+	return w->err;
 }
 
 static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
@@ -122,7 +202,7 @@ static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 		cc_w_fixed(w, au->key_commit, CC_HASH_BYTES);
 		cc_w_u16(w, au->nrecipients);
 		for (size_t j = 0; j < au->nrecipients; j++) {
-			if ((rc = put_recipient(w, c->version, &au->recipients[j])) != CC_OK)
+			if ((rc = put_recipient(w, c, au->audience, &au->recipients[j])) != CC_OK)
 				return rc;
 		}
 	}
@@ -131,7 +211,7 @@ static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 		cc_w_fixed(w, c->reason.key_commit, CC_HASH_BYTES);
 		cc_w_u16(w, c->reason.nrecipients);
 		for (size_t j = 0; j < c->reason.nrecipients; j++) {
-			if ((rc = put_recipient(w, c->version, &c->reason.recipients[j])) != CC_OK)
+			if ((rc = put_recipient(w, c, CC_REASON_AUDIENCE, &c->reason.recipients[j])) != CC_OK)
 				return rc;
 		}
 	}
@@ -139,6 +219,19 @@ static int commit_encode_body(const cc_commit *c, cc_wbuf *w)
 }
 
 int cc_commit_encode(const cc_commit *c, cc_wbuf *w)
+{
+	int rc;
+	if (!c || !w)
+		return CC_ERR_INVALID_ARG;
+	if ((rc = commit_encode_body(c, w)) != CC_OK)
+		return rc;
+	cc_w_fixed(w, c->sig, CC_SIG_BYTES);
+	if (c->version == CC_COMMIT_VERSION_BOXES && (rc = put_box_section(w, c)) != CC_OK)
+		return rc;
+	return w->err;
+}
+
+int cc_commit_encode_signed(const cc_commit *c, cc_wbuf *w)
 {
 	int rc;
 	if (!c || !w)
@@ -204,16 +297,39 @@ out:
 	return rc;
 }
 
-int cc_commit_hash(const uint8_t *p, size_t n, uint8_t out[CC_HASH_BYTES])
+static int hash_bytes(const uint8_t *p, size_t n, uint8_t out[CC_HASH_BYTES])
 {
 	crypto_generichash_state h;
-	if (!p || !out)
-		return CC_ERR_INVALID_ARG;
 	if (crypto_generichash_init(&h, NULL, 0, CC_HASH_BYTES) != 0 ||
 	    crypto_generichash_update(&h, (const uint8_t *)CTX_COMMIT_HASH, strlen(CTX_COMMIT_HASH) + 1) != 0 ||
 	    crypto_generichash_update(&h, p, n) != 0 || crypto_generichash_final(&h, out, CC_HASH_BYTES) != 0)
 		return CC_ERR_CRYPTO;
 	return CC_OK;
+}
+
+int cc_commit_signed_len(const uint8_t *p, size_t n, size_t *signed_len)
+{
+	cc_commit c;
+	int rc;
+	if (!p || !signed_len)
+		return CC_ERR_INVALID_ARG;
+	if ((rc = cc_commit_decode(p, n, &c)) != CC_OK)
+		return rc;
+	*signed_len = c.signed_len;
+	cc_commit_free(&c);
+	return CC_OK;
+}
+
+int cc_commit_hash(const uint8_t *p, size_t n, uint8_t out[CC_HASH_BYTES])
+{
+	size_t sl = n;
+	int rc;
+	if (!p || !out)
+		return CC_ERR_INVALID_ARG;
+	/* Version 4: the signed part only, so the link survives the boxes' deletion. */
+	if (n > 0 && p[0] == CC_COMMIT_VERSION_BOXES && (rc = cc_commit_signed_len(p, n, &sl)) != CC_OK)
+		return rc;
+	return hash_bytes(p, sl, out);
 }
 
 void cc_commit_free(cc_commit *c)
@@ -225,6 +341,20 @@ void cc_commit_free(cc_commit *c)
 		free(c->audiences[a].recipients);
 	free(c->reason.recipients);
 	memset(c, 0, sizeof(*c));
+}
+
+int cc_commit_all_boxes(const cc_commit *c)
+{
+	if (!c)
+		return 0;
+	for (size_t a = 0; a < c->naudiences; a++)
+		for (size_t j = 0; j < c->audiences[a].nrecipients; j++)
+			if (!c->audiences[a].recipients[j].has_box)
+				return 0;
+	for (size_t j = 0; c->reason_len && j < c->reason.nrecipients; j++)
+		if (!c->reason.recipients[j].has_box)
+			return 0;
+	return 1;
 }
 
 static int decode_entry(cc_rbuf *r, cc_roster_entry *e)
@@ -287,6 +417,60 @@ static int decode_reason(cc_rbuf *r, cc_commit *c)
 	return r->err;
 }
 
+/* The signed recipient (audience, device) a box names, or NULL. */
+static cc_commit_recipient *find_recipient(cc_commit *c, uint8_t audience, const uint8_t dev[CC_DEVICE_ID_BYTES])
+{
+	cc_commit_audience *au = NULL;
+	if (audience == CC_REASON_AUDIENCE) {
+		au = c->reason_len ? &c->reason : NULL;
+	} else {
+		for (size_t a = 0; a < c->naudiences && !au; a++)
+			if (c->audiences[a].audience == audience)
+				au = &c->audiences[a];
+	}
+	for (size_t j = 0; au && j < au->nrecipients; j++)
+		if (memcmp(au->recipients[j].device_id, dev, CC_DEVICE_ID_BYTES) == 0)
+			return &au->recipients[j];
+	return NULL;
+}
+
+/* Version 4 box section: u16 count, then (u8 audience, fixed16 device, box),
+ * strictly increasing by (audience, device); every box must name a signed
+ * recipient (CC_ERR_MALFORMED) and match its signed digest
+ * (CC_ERR_KEY_COMMITMENT: a box swapped by whoever carried it). */
+static int decode_box_section(cc_rbuf *r, cc_commit *c)
+{
+	uint16_t nb = cc_r_u16(r);
+	uint8_t prev[1 + CC_DEVICE_ID_BYTES], cur[1 + CC_DEVICE_ID_BYTES];
+	uint8_t box[CC_SEALED_KEY_BYTES], d[CC_HASH_BYTES];
+	int rc;
+	if (r->err)
+		return r->err;
+	if (cc_r_left(r) < (size_t)nb * (1u + CC_DEVICE_ID_BYTES + CC_SEALED_KEY_BYTES))
+		return CC_ERR_TRUNCATED;
+	for (size_t i = 0; i < nb; i++) {
+		cur[0] = cc_r_u8(r);
+		cc_r_fixed(r, cur + 1, CC_DEVICE_ID_BYTES);
+		cc_r_fixed(r, box, CC_SEALED_KEY_BYTES);
+		if (r->err)
+			return r->err;
+		if (i > 0 && memcmp(prev, cur, sizeof cur) >= 0)
+			return CC_ERR_MALFORMED; /* unsorted or twice */
+		memcpy(prev, cur, sizeof cur);
+		cc_commit_recipient *rc_ = find_recipient(c, cur[0], cur + 1);
+		if (!rc_)
+			return CC_ERR_MALFORMED;
+		if ((rc = cc_commit_box_digest(c->casus_id, c->epoch, cur[0], rc_->device_id, rc_->wrap, box, d)) !=
+		    CC_OK)
+			return rc;
+		if (sodium_memcmp(d, rc_->digest, CC_HASH_BYTES) != 0)
+			return CC_ERR_KEY_COMMITMENT;
+		memcpy(rc_->box, box, CC_SEALED_KEY_BYTES);
+		rc_->has_box = 1;
+	}
+	return CC_OK;
+}
+
 int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 {
 	cc_commit c;
@@ -303,7 +487,8 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 		return CC_ERR_TOO_LARGE;
 	cc_r_init(&r, p, n);
 	c.version = cc_r_u8(&r);
-	if (!r.err && c.version != CC_COMMIT_VERSION && c.version != CC_COMMIT_VERSION_WRAP) {
+	if (!r.err && c.version != CC_COMMIT_VERSION && c.version != CC_COMMIT_VERSION_WRAP &&
+	    c.version != CC_COMMIT_VERSION_BOXES) {
 		rc = CC_ERR_VERSION;
 		goto fail;
 	}
@@ -382,6 +567,10 @@ int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out)
 	if (!r.err && (rc = decode_reason(&r, &c)) != CC_OK)
 		goto fail;
 	cc_r_fixed(&r, c.sig, CC_SIG_BYTES);
+	c.signed_len = n - cc_r_left(&r);
+	if (!r.err && c.version == CC_COMMIT_VERSION_BOXES && cc_r_left(&r) > 0 &&
+	    (rc = decode_box_section(&r, &c)) != CC_OK)
+		goto fail;
 	if ((rc = cc_r_finish(&r)) != CC_OK)
 		goto fail;
 	*out = c;
@@ -574,7 +763,8 @@ static const uint8_t *seal_pk(cc_commit *c, const cc_wrap_target *wraps, size_t 
 	for (size_t i = 0; wraps && i < nwraps; i++)
 		if (wraps[i].version != 0 && memcmp(wraps[i].device_id, cert->device_id, CC_DEVICE_ID_BYTES) == 0) {
 			*wrap = wraps[i].version;
-			c->version = CC_COMMIT_VERSION_WRAP;
+			if (c->version == CC_COMMIT_VERSION)
+				c->version = CC_COMMIT_VERSION_WRAP;
 			return wraps[i].pk;
 		}
 	return cert->box_pk;
@@ -608,6 +798,7 @@ static int seal_reason(cc_commit *c, const char *reason, const cc_wrap_target *w
 		cc_commit_recipient *rcpt = &c->reason.recipients[c->reason.nrecipients++];
 		memcpy(rcpt->device_id, e->cert.device_id, CC_DEVICE_ID_BYTES);
 		const uint8_t *pk = seal_pk(c, wraps, nwraps, &e->cert, &rcpt->wrap);
+		rcpt->has_box = 1;
 		if ((rc = cc_commit_seal_key(rcpt->box, pk, e->cert.device_id, c->casus_id, CC_REASON_AUDIENCE,
 		                             c->epoch, key)) != CC_OK)
 			goto out;
@@ -645,6 +836,10 @@ int cc_commit_open_reason_wraps(const uint8_t *p, size_t n, const cc_device_keys
 			idx = (int)j;
 	if (idx < 0) {
 		rc = CC_ERR_NOT_RECIPIENT;
+		goto out;
+	}
+	if (!c.reason.recipients[idx].has_box) {
+		rc = CC_ERR_NO_KEY; /* the box did not come with the commit (deleted by retention) */
 		goto out;
 	}
 	if (c.reason.recipients[idx].wrap != 0 && !(ws = cc_wrap_find(wraps, nwraps, c.reason.recipients[idx].wrap))) {
@@ -940,6 +1135,12 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 		return CC_ERR_INVALID_ARG;
 	if ((rc = cc_commit_decode(p, n, &c)) != CC_OK)
 		return rc;
+	/* A fresh submission carries every box (version 4 keeps them beside the
+	 * signed part; a stored commit may have lost some to retention). */
+	if (!historic && !cc_commit_all_boxes(&c)) {
+		rc = CC_ERR_MALFORMED;
+		goto out;
+	}
 	vt = now;
 	if (historic) {
 		if (now <= INT64_MAX - COMMIT_FUTURE_SKEW && c.time > now + COMMIT_FUTURE_SKEW) {
@@ -1014,7 +1215,7 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 	} else if ((rc = member_cert_current(&actor->cert, root_pk, vt, revs, historic)) != CC_OK) {
 		goto out;
 	}
-	if ((rc = verify_sig_bytes(p, n, actor->cert.sign_pk)) != CC_OK)
+	if ((rc = verify_sig_bytes(p, c.signed_len, actor->cert.sign_pk)) != CC_OK)
 		goto out;
 	role = cc_policy_role_index(pol, actor->cert.role);
 	if (role < 0) {
@@ -1187,7 +1388,7 @@ static int chain_apply(cc_chain_state *st, const uint8_t *p, size_t n, const cc_
 	}
 
 	/* 6. Accept: the state takes the new roster. */
-	if ((rc = cc_commit_hash(p, n, hash)) != CC_OK)
+	if ((rc = hash_bytes(p, c.signed_len, hash)) != CC_OK)
 		goto out;
 	free(st->roster);
 	st->roster = c.roster;
@@ -1269,7 +1470,9 @@ int cc_commit_build(const cc_chain_state *st, const cc_commit_change *chg, const
 	if (memcmp(actor->device_id, actor_cert->device_id, CC_DEVICE_ID_BYTES) != 0)
 		return CC_ERR_INVALID_ARG;
 
-	c.version = CC_COMMIT_VERSION;
+	if (chg->version != 0 && chg->version != CC_COMMIT_VERSION && chg->version != CC_COMMIT_VERSION_BOXES)
+		return CC_ERR_INVALID_ARG;
+	c.version = chg->version ? chg->version : CC_COMMIT_VERSION_BOXES;
 	c.type = chg->type;
 	memcpy(c.actor, actor->device_id, CC_DEVICE_ID_BYTES);
 	if (chg->reason && (rc = cc_text_check(chg->reason, CC_COMMIT_REASON_MAX)) != CC_OK)
@@ -1369,6 +1572,7 @@ int cc_commit_build(const cc_chain_state *st, const cc_commit_change *chg, const
 			cc_commit_recipient *rcpt = &au->recipients[au->nrecipients++];
 			memcpy(rcpt->device_id, e->cert.device_id, CC_DEVICE_ID_BYTES);
 			const uint8_t *pk = seal_pk(&c, chg->wraps, chg->nwraps, &e->cert, &rcpt->wrap);
+			rcpt->has_box = 1;
 			if ((rc = cc_commit_seal_key(rcpt->box, pk, e->cert.device_id, c.casus_id, au->audience,
 			                             c.epoch, key)) != CC_OK)
 				goto out;

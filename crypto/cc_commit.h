@@ -28,9 +28,11 @@
  *
  * Byte layout of a commit (big-endian, cc_buf.h); tables also in docs/CRYPTO.md (end-to-end part):
  *
- *   u8        version (2, or 3 when a box is sealed to a device wrap key:
- *             version 1, which carried the reason in the clear and no policy
- *             number, is refused: CC_ERR_VERSION)
+ *   u8        version (4, written by the builder: boxes stored apart; 2 and 3
+ *             are still read: 2 = every box sealed to the certified key, 3 =
+ *             a wrap version per box, both with the boxes inside the signed
+ *             bytes; version 1, which carried the reason in the clear and no
+ *             policy number, is refused: CC_ERR_VERSION)
  *   u8        type (CC_COMMIT_*)
  *   fixed16   casus id
  *   u64       epoch (= sequence number; 0 for create)
@@ -49,12 +51,15 @@
  *                 "casus.e2e.v1.epochkey.commit\0" || casus || u8 aud || u64 epoch)
  *     u16       recipients
  *       fixed16   recipient device id
- *       u32       (version 3 only) wrap version the box is sealed to: 0 = the
+ *       u32       (versions 3 and 4) wrap version the box is sealed to: 0 = the
  *                 certified box key, n >= 1 = the device's signed wrap key n
  *                 (cc_wrapkey.h); in version 2 every box is sealed to version 0
- *       fixed[CC_SEALED_KEY_BYTES] crypto_box_seal to the recipient's X25519 key of
- *                 u8 0x01 || fixed16 recipient id || fixed16 casus || u8 aud ||
- *                 u64 epoch || fixed32 epoch key
+ *       versions 2, 3: fixed[CC_SEALED_KEY_BYTES] the box: crypto_box_seal to the
+ *                 recipient's X25519 key of u8 0x01 || fixed16 recipient id ||
+ *                 fixed16 casus || u8 aud || u64 epoch || fixed32 epoch key
+ *       version 4: fixed32 box digest = BLAKE2b-256("casus.e2e.v4.commit.box\0" ||
+ *                 casus || u64 epoch || u8 aud || fixed16 recipient || u32 wrap ||
+ *                 box); the box itself travels in the box section below
  *   var16     reason box: empty (no reason), or fixed24 nonce || XChaCha20-Poly1305-IETF
  *             ciphertext (key = reason key, additional data
  *             "casus.e2e.v2.commit.reason\0" || casus || u64 epoch) of the UTF-8
@@ -65,11 +70,25 @@
  *               CC_REASON_AUDIENCE)
  *     u16       recipients (= roster entries)
  *       fixed16   device id of every roster entry, in roster order
- *       u32       (version 3 only) wrap version, as above
- *       fixed[CC_SEALED_KEY_BYTES] the reason key sealed like an epoch key, audience
- *                 CC_REASON_AUDIENCE (0xff)
+ *       u32       (versions 3 and 4) wrap version, as above
+ *       box (2, 3) or box digest (4) of the reason key sealed like an epoch key,
+ *                 audience CC_REASON_AUDIENCE (0xff)
  *   fixed64   Ed25519 signature by the actor over
  *             "casus.e2e.v1.commit.sig\0" || every byte above
+ *   --- the signed part ends here (cc_commit.signed_len) ---
+ *   version 4 only, optional (absent = no box):
+ *   u16       boxes
+ *     u8        audience (CC_REASON_AUDIENCE for the reason key)
+ *     fixed16   recipient device id
+ *     fixed[CC_SEALED_KEY_BYTES] the box
+ *             strictly increasing by (audience, device); each must be a signed
+ *             recipient (else CC_ERR_MALFORMED) and match its digest (else
+ *             CC_ERR_KEY_COMMITMENT: a swapped box is refused at decoding).
+ *             A box that is absent is like a box sealed to a retired wrap key:
+ *             the member applies the epoch without that key. The server keeps
+ *             the boxes in their own records and deletes those no current
+ *             device needs (docs/STORAGE.md, box retention); a fresh
+ *             submission (cc_chain_apply) must carry every box.
  *
  * The reason ("signalen van uitbuiting") is case content: only the devices of
  * the new roster can read it; the server and every verifier without a device
@@ -79,7 +98,8 @@
  * text (cc_casus does so when it applies a commit).
  *
  * Commit hash (the chain link and the messages' "epoch hash"):
- *   BLAKE2b-256("casus.e2e.v1.commit.hash\0" || the full commit incl. signature).
+ *   BLAKE2b-256("casus.e2e.v1.commit.hash\0" || the signed part incl. signature)
+ *   (versions 2 and 3: the full commit; version 4: without the box section).
  */
 #ifndef CASUS_CC_COMMIT_H
 #define CASUS_CC_COMMIT_H
@@ -93,7 +113,8 @@
 #include <stdint.h>
 
 #define CC_COMMIT_VERSION 2
-#define CC_COMMIT_VERSION_WRAP 3 /* the same with a wrap version per box; the builder writes it only when needed */
+#define CC_COMMIT_VERSION_WRAP 3  /* the same with a wrap version per box (read; built only on request) */
+#define CC_COMMIT_VERSION_BOXES 4 /* boxes stored apart, the signed part has their digests (the builder's default) */
 #define CC_CASUS_ID_BYTES 16
 #define CC_EPOCH_KEY_BYTES 32
 #define CC_ROSTER_MAX 256                /* devices in one casus */
@@ -135,7 +156,10 @@ typedef struct cc_roster_entry {
 
 typedef struct cc_commit_recipient {
 	uint8_t device_id[CC_DEVICE_ID_BYTES];
-	uint32_t wrap; /* wrap version the box is sealed to (0: certified box key; always 0 in version 2) */
+	uint32_t wrap;   /* wrap version the box is sealed to (0: certified box key; always 0 in version 2) */
+	uint8_t has_box; /* box is valid (always in versions 2, 3; version 4: it came along) */
+	uint8_t digest[CC_HASH_BYTES]; /* version 4: the signed box digest (the encoder recomputes it from box
+	                                  when has_box) */
 	uint8_t box[CC_SEALED_KEY_BYTES];
 } cc_commit_recipient;
 
@@ -166,6 +190,7 @@ typedef struct cc_commit {
 	uint8_t reason_box[CC_REASON_BOX_MAX];
 	cc_commit_audience reason; /* key commitment and the boxes of the reason key (audience 0xff) */
 	uint8_t sig[CC_SIG_BYTES];
+	size_t signed_len; /* decoding: bytes of the signed part (version 4: before the box section) */
 } cc_commit;
 
 /* Syntax only (no signature, policy or chain checks); rejects truncation,
@@ -174,8 +199,19 @@ typedef struct cc_commit {
  * failure *out is empty and needs no free. */
 int cc_commit_decode(const uint8_t *p, size_t n, cc_commit *out) __attribute__((warn_unused_result));
 void cc_commit_free(cc_commit *c); /* frees arrays and zeroes the struct; NULL-safe */
-/* Appends the canonical encoding including c->sig. */
+/* Appends the canonical encoding including c->sig (version 4: and the box
+ * section with every box the struct holds). */
 int cc_commit_encode(const cc_commit *c, struct cc_wbuf *w);
+/* The same without the box section: what the server stores as the commit. */
+int cc_commit_encode_signed(const cc_commit *c, struct cc_wbuf *w);
+/* Length of the signed part of an encoded commit (decodes it; a swapped box is refused). */
+int cc_commit_signed_len(const uint8_t *p, size_t n, size_t *signed_len) __attribute__((warn_unused_result));
+/* 1 if every recipient's box is present. */
+int cc_commit_all_boxes(const cc_commit *c);
+/* The version 4 box digest (layout above). */
+int cc_commit_box_digest(const uint8_t casus_id[CC_CASUS_ID_BYTES], uint64_t epoch, uint8_t audience,
+                         const uint8_t device_id[CC_DEVICE_ID_BYTES], uint32_t wrap,
+                         const uint8_t box[CC_SEALED_KEY_BYTES], uint8_t out[CC_HASH_BYTES]);
 /* Fills c->sig with the actor's signature (c->actor must be keys->device_id).
  * Exposed for tools and tests that assemble commits by hand. */
 int cc_commit_sign(cc_commit *c, const cc_device_keys *actor);
@@ -329,6 +365,9 @@ typedef struct cc_commit_change {
 	 * version 3; a device not listed gets them sealed to its certified box key. */
 	const cc_wrap_target *wraps;
 	size_t nwraps;
+	/* 0: the current format (4, boxes apart); 2: the old format (3 if wraps are
+	 * used), for tests and tools that check old commits are still read. */
+	uint8_t version;
 } cc_commit_change;
 
 void cc_commit_new_casus_id(uint8_t casus_id[CC_CASUS_ID_BYTES]);

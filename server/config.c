@@ -31,6 +31,7 @@ void config_defaults(struct config *c)
 	c->audit_checkpoint_every = 1000;
 	c->audit_checkpoint_secs = 60;
 	c->audit_retention_days = 5 * 366;
+	c->box_wrap_grace_s = 14 * 86400;
 	c->verify_threads = -1; /* performance lane: one verifier per online core */
 	c->lim.max_frame = 256 * 1024;
 	c->lim.max_frame_preauth = 8 * 1024;
@@ -206,6 +207,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 	                                    "health",
 	                                    "cluster",
 	                                    "verify_threads",
+	                                    "boxes",
 	                                    NULL};
 	const char *key;
 	json_t *val;
@@ -257,6 +259,14 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		UINT_FIELD(a, "checkpoint_every", c->audit_checkpoint_every, 1, 1000000);
 		UINT_FIELD(a, "checkpoint_secs", c->audit_checkpoint_secs, 1, 86400);
 		UINT_FIELD(a, "retention_days", c->audit_retention_days, 1, 36600);
+	}
+	json_t *bx = json_object_get(root, "boxes");
+	if (bx) {
+		if (!json_is_object(bx)) {
+			snprintf(why, whylen, "config: \"boxes\" must be an object");
+			goto fail;
+		}
+		UINT_FIELD(bx, "wrap_grace_s", c->box_wrap_grace_s, 1, 3660u * 86400u);
 	}
 	json_t *h = json_object_get(root, "health");
 	if (h) {

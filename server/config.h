@@ -78,6 +78,10 @@ struct config {
 	unsigned audit_checkpoint_every; /* entries */
 	unsigned audit_checkpoint_secs;
 	unsigned audit_retention_days;
+	/* box retention (retention.c, docs/STORAGE.md): a sealed key box sealed to
+	 * an older wrap key of its device is deleted this long after casusd first
+	 * saw the device's newer wrap key (default 14 days, the client's grace) */
+	unsigned box_wrap_grace_s;
 	/* signature verifier threads (verify.c): -1 (default) one per online
 	 * core, 0 verify on the event loop, else that many */
 	int verify_threads;

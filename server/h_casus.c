@@ -101,10 +101,8 @@ int h_casus_create(struct session *s, json_t *req, uint64_t id)
 	rec.retention_days = (uint32_t)retention;
 	memcpy(rec.creator, s->cert.device_id, 16);
 	rc = schema_casus_rec_put(&srv->st, cid, &rec);
-	uint8_t k[SCHEMA_KEY_SEQ];
-	size_t kl = schema_key_seq(k, cid, st->epoch);
 	if (!rc)
-		rc = store_put(&srv->st, DB_COMMITS, k, kl, cb, cl, 0);
+		rc = schema_commit_put(&srv->st, cid, st->epoch, cb, cl, 0);
 	if (!rc)
 		rc = save_state(srv, cid, st);
 	if (!rc)

@@ -294,8 +294,7 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 		           ev, rt, NULL);
 		goto out;
 	}
-	uint8_t k[SCHEMA_KEY_SEQ];
-	rc = store_put(&srv->st, DB_COMMITS, k, schema_key_seq(k, cid, st->epoch), cb, cl, MDB_NOOVERWRITE);
+	rc = schema_commit_put(&srv->st, cid, st->epoch, cb, cl, MDB_NOOVERWRITE);
 	if (!rc)
 		rc = save_state(srv, cid, st);
 	if (!rc)
@@ -317,6 +316,8 @@ int h_commit_post(struct session *s, json_t *req, uint64_t id)
 		reply_error(s, id, PE_INTERNAL, "could not index the commit");
 		goto out;
 	}
+	/* the push carries the commit as posted, every box included (as fresh as
+	 * it gets); commit.fetch serves only the requester's own boxes */
 	struct outbuf *pb = commit_push(cid, applied->epoch, cb, cl);
 	fanout_push(rt, &FANOUT_ALL, pb);
 	outbuf_unref(pb);
@@ -399,10 +400,18 @@ int h_commit_fetch(struct session *s, json_t *req, uint64_t id)
 			uint64_t ep = schema_key_tail64(kk.mv_data, kk.mv_size);
 			if (ep > upto)
 				break;
+			/* version 4: the signed part and only this device's boxes */
+			cc_wbuf w;
+			cc_w_init(&w);
+			if (schema_commit_for(&srv->st, cid, ep, vv.mv_data, vv.mv_size, s->cert.device_id, &w) != 0) {
+				cc_w_free(&w);
+				break;
+			}
 			json_t *o = json_object();
 			json_object_set_new(o, "epoch", json_integer((json_int_t)ep));
-			proto_set_b64(o, "commit", vv.mv_data, vv.mv_size);
+			proto_set_b64(o, "commit", w.p, w.len);
 			json_array_append_new(arr, o);
+			cc_w_free(&w);
 			if (!n)
 				first = ep;
 			last = ep;

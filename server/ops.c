@@ -492,6 +492,8 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 	    (double)srv->verified_posts);
 	/* store */
 	one(b, "casusd_store_commits_total", "counter", "Durable LMDB commits.", (double)srv->st.commits);
+	one(b, "casusd_boxes_deleted_total", "counter", "Sealed key boxes deleted by box retention.",
+	    (double)m->boxes_deleted);
 	one(b, "casusd_store_commit_failures_total", "counter", "Loop turns whose commit failed (nothing acked).",
 	    (double)m->commits_failed);
 	one(b, "casusd_store_commit_seconds_total", "counter", "Time spent in LMDB commits, fsync included.",

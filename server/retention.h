@@ -13,5 +13,10 @@ struct server;
 
 /* Purge every closed casus whose retention has passed (called from the tick). */
 void casus_purge_due(struct server *srv);
+/* Box retention (retention.c): delete, within a request of its own, the
+ * sealed key boxes no current device needs as of now; at most a bounded
+ * number of records per call, resuming where the last one stopped. Also run
+ * by casus_purge_due. */
+void box_retention(struct server *srv, int64_t now);
 
 #endif

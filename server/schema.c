@@ -6,6 +6,7 @@
 
 #include <cc_buf.h>
 #include <cc_commit.h>
+#include <cc_err.h>
 #include <cc_keys.h>
 #include <errno.h>
 #include <sodium.h>
@@ -59,6 +60,107 @@ size_t schema_key_wrap(uint8_t k[SCHEMA_KEY_WRAP], const uint8_t device[16])
 	memcpy(k, SCHEMA_WRAP_PREFIX, SCHEMA_WRAP_PREFIX_LEN);
 	memcpy(k + SCHEMA_WRAP_PREFIX_LEN, device, 16);
 	return SCHEMA_KEY_WRAP;
+}
+
+_Static_assert(SCHEMA_KEY_BOX == SCHEMA_BOX_PREFIX_LEN + 41, "box key length");
+size_t schema_key_box(uint8_t k[SCHEMA_KEY_BOX], const uint8_t casus[16], uint64_t epoch, const uint8_t device[16],
+                      uint8_t audience)
+{
+	memcpy(k, SCHEMA_BOX_PREFIX, SCHEMA_BOX_PREFIX_LEN);
+	memcpy(k + SCHEMA_BOX_PREFIX_LEN, casus, 16);
+	store_be64(k + SCHEMA_BOX_PREFIX_LEN + 16, epoch);
+	memcpy(k + SCHEMA_BOX_PREFIX_LEN + 24, device, 16);
+	k[SCHEMA_BOX_PREFIX_LEN + 40] = audience;
+	return SCHEMA_KEY_BOX;
+}
+
+_Static_assert(SCHEMA_KEY_BOXWRAP == SCHEMA_BOXWRAP_PREFIX_LEN + 16, "boxwrap key length");
+size_t schema_key_boxwrap(uint8_t k[SCHEMA_KEY_BOXWRAP], const uint8_t device[16])
+{
+	memcpy(k, SCHEMA_BOXWRAP_PREFIX, SCHEMA_BOXWRAP_PREFIX_LEN);
+	memcpy(k + SCHEMA_BOXWRAP_PREFIX_LEN, device, 16);
+	return SCHEMA_KEY_BOXWRAP;
+}
+
+/* ---- commits and their boxes ------------------------------------------------------ */
+
+#define BOX_VAL (4 + CC_SEALED_KEY_BYTES)
+
+static int put_boxes(struct store *st, const cc_commit *c, const cc_commit_audience *au, uint8_t audience)
+{
+	uint8_t k[SCHEMA_KEY_BOX], v[BOX_VAL];
+	for (size_t j = 0; j < au->nrecipients; j++) {
+		const cc_commit_recipient *r = &au->recipients[j];
+		if (!r->has_box)
+			continue;
+		for (int i = 0; i < 4; i++)
+			v[i] = (uint8_t)(r->wrap >> (24 - 8 * i));
+		memcpy(v + 4, r->box, CC_SEALED_KEY_BYTES);
+		int rc = store_put(st, DB_META, k, schema_key_box(k, c->casus_id, c->epoch, r->device_id, audience), v,
+		                   sizeof v, 0);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int schema_commit_put(struct store *st, const uint8_t casus[16], uint64_t epoch, const uint8_t *cb, size_t cl,
+                      unsigned flags)
+{
+	uint8_t k[SCHEMA_KEY_SEQ];
+	cc_commit c;
+	int rc;
+	if (cl < 1 || cb[0] != CC_COMMIT_VERSION_BOXES)
+		return store_put(st, DB_COMMITS, k, schema_key_seq(k, casus, epoch), cb, cl, flags);
+	if (cc_commit_decode(cb, cl, &c) != CC_OK)
+		return -1;
+	if (memcmp(c.casus_id, casus, 16) != 0 || c.epoch != epoch) {
+		cc_commit_free(&c);
+		return -1;
+	}
+	rc = store_put(st, DB_COMMITS, k, schema_key_seq(k, casus, epoch), cb, c.signed_len, flags);
+	for (size_t a = 0; a < c.naudiences && !rc; a++)
+		rc = put_boxes(st, &c, &c.audiences[a], c.audiences[a].audience);
+	if (!rc && c.reason_len)
+		rc = put_boxes(st, &c, &c.reason, CC_REASON_AUDIENCE);
+	cc_commit_free(&c);
+	return rc;
+}
+
+int schema_commit_for(struct store *st, const uint8_t casus[16], uint64_t epoch, const uint8_t *stored, size_t n,
+                      const uint8_t device[16], cc_wbuf *out)
+{
+	cc_w_fixed(out, stored, n);
+	if (n < 1 || stored[0] != CC_COMMIT_VERSION_BOXES)
+		return out->err ? -1 : 0;
+	/* the device's boxes: one prefix range, audiences ascending (the box section's order) */
+	uint8_t pfx[SCHEMA_KEY_BOX];
+	size_t pl = schema_key_box(pfx, casus, epoch, device, 0) - 1;
+	uint8_t aud[256];
+	const uint8_t *box[256];
+	size_t nb = 0;
+	MDB_cursor *cur = NULL;
+	if (mdb_cursor_open(store_cur(st), st->dbi[DB_META], &cur) != 0)
+		return -1;
+	MDB_val k = {pl, pfx}, v;
+	int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && k.mv_size == SCHEMA_KEY_BOX && memcmp(k.mv_data, pfx, pl) == 0 && nb < 256) {
+		if (v.mv_size == BOX_VAL) {
+			aud[nb] = ((const uint8_t *)k.mv_data)[pl];
+			box[nb++] = (const uint8_t *)v.mv_data + 4; /* valid until the transaction ends */
+		}
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	if (nb == 0)
+		return out->err ? -1 : 0; /* no box section: every box absent */
+	cc_w_u16(out, (uint16_t)nb);
+	for (size_t i = 0; i < nb; i++) {
+		cc_w_u8(out, aud[i]);
+		cc_w_fixed(out, device, 16);
+		cc_w_fixed(out, box[i], CC_SEALED_KEY_BYTES);
+	}
+	return out->err ? -1 : 0;
 }
 
 size_t schema_key_xfer_prefix(uint8_t k[SCHEMA_KEY_XFER_PFX], const uint8_t to[16], const uint8_t casus[16])
@@ -271,6 +373,17 @@ static int migrate_1_to_2(MDB_txn *txn, struct store *st)
 	return put_epoch(txn, st, e);
 }
 
+/* 2 -> 3: version 4 commits (boxes in their own records) may be stored from
+ * now on. Commits already stored keep their boxes inside them: they are
+ * signed by members' devices, so casusd cannot take the boxes out; retention
+ * deletes only boxes in SCHEMA_BOX_PREFIX records. Nothing is written. */
+static int migrate_2_to_3(MDB_txn *txn, struct store *st)
+{
+	(void)txn;
+	(void)st;
+	return 0;
+}
+
 /* One step per format: steps[i] takes a store from version i + OLDEST to the next. */
 static const struct {
 	uint64_t from;
@@ -278,6 +391,7 @@ static const struct {
 	int (*step)(MDB_txn *txn, struct store *st);
 } migrations[] = {
 	{1, "store epoch", migrate_1_to_2},
+	{2, "sealed key boxes apart from commits", migrate_2_to_3},
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == SCHEMA_STORE_FORMAT - SCHEMA_STORE_FORMAT_OLDEST,
                "one migration step per format version");

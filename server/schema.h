@@ -40,6 +40,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct cc_wbuf;
+
 #define SCHEMA_ID 16
 #define SCHEMA_USER_MAX 64 /* CC_USER_ID_MAX */
 
@@ -60,6 +62,20 @@
 #define SCHEMA_WRAP_PREFIX_LEN 5
 #define SCHEMA_KEY_WRAP 21 /* "wrap/" device[16] */
 size_t schema_key_wrap(uint8_t k[SCHEMA_KEY_WRAP], const uint8_t device[16]);
+/* Sealed epoch-key boxes of version 4 commits, kept apart from the signed
+ * commit so retention can delete them (docs/STORAGE.md, box retention):
+ * "box/" casus[16] epoch[8] device[16] audience[1] -> u32 wrap | box. */
+#define SCHEMA_BOX_PREFIX "box/"
+#define SCHEMA_BOX_PREFIX_LEN 4
+#define SCHEMA_KEY_BOX 45
+size_t schema_key_box(uint8_t k[SCHEMA_KEY_BOX], const uint8_t casus[16], uint64_t epoch, const uint8_t device[16],
+                      uint8_t audience);
+/* Retention's record of when it first saw a device's newest wrap key:
+ * "boxwrap/" device[16] -> u32 version | i64 first seen (UTC s). */
+#define SCHEMA_BOXWRAP_PREFIX "boxwrap/"
+#define SCHEMA_BOXWRAP_PREFIX_LEN 8
+#define SCHEMA_KEY_BOXWRAP 24
+size_t schema_key_boxwrap(uint8_t k[SCHEMA_KEY_BOXWRAP], const uint8_t device[16]);
 #define SCHEMA_XFER_PREFIX "xfer/" /* meta keys of device key transfers */
 #define SCHEMA_XFER_PREFIX_LEN 5
 #define SCHEMA_KEY_XFER 53 /* "xfer/" to[16] casus[16] from[16] */
@@ -178,10 +194,27 @@ int schema_audit_rec_decode(const void *p, size_t n, const uint8_t **hash, const
 
 /* The on-disk format this build reads and writes.
  *   1  the first format
- *   2  adds meta SCHEMA_META_STORE_EPOCH (migration from 1: a new epoch) */
-#define SCHEMA_STORE_FORMAT 2
+ *   2  adds meta SCHEMA_META_STORE_EPOCH (migration from 1: a new epoch)
+ *   3  commits of version 4 are stored without their boxes, which live in
+ *      SCHEMA_BOX_PREFIX records (migration from 2: nothing to convert; the
+ *      version keeps an older casusd, which would serve such commits without
+ *      their boxes, from opening the store) */
+#define SCHEMA_STORE_FORMAT 3
 /* The oldest format this build migrates from. */
 #define SCHEMA_STORE_FORMAT_OLDEST 1
+
+/* Store a commit the chain accepted (cb, cl as posted) at (casus, epoch) in
+ * DB_COMMITS with mdb flags: versions 2 and 3 as they are; version 4 as its
+ * signed part, each box in its own SCHEMA_BOX_PREFIX record. 0 or an LMDB
+ * error (-1 if the commit does not decode). */
+int schema_commit_put(struct store *st, const uint8_t casus[16], uint64_t epoch, const uint8_t *cb, size_t cl,
+                      unsigned flags);
+/* A stored commit as served to one device: versions 2 and 3 unchanged; a
+ * version 4 signed part followed by a box section with the boxes of `device`
+ * that are still stored (none once retention deleted them). Appends to out;
+ * 0 or -1. */
+int schema_commit_for(struct store *st, const uint8_t casus[16], uint64_t epoch, const uint8_t *stored, size_t n,
+                      const uint8_t device[16], struct cc_wbuf *out);
 
 /* The store epoch: SCHEMA_EPOCH_BYTES random bytes made when the store is
  * created, migrated to format 2, or restored from a backup (the file

@@ -113,6 +113,7 @@ struct metrics {
 	uint64_t frames_deferred;    /* frames held for a later turn (budget or send queue) */
 	uint64_t gather_passes;      /* extra passes that took more requests into a turn (loop.c gather) */
 	uint64_t trims;              /* malloc_trim calls after memory was freed */
+	uint64_t boxes_deleted;      /* sealed key boxes deleted by box retention (retention.c) */
 };
 
 struct server {
@@ -155,6 +156,8 @@ struct server {
 	void (*on_tick)(struct server *srv); /* main.c's once-a-second hook (systemd watchdog), or NULL */
 	int policy_checked;                  /* 0 not yet, 1 current, -1 older than the store's (dispatch.c) */
 	unsigned purge_ticks;                /* ticks since start, for the retention purge (retention.c) */
+	uint8_t box_sweep_at[64];            /* box retention: the key the next sweep starts at (retention.c) */
+	size_t box_sweep_len;                /* its length; 0: from the first box */
 	unsigned regie_ticks;                /* ticks since start, for the stagnation scan (h_regie.c) */
 	struct ka_table *ka;                 /* keepalive: last frame per session (loop.c) */
 	struct ev_loop *evloop;              /* libev loop handed to lws, or NULL (poll loop) */

@@ -477,7 +477,12 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 	if (!c->have_policy)
 		return ccore_fail(c, CCORE_E_NO_POLICY, NULL);
 	cc_commit cm;
-	if (!p || cc_commit_decode(p, n, &cm) != CC_OK)
+	int dr = p ? cc_commit_decode(p, n, &cm) : CC_ERR_INVALID_ARG;
+	/* version 4: a box that does not match its signed digest was swapped by the carrier */
+	if (dr == CC_ERR_KEY_COMMITMENT)
+		return ccore_fail(c, CCORE_E_TAMPERED,
+		                  "(commit %zu: a sealed key box does not match its signed digest)", k->nep);
+	if (dr != CC_OK)
 		return ccore_fail(c, CCORE_E_INVALID, "(commit %zu does not decode)", k->nep);
 	const cc_chain_state *st = cc_casus_chain(k->cs);
 	char *reason = NULL;

@@ -4,12 +4,16 @@
  * sealed boxes) and a device's keystore with its passphrase (the stolen
  * device key), and tries every secret X25519 key the keystore holds (the
  * certified box key and every wrap/ secret) on every box in every commit that
- * is addressed to that device, whatever wrap version the box names:
+ * is addressed to that device, whatever wrap version the box names. Boxes of
+ * version 4 commits are looked up in their own records (meta "box/" casus
+ * epoch device audience, server/schema.h); one that retention deleted is
+ * reported with "stored":false and cannot be opened:
  *
  *   casus_wrap_steal DATA KEYSTORE PASSFILE
  *
  * One JSON line per box addressed to the device:
- *   {"kind":"commit","casus":HEX,"epoch":N,"audience":A,"wrap":V,"opened":true|false,"with":"certified"|"wrap N"|null}
+ *   {"kind":"commit","casus":HEX,"epoch":N,"audience":A,"wrap":V,"stored":true|false,"opened":true|false,
+ *    "with":"certified"|"wrap N"|null}
  * A box counts as opened only if its key matches the commit's public key
  * commitment. Then one line per history grant (the "grants" database) and per
  * device key transfer (grants' and transfers' boxes, issue 17) addressed to
@@ -104,14 +108,14 @@ int main(int argc, char **argv)
 
 	MDB_env *env = NULL;
 	MDB_txn *txn = NULL;
-	MDB_dbi dbi;
+	MDB_dbi dbi, meta;
 	MDB_cursor *cur = NULL;
 	if (mdb_env_create(&env) != 0)
 		return fail("lmdb");
 	mdb_env_set_maxdbs(env, 64);
 	if ((rc = mdb_env_open(env, argv[1], MDB_RDONLY, 0600)) != 0 ||
 	    (rc = mdb_txn_begin(env, NULL, MDB_RDONLY, &txn)) || (rc = mdb_dbi_open(txn, "commits", 0, &dbi)) ||
-	    (rc = mdb_cursor_open(txn, dbi, &cur))) {
+	    (rc = mdb_dbi_open(txn, "meta", 0, &meta)) || (rc = mdb_cursor_open(txn, dbi, &cur))) {
 		fprintf(stderr, "casus_wrap_steal: %s\n", mdb_strerror(rc));
 		return 1;
 	}
@@ -130,8 +134,25 @@ int main(int argc, char **argv)
 					continue;
 				boxes++;
 				char with[32] = "";
+				if (!au->recipients[j].has_box) { /* version 4: the box's own record */
+					uint8_t bk[4 + 16 + 8 + 16 + 1];
+					memcpy(bk, "box/", 4);
+					memcpy(bk + 4, c.casus_id, 16);
+					for (int i = 0; i < 8; i++)
+						bk[20 + i] = (uint8_t)(c.epoch >> (56 - 8 * i));
+					memcpy(bk + 28, dev->device_id, 16);
+					bk[44] = a < c.naudiences ? au->audience : CC_REASON_AUDIENCE;
+					MDB_val bkv = {sizeof bk, bk}, bv;
+					if (mdb_get(txn, meta, &bkv, &bv) == 0 &&
+					    bv.mv_size == 4 + CC_SEALED_KEY_BYTES) {
+						memcpy(au->recipients[j].box, (const uint8_t *)bv.mv_data + 4,
+						       CC_SEALED_KEY_BYTES);
+						au->recipients[j].has_box = 1;
+					}
+				}
+				const int stored = au->recipients[j].has_box;
 				uint8_t key[CC_EPOCH_KEY_BYTES], kc[CC_HASH_BYTES];
-				for (size_t t = 0; t <= nw && !with[0]; t++) {
+				for (size_t t = 0; stored && t <= nw && !with[0]; t++) {
 					const cc_wrap_secret *ws = t == 0 ? NULL : &wraps[t - 1];
 					if (cc_commit_open_key_wrap(au->recipients[j].box, dev, ws, c.casus_id,
 					                            au->audience, c.epoch, key) == CC_OK &&
@@ -146,10 +167,11 @@ int main(int argc, char **argv)
 				}
 				sodium_memzero(key, sizeof key);
 				opened += with[0] != 0;
-				printf("{\"kind\":\"commit\",\"casus\":\"%s\",\"epoch\":%llu,\"audience\":%u,\"wrap\":%u,\"opened\":%s,\"with\":%s%s%s}\n",
+				printf("{\"kind\":\"commit\",\"casus\":\"%s\",\"epoch\":%llu,\"audience\":%u,\"wrap\":%u,"
+				       "\"stored\":%s,\"opened\":%s,\"with\":%s%s%s}\n",
 				       chex, (unsigned long long)c.epoch, au->audience, au->recipients[j].wrap,
-				       with[0] ? "true" : "false", with[0] ? "\"" : "", with[0] ? with : "null",
-				       with[0] ? "\"" : "");
+				       stored ? "true" : "false", with[0] ? "true" : "false", with[0] ? "\"" : "",
+				       with[0] ? with : "null", with[0] ? "\"" : "");
 			}
 		}
 		cc_commit_free(&c);

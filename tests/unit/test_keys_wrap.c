@@ -278,7 +278,14 @@ static void test_commit_wrap_boxes(void)
 	cc_commit_new_casus_id(cid);
 	cc_chain_state *st = NULL;
 	CHECK_EQ_INT(cc_chain_state_new(&st), CC_OK);
-	cc_commit_change chg = {.type = CC_COMMIT_CREATE, .level = 1, .reason = "opened", .wraps = &t, .nwraps = 1};
+	/* the old formats (2, and 3 with wrap versions) on request: they are still read
+	 * (test_commit_boxes.c has the current format 4 with wrap targets) */
+	cc_commit_change chg = {.type = CC_COMMIT_CREATE,
+	                        .level = 1,
+	                        .reason = "opened",
+	                        .wraps = &t,
+	                        .nwraps = 1,
+	                        .version = CC_COMMIT_VERSION};
 	memcpy(chg.casus_id, cid, sizeof cid);
 	cc_wbuf w;
 	cc_w_init(&w);
@@ -352,7 +359,7 @@ static void test_commit_wrap_boxes(void)
 	CHECK(!cc_casus_has_epoch_key(cs, 0, 0));
 	cc_casus_free(cs);
 
-	/* without wrap targets the builder writes version 2 and seals to the certified key */
+	/* without wrap targets the old format stays version 2 and seals to the certified key */
 	cc_w_free(&w);
 	cc_w_init(&w);
 	chg.wraps = NULL;

@@ -11,6 +11,12 @@
  * message ids, commits, chain state, memberships, grants and transfers, keeps
  * its record as a tombstone, and leaves exactly one purge audit entry; a
  * closed casus still within its retention and an open one keep everything.
+ * Box retention: a version 4 commit is stored as its signed part with each box
+ * in its own record; a device is served only its own boxes; a device's boxes
+ * sealed to an older wrap key go once the grace has passed since the sweep
+ * first saw its newer key (not before); a removed device's boxes go; the
+ * others stay, the metric counts, a purge entry records it, and the stored
+ * chain still verifies for a member.
  */
 #include "check.h"
 #include "test_e2e_fixture.h"
@@ -235,6 +241,168 @@ static void test_retention(void)
 	cc_chain_state_free(c);
 }
 
+/* Box records of a casus (optionally of one device). */
+static size_t count_boxes(const uint8_t cid[16], const uint8_t *device)
+{
+	MDB_cursor *cur = NULL;
+	MDB_val k, v;
+	size_t n = 0;
+	if (mdb_cursor_open(store_cur(&srv.st), srv.st.dbi[DB_META], &cur) != 0)
+		return (size_t)-1;
+	for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+		const uint8_t *kb = k.mv_data;
+		if (k.mv_size == SCHEMA_KEY_BOX && memcmp(kb, SCHEMA_BOX_PREFIX, SCHEMA_BOX_PREFIX_LEN) == 0 &&
+		    memcmp(kb + SCHEMA_BOX_PREFIX_LEN, cid, 16) == 0 &&
+		    (!device || memcmp(kb + SCHEMA_BOX_PREFIX_LEN + 24, device, 16) == 0))
+			n++;
+	}
+	mdb_cursor_close(cur);
+	return n;
+}
+
+/* The stored commit at epoch as served to device d, applied to cs. */
+static int serve_apply(const uint8_t cid[16], uint64_t epoch, int d, cc_casus *cs)
+{
+	uint8_t k[SCHEMA_KEY_SEQ];
+	MDB_val v;
+	cc_wbuf w;
+	int rc = store_get(&srv.st, DB_COMMITS, k, schema_key_seq(k, cid, epoch), &v);
+	if (rc)
+		return rc;
+	cc_w_init(&w);
+	CHECK_EQ_INT(schema_commit_for(&srv.st, cid, epoch, v.mv_data, v.mv_size, dev[d].cert.device_id, &w), 0);
+	rc = cc_casus_apply_commit(cs, w.p, w.len, &srv.policy, root->pk, E2E_NOW + 100, NULL);
+	cc_w_free(&w);
+	return rc;
+}
+
+static void test_box_retention(void)
+{
+	uint8_t cid[16];
+	cc_chain_state *st = NULL;
+	cc_wbuf w0, w1;
+	cc_cert others[2] = {dev[ED].cert, dev[GGD].cert};
+	int64_t now = clock_wall_s();
+	cc_commit_new_casus_id(cid);
+	CHECK_EQ_INT(cc_chain_state_new(&st), CC_OK);
+	cc_w_init(&w0);
+	CHECK_EQ_INT(cc_commit_create(cid, 1, others, 2, dev[CM].keys, &dev[CM].cert, &srv.policy, root->pk, E2E_NOW,
+	                              "geopend", &w0),
+	             CC_OK);
+	CHECK_EQ_INT(cc_chain_apply(st, w0.p, w0.len, &srv.policy, root->pk, E2E_NOW, NULL, NULL), CC_OK);
+	CHECK_EQ_INT(schema_commit_put(&srv.st, cid, 0, w0.p, w0.len, MDB_NOOVERWRITE), 0);
+	store_casus(cid, st, 0, 0, 0);
+	commit_turn();
+
+	/* stored apart: the signed part in DB_COMMITS, one record per box */
+	size_t sl = 0;
+	CHECK_EQ_INT(cc_commit_signed_len(w0.p, w0.len, &sl), CC_OK);
+	uint8_t k[SCHEMA_KEY_SEQ];
+	MDB_val v;
+	CHECK_EQ_INT(store_get(&srv.st, DB_COMMITS, k, schema_key_seq(k, cid, 0), &v), 0);
+	CHECK(v.mv_size == sl && memcmp(v.mv_data, w0.p, sl) == 0);
+	cc_commit c;
+	CHECK_EQ_INT(cc_commit_decode(w0.p, w0.len, &c), CC_OK);
+	size_t nb = c.reason.nrecipients, ned = 1; /* ED: its reason box and one per audience it may read */
+	for (size_t a = 0; a < c.naudiences; a++) {
+		nb += c.audiences[a].nrecipients;
+		for (size_t j = 0; j < c.audiences[a].nrecipients; j++)
+			ned += memcmp(c.audiences[a].recipients[j].device_id, dev[ED].cert.device_id, 16) == 0;
+	}
+	cc_commit_free(&c);
+	CHECK_EQ_INT(count_boxes(cid, NULL), nb);
+	CHECK_EQ_INT(count_boxes(cid, dev[ED].cert.device_id), ned);
+	/* served to ED: only ED's boxes, which open */
+	{
+		cc_wbuf s;
+		cc_w_init(&s);
+		CHECK_EQ_INT(schema_commit_for(&srv.st, cid, 0, v.mv_data, v.mv_size, dev[ED].cert.device_id, &s), 0);
+		CHECK(s.len == sl + 2 + ned * (1 + 16 + CC_SEALED_KEY_BYTES));
+		cc_w_free(&s);
+		cc_casus *cs = NULL;
+		CHECK_EQ_INT(cc_casus_new(dev[ED].keys, &dev[ED].cert, &cs), CC_OK);
+		CHECK_EQ_INT(serve_apply(cid, 0, ED, cs), CC_OK);
+		CHECK(cc_casus_has_epoch_key(cs, 0, AUD_ZORG));
+		cc_casus_free(cs);
+	}
+	store_abort(&srv.st);
+
+	/* ED publishes wrap key 1: its certified-key boxes go after the grace, not before */
+	cc_wrap_secret ws;
+	cc_wrapkey wk;
+	cc_wbuf pub;
+	CHECK_EQ_INT(cc_wrap_secret_generate(1, now, &ws), CC_OK);
+	CHECK_EQ_INT(cc_wrap_secret_publication(&ws, dev[ED].keys, &wk), CC_OK);
+	sodium_memzero(&ws, sizeof ws);
+	cc_w_init(&pub);
+	CHECK_EQ_INT(cc_wrapkey_encode(&wk, &pub), CC_OK);
+	uint8_t wkey[SCHEMA_KEY_WRAP];
+	CHECK_EQ_INT(store_put(&srv.st, DB_META, wkey, schema_key_wrap(wkey, dev[ED].cert.device_id), pub.p, pub.len,
+	                       0),
+	             0);
+	cc_w_free(&pub);
+	commit_turn();
+	srv.cfg.box_wrap_grace_s = 100;
+	uint64_t before = srv.m.boxes_deleted;
+	box_retention(&srv, now); /* first sight of version 1 */
+	commit_turn();
+	box_retention(&srv, now + 99);
+	commit_turn();
+	CHECK_EQ_INT(count_boxes(cid, NULL), nb);
+	CHECK_EQ_INT(purge_entries(cid), 0);
+	store_abort(&srv.st);
+	box_retention(&srv, now + 100);
+	commit_turn();
+	CHECK_EQ_INT(count_boxes(cid, dev[ED].cert.device_id), 0);
+	CHECK_EQ_INT(count_boxes(cid, NULL), nb - ned);
+	CHECK(srv.m.boxes_deleted == before + ned);
+	CHECK_EQ_INT(purge_entries(cid), 1);
+	store_abort(&srv.st);
+
+	/* GGD removed: its boxes go at the next sweep; CM keeps its own */
+	cc_w_init(&w1);
+	uint8_t rm[1][CC_DEVICE_ID_BYTES];
+	memcpy(rm[0], dev[GGD].cert.device_id, CC_DEVICE_ID_BYTES);
+	CHECK_EQ_INT(cc_commit_remove(st, (const uint8_t(*)[CC_DEVICE_ID_BYTES])rm, 1, dev[CM].keys, &dev[CM].cert,
+	                              &srv.policy, root->pk, E2E_NOW + 10, NULL, "afgemeld", &w1),
+	             CC_OK);
+	cc_chain_state *old = NULL;
+	CHECK_EQ_INT(cc_chain_state_copy(st, &old), CC_OK);
+	CHECK_EQ_INT(cc_chain_apply(st, w1.p, w1.len, &srv.policy, root->pk, E2E_NOW + 10, NULL, NULL), CC_OK);
+	CHECK_EQ_INT(schema_commit_put(&srv.st, cid, 1, w1.p, w1.len, MDB_NOOVERWRITE), 0);
+	CHECK_EQ_INT(save_state(&srv, cid, st), 0);
+	CHECK_EQ_INT(members_update(&srv, cid, old, st), 0);
+	cc_chain_state *copy = NULL;
+	CHECK_EQ_INT(cc_chain_state_copy(st, &copy), CC_OK);
+	CHECK_EQ_INT(rt_set_chain(&srv, cid, copy), 0);
+	commit_turn();
+	CHECK(count_boxes(cid, dev[GGD].cert.device_id) > 0);
+	store_abort(&srv.st);
+	box_retention(&srv, now + 101);
+	commit_turn();
+	CHECK_EQ_INT(count_boxes(cid, dev[GGD].cert.device_id), 0);
+	CHECK(count_boxes(cid, dev[CM].cert.device_id) > 0);
+	CHECK_EQ_INT(purge_entries(cid), 2);
+
+	/* the stored chain still verifies: CM reads both epochs with keys; ED
+	 * (boxes gone) follows the chain without the key of epoch 0 */
+	cc_casus *cm = NULL, *ed = NULL;
+	CHECK_EQ_INT(cc_casus_new(dev[CM].keys, &dev[CM].cert, &cm), CC_OK);
+	CHECK_EQ_INT(serve_apply(cid, 0, CM, cm), CC_OK);
+	CHECK_EQ_INT(serve_apply(cid, 1, CM, cm), CC_OK);
+	CHECK(cc_casus_has_epoch_key(cm, 0, AUD_ZORG) && cc_casus_has_epoch_key(cm, 1, AUD_ZORG));
+	CHECK_EQ_INT(cc_casus_new(dev[ED].keys, &dev[ED].cert, &ed), CC_OK);
+	CHECK_EQ_INT(serve_apply(cid, 0, ED, ed), CC_OK);
+	CHECK(!cc_casus_has_epoch_key(ed, 0, AUD_ZORG));
+	cc_casus_free(cm);
+	cc_casus_free(ed);
+	store_abort(&srv.st);
+	cc_chain_state_free(old);
+	cc_chain_state_free(st);
+	cc_w_free(&w0);
+	cc_w_free(&w1);
+}
+
 int main(void)
 {
 	CHECK(sodium_init() >= 0);
@@ -260,6 +428,8 @@ int main(void)
 	test_runtime();
 	printf("test_retention\n");
 	test_retention();
+	printf("test_box_retention\n");
+	test_box_retention();
 
 	dispatch_close(&srv);
 	store_close(&srv.st);
