@@ -56,6 +56,11 @@ void cluster_request_stop(void)
 	follow_stop = 1;
 }
 
+int cluster_stop_requested(void)
+{
+	return follow_stop != 0;
+}
+
 static void on_stop(int sig)
 {
 	(void)sig;

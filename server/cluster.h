@@ -46,6 +46,8 @@ int cluster_writer_start(struct cluster *cl, struct server *srv, char *why, size
 void cluster_set_incarnation(const char *inc);
 /* Ask cluster_follow to return 1 (async-signal-safe: sets a flag). */
 void cluster_request_stop(void);
+/* A SIGTERM/SIGINT reached cluster_follow's handler (or cluster_request_stop ran). */
+int cluster_stop_requested(void);
 
 /* Stop renewing, give the lease back (another node can take over at once),
  * disconnect, free. NULL is fine. */

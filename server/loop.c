@@ -419,8 +419,10 @@ static int session_open(struct server *srv, struct session *s, struct lws *wsi)
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	ka_add(s);
-	lws_sul_schedule(lws_get_context(wsi), 0, &s->sul_auth, auth_timeout_cb,
-	                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
+	/* a follower does not see the session authenticate: the writer times it out */
+	if (!srv->relay_only)
+		lws_sul_schedule(lws_get_context(wsi), 0, &s->sul_auth, auth_timeout_cb,
+		                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
 	log_event(LOG_INFO, "session.open", "sid=%llu peer=%s", (unsigned long long)s->sid, s->peer);
 	return 0;
 }

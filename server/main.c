@@ -73,16 +73,20 @@ static void errmsg(const char *fmt, ...)
 	va_end(ap);
 }
 
+static volatile sig_atomic_t g_stop_requested; /* SIGTERM/SIGINT seen, also between two loops */
+
 static void on_signal(int sig)
 {
-	if (!g_srv)
-		return;
-	if (sig == SIGHUP) {
-		g_srv->reload = 1;
-	} else {
-		g_srv->stop = 1;
+	if (sig != SIGHUP) {
+		g_stop_requested = 1;
 		cluster_request_stop();
 	}
+	if (!g_srv)
+		return;
+	if (sig == SIGHUP)
+		g_srv->reload = 1;
+	else
+		g_srv->stop = 1;
 }
 
 /* ---- cluster mode: a follower serves while it follows ------------------------------
@@ -108,7 +112,8 @@ static void *follow_main(void *arg)
 	return NULL;
 }
 
-static int follow_and_serve(const struct config *cfg, const char *inc, struct cluster **out, char *why, size_t wl)
+static int follow_and_serve(const struct config *cfg, const char *inc, struct cluster **out, struct relay **retired,
+                            char *why, size_t wl)
 {
 	static struct server rsrv; /* the follower's loop: sessions and send queues, no store */
 	static struct follow_job job;
@@ -148,11 +153,11 @@ static int follow_and_serve(const struct config *cfg, const char *inc, struct cl
 	fflush(stdout);
 	sd_notifyf(0, "READY=1\nSTATUS=follower, relaying to the writer on %s port %d\nMAINPID=%ld", cfg->listen,
 	           cfg->port, (long)getpid());
-	server_run(&rsrv);
-	cluster_request_stop(); /* a stop by signal: the follower thread returns too */
+	server_run(&rsrv); /* ends on relay_quit, or on SIGTERM (on_signal also stops the follower thread) */
 	relay_detach(job.relay);
-	server_free(&rsrv); /* the relayed sessions close: their clients reconnect */
-	relay_stop(job.relay);
+	server_free(&rsrv);      /* the relayed sessions close: their clients reconnect */
+	relay_retire(job.relay); /* its NATS connection goes at exit (relay.h) */
+	*retired = job.relay;
 	pthread_join(th, NULL);
 	g_srv = NULL;
 	*out = job.cl;
@@ -693,7 +698,7 @@ int main(int argc, char **argv)
 	}
 	/* cluster mode: follow the replicated log until this node is the writer (cluster.h) */
 	struct cluster *cluster = NULL;
-	struct relay *relay = NULL;
+	struct relay *relay = NULL, *follower_relay = NULL;
 	char inc[17] = "";
 	if (cfg.cluster.on) {
 		relay_incarnation(inc);
@@ -710,12 +715,19 @@ int main(int argc, char **argv)
 		sigemptyset(&fsa.sa_mask);
 		sigaction(SIGTERM, &fsa, NULL);
 		sigaction(SIGINT, &fsa, NULL);
-		int cr = follow_and_serve(&cfg, inc, &cluster, why, sizeof why);
+		int cr = follow_and_serve(&cfg, inc, &cluster, &follower_relay, why, sizeof why);
+		if (cr == 0 && (g_stop_requested || cluster_stop_requested())) {
+			/* a stop came while this node took the lease: hand it back, do not start */
+			cluster_stop(cluster, NULL);
+			cluster = NULL;
+			cr = 1;
+		}
 		if (cr != 0) {
 			if (cr < 0)
 				errmsg("%s\n", why);
 			revlist_free(&srv);
 			close(lock_fd);
+			relay_stop(follower_relay);
 			nats_Close();
 			return cr < 0 ? 1 : 0;
 		}
@@ -746,6 +758,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	g_srv = &srv;
+	if (g_stop_requested)
+		srv.stop = 1; /* a SIGTERM between the follower's loop and this one */
 	if (server_init(&srv, &cfg) != 0) {
 		errmsg("could not start (see the log lines above)\n");
 		server_free(&srv);
@@ -829,6 +843,7 @@ int main(int argc, char **argv)
 	relay_detach(relay);
 	server_free(&srv);
 	relay_stop(relay);
+	relay_stop(follower_relay);
 	if (cfg.cluster.on)
 		nats_Close();
 	log_event(LOG_INFO, "server.stopped", NULL);

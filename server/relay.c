@@ -640,19 +640,30 @@ void relay_close_all(struct relay *r)
 		}
 }
 
-void relay_stop(struct relay *r)
+void relay_retire(struct relay *r)
 {
 	if (!r)
 		return;
 	if (r->sub) {
 		natsSubscription_Unsubscribe(r->sub);
 		natsSubscription_Destroy(r->sub);
+		r->sub = NULL;
 	}
 	r->stop = 1;
-	if (r->polling)
+	if (r->polling) {
 		pthread_join(r->poller, NULL);
+		r->polling = 0;
+	}
 	if (r->srv && r->srv->relay == &r->hooks)
 		r->srv->relay = NULL;
+	r->srv = NULL;
+}
+
+void relay_stop(struct relay *r)
+{
+	if (!r)
+		return;
+	relay_retire(r);
 	/* the writer's remote sessions (server_free has run: only memory is left) */
 	for (size_t b = 0; b < RS_BUCKETS; b++)
 		while (r->rs[b]) {

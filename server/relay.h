@@ -51,6 +51,11 @@ void relay_wake(struct relay *r);
 void relay_quit(struct relay *r);
 /* Detach the context before it is destroyed (no more wakes). */
 void relay_detach(struct relay *r);
+/* Unsubscribe and stop the lease poller, but keep the NATS connection until
+ * relay_stop: the NATS client closes a destroyed connection's socket on its
+ * own thread, which must not happen while the writer opens its sockets (a
+ * reused descriptor number would be shut down under it). */
+void relay_retire(struct relay *r);
 /* Unsubscribe, disconnect, free. NULL is fine. Call after server_free. */
 void relay_stop(struct relay *r);
 
