@@ -88,7 +88,8 @@ class Cluster(unittest.TestCase):
 
     def relaying_follower(self, writer, timeout=90):
         """A follower (not `writer`) that relays to a writer."""
-        return wait_for(lambda: next((n for n in self.nodes if n is not writer and n.relaying()), None), timeout,
+        return wait_for(lambda: self.supervise() and next((n for n in self.nodes if n is not writer and n.relaying()),
+                                                          None), timeout,
                         lambda: "a relaying follower:\n" + "\n".join(n.name + ": " + n.log()[-1500:]
                                                                     for n in self.nodes))
 
@@ -96,6 +97,7 @@ class Cluster(unittest.TestCase):
         """Every node's store is the same; the history (read through `via`) holds every
         acknowledged message exactly once, under its acknowledged seq, in order."""
         def same_stores():
+            self.supervise()
             dumps = [store_dump(n.data) for n in self.nodes]
             return dumps[0] is not None and all(d == dumps[0] for d in dumps)
         wait_for(same_stores, 120, "the three stores to be identical (%s)" % tag)
@@ -142,8 +144,17 @@ class Cluster(unittest.TestCase):
         shutil.rmtree(bk, ignore_errors=True)
         return out
 
+    def supervise(self):
+        """What systemd's Restart=on-failure does: a node that stepped down (exit 75,
+        e.g. its publish found no stream leader after a nats-server died) starts again."""
+        for n in self.nodes:
+            if n.proc is not None and not n.alive() and n.proc.returncode == 75:
+                n.check_log()
+                n.start()
+        return True
+
     def wait_writer(self, timeout=90):
-        return wait_for(lambda: writer_of(self.nodes), timeout,
+        return wait_for(lambda: self.supervise() and writer_of(self.nodes), timeout,
                         lambda: "a writer among the nodes:\n" + "\n".join(n.name + ": " + n.log()[-1500:]
                                                                        for n in self.nodes))
 
