@@ -141,6 +141,7 @@ static struct {
 	int pid;
 	char host[128];
 	int port;
+	int recv_port; /* --recv-url: receivers connect to another node of a cluster (same host), else 0 */
 	/* deployment */
 	uint8_t root[32];
 	cc_policy policy;
@@ -888,7 +889,7 @@ static void connect_one(struct bconn *c)
 	memset(&ci, 0, sizeof ci);
 	ci.context = B.ctx;
 	ci.address = B.host;
-	ci.port = B.port;
+	ci.port = c->role == R_RECEIVER && B.recv_port ? B.recv_port : B.port;
 	ci.path = "/";
 	ci.host = B.host;
 	ci.origin = B.host;
@@ -1798,6 +1799,7 @@ static void usage(void)
 	fprintf(stderr,
 	        "usage: casus-bench throughput|latency|connections|durable-check|dump --url ws://127.0.0.1:PORT --state DIR\n"
 	        "         [--sender UID] [--receivers U1,U2,..] [--idle U1,..] [--casus K] [--casus-id HEX]\n"
+	        "         [--recv-url ws://127.0.0.1:PORT]   (receivers on another node of a cluster)\n"
 	        "         [--senders S] [--window W] [--messages N] [--rate R] [--seconds T] [--conns C]\n"
 	        "         [--recv-conns N] [--size BYTES] [--pid SERVER_PID] [--stall 0|1] [--ca CERT.pem]\n"
 	        "         [--max-seconds T (flat out: stop posting after T s)] [--members N (peers)] [--connect-seconds T]\n"
@@ -1828,7 +1830,13 @@ int main(int argc, char **argv)
 		if (!v)
 			usage();
 		i++;
-		if (!strcmp(a, "--url"))
+		if (!strcmp(a, "--recv-url")) {
+			char rb[256];
+			const char *rprot = NULL, *raddr = NULL, *rpath = NULL;
+			snprintf(rb, sizeof rb, "%s", v);
+			if (lws_parse_uri(rb, &rprot, &raddr, &B.recv_port, &rpath) || strcmp(raddr, "127.0.0.1") != 0)
+				die("--recv-url must be ws://127.0.0.1:PORT (a cluster node on this host)", v);
+		} else if (!strcmp(a, "--url"))
 			B.url = v;
 		else if (!strcmp(a, "--state"))
 			B.state = v;

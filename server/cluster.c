@@ -44,6 +44,22 @@ struct cluster {
 };
 
 static volatile sig_atomic_t follow_stop;
+static char g_inc[17] = "0000000000000000";
+
+void cluster_set_incarnation(const char *inc)
+{
+	snprintf(g_inc, sizeof g_inc, "%s", inc);
+}
+
+void cluster_request_stop(void)
+{
+	follow_stop = 1;
+}
+
+int cluster_stop_requested(void)
+{
+	return follow_stop != 0;
+}
 
 static void on_stop(int sig)
 {
@@ -158,7 +174,8 @@ static int connect_nats(struct cluster *cl, char *why, size_t wl)
 	}
 	if (follow_stop)
 		return 1;
-	json_t *v = json_pack("{ssss}", "node", k->node, "advertise", k->advertise);
+	/* inc: this process's incarnation; followers relay to it (relay.h) */
+	json_t *v = json_pack("{ssssss}", "node", k->node, "advertise", k->advertise, "inc", g_inc);
 	cl->lease_val = v ? json_dumps(v, JSON_COMPACT) : NULL;
 	json_decref(v);
 	if (!cl->lease_val) {
@@ -167,6 +184,8 @@ static int connect_nats(struct cluster *cl, char *why, size_t wl)
 	}
 	return 0;
 }
+
+static void *renew_main(void *arg);
 
 /* ---- following -------------------------------------------------------------- */
 
@@ -391,6 +410,14 @@ int cluster_follow(const struct config *cfg, struct cluster **out, char *why, si
 		}
 		cl->fence = cl->lease_rev = rev;
 		cl->lease_ok_ms = clock_mono_ms();
+		/* renew from now on: opening the store (and, on a serving follower,
+		 * closing its relayed sessions) may take longer than a lease */
+		if (pthread_create(&cl->renewer, NULL, renew_main, cl) != 0) {
+			snprintf(why, wl, "cluster: cannot start the lease renewal");
+			rc = -1;
+			goto out;
+		}
+		cl->renewing = 1;
 		/* the lease is ours: take what the stream gained since we looked */
 		for (;;) {
 			if (stream_state(cl, &first, &last) != 0) {
@@ -614,11 +641,7 @@ int cluster_writer_start(struct cluster *cl, struct server *srv, char *why, size
 	srv->st.pre_commit = publish_turn;
 	srv->st.commit_failed = commit_failed;
 	srv->st.pre_commit_arg = cl;
-	if (pthread_create(&cl->renewer, NULL, renew_main, cl) != 0) {
-		snprintf(why, wl, "cluster: cannot start the lease renewal");
-		return -1;
-	}
-	cl->renewing = 1;
+	/* the lease renewal runs since cluster_follow took the lease */
 	return 0;
 }
 
@@ -654,5 +677,5 @@ void cluster_stop(struct cluster *cl, struct server *srv)
 	free(cl->lease_val);
 	clog_ops_free(&cl->ops);
 	free(cl);
-	nats_Close();
+	/* nats_Close() is main's, at exit: the relay may still use the library */
 }

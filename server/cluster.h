@@ -7,7 +7,8 @@
  *
  * With one, a node starts as a follower: it applies the stream to its own
  * LMDB in order, exactly once (the stream sequence is stored in the same
- * transaction, cluster_log.h), and does not serve clients. When the writer
+ * transaction, cluster_log.h), on a thread of its own while main.c's loop
+ * relays the node's sessions to the writer (relay.h). When the writer
  * lease (a key in a JetStream key-value bucket, created with compare-and-set)
  * is free and the node has applied the whole stream, it takes the lease,
  * applies whatever the stream gained meanwhile, and only then opens the
@@ -40,6 +41,13 @@ int cluster_follow(const struct config *cfg, struct cluster **out, char *why, si
  * empty stream (the whole store), the publish hook on srv->st, the lease
  * renewal thread. 0 or -1 (why). */
 int cluster_writer_start(struct cluster *cl, struct server *srv, char *why, size_t whylen);
+
+/* This process's incarnation (relay.h), written into the lease's value. */
+void cluster_set_incarnation(const char *inc);
+/* Ask cluster_follow to return 1 (async-signal-safe: sets a flag). */
+void cluster_request_stop(void);
+/* A SIGTERM/SIGINT reached cluster_follow's handler (or cluster_request_stop ran). */
+int cluster_stop_requested(void);
 
 /* Stop renewing, give the lease back (another node can take over at once),
  * disconnect, free. NULL is fine. */

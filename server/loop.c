@@ -85,6 +85,11 @@ static void slow_close(struct session *s, const char *why)
 static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 {
 	(void)arg;
+	if (s->remote && s->srv && s->srv->relay) {
+		/* a session on another node (cluster mode): out by NATS (relay.c) */
+		s->srv->relay->out(s, buf, s->srv->relay->arg);
+		return;
+	}
 	if (s->state == SS_CLOSING || s->drop_output) {
 		outbuf_unref(buf);
 		return;
@@ -414,8 +419,10 @@ static int session_open(struct server *srv, struct session *s, struct lws *wsi)
 		srv->sessions->prev = s;
 	srv->sessions = s;
 	ka_add(s);
-	lws_sul_schedule(lws_get_context(wsi), 0, &s->sul_auth, auth_timeout_cb,
-	                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
+	/* a follower does not see the session authenticate: the writer times it out */
+	if (!srv->relay_only)
+		lws_sul_schedule(lws_get_context(wsi), 0, &s->sul_auth, auth_timeout_cb,
+		                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
 	log_event(LOG_INFO, "session.open", "sid=%llu peer=%s", (unsigned long long)s->sid, s->peer);
 	return 0;
 }
@@ -439,7 +446,12 @@ static void session_gone(struct server *srv, struct session *s)
 		srv->addr_count[s->addr_slot]--;
 	if (s->dev_counted && srv->dev_count[s->dev_slot])
 		srv->dev_count[s->dev_slot]--;
-	dispatch_session_gone(srv, s);
+	if (srv->relay_only) {
+		if (srv->relay)
+			srv->relay->gone(s, srv->relay->arg);
+	} else {
+		dispatch_session_gone(srv, s);
+	}
 	ka_del(s);
 	held_unlink(srv, s);
 	held_free(s);
@@ -494,6 +506,8 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			                 16);
 			return -1;
 		}
+		if (srv->relay_only && srv->relay)
+			srv->relay->opened(s, srv->relay->arg);
 		break;
 
 	case LWS_CALLBACK_RECEIVE: {
@@ -508,7 +522,10 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			                 (unsigned char *)"binary frames are not casus.v1", 30);
 			return -1;
 		}
-		size_t cap = s->state == SS_AUTHED ? srv->cfg.lim.max_frame : srv->cfg.lim.max_frame_preauth;
+		/* a follower does not see the session's state: the writer checks the
+		 * pre-auth cap on the frames it gets (relay.c) */
+		size_t cap = s->state == SS_AUTHED || srv->relay_only ? srv->cfg.lim.max_frame
+		                                                      : srv->cfg.lim.max_frame_preauth;
 		if (len > cap - s->rxlen || s->rxlen > cap) {
 			srv->m.frames_rejected++;
 			log_event(LOG_WARN, "session.frame_too_large", "sid=%llu cap=%zu", (unsigned long long)s->sid,
@@ -537,7 +554,11 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			slow_close(s, "bytes");
 			break;
 		}
-		if (s->held_head || over_budget(s)) {
+		if (srv->relay_only) {
+			/* a follower: the frame goes to the writer as it is (relay.c) */
+			if (srv->relay)
+				srv->relay->frame(s, s->rx, s->rxlen, srv->relay->arg);
+		} else if (s->held_head || over_budget(s)) {
 			/* over its budget for this turn, or its queue must drain first:
 			 * the frame waits for a later turn (run_held), in order */
 			if (hold_frame(s, s->rx, s->rxlen, clock_mono_ns()) != 0)
@@ -629,7 +650,10 @@ static void tick_cb(lws_sorted_usec_list_t *sul)
 {
 	struct server *srv = lws_container_of(sul, struct server, sul_tick);
 	ka_tick(srv);
-	dispatch_tick(srv);
+	if (!srv->relay_only)
+		dispatch_tick(srv);
+	if (srv->relay && srv->relay->tick)
+		srv->relay->tick(srv, srv->relay->arg);
 	if (srv->trim_due >= TRIM_DUE) {
 		/* big frames or a closed session's queue were freed since the last
 		 * tick: hand the free heap back to the system (glibc keeps it) */
@@ -759,9 +783,10 @@ int server_init(struct server *srv, const struct config *cfg)
 	static const uint32_t retry_table[] = {1000};
 
 	srv->cfg = *cfg;
-	if (schema_open(&srv->st, cfg->data_dir, cfg->map_size, 0) != 0)
+	/* a cluster follower relays (relay_only): its store belongs to the applier */
+	if (!srv->relay_only && schema_open(&srv->st, cfg->data_dir, cfg->map_size, 0) != 0)
 		return -1;
-	if (dispatch_open(srv) != 0)
+	if (!srv->relay_only && dispatch_open(srv) != 0)
 		return -1;
 	srv->ka = calloc(1, sizeof(*srv->ka));
 	if (!srv->ka)
@@ -821,7 +846,7 @@ int server_init(struct server *srv, const struct config *cfg)
 		log_event(LOG_ERROR, "server.listen_failed", "port=%d", cfg->port);
 		return -1;
 	}
-	if (ops_metrics_listen(srv) != 0) /* /metrics on its own listener */
+	if (!srv->relay_only && ops_metrics_listen(srv) != 0) /* /metrics on its own listener (the writer's) */
 		return -1;
 	if (lfd >= 0) {
 		struct listener *l = calloc(1, sizeof(*l));
@@ -838,7 +863,8 @@ int server_init(struct server *srv, const struct config *cfg)
 		srv->lsn = l;
 	}
 	lws_sul_schedule(srv->ctx, 0, &srv->sul_tick, tick_cb, LWS_US_PER_SEC);
-	dispatch_start(srv);
+	if (!srv->relay_only)
+		dispatch_start(srv);
 	log_event(LOG_INFO, "server.listening", "addr=%s port=%d tls=%s", cfg->listen, cfg->port,
 	          cfg->tls ? "on" : "off");
 	return 0;
@@ -881,10 +907,16 @@ int server_run(struct server *srv)
 			break;
 		if (gather(srv) < 0)
 			break;
+		if (srv->relay)
+			srv->relay->turn(srv, 0, srv->relay->arg);
+		if (srv->relay_only)
+			continue;
 		uint64_t t0 = srv->pending_turn ? clock_mono_ns() : 0;
 		dispatch_turn_end(srv, enqueue, NULL);
 		if (t0)
 			histo_observe_ns(&srv->m.turn_end_hist, clock_mono_ns() - t0);
+		if (srv->relay)
+			srv->relay->turn(srv, 1, srv->relay->arg);
 	}
 	log_event(LOG_INFO, "server.stopping", "open=%llu", (unsigned long long)srv->m.connections_open);
 	return 0;
@@ -892,7 +924,8 @@ int server_run(struct server *srv)
 
 void server_free(struct server *srv)
 {
-	dispatch_stop(srv); /* before the context goes: the verifier may call lws_cancel_service */
+	if (!srv->relay_only)
+		dispatch_stop(srv); /* before the context goes: the verifier may call lws_cancel_service */
 	if (srv->lsn) {
 		ev_io_stop(srv->evloop, &srv->lsn->io);
 		ev_timer_stop(srv->evloop, &srv->lsn->resume);
@@ -909,7 +942,8 @@ void server_free(struct server *srv)
 		ev_loop_destroy(srv->evloop);
 		srv->evloop = NULL;
 	}
-	dispatch_close(srv);
+	if (!srv->relay_only)
+		dispatch_close(srv);
 	store_close(&srv->st);
 	cc_revlist_free(&srv->revs);
 	free(srv->revs_bytes);
@@ -926,4 +960,46 @@ void server_free(struct server *srv)
 		free(srv->ka);
 		srv->ka = NULL;
 	}
+}
+
+/* ---- cluster mode: the relay's side of the loop (loop.h) ---------------------- */
+
+void loop_deliver(struct session *s, struct outbuf *buf)
+{
+	enqueue(s, buf, NULL);
+}
+
+int loop_remote_open(struct server *srv, struct session *s, const char *peer)
+{
+	memset(s, 0, sizeof(*s));
+	s->srv = srv;
+	s->sid = ++srv->next_sid;
+	s->role = -1;
+	s->tokens = srv->cfg.lim.req_burst;
+	s->tokens_ms = clock_mono_ms();
+	snprintf(s->peer, sizeof s->peer, "%s", peer);
+	s->addr_slot = slot_of(s->peer, strlen(s->peer));
+	srv->m.connections_total++;
+	if (srv->m.connections_open >= srv->cfg.lim.max_connections ||
+	    srv->addr_count[s->addr_slot] >= srv->cfg.lim.conn_per_addr) {
+		log_event(LOG_WARN, "session.refused", "reason=connection_limit peer=%s", s->peer);
+		s->srv = NULL;
+		return -1;
+	}
+	srv->addr_count[s->addr_slot]++;
+	srv->m.connections_open++;
+	s->next = srv->sessions;
+	if (srv->sessions)
+		srv->sessions->prev = s;
+	srv->sessions = s;
+	if (srv->ctx)
+		lws_sul_schedule(srv->ctx, 0, &s->sul_auth, auth_timeout_cb,
+		                 (lws_usec_t)srv->cfg.lim.auth_timeout_s * LWS_US_PER_SEC);
+	log_event(LOG_INFO, "session.open", "sid=%llu peer=%s relayed=1", (unsigned long long)s->sid, s->peer);
+	return 0;
+}
+
+void loop_remote_gone(struct server *srv, struct session *s)
+{
+	session_gone(srv, s);
 }

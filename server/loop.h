@@ -15,4 +15,16 @@ int server_init(struct server *srv, const struct config *cfg);
 int server_run(struct server *srv);
 void server_free(struct server *srv);
 
+/* Cluster mode (relay.c). */
+struct session;
+struct outbuf;
+/* Put a frame on a local session's send queue (takes buf). */
+void loop_deliver(struct session *s, struct outbuf *buf);
+/* The writer's stand-in for a session whose connection is on another node:
+ * counted and limited like a connection (peer stands for its address), no
+ * wsi. 0, or -1 refused (connection limits). */
+int loop_remote_open(struct server *srv, struct session *s, const char *peer);
+/* Forget it as a closed connection is forgotten (the caller frees s). */
+void loop_remote_gone(struct server *srv, struct session *s);
+
 #endif

@@ -26,6 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "ops.h"
+#include "relay.h"
 #include "revlist.h"
 #include "schema.h"
 #include "server.h"
@@ -42,6 +43,8 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <nats/nats.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sodium.h>
@@ -70,14 +73,97 @@ static void errmsg(const char *fmt, ...)
 	va_end(ap);
 }
 
+static volatile sig_atomic_t g_stop_requested; /* SIGTERM/SIGINT seen, also between two loops */
+
 static void on_signal(int sig)
 {
+	if (sig != SIGHUP) {
+		g_stop_requested = 1;
+		cluster_request_stop();
+	}
 	if (!g_srv)
 		return;
 	if (sig == SIGHUP)
 		g_srv->reload = 1;
 	else
 		g_srv->stop = 1;
+}
+
+/* ---- cluster mode: a follower serves while it follows ------------------------------
+ * The follower applies the stream on a thread of its own (cluster_follow,
+ * unchanged); this thread runs the loop without a store and relays every
+ * session to the writer (relay.h). When cluster_follow returns (this node
+ * took the lease, a stop, an error) the loop ends, its sessions close (their
+ * clients reconnect), and main goes on as before: as the writer, it opens
+ * the store and the rooms like a single node. */
+struct follow_job {
+	const struct config *cfg;
+	struct cluster *cl;
+	struct relay *relay;
+	int rc;
+	char why[640];
+};
+
+static void *follow_main(void *arg)
+{
+	struct follow_job *j = arg;
+	j->rc = cluster_follow(j->cfg, &j->cl, j->why, sizeof j->why);
+	relay_quit(j->relay);
+	return NULL;
+}
+
+static int follow_and_serve(const struct config *cfg, const char *inc, struct cluster **out, struct relay **retired,
+                            char *why, size_t wl)
+{
+	static struct server rsrv; /* the follower's loop: sessions and send queues, no store */
+	static struct follow_job job;
+	memset(&rsrv, 0, sizeof rsrv);
+	memset(&job, 0, sizeof job);
+	rsrv.cfg = *cfg;
+	rsrv.relay_only = 1;
+	g_srv = &rsrv;
+	job.cfg = cfg;
+	job.relay = relay_follower_start(&rsrv, inc, &rsrv.stop);
+	if (!job.relay) {
+		g_srv = NULL;
+		if (rsrv.stop)
+			return 1;
+		snprintf(why, wl, "cluster: the relay cannot start (NATS)");
+		return -1;
+	}
+	if (server_init(&rsrv, cfg) != 0) {
+		server_free(&rsrv);
+		relay_stop(job.relay);
+		g_srv = NULL;
+		snprintf(why, wl, "cluster: the follower cannot listen on %s port %d", cfg->listen, cfg->port);
+		return -1;
+	}
+	relay_attach(job.relay);
+	pthread_t th;
+	if (pthread_create(&th, NULL, follow_main, &job) != 0) {
+		relay_detach(job.relay);
+		server_free(&rsrv);
+		relay_stop(job.relay);
+		g_srv = NULL;
+		snprintf(why, wl, "cluster: cannot start the follower");
+		return -1;
+	}
+	printf("casusd following the cluster and relaying on %s:%d (%s)\n", cfg->listen, cfg->port,
+	       cfg->tls ? "wss" : "ws");
+	fflush(stdout);
+	sd_notifyf(0, "READY=1\nSTATUS=follower, relaying to the writer on %s port %d\nMAINPID=%ld", cfg->listen,
+	           cfg->port, (long)getpid());
+	server_run(&rsrv); /* ends on relay_quit, or on SIGTERM (on_signal also stops the follower thread) */
+	relay_detach(job.relay);
+	server_free(&rsrv);      /* the relayed sessions close: their clients reconnect */
+	relay_retire(job.relay); /* its NATS connection goes at exit (relay.h) */
+	*retired = job.relay;
+	pthread_join(th, NULL);
+	g_srv = NULL;
+	*out = job.cl;
+	if (job.rc < 0)
+		snprintf(why, wl, "%s", job.why);
+	return job.rc;
 }
 
 static void usage(FILE *to)
@@ -612,13 +698,37 @@ int main(int argc, char **argv)
 	}
 	/* cluster mode: follow the replicated log until this node is the writer (cluster.h) */
 	struct cluster *cluster = NULL;
+	struct relay *relay = NULL, *follower_relay = NULL;
+	char inc[17] = "";
 	if (cfg.cluster.on) {
-		int cr = cluster_follow(&cfg, &cluster, why, sizeof why);
+		relay_incarnation(inc);
+		cluster_set_incarnation(inc);
+		if (try_bind(&laddr, laddr_len, why, sizeof why, cfg.listen, cfg.port) != 0) {
+			errmsg("%s\n", why);
+			revlist_free(&srv);
+			return 1;
+		}
+		signal(SIGPIPE, SIG_IGN);
+		struct sigaction fsa;
+		memset(&fsa, 0, sizeof fsa);
+		fsa.sa_handler = on_signal;
+		sigemptyset(&fsa.sa_mask);
+		sigaction(SIGTERM, &fsa, NULL);
+		sigaction(SIGINT, &fsa, NULL);
+		int cr = follow_and_serve(&cfg, inc, &cluster, &follower_relay, why, sizeof why);
+		if (cr == 0 && (g_stop_requested || cluster_stop_requested())) {
+			/* a stop came while this node took the lease: hand it back, do not start */
+			cluster_stop(cluster, NULL);
+			cluster = NULL;
+			cr = 1;
+		}
 		if (cr != 0) {
 			if (cr < 0)
 				errmsg("%s\n", why);
 			revlist_free(&srv);
 			close(lock_fd);
+			relay_stop(follower_relay);
+			nats_Close();
 			return cr < 0 ? 1 : 0;
 		}
 	}
@@ -648,6 +758,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	g_srv = &srv;
+	if (g_stop_requested)
+		srv.stop = 1; /* a SIGTERM between the follower's loop and this one */
 	if (server_init(&srv, &cfg) != 0) {
 		errmsg("could not start (see the log lines above)\n");
 		server_free(&srv);
@@ -658,6 +770,13 @@ int main(int argc, char **argv)
 		cluster_stop(cluster, &srv);
 		server_free(&srv);
 		return 1;
+	}
+	if (cluster && !(relay = relay_writer_start(&srv, inc))) {
+		/* followers could not reach this writer: give the lease to another node */
+		errmsg("cluster: the writer cannot take relayed sessions (NATS)\n");
+		cluster_stop(cluster, &srv);
+		server_free(&srv);
+		return CLUSTER_EXIT_STEP_DOWN;
 	}
 	if (revlist_check_store(&srv, why, sizeof why) != 0) {
 		log_event(LOG_ERROR, "revocations.stale", "number=%llu", (unsigned long long)srv.revs.number);
@@ -707,6 +826,7 @@ int main(int argc, char **argv)
 	           cfg.tls ? "wss" : "ws", (long)getpid());
 	server_run(&srv);
 	sd_notify(0, "STOPPING=1");
+	relay_close_all(relay); /* the relayed sessions end like the local ones */
 	{
 		cc_audit_entry e;
 		cc_audit_entry_init(&e);
@@ -720,7 +840,12 @@ int main(int argc, char **argv)
 			audit_turn_committed(&srv);
 	}
 	cluster_stop(cluster, &srv);
+	relay_detach(relay);
 	server_free(&srv);
+	relay_stop(relay);
+	relay_stop(follower_relay);
+	if (cfg.cluster.on)
+		nats_Close();
 	log_event(LOG_INFO, "server.stopped", NULL);
 	close(lock_fd); /* releases the lock: the store is closed */
 	return 0;

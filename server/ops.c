@@ -381,8 +381,16 @@ out:
 static int healthz(struct server *srv, struct lws *wsi)
 {
 	char why[300], body[320];
-	int ok = ops_health(srv, why, sizeof why);
-	int n = snprintf(body, sizeof body, "%s\n", ok ? "ok" : why);
+	int ok, n;
+	if (srv->relay_only && srv->relay && srv->relay->healthz) {
+		/* a cluster follower: healthy while there is a writer to relay to (relay.c) */
+		ok = srv->relay->healthz(srv, why, sizeof why, srv->relay->arg);
+		n = snprintf(body, sizeof body, "%s\n", why);
+		return reply(wsi, ok ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8",
+		             body, (size_t)n);
+	}
+	ok = ops_health(srv, why, sizeof why);
+	n = snprintf(body, sizeof body, "%s\n", ok ? "ok" : why);
 	if (!ok)
 		log_event(LOG_WARN, "health.not_ready", "reason=\"%s\"", why);
 	return reply(wsi, ok ? HTTP_STATUS_OK : HTTP_STATUS_SERVICE_UNAVAILABLE, "text/plain; charset=utf-8", body,

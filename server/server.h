@@ -99,6 +99,27 @@ struct session {
 	unsigned strikes; /* consecutive rate-limit hits */
 	/* casus this session receives pushes for */
 	struct sub *subs;
+	/* cluster mode (relay.c): on a follower, the writer this session's frames
+	 * go to; on the writer, the relayed session this one stands for (its
+	 * connection is on another node: wsi is NULL, frames go out by NATS) */
+	uint64_t relay_gen;
+	void *remote;
+	char close_text[64]; /* a close reason that came from elsewhere (session_close points at it) */
+};
+
+/* Cluster mode's relay (relay.c, in casusd only: casusd_core has no NATS).
+ * A follower runs the loop with relay_only set: no store, no rooms; every
+ * complete frame of a local session goes to the writer. The writer runs
+ * remote sessions, whose replies and pushes leave through out(). */
+struct relay_hooks {
+	void (*opened)(struct session *s, void *arg);                                    /* follower */
+	void (*frame)(struct session *s, const unsigned char *f, size_t len, void *arg); /* follower */
+	void (*gone)(struct session *s, void *arg);                                      /* follower */
+	void (*out)(struct session *s, struct outbuf *b, void *arg);                     /* writer: takes b */
+	void (*turn)(struct server *srv, int phase, void *arg);                /* 0 before the turn's end, 1 after */
+	void (*tick)(struct server *srv, void *arg);                           /* once a second */
+	int (*healthz)(struct server *srv, char *body, size_t cap, void *arg); /* follower: 1 healthy */
+	void *arg;
 };
 
 struct casus_rt; /* fan-out index entry, see fanout.c */
@@ -170,6 +191,8 @@ struct server {
 	int64_t health_probe_ms;           /* last store probe after a failed commit (ops.c) */
 	int64_t started_ms;                /* wall clock at start (metrics) */
 	uint64_t reloads, reload_refusals; /* SIGHUP reloads, files they refused (metrics) */
+	int relay_only;                    /* a cluster follower: sessions relayed to the writer (relay.c) */
+	const struct relay_hooks *relay;   /* cluster mode's relay, or NULL */
 };
 
 /* Close a session once what is queued has been sent (reason, a static

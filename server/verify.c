@@ -189,6 +189,8 @@ size_t verify_inflight(const struct server *srv)
 
 static void pause_session(struct verifier *v, struct session *s)
 {
+	if (!s->wsi)
+		return; /* a relayed session (cluster mode): its node's connection is not ours to pause */
 	for (size_t i = 0; i < v->npaused; i++)
 		if (v->paused[i] == s)
 			return;

@@ -6,7 +6,9 @@ same machine (docs/SCALING.md "Cluster mode: measured").
 1. A single casusd: casus-bench throughput (durable msg/s, each to 10 members)
    and latency (p99 post-to-delivery at a fixed rate).
 2. Three nats-server (one JetStream cluster, R3) and three casusd nodes in
-   cluster mode: the same two runs against the writer.
+   cluster mode: the same two runs against the writer, then the same two runs
+   through a follower (every frame relayed to the writer over NATS, every
+   reply and push relayed back: docs/SCALING.md "Every node serves").
 3. Take-over: casus-bench durable-check posts to the writer, the writer is
    killed with SIGKILL (TAKEOVERS times); printed per take-over: writer killed
    -> the new writer listens, and -> the first ack by the new writer (the
@@ -89,6 +91,8 @@ def main():
             n.start()
         set_servers(dep, [n.url for n in nodes])
         runs(dep, nodes[0], "cluster: 3 nats-server (R3 stream), 3 casusd, writer node0")
+        wait_for(nodes[1].relaying, 90, "node1 relaying to the writer")
+        runs(dep, nodes[1], "cluster: the same, through follower node1 (relayed to writer node0)")
 
         print("## take-over (lease TTL 2000 ms, renewed every 500 ms)")
         for k in range(TAKEOVERS):

@@ -145,17 +145,34 @@ class Node:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def role(self):
+        """"writer", "follower" (it says so on /healthz: "ok follower of NODE" while it
+        relays to a writer, 503 "follower without a writer" during a take-over), or
+        None (not listening). Every node listens; only the writer's /healthz does not
+        name itself a follower."""
+        if not self.alive():
+            return None
+        try:
+            body = urllib.request.urlopen("http://127.0.0.1:%d/healthz" % self.port, timeout=1).read()
+        except urllib.error.HTTPError as e:
+            body = e.read()
+        except OSError:
+            return None
+        return "follower" if b"follower" in body else "writer"
+
     def serving(self):
-        """The writer listens (any HTTP answer on /healthz); a follower does not."""
+        """This node is the writer."""
+        return self.role() == "writer"
+
+    def relaying(self):
+        """This node is a follower that relays to a writer ("ok follower of ...")."""
         if not self.alive():
             return False
         try:
-            urllib.request.urlopen("http://127.0.0.1:%d/healthz" % self.port, timeout=1)
-            return True
-        except urllib.error.HTTPError:
-            return True
-        except OSError:
+            body = urllib.request.urlopen("http://127.0.0.1:%d/healthz" % self.port, timeout=1).read()
+        except (OSError, urllib.error.HTTPError):
             return False
+        return body.startswith(b"ok follower")
 
     def log(self):
         try:

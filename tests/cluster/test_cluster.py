@@ -4,25 +4,26 @@ loopback: three nats-server processes form one JetStream cluster and three
 casusd nodes follow one replicated log; one of them holds the writer lease
 and serves.
 
-A client posts without pause (casus-bench durable-check: "ACK <seq> <id>" for
-every acknowledgement) to whichever node is the writer; the writer is killed
-with SIGKILL at a random moment, several times, and restarted as a follower.
-After every take-over the next round posts again. Then one nats-server is
-killed and the cluster must keep serving. At the end:
-  - every acknowledged message is in the history exactly once, under the
-    sequence number it was acknowledged with, in order, without gaps;
+Every node serves: a follower relays its sessions to the writer (server/relay.h).
+Two members post without pause (casus-bench durable-check: "ACK <seq> <id>" for
+every acknowledgement), one connected to the writer and one to a follower; the
+writer is killed with SIGKILL at a random moment, several times, and restarted
+as a follower. After every take-over:
+  - every acknowledged message so far is in the history exactly once, under
+    the sequence number it was acknowledged with, in order, without gaps
+    (read through a follower);
   - every node's whole LMDB store is identical (mdb_dump of every database):
-    so every node holds every acknowledged message exactly once and in order;
+    so every node holds every acknowledged message exactly once and in order.
+Then one nats-server is killed and the cluster must keep serving. At the end:
+  - the same history and store checks;
+  - live pushes cross nodes: a member posting on a follower reaches a member
+    on another node, and a post on the writer reaches a member on a follower
+    (every one of 300 posts pushed, each way);
+  - a request the writer refuses is refused the same way through a follower;
   - the audit trail of every node verifies (hot backup + `casus audit verify`)
     under the one audit key of the cluster;
-  - live pushes reach the member's session on the writer after the take-overs
-    (every one of 300 posts pushed);
   - a client whose profile lists a dead address and the three nodes reaches
-    the writer (the client moves on along its list).
-
-Only the writer serves (followers apply the log and wait), so every client is
-on the writer: "clients on different nodes" and pushes from followers are not
-built (docs/SCALING.md, "Not built yet").
+    a node (the client moves on along its list).
 
 Skipped, with the reason printed, only when nats-server is not installed
 (deploy/install-deps.sh installs it). Take-over times are printed; they are
@@ -78,12 +79,59 @@ class Cluster(unittest.TestCase):
         else:
             cls.dep.cleanup()
 
-    def bench(self, mode, url, out_path, *args):
+    def bench(self, mode, url, out_path, *args, sender="bs0-d1", receivers="br0-d1"):
         with open(out_path, "w") as out:
             return subprocess.Popen(
-                [BENCH, mode, "--url", url, "--state", self.dep.dir, "--sender", "bs0-d1",
-                 "--receivers", "br0-d1", *args],
+                [BENCH, mode, "--url", url, "--state", self.dep.dir, "--sender", sender,
+                 "--receivers", receivers, *args],
                 stdout=out, stderr=subprocess.PIPE, env=self.dep.env)
+
+    def relaying_follower(self, writer, timeout=90):
+        """A follower (not `writer`) that relays to a writer."""
+        return wait_for(lambda: self.supervise() and next((n for n in self.nodes if n is not writer and n.relaying()),
+                                                          None), timeout,
+                        lambda: "a relaying follower:\n" + "\n".join(n.name + ": " + n.log()[-1500:]
+                                                                    for n in self.nodes))
+
+    def check_acked(self, cid, acked, via, tag):
+        """Every node's store is the same; the history (read through `via`) holds every
+        acknowledged message exactly once, under its acknowledged seq, in order."""
+        def same_stores():
+            self.supervise()
+            dumps = [store_dump(n.data) for n in self.nodes]
+            return dumps[0] is not None and all(d == dumps[0] for d in dumps)
+        wait_for(same_stores, 120, "the three stores to be identical (%s)" % tag)
+        dump = os.path.join(self.dep.dir, "dump-%s.txt" % tag)
+        proc = self.bench("dump", via.url, dump, "--casus-id", cid)
+        _, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, "%s: %s" % (tag, err.decode(errors="replace")))
+        hist = [(int(line[1]), line[2]) for line in read_lines(dump) if line[0] == "HIST"]
+        seqs = [s for s, _ in hist]
+        ids = [m for _, m in hist]
+        self.assertEqual(seqs, sorted(seqs), "history out of order (%s)" % tag)
+        self.assertEqual(len(set(ids)), len(ids), "a message is stored twice (%s)" % tag)
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "gap in the stored sequence (%s)" % tag)
+        by_seq = dict(hist)
+        missing = [(s, m) for s, m in acked if by_seq.get(s) != m]
+        self.assertEqual(missing, [], "acknowledged but not in the history or under another seq (%s)" % tag)
+        ack_ids = [m for _, m in acked]
+        self.assertEqual(len(set(ack_ids)), len(ack_ids), "a message id was acknowledged twice (%s)" % tag)
+        return hist
+
+    def push_across(self, send_node, recv_node, tag):
+        """casus-bench throughput: the sender on send_node, the receiver on recv_node;
+        every post must be pushed to the receiver."""
+        tp = os.path.join(self.dep.dir, "pushes-%s.txt" % tag)
+        proc = self.bench("throughput", send_node.url, tp, "--recv-url", recv_node.url, "--senders", "1",
+                          "--window", "16", "--casus", "1", "--messages", "300", "--seconds", "60")
+        _, err = proc.communicate(timeout=180)
+        self.assertEqual(proc.returncode, 0, "%s: %s" % (tag, err.decode(errors="replace")))
+        with open(tp) as f:
+            text = f.read()
+        m = re.search(r"deliveries=(\d+) \(expected (\d+)\)", text)
+        self.assertTrue(m, text)
+        self.assertEqual(int(m.group(1)), int(m.group(2)), "pushes lost (%s): %s" % (tag, text))
+        self.assertEqual(int(m.group(2)), 300, text)
 
     def verify_audit(self, node, key, tag):
         bk = os.path.join(self.dep.dir, "bk-%s-%s" % (node.name, tag))
@@ -96,24 +144,41 @@ class Cluster(unittest.TestCase):
         shutil.rmtree(bk, ignore_errors=True)
         return out
 
+    def supervise(self):
+        """What systemd's Restart=on-failure does: a node that stepped down (exit 75,
+        e.g. its publish found no stream leader after a nats-server died) starts again."""
+        for n in self.nodes:
+            if n.proc is not None and not n.alive() and n.proc.returncode == 75:
+                n.check_log()
+                n.start()
+        return True
+
     def wait_writer(self, timeout=90):
-        return wait_for(lambda: writer_of(self.nodes), timeout,
+        return wait_for(lambda: self.supervise() and writer_of(self.nodes), timeout,
                         lambda: "a writer among the nodes:\n" + "\n".join(n.name + ": " + n.log()[-1500:]
                                                                        for n in self.nodes))
 
-    def round(self, writer, cid, out, want, rng, kill):
-        """Post until `want` acks (or the bench ends); SIGKILL the writer if kill."""
+    def round(self, writer, posters, cid, tag, want, rng, kill):
+        """posters: (node, sender, receivers) each posting without pause through its node.
+        Post until `want` acks in all and at least one through every poster (or the
+        benches end); SIGKILL the writer if kill."""
         args = ["--senders", "2", "--window", "16", "--seconds", "60" if kill else "4"]
         if cid:
             args += ["--casus-id", cid]
-        proc = self.bench("durable-check", writer.url, out, *args)
+        runs = []
+        for i, (node, sender, receivers) in enumerate(posters):
+            out = os.path.join(self.dep.dir, "round-%s-%d.txt" % (tag, i))
+            runs.append((node, out, self.bench("durable-check", node.url, out, *args, sender=sender,
+                                               receivers=receivers)))
         t_first = None
         deadline = time.time() + 90
         while time.time() < deadline:
-            n = sum(1 for line in read_lines(out) if line[0] == "ACK")
-            if n and t_first is None:
+            counts = [sum(1 for line in read_lines(out) if line[0] == "ACK") for _, out, _ in runs]
+            if sum(counts) and t_first is None:
                 t_first = time.time()
-            if (kill and n >= want) or proc.poll() is not None:
+            if kill and sum(counts) >= want and all(c >= 10 for c in counts):
+                break
+            if any(p.poll() is not None for _, _, p in runs):
                 break
             time.sleep(0.02)
         if kill:
@@ -122,21 +187,50 @@ class Cluster(unittest.TestCase):
             writer.kill()
         else:
             t_kill = None
-        try:
-            _, err = proc.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            _, err = proc.communicate()
-            self.fail("casus-bench did not stop")
-        self.assertEqual(proc.returncode, 0, "casus-bench: %s" % err.decode(errors="replace"))
-        lines = read_lines(out)
-        if not cid:
-            heads = [line for line in lines if line[0] == "CASUS"]
-            self.assertTrue(heads, "no casus created: %s" % err.decode(errors="replace"))
-            cid = heads[0][1]
-        got = [(int(line[1]), line[2]) for line in lines if line[0] == "ACK"]
-        self.assertGreater(len(got), 0, "nothing acknowledged by %s: %s" % (writer.name, err.decode(errors="replace")))
+        got, interrupted = [], False
+        for node, out, proc in runs:
+            try:
+                _, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+                self.fail("casus-bench on %s did not stop" % node.name)
+            text = err.decode(errors="replace")
+            if not kill and proc.returncode != 0 and "closed by server (1001)" in text:
+                # the writer changed under a round without a kill (after a nats-server's death
+                # the lease may move): the client was told to reconnect; the caller runs again
+                interrupted = True
+                lines = read_lines(out)
+                heads = [line for line in lines if line[0] == "CASUS"]
+                if not cid and heads:
+                    cid = heads[0][1]
+                got += [(int(line[1]), line[2]) for line in lines if line[0] == "ACK"]
+                continue
+            self.assertEqual(proc.returncode, 0, "casus-bench on %s: %s" % (node.name, text))
+            lines = read_lines(out)
+            if not cid:
+                heads = [line for line in lines if line[0] == "CASUS"]
+                self.assertTrue(heads, "no casus created: %s" % err.decode(errors="replace"))
+                cid = heads[0][1]
+            mine = [(int(line[1]), line[2]) for line in lines if line[0] == "ACK"]
+            self.assertGreater(len(mine), 0, "nothing acknowledged through %s (%s): %s" % (
+                node.name, "writer" if node is writer else "follower", err.decode(errors="replace")))
+            got += mine
+        self.interrupted = interrupted
         return cid, got, t_first, t_kill
+
+    def calm_round(self, posters_of, cid, tag, rng):
+        """A round without a kill, run again (up to 3 times) if a take-over interrupts it
+        (the acks of every attempt count). posters_of(writer) names the posters."""
+        acked = []
+        for attempt in range(3):
+            writer = self.wait_writer()
+            cid, got, _, _ = self.round(writer, posters_of(writer), cid, "%s-%d" % (tag, attempt), 0, rng,
+                                        kill=False)
+            acked += got
+            if not self.interrupted and cid:
+                return cid, acked
+        self.fail("three rounds in a row were interrupted by a take-over (%s)" % tag)
 
     def test_cluster_config_checked(self):
         """A wrong cluster block is refused at --check-config, with the reason; a good one passes."""
@@ -171,7 +265,10 @@ class Cluster(unittest.TestCase):
         dep = self.dep
         self.nats.start_all()
         base = dep.dir
-        self.nodes.extend(Node(dep, "node%d" % i, self.nats.urls, base) for i in range(3))
+        # a short auth timeout: relayed sessions outlive it many times over (a follower
+        # must leave the auth timeout to the writer, which sees the session authenticate)
+        self.nodes.extend(Node(dep, "node%d" % i, self.nats.urls, base, extra={"limits": {"auth_timeout_s": 6}})
+                          for i in range(3))
         # the first node creates the stream, the lease bucket and the audit key
         first = self.nodes[0].start()
         wait_for(first.serving, 90, lambda: "the first node to become the writer:\n" + first.log()[-3000:])
@@ -186,65 +283,54 @@ class Cluster(unittest.TestCase):
         set_servers(dep, [n.url for n in self.nodes])
 
         rng = random.Random(int(os.environ.get("CASUS_CLUSTER_SEED", "18")))
-        cid, acked, takeovers = None, [], []
-        t_kill = None
+        acked, takeovers = [], []
+        # the casus, created through a follower (its set-up requests are relayed)
+        cid, acked = self.calm_round(lambda w: [(self.relaying_follower(w), "bs0-d1", "br0-d1")], None, "create",
+                                     rng)
         for round_no in range(KILLS):
             writer = self.wait_writer()
-            t_serving = time.time()
-            out = os.path.join(base, "round-%d.txt" % round_no)
-            cid, got, t_first, t_k = self.round(writer, cid, out, rng.randint(100, 400), rng, kill=True)
-            if t_kill is not None and t_first is not None:
-                takeovers.append((t_serving - t_kill, t_first - t_kill))
-            t_kill = t_k
+            follower = self.relaying_follower(writer)
+            # one member on the writer, one on a follower, both posting when the writer dies
+            posters = [(writer, "bs0-d1", "br0-d1"), (follower, "br0-d1", "bs0-d1")]
+            cid, got, t_first, t_k = self.round(writer, posters, cid, str(round_no), rng.randint(100, 400), rng,
+                                                kill=True)
             acked += got
             # the killed node comes back as a follower and catches up from the stream
             writer.start()
+            # after the take-over: everything acknowledged is there, once, in order, on every node
+            writer = self.wait_writer()
+            takeovers.append((time.time() - t_k, None))
+            self.check_acked(cid, acked, self.relaying_follower(writer), "after-kill-%d" % round_no)
 
         # one nats-server dies: the cluster keeps serving (perhaps after a take-over)
         self.nats.kill(2)
         writer = self.wait_writer()
-        if t_kill is not None:
-            takeovers.append((time.time() - t_kill, None))
-        cid, got, _, _ = self.round(writer, cid, os.path.join(base, "round-nats-down.txt"), 0, rng, kill=False)
+        cid, got = self.calm_round(
+            lambda w: [(w, "bs0-d1", "br0-d1"), (self.relaying_follower(w), "br0-d1", "bs0-d1")], cid, "nats-down",
+            rng)
         acked += got
 
-        # every node catches up to the same store: the same bytes in every database
-        def same_stores():
-            dumps = [store_dump(n.data) for n in self.nodes]
-            return dumps[0] is not None and all(d == dumps[0] for d in dumps)
-        wait_for(same_stores, 120, "the three stores to be identical")
-
-        # the history, through the writer
+        # every node catches up to the same store; the history through the writer
         writer = self.wait_writer()
-        dump = os.path.join(base, "dump.txt")
-        proc = self.bench("dump", writer.url, dump, "--casus-id", cid)
-        _, err = proc.communicate(timeout=120)
-        self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
-        hist = [(int(line[1]), line[2]) for line in read_lines(dump) if line[0] == "HIST"]
-        seqs = [s for s, _ in hist]
-        ids = [m for _, m in hist]
-        self.assertEqual(seqs, sorted(seqs), "history out of order")
-        self.assertEqual(len(set(ids)), len(ids), "a message is stored twice")
-        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "gap in the stored sequence")
-        by_seq = dict(hist)
-        missing = [(s, m) for s, m in acked if by_seq.get(s) != m]
-        self.assertEqual(missing, [], "acknowledged but not in the history (or under another seq)")
-        ack_ids = [m for _, m in acked]
-        self.assertEqual(len(set(ack_ids)), len(ack_ids), "a message id was acknowledged twice")
+        hist = self.check_acked(cid, acked, writer, "end")
 
-        # live pushes: after the take-overs every post reaches the member's session
-        # on the writer (casus-bench throughput counts the pushes it receives)
-        tp = os.path.join(base, "pushes.txt")
-        proc = self.bench("throughput", writer.url, tp, "--senders", "1", "--window", "16", "--casus", "1",
-                          "--messages", "300", "--seconds", "60")
-        _, err = proc.communicate(timeout=120)
-        self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
-        with open(tp) as f:
-            text = f.read()
-        m = re.search(r"deliveries=(\d+) \(expected (\d+)\)", text)
-        self.assertTrue(m, text)
-        self.assertEqual(int(m.group(1)), int(m.group(2)), "pushes lost: " + text)
-        self.assertEqual(int(m.group(2)), 300, text)
+        # live pushes cross nodes: follower -> another node, writer -> follower
+        follower = self.relaying_follower(writer)
+        other = next(n for n in self.nodes if n is not follower and n is not writer)
+        recv = other if other.relaying() else writer
+        self.push_across(follower, recv, "follower-to-%s" % ("follower" if recv is other else "writer"))
+        self.push_across(writer, follower, "writer-to-follower")
+
+        # a refused request is refused alike through a follower and by the writer
+        # (br0 is not a process director: regie.overview is forbidden to its role)
+        set_servers(dep, [follower.url])
+        rc_f, out_f, err_f = dep.cli("br0", "overzicht")
+        set_servers(dep, [writer.url])
+        rc_w, out_w, err_w = dep.cli("br0", "overzicht")
+        self.assertNotEqual(rc_w, 0, "the writer did not refuse: %s %s" % (out_w, err_w))
+        self.assertIn("may_overview", "%s %s" % (out_w, err_w), "not the role refusal: %s %s" % (out_w, err_w))
+        self.assertEqual((rc_f, out_f, err_f.strip()), (rc_w, out_w, err_w.strip()),
+                         "a follower answers otherwise than the writer")
 
         # the audit trail verifies on every node, under the one cluster key
         with open(key_path, "rb") as f:
@@ -254,11 +340,15 @@ class Cluster(unittest.TestCase):
                 self.assertEqual(f.read(), key_bytes, "%s signs with another audit key" % n.name)
             self.verify_audit(n, audit_key, "end")
 
-        # a client whose list starts with a dead address moves on to the writer
+        # a client whose list starts with a dead address moves on to a node
         dead = "ws://127.0.0.1:%d" % free_port()
         set_servers(dep, [dead] + [n.url for n in self.nodes])
         out = dep.ok("fenna", "audit", "key")
         self.assertEqual(out["audit_key"], audit_key)
+
+        # no session of this test failed to authenticate in time (every client authenticates at once)
+        for n in self.nodes:
+            self.assertNotIn("event=session.auth_timeout", n.log(), "%s closed a session as unauthenticated" % n.name)
 
         # a follower stops cleanly on SIGTERM; so does the writer
         for n in self.nodes:
