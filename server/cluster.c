@@ -128,7 +128,11 @@ static int connect_nats(struct cluster *cl, char *why, size_t wl)
 		sc.Storage = js_FileStorage;
 		sc.Replicas = k->replicas;
 		sc.Retention = js_LimitsPolicy;
-		sc.Discard = js_DiscardNew; /* never drop entries to make room */
+		/* unbounded (the default): never drop entries to make room; bounded:
+		 * drop the oldest, a node behind them takes a snapshot (cluster_snap.h) */
+		sc.MaxMsgs = k->stream_max_msgs ? (int64_t)k->stream_max_msgs : -1;
+		sc.MaxAge = (int64_t)k->stream_max_age_s * 1000000000;
+		sc.Discard = k->stream_max_msgs || k->stream_max_age_s ? js_DiscardOld : js_DiscardNew;
 		sc.DenyDelete = true;
 		sc.DenyPurge = true;
 		jsStreamInfo *si = NULL;
@@ -136,6 +140,17 @@ static int connect_nats(struct cluster *cl, char *why, size_t wl)
 		s = js_AddStream(&si, cl->js, &sc, NULL, &jerr);
 		if (si)
 			jsStreamInfo_Destroy(si);
+		if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+			/* it exists with other settings: its bounds follow this config */
+			si = NULL;
+			jsErrCode uerr = 0;
+			natsStatus us = js_UpdateStream(&si, cl->js, &sc, NULL, &uerr);
+			if (si)
+				jsStreamInfo_Destroy(si);
+			if (us != NATS_OK)
+				log_event(LOG_WARN, "cluster.stream_update", "err=\"%s\" jerr=%d", nats_why(us),
+				          (int)uerr);
+		}
 		if (s == NATS_OK || jerr == JSStreamNameExistErr) {
 			kvConfig kc;
 			kvConfig_Init(&kc);
