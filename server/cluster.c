@@ -5,6 +5,7 @@
 #include "cluster.h"
 #include "clock.h"
 #include "cluster_log.h"
+#include "cluster_snap.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -38,6 +39,7 @@ struct cluster {
 	uint64_t lease_ok_ms;
 	int turn_published; /* this turn's entry is in the stream, its LMDB commit not yet done */
 	struct clog_ops ops;
+	struct csnap_provider *snap; /* the writer answers snapshot requests */
 	pthread_t renewer;
 	int renewing;
 	volatile sig_atomic_t stop_renew;
@@ -312,6 +314,38 @@ static int stream_state(struct cluster *cl, uint64_t *first, uint64_t *last)
 	return 0;
 }
 
+/* Replace the store by a snapshot of the writer that holds at least
+ * sequence need (cluster_snap.h). 0: done or to be retried (the store is
+ * open again, *applied is its sequence); -1: cannot go on (why). */
+static int snapshot_catch_up(struct cluster *cl, struct store *st, uint64_t need, uint64_t *applied, char *why,
+                             size_t wl)
+{
+	const struct config *cfg = cl->cfg;
+	uint64_t got = 0;
+	store_close(st);
+	int fr = csnap_fetch(cl->nc, cfg->cluster.stream, cfg->data_dir, cfg->map_size, need, &follow_stop, &got, why,
+	                     wl);
+	if (fr < 0)
+		return -1;
+	if (fr > 0) {
+		char q[400];
+		log_event(LOG_WARN, "cluster.snapshot_retry", "msg=%s", log_q(why, q, sizeof q));
+		why[0] = '\0';
+	}
+	int rc = store_open(st, cfg->data_dir, cfg->map_size, 0);
+	if (rc) {
+		snprintf(why, wl, "cluster: cannot open the store in %s: %s", cfg->data_dir, mdb_strerror(rc));
+		return -1;
+	}
+	if (read_applied(st, applied) != 0) {
+		snprintf(why, wl, "cluster: the store's applied sequence is unreadable");
+		return -1;
+	}
+	if (fr > 0)
+		nap_ms(1000);
+	return 0;
+}
+
 int cluster_follow(const struct config *cfg, struct cluster **out, char *why, size_t wl)
 {
 	*out = NULL;
@@ -364,12 +398,14 @@ int cluster_follow(const struct config *cfg, struct cluster **out, char *why, si
 			continue;
 		}
 		if (last > applied && first > applied + 1) {
-			snprintf(why, wl,
-			         "cluster: the stream starts at %llu but this store has applied only %llu: restore a "
-			         "recent backup of another node into %s first (docs/OPERATIONS.md)",
-			         (unsigned long long)first, (unsigned long long)applied, cfg->data_dir);
-			rc = -1;
-			goto out;
+			/* what this store lacks is no longer in the stream: a snapshot of the writer */
+			log_event(LOG_WARN, "cluster.behind_stream", "first=%llu applied=%llu",
+			          (unsigned long long)first, (unsigned long long)applied);
+			if (snapshot_catch_up(cl, &st, first - 1, &applied, why, wl) != 0) {
+				rc = -1;
+				goto out;
+			}
+			continue;
 		}
 		if (last < applied) {
 			snprintf(
@@ -624,6 +660,9 @@ int cluster_writer_start(struct cluster *cl, struct server *srv, char *why, size
 	}
 	if (cl->last_seq == 0 && genesis(cl, srv, why, wl) != 0)
 		return -1;
+	if (csnap_provider_start(&cl->snap, cl->nc, cl->cfg->cluster.stream, cl->cfg->data_dir, cl->cfg->map_size, why,
+	                         wl) != 0)
+		return -1;
 	clog_ops_reset(&cl->ops);
 	srv->st.oplog = &cl->ops;
 	srv->st.pre_commit = publish_turn;
@@ -647,6 +686,8 @@ void cluster_stop(struct cluster *cl, struct server *srv)
 		srv->st.commit_failed = NULL;
 		srv->st.pre_commit_arg = NULL;
 	}
+	csnap_provider_stop(cl->snap);
+	cl->snap = NULL;
 	if (cl->renewing) {
 		cl->stop_renew = 1;
 		pthread_join(cl->renewer, NULL);

@@ -74,4 +74,34 @@ int clog_apply(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi meta, uin
  * apply the batch again), -1 for a layout error inside a write. */
 int clog_last_dberr(void);
 
+/* ---- snapshots (cluster_snap.h: transfer over NATS) ---------------------------
+ * A snapshot is a compact copy of the writer's LMDB data file (`casusd
+ * backup`), sent in pieces of at most CSNAP_PIECE_MAX bytes, one NATS
+ * request/reply per piece. The offer names it with a random id and gives
+ * its length and its BLAKE2b-256 digest (libsodium's generic hash); each
+ * piece's reply is
+ *   "CSP1"  id[16]  offset:u64  len:u32  data[len]
+ * and is taken only when the id, the offset asked for and the length that
+ * is left (min(piece size, size - offset)) all match. The whole file is then
+ * hashed again from the disk and must match the offer's digest. */
+#define CSNAP_ID 16
+#define CSNAP_DIGEST 32
+#define CSNAP_PIECE_HDR (4 + CSNAP_ID + 8 + 4)
+#define CSNAP_PIECE_MAX ((size_t)1 << 20) /* 1 MiB: well below NATS's max_payload (1 MB default, 8 MB advised) */
+
+/* The length of a piece that starts at off in a snapshot of total bytes cut
+ * in pieces of piece bytes (0 past the end). */
+size_t csnap_piece_len(uint64_t total, size_t piece, uint64_t off);
+/* Write a piece reply into out (cap bytes). Its length, or 0 if it does not fit. */
+size_t csnap_piece_encode(uint8_t *out, size_t cap, const uint8_t id[CSNAP_ID], uint64_t off, const uint8_t *data,
+                          size_t n);
+/* Check a piece reply against what was asked: 0 and the data, or -1 (wrong
+ * magic, id, offset, length, or a truncated or overlong reply). */
+int csnap_piece_check(const uint8_t *p, size_t n, const uint8_t id[CSNAP_ID], uint64_t off, uint64_t total,
+                      size_t piece, const uint8_t **data, size_t *dn);
+/* The BLAKE2b-256 digest and length of a file. 0 or an errno value. */
+int csnap_file_digest(const char *path, uint8_t digest[CSNAP_DIGEST], uint64_t *size);
+/* 0 if the file is exactly size bytes with this digest, else -1 (why says what differs). */
+int csnap_file_check(const char *path, uint64_t size, const uint8_t digest[CSNAP_DIGEST], char *why, size_t wl);
+
 #endif
