@@ -225,7 +225,8 @@ static void follower_grow_ahead(struct store *st)
 
 /* Apply what the stream holds after *applied, in transactions of up to
  * APPLY_BATCH entries. The count applied, 0 when there was nothing new,
- * -1 on a NATS error (retry), -2 on an entry or store error (stop). */
+ * -1 on a NATS error (retry), -2 on an entry or store error (stop), -3 when
+ * the next entry is a snapshot entry (cluster_log.h: take a snapshot). */
 static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, char *why, size_t wl)
 {
 	int total = 0;
@@ -237,7 +238,7 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 			return -2;
 		}
 		uint64_t seq = *applied;
-		int nats_err = 0, more = 1;
+		int nats_err = 0, more = 1, snap = 0;
 		while (n < APPLY_BATCH) {
 			natsMsg *m = NULL;
 			jsErrCode jerr = 0;
@@ -252,7 +253,11 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 			int r = clog_apply(txn, st->dbi, DB__COUNT, st->dbi[DB_META], seq + 1,
 			                   (const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
 			natsMsg_Destroy(m);
-			if (r == CLOG_FENCED) {
+			if (r == CLOG_SNAPSHOT) {
+				more = 0; /* what came before is committed below, then the snapshot */
+				snap = 1;
+				break;
+			} else if (r == CLOG_FENCED) {
 				log_event(LOG_WARN, "cluster.entry_fenced", "seq=%llu", (unsigned long long)(seq + 1));
 			} else if (r == CLOG_DBERR && clog_last_dberr() == MDB_MAP_FULL) {
 				/* the store is as large as its map: grow it, apply the batch again */
@@ -278,7 +283,7 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 		}
 		if (n == 0) {
 			mdb_txn_abort(txn);
-			return nats_err ? -1 : total;
+			return snap ? -3 : nats_err ? -1 : total;
 		}
 		rc = mdb_txn_commit(txn);
 		if (rc == MDB_MAP_FULL) {
@@ -383,7 +388,7 @@ int cluster_follow(const struct config *cfg, struct cluster **out, char *why, si
 	          (unsigned long long)applied);
 	while (!follow_stop) {
 		int n = catch_up(cl, &st, &applied, why, wl);
-		if (n == -2) {
+		if (n == -2 || (n == -3 && snapshot_catch_up(cl, &st, applied + 1, &applied, why, wl) != 0)) {
 			rc = -1;
 			goto out;
 		}
@@ -567,7 +572,9 @@ static void *renew_main(void *arg)
 }
 
 /* The first entry of an empty stream: the whole store as it is (a new store,
- * or a single node that becomes the first node of a cluster), after a clear. */
+ * or a single node that becomes the first node of a cluster), after a clear;
+ * a store larger than one NATS message: a snapshot entry instead, and the
+ * followers take a snapshot of this store (cluster_snap.h). */
 static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 {
 	struct store *st = &srv->st;
@@ -577,9 +584,10 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		snprintf(why, wl, "cluster: store: %s", mdb_strerror(rc));
 		return -1;
 	}
+	size_t maxp = (size_t)natsConnection_GetMaxPayload(cl->nc);
 	clog_ops_reset(&cl->ops);
 	rc = clog_ops_clear(&cl->ops);
-	for (int d = 0; d < DB__COUNT && rc == 0; d++) {
+	for (int d = 0; d < DB__COUNT && rc == 0 && cl->ops.len <= maxp; d++) {
 		MDB_cursor *cur = NULL;
 		if (mdb_cursor_open(txn, st->dbi[d], &cur) != 0) {
 			rc = -1;
@@ -587,7 +595,7 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		}
 		MDB_val k, v;
 		int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		while (g == 0 && rc == 0) {
+		while (g == 0 && rc == 0 && cl->ops.len <= maxp) {
 			int own = d == DB_META && k.mv_size >= 8 && memcmp(k.mv_data, "cluster.", 8) == 0;
 			if (!own)
 				rc = clog_ops_put(&cl->ops, (unsigned)d, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
@@ -600,21 +608,26 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		snprintf(why, wl, "cluster: cannot build the first stream entry");
 		return -1;
 	}
-	if (cl->ops.len > (size_t)natsConnection_GetMaxPayload(cl->nc)) {
-		snprintf(why, wl,
-		         "cluster: the store (%zu bytes) is larger than one NATS message (%lld): start the cluster "
-		         "from a smaller store",
-		         cl->ops.len, (long long)natsConnection_GetMaxPayload(cl->nc));
-		return -1;
+	uint8_t marker[CLOG_HDR];
+	const uint8_t *entry = cl->ops.p;
+	size_t entry_len = cl->ops.len;
+	if (cl->ops.len > maxp) {
+		/* too large for one message: entry 1 says "take a snapshot of the
+		 * writer" (cluster_snap.h), which followers fetch in pieces */
+		clog_snapshot_entry(marker, cl->fence);
+		entry = marker;
+		entry_len = sizeof marker;
+		log_event(LOG_INFO, "cluster.genesis_snapshot", "max=%zu", maxp);
+	} else {
+		clog_ops_seal(&cl->ops, cl->fence);
 	}
-	clog_ops_seal(&cl->ops, cl->fence);
 	jsPubOptions po;
 	jsPubOptions_Init(&po);
 	po.ExpectNoMessage = true; /* only into an empty stream */
 	po.MaxWait = cl->cfg->cluster.publish_timeout_ms;
 	jsPubAck *ack = NULL;
 	jsErrCode jerr = 0;
-	natsStatus s = js_Publish(&ack, cl->js, cl->subject, cl->ops.p, (int)cl->ops.len, &po, &jerr);
+	natsStatus s = js_Publish(&ack, cl->js, cl->subject, entry, (int)entry_len, &po, &jerr);
 	if (s != NATS_OK || !ack || ack->Sequence != 1) {
 		snprintf(why, wl, "cluster: the first stream entry was not taken: %s (jerr %d)",
 		         s != NATS_OK ? nats_why(s) : "unexpected sequence", (int)jerr);
@@ -623,7 +636,7 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		return -1;
 	}
 	jsPubAck_Destroy(ack);
-	size_t bytes = cl->ops.len;
+	size_t bytes = entry_len;
 	uint32_t ops = cl->ops.n;
 	clog_ops_reset(&cl->ops);
 	rc = mdb_txn_begin(st->env, NULL, 0, &txn);

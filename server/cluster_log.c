@@ -123,6 +123,13 @@ void clog_ops_seal(struct clog_ops *o, uint64_t fence)
 	be(o->p + 12, o->n, 4);
 }
 
+void clog_snapshot_entry(uint8_t out[CLOG_HDR], uint64_t fence)
+{
+	memcpy(out, "CSS1", 4);
+	be(out + 4, fence, 8);
+	be(out + 12, 0, 4);
+}
+
 /* Walk the ops; with txn != NULL apply them. 0 or -1 (layout) / LMDB error. */
 static int walk(const uint8_t *p, size_t n, unsigned ndb, MDB_txn *txn, const MDB_dbi *dbi, uint64_t *fence,
                 uint32_t *count)
@@ -237,6 +244,10 @@ static int apply_inner(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi m
 		return CLOG_APPLIED; /* exactly once: already in this store */
 	if (seq != applied + 1)
 		return CLOG_BAD;
+	if (n >= 4 && memcmp(p, "CSS1", 4) == 0) {
+		/* nothing to write here: the caller takes a snapshot holding seq */
+		return n == CLOG_HDR && rd(p + 12, 4) == 0 ? CLOG_SNAPSHOT : CLOG_BAD;
+	}
 	if (clog_entry_check(p, n, ndb, &fence, &count) != 0)
 		return CLOG_BAD;
 	int result = CLOG_APPLIED;

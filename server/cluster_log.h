@@ -11,6 +11,11 @@
  * The fence is the writer's lease revision (its fencing number): an applier
  * refuses an entry whose fence is lower than the highest it has applied.
  *
+ * A snapshot entry is only a header, "CSS1" fence:u64 count:u32 = 0: "take a
+ * snapshot of the writer's store (cluster_snap.h) instead of applying me".
+ * The first writer of an empty stream publishes one as entry 1 when its store
+ * does not fit in one NATS message.
+ *
  * docs/SCALING.md "Cluster mode" describes the whole design.
  */
 #ifndef CASUSD_CLUSTER_LOG_H
@@ -50,6 +55,8 @@ int clog_ops_del(struct clog_ops *o, unsigned db, const void *k, size_t kl);
 int clog_ops_clear(struct clog_ops *o);
 /* Write the header (fence, count) in place; the entry is o->p, o->len bytes. */
 void clog_ops_seal(struct clog_ops *o, uint64_t fence);
+/* A snapshot entry (CLOG_HDR bytes) into out. */
+void clog_snapshot_entry(uint8_t out[CLOG_HDR], uint64_t fence);
 
 /* Check an entry's layout completely without applying it (ndb databases). 0 or -1. */
 int clog_entry_check(const uint8_t *p, size_t n, unsigned ndb, uint64_t *fence, uint32_t *count);
@@ -61,6 +68,7 @@ int clog_meta_put(MDB_txn *txn, MDB_dbi meta, const char *name, uint64_t v);
 enum clog_apply_result {
 	CLOG_APPLIED = 0,
 	CLOG_FENCED = 1,
+	CLOG_SNAPSHOT = 2, /* a snapshot entry: nothing written; fetch a snapshot holding seq */
 	CLOG_BAD = -1,
 	CLOG_DBERR = -2
 };

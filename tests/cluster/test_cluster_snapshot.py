@@ -13,6 +13,9 @@ the oldest entries while a client posts.
   - after more posts, every node's whole LMDB store is identical (mdb_dump of
     every database), every acknowledged message is in the history exactly once
     and in order, and the audit trail of every node verifies.
+  - a single node whose store is larger than one NATS message (max_payload
+    1MB here) becomes the first node of a cluster: entry 1 is a snapshot
+    entry, and a node that joins takes a snapshot of it, then the stream.
   - a bound below 16 is refused at --check-config.
 A corrupted or truncated snapshot piece is refused: tests/unit/test_cluster_snap.c.
 
@@ -64,7 +67,8 @@ class SnapshotCatchUp(unittest.TestCase):
     def setUpClass(cls):
         assert os.path.exists(BENCH), "casus-bench is not built (%s)" % BENCH
         cls.dep = Deployment(USERS)
-        cls.nats = Nats(cls.dep.dir)
+        cls.nats = Nats(cls.dep.dir, max_payload="1MB")
+        cls.nats.start_all()
         cls.nodes = []
 
     @classmethod
@@ -91,6 +95,69 @@ class SnapshotCatchUp(unittest.TestCase):
                     if st.get("name") == "CASUS":
                         return st["state"]["first_seq"], st["state"]["last_seq"]
         return None
+
+    def same_stores(self, nodes):
+        dumps = [store_dump(n.data) for n in nodes]
+        return dumps[0] is not None and all(d == dumps[0] for d in dumps)
+
+    def history(self, writer, cid, acked, out):
+        """Every acknowledged message once, in order, in the writer's history."""
+        with open(out, "w") as f:
+            proc = subprocess.Popen([BENCH, "dump", "--url", writer.url, "--state", self.dep.dir, "--sender",
+                                     "bs0-d1", "--receivers", "br0-d1", "--casus-id", cid], stdout=f,
+                                    stderr=subprocess.PIPE, env=self.dep.env)
+        _, err = proc.communicate(timeout=120)
+        self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
+        hist = [(int(line[1]), line[2]) for line in read_lines(out) if line[0] == "HIST"]
+        seqs = [s for s, _ in hist]
+        ids = [m for _, m in hist]
+        self.assertEqual(seqs, sorted(seqs), "history out of order")
+        self.assertEqual(len(set(ids)), len(ids), "a message is stored twice")
+        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "gap in the stored sequence")
+        by_seq = dict(hist)
+        self.assertEqual([(s, m) for s, m in acked if by_seq.get(s) != m], [],
+                         "acknowledged but not in the history (or under another seq)")
+        return hist
+
+    def test_big_store_first_entry(self):
+        """A single node's store larger than one NATS message starts a cluster (stream BIG)."""
+        dep, base = self.dep, self.dep.dir
+        single = Node(dep, "big0", [], base).start()
+        self.nodes.append(single)
+        wait_for(single.serving, 90, lambda: "the single node to serve:\n" + single.log()[-3000:])
+        set_servers(dep, [single.url])
+        cid, acked = self.post(single, None, os.path.join(base, "big-single.txt"), 3)
+        self.assertEqual(single.stop(), 0, single.log()[-3000:])
+        size = os.path.getsize(os.path.join(single.data, "data.mdb"))
+        self.assertGreater(size, 1 << 20, "the single node's store is not larger than one NATS message")
+
+        extra = {"stream": "BIG", "lease_bucket": "big_lease"}
+        w, n1 = Node(dep, "big0", self.nats.urls, base), Node(dep, "big1", self.nats.urls, base)
+        for n in (w, n1):
+            with open(n.config) as f:
+                cfg = json.load(f)
+            cfg["cluster"].update(extra)
+            with open(n.config, "w") as f:
+                json.dump(cfg, f)
+        self.nodes.extend([w, n1])
+        w.start()
+        wait_for(w.serving, 90, lambda: "big0 to become the writer:\n" + w.log()[-3000:])
+        self.assertIn("cluster.genesis_snapshot", w.log())
+        os.makedirs(n1.data, mode=0o700, exist_ok=True)
+        shutil.copy(os.path.join(w.data, "audit.key"), os.path.join(n1.data, "audit.key"))
+        n1.start()
+        wait_for(lambda: "cluster.snapshot_installed" in n1.log(), 180,
+                 lambda: "big1 to install a snapshot:\n" + n1.log()[-3000:])
+        set_servers(dep, [w.url])
+        cid, got = self.post(w, cid, os.path.join(base, "big-cluster.txt"), 2)
+        acked += got
+        wait_for(lambda: self.same_stores([w, n1]), 120, "the two stores to be identical")
+        self.history(w, cid, acked, os.path.join(base, "big-dump.txt"))
+        with open(os.path.join(w.data, "audit.pub")) as f:
+            self.verify_audit(n1, f.read().strip())
+        for n in (n1, w):
+            self.assertEqual(n.stop(), 0, "%s:\n%s" % (n.name, n.log()[-3000:]))
+        print("cluster snapshot: a %d-byte single-node store became entry 1 of a cluster by snapshot" % size)
 
     def post(self, writer, cid, out, seconds):
         args = ["--senders", "2", "--window", "16", "--seconds", str(seconds)]
@@ -141,7 +208,6 @@ class SnapshotCatchUp(unittest.TestCase):
     def test_join_after_trim(self):
         dep = self.dep
         base = dep.dir
-        self.nats.start_all()
         w, n1, n2 = (bounded(Node(dep, "node%d" % i, self.nats.urls, base), MAX_MSGS) for i in range(3))
         self.nodes.extend([w, n1, n2])
         w.start()
@@ -182,36 +248,16 @@ class SnapshotCatchUp(unittest.TestCase):
         # and then follow the stream after it
         cid, got = self.post(w, cid, os.path.join(base, "round-after.txt"), 2)
         acked += got
-        self.assertIsNotNone(writer_of(self.nodes), "exactly one node serves")
-
-        def same_stores():
-            dumps = [store_dump(n.data) for n in self.nodes]
-            return dumps[0] is not None and all(d == dumps[0] for d in dumps)
-        wait_for(same_stores, 120, "the three stores to be identical")
-
-        # every acknowledged message once, in order
-        dump = os.path.join(base, "dump.txt")
-        with open(dump, "w") as f:
-            proc = subprocess.Popen([BENCH, "dump", "--url", w.url, "--state", dep.dir, "--sender", "bs0-d1",
-                                     "--receivers", "br0-d1", "--casus-id", cid], stdout=f, stderr=subprocess.PIPE,
-                                    env=dep.env)
-        _, err = proc.communicate(timeout=120)
-        self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
-        hist = [(int(line[1]), line[2]) for line in read_lines(dump) if line[0] == "HIST"]
-        seqs = [s for s, _ in hist]
-        ids = [m for _, m in hist]
-        self.assertEqual(seqs, sorted(seqs), "history out of order")
-        self.assertEqual(len(set(ids)), len(ids), "a message is stored twice")
-        self.assertEqual(seqs, list(range(seqs[0], seqs[0] + len(seqs))), "gap in the stored sequence")
-        by_seq = dict(hist)
-        self.assertEqual([(s, m) for s, m in acked if by_seq.get(s) != m], [],
-                         "acknowledged but not in the history (or under another seq)")
+        trio = [w, n1, n2]
+        self.assertIsNotNone(writer_of(trio), "exactly one node serves")
+        wait_for(lambda: self.same_stores(trio), 120, "the three stores to be identical")
+        hist = self.history(w, cid, acked, os.path.join(base, "dump.txt"))
 
         # no snapshot file left behind on any node, and the audit trails verify
-        for n in self.nodes:
+        for n in trio:
             left = [e for e in os.listdir(n.data) if e.startswith("snapshot")]
             self.assertEqual(left, [], "%s: %s" % (n.name, left))
-        for n in self.nodes:
+        for n in trio:
             self.verify_audit(n, audit_key)
         for n in (n2, n1, w):
             self.assertEqual(n.stop(), 0, "%s:\n%s" % (n.name, n.log()[-3000:]))

@@ -9,6 +9,7 @@
 #include "check.h"
 
 #include <cluster_log.h>
+#include <store.h>
 
 #include <errno.h>
 #include <sodium.h>
@@ -148,6 +149,37 @@ static void test_file_check(void)
 	rmdir(dir);
 }
 
+/* A snapshot entry writes nothing and says so; a malformed one is refused. */
+static void test_snapshot_entry(void)
+{
+	char dir[512];
+	struct store st;
+	CHECK_EQ_INT(make_dir(dir, sizeof dir), 0);
+	CHECK_EQ_INT(store_open(&st, dir, 1u << 20, 0), 0);
+	uint8_t e[CLOG_HDR + 1];
+	clog_snapshot_entry(e, 7);
+	MDB_txn *txn = NULL;
+	CHECK_EQ_INT(mdb_txn_begin(st.env, NULL, 0, &txn), 0);
+	CHECK_EQ_INT(clog_apply(txn, st.dbi, DB__COUNT, st.dbi[DB_META], 1, e, CLOG_HDR), CLOG_SNAPSHOT);
+	uint64_t seq = 99;
+	CHECK_EQ_INT(clog_meta_get(txn, st.dbi[DB_META], CLOG_META_SEQ, &seq), 0);
+	CHECK_EQ_INT(seq, 0); /* nothing applied: the snapshot brings the sequence */
+	CHECK_EQ_INT(clog_apply(txn, st.dbi, DB__COUNT, st.dbi[DB_META], 2, e, CLOG_HDR), CLOG_BAD); /* a gap */
+	e[CLOG_HDR] = 0;
+	CHECK_EQ_INT(clog_apply(txn, st.dbi, DB__COUNT, st.dbi[DB_META], 1, e, CLOG_HDR + 1), CLOG_BAD);
+	CHECK_EQ_INT(clog_apply(txn, st.dbi, DB__COUNT, st.dbi[DB_META], 1, e, CLOG_HDR - 1), CLOG_BAD);
+	e[15] = 1; /* a count */
+	CHECK_EQ_INT(clog_apply(txn, st.dbi, DB__COUNT, st.dbi[DB_META], 1, e, CLOG_HDR), CLOG_BAD);
+	mdb_txn_abort(txn);
+	store_close(&st);
+	char p[600];
+	snprintf(p, sizeof p, "%s/data.mdb", dir);
+	unlink(p);
+	snprintf(p, sizeof p, "%s/lock.mdb", dir);
+	unlink(p);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -155,5 +187,6 @@ int main(void)
 	CHECK_RUN(test_piece_len);
 	CHECK_RUN(test_piece_check);
 	CHECK_RUN(test_file_check);
+	CHECK_RUN(test_snapshot_entry);
 	return check_done();
 }
