@@ -637,7 +637,7 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 	}
 	jsPubAck_Destroy(ack);
 	size_t bytes = entry_len;
-	uint32_t ops = cl->ops.n;
+	uint32_t ops = entry == marker ? 0 : cl->ops.n;
 	clog_ops_reset(&cl->ops);
 	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
 	if (rc == 0)
