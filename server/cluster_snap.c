@@ -10,6 +10,7 @@
 #include "store.h"
 
 #include <audit_db.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -310,6 +311,23 @@ static void on_complete(void *arg)
 	pthread_mutex_unlock(&p->mu);
 }
 
+/* Copies a writer that crashed while it served them left behind. */
+static void remove_old_copies(const char *data_dir)
+{
+	DIR *d = opendir(data_dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "snapshot-serve.", 15) != 0)
+			continue;
+		char p[700];
+		snprintf(p, sizeof p, "%s/%s", data_dir, e->d_name);
+		remove_copy_dir(p);
+	}
+	closedir(d);
+}
+
 int csnap_provider_start(struct csnap_provider **out, natsConnection *nc, const char *stream, const char *data_dir,
                          size_t map_size, char *why, size_t wl)
 {
@@ -322,6 +340,7 @@ int csnap_provider_start(struct csnap_provider **out, natsConnection *nc, const 
 	p->nc = nc;
 	p->map_size = map_size;
 	snprintf(p->data_dir, sizeof p->data_dir, "%s", data_dir);
+	remove_old_copies(data_dir);
 	for (int i = 0; i < SNAP_SLOTS; i++)
 		slot_drop(&p->slot[i]);
 	/* a piece and its header within one NATS message, with room for the protocol */
@@ -383,7 +402,7 @@ void csnap_provider_stop(struct csnap_provider *p)
 
 static natsStatus request(natsConnection *nc, const char *subject, json_t *req, int timeout_ms, natsMsg **reply)
 {
-	char *t = json_dumps(req, JSON_COMPACT);
+	char *t = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	if (!t)
 		return NATS_NO_MEMORY;
