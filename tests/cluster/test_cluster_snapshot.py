@@ -14,7 +14,7 @@ the oldest entries while a client posts.
     every database), every acknowledged message is in the history exactly once
     and in order, and the audit trail of every node verifies.
   - a single node whose store is larger than one NATS message (max_payload
-    1MB here) becomes the first node of a cluster: entry 1 is a snapshot
+    256 KB here) becomes the first node of a cluster: entry 1 is a snapshot
     entry, and a node that joins takes a snapshot of it, then the stream.
   - a bound below 16 is refused at --check-config.
 A corrupted or truncated snapshot piece is refused: tests/unit/test_cluster_snap.c.
@@ -41,6 +41,10 @@ USERS = [
     ("fenna", "fg", "Fenna Dekker", "Gemeente"),
 ]
 MAX_MSGS = 40
+# NATS's largest message here: small, so that a store larger than one message is
+# made quickly even in the sanitizer build (a turn's entry stays far below it)
+MAX_PAYLOAD, MAX_PAYLOAD_BYTES = "256KB", 256 * 1024
+ROUNDS = 60  # posting rounds at most, each until the bench's time is up; the loops end on their condition
 SKIP_CODE = 77
 
 
@@ -67,7 +71,7 @@ class SnapshotCatchUp(unittest.TestCase):
     def setUpClass(cls):
         assert os.path.exists(BENCH), "casus-bench is not built (%s)" % BENCH
         cls.dep = Deployment(USERS)
-        cls.nats = Nats(cls.dep.dir, max_payload="1MB")
+        cls.nats = Nats(cls.dep.dir, max_payload=MAX_PAYLOAD)
         cls.nats.start_all()
         cls.nodes = []
 
@@ -126,10 +130,16 @@ class SnapshotCatchUp(unittest.TestCase):
         self.nodes.append(single)
         wait_for(single.serving, 90, lambda: "the single node to serve:\n" + single.log()[-3000:])
         set_servers(dep, [single.url])
-        cid, acked = self.post(single, None, os.path.join(base, "big-single.txt"), 3)
+        cid, acked = None, []
+        db = os.path.join(single.data, "data.mdb")
+        for r in range(ROUNDS):  # until the store is well past one message (3x: its op list is too)
+            cid, got = self.post(single, cid, os.path.join(base, "big-single-%d.txt" % r), 2)
+            acked += got
+            if os.path.getsize(db) > 3 * MAX_PAYLOAD_BYTES:
+                break
         self.assertEqual(single.stop(), 0, single.log()[-3000:])
-        size = os.path.getsize(os.path.join(single.data, "data.mdb"))
-        self.assertGreater(size, 1 << 20, "the single node's store is not larger than one NATS message")
+        size = os.path.getsize(db)
+        self.assertGreater(size, 3 * MAX_PAYLOAD_BYTES, "the single node's store is not larger than one NATS message")
 
         extra = {"stream": "BIG", "lease_bucket": "big_lease"}
         w, n1 = Node(dep, "big0", self.nats.urls, base), Node(dep, "big1", self.nats.urls, base)
@@ -227,16 +237,20 @@ class SnapshotCatchUp(unittest.TestCase):
         cid, acked = self.post(w, None, os.path.join(base, "round-0.txt"), 1)
         wait_for(lambda: store_dump(n1.data) == store_dump(w.data), 90, "node1 to apply the first posts")
         self.assertEqual(n1.stop(), 0, n1.log()[-3000:])
+        state = self.stream_first_seq()
+        self.assertTrue(state, "no stream state from the NATS monitoring port")
+        n1_applied = state[1]  # node1's store was the writer's: it applied the whole stream
 
-        # posts until the stream no longer holds its start
-        for r in range(1, 20):
-            cid, got = self.post(w, cid, os.path.join(base, "round-%d.txt" % r), 3)
+        # posts until the stream no longer holds the entry after node1's last one
+        for r in range(1, ROUNDS):
+            cid, got = self.post(w, cid, os.path.join(base, "round-%d.txt" % r), 2)
             acked += got
             state = self.stream_first_seq()
-            if state and state[0] > 1 and state[1] - state[0] + 1 <= MAX_MSGS:
+            if state and state[0] > n1_applied + 1:
                 break
         state = self.stream_first_seq()
-        self.assertTrue(state and state[0] > MAX_MSGS, "the stream was not trimmed: %s" % (state,))
+        self.assertTrue(state and state[0] > n1_applied + 1 and state[1] - state[0] + 1 <= MAX_MSGS,
+                        "the stream was not trimmed past node1 (applied %d): %s" % (n1_applied, state))
 
         # node1 (stopped before the trim) and node2 (empty) join: both by snapshot
         n1.start()
