@@ -5,6 +5,7 @@
 #include "cluster.h"
 #include "clock.h"
 #include "cluster_log.h"
+#include "cluster_snap.h"
 #include "log.h"
 #include "server.h"
 #include "store.h"
@@ -38,6 +39,7 @@ struct cluster {
 	uint64_t lease_ok_ms;
 	int turn_published; /* this turn's entry is in the stream, its LMDB commit not yet done */
 	struct clog_ops ops;
+	struct csnap_provider *snap; /* the writer answers snapshot requests */
 	pthread_t renewer;
 	int renewing;
 	volatile sig_atomic_t stop_renew;
@@ -144,7 +146,11 @@ static int connect_nats(struct cluster *cl, char *why, size_t wl)
 		sc.Storage = js_FileStorage;
 		sc.Replicas = k->replicas;
 		sc.Retention = js_LimitsPolicy;
-		sc.Discard = js_DiscardNew; /* never drop entries to make room */
+		/* unbounded (the default): never drop entries to make room; bounded:
+		 * drop the oldest, a node behind them takes a snapshot (cluster_snap.h) */
+		sc.MaxMsgs = k->stream_max_msgs ? (int64_t)k->stream_max_msgs : -1;
+		sc.MaxAge = (int64_t)k->stream_max_age_s * 1000000000;
+		sc.Discard = k->stream_max_msgs || k->stream_max_age_s ? js_DiscardOld : js_DiscardNew;
 		sc.DenyDelete = true;
 		sc.DenyPurge = true;
 		jsStreamInfo *si = NULL;
@@ -152,6 +158,17 @@ static int connect_nats(struct cluster *cl, char *why, size_t wl)
 		s = js_AddStream(&si, cl->js, &sc, NULL, &jerr);
 		if (si)
 			jsStreamInfo_Destroy(si);
+		if (s != NATS_OK && jerr == JSStreamNameExistErr) {
+			/* it exists with other settings: its bounds follow this config */
+			si = NULL;
+			jsErrCode uerr = 0;
+			natsStatus us = js_UpdateStream(&si, cl->js, &sc, NULL, &uerr);
+			if (si)
+				jsStreamInfo_Destroy(si);
+			if (us != NATS_OK)
+				log_event(LOG_WARN, "cluster.stream_update", "err=\"%s\" jerr=%d", nats_why(us),
+				          (int)uerr);
+		}
 		if (s == NATS_OK || jerr == JSStreamNameExistErr) {
 			kvConfig kc;
 			kvConfig_Init(&kc);
@@ -227,7 +244,8 @@ static void follower_grow_ahead(struct store *st)
 
 /* Apply what the stream holds after *applied, in transactions of up to
  * APPLY_BATCH entries. The count applied, 0 when there was nothing new,
- * -1 on a NATS error (retry), -2 on an entry or store error (stop). */
+ * -1 on a NATS error (retry), -2 on an entry or store error (stop), -3 when
+ * the next entry is a snapshot entry (cluster_log.h: take a snapshot). */
 static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, char *why, size_t wl)
 {
 	int total = 0;
@@ -239,7 +257,7 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 			return -2;
 		}
 		uint64_t seq = *applied;
-		int nats_err = 0, more = 1;
+		int nats_err = 0, more = 1, snap = 0;
 		while (n < APPLY_BATCH) {
 			natsMsg *m = NULL;
 			jsErrCode jerr = 0;
@@ -254,7 +272,11 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 			int r = clog_apply(txn, st->dbi, DB__COUNT, st->dbi[DB_META], seq + 1,
 			                   (const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
 			natsMsg_Destroy(m);
-			if (r == CLOG_FENCED) {
+			if (r == CLOG_SNAPSHOT) {
+				more = 0; /* what came before is committed below, then the snapshot */
+				snap = 1;
+				break;
+			} else if (r == CLOG_FENCED) {
 				log_event(LOG_WARN, "cluster.entry_fenced", "seq=%llu", (unsigned long long)(seq + 1));
 			} else if (r == CLOG_DBERR && clog_last_dberr() == MDB_MAP_FULL) {
 				/* the store is as large as its map: grow it, apply the batch again */
@@ -280,7 +302,7 @@ static int catch_up(struct cluster *cl, struct store *st, uint64_t *applied, cha
 		}
 		if (n == 0) {
 			mdb_txn_abort(txn);
-			return nats_err ? -1 : total;
+			return snap ? -3 : nats_err ? -1 : total;
 		}
 		rc = mdb_txn_commit(txn);
 		if (rc == MDB_MAP_FULL) {
@@ -313,6 +335,38 @@ static int stream_state(struct cluster *cl, uint64_t *first, uint64_t *last)
 	*first = si->State.FirstSeq;
 	*last = si->State.LastSeq;
 	jsStreamInfo_Destroy(si);
+	return 0;
+}
+
+/* Replace the store by a snapshot of the writer that holds at least
+ * sequence need (cluster_snap.h). 0: done or to be retried (the store is
+ * open again, *applied is its sequence); -1: cannot go on (why). */
+static int snapshot_catch_up(struct cluster *cl, struct store *st, uint64_t need, uint64_t *applied, char *why,
+                             size_t wl)
+{
+	const struct config *cfg = cl->cfg;
+	uint64_t got = 0;
+	store_close(st);
+	int fr = csnap_fetch(cl->nc, cfg->cluster.stream, cfg->data_dir, cfg->map_size, need, &follow_stop, &got, why,
+	                     wl);
+	if (fr < 0)
+		return -1;
+	if (fr > 0) {
+		char q[400];
+		log_event(LOG_WARN, "cluster.snapshot_retry", "msg=%s", log_q(why, q, sizeof q));
+		why[0] = '\0';
+	}
+	int rc = store_open(st, cfg->data_dir, cfg->map_size, 0);
+	if (rc) {
+		snprintf(why, wl, "cluster: cannot open the store in %s: %s", cfg->data_dir, mdb_strerror(rc));
+		return -1;
+	}
+	if (read_applied(st, applied) != 0) {
+		snprintf(why, wl, "cluster: the store's applied sequence is unreadable");
+		return -1;
+	}
+	if (fr > 0)
+		nap_ms(1000);
 	return 0;
 }
 
@@ -353,7 +407,7 @@ int cluster_follow(const struct config *cfg, struct cluster **out, char *why, si
 	          (unsigned long long)applied);
 	while (!follow_stop) {
 		int n = catch_up(cl, &st, &applied, why, wl);
-		if (n == -2) {
+		if (n == -2 || (n == -3 && snapshot_catch_up(cl, &st, applied + 1, &applied, why, wl) != 0)) {
 			rc = -1;
 			goto out;
 		}
@@ -368,12 +422,14 @@ int cluster_follow(const struct config *cfg, struct cluster **out, char *why, si
 			continue;
 		}
 		if (last > applied && first > applied + 1) {
-			snprintf(why, wl,
-			         "cluster: the stream starts at %llu but this store has applied only %llu: restore a "
-			         "recent backup of another node into %s first (docs/OPERATIONS.md)",
-			         (unsigned long long)first, (unsigned long long)applied, cfg->data_dir);
-			rc = -1;
-			goto out;
+			/* what this store lacks is no longer in the stream: a snapshot of the writer */
+			log_event(LOG_WARN, "cluster.behind_stream", "first=%llu applied=%llu",
+			          (unsigned long long)first, (unsigned long long)applied);
+			if (snapshot_catch_up(cl, &st, first - 1, &applied, why, wl) != 0) {
+				rc = -1;
+				goto out;
+			}
+			continue;
 		}
 		if (last < applied) {
 			snprintf(
@@ -543,7 +599,9 @@ static void *renew_main(void *arg)
 }
 
 /* The first entry of an empty stream: the whole store as it is (a new store,
- * or a single node that becomes the first node of a cluster), after a clear. */
+ * or a single node that becomes the first node of a cluster), after a clear;
+ * a store larger than one NATS message: a snapshot entry instead, and the
+ * followers take a snapshot of this store (cluster_snap.h). */
 static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 {
 	struct store *st = &srv->st;
@@ -553,9 +611,10 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		snprintf(why, wl, "cluster: store: %s", mdb_strerror(rc));
 		return -1;
 	}
+	size_t maxp = (size_t)natsConnection_GetMaxPayload(cl->nc);
 	clog_ops_reset(&cl->ops);
 	rc = clog_ops_clear(&cl->ops);
-	for (int d = 0; d < DB__COUNT && rc == 0; d++) {
+	for (int d = 0; d < DB__COUNT && rc == 0 && cl->ops.len <= maxp; d++) {
 		MDB_cursor *cur = NULL;
 		if (mdb_cursor_open(txn, st->dbi[d], &cur) != 0) {
 			rc = -1;
@@ -563,7 +622,7 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		}
 		MDB_val k, v;
 		int g = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-		while (g == 0 && rc == 0) {
+		while (g == 0 && rc == 0 && cl->ops.len <= maxp) {
 			int own = d == DB_META && k.mv_size >= 8 && memcmp(k.mv_data, "cluster.", 8) == 0;
 			if (!own)
 				rc = clog_ops_put(&cl->ops, (unsigned)d, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
@@ -576,21 +635,26 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		snprintf(why, wl, "cluster: cannot build the first stream entry");
 		return -1;
 	}
-	if (cl->ops.len > (size_t)natsConnection_GetMaxPayload(cl->nc)) {
-		snprintf(why, wl,
-		         "cluster: the store (%zu bytes) is larger than one NATS message (%lld): start the cluster "
-		         "from a smaller store",
-		         cl->ops.len, (long long)natsConnection_GetMaxPayload(cl->nc));
-		return -1;
+	uint8_t marker[CLOG_HDR];
+	const uint8_t *entry = cl->ops.p;
+	size_t entry_len = cl->ops.len;
+	if (cl->ops.len > maxp) {
+		/* too large for one message: entry 1 says "take a snapshot of the
+		 * writer" (cluster_snap.h), which followers fetch in pieces */
+		clog_snapshot_entry(marker, cl->fence);
+		entry = marker;
+		entry_len = sizeof marker;
+		log_event(LOG_INFO, "cluster.genesis_snapshot", "max=%zu", maxp);
+	} else {
+		clog_ops_seal(&cl->ops, cl->fence);
 	}
-	clog_ops_seal(&cl->ops, cl->fence);
 	jsPubOptions po;
 	jsPubOptions_Init(&po);
 	po.ExpectNoMessage = true; /* only into an empty stream */
 	po.MaxWait = cl->cfg->cluster.publish_timeout_ms;
 	jsPubAck *ack = NULL;
 	jsErrCode jerr = 0;
-	natsStatus s = js_Publish(&ack, cl->js, cl->subject, cl->ops.p, (int)cl->ops.len, &po, &jerr);
+	natsStatus s = js_Publish(&ack, cl->js, cl->subject, entry, (int)entry_len, &po, &jerr);
 	if (s != NATS_OK || !ack || ack->Sequence != 1) {
 		snprintf(why, wl, "cluster: the first stream entry was not taken: %s (jerr %d)",
 		         s != NATS_OK ? nats_why(s) : "unexpected sequence", (int)jerr);
@@ -599,8 +663,8 @@ static int genesis(struct cluster *cl, struct server *srv, char *why, size_t wl)
 		return -1;
 	}
 	jsPubAck_Destroy(ack);
-	size_t bytes = cl->ops.len;
-	uint32_t ops = cl->ops.n;
+	size_t bytes = entry_len;
+	uint32_t ops = entry == marker ? 0 : cl->ops.n;
 	clog_ops_reset(&cl->ops);
 	rc = mdb_txn_begin(st->env, NULL, 0, &txn);
 	if (rc == 0)
@@ -636,6 +700,9 @@ int cluster_writer_start(struct cluster *cl, struct server *srv, char *why, size
 	}
 	if (cl->last_seq == 0 && genesis(cl, srv, why, wl) != 0)
 		return -1;
+	if (csnap_provider_start(&cl->snap, cl->nc, cl->cfg->cluster.stream, cl->cfg->data_dir, cl->cfg->map_size, why,
+	                         wl) != 0)
+		return -1;
 	clog_ops_reset(&cl->ops);
 	srv->st.oplog = &cl->ops;
 	srv->st.pre_commit = publish_turn;
@@ -655,6 +722,8 @@ void cluster_stop(struct cluster *cl, struct server *srv)
 		srv->st.commit_failed = NULL;
 		srv->st.pre_commit_arg = NULL;
 	}
+	csnap_provider_stop(cl->snap);
+	cl->snap = NULL;
 	if (cl->renewing) {
 		cl->stop_renew = 1;
 		pthread_join(cl->renewer, NULL);

@@ -4,8 +4,13 @@
  */
 #include "cluster_log.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void clog_ops_init(struct clog_ops *o)
 {
@@ -116,6 +121,13 @@ void clog_ops_seal(struct clog_ops *o, uint64_t fence)
 	memcpy(o->p, "CSL1", 4);
 	be(o->p + 4, fence, 8);
 	be(o->p + 12, o->n, 4);
+}
+
+void clog_snapshot_entry(uint8_t out[CLOG_HDR], uint64_t fence)
+{
+	memcpy(out, "CSS1", 4);
+	be(out + 4, fence, 8);
+	be(out + 12, 0, 4);
 }
 
 /* Walk the ops; with txn != NULL apply them. 0 or -1 (layout) / LMDB error. */
@@ -232,6 +244,10 @@ static int apply_inner(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi m
 		return CLOG_APPLIED; /* exactly once: already in this store */
 	if (seq != applied + 1)
 		return CLOG_BAD;
+	if (n >= 4 && memcmp(p, "CSS1", 4) == 0) {
+		/* nothing to write here: the caller takes a snapshot holding seq */
+		return n == CLOG_HDR && rd(p + 12, 4) == 0 ? CLOG_SNAPSHOT : CLOG_BAD;
+	}
 	if (clog_entry_check(p, n, ndb, &fence, &count) != 0)
 		return CLOG_BAD;
 	int result = CLOG_APPLIED;
@@ -249,4 +265,95 @@ static int apply_inner(MDB_txn *txn, const MDB_dbi *dbi, unsigned ndb, MDB_dbi m
 	if (result == CLOG_FENCED && high && (rc = clog_meta_put(txn, meta, CLOG_META_FENCE, high)))
 		return DBERR(rc);
 	return result;
+}
+
+/* ---- snapshot pieces ------------------------------------------------------------ */
+
+size_t csnap_piece_len(uint64_t total, size_t piece, uint64_t off)
+{
+	if (off >= total)
+		return 0;
+	uint64_t left = total - off;
+	return left < piece ? (size_t)left : piece;
+}
+
+size_t csnap_piece_encode(uint8_t *out, size_t cap, const uint8_t id[CSNAP_ID], uint64_t off, const uint8_t *data,
+                          size_t n)
+{
+	if (n > UINT32_MAX || cap < CSNAP_PIECE_HDR || n > cap - CSNAP_PIECE_HDR)
+		return 0;
+	memcpy(out, "CSP1", 4);
+	memcpy(out + 4, id, CSNAP_ID);
+	be(out + 4 + CSNAP_ID, off, 8);
+	be(out + 12 + CSNAP_ID, n, 4);
+	if (n)
+		memcpy(out + CSNAP_PIECE_HDR, data, n);
+	return CSNAP_PIECE_HDR + n;
+}
+
+int csnap_piece_check(const uint8_t *p, size_t n, const uint8_t id[CSNAP_ID], uint64_t off, uint64_t total,
+                      size_t piece, const uint8_t **data, size_t *dn)
+{
+	*data = NULL;
+	*dn = 0;
+	size_t want = csnap_piece_len(total, piece, off);
+	if (want == 0 || n < CSNAP_PIECE_HDR || memcmp(p, "CSP1", 4) != 0)
+		return -1;
+	if (sodium_memcmp(p + 4, id, CSNAP_ID) != 0 || rd(p + 4 + CSNAP_ID, 8) != off)
+		return -1;
+	uint64_t len = rd(p + 12 + CSNAP_ID, 4);
+	if (len != want || n - CSNAP_PIECE_HDR != len)
+		return -1;
+	*data = p + CSNAP_PIECE_HDR;
+	*dn = (size_t)len;
+	return 0;
+}
+
+int csnap_file_digest(const char *path, uint8_t digest[CSNAP_DIGEST], uint64_t *size)
+{
+	*size = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno;
+	crypto_generichash_state h;
+	crypto_generichash_init(&h, NULL, 0, CSNAP_DIGEST);
+	uint8_t *buf = malloc(1 << 16);
+	int err = buf ? 0 : ENOMEM;
+	while (!err) {
+		ssize_t r = read(fd, buf, 1 << 16);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			err = errno;
+		if (r <= 0)
+			break;
+		crypto_generichash_update(&h, buf, (unsigned long long)r);
+		*size += (uint64_t)r;
+	}
+	free(buf);
+	close(fd);
+	if (!err)
+		crypto_generichash_final(&h, digest, CSNAP_DIGEST);
+	return err;
+}
+
+int csnap_file_check(const char *path, uint64_t size, const uint8_t digest[CSNAP_DIGEST], char *why, size_t wl)
+{
+	uint8_t got[CSNAP_DIGEST];
+	uint64_t n = 0;
+	int err = csnap_file_digest(path, got, &n);
+	if (err) {
+		snprintf(why, wl, "cannot read %s: %s", path, strerror(err));
+		return -1;
+	}
+	if (n != size) {
+		snprintf(why, wl, "%s has %llu bytes, the snapshot %llu", path, (unsigned long long)n,
+		         (unsigned long long)size);
+		return -1;
+	}
+	if (sodium_memcmp(got, digest, CSNAP_DIGEST) != 0) {
+		snprintf(why, wl, "%s does not have the snapshot's digest", path);
+		return -1;
+	}
+	return 0;
 }

@@ -91,7 +91,8 @@ static int get_uint(json_t *o, const char *k, unsigned long long min, unsigned l
 /* ---- cluster ------------------------------------------------------------------
  * "cluster": {"nats": ["nats://h:4222", ...], "node": "n1", "advertise":
  * "wss://h:8443", "stream": "CASUS", "lease_bucket": "casus_lease", "replicas": 3,
- * "lease_ttl_ms": 3000, "publish_timeout_ms": 2000}. Absent: a single node. */
+ * "lease_ttl_ms": 3000, "publish_timeout_ms": 2000, "stream_max_msgs": 0,
+ * "stream_max_age_s": 0}. Absent: a single node. */
 static int cluster_name_ok(const char *s)
 {
 	if (!*s)
@@ -117,8 +118,17 @@ static int cluster_load(struct config *c, json_t *cl, char *why, size_t whylen)
 	k->replicas = 3;
 	k->lease_ttl_ms = 3000;
 	k->publish_timeout_ms = 2000;
-	static const char *const known[] = {"nats",         "node",     "advertise",          "stream", "lease_bucket",
-	                                    "lease_ttl_ms", "replicas", "publish_timeout_ms", NULL};
+	static const char *const known[] = {"nats",
+	                                    "node",
+	                                    "advertise",
+	                                    "stream",
+	                                    "lease_bucket",
+	                                    "lease_ttl_ms",
+	                                    "replicas",
+	                                    "publish_timeout_ms",
+	                                    "stream_max_msgs",
+	                                    "stream_max_age_s",
+	                                    NULL};
 	const char *key;
 	json_t *val;
 	json_object_foreach(cl, key, val) {
@@ -160,6 +170,15 @@ static int cluster_load(struct config *c, json_t *cl, char *why, size_t whylen)
 	UINT_FIELD(cl, "replicas", k->replicas, 1, 5);
 	UINT_FIELD(cl, "lease_ttl_ms", k->lease_ttl_ms, 1000, 600000);
 	UINT_FIELD(cl, "publish_timeout_ms", k->publish_timeout_ms, 100, 60000);
+	/* 0: unbounded; else at least enough entries / time for a take-over to read */
+	UINT_FIELD(cl, "stream_max_msgs", k->stream_max_msgs, 0, (uint64_t)1 << 53);
+	UINT_FIELD(cl, "stream_max_age_s", k->stream_max_age_s, 0, (uint64_t)10 * 365 * 86400);
+	if ((k->stream_max_msgs && k->stream_max_msgs < 16) || (k->stream_max_age_s && k->stream_max_age_s < 60)) {
+		snprintf(why, whylen,
+		         "config: \"cluster.stream_max_msgs\" must be 0 (unbounded) or at least 16, "
+		         "\"cluster.stream_max_age_s\" 0 or at least 60");
+		return -1;
+	}
 	if (k->publish_timeout_ms >= k->lease_ttl_ms) {
 		snprintf(why, whylen, "config: \"cluster.publish_timeout_ms\" must be below \"cluster.lease_ttl_ms\"");
 		return -1;

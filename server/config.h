@@ -40,6 +40,11 @@ struct cluster_config {
 	unsigned replicas;     /* copies of the stream and the bucket (1..5) */
 	unsigned lease_ttl_ms; /* a lease not renewed for this long lapses */
 	unsigned publish_timeout_ms;
+	/* the stream's bounds (0: none, the default): beyond them JetStream drops
+	 * the oldest entries, and a node that is behind catches up from a
+	 * snapshot of the writer (cluster_snap.h) */
+	uint64_t stream_max_msgs;
+	uint64_t stream_max_age_s;
 };
 
 struct config {

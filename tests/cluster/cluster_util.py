@@ -47,9 +47,10 @@ def wait_for(cond, timeout, what):
 class Nats:
     """Three nats-server processes, one JetStream cluster (routes on loopback)."""
 
-    def __init__(self, base, n=3):
+    def __init__(self, base, n=3, max_payload="8MB"):
         self.base = base
         self.n = n
+        self.max_payload = max_payload
         self.client_ports = [fresh_port() for _ in range(n)]
         self.route_ports = [fresh_port() for _ in range(n)]
         self.http_ports = [fresh_port() for _ in range(n)]
@@ -66,10 +67,11 @@ class Nats:
         routes = ", ".join("nats-route://127.0.0.1:%d" % p for j, p in enumerate(self.route_ports) if j != i)
         path = os.path.join(self.base, "nats-%d.conf" % i)
         with open(path, "w") as f:
-            f.write("server_name: n%d\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\nmax_payload: 8MB\n"
+            f.write("server_name: n%d\nlisten: 127.0.0.1:%d\nhttp: 127.0.0.1:%d\nmax_payload: %s\n"
                     "jetstream { store_dir: \"%s\", max_memory_store: 64MB, max_file_store: 2GB }\n"
                     "cluster { name: casus, listen: 127.0.0.1:%d, routes: [%s] }\n"
-                    % (i, self.client_ports[i], self.http_ports[i], d, self.route_ports[i], routes))
+                    % (i, self.client_ports[i], self.http_ports[i], self.max_payload, d, self.route_ports[i],
+                       routes))
         return path
 
     def start(self, i):
