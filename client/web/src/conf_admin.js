@@ -185,7 +185,9 @@ function shareForm(conf) {
       const n = notes.find((x) => x.id === noteSel.value);
       const u = userSel.value;
       return async (c) => {
-        const { grant } = cw.casusGrant(c.hex, { user: u, ground: ground.value, reason: reason.value.trim(), msgs: [n.raw] });
+        // the roster's wrap keys, verified by the core: the grant seals to them
+        const wrapkeys = await rosterWrapKeys(c);
+        const { grant } = cw.casusGrant(c.hex, { user: u, ground: ground.value, reason: reason.value.trim(), msgs: [n.raw], wrapkeys });
         await X.session().transport.request('grant.post', { casus: c.hex, grant: b64encode(grant) });
         reason.value = '';
         ok(msg, t('shareDone', { user: u }));

@@ -181,7 +181,8 @@ static int build_refused(int crc)
  * the change's additions, verified by the core against that device's
  * certificate (ccore_wrap_learn: a forged one is bad_signature, nothing is
  * built). A record of another device is not asked for and left out; a device
- * without one is sealed to its certified key. 0, or -1 with the refusal. */
+ * without one is sealed to its certified key. chg NULL: the roster only (a
+ * grant). 0, or -1 with the refusal. */
 static int wraps_learn(const json_t *recs, const cc_chain_state *st, const cc_commit_change *chg)
 {
 	size_t i;
@@ -203,7 +204,7 @@ static int wraps_learn(const json_t *recs, const cc_chain_state *st, const cc_co
 		int at = cc_chain_find(st, wk.device_id);
 		if (at >= 0)
 			ct = &st->roster[at].cert;
-		for (size_t j = 0; !ct && j < chg->nadd; j++)
+		for (size_t j = 0; !ct && chg && j < chg->nadd; j++)
 			if (memcmp(chg->add[j].device_id, wk.device_id, CC_DEVICE_ID_BYTES) == 0)
 				ct = &chg->add[j];
 		int crc = ct ? ccore_wrap_learn(cw_i_core(), b, bl, ct) : CCORE_OK;
@@ -411,11 +412,13 @@ CW_API int cw_casus_changes(const char *hex)
 }
 
 /* Earlier messages shared with a member: spec = {"user","ground","reason",
- * "msgs":[b64...]} (the messages as the history served them, found by the
- * caller by the ids the core gave). The grant is made by crypto/ as `casus
- * share` makes it: format v2, a ground, the reason in a box sealed to the
- * grantees and the granter. BIN = the grant for grant.post; JSON =
- * {"grantees","messages"}. */
+ * "msgs":[b64...],"wrapkeys":[b64...]} (the messages as the history served
+ * them, found by the caller by the ids the core gave; the directory's wrap-key
+ * records of the roster, verified by the core: wraps_learn). The grant is made
+ * by crypto/ as `casus share` makes it: a ground, the reason in a box sealed
+ * to the grantees and the granter, every box sealed to the device's newest
+ * verified wrap key (grant v3; v2 if no device has one). BIN = the grant for
+ * grant.post; JSON = {"grantees","messages"}. */
 CW_API int cw_casus_grant(const char *hex, const uint8_t *specb, size_t specn)
 {
 	cw_i_out_clear();
@@ -456,12 +459,16 @@ CW_API int cw_casus_grant(const char *hex, const uint8_t *specb, size_t specn)
 	for (size_t i = 0; rc == 0 && i < n; i++)
 		if (b64_get(json_string_value(json_array_get(msgs, i)), CWA_MSG_MAX, &mb[i], &ml[i]) != 0)
 			rc = cw_i_refuse("invalid", "message bytes");
+	if (rc == 0)
+		rc = wraps_learn(json_object_get(spec, "wrapkeys"), st, NULL);
 	if (rc == 0) {
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc =
-			cc_casus_grant(ccore_cc(k), pol, (const uint8_t(*)[CC_DEVICE_ID_BYTES])grantees, ng,
-		                       (const uint8_t *const *)mb, ml, n, (uint8_t)g, reason, (int64_t)time(NULL), &w);
+		size_t nwt = 0;
+		const cc_wrap_target *wt = ccore_wrap_targets(cw_i_core(), &nwt);
+		int crc = cc_casus_grant_wraps(ccore_cc(k), pol, (const uint8_t(*)[CC_DEVICE_ID_BYTES])grantees, ng,
+		                               (const uint8_t *const *)mb, ml, n, (uint8_t)g, reason, wt, nwt,
+		                               (int64_t)time(NULL), &w);
 		if (crc == CC_ERR_FORBIDDEN || crc == CC_ERR_LEVEL)
 			rc = cw_i_refuse("forbidden", "het beleid staat dit delen niet toe / the policy does not allow "
 			                              "this share");
@@ -534,8 +541,14 @@ CW_API int cw_casus_accept_grant(const char *hex, const uint8_t *specb, size_t s
 			                              by->org, "role", by->role));
 		if (gn)
 			json_object_set_new(o, "ground", json_string(gn));
+		/* with this device's wrap secrets: a grant v3 names the wrap key its
+		 * reason key is sealed to (version 0: the certified box key) */
+		const cc_wrap_secret *ws = NULL;
+		size_t nws = 0;
+		uint32_t newest = 0;
+		cw_i_wraps(&ws, &nws, &newest);
 		if (reason && cw_i_device(&keys, &self) == CC_OK &&
-		    cc_grant_open_reason(&g, keys, reason, CC_GRANT_REASON_MAX + 1) == CC_OK)
+		    cc_grant_open_reason_wraps(&g, keys, ws, nws, reason, CC_GRANT_REASON_MAX + 1) == CC_OK)
 			json_object_set_new(o, "reason", json_string(reason));
 		if (reason)
 			sodium_free(reason); /* wiped by sodium_free */
@@ -568,7 +581,11 @@ CW_API int cw_casus_transfers(const char *hex)
 			continue;
 		cc_wbuf w;
 		cc_w_init(&w);
-		int crc = cc_casus_transfer_create(ccore_cc(k), ct, (int64_t)time(NULL), &w);
+		/* sealed to the device's newest verified wrap key: the add_own
+		 * change just before learned it (wraps_learn); its certified box key
+		 * if it has none */
+		int crc = cc_casus_transfer_create_wrap(ccore_cc(k), ct, ccore_wrap_target(cw_i_core(), ct->device_id),
+		                                        (int64_t)time(NULL), &w);
 		if (crc != CC_OK || w.err)
 			rc = cw_i_refuse("invalid", cc_strerror(crc ? crc : w.err));
 		else {
