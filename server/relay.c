@@ -57,12 +57,14 @@ struct relay {
 	char lease_inc[17];
 	char lease_node[64];
 	uint64_t lease_changes;
+	uint64_t reconnects; /* under mu: NATS reconnections (frames may have been lost) */
 	pthread_t poller;
 	int polling;
 	volatile int stop;
 	int quit; /* under mu: the follower's part is over (relay_quit) */
 	/* loop thread only */
 	uint64_t gen;
+	uint64_t reconnects_seen;
 	char writer_inc[17];
 	unsigned char *buf;
 	size_t cap;
@@ -104,6 +106,25 @@ static void on_msg(natsConnection *nc, natsSubscription *sub, natsMsg *m, void *
 	else
 		r->head = q;
 	r->tail = q;
+	if (r->wake)
+		lws_cancel_service(r->wake);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* NATS reconnected this node (its server died or the link broke): core NATS
+ * delivered nothing to it meanwhile, so a frame or a reply in either direction
+ * may be lost. Every session relayed over the old link ends (the clients
+ * reconnect and resend; a resent post is idempotent by its message id): on a
+ * follower as when the writer changes, on the writer by dropping the remote
+ * sessions (w_tick). */
+static void on_reconnected(natsConnection *nc, void *arg)
+{
+	struct relay *r = arg;
+	(void)nc;
+	pthread_mutex_lock(&r->mu);
+	r->reconnects++;
+	if (!r->writer)
+		r->lease_changes++;
 	if (r->wake)
 		lws_cancel_service(r->wake);
 	pthread_mutex_unlock(&r->mu);
@@ -211,6 +232,8 @@ static int connect_nats(struct relay *r, const struct config *cfg)
 		s = natsOptions_SetReconnectWait(r->opts, 100);
 	if (s == NATS_OK)
 		s = natsOptions_SetTimeout(r->opts, 2000);
+	if (s == NATS_OK)
+		s = natsOptions_SetReconnectedCB(r->opts, on_reconnected, r);
 	if (s != NATS_OK)
 		return -1;
 	s = natsConnection_Connect(&r->nc, r->opts);
@@ -347,21 +370,26 @@ static void refresh_writer(struct relay *r, struct server *srv)
 	pthread_mutex_lock(&r->mu);
 	if (r->quit)
 		srv->stop = 1;
-	uint64_t changes = r->lease_changes;
+	uint64_t changes = r->lease_changes, reconnects = r->reconnects;
 	char inc[17];
 	snprintf(inc, sizeof inc, "%s", r->lease_inc);
 	pthread_mutex_unlock(&r->mu);
 	if (changes != r->gen) {
-		/* another writer, or none: its sessions end; the clients reconnect */
+		/* another writer, or none, or a NATS reconnection: the sessions relayed
+		 * so far end; the clients reconnect */
+		int lost = reconnects != r->reconnects_seen;
+		r->reconnects_seen = reconnects;
 		r->gen = changes;
 		snprintf(r->writer_inc, sizeof r->writer_inc, "%s", inc);
 		unsigned n = 0;
 		for (struct session *s = srv->sessions; s; s = s->next)
 			if (s->relay_gen != r->gen && !s->close_pending) {
-				session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "the writer changed: reconnect");
+				session_close(s, LWS_CLOSE_STATUS_GOINGAWAY,
+				              lost ? "relay lost: reconnect" : "the writer changed: reconnect");
 				n++;
 			}
-		log_event(LOG_INFO, "relay.writer", "inc=%s closed=%u", inc[0] ? inc : "none", n);
+		log_event(LOG_INFO, lost ? "relay.reconnected" : "relay.writer", "inc=%s closed=%u",
+		          inc[0] ? inc : "none", n);
 	}
 }
 
@@ -584,6 +612,22 @@ static void w_tick(struct server *srv, void *arg)
 {
 	struct relay *r = arg;
 	(void)srv;
+	pthread_mutex_lock(&r->mu);
+	uint64_t reconnects = r->reconnects;
+	pthread_mutex_unlock(&r->mu);
+	if (reconnects != r->reconnects_seen) {
+		/* NATS reconnected the writer: frames to and from followers may be
+		 * lost, so every remote session ends (on_reconnected) */
+		r->reconnects_seen = reconnects;
+		unsigned n = r->nremote;
+		for (size_t b = 0; b < RS_BUCKETS && r->nremote; b++)
+			for (struct rsess *x = r->rs[b], *nx; x; x = nx) {
+				nx = x->next;
+				send_close(r, x->reply, x->rsid, LWS_CLOSE_STATUS_GOINGAWAY, "relay lost: reconnect");
+				rs_drop(r, x);
+			}
+		log_event(LOG_INFO, "relay.reconnected", "remote_sessions_closed=%u", n);
+	}
 	if (!r->nremote)
 		return;
 	uint64_t now = clock_mono_ms();

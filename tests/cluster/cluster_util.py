@@ -112,7 +112,7 @@ class Nats:
 class Node:
     """One casusd in cluster mode: its own data folder, port and log."""
 
-    def __init__(self, dep, name, nats_urls, base, lease_ttl_ms=2000, extra=None):
+    def __init__(self, dep, name, nats_urls, base, lease_ttl_ms=2000, extra=None, publish_timeout_ms=1000):
         self.dep = dep
         self.name = name
         self.port = fresh_port()
@@ -123,7 +123,7 @@ class Node:
             "root_pub": dep.root_pub, "policy": dep.policy, "certs_dir": dep.certs, "log_level": "info",
             "revocations": dep.revlist, "metrics_port": fresh_port(),
             "cluster": {"nats": nats_urls, "node": name, "advertise": self.url, "replicas": 3,
-                        "lease_ttl_ms": lease_ttl_ms, "publish_timeout_ms": 1000},
+                        "lease_ttl_ms": lease_ttl_ms, "publish_timeout_ms": publish_timeout_ms},
         }
         cfg.update(extra or {})
         if not nats_urls:
