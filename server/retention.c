@@ -18,10 +18,13 @@
  *   (a) its device has a newer wrap key than the one the box is sealed to
  *       (version 0, the certified key, counts as the oldest) and
  *       box_wrap_grace_s has passed since casusd first saw that newer key
- *       (the client wipes the older wrap secret after the same grace, so the
- *       box could not be opened any more anyway);
+ *       (the client wipes an older wrap secret after the same grace, so such
+ *       a box could not be opened any more anyway; a version 0 box is deleted
+ *       by choice, against a thief of the certified key: docs/STORAGE.md);
  *   (b) its device is no longer in the casus's roster, or its certificate
  *       has expired or is on the revocation list.
+ * A failure to read never deletes: without the policy nothing is swept, and a
+ * casus whose chain state does not load keeps its boxes.
  * The sweep runs with the purge, looks at most BOX_SWEEP_MAX records per run
  * and resumes where it stopped; deletions are counted
  * (casusd_boxes_deleted_total) and each casus's deletions of a run are one
@@ -196,13 +199,24 @@ static int cert_gone(struct server *srv, const cc_cert *c, int64_t now)
 	return 0;
 }
 
-/* Why a box record is no longer needed, or NULL to keep it. */
-static const char *box_unneeded(struct server *srv, const uint8_t *key, const MDB_val *val, int64_t now, int *err)
+/* Why a box record is no longer needed, or NULL to keep it. A casus whose
+ * chain state cannot be loaded (a damaged record, no memory) keeps its boxes
+ * and counts in *unreadable: only a casus whose chain record is gone is gone
+ * (a deletion must never follow from a failure to read). */
+static const char *box_unneeded(struct server *srv, const uint8_t *key, const MDB_val *val, int64_t now, int *err,
+                                long *unreadable)
 {
 	const uint8_t *cid = key + SCHEMA_BOX_PREFIX_LEN, *dev = key + SCHEMA_BOX_PREFIX_LEN + 24;
 	struct casus_rt *rt = rt_get(srv, cid);
-	if (!rt || !rt->st)
-		return "casus gone";
+	if (!rt || !rt->st) {
+		uint8_t ck[SCHEMA_KEY_CASUS];
+		MDB_val cv;
+		if (store_get(&srv->st, DB_CASUS, ck, schema_key_casus(ck, cid, SCHEMA_CASUS_CHAIN), &cv) ==
+		    MDB_NOTFOUND)
+			return "casus gone";
+		(*unreadable)++;
+		return NULL;
+	}
 	int i = cc_chain_find(rt->st, dev);
 	if (i < 0)
 		return "device no longer a member";
@@ -226,7 +240,7 @@ static long box_sweep(struct server *srv, int64_t now)
 	MDB_cursor *cur = NULL;
 	MDB_val k, v;
 	uint8_t last[SCHEMA_KEY_BOX], cid[16];
-	long n = 0, in_casus = 0;
+	long n = 0, in_casus = 0, unreadable = 0;
 	int have_cid = 0, err = 0;
 	if (mdb_cursor_open(store_cur(&srv->st), srv->st.dbi[DB_META], &cur) != 0)
 		return -1;
@@ -257,7 +271,7 @@ static long box_sweep(struct server *srv, int64_t now)
 		}
 		memcpy(cid, kc, 16);
 		have_cid = 1;
-		const char *why = box_unneeded(srv, last, &v, now, &err);
+		const char *why = box_unneeded(srv, last, &v, now, &err, &unreadable);
 		if (why) {
 			if (mdb_cursor_del(cur, 0) != 0) {
 				err = 1;
@@ -287,12 +301,16 @@ static long box_sweep(struct server *srv, int64_t now)
 	mdb_cursor_close(cur);
 	if (have_cid && in_casus)
 		box_audit(srv, cid, in_casus);
+	if (unreadable)
+		log_event(LOG_WARN, "boxes.casus_unreadable", "boxes_kept=%ld", unreadable);
 	return err ? -1 : n;
 }
 
 void box_retention(struct server *srv, int64_t now)
 {
-	if (!srv->st.env || !store_txn(&srv->st) || store_req_begin(&srv->st) != 0)
+	/* without the policy no chain state loads (rt_get): nothing can be judged,
+	 * so nothing is deleted */
+	if (!srv->have_policy || !srv->st.env || !store_txn(&srv->st) || store_req_begin(&srv->st) != 0)
 		return;
 	long n = box_sweep(srv, now);
 	store_req_end(&srv->st, n >= 0);

@@ -351,6 +351,15 @@ static void test_box_retention(void)
 	CHECK_EQ_INT(count_boxes(cid, NULL), nb);
 	CHECK_EQ_INT(purge_entries(cid), 0);
 	store_abort(&srv.st);
+	/* casusd without its policy cannot load a chain: past the grace all the
+	 * same, nothing is deleted (a failure to read never deletes) */
+	srv.have_policy = 0;
+	box_retention(&srv, now + 100);
+	commit_turn();
+	srv.have_policy = 1;
+	CHECK_EQ_INT(count_boxes(cid, NULL), nb);
+	CHECK_EQ_INT(purge_entries(cid), 0);
+	store_abort(&srv.st);
 	box_retention(&srv, now + 100);
 	commit_turn();
 	CHECK_EQ_INT(count_boxes(cid, dev[ED].cert.device_id), 0);
