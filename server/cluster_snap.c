@@ -87,10 +87,10 @@ static int copy_seq(const char *dir, size_t map_size, uint64_t *seq)
 static void remove_copy_dir(const char *dir)
 {
 	char p[700];
-	snprintf(p, sizeof p, "%s/data.mdb", dir);
-	(void)unlink(p);
-	snprintf(p, sizeof p, "%s/lock.mdb", dir);
-	(void)unlink(p);
+	if ((size_t)snprintf(p, sizeof p, "%s/data.mdb", dir) < sizeof p)
+		(void)unlink(p);
+	if ((size_t)snprintf(p, sizeof p, "%s/lock.mdb", dir) < sizeof p)
+		(void)unlink(p);
 	(void)rmdir(dir);
 }
 
