@@ -16,7 +16,8 @@
  *                  run goes on, reports casusd RSS and the latency.
  *   durable-check  posts into one casus without pause (window W) and prints
  *                  "ACK <seq> <msgid>" for every acknowledged message until the
- *                  server goes away or --seconds pass (crash test).
+ *                  server goes away or --seconds pass (crash test); when every
+ *                  connection closed first it says why on stderr.
  *   dump           prints "HIST <seq> <msgid>" for every stored message of a
  *                  casus (history pages; headers decoded, nothing decrypted).
  *   history-burst  sends --messages N history requests (limit 500, from the
@@ -864,6 +865,15 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 				printf("SENT %llu\n", (unsigned long long)B.burst_sent);
 				fflush(stdout);
 			}
+		}
+		break;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		/* the server's close code and reason, for the report (a test tells a writer change, 1001,
+		 * from a failure by it) */
+		if (c && in && len >= 2) {
+			const uint8_t *b = in;
+			snprintf(B.last_err, sizeof B.last_err, "closed by server (%u): %.*s", (unsigned)(b[0] << 8 | b[1]),
+			         (int)(len - 2 > 200 ? 200 : len - 2), (const char *)b + 2);
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
@@ -1992,8 +2002,9 @@ int main(int argc, char **argv)
 			if (B.conns_v[i].st == C_READY)
 				lws_callback_on_writable(B.conns_v[i].wsi);
 		uint64_t t0 = mono_ns();
+		size_t live = 0;
 		for (;;) {
-			size_t live = 0;
+			live = 0;
 			for (size_t i = 0; i < B.nconns; i++)
 				live += B.conns_v[i].st == C_READY;
 			if (!live || B.stop || (double)(mono_ns() - t0) / 1e9 >= B.seconds)
@@ -2003,6 +2014,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "casus-bench: durable-check acked=%llu refused=%llu unmatched=%llu\n",
 		        (unsigned long long)B.total_acked, (unsigned long long)B.total_refused,
 		        (unsigned long long)B.unmatched);
+		/* every connection gone before the end (the server died, which the crash tests want, or
+		 * closed them, or they never connected): still exit 0, but say why, so that a test can
+		 * tell a writer change (1001) from a failure */
+		if (!live && !B.stop)
+			fprintf(stderr, "casus-bench: durable-check: every connection closed (%s)\n",
+			        B.last_err[0] ? B.last_err : "no reason given");
 		fflush(stdout);
 		_exit(B.unmatched ? 3 : 0); /* do not wait for a dead server's close handshake */
 	}

@@ -146,6 +146,8 @@ static int put_box_section(cc_wbuf *w, const cc_commit *c)
 		nb += c->reason.recipients[j].has_box ? 1u : 0u;
 	if (nb > UINT16_MAX)
 		return CC_ERR_TOO_LARGE;
+	if (nb == 0)
+		return w->err; /* no box: no section (the one encoding of "every box absent") */
 	cc_w_u16(w, (uint16_t)nb);
 	for (size_t a = 0; a <= c->naudiences; a++) {
 		const cc_commit_audience *au = a < c->naudiences ? &c->audiences[a] : &c->reason;
@@ -446,6 +448,8 @@ static int decode_box_section(cc_rbuf *r, cc_commit *c)
 	int rc;
 	if (r->err)
 		return r->err;
+	if (nb == 0)
+		return CC_ERR_MALFORMED; /* an empty section is written as no section */
 	if (cc_r_left(r) < (size_t)nb * (1u + CC_DEVICE_ID_BYTES + CC_SEALED_KEY_BYTES))
 		return CC_ERR_TRUNCATED;
 	for (size_t i = 0; i < nb; i++) {

@@ -76,8 +76,9 @@
  *   fixed64   Ed25519 signature by the actor over
  *             "casus.e2e.v1.commit.sig\0" || every byte above
  *   --- the signed part ends here (cc_commit.signed_len) ---
- *   version 4 only, optional (absent = no box):
- *   u16       boxes
+ *   version 4 only, optional (absent = no box; never present with 0 boxes,
+ *   so that every commit has one encoding):
+ *   u16       boxes (>= 1)
  *     u8        audience (CC_REASON_AUDIENCE for the reason key)
  *     fixed16   recipient device id
  *     fixed[CC_SEALED_KEY_BYTES] the box

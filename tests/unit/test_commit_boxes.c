@@ -195,6 +195,19 @@ int main(void)
 	cc_w_u8(&t, 0);
 	CHECK_EQ_INT(cc_commit_decode(t.p, t.len, &c), CC_ERR_TRAILING);
 	cc_w_free(&t);
+	/* with no box, the encoding has no section: one encoding per commit */
+	CHECK_EQ_INT(cc_commit_decode(c0.p, signed_len, &c), CC_OK);
+	cc_w_init(&t);
+	CHECK_EQ_INT(cc_commit_encode(&c, &t), CC_OK);
+	CHECK(t.len == signed_len && memcmp(t.p, c0.p, t.len) == 0);
+	cc_w_free(&t);
+	cc_commit_free(&c);
+	/* an empty section ("u16 0") is a second encoding of "no box": refused (found by fuzz_commit) */
+	cc_w_init(&t);
+	cc_w_fixed(&t, c0.p, signed_len);
+	cc_w_u16(&t, 0);
+	CHECK_EQ_INT(cc_commit_decode(t.p, t.len, &c), CC_ERR_MALFORMED);
+	cc_w_free(&t);
 
 	/* ---- every bit flip of the signed part is refused (signature, syntax, or box digest) */
 	{
