@@ -872,8 +872,9 @@ static int cb(struct lws *wsi, enum lws_callback_reasons reason, void *user, voi
 		 * from a failure by it) */
 		if (c && in && len >= 2) {
 			const uint8_t *b = in;
-			snprintf(B.last_err, sizeof B.last_err, "closed by server (%u): %.*s", (unsigned)(b[0] << 8 | b[1]),
-			         (int)(len - 2 > 200 ? 200 : len - 2), (const char *)b + 2);
+			snprintf(B.last_err, sizeof B.last_err, "closed by server (%u): %.*s",
+			         (unsigned)(b[0] << 8 | b[1]), (int)(len - 2 > 200 ? 200 : len - 2),
+			         (const char *)b + 2);
 		}
 		break;
 	case LWS_CALLBACK_CLIENT_CLOSED:
