@@ -124,6 +124,19 @@ static int connect_nats(struct cluster *cl, char *why, size_t wl)
 	}
 	if (follow_stop)
 		return 1;
+	/* Every frame a client may send, and every answer and push, crosses NATS
+	 * as one message when its session is relayed (relay.c): a NATS server
+	 * whose max_payload is smaller than the largest frame would drop them (the
+	 * client waits for its timeout). Refused here, with the remedy. */
+	int64_t maxp = natsConnection_GetMaxPayload(cl->nc);
+	if (maxp < (int64_t)(cl->cfg->lim.max_frame + RELAY_OVERHEAD)) {
+		snprintf(
+			why, wl,
+			"cluster: NATS max_payload (%lld bytes) is smaller than limits.max_frame (%zu) plus %u bytes of "
+			"relay overhead: set max_payload (8MB advised) in nats-server.conf or lower limits.max_frame",
+			(long long)maxp, cl->cfg->lim.max_frame, (unsigned)RELAY_OVERHEAD);
+		return -1;
+	}
 	jsOptions jo;
 	jsOptions_Init(&jo);
 	jo.Wait = k->publish_timeout_ms;

@@ -203,6 +203,16 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 		                  rt ? "you are not a member of this casus" : "no such casus",
 		                  CC_AUDIT_EV_HISTORY_FETCH, rt, cid);
 	uint32_t mask = rt_mask(rt, s->cert.device_id);
+	/* a relayed session's page crosses NATS as one message: built to fit it,
+	 * the JSON around each message (seq, keys, commas) and the answer's head
+	 * counted generously */
+	size_t page_bytes = srv->cfg.lim.history_page_bytes;
+	if (s->remote && srv->relay && srv->relay->max_out) {
+		size_t around = 1024 + 64 * (size_t)srv->cfg.lim.history_page_max;
+		size_t fit = srv->relay->max_out > around + 1024 ? srv->relay->max_out - around : 1024;
+		if (fit < page_bytes)
+			page_bytes = fit;
+	}
 
 	json_t *arr = json_array();
 	MDB_cursor *cur = NULL;
@@ -230,12 +240,11 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 			/* a page holds at most limit messages and history_page_bytes of
 			 * message bytes (base64 as sent), but always at least one */
 			size_t b64 = (msg_len + 2) / 3 * 4;
-			if (n == limit || (n && b64 > srv->cfg.lim.history_page_bytes - bytes)) {
+			if (n == limit || (n && b64 > page_bytes - bytes)) {
 				more = 1;
 				break;
 			}
-			bytes = b64 > srv->cfg.lim.history_page_bytes - bytes ? srv->cfg.lim.history_page_bytes
-			                                                      : bytes + b64;
+			bytes = b64 > page_bytes - bytes ? page_bytes : bytes + b64;
 			uint64_t seq = schema_key_tail64(kk.mv_data, kk.mv_size);
 			json_t *o = json_object();
 			json_object_set_new(o, "seq", json_integer((json_int_t)seq));

@@ -161,13 +161,14 @@ void relay_detach(struct relay *r)
 }
 
 /* Publish kind | sid | a | b to subj (reply subject: ours). Loop thread. */
-static void send_msg(struct relay *r, const char *subj, char kind, uint64_t sid, const void *a, size_t alen,
-                     const void *b, size_t blen)
+/* 0 sent; -1 larger than NATS carries; -2 not sent (memory, NATS) */
+static int send_msg(struct relay *r, const char *subj, char kind, uint64_t sid, const void *a, size_t alen,
+                    const void *b, size_t blen)
 {
 	size_t need = 9 + alen + blen;
 	if (need > (size_t)natsConnection_GetMaxPayload(r->nc)) {
 		log_event(LOG_WARN, "relay.too_large", "bytes=%zu", need);
-		return;
+		return -1;
 	}
 	if (need > r->cap) {
 		size_t nc = r->cap ? r->cap : 4096;
@@ -175,7 +176,7 @@ static void send_msg(struct relay *r, const char *subj, char kind, uint64_t sid,
 			nc *= 2;
 		unsigned char *n = realloc(r->buf, nc);
 		if (!n)
-			return;
+			return -2;
 		r->buf = n;
 		r->cap = nc;
 	}
@@ -187,8 +188,11 @@ static void send_msg(struct relay *r, const char *subj, char kind, uint64_t sid,
 	if (blen)
 		memcpy(r->buf + 9 + alen, b, blen);
 	natsStatus s = natsConnection_PublishRequest(r->nc, subj, r->subject, r->buf, (int)need);
-	if (s != NATS_OK)
+	if (s != NATS_OK) {
 		log_event(LOG_WARN, "relay.publish_failed", "err=\"%s\"", natsStatus_GetText(s));
+		return -2;
+	}
+	return 0;
 }
 
 static struct inmsg *take_all(struct relay *r)
@@ -319,11 +323,11 @@ static void *poll_main(void *arg)
 	return NULL;
 }
 
-static void send_to_writer(struct relay *r, char kind, uint64_t sid, const void *a, size_t alen)
+static int send_to_writer(struct relay *r, char kind, uint64_t sid, const void *a, size_t alen)
 {
 	char subj[160];
 	snprintf(subj, sizeof subj, "%s%s", r->in_prefix, r->writer_inc);
-	send_msg(r, subj, kind, sid, a, alen, NULL, 0);
+	return send_msg(r, subj, kind, sid, a, alen, NULL, 0);
 }
 
 static void refresh_writer(struct relay *r, struct server *srv);
@@ -337,7 +341,8 @@ static void f_opened(struct session *s, void *arg)
 		return;
 	}
 	s->relay_gen = r->gen;
-	send_to_writer(r, 'O', s->sid, s->peer, strlen(s->peer));
+	if (send_to_writer(r, 'O', s->sid, s->peer, strlen(s->peer)) != 0)
+		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "relay lost: reconnect");
 }
 
 static void f_frame(struct session *s, const unsigned char *f, size_t len, void *arg)
@@ -345,14 +350,17 @@ static void f_frame(struct session *s, const unsigned char *f, size_t len, void 
 	struct relay *r = arg;
 	if (s->relay_gen != r->gen || !r->writer_inc[0] || s->close_pending)
 		return; /* its writer is gone: the session is being closed */
-	send_to_writer(r, 'F', s->sid, f, len);
+	/* a frame NATS did not take is not lost in silence: the session ends and
+	 * the client resends after reconnecting (a post is idempotent by its id) */
+	if (send_to_writer(r, 'F', s->sid, f, len) != 0)
+		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "relay lost: reconnect");
 }
 
 static void f_gone(struct session *s, void *arg)
 {
 	struct relay *r = arg;
 	if (s->relay_gen == r->gen && r->writer_inc[0])
-		send_to_writer(r, 'C', s->sid, NULL, 0);
+		(void)send_to_writer(r, 'C', s->sid, NULL, 0); /* not sent: the writer drops it when silent */
 }
 
 static struct session *local_session(struct server *srv, uint64_t sid)
@@ -432,7 +440,7 @@ static void f_tick(struct server *srv, void *arg)
 	struct relay *r = arg;
 	(void)srv;
 	if (r->writer_inc[0])
-		send_to_writer(r, 'B', 0, NULL, 0); /* the writer keeps this node's sessions */
+		(void)send_to_writer(r, 'B', 0, NULL, 0); /* the writer keeps this node's sessions */
 }
 
 static int f_healthz(struct server *srv, char *body, size_t cap, void *arg)
@@ -516,15 +524,25 @@ static void rs_drop(struct relay *r, struct rsess *x)
 static void send_close(struct relay *r, const char *reply, uint64_t rsid, unsigned code, const char *why)
 {
 	unsigned char c[2] = {(unsigned char)(code >> 8), (unsigned char)code};
-	send_msg(r, reply, 'X', rsid, c, 2, why, strlen(why));
+	(void)send_msg(r, reply, 'X', rsid, c, 2, why,
+	               strlen(why)); /* not sent: NATS failed, and its reconnection ends the follower's sessions */
 }
 
 static void w_out(struct session *s, struct outbuf *b, void *arg)
 {
 	struct relay *r = arg;
 	struct rsess *x = s->remote;
-	if (!s->drop_output)
-		send_msg(r, x->reply, 'F', x->rsid, b->data + REPLY_PRE, b->len, NULL, 0);
+	/* An answer or push that cannot be relayed is not dropped in silence: the
+	 * session ends (nothing after it leaves either), its client sees why and
+	 * reconnects. History pages are built to fit (max_out), so this is an
+	 * answer no page bound covers, or NATS failing. */
+	if (!s->drop_output && send_msg(r, x->reply, 'F', x->rsid, b->data + REPLY_PRE, b->len, NULL, 0) != 0) {
+		int big = b->len + 9 > (size_t)natsConnection_GetMaxPayload(r->nc);
+		log_event(LOG_WARN, "relay.answer_lost", "bytes=%zu reason=%s", b->len, big ? "too_large" : "not_sent");
+		s->drop_output = 1;
+		session_close(s, big ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE : LWS_CLOSE_STATUS_GOINGAWAY,
+		              big ? "answer too large to relay: reconnect to the writer" : "relay lost: reconnect");
+	}
 	outbuf_unref(b);
 }
 
@@ -654,6 +672,8 @@ struct relay *relay_writer_start(struct server *srv, const char *inc)
 	pthread_mutex_lock(&r->mu);
 	r->wake = srv->ctx;
 	pthread_mutex_unlock(&r->mu);
+	int64_t maxp = natsConnection_GetMaxPayload(r->nc);
+	r->hooks.max_out = maxp > 9 ? (size_t)maxp - 9 : 0;
 	r->hooks.out = w_out;
 	r->hooks.turn = w_turn;
 	r->hooks.tick = w_tick;

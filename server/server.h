@@ -120,7 +120,15 @@ struct relay_hooks {
 	void (*tick)(struct server *srv, void *arg);                           /* once a second */
 	int (*healthz)(struct server *srv, char *body, size_t cap, void *arg); /* follower: 1 healthy */
 	void *arg;
+	/* writer: the largest frame out() can carry (NATS max_payload less the relay's
+	 * header); a history page for a relayed session is built to fit it (h_message.c) */
+	size_t max_out;
 };
+
+/* What a relayed frame may carry beyond limits.max_frame (relay header, a push's
+ * envelope): cluster mode refuses a NATS whose max_payload is smaller than
+ * max_frame plus this (cluster.c). */
+#define RELAY_OVERHEAD 4096u
 
 struct casus_rt; /* fan-out index entry, see fanout.c */
 

@@ -44,6 +44,9 @@ MAX_MSGS = 40
 # NATS's largest message here: small, so that a store larger than one message is
 # made quickly even in the sanitizer build (a turn's entry stays far below it)
 MAX_PAYLOAD, MAX_PAYLOAD_BYTES = "256KB", 256 * 1024
+# a cluster node refuses a NATS whose max_payload cannot carry its largest frame
+# (limits.max_frame, 256 KiB by default, plus the relay's overhead)
+SMALL_FRAMES = {"limits": {"max_frame": 128 * 1024}}
 ROUNDS = 60  # posting rounds at most, each until the bench's time is up; the loops end on their condition
 SKIP_CODE = 77
 
@@ -105,7 +108,8 @@ class SnapshotCatchUp(unittest.TestCase):
         return dumps[0] is not None and all(d == dumps[0] for d in dumps)
 
     def history(self, writer, cid, acked, out):
-        """Every acknowledged message once, in order, in the writer's history."""
+        """Every acknowledged message once, in order, in the history read through `writer`
+        (a follower relays it)."""
         with open(out, "w") as f:
             proc = subprocess.Popen([BENCH, "dump", "--url", writer.url, "--state", self.dep.dir, "--sender",
                                      "bs0-d1", "--receivers", "br0-d1", "--casus-id", cid], stdout=f,
@@ -142,7 +146,8 @@ class SnapshotCatchUp(unittest.TestCase):
         self.assertGreater(size, 3 * MAX_PAYLOAD_BYTES, "the single node's store is not larger than one NATS message")
 
         extra = {"stream": "BIG", "lease_bucket": "big_lease"}
-        w, n1 = Node(dep, "big0", self.nats.urls, base), Node(dep, "big1", self.nats.urls, base)
+        w, n1 = (Node(dep, "big0", self.nats.urls, base, extra=SMALL_FRAMES),
+                 Node(dep, "big1", self.nats.urls, base, extra=SMALL_FRAMES))
         for n in (w, n1):
             with open(n.config) as f:
                 cfg = json.load(f)
@@ -169,8 +174,10 @@ class SnapshotCatchUp(unittest.TestCase):
             self.assertEqual(n.stop(), 0, "%s:\n%s" % (n.name, n.log()[-3000:]))
         print("cluster snapshot: a %d-byte single-node store became entry 1 of a cluster by snapshot" % size)
 
-    def post(self, writer, cid, out, seconds):
+    def post(self, writer, cid, out, seconds, size=None):
         args = ["--senders", "2", "--window", "16", "--seconds", str(seconds)]
+        if size:
+            args += ["--size", str(size)]
         if cid:
             args += ["--casus-id", cid]
         with open(out, "w") as f:
@@ -215,10 +222,65 @@ class SnapshotCatchUp(unittest.TestCase):
             if why:
                 self.assertIn(why, p.stderr, cl)
 
+    def test_relay_fits_max_payload(self):
+        """A node refuses a NATS whose max_payload cannot carry its largest frame, with the
+        remedy; and history read through a follower comes in pages that fit one NATS
+        message (a page is up to history_page_bytes, 1 MiB, of messages: relayed whole, it
+        was dropped and the client waited in vain)."""
+        dep = self.dep
+        base = dep.dir
+        extra = {"stream": "RLY", "lease_bucket": "rly_lease"}
+
+        def node(name, limits):
+            n = Node(dep, name, self.nats.urls, base, extra=limits)
+            with open(n.config) as f:
+                cfg = json.load(f)
+            cfg["cluster"].update(extra)
+            with open(n.config, "w") as f:
+                json.dump(cfg, f)
+            return n
+
+        # the default largest frame (256 KiB) does not fit a 256 KB max_payload
+        big = node("rly-big", None)
+        self.nodes.append(big)
+        big.start()
+        try:
+            rc = big.proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            self.fail("a node with limits.max_frame above NATS's max_payload kept running:\n" + big.log()[-3000:])
+        self.assertNotEqual(rc, 0, big.log()[-3000:])
+        self.assertIn("max_payload", big.log())
+        self.assertIn("limits.max_frame", big.log())
+
+        w, f = node("rly0", SMALL_FRAMES), node("rly1", SMALL_FRAMES)
+        self.nodes.extend([w, f])
+        w.start()
+        wait_for(w.serving, 90, lambda: "rly0 to become the writer:\n" + w.log()[-3000:])
+        os.makedirs(f.data, mode=0o700, exist_ok=True)
+        shutil.copy(os.path.join(w.data, "audit.key"), os.path.join(f.data, "audit.key"))
+        f.start()
+        wait_for(f.relaying, 90, lambda: "rly1 to relay to rly0:\n" + f.log()[-3000:])
+        set_servers(dep, [w.url])
+        # notes of 60,000 bytes (about 80 KB each in a history page) until the history is
+        # larger than one NATS message
+        cid, acked = None, []
+        for r in range(20):
+            cid, got = self.post(w, cid, os.path.join(base, "rly-%d.txt" % r), 2, size=60000)
+            acked += got
+            if len(acked) >= 6:
+                break
+        self.assertGreaterEqual(len(acked), 6, "too few large notes acknowledged")
+        hist = self.history(f, cid, acked, os.path.join(base, "rly-dump.txt"))
+        self.assertGreaterEqual(len(hist), len(acked))
+        self.assertNotIn("relay.answer_lost", w.log())
+        for n in (f, w):
+            self.assertEqual(n.stop(), 0, "%s:\n%s" % (n.name, n.log()[-3000:]))
+
     def test_join_after_trim(self):
         dep = self.dep
         base = dep.dir
-        w, n1, n2 = (bounded(Node(dep, "node%d" % i, self.nats.urls, base), MAX_MSGS) for i in range(3))
+        w, n1, n2 = (bounded(Node(dep, "node%d" % i, self.nats.urls, base, extra=SMALL_FRAMES), MAX_MSGS)
+                     for i in range(3))
         self.nodes.extend([w, n1, n2])
         w.start()
         wait_for(w.serving, 90, lambda: "the first node to become the writer:\n" + w.log()[-3000:])
