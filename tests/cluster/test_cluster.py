@@ -215,9 +215,19 @@ class Cluster(unittest.TestCase):
         # like a round with nothing acknowledged: CI, 0 acks through node0 after a
         # nats-server kill). The caller runs the round again; every attempt's acks count.
         # A bench that ends early without a take-over still fails below.
+        # A bench that failed on the network (its connection closed or a request timed out,
+        # as a client sees a nats-server's death: a relay reconnecting drops what it carried)
+        # interrupts the round the same way; a real client retries. A failure that lasts
+        # fails the test after five attempts (calm_round), and any other failure at once.
+        transient = ("closed by server", "timed out", "connection closed", "cannot reach", "cannot connect")
         if not kill and (any("closed by server (1001)" in t for t in texts) or
-                         self.takeovers() != takeovers_before):
+                         self.takeovers() != takeovers_before or
+                         any(p.returncode != 0 and any(w in t for w in transient)
+                             for (_, _, p), t in zip(runs, texts))):
             interrupted = True
+            print("calm round %s interrupted:\n%s" % (tag, "\n".join(
+                "  %s rc=%s: %s" % (node.name, p.returncode, t.strip().replace("\n", " | "))
+                for (node, _, p), t in zip(runs, texts))), flush=True)
         if not interrupted:
             # every bench's exit first, with every bench's words: a bench that failed ends the
             # round for all, and the others then show nothing acknowledged (CI once reported
@@ -263,7 +273,7 @@ class Cluster(unittest.TestCase):
             acked += got
             if not self.interrupted and cid:
                 return cid, acked
-        self.fail("five rounds in a row were interrupted by a take-over (%s)" % tag)
+        self.fail("five rounds in a row were interrupted by a take-over or a network failure (%s)" % tag)
 
     def test_cluster_config_checked(self):
         """A wrong cluster block is refused at --check-config, with the reason; a good one passes."""
