@@ -40,6 +40,14 @@ struct rsess {
 	uint64_t seen_ms;
 };
 
+/* follower: one of its sessions relayed to the writer, found by number when an
+ * answer or push comes back (a walk over every session was one per frame) */
+struct fsess {
+	uint64_t sid;
+	struct session *s;
+	struct fsess *next;
+};
+
 struct relay {
 	struct server *srv;
 	int writer; /* 1: the writer's side; 0: a follower's */
@@ -70,6 +78,7 @@ struct relay {
 	size_t cap;
 	unsigned nremote;
 	struct rsess *rs[RS_BUCKETS];
+	struct fsess *fs[RS_BUCKETS]; /* follower: its relayed sessions by number */
 	struct relay_hooks hooks;
 };
 
@@ -160,8 +169,8 @@ void relay_detach(struct relay *r)
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* Publish kind | sid | a | b to subj (reply subject: ours). Loop thread. */
-/* 0 sent; -1 larger than NATS carries; -2 not sent (memory, NATS) */
+/* Publish kind | sid | a | b to subj (reply subject: ours). Loop thread.
+ * 0 sent; -1 larger than NATS carries; -2 not sent (memory, NATS). */
 static int send_msg(struct relay *r, const char *subj, char kind, uint64_t sid, const void *a, size_t alen,
                     const void *b, size_t blen)
 {
@@ -332,6 +341,35 @@ static int send_to_writer(struct relay *r, char kind, uint64_t sid, const void *
 
 static void refresh_writer(struct relay *r, struct server *srv);
 
+static size_t fs_bucket(uint64_t sid)
+{
+	return (size_t)((sid * 0x9e3779b97f4a7c15ULL) >> 40) % RS_BUCKETS;
+}
+
+static int fs_add(struct relay *r, struct session *s)
+{
+	struct fsess *f = malloc(sizeof(*f));
+	if (!f)
+		return -1;
+	f->sid = s->sid;
+	f->s = s;
+	size_t b = fs_bucket(s->sid);
+	f->next = r->fs[b];
+	r->fs[b] = f;
+	return 0;
+}
+
+static void fs_del(struct relay *r, const struct session *s)
+{
+	for (struct fsess **pp = &r->fs[fs_bucket(s->sid)]; *pp; pp = &(*pp)->next)
+		if ((*pp)->s == s) {
+			struct fsess *f = *pp;
+			*pp = f->next;
+			free(f);
+			return;
+		}
+}
+
 static void f_opened(struct session *s, void *arg)
 {
 	struct relay *r = arg;
@@ -341,6 +379,10 @@ static void f_opened(struct session *s, void *arg)
 		return;
 	}
 	s->relay_gen = r->gen;
+	if (fs_add(r, s) != 0) {
+		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "server busy: try again or another node");
+		return;
+	}
 	if (send_to_writer(r, 'O', s->sid, s->peer, strlen(s->peer)) != 0)
 		session_close(s, LWS_CLOSE_STATUS_GOINGAWAY, "relay lost: reconnect");
 }
@@ -359,15 +401,16 @@ static void f_frame(struct session *s, const unsigned char *f, size_t len, void 
 static void f_gone(struct session *s, void *arg)
 {
 	struct relay *r = arg;
+	fs_del(r, s);
 	if (s->relay_gen == r->gen && r->writer_inc[0])
 		(void)send_to_writer(r, 'C', s->sid, NULL, 0); /* not sent: the writer drops it when silent */
 }
 
-static struct session *local_session(struct server *srv, uint64_t sid)
+static struct session *local_session(struct relay *r, struct server *srv, uint64_t sid)
 {
-	for (struct session *s = srv->sessions; s; s = s->next)
-		if (s->sid == sid && s->srv == srv)
-			return s;
+	for (struct fsess *f = r->fs[fs_bucket(sid)]; f; f = f->next)
+		if (f->sid == sid && f->s->srv == srv)
+			return f->s;
 	return NULL;
 }
 
@@ -414,7 +457,7 @@ static void f_turn(struct server *srv, int phase, void *arg)
 		const unsigned char *p;
 		size_t len;
 		struct session *s = NULL;
-		if (parse_head(q->m, &kind, &sid, &p, &len) == 0 && (s = local_session(srv, sid)) &&
+		if (parse_head(q->m, &kind, &sid, &p, &len) == 0 && (s = local_session(r, srv, sid)) &&
 		    s->relay_gen == r->gen) {
 			if (kind == 'F') {
 				struct outbuf *b = outbuf_new(len);
@@ -728,13 +771,20 @@ void relay_stop(struct relay *r)
 	if (!r)
 		return;
 	relay_retire(r);
-	/* the writer's remote sessions (server_free has run: only memory is left) */
-	for (size_t b = 0; b < RS_BUCKETS; b++)
+	/* the writer's remote sessions, the follower's index (server_free has run:
+	 * only memory is left) */
+	for (size_t b = 0; b < RS_BUCKETS; b++) {
 		while (r->rs[b]) {
 			struct rsess *x = r->rs[b];
 			r->rs[b] = x->next;
 			free(x);
 		}
+		while (r->fs[b]) {
+			struct fsess *f = r->fs[b];
+			r->fs[b] = f->next;
+			free(f);
+		}
+	}
 	if (r->nc) {
 		(void)natsConnection_FlushTimeout(r->nc, 200);
 		natsConnection_Destroy(r->nc);
