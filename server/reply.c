@@ -82,6 +82,11 @@ void reply_later_timed(struct session *s, uint64_t req_id, json_t *obj, uint64_t
 	after_add(s->srv, s, b, 1, req_id);
 }
 
+void reply_later_buf(struct session *s, uint64_t req_id, struct outbuf *b)
+{
+	after_add(s->srv, s, b, 1, req_id);
+}
+
 void reply_ok_seq_timed(struct session *s, uint64_t req_id, uint64_t seq, uint64_t t0_ns)
 {
 	/* two integers and fixed keys: nothing to escape; 64 bytes hold any values */

@@ -35,6 +35,8 @@ struct after {
 
 /* Queue a reply for after the commit (steals obj). */
 void reply_later(struct session *s, uint64_t req_id, json_t *obj);
+/* The same for a reply already written as a frame (b, refs 1, taken). */
+void reply_later_buf(struct session *s, uint64_t req_id, struct outbuf *b);
 /* The same for the ack of a msg.post whose frame arrived at t0_ns (clock_mono_ns):
  * the loop records arrival-to-sent in casusd_post_ack_seconds when it goes out. */
 void reply_later_timed(struct session *s, uint64_t req_id, json_t *obj, uint64_t t0_ns);
