@@ -283,7 +283,8 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 		b = outbuf_new(total + 64 + 20);
 		if (b) {
 			char *o = (char *)b->data + REPLY_PRE, *end = o + b->len;
-			o += snprintf(o, (size_t)(end - o), "{\"id\":%llu,\"ok\":true,\"messages\":[", (unsigned long long)id);
+			o += snprintf(o, (size_t)(end - o), "{\"id\":%llu,\"ok\":true,\"messages\":[",
+			              (unsigned long long)id);
 			/* oldest first in either direction */
 			for (size_t i = 0; i < nfound; i++) {
 				const struct hmsg *m = &found[backward ? nfound - 1 - i : i];
