@@ -17,7 +17,8 @@
 #   analyse     cppcheck over every casus source; findings fail unless tools/cppcheck.supp
 #               names them with a reason
 #   fuzz        clang libFuzzer build (build-fuzz/), every tests/fuzz/fuzz_*.c driver for a
-#               short timed burst from its seeds (new inputs stay in build-fuzz/, not the tree)
+#               short timed burst from its seeds, one driver per core at a time (new inputs
+#               stay in build-fuzz/, not the tree)
 #
 # The last line is the one summary over every pass, "casus: N passed, N failed"
 # (a ctest pass counts its tests, every other pass counts one), and the exit code
@@ -191,19 +192,41 @@ build_fuzz() {
 	cmake --build build-fuzz -j "$JOBS" --target $targets
 }
 
+# one driver's burst: its exit code goes to $LOGDIR/fuzz-NAME.rc
+fuzz_one() {
+	f_name=$1
+	f_corpus=${f_name#fuzz_}
+	f_log="$LOGDIR/fuzz-$f_name.log"
+	mkdir -p "$f_dir/corpus/$f_corpus"
+	"$f_dir/tests/$f_name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+		-print_final_stats=1 -artifact_prefix="$ROOT/$f_dir/artifacts/$f_name-" \
+		"$f_dir/corpus/$f_corpus" "tests/fuzz/seeds/$f_corpus" >"$f_log" 2>&1
+	echo $? >"$LOGDIR/fuzz-$f_name.rc"
+}
+
+# every driver for FUZZ_SECONDS, JOBS of them at a time (each is one process on
+# one core), then the results in the drivers' order
 fuzz_burst() {
 	f_dir=build-fuzz
 	mkdir -p "$f_dir/corpus" "$f_dir/artifacts"
+	f_names=$(for f_src in tests/fuzz/fuzz_*.c; do basename "$f_src" .c; done)
+	f_lane=0
+	while [ "$f_lane" -lt "$JOBS" ]; do
+		(
+			f_i=0
+			for f_name in $f_names; do
+				[ $((f_i % JOBS)) -eq "$f_lane" ] && fuzz_one "$f_name"
+				f_i=$((f_i + 1))
+			done
+		) &
+		f_lane=$((f_lane + 1))
+	done
+	wait
 	f_all=0
-	for f_src in tests/fuzz/fuzz_*.c; do
-		f_name=$(basename "$f_src" .c)
+	for f_name in $f_names; do
 		f_corpus=${f_name#fuzz_}
 		f_log="$LOGDIR/fuzz-$f_name.log"
-		mkdir -p "$f_dir/corpus/$f_corpus"
-		"$f_dir/tests/$f_name" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
-			-print_final_stats=1 -artifact_prefix="$ROOT/$f_dir/artifacts/$f_name-" \
-			"$f_dir/corpus/$f_corpus" "tests/fuzz/seeds/$f_corpus" >"$f_log" 2>&1
-		f_rc=$?
+		f_rc=$(cat "$LOGDIR/fuzz-$f_name.rc" 2>/dev/null || echo 1)
 		f_execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$f_log" | tail -n 1)
 		if [ "$f_rc" -eq 0 ]; then
 			echo "fuzz: $f_name: ok, ${f_execs:-?} executions in $FUZZ_SECONDS s"
