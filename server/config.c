@@ -48,6 +48,8 @@ void config_defaults(struct config *c)
 	c->lim.history_page_bytes = 1u << 20;
 	c->lim.max_queue_bytes = 8u << 20;
 	c->lim.slow_reader_s = 30;
+	c->lim.turn_requests = 16;
+	c->lim.turn_bytes = 1u << 20;
 }
 
 static int get_str(json_t *o, const char *k, char *out, size_t cap, char *why, size_t wl)
@@ -327,6 +329,8 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		UINT_FIELD(l, "history_page_bytes", c->lim.history_page_bytes, 1024, 64u << 20);
 		UINT_FIELD(l, "max_queue_bytes", c->lim.max_queue_bytes, 64u << 10, 1u << 30);
 		UINT_FIELD(l, "slow_reader_s", c->lim.slow_reader_s, 1, 3600);
+		UINT_FIELD(l, "turn_requests", c->lim.turn_requests, 1, 4096);
+		UINT_FIELD(l, "turn_bytes", c->lim.turn_bytes, 4096, 64u << 20);
 	}
 	if (cluster_load(c, json_object_get(root, "cluster"), why, whylen) != 0)
 		goto fail;

@@ -24,6 +24,11 @@ struct limits {
 	size_t history_page_bytes; /* message bytes per history page (at least one message) */
 	size_t max_queue_bytes;    /* bytes queued or being built for one session before it is closed as slow */
 	unsigned slow_reader_s;    /* seconds a session may hold unsent data without the socket taking any */
+	/* per-session work in one loop turn (loop.c over_budget): requests (a post
+	 * handed to the verifiers counts an eighth), and none once the replies
+	 * built for it in the turn reach turn_bytes */
+	unsigned turn_requests;
+	size_t turn_bytes;
 };
 
 /* Cluster mode (docs/SCALING.md "Cluster mode", docs/OPERATIONS.md "A

@@ -121,25 +121,24 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 
 /* ---- per-turn work budget --------------------------------------------------
  * One session cannot hold the loop: in one turn casusd handles at most
- * TURN_REQUESTS of a session's requests, and none once the replies built for
- * it in this turn reach TURN_BYTES. Its further frames wait (struct held) and
- * reading from its socket pauses (lws rx flow control, a reason bit of our
- * own, apart from the verifier's) until a later turn, while the other sessions
- * are served in this one. Replies are produced as the socket drains: while a
- * session's send queue holds DRAIN_BYTES or more, its next request waits for
- * the writeable callback to take the queue below that, so a member asking for
- * pages faster than it reads holds at most one page (history_page_bytes) above
- * DRAIN_BYTES in casusd, and TCP pushes back on it. */
-#define TURN_REQUESTS 16u
+ * limits.turn_requests (16) of a session's requests, and none once the replies
+ * built for it in this turn reach limits.turn_bytes (1 MiB). Its further
+ * frames wait (struct held) and reading from its socket pauses (lws rx flow
+ * control, a reason bit of our own, apart from the verifier's) until a later
+ * turn, while the other sessions are served in this one. Replies are
+ * produced as the socket drains: while a session's send queue holds
+ * DRAIN_BYTES or more, its next request waits for the writeable callback to
+ * take the queue below that, so a member asking for pages faster than it reads
+ * holds at most one page (history_page_bytes) above DRAIN_BYTES in casusd, and
+ * TCP pushes back on it. */
 /* A msg.post handed to the verifiers costs the loop only its check step: it
  * counts POST_UNITS of a request's REQ_UNITS, so a posting session gets up to
- * TURN_REQUESTS * REQ_UNITS / POST_UNITS (128) posts into one turn, and one
- * commit, instead of 16 (the rest of what lws read had to be copied aside and
- * waited for the next commit). Its verifier queue still bounds it
+ * turn_requests * REQ_UNITS / POST_UNITS (128 by default) posts into one
+ * turn, and one commit, instead of 16 (the rest of what lws read had to be
+ * copied aside and waited for the next commit). Its verifier queue still bounds it
  * (VERIFY_QUEUE_SOFT pauses its input). */
 #define REQ_UNITS 8u
 #define POST_UNITS 1u
-#define TURN_BYTES (1u << 20)
 #define DRAIN_BYTES (1u << 20)
 #define RXFLOW_BUDGET (1 << 1) /* lws_rx_flow_control reason bit (the verifier uses USER_BOOL) */
 /* memory: malloc_trim once a tick after TRIM_DUE bytes of frames were freed */
@@ -156,7 +155,8 @@ static int over_budget(struct session *s)
 		s->turn_no = s->srv->turn_no;
 		s->turn_reqs = 0;
 	}
-	return s->turn_reqs >= TURN_REQUESTS * REQ_UNITS || s->pending_bytes >= TURN_BYTES || drain_wait(s);
+	const struct limits *l = &s->srv->cfg.lim;
+	return s->turn_reqs >= l->turn_requests * REQ_UNITS || s->pending_bytes >= l->turn_bytes || drain_wait(s);
 }
 
 static void rx_pause(struct session *s, int pause)

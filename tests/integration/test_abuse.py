@@ -8,6 +8,8 @@ real casusd on loopback and checks a bound from the outside:
 - an upgrade without the casus.v1 subprotocol gets no 101;
 - a history page holds at most history_page_bytes of messages (the client
   pages on "more");
+- the per-turn budget is limits.turn_requests: at 1, a session's 40
+  pipelined requests are all answered in order, at most one per loop turn;
 - a member that asks for far more history than it reads is served as its
   socket drains (its requests wait while its send queue holds 1 MiB, at most
   16 are handled per loop turn): all 300 pages arrive, casusd's peak RSS stays
@@ -28,6 +30,7 @@ Bounds are stated here and in docs/RELIABILITY.md.
 """
 import asyncio
 import base64
+import json
 import os
 import signal
 import socket
@@ -157,6 +160,67 @@ class Subprotocol(harness.CasusTest):
         self.assertNotIn(b" 101 ", self.upgrade("Sec-WebSocket-Protocol: http\r\n"))
         # casusd still serves after the refusals
         self.assertIn(b" 101 ", self.upgrade("Sec-WebSocket-Protocol: casus.v1\r\n"))
+
+
+def ws_frame(text):
+    """One masked client text frame (RFC 6455) carrying text."""
+    data = text.encode()
+    mask = os.urandom(4)
+    n = len(data)
+    head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
+class TurnBudget(harness.CasusTest):
+    """limits.turn_requests 1: one session's 40 pipelined requests, sent in one
+    write, are all answered, in order, and no loop turn handled more than one
+    of them (casusd_turn_requests_max); the rest waited for later turns
+    (casusd_frames_deferred_total). With the default budget (16) a turn takes
+    up to 16 of them."""
+    users = harness.DEFAULT_USERS[:1]
+    config = {"limits": {"turn_requests": 1}}
+    N = 40
+
+    def test_small_turn_budget_serves_every_request_one_per_turn(self):
+        s = socket.create_connection(("127.0.0.1", self.dep.port), timeout=60)
+        try:
+            key = base64.b64encode(os.urandom(16)).decode()
+            s.sendall(("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                       "Sec-WebSocket-Protocol: casus.v1\r\n\r\n" % key).encode())
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                b = s.recv(4096)
+                self.assertTrue(b, "no upgrade answer")
+                buf += b
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            self.assertIn(b" 101 ", head.split(b"\r\n")[0])
+            s.sendall(b"".join(ws_frame('{"id":%d,"type":"ping"}' % (i + 1)) for i in range(self.N)))
+            ids = []
+            while len(ids) < self.N:
+                while len(buf) < 2 or len(buf) < 2 + (2 if buf[1] & 0x7F == 126 else 0):
+                    b = s.recv(65536)
+                    self.assertTrue(b, "casusd closed after %d answers" % len(ids))
+                    buf += b
+                n, off = buf[1] & 0x7F, 2
+                self.assertNotEqual(n, 127, "an unexpectedly large answer")
+                if n == 126:
+                    n, off = int.from_bytes(buf[2:4], "big"), 4
+                while len(buf) < off + n:
+                    b = s.recv(65536)
+                    self.assertTrue(b, "casusd closed after %d answers" % len(ids))
+                    buf += b
+                self.assertEqual(buf[0], 0x81, "not a text frame: %r" % buf[:off + n])
+                ids.append(json.loads(buf[off:off + n])["id"])
+                buf = buf[off + n:]
+        finally:
+            s.close()
+        m = self.srv.metrics()
+        print("turn budget 1: %d answers, most requests in one turn %d, frames deferred %d"
+              % (len(ids), m["casusd_turn_requests_max"], m["casusd_frames_deferred_total"]))
+        self.assertEqual(ids, list(range(1, self.N + 1)), "answers missing or out of order")
+        self.assertEqual(m["casusd_turn_requests_max"], 1, "a turn handled more than limits.turn_requests")
+        self.assertGreater(m["casusd_frames_deferred_total"], 0, "no request waited for a later turn")
 
 
 class BigHistory(harness.CasusTest):  # helpers only; the tests are in the two classes below

@@ -158,6 +158,8 @@ class Ops(unittest.TestCase):
         for over, word in (({"port": 70000}, "port"), ({"port": 0}, "port"),
                            ({"limits": {"ping_s": 0}}, "ping_s"),
                            ({"limits": {"max_frame": 10}}, "max_frame"),
+                           ({"limits": {"turn_requests": 0}}, '"turn_requests" must be an integer between 1 and 4096'),
+                           ({"limits": {"turn_bytes": 100}}, '"turn_bytes" must be an integer between 4096 and'),
                            ({"limits": {"ping_s": 30, "hangup_s": 20}}, "hangup_s"),
                            ({"audit": {"checkpoint_secs": 0}}, "checkpoint_secs"),
                            ({"map_size": 4096}, "map_size"),
