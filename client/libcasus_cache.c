@@ -107,7 +107,7 @@ static int cache_write(casus_client *c, struct loaded *L, int sync)
 {
 	char path[1024], bind[80];
 	int rc = -1;
-	if (!c->cache_key || !L->next_epoch)
+	if (!c->cache_key || !L->next_epoch || L->withheld_box)
 		return -1;
 	json_t *o =
 		json_pack("{sisssIsIsOsOso}", "v", 1, "casus", L->hex, "saved", (json_int_t)time(NULL), "upto",
@@ -356,7 +356,12 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 		if (!step)
 			break;
 	}
+	/* this device's newest wrap key as the keystore has it now (another
+	 * process may have rotated): the core judges a missing box against it */
+	(void)lc_wraps_need(c, UINT32_MAX);
 	int drc = ccore_chain_done(L->k, now);
+	if (drc == CCORE_E_WITHHELD_BOX)
+		L->withheld_box = 1; /* the copy on disk stays as it was before this fetch */
 	if (L->dirty || drc != CCORE_OK)
 		lc_cache_save(c, L);
 	if (drc == CCORE_E_WITHHELD && c->building) {

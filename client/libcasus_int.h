@@ -89,6 +89,8 @@ struct loaded {
 	int dirty;           /* hist or commits changed since the cache was written */
 	uint64_t saved_ms;   /* when the cache was last written (monotonic) */
 	int xfer_checked;    /* key transfers fetched in this process */
+	int withheld_box;    /* the core said withheld_box: the commits fetched in this process are not
+	                      * stored (a later process fetches them again, and the box with them) */
 	json_t *raw;         /* messages as the server listed them in this process, by id: {id: {seq, msg}}
 	                      * (at most RAW_MAX; casus_share grants them without listing again) */
 };

@@ -903,6 +903,8 @@ int lc_wrap_check_own(casus_client *c)
 	free(b);
 	json_decref(r);
 	if (have && wk.version > nw->version) {
+		/* boxes sealed to the versions before it may be gone (box retention) */
+		ccore_wrap_dir_own(c->core, wk.version);
 		ccore_warn(c->core, "wrapkey_ahead",
 		           "De server heeft een nieuwere sleutel van dit apparaat (%u) dan het zelf heeft (%u): "
 		           "voer `casus sleutel vernieuwen` uit. The directory holds wrap key %u of this device, newer "

@@ -56,6 +56,9 @@ static const struct {
 	{CCORE_E_FORBIDDEN, "forbidden", "Het beleid staat dit niet toe.", "The policy does not allow this."},
 	{CCORE_E_NO_KEY, "no_key", "Dit apparaat heeft de sleutel niet.", "This device holds no key for it."},
 	{CCORE_E_NO_POLICY, "no_policy", "Nog geen geverifieerd beleid.", "No verified policy yet."},
+	{CCORE_E_WITHHELD_BOX, "withheld_box", "De server houdt de sleutel van dit apparaat voor een wijziging achter.",
+         "The server withholds this device's sealed key box of a commit: a box that box retention never "
+         "deletes (sealed to this device's newest wrap key, while it is a member) is missing."},
 };
 
 static int find_code(int rc)

@@ -72,7 +72,8 @@ enum ccore_rc {
 	CCORE_E_WIDENED = -24,        /* "audience_widened" */
 	CCORE_E_FORBIDDEN = -25,      /* "forbidden": the policy does not allow it */
 	CCORE_E_NO_KEY = -26,         /* "no_key": this device cannot read it */
-	CCORE_E_NO_POLICY = -27       /* "no_policy": nothing verified yet */
+	CCORE_E_NO_POLICY = -27,      /* "no_policy": nothing verified yet */
+	CCORE_E_WITHHELD_BOX = -28    /* "withheld_box": a box box retention never deletes is missing */
 };
 
 /* Stable code of the contract for an rc ("revoked", ...); never NULL. */
@@ -174,7 +175,20 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 /* After a fetch reached the end of the chain: warns "revoked_member" for
  * every roster device on the revocation list (and names the removal to make),
  * clears a pending own commit that is now the head or superseded, and
- * reports a withheld one (see ccore_expect_head). */
+ * reports a withheld one (see ccore_expect_head).
+ * Then the boxes (issue 17): a version 4 commit applied without a box its
+ * signed digest list names for this device (the carrier left it out) is
+ * CCORE_E_WITHHELD_BOX when box retention could not have deleted it: the box
+ * is sealed to this device's newest wrap key or a later one
+ * (ccore_set_wraps' newest, or ccore_wrap_dir_own's), this device is in the
+ * verified roster of that commit and of every commit since, with the same
+ * certificate, and that certificate is valid (CCORE_SKEW_SECS beyond now) and
+ * not on the revocation list. A box sealed to an older wrap key, or of an
+ * epoch before this device was last admitted, may have been deleted by
+ * retention and is not judged. Nothing is judged before ccore_set_wraps was
+ * called (the core would not know this device's newest key). The verified
+ * chain is not undone: the driver should not store a copy holding the
+ * commit, so that a later fetch can bring the box. */
 int ccore_chain_done(ccore_casus *k, int64_t now) __attribute__((warn_unused_result));
 /* The server answered that the casus is gone or forbidden, or pushed
  * "removed": no verified commit removed this device, so the local copy is
@@ -226,6 +240,11 @@ int ccore_may_post(const ccore_casus *k) __attribute__((warn_unused_result));
  *   published one, e.g. the browser client).
  * ccore_wrap_known: the version learned for a device (0: none). */
 int ccore_set_wraps(ccore *c, const cc_wrap_secret *ws, size_t n, uint32_t newest);
+/* The directory holds this device's own wrap key `version`, newer than the
+ * keystore's newest (a keystore restored from a backup): boxes sealed to older
+ * versions may have been deleted by box retention (ccore_chain_done). Only
+ * raises the floor; never changes what is sealed or opened. */
+void ccore_wrap_dir_own(ccore *c, uint32_t version);
 int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert) __attribute__((warn_unused_result));
 uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES]);
 /* Every newest verified wrap key the core holds (for grants and transfers:

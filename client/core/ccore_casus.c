@@ -44,6 +44,12 @@ struct epoch_info {
 	uint8_t actor[CC_DEVICE_ID_BYTES];
 	char *reason;      /* the decrypted reason (sodium_malloc, wiped), NULL if none for this device */
 	const char *title; /* the casus title the reason box carried (inside reason's buffer), NULL if none */
+	/* this device in the commit (issue 17, ccore_chain_done's box check) */
+	uint8_t own_in;      /* this device is in the commit's roster */
+	uint64_t own_serial; /* with this certificate */
+	uint16_t miss;       /* boxes for this device the signed part names and the carrier left out */
+	uint8_t miss_aud;    /* the audience of the one sealed to the highest wrap version */
+	uint32_t miss_wrap;  /* that highest wrap version */
 };
 
 struct ccore_casus {
@@ -129,6 +135,8 @@ struct ccore_wraps {
 	cc_wrap_secret *own; /* sodium_malloc */
 	size_t nown;
 	uint32_t newest;
+	int own_set;           /* ccore_set_wraps was called: newest is this device's */
+	uint32_t dir_newest;   /* this device's own version the directory holds (ccore_wrap_dir_own) */
 	cc_wrap_target *known; /* newest verified publication per device (public) */
 	int64_t *created;      /* known[i]'s creation time (the device's clock) */
 	size_t nknown, capknown;
@@ -206,11 +214,19 @@ int ccore_set_wraps(ccore *c, const cc_wrap_secret *ws, size_t n, uint32_t newes
 	w->own = copy;
 	w->nown = n;
 	w->newest = newest;
+	w->own_set = 1;
 	/* this device seals its own boxes to its newest wrap key too */
 	const cc_wrap_secret *nw = cc_wrap_newest(copy, n);
 	if (nw && nw->version > w->newest)
 		w->newest = nw->version;
 	return nw ? known_upsert(c, c->keys->device_id, nw->version, nw->created, nw->pk) : CCORE_OK;
+}
+
+void ccore_wrap_dir_own(ccore *c, uint32_t version)
+{
+	struct ccore_wraps *w = c ? wraps_of(c) : NULL;
+	if (w && version > w->dir_newest)
+		w->dir_newest = version;
 }
 
 uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
@@ -471,6 +487,39 @@ static const char *title_split(char *reason)
 	return *at ? at : NULL;
 }
 
+/* Version 4 (issue 17): this device's place in the commit and the boxes the
+ * signed part names for it that did not come along (box retention deleted
+ * them, or the carrier withholds them: ccore_chain_done tells them apart). */
+static void own_boxes(const ccore *c, const cc_commit *cm, struct epoch_info *e)
+{
+	e->own_in = 0;
+	e->own_serial = 0;
+	e->miss = 0;
+	e->miss_aud = 0;
+	e->miss_wrap = 0;
+	for (uint16_t i = 0; i < cm->nroster; i++)
+		if (memcmp(cm->roster[i].cert.device_id, c->keys->device_id, CC_DEVICE_ID_BYTES) == 0) {
+			e->own_in = 1;
+			e->own_serial = cm->roster[i].cert.serial;
+		}
+	if (cm->version != CC_COMMIT_VERSION_BOXES)
+		return; /* versions 2 and 3 carry their boxes inside the signed bytes */
+	for (size_t a = 0; a <= cm->naudiences; a++) {
+		const cc_commit_audience *au = a < cm->naudiences ? &cm->audiences[a] : &cm->reason;
+		for (size_t j = 0; j < au->nrecipients; j++) {
+			const cc_commit_recipient *r = &au->recipients[j];
+			if (r->has_box || memcmp(r->device_id, c->keys->device_id, CC_DEVICE_ID_BYTES) != 0)
+				continue;
+			if (!e->miss || r->wrap > e->miss_wrap) {
+				e->miss_wrap = r->wrap;
+				e->miss_aud = a < cm->naudiences ? au->audience : CC_REASON_AUDIENCE;
+			}
+			if (e->miss < UINT16_MAX)
+				e->miss++;
+		}
+	}
+}
+
 int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, int head)
 {
 	ccore *c = k->core;
@@ -573,6 +622,7 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
 	for (uint16_t i = 0; k->ep[k->nep].roster && i < cm.nroster; i++)
 		memcpy(k->ep[k->nep].roster[k->ep[k->nep].nroster++], cm.roster[i].cert.device_id, CC_DEVICE_ID_BYTES);
 	memcpy(k->ep[k->nep].hash, h, CC_HASH_BYTES);
+	own_boxes(c, &cm, &k->ep[k->nep]);
 	k->nep++;
 	remember_certs(k, &cm);
 out:
@@ -620,10 +670,52 @@ static int blocked_add(ccore_casus *k, const uint8_t dev[CC_DEVICE_ID_BYTES])
 	return 0;
 }
 
+/* Issue 17: a box this device needs that box retention never deletes is
+ * missing (ccore.h, ccore_chain_done). Retention (server/retention.c)
+ * deletes a box only (a) when its device has published a newer wrap key than
+ * the box is sealed to and the server's grace has passed, or (b) when its
+ * device has left the roster or its certificate has expired or been revoked.
+ * (a) cannot hold for a box sealed to this device's newest wrap key (the
+ * server cannot hold a newer one than the device made, and
+ * ccore_wrap_dir_own covers a keystore restored from a backup); (b) cannot
+ * hold while this device has been in every roster since the commit with a
+ * certificate that is valid and unrevoked now. */
+static int boxes_check(ccore_casus *k, int64_t now)
+{
+	ccore *c = k->core;
+	if (!k->nep || !c->wraps || !c->wraps->own_set)
+		return CCORE_OK; /* this device's newest wrap key is not known here */
+	const cc_chain_state *st = cc_casus_chain(k->cs);
+	int i = cc_chain_find(st, c->keys->device_id);
+	if (i < 0)
+		return CCORE_OK; /* not a member: retention deletes its boxes (b) */
+	const cc_cert *own = &st->roster[i].cert;
+	if (own->not_after <= now + CCORE_SKEW_SECS || ccore_is_revoked(c, own))
+		return CCORE_OK; /* (b): expired or revoked, or about to be on the server's clock */
+	uint32_t floor = c->wraps->newest > c->wraps->dir_newest ? c->wraps->newest : c->wraps->dir_newest;
+	for (size_t e = k->nep; e-- > 0;) {
+		const struct epoch_info *ei = &k->ep[e];
+		if (!ei->own_in || ei->own_serial != own->serial)
+			break; /* before this device was last admitted (with this certificate): (b) may have held */
+		if (ei->miss && ei->miss_wrap >= floor) {
+			char aud[8];
+			if (ei->miss_aud == CC_REASON_AUDIENCE)
+				snprintf(aud, sizeof aud, "reason");
+			else
+				snprintf(aud, sizeof aud, "%u", (unsigned)ei->miss_aud);
+			return ccore_fail(
+				c, CCORE_E_WITHHELD_BOX,
+				"(commit %zu: %u box(es) for this device missing, audience %s, sealed to wrap "
+				"key %u; this device's newest is %u: report it to the administrator)",
+				e, (unsigned)ei->miss, aud, (unsigned)ei->miss_wrap, (unsigned)floor);
+		}
+	}
+	return CCORE_OK;
+}
+
 int ccore_chain_done(ccore_casus *k, int64_t now)
 {
 	ccore *c = k->core;
-	(void)now;
 	const cc_chain_state *st = cc_casus_chain(k->cs);
 	for (size_t i = 0; i < st->nroster; i++) {
 		const cc_cert *ct = &st->roster[i].cert;
@@ -639,10 +731,10 @@ int ccore_chain_done(ccore_casus *k, int64_t now)
 	}
 	blocked_prune(k);
 	if (!k->pending)
-		return CCORE_OK;
+		return boxes_check(k, now);
 	if (k->nep > k->pending_epoch && memcmp(k->ep[k->pending_epoch].hash, k->pending_hash, CC_HASH_BYTES) == 0) {
 		pending_clear(k); /* our own commit is in the verified chain */
-		return CCORE_OK;
+		return boxes_check(k, now);
 	}
 	if (k->nep > k->pending_epoch) {
 		pending_clear(k); /* superseded: reported once; a removal stays blocked */

@@ -19,7 +19,10 @@ the casus command and Chromium, wrapkey.mjs checks that
 6. a server that swaps a wrap key in its dir.lookup answer (the hostile-server
    suite's proxy, tests/security/proxy.py, in front of casusd: a flipped
    signature byte in every record) gets the browser's next change refused
-   (bad_signature) and no commit.post at all.
+   (bad_signature) and no commit.post at all;
+7. a server that strips the browser device's boxes from commit.fetch (anna's
+   rotation, sealed to the browser's newest wrap key 2) gets the conference
+   refused `withheld_box` (docs/CRYPTO.md "Boxes beside the signed part").
 """
 import base64
 import json
@@ -42,6 +45,18 @@ PASSPHRASE = "correct horse battery staple"
 PURPOSE = "Zorgcoordinatie gezin W."
 ANNA_TEXT = "Eerste notitie van anna (wrap)"
 BROWSER_TEXT = "Notitie van bente na de nieuwe sleutel"
+
+
+def strip_boxes(raw):
+    """A served version 4 commit without its box section (all the boxes in it
+    are the requesting device's): the signed part alone, as if none were stored."""
+    entry = 1 + 16 + 122
+    for n in range(1, 16):
+        at = len(raw) - n * entry
+        if at >= 2 and int.from_bytes(raw[at - 2:at], "big") == n and \
+                len({raw[at + i * entry + 1:at + i * entry + 17] for i in range(n)}) == 1:
+            return raw[:at - 2]
+    return raw
 
 
 class WrapKeyBrowserTest(unittest.TestCase):
@@ -88,6 +103,28 @@ class WrapKeyBrowserTest(unittest.TestCase):
         p.on_response = on_response
         return {}
 
+    def phase_strip(self):
+        """From now on the box section of every commit of epoch 2 or later is
+        cut from bente's commit.fetch answers (the signed part stays)."""
+        p = self.proxy
+
+        def on_response(sess, req, resp):
+            if sess.user != "bente" or req.get("type") != "commit.fetch" or not resp.get("ok"):
+                return None
+            commits = []
+            for c in resp.get("commits", []):
+                if c.get("epoch", 0) >= 2:
+                    raw = base64.b64decode(c["commit"])
+                    cut = strip_boxes(raw)
+                    if cut != raw:
+                        p.hit("box_stripped")
+                    c = dict(c, commit=base64.b64encode(cut).decode())
+                commits.append(c)
+            return dict(resp, commits=commits)
+        p.on_request = None
+        p.on_response = on_response
+        return {}
+
     def test_browser_wrap_keys(self):
         d = self.dep
         anna = [CASUS, "--profile", d.users["anna"]]
@@ -107,6 +144,7 @@ class WrapKeyBrowserTest(unittest.TestCase):
             "make_casus": ["sh", make], "purpose": PURPOSE, "anna_text": ANNA_TEXT,
             "browser_text": BROWSER_TEXT, "audience": "zorg",
             "cli_history": anna + ["--json", "history", "{casus}"],
+            "anna_rotate": anna + ["--json", "rotate", "{casus}"],
             "anna_keys": anna + ["--json", "sleutel", "toon"],
             "anna_keystore": os.path.join(d.users["anna"], "keys.casusks"), "anna_passfile": d.passfile,
             "steal": STEAL, "data": self.srv.data,
@@ -115,13 +153,15 @@ class WrapKeyBrowserTest(unittest.TestCase):
         with open(cfg_path, "w") as f:
             json.dump(cfg, f)
         rc, out = run_phased(["node", os.path.join(HERE, "wrapkey.mjs"), cfg_path], d.env,
-                             {"swap": self.phase_swap, "done": lambda: dict(self.proxy.hits)},
+                             {"swap": self.phase_swap, "strip": self.phase_strip,
+                              "done": lambda: dict(self.proxy.hits)},
                              os.path.join(d.dir, "wrapkey.stderr"), watchdog=800)
         print("proxy hits: %s" % self.proxy.hits)
         self.assertEqual(rc, 0, "wrap-key checks failed (screenshots in %s)" % OUT)
         self.assertIn("all wrap-key checks passed\n", out)
         self.assertGreater(self.proxy.count("wrap_swapped"), 0, "the swap never happened")
         self.assertEqual(self.proxy.count("commit_post_after_swap"), 0, "a commit went out with a swapped wrap key")
+        self.assertGreater(self.proxy.count("box_stripped"), 0, "the boxes were never stripped")
         self.srv.check_log()
 
 

@@ -4,7 +4,8 @@
 // (tests/security/wrap_steal.c) from the server's LMDB, with the keystore
 // this browser stored in IndexedDB (the same cc_keystore format as
 // keys.casusks) or anna's keys.casusks. At the end the hostile-server proxy
-// in front of casusd swaps the wrap keys it serves (phase "swap").
+// in front of casusd swaps the wrap keys it serves (phase "swap"), then strips
+// the browser's boxes of a commit it needs (phase "strip": withheld_box).
 //
 //   node wrapkey.mjs CONFIG.json     (exit 0 = every check passed)
 import { execFileSync } from 'node:child_process';
@@ -128,7 +129,16 @@ try {
   check(true, 'a wrap key the server swapped (not signed by its device) refuses the browser\'s change: bad_signature');
   await t.axe(B, 'conference with the refused change');
   await t.shot(B, 'wrapkey-02-swap-refused');
+
+  // 7. a server that strips the browser device's boxes of anna's rotation (sealed
+  // to the browser's newest wrap key 2, which box retention never deletes)
+  await t.phase('strip');
+  run(cfg.anna_rotate, casus);
+  await B.locator('#conf-msg [role="alert"]').filter({ hasText: 'withheld_box' }).waitFor();
+  check(true, 'a server that withholds the browser\'s box of anna\'s rotation gets the conference refused: withheld_box');
+  await t.shot(B, 'wrapkey-03-withheld-box');
   const hits = await t.phase('done');
+  check(hits.box_stripped > 0, `the proxy stripped the browser's boxes of ${hits.box_stripped} commit(s)`);
   check(hits.wrap_swapped > 0 && !hits.commit_post_after_swap,
     `the proxy swapped ${hits.wrap_swapped} wrap key(s) and the browser posted no commit (${hits.commit_post_after_swap || 0})`);
   t.originAndCsp();

@@ -529,7 +529,16 @@ async function confSyncChain(conf) {
     idle = list.length ? 0 : idle + 1;
     if (idle >= 3) throw new Error('paging: the server keeps saying "more" without sending anything');
   }
-  confWarn(conf, cw.casusDone(conf.hex).warnings);
+  let done;
+  try {
+    done = cw.casusDone(conf.hex);
+  } catch (e) {
+    // a withheld box (docs/CRYPTO.md): the commits of this fetch are not
+    // stored, so that a later honest fetch brings the box (as the C client)
+    if (e instanceof cw.CoreError && e.code === 'withheld_box') conf.withheldBox = true;
+    throw e;
+  }
+  confWarn(conf, done.warnings);
   conf.state = cw.casusState(conf.hex);
   confWarn(conf, conf.state.warnings);
   return epochs !== before;

@@ -29,7 +29,7 @@ import { b64decode } from './transport.js';
 const now = () => Math.floor(Date.now() / 1000);
 
 export async function saveCopy(conf) {
-  if (!conf.commits || !conf.commits.length) return;
+  if (!conf.commits || !conf.commits.length || conf.withheldBox) return;
   const rec = {
     v: 1, casus: conf.hex, purpose: conf.purpose, saved: now(), upto: conf.last, commits: conf.commits,
     hist: conf.notes.filter((n) => !n.queued).map((n) => ({ ...n, warnings: undefined })),
