@@ -314,6 +314,23 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 			snprintf(why, whylen, "config: \"limits\" must be an object");
 			goto fail;
 		}
+		/* a misspelt limit would be ignored in silence: every key must be one of these */
+		static const char *const limit_keys[] =
+			{"max_frame",     "max_frame_preauth", "auth_timeout_s",     "req_per_s",       "req_burst",
+		         "max_queue",     "conn_per_device",   "conn_per_addr",      "max_connections", "ping_s",
+		         "hangup_s",      "history_page_max",  "history_page_bytes", "max_queue_bytes", "slow_reader_s",
+		         "turn_requests", "turn_bytes"};
+		const char *lk;
+		json_t *lv;
+		json_object_foreach(l, lk, lv) {
+			size_t i = 0;
+			while (i < sizeof limit_keys / sizeof limit_keys[0] && strcmp(lk, limit_keys[i]) != 0)
+				i++;
+			if (i == sizeof limit_keys / sizeof limit_keys[0]) {
+				snprintf(why, whylen, "config: unknown key \"limits.%.64s\"", lk);
+				goto fail;
+			}
+		}
 		UINT_FIELD(l, "max_frame", c->lim.max_frame, 1024, 16u << 20);
 		UINT_FIELD(l, "max_frame_preauth", c->lim.max_frame_preauth, 1024, 1u << 20);
 		UINT_FIELD(l, "auth_timeout_s", c->lim.auth_timeout_s, 1, 3600);

@@ -160,6 +160,8 @@ class Ops(unittest.TestCase):
                            ({"limits": {"max_frame": 10}}, "max_frame"),
                            ({"limits": {"turn_requests": 0}}, '"turn_requests" must be an integer between 1 and 4096'),
                            ({"limits": {"turn_bytes": 100}}, '"turn_bytes" must be an integer between 4096 and'),
+                           # a misspelt limit is refused, not ignored
+                           ({"limits": {"turn_request": 4}}, 'unknown key "limits.turn_request"'),
                            ({"limits": {"ping_s": 30, "hangup_s": 20}}, "hangup_s"),
                            ({"audit": {"checkpoint_secs": 0}}, "checkpoint_secs"),
                            ({"map_size": 4096}, "map_size"),
