@@ -149,6 +149,11 @@ static int drain_wait(const struct session *s)
 	return s->qbytes >= DRAIN_BYTES;
 }
 
+int loop_turn_full(const struct server *srv)
+{
+	return srv->turn_in_cap && srv->turn_in_bytes && srv->turn_in_bytes >= srv->turn_in_cap;
+}
+
 static int over_budget(struct session *s)
 {
 	if (s->turn_no != s->srv->turn_no) {
@@ -156,7 +161,8 @@ static int over_budget(struct session *s)
 		s->turn_reqs = 0;
 	}
 	const struct limits *l = &s->srv->cfg.lim;
-	return s->turn_reqs >= l->turn_requests * REQ_UNITS || s->pending_bytes >= l->turn_bytes || drain_wait(s);
+	return s->turn_reqs >= l->turn_requests * REQ_UNITS || s->pending_bytes >= l->turn_bytes || drain_wait(s) ||
+	       loop_turn_full(s->srv);
 }
 
 static void rx_pause(struct session *s, int pause)
@@ -173,6 +179,7 @@ static void run_frame(struct session *s, const unsigned char *frame, size_t len)
 {
 	size_t vin = verify_inflight(s->srv);
 	s->turn_reqs += REQ_UNITS;
+	s->srv->turn_in_bytes += len;
 	dispatch_frame(s, frame, len);
 	if (verify_inflight(s->srv) > vin) /* a post queued for the verifiers */
 		s->turn_reqs -= REQ_UNITS - POST_UNITS;
@@ -897,6 +904,7 @@ int server_run(struct server *srv)
 {
 	while (!srv->stop) {
 		srv->turn_no++;
+		srv->turn_in_bytes = 0;
 		/* frames held from earlier turns first, within their budget; if some
 		 * may run again next turn, do not block waiting for events */
 		int more = run_held(srv);

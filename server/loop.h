@@ -26,5 +26,8 @@ void loop_deliver(struct session *s, struct outbuf *buf);
 int loop_remote_open(struct server *srv, struct session *s, const char *peer);
 /* Forget it as a closed connection is forgotten (the caller frees s). */
 void loop_remote_gone(struct server *srv, struct session *s);
+/* This turn has taken its cap of frame bytes (cluster writer: srv->turn_in_cap):
+ * further frames wait for the next turn. */
+int loop_turn_full(const struct server *srv);
 
 #endif

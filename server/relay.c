@@ -213,6 +213,23 @@ static struct inmsg *take_all(struct relay *r)
 	return q;
 }
 
+/* Put what a turn did not take back in front of what arrived meanwhile, and
+ * wake the loop for another turn. */
+static void requeue(struct relay *r, struct inmsg *q)
+{
+	struct inmsg *last = q;
+	while (last->next)
+		last = last->next;
+	pthread_mutex_lock(&r->mu);
+	last->next = r->head;
+	r->head = q;
+	if (!r->tail)
+		r->tail = last;
+	if (r->wake)
+		lws_cancel_service(r->wake);
+	pthread_mutex_unlock(&r->mu);
+}
+
 /* kind and session number of a message; -1 if it is too short. */
 static int parse_head(natsMsg *m, char *kind, uint64_t *sid, const unsigned char **p, size_t *len)
 {
@@ -609,7 +626,17 @@ static void w_turn(struct server *srv, int phase, void *arg)
 		return;
 	}
 	uint64_t now = clock_mono_ms();
+	/* Relayed frames join this turn's transaction, whose writes go to the
+	 * stream as one NATS message: they count towards the turn's cap as local
+	 * frames do (loop_turn_full); what the turn does not take waits, in order,
+	 * for the next one (bursts of large notes made entries over max_payload,
+	 * and each such turn failed: cluster.entry_too_large) */
 	for (struct inmsg *q = take_all(r); q;) {
+		if (loop_turn_full(srv)) {
+			requeue(r, q);
+			break;
+		}
+		srv->turn_in_bytes += (size_t)natsMsg_GetDataLength(q->m);
 		struct inmsg *next = q->next;
 		char kind;
 		uint64_t rsid;
@@ -717,6 +744,9 @@ struct relay *relay_writer_start(struct server *srv, const char *inc)
 	pthread_mutex_unlock(&r->mu);
 	int64_t maxp = natsConnection_GetMaxPayload(r->nc);
 	r->hooks.max_out = maxp > 9 ? (size_t)maxp - 9 : 0;
+	/* frames a turn takes: a quarter of what one stream entry may carry (a
+	 * stored note is smaller than its base64 frame; audit entries add little) */
+	srv->turn_in_cap = r->hooks.max_out / 4;
 	r->hooks.out = w_out;
 	r->hooks.turn = w_turn;
 	r->hooks.tick = w_tick;

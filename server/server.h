@@ -162,8 +162,12 @@ struct server {
 	struct session *sessions;
 	uint64_t next_sid;
 	struct after *after_head, *after_tail;
-	unsigned pending_turn;      /* requests handled this turn */
-	uint64_t turn_no;           /* loop turns since start (loop.c, per-turn budget) */
+	unsigned pending_turn; /* requests handled this turn */
+	uint64_t turn_no;      /* loop turns since start (loop.c, per-turn budget) */
+	/* cluster writer: a turn's writes go to the stream as one NATS message, so a
+	 * turn takes frames (local and relayed) only up to turn_in_cap bytes (and
+	 * always one); 0: no cap (a single node) */
+	size_t turn_in_bytes, turn_in_cap;
 	struct session *held_first; /* sessions holding frames for a later turn (loop.c) */
 	size_t trim_due;            /* bytes freed since the last malloc_trim (loop.c) */
 	uint64_t turn_stored;       /* messages stored this turn, not yet committed */

@@ -224,9 +224,10 @@ class SnapshotCatchUp(unittest.TestCase):
 
     def test_relay_fits_max_payload(self):
         """A node refuses a NATS whose max_payload cannot carry its largest frame, with the
-        remedy; and history read through a follower comes in pages that fit one NATS
-        message (a page is up to history_page_bytes, 1 MiB, of messages: relayed whole, it
-        was dropped and the client waited in vain)."""
+        remedy; large notes posted through a follower make no stream entry too large; and
+        history read through a follower comes in pages that fit one NATS message (a page is
+        up to history_page_bytes, 1 MiB, of messages: relayed whole, it was dropped and the
+        client waited in vain)."""
         dep = self.dep
         base = dep.dir
         extra = {"stream": "RLY", "lease_bucket": "rly_lease"}
@@ -270,6 +271,17 @@ class SnapshotCatchUp(unittest.TestCase):
             if len(acked) >= 6:
                 break
         self.assertGreaterEqual(len(acked), 6, "too few large notes acknowledged")
+        # the same notes posted through the follower (two senders, 16 in flight each): the
+        # writer takes relayed frames into a turn only up to a quarter of max_payload, so no
+        # turn's stream entry is too large (each such turn failed: its posts refused)
+        n_before = len(acked)
+        for r in range(20):
+            cid, got = self.post(f, cid, os.path.join(base, "rlyf-%d.txt" % r), 2, size=60000)
+            acked += got
+            if len(acked) - n_before >= 12:
+                break
+        self.assertGreaterEqual(len(acked) - n_before, 12, "too few large notes acknowledged through the follower")
+        self.assertNotIn("cluster.entry_too_large", w.log())
         hist = self.history(f, cid, acked, os.path.join(base, "rly-dump.txt"))
         self.assertGreaterEqual(len(hist), len(acked))
         self.assertNotIn("relay.answer_lost", w.log())
