@@ -383,6 +383,16 @@ int h_commit_fetch(struct session *s, json_t *req, uint64_t id)
 		return deny_casus(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
 		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_KEY_FETCH,
 		                  rt, cid);
+	/* a page holds at most COMMITS_PAGE commits and history_page_bytes of them
+	 * (base64 as sent; always one); a relayed session's page also fits one
+	 * NATS message (as history pages, h_message.c) */
+	size_t page_bytes = srv->cfg.lim.history_page_bytes, bytes = 0;
+	if (s->remote && srv->relay && srv->relay->max_out) {
+		size_t around = 1024 + 64 * (size_t)COMMITS_PAGE;
+		size_t fit = srv->relay->max_out > around + 1024 ? srv->relay->max_out - around : 1024;
+		if (fit < page_bytes)
+			page_bytes = fit;
+	}
 	json_t *arr = json_array();
 	MDB_cursor *cur = NULL;
 	uint8_t k[SCHEMA_KEY_SEQ];
@@ -407,6 +417,13 @@ int h_commit_fetch(struct session *s, json_t *req, uint64_t id)
 				cc_w_free(&w);
 				break;
 			}
+			size_t b64 = (w.len + 2) / 3 * 4;
+			if (n && b64 > page_bytes - bytes) {
+				cc_w_free(&w);
+				more = 1;
+				break;
+			}
+			bytes = b64 > page_bytes - bytes ? page_bytes : bytes + b64;
 			json_t *o = json_object();
 			json_object_set_new(o, "epoch", json_integer((json_int_t)ep));
 			proto_set_b64(o, "commit", w.p, w.len);

@@ -208,7 +208,7 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 	 * counted generously */
 	size_t page_bytes = srv->cfg.lim.history_page_bytes;
 	if (s->remote && srv->relay && srv->relay->max_out) {
-		size_t around = 1024 + 64 * (size_t)srv->cfg.lim.history_page_max;
+		size_t around = 1024 + 64 * (size_t)limit;
 		size_t fit = srv->relay->max_out > around + 1024 ? srv->relay->max_out - around : 1024;
 		if (fit < page_bytes)
 			page_bytes = fit;
