@@ -204,24 +204,34 @@ fuzz_one() {
 	echo $? >"$LOGDIR/fuzz-$f_name.rc"
 }
 
-# every driver for FUZZ_SECONDS, JOBS of them at a time (each is one process on
-# one core), then the results in the drivers' order
+# every driver for FUZZ_SECONDS, up to two at a time (each is one process on one
+# core), then the results in the drivers' order
 fuzz_burst() {
 	f_dir=build-fuzz
 	mkdir -p "$f_dir/corpus" "$f_dir/artifacts"
 	f_names=$(for f_src in tests/fuzz/fuzz_*.c; do basename "$f_src" .c; done)
+	# at most two drivers at once (each may take -rss_limit_mb of memory), at least one
+	f_lanes=$JOBS
+	[ "$f_lanes" -le 2 ] 2>/dev/null || f_lanes=2
+	[ "$f_lanes" -ge 1 ] 2>/dev/null || f_lanes=1
+	f_pids=""
 	f_lane=0
-	while [ "$f_lane" -lt "$JOBS" ]; do
+	while [ "$f_lane" -lt "$f_lanes" ]; do
 		(
 			f_i=0
 			for f_name in $f_names; do
-				[ $((f_i % JOBS)) -eq "$f_lane" ] && fuzz_one "$f_name"
+				[ $((f_i % f_lanes)) -eq "$f_lane" ] && fuzz_one "$f_name"
 				f_i=$((f_i + 1))
 			done
 		) &
+		f_pids="$f_pids $!"
 		f_lane=$((f_lane + 1))
 	done
+	# an interrupted run stops the lanes too (background jobs of sh ignore SIGINT)
+	# shellcheck disable=SC2086
+	trap 'kill $f_pids 2>/dev/null; wait; exit 130' INT TERM
 	wait
+	trap - INT TERM
 	f_all=0
 	for f_name in $f_names; do
 		f_corpus=${f_name#fuzz_}
