@@ -416,10 +416,14 @@ class Cluster(unittest.TestCase):
         for n in self.nodes:
             self.assertNotIn("event=session.auth_timeout", n.log(), "%s closed a session as unauthenticated" % n.name)
 
-        # a follower stops cleanly on SIGTERM; so does the writer
+        # a follower stops cleanly on SIGTERM; so does the writer. 75 only from a node that
+        # stepped down and says why (a late take-over on a busy machine: the new writer's
+        # first entry found the stream moved on, and it gave the role up, as designed)
         for n in self.nodes:
             rc = n.stop()
-            self.assertIn(rc, (0,), "%s exited with %s:\n%s" % (n.name, rc, n.log()[-3000:]))
+            self.assertIn(rc, (0, 75), "%s exited with %s:\n%s" % (n.name, rc, n.log()[-3000:]))
+            if rc == 75:
+                self.assertIn("event=cluster.step_down", n.log(), n.log()[-3000:])
         for i, (serving, first_ack) in enumerate(takeovers):
             print("cluster: take-over %d: writer killed -> new writer serving %.2f s%s" % (
                 i + 1, serving, "" if first_ack is None else ", -> first ack %.2f s" % first_ack))
