@@ -176,7 +176,8 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
  * every roster device on the revocation list (and names the removal to make),
  * clears a pending own commit that is now the head or superseded, and
  * reports a withheld one (see ccore_expect_head).
- * Then the boxes (issue 17): a version 4 commit applied without a box its
+ * The boxes are judged first, and their verdict wins over a withheld own
+ * commit (issue 17): a version 4 commit applied without a box its
  * signed digest list names for this device (the carrier left it out) is
  * CCORE_E_WITHHELD_BOX when box retention could not have deleted it: the box
  * is sealed to this device's newest wrap key or a later one
@@ -188,7 +189,9 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
  * retention and is not judged. Nothing is judged before ccore_set_wraps was
  * called (the core would not know this device's newest key). The verified
  * chain is not undone: the driver should not store a copy holding the
- * commit, so that a later fetch can bring the box. */
+ * commit, so that a later fetch can bring the box (also when the commit
+ * superseded this device's own: the pending one is cleared as for
+ * CCORE_E_WITHHELD). */
 int ccore_chain_done(ccore_casus *k, int64_t now) __attribute__((warn_unused_result));
 /* The server answered that the casus is gone or forbidden, or pushed
  * "removed": no verified commit removed this device, so the local copy is

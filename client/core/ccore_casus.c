@@ -730,17 +730,25 @@ int ccore_chain_done(ccore_casus *k, int64_t now)
 		}
 	}
 	blocked_prune(k);
+	/* a withheld box first: the server orders the commits, so a commit that
+	 * supersedes this device's own may be the one stripped of its box, and
+	 * withheld_commit would let the driver store it (and build on it) */
+	int brc = boxes_check(k, now);
 	if (!k->pending)
-		return boxes_check(k, now);
+		return brc;
 	if (k->nep > k->pending_epoch && memcmp(k->ep[k->pending_epoch].hash, k->pending_hash, CC_HASH_BYTES) == 0) {
 		pending_clear(k); /* our own commit is in the verified chain */
-		return boxes_check(k, now);
+		return brc;
 	}
 	if (k->nep > k->pending_epoch) {
 		pending_clear(k); /* superseded: reported once; a removal stays blocked */
+		if (brc != CCORE_OK)
+			return brc;
 		return ccore_fail(c, CCORE_E_WITHHELD, "(another commit took epoch %llu; try again)",
 		                  (unsigned long long)k->pending_epoch);
 	}
+	if (brc != CCORE_OK)
+		return brc;
 	return ccore_fail(c, CCORE_E_WITHHELD, "(epoch %llu is not your commit; verified head is epoch %zu)",
 	                  (unsigned long long)k->pending_epoch, k->nep ? k->nep - 1 : 0);
 }
