@@ -9,7 +9,8 @@
  * applying the epoch without its key. Shown: the head's box withheld, an
  * earlier commit's box withheld, only the reason key's box withheld, a
  * commit stripped of the box that superseded this device's own pending
- * commit (withheld_box, not withheld_commit); and the
+ * commit (withheld_box, not withheld_commit), a box sealed to the older
+ * wrap key while the newer one was never published; and the
  * legitimate cases that must pass: boxes sealed to a wrap key the device has
  * rotated past, boxes of epochs before the device was removed and added
  * again, a certificate about to expire, a directory that holds a newer own
@@ -264,6 +265,50 @@ static void test_superseded(void)
 	}
 }
 
+/* A wrap key made but never accepted by the server (a server refusing
+ * dir.publish at rotation keeps the members sealing to the older key): the
+ * floor is the newest published version, so a box sealed to the older key is
+ * judged; once the newer one is published (or the directory holds it), not. */
+static void test_unpublished(void)
+{
+	uint8_t id[16];
+	new_chain(id);
+	cc_wbuf w[2], s[2];
+	build(CC_COMMIT_CREATE, id, &g.cert, 1, NULL, 0, 1, NOW, &w[0]);
+	build(CC_COMMIT_ROTATE, NULL, NULL, 0, NULL, 0, 1, NOW + 10, &w[1]);
+	serve(&w[0], KEEP_ALL, &s[0]);
+	serve(&w[1], KEEP_NONE, &s[1]);
+	ccore *c = core_g(&g.cert, 0, 2, 1); /* made version 2 */
+	/* a driver that never says what was published: the keystore's newest */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_OK);
+	ccore_wrap_published(c, 1); /* the server refused version 2 */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_E_WITHHELD_BOX);
+	CHECK(strstr(ccore_message(c), "sealed to wrap key 1") != NULL);
+	ccore_wrap_published(c, 0); /* only raises */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_E_WITHHELD_BOX);
+	ccore_wrap_dir_own(c, 2); /* the directory holds version 2 after all */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_OK);
+	ccore_free(c);
+	c = core_g(&g.cert, 0, 2, 1);
+	ccore_wrap_published(c, 2); /* accepted: retention may delete boxes sealed to 1 */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_OK);
+	ccore_free(c);
+	/* nothing ever published: boxes sealed to the certified key are judged */
+	new_chain(id);
+	cc_w_free(&w[0]);
+	cc_w_free(&s[0]);
+	build(CC_COMMIT_CREATE, id, &g.cert, 1, NULL, 0, 0, NOW, &w[0]);
+	serve(&w[0], KEEP_NONE, &s[0]);
+	c = core_g(&g.cert, 0, 1, 1);
+	ccore_wrap_published(c, 0);
+	CHECK_EQ_INT(load(c, id, s, 1, NOW + 100, NULL), CCORE_E_WITHHELD_BOX);
+	ccore_free(c);
+	for (int i = 0; i < 2; i++) {
+		cc_w_free(&w[i]);
+		cc_w_free(&s[i]);
+	}
+}
+
 /* Box retention's own deletions: never flagged. */
 static void test_retention(void)
 {
@@ -362,6 +407,7 @@ int main(void)
 
 	test_withheld();
 	test_superseded();
+	test_unpublished();
 	test_retention();
 
 	sodium_free(ws);
