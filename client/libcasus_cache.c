@@ -366,7 +366,8 @@ int lc_load_casus(casus_client *c, const char *hex, struct loaded **out)
 		lc_cache_save(c, L);
 	if (drc == CCORE_E_WITHHELD && c->building) {
 		/* a new change is being built: it replaces the withheld one (which
-		 * still blocks posting until a removal is confirmed) */
+		 * still blocks posting until a removal is confirmed); a withheld box
+		 * in the commit that superseded it is withheld_box, never swallowed */
 		ccore_warn(c->core, "withheld_commit", "%s", ccore_message(c->core));
 		drc = CCORE_OK;
 	}

@@ -549,6 +549,7 @@ static int wraps_load(casus_client *c)
 		c->wrap_newest = nw->version;
 	if (c->core && ccore_set_wraps(c->core, c->wraps, c->nwraps, c->wrap_newest) != CCORE_OK)
 		return CASUS_E_INTERNAL;
+	ccore_wrap_published(c->core, c->wrap_published); /* the floor of withheld_box */
 	for (size_t i = 0; i < c->ncache; i++)
 		if (c->cache[i].k &&
 		    cc_casus_set_wraps(ccore_cc(c->cache[i].k), c->wraps, c->nwraps, c->wrap_newest) != CC_OK)

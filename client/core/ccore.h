@@ -176,11 +176,14 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
  * every roster device on the revocation list (and names the removal to make),
  * clears a pending own commit that is now the head or superseded, and
  * reports a withheld one (see ccore_expect_head).
- * Then the boxes (issue 17): a version 4 commit applied without a box its
+ * The boxes are judged first, and their verdict wins over a withheld own
+ * commit (issue 17): a version 4 commit applied without a box its
  * signed digest list names for this device (the carrier left it out) is
  * CCORE_E_WITHHELD_BOX when box retention could not have deleted it: the box
- * is sealed to this device's newest wrap key or a later one
- * (ccore_set_wraps' newest, or ccore_wrap_dir_own's), this device is in the
+ * is sealed to this device's newest wrap key the server holds or a later one
+ * (the higher of ccore_wrap_published's and ccore_wrap_dir_own's; before
+ * ccore_wrap_published was called, ccore_set_wraps' newest instead of the
+ * published one), this device is in the
  * verified roster of that commit and of every commit since, with the same
  * certificate, and that certificate is valid (CCORE_SKEW_SECS beyond now) and
  * not on the revocation list. A box sealed to an older wrap key, or of an
@@ -188,7 +191,9 @@ int ccore_apply_commit(ccore_casus *k, const uint8_t *p, size_t n, int64_t now, 
  * retention and is not judged. Nothing is judged before ccore_set_wraps was
  * called (the core would not know this device's newest key). The verified
  * chain is not undone: the driver should not store a copy holding the
- * commit, so that a later fetch can bring the box. */
+ * commit, so that a later fetch can bring the box (also when the commit
+ * superseded this device's own: the pending one is cleared as for
+ * CCORE_E_WITHHELD). */
 int ccore_chain_done(ccore_casus *k, int64_t now) __attribute__((warn_unused_result));
 /* The server answered that the casus is gone or forbidden, or pushed
  * "removed": no verified commit removed this device, so the local copy is
@@ -245,6 +250,10 @@ int ccore_set_wraps(ccore *c, const cc_wrap_secret *ws, size_t n, uint32_t newes
  * versions may have been deleted by box retention (ccore_chain_done). Only
  * raises the floor; never changes what is sealed or opened. */
 void ccore_wrap_dir_own(ccore *c, uint32_t version);
+/* The highest own wrap key version the server accepted (dir.publish answered;
+ * 0: none). A key made but never accepted does not raise the floor of
+ * ccore_chain_done: members seal to the one the directory has. Only raises. */
+void ccore_wrap_published(ccore *c, uint32_t version);
 int ccore_wrap_learn(ccore *c, const uint8_t *rec, size_t n, const cc_cert *cert) __attribute__((warn_unused_result));
 uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES]);
 /* Every newest verified wrap key the core holds (for grants and transfers:

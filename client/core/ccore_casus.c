@@ -137,6 +137,8 @@ struct ccore_wraps {
 	uint32_t newest;
 	int own_set;           /* ccore_set_wraps was called: newest is this device's */
 	uint32_t dir_newest;   /* this device's own version the directory holds (ccore_wrap_dir_own) */
+	uint32_t published;    /* highest own version the server accepted (ccore_wrap_published) */
+	int pub_set;           /* ccore_wrap_published was called */
 	cc_wrap_target *known; /* newest verified publication per device (public) */
 	int64_t *created;      /* known[i]'s creation time (the device's clock) */
 	size_t nknown, capknown;
@@ -227,6 +229,16 @@ void ccore_wrap_dir_own(ccore *c, uint32_t version)
 	struct ccore_wraps *w = c ? wraps_of(c) : NULL;
 	if (w && version > w->dir_newest)
 		w->dir_newest = version;
+}
+
+void ccore_wrap_published(ccore *c, uint32_t version)
+{
+	struct ccore_wraps *w = c ? wraps_of(c) : NULL;
+	if (!w)
+		return;
+	w->pub_set = 1;
+	if (version > w->published)
+		w->published = version;
 }
 
 uint32_t ccore_wrap_known(const ccore *c, const uint8_t dev[CC_DEVICE_ID_BYTES])
@@ -675,9 +687,12 @@ static int blocked_add(ccore_casus *k, const uint8_t dev[CC_DEVICE_ID_BYTES])
  * deletes a box only (a) when its device has published a newer wrap key than
  * the box is sealed to and the server's grace has passed, or (b) when its
  * device has left the roster or its certificate has expired or been revoked.
- * (a) cannot hold for a box sealed to this device's newest wrap key (the
- * server cannot hold a newer one than the device made, and
- * ccore_wrap_dir_own covers a keystore restored from a backup); (b) cannot
+ * (a) cannot hold for a box sealed to the newest wrap key of this device the
+ * server accepted (ccore_wrap_published; a key the server refused to publish
+ * does not count, or a server refusing dir.publish at rotation would keep
+ * members sealing to the older key unjudged) or the directory holds
+ * (ccore_wrap_dir_own: a keystore restored from a backup); a driver that
+ * never reports the published version gets the keystore's newest; (b) cannot
  * hold while this device has been in every roster since the commit with a
  * certificate that is valid and unrevoked now. */
 static int boxes_check(ccore_casus *k, int64_t now)
@@ -692,7 +707,8 @@ static int boxes_check(ccore_casus *k, int64_t now)
 	const cc_cert *own = &st->roster[i].cert;
 	if (own->not_after <= now + CCORE_SKEW_SECS || ccore_is_revoked(c, own))
 		return CCORE_OK; /* (b): expired or revoked, or about to be on the server's clock */
-	uint32_t floor = c->wraps->newest > c->wraps->dir_newest ? c->wraps->newest : c->wraps->dir_newest;
+	uint32_t base = c->wraps->pub_set ? c->wraps->published : c->wraps->newest;
+	uint32_t floor = base > c->wraps->dir_newest ? base : c->wraps->dir_newest;
 	for (size_t e = k->nep; e-- > 0;) {
 		const struct epoch_info *ei = &k->ep[e];
 		if (!ei->own_in || ei->own_serial != own->serial)
@@ -706,7 +722,7 @@ static int boxes_check(ccore_casus *k, int64_t now)
 			return ccore_fail(
 				c, CCORE_E_WITHHELD_BOX,
 				"(commit %zu: %u box(es) for this device missing, audience %s, sealed to wrap "
-				"key %u; this device's newest is %u: report it to the administrator)",
+				"key %u; this device's newest the server holds is %u: report it to the administrator)",
 				e, (unsigned)ei->miss, aud, (unsigned)ei->miss_wrap, (unsigned)floor);
 		}
 	}
@@ -730,17 +746,25 @@ int ccore_chain_done(ccore_casus *k, int64_t now)
 		}
 	}
 	blocked_prune(k);
+	/* a withheld box first: the server orders the commits, so a commit that
+	 * supersedes this device's own may be the one stripped of its box, and
+	 * withheld_commit would let the driver store it (and build on it) */
+	int brc = boxes_check(k, now);
 	if (!k->pending)
-		return boxes_check(k, now);
+		return brc;
 	if (k->nep > k->pending_epoch && memcmp(k->ep[k->pending_epoch].hash, k->pending_hash, CC_HASH_BYTES) == 0) {
 		pending_clear(k); /* our own commit is in the verified chain */
-		return boxes_check(k, now);
+		return brc;
 	}
 	if (k->nep > k->pending_epoch) {
 		pending_clear(k); /* superseded: reported once; a removal stays blocked */
+		if (brc != CCORE_OK)
+			return brc;
 		return ccore_fail(c, CCORE_E_WITHHELD, "(another commit took epoch %llu; try again)",
 		                  (unsigned long long)k->pending_epoch);
 	}
+	if (brc != CCORE_OK)
+		return brc;
 	return ccore_fail(c, CCORE_E_WITHHELD, "(epoch %llu is not your commit; verified head is epoch %zu)",
 	                  (unsigned long long)k->pending_epoch, k->nep ? k->nep - 1 : 0);
 }

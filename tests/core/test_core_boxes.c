@@ -7,7 +7,10 @@
  * certificate, is never deleted, so the core reports it missing as
  * `withheld_box` at the end of the chain (ccore_chain_done) instead of
  * applying the epoch without its key. Shown: the head's box withheld, an
- * earlier commit's box withheld, only the reason key's box withheld; and the
+ * earlier commit's box withheld, only the reason key's box withheld, a
+ * commit stripped of the box that superseded this device's own pending
+ * commit (withheld_box, not withheld_commit), a box sealed to the older
+ * wrap key while the newer one was never published; and the
  * legitimate cases that must pass: boxes sealed to a wrap key the device has
  * rotated past, boxes of epochs before the device was removed and added
  * again, a certificate about to expire, a directory that holds a newer own
@@ -57,9 +60,10 @@ static void serve(const cc_wbuf *w, int drop, cc_wbuf *out)
 }
 
 /* The next commit by cm on its chain, g's boxes sealed to g's wrap key
- * `gwrap` (0: its certified box key); the actor applies it. */
-static void build(uint8_t type, const uint8_t id[CC_CASUS_ID_BYTES], const cc_cert *add, size_t nadd,
-                  const uint8_t (*rm)[CC_DEVICE_ID_BYTES], size_t nrm, uint32_t gwrap, int64_t t, cc_wbuf *out)
+ * `gwrap` (0: its certified box key); the actor applies it if `apply`. */
+static void build_at(uint8_t type, const uint8_t id[CC_CASUS_ID_BYTES], const cc_cert *add, size_t nadd,
+                     const uint8_t (*rm)[CC_DEVICE_ID_BYTES], size_t nrm, uint32_t gwrap, int64_t t, int apply,
+                     cc_wbuf *out)
 {
 	cc_commit_change chg;
 	memset(&chg, 0, sizeof chg);
@@ -83,7 +87,14 @@ static void build(uint8_t type, const uint8_t id[CC_CASUS_ID_BYTES], const cc_ce
 	cc_w_init(out);
 	CHECK_EQ_INT(cc_commit_build(cc_casus_chain(cm.cs), &chg, cm.keys, &cm.cert, &pol, root->pk, t, NULL, out),
 	             CC_OK);
-	CHECK_EQ_INT(cc_casus_apply_commit(cm.cs, out->p, out->len, &pol, root->pk, t, NULL), CC_OK);
+	if (apply)
+		CHECK_EQ_INT(cc_casus_apply_commit(cm.cs, out->p, out->len, &pol, root->pk, t, NULL), CC_OK);
+}
+
+static void build(uint8_t type, const uint8_t id[CC_CASUS_ID_BYTES], const cc_cert *add, size_t nadd,
+                  const uint8_t (*rm)[CC_DEVICE_ID_BYTES], size_t nrm, uint32_t gwrap, int64_t t, cc_wbuf *out)
+{
+	build_at(type, id, add, nadd, rm, nrm, gwrap, t, 1, out);
 }
 
 /* g's core holding the wrap secrets ws[lo..hi) (newest = hi), or none when
@@ -199,6 +210,105 @@ static void test_withheld(void)
 	}
 }
 
+/* This device's own pending commit superseded by a commit stripped of its
+ * box (the server orders the commits), or the head not yet its commit: the
+ * verdict is withheld_box, not withheld_commit (which a driver building a
+ * new change swallows, storing the stripped commit; later fetches start
+ * after it, so the box would never be fetched again). */
+static void test_superseded(void)
+{
+	uint8_t id[16];
+	new_chain(id);
+	cc_wbuf w[2], s[2], mine;
+	build(CC_COMMIT_CREATE, id, &g.cert, 1, NULL, 0, 1, NOW, &w[0]);
+	/* the change this device posted for epoch 1, never applied (signed by cm
+	 * here: the core knows its own commit by its hash) */
+	build_at(CC_COMMIT_ROTATE, NULL, NULL, 0, NULL, 0, 1, NOW + 5, 0, &mine);
+	build(CC_COMMIT_ROTATE, NULL, NULL, 0, NULL, 0, 1, NOW + 10, &w[1]);
+	ccore *c = core_g(&g.cert, 0, 1, 1);
+	serve(&w[0], KEEP_ALL, &s[0]);
+
+	for (int strip = 0; strip < 2; strip++) {
+		serve(&w[1], strip ? KEEP_NONE : KEEP_ALL, &s[1]);
+		ccore_casus *k = NULL;
+		CHECK_EQ_INT(ccore_casus_new(c, id, &k), CCORE_OK);
+		CHECK_EQ_INT(ccore_apply_commit(k, s[0].p, s[0].len, NOW + 100, 0), CCORE_OK);
+		CHECK_EQ_INT(ccore_expect_head(k, mine.p, mine.len), CCORE_OK);
+		CHECK_EQ_INT(ccore_apply_commit(k, s[1].p, s[1].len, NOW + 100, 1), CCORE_OK);
+		int rc = ccore_chain_done(k, NOW + 100);
+		CHECK_EQ_INT(rc, strip ? CCORE_E_WITHHELD_BOX : CCORE_E_WITHHELD);
+		if (strip)
+			CHECK(strstr(ccore_message(c), "commit 1") != NULL);
+		CHECK_EQ_INT(ccore_pending(k), -1); /* superseded: reported once */
+		CHECK_EQ_INT(ccore_chain_done(k, NOW + 101), strip ? CCORE_E_WITHHELD_BOX : CCORE_OK);
+		ccore_casus_free(k);
+		cc_w_free(&s[1]);
+	}
+
+	/* the head (epoch 0, stripped) not yet this device's commit (epoch 1):
+	 * withheld_box, and the pending commit still expected */
+	cc_w_free(&s[0]);
+	serve(&w[0], KEEP_NONE, &s[0]);
+	ccore_casus *k = NULL;
+	CHECK_EQ_INT(ccore_casus_new(c, id, &k), CCORE_OK);
+	CHECK_EQ_INT(ccore_apply_commit(k, s[0].p, s[0].len, NOW + 100, 1), CCORE_OK);
+	CHECK_EQ_INT(ccore_expect_head(k, mine.p, mine.len), CCORE_OK);
+	CHECK_EQ_INT(ccore_chain_done(k, NOW + 100), CCORE_E_WITHHELD_BOX);
+	CHECK(strstr(ccore_message(c), "commit 0") != NULL);
+	CHECK_EQ_INT(ccore_pending(k), 0);
+	ccore_casus_free(k);
+	ccore_free(c);
+	cc_w_free(&mine);
+	for (int i = 0; i < 2; i++) {
+		cc_w_free(&w[i]);
+		cc_w_free(&s[i]);
+	}
+}
+
+/* A wrap key made but never accepted by the server (a server refusing
+ * dir.publish at rotation keeps the members sealing to the older key): the
+ * floor is the newest published version, so a box sealed to the older key is
+ * judged; once the newer one is published (or the directory holds it), not. */
+static void test_unpublished(void)
+{
+	uint8_t id[16];
+	new_chain(id);
+	cc_wbuf w[2], s[2];
+	build(CC_COMMIT_CREATE, id, &g.cert, 1, NULL, 0, 1, NOW, &w[0]);
+	build(CC_COMMIT_ROTATE, NULL, NULL, 0, NULL, 0, 1, NOW + 10, &w[1]);
+	serve(&w[0], KEEP_ALL, &s[0]);
+	serve(&w[1], KEEP_NONE, &s[1]);
+	ccore *c = core_g(&g.cert, 0, 2, 1); /* made version 2 */
+	/* a driver that never says what was published: the keystore's newest */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_OK);
+	ccore_wrap_published(c, 1); /* the server refused version 2 */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_E_WITHHELD_BOX);
+	CHECK(strstr(ccore_message(c), "sealed to wrap key 1") != NULL);
+	ccore_wrap_published(c, 0); /* only raises */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_E_WITHHELD_BOX);
+	ccore_wrap_dir_own(c, 2); /* the directory holds version 2 after all */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_OK);
+	ccore_free(c);
+	c = core_g(&g.cert, 0, 2, 1);
+	ccore_wrap_published(c, 2); /* accepted: retention may delete boxes sealed to 1 */
+	CHECK_EQ_INT(load(c, id, s, 2, NOW + 100, NULL), CCORE_OK);
+	ccore_free(c);
+	/* nothing ever published: boxes sealed to the certified key are judged */
+	new_chain(id);
+	cc_w_free(&w[0]);
+	cc_w_free(&s[0]);
+	build(CC_COMMIT_CREATE, id, &g.cert, 1, NULL, 0, 0, NOW, &w[0]);
+	serve(&w[0], KEEP_NONE, &s[0]);
+	c = core_g(&g.cert, 0, 1, 1);
+	ccore_wrap_published(c, 0);
+	CHECK_EQ_INT(load(c, id, s, 1, NOW + 100, NULL), CCORE_E_WITHHELD_BOX);
+	ccore_free(c);
+	for (int i = 0; i < 2; i++) {
+		cc_w_free(&w[i]);
+		cc_w_free(&s[i]);
+	}
+}
+
 /* Box retention's own deletions: never flagged. */
 static void test_retention(void)
 {
@@ -296,6 +406,8 @@ int main(void)
 	CHECK_EQ_INT(cc_wrap_secret_generate(2, NOW - 5 * 86400, &ws[1]), CC_OK);
 
 	test_withheld();
+	test_superseded();
+	test_unpublished();
 	test_retention();
 
 	sodium_free(ws);

@@ -507,6 +507,11 @@ void cw_i_wraps(const struct cc_wrap_secret **ws, size_t *n, uint32_t *newest)
 	*newest = g_dev.wk.newest;
 }
 
+uint32_t cw_i_wraps_published(void)
+{
+	return g_dev.wk.published;
+}
+
 static json_t *wrap_json(void)
 {
 	const cc_wrap_secret *nw = g_dev.wk.ws ? cc_wrap_newest(g_dev.wk.ws, g_dev.wk.n) : NULL;
@@ -588,7 +593,7 @@ CW_API int cw_wrap_accepted(double version)
 		return CC_ERR_INVALID_ARG;
 	if (changed && (rc = ks_image()) != CC_OK)
 		goto out;
-	if (nw && (rc = cw_core_wraps_changed()) != CC_OK)
+	if ((rc = cw_core_wraps_changed()) != CC_OK) /* wiped, and the published version */
 		goto out;
 	json_t *o = wrap_json(), *a = json_array();
 	for (size_t i = 0; a && i < nw; i++)

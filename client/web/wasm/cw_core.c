@@ -219,6 +219,7 @@ int cw_core_wraps_changed(void)
 	cw_i_wraps(&ws, &n, &newest);
 	if (ccore_set_wraps(g.core, ws, n, newest) != CCORE_OK)
 		return CC_ERR_NOMEM;
+	ccore_wrap_published(g.core, cw_i_wraps_published()); /* the floor of withheld_box */
 	for (size_t i = 0; i < g.ncasus; i++)
 		if (cc_casus_set_wraps(ccore_cc(g.casus[i].k), ws, n, newest) != CC_OK)
 			return CC_ERR_NOMEM;

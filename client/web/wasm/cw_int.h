@@ -31,6 +31,7 @@ int cw_i_cache_key(const uint8_t **key, char devhex[33]) __attribute__((warn_unu
  * cw_close; n may be 0) and the highest version it made. */
 struct cc_wrap_secret;
 void cw_i_wraps(const struct cc_wrap_secret **ws, size_t *n, uint32_t *newest);
+uint32_t cw_i_wraps_published(void); /* the highest own version the server accepted */
 /* cw_core.c: hands the device's wrap secrets (cw_i_wraps) to the core and to
  * every followed casus; CC_OK or CC_ERR_NOMEM. */
 int cw_core_wraps_changed(void) __attribute__((warn_unused_result));
