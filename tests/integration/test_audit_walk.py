@@ -176,11 +176,18 @@ class AuditWalk(harness.CasusTest):
         self.assertEqual(len(create), 1)
         for who in ("+anna (Anna Jansen,", "+esther (Esther de Vries,", "+gijs (Gijs Bakker,"):
             self.assertIn(who, create[0]["object"])
-        # no typed reason anywhere in the trail
+        # no typed reason anywhere in the trail. casusd's own entries may carry its own words:
+        # box retention's purge (no user, the zero device) says why it deleted boxes, and it
+        # may run during the walk or not, as its sweep's timer falls (the ASan pass saw it)
         for e in es:
-            self.assertEqual(e["reason"], "", e)
+            system_purge = e["event"] == "purge" and e["user"] == "" and e["device"] == "0" * 32
+            if system_purge:
+                self.assertTrue(e["reason"].startswith("box retention:") or e["reason"] == "", e)
+            else:
+                self.assertEqual(e["reason"], "", e)
             for r in REASONS:
                 self.assertNotIn(r, e["object"])
+                self.assertNotIn(r, e["reason"])
 
         # ---- the data-subject report -------------------------------------------------------
         rj = os.path.join(self.dep.dir, "walk-report.json")
