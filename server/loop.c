@@ -541,7 +541,9 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			                 15);
 			return -1;
 		}
-		if (s->rxlen + len > s->rxcap) {
+		/* the buffer exists even for an empty frame (lws hands in == NULL, len 0:
+		 * UBSan's protocol fuzzer run found memcpy from NULL here) */
+		if (s->rxlen + len > s->rxcap || !s->rx) {
 			size_t ncap = s->rxcap ? s->rxcap : 1024;
 			while (ncap < s->rxlen + len)
 				ncap *= 2;
@@ -551,7 +553,8 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 			s->rx = n;
 			s->rxcap = ncap;
 		}
-		memcpy(s->rx + s->rxlen, in, len);
+		if (len)
+			memcpy(s->rx + s->rxlen, in, len);
 		s->rxlen += len;
 		if (!lws_is_final_fragment(wsi) || lws_remaining_packet_payload(wsi))
 			break;
