@@ -196,6 +196,8 @@ static void test_withheld(void)
 	/* certified-key boxes (version 0) of a device that never made a wrap key are judged */
 	c = core_g(&g.cert, 0, 0, 1);
 	cc_wbuf v0[2];
+	cc_w_free(&w[0]); /* the first chain's commits: w is built again below */
+	cc_w_free(&w[1]);
 	new_chain(id);
 	build(CC_COMMIT_CREATE, id, &g.cert, 1, NULL, 0, 0, NOW, &w[0]);
 	build(CC_COMMIT_ROTATE, NULL, NULL, 0, NULL, 0, 0, NOW + 10, &w[1]);
