@@ -37,9 +37,14 @@ int lc_request(casus_client *c, json_t *req, json_t **resp)
 json_t *casus_raw_request(casus_client *c, json_t *req)
 {
 	char err[256];
-	if (!c->conn)
+	if (!c->conn) {
+		(void)lc_fail(c, CASUS_E_NETWORK, "not connected to the server");
 		return NULL;
-	return conn_request(c->conn, req, REQ_TIMEOUT_MS, err, sizeof err); /* req is not stolen */
+	}
+	json_t *r = conn_request(c->conn, req, REQ_TIMEOUT_MS, err, sizeof err); /* req is not stolen */
+	if (!r)
+		(void)lc_fail(c, CASUS_E_NETWORK, "server: %s", err); /* why, for casus_error */
+	return r;
 }
 
 json_t *casus_next_push(casus_client *c, int timeout_ms)
