@@ -169,7 +169,7 @@ class Cluster(unittest.TestCase):
                         lambda: "a writer among the nodes:\n" + "\n".join(n.name + ": " + n.log()[-1500:]
                                                                        for n in self.nodes))
 
-    def round(self, writer, posters, cid, tag, want, rng, kill):
+    def round(self, writer, posters, cid, tag, want, rng, kill, disrupted=False):
         """posters: (node, sender, receivers) each posting without pause through its node.
         Post until `want` acks in all and at least one through every poster (or the
         benches end); SIGKILL the writer if kill."""
@@ -237,7 +237,10 @@ class Cluster(unittest.TestCase):
         for n, text in zip(self.nodes, new_logs):
             self.assertNotIn("event=relay.answer_lost", text,
                              "%s could not relay an answer:\n%s" % (n.name, text[-3000:]))
-        network_event = any(e in text for text in new_logs for e in (
+        # (a round right after the test killed a nats-server is disrupted by that kill: the
+        # writer's own NATS connection and the stream's leader may move without a line in
+        # casusd's log; CI saw the writer's own client fail a commit.fetch then)
+        network_event = disrupted or any(e in text for text in new_logs for e in (
             "event=relay.reconnected", "event=relay.writer ", "event=cluster.step_down", "event=cluster.writer "))
         transient = ("closed by server", "timed out", "connection closed", "cannot reach", "cannot connect")
         if not kill and (any("closed by server (1001)" in t for t in texts) or
@@ -282,14 +285,14 @@ class Cluster(unittest.TestCase):
         return sum(n.log().count("event=cluster.writer ") + n.log().count("event=cluster.step_down ")
                    for n in self.nodes)
 
-    def calm_round(self, posters_of, cid, tag, rng):
+    def calm_round(self, posters_of, cid, tag, rng, disrupted=False):
         """A round without a kill, run again (up to 5 times) if a take-over interrupts it
         (the acks of every attempt count). posters_of(writer) names the posters."""
         acked = []
         for attempt in range(5):
             writer = self.wait_writer()
             cid, got, _, _ = self.round(writer, posters_of(writer), cid, "%s-%d" % (tag, attempt), 0, rng,
-                                        kill=False)
+                                        kill=False, disrupted=disrupted)
             acked += got
             if not self.interrupted and cid:
                 return cid, acked
@@ -373,7 +376,7 @@ class Cluster(unittest.TestCase):
         writer = self.wait_writer()
         cid, got = self.calm_round(
             lambda w: [(w, "bs0-d1", "br0-d1"), (self.relaying_follower(w), "br0-d1", "bs0-d1")], cid, "nats-down",
-            rng)
+            rng, disrupted=True)
         acked += got
 
         # every node catches up to the same store; the history through the writer
