@@ -383,16 +383,9 @@ int h_commit_fetch(struct session *s, json_t *req, uint64_t id)
 		return deny_casus(s, id, rt ? PE_FORBIDDEN : PE_NOT_FOUND,
 		                  rt ? "you are not a member of this casus" : "no such casus", CC_AUDIT_EV_KEY_FETCH,
 		                  rt, cid);
-	/* a page holds at most COMMITS_PAGE commits and history_page_bytes of them
-	 * (base64 as sent; always one); a relayed session's page also fits one
-	 * NATS message (as history pages, h_message.c) */
-	size_t page_bytes = srv->cfg.lim.history_page_bytes, bytes = 0;
-	if (s->remote && srv->relay && srv->relay->max_out) {
-		size_t around = 1024 + 64 * (size_t)COMMITS_PAGE;
-		size_t fit = srv->relay->max_out > around + 1024 ? srv->relay->max_out - around : 1024;
-		if (fit < page_bytes)
-			page_bytes = fit;
-	}
+	/* a page holds at most COMMITS_PAGE commits and session_page_bytes of them
+	 * (base64 as sent; always one) */
+	size_t page_bytes = session_page_bytes(s, COMMITS_PAGE), bytes = 0;
 	json_t *arr = json_array();
 	MDB_cursor *cur = NULL;
 	uint8_t k[SCHEMA_KEY_SEQ];

@@ -203,16 +203,7 @@ int h_history(struct session *s, json_t *req, uint64_t id)
 		                  rt ? "you are not a member of this casus" : "no such casus",
 		                  CC_AUDIT_EV_HISTORY_FETCH, rt, cid);
 	uint32_t mask = rt_mask(rt, s->cert.device_id);
-	/* a relayed session's page crosses NATS as one message: built to fit it,
-	 * the JSON around each message (seq, keys, commas) and the answer's head
-	 * counted generously */
-	size_t page_bytes = srv->cfg.lim.history_page_bytes;
-	if (s->remote && srv->relay && srv->relay->max_out) {
-		size_t around = 1024 + 64 * (size_t)limit;
-		size_t fit = srv->relay->max_out > around + 1024 ? srv->relay->max_out - around : 1024;
-		if (fit < page_bytes)
-			page_bytes = fit;
-	}
+	size_t page_bytes = session_page_bytes(s, (size_t)limit);
 
 	/* The page is written straight into its frame: the messages found first
 	 * (pointers into the store, valid until this turn writes: before the audit

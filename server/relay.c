@@ -594,10 +594,11 @@ static void w_out(struct session *s, struct outbuf *b, void *arg)
 	struct rsess *x = s->remote;
 	/* An answer or push that cannot be relayed is not dropped in silence: the
 	 * session ends (nothing after it leaves either), its client sees why and
-	 * reconnects. History pages are built to fit (max_out), so this is an
+	 * reconnects. History and commit pages are built to fit (max_out), so this is an
 	 * answer no page bound covers, or NATS failing. */
-	if (!s->drop_output && send_msg(r, x->reply, 'F', x->rsid, b->data + REPLY_PRE, b->len, NULL, 0) != 0) {
-		int big = b->len + 9 > (size_t)natsConnection_GetMaxPayload(r->nc);
+	int rc = s->drop_output ? 0 : send_msg(r, x->reply, 'F', x->rsid, b->data + REPLY_PRE, b->len, NULL, 0);
+	if (rc != 0) {
+		int big = rc == -1;
 		log_event(LOG_WARN, "relay.answer_lost", "bytes=%zu reason=%s", b->len, big ? "too_large" : "not_sent");
 		s->drop_output = 1;
 		session_close(s, big ? LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE : LWS_CLOSE_STATUS_GOINGAWAY,

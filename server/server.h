@@ -211,5 +211,10 @@ struct server {
  * string, is sent in the close frame). A session without a connection (a
  * test's, wsi NULL) is only marked. */
 void session_close(struct session *s, enum lws_close_status code, const char *reason);
+/* The payload bytes a paged answer (history, commit.fetch) may carry for s:
+ * limits.history_page_bytes, and for a relayed session also what fits one NATS
+ * message with the JSON around `items` entries (64 bytes each) and the
+ * answer's head counted generously. A page always holds at least one entry. */
+size_t session_page_bytes(const struct session *s, size_t items);
 
 #endif

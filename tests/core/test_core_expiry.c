@@ -54,12 +54,7 @@ int main(void)
 {
 	if (sodium_init() < 0)
 		return 1;
-	CHECK_EQ_INT(cc_root_key_generate(&root), CC_OK);
-	e2e_default_policy(&pol);
-	pol.number = 5;
-	CHECK_EQ_INT(cc_policy_sign(&pol, root), CC_OK);
-	cc_w_init(&pol_enc);
-	CHECK_EQ_INT(cc_policy_encode(&pol, &pol_enc), CC_OK);
+	CHECK_EQ_INT(e2e_signed_policy(&root, 5, &pol, &pol_enc), CC_OK);
 
 	e2e_dev cm, ggd;
 	CHECK_EQ_INT(e2e_dev_make(&cm, root, "cm.jansen", "casemanager", 300), CC_OK);

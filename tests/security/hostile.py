@@ -52,6 +52,25 @@ class Result:
         return "exit %d, out %s, stderr %r" % (self.rc, json.dumps(self.out)[:4000], self.stderr[-800:])
 
 
+# a version 4 commit as commit.fetch serves it ends in its box section: u16 count,
+# then count entries of u8 audience, device id [16], sealed key (CC_SEALED_KEY_BYTES)
+SEALED_KEY = 48 + 1 + 16 + 16 + 1 + 8 + 32
+BOX_ENTRY = 1 + 16 + SEALED_KEY
+
+
+def box_section(raw, device):
+    """(count, offset of the first entry) of the box section at the end of a
+    served commit whose boxes are all `device`'s; None if there is none."""
+    for n in range(1, 16):
+        at = len(raw) - n * BOX_ENTRY
+        if at < 2:
+            break
+        if int.from_bytes(raw[at - 2:at], "big") == n and all(
+                raw[at + i * BOX_ENTRY + 1:at + i * BOX_ENTRY + 17] == device for i in range(n)):
+            return n, at
+    return None
+
+
 def users(*ids):
     """A subset of the harness's test users (a smaller deployment starts faster)."""
     return [u for u in harness.DEFAULT_USERS if u[0] in ids]

@@ -29,8 +29,6 @@ from hostile import Reply  # noqa: F401  (the hook API)
 import harness  # noqa: E402
 
 GRACE_S = 2
-SEALED = 48 + 1 + 16 + 16 + 1 + 8 + 32   # CC_SEALED_KEY_BYTES
-ENTRY = 1 + 16 + SEALED                  # one box-section entry
 
 
 def steal(data_dir, keystore, passfile):
@@ -40,19 +38,6 @@ def steal(data_dir, keystore, passfile):
         raise AssertionError("casus_wrap_steal failed: %s" % p.stderr)
     lines = [json.loads(x) for x in p.stdout.splitlines() if x.strip()]
     return lines[:-1], lines[-1]
-
-
-def box_section(raw, device):
-    """(count, offset of the first entry) of the box section at the end of a
-    served commit whose boxes are all `device`'s; None if there is none."""
-    for n in range(1, 16):
-        at = len(raw) - n * ENTRY
-        if at < 2:
-            break
-        if int.from_bytes(raw[at - 2:at], "big") == n and all(
-                raw[at + i * ENTRY + 1:at + i * ENTRY + 17] == device for i in range(n)):
-            return n, at
-    return None
 
 
 class BoxRetention(hostile.HostileTest):
@@ -136,8 +121,8 @@ class BoxRetention(hostile.HostileTest):
         self.assertTrue(r.get("ok"), r)
         self.assertEqual([c["epoch"] for c in r["commits"]], [0, 1])
         dev = bytes.fromhex(self.dep.ok("esther", "whoami")["device"])
-        self.assertIsNone(box_section(base64.b64decode(r["commits"][0]["commit"]), dev))
-        self.assertIsNotNone(box_section(base64.b64decode(r["commits"][1]["commit"]), dev))
+        self.assertIsNone(hostile.box_section(base64.b64decode(r["commits"][0]["commit"]), dev))
+        self.assertIsNotNone(hostile.box_section(base64.b64decode(r["commits"][1]["commit"]), dev))
 
     def test_swapped_box_refused(self):
         cid = self.new_casus("anna", ("esther", "gijs"))
@@ -151,13 +136,13 @@ class BoxRetention(hostile.HostileTest):
             commits = []
             for c in resp["commits"]:
                 raw = bytearray(base64.b64decode(c["commit"]))
-                sec = box_section(bytes(raw), dev)
+                sec = hostile.box_section(bytes(raw), dev)
                 if c["epoch"] == 0 and sec and sec[0] >= 2:
                     n, at = sec
-                    a = bytes(raw[at + 17:at + ENTRY])
-                    b = bytes(raw[at + ENTRY + 17:at + 2 * ENTRY])
-                    raw[at + 17:at + ENTRY] = b
-                    raw[at + ENTRY + 17:at + 2 * ENTRY] = a
+                    a = bytes(raw[at + 17:at + hostile.BOX_ENTRY])
+                    b = bytes(raw[at + hostile.BOX_ENTRY + 17:at + 2 * hostile.BOX_ENTRY])
+                    raw[at + 17:at + hostile.BOX_ENTRY] = b
+                    raw[at + hostile.BOX_ENTRY + 17:at + 2 * hostile.BOX_ENTRY] = a
                     self.proxy.hit("swapped")
                 commits.append(dict(c, commit=base64.b64encode(bytes(raw)).decode()))
             return dict(resp, commits=commits)

@@ -32,21 +32,6 @@ import hostile  # puts tests/integration on the path
 import harness  # noqa: E402
 
 GRACE_S = 2
-SEALED = 48 + 1 + 16 + 16 + 1 + 8 + 32   # CC_SEALED_KEY_BYTES
-ENTRY = 1 + 16 + SEALED                  # one box-section entry
-
-
-def box_section(raw, device):
-    """(count, offset of the first entry) of the box section at the end of a
-    served commit whose boxes are all `device`'s; None if there is none."""
-    for n in range(1, 16):
-        at = len(raw) - n * ENTRY
-        if at < 2:
-            break
-        if int.from_bytes(raw[at - 2:at], "big") == n and all(
-                raw[at + i * ENTRY + 1:at + i * ENTRY + 17] == device for i in range(n)):
-            return n, at
-    return None
 
 
 class WithheldBox(hostile.HostileTest):
@@ -80,7 +65,7 @@ class WithheldBox(hostile.HostileTest):
             commits = []
             for c in resp["commits"]:
                 raw = base64.b64decode(c["commit"])
-                sec = box_section(raw, dev)
+                sec = hostile.box_section(raw, dev)
                 if c["epoch"] == 1 and sec:
                     raw = raw[:sec[1] - 2]   # the signed part only: as if no box were stored
                     self.proxy.hit("stripped")
@@ -122,13 +107,13 @@ class WithheldBox(hostile.HostileTest):
         while True:
             r = self.raw("esther", {"type": "commit.fetch", "casus": cid, "from": 0})
             self.assertTrue(r.get("ok"), r)
-            if box_section(base64.b64decode(r["commits"][0]["commit"]), dev) is None:
+            if hostile.box_section(base64.b64decode(r["commits"][0]["commit"]), dev) is None:
                 break
             if time.monotonic() > deadline:
                 self.fail("esther's epoch-0 boxes are still served 180 s after the rotation with a grace of "
                           "%d s\n%s" % (GRACE_S, self.srv.log()[-3000:]))
             time.sleep(1)
-        self.assertIsNotNone(box_section(base64.b64decode(r["commits"][1]["commit"]), dev))
+        self.assertIsNotNone(hostile.box_section(base64.b64decode(r["commits"][1]["commit"]), dev))
 
         # esther loads the whole chain from casusd again (no local copy)
         self.forget_copy("esther", cid)

@@ -49,6 +49,22 @@ static inline void e2e_default_policy(cc_policy *p)
 	p->issued_at = E2E_NOW;
 }
 
+/* A fresh root key, the default ladder as policy `number` signed by it, and the
+ * policy's encoding (what a core is given): the core tests' common set-up.
+ * CC_OK or the first error. */
+static inline int e2e_signed_policy(cc_root_key **root, uint64_t number, cc_policy *p, cc_wbuf *enc)
+{
+	int rc;
+	cc_w_init(enc);
+	if ((rc = cc_root_key_generate(root)) != CC_OK)
+		return rc;
+	e2e_default_policy(p);
+	p->number = number;
+	if ((rc = cc_policy_sign(p, *root)) != CC_OK)
+		return rc;
+	return cc_policy_encode(p, enc);
+}
+
 /* ---- devices ------------------------------------------------------------------- */
 typedef struct e2e_dev {
 	cc_device_keys *keys;
