@@ -424,7 +424,7 @@ class Cluster(unittest.TestCase):
             rc_f, out_f, err_f = dep.cli("br0", "overzicht")
             set_servers(dep, [writer.url])
             rc_w, out_w, err_w = dep.cli("br0", "overzicht")
-            both = out_f + err_f + out_w + err_w
+            both = "%s %s %s %s" % (out_f, err_f, out_w, err_w)
             if attempt == 3 or ("the writer changed" not in both and "no writer at the moment" not in both):
                 break
         self.assertNotEqual(rc_w, 0, "the writer did not refuse: %s %s" % (out_w, err_w))
