@@ -216,7 +216,8 @@ int casus_history(casus_client *c, const char *casus_hex, uint64_t after, size_t
 		uint64_t seq = 0;
 		uint8_t *mb = NULL;
 		size_t ml = 0;
-		if (proto_get_u64(gm, "seq", UINT64_MAX >> 12, &seq) || seq <= after ||
+		/* a message granted twice (shared again) is listed once */
+		if (proto_get_u64(gm, "seq", UINT64_MAX >> 12, &seq) || seq <= after || lc_seqset_has(&seen, seq) ||
 		    proto_get_b64(gm, "msg", PROTO_MAX_FRAME, &mb, &ml)) {
 			free(mb);
 			continue;

@@ -105,6 +105,9 @@ class ClientCommands(harness.CasusTest):
         self.assertIn("Overleg nodig", self.texts("peter", cid))
         dep.ok("anna", "share", cid, "--to", "peter", "--messages", vooraf["id"], "--ground", "legal_duty",
                "--reason", "zorgmelding")
+        # shared a second time: two grants, one message, listed once
+        dep.ok("anna", "share", cid, "--to", "peter", "--messages", vooraf["id"], "--ground", "legal_duty",
+               "--reason", "nogmaals")
         hist = dep.ok("peter", "history", cid)["messages"]
         self.assertNotIn("Cliente heeft afspraak gemist", [x.get("text") for x in hist])
         shared = [x for x in hist if x.get("text") == "Overleg vooraf"]

@@ -15,12 +15,23 @@ After every restart the audit trail is checked: a hot backup of the store
 (`casusd backup`) is verified by the privacy officer's verifier
 (`casus audit verify --backup`) with the key casusd wrote to DATA/audit.pub.
 
+Beside the posting stream, each round the real client works on a second casus
+until the kill: the case manager rotates its key (a commit), posts a note and
+shares one of the notes from before a second case manager joined with her (a
+grant), the GGD member reads the history (the core checking every commit and
+message). The command cut by the kill may fail; no other may. After the last
+restart the clients read that casus: every note the client saw acknowledged is
+there exactly once, the epoch counts every acknowledged rotation (and at most
+the ones cut by a kill besides), and the second case manager reads every early
+note whose grant was acknowledged, once, and none that was never shared.
+
 Short form: 20 kills (every test run). Long form: CASUS_KILLS=1000 (opt-in).
 """
 import os
 import random
 import shutil
 import subprocess
+import threading
 import time
 import unittest
 
@@ -30,6 +41,7 @@ BENCH = os.path.join(BUILD, "bench", "casus-bench")
 USERS = [
     ("bs0", "casemanager", "Bench Sender", "Bench"),
     ("br0", "ggd", "Bench Receiver", "Bench"),
+    ("bs1", "casemanager", "Tweede Casemanager", "Bench"),
     ("fenna", "fg", "Fenna Dekker", "Gemeente"),
 ]
 KILLS = int(os.environ.get("CASUS_KILLS", "20"))
@@ -76,6 +88,26 @@ class Durability(unittest.TestCase):
         shutil.rmtree(bk, ignore_errors=True)
         return out
 
+    def client_work(self, cid, round_no, stop, log, early):
+        """Until `stop`: rotate (a commit), post a note, share an early note with bs1 (a
+        grant; `early` holds the (id, text) not shared yet), read the history, as the real
+        client. Stops at the first failure; log gets (kind, ok, text, stop set before)."""
+        i = 0
+        while not stop.is_set():
+            note = "r%d-n%d" % (round_no, i)
+            steps = [("bs0", ("rotate", cid), "rotate", None), ("bs0", ("post", cid, note), "post", note)]
+            if early:
+                gid, gtext = early.pop(0)
+                steps.append(("bs0", ("share", cid, "--to", "bs1", "--messages", gid, "--ground", "consent",
+                                      "--reason", "overdracht"), "share", gtext))
+            steps.append(("br0", ("history", cid), "history", None))
+            for user, args, kind, text in steps:
+                rc, out, err = self.dep.cli(user, *args)
+                log.append((kind, rc == 0, text, stop.is_set(), "%s %s" % (out, err)))
+                if rc != 0:
+                    return
+            i += 1
+
     def test_acked_messages_survive_sigkill(self):
         dep = self.dep
         dep.port = free_port()
@@ -83,6 +115,7 @@ class Durability(unittest.TestCase):
         data = os.path.join(dep.dir, "data")
         cid = None
         acked = []            # (seq, msgid) in the order the acks arrived
+        work_cid, epoch0, client_log, early = None, None, [], []
         rng = random.Random(7513)
         for round_no in range(KILLS):
             srv = Server(dep, data_dir=data).start()
@@ -93,16 +126,36 @@ class Durability(unittest.TestCase):
             if cid:
                 args += ["--casus-id", cid]
             proc = self.bench("durable-check", out, *args)
-            # wait until the stream runs, then kill casusd at a random moment
+            if work_cid is None:
+                work_cid = dep.ok("bs0", "new", "--title", "Werkcasus", "--purpose", "Zorgcoordinatie",
+                                  "--basis", "Wmo 2015", "--member", "br0")["casus"]
+                # notes from before bs1 joins: she reads one only once it is shared with her
+                early = [(dep.ok("bs0", "post", work_cid, "vroeg-%d" % k)["id"], "vroeg-%d" % k)
+                         for k in range(2 * KILLS)]
+                dep.ok("bs0", "add", work_cid, "bs1")
+                epoch0 = dep.ok("br0", "members", work_cid)["epoch"]
+            stop, log = threading.Event(), []
+            worker = threading.Thread(target=self.client_work, args=(work_cid, round_no, stop, log, early))
+            worker.start()
+            # wait until the stream runs and the client has done a random number of its
+            # commands (the kill then cuts the next one), then kill casusd at a random moment
             want = rng.randint(150, 600)
+            ops = rng.randint(1, 4)
             deadline = time.time() + (90 if ASAN else 30)
             while time.time() < deadline:
                 n = sum(1 for line in read_lines(out) if line[0] == "ACK")
-                if n >= want or proc.poll() is not None:
+                if (n >= want and len(log) >= ops) or proc.poll() is not None or not worker.is_alive():
                     break
                 time.sleep(0.02)
             time.sleep(rng.random() * 0.05)
+            stop.set()
             srv.kill()
+            worker.join(timeout=300)
+            self.assertFalse(worker.is_alive(), "round %d: the client's commands did not end" % round_no)
+            # a command may fail only once the kill was due (the one it cut)
+            bad = [e for e in log if not e[1] and not e[3]]
+            self.assertEqual(bad, [], "round %d: a client command failed before the kill" % round_no)
+            client_log += log
             try:
                 _, err = proc.communicate(timeout=30)
             except subprocess.TimeoutExpired:
@@ -130,6 +183,11 @@ class Durability(unittest.TestCase):
             _, err = proc.communicate(timeout=120)
             self.assertEqual(proc.returncode, 0, err.decode(errors="replace"))
             hist = [(int(line[1]), line[2]) for line in read_lines(dump) if line[0] == "HIST"]
+            # the client's casus, read by the real client after every kill
+            texts = [m.get("text") for m in dep.ok("br0", "history", work_cid)["messages"] if m.get("verified")]
+            epoch = dep.ok("br0", "members", work_cid)["epoch"]
+            got_early = [m.get("text") for m in dep.ok("bs1", "history", work_cid)["messages"]
+                         if m.get("verified") and str(m.get("text", "")).startswith("vroeg-")]
         finally:
             srv.stop()
 
@@ -145,7 +203,28 @@ class Durability(unittest.TestCase):
         ack_ids = [m for _, m in acked]
         self.assertEqual(len(set(ack_ids)), len(ack_ids), "a message id was acknowledged twice")
         # every acked message is in history exactly once; unacked in-flight ones may be there too
-        print("durability: %d kills, %d acknowledged, %d in history" % (KILLS, len(acked), len(hist)))
+        notes = [e[2] for e in client_log if e[0] == "post" and e[1]]
+        self.assertGreater(len(notes), 0, "the client posted nothing")
+        self.assertEqual([t for t in notes if texts.count(t) != 1], [],
+                         "a note the client saw acknowledged is not in its history exactly once")
+        rot_ok = sum(1 for e in client_log if e[0] == "rotate" and e[1])
+        rot_cut = sum(1 for e in client_log if e[0] == "rotate" and not e[1])
+        self.assertTrue(epoch0 + rot_ok <= epoch <= epoch0 + rot_ok + rot_cut,
+                        "epoch %d after %d acknowledged and %d cut rotations from %d" % (epoch, rot_ok, rot_cut,
+                                                                                        epoch0))
+        shared = [e[2] for e in client_log if e[0] == "share" and e[1]]
+        cut_shares = [e[2] for e in client_log if e[0] == "share" and not e[1]]
+        self.assertGreater(len(shared), 0, "the client shared nothing")
+        self.assertEqual([t for t in shared if got_early.count(t) != 1], [],
+                         "a note whose grant was acknowledged is not in bs1's history exactly once")
+        self.assertEqual([t for t in got_early if t not in shared and t not in cut_shares], [],
+                         "bs1 reads an early note that was never shared with her")
+        self.assertEqual(len(got_early), len(set(got_early)), "an early note is listed twice")
+        reads = sum(1 for e in client_log if e[0] == "history" and e[1])
+        cut = sum(1 for e in client_log if not e[1])
+        print("durability: %d kills, %d acknowledged, %d in history; client: %d rotations, %d notes, %d grants, "
+              "%d history reads acknowledged, %d commands cut by a kill" % (KILLS, len(acked), len(hist), rot_ok,
+                                                                              len(notes), len(shared), reads, cut))
 
 
 if __name__ == "__main__":
