@@ -50,6 +50,7 @@ void config_defaults(struct config *c)
 	c->lim.slow_reader_s = 30;
 	c->lim.turn_requests = 16;
 	c->lim.turn_bytes = 1u << 20;
+	c->lim.drain_bytes = 1u << 20;
 }
 
 static int get_str(json_t *o, const char *k, char *out, size_t cap, char *why, size_t wl)
@@ -319,7 +320,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 			{"max_frame",     "max_frame_preauth", "auth_timeout_s",     "req_per_s",       "req_burst",
 		         "max_queue",     "conn_per_device",   "conn_per_addr",      "max_connections", "ping_s",
 		         "hangup_s",      "history_page_max",  "history_page_bytes", "max_queue_bytes", "slow_reader_s",
-		         "turn_requests", "turn_bytes"};
+		         "turn_requests", "turn_bytes",        "drain_bytes"};
 		const char *lk;
 		json_t *lv;
 		json_object_foreach(l, lk, lv) {
@@ -348,6 +349,7 @@ int config_load(struct config *c, const char *path, char *why, size_t whylen)
 		UINT_FIELD(l, "slow_reader_s", c->lim.slow_reader_s, 1, 3600);
 		UINT_FIELD(l, "turn_requests", c->lim.turn_requests, 1, 4096);
 		UINT_FIELD(l, "turn_bytes", c->lim.turn_bytes, 4096, 64u << 20);
+		UINT_FIELD(l, "drain_bytes", c->lim.drain_bytes, 4096, 64u << 20);
 	}
 	if (cluster_load(c, json_object_get(root, "cluster"), why, whylen) != 0)
 		goto fail;
@@ -396,6 +398,19 @@ int config_check(struct config *c, char *why, size_t whylen)
 	if (c->lim.max_frame_preauth > c->lim.max_frame) {
 		snprintf(why, whylen, "limits.max_frame_preauth (%zu) is larger than limits.max_frame (%zu)",
 		         c->lim.max_frame_preauth, c->lim.max_frame);
+		return -1;
+	}
+	/* a member that pipelines page requests and reads them may have up to
+	 * drain_bytes queued, a turn's replies (turn_bytes) and one more page built
+	 * for it: that must stay below the slow-reader bound, or a well-behaved
+	 * reader would be closed */
+	if ((unsigned long long)c->lim.drain_bytes + c->lim.turn_bytes + c->lim.history_page_bytes + (64u << 10) >
+	    c->lim.max_queue_bytes) {
+		snprintf(
+			why, whylen,
+			"limits.drain_bytes (%zu) + limits.turn_bytes (%zu) + limits.history_page_bytes (%zu) + 64 KiB "
+			"must not exceed limits.max_queue_bytes (%zu): a reader that keeps up would be closed as slow",
+			c->lim.drain_bytes, c->lim.turn_bytes, c->lim.history_page_bytes, c->lim.max_queue_bytes);
 		return -1;
 	}
 	if (c->lim.hangup_s <= c->lim.ping_s) {

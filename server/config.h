@@ -29,6 +29,9 @@ struct limits {
 	 * built for it in the turn reach turn_bytes */
 	unsigned turn_requests;
 	size_t turn_bytes;
+	/* a session's next request waits while its send queue holds this many bytes
+	 * (replies are produced as its socket drains) */
+	size_t drain_bytes;
 };
 
 /* Cluster mode (docs/SCALING.md "Cluster mode", docs/OPERATIONS.md "A

@@ -116,6 +116,8 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
 	s->qtail = q;
 	s->qcount++;
 	s->qbytes += buf->len;
+	if (s->qbytes > s->srv->qbytes_max)
+		s->srv->qbytes_max = s->qbytes;
 	lws_callback_on_writable(s->wsi);
 }
 
@@ -127,10 +129,10 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
  * control, a reason bit of our own, apart from the verifier's) until a later
  * turn, while the other sessions are served in this one. Replies are
  * produced as the socket drains: while a session's send queue holds
- * DRAIN_BYTES or more, its next request waits for the writeable callback to
- * take the queue below that, so a member asking for pages faster than it reads
- * holds at most one page (history_page_bytes) above DRAIN_BYTES in casusd, and
- * TCP pushes back on it. */
+ * limits.drain_bytes (1 MiB) or more, its next request waits for the writeable
+ * callback to take the queue below that, so a member asking for pages faster
+ * than it reads holds at most one page (history_page_bytes) above drain_bytes
+ * in casusd, and TCP pushes back on it. */
 /* A msg.post handed to the verifiers costs the loop only its check step: it
  * counts POST_UNITS of a request's REQ_UNITS, so a posting session gets up to
  * turn_requests * REQ_UNITS / POST_UNITS (128 by default) posts into one
@@ -139,14 +141,13 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
  * (VERIFY_QUEUE_SOFT pauses its input). */
 #define REQ_UNITS 8u
 #define POST_UNITS 1u
-#define DRAIN_BYTES (1u << 20)
 #define RXFLOW_BUDGET (1 << 1) /* lws_rx_flow_control reason bit (the verifier uses USER_BOOL) */
 /* memory: malloc_trim once a tick after TRIM_DUE bytes of frames were freed */
 #define TRIM_DUE (4u << 20)
 
 static int drain_wait(const struct session *s)
 {
-	return s->qbytes >= DRAIN_BYTES;
+	return s->qbytes >= s->srv->cfg.lim.drain_bytes;
 }
 
 int loop_turn_full(const struct server *srv)

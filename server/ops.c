@@ -494,6 +494,8 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 	    (double)srv->turns_busy);
 	one(b, "casusd_turn_requests_max", "gauge", "Most requests handled in one loop turn.",
 	    (double)srv->turn_reqs_max);
+	one(b, "casusd_send_queue_bytes_max", "gauge", "Most bytes one session's send queue held since start.",
+	    (double)srv->qbytes_max);
 	one(b, "casusd_verify_inflight", "gauge", "Posts waiting for the signature verifier pool.",
 	    (double)srv->verify_inflight);
 	one(b, "casusd_verified_posts_total", "counter", "Posts completed after the verifier pool checked them.",

@@ -175,6 +175,7 @@ struct server {
 	int quiet_refusal;          /* a refusal in a series: no audit entry of its own */
 	uint64_t turns_busy;        /* turns that handled at least one request (metrics) */
 	uint64_t turn_reqs_max;     /* most requests in one turn (metrics) */
+	size_t qbytes_max;          /* most bytes one session's send queue held (metrics) */
 	uint64_t verified_posts;    /* msg.post completed after the verifier thread (metrics) */
 	size_t verify_inflight;     /* jobs at the verifier after the last turn (metrics) */
 	struct metrics m;

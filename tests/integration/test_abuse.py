@@ -223,7 +223,7 @@ class TurnBudget(harness.CasusTest):
         self.assertGreater(m["casusd_frames_deferred_total"], 0, "no request waited for a later turn")
 
 
-class BigHistory(harness.CasusTest):  # helpers only; the tests are in the two classes below
+class BigHistory(harness.CasusTest):  # helpers only; the tests are in the classes below
     """A casus of ~120 messages of ~160 KB (base64) each: ~19 MB of history.
     Default limits (history_page_bytes 1 MiB, max_queue_bytes 8 MiB)."""
     users = BENCH_USERS
@@ -363,6 +363,44 @@ class StalledReader(BigHistory):
         self.assertLess(self.healthz_s(), HEALTHZ_BOUND_S)
 
 
+class DrainMark(BigHistory):
+    """limits.drain_bytes is the mark a session's send queue must fall below
+    before its next request is handled. At 64 KiB (and turn_bytes at its least,
+    so that a turn builds one reply), a device that pipelines 24 page requests
+    and stops reading makes casusd queue one page and no more: the largest send
+    queue (casusd_send_queue_bytes_max) stays under drain_bytes + one page
+    (history_page_bytes) + 64 KiB of frame. At the default 1 MiB a second page
+    of ~0.95 MiB would be queued behind the first, over that bound."""
+    DRAIN = 64 << 10
+    config = {"limits": {"drain_bytes": DRAIN, "turn_bytes": 4096, "slow_reader_s": 600,
+                         "max_queue_bytes": 64 << 20}}
+
+    def test_drain_mark_is_a_limit(self):
+        cid, _ = self.fill()
+        p = self.bench("history-burst", "--casus-id", cid, "--messages", "24", "--stall", "1",
+                       "--seconds", "300")
+        try:
+            wait_for(lambda: any(line[0] == "SENT" for line in self.lines(p)), 60, "the burst to be sent")
+            # the socket buffers are full once a page waits in casusd's own queue
+            wait_for(lambda: self.srv.metrics()["casusd_send_queue_bytes_max"] >= 512 << 10, 120,
+                     "a page to wait in the stalled device's send queue")
+            # the device's further requests wait for its queue to drain while
+            # the loop goes on turning (each /healthz is served by it; a held
+            # request would run in the next turn if the mark let it)
+            for _ in range(3):
+                self.assertLess(self.healthz_s(), HEALTHZ_BOUND_S)
+            m = self.srv.metrics()
+            self.assertEqual(m["casusd_connections_open"], 1, "the stalled device was closed")
+            self.assertGreater(m["casusd_frames_deferred_total"], 0, "no request waited for the queue to drain")
+        finally:
+            p.kill()
+            self.finish(p)
+        peak = m["casusd_send_queue_bytes_max"]
+        print("drain mark %d B: largest send queue %d B" % (self.DRAIN, peak))
+        self.assertLessEqual(peak, self.DRAIN + (1 << 20) + (64 << 10),
+                             "more than one page queued above limits.drain_bytes")
+
+
 class MemoryReturned(BigHistory):
     """Twelve devices each ask 24 pages (~1 MiB) at once and stop reading; they
     are dropped as stalled readers (slow_reader_s 2). Meanwhile casusd holds at
@@ -378,7 +416,7 @@ class MemoryReturned(BigHistory):
     # (malloc_trim does not reach it): under ASan the after-bound only says
     # that nothing beyond the quarantine is kept
     RSS_AFTER_BOUND_KB = (400 if SANITIZED else 48) * 1024
-    # each stalled device makes casusd hold at most DRAIN_BYTES (1 MiB) plus one
+    # each stalled device makes casusd hold at most drain_bytes (1 MiB) plus one
     # page of answers; before, each held 24 pages (peak 284 MiB for the twelve)
     RSS_PEAK_BOUND_KB = (512 if SANITIZED else 128) * 1024
 

@@ -160,6 +160,9 @@ class Ops(unittest.TestCase):
                            ({"limits": {"max_frame": 10}}, "max_frame"),
                            ({"limits": {"turn_requests": 0}}, '"turn_requests" must be an integer between 1 and 4096'),
                            ({"limits": {"turn_bytes": 100}}, '"turn_bytes" must be an integer between 4096 and'),
+                           ({"limits": {"drain_bytes": 100}}, '"drain_bytes" must be an integer between 4096 and'),
+                           # a drain mark that leaves no room below the slow-reader bound
+                           ({"limits": {"drain_bytes": 7 << 20}}, "must not exceed limits.max_queue_bytes"),
                            # a misspelt limit is refused, not ignored
                            ({"limits": {"turn_request": 4}}, 'unknown key "limits.turn_request"'),
                            ({"limits": {"ping_s": 30, "hangup_s": 20}}, "hangup_s"),
