@@ -6,6 +6,8 @@
 #ifndef CASUSD_LOOP_H
 #define CASUSD_LOOP_H
 
+#include <stddef.h>
+
 struct server;
 struct config;
 
@@ -29,5 +31,8 @@ void loop_remote_gone(struct server *srv, struct session *s);
 /* This turn has taken its cap of frame bytes (cluster writer: srv->turn_in_cap):
  * further frames wait for the next turn. */
 int loop_turn_full(const struct server *srv);
+/* The header of an unmasked final text frame of len bytes (RFC 6455 5.2) into
+ * out (at least 10 bytes); returns its length: 2, 4 or 10. */
+size_t loop_ws_header(unsigned char *out, size_t len);
 
 #endif

@@ -522,6 +522,10 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 	    "Frames held for a later loop turn: the session was over its per-turn budget or its send queue "
 	    "had to drain first.",
 	    (double)m->frames_deferred);
+	one(b, "casusd_tx_batches_total", "counter",
+	    "Writes that carried several queued frames of one session at once.", (double)m->tx_batches);
+	one(b, "casusd_tx_batched_frames_total", "counter", "Frames sent in those writes.",
+	    (double)m->tx_batched_frames);
 	one(b, "casusd_gather_passes_total", "counter",
 	    "Extra event-loop passes that took more requests into a turn before its commit (group commit over TLS).",
 	    (double)m->gather_passes);

@@ -140,6 +140,8 @@ struct metrics {
 	struct histo turn_end_hist;  /* end of a busy turn: verification wait, commit, replies queued */
 	struct histo post_ack_hist;  /* msg.post: frame arrival to the ack handed to the socket */
 	uint64_t frames_deferred;    /* frames held for a later turn (budget or send queue) */
+	uint64_t tx_batches;         /* writes that carried several queued frames (loop.c write_batch) */
+	uint64_t tx_batched_frames;  /* frames sent in those writes */
 	uint64_t gather_passes;      /* extra passes that took more requests into a turn (loop.c gather) */
 	uint64_t trims;              /* malloc_trim calls after memory was freed */
 	uint64_t boxes_deleted;      /* sealed key boxes deleted by box retention (retention.c) */

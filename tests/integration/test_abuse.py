@@ -10,12 +10,16 @@ real casusd on loopback and checks a bound from the outside:
   pages on "more");
 - the per-turn budget is limits.turn_requests: at 1, a session's 40
   pipelined requests are all answered in order, at most one per loop turn;
+  at the default, answers queued together leave in writes of several frames,
+  each whole and in order;
 - a member that asks for far more history than it reads is served as its
   socket drains (its requests wait while its send queue holds 1 MiB, at most
   16 are handled per loop turn): all 300 pages arrive, casusd's peak RSS stays
   under 256 MiB (512 MiB with ASan's quarantine), and while the flood is still
   being served another device's post is acknowledged and /healthz answers
   (measured, bound 5 s on a busy machine, 10 s for the sanitizer build);
+- limits.drain_bytes is the mark: at 64 KiB a stalled device's send queue
+  holds one page and no more (casusd_send_queue_bytes_max);
 - after a spike of stalled readers, once they are gone, casusd hands the freed
   memory back (malloc_trim): VmRSS under a stated bound;
 - a reader that stops reading is dropped after slow_reader_s;
@@ -171,6 +175,46 @@ def ws_frame(text):
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
 
 
+def pipelined_pings(test, n):
+    """n pings sent in one write on a raw WebSocket; the answers read with the
+    test's own frame decoder (RFC 6455: FIN + text, 7- or 16-bit length, not
+    masked). Returns the answers' ids in arrival order."""
+    s = socket.create_connection(("127.0.0.1", test.dep.port), timeout=60)
+    try:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                   "Sec-WebSocket-Protocol: casus.v1\r\n\r\n" % key).encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            b = s.recv(4096)
+            test.assertTrue(b, "no upgrade answer")
+            buf += b
+        head, buf = buf.split(b"\r\n\r\n", 1)
+        test.assertIn(b" 101 ", head.split(b"\r\n")[0])
+        s.sendall(b"".join(ws_frame('{"id":%d,"type":"ping"}' % (i + 1)) for i in range(n)))
+        ids = []
+        while len(ids) < n:
+            while len(buf) < 2 or len(buf) < 2 + (2 if buf[1] & 0x7F == 126 else 0):
+                b = s.recv(65536)
+                test.assertTrue(b, "casusd closed after %d answers" % len(ids))
+                buf += b
+            length, off = buf[1] & 0x7F, 2
+            test.assertNotEqual(length, 127, "an unexpectedly large answer")
+            if length == 126:
+                length, off = int.from_bytes(buf[2:4], "big"), 4
+            while len(buf) < off + length:
+                b = s.recv(65536)
+                test.assertTrue(b, "casusd closed after %d answers" % len(ids))
+                buf += b
+            test.assertEqual(buf[0], 0x81, "not a text frame: %r" % buf[:off + length])
+            ids.append(json.loads(buf[off:off + length])["id"])
+            buf = buf[off + length:]
+        return ids
+    finally:
+        s.close()
+
+
 class TurnBudget(harness.CasusTest):
     """limits.turn_requests 1: one session's 40 pipelined requests, sent in one
     write, are all answered, in order, and no loop turn handled more than one
@@ -182,45 +226,35 @@ class TurnBudget(harness.CasusTest):
     N = 40
 
     def test_small_turn_budget_serves_every_request_one_per_turn(self):
-        s = socket.create_connection(("127.0.0.1", self.dep.port), timeout=60)
-        try:
-            key = base64.b64encode(os.urandom(16)).decode()
-            s.sendall(("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                       "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                       "Sec-WebSocket-Protocol: casus.v1\r\n\r\n" % key).encode())
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                b = s.recv(4096)
-                self.assertTrue(b, "no upgrade answer")
-                buf += b
-            head, buf = buf.split(b"\r\n\r\n", 1)
-            self.assertIn(b" 101 ", head.split(b"\r\n")[0])
-            s.sendall(b"".join(ws_frame('{"id":%d,"type":"ping"}' % (i + 1)) for i in range(self.N)))
-            ids = []
-            while len(ids) < self.N:
-                while len(buf) < 2 or len(buf) < 2 + (2 if buf[1] & 0x7F == 126 else 0):
-                    b = s.recv(65536)
-                    self.assertTrue(b, "casusd closed after %d answers" % len(ids))
-                    buf += b
-                n, off = buf[1] & 0x7F, 2
-                self.assertNotEqual(n, 127, "an unexpectedly large answer")
-                if n == 126:
-                    n, off = int.from_bytes(buf[2:4], "big"), 4
-                while len(buf) < off + n:
-                    b = s.recv(65536)
-                    self.assertTrue(b, "casusd closed after %d answers" % len(ids))
-                    buf += b
-                self.assertEqual(buf[0], 0x81, "not a text frame: %r" % buf[:off + n])
-                ids.append(json.loads(buf[off:off + n])["id"])
-                buf = buf[off + n:]
-        finally:
-            s.close()
+        ids = pipelined_pings(self, self.N)
         m = self.srv.metrics()
         print("turn budget 1: %d answers, most requests in one turn %d, frames deferred %d"
               % (len(ids), m["casusd_turn_requests_max"], m["casusd_frames_deferred_total"]))
         self.assertEqual(ids, list(range(1, self.N + 1)), "answers missing or out of order")
         self.assertEqual(m["casusd_turn_requests_max"], 1, "a turn handled more than limits.turn_requests")
         self.assertGreater(m["casusd_frames_deferred_total"], 0, "no request waited for a later turn")
+
+
+class SendBatch(harness.CasusTest):
+    """Several small frames queued for one session leave casusd in one write,
+    each with its own header (server/loop.c write_batch). 40 pings sent in one
+    write: a turn answers up to 16 of them (default budget), so answers queue
+    together; every answer arrives whole, in order, as its own text frame
+    (read by the test's own decoder), and /metrics shows writes that carried
+    several frames."""
+    users = harness.DEFAULT_USERS[:1]
+    N = 40
+
+    def test_queued_frames_leave_together_and_whole(self):
+        before = self.srv.metrics()
+        ids = pipelined_pings(self, self.N)
+        m = self.srv.metrics()
+        batches = m["casusd_tx_batches_total"] - before["casusd_tx_batches_total"]
+        frames = m["casusd_tx_batched_frames_total"] - before["casusd_tx_batched_frames_total"]
+        print("send batches: %d answers, %d writes carried %d of them" % (len(ids), batches, frames))
+        self.assertEqual(ids, list(range(1, self.N + 1)), "answers missing or out of order")
+        self.assertGreaterEqual(batches, 1, "no write carried several frames")
+        self.assertGreaterEqual(frames, 2 * batches, "a batch of fewer than two frames")
 
 
 class BigHistory(harness.CasusTest):  # helpers only; the tests are in the classes below
