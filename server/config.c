@@ -401,17 +401,23 @@ int config_check(struct config *c, char *why, size_t whylen)
 		return -1;
 	}
 	/* a member that pipelines page requests and reads them may have up to
-	 * drain_bytes queued, a turn's replies (turn_bytes) and one more page built
-	 * for it: that must stay below the slow-reader bound, or a well-behaved
-	 * reader would be closed */
-	if ((unsigned long long)c->lim.drain_bytes + c->lim.turn_bytes + c->lim.history_page_bytes + (64u << 10) >
-	    c->lim.max_queue_bytes) {
-		snprintf(
-			why, whylen,
-			"limits.drain_bytes (%zu) + limits.turn_bytes (%zu) + limits.history_page_bytes (%zu) + 64 KiB "
-			"must not exceed limits.max_queue_bytes (%zu): a reader that keeps up would be closed as slow",
-			c->lim.drain_bytes, c->lim.turn_bytes, c->lim.history_page_bytes, c->lim.max_queue_bytes);
-		return -1;
+	 * drain_bytes queued, a turn's replies (turn_bytes) and one more reply
+	 * built for it: a history page (history_page_bytes of messages, or one
+	 * message of up to max_frame, plus at most 64 bytes of JSON around each of
+	 * history_page_max messages and 64 KiB for the rest). That must stay below
+	 * the slow-reader bound, or a reader that keeps up would be closed. */
+	{
+		unsigned long long page =
+			c->lim.history_page_bytes > c->lim.max_frame ? c->lim.history_page_bytes : c->lim.max_frame;
+		page += 64ull * c->lim.history_page_max + (64u << 10);
+		if ((unsigned long long)c->lim.drain_bytes + c->lim.turn_bytes + page > c->lim.max_queue_bytes) {
+			snprintf(why, whylen,
+			         "limits.drain_bytes (%zu) + limits.turn_bytes (%zu) + one history page (%llu: "
+			         "history_page_bytes or max_frame, with history_page_max messages' framing) must not "
+			         "exceed limits.max_queue_bytes (%zu): a reader that keeps up would be closed as slow",
+			         c->lim.drain_bytes, c->lim.turn_bytes, page, c->lim.max_queue_bytes);
+			return -1;
+		}
 	}
 	if (c->lim.hangup_s <= c->lim.ping_s) {
 		snprintf(why, whylen, "limits.hangup_s (%u) must be larger than limits.ping_s (%u)", c->lim.hangup_s,

@@ -154,11 +154,21 @@ static void enqueue(struct session *s, struct outbuf *buf, void *arg)
  * kept in its buffer like any other). casusd negotiates no extension, so no
  * frame needs the RSV bits. Flat out a member gets one push per stored
  * message: this takes its ~100 pushes of a commit from ~100 send() calls (and
- * TLS records) to a few. A frame over TX_BATCH_FRAME, or a frame alone in the
- * queue, goes out with lws_write(LWS_WRITE_TEXT) as before. */
+ * TLS records) to a few. A frame over TX_BATCH_FRAME, a frame alone in the
+ * queue or followed by a large one, and every frame of a WebSocket carried in
+ * an HTTP/2 stream (whose wsi has no socket of its own: lws must frame those)
+ * go out with lws_write(LWS_WRITE_TEXT) as before. */
 #define TX_BATCH (64u << 10)
 #define TX_BATCH_FRAME (16u << 10)
+_Static_assert(TX_BATCH_FRAME < 65536 && TX_BATCH_FRAME + 4 <= TX_BATCH, "a batched frame needs a 2- or 4-byte header");
 static unsigned char tx_batch[LWS_PRE + TX_BATCH]; /* the loop's thread only */
+
+static int batchable(const struct session *s, struct lws *wsi)
+{
+	const struct outq *q = s->qhead;
+	return q && q->next && q->buf->len <= TX_BATCH_FRAME && q->next->buf->len <= TX_BATCH_FRAME &&
+	       lws_get_network_wsi(wsi) == wsi;
+}
 
 size_t loop_ws_header(unsigned char *out, size_t len)
 {
@@ -685,7 +695,7 @@ static int cb_casus(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		s->tx_progress_ms = clock_mono_ms(); /* the socket is taking data */
 		for (int i = 0; i < 64 && s->qhead; i++) {
 			int n;
-			if (s->qhead->next && s->qhead->buf->len <= TX_BATCH_FRAME) {
+			if (batchable(s, wsi)) {
 				n = write_batch(s, wsi);
 			} else {
 				struct outq *q = s->qhead;

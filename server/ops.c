@@ -496,6 +496,12 @@ static void metrics_text(struct server *srv, struct mbuf *b)
 	    (double)srv->turn_reqs_max);
 	one(b, "casusd_send_queue_bytes_max", "gauge", "Most bytes one session's send queue held since start.",
 	    (double)srv->qbytes_max);
+	size_t largest = 0;
+	for (const struct session *s = srv->sessions; s; s = s->next)
+		if (s->qbytes > largest)
+			largest = s->qbytes;
+	one(b, "casusd_send_queue_bytes_largest", "gauge", "Bytes in the largest send queue of a session now.",
+	    (double)largest);
 	one(b, "casusd_verify_inflight", "gauge", "Posts waiting for the signature verifier pool.",
 	    (double)srv->verify_inflight);
 	one(b, "casusd_verified_posts_total", "counter", "Posts completed after the verifier pool checked them.",

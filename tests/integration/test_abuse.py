@@ -199,6 +199,7 @@ def pipelined_pings(test, n):
                 b = s.recv(65536)
                 test.assertTrue(b, "casusd closed after %d answers" % len(ids))
                 buf += b
+            test.assertEqual(buf[1] & 0x80, 0, "a server frame with the mask bit set")
             length, off = buf[1] & 0x7F, 2
             test.assertNotEqual(length, 127, "an unexpectedly large answer")
             if length == 126:
@@ -401,8 +402,9 @@ class DrainMark(BigHistory):
     """limits.drain_bytes is the mark a session's send queue must fall below
     before its next request is handled. At 64 KiB (and turn_bytes at its least,
     so that a turn builds one reply), a device that pipelines 24 page requests
-    and stops reading makes casusd queue one page and no more: the largest send
-    queue (casusd_send_queue_bytes_max) stays under drain_bytes + one page
+    and stops reading makes casusd queue one page and no more: its send queue
+    (casusd_send_queue_bytes_largest, the largest queue now; the filling
+    device is gone by then) stays under drain_bytes + one page
     (history_page_bytes) + 64 KiB of frame. At the default 1 MiB a second page
     of ~0.95 MiB would be queued behind the first, over that bound."""
     DRAIN = 64 << 10
@@ -411,12 +413,15 @@ class DrainMark(BigHistory):
 
     def test_drain_mark_is_a_limit(self):
         cid, _ = self.fill()
+        # the filling devices' connections are closed: only the burst's will be open
+        wait_for(lambda: self.srv.metrics()["casusd_connections_open"] == 0, 60, "the filling devices to be gone")
+        deferred = self.srv.metrics()["casusd_frames_deferred_total"]
         p = self.bench("history-burst", "--casus-id", cid, "--messages", "24", "--stall", "1",
                        "--seconds", "300")
         try:
             wait_for(lambda: any(line[0] == "SENT" for line in self.lines(p)), 60, "the burst to be sent")
             # the socket buffers are full once a page waits in casusd's own queue
-            wait_for(lambda: self.srv.metrics()["casusd_send_queue_bytes_max"] >= 512 << 10, 120,
+            wait_for(lambda: self.srv.metrics()["casusd_send_queue_bytes_largest"] >= 512 << 10, 120,
                      "a page to wait in the stalled device's send queue")
             # the device's further requests wait for its queue to drain while
             # the loop goes on turning (each /healthz is served by it; a held
@@ -425,11 +430,11 @@ class DrainMark(BigHistory):
                 self.assertLess(self.healthz_s(), HEALTHZ_BOUND_S)
             m = self.srv.metrics()
             self.assertEqual(m["casusd_connections_open"], 1, "the stalled device was closed")
-            self.assertGreater(m["casusd_frames_deferred_total"], 0, "no request waited for the queue to drain")
+            self.assertGreater(m["casusd_frames_deferred_total"], deferred, "no request waited for the queue to drain")
         finally:
             p.kill()
             self.finish(p)
-        peak = m["casusd_send_queue_bytes_max"]
+        peak = m["casusd_send_queue_bytes_largest"]
         print("drain mark %d B: largest send queue %d B" % (self.DRAIN, peak))
         self.assertLessEqual(peak, self.DRAIN + (1 << 20) + (64 << 10),
                              "more than one page queued above limits.drain_bytes")

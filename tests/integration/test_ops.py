@@ -163,6 +163,8 @@ class Ops(unittest.TestCase):
                            ({"limits": {"drain_bytes": 100}}, '"drain_bytes" must be an integer between 4096 and'),
                            # a drain mark that leaves no room below the slow-reader bound
                            ({"limits": {"drain_bytes": 7 << 20}}, "must not exceed limits.max_queue_bytes"),
+                           # one history message may be a whole max_frame: it must fit too
+                           ({"limits": {"max_frame": 8 << 20}}, "must not exceed limits.max_queue_bytes"),
                            # a misspelt limit is refused, not ignored
                            ({"limits": {"turn_request": 4}}, 'unknown key "limits.turn_request"'),
                            ({"limits": {"ping_s": 30, "hangup_s": 20}}, "hangup_s"),
