@@ -1957,6 +1957,9 @@ int main(int argc, char **argv)
 		while (!B.dump_done && B.conns_v[0].st == C_READY && (double)(mono_ns() - t0) / 1e9 < 120)
 			svc();
 		lws_context_destroy(B.ctx);
+		if (!B.dump_done)
+			fprintf(stderr, "dump: the history did not end (%s)\n",
+			        B.last_err[0] ? B.last_err : "connection lost or 120 s passed, no reason given");
 		return B.dump_done ? 0 : 1;
 	}
 

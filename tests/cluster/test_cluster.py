@@ -114,14 +114,18 @@ class Cluster(unittest.TestCase):
             proc = self.bench("dump", via.url, dump, "--casus-id", cid)
             _, err = proc.communicate(timeout=120)
             text = err.decode(errors="replace")
-            if proc.returncode == 0 or "cannot connect" not in text or attempt == 3:
+            if proc.returncode == 0 or attempt == 3:
                 break
-            if "no writer at the moment" in text:
-                # `via` lost the writer's lease (a nats-server died under it) and no node
-                # holds it yet: wait for a writer, then ask again (pick() names the node
-                # anew: the writer may be another one now)
+            if lease_moved(text):
+                # the writer's lease moved under the request: at connect `via` had lost
+                # it and no node held it yet ("no writer at the moment"), or the dump's
+                # connection was closed under it (1001 "the writer changed: reconnect").
+                # Wait for a writer, then ask again (pick() names the node anew: the
+                # writer may be another one now)
                 self.wait_writer()
                 continue
+            if "cannot connect" not in text and via.alive():
+                break  # any other failure of a node that is still running fails the test
             # `via` is not listening: it stepped down (exit 75: a NATS publish failed after
             # the nats-server's death) and is being started again, as systemd would; any
             # other exit is a failure
