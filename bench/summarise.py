@@ -206,19 +206,19 @@ def main():
         for lab in LABELS:
             if not plotdata[lab]:
                 continue
-            dat = os.path.join(outdir, "latency-%s.dat" % lab)
+            dat = "latency-%s.dat" % lab  # gnuplot runs in outdir: the script names no absolute path
             plots.append("'%s' using 1:2 with linespoints lw 2 pt 7 lc rgb '%s' title '%s p50'" % (dat, colours[lab], TITLE[lab]))
             plots.append("'%s' using 1:3 with linespoints lw 2 pt 5 dt 2 lc rgb '%s' title '%s p99'" % (dat, colours[lab], TITLE[lab]))
         script = "\n".join([
             "set terminal svg size 900,560 dynamic font 'sans,12' background '#ffffff'",
-            "set output '%s'" % os.path.join(outdir, "latency.svg"),
+            "set output 'latency.svg'",
             "set title 'post-to-delivery latency, 1 KiB, 10 members, open-loop (%s)'" % stamp,
             "set xlabel 'offered messages/s'", "set ylabel 'latency (ms)'",
             "set logscale xy", "set grid", "set key outside right top",
             "plot " + ", ".join(plots), ""])
         with open(os.path.join(outdir, "latency.gp"), "w") as f:
             f.write(script)
-        plot_ok = subprocess.run(["gnuplot", os.path.join(outdir, "latency.gp")]).returncode == 0
+        plot_ok = subprocess.run(["gnuplot", "latency.gp"], cwd=outdir).returncode == 0
     if plot_ok:
         w("![p50 and p99 latency against offered rate](results/%s/latency.svg)" % stamp)
         w("")
